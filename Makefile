@@ -1,0 +1,76 @@
+# heapscope - see README.md.  `make demo`, `make check`.
+PREFIX ?= /usr/local
+BUILD ?= build
+CC ?= cc
+OPT ?= -O2
+SAN ?=
+CFLAGS_BASE = -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	-fPIC -fvisibility=hidden -pthread -Iinclude -Isrc -D_GNU_SOURCE $(SAN)
+LIBS = -ldw -lelf -lpthread -lm
+TEST_LIBS = -lcmocka
+
+LIB_SRC = $(filter-out src/cli.c,$(wildcard src/*.c))
+LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_HELPERS = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+FIXTURE_SRC = $(wildcard cores/*.c)
+
+.PHONY: all deps check unit integration demo bench asan install clean fixtures
+all: deps-build $(BUILD)/libheapscope.so $(BUILD)/libheapscope.a $(BUILD)/heapscope
+
+deps-build:
+	@scripts/deps.sh build
+deps-check:
+	@scripts/deps.sh check
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/heapscope.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -c -o $@ $<
+
+$(BUILD)/libheapscope.a: $(LIB_OBJ)
+	rm -f $@; ar rcs $@ $^
+
+$(BUILD)/libheapscope.so: $(LIB_OBJ)
+	$(CC) $(CFLAGS_BASE) -shared -Wl,-soname,libheapscope.so.1 -o $@ $^ $(LIBS)
+
+$(BUILD)/heapscope: src/cli.c $(BUILD)/libheapscope.a
+	$(CC) $(CFLAGS_BASE) -o $@ $< $(BUILD)/libheapscope.a $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(wildcard tests/unit/*.h) $(BUILD)/libheapscope.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Itests/unit -o $@ $< $(UNIT_HELPERS) $(BUILD)/libheapscope.a $(LIBS) $(TEST_LIBS)
+
+fixtures: all
+	@BUILD=$(BUILD) cores/make-cores.sh
+
+check: deps-check all $(UNIT_BIN)
+	@BUILD=$(BUILD) cores/make-cores.sh
+	@BUILD=$(BUILD) tests/run-tests.sh
+
+demo: deps-check all
+	@BUILD=$(BUILD) cores/make-cores.sh demo
+	@BUILD=$(BUILD) scripts/demo.sh
+
+bench: deps-check
+	@$(MAKE) --no-print-directory BUILD=build-release OPT=-O3 all
+	@BUILD=build-release bench/run.sh
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/heapscope/gdb/heapscope
+	install -m 755 $(BUILD)/heapscope $(DESTDIR)$(PREFIX)/bin/heapscope
+	install -m 644 $(BUILD)/libheapscope.a $(DESTDIR)$(PREFIX)/lib/libheapscope.a
+	install -m 755 $(BUILD)/libheapscope.so $(DESTDIR)$(PREFIX)/lib/libheapscope.so.1
+	ln -sf libheapscope.so.1 $(DESTDIR)$(PREFIX)/lib/libheapscope.so
+	install -m 644 include/heapscope.h $(DESTDIR)$(PREFIX)/include/heapscope.h
+	install -m 644 docs/heapscope.1 $(DESTDIR)$(PREFIX)/share/man/man1/heapscope.1
+	if [ -f gdb/heapscope.py ]; then install -m 644 gdb/heapscope.py $(DESTDIR)$(PREFIX)/share/heapscope/gdb/; \
+		cp -r gdb/heapscope/. $(DESTDIR)$(PREFIX)/share/heapscope/gdb/heapscope/; fi
+
+clean:
+	rm -rf build build-asan build-release

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Make sure the Debian packages heapscope needs are installed.  As root, install
+# what is missing; otherwise print the exact apt-get line and fail.
+# Usage: scripts/deps.sh build|check|demo
+set -e
+need="make gcc libelf-dev libdw-dev pkg-config"
+case "$1" in
+  check|demo|bench) need="$need libcmocka-dev gdb libc6-dbg libjemalloc-dev python3 elfutils binutils" ;;
+esac
+missing=""
+for p in $need; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+  echo "heapscope: installing missing Debian packages:$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 || true
+  apt-get install -y -qq $missing >&2
+else
+  echo "heapscope: missing Debian packages. Run:" >&2
+  echo "  sudo apt-get install -y$missing" >&2
+  exit 1
+fi

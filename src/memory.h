@@ -1,0 +1,67 @@
+/* memory.h - the target's address space: address -> bytes.
+ *
+ * A segment table sorted by start address, non-overlapping.  For a core, each
+ * PT_LOAD is a segment whose dumped part [start, start + filesz) points into the
+ * core file mapped once (zero-copy); [start + filesz, end) existed in the process
+ * but was not dumped.  Mappings that the process had (NT_FILE) but the core left
+ * out entirely are segments with filesz 0.  For a live process, data is read from
+ * /proc/PID/mem on demand and cached per segment.
+ *
+ * Reads are checked: a read of bytes that were not dumped fails with
+ * HS_ERR_NOT_DUMPED, a read of an address in no segment with HS_ERR_UNMAPPED,
+ * never with zeros.  Reads that cross segment boundaries are split.
+ */
+#ifndef HS_MEMORY_H
+#define HS_MEMORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+enum {
+	HS_SEG_R = 1, HS_SEG_W = 2, HS_SEG_X = 4,
+	HS_SEG_NOT_IN_CORE = 8,   /* known from NT_FILE / maps only, no PT_LOAD */
+};
+
+struct hs_segment {
+	uint64_t start, end;      /* [start, end): the mapping in the process */
+	uint64_t filesz;          /* bytes of it that are readable (dumped) */
+	uint64_t file_offset;     /* offset of the dumped bytes in the core file */
+	const uint8_t *data;      /* the dumped bytes, NULL until loaded (live) */
+	uint32_t flags;           /* HS_SEG_* */
+	uint8_t *owned;           /* live: our copy of the bytes (freed with the memory) */
+};
+
+struct hs_memory {
+	struct hs_segment *segs;
+	size_t nsegs;
+	int mem_fd;               /* live: /proc/PID/mem, else -1 */
+};
+
+void hs_memory_init(struct hs_memory *mem);
+void hs_memory_deinit(struct hs_memory *mem);
+/* Add a segment (any order); call hs_memory_finish() before reads. */
+struct hs_error *hs_memory_add(struct hs_memory *mem, const struct hs_segment *seg);
+/* Sort; merge nothing; drop exact duplicates. */
+struct hs_error *hs_memory_finish(struct hs_memory *mem);
+
+/* The segment containing addr, or NULL. */
+const struct hs_segment *hs_memory_segment(const struct hs_memory *mem, uint64_t addr);
+
+struct hs_error *hs_memory_read(struct hs_memory *mem, uint64_t addr, void *buf, size_t len);
+struct hs_error *hs_memory_read_u64(struct hs_memory *mem, uint64_t addr, uint64_t *ret);
+struct hs_error *hs_memory_read_u32(struct hs_memory *mem, uint64_t addr, uint32_t *ret);
+/* Read a NUL-terminated string of at most max-1 bytes into buf. */
+struct hs_error *hs_memory_read_string(struct hs_memory *mem, uint64_t addr, char *buf, size_t max);
+
+/* Zero-copy view of [addr, addr + len) if it lies in the dumped part of one
+ * segment; NULL otherwise (then use hs_memory_read, which splits and explains).
+ * For a live target this loads the segment once (not thread-safe: call
+ * hs_memory_load_all() before a multi-threaded scan). */
+const uint8_t *hs_memory_span(struct hs_memory *mem, uint64_t addr, size_t len);
+/* Bytes readable from addr to the end of its segment's dumped part (0 if none). */
+uint64_t hs_memory_available(const struct hs_memory *mem, uint64_t addr);
+struct hs_error *hs_memory_load_all(struct hs_memory *mem);
+
+#endif

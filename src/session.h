@@ -1,0 +1,50 @@
+/* session.h - one analysis of one target: options, and every stage computed
+ * once, lazily, and cached (symbols, the heap walk, later the graph).
+ *
+ * Invariants: target is never NULL after open.  symbols/heap are NULL until
+ * their hs_session_need_*() succeeds once; a failed stage is recorded in
+ * *_error and returned again without redoing the work.
+ */
+#ifndef HS_SESSION_H
+#define HS_SESSION_H
+
+#include <stdbool.h>
+#include "heapscope.h"
+#include "alloc.h"
+#include "diag.h"
+#include "heap.h"
+#include "symbols.h"
+#include "target.h"
+
+#define HS_MAX_OVERRIDES 16
+
+struct hs_session {
+	struct hs_target *target;
+	struct hs_symbols_options sym_opts;
+	char **debug_dirs;                /* owned copy, NULL-terminated */
+	char *exe, *sysroot, *allocator;
+	int jobs;
+	bool exact_pointers;
+	struct { char name[40]; uint64_t value; } overrides[HS_MAX_OVERRIDES];
+	size_t noverrides;
+
+	struct hs_diags diags;
+
+	struct hs_symbols *symbols;
+	struct hs_error *symbols_error;
+
+	bool heap_done;
+	struct hs_heap heap;
+	struct hs_alloc_desc desc[2];     /* one per allocator found (glibc and jemalloc) */
+	size_t ndesc;
+	struct hs_error *heap_error;
+};
+
+struct hs_error *hs_session_need_symbols(struct hs_session *s);
+struct hs_error *hs_session_need_heap(struct hs_session *s);
+/* A user override ("main_arena") if given. */
+bool hs_session_override(const struct hs_session *s, const char *name, uint64_t *ret);
+/* Has hs_interrupt() been called since the command started? */
+bool hs_interrupted(void);
+
+#endif

@@ -1,0 +1,94 @@
+/* symbols.h - modules, symbols and DWARF types, through libdwfl/libdw.
+ *
+ * Built once per session from the target (core: dwfl_core_file_report; live:
+ * dwfl_linux_proc_report).  Every module has its build-id, whether its ELF and
+ * its debug info were found and where.  A file on disk whose build-id differs
+ * from the one in the target is never used, and is reported (mismatch).
+ * Lookups are single-threaded (libdw is not thread-safe): resolve up front.
+ */
+#ifndef HS_SYMBOLS_H
+#define HS_SYMBOLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+#include "diag.h"
+
+struct hs_target;
+struct hs_symtab;          /* per-module name -> symbol hash, built lazily */
+
+struct hs_symbol {
+	const char *name;      /* owned by libdwfl, valid for the session */
+	uint64_t address;      /* relocated */
+	uint64_t size;
+	bool is_object;        /* STT_OBJECT / STT_TLS vs functions */
+};
+
+struct hs_module {
+	char *name;            /* as the target names it (soname or path) */
+	char *path;            /* the ELF file used, or NULL if not found */
+	char *debug_path;      /* the separate debug file, or NULL */
+	uint64_t start, end;   /* load range */
+	uint64_t bias;
+	uint8_t build_id[64];
+	size_t build_id_len;   /* 0: none known */
+	bool elf_found;
+	bool debug_found;      /* DWARF available (in path or debug_path) */
+	bool build_id_mismatch;/* a file was found at the path, with another build-id */
+	char *mismatch_path;   /* that file */
+	bool is_main;          /* the executable */
+	void *dwfl_module;     /* Dwfl_Module * */
+	struct hs_symtab *symtab;
+};
+
+struct hs_symbols_options {
+	const char *exe;
+	const char *sysroot;
+	const char *const *debug_dirs;   /* NULL-terminated, may be NULL */
+	bool no_debuginfo;
+};
+
+struct hs_symbols {
+	void *dwfl;            /* Dwfl * */
+	struct hs_module *modules;  /* sorted by start */
+	size_t nmodules;
+	char *debuginfo_path;  /* the string libdwfl searches */
+	bool no_debuginfo;
+};
+
+struct hs_error *hs_symbols_create(struct hs_target *t, const struct hs_symbols_options *o,
+				   struct hs_diags *diags, struct hs_symbols **ret);
+void hs_symbols_destroy(struct hs_symbols *s);
+
+/* The module whose load range holds addr, or NULL. */
+struct hs_module *hs_symbols_module_at(struct hs_symbols *s, uint64_t addr);
+/* First module whose name or path's basename starts with prefix ("libc.so"), or NULL. */
+struct hs_module *hs_symbols_module_named(struct hs_symbols *s, const char *prefix);
+struct hs_module *hs_symbols_main_module(struct hs_symbols *s);
+
+/* Symbol by exact name in one module (mod may be NULL: all modules, the main
+ * one first).  HS_ERR_NOT_FOUND when absent. */
+struct hs_error *hs_symbols_lookup(struct hs_symbols *s, struct hs_module *mod,
+				   const char *name, struct hs_symbol *ret);
+/* addr -> "symbol+0xoff" (or "module+0xoff", or "" when nothing is known);
+ * returns false when no symbol covers addr. */
+bool hs_symbols_describe(struct hs_symbols *s, uint64_t addr, char *buf, size_t len);
+/* The symbol containing addr (objects and functions), with offset. */
+bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbol *ret,
+			    uint64_t *offset_ret);
+
+/* DWARF helpers, in the module's debug info (HS_ERR_NOT_FOUND when the module has
+ * none or the name is absent).  Struct names are without "struct ". */
+struct hs_error *hs_dwarf_struct_size(struct hs_module *mod, const char *struct_name,
+				      uint64_t *ret);
+/* Member path may be nested with dots ("bins" or "mutex.lock"); bit offset is 0
+ * for non-bitfields. */
+struct hs_error *hs_dwarf_member_offset(struct hs_module *mod, const char *struct_name,
+					const char *member, uint64_t *byte_ret,
+					uint32_t *bit_ret);
+/* A global (or static) variable's relocated address and, when it is a struct or
+ * a pointer to one, that struct's name. */
+struct hs_error *hs_dwarf_variable(struct hs_module *mod, const char *name, uint64_t *addr_ret);
+
+#endif
