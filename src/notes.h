@@ -48,8 +48,8 @@ struct hs_notes {
 	int pid;                   /* from prpsinfo or the first thread */
 	char fname[17];            /* prpsinfo pr_fname */
 	char psargs[81];           /* prpsinfo pr_psargs (command line, truncated by the kernel) */
-	int signo, si_code;        /* NT_SIGINFO; 0 when absent */
-	uint64_t si_addr;
+	int signo, sig_code;        /* NT_SIGINFO; 0 when absent */
+	uint64_t sig_addr;
 	int have_siginfo;
 };
 
@@ -60,6 +60,8 @@ void hs_notes_deinit(struct hs_notes *notes);
  * that the caller may record as a diagnostic. */
 struct hs_error *hs_notes_parse(struct hs_notes *notes, const uint8_t *buf, size_t len,
 				size_t align);
+/* Replace the auxv with the raw Elf64_auxv_t array [d, d+n). */
+struct hs_error *hs_notes_parse_auxv_raw(struct hs_notes *notes, const uint8_t *d, size_t n);
 uint64_t hs_notes_auxv(const struct hs_notes *notes, uint64_t type);  /* 0 if absent */
 
 #endif

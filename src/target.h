@@ -35,6 +35,8 @@ struct hs_error *hs_target_open_pid(int pid, struct hs_target **ret);
 /* Tests: a target over the given memory (copied) and notes (moved). */
 struct hs_error *hs_target_open_buffers(const struct hs_segment *segs, size_t nsegs,
 					struct hs_target **ret);
+/* Registers of a live thread, from the tracer (GDB). */
+struct hs_error *hs_target_set_regs(struct hs_target *t, int tid, const uint64_t *regs, size_t n);
 void hs_target_destroy(struct hs_target *t);
 
 /* Fill each thread's stack_lo/stack_hi from its rsp and the segment table. */

@@ -1,0 +1,215 @@
+/* memory.c - see memory.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "memory.h"
+
+void hs_memory_init(struct hs_memory *mem)
+{
+	mem->segs = NULL;
+	mem->nsegs = 0;
+	mem->mem_fd = -1;
+}
+
+void hs_memory_deinit(struct hs_memory *mem)
+{
+	for (size_t i = 0; i < mem->nsegs; i++)
+		free(mem->segs[i].owned);
+	free(mem->segs);
+	if (mem->mem_fd >= 0)
+		close(mem->mem_fd);
+	hs_memory_init(mem);
+}
+
+struct hs_error *hs_memory_add(struct hs_memory *mem, const struct hs_segment *seg)
+{
+	if (seg->end <= seg->start)
+		return NULL;
+	// Grow by doubling; capacity is implied by powers of two of nsegs.
+	size_t n = mem->nsegs;
+	if ((n & (n - 1)) == 0) {
+		size_t cap = n ? n * 2 : 16;
+		struct hs_segment *segs = realloc(mem->segs, cap * sizeof(*segs));
+		if (!segs)
+			return &hs_error_nomem;
+		mem->segs = segs;
+	}
+	mem->segs[n] = *seg;
+	if (mem->segs[n].filesz > seg->end - seg->start)
+		mem->segs[n].filesz = seg->end - seg->start;
+	mem->nsegs = n + 1;
+	return NULL;
+}
+
+static int segment_cmp(const void *a, const void *b)
+{
+	const struct hs_segment *x = a, *y = b;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	// Dumped segments first, so that they win over NT_FILE-only records.
+	return (x->filesz < y->filesz) - (x->filesz > y->filesz);
+}
+
+struct hs_error *hs_memory_finish(struct hs_memory *mem)
+{
+	if (mem->nsegs)
+		qsort(mem->segs, mem->nsegs, sizeof(*mem->segs), segment_cmp);
+	// Keep the table non-overlapping: a later segment that overlaps an earlier
+	// one is cut to what is left after it (or dropped).
+	size_t out = 0;
+	for (size_t i = 0; i < mem->nsegs; i++) {
+		struct hs_segment seg = mem->segs[i];
+		if (out && seg.start < mem->segs[out - 1].end) {
+			uint64_t cut = mem->segs[out - 1].end;
+			if (seg.end <= cut) {
+				free(seg.owned);
+				continue;
+			}
+			uint64_t skip = cut - seg.start;
+			seg.filesz = seg.filesz > skip ? seg.filesz - skip : 0;
+			if (seg.data)
+				seg.data += skip;
+			seg.file_offset += skip;
+			seg.start = cut;
+		}
+		mem->segs[out++] = seg;
+	}
+	mem->nsegs = out;
+	return NULL;
+}
+
+const struct hs_segment *hs_memory_segment(const struct hs_memory *mem, uint64_t addr)
+{
+	size_t lo = 0, hi = mem->nsegs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mem->segs[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < mem->nsegs && mem->segs[lo].start <= addr)
+		return &mem->segs[lo];
+	return NULL;
+}
+
+// Live targets: read a whole segment from /proc/PID/mem once.  A mapping that
+// cannot be read (guard pages, [vvar]) becomes filesz 0: "not dumped".
+static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
+{
+	if (seg->data || mem->mem_fd < 0 || seg->filesz == 0)
+		return;
+	uint64_t size = seg->filesz;
+	uint8_t *buf = malloc(size);
+	if (!buf)
+		return;
+	uint64_t done = 0;
+	while (done < size) {
+		ssize_t r = pread(mem->mem_fd, buf + done, size - done, (off_t)(seg->start + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += r;
+	}
+	if (done == 0) {
+		free(buf);
+		seg->filesz = 0;
+		return;
+	}
+	seg->filesz = done;
+	seg->owned = buf;
+	seg->data = buf;
+}
+
+struct hs_error *hs_memory_load_all(struct hs_memory *mem)
+{
+	for (size_t i = 0; i < mem->nsegs; i++)
+		segment_load(mem, &mem->segs[i]);
+	return NULL;
+}
+
+const uint8_t *hs_memory_span(struct hs_memory *mem, uint64_t addr, size_t len)
+{
+	struct hs_segment *seg = (struct hs_segment *)hs_memory_segment(mem, addr);
+	if (!seg)
+		return NULL;
+	if (!seg->data)
+		segment_load(mem, seg);
+	uint64_t off = addr - seg->start;
+	if (!seg->data || off > seg->filesz || len > seg->filesz - off)
+		return NULL;
+	return seg->data + off;
+}
+
+uint64_t hs_memory_available(const struct hs_memory *mem, uint64_t addr)
+{
+	const struct hs_segment *seg = hs_memory_segment(mem, addr);
+	if (!seg || addr - seg->start >= seg->filesz)
+		return 0;
+	return seg->filesz - (addr - seg->start);
+}
+
+struct hs_error *hs_memory_read(struct hs_memory *mem, uint64_t addr, void *buf, size_t len)
+{
+	uint8_t *out = buf;
+	while (len) {
+		struct hs_segment *seg = (struct hs_segment *)hs_memory_segment(mem, addr);
+		if (!seg)
+			return hs_error_fault(HS_ERR_UNMAPPED, addr);
+		if (!seg->data)
+			segment_load(mem, seg);
+		uint64_t off = addr - seg->start;
+		if (!seg->data || off >= seg->filesz)
+			return hs_error_fault(HS_ERR_NOT_DUMPED, addr);
+		uint64_t n = seg->filesz - off;
+		if (n > len)
+			n = len;
+		memcpy(out, seg->data + off, n);
+		out += n;
+		addr += n;
+		len -= n;
+	}
+	return NULL;
+}
+
+struct hs_error *hs_memory_read_u64(struct hs_memory *mem, uint64_t addr, uint64_t *ret)
+{
+	const uint8_t *p = hs_memory_span(mem, addr, 8);
+	if (p) {
+		memcpy(ret, p, 8);
+		return NULL;
+	}
+	return hs_memory_read(mem, addr, ret, 8);
+}
+
+struct hs_error *hs_memory_read_u32(struct hs_memory *mem, uint64_t addr, uint32_t *ret)
+{
+	const uint8_t *p = hs_memory_span(mem, addr, 4);
+	if (p) {
+		memcpy(ret, p, 4);
+		return NULL;
+	}
+	return hs_memory_read(mem, addr, ret, 4);
+}
+
+struct hs_error *hs_memory_read_string(struct hs_memory *mem, uint64_t addr, char *buf, size_t max)
+{
+	if (!max)
+		return NULL;
+	size_t i = 0;
+	for (; i + 1 < max; i++) {
+		char c;
+		struct hs_error *err = hs_memory_read(mem, addr + i, &c, 1);
+		if (err) {
+			buf[i] = 0;
+			return err;
+		}
+		buf[i] = c;
+		if (!c)
+			return NULL;
+	}
+	buf[i] = 0;
+	return NULL;
+}

@@ -1,0 +1,342 @@
+/* report_info.c - `info`: the process, its threads, its modules, and its memory
+ * map with a category for every mapping. */
+#include <elf.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <signal.h>
+#include <string.h>
+#include "commands.h"
+
+enum category {
+	CAT_MODULE_TEXT, CAT_MODULE_DATA, CAT_STACK, CAT_HEAP, CAT_MMAPPED_CHUNK,
+	CAT_ALLOC_META, CAT_VDSO, CAT_FILE, CAT_ANON, CAT_NOT_DUMPED, CAT_COUNT
+};
+static const char *const category_names[CAT_COUNT] = {
+	"module-text", "module-data", "stack", "heap", "mmapped-chunk", "allocator-meta",
+	"vdso", "file", "anonymous", "not-dumped",
+};
+
+struct mapping {
+	const struct hs_segment *seg;
+	enum category cat;
+	const char *name;           /* file path or module name, may be NULL */
+	uint64_t free_bytes;        /* free heap blocks inside (after the walk) */
+};
+
+static const struct hs_mapped_file *file_at(const struct hs_notes *n, uint64_t addr)
+{
+	for (size_t i = 0; i < n->nfiles; i++)
+		if (n->files[i].start <= addr && addr < n->files[i].end)
+			return &n->files[i];
+	return NULL;
+}
+
+static bool is_stack(const struct hs_target *t, const struct hs_segment *seg)
+{
+	for (size_t i = 0; i < t->notes.nthreads; i++) {
+		uint64_t sp = t->notes.threads[i].regs[HS_REG_RSP];
+		if (seg->start <= sp && sp < seg->end)
+			return true;
+	}
+	return false;
+}
+
+// The allocator's region kind for a mapping, when the walk found one inside it.
+static int region_category(const struct hs_session *s, const struct hs_segment *seg)
+{
+	for (size_t d = 0; d < s->ndesc; d++) {
+		for (size_t i = 0; i < s->desc[d].nregions; i++) {
+			const struct hs_region *r = &s->desc[d].regions[i];
+			if (r->end <= seg->start || r->start >= seg->end)
+				continue;
+			return r->kind == HS_REGION_HEAP ? CAT_HEAP :
+			       r->kind == HS_REGION_MMAPPED_CHUNK ? CAT_MMAPPED_CHUNK : CAT_ALLOC_META;
+		}
+	}
+	return -1;
+}
+
+static uint64_t free_bytes_in(const struct hs_heap *h, uint64_t start, uint64_t end)
+{
+	uint64_t sum = 0;
+	for (size_t i = hs_heap_lower_bound(h, start); i < h->n && h->blocks[i].address < end; i++)
+		if (hs_where_is_free(hs_block_where(&h->blocks[i])))
+			sum += hs_block_size(&h->blocks[i]);
+	return sum;
+}
+
+static void classify(struct hs_session *s, bool have_heap, struct mapping *m)
+{
+	const struct hs_target *t = s->target;
+	const struct hs_segment *seg = m->seg;
+	const struct hs_mapped_file *f = file_at(&t->notes, seg->start);
+	struct hs_module *mod = s->symbols ? hs_symbols_module_at(s->symbols, seg->start) : NULL;
+	uint64_t vdso = hs_notes_auxv(&t->notes, AT_SYSINFO_EHDR);
+	int rc = have_heap ? region_category(s, seg) : -1;
+	m->name = f ? f->path : mod ? mod->name : NULL;
+	if (vdso && seg->start <= vdso && vdso < seg->end)
+		m->cat = CAT_VDSO, m->name = "[vdso]";
+	else if (is_stack(t, seg))
+		m->cat = CAT_STACK;
+	else if (rc >= 0)
+		m->cat = rc;
+	else if (mod || (f && t->kind == HS_TARGET_PID && strstr(f->path, ".so")))
+		m->cat = (seg->flags & HS_SEG_X) ? CAT_MODULE_TEXT : CAT_MODULE_DATA;
+	else if (f)
+		m->cat = CAT_FILE;
+	else if (seg->filesz == 0)
+		m->cat = CAT_NOT_DUMPED;
+	else
+		m->cat = CAT_ANON;
+	if (have_heap && (m->cat == CAT_HEAP || m->cat == CAT_MMAPPED_CHUNK))
+		m->free_bytes = free_bytes_in(&s->heap, seg->start, seg->end);
+}
+
+static void perms(const struct hs_segment *seg, char buf[4])
+{
+	buf[0] = seg->flags & HS_SEG_R ? 'r' : '-';
+	buf[1] = seg->flags & HS_SEG_W ? 'w' : '-';
+	buf[2] = seg->flags & HS_SEG_X ? 'x' : '-';
+	buf[3] = 0;
+}
+
+static void build_id_hex(const struct hs_module *m, char *buf, size_t len)
+{
+	buf[0] = 0;
+	for (size_t i = 0; i < m->build_id_len && 2 * i + 2 < len; i++)
+		snprintf(buf + 2 * i, 3, "%02x", m->build_id[i]);
+}
+
+static void json_process(struct hs_cmd *c)
+{
+	const struct hs_target *t = c->s->target;
+	struct hs_out *o = c->out;
+	hs_json_key(o, "target");
+	hs_json_begin_object(o);
+	hs_json_kstr(o, "kind", t->kind == HS_TARGET_CORE ? "core" : t->kind == HS_TARGET_PID ? "live" : "memory");
+	hs_json_kstr(o, "path", t->path);
+	hs_json_ku64(o, "size", t->file_size);
+	hs_json_kbool(o, "truncated", t->missing_bytes != 0);
+	hs_json_ku64(o, "missing_bytes", t->missing_bytes);
+	hs_json_end_object(o);
+	hs_json_key(o, "process");
+	hs_json_begin_object(o);
+	hs_json_ki64(o, "pid", t->pid);
+	hs_json_kstr(o, "name", t->notes.fname);
+	hs_json_kstr(o, "command_line", t->notes.psargs);
+	hs_json_ki64(o, "signal", t->notes.have_siginfo ? t->notes.signo :
+		     t->notes.nthreads ? t->notes.threads[0].signo : 0);
+	hs_json_end_object(o);
+}
+
+static void text_process(struct hs_cmd *c)
+{
+	const struct hs_target *t = c->s->target;
+	char sz[32];
+	hs_out_printf(c->out, "%-9s %s (%s)\n", t->kind == HS_TARGET_CORE ? "Core:" : "Process:",
+		      t->path, hs_fmt_size(t->file_size, sz, sizeof(sz)));
+	if (t->missing_bytes)
+		hs_out_printf(c->out, "%-9s TRUNCATED: %s of dumped memory missing\n", "",
+			      hs_fmt_size(t->missing_bytes, sz, sizeof(sz)));
+	int sig = t->notes.have_siginfo ? t->notes.signo : t->notes.nthreads ? t->notes.threads[0].signo : 0;
+	hs_out_printf(c->out, "%-9s pid %d, %s", "Process:", t->pid,
+		      t->notes.psargs[0] ? t->notes.psargs : t->notes.fname);
+	if (sig)
+		hs_out_printf(c->out, ", signal %d (%s)", sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+	hs_out_puts(c->out, "\n");
+}
+
+static void report_threads(struct hs_cmd *c)
+{
+	const struct hs_target *t = c->s->target;
+	struct hs_out *o = c->out;
+	char sym[256], sz[32];
+	if (c->json) {
+		hs_json_key(o, "threads");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "\nThreads (%zu):\n  %-8s %-18s %-40s %-18s %s\n", t->notes.nthreads,
+			      "TID", "PC", "FUNCTION", "SP", "STACK");
+	}
+	for (size_t i = 0; i < t->notes.nthreads; i++) {
+		const struct hs_thread *th = &t->notes.threads[i];
+		uint64_t pc = th->regs[HS_REG_RIP], sp = th->regs[HS_REG_RSP];
+		bool have_sym = c->s->symbols && hs_symbols_describe(c->s->symbols, pc, sym, sizeof(sym));
+		if (c->json) {
+			hs_json_begin_object(o);
+			hs_json_ki64(o, "tid", th->tid);
+			hs_json_ku64(o, "pc", pc);
+			hs_json_kstr(o, "pc_symbol", have_sym ? sym : NULL);
+			hs_json_ku64(o, "sp", sp);
+			hs_json_ku64(o, "fs_base", th->regs[HS_REG_FS_BASE]);
+			hs_json_key(o, "stack");
+			if (th->stack_hi) {
+				hs_json_begin_object(o);
+				hs_json_ku64(o, "start", th->stack_lo);
+				hs_json_ku64(o, "end", th->stack_hi);
+				hs_json_ku64(o, "size", th->stack_hi - th->stack_lo);
+				hs_json_end_object(o);
+			} else {
+				hs_json_null(o);
+			}
+			hs_json_end_object(o);
+			continue;
+		}
+		hs_out_printf(o, "  %-8d 0x%016" PRIx64 " %-40.40s 0x%016" PRIx64 " ", th->tid, pc,
+			      have_sym ? sym : "?", sp);
+		if (th->stack_hi)
+			hs_out_printf(o, "0x%" PRIx64 "-0x%" PRIx64 " (%s)\n", th->stack_lo, th->stack_hi,
+				      hs_fmt_size(th->stack_hi - th->stack_lo, sz, sizeof(sz)));
+		else
+			hs_out_puts(o, "unknown (sp is in no mapping)\n");
+	}
+	if (c->json)
+		hs_json_end_array(o);
+}
+
+static void report_modules(struct hs_cmd *c)
+{
+	struct hs_out *o = c->out;
+	const struct hs_symbols *sy = c->s->symbols;
+	size_t n = sy ? sy->nmodules : 0;
+	char id[160];
+	if (c->json) {
+		hs_json_key(o, "modules");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "\nModules (%zu):\n  %-33s %-40s %-5s %s\n", n, "RANGE", "BUILD-ID", "ELF", "DEBUG INFO  NAME");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct hs_module *m = &sy->modules[i];
+		build_id_hex(m, id, sizeof(id));
+		if (c->json) {
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "name", m->name);
+			hs_json_kstr(o, "path", m->path);
+			hs_json_ku64(o, "start", m->start);
+			hs_json_ku64(o, "end", m->end);
+			hs_json_kstr(o, "build_id", m->build_id_len ? id : NULL);
+			hs_json_kbool(o, "main", m->is_main);
+			hs_json_kbool(o, "elf_found", m->elf_found);
+			hs_json_kbool(o, "debuginfo_found", m->debug_found);
+			hs_json_kstr(o, "debuginfo_path", m->debug_path);
+			hs_json_kbool(o, "build_id_mismatch", m->build_id_mismatch);
+			hs_json_kstr(o, "mismatch_path", m->mismatch_path);
+			hs_json_end_object(o);
+			continue;
+		}
+		hs_out_printf(o, "  0x%012" PRIx64 "-0x%012" PRIx64 " %-40s %-5s %-11s %s%s\n", m->start, m->end,
+			      m->build_id_len ? id : "-", m->elf_found ? "yes" : m->build_id_mismatch ? "MISMATCH" : "no",
+			      m->debug_found ? "yes" : "no", m->name, m->is_main ? " (main)" : "");
+		if (m->path && strcmp(m->path, m->name))
+			hs_out_printf(o, "  %-33s   elf: %s\n", "", m->path);
+		if (m->debug_path)
+			hs_out_printf(o, "  %-33s   debug: %s\n", "", m->debug_path);
+	}
+	if (c->json)
+		hs_json_end_array(o);
+}
+
+static void report_mappings(struct hs_cmd *c, bool have_heap)
+{
+	struct hs_out *o = c->out;
+	const struct hs_memory *mem = &c->s->target->mem;
+	struct { uint64_t count, bytes, dumped, free; } tot[CAT_COUNT] = { 0 };
+	char p[4], sz[32], dz[32];
+	if (c->json) {
+		hs_json_key(o, "mappings");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "\nMemory map (%zu mappings):\n  %-33s %-4s %10s %10s %-14s %s\n", mem->nsegs,
+			      "RANGE", "PERM", "SIZE", "IN CORE", "CATEGORY", "NAME");
+	}
+	for (size_t i = 0; i < mem->nsegs; i++) {
+		struct mapping m = { .seg = &mem->segs[i] };
+		classify(c->s, have_heap, &m);
+		uint64_t size = m.seg->end - m.seg->start;
+		tot[m.cat].count++;
+		tot[m.cat].bytes += size;
+		tot[m.cat].dumped += m.seg->filesz;
+		tot[m.cat].free += m.free_bytes;
+		perms(m.seg, p);
+		if (c->json) {
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "start", m.seg->start);
+			hs_json_ku64(o, "end", m.seg->end);
+			hs_json_kstr(o, "perms", p);
+			hs_json_kstr(o, "category", category_names[m.cat]);
+			hs_json_ku64(o, "dumped", m.seg->filesz);
+			if (have_heap && (m.cat == CAT_HEAP || m.cat == CAT_MMAPPED_CHUNK))
+				hs_json_ku64(o, "free", m.free_bytes);
+			hs_json_kstr(o, "name", m.name);
+			hs_json_end_object(o);
+			continue;
+		}
+		hs_out_printf(o, "  0x%012" PRIx64 "-0x%012" PRIx64 " %-4s %10s %10s %-14s %s\n", m.seg->start,
+			      m.seg->end, p, hs_fmt_size(size, sz, sizeof(sz)),
+			      m.seg->filesz == size ? "all" : hs_fmt_size(m.seg->filesz, dz, sizeof(dz)),
+			      category_names[m.cat], m.name ? m.name : "");
+	}
+	if (c->json) {
+		hs_json_end_array(o);
+		hs_json_key(o, "categories");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "\nBy category:\n  %-14s %6s %10s %10s %10s\n", "CATEGORY", "COUNT", "SIZE", "IN CORE", "FREE");
+	}
+	for (int k = 0; k < CAT_COUNT; k++) {
+		if (!tot[k].count)
+			continue;
+		if (c->json) {
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "category", category_names[k]);
+			hs_json_ku64(o, "count", tot[k].count);
+			hs_json_ku64(o, "bytes", tot[k].bytes);
+			hs_json_ku64(o, "dumped", tot[k].dumped);
+			if (k == CAT_HEAP || k == CAT_MMAPPED_CHUNK)
+				hs_json_ku64(o, "free", tot[k].free);
+			hs_json_end_object(o);
+			continue;
+		}
+		char fz[32];
+		hs_out_printf(o, "  %-14s %6" PRIu64 " %10s %10s %10s\n", category_names[k], tot[k].count,
+			      hs_fmt_size(tot[k].bytes, sz, sizeof(sz)), hs_fmt_size(tot[k].dumped, dz, sizeof(dz)),
+			      (k == CAT_HEAP || k == CAT_MMAPPED_CHUNK) && have_heap ? hs_fmt_size(tot[k].free, fz, sizeof(fz)) : "");
+	}
+	if (c->json)
+		hs_json_end_array(o);
+}
+
+struct hs_error *hs_cmd_info(struct hs_cmd *c)
+{
+	HS_CHECK(hs_cmd_parse(c, NULL, NULL, 0, NULL));
+	struct hs_error *err = hs_session_need_symbols(c->s);
+	if (err) {
+		hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "symbols", 0, "%s", hs_error_message(err));
+		hs_error_destroy(err);
+	}
+	// The heap walk adds allocator categories; its failure is a finding here.
+	err = hs_session_need_heap(c->s);
+	bool have_heap = !err;
+	if (err && err->code == HS_ERR_INTERRUPTED)
+		return err;
+	if (err) {
+		hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "heap", 0, "%s", hs_error_message(err));
+		hs_error_destroy(err);
+	}
+	if (c->json) {
+		hs_cmd_json_begin(c, "info");
+		json_process(c);
+	} else {
+		text_process(c);
+	}
+	report_threads(c);
+	report_modules(c);
+	report_mappings(c, have_heap);
+	hs_cmd_diagnostics(c);
+	if (c->json) {
+		hs_json_end_object(c->out);
+		hs_json_done(c->out);
+	}
+	return NULL;
+}

@@ -1,0 +1,282 @@
+/* session.c - see session.h: opening, options, and the lazily computed stages. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include "commands.h"
+#include "session.h"
+
+static volatile sig_atomic_t interrupt_flag;
+
+void hs_interrupt(void) { interrupt_flag = 1; }
+void hs_interrupt_clear(void) { interrupt_flag = 0; }
+bool hs_interrupted(void) { return interrupt_flag != 0; }
+
+const char *hs_version(void) { return HEAPSCOPE_VERSION; }
+int hs_abi(void) { return HEAPSCOPE_ABI; }
+
+// "name=value,name=value": values are numbers in C syntax (0x...).
+static struct hs_error *parse_overrides(struct hs_session *s, const char *spec)
+{
+	if (!spec)
+		return NULL;
+	const char *p = spec;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		const char *eq = memchr(p, '=', len);
+		if (!eq || eq == p || (size_t)(eq - p) >= sizeof(s->overrides[0].name))
+			return hs_error_create(HS_ERR_USAGE, "bad override '%.*s': expected NAME=ADDRESS", (int)len, p);
+		if (s->noverrides == HS_MAX_OVERRIDES)
+			return hs_error_create(HS_ERR_USAGE, "too many overrides (at most %d)", HS_MAX_OVERRIDES);
+		char *end;
+		char num[64];
+		size_t nlen = len - (eq + 1 - p);
+		if (nlen == 0 || nlen >= sizeof(num))
+			return hs_error_create(HS_ERR_USAGE, "bad value in override '%.*s'", (int)len, p);
+		memcpy(num, eq + 1, nlen);
+		num[nlen] = 0;
+		uint64_t v = strtoull(num, &end, 0);
+		if (*end)
+			return hs_error_create(HS_ERR_USAGE, "bad value in override '%.*s': not a number", (int)len, p);
+		memcpy(s->overrides[s->noverrides].name, p, eq - p);
+		s->overrides[s->noverrides].name[eq - p] = 0;
+		s->overrides[s->noverrides++].value = v;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return NULL;
+}
+
+bool hs_session_override(const struct hs_session *s, const char *name, uint64_t *ret)
+{
+	for (size_t i = 0; i < s->noverrides; i++) {
+		if (!strcmp(s->overrides[i].name, name)) {
+			*ret = s->overrides[i].value;
+			return true;
+		}
+	}
+	return false;
+}
+
+static char *dup_or_null(const char *s, bool *failed)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		*failed = true;
+	return d;
+}
+
+static struct hs_error *session_create(const struct hs_options *opts, struct hs_session **ret)
+{
+	static const struct hs_options defaults;
+	if (!opts)
+		opts = &defaults;
+	struct hs_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return &hs_error_nomem;
+	hs_diags_init(&s->diags);
+	hs_heap_init(&s->heap);
+	bool failed = false;
+	s->exe = dup_or_null(opts->exe, &failed);
+	s->sysroot = dup_or_null(opts->sysroot, &failed);
+	s->allocator = dup_or_null(opts->allocator, &failed);
+	size_t ndirs = 0;
+	while (opts->debug_dirs && opts->debug_dirs[ndirs])
+		ndirs++;
+	s->debug_dirs = calloc(ndirs + 1, sizeof(char *));
+	failed |= !s->debug_dirs;
+	for (size_t i = 0; !failed && i < ndirs; i++)
+		s->debug_dirs[i] = dup_or_null(opts->debug_dirs[i], &failed);
+	if (failed) {
+		hs_session_destroy(s);
+		return &hs_error_nomem;
+	}
+	s->jobs = opts->jobs > 0 ? opts->jobs : 2;
+	s->exact_pointers = opts->exact_pointers;
+	s->sym_opts = (struct hs_symbols_options){
+		.exe = s->exe, .sysroot = s->sysroot,
+		.debug_dirs = (const char *const *)s->debug_dirs,
+		.no_debuginfo = opts->no_debuginfo,
+	};
+	if (s->allocator && strcmp(s->allocator, "auto") && strcmp(s->allocator, "glibc") &&
+	    strcmp(s->allocator, "jemalloc")) {
+		struct hs_error *err = hs_error_create(HS_ERR_USAGE, "unknown allocator '%s': use glibc, jemalloc or auto", s->allocator);
+		hs_session_destroy(s);
+		return err;
+	}
+	struct hs_error *err = parse_overrides(s, opts->overrides);
+	if (err) {
+		hs_session_destroy(s);
+		return err;
+	}
+	*ret = s;
+	return NULL;
+}
+
+struct hs_error *hs_session_open_core(const char *core_path, const struct hs_options *opts,
+				      struct hs_session **ret)
+{
+	struct hs_session *s;
+	HS_CHECK(session_create(opts, &s));
+	struct hs_error *err = hs_target_open_core(core_path, &s->target);
+	if (err) {
+		hs_session_destroy(s);
+		return err;
+	}
+	if (s->target->missing_bytes)
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "core", 0,
+			    "%s is truncated: %" PRIu64 " bytes of dumped memory lie beyond its end (%" PRIu64 " bytes); that memory reads as not dumped",
+			    core_path, s->target->missing_bytes, s->target->file_size);
+	*ret = s;
+	return NULL;
+}
+
+struct hs_error *hs_session_open_pid(int pid, const struct hs_options *opts, struct hs_session **ret)
+{
+	struct hs_session *s;
+	HS_CHECK(session_create(opts, &s));
+	struct hs_error *err = hs_target_open_pid(pid, &s->target);
+	if (err) {
+		hs_session_destroy(s);
+		return err;
+	}
+	*ret = s;
+	return NULL;
+}
+
+struct hs_error *hs_session_set_thread_regs(struct hs_session *s, int tid, const uint64_t *regs,
+					    size_t nregs)
+{
+	return hs_target_set_regs(s->target, tid, regs, nregs);
+}
+
+void hs_session_destroy(struct hs_session *s)
+{
+	if (!s)
+		return;
+	hs_heap_deinit(&s->heap);
+	for (size_t i = 0; i < s->ndesc; i++)
+		hs_alloc_desc_deinit(&s->desc[i]);
+	hs_error_destroy(s->heap_error);
+	hs_symbols_destroy(s->symbols);
+	hs_error_destroy(s->symbols_error);
+	hs_target_destroy(s->target);
+	hs_diags_deinit(&s->diags);
+	for (size_t i = 0; s->debug_dirs && s->debug_dirs[i]; i++)
+		free(s->debug_dirs[i]);
+	free(s->debug_dirs);
+	free(s->exe);
+	free(s->sysroot);
+	free(s->allocator);
+	free(s);
+}
+
+// A stored error is handed out as a copy: the caller owns what it gets.
+static struct hs_error *error_copy(const struct hs_error *err)
+{
+	if (err->is_static)
+		return (struct hs_error *)err;
+	struct hs_error *copy = hs_error_create(err->code, "%s", err->message);
+	if (copy != &hs_error_nomem)
+		copy->address = err->address;
+	return copy;
+}
+
+struct hs_error *hs_session_need_symbols(struct hs_session *s)
+{
+	if (s->symbols)
+		return NULL;
+	if (!s->symbols_error)
+		s->symbols_error = hs_symbols_create(s->target, &s->sym_opts, &s->diags, &s->symbols);
+	return s->symbols_error ? error_copy(s->symbols_error) : NULL;
+}
+
+static const struct hs_walker *const walkers[] = {
+	&hs_glibc_walker,
+};
+
+static struct hs_error *heap_walk(struct hs_session *s)
+{
+	struct hs_error *err = hs_session_need_symbols(s);
+	if (err) {
+		// Walkers can work from the core alone; say that symbols are missing.
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "symbols", 0, "%s", hs_error_message(err));
+		hs_error_destroy(err);
+	}
+	struct hs_error *first_failure = NULL;
+	for (size_t i = 0; i < sizeof(walkers) / sizeof(walkers[0]); i++) {
+		const struct hs_walker *w = walkers[i];
+		if (s->allocator && strcmp(s->allocator, "auto") && strcmp(s->allocator, w->name))
+			continue;
+		if (s->ndesc == sizeof(s->desc) / sizeof(s->desc[0]))
+			break;
+		void *state = NULL;
+		err = w->detect(s, &state);
+		if (!err) {
+			struct hs_alloc_desc *d = &s->desc[s->ndesc];
+			memset(d, 0, sizeof(*d));
+			d->allocator = w->name;
+			err = w->walk(s, state, &s->heap, d);
+			if (!err)
+				s->ndesc++;
+			else
+				hs_alloc_desc_deinit(d);
+		}
+		if (w->destroy)
+			w->destroy(state);
+		if (err && err->code == HS_ERR_NOT_FOUND && !(s->allocator && !strcmp(s->allocator, w->name))) {
+			hs_error_destroy(err);
+			continue;
+		}
+		if (err) {
+			if (err->code == HS_ERR_NOMEM || err->code == HS_ERR_INTERRUPTED) {
+				hs_error_destroy(first_failure);
+				return err;
+			}
+			if (!first_failure) {
+				first_failure = err;
+			} else {
+				hs_error_destroy(err);
+			}
+		}
+	}
+	size_t dropped = 0;
+	HS_CHECK(hs_heap_finish(&s->heap, &dropped));
+	if (dropped)
+		hs_diag_add(&s->diags, HS_DIAG_ERROR, "heap", 0,
+			    "%zu blocks overlapped others and were left out of the index", dropped);
+	if (s->ndesc == 0) {
+		if (first_failure)
+			return first_failure;
+		return hs_error_create(HS_ERR_HEAP, "no known allocator's heap was found in %s (looked for: glibc ptmalloc)",
+				       s->target->path);
+	}
+	if (first_failure) {
+		hs_diag_add(&s->diags, HS_DIAG_ERROR, "heap", first_failure->address, "%s", first_failure->message);
+		hs_error_destroy(first_failure);
+	}
+	return NULL;
+}
+
+struct hs_error *hs_session_need_heap(struct hs_session *s)
+{
+	if (!s->heap_done) {
+		s->heap_error = heap_walk(s);
+		// An interruption is not a result: the next command tries again.
+		if (s->heap_error && s->heap_error->code == HS_ERR_INTERRUPTED) {
+			struct hs_error *err = s->heap_error;
+			s->heap_error = NULL;
+			for (size_t i = 0; i < s->ndesc; i++)
+				hs_alloc_desc_deinit(&s->desc[i]);
+			s->ndesc = 0;
+			hs_heap_deinit(&s->heap);
+			hs_heap_init(&s->heap);
+			return err;
+		}
+		s->heap_done = true;
+	}
+	return s->heap_error ? error_copy(s->heap_error) : NULL;
+}

@@ -1,0 +1,419 @@
+/* target.c - see target.h. */
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/user.h>
+#include <unistd.h>
+#include "target.h"
+
+static struct hs_target *target_alloc(enum hs_target_kind kind)
+{
+	struct hs_target *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->kind = kind;
+	t->fd = -1;
+	hs_memory_init(&t->mem);
+	hs_notes_init(&t->notes);
+	return t;
+}
+
+void hs_target_destroy(struct hs_target *t)
+{
+	if (!t)
+		return;
+	hs_memory_deinit(&t->mem);
+	hs_notes_deinit(&t->notes);
+	if (t->elf)
+		elf_end(t->elf);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->path);
+	free(t);
+}
+
+void hs_target_compute_stacks(struct hs_target *t)
+{
+	for (size_t i = 0; i < t->notes.nthreads; i++) {
+		struct hs_thread *th = &t->notes.threads[i];
+		uint64_t sp = th->regs[HS_REG_RSP];
+		const struct hs_segment *seg = hs_memory_segment(&t->mem, sp);
+		if (!seg) {
+			th->stack_lo = th->stack_hi = 0;
+			continue;
+		}
+		th->stack_lo = sp;
+		th->stack_hi = seg->end;
+	}
+}
+
+static const char *elf_type_name(unsigned type)
+{
+	switch (type) {
+	case ET_EXEC: return "an executable";
+	case ET_DYN: return "a shared object or position-independent executable";
+	case ET_REL: return "an object file";
+	default: return "not a core file";
+	}
+}
+
+// Mappings the process had that the core left out entirely (gcore omits
+// read-only file mappings): known from NT_FILE, readable as NOT_DUMPED.
+static struct hs_error *add_file_mappings(struct hs_target *t)
+{
+	for (size_t i = 0; i < t->notes.nfiles; i++) {
+		const struct hs_mapped_file *f = &t->notes.files[i];
+		struct hs_segment seg = {
+			.start = f->start, .end = f->end, .flags = HS_SEG_R | HS_SEG_NOT_IN_CORE,
+		};
+		HS_CHECK(hs_memory_add(&t->mem, &seg));
+	}
+	return NULL;
+}
+
+static struct hs_error *core_segments(struct hs_target *t)
+{
+	size_t nph;
+	if (elf_getphdrnum(t->elf, &nph) != 0)
+		return hs_error_create(HS_ERR_TARGET, "%s: cannot read the program headers (%s): the core is damaged or truncated",
+				       t->path, elf_errmsg(-1));
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(t->elf, i, &ph))
+			return hs_error_create(HS_ERR_TARGET, "%s: program header %zu is unreadable", t->path, i);
+		// Whatever lies beyond the end of the file is missing: keep what is there.
+		uint64_t avail = 0;
+		if (ph.p_offset < t->file_size)
+			avail = t->file_size - ph.p_offset;
+		uint64_t have = ph.p_filesz < avail ? ph.p_filesz : avail;
+		if (ph.p_type == PT_LOAD || ph.p_type == PT_NOTE)
+			t->missing_bytes += ph.p_filesz - have;
+		if (ph.p_type == PT_NOTE && have) {
+			struct hs_error *err = hs_notes_parse(&t->notes, t->image + ph.p_offset, have, ph.p_align);
+			if (err && err->code != HS_ERR_TARGET)
+				return err;
+			hs_error_destroy(err);   // partial notes are still useful
+		} else if (ph.p_type == PT_LOAD) {
+			struct hs_segment seg = {
+				.start = ph.p_vaddr, .end = ph.p_vaddr + ph.p_memsz,
+				.filesz = have, .file_offset = ph.p_offset,
+				.data = have ? t->image + ph.p_offset : NULL,
+				.flags = ((ph.p_flags & PF_R) ? HS_SEG_R : 0) |
+					 ((ph.p_flags & PF_W) ? HS_SEG_W : 0) |
+					 ((ph.p_flags & PF_X) ? HS_SEG_X : 0),
+			};
+			HS_CHECK(hs_memory_add(&t->mem, &seg));
+		}
+	}
+	HS_CHECK(add_file_mappings(t));
+	return hs_memory_finish(&t->mem);
+}
+
+struct hs_error *hs_target_open_core(const char *path, struct hs_target **ret)
+{
+	struct hs_error *err = NULL;
+	struct hs_target *t = target_alloc(HS_TARGET_CORE);
+	if (!t || !(t->path = strdup(path))) {
+		free(t);
+		return &hs_error_nomem;
+	}
+	t->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (t->fd < 0) {
+		err = errno == ENOENT ? hs_error_create(HS_ERR_TARGET, "%s: no such file", path)
+				      : hs_error_errno(errno, "cannot open %s", path);
+		if (err->code == HS_ERR_OS)
+			err->code = HS_ERR_TARGET;
+		goto fail;
+	}
+	struct stat st;
+	if (fstat(t->fd, &st) != 0) {
+		err = hs_error_errno(errno, "cannot stat %s", path);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = hs_error_create(HS_ERR_TARGET, "%s is not a regular file", path);
+		goto fail;
+	}
+	t->file_size = st.st_size;
+	if (st.st_size == 0) {
+		err = hs_error_create(HS_ERR_TARGET, "%s is empty (0 bytes), not a core file", path);
+		goto fail;
+	}
+	elf_version(EV_CURRENT);
+	t->elf = elf_begin(t->fd, ELF_C_READ_MMAP, NULL);
+	GElf_Ehdr eh;
+	if (!t->elf || elf_kind(t->elf) != ELF_K_ELF || !gelf_getehdr(t->elf, &eh)) {
+		err = hs_error_create(HS_ERR_TARGET, "%s is not an ELF file, so not a core file", path);
+		goto fail;
+	}
+	if (eh.e_type != ET_CORE) {
+		err = hs_error_create(HS_ERR_TARGET, "%s is %s, not a core file (give the core as the first argument, the program with --exe)",
+				      path, elf_type_name(eh.e_type));
+		goto fail;
+	}
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64) {
+		err = hs_error_create(HS_ERR_TARGET, "%s is a core of another architecture (machine %u); heapscope reads x86-64 cores",
+				      path, eh.e_machine);
+		goto fail;
+	}
+	size_t size;
+	t->image = (const uint8_t *)elf_rawfile(t->elf, &size);
+	if (!t->image) {
+		err = hs_error_create(HS_ERR_TARGET, "%s: cannot map the file (%s)", path, elf_errmsg(-1));
+		goto fail;
+	}
+	if ((err = core_segments(t)))
+		goto fail;
+	t->pid = t->notes.pid;
+	hs_target_compute_stacks(t);
+	*ret = t;
+	return NULL;
+fail:
+	hs_target_destroy(t);
+	return err;
+}
+
+/* Live processes. */
+
+static struct hs_error *pid_maps(struct hs_target *t)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return hs_error_errno(errno, "cannot read %s", path);
+	char line[4096 + 256];
+	struct hs_error *err = NULL;
+	size_t nfiles = 0, cap = 0;
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t start, end, offset;
+		char perms[8];
+		int name_at = 0;
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*s %*s %n",
+			   &start, &end, perms, &offset, &name_at) < 4)
+			continue;
+		char *name = line + name_at;
+		name[strcspn(name, "\n")] = 0;
+		struct hs_segment seg = {
+			.start = start, .end = end,
+			.flags = (perms[0] == 'r' ? HS_SEG_R : 0) | (perms[1] == 'w' ? HS_SEG_W : 0) |
+				 (perms[2] == 'x' ? HS_SEG_X : 0),
+		};
+		// Unreadable mappings and [vvar] stay "not dumped": reading them fails.
+		if (perms[0] == 'r' && strcmp(name, "[vvar]") != 0)
+			seg.filesz = end - start;
+		if ((err = hs_memory_add(&t->mem, &seg)))
+			break;
+		if (name[0] != '/')
+			continue;
+		if (nfiles == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct hs_mapped_file *files = realloc(t->notes.files, cap * sizeof(*files));
+			if (!files) {
+				err = &hs_error_nomem;
+				break;
+			}
+			t->notes.files = files;
+		}
+		struct hs_mapped_file *mf = &t->notes.files[nfiles];
+		*mf = (struct hs_mapped_file){ start, end, offset, strdup(name) };
+		if (!mf->path) {
+			err = &hs_error_nomem;
+			break;
+		}
+		t->notes.nfiles = ++nfiles;
+	}
+	fclose(f);
+	if (err)
+		return err;
+	return hs_memory_finish(&t->mem);
+}
+
+static size_t read_small_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t r = read(fd, buf + done, len - done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += r;
+	}
+	close(fd);
+	return done;
+}
+
+static struct hs_error *pid_process_info(struct hs_target *t)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", t->pid);
+	size_t n = read_small_file(path, buf, sizeof(t->notes.psargs) - 1);
+	for (size_t i = 0; i < n; i++)
+		t->notes.psargs[i] = buf[i] ? buf[i] : ' ';
+	t->notes.psargs[n] = 0;
+	for (size_t i = n; i > 0 && t->notes.psargs[i - 1] == ' '; i--)
+		t->notes.psargs[i - 1] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/comm", t->pid);
+	n = read_small_file(path, t->notes.fname, sizeof(t->notes.fname) - 1);
+	t->notes.fname[n] = 0;
+	t->notes.fname[strcspn(t->notes.fname, "\n")] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/auxv", t->pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	t->notes.pid = t->pid;
+	return n ? hs_notes_parse_auxv_raw(&t->notes, (const uint8_t *)buf, n) : NULL;
+}
+
+static int tid_cmp(const void *a, const void *b)
+{
+	const struct hs_thread *x = a, *y = b;
+	return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static struct hs_error *pid_threads(struct hs_target *t)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", t->pid);
+	DIR *dir = opendir(path);
+	if (!dir)
+		return hs_error_errno(errno, "cannot list the threads in %s", path);
+	struct dirent *de;
+	struct hs_error *err = NULL;
+	while ((de = readdir(dir))) {
+		int tid = atoi(de->d_name);
+		if (tid <= 0)
+			continue;
+		struct hs_thread *th = realloc(t->notes.threads, (t->notes.nthreads + 1) * sizeof(*th));
+		if (!th) {
+			err = &hs_error_nomem;
+			break;
+		}
+		t->notes.threads = th;
+		th += t->notes.nthreads++;
+		memset(th, 0, sizeof(*th));
+		th->tid = tid;
+		// Registers: only the tracer can read them.  When we are not (GDB is),
+		// the front end supplies them with hs_target_set_regs.
+		struct user_regs_struct regs;
+		if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) == 0)
+			memcpy(th->regs, &regs, sizeof(th->regs));
+	}
+	closedir(dir);
+	if (t->notes.nthreads)
+		qsort(t->notes.threads, t->notes.nthreads, sizeof(*t->notes.threads), tid_cmp);
+	// The main thread first, as in a core.
+	for (size_t i = 0; i < t->notes.nthreads; i++) {
+		if (t->notes.threads[i].tid == t->pid && i) {
+			struct hs_thread main = t->notes.threads[i];
+			memmove(t->notes.threads + 1, t->notes.threads, i * sizeof(main));
+			t->notes.threads[0] = main;
+		}
+	}
+	return err;
+}
+
+struct hs_error *hs_target_open_pid(int pid, struct hs_target **ret)
+{
+	struct hs_error *err;
+	if (pid <= 0)
+		return hs_error_create(HS_ERR_TARGET, "%d is not a process id", pid);
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return hs_error_create(HS_ERR_TARGET, "no process with pid %d", pid);
+	struct hs_target *t = target_alloc(HS_TARGET_PID);
+	if (!t)
+		return &hs_error_nomem;
+	t->pid = pid;
+	if (asprintf(&t->path, "/proc/%d", pid) < 0) {
+		t->path = NULL;
+		err = &hs_error_nomem;
+		goto fail;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	t->mem.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (t->mem.mem_fd < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			err = hs_error_create(HS_ERR_TARGET, "no process with pid %d", pid);
+		else if (e == EACCES || e == EPERM)
+			err = hs_error_create(HS_ERR_PERMISSION,
+					      "not allowed to read the memory of pid %d (%s): run as its user or root, or check kernel.yama.ptrace_scope",
+					      pid, strerror(e));
+		else
+			err = hs_error_errno(e, "cannot open %s", path);
+		goto fail;
+	}
+	if ((err = pid_maps(t)) || (err = pid_process_info(t)) || (err = pid_threads(t)))
+		goto fail;
+	hs_target_compute_stacks(t);
+	*ret = t;
+	return NULL;
+fail:
+	if (err->code == HS_ERR_OS)
+		err->code = HS_ERR_TARGET;
+	hs_target_destroy(t);
+	return err;
+}
+
+struct hs_error *hs_target_set_regs(struct hs_target *t, int tid, const uint64_t *regs, size_t n)
+{
+	for (size_t i = 0; i < t->notes.nthreads; i++) {
+		struct hs_thread *th = &t->notes.threads[i];
+		if (th->tid != tid)
+			continue;
+		memcpy(th->regs, regs, (n < HS_NREGS ? n : HS_NREGS) * 8);
+		hs_target_compute_stacks(t);
+		return NULL;
+	}
+	return hs_error_create(HS_ERR_NOT_FOUND, "no thread %d in process %d", tid, t->pid);
+}
+
+struct hs_error *hs_target_open_buffers(const struct hs_segment *segs, size_t nsegs,
+					struct hs_target **ret)
+{
+	struct hs_target *t = target_alloc(HS_TARGET_BUFFERS);
+	if (!t || !(t->path = strdup("<memory>"))) {
+		free(t);
+		return &hs_error_nomem;
+	}
+	struct hs_error *err = NULL;
+	for (size_t i = 0; i < nsegs && !err; i++) {
+		struct hs_segment seg = segs[i];
+		seg.owned = NULL;
+		if (seg.filesz && seg.data) {
+			seg.owned = malloc(seg.filesz);
+			if (!seg.owned) {
+				err = &hs_error_nomem;
+				break;
+			}
+			memcpy(seg.owned, seg.data, seg.filesz);
+			seg.data = seg.owned;
+		} else {
+			seg.filesz = 0;
+			seg.data = NULL;
+		}
+		err = hs_memory_add(&t->mem, &seg);
+		if (err)
+			free(seg.owned);
+	}
+	if (!err)
+		err = hs_memory_finish(&t->mem);
+	if (err) {
+		hs_target_destroy(t);
+		return err;
+	}
+	*ret = t;
+	return NULL;
+}
