@@ -32,7 +32,7 @@ $(BUILD)/libheapscope.a: $(LIB_OBJ)
 	rm -f $@; ar rcs $@ $^
 
 $(BUILD)/libheapscope.so: $(LIB_OBJ)
-	$(CC) $(CFLAGS_BASE) -shared -Wl,-soname,libheapscope.so.1 -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS_BASE) -shared -Wl,--no-undefined -Wl,-soname,libheapscope.so.1 -o $@ $^ $(LIBS)
 
 $(BUILD)/heapscope: src/cli.c $(BUILD)/libheapscope.a
 	$(CC) $(CFLAGS_BASE) -o $@ $< $(BUILD)/libheapscope.a $(LIBS)
@@ -52,7 +52,8 @@ demo: deps-check all
 	@BUILD=$(BUILD) cores/make-cores.sh demo
 	@BUILD=$(BUILD) scripts/demo.sh
 
-bench: deps-check
+bench:
+	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory BUILD=build-release OPT=-O3 all
 	@BUILD=build-release bench/run.sh
 

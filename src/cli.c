@@ -295,6 +295,13 @@ int main(int argc, char **argv)
 	err = hs_session_run(s, argc - i, (const char *const *)argv + i,
 			     json ? HS_FORMAT_JSON : HS_FORMAT_TEXT, write_stdout, NULL, &status);
 	fflush(stdout);
+	// A truncated core gives what is there, and says the target was not whole.
+	uint64_t missing = s->target->missing_bytes;
+	if (!err && missing) {
+		fprintf(stderr, "heapscope: %s is truncated: %llu bytes of dumped memory are missing; "
+			"the results above cover only the part that is there\n", core, (unsigned long long)missing);
+		status = 3;
+	}
 	hs_session_destroy(s);
 	release_threads();
 	free(seized);

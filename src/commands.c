@@ -6,6 +6,12 @@
 
 const struct hs_command hs_commands[] = {
 	{ "info", "info", "process, threads, modules and the memory map by category", hs_cmd_info },
+	{ "summary", "summary", "allocator, arenas, bytes in use and free (the default)", hs_cmd_summary },
+	{ "arenas", "arenas", "every arena with its heaps and totals", hs_cmd_arenas },
+	{ "chunks", "chunks [--used|--free] [--arena N] [--where W] [--min-size N] [--limit N]",
+	  "every allocation and free block (streams)", hs_cmd_chunks },
+	{ "bins", "bins [--arena N]", "every free list: tcache, fastbins, bins", hs_cmd_bins },
+	{ "show", "show ADDR [--bytes N]", "the block holding ADDR, with an annotated hexdump", hs_cmd_show },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
 

@@ -51,5 +51,10 @@ void hs_cmd_diagnostics(struct hs_cmd *c);
 
 /* Commands, one file per report. */
 struct hs_error *hs_cmd_info(struct hs_cmd *c);
+struct hs_error *hs_cmd_summary(struct hs_cmd *c);
+struct hs_error *hs_cmd_arenas(struct hs_cmd *c);
+struct hs_error *hs_cmd_chunks(struct hs_cmd *c);
+struct hs_error *hs_cmd_bins(struct hs_cmd *c);
+struct hs_error *hs_cmd_show(struct hs_cmd *c);
 
 #endif

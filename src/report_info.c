@@ -8,11 +8,11 @@
 #include "commands.h"
 
 enum category {
-	CAT_MODULE_TEXT, CAT_MODULE_DATA, CAT_STACK, CAT_HEAP, CAT_MMAPPED_CHUNK,
+	CAT_MODULE_TEXT, CAT_MODULE_RODATA, CAT_MODULE_DATA, CAT_STACK, CAT_HEAP, CAT_MMAPPED_CHUNK,
 	CAT_ALLOC_META, CAT_VDSO, CAT_FILE, CAT_ANON, CAT_NOT_DUMPED, CAT_COUNT
 };
 static const char *const category_names[CAT_COUNT] = {
-	"module-text", "module-data", "stack", "heap", "mmapped-chunk", "allocator-meta",
+	"module-text", "module-rodata", "module-data", "stack", "heap", "mmapped-chunk", "allocator-meta",
 	"vdso", "file", "anonymous", "not-dumped",
 };
 
@@ -76,12 +76,15 @@ static void classify(struct hs_session *s, bool have_heap, struct mapping *m)
 	m->name = f ? f->path : mod ? mod->name : NULL;
 	if (vdso && seg->start <= vdso && vdso < seg->end)
 		m->cat = CAT_VDSO, m->name = "[vdso]";
+	else if (seg->start == UINT64_C(0xffffffffff600000))
+		m->cat = CAT_VDSO, m->name = "[vsyscall]";
 	else if (is_stack(t, seg))
 		m->cat = CAT_STACK;
 	else if (rc >= 0)
 		m->cat = rc;
 	else if (mod || (f && t->kind == HS_TARGET_PID && strstr(f->path, ".so")))
-		m->cat = (seg->flags & HS_SEG_X) ? CAT_MODULE_TEXT : CAT_MODULE_DATA;
+		m->cat = (seg->flags & HS_SEG_X) ? CAT_MODULE_TEXT :
+			 (seg->flags & HS_SEG_W) ? CAT_MODULE_DATA : CAT_MODULE_RODATA;
 	else if (f)
 		m->cat = CAT_FILE;
 	else if (seg->filesz == 0)
@@ -92,8 +95,14 @@ static void classify(struct hs_session *s, bool have_heap, struct mapping *m)
 		m->free_bytes = free_bytes_in(&s->heap, seg->start, seg->end);
 }
 
+// Mappings known only from NT_FILE (gcore leaves read-only file mappings out)
+// have unknown permissions.
 static void perms(const struct hs_segment *seg, char buf[4])
 {
+	if (seg->flags & HS_SEG_NOT_IN_CORE) {
+		strcpy(buf, "???");
+		return;
+	}
 	buf[0] = seg->flags & HS_SEG_R ? 'r' : '-';
 	buf[1] = seg->flags & HS_SEG_W ? 'w' : '-';
 	buf[2] = seg->flags & HS_SEG_X ? 'x' : '-';

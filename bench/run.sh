@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# make bench: timings on real cores, release build.  Cores are made once into
+# $BUILD/bench/ (they are large: ~1 GB and ~0.5 GB).  Prints one line a case:
+# NAME  best-of-N wall seconds  max RSS.
+set -euo pipefail
+B=${BUILD:-build-release}
+D=$B/bench
+mkdir -p "$D"
+gcc -O1 -g -o "$D/bench_heap" bench/bench_heap.c
+
+make_core() {   # name count size
+	local core="$D/$1.core"
+	if [ ! -s "$core" ] || [ "$D/bench_heap" -nt "$core" ]; then
+		echo "making $core ($2 allocations of ~$3 bytes)..." >&2
+		gdb -batch -nx -ex 'set pagination off' -ex 'break dump_here' -ex "run $2 $3" \
+			-ex "generate-core-file $core" -ex kill "$D/bench_heap" >/dev/null 2>&1
+	fi
+}
+
+time_case() {   # name runs command...
+	local name=$1 runs=$2; shift 2
+	local best="" rss=0
+	for _ in $(seq "$runs"); do
+		local out
+		out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+		local t=${out% *} m=${out#* }
+		if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+		[ "$m" -gt "$rss" ] && rss=$m
+	done
+	printf '%-44s %8ss  max RSS %7d KiB\n' "$name" "$best" "$rss"
+}
+
+command -v /usr/bin/time >/dev/null || { echo "bench needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+make_core big1g 1000000 1000
+make_core m1 1000000 400
+ls -l "$D"/*.core | awk '{printf "core %s: %.2f GB\n", $9, $5/1e9}'
+HS=$B/heapscope
+time_case "info (1 GB core)" 5 "$HS" "$D/big1g.core" info
+time_case "info --json (1 GB core)" 5 "$HS" --json "$D/big1g.core" info
+time_case "summary (1 M chunks)" 5 "$HS" "$D/m1.core" summary
+time_case "summary --no-debuginfo (1 M chunks)" 5 "$HS" --no-debuginfo "$D/m1.core" summary
+time_case "chunks --json > /dev/null (1 M chunks)" 3 "$HS" --json "$D/m1.core" chunks

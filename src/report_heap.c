@@ -1,0 +1,489 @@
+/* report_heap.c - the heap walk's reports: summary, arenas, chunks, bins, show.
+ * Allocator-neutral: everything comes from the heap index and the walkers'
+ * hs_alloc_desc. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include "commands.h"
+
+static const char *arena_label(const struct hs_session *s, unsigned arena)
+{
+	// Arena indexes are global across allocators: desc[0]'s first, then desc[1]'s.
+	for (size_t d = 0; d < s->ndesc; d++) {
+		if (arena < s->desc[d].narenas)
+			return s->desc[d].arenas[arena].label;
+		arena -= s->desc[d].narenas;
+	}
+	return NULL;
+}
+
+static void json_arena(struct hs_out *o, unsigned arena)
+{
+	if (arena == HS_ARENA_NONE)
+		hs_json_null(o);
+	else
+		hs_json_u64(o, arena);
+}
+
+struct totals { uint64_t count, bytes; };
+
+struct heap_totals {
+	struct totals used, free, meta;
+	struct totals where[HS_WHERE_COUNT];
+};
+
+static void heap_totals(const struct hs_heap *h, struct heap_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < h->n; i++) {
+		unsigned w = hs_block_where(&h->blocks[i]);
+		uint64_t size = hs_block_size(&h->blocks[i]);
+		struct totals *k = hs_where_is_free(w) ? &t->free : w == HS_WHERE_META ? &t->meta : &t->used;
+		k->count++;
+		k->bytes += size;
+		if (w < HS_WHERE_COUNT) {
+			t->where[w].count++;
+			t->where[w].bytes += size;
+		}
+	}
+}
+
+static size_t total_arenas(const struct hs_session *s)
+{
+	size_t n = 0;
+	for (size_t d = 0; d < s->ndesc; d++)
+		n += s->desc[d].narenas;
+	return n;
+}
+
+static void json_totals(struct hs_out *o, const char *key, const struct totals *t)
+{
+	hs_json_key(o, key);
+	hs_json_begin_object(o);
+	hs_json_ku64(o, "count", t->count);
+	hs_json_ku64(o, "bytes", t->bytes);
+	hs_json_end_object(o);
+}
+
+static void json_allocators(struct hs_cmd *c)
+{
+	struct hs_out *o = c->out;
+	char name[64] = "";
+	for (size_t d = 0; d < c->s->ndesc; d++)
+		snprintf(name + strlen(name), sizeof(name) - strlen(name), "%s%s", d ? "+" : "",
+			 c->s->desc[d].allocator);
+	hs_json_kstr(o, "allocator", name);
+	hs_json_key(o, "allocators");
+	hs_json_begin_array(o);
+	for (size_t d = 0; d < c->s->ndesc; d++) {
+		const struct hs_alloc_desc *a = &c->s->desc[d];
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "name", a->allocator);
+		hs_json_kstr(o, "version", a->version);
+		hs_json_kstr(o, "layout_source", a->layout_source);
+		hs_json_ku64(o, "arenas", a->narenas);
+		hs_json_key(o, "facts");
+		hs_json_begin_object(o);
+		for (size_t f = 0; f < a->nfacts; f++)
+			hs_json_ku64(o, a->facts[f].name, a->facts[f].value);
+		hs_json_end_object(o);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+}
+
+static struct hs_error *need_heap(struct hs_cmd *c)
+{
+	return hs_session_need_heap(c->s);
+}
+
+struct hs_error *hs_cmd_summary(struct hs_cmd *c)
+{
+	HS_CHECK(hs_cmd_parse(c, NULL, NULL, 0, NULL));
+	HS_CHECK(need_heap(c));
+	struct heap_totals t;
+	heap_totals(&c->s->heap, &t);
+	struct hs_out *o = c->out;
+	if (c->json) {
+		hs_cmd_json_begin(c, "summary");
+		json_allocators(c);
+		hs_json_ku64(o, "arenas", total_arenas(c->s));
+		json_totals(o, "in_use", &t.used);
+		json_totals(o, "free", &t.free);
+		json_totals(o, "metadata", &t.meta);
+		hs_json_key(o, "by_where");
+		hs_json_begin_array(o);
+		for (unsigned w = 0; w < HS_WHERE_COUNT; w++) {
+			if (!t.where[w].count)
+				continue;
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "where", hs_where_name(w));
+			hs_json_kstr(o, "state", hs_where_is_free(w) ? "free" : w == HS_WHERE_META ? "meta" : "used");
+			hs_json_ku64(o, "count", t.where[w].count);
+			hs_json_ku64(o, "bytes", t.where[w].bytes);
+			hs_json_end_object(o);
+		}
+		hs_json_end_array(o);
+		hs_cmd_diagnostics(c);
+		hs_json_end_object(o);
+		hs_json_done(o);
+		return NULL;
+	}
+	char a[32], b[32];
+	for (size_t d = 0; d < c->s->ndesc; d++) {
+		const struct hs_alloc_desc *ad = &c->s->desc[d];
+		hs_out_printf(o, "Allocator:  %s %s, %zu arena%s (layout: %s)\n", ad->allocator, ad->version,
+			      ad->narenas, ad->narenas == 1 ? "" : "s", ad->layout_source);
+	}
+	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "SIZE", "BYTES");
+	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "in use", t.used.count,
+		      hs_fmt_size(t.used.bytes, a, sizeof(a)), t.used.bytes);
+	for (unsigned w = 0; w < HS_WHERE_FIRST_FREE; w++)
+		if (t.where[w].count && w != HS_WHERE_META)
+			hs_out_printf(o, "    %-20s %12" PRIu64 " %12s  %" PRIu64 "\n", hs_where_name(w),
+				      t.where[w].count, hs_fmt_size(t.where[w].bytes, b, sizeof(b)), t.where[w].bytes);
+	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "free", t.free.count,
+		      hs_fmt_size(t.free.bytes, a, sizeof(a)), t.free.bytes);
+	for (unsigned w = HS_WHERE_FIRST_FREE; w < HS_WHERE_COUNT; w++)
+		if (t.where[w].count)
+			hs_out_printf(o, "    %-20s %12" PRIu64 " %12s  %" PRIu64 "\n", hs_where_name(w),
+				      t.where[w].count, hs_fmt_size(t.where[w].bytes, b, sizeof(b)), t.where[w].bytes);
+	if (t.meta.count)
+		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "allocator metadata", t.meta.count,
+			      hs_fmt_size(t.meta.bytes, a, sizeof(a)), t.meta.bytes);
+	hs_cmd_diagnostics(c);
+	return NULL;
+}
+
+struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
+{
+	HS_CHECK(hs_cmd_parse(c, NULL, NULL, 0, NULL));
+	HS_CHECK(need_heap(c));
+	struct hs_out *o = c->out;
+	char a[32], b[32], m[32];
+	if (c->json) {
+		hs_cmd_json_begin(c, "arenas");
+		json_allocators(c);
+		hs_json_key(o, "arenas");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "  %-5s %-18s %-14s %10s %10s %10s %8s %8s %s\n", "INDEX", "ADDRESS", "NAME", "SYSTEM",
+			      "IN USE", "FREE", "USED#", "FREE#", "THREADS");
+	}
+	unsigned index = 0;
+	for (size_t d = 0; d < c->s->ndesc; d++) {
+		const struct hs_alloc_desc *ad = &c->s->desc[d];
+		for (size_t i = 0; i < ad->narenas; i++, index++) {
+			const struct hs_arena *ar = &ad->arenas[i];
+			if (!c->json) {
+				hs_out_printf(o, "  %-5u 0x%016" PRIx64 " %-14s %10s %10s %10s %8" PRIu64 " %8" PRIu64 " %d\n",
+					      index, ar->address, ar->label, hs_fmt_size(ar->system_mem, m, sizeof(m)),
+					      hs_fmt_size(ar->used_bytes, a, sizeof(a)),
+					      hs_fmt_size(ar->free_bytes, b, sizeof(b)), ar->used_count, ar->free_count,
+					      ar->nthreads);
+				for (size_t r = 0; r < ad->nregions; r++)
+					if (ad->regions[r].arena == i && ad->regions[r].kind == HS_REGION_HEAP)
+						hs_out_printf(o, "        heap 0x%" PRIx64 "-0x%" PRIx64 " (%s)\n",
+							      ad->regions[r].start, ad->regions[r].end,
+							      hs_fmt_size(ad->regions[r].end - ad->regions[r].start, m, sizeof(m)));
+				continue;
+			}
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "index", index);
+			hs_json_kstr(o, "allocator", ad->allocator);
+			hs_json_ku64(o, "address", ar->address);
+			hs_json_kstr(o, "name", ar->label);
+			hs_json_ku64(o, "system_mem", ar->system_mem);
+			hs_json_ku64(o, "top", ar->top);
+			hs_json_ku64(o, "top_size", ar->top_size);
+			hs_json_ki64(o, "threads", ar->nthreads);
+			hs_json_key(o, "in_use");
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "count", ar->used_count);
+			hs_json_ku64(o, "bytes", ar->used_bytes);
+			hs_json_end_object(o);
+			hs_json_key(o, "free");
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "count", ar->free_count);
+			hs_json_ku64(o, "bytes", ar->free_bytes);
+			hs_json_end_object(o);
+			hs_json_key(o, "heaps");
+			hs_json_begin_array(o);
+			for (size_t r = 0; r < ad->nregions; r++) {
+				if (ad->regions[r].arena != i || ad->regions[r].kind != HS_REGION_HEAP)
+					continue;
+				hs_json_begin_object(o);
+				hs_json_ku64(o, "start", ad->regions[r].start);
+				hs_json_ku64(o, "end", ad->regions[r].end);
+				hs_json_end_object(o);
+			}
+			hs_json_end_array(o);
+			hs_json_end_object(o);
+		}
+	}
+	if (c->json) {
+		hs_json_end_array(o);
+		hs_cmd_diagnostics(c);
+		hs_json_end_object(o);
+		hs_json_done(o);
+	} else {
+		hs_cmd_diagnostics(c);
+	}
+	return NULL;
+}
+
+static void json_block(struct hs_out *o, const struct hs_block *b)
+{
+	unsigned w = hs_block_where(b);
+	hs_json_begin_object(o);
+	hs_json_ku64(o, "address", b->address);
+	hs_json_ku64(o, "size", hs_block_size(b));
+	hs_json_kstr(o, "state", hs_where_is_free(w) ? "free" : w == HS_WHERE_META ? "meta" : "used");
+	hs_json_kstr(o, "where", hs_where_name(w));
+	hs_json_key(o, "arena");
+	json_arena(o, hs_block_arena(b));
+	hs_json_end_object(o);
+}
+
+struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
+{
+	bool used = false, free_ = false;
+	uint64_t arena = UINT64_MAX, min_size = 0, limit = UINT64_MAX;
+	const char *where = NULL;
+	const struct hs_opt opts[] = {
+		{ "--used", HS_OPT_FLAG, &used }, { "--free", HS_OPT_FLAG, &free_ },
+		{ "--arena", HS_OPT_U64, &arena }, { "--min-size", HS_OPT_U64, &min_size },
+		{ "--limit", HS_OPT_U64, &limit }, { "--where", HS_OPT_STR, &where }, { 0 },
+	};
+	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	int where_id = -1;
+	if (where) {
+		for (unsigned w = 0; w < HS_WHERE_COUNT; w++)
+			if (!strcmp(hs_where_name(w), where))
+				where_id = w;
+		if (where_id < 0)
+			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", where);
+	}
+	HS_CHECK(need_heap(c));
+	struct hs_out *o = c->out;
+	const struct hs_heap *h = &c->s->heap;
+	if (c->json) {
+		hs_cmd_json_begin(c, "chunks");
+		hs_json_key(o, "allocations");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "  %-18s %12s %-6s %-13s %s\n", "ADDRESS", "SIZE", "STATE", "WHERE", "ARENA");
+	}
+	uint64_t shown = 0;
+	for (size_t i = 0; i < h->n && shown < limit && !o->stopped; i++) {
+		const struct hs_block *b = &h->blocks[i];
+		unsigned w = hs_block_where(b);
+		bool is_free = hs_where_is_free(w);
+		if ((used && !hs_where_is_used(w)) || (free_ && !is_free) || hs_block_size(b) < min_size ||
+		    (arena != UINT64_MAX && hs_block_arena(b) != arena) || (where_id >= 0 && (int)w != where_id))
+			continue;
+		if ((i & 0xffff) == 0 && hs_interrupted())
+			return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
+		shown++;
+		if (c->json) {
+			json_block(o, b);
+			continue;
+		}
+		const char *label = arena_label(c->s, hs_block_arena(b));
+		hs_out_printf(o, "  0x%016" PRIx64 " %12" PRIu64 " %-6s %-13s %s\n", b->address, hs_block_size(b),
+			      is_free ? "free" : w == HS_WHERE_META ? "meta" : "used", hs_where_name(w),
+			      label ? label : "-");
+	}
+	if (c->json) {
+		hs_json_end_array(o);
+		hs_json_ku64(o, "count", shown);
+		hs_cmd_diagnostics(c);
+		hs_json_end_object(o);
+		hs_json_done(o);
+	} else {
+		hs_out_printf(o, "%" PRIu64 " block%s\n", shown, shown == 1 ? "" : "s");
+		hs_cmd_diagnostics(c);
+	}
+	return NULL;
+}
+
+struct hs_error *hs_cmd_bins(struct hs_cmd *c)
+{
+	uint64_t arena = UINT64_MAX;
+	const struct hs_opt opts[] = { { "--arena", HS_OPT_U64, &arena }, { 0 } };
+	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	HS_CHECK(need_heap(c));
+	struct hs_out *o = c->out;
+	char a[32];
+	if (c->json) {
+		hs_cmd_json_begin(c, "bins");
+		hs_json_key(o, "lists");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "  %-9s %-14s %-8s %5s %10s %8s %8s %12s  %s\n", "KIND", "ARENA", "THREAD", "BIN",
+			      "CHUNKSIZE", "COUNT", "DECLARED", "BYTES", "");
+	}
+	unsigned base = 0;
+	for (size_t d = 0; d < c->s->ndesc; d++) {
+		const struct hs_alloc_desc *ad = &c->s->desc[d];
+		for (size_t i = 0; i < ad->nlists; i++) {
+			const struct hs_freelist *l = &ad->lists[i];
+			unsigned global = l->arena == HS_ARENA_NONE ? HS_ARENA_NONE : base + l->arena;
+			if (arena != UINT64_MAX && global != arena)
+				continue;
+			if (c->json) {
+				hs_json_begin_object(o);
+				hs_json_kstr(o, "kind", hs_where_name(l->where));
+				hs_json_key(o, "arena");
+				json_arena(o, global);
+				hs_json_ki64(o, "thread", l->tid);
+				hs_json_ku64(o, "owner", l->owner);
+				hs_json_ki64(o, "index", l->index);
+				hs_json_ku64(o, "chunk_size", l->chunk_size);
+				hs_json_ku64(o, "count", l->count);
+				hs_json_ku64(o, "bytes", l->bytes);
+				hs_json_key(o, "declared");
+				if (l->declared < 0)
+					hs_json_null(o);
+				else
+					hs_json_i64(o, l->declared);
+				hs_json_kbool(o, "broken", l->broken);
+				hs_json_end_object(o);
+				continue;
+			}
+			const char *label = global == HS_ARENA_NONE ? "-" : arena_label(c->s, global);
+			char thread[16] = "-", declared[24] = "-";
+			if (l->tid)
+				snprintf(thread, sizeof(thread), "%d", l->tid);
+			if (l->declared >= 0)
+				snprintf(declared, sizeof(declared), "%" PRId64, l->declared);
+			hs_out_printf(o, "  %-9s %-14s %-8s %5d %#10" PRIx64 " %8" PRIu64 " %8s %12s  %s\n",
+				      hs_where_name(l->where), label ? label : "?", thread, l->index, l->chunk_size,
+				      l->count, declared, hs_fmt_size(l->bytes, a, sizeof(a)),
+				      l->broken ? "BROKEN (see diagnostics)" :
+				      (l->declared >= 0 && (uint64_t)l->declared != l->count) ? "COUNT MISMATCH" : "");
+		}
+		base += ad->narenas;
+	}
+	if (c->json)
+		hs_json_end_array(o);
+	hs_cmd_diagnostics(c);
+	if (c->json) {
+		hs_json_end_object(o);
+		hs_json_done(o);
+	}
+	return NULL;
+}
+
+/* show ADDR */
+
+// What a word points at: a heap block, or a symbol.
+static void describe_word(struct hs_session *s, uint64_t v, char *buf, size_t len, ptrdiff_t *block_ret)
+{
+	buf[0] = 0;
+	*block_ret = -1;
+	if (v < 4096)
+		return;
+	ptrdiff_t k = hs_heap_find(&s->heap, v);
+	if (k >= 0) {
+		const struct hs_block *b = &s->heap.blocks[k];
+		*block_ret = k;
+		snprintf(buf, len, "-> %s block 0x%" PRIx64 "+%" PRIu64, hs_where_name(hs_block_where(b)),
+			 b->address, v - b->address);
+		return;
+	}
+	if (s->symbols)
+		hs_symbols_describe(s->symbols, v, buf, len);
+}
+
+struct hs_error *hs_cmd_show(struct hs_cmd *c)
+{
+	uint64_t max_bytes = 256;
+	const struct hs_opt opts[] = { { "--bytes", HS_OPT_U64, &max_bytes }, { 0 } };
+	const char *pos[1];
+	size_t npos;
+	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
+	if (npos != 1)
+		return hs_error_create(HS_ERR_USAGE, "show needs an address: show ADDR");
+	uint64_t addr;
+	HS_CHECK(hs_parse_u64(pos[0], "show", &addr));
+	HS_CHECK(need_heap(c));
+	struct hs_session *s = c->s;
+	struct hs_out *o = c->out;
+	ptrdiff_t k = hs_heap_find(&s->heap, addr);
+	const struct hs_block *b = k >= 0 ? &s->heap.blocks[k] : NULL;
+	char desc[256];
+	if (!b) {
+		bool sym = s->symbols && hs_symbols_describe(s->symbols, addr, desc, sizeof(desc));
+		const struct hs_segment *seg = hs_memory_segment(&s->target->mem, addr);
+		if (c->json) {
+			hs_cmd_json_begin(c, "show");
+			hs_json_ku64(o, "address", addr);
+			hs_json_key(o, "allocation");
+			hs_json_null(o);
+			hs_json_kstr(o, "symbol", sym ? desc : NULL);
+			hs_json_kbool(o, "mapped", seg != NULL);
+			hs_json_end_object(o);
+			hs_json_done(o);
+			return NULL;
+		}
+		hs_out_printf(o, "0x%" PRIx64 " is not in any heap block%s%s; %s\n", addr, sym ? ": " : "", sym ? desc : "",
+			      seg ? "it is mapped in the target" : "it is not mapped in the target");
+		return NULL;
+	}
+	uint64_t size = hs_block_size(b);
+	unsigned w = hs_block_where(b);
+	const char *label = arena_label(s, hs_block_arena(b));
+	uint64_t dump = size < max_bytes ? size : max_bytes;
+	if (c->json) {
+		hs_cmd_json_begin(c, "show");
+		hs_json_ku64(o, "address", addr);
+		hs_json_key(o, "allocation");
+		json_block(o, b);
+		hs_json_ku64(o, "offset", addr - b->address);
+		hs_json_kstr(o, "arena_name", label);
+		hs_json_key(o, "words");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "0x%" PRIx64 " is %s 0x%" PRIx64 " + %" PRIu64 "\n", addr,
+			      hs_where_is_free(w) ? "in the free block" : "in the allocation", b->address, addr - b->address);
+		hs_out_printf(o, "  size %" PRIu64 " (usable), state %s, where %s, arena %s\n", size,
+			      hs_where_is_free(w) ? "free" : w == HS_WHERE_META ? "allocator metadata" : "used",
+			      hs_where_name(w), label ? label : "-");
+	}
+	for (uint64_t off = 0; off + 8 <= dump && !o->stopped; off += 8) {
+		uint64_t v;
+		struct hs_error *err = hs_memory_read_u64(&s->target->mem, b->address + off, &v);
+		if (err) {
+			if (!c->json)
+				hs_out_printf(o, "  +0x%04" PRIx64 "  %s\n", off, hs_error_message(err));
+			hs_error_destroy(err);
+			break;
+		}
+		ptrdiff_t target;
+		describe_word(s, v, desc, sizeof(desc), &target);
+		if (c->json) {
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "offset", off);
+			hs_json_ku64(o, "value", v);
+			hs_json_kstr(o, "points_to", desc[0] ? desc : NULL);
+			hs_json_end_object(o);
+			continue;
+		}
+		char ascii[9];
+		for (int j = 0; j < 8; j++) {
+			unsigned char ch = (v >> (8 * j)) & 0xff;
+			ascii[j] = ch >= 0x20 && ch < 0x7f ? (char)ch : '.';
+		}
+		ascii[8] = 0;
+		hs_out_printf(o, "  +0x%04" PRIx64 "  %016" PRIx64 "  %s  %s\n", off, v, ascii, desc);
+	}
+	if (c->json) {
+		hs_json_end_array(o);
+		hs_json_end_object(o);
+		hs_json_done(o);
+	} else if (dump < size) {
+		hs_out_printf(o, "  ... %" PRIu64 " more bytes (--bytes N)\n", size - dump);
+	}
+	return NULL;
+}
