@@ -5,6 +5,10 @@
  * its debug info were found and where.  A file on disk whose build-id differs
  * from the one in the target is never used, and is reported (mismatch).
  * Lookups are single-threaded (libdw is not thread-safe): resolve up front.
+ * Nothing here is thread-safe; one hs_symbols is used by one thread at a time.
+ *
+ * Ownership: hs_symbols owns the Dwfl, the modules array and every string in
+ * it; module->symtab is private lazy state (symbol hash, DWARF index).
  */
 #ifndef HS_SYMBOLS_H
 #define HS_SYMBOLS_H
@@ -17,6 +21,7 @@
 
 struct hs_target;
 struct hs_symtab;          /* per-module name -> symbol hash, built lazily */
+struct hs_symbols_private;
 
 struct hs_symbol {
 	const char *name;      /* owned by libdwfl, valid for the session */
@@ -55,6 +60,8 @@ struct hs_symbols {
 	size_t nmodules;
 	char *debuginfo_path;  /* the string libdwfl searches */
 	bool no_debuginfo;
+	bool exe_mismatch;     /* --exe differs from the target's main module */
+	struct hs_symbols_private *priv;  /* callbacks and paths libdwfl keeps pointers to */
 };
 
 struct hs_error *hs_symbols_create(struct hs_target *t, const struct hs_symbols_options *o,
@@ -71,8 +78,8 @@ struct hs_module *hs_symbols_main_module(struct hs_symbols *s);
  * one first).  HS_ERR_NOT_FOUND when absent. */
 struct hs_error *hs_symbols_lookup(struct hs_symbols *s, struct hs_module *mod,
 				   const char *name, struct hs_symbol *ret);
-/* addr -> "symbol+0xoff" (or "module+0xoff", or "" when nothing is known);
- * returns false when no symbol covers addr. */
+/* addr -> "symbol+0xoff" ("symbol" at offset 0), or "module+0xoff" when no
+ * symbol covers it; returns false (and writes "") when no module holds addr. */
 bool hs_symbols_describe(struct hs_symbols *s, uint64_t addr, char *buf, size_t len);
 /* The symbol containing addr (objects and functions), with offset. */
 bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbol *ret,
@@ -83,12 +90,18 @@ bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbo
 struct hs_error *hs_dwarf_struct_size(struct hs_module *mod, const char *struct_name,
 				      uint64_t *ret);
 /* Member path may be nested with dots ("bins" or "mutex.lock"); bit offset is 0
- * for non-bitfields. */
+ * for non-bitfields.  A bitfield starts at bit *bit_ret (0..7, from the least
+ * significant bit on little-endian targets) of byte *byte_ret.  struct_name may
+ * also be a typedef name ("heap_info"). */
 struct hs_error *hs_dwarf_member_offset(struct hs_module *mod, const char *struct_name,
 					const char *member, uint64_t *byte_ret,
 					uint32_t *bit_ret);
-/* A global (or static) variable's relocated address and, when it is a struct or
- * a pointer to one, that struct's name. */
+/* A global (or static) variable's relocated address, from DW_AT_location, or
+ * from the module's ELF symbol table when DWARF lacks it (or is absent). */
 struct hs_error *hs_dwarf_variable(struct hs_module *mod, const char *name, uint64_t *addr_ret);
+
+/* True when --exe was given and its build-id differs from the target's main
+ * module (a "symbols" warning says which files). */
+bool hs_symbols_exe_mismatch(struct hs_symbols *s);
 
 #endif

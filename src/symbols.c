@@ -1,0 +1,1612 @@
+/* symbols.c - modules, symbols and DWARF types through libdwfl/libdw (see symbols.h).
+ *
+ * Lifecycle: hs_symbols_create() reports every module of the target to libdwfl,
+ * then asks each one for its ELF and DWARF once, so that every find_elf and
+ * find_debuginfo callback runs inside create.  Per-module state (struct
+ * hs_symtab) is built lazily on the first lookup: a name -> symbol hash table
+ * over the module's best symbol table, and a name -> DIE index over the
+ * top-level types and variables of its DWARF.
+ *
+ * Not thread-safe: libdw handles are not, and the lazy tables are filled on
+ * first use.  Resolve what a scan needs before starting threads.
+ */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "symbols.h"
+#include "target.h"
+
+// Bounds: a core is hostile input, and so are the files it names.
+#define MAX_MODULES        16384
+#define MAX_SYMBOLS        (1u << 24)   /* per module */
+#define MAX_DIES           (1u << 24)   /* index entries per module */
+#define MAX_IMPORT_DEPTH   16           /* nested DW_TAG_imported_unit */
+#define MAX_ANON_DEPTH     16           /* anonymous struct/union members */
+#define MAX_MEMBER_PATH    512          /* "a.b.c" */
+#define MAX_MEMBER_PARTS   32
+#define MAX_AUXV_BYTES     (64 * 1024)
+#define MAX_MAP_LINES      (1u << 20)   /* /proc/PID/maps */
+#define BUILD_ID_MAX       64
+
+#define DEFAULT_DEBUG_PATH ":.debug:"
+#define SYSTEM_DEBUG_DIR   "/usr/lib/debug"
+
+/* What the libdwfl callbacks need; libdwfl keeps a pointer to cb. */
+struct symbols_file {
+	uint64_t start, end, offset;
+	char *path;
+};
+
+struct hs_symbols_private {
+	Dwfl_Callbacks cb;
+	char *sysroot;                 /* without trailing '/', NULL when none */
+	struct symbols_file *files;    /* the target's mapped files (NT_FILE or maps) */
+	size_t nfiles;
+};
+
+/* One symbol table entry: the best definition of a name in the module. */
+struct sym_slot {
+	const char *name;              /* NULL: empty slot; owned by libdwfl */
+	uint64_t address, size;
+	uint32_t hash;
+	uint8_t rank;                  /* higher is better, see sym_rank() */
+	uint8_t type;                  /* STT_* */
+};
+
+enum die_kind { DIE_STRUCT = 1, DIE_TYPEDEF, DIE_VARIABLE };
+
+/* Quality of an index entry: a better one replaces a worse one of the same name. */
+enum { Q_DECLARATION = 0, Q_DEFINITION = 1, Q_LOCATED = 2 };
+
+struct die_slot {
+	const char *name;              /* NULL: empty slot; in .debug_str */
+	Dwarf_Die die;
+	uint32_t hash;
+	uint8_t kind, quality;
+};
+
+/* Visited units (dwz partial units are imported by many CUs). */
+struct unit_key {
+	Dwarf *dw;
+	Dwarf_Off off;
+};
+
+struct unit_set {
+	struct unit_key *keys;         /* dw == NULL: empty */
+	size_t mask, count;
+};
+
+struct hs_symtab {
+	Dwfl_Module *mod;
+	// symbols
+	bool syms_built;
+	int nsyms;                     /* dwfl_module_getsymtab(): -1 when none */
+	struct sym_slot *syms;
+	size_t sym_mask, sym_count;
+	// DWARF
+	bool dwarf_built;
+	Dwarf *dw;                     /* NULL: no DWARF */
+	Dwarf_Addr dwbias;
+	struct die_slot *dies;
+	size_t die_mask, die_count;
+};
+
+/* ---- small helpers ---- */
+
+static uint32_t hash_name(const char *s)
+{
+	// FNV-1a, folded to 32 bits.
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ull;
+	}
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void hex_string(const uint8_t *id, size_t len, char *buf, size_t cap)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < len && o + 3 <= cap; i++, o += 2)
+		snprintf(buf + o, cap - o, "%02x", id[i]);
+}
+
+static size_t next_pow2(size_t n)
+{
+	size_t c = 16;
+	while (c < n)
+		c <<= 1;
+	return c;
+}
+
+/* The build-id note of an ELF file open on fd: 1 read, 0 none (or not ELF). */
+static int fd_build_id(int fd, uint8_t *id, size_t cap, size_t *len_ret)
+{
+	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf)
+		return 0;
+	int r = 0;
+	const void *bits = NULL;
+	if (elf_kind(elf) == ELF_K_ELF) {
+		ssize_t n = dwelf_elf_gnu_build_id(elf, &bits);
+		if (n > 0 && bits) {
+			size_t len = (size_t)n < cap ? (size_t)n : cap;
+			memcpy(id, bits, len);
+			*len_ret = len;
+			r = 1;
+		}
+	}
+	elf_end(elf);
+	return r;
+}
+
+/* 1: the regular file at path has build-id id; 0: it exists with none (or is not
+ * ELF); -1: no regular file there. */
+static int path_build_id(const char *path, uint8_t *id, size_t cap, size_t *len_ret)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	int r = fd_build_id(fd, id, cap, len_ret);
+	close(fd);
+	return r;
+}
+
+/* sysroot + path, malloc'ed; NULL on allocation failure. */
+static char *join_sysroot(const char *sysroot, const char *path)
+{
+	char *out = NULL;
+	if (asprintf(&out, "%s%s%s", sysroot, path[0] == '/' ? "" : "/", path) < 0)
+		return NULL;
+	return out;
+}
+
+/* The mapped file that holds addr; the mapping at file offset 0 wins. */
+static const char *mapped_file_at(const struct hs_symbols_private *priv, uint64_t addr)
+{
+	const char *best = NULL;
+	for (size_t i = 0; i < priv->nfiles; i++) {
+		const struct symbols_file *f = &priv->files[i];
+		if (addr < f->start || addr >= f->end || !f->path)
+			continue;
+		if (f->offset == 0)
+			return f->path;
+		if (!best)
+			best = f->path;
+	}
+	return best;
+}
+
+/* ---- libdwfl callbacks ---- */
+
+/* With --sysroot, the file a core names lives under the sysroot.  libdwfl 0.188
+ * has no dwfl_set_sysroot and opens NT_FILE paths on the host while reporting
+ * (rejecting those whose build-id differs), so offer the sysroot's copy here,
+ * but only when its build-id is the module's: libdwfl would reject it and not
+ * look further. */
+static int open_in_sysroot(const struct hs_symbols_private *priv, Dwfl_Module *mod,
+			   const char *modname, Dwarf_Addr base, char **file_name)
+{
+	const char *path = mapped_file_at(priv, base);
+	if (!path && modname && modname[0] == '/')
+		path = modname;
+	if (!path)
+		return -1;
+	char *full = join_sysroot(priv->sysroot, path);
+	if (!full)
+		return -1;
+	int fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		free(full);
+		return -1;
+	}
+	const unsigned char *want = NULL;
+	GElf_Addr vaddr;
+	int want_len = dwfl_module_build_id(mod, &want, &vaddr);
+	if (want_len > 0) {
+		uint8_t id[BUILD_ID_MAX];
+		size_t len = 0;
+		if (fd_build_id(fd, id, sizeof(id), &len) != 1 || len != (size_t)want_len ||
+		    memcmp(id, want, len) != 0) {
+			close(fd);
+			free(full);
+			return -1;
+		}
+	}
+	free(*file_name);
+	*file_name = full;
+	return fd;
+}
+
+static int core_find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
+			 Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+	const struct hs_symbols_private *priv = userdata ? *userdata : NULL;
+	if (priv && priv->sysroot) {
+		int fd = open_in_sysroot(priv, mod, modname, base, file_name);
+		if (fd >= 0) {
+			*elfp = NULL;
+			return fd;
+		}
+	}
+	return dwfl_build_id_find_elf(mod, userdata, modname, base, file_name, elfp);
+}
+
+/* --no-debuginfo: no separate debug file is ever opened.  The main files are
+ * still found, so their .symtab/.dynsym (and DWARF, if not stripped) work. */
+static int no_find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			     Dwarf_Addr base, const char *file_name,
+			     const char *debuglink_file, GElf_Word debuglink_crc,
+			     char **debuginfo_file_name)
+{
+	(void)mod; (void)userdata; (void)modname; (void)base; (void)file_name;
+	(void)debuglink_file; (void)debuglink_crc; (void)debuginfo_file_name;
+	errno = 0;
+	return -1;
+}
+
+/* ---- creation ---- */
+
+/* "--debug-dir entries:" then the default ":.debug:/usr/lib/debug" (with the
+ * system directory under the sysroot).  Relative directories are made absolute:
+ * libdwfl looks for .build-id/ trees only in absolute entries. */
+static struct hs_error *build_debuginfo_path(const struct hs_symbols_options *o,
+					     const char *sysroot, char **ret)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return &hs_error_nomem;
+	struct hs_error *err = NULL;
+	for (size_t i = 0; o->debug_dirs && o->debug_dirs[i] && !err; i++) {
+		const char *dir = o->debug_dirs[i];
+		if (!dir[0])
+			continue;
+		if (strchr(dir, ':')) {
+			err = hs_error_create(HS_ERR_USAGE,
+					      "debug directory '%s' contains ':', which libdwfl cannot search", dir);
+			break;
+		}
+		char *abs = NULL;
+		if (dir[0] != '/') {
+			abs = realpath(dir, NULL);
+			if (!abs) {
+				char cwd[PATH_MAX];
+				if (getcwd(cwd, sizeof(cwd)) && asprintf(&abs, "%s/%s", cwd, dir) < 0)
+					abs = NULL;
+			}
+		}
+		fprintf(f, "%s:", abs ? abs : dir);
+		free(abs);
+	}
+	fprintf(f, "%s%s%s", DEFAULT_DEBUG_PATH, sysroot ? sysroot : "", SYSTEM_DEBUG_DIR);
+	if (fclose(f) != 0 || !buf) {
+		free(buf);
+		return err ? err : &hs_error_nomem;
+	}
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*ret = buf;
+	return NULL;
+}
+
+static struct hs_error *copy_mapped_files(struct hs_symbols_private *priv,
+					  const struct hs_target *t)
+{
+	if (!t->notes.files || !t->notes.nfiles)
+		return NULL;
+	priv->files = calloc(t->notes.nfiles, sizeof(*priv->files));
+	if (!priv->files)
+		return &hs_error_nomem;
+	for (size_t i = 0; i < t->notes.nfiles; i++) {
+		const struct hs_mapped_file *mf = &t->notes.files[i];
+		struct symbols_file *f = &priv->files[priv->nfiles];
+		if (!mf->path)
+			continue;
+		f->path = strdup(mf->path);
+		if (!f->path)
+			return &hs_error_nomem;
+		f->start = mf->start;
+		f->end = mf->end;
+		f->offset = mf->offset;
+		priv->nfiles++;
+	}
+	return NULL;
+}
+
+static struct hs_error *make_private(const struct hs_target *t, const struct hs_symbols_options *o,
+				     struct hs_symbols *s)
+{
+	struct hs_symbols_private *priv = calloc(1, sizeof(*priv));
+	if (!priv)
+		return &hs_error_nomem;
+	s->priv = priv;
+	if (o->sysroot && o->sysroot[0] && t->kind == HS_TARGET_CORE) {
+		priv->sysroot = strdup(o->sysroot);
+		if (!priv->sysroot)
+			return &hs_error_nomem;
+		size_t n = strlen(priv->sysroot);
+		while (n > 0 && priv->sysroot[n - 1] == '/')
+			priv->sysroot[--n] = '\0';
+		if (n == 0) {   // "/" is no sysroot at all
+			free(priv->sysroot);
+			priv->sysroot = NULL;
+		}
+	}
+	HS_CHECK(copy_mapped_files(priv, t));
+	HS_CHECK(build_debuginfo_path(o, priv->sysroot, &s->debuginfo_path));
+	priv->cb.debuginfo_path = &s->debuginfo_path;
+	priv->cb.section_address = dwfl_offline_section_address;
+	if (t->kind == HS_TARGET_CORE)
+		priv->cb.find_elf = core_find_elf;
+	else
+		priv->cb.find_elf = dwfl_linux_proc_find_elf;
+	priv->cb.find_debuginfo = o->no_debuginfo ? no_find_debuginfo
+						  : dwfl_standard_find_debuginfo;
+	return NULL;
+}
+
+static struct hs_error *report_modules(struct hs_symbols *s, struct hs_target *t,
+				       const struct hs_symbols_options *o,
+				       struct hs_diags *diags)
+{
+	Dwfl *dwfl = s->dwfl;
+	dwfl_report_begin(dwfl);
+	if (t->kind == HS_TARGET_CORE) {
+		if (!t->elf) {
+			dwfl_report_end(dwfl, NULL, NULL);
+			return hs_error_create(HS_ERR_TARGET, "%s: the core is not open as ELF",
+					       t->path ? t->path : "core");
+		}
+		int n = dwfl_core_file_report(dwfl, t->elf, o->exe);
+		if (n < 0 && diags)
+			// Heuristic layouts may still find the heap: keep going with no modules.
+			hs_diag_add(diags, HS_DIAG_WARNING, "symbols", 0,
+				    "cannot list the modules of the core: %s; no symbols are available",
+				    dwfl_errmsg(-1));
+	} else {
+		int r = dwfl_linux_proc_report(dwfl, t->pid);
+		if (r != 0) {
+			dwfl_report_end(dwfl, NULL, NULL);
+			if (r > 0) {
+				if (r == ENOENT || r == ESRCH)
+					return hs_error_create(HS_ERR_TARGET, "process %d does not exist", t->pid);
+				return hs_error_errno(r, "cannot read the modules of process %d", t->pid);
+			}
+			return hs_error_create(HS_ERR_TARGET, "cannot read the modules of process %d: %s",
+					       t->pid, dwfl_errmsg(-1));
+		}
+	}
+	if (dwfl_report_end(dwfl, NULL, NULL) != 0)
+		return hs_error_create(HS_ERR_OTHER, "libdwfl: %s", dwfl_errmsg(-1));
+	return NULL;
+}
+
+struct collect {
+	Dwfl_Module **mods;
+	size_t n, cap;
+	bool nomem;
+	struct hs_symbols_private *priv;
+};
+
+struct addr_range {
+	uint64_t start, end;
+};
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct addr_range *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The executable mappings of a live process, sorted; NULL with n 0 when unknown. */
+static struct hs_error *proc_exec_ranges(int pid, struct addr_range **ret, size_t *n_ret)
+{
+	*ret = NULL;
+	*n_ret = 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;   // libdwfl read it a moment ago; without it, filter nothing
+	struct addr_range *r = NULL;
+	size_t n = 0, cap = 0;
+	char *line = NULL;
+	size_t linecap = 0;
+	struct hs_error *err = NULL;
+	for (size_t lines = 0; lines < MAX_MAP_LINES && getline(&line, &linecap, f) > 0; lines++) {
+		uint64_t start, end;
+		char perms[8];
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &start, &end, perms) != 3 ||
+		    !strchr(perms, 'x'))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			struct addr_range *nr = realloc(r, cap * sizeof(*r));
+			if (!nr) {
+				err = &hs_error_nomem;
+				break;
+			}
+			r = nr;
+		}
+		r[n++] = (struct addr_range){ start, end };
+	}
+	free(line);
+	fclose(f);
+	if (err) {
+		free(r);
+		return err;
+	}
+	qsort(r, n, sizeof(*r), range_cmp);
+	*ret = r;
+	*n_ret = n;
+	return NULL;
+}
+
+static bool overlaps_range(const struct addr_range *r, size_t n, uint64_t start, uint64_t end)
+{
+	// Ranges do not overlap each other: the first one ending after start decides.
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r[mid].end <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && r[lo].start < end;
+}
+
+/* libdwfl reports every file a live process maps: also data files, and ELF files
+ * it merely reads (a debugger's, or this library's own when the target is this
+ * process).  Only files with code mapped are loaded modules; the vDSO is one. */
+static struct hs_error *drop_unloaded(const struct hs_target *t, struct collect *c)
+{
+	if (t->kind != HS_TARGET_PID)
+		return NULL;
+	struct addr_range *r;
+	size_t n;
+	HS_CHECK(proc_exec_ranges(t->pid, &r, &n));
+	if (!n)
+		return NULL;
+	size_t kept = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		Dwarf_Addr start = 0, end = 0;
+		const char *name = dwfl_module_info(c->mods[i], NULL, &start, &end, NULL, NULL,
+						    NULL, NULL);
+		if ((name && starts_with(name, "[vdso")) || overlaps_range(r, n, start, end))
+			c->mods[kept++] = c->mods[i];
+	}
+	c->n = kept;
+	free(r);
+	return NULL;
+}
+
+static int collect_module(Dwfl_Module *mod, void **userdata, const char *name,
+			  Dwarf_Addr start, void *arg)
+{
+	(void)name; (void)start;
+	struct collect *c = arg;
+	*userdata = c->priv;   // core_find_elf reads the sysroot and mapped files from here
+	if (c->n == c->cap) {
+		if (c->cap >= MAX_MODULES)
+			return DWARF_CB_ABORT;
+		size_t cap = c->cap ? c->cap * 2 : 32;
+		Dwfl_Module **mods = realloc(c->mods, cap * sizeof(*mods));
+		if (!mods) {
+			c->nomem = true;
+			return DWARF_CB_ABORT;
+		}
+		c->mods = mods;
+		c->cap = cap;
+	}
+	c->mods[c->n++] = mod;
+	return DWARF_CB_OK;
+}
+
+static bool same_build_id(const struct hs_module *m, const uint8_t *id, size_t len)
+{
+	return len == m->build_id_len && memcmp(id, m->build_id, len) == 0;
+}
+
+static struct hs_error *fill_module(struct hs_symbols *s, Dwfl_Module *dm, struct hs_module *m)
+{
+	m->dwfl_module = dm;
+	m->symtab = calloc(1, sizeof(*m->symtab));
+	if (!m->symtab)
+		return &hs_error_nomem;
+	m->symtab->mod = dm;
+
+	// getelf first: the build-id of a module is only known after it.
+	Dwarf_Addr bias = 0, dwbias = 0;
+	Elf *elf = dwfl_module_getelf(dm, &bias);
+	Dwarf *dw = dwfl_module_getdwarf(dm, &dwbias);
+	const char *name = NULL, *mainfile = NULL, *debugfile = NULL;
+	Dwarf_Addr start = 0, end = 0;
+	name = dwfl_module_info(dm, NULL, &start, &end, NULL, NULL, &mainfile, &debugfile);
+	m->name = strdup(name ? name : "?");
+	if (!m->name)
+		return &hs_error_nomem;
+	m->start = start;
+	m->end = end;
+	m->bias = elf ? bias : 0;
+	m->elf_found = elf != NULL;
+	m->debug_found = dw != NULL;
+
+	const unsigned char *bits = NULL;
+	GElf_Addr vaddr;
+	int len = dwfl_module_build_id(dm, &bits, &vaddr);
+	if (len > 0 && bits) {
+		m->build_id_len = (size_t)len < BUILD_ID_MAX ? (size_t)len : BUILD_ID_MAX;
+		memcpy(m->build_id, bits, m->build_id_len);
+	}
+
+	if (mainfile) {
+		m->path = strdup(mainfile);
+		if (!m->path)
+			return &hs_error_nomem;
+	} else if (elf) {
+		// libdwfl opened the mapped file itself while reporting (after checking
+		// its build-id), or built the ELF from core memory (vDSO, or no file).
+		// Name the file only when it is the one with the module's build-id.
+		const char *mapped = mapped_file_at(s->priv, start);
+		uint8_t id[BUILD_ID_MAX];
+		size_t idlen = 0;
+		if (mapped && path_build_id(mapped, id, sizeof(id), &idlen) == 1 &&
+		    (m->build_id_len == 0 || same_build_id(m, id, idlen))) {
+			m->path = strdup(mapped);
+			if (!m->path)
+				return &hs_error_nomem;
+		}
+	}
+	if (dw && debugfile) {
+		m->debug_path = strdup(debugfile);
+		if (!m->debug_path)
+			return &hs_error_nomem;
+	}
+	return NULL;
+}
+
+static int module_cmp(const void *a, const void *b)
+{
+	const struct hs_module *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* AT_ENTRY from the notes, or for a live process from /proc/PID/auxv. */
+static uint64_t target_entry(const struct hs_target *t)
+{
+	for (size_t i = 0; t->notes.auxv && i < t->notes.nauxv; i++)
+		if (t->notes.auxv[i].type == AT_ENTRY)
+			return t->notes.auxv[i].value;
+	if (t->kind != HS_TARGET_PID)
+		return 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/auxv", t->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	uint64_t entry = 0, pair[2];
+	for (size_t off = 0; off < MAX_AUXV_BYTES; off += sizeof(pair)) {
+		if (read(fd, pair, sizeof(pair)) != (ssize_t)sizeof(pair) || pair[0] == AT_NULL)
+			break;
+		if (pair[0] == AT_ENTRY) {
+			entry = pair[1];
+			break;
+		}
+	}
+	close(fd);
+	return entry;
+}
+
+static void mark_main(struct hs_symbols *s, const struct hs_target *t,
+		      const struct hs_symbols_options *o, Dwfl_Module *first)
+{
+	uint64_t entry = target_entry(t);
+	struct hs_module *main = NULL;
+	if (entry)
+		main = hs_symbols_module_at(s, entry);
+	for (size_t i = 0; !main && o->exe && i < s->nmodules; i++)
+		if (s->modules[i].path && strcmp(s->modules[i].path, o->exe) == 0)
+			main = &s->modules[i];
+	// libdwfl reports the executable first (link_map order).
+	for (size_t i = 0; !main && i < s->nmodules; i++)
+		if (s->modules[i].dwfl_module == first)
+			main = &s->modules[i];
+	if (main)
+		main->is_main = true;
+}
+
+/* A file on disk at the module's path whose build-id differs from the target's:
+ * libdwfl refuses it; say so, and make sure nothing names it as the module's. */
+static struct hs_error *check_mismatch(struct hs_symbols *s, const struct hs_target *t,
+				       const struct hs_symbols_options *o,
+				       struct hs_module *m, struct hs_diags *diags)
+{
+	if (m->build_id_len == 0)
+		return NULL;
+	bool is_exe = m->is_main && o->exe;
+	char *owned = NULL;
+	const char *path;
+	if (is_exe) {
+		path = o->exe;
+	} else {
+		path = mapped_file_at(s->priv, m->start);
+		if (!path && m->name[0] == '/')
+			path = m->name;
+		if (!path)
+			return NULL;
+		if (s->priv->sysroot) {
+			owned = join_sysroot(s->priv->sysroot, path);
+			if (!owned)
+				return &hs_error_nomem;
+			path = owned;
+		}
+	}
+	uint8_t id[BUILD_ID_MAX];
+	size_t len = 0;
+	int r = path_build_id(path, id, sizeof(id), &len);
+	if (r < 0 || (r == 1 && same_build_id(m, id, len))) {
+		free(owned);
+		return NULL;
+	}
+	m->build_id_mismatch = true;
+	m->mismatch_path = owned ? owned : strdup(path);
+	if (!m->mismatch_path)
+		return &hs_error_nomem;
+	if (m->path && strcmp(m->path, m->mismatch_path) == 0) {
+		free(m->path);
+		m->path = NULL;
+	}
+	if (is_exe)
+		s->exe_mismatch = true;
+	char ondisk[2 * BUILD_ID_MAX + 1], want[2 * BUILD_ID_MAX + 1];
+	hex_string(id, r == 1 ? len : 0, ondisk, sizeof(ondisk));
+	hex_string(m->build_id, m->build_id_len, want, sizeof(want));
+	if (diags)
+		hs_diag_add(diags, HS_DIAG_WARNING, "symbols", m->start,
+			    "%s: build-id %s differs from the %s's %s (the file was rebuilt or replaced); its symbols are not used",
+			    m->mismatch_path, r == 1 ? ondisk : "(none)",
+			    t->kind == HS_TARGET_CORE ? "core" : "process", want);
+	return NULL;
+}
+
+static struct hs_error *symbols_fill(struct hs_symbols *s, struct hs_target *t,
+				     const struct hs_symbols_options *o, struct hs_diags *diags)
+{
+	HS_CHECK(make_private(t, o, s));
+	s->dwfl = dwfl_begin(&s->priv->cb);
+	if (!s->dwfl)
+		return hs_error_create(HS_ERR_OTHER, "libdwfl: %s", dwfl_errmsg(-1));
+	HS_CHECK(report_modules(s, t, o, diags));
+
+	struct collect c = { .priv = s->priv };
+	struct hs_error *err = NULL;
+	dwfl_getmodules(s->dwfl, collect_module, &c, 0);
+	if (c.nomem) {
+		free(c.mods);
+		return &hs_error_nomem;
+	}
+	err = drop_unloaded(t, &c);
+	if (err) {
+		free(c.mods);
+		return err;
+	}
+	if (c.n >= MAX_MODULES && diags)
+		hs_diag_add(diags, HS_DIAG_WARNING, "symbols", 0,
+			    "more than %d modules; the rest are ignored", MAX_MODULES);
+	s->modules = calloc(c.n ? c.n : 1, sizeof(*s->modules));
+	if (!s->modules) {
+		free(c.mods);
+		return &hs_error_nomem;
+	}
+	for (size_t i = 0; i < c.n && !err; i++) {
+		s->nmodules = i + 1;
+		err = fill_module(s, c.mods[i], &s->modules[i]);
+	}
+	Dwfl_Module *first = c.n ? c.mods[0] : NULL;
+	free(c.mods);
+	if (err)
+		return err;
+	qsort(s->modules, s->nmodules, sizeof(*s->modules), module_cmp);
+	mark_main(s, t, o, first);
+	for (size_t i = 0; i < s->nmodules; i++)
+		HS_CHECK(check_mismatch(s, t, o, &s->modules[i], diags));
+	return NULL;
+}
+
+struct hs_error *hs_symbols_create(struct hs_target *t, const struct hs_symbols_options *o,
+				   struct hs_diags *diags, struct hs_symbols **ret)
+{
+	static const struct hs_symbols_options defaults;
+	if (!t || !ret)
+		return hs_error_create(HS_ERR_USAGE, "hs_symbols_create: no target");
+	if (!o)
+		o = &defaults;
+	elf_version(EV_CURRENT);
+	struct hs_symbols *s = calloc(1, sizeof(*s));
+	if (!s)
+		return &hs_error_nomem;
+	s->no_debuginfo = o->no_debuginfo;
+	if (t->kind == HS_TARGET_BUFFERS) {
+		// In-memory test images have no files: an empty table.
+		*ret = s;
+		return NULL;
+	}
+	struct hs_error *err = symbols_fill(s, t, o, diags);
+	if (err) {
+		hs_symbols_destroy(s);
+		return err;
+	}
+	*ret = s;
+	return NULL;
+}
+
+static void symtab_destroy(struct hs_symtab *st)
+{
+	if (!st)
+		return;
+	free(st->syms);
+	free(st->dies);
+	free(st);
+}
+
+void hs_symbols_destroy(struct hs_symbols *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nmodules; i++) {
+		struct hs_module *m = &s->modules[i];
+		free(m->name);
+		free(m->path);
+		free(m->debug_path);
+		free(m->mismatch_path);
+		symtab_destroy(m->symtab);
+	}
+	free(s->modules);
+	if (s->dwfl)
+		dwfl_end(s->dwfl);
+	if (s->priv) {
+		for (size_t i = 0; i < s->priv->nfiles; i++)
+			free(s->priv->files[i].path);
+		free(s->priv->files);
+		free(s->priv->sysroot);
+		free(s->priv);
+	}
+	free(s->debuginfo_path);
+	free(s);
+}
+
+bool hs_symbols_exe_mismatch(struct hs_symbols *s)
+{
+	return s && s->exe_mismatch;
+}
+
+/* ---- modules ---- */
+
+struct hs_module *hs_symbols_module_at(struct hs_symbols *s, uint64_t addr)
+{
+	if (!s || !s->nmodules)
+		return NULL;
+	// The last module starting at or before addr.
+	size_t lo = 0, hi = s->nmodules;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->modules[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	struct hs_module *m = &s->modules[lo - 1];
+	return addr < m->end ? m : NULL;
+}
+
+struct hs_module *hs_symbols_module_named(struct hs_symbols *s, const char *prefix)
+{
+	for (size_t i = 0; s && prefix && i < s->nmodules; i++) {
+		struct hs_module *m = &s->modules[i];
+		if (starts_with(m->name, prefix) || starts_with(base_name(m->name), prefix) ||
+		    (m->path && starts_with(base_name(m->path), prefix)))
+			return m;
+	}
+	return NULL;
+}
+
+struct hs_module *hs_symbols_main_module(struct hs_symbols *s)
+{
+	for (size_t i = 0; s && i < s->nmodules; i++)
+		if (s->modules[i].is_main)
+			return &s->modules[i];
+	return NULL;
+}
+
+/* ---- symbols by name ---- */
+
+/* Definitions with an address, of a real type, global beat the rest. */
+static uint8_t sym_rank(const GElf_Sym *sym, uint64_t addr)
+{
+	int type = GELF_ST_TYPE(sym->st_info), bind = GELF_ST_BIND(sym->st_info);
+	uint8_t rank = 0;
+	if (addr != 0)
+		rank |= 4;
+	if (type == STT_OBJECT || type == STT_FUNC || type == STT_TLS ||
+	    type == STT_GNU_IFUNC || type == STT_COMMON)
+		rank |= 2;
+	if (bind == STB_GLOBAL || bind == STB_WEAK || bind == STB_GNU_UNIQUE)
+		rank |= 1;
+	return rank;
+}
+
+static void sym_insert(struct hs_symtab *st, const char *name, uint32_t hash,
+		       const GElf_Sym *sym, uint64_t addr)
+{
+	uint8_t rank = sym_rank(sym, addr);
+	for (size_t i = hash & st->sym_mask;; i = (i + 1) & st->sym_mask) {
+		struct sym_slot *slot = &st->syms[i];
+		if (!slot->name) {
+			*slot = (struct sym_slot){
+				.name = name, .address = addr, .size = sym->st_size,
+				.hash = hash, .rank = rank, .type = GELF_ST_TYPE(sym->st_info),
+			};
+			st->sym_count++;
+			return;
+		}
+		if (slot->hash == hash && strcmp(slot->name, name) == 0) {
+			if (rank > slot->rank) {
+				slot->address = addr;
+				slot->size = sym->st_size;
+				slot->rank = rank;
+				slot->type = GELF_ST_TYPE(sym->st_info);
+			}
+			return;
+		}
+	}
+}
+
+/* One pass over the table libdwfl picked (.symtab of the main or the debug
+ * file, MiniDebugInfo, or .dynsym), local symbols included. */
+static struct hs_error *symtab_build(struct hs_symtab *st)
+{
+	if (st->syms_built)
+		return NULL;
+	int n = dwfl_module_getsymtab(st->mod);
+	st->nsyms = n;
+	if (n <= 0) {
+		st->syms_built = true;
+		return NULL;
+	}
+	size_t count = (size_t)n < MAX_SYMBOLS ? (size_t)n : MAX_SYMBOLS;
+	size_t cap = next_pow2(2 * count);
+	st->syms = calloc(cap, sizeof(*st->syms));
+	if (!st->syms)
+		return &hs_error_nomem;
+	st->sym_mask = cap - 1;
+	for (size_t i = 0; i < count; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr = 0;
+		GElf_Word shndx = SHN_UNDEF;
+		Elf *elf = NULL;
+		Dwarf_Addr bias = 0;
+		const char *name = dwfl_module_getsym_info(st->mod, (int)i, &sym, &addr, &shndx,
+							   &elf, &bias);
+		if (!name || !name[0] || shndx == SHN_UNDEF)
+			continue;   // an undefined reference says nothing about where it is
+		int type = GELF_ST_TYPE(sym.st_info);
+		if (type == STT_SECTION || type == STT_FILE)
+			continue;
+		sym_insert(st, name, hash_name(name), &sym, addr);
+	}
+	st->syms_built = true;
+	return NULL;
+}
+
+static const struct sym_slot *sym_find(const struct hs_symtab *st, const char *name)
+{
+	if (!st->syms)
+		return NULL;
+	uint32_t hash = hash_name(name);
+	for (size_t i = hash & st->sym_mask;; i = (i + 1) & st->sym_mask) {
+		const struct sym_slot *slot = &st->syms[i];
+		if (!slot->name)
+			return NULL;
+		if (slot->hash == hash && strcmp(slot->name, name) == 0)
+			return slot;
+	}
+}
+
+static void sym_fill(const struct sym_slot *slot, struct hs_symbol *ret)
+{
+	ret->name = slot->name;
+	ret->address = slot->address;
+	ret->size = slot->size;
+	ret->is_object = slot->type == STT_OBJECT || slot->type == STT_TLS ||
+			 slot->type == STT_COMMON;
+}
+
+static struct hs_error *module_symbol(struct hs_module *m, const char *name,
+				      const struct sym_slot **ret)
+{
+	*ret = NULL;
+	if (!m->symtab)
+		return NULL;
+	HS_CHECK(symtab_build(m->symtab));
+	*ret = sym_find(m->symtab, name);
+	return NULL;
+}
+
+/* Why a module knows less than it could: for messages, "" when nothing is amiss. */
+static const char *module_why(const struct hs_module *m)
+{
+	if (m->build_id_mismatch)
+		return " (the file on disk has another build-id)";
+	if (!m->elf_found)
+		return " (its ELF file was not found)";
+	return "";
+}
+
+static struct hs_error *not_found_in(const struct hs_module *m, const char *name)
+{
+	const char *why = module_why(m);
+	if (!why[0] && (!m->symtab || m->symtab->nsyms <= 0))
+		why = " (it has no symbol table)";
+	else if (!why[0] && !m->debug_found)
+		why = " (no debug info: only its own symbol table was searched)";
+	return hs_error_create(HS_ERR_NOT_FOUND, "symbol '%s' not found in module %s%s",
+			       name, m->name, why);
+}
+
+struct hs_error *hs_symbols_lookup(struct hs_symbols *s, struct hs_module *mod,
+				   const char *name, struct hs_symbol *ret)
+{
+	if (!name || !name[0])
+		return hs_error_create(HS_ERR_USAGE, "empty symbol name");
+	const struct sym_slot *slot;
+	if (mod) {
+		HS_CHECK(module_symbol(mod, name, &slot));
+		if (!slot)
+			return not_found_in(mod, name);
+		sym_fill(slot, ret);
+		return NULL;
+	}
+	// The main module first, then the others by address; a definition with an
+	// address wins over an address-less one in an earlier module.
+	struct hs_module *main = hs_symbols_main_module(s);
+	const struct sym_slot *best = NULL;
+	if (main) {
+		HS_CHECK(module_symbol(main, name, &slot));
+		if (slot && slot->address)
+			goto found_slot;
+		best = slot;
+	}
+	for (size_t i = 0; s && i < s->nmodules; i++) {
+		if (&s->modules[i] == main)
+			continue;
+		HS_CHECK(module_symbol(&s->modules[i], name, &slot));
+		if (slot && slot->address)
+			goto found_slot;
+		if (slot && !best)
+			best = slot;
+	}
+	if (!best)
+		return hs_error_create(HS_ERR_NOT_FOUND, "symbol '%s' not found in any of the %zu modules",
+				       name, s ? s->nmodules : 0);
+	slot = best;
+found_slot:
+	sym_fill(slot, ret);
+	return NULL;
+}
+
+/* ---- address -> symbol ---- */
+
+bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbol *ret,
+			    uint64_t *offset_ret)
+{
+	// Our module table, not dwfl_addrmodule(): that one also answers for
+	// addresses past the last module, and knows the modules dropped above.
+	struct hs_module *m = hs_symbols_module_at(s, addr);
+	if (!m || !m->elf_found)
+		return false;
+	Dwfl_Module *dm = m->dwfl_module;
+	GElf_Off off = 0;
+	GElf_Sym sym;
+	GElf_Word shndx;
+	Elf *elf;
+	Dwarf_Addr bias;
+	const char *name = dwfl_module_addrinfo(dm, addr, &off, &sym, &shndx, &elf, &bias);
+	if (!name || !name[0])
+		return false;
+	int type = GELF_ST_TYPE(sym.st_info);
+	ret->name = name;
+	ret->address = addr - off;
+	ret->size = sym.st_size;
+	ret->is_object = type == STT_OBJECT || type == STT_TLS || type == STT_COMMON;
+	if (offset_ret)
+		*offset_ret = off;
+	return true;
+}
+
+bool hs_symbols_describe(struct hs_symbols *s, uint64_t addr, char *buf, size_t len)
+{
+	if (!buf || len == 0)
+		return false;
+	buf[0] = '\0';
+	struct hs_symbol sym;
+	uint64_t off = 0;
+	if (hs_symbols_addr_symbol(s, addr, &sym, &off)) {
+		if (off)
+			snprintf(buf, len, "%s+0x%" PRIx64, sym.name, off);
+		else
+			snprintf(buf, len, "%s", sym.name);
+		return true;
+	}
+	struct hs_module *m = hs_symbols_module_at(s, addr);
+	if (!m)
+		return false;
+	snprintf(buf, len, "%s+0x%" PRIx64, base_name(m->name), addr - m->start);
+	return true;
+}
+
+/* ---- DWARF index ---- */
+
+static struct hs_error *unit_set_add(struct unit_set *set, Dwarf *dw, Dwarf_Off off, bool *added)
+{
+	*added = false;
+	if (2 * (set->count + 1) > set->mask + 1 || !set->keys) {
+		size_t cap = set->keys ? 2 * (set->mask + 1) : 256;
+		struct unit_key *keys = calloc(cap, sizeof(*keys));
+		if (!keys)
+			return &hs_error_nomem;
+		for (size_t i = 0; set->keys && i <= set->mask; i++) {
+			struct unit_key *k = &set->keys[i];
+			if (!k->dw)
+				continue;
+			size_t j = (((uintptr_t)k->dw >> 4) ^ k->off * 0x9e3779b97f4a7c15ull) & (cap - 1);
+			while (keys[j].dw)
+				j = (j + 1) & (cap - 1);
+			keys[j] = *k;
+		}
+		free(set->keys);
+		set->keys = keys;
+		set->mask = cap - 1;
+	}
+	size_t j = (((uintptr_t)dw >> 4) ^ off * 0x9e3779b97f4a7c15ull) & set->mask;
+	for (;; j = (j + 1) & set->mask) {
+		if (!set->keys[j].dw)
+			break;
+		if (set->keys[j].dw == dw && set->keys[j].off == off)
+			return NULL;
+	}
+	set->keys[j] = (struct unit_key){ dw, off };
+	set->count++;
+	*added = true;
+	return NULL;
+}
+
+static uint32_t die_hash(const char *name, uint8_t kind)
+{
+	return hash_name(name) ^ (kind * 0x9e3779b9u);
+}
+
+static struct hs_error *die_grow(struct hs_symtab *st)
+{
+	size_t cap = st->dies ? 2 * (st->die_mask + 1) : 1024;
+	struct die_slot *dies = calloc(cap, sizeof(*dies));
+	if (!dies)
+		return &hs_error_nomem;
+	for (size_t i = 0; st->dies && i <= st->die_mask; i++) {
+		if (!st->dies[i].name)
+			continue;
+		size_t j = st->dies[i].hash & (cap - 1);
+		while (dies[j].name)
+			j = (j + 1) & (cap - 1);
+		dies[j] = st->dies[i];
+	}
+	free(st->dies);
+	st->dies = dies;
+	st->die_mask = cap - 1;
+	return NULL;
+}
+
+static struct hs_error *die_insert(struct hs_symtab *st, uint8_t kind, const char *name,
+				   const Dwarf_Die *die, uint8_t quality)
+{
+	if (!st->dies || 2 * (st->die_count + 1) > st->die_mask + 1) {
+		if (st->die_count >= MAX_DIES)
+			return NULL;   // bounded: later names are not indexed
+		HS_CHECK(die_grow(st));
+	}
+	uint32_t hash = die_hash(name, kind);
+	for (size_t i = hash & st->die_mask;; i = (i + 1) & st->die_mask) {
+		struct die_slot *slot = &st->dies[i];
+		if (!slot->name) {
+			*slot = (struct die_slot){
+				.name = name, .die = *die, .hash = hash, .kind = kind,
+				.quality = quality,
+			};
+			st->die_count++;
+			return NULL;
+		}
+		if (slot->hash == hash && slot->kind == kind && strcmp(slot->name, name) == 0) {
+			// The first complete definition wins over declarations.
+			if (quality > slot->quality) {
+				slot->die = *die;
+				slot->quality = quality;
+			}
+			return NULL;
+		}
+	}
+}
+
+static const struct die_slot *die_find(const struct hs_symtab *st, uint8_t kind, const char *name)
+{
+	if (!st->dies)
+		return NULL;
+	uint32_t hash = die_hash(name, kind);
+	for (size_t i = hash & st->die_mask;; i = (i + 1) & st->die_mask) {
+		const struct die_slot *slot = &st->dies[i];
+		if (!slot->name)
+			return NULL;
+		if (slot->hash == hash && slot->kind == kind && strcmp(slot->name, name) == 0)
+			return slot;
+	}
+}
+
+static struct hs_error *index_die(struct hs_symtab *st, Dwarf_Die *die)
+{
+	uint8_t kind, quality = Q_DEFINITION;
+	bool declaration = dwarf_hasattr(die, DW_AT_declaration);
+	switch (dwarf_tag(die)) {
+	case DW_TAG_structure_type:
+	case DW_TAG_union_type:
+	case DW_TAG_class_type:
+		kind = DIE_STRUCT;
+		if (declaration)
+			quality = Q_DECLARATION;
+		break;
+	case DW_TAG_typedef:
+		kind = DIE_TYPEDEF;
+		break;
+	case DW_TAG_variable:
+		kind = DIE_VARIABLE;
+		if (dwarf_hasattr(die, DW_AT_location))
+			quality = Q_LOCATED;
+		else if (declaration)
+			quality = Q_DECLARATION;
+		break;
+	default:
+		return NULL;
+	}
+	// dwarf_diename follows DW_AT_specification: "int x = 1;" after "extern int x;"
+	// is a nameless DIE that points at the declaration.
+	const char *name = dwarf_diename(die);
+	if (!name || !name[0])
+		return NULL;
+	return die_insert(st, kind, name, die, quality);
+}
+
+static struct hs_error *index_unit(struct hs_symtab *st, struct unit_set *seen,
+				   Dwarf_Die *unit, int depth)
+{
+	bool added;
+	HS_CHECK(unit_set_add(seen, dwarf_cu_getdwarf(unit->cu), dwarf_dieoffset(unit), &added));
+	if (!added)
+		return NULL;
+	Dwarf_Die child;
+	if (dwarf_child(unit, &child) != 0)
+		return NULL;
+	do {
+		if (dwarf_tag(&child) == DW_TAG_imported_unit) {
+			// dwz: the types live in a partial unit, possibly in the alt file.
+			Dwarf_Attribute attr;
+			Dwarf_Die imported;
+			if (depth < MAX_IMPORT_DEPTH && dwarf_attr(&child, DW_AT_import, &attr) &&
+			    dwarf_formref_die(&attr, &imported))
+				HS_CHECK(index_unit(st, seen, &imported, depth + 1));
+			continue;
+		}
+		HS_CHECK(index_die(st, &child));
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return NULL;
+}
+
+static struct hs_error *dwarf_index_build(struct hs_symtab *st)
+{
+	if (st->dwarf_built)
+		return NULL;
+	Dwarf_Addr bias = 0;
+	Dwarf *dw = dwfl_module_getdwarf(st->mod, &bias);
+	if (!dw) {
+		st->dwarf_built = true;
+		return NULL;
+	}
+	struct unit_set seen = { 0 };
+	struct hs_error *err = NULL;
+	Dwarf_CU *cu = NULL, *next = NULL;
+	Dwarf_Half version;
+	uint8_t unit_type;
+	Dwarf_Die cudie, subdie;
+	while (!err) {
+		memset(&subdie, 0, sizeof(subdie));
+		if (dwarf_get_units(dw, cu, &next, &version, &unit_type, &cudie, &subdie) != 0)
+			break;
+		cu = next;
+		// A skeleton's types are in its split unit.
+		Dwarf_Die *top = unit_type == DW_UT_skeleton && subdie.addr ? &subdie : &cudie;
+		err = index_unit(st, &seen, top, 0);
+	}
+	free(seen.keys);
+	if (err) {
+		free(st->dies);
+		st->dies = NULL;
+		st->die_mask = st->die_count = 0;
+		return err;
+	}
+	st->dw = dw;
+	st->dwbias = bias;
+	st->dwarf_built = true;
+	return NULL;
+}
+
+/* The module's DWARF, indexed; NOT_FOUND naming the module when it has none. */
+static struct hs_error *dwarf_ready(struct hs_module *m, const char *what, const char *name)
+{
+	if (!m)
+		return hs_error_create(HS_ERR_USAGE, "no module given for %s '%s'", what, name);
+	if (!m->symtab)
+		return hs_error_create(HS_ERR_NOT_FOUND, "module %s has no DWARF debug info%s (looking for %s '%s')",
+				       m->name, module_why(m), what, name);
+	HS_CHECK(dwarf_index_build(m->symtab));
+	if (!m->symtab->dw)
+		return hs_error_create(HS_ERR_NOT_FOUND,
+				       "module %s has no DWARF debug info%s (looking for %s '%s')",
+				       m->name, module_why(m), what, name);
+	return NULL;
+}
+
+static bool is_aggregate_tag(int tag)
+{
+	return tag == DW_TAG_structure_type || tag == DW_TAG_union_type || tag == DW_TAG_class_type;
+}
+
+/* A declaration-only struct stands for the complete one of the same name. */
+static void complete_type(const struct hs_symtab *st, Dwarf_Die *type)
+{
+	if (!is_aggregate_tag(dwarf_tag(type)) || !dwarf_hasattr(type, DW_AT_declaration))
+		return;
+	const char *name = dwarf_diename(type);
+	const struct die_slot *slot = name ? die_find(st, DIE_STRUCT, name) : NULL;
+	if (slot && slot->quality >= Q_DEFINITION)
+		*type = slot->die;
+}
+
+/* The type named name (a struct/union tag, or a typedef), peeled and complete. */
+static struct hs_error *find_type(struct hs_module *m, const char *name, Dwarf_Die *ret)
+{
+	if (starts_with(name, "struct "))
+		name += 7;
+	else if (starts_with(name, "union "))
+		name += 6;
+	HS_CHECK(dwarf_ready(m, "type", name));
+	const struct hs_symtab *st = m->symtab;
+	const struct die_slot *tag = die_find(st, DIE_STRUCT, name);
+	if (tag && tag->quality >= Q_DEFINITION) {
+		*ret = tag->die;
+		return NULL;
+	}
+	const struct die_slot *td = die_find(st, DIE_TYPEDEF, name);
+	if (td) {
+		Dwarf_Die die = td->die, peeled;
+		if (dwarf_peel_type(&die, &peeled) == 0) {
+			complete_type(st, &peeled);
+			if (!dwarf_hasattr(&peeled, DW_AT_declaration)) {
+				*ret = peeled;
+				return NULL;
+			}
+		}
+	}
+	if (tag || td)
+		return hs_error_create(HS_ERR_NOT_FOUND,
+				       "type '%s' is only declared, never defined, in the debug info of module %s",
+				       name, m->name);
+	return hs_error_create(HS_ERR_NOT_FOUND, "no type '%s' in the debug info of module %s",
+			       name, m->name);
+}
+
+struct hs_error *hs_dwarf_struct_size(struct hs_module *mod, const char *struct_name,
+				      uint64_t *ret)
+{
+	Dwarf_Die type;
+	HS_CHECK(find_type(mod, struct_name, &type));
+	Dwarf_Word size;
+	if (dwarf_aggregate_size(&type, &size) != 0)
+		return hs_error_create(HS_ERR_NOT_FOUND, "type '%s' has no size in the debug info of module %s",
+				       struct_name, mod->name);
+	*ret = size;
+	return NULL;
+}
+
+/* DW_AT_data_member_location: a constant, or DW_OP_plus_uconst N (DWARF 2). */
+static bool member_location(Dwarf_Attribute *attr, uint64_t *ret)
+{
+	switch (dwarf_whatform(attr)) {
+	case DW_FORM_exprloc:
+	case DW_FORM_block:
+	case DW_FORM_block1:
+	case DW_FORM_block2:
+	case DW_FORM_block4: {
+		Dwarf_Op *ops;
+		size_t n;
+		if (dwarf_getlocation(attr, &ops, &n) != 0)
+			return false;
+		if (n == 1 && ops[0].atom == DW_OP_plus_uconst) {
+			*ret = ops[0].number;
+			return true;
+		}
+		if (n == 2 && (ops[0].atom == DW_OP_constu || ops[0].atom == DW_OP_consts) &&
+		    ops[1].atom == DW_OP_plus) {
+			*ret = ops[0].number;
+			return true;
+		}
+		return false;
+	}
+	case DW_FORM_sdata:
+	case DW_FORM_implicit_const: {
+		Dwarf_Sword v;
+		if (dwarf_formsdata(attr, &v) != 0 || v < 0)
+			return false;
+		*ret = (uint64_t)v;
+		return true;
+	}
+	default: {
+		Dwarf_Word v;
+		if (dwarf_formudata(attr, &v) != 0)
+			return false;
+		*ret = v;
+		return true;
+	}
+	}
+}
+
+static bool die_udata(Dwarf_Die *die, unsigned int name, Dwarf_Word *ret)
+{
+	Dwarf_Attribute attr;
+	return dwarf_attr_integrate(die, name, &attr) && dwarf_formudata(&attr, ret) == 0;
+}
+
+static bool little_endian_die(Dwarf_Die *die)
+{
+	Elf *elf = dwarf_getelf(dwarf_cu_getdwarf(die->cu));
+	const char *ident = elf ? elf_getident(elf, NULL) : NULL;
+	return !ident || ident[EI_DATA] != ELFDATA2MSB;
+}
+
+/* The member's offset in bits from the start of its struct. */
+static bool member_bit_offset(Dwarf_Die *member, uint64_t *ret)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word v;
+	if (die_udata(member, DW_AT_data_bit_offset, &v)) {   // DWARF 4+ bitfields
+		*ret = v;
+		return true;
+	}
+	uint64_t bytes = 0;   // absent: the first member of a union, or offset 0
+	if (dwarf_attr_integrate(member, DW_AT_data_member_location, &attr) &&
+	    !member_location(&attr, &bytes))
+		return false;
+	if (bytes > UINT64_MAX / 8)
+		return false;
+	uint64_t bits = bytes * 8;
+	Dwarf_Word bit_offset, bit_size, storage;
+	if (die_udata(member, DW_AT_bit_offset, &bit_offset)) {
+		// DWARF 2/3 bitfield: bit_offset counts from the most significant bit of
+		// a storage unit of DW_AT_byte_size bytes (else the member type's size).
+		if (!die_udata(member, DW_AT_bit_size, &bit_size))
+			return false;
+		if (!die_udata(member, DW_AT_byte_size, &storage)) {
+			Dwarf_Die type;
+			if (!dwarf_attr_integrate(member, DW_AT_type, &attr) ||
+			    !dwarf_formref_die(&attr, &type) || dwarf_aggregate_size(&type, &storage) != 0)
+				return false;
+		}
+		if (storage > 64 || bit_offset + bit_size > storage * 8)
+			return false;
+		bits += little_endian_die(member) ? storage * 8 - bit_offset - bit_size : bit_offset;
+	}
+	*ret = bits;
+	return true;
+}
+
+/* The peeled, complete type of a member. */
+static bool member_type(const struct hs_symtab *st, Dwarf_Die *member, Dwarf_Die *ret)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Die type;
+	if (!dwarf_attr_integrate(member, DW_AT_type, &attr) || !dwarf_formref_die(&attr, &type) ||
+	    dwarf_peel_type(&type, ret) != 0)
+		return false;
+	complete_type(st, ret);
+	return true;
+}
+
+/* Find member name in the aggregate, looking into anonymous struct/union
+ * members.  *found says whether it is there; the error is for bad DWARF. */
+static struct hs_error *find_member(const struct hs_module *m, Dwarf_Die *agg, const char *name,
+				    int depth, Dwarf_Die *member_ret, uint64_t *bits_ret,
+				    bool *found)
+{
+	*found = false;
+	Dwarf_Die child;
+	if (dwarf_child(agg, &child) != 0)
+		return NULL;
+	do {
+		if (dwarf_tag(&child) != DW_TAG_member)
+			continue;
+		const char *mname = dwarf_diename(&child);
+		if (mname && strcmp(mname, name) != 0)
+			continue;
+		uint64_t bits;
+		if (!member_bit_offset(&child, &bits))
+			return hs_error_create(HS_ERR_NOT_FOUND,
+					       "member '%s' of '%s' has a location heapscope cannot read (module %s)",
+					       mname ? mname : "(anonymous)", dwarf_diename(agg) ? dwarf_diename(agg) : "?",
+					       m->name);
+		if (mname) {
+			*member_ret = child;
+			*bits_ret = bits;
+			*found = true;
+			return NULL;
+		}
+		Dwarf_Die inner;
+		if (depth >= MAX_ANON_DEPTH || !member_type(m->symtab, &child, &inner) ||
+		    !is_aggregate_tag(dwarf_tag(&inner)))
+			continue;
+		uint64_t inner_bits;
+		HS_CHECK(find_member(m, &inner, name, depth + 1, member_ret, &inner_bits, found));
+		if (*found) {
+			*bits_ret = bits + inner_bits;
+			return NULL;
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return NULL;
+}
+
+struct hs_error *hs_dwarf_member_offset(struct hs_module *mod, const char *struct_name,
+					const char *member, uint64_t *byte_ret,
+					uint32_t *bit_ret)
+{
+	if (!member || !member[0] || strlen(member) >= MAX_MEMBER_PATH)
+		return hs_error_create(HS_ERR_USAGE, "bad member path '%s'", member ? member : "");
+	Dwarf_Die type;
+	HS_CHECK(find_type(mod, struct_name, &type));
+	char path[MAX_MEMBER_PATH];
+	strcpy(path, member);
+	uint64_t total = 0;
+	int parts = 0;
+	char *save = NULL;
+	for (char *part = strtok_r(path, ".", &save); part; part = strtok_r(NULL, ".", &save)) {
+		if (++parts > MAX_MEMBER_PARTS)
+			return hs_error_create(HS_ERR_USAGE, "member path '%s' is too deep", member);
+		if (!is_aggregate_tag(dwarf_tag(&type)))
+			return hs_error_create(HS_ERR_NOT_FOUND,
+					       "'%s' in %s.%s: not a struct or union (module %s)",
+					       part, struct_name, member, mod->name);
+		Dwarf_Die found_die;
+		uint64_t bits = 0;
+		bool found;
+		HS_CHECK(find_member(mod, &type, part, 0, &found_die, &bits, &found));
+		if (!found)
+			return hs_error_create(HS_ERR_NOT_FOUND, "%s has no member '%s' (looking for %s.%s in module %s)",
+					       struct_name, part, struct_name, member, mod->name);
+		total += bits;
+		if (!member_type(mod->symtab, &found_die, &type))
+			memset(&type, 0, sizeof(type));   // only a problem if the path goes on
+		if (save && *save && !type.addr)
+			return hs_error_create(HS_ERR_NOT_FOUND, "member '%s' of %s has no type (module %s)",
+					       part, struct_name, mod->name);
+	}
+	if (parts == 0)
+		return hs_error_create(HS_ERR_USAGE, "bad member path '%s'", member);
+	*byte_ret = total / 8;
+	*bit_ret = (uint32_t)(total % 8);
+	return NULL;
+}
+
+/* DW_AT_location = DW_OP_addr X (or DW_OP_addrx) -> X + bias. */
+static bool variable_address(const struct hs_symtab *st, Dwarf_Die *var, uint64_t *ret,
+			     const char **why)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Op *ops;
+	size_t n;
+	if (!dwarf_attr(var, DW_AT_location, &attr) || dwarf_getlocation(&attr, &ops, &n) != 0 ||
+	    n == 0) {
+		*why = "has no single location";
+		return false;
+	}
+	if (ops[0].atom == DW_OP_addr && n == 1) {
+		*ret = ops[0].number + st->dwbias;
+		return true;
+	}
+	if ((ops[0].atom == DW_OP_addrx || ops[0].atom == DW_OP_GNU_addr_index) && n == 1) {
+		Dwarf_Attribute result;
+		Dwarf_Addr addr;
+		if (dwarf_getlocation_attr(&attr, &ops[0], &result) == 0 &&
+		    dwarf_formaddr(&result, &addr) == 0) {
+			*ret = addr + st->dwbias;
+			return true;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].atom == DW_OP_form_tls_address || ops[i].atom == DW_OP_GNU_push_tls_address) {
+			*why = "is thread-local";
+			return false;
+		}
+	*why = "has a location that is not a fixed address";
+	return false;
+}
+
+struct hs_error *hs_dwarf_variable(struct hs_module *mod, const char *name, uint64_t *addr_ret)
+{
+	if (!mod || !name || !name[0])
+		return hs_error_create(HS_ERR_USAGE, "no module or name given for a variable");
+	const char *why = "is not in the debug info";
+	if (!mod->symtab)
+		return hs_error_create(HS_ERR_NOT_FOUND, "variable '%s' not found in module %s", name, mod->name);
+	HS_CHECK(dwarf_index_build(mod->symtab));
+	if (!mod->symtab->dw) {
+		why = mod->build_id_mismatch ? "cannot be looked up (the file on disk has another build-id)"
+		      : !mod->elf_found ? "cannot be looked up (the module's ELF file was not found)"
+		      : "cannot be looked up in DWARF (the module has no debug info)";
+	} else {
+		const struct die_slot *slot = die_find(mod->symtab, DIE_VARIABLE, name);
+		if (slot && slot->quality == Q_LOCATED) {
+			Dwarf_Die die = slot->die;
+			if (variable_address(mod->symtab, &die, addr_ret, &why))
+				return NULL;
+		} else if (slot) {
+			why = "is only declared in the debug info";
+		}
+	}
+	// The symbol table knows statics too when it is the full .symtab.
+	const struct sym_slot *sym;
+	HS_CHECK(module_symbol(mod, name, &sym));
+	if (sym && sym->address && (sym->type == STT_OBJECT || sym->type == STT_COMMON)) {
+		*addr_ret = sym->address;
+		return NULL;
+	}
+	return hs_error_create(HS_ERR_NOT_FOUND, "variable '%s' %s and is not a data symbol of module %s",
+			       name, why, mod->name);
+}

@@ -1,0 +1,459 @@
+/* test_symbols.c - modules, symbols and DWARF of a real process: this one.
+ *
+ * The test reads its own process through libdwfl (/proc/self/maps needs no
+ * ptrace), so every expected value is known in-process: libc's malloc, the build-id
+ * of the libc file that is mapped, offsetof() of structs defined here.  The
+ * libc DWARF facts are glibc 2.36's (Debian 12 libc6-dbg); those tests skip
+ * when the debug file is not installed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <gnu/libc-version.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "symbols.h"
+#include "target.h"
+
+/* A struct with every kind of member the DWARF helpers handle. */
+struct test_inner {
+	short s;
+	unsigned char flags;
+};
+
+struct test_outer {
+	long a;
+	struct test_inner inner;
+	union {
+		int u;
+		char uc;
+	};
+	unsigned int bf_lo : 3;
+	unsigned int bf_hi : 6;
+	unsigned int bf_next : 7;
+};
+
+typedef const struct test_outer test_outer_t;
+
+struct test_outer hs_test_global;
+test_outer_t *hs_test_global_ptr = &hs_test_global;
+
+struct fixture {
+	struct hs_target target;   /* a live target, filled by hand: only kind and pid matter */
+	struct hs_diags diags;
+	struct hs_symbols *symbols;
+};
+
+static void close_self(struct fixture *f)
+{
+	hs_symbols_destroy(f->symbols);
+	f->symbols = NULL;
+	hs_diags_deinit(&f->diags);
+	hs_diags_init(&f->diags);
+}
+
+/* (Re)open the symbols of this process; the teardown closes the last one even
+ * when an assertion failed (a leaked Dwfl keeps files mapped here, and libdwfl
+ * would then see them as modules of this process). */
+static struct hs_symbols *open_self(struct fixture *f, const struct hs_symbols_options *o)
+{
+	close_self(f);
+	f->target.kind = HS_TARGET_PID;
+	f->target.pid = getpid();
+	f->target.fd = -1;
+	struct hs_error *err = hs_symbols_create(&f->target, o, &f->diags, &f->symbols);
+	if (err)
+		fail_msg("hs_symbols_create: %s", hs_error_message(err));
+	return f->symbols;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	hs_diags_init(&f->diags);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	close_self(f);
+	hs_diags_deinit(&f->diags);
+	free(f);
+	return 0;
+}
+
+/* libc's own malloc: &malloc is the sanitizer's under `make asan`. */
+static uintptr_t libc_malloc(void)
+{
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	assert_non_null(libc);
+	void *fn = dlsym(libc, "malloc");
+	dlclose(libc);
+	assert_non_null(fn);
+	return (uintptr_t)fn;
+}
+
+static struct hs_module *libc_module(struct hs_symbols *s)
+{
+	struct hs_module *m = hs_symbols_module_at(s, (uintptr_t)&gnu_get_libc_version);
+	assert_non_null(m);
+	assert_ptr_equal(m, hs_symbols_module_named(s, "libc.so"));
+	return m;
+}
+
+/* What readelf -n says: the NT_GNU_BUILD_ID note, read here with plain libelf. */
+static size_t file_build_id(const char *path, uint8_t *id, size_t cap)
+{
+	elf_version(EV_CURRENT);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+	assert_non_null(elf);
+	size_t len = 0;
+	Elf_Scn *scn = NULL;
+	while (!len && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+			continue;
+		Elf_Data *d = elf_getdata(scn, NULL);
+		size_t off = 0, name_off, desc_off;
+		GElf_Nhdr nh;
+		while (d && off < d->d_size &&
+		       (off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
+			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+			    memcmp((char *)d->d_buf + name_off, "GNU", 4) == 0 && nh.n_descsz <= cap) {
+				memcpy(id, (char *)d->d_buf + desc_off, nh.n_descsz);
+				len = nh.n_descsz;
+				break;
+			}
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	return len;
+}
+
+static bool libc_debuginfo_installed(struct hs_module *libc)
+{
+	char path[PATH_MAX];
+	int o = snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%02x/", libc->build_id[0]);
+	for (size_t i = 1; i < libc->build_id_len; i++)
+		o += snprintf(path + o, sizeof(path) - o, "%02x", libc->build_id[i]);
+	snprintf(path + o, sizeof(path) - o, ".debug");
+	return access(path, R_OK) == 0;
+}
+
+static void test_modules_and_build_ids(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols *s = open_self(f, NULL);
+	assert_true(s->nmodules >= 3);   // this test, libc, ld.so (+ libdw, libelf, vDSO)
+	for (size_t i = 1; i < s->nmodules; i++)
+		assert_true(s->modules[i - 1].start <= s->modules[i].start);
+
+	struct hs_module *libc = libc_module(s);
+	assert_true(libc->elf_found);
+	assert_non_null(libc->path);
+	Dl_info info;
+	assert_true(dladdr((void *)&gnu_get_libc_version, &info) != 0);
+	uint8_t id[64];
+	size_t len = file_build_id(info.dli_fname, id, sizeof(id));
+	assert_true(len >= 16);
+	assert_int_equal(libc->build_id_len, len);
+	assert_memory_equal(libc->build_id, id, len);
+	assert_false(libc->build_id_mismatch);
+	assert_false(libc->is_main);
+
+	// The executable: AT_ENTRY lies in it.
+	struct hs_module *main = hs_symbols_main_module(s);
+	assert_non_null(main);
+	assert_true(main->is_main);
+	assert_ptr_equal(main, hs_symbols_module_at(s, (uintptr_t)&test_modules_and_build_ids));
+	assert_null(hs_symbols_module_at(s, (uintptr_t)&f));   // the stack is no module
+	assert_int_equal(f->diags.n, 0);
+}
+
+static void test_lookup_by_name(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols *s = open_self(f, NULL);
+	struct hs_symbol sym;
+
+	// The executable only references it: the definition in libc wins.
+	struct hs_error *err = hs_symbols_lookup(s, NULL, "gnu_get_libc_version", &sym);
+	assert_null(err);
+	assert_int_equal(sym.address, (uintptr_t)&gnu_get_libc_version);
+	assert_false(sym.is_object);
+
+	assert_null(hs_symbols_lookup(s, libc_module(s), "malloc", &sym));
+	assert_int_equal(sym.address, libc_malloc());
+	assert_false(sym.is_object);
+	assert_true(sym.size > 0);
+
+	// A data symbol of the executable itself.
+	assert_null(hs_symbols_lookup(s, NULL, "hs_test_global", &sym));
+	assert_int_equal(sym.address, (uintptr_t)&hs_test_global);
+	assert_true(sym.is_object);
+	assert_int_equal(sym.size, sizeof(hs_test_global));
+
+	err = hs_symbols_lookup(s, NULL, "no_such_symbol_anywhere", &sym);
+	assert_non_null(err);
+	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
+	assert_non_null(strstr(hs_error_message(err), "no_such_symbol_anywhere"));
+	hs_error_destroy(err);
+
+	err = hs_symbols_lookup(s, libc_module(s), "no_such_symbol", &sym);
+	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
+	assert_non_null(strstr(hs_error_message(err), "libc.so"));
+	hs_error_destroy(err);
+}
+
+static void test_address_to_symbol(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols *s = open_self(f, NULL);
+	char buf[128];
+
+	// "malloc+0x3", or an alias at the same address (__libc_malloc).
+	uintptr_t fn = libc_malloc();
+	assert_true(hs_symbols_describe(s, fn + 3, buf, sizeof(buf)));
+	char *plus = strrchr(buf, '+');
+	assert_non_null(plus);
+	assert_string_equal(plus, "+0x3");
+	*plus = '\0';
+	struct hs_symbol sym;
+	assert_null(hs_symbols_lookup(s, libc_module(s), buf, &sym));
+	assert_int_equal(sym.address, fn);
+
+	uint64_t off = 0;
+	assert_true(hs_symbols_addr_symbol(s, fn + 3, &sym, &off));
+	assert_int_equal(off, 3);
+	assert_int_equal(sym.address, fn);
+
+	assert_true(hs_symbols_describe(s, (uintptr_t)&hs_test_global, buf, sizeof(buf)));
+	assert_string_equal(buf, "hs_test_global");
+	assert_true(hs_symbols_describe(s, (uintptr_t)&hs_test_global.inner, buf, sizeof(buf)));
+	assert_string_equal(buf, "hs_test_global+0x8");
+
+	// No module holds a stack address.
+	assert_false(hs_symbols_describe(s, (uintptr_t)buf, buf, sizeof(buf)));
+	assert_string_equal(buf, "");
+}
+
+static void test_dwarf_of_this_program(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols *s = open_self(f, NULL);
+	struct hs_module *main = hs_symbols_main_module(s);
+	assert_non_null(main);
+	assert_true(main->debug_found);
+
+	uint64_t v, byte;
+	uint32_t bit;
+	assert_null(hs_dwarf_struct_size(main, "test_outer", &v));
+	assert_int_equal(v, sizeof(struct test_outer));
+	assert_null(hs_dwarf_struct_size(main, "struct test_outer", &v));
+	assert_int_equal(v, sizeof(struct test_outer));
+	// through a const-qualified typedef
+	assert_null(hs_dwarf_struct_size(main, "test_outer_t", &v));
+	assert_int_equal(v, sizeof(struct test_outer));
+
+	assert_null(hs_dwarf_member_offset(main, "test_outer", "inner.flags", &byte, &bit));
+	assert_int_equal(byte, offsetof(struct test_outer, inner.flags));
+	assert_int_equal(bit, 0);
+	// a member of an anonymous union
+	assert_null(hs_dwarf_member_offset(main, "test_outer", "uc", &byte, &bit));
+	assert_int_equal(byte, offsetof(struct test_outer, uc));
+	// bitfields: 3 bits, then 6 (bit 3 of byte 16), then 7 (bit 9 = byte 17, bit 1)
+	assert_null(hs_dwarf_member_offset(main, "test_outer", "bf_lo", &byte, &bit));
+	assert_int_equal(byte * 8 + bit, 16 * 8);
+	assert_null(hs_dwarf_member_offset(main, "test_outer", "bf_hi", &byte, &bit));
+	assert_int_equal(byte, 16);
+	assert_int_equal(bit, 3);
+	assert_null(hs_dwarf_member_offset(main, "test_outer_t", "bf_next", &byte, &bit));
+	assert_int_equal(byte, 17);
+	assert_int_equal(bit, 1);
+
+	struct hs_error *err = hs_dwarf_member_offset(main, "test_outer", "inner.nope", &byte, &bit);
+	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
+	assert_non_null(strstr(hs_error_message(err), "nope"));
+	hs_error_destroy(err);
+	err = hs_dwarf_member_offset(main, "test_outer", "a.b", &byte, &bit);
+	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
+	hs_error_destroy(err);
+	err = hs_dwarf_struct_size(main, "no_such_struct", &v);
+	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
+	assert_non_null(strstr(hs_error_message(err), "no_such_struct"));
+	hs_error_destroy(err);
+
+	assert_null(hs_dwarf_variable(main, "hs_test_global", &v));
+	assert_int_equal(v, (uintptr_t)&hs_test_global);
+	assert_null(hs_dwarf_variable(main, "hs_test_global_ptr", &v));
+	assert_int_equal(v, (uintptr_t)&hs_test_global_ptr);
+	err = hs_dwarf_variable(main, "no_such_variable", &v);
+	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
+	hs_error_destroy(err);
+}
+
+static void test_dwarf_of_glibc(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols *s = open_self(f, NULL);
+	struct hs_module *libc = libc_module(s);
+	if (!libc_debuginfo_installed(libc))
+		skip();
+	assert_true(libc->debug_found);
+	assert_non_null(libc->debug_path);
+
+	uint64_t v, byte;
+	uint32_t bit;
+	assert_null(hs_dwarf_struct_size(libc, "malloc_state", &v));
+	assert_int_equal(v, 2200);
+	assert_null(hs_dwarf_member_offset(libc, "malloc_state", "top", &byte, &bit));
+	assert_int_equal(byte, 96);
+	assert_null(hs_dwarf_member_offset(libc, "malloc_state", "next", &byte, &bit));
+	assert_int_equal(byte, 2160);
+	assert_null(hs_dwarf_member_offset(libc, "malloc_state", "system_mem", &byte, &bit));
+	assert_int_equal(byte, 2184);
+	assert_null(hs_dwarf_struct_size(libc, "heap_info", &v));   // a typedef
+	assert_int_equal(v, 48);
+	assert_null(hs_dwarf_member_offset(libc, "malloc_chunk", "mchunk_size", &byte, &bit));
+	assert_int_equal(byte, 8);
+
+	// main_arena is a local symbol: in the debug file's .symtab, and in DWARF.
+	struct hs_symbol sym;
+	assert_null(hs_symbols_lookup(s, libc, "main_arena", &sym));
+	assert_true(sym.is_object);
+	assert_int_equal(sym.size, 2200);
+	assert_null(hs_dwarf_variable(libc, "main_arena", &v));
+	assert_int_equal(v, sym.address);
+	assert_true(v >= libc->start && v < libc->end);
+}
+
+static void test_no_debuginfo(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols_options o = { .no_debuginfo = true };
+	struct hs_symbols *s = open_self(f, &o);
+	struct hs_module *libc = libc_module(s);
+	assert_true(libc->elf_found);
+	assert_false(libc->debug_found);
+	assert_null(libc->debug_path);
+
+	uint64_t v;
+	struct hs_error *err = hs_dwarf_struct_size(libc, "malloc_state", &v);
+	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
+	assert_non_null(strstr(hs_error_message(err), "libc.so"));
+	hs_error_destroy(err);
+	err = hs_dwarf_variable(libc, "main_arena", &v);
+	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
+	hs_error_destroy(err);
+
+	// .dynsym of the main file still answers.
+	struct hs_symbol sym;
+	assert_null(hs_symbols_lookup(s, libc, "malloc", &sym));
+	assert_int_equal(sym.address, libc_malloc());
+	err = hs_symbols_lookup(s, libc, "main_arena", &sym);
+	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
+	hs_error_destroy(err);
+
+	// DWARF inside a main file is not separate debug info.
+	assert_null(hs_dwarf_struct_size(hs_symbols_main_module(s), "test_outer", &v));
+}
+
+static void test_debuginfo_path(void **state)
+{
+	struct fixture *f = *state;
+	const char *dirs[] = { "/opt/dbg", "/srv/debug", NULL };
+	struct hs_symbols_options o = { .debug_dirs = dirs };
+	struct hs_symbols *s = open_self(f, &o);
+	assert_string_equal(s->debuginfo_path, "/opt/dbg:/srv/debug::.debug:/usr/lib/debug");
+
+	s = open_self(f, NULL);
+	assert_string_equal(s->debuginfo_path, ":.debug:/usr/lib/debug");
+}
+
+static void test_exe_mismatch(void **state)
+{
+	struct fixture *f = *state;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+
+	struct hs_symbols_options o = { .exe = self };
+	struct hs_symbols *s = open_self(f, &o);
+	assert_false(hs_symbols_exe_mismatch(s));
+	assert_false(hs_symbols_main_module(s)->build_id_mismatch);
+	assert_int_equal(f->diags.n, 0);
+
+	// Another program given as the executable.
+	const char *other = access("/usr/bin/true", R_OK) == 0 ? "/usr/bin/true" : "/bin/true";
+	o.exe = other;
+	s = open_self(f, &o);
+	assert_true(hs_symbols_exe_mismatch(s));
+	struct hs_module *main = hs_symbols_main_module(s);
+	assert_true(main->build_id_mismatch);
+	assert_string_equal(main->mismatch_path, other);
+	assert_int_equal(f->diags.n, 1);
+	assert_int_equal(f->diags.items[0].level, HS_DIAG_WARNING);
+	assert_string_equal(f->diags.items[0].stage, "symbols");
+	assert_non_null(strstr(f->diags.items[0].message, other));
+	assert_non_null(strstr(f->diags.items[0].message, "differs from the process's"));
+	assert_non_null(strstr(f->diags.items[0].message, "its symbols are not used"));
+}
+
+static void test_buffers_target_has_no_modules(void **state)
+{
+	(void)state;
+	struct hs_target t;
+	memset(&t, 0, sizeof(t));
+	t.kind = HS_TARGET_BUFFERS;
+	t.fd = -1;
+	struct hs_symbols *s = NULL;
+	assert_null(hs_symbols_create(&t, NULL, NULL, &s));
+	assert_non_null(s);
+	assert_int_equal(s->nmodules, 0);
+	assert_null(hs_symbols_main_module(s));
+	assert_null(hs_symbols_module_at(s, 0x1000));
+	assert_null(hs_symbols_module_named(s, "libc"));
+	struct hs_symbol sym;
+	struct hs_error *err = hs_symbols_lookup(s, NULL, "main_arena", &sym);
+	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
+	hs_error_destroy(err);
+	char buf[32] = "x";
+	assert_false(hs_symbols_describe(s, 0x1000, buf, sizeof(buf)));
+	assert_string_equal(buf, "");
+	assert_false(hs_symbols_exe_mismatch(s));
+	hs_symbols_destroy(s);
+	hs_symbols_destroy(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_modules_and_build_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_by_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_address_to_symbol, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dwarf_of_this_program, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dwarf_of_glibc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_debuginfo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debuginfo_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exe_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_buffers_target_has_no_modules, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("symbols", tests, NULL, NULL);
+}
