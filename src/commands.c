@@ -12,6 +12,13 @@ const struct hs_command hs_commands[] = {
 	  "every allocation and free block (streams)", hs_cmd_chunks },
 	{ "bins", "bins [--arena N]", "every free list: tcache, fastbins, bins", hs_cmd_bins },
 	{ "show", "show ADDR [--bytes N]", "the block holding ADDR, with an annotated hexdump", hs_cmd_show },
+	{ "leaks", "leaks [--list] [--limit N] [--min-size N] [--fail-on-leaks]",
+	  "leaked allocations grouped by type and size", hs_cmd_leaks },
+	{ "histogram", "histogram [--used|--leaked|--free] [--by type|size|type+size]",
+	  "allocations grouped by type and size", hs_cmd_histogram },
+	{ "chain", "chain ADDR", "a shortest reference chain from a root to ADDR", hs_cmd_chain },
+	{ "refs", "refs ADDR", "every root and allocation that points at ADDR", hs_cmd_refs },
+	{ "top", "top [--limit N]", "the allocations that retain the most memory", hs_cmd_top },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
 

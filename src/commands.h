@@ -56,5 +56,12 @@ struct hs_error *hs_cmd_arenas(struct hs_cmd *c);
 struct hs_error *hs_cmd_chunks(struct hs_cmd *c);
 struct hs_error *hs_cmd_bins(struct hs_cmd *c);
 struct hs_error *hs_cmd_show(struct hs_cmd *c);
+struct hs_error *hs_cmd_leaks(struct hs_cmd *c);
+struct hs_error *hs_cmd_histogram(struct hs_cmd *c);
+struct hs_error *hs_cmd_chain(struct hs_cmd *c);
+struct hs_error *hs_cmd_refs(struct hs_cmd *c);
+struct hs_error *hs_cmd_top(struct hs_cmd *c);
+/* Leaked and unreferenced totals (summary, leaks). */
+void hs_report_leak_totals(struct hs_cmd *c);
 
 #endif

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "commands.h"
+#include "graph.h"
+#include "types.h"
 
 static const char *arena_label(const struct hs_session *s, unsigned arena)
 {
@@ -97,10 +99,24 @@ static struct hs_error *need_heap(struct hs_cmd *c)
 	return hs_session_need_heap(c->s);
 }
 
+// The leak classes, when the graph can be built; a failure is a finding.
+static bool try_analysis(struct hs_cmd *c)
+{
+	struct hs_error *err = hs_session_need_types(c->s);
+	if (!err)
+		return true;
+	hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "graph", 0, "%s", hs_error_message(err));
+	hs_error_destroy(err);
+	return false;
+}
+
 struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 {
-	HS_CHECK(hs_cmd_parse(c, NULL, NULL, 0, NULL));
+	bool no_leaks = false;
+	const struct hs_opt opts[] = { { "--no-leaks", HS_OPT_FLAG, &no_leaks }, { 0 } };
+	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	HS_CHECK(need_heap(c));
+	bool leaks = !no_leaks && try_analysis(c);
 	struct heap_totals t;
 	heap_totals(&c->s->heap, &t);
 	struct hs_out *o = c->out;
@@ -111,6 +127,8 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 		json_totals(o, "in_use", &t.used);
 		json_totals(o, "free", &t.free);
 		json_totals(o, "metadata", &t.meta);
+		if (leaks)
+			hs_report_leak_totals(c);
 		hs_json_key(o, "by_where");
 		hs_json_begin_array(o);
 		for (unsigned w = 0; w < HS_WHERE_COUNT; w++) {
@@ -151,6 +169,8 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	if (t.meta.count)
 		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "allocator metadata", t.meta.count,
 			      hs_fmt_size(t.meta.bytes, a, sizeof(a)), t.meta.bytes);
+	if (leaks)
+		hs_report_leak_totals(c);
 	hs_cmd_diagnostics(c);
 	return NULL;
 }
@@ -435,6 +455,9 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 	unsigned w = hs_block_where(b);
 	const char *label = arena_label(s, hs_block_arena(b));
 	uint64_t dump = size < max_bytes ? size : max_bytes;
+	bool graph = try_analysis(c);
+	const struct hs_analysis *an = s->analysis;
+	const char *type = graph ? hs_block_type(s, (size_t)k) : NULL;
 	if (c->json) {
 		hs_cmd_json_begin(c, "show");
 		hs_json_ku64(o, "address", addr);
@@ -442,6 +465,12 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		json_block(o, b);
 		hs_json_ku64(o, "offset", addr - b->address);
 		hs_json_kstr(o, "arena_name", label);
+		if (graph) {
+			hs_json_kbool(o, "anchored", (an->flags[k] & HS_NODE_REACHABLE) != 0);
+			hs_json_kbool(o, "leaked", hs_node_leaked(an, (size_t)k));
+			hs_json_kbool(o, "unreferenced", hs_node_unreferenced(an, (size_t)k));
+		}
+		hs_json_kstr(o, "type", type);
 		hs_json_key(o, "words");
 		hs_json_begin_array(o);
 	} else {
@@ -450,6 +479,10 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		hs_out_printf(o, "  size %" PRIu64 " (usable), state %s, where %s, arena %s\n", size,
 			      hs_where_is_free(w) ? "free" : w == HS_WHERE_META ? "allocator metadata" : "used",
 			      hs_where_name(w), label ? label : "-");
+		if (graph && (an->flags[k] & HS_NODE_USED))
+			hs_out_printf(o, "  %s%s, type %s\n", (an->flags[k] & HS_NODE_REACHABLE) ? "anchored" : "LEAKED",
+				      hs_node_unreferenced(an, (size_t)k) ? " (unreferenced: a cluster head)" : "",
+				      type ? type : "unknown");
 	}
 	for (uint64_t off = 0; off + 8 <= dump && !o->stopped; off += 8) {
 		uint64_t v;

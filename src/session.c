@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "commands.h"
+#include "graph.h"
 #include "session.h"
 
 static volatile sig_atomic_t interrupt_flag;
@@ -157,6 +158,8 @@ void hs_session_destroy(struct hs_session *s)
 {
 	if (!s)
 		return;
+	hs_analysis_destroy(s->analysis);
+	hs_error_destroy(s->analysis_error);
 	hs_heap_deinit(&s->heap);
 	for (size_t i = 0; i < s->ndesc; i++)
 		hs_alloc_desc_deinit(&s->desc[i]);
@@ -279,4 +282,18 @@ struct hs_error *hs_session_need_heap(struct hs_session *s)
 		s->heap_done = true;
 	}
 	return s->heap_error ? error_copy(s->heap_error) : NULL;
+}
+
+struct hs_error *hs_session_need_analysis(struct hs_session *s)
+{
+	if (s->analysis)
+		return NULL;
+	if (s->analysis_error)
+		return error_copy(s->analysis_error);
+	HS_CHECK(hs_session_need_heap(s));
+	struct hs_error *err = hs_analysis_create(s, &s->analysis);
+	if (!err || err->code == HS_ERR_INTERRUPTED || err->is_static)
+		return err;
+	s->analysis_error = err;
+	return error_copy(err);
 }

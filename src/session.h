@@ -38,10 +38,17 @@ struct hs_session {
 	struct hs_alloc_desc desc[2];     /* one per allocator found (glibc and jemalloc) */
 	size_t ndesc;
 	struct hs_error *heap_error;
+
+	bool unwinder_attached, unwinder_ok;   /* roots.c: libdwfl's core unwinder */
+	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
+	struct hs_error *analysis_error;
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);
 struct hs_error *hs_session_need_heap(struct hs_session *s);
+struct hs_analysis;
+/* The root set, pointer graph, reachability and leak classes (graph.h). */
+struct hs_error *hs_session_need_analysis(struct hs_session *s);
 /* A user override ("main_arena") if given. */
 bool hs_session_override(const struct hs_session *s, const char *name, uint64_t *ret);
 /* Has hs_interrupt() been called since the command started? */

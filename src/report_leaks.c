@@ -1,0 +1,749 @@
+/* report_leaks.c - what the pointer graph answers: leaks, histogram, chain,
+ * refs, top.  Every report reads the analysis (graph.h), types (types.h) and
+ * dominators (dominators.h) computed once per session. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "commands.h"
+#include "dominators.h"
+#include "graph.h"
+#include "types.h"
+
+/* Groups of (type, size). */
+
+struct group { uint32_t type; uint64_t size, count, bytes, heads; };
+
+enum group_by { BY_TYPE_SIZE, BY_TYPE, BY_SIZE };
+
+static int group_key_cmp(const void *x, const void *y)
+{
+	const struct group *a = x, *b = y;
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	return (a->size > b->size) - (a->size < b->size);
+}
+
+static int group_bytes_cmp(const void *x, const void *y)
+{
+	const struct group *a = x, *b = y;
+	if (a->bytes != b->bytes)
+		return a->bytes > b->bytes ? -1 : 1;
+	return group_key_cmp(x, y);
+}
+
+// One entry per selected block, sorted by key, then folded: O(k log k).
+static struct hs_error *make_groups(struct hs_session *s, bool (*select)(const struct hs_session *, size_t),
+				    enum group_by by, struct group **ret, size_t *n_ret)
+{
+	const struct hs_analysis *a = s->analysis;
+	size_t k = 0;
+	for (size_t i = 0; i < s->heap.n; i++)
+		k += select(s, i);
+	struct group *g = malloc((k ? k : 1) * sizeof(*g));
+	if (!g)
+		return &hs_error_nomem;
+	k = 0;
+	for (size_t i = 0; i < s->heap.n; i++) {
+		if (!select(s, i))
+			continue;
+		uint64_t size = hs_block_size(&s->heap.blocks[i]);
+		g[k++] = (struct group){
+			.type = by == BY_SIZE || !a || !a->type ? 0 : a->type[i],
+			.size = by == BY_TYPE ? 0 : size, .count = 1, .bytes = size,
+			.heads = a && hs_node_unreferenced(a, i),
+		};
+	}
+	qsort(g, k, sizeof(*g), group_key_cmp);
+	size_t out = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (out && !group_key_cmp(&g[out - 1], &g[i])) {
+			g[out - 1].count++;
+			g[out - 1].bytes += g[i].bytes;
+			g[out - 1].heads += g[i].heads;
+		} else {
+			g[out++] = g[i];
+		}
+	}
+	qsort(g, out, sizeof(*g), group_bytes_cmp);
+	*ret = g;
+	*n_ret = out;
+	return NULL;
+}
+
+static const char *type_name(const struct hs_session *s, uint32_t id)
+{
+	return id && s->analysis && s->analysis->types ? hs_types_name(s->analysis->types, id) : NULL;
+}
+
+static void render_groups(struct hs_cmd *c, const struct group *g, size_t n, enum group_by by, bool heads,
+			  uint64_t limit)
+{
+	struct hs_out *o = c->out;
+	char sz[32];
+	if (c->json) {
+		hs_json_key(o, "groups");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "  %10s %10s %12s %s  %s\n", "COUNT", "SIZE", "BYTES", heads ? "  HEADS" : "", "TYPE");
+	}
+	for (size_t i = 0; i < n && i < limit && !o->stopped; i++) {
+		const char *t = type_name(c->s, g[i].type);
+		if (c->json) {
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "type", t);
+			hs_json_key(o, "size");
+			if (by == BY_TYPE)
+				hs_json_null(o);
+			else
+				hs_json_u64(o, g[i].size);
+			hs_json_ku64(o, "count", g[i].count);
+			hs_json_ku64(o, "bytes", g[i].bytes);
+			if (heads)
+				hs_json_ku64(o, "unreferenced", g[i].heads);
+			hs_json_end_object(o);
+			continue;
+		}
+		char size[24] = "*";
+		if (by != BY_TYPE)
+			snprintf(size, sizeof(size), "%" PRIu64, g[i].size);
+		char h[24] = "";
+		if (heads)
+			snprintf(h, sizeof(h), "%7" PRIu64, g[i].heads);
+		hs_out_printf(o, "  %10" PRIu64 " %10s %12s %s  %s\n", g[i].count, size,
+			      hs_fmt_size(g[i].bytes, sz, sizeof(sz)), h, t ? t : by == BY_SIZE ? "" : "?");
+	}
+	if (c->json)
+		hs_json_end_array(o);
+	else if (n > limit)
+		hs_out_printf(o, "  ... %zu more groups (--limit N)\n", n - (size_t)limit);
+}
+
+static bool select_leaked(const struct hs_session *s, size_t i) { return hs_node_leaked(s->analysis, i); }
+static bool select_used(const struct hs_session *s, size_t i) { return hs_where_is_used(hs_block_where(&s->heap.blocks[i])); }
+static bool select_free(const struct hs_session *s, size_t i) { return hs_where_is_free(hs_block_where(&s->heap.blocks[i])); }
+
+static uint64_t leak_min_size;
+static bool select_leaked_min(const struct hs_session *s, size_t i)
+{
+	return hs_node_leaked(s->analysis, i) && hs_block_size(&s->heap.blocks[i]) >= leak_min_size;
+}
+
+static void json_count_bytes(struct hs_out *o, const char *key, uint64_t count, uint64_t bytes)
+{
+	hs_json_key(o, key);
+	hs_json_begin_object(o);
+	hs_json_ku64(o, "count", count);
+	hs_json_ku64(o, "bytes", bytes);
+	hs_json_end_object(o);
+}
+
+void hs_report_leak_totals(struct hs_cmd *c)
+{
+	const struct hs_analysis *a = c->s->analysis;
+	char x[32], y[32];
+	if (c->json) {
+		json_count_bytes(c->out, "leaked", a->leaked_count, a->leaked_bytes);
+		json_count_bytes(c->out, "unreferenced", a->unref_count, a->unref_bytes);
+		return;
+	}
+	hs_out_printf(c->out, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "leaked", a->leaked_count,
+		      hs_fmt_size(a->leaked_bytes, x, sizeof(x)), a->leaked_bytes);
+	hs_out_printf(c->out, "    %-20s %12" PRIu64 " %12s  %" PRIu64 "\n", "unreferenced", a->unref_count,
+		      hs_fmt_size(a->unref_bytes, y, sizeof(y)), a->unref_bytes);
+}
+
+struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
+{
+	bool list = false, fail = false;
+	uint64_t limit = UINT64_MAX, min_size = 0;
+	const struct hs_opt opts[] = {
+		{ "--list", HS_OPT_FLAG, &list }, { "--limit", HS_OPT_U64, &limit },
+		{ "--min-size", HS_OPT_U64, &min_size }, { "--fail-on-leaks", HS_OPT_FLAG, &fail }, { 0 },
+	};
+	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	HS_CHECK(hs_session_need_types(c->s));
+	struct hs_session *s = c->s;
+	const struct hs_analysis *a = s->analysis;
+	struct hs_out *o = c->out;
+	struct group *g;
+	size_t ng;
+	leak_min_size = min_size;
+	HS_CHECK(make_groups(s, select_leaked_min, BY_TYPE_SIZE, &g, &ng));
+	if (c->json) {
+		hs_cmd_json_begin(c, "leaks");
+		hs_report_leak_totals(c);
+	} else {
+		char x[32];
+		hs_out_printf(o, "%" PRIu64 " leaked allocations, %s (%" PRIu64 " bytes); %" PRIu64
+			      " of them unreferenced (cluster heads: fix these first)\n\n",
+			      a->leaked_count, hs_fmt_size(a->leaked_bytes, x, sizeof(x)), a->leaked_bytes, a->unref_count);
+	}
+	render_groups(c, g, ng, BY_TYPE_SIZE, true, list ? UINT64_MAX : limit);
+	free(g);
+	if (list) {
+		if (c->json) {
+			hs_json_key(o, "objects");
+			hs_json_begin_array(o);
+		} else {
+			hs_out_printf(o, "\n  %-18s %10s %-5s %s\n", "ADDRESS", "SIZE", "HEAD", "TYPE");
+		}
+		uint64_t shown = 0;
+		for (size_t i = 0; i < s->heap.n && shown < limit && !o->stopped; i++) {
+			if (!select_leaked_min(s, i))
+				continue;
+			shown++;
+			const char *t = hs_block_type(s, i);
+			bool head = hs_node_unreferenced(a, i);
+			if (c->json) {
+				hs_json_begin_object(o);
+				hs_json_ku64(o, "address", s->heap.blocks[i].address);
+				hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
+				hs_json_kbool(o, "unreferenced", head);
+				hs_json_kstr(o, "type", t);
+				hs_json_end_object(o);
+			} else {
+				hs_out_printf(o, "  0x%016" PRIx64 " %10" PRIu64 " %-5s %s\n", s->heap.blocks[i].address,
+					      hs_block_size(&s->heap.blocks[i]), head ? "yes" : "", t ? t : "?");
+			}
+		}
+		if (c->json)
+			hs_json_end_array(o);
+	}
+	hs_cmd_diagnostics(c);
+	if (c->json) {
+		hs_json_end_object(o);
+		hs_json_done(o);
+	}
+	if (fail && a->leaked_count)
+		c->status = 1;
+	return NULL;
+}
+
+struct hs_error *hs_cmd_histogram(struct hs_cmd *c)
+{
+	bool used = false, leaked = false, free_ = false;
+	const char *by = "type+size";
+	uint64_t limit = 50;
+	const struct hs_opt opts[] = {
+		{ "--used", HS_OPT_FLAG, &used }, { "--leaked", HS_OPT_FLAG, &leaked }, { "--free", HS_OPT_FLAG, &free_ },
+		{ "--by", HS_OPT_STR, &by }, { "--limit", HS_OPT_U64, &limit }, { 0 },
+	};
+	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	enum group_by mode;
+	if (!strcmp(by, "type"))
+		mode = BY_TYPE;
+	else if (!strcmp(by, "size"))
+		mode = BY_SIZE;
+	else if (!strcmp(by, "type+size"))
+		mode = BY_TYPE_SIZE;
+	else
+		return hs_error_create(HS_ERR_USAGE, "histogram: --by takes type, size or type+size, not '%s'", by);
+	if (used + leaked + free_ > 1)
+		return hs_error_create(HS_ERR_USAGE, "histogram: give one of --used, --leaked, --free");
+	HS_CHECK(hs_session_need_types(c->s));
+	struct group *g;
+	size_t ng;
+	HS_CHECK(make_groups(c->s, leaked ? select_leaked : free_ ? select_free : select_used, mode, &g, &ng));
+	if (c->json) {
+		hs_cmd_json_begin(c, "histogram");
+		hs_json_kstr(c->out, "set", leaked ? "leaked" : free_ ? "free" : "used");
+		hs_json_kstr(c->out, "by", by);
+	}
+	render_groups(c, g, ng, mode, false, c->json ? UINT64_MAX : limit);
+	free(g);
+	if (c->json) {
+		hs_json_end_object(c->out);
+		hs_json_done(c->out);
+	}
+	return NULL;
+}
+
+/* Roots that point at a block, and chain/refs elements. */
+
+static int kind_rank(enum hs_root_kind k)
+{
+	switch (k) {
+	case HS_ROOT_GLOBAL: return 0;
+	case HS_ROOT_TLS: return 1;
+	case HS_ROOT_STACK: return 2;
+	case HS_ROOT_REGISTER: return 3;
+	default: return 4;
+	}
+}
+
+struct root_ref {
+	enum hs_root_kind kind;
+	uint64_t word;               /* address of the root word (0 for a register) */
+	int tid;
+	int reg;                     /* register index, or -1 */
+};
+
+struct ref_list { struct root_ref *v; size_t n, cap; const struct hs_root_range *range; bool nomem; };
+
+static void ref_list_add(struct ref_list *l, struct root_ref r)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct root_ref *g = realloc(l->v, cap * sizeof(*g));
+		if (!g) {
+			l->nomem = true;
+			return;
+		}
+		l->v = g;
+		l->cap = cap;
+	}
+	l->v[l->n++] = r;
+}
+
+static void on_root_word(uint64_t word, void *ctx)
+{
+	struct ref_list *l = ctx;
+	ref_list_add(l, (struct root_ref){ l->range->kind, word, l->range->tid, -1 });
+}
+
+// Every root word and register that points into block target.
+static struct hs_error *root_refs(struct hs_session *s, size_t target, struct ref_list *l)
+{
+	const struct hs_roots *roots = &s->analysis->roots;
+	for (size_t r = 0; r < roots->n; r++) {
+		l->range = &roots->ranges[r];
+		hs_scan_for_target(s, roots->ranges[r].start, roots->ranges[r].end - roots->ranges[r].start, target,
+				   on_root_word, l);
+	}
+	const struct hs_notes *notes = &s->target->notes;
+	for (size_t t = 0; t < notes->nthreads; t++)
+		for (int r = 0; r < HS_NREGS; r++)
+			if (hs_addrmap_lookup(&s->analysis->map, notes->threads[t].regs[r]) == (ptrdiff_t)target)
+				ref_list_add(l, (struct root_ref){ HS_ROOT_REGISTER, 0, notes->threads[t].tid, r });
+	return l->nomem ? &hs_error_nomem : NULL;
+}
+
+static void render_root(struct hs_cmd *c, const struct root_ref *r)
+{
+	struct hs_session *s = c->s;
+	char sym[256] = "", fn[256] = "";
+	bool have_sym = r->word && r->kind == HS_ROOT_GLOBAL && s->symbols &&
+			hs_symbols_describe(s->symbols, r->word, sym, sizeof(sym));
+	bool have_fn = r->kind == HS_ROOT_STACK && hs_stack_frame_function(s, r->tid, r->word, fn, sizeof(fn));
+	const char *reg = r->reg >= 0 ? hs_reg_names[r->reg] : NULL;
+	if (c->json) {
+		struct hs_out *o = c->out;
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "kind", hs_root_kind_name(r->kind));
+		hs_json_key(o, "address");
+		if (r->word)
+			hs_json_u64(o, r->word);
+		else
+			hs_json_null(o);
+		hs_json_kstr(o, "symbol", have_sym ? sym : NULL);
+		hs_json_key(o, "thread");
+		if (r->tid)
+			hs_json_i64(o, r->tid);
+		else
+			hs_json_null(o);
+		hs_json_kstr(o, "function", have_fn ? fn : NULL);
+		hs_json_kstr(o, "register", reg);
+		hs_json_end_object(o);
+		return;
+	}
+	hs_out_printf(c->out, "  %-8s ", hs_root_kind_name(r->kind));
+	if (reg)
+		hs_out_printf(c->out, "register %s of thread %d\n", reg, r->tid);
+	else if (r->kind == HS_ROOT_STACK || r->kind == HS_ROOT_TLS)
+		hs_out_printf(c->out, "0x%" PRIx64 " in thread %d%s%s%s\n", r->word, r->tid,
+			      have_fn ? " (frame of " : "", have_fn ? fn : "", have_fn ? ")" : "");
+	else
+		hs_out_printf(c->out, "0x%" PRIx64 "%s%s\n", r->word, have_sym ? " " : "", have_sym ? sym : "");
+}
+
+struct first_word { uint64_t word; bool found; };
+
+static void on_first_word(uint64_t word, void *ctx)
+{
+	struct first_word *f = ctx;
+	if (!f->found) {
+		f->word = word;
+		f->found = true;
+	}
+}
+
+// The offset in block `from` of its first word that points into block `to`.
+static int64_t pointer_offset(struct hs_session *s, size_t from, size_t to)
+{
+	const struct hs_block *b = &s->heap.blocks[from];
+	struct first_word f = { 0 };
+	hs_scan_for_target(s, b->address, hs_block_size(b), to, on_first_word, &f);
+	return f.found ? (int64_t)(f.word - b->address) : -1;
+}
+
+static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
+{
+	struct hs_session *s = c->s;
+	const struct hs_block *b = &s->heap.blocks[i];
+	const char *t = hs_block_type(s, i);
+	char field[128];
+	bool have_field = offset >= 0 && hs_block_field(s, i, (uint64_t)offset, field, sizeof(field));
+	if (c->json) {
+		struct hs_out *o = c->out;
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "kind", "allocation");
+		hs_json_ku64(o, "address", b->address);
+		hs_json_ku64(o, "size", hs_block_size(b));
+		hs_json_key(o, "offset");
+		if (offset >= 0)
+			hs_json_i64(o, offset);
+		else
+			hs_json_null(o);
+		hs_json_kstr(o, "type", t);
+		hs_json_kstr(o, "field", have_field ? field : NULL);
+		hs_json_end_object(o);
+		return;
+	}
+	hs_out_printf(c->out, "  %-8s 0x%" PRIx64 " (%" PRIu64 " bytes%s%s)", "alloc", b->address, hs_block_size(b),
+		      t ? ", " : "", t ? t : "");
+	if (offset >= 0)
+		hs_out_printf(c->out, " +%" PRId64 "%s%s", offset, have_field ? " ." : "", have_field ? field : "");
+	hs_out_puts(c->out, "\n");
+}
+
+static void json_block_ref(struct hs_cmd *c, const char *key, size_t i)
+{
+	const struct hs_block *b = &c->s->heap.blocks[i];
+	unsigned w = hs_block_where(b);
+	hs_json_key(c->out, key);
+	hs_json_begin_object(c->out);
+	hs_json_ku64(c->out, "address", b->address);
+	hs_json_ku64(c->out, "size", hs_block_size(b));
+	hs_json_kstr(c->out, "state", hs_where_is_free(w) ? "free" : w == HS_WHERE_META ? "meta" : "used");
+	hs_json_kstr(c->out, "where", hs_where_name(w));
+	hs_json_kstr(c->out, "type", hs_block_type(c->s, i));
+	hs_json_end_object(c->out);
+}
+
+static struct hs_error *target_block(struct hs_cmd *c, const char *what, size_t *ret)
+{
+	const char *pos[1];
+	size_t npos;
+	HS_CHECK(hs_cmd_parse(c, NULL, pos, 1, &npos));
+	if (npos != 1)
+		return hs_error_create(HS_ERR_USAGE, "%s needs an address: %s ADDR", what, what);
+	uint64_t addr;
+	HS_CHECK(hs_parse_u64(pos[0], what, &addr));
+	HS_CHECK(hs_session_need_types(c->s));
+	ptrdiff_t k = hs_heap_find(&c->s->heap, addr);
+	if (k < 0)
+		return hs_error_create(HS_ERR_NOT_FOUND, "0x%" PRIx64 " is not inside any heap block (see: heapscope CORE show 0x%" PRIx64 ")",
+				       addr, addr);
+	*ret = (size_t)k;
+	return NULL;
+}
+
+/* chain ADDR */
+
+// A shortest path from the roots, preferring better root kinds on ties: BFS
+// seeded rank by rank.  path_ret gets target ... first (reversed).
+static struct hs_error *path_from_roots(struct hs_session *s, size_t target, uint32_t **path_ret, size_t *len_ret)
+{
+	const struct hs_analysis *a = s->analysis;
+	size_t n = a->n;
+	uint8_t *rank = malloc(n ? n : 1);
+	uint32_t *parent = malloc((n ? n : 1) * sizeof(uint32_t)), *queue = malloc((n ? n : 1) * sizeof(uint32_t));
+	if (!rank || !parent || !queue) {
+		free(rank);
+		free(parent);
+		free(queue);
+		return &hs_error_nomem;
+	}
+	memset(rank, 0xff, n);
+	const struct hs_roots *roots = &a->roots;
+	for (size_t r = 0; r < roots->n; r++) {
+		uint8_t k = (uint8_t)kind_rank(roots->ranges[r].kind);
+		uint64_t p = (roots->ranges[r].start + 7) & ~UINT64_C(7);
+		while (p + 8 <= roots->ranges[r].end) {
+			const uint8_t *bytes = hs_memory_span(&s->target->mem, p, 8);
+			if (!bytes)
+				break;
+			uint64_t stop = p + hs_memory_available(&s->target->mem, p);
+			if (stop > roots->ranges[r].end)
+				stop = roots->ranges[r].end;
+			for (; p + 8 <= stop; p += 8, bytes += 8) {
+				uint64_t v;
+				memcpy(&v, bytes, 8);
+				ptrdiff_t t = hs_addrmap_lookup(&a->map, v);
+				if (t >= 0 && k < rank[t])
+					rank[t] = k;
+			}
+		}
+	}
+	const struct hs_notes *notes = &s->target->notes;
+	for (size_t t = 0; t < notes->nthreads; t++)
+		for (int r = 0; r < HS_NREGS; r++) {
+			ptrdiff_t b = hs_addrmap_lookup(&a->map, notes->threads[t].regs[r]);
+			if (b >= 0 && kind_rank(HS_ROOT_REGISTER) < rank[b])
+				rank[b] = (uint8_t)kind_rank(HS_ROOT_REGISTER);
+		}
+	size_t head = 0, tail = 0;
+	for (int k = 0; k <= 4; k++)
+		for (size_t i = 0; i < n; i++)
+			if (rank[i] == k) {
+				parent[i] = UINT32_MAX;
+				queue[tail++] = (uint32_t)i;
+			}
+	// rank doubles as "visited" from here: 0xfe marks nodes reached through edges.
+	bool found = rank[target] != 0xff;
+	while (head < tail && !found) {
+		uint32_t v = queue[head++];
+		for (uint32_t e = a->fwd_off[v]; e < a->fwd_off[v + 1] && !found; e++) {
+			uint32_t w = a->fwd[e];
+			if (rank[w] != 0xff)
+				continue;
+			rank[w] = 0xfe;
+			parent[w] = v;
+			queue[tail++] = w;
+			found = w == target;
+		}
+	}
+	size_t len = 0;
+	if (found)
+		for (uint32_t v = (uint32_t)target; v != UINT32_MAX; v = parent[v])
+			queue[len++] = v;
+	free(rank);
+	free(parent);
+	*path_ret = queue;
+	*len_ret = len;
+	return NULL;
+}
+
+// For a leaked target: the nearest cluster head above it, by reverse BFS.
+static struct hs_error *path_from_head(struct hs_session *s, size_t target, uint32_t **path_ret, size_t *len_ret)
+{
+	struct hs_analysis *a = s->analysis;
+	HS_CHECK(hs_analysis_need_reverse(a));
+	size_t n = a->n;
+	uint32_t *toward = malloc((n ? n : 1) * sizeof(uint32_t)), *queue = malloc((n ? n : 1) * sizeof(uint32_t));
+	uint8_t *seen = calloc(n ? n : 1, 1);
+	if (!toward || !queue || !seen) {
+		free(toward);
+		free(queue);
+		free(seen);
+		return &hs_error_nomem;
+	}
+	size_t head = 0, tail = 0;
+	queue[tail++] = (uint32_t)target;
+	seen[target] = 1;
+	toward[target] = UINT32_MAX;
+	ptrdiff_t found = -1;
+	while (head < tail && found < 0) {
+		uint32_t v = queue[head++];
+		if (hs_node_unreferenced(a, v)) {
+			found = v;
+			break;
+		}
+		for (uint32_t e = a->rev_off[v]; e < a->rev_off[v + 1]; e++) {
+			uint32_t u = a->rev[e];
+			if (seen[u])
+				continue;
+			seen[u] = 1;
+			toward[u] = v;
+			queue[tail++] = u;
+		}
+	}
+	size_t len = 0;
+	if (found >= 0) {
+		// Walk head -> target, then reverse into the path's order (target first).
+		for (uint32_t v = (uint32_t)found; v != UINT32_MAX; v = toward[v])
+			queue[len++] = v;
+		for (size_t i = 0; i < len / 2; i++) {
+			uint32_t t = queue[i];
+			queue[i] = queue[len - 1 - i];
+			queue[len - 1 - i] = t;
+		}
+	}
+	free(toward);
+	free(seen);
+	*path_ret = queue;
+	*len_ret = len;
+	return NULL;
+}
+
+struct hs_error *hs_cmd_chain(struct hs_cmd *c)
+{
+	size_t target;
+	HS_CHECK(target_block(c, "chain", &target));
+	struct hs_session *s = c->s;
+	const struct hs_analysis *a = s->analysis;
+	struct hs_out *o = c->out;
+	bool used = a->flags[target] & HS_NODE_USED, anchored = used && (a->flags[target] & HS_NODE_REACHABLE);
+	uint32_t *path = NULL;
+	size_t len = 0;
+	if (anchored)
+		HS_CHECK(path_from_roots(s, target, &path, &len));
+	else if (used)
+		HS_CHECK(path_from_head(s, target, &path, &len));
+	// The root word of the first hop.
+	struct root_ref best = { .reg = -1 };
+	bool have_root = false;
+	if (anchored && len) {
+		struct ref_list refs = { 0 };
+		struct hs_error *err = root_refs(s, path[len - 1], &refs);
+		if (err) {
+			free(path);
+			free(refs.v);
+			return err;
+		}
+		for (size_t i = 0; i < refs.n; i++)
+			if (!have_root || kind_rank(refs.v[i].kind) < kind_rank(best.kind)) {
+				best = refs.v[i];
+				have_root = true;
+			}
+		free(refs.v);
+	}
+	if (c->json) {
+		hs_cmd_json_begin(c, "chain");
+		hs_json_ku64(o, "target", s->heap.blocks[target].address);
+		json_block_ref(c, "allocation", target);
+		hs_json_kbool(o, "anchored", anchored);
+		hs_json_key(o, "chain");
+		hs_json_begin_array(o);
+	} else if (!used) {
+		hs_out_printf(o, "0x%" PRIx64 " is a free block (%s): nothing keeps it, it is not an allocation\n",
+			      s->heap.blocks[target].address, hs_where_name(hs_block_where(&s->heap.blocks[target])));
+	} else if (anchored) {
+		hs_out_printf(o, "0x%" PRIx64 " is anchored; a shortest chain from a root:\n", s->heap.blocks[target].address);
+	} else if (len) {
+		hs_out_printf(o, "0x%" PRIx64 " is LEAKED; the chain from its cluster head (unreferenced):\n",
+			      s->heap.blocks[target].address);
+	} else {
+		hs_out_printf(o, "0x%" PRIx64 " is LEAKED in a cycle: no root and no unreferenced head reaches it\n",
+			      s->heap.blocks[target].address);
+	}
+	if (have_root)
+		render_root(c, &best);
+	for (size_t i = len; i-- > 0;)
+		render_alloc(c, path[i], i ? pointer_offset(s, path[i], path[i - 1]) : -1);
+	free(path);
+	if (c->json) {
+		hs_json_end_array(o);
+		hs_json_end_object(o);
+		hs_json_done(o);
+	}
+	return NULL;
+}
+
+/* refs ADDR */
+
+struct alloc_ref_ctx { struct hs_cmd *c; size_t from; uint64_t base; };
+
+static void on_alloc_word(uint64_t word, void *ctx)
+{
+	struct alloc_ref_ctx *x = ctx;
+	render_alloc(x->c, x->from, (int64_t)(word - x->base));
+}
+
+struct hs_error *hs_cmd_refs(struct hs_cmd *c)
+{
+	size_t target;
+	HS_CHECK(target_block(c, "refs", &target));
+	struct hs_session *s = c->s;
+	struct hs_analysis *a = s->analysis;
+	HS_CHECK(hs_analysis_need_reverse(a));
+	struct ref_list refs = { 0 };
+	HS_CHECK(root_refs(s, target, &refs));
+	struct hs_out *o = c->out;
+	if (c->json) {
+		hs_cmd_json_begin(c, "refs");
+		json_block_ref(c, "allocation", target);
+		hs_json_kbool(o, "anchored", (a->flags[target] & HS_NODE_REACHABLE) != 0);
+		hs_json_key(o, "referrers");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "Referrers of 0x%" PRIx64 " (%" PRIu64 " bytes, %s):\n", s->heap.blocks[target].address,
+			      hs_block_size(&s->heap.blocks[target]),
+			      !(a->flags[target] & HS_NODE_USED) ? "free" :
+			      (a->flags[target] & HS_NODE_REACHABLE) ? "anchored" : "leaked");
+	}
+	for (size_t i = 0; i < refs.n; i++)
+		render_root(c, &refs.v[i]);
+	free(refs.v);
+	size_t count = refs.n;
+	for (uint32_t e = a->rev_off[target]; e < a->rev_off[target + 1] && !o->stopped; e++) {
+		struct alloc_ref_ctx x = { c, a->rev[e], s->heap.blocks[a->rev[e]].address };
+		hs_scan_for_target(s, x.base, hs_block_size(&s->heap.blocks[x.from]), target, on_alloc_word, &x);
+		count++;
+	}
+	if (c->json) {
+		hs_json_end_array(o);
+		hs_json_end_object(o);
+		hs_json_done(o);
+	} else if (!count) {
+		hs_out_puts(o, "  (none)\n");
+	}
+	return NULL;
+}
+
+/* top */
+
+static const uint64_t *top_retained;
+
+static int top_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	if (top_retained[a] != top_retained[b])
+		return top_retained[a] > top_retained[b] ? -1 : 1;
+	return (a > b) - (a < b);
+}
+
+struct hs_error *hs_cmd_top(struct hs_cmd *c)
+{
+	uint64_t limit = 20;
+	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
+	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	HS_CHECK(hs_session_need_types(c->s));
+	HS_CHECK(hs_session_need_dominators(c->s));
+	struct hs_session *s = c->s;
+	const struct hs_analysis *a = s->analysis;
+	uint32_t *order = malloc((a->n ? a->n : 1) * sizeof(uint32_t));
+	if (!order)
+		return &hs_error_nomem;
+	size_t k = 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->flags[i] & HS_NODE_USED)
+			order[k++] = (uint32_t)i;
+	top_retained = a->retained;
+	qsort(order, k, sizeof(*order), top_cmp);
+	struct hs_out *o = c->out;
+	char x[32], y[32];
+	if (c->json) {
+		hs_cmd_json_begin(c, "top");
+		hs_json_key(o, "objects");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "  %-18s %12s %12s %-8s %s\n", "ADDRESS", "SIZE", "RETAINED", "STATE", "TYPE");
+	}
+	for (size_t j = 0; j < k && j < limit && !o->stopped; j++) {
+		uint32_t i = order[j];
+		const char *t = hs_block_type(s, i);
+		if (c->json) {
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "address", s->heap.blocks[i].address);
+			hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
+			hs_json_ku64(o, "retained", a->retained[i]);
+			hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
+			hs_json_kstr(o, "type", t);
+			hs_json_end_object(o);
+			continue;
+		}
+		hs_out_printf(o, "  0x%016" PRIx64 " %12s %12s %-8s %s\n", s->heap.blocks[i].address,
+			      hs_fmt_size(hs_block_size(&s->heap.blocks[i]), x, sizeof(x)),
+			      hs_fmt_size(a->retained[i], y, sizeof(y)), hs_node_leaked(a, i) ? "leaked" : "anchored",
+			      t ? t : "?");
+	}
+	free(order);
+	if (c->json) {
+		hs_json_end_array(o);
+		hs_json_end_object(o);
+		hs_json_done(o);
+	}
+	return NULL;
+}

@@ -1,0 +1,558 @@
+/* types.c - see types.h. */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "graph.h"
+#include "session.h"
+#include "types.h"
+
+/* Bounds: hostile DWARF and huge arrays must not make this slow. */
+#define MAX_SLOTS 4096          /* pointer slots of one flattened struct */
+#define MAX_ARRAY 65536         /* elements of one array visited */
+#define MAX_DEPTH 8             /* nesting of structs inside structs */
+
+extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
+
+/* A pointer inside a struct, flattened through nested structs and arrays. */
+struct slot {
+	uint64_t offset;
+	int pointee;                /* index into types->layouts: the pointed-at struct */
+	const char *field;          /* member name (owned by libdw) */
+	uint32_t index;             /* array element, or UINT32_MAX */
+};
+
+/* A struct type known from DWARF. */
+struct layout {
+	Dwarf_Die die;
+	uint64_t key;               /* module << 40 | die offset */
+	uint32_t name_id;           /* into names */
+	uint64_t size;
+	struct slot *slots;
+	size_t nslots;
+	bool built;
+	/* All members, for field names: offset, size, name. */
+	struct member { uint64_t offset, size; const char *name; } *members;
+	size_t nmembers;
+};
+
+struct hs_types {
+	char **names;               /* names[0] unused: 0 means unknown */
+	size_t nnames;
+	struct layout *layouts;
+	size_t nlayouts;
+	int32_t *block_layout;      /* per block: the DWARF layout that typed it, or -1 */
+	/* vtable cache: word -> name id (0 none), open addressing */
+	uint64_t *vkeys;
+	uint32_t *vvals;
+	size_t vcap;
+};
+
+void hs_types_destroy(struct hs_types *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nnames; i++)
+		free(t->names[i]);
+	free(t->names);
+	for (size_t i = 0; i < t->nlayouts; i++) {
+		free(t->layouts[i].slots);
+		free(t->layouts[i].members);
+	}
+	free(t->layouts);
+	free(t->block_layout);
+	free(t->vkeys);
+	free(t->vvals);
+	free(t);
+}
+
+static uint32_t intern(struct hs_types *t, const char *name)
+{
+	for (size_t i = 1; i < t->nnames; i++)
+		if (!strcmp(t->names[i], name))
+			return (uint32_t)i;
+	char **g = realloc(t->names, (t->nnames + 1) * sizeof(*g));
+	char *copy = strdup(name);
+	if (!g || !copy) {
+		free(copy);
+		if (g)
+			t->names = g;
+		return 0;
+	}
+	t->names = g;
+	t->names[t->nnames] = copy;
+	return (uint32_t)t->nnames++;
+}
+
+/* C++: vtables. */
+
+static uint32_t vtable_lookup(struct hs_session *s, struct hs_types *t, uint64_t w)
+{
+	size_t mask = t->vcap - 1, h = (size_t)((w * 0x9e3779b97f4a7c15ull) >> 20) & mask;
+	while (t->vkeys[h] && t->vkeys[h] != w)
+		h = (h + 1) & mask;
+	if (t->vkeys[h] == w)
+		return t->vvals[h];
+	uint32_t id = 0;
+	struct hs_symbol sym;
+	uint64_t off;
+	if (hs_symbols_addr_symbol(s->symbols, w, &sym, &off) && !strncmp(sym.name, "_ZTV", 4) &&
+	    off >= 16 && (!sym.size || off < sym.size)) {
+		int status = -1;
+		char *d = __cxa_demangle(sym.name, NULL, NULL, &status);
+		if (d && status == 0)
+			id = intern(t, strncmp(d, "vtable for ", 11) ? d : d + 11);
+		free(d);
+	}
+	t->vkeys[h] = w;
+	t->vvals[h] = id;
+	return id;
+}
+
+static size_t vtable_cache_count(const struct hs_types *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->vcap; i++)
+		n += t->vkeys[i] != 0;
+	return n;
+}
+
+static void type_by_vtables(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
+{
+	const struct hs_heap *h = &s->heap;
+	size_t used_slots = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		if (!(a->flags[i] & HS_NODE_USED) || hs_block_size(&h->blocks[i]) < 8)
+			continue;
+		uint64_t w;
+		const uint8_t *p = hs_memory_span(&s->target->mem, h->blocks[i].address, 8);
+		if (!p)
+			continue;
+		memcpy(&w, p, 8);
+		// Only words inside a module's image can be vtable pointers.
+		if (w < 4096 || !hs_symbols_module_at(s->symbols, w))
+			continue;
+		if (used_slots * 2 >= t->vcap) {
+			used_slots = vtable_cache_count(t);
+			if (used_slots * 2 >= t->vcap)
+				memset(t->vkeys, 0, t->vcap * sizeof(*t->vkeys)), used_slots = 0;
+		}
+		used_slots++;
+		a->type[i] = vtable_lookup(s, t, w);
+	}
+}
+
+/* C: DWARF. */
+
+static bool die_type(Dwarf_Die *die, Dwarf_Die *ret)
+{
+	Dwarf_Attribute attr;
+	return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, ret) &&
+	       dwarf_peel_type(ret, ret) == 0;
+}
+
+static bool is_struct(Dwarf_Die *d)
+{
+	int tag = dwarf_tag(d);
+	return (tag == DW_TAG_structure_type || tag == DW_TAG_class_type) && !dwarf_hasattr(d, DW_AT_declaration);
+}
+
+static uint64_t array_count(Dwarf_Die *array)
+{
+	Dwarf_Die sub;
+	if (dwarf_child(array, &sub) != 0)
+		return 0;
+	uint64_t total = 1;
+	do {
+		if (dwarf_tag(&sub) != DW_TAG_subrange_type)
+			continue;
+		Dwarf_Attribute attr;
+		Dwarf_Word v;
+		if (dwarf_attr_integrate(&sub, DW_AT_count, &attr) && dwarf_formudata(&attr, &v) == 0)
+			total *= v;
+		else if (dwarf_attr_integrate(&sub, DW_AT_upper_bound, &attr) && dwarf_formudata(&attr, &v) == 0)
+			total *= v + 1;
+		else
+			return 0;   // flexible array: size unknown
+		if (total > MAX_ARRAY)
+			return MAX_ARRAY;
+	} while (dwarf_siblingof(&sub, &sub) == 0);
+	return total;
+}
+
+static int layout_find_or_add(struct hs_types *t, Dwarf_Die *die, unsigned module);
+
+static bool member_offset(Dwarf_Die *member, uint64_t *ret)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word v;
+	if (!dwarf_attr_integrate(member, DW_AT_data_member_location, &attr)) {
+		*ret = 0;
+		return true;
+	}
+	if (dwarf_formudata(&attr, &v) == 0) {
+		*ret = v;
+		return true;
+	}
+	Dwarf_Op *ops;
+	size_t nops;
+	if (dwarf_getlocation(&attr, &ops, &nops) == 0 && nops == 1 && ops[0].atom == DW_OP_plus_uconst) {
+		*ret = ops[0].number;
+		return true;
+	}
+	return false;
+}
+
+struct flatten {
+	struct hs_types *t;
+	struct layout *l;
+	unsigned module;
+	bool full;
+};
+
+static void add_slot(struct flatten *f, uint64_t off, int pointee, const char *field, uint32_t index)
+{
+	if (f->l->nslots >= MAX_SLOTS) {
+		f->full = true;
+		return;
+	}
+	if ((f->l->nslots & (f->l->nslots - 1)) == 0 || f->l->nslots == 0) {
+		size_t cap = f->l->nslots ? f->l->nslots * 2 : 4;
+		struct slot *g = realloc(f->l->slots, cap * sizeof(*g));
+		if (!g) {
+			f->full = true;
+			return;
+		}
+		f->l->slots = g;
+	}
+	f->l->slots[f->l->nslots++] = (struct slot){ off, pointee, field, index };
+}
+
+// The pointer slots of a value of type `type` at offset `base`.
+static void flatten_type(struct flatten *f, Dwarf_Die *type, uint64_t base, const char *field, int depth)
+{
+	if (f->full || depth > MAX_DEPTH)
+		return;
+	Dwarf_Die target, elem;
+	int tag = dwarf_tag(type);
+	if (tag == DW_TAG_pointer_type) {
+		if (die_type(type, &target) && is_struct(&target)) {
+			int k = layout_find_or_add(f->t, &target, f->module);
+			if (k >= 0)
+				add_slot(f, base, k, field, UINT32_MAX);
+		}
+	} else if (tag == DW_TAG_structure_type || tag == DW_TAG_class_type) {
+		Dwarf_Die m;
+		if (dwarf_child(type, &m) != 0)
+			return;
+		do {
+			if (dwarf_tag(&m) != DW_TAG_member || dwarf_hasattr(&m, DW_AT_bit_size) ||
+			    dwarf_hasattr(&m, DW_AT_data_bit_offset))
+				continue;
+			uint64_t off;
+			Dwarf_Die mt;
+			if (!member_offset(&m, &off) || !die_type(&m, &mt))
+				continue;
+			flatten_type(f, &mt, base + off, dwarf_diename(&m), depth + 1);
+		} while (dwarf_siblingof(&m, &m) == 0 && !f->full);
+	} else if (tag == DW_TAG_array_type && die_type(type, &elem)) {
+		uint64_t n = array_count(type);
+		Dwarf_Word esize = dwarf_tag(&elem) == DW_TAG_pointer_type ? 8 : 0;
+		if (!esize) {
+			int sz = dwarf_bytesize(&elem);
+			esize = sz > 0 ? (Dwarf_Word)sz : 0;
+		}
+		for (uint64_t i = 0; esize && i < n && !f->full; i++) {
+			size_t before = f->l->nslots;
+			flatten_type(f, &elem, base + i * esize, field, depth + 1);
+			for (size_t k = before; k < f->l->nslots; k++)
+				if (f->l->slots[k].index == UINT32_MAX)
+					f->l->slots[k].index = (uint32_t)i;
+		}
+	}
+	// Unions, void *, char *, scalars: nothing (conservative).
+}
+
+static void collect_members(struct layout *l)
+{
+	Dwarf_Die m;
+	if (dwarf_child(&l->die, &m) != 0)
+		return;
+	size_t cap = 0;
+	do {
+		if (dwarf_tag(&m) != DW_TAG_member)
+			continue;
+		uint64_t off;
+		Dwarf_Die mt;
+		if (!member_offset(&m, &off) || !die_type(&m, &mt))
+			continue;
+		int sz = dwarf_tag(&mt) == DW_TAG_pointer_type ? 8 : dwarf_bytesize(&mt);
+		if (dwarf_tag(&mt) == DW_TAG_array_type && die_type(&mt, &mt)) {
+			int es = dwarf_tag(&mt) == DW_TAG_pointer_type ? 8 : dwarf_bytesize(&mt);
+			Dwarf_Die arr;
+			die_type(&m, &arr);
+			sz = es > 0 ? es * (int)array_count(&arr) : 0;
+		}
+		if (l->nmembers == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct member *g = realloc(l->members, cap * sizeof(*g));
+			if (!g)
+				return;
+			l->members = g;
+		}
+		l->members[l->nmembers++] = (struct member){ off, sz > 0 ? (uint64_t)sz : 0, dwarf_diename(&m) };
+	} while (dwarf_siblingof(&m, &m) == 0);
+}
+
+static int layout_find_or_add(struct hs_types *t, Dwarf_Die *die, unsigned module)
+{
+	uint64_t key = ((uint64_t)module << 40) | dwarf_dieoffset(die);
+	for (size_t i = 0; i < t->nlayouts; i++)
+		if (t->layouts[i].key == key)
+			return (int)i;
+	const char *name = dwarf_diename(die);
+	int size = dwarf_bytesize(die);
+	if (!name || size <= 0)
+		return -1;
+	struct layout *g = realloc(t->layouts, (t->nlayouts + 1) * sizeof(*g));
+	if (!g)
+		return -1;
+	t->layouts = g;
+	struct layout *l = &t->layouts[t->nlayouts];
+	memset(l, 0, sizeof(*l));
+	l->die = *die;
+	l->key = key;
+	l->name_id = intern(t, name);
+	l->size = (uint64_t)size;
+	return (int)t->nlayouts++;
+}
+
+static struct layout *layout_built(struct hs_types *t, int k, unsigned module)
+{
+	struct layout *l = &t->layouts[k];
+	if (!l->built) {
+		l->built = true;
+		Dwarf_Die die = l->die;
+		struct flatten f = { .t = t, .module = module };
+		// flatten may grow t->layouts: find l again by index afterwards.
+		struct layout tmp = *l;
+		f.l = &tmp;
+		flatten_type(&f, &die, 0, NULL, 0);
+		collect_members(&tmp);
+		t->layouts[k] = tmp;
+		l = &t->layouts[k];
+	}
+	return l;
+}
+
+struct propagate {
+	struct hs_session *s;
+	struct hs_analysis *a;
+	struct hs_types *t;
+	uint32_t *queue;
+	size_t head, tail;
+};
+
+// The value at addr points at a struct of layout k: type the block it starts.
+static void type_target(struct propagate *p, uint64_t addr, int k)
+{
+	uint64_t v;
+	const uint8_t *q = hs_memory_span(&p->s->target->mem, addr, 8);
+	if (!q)
+		return;
+	memcpy(&v, q, 8);
+	if (v < p->a->map.lo || v >= p->a->map.hi)
+		return;
+	ptrdiff_t b = hs_heap_find(&p->s->heap, v);
+	if (b < 0 || p->s->heap.blocks[b].address != v || !(p->a->flags[b] & HS_NODE_USED) ||
+	    p->a->type[b] != 0 || hs_block_size(&p->s->heap.blocks[b]) < p->t->layouts[k].size)
+		return;
+	p->a->type[b] = p->t->layouts[k].name_id;
+	p->t->block_layout[b] = k;
+	p->queue[p->tail++] = (uint32_t)b;
+}
+
+static void visit_struct(struct propagate *p, uint64_t addr, int k, unsigned module)
+{
+	struct layout *l = layout_built(p->t, k, module);
+	for (size_t i = 0; i < l->nslots; i++)
+		type_target(p, addr + l->slots[i].offset, p->t->layouts[k].slots[i].pointee);
+}
+
+// A global variable: its type decides what it types.
+static void visit_variable(struct propagate *p, Dwarf_Die *var, uint64_t addr, unsigned module)
+{
+	Dwarf_Die type;
+	if (!die_type(var, &type))
+		return;
+	struct layout scratch = { 0 };
+	struct flatten f = { .t = p->t, .l = &scratch, .module = module };
+	flatten_type(&f, &type, 0, NULL, 0);
+	for (size_t i = 0; i < scratch.nslots; i++)
+		type_target(p, addr + scratch.slots[i].offset, scratch.slots[i].pointee);
+	free(scratch.slots);
+}
+
+static bool variable_address(Dwarf_Die *var, uint64_t bias, uint64_t *ret)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Op *ops;
+	size_t nops;
+	if (!dwarf_attr(var, DW_AT_location, &attr) || dwarf_getlocation(&attr, &ops, &nops) != 0 ||
+	    nops != 1 || ops[0].atom != DW_OP_addr)
+		return false;
+	*ret = ops[0].number + bias;
+	return true;
+}
+
+// A TLS variable of the executable (module id 1): its block in each thread is
+// dtv[1] (tcbhead_t.dtv at fs_base + 8, 16-byte entries).
+static bool tls_offset(Dwarf_Die *var, uint64_t *ret)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Op *ops;
+	size_t nops;
+	if (!dwarf_attr(var, DW_AT_location, &attr) || dwarf_getlocation(&attr, &ops, &nops) != 0 || nops != 2)
+		return false;
+	if (ops[1].atom != DW_OP_GNU_push_tls_address && ops[1].atom != DW_OP_form_tls_address)
+		return false;
+	if (ops[0].atom != DW_OP_const8u && ops[0].atom != DW_OP_const4u && ops[0].atom != DW_OP_constu)
+		return false;
+	*ret = ops[0].number;
+	return true;
+}
+
+static void visit_tls_variable(struct propagate *p, Dwarf_Die *var, uint64_t off, unsigned module)
+{
+	const struct hs_notes *notes = &p->s->target->notes;
+	for (size_t i = 0; i < notes->nthreads; i++) {
+		uint64_t fs = notes->threads[i].regs[HS_REG_FS_BASE], dtv, block;
+		struct hs_error *err = hs_memory_read_u64(&p->s->target->mem, fs + 8, &dtv);
+		if (!err)
+			err = hs_memory_read_u64(&p->s->target->mem, dtv + 16, &block);
+		if (err) {
+			hs_error_destroy(err);
+			continue;
+		}
+		visit_variable(p, var, block + off, module);
+	}
+}
+
+static void visit_scope(struct propagate *p, Dwarf_Die *scope, uint64_t bias, unsigned module, int depth)
+{
+	bool is_main = p->s->symbols->modules[module].is_main;
+	Dwarf_Die child;
+	if (depth > 4 || dwarf_child(scope, &child) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&child);
+		uint64_t addr;
+		if (tag == DW_TAG_variable && variable_address(&child, bias, &addr))
+			visit_variable(p, &child, addr, module);
+		else if (tag == DW_TAG_variable && is_main && tls_offset(&child, &addr))
+			visit_tls_variable(p, &child, addr, module);
+		else if (tag == DW_TAG_namespace)
+			visit_scope(p, &child, bias, module, depth + 1);
+	} while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
+{
+	struct propagate p = { .s = s, .a = a, .t = t, .queue = malloc((a->n ? a->n : 1) * sizeof(uint32_t)) };
+	if (!p.queue)
+		return;
+	for (size_t m = 0; m < s->symbols->nmodules; m++) {
+		struct hs_module *mod = &s->symbols->modules[m];
+		if (!mod->debug_found || !mod->dwfl_module)
+			continue;
+		Dwarf_Addr bias;
+		Dwarf *dw = dwfl_module_getdwarf(mod->dwfl_module, &bias);
+		if (!dw)
+			continue;
+		Dwarf_CU *cu = NULL;
+		Dwarf_Die cudie, subdie;
+		Dwarf_Half version;
+		uint8_t unit_type;
+		while (dwarf_get_units(dw, cu, &cu, &version, &unit_type, &cudie, &subdie) == 0)
+			visit_scope(&p, &cudie, bias, (unsigned)m, 0);
+		// Propagate through pointer members, breadth first (each block once).
+		while (p.head < p.tail) {
+			uint32_t b = p.queue[p.head++];
+			int k = t->block_layout[b];
+			uint64_t size = hs_block_size(&s->heap.blocks[b]), esize = t->layouts[k].size;
+			// An allocation of several structs is an array of them.
+			for (uint64_t off = 0; off + esize <= size && off / esize < MAX_ARRAY; off += esize)
+				visit_struct(&p, s->heap.blocks[b].address + off, k, (unsigned)m);
+		}
+	}
+	free(p.queue);
+}
+
+struct hs_error *hs_session_need_types(struct hs_session *s)
+{
+	HS_CHECK(hs_session_need_analysis(s));
+	struct hs_analysis *a = s->analysis;
+	if (a->types)
+		return NULL;
+	struct hs_types *t = calloc(1, sizeof(*t));
+	if (!t)
+		return &hs_error_nomem;
+	t->nnames = 1;
+	t->names = calloc(1, sizeof(char *));
+	t->vcap = 1 << 14;
+	t->vkeys = calloc(t->vcap, sizeof(*t->vkeys));
+	t->vvals = calloc(t->vcap, sizeof(*t->vvals));
+	t->block_layout = malloc((a->n ? a->n : 1) * sizeof(int32_t));
+	a->type = calloc(a->n ? a->n : 1, sizeof(uint32_t));
+	if (!t->names || !t->vkeys || !t->vvals || !t->block_layout || !a->type) {
+		hs_types_destroy(t);
+		free(a->type);
+		a->type = NULL;
+		return &hs_error_nomem;
+	}
+	for (size_t i = 0; i < a->n; i++)
+		t->block_layout[i] = -1;
+	if (s->symbols) {
+		type_by_vtables(s, a, t);
+		type_by_dwarf(s, a, t);
+	}
+	a->types = t;
+	return NULL;
+}
+
+const char *hs_types_name(const struct hs_types *t, uint32_t id)
+{
+	return t && id && id < t->nnames ? t->names[id] : NULL;
+}
+
+const char *hs_block_type(const struct hs_session *s, size_t i)
+{
+	const struct hs_analysis *a = s->analysis;
+	if (!a || !a->types || i >= a->n || !a->type[i])
+		return NULL;
+	return a->types->names[a->type[i]];
+}
+
+bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
+{
+	struct hs_analysis *a = s->analysis;
+	if (!a || !a->types || i >= a->n || a->types->block_layout[i] < 0)
+		return false;
+	const struct layout *l = &a->types->layouts[a->types->block_layout[i]];
+	if (!l->size)
+		return false;
+	uint64_t elem = off / l->size, in = off % l->size;
+	for (size_t k = 0; k < l->nmembers; k++) {
+		const struct member *m = &l->members[k];
+		if (m->name && m->offset <= in && in < m->offset + (m->size ? m->size : 1)) {
+			if (elem)
+				snprintf(buf, len, "[%llu].%s", (unsigned long long)elem, m->name);
+			else
+				snprintf(buf, len, "%s", m->name);
+			return true;
+		}
+	}
+	return false;
+}

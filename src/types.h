@@ -1,0 +1,30 @@
+/* types.h - type names for allocations.  C++ objects by their vtable pointer
+ * ("vtable for X" -> X, demangled); C structs by DWARF: a global or TLS
+ * variable of pointer or struct type types what it points at, and types
+ * propagate through pointer members of known structs (never through void *,
+ * char * or unions; arrays element by element).  Unknown stays unknown: a type
+ * is never guessed.
+ */
+#ifndef HS_TYPES_H
+#define HS_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+struct hs_session;
+struct hs_types;
+
+/* Fill s->analysis->type (needs the analysis). Idempotent. */
+struct hs_error *hs_session_need_types(struct hs_session *s);
+void hs_types_destroy(struct hs_types *t);
+/* The name of type id (1..), or NULL. */
+const char *hs_types_name(const struct hs_types *t, uint32_t id);
+/* The type name of block i, or NULL. */
+const char *hs_block_type(const struct hs_session *s, size_t i);
+/* The name of the member at byte offset off of block i, when its type came
+ * from DWARF ("next", "entries[3]"); false otherwise. */
+bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len);
+
+#endif
