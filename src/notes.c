@@ -70,9 +70,10 @@ static void parse_prpsinfo(struct hs_notes *notes, const uint8_t *d, size_t n)
 		notes->psargs[i - 1] = 0;
 }
 
+// gdb writes one NT_SIGINFO per thread; the first is the thread that stopped.
 static void parse_siginfo(struct hs_notes *notes, const uint8_t *d, size_t n)
 {
-	if (n < 24)
+	if (n < 24 || notes->have_siginfo)
 		return;
 	notes->signo = (int)get_u32(d);
 	notes->sig_code = (int)get_u32(d + 8);

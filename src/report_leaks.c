@@ -569,7 +569,7 @@ static struct hs_error *path_from_head(struct hs_session *s, size_t target, uint
 
 struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 {
-	size_t target;
+	size_t target = 0;
 	HS_CHECK(target_block(c, "chain", &target));
 	struct hs_session *s = c->s;
 	const struct hs_analysis *a = s->analysis;
@@ -643,7 +643,7 @@ static void on_alloc_word(uint64_t word, void *ctx)
 
 struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 {
-	size_t target;
+	size_t target = 0;
 	HS_CHECK(target_block(c, "refs", &target));
 	struct hs_session *s = c->s;
 	struct hs_analysis *a = s->analysis;

@@ -1,0 +1,130 @@
+"""hslib - what the integration tests share: the CLI, the fixture cores, their truth.
+
+The fixture cores come from cores/make-cores.sh (make check runs it first):
+$BUILD/cores/NAME.gdb.core with NAME.truth.json, and NAME.kernel.core with
+NAME.kernel.truth.json unless $BUILD/cores/kernel-cores.skipped says why there
+are none.  The CLI is $BUILD/heapscope.  A missing CLI or a missing gdb core is
+a failure (something is not built); a missing kernel core is a visible SKIP.
+"""
+import glob
+import json
+import os
+import re
+import subprocess
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+HEAPSCOPE = os.path.join(BUILD, "heapscope")
+CORES = os.path.realpath(os.path.join(BUILD, "cores"))
+KINDS = ("gdb", "kernel")
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+
+# Words a sanitizer, a crash or a Python front end would leave on stderr.
+CRASH_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+               "runtime error:", "Traceback", "Segmentation fault", "core dumped")
+
+
+class Result:
+    def __init__(self, args, proc):
+        self.args = args
+        self.status = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def describe(self):
+        return "heapscope %s: exit %s\nstderr: %s\nstdout: %s" % (
+            " ".join(self.args), self.status, self.stderr.strip()[:2000], self.stdout[:1000])
+
+
+def run(args, timeout=120):
+    """Run the CLI with args; a timeout is a test failure, not a hang."""
+    if not os.access(HEAPSCOPE, os.X_OK):
+        raise AssertionError("%s is not built (run make)" % HEAPSCOPE)
+    try:
+        proc = subprocess.run([HEAPSCOPE] + list(args), capture_output=True, text=True,
+                              timeout=timeout, errors="replace")
+    except subprocess.TimeoutExpired:
+        raise AssertionError("heapscope %s did not finish within %d s" % (" ".join(args), timeout))
+    return Result(args, proc)
+
+
+_cache = {}
+
+
+def run_json(args, timeout=120, expect_status=0):
+    """Run the CLI with --json prepended; return the parsed document (cached)."""
+    key = (tuple(args), timeout)
+    if key not in _cache:
+        _cache[key] = run(["--json"] + list(args), timeout)
+    r = _cache[key]
+    if expect_status is not None and r.status != expect_status:
+        raise AssertionError("expected exit %d\n%s" % (expect_status, r.describe()))
+    check_no_crash(r)
+    try:
+        doc = json.loads(r.stdout)
+    except ValueError as e:
+        raise AssertionError("stdout is not one JSON document (%s)\n%s" % (e, r.describe()))
+    if doc.get("schema") != 1:
+        raise AssertionError("the document has no \"schema\": 1\n%s" % r.describe())
+    return doc
+
+
+def json_result(args, timeout=120):
+    """The Result of the cached run_json(args, timeout) run (its stderr)."""
+    run_json(args, timeout, expect_status=None)
+    return _cache[(tuple(args), timeout)]
+
+
+def check_no_crash(r):
+    for mark in CRASH_MARKS:
+        if mark in r.stderr:
+            raise AssertionError("stderr shows a crash (%r)\n%s" % (mark, r.describe()))
+
+
+def core(name, kind):
+    """Path of a fixture core; SkipTest for kernel cores this machine cannot make."""
+    path = os.path.join(CORES, "%s.%s.core" % (name, kind))
+    if kind == "kernel":
+        skipped = os.path.join(CORES, "kernel-cores.skipped")
+        if os.path.exists(skipped):
+            raise unittest.SkipTest("no kernel cores: " + open(skipped).read().strip())
+    if not os.path.exists(path):
+        raise AssertionError("%s is missing (run BUILD=%s cores/make-cores.sh)"
+                             % (path, os.environ.get("BUILD", "build")))
+    return path
+
+
+def glibc_fixtures():
+    """The fixtures cores/make-cores.sh builds: cores/*.c that include truth.h."""
+    names = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "cores", "*.c"))):
+        with open(path) as f:
+            text = f.read()
+        if '#include "truth.h"' in text or '#include "corrupt_common.h"' in text:
+            names.append(os.path.basename(path)[:-2])
+    return names
+
+
+def truth(name, kind):
+    suffix = ".kernel.truth.json" if kind == "kernel" else ".truth.json"
+    with open(os.path.join(CORES, name + suffix)) as f:
+        return json.load(f)
+
+
+def libc_build_id():
+    """The build-id of the installed libc, as readelf -n prints it."""
+    out = subprocess.run(["readelf", "-n", LIBC], capture_output=True, text=True).stdout
+    m = re.search(r"Build ID:\s*([0-9a-fA-F]+)", out)
+    if not m:
+        raise AssertionError("readelf -n %s printed no build-id" % LIBC)
+    return m.group(1).lower()
+
+
+def hexes(text):
+    return [int(h, 16) for h in re.findall(r"0x[0-9a-fA-F]+", text)]
+
+
+def one_line(text):
+    lines = [l for l in text.strip().splitlines() if l.strip()]
+    return len(lines) == 1

@@ -1,0 +1,143 @@
+"""Bad input (issue 2, item 11): each gives exit status 3 and one clear line on
+stderr, never a crash, a traceback or a sanitizer report.  A truncated core is
+the exception: `info` shows what is there, says it is truncated and how much is
+missing, and records a diagnostic."""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+import hslib
+
+
+class BadInput(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="heapscope-bad-")
+        os.chmod(cls.tmp, 0o755)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def write(self, name, data):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def assertRefused(self, args, status=3, runner=None):
+        r = (runner or hslib.run)(args)
+        hslib.check_no_crash(r)
+        self.assertEqual(r.status, status, r.describe())
+        self.assertTrue(hslib.one_line(r.stderr), "stderr is not one line:\n" + r.describe())
+        self.assertEqual(r.stdout.strip(), "", "a refused target printed on stdout:\n" + r.describe())
+        return r
+
+    def test_empty_file(self):
+        self.assertRefused([self.write("empty", b""), "info"])
+
+    def test_not_elf(self):
+        self.assertRefused([self.write("text", b"this is not a core file\n" * 100), "info"])
+
+    def test_elf_not_a_core(self):
+        self.assertRefused(["/bin/true", "info"])
+
+    def test_elf_header_only(self):
+        with open(hslib.core("threads", "gdb"), "rb") as f:
+            head = f.read(64)
+        self.assertRefused([self.write("header-only", head), "info"])
+
+    def test_wrong_exe(self):
+        self.assertRefused(["--exe", "/bin/true", hslib.core("threads", "gdb"), "info"])
+
+    def test_missing_pid(self):
+        pid = 999999
+        while os.path.exists("/proc/%d" % pid):
+            pid += 1
+        self.assertRefused(["--pid", str(pid), "info"])
+
+    def test_pid_without_permission(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to start a process nobody may read")
+        setpriv = shutil.which("setpriv")
+        if not setpriv:
+            self.skipTest("setpriv is not installed (util-linux)")
+        # The unprivileged user must be able to run the binary.
+        exe = os.path.join(self.tmp, "heapscope")
+        shutil.copy(hslib.HEAPSCOPE, exe)
+        os.chmod(exe, 0o755)
+        sleeper = subprocess.Popen(["sleep", "60"])
+        try:
+            time.sleep(0.1)
+
+            def as_nobody(args):
+                proc = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                                       exe] + args, capture_output=True, text=True, timeout=30,
+                                      errors="replace")
+                return hslib.Result(args, proc)
+
+            self.assertRefused(["--pid", str(sleeper.pid), "info"], runner=as_nobody)
+            self.assertIsNone(sleeper.poll(), "the target process died")
+            with open("/proc/%d/stat" % sleeper.pid) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            self.assertNotIn(state, ("t", "T"), "the target was left stopped")
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+
+    def test_usage_error(self):
+        r = hslib.run(["--no-such-option", hslib.core("threads", "gdb")])
+        hslib.check_no_crash(r)
+        self.assertEqual(r.status, 2, r.describe())
+
+    def truncated(self, kind):
+        """Cut the threads core in half; info shows what is there (exit 0, or 3
+        with the document still printed), says truncated, how much is missing,
+        and records a diagnostic."""
+        src = hslib.core("threads", kind)
+        path = os.path.join(self.tmp, "truncated.%s.core" % kind)
+        subprocess.run(["cp", "--sparse=always", src, path], check=True)
+        size = os.path.getsize(src) // 2
+        os.truncate(path, size)
+        # What is missing: the dumped bytes (p_filesz) of segments that lie past EOF.
+        with open(path, "rb") as f:
+            ehdr = f.read(64)
+            phoff, = struct.unpack_from("<Q", ehdr, 32)
+            phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
+            f.seek(phoff)
+            phdrs = f.read(phentsize * phnum)
+        missing = 0
+        for i in range(phnum):
+            _, _, off, _, _, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", phdrs, i * phentsize)
+            missing += max(0, min(filesz, off + filesz - size))
+        self.assertGreater(missing, 0)
+
+        r = hslib.run(["--json", path, "info"])
+        hslib.check_no_crash(r)
+        self.assertIn(r.status, (0, 3), r.describe())
+        self.assertTrue(hslib.one_line(r.stderr) or not r.stderr.strip(), r.describe())
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            self.fail("info on a truncated core must still show what is there:\n" + r.describe())
+        t = doc["target"]
+        self.assertIs(t["truncated"], True)
+        self.assertEqual(t["missing_bytes"], missing)
+        self.assertTrue(any("truncat" in d["message"] for d in doc["diagnostics"]),
+                        "no diagnostic says truncated: %s" % doc["diagnostics"])
+        return doc
+
+    def test_truncated_kernel_core(self):
+        # The kernel writes the notes first: the threads survive the cut.
+        doc = self.truncated("kernel")
+        want = sorted(t["tid"] for t in hslib.truth("threads", "kernel")["threads"])
+        self.assertEqual(sorted(t["tid"] for t in doc["threads"]), want)
+
+    def test_truncated_gdb_core(self):
+        # gdb writes the notes last: they are gone with the second half.
+        self.truncated("gdb")

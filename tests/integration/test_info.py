@@ -1,0 +1,120 @@
+"""`info --json` on the 4-thread fixture against its truth (issue 2, item 10)."""
+import os
+import unittest
+
+import hslib
+
+
+class InfoCase:
+    kind = None
+
+    def setUp(self):
+        self.core = hslib.core("threads", self.kind)
+        self.truth = hslib.truth("threads", self.kind)
+
+    def info(self, *opts):
+        return hslib.run_json(list(opts) + [self.core, "info"])
+
+    def libc(self, doc):
+        libcs = [m for m in doc["modules"]
+                 if os.path.basename(m.get("path") or m.get("name") or "") == "libc.so.6"]
+        self.assertEqual(len(libcs), 1, "libc.so.6 among modules: %s"
+                         % [m.get("path") for m in doc["modules"]])
+        return libcs[0]
+
+    def test_command_and_target(self):
+        doc = self.info()
+        self.assertEqual(doc["command"], "info")
+        t = doc["target"]
+        self.assertEqual(t["kind"], "core")
+        self.assertEqual(t["size"], os.path.getsize(self.core))
+        self.assertIs(t["truncated"], False)
+        self.assertEqual(t["missing_bytes"], 0)
+
+    def test_process(self):
+        p = self.info()["process"]
+        self.assertEqual(p["pid"], self.truth["pid"])
+        # The kernel's prpsinfo keeps 80 bytes of the command line: a prefix is right.
+        truth_file = "threads.kernel.truth.json" if self.kind == "kernel" else "threads.truth.json"
+        want = "%s %s" % (os.path.join(hslib.CORES, "threads"), os.path.join(hslib.CORES, truth_file))
+        if self.kind == "kernel":
+            want += " abort"
+        got = p["command_line"]
+        self.assertTrue(got and want.startswith(got.rstrip()) and len(got.rstrip()) >= min(len(want), 79),
+                        "command_line %r, the fixture ran %r" % (got, want))
+        # abort() -> SIGABRT; gdb's core records the breakpoint's SIGTRAP.
+        self.assertEqual(p["signal"], 6 if self.kind == "kernel" else 5)
+
+    def test_thread_ids(self):
+        doc = self.info()
+        got = sorted(t["tid"] for t in doc["threads"])
+        want = sorted(t["tid"] for t in self.truth["threads"])
+        self.assertEqual(len(want), 4)
+        self.assertEqual(got, want)
+
+    def test_stack_ranges(self):
+        doc = self.info()
+        by_tid = {t["tid"]: t for t in doc["threads"]}
+        for tt in self.truth["threads"]:
+            t = by_tid.get(tt["tid"])
+            self.assertIsNotNone(t, "thread %d not listed" % tt["tid"])
+            st = t["stack"]
+            self.assertLessEqual(st["start"], tt["stack_local"],
+                                 "thread %d: stack %#x-%#x misses its local %#x"
+                                 % (tt["tid"], st["start"], st["end"], tt["stack_local"]))
+            self.assertLess(tt["stack_local"], st["end"])
+            self.assertEqual(st["end"], tt["stack_mapping"][1],
+                             "thread %d: stack end %#x, /proc/self/maps says %#x"
+                             % (tt["tid"], st["end"], tt["stack_mapping"][1]))
+            self.assertGreaterEqual(st["start"], tt["stack_mapping"][0])
+            self.assertEqual(st["size"], st["end"] - st["start"])
+            self.assertTrue(st["start"] <= t["sp"] < st["end"], "sp outside the stack")
+
+    def test_stack_mappings_categorised(self):
+        doc = self.info()
+        for tt in self.truth["threads"]:
+            maps = [m for m in doc["mappings"] if m["start"] <= tt["stack_local"] < m["end"]]
+            self.assertEqual(len(maps), 1, "mappings holding thread %d's stack" % tt["tid"])
+            self.assertEqual(maps[0]["category"], "stack")
+
+    def test_category_totals(self):
+        doc = self.info()
+        tot = {}
+        for m in doc["mappings"]:
+            c = tot.setdefault(m["category"], [0, 0])
+            c[0] += 1
+            c[1] += m["end"] - m["start"]
+        got = {c["category"]: [c["count"], c["bytes"]] for c in doc["categories"]}
+        self.assertEqual(got, tot)
+
+    def test_libc_build_id(self):
+        libc = self.libc(self.info())
+        self.assertEqual(libc["build_id"], hslib.libc_build_id())
+        self.assertIs(libc["elf_found"], True)
+        self.assertIs(libc["build_id_mismatch"], False)
+
+    def test_libc_debuginfo_found(self):
+        libc = self.libc(self.info())
+        self.assertIs(libc["debuginfo_found"], True)
+        self.assertTrue(libc["debuginfo_path"], "debuginfo_path is empty")
+
+    def test_libc_no_debuginfo(self):
+        libc = self.libc(self.info("--no-debuginfo"))
+        self.assertIs(libc["debuginfo_found"], False)
+        self.assertIsNone(libc["debuginfo_path"])
+        self.assertEqual(libc["build_id"], hslib.libc_build_id())
+
+    def test_text_output(self):
+        r = hslib.run([self.core, "info"])
+        self.assertEqual(r.status, 0, r.describe())
+        hslib.check_no_crash(r)
+        for tt in self.truth["threads"]:
+            self.assertIn(str(tt["tid"]), r.stdout)
+
+
+class InfoGdbCore(InfoCase, unittest.TestCase):
+    kind = "gdb"
+
+
+class InfoKernelCore(InfoCase, unittest.TestCase):
+    kind = "kernel"
