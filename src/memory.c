@@ -51,12 +51,12 @@ static int segment_cmp(const void *a, const void *b)
 	return (x->filesz < y->filesz) - (x->filesz > y->filesz);
 }
 
-struct hs_error *hs_memory_finish(struct hs_memory *mem)
+// Keep the table sorted and non-overlapping: of two overlapping segments the
+// earlier keeps its bytes and the later is cut to what is left after it.
+static void resolve_overlaps(struct hs_memory *mem)
 {
 	if (mem->nsegs)
 		qsort(mem->segs, mem->nsegs, sizeof(*mem->segs), segment_cmp);
-	// Keep the table non-overlapping: a later segment that overlaps an earlier
-	// one is cut to what is left after it (or dropped).
 	size_t out = 0;
 	for (size_t i = 0; i < mem->nsegs; i++) {
 		struct hs_segment seg = mem->segs[i];
@@ -76,6 +76,67 @@ struct hs_error *hs_memory_finish(struct hs_memory *mem)
 		mem->segs[out++] = seg;
 	}
 	mem->nsegs = out;
+}
+
+// Mappings known only from NT_FILE never hide bytes the core has: they fill
+// the gaps between the dumped segments, nothing more.
+static struct hs_error *place_unloaded(struct hs_memory *mem, struct hs_segment *extra, size_t nextra)
+{
+	// Gaps are looked up among the dumped segments only (sorted), while new
+	// pieces are appended after them.
+	size_t nloaded = mem->nsegs;
+	for (size_t i = 0; i < nextra; i++) {
+		uint64_t p = extra[i].start, end = extra[i].end;
+		while (p < end) {
+			struct hs_memory loaded = *mem;
+			loaded.nsegs = nloaded;
+			const struct hs_segment *at = hs_memory_segment(&loaded, p);
+			if (at) {
+				p = at->end;
+				continue;
+			}
+			// The next loaded segment above p bounds this gap.
+			uint64_t stop = end;
+			for (size_t k = 0; k < nloaded; k++)
+				if (mem->segs[k].start > p && mem->segs[k].start < stop)
+					stop = mem->segs[k].start;
+			struct hs_segment gap = extra[i];
+			gap.start = p;
+			gap.end = stop;
+			gap.filesz = 0;
+			gap.data = NULL;
+			HS_CHECK(hs_memory_add(mem, &gap));
+			p = stop;
+		}
+	}
+	return NULL;
+}
+
+struct hs_error *hs_memory_finish(struct hs_memory *mem)
+{
+	size_t nextra = 0;
+	for (size_t i = 0; i < mem->nsegs; i++)
+		nextra += (mem->segs[i].flags & HS_SEG_NOT_IN_CORE) != 0;
+	struct hs_segment *extra = NULL;
+	if (nextra) {
+		extra = malloc(nextra * sizeof(*extra));
+		if (!extra)
+			return &hs_error_nomem;
+		size_t out = 0, e = 0;
+		for (size_t i = 0; i < mem->nsegs; i++) {
+			if (mem->segs[i].flags & HS_SEG_NOT_IN_CORE)
+				extra[e++] = mem->segs[i];
+			else
+				mem->segs[out++] = mem->segs[i];
+		}
+		mem->nsegs = out;
+	}
+	resolve_overlaps(mem);
+	struct hs_error *err = place_unloaded(mem, extra, nextra);
+	free(extra);
+	if (err)
+		return err;
+	resolve_overlaps(mem);
 	return NULL;
 }
 

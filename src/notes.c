@@ -146,8 +146,10 @@ struct hs_error *hs_notes_parse(struct hs_notes *notes, const uint8_t *buf, size
 	while (off + 12 <= len) {
 		uint32_t namesz = get_u32(buf + off), descsz = get_u32(buf + off + 4);
 		uint32_t type = get_u32(buf + off + 8);
+		// Name and descriptor are aligned from the start of the note (gABI;
+		// libelf's ELF_T_NHDR8 for 8-byte aligned note segments).
 		size_t name_off = off + 12;
-		size_t desc_off = name_off + ((namesz + a - 1) & ~(a - 1));
+		size_t desc_off = off + ((12 + (size_t)namesz + a - 1) & ~(a - 1));
 		if (namesz > len || desc_off > len || descsz > len - desc_off)
 			return hs_error_create(HS_ERR_TARGET, "a note at offset %zu runs past the end of its segment", off);
 		const char *name = (const char *)buf + name_off;

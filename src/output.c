@@ -74,11 +74,13 @@ const char *hs_fmt_size(uint64_t bytes, char *buf, size_t len)
 	}
 	double v = bytes;
 	int u = 0;
-	while (v >= 1024 && u < 4) {
+	// Switch unit before the number would print as 1024.
+	while (v >= 1023.5 && u < 4) {
 		v /= 1024;
 		u++;
 	}
-	snprintf(buf, len, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+	// Pick the precision from the value as it will be rounded ("10.0", not "10.00").
+	snprintf(buf, len, v < 9.995 ? "%.2f %s" : v < 99.95 ? "%.1f %s" : "%.0f %s", v, units[u]);
 	return buf;
 }
 

@@ -199,6 +199,7 @@ struct hs_error *hs_session_need_symbols(struct hs_session *s)
 
 static const struct hs_walker *const walkers[] = {
 	&hs_glibc_walker,
+	&hs_jemalloc_walker,
 };
 
 static struct hs_error *heap_walk(struct hs_session *s)

@@ -355,14 +355,9 @@ struct propagate {
 	size_t head, tail;
 };
 
-// The value at addr points at a struct of layout k: type the block it starts.
-static void type_target(struct propagate *p, uint64_t addr, int k)
+// Pointer value v was found where layout k is expected: type the block it starts.
+static void type_value(struct propagate *p, uint64_t v, int k)
 {
-	uint64_t v;
-	const uint8_t *q = hs_memory_span(&p->s->target->mem, addr, 8);
-	if (!q)
-		return;
-	memcpy(&v, q, 8);
 	if (v < p->a->map.lo || v >= p->a->map.hi)
 		return;
 	ptrdiff_t b = hs_heap_find(&p->s->heap, v);
@@ -374,11 +369,34 @@ static void type_target(struct propagate *p, uint64_t addr, int k)
 	p->queue[p->tail++] = (uint32_t)b;
 }
 
-static void visit_struct(struct propagate *p, uint64_t addr, int k, unsigned module)
+static void type_target(struct propagate *p, uint64_t addr, int k)
 {
+	uint64_t v;
+	const uint8_t *q = hs_memory_span(&p->s->target->mem, addr, 8);
+	if (!q)
+		return;
+	memcpy(&v, q, 8);
+	type_value(p, v, k);
+}
+
+// Every element of the struct array in block b (one element unless the block
+// holds several): the pointer slots, read straight from the core.
+static void visit_block(struct propagate *p, uint32_t b, int k, unsigned module)
+{
+	const struct hs_block *blk = &p->s->heap.blocks[b];
+	uint64_t size = hs_block_size(blk);
+	const uint8_t *data = hs_memory_span(&p->s->target->mem, blk->address, size);
+	if (!data)
+		return;
 	struct layout *l = layout_built(p->t, k, module);
-	for (size_t i = 0; i < l->nslots; i++)
-		type_target(p, addr + l->slots[i].offset, p->t->layouts[k].slots[i].pointee);
+	uint64_t esize = l->size;
+	for (uint64_t off = 0; off + esize <= size && off / esize < MAX_ARRAY; off += esize) {
+		for (size_t i = 0; i < l->nslots; i++) {
+			uint64_t v;
+			memcpy(&v, data + off + l->slots[i].offset, 8);
+			type_value(p, v, l->slots[i].pointee);
+		}
+	}
 }
 
 // A global variable: its type decides what it types.
@@ -480,11 +498,7 @@ static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs
 		// Propagate through pointer members, breadth first (each block once).
 		while (p.head < p.tail) {
 			uint32_t b = p.queue[p.head++];
-			int k = t->block_layout[b];
-			uint64_t size = hs_block_size(&s->heap.blocks[b]), esize = t->layouts[k].size;
-			// An allocation of several structs is an array of them.
-			for (uint64_t off = 0; off + esize <= size && off / esize < MAX_ARRAY; off += esize)
-				visit_struct(&p, s->heap.blocks[b].address + off, k, (unsigned)m);
+			visit_block(&p, b, t->block_layout[b], (unsigned)m);
 		}
 	}
 	free(p.queue);

@@ -1,0 +1,2071 @@
+/* alloc_jemalloc.c - the jemalloc 5.3 walker: find the extent map, walk every
+ * extent it indexes, and say what each byte of the heap is.
+ *
+ * jemalloc's one complete index is the extent map je_arena_emap_global, an
+ * rtree from page to edata_t (arena and bin lists are incomplete for automatic
+ * arenas).  So the walk is:
+ *   locate   the emap: an override, the symbol, else three symbol-less ways
+ *            (disassembly of exported functions, TLS -> rtree_ctx -> leaf ->
+ *            root, a scan of the module's writable memory), each accepted only
+ *            when the rtree it implies decodes consistently (emap_check);
+ *   collect  every extent from the rtree leaves (one edata_t read each);
+ *   tcaches  every thread cache, from the arenas' tcache rings and from each
+ *            thread's TLS (tsd_t): the objects they hold are free;
+ *   emit     slab regions (the bitmap says free), large allocations at their
+ *            user pointer, cached objects, inactive extents, and jemalloc's own
+ *            memory (base blocks, tcache stacks) as metadata.
+ * Layout facts come from jemalloc_layout.h only.  Every loop is bounded and
+ * every read checked; what does not decode is reported and skipped.
+ */
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "alloc.h"
+#include "jemalloc_layout.h"
+#include "session.h"
+
+#define STAGE "jemalloc"
+#define USER_MAX (UINT64_C(1) << 47)        /* x86-64 user space */
+#define MAX_LEAVES 4096                     /* 4 TiB of address space */
+#define MAX_RING 65536                      /* tcaches on one arena's ring */
+#define MAX_BASE_BLOCKS 4096
+#define MAX_DIAGS_PER_KIND 20
+
+/* --- size classes ---------------------------------------------------- */
+
+struct hs_error *hs_je_sizes_compute(unsigned lg_quantum, unsigned lg_page, struct hs_je_sizes *ret)
+{
+	if (lg_quantum < 3 || lg_quantum > 8 || lg_page < 12 || lg_page > 16)
+		return hs_error_create(HS_ERR_OTHER, "no size classes for LG_QUANTUM %u, LG_PAGE %u",
+				       lg_quantum, lg_page);
+	memset(ret, 0, sizeof(*ret));
+	ret->lg_quantum = lg_quantum;
+	ret->lg_page = lg_page;
+	unsigned n = 0;
+	// Tiny classes 8 .. quantum/2, then quantum multiples up to 4 quanta,
+	// then four classes per doubling up to (but not including) 2^63.
+	for (unsigned lg = 3; lg < lg_quantum; lg++)
+		ret->index2size[n++] = UINT64_C(1) << lg;
+	for (unsigned nd = 1; nd <= 4; nd++)
+		ret->index2size[n++] = (uint64_t)nd << lg_quantum;
+	for (unsigned lg_base = lg_quantum + 2; lg_base <= 62; lg_base++) {
+		for (unsigned nd = 1; nd <= 4; nd++) {
+			if (lg_base == 62 && nd == 4)
+				break;
+			if (n == HS_JE_MAX_SIZES)
+				return hs_error_create(HS_ERR_OTHER, "too many size classes");
+			ret->index2size[n++] = (UINT64_C(1) << lg_base) + ((uint64_t)nd << (lg_base - 2));
+		}
+	}
+	ret->nsizes = n;
+	// Small (slab) classes are those below 4 pages.  A slab is the smallest
+	// whole number of pages that the region size divides.
+	uint64_t page = UINT64_C(1) << lg_page;
+	for (unsigned i = 0; i < n && ret->index2size[i] < (page << 2); i++) {
+		if (i == HS_JE_MAX_BINS)
+			return hs_error_create(HS_ERR_OTHER, "too many bins");
+		uint64_t reg = ret->index2size[i], slab = page;
+		while (slab % reg)
+			slab += page;
+		ret->bins[i] = (struct hs_je_bin_info){ reg, slab, (uint32_t)(slab / reg) };
+		ret->nbins = i + 1;
+	}
+	return NULL;
+}
+
+size_t hs_je_bin_infos_image(const struct hs_je_sizes *sz, uint8_t *buf)
+{
+	for (unsigned i = 0; i < sz->nbins; i++) {
+		const struct hs_je_bin_info *b = &sz->bins[i];
+		uint64_t w[5] = { b->reg_size, b->slab_size, (uint64_t)b->nregs | (UINT64_C(1) << 32),
+				  b->nregs, (b->nregs + 63) / 64 };
+		memcpy(buf + 40 * i, w, 40);
+	}
+	return 40 * (size_t)sz->nbins;
+}
+
+/* --- the walker's state ------------------------------------------------ */
+
+/* The ELF file of the module that holds jemalloc (build-id checked by symbols.c). */
+struct je_file {
+	int fd;
+	Elf *elf;
+	const uint8_t *image;
+	size_t size;
+	uint64_t bias;
+};
+
+struct je_arena {
+	unsigned ind;
+	uint64_t address;      /* arena_t, 0 when only known from extents */
+	uint64_t base;         /* base_t */
+	unsigned local;        /* index in desc->arenas */
+	struct hs_arena out;
+};
+
+struct je_tcache {
+	uint64_t address;      /* tcache_t */
+	uint64_t slow;         /* tcache_slow_t */
+	int tid;               /* owning thread when found through TLS, else 0 */
+	bool in_ring, in_tls;
+};
+
+/* One rtree leaf element, kept when its edata differs from the previous one. */
+struct je_elm {
+	uint64_t edata, key, bits;
+};
+
+struct je_extent {
+	uint64_t edata, base, size, addr;
+	unsigned arena, state, szind, nfree;
+	bool slab;
+	uint64_t bitmap[8];
+};
+
+/* An object cached in a tcache. */
+struct je_cached {
+	uint64_t ptr;
+	uint32_t tcache;       /* index in tcaches */
+	uint16_t bin;
+	bool matched;
+};
+
+struct je_state {
+	struct hs_session *s;
+	struct hs_memory *mem;
+	const struct hs_je_layout *L;
+	struct hs_module *mod;
+	struct hs_module nt_module;   /* mod when libdwfl did not report it (NT_FILE) */
+	bool mod_from_notes;
+	struct je_file file;
+	bool have_file;
+	char module_name[64];
+	char version[64];
+	uint64_t emap;
+	char how[48];          /* how the emap was found */
+	struct hs_je_sizes sizes;
+	char sizes_how[48];
+	bool have_tpoff;
+	int64_t tpoff;         /* tsd = fs_base + tpoff */
+	uint64_t arenas_array; /* &je_arenas, 0 unknown */
+	struct je_arena *arenas;
+	size_t narenas;
+	uint16_t local_of[4096];  /* arena ind -> index in arenas[] + 1, 0 none */
+	struct je_tcache *tcaches;
+	size_t ntcaches;
+	unsigned diag_counts[8];
+};
+
+enum { D_ELM, D_EDATA, D_SLAB, D_TCACHE, D_LARGE, D_OVERLAP, D_RING, D_OTHER };
+
+__attribute__((format(printf, 5, 6)))
+static void diag(struct je_state *j, int kind, enum hs_diag_level level, uint64_t addr,
+		 const char *fmt, ...)
+{
+	if (j->diag_counts[kind]++ >= MAX_DIAGS_PER_KIND) {
+		return;
+	}
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	hs_diag_add(&j->s->diags, level, STAGE, addr, "%s", msg);
+}
+
+static void diag_flush_counts(struct je_state *j)
+{
+	static const char *const what[] = { "rtree elements", "edata_t records", "slabs", "tcache entries",
+					    "large extents", "overlapping extents", "tcache rings", "other findings" };
+	for (int k = 0; k < 8; k++)
+		if (j->diag_counts[k] > MAX_DIAGS_PER_KIND)
+			hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
+				    "%u more findings about %s were not listed", j->diag_counts[k] - MAX_DIAGS_PER_KIND,
+				    what[k]);
+}
+
+/* --- checked reads ------------------------------------------------------ */
+
+static bool rd64(struct je_state *j, uint64_t addr, uint64_t *v)
+{
+	struct hs_error *err = hs_memory_read_u64(j->mem, addr, v);
+	if (err) {
+		hs_error_destroy(err);
+		return false;
+	}
+	return true;
+}
+
+static bool rd32(struct je_state *j, uint64_t addr, uint32_t *v)
+{
+	struct hs_error *err = hs_memory_read_u32(j->mem, addr, v);
+	if (err) {
+		hs_error_destroy(err);
+		return false;
+	}
+	return true;
+}
+
+/* len bytes at addr: zero-copy when they lie in one dumped segment, else a copy
+ * in *owned (freed by the caller). */
+static struct hs_error *bytes_at(struct je_state *j, uint64_t addr, size_t len, const uint8_t **ret,
+				 uint8_t **owned)
+{
+	*owned = NULL;
+	*ret = hs_memory_span(j->mem, addr, len);
+	if (*ret)
+		return NULL;
+	uint8_t *buf = malloc(len);
+	if (!buf)
+		return &hs_error_nomem;
+	struct hs_error *err = hs_memory_read(j->mem, addr, buf, len);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*owned = buf;
+	*ret = buf;
+	return NULL;
+}
+
+static uint64_t word_at(const uint8_t *p, size_t off)
+{
+	uint64_t v;
+	memcpy(&v, p + off, 8);
+	return v;
+}
+
+static bool plausible_ptr(uint64_t p, uint64_t align)
+{
+	return p >= 4096 && p < USER_MAX && (p & (align - 1)) == 0;
+}
+
+/* --- the module's file ------------------------------------------------- */
+
+static void file_close(struct je_file *f)
+{
+	if (f->elf)
+		elf_end(f->elf);
+	if (f->image)
+		munmap((void *)f->image, f->size);
+	if (f->fd >= 0)
+		close(f->fd);
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+}
+
+static bool file_open(const struct hs_module *m, struct je_file *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	if (!m || !m->path)
+		return false;
+	elf_version(EV_CURRENT);
+	f->fd = open(m->path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (f->fd < 0 || fstat(f->fd, &st) || st.st_size <= 0)
+		goto fail;
+	f->size = (size_t)st.st_size;
+	void *img = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
+	if (img == MAP_FAILED)
+		goto fail;
+	f->image = img;
+	f->elf = elf_memory((char *)img, f->size);
+	if (!f->elf || elf_kind(f->elf) != ELF_K_ELF)
+		goto fail;
+	f->bias = m->bias;
+	return true;
+fail:
+	file_close(f);
+	return false;
+}
+
+static bool file_phdr(const struct je_file *f, size_t i, GElf_Phdr *ret)
+{
+	return gelf_getphdr(f->elf, (int)i, ret) != NULL;
+}
+
+static size_t file_nphdrs(const struct je_file *f)
+{
+	size_t n = 0;
+	if (elf_getphdrnum(f->elf, &n))
+		return 0;
+	return n;
+}
+
+/* File bytes behind [vaddr, vaddr + len) (unrelocated), or NULL. */
+static const uint8_t *file_at(const struct je_file *f, uint64_t vaddr, uint64_t len)
+{
+	GElf_Phdr ph;
+	for (size_t i = 0; i < file_nphdrs(f); i++) {
+		if (!file_phdr(f, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (vaddr >= ph.p_vaddr && vaddr - ph.p_vaddr <= ph.p_filesz &&
+		    len <= ph.p_filesz - (vaddr - ph.p_vaddr) &&
+		    ph.p_offset + (vaddr - ph.p_vaddr) + len <= f->size)
+			return f->image + ph.p_offset + (vaddr - ph.p_vaddr);
+	}
+	return NULL;
+}
+
+/* A symbol by name from .symtab, then .dynsym (st_value unrelocated). */
+static bool file_symbol(const struct je_file *f, const char *name, GElf_Sym *ret)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		Elf_Scn *scn = NULL;
+		while ((scn = elf_nextscn(f->elf, scn))) {
+			GElf_Shdr sh;
+			if (!gelf_getshdr(scn, &sh) || sh.sh_type != (pass ? SHT_DYNSYM : SHT_SYMTAB) ||
+			    !sh.sh_entsize)
+				continue;
+			Elf_Data *d = elf_getdata(scn, NULL);
+			size_t n = sh.sh_size / sh.sh_entsize;
+			for (size_t i = 0; d && i < n; i++) {
+				GElf_Sym sym;
+				if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
+					continue;
+				const char *nm = elf_strptr(f->elf, sh.sh_link, sym.st_name);
+				if (nm && !strcmp(nm, name)) {
+					*ret = sym;
+					return true;
+				}
+			}
+		}
+	}
+	return false;
+}
+
+/* Bytes of the section named name (unrelocated), or NULL. */
+static const uint8_t *file_section(const struct je_file *f, const char *name, uint64_t *len)
+{
+	size_t shstrndx;
+	if (elf_getshdrstrndx(f->elf, &shstrndx))
+		return NULL;
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(f->elf, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+			continue;
+		const char *nm = elf_strptr(f->elf, shstrndx, sh.sh_name);
+		if (nm && !strcmp(nm, name) && sh.sh_offset <= f->size && sh.sh_size <= f->size - sh.sh_offset) {
+			*len = sh.sh_size;
+			return f->image + sh.sh_offset;
+		}
+	}
+	return NULL;
+}
+
+/* The read-only data to search for strings: .rodata, or the whole file. */
+static const uint8_t *file_rodata(const struct je_file *f, uint64_t *len)
+{
+	const uint8_t *p = file_section(f, ".rodata", len);
+	if (p)
+		return p;
+	*len = f->size;
+	return f->image;
+}
+
+static bool is_hex(uint8_t c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/* jemalloc's version string "X.Y.Z-N-g<40 hex>" (JEMALLOC_VERSION), NUL-ended. */
+static bool find_version(const uint8_t *p, uint64_t len, char *buf, size_t cap)
+{
+	for (uint64_t i = 0; i + 43 <= len; i++) {
+		if (p[i] != '-' || p[i + 1] != 'g')
+			continue;
+		uint64_t k = i + 2;
+		while (k < len && k - (i + 2) < 40 && is_hex(p[k]))
+			k++;
+		if (k - (i + 2) != 40 || k >= len || p[k] != 0)
+			continue;
+		// Back up over "X.Y.Z-N": digits, dots and one dash.
+		uint64_t b = i;
+		int dots = 0, dashes = 0;
+		while (b > 0 && ((p[b - 1] >= '0' && p[b - 1] <= '9') || p[b - 1] == '.' || p[b - 1] == '-') &&
+		       i - b < 24) {
+			dots += p[b - 1] == '.';
+			dashes += p[b - 1] == '-';
+			b--;
+		}
+		if (dots != 2 || dashes != 1 || (b > 0 && p[b - 1] != 0) || p[b] < '0' || p[b] > '9')
+			continue;
+		size_t n = (size_t)(k - b);
+		if (n >= cap)
+			n = cap - 1;
+		memcpy(buf, p + b, n);
+		buf[n] = 0;
+		return true;
+	}
+	return false;
+}
+
+static bool contains(const uint8_t *p, uint64_t len, const char *needle)
+{
+	return memmem(p, len, needle, strlen(needle)) != NULL;
+}
+
+/* --- writable memory of the module ------------------------------------- */
+
+struct range { uint64_t lo, hi; };
+
+/* The module's writable segments, from its program headers (relocated), or
+ * from the core's writable segments within the module's load range. */
+static size_t module_rw(struct je_state *j, struct range *out, size_t cap)
+{
+	size_t n = 0;
+	if (j->have_file) {
+		GElf_Phdr ph;
+		for (size_t i = 0; i < file_nphdrs(&j->file) && n < cap; i++)
+			if (file_phdr(&j->file, i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_W))
+				out[n++] = (struct range){ ph.p_vaddr + j->file.bias,
+							   ph.p_vaddr + ph.p_memsz + j->file.bias };
+		if (n)
+			return n;
+	}
+	if (!j->mod)
+		return 0;
+	for (size_t i = 0; i < j->mem->nsegs && n < cap; i++) {
+		const struct hs_segment *sg = &j->mem->segs[i];
+		if ((sg->flags & HS_SEG_W) && sg->start >= j->mod->start && sg->end <= j->mod->end + (64u << 20))
+			out[n++] = (struct range){ sg->start, sg->end };
+	}
+	return n;
+}
+
+/* Call fn on every dumped, 8-aligned word of [lo, hi); stop when it returns
+ * true (and return true). */
+static bool scan_words(struct je_state *j, uint64_t lo, uint64_t hi,
+		       bool (*fn)(struct je_state *, uint64_t addr, uint64_t value, void *), void *arg)
+{
+	lo = (lo + 7) & ~UINT64_C(7);
+	for (size_t i = 0; i < j->mem->nsegs; i++) {
+		const struct hs_segment *sg = &j->mem->segs[i];
+		uint64_t a = sg->start > lo ? sg->start : lo;
+		uint64_t e = sg->start + sg->filesz < hi ? sg->start + sg->filesz : hi;
+		a = (a + 7) & ~UINT64_C(7);
+		if (a >= e)
+			continue;
+		const uint8_t *p = hs_memory_span(j->mem, a, (size_t)(e - a));
+		if (!p)
+			continue;
+		for (uint64_t off = 0; off + 8 <= e - a; off += 8) {
+			uint64_t v = word_at(p, off);
+			if (v && fn(j, a + off, v, arg))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* --- emap validation ---------------------------------------------------- */
+
+/* Does leaf element bits (page key) decode to an edata_t that agrees with it? */
+static bool elm_consistent(struct je_state *j, uint64_t key, uint64_t bits)
+{
+	const struct hs_je_layout *L = j->L;
+	struct hs_je_leaf_elm e;
+	hs_je_leaf_elm_decode(L, bits, &e);
+	if (!plausible_ptr(e.edata, 1u << L->leaf_edata_lg_align))
+		return false;
+	uint8_t ed[24];
+	struct hs_error *err = hs_memory_read(j->mem, e.edata, ed, sizeof(ed));
+	if (err) {
+		hs_error_destroy(err);
+		return false;
+	}
+	struct hs_je_ebits eb;
+	hs_je_ebits_decode(L, word_at(ed, L->edata_bits), &eb);
+	uint64_t page_mask = (UINT64_C(1) << L->lg_page) - 1;
+	uint64_t base = word_at(ed, L->edata_addr) & ~page_mask;
+	uint64_t size = word_at(ed, L->edata_size_esn) & ~page_mask;
+	// An inactive extent keeps its old slab bit in e_bits (the leaf's is cleared).
+	if (eb.state != e.state || (eb.state == HS_JE_ACTIVE && eb.slab != e.slab) || !size ||
+	    size >= USER_MAX || base >= USER_MAX)
+		return false;
+	if (key < base || key - base >= size)
+		return false;
+	if (e.slab && (eb.szind >= L->nbins || e.szind != eb.szind))
+		return false;
+	return eb.state <= HS_JE_MERGING && eb.arena < L->arenas_max;
+}
+
+struct emap_score { unsigned good, bad, leaves; };
+
+/* Check the rtree an emap candidate implies: its root's leaves must hold
+ * elements that decode consistently.  Reads at most 4 leaves x 32 elements. */
+static bool emap_check(struct je_state *j, uint64_t emap, struct emap_score *sc)
+{
+	const struct hs_je_layout *L = j->L;
+	memset(sc, 0, sizeof(*sc));
+	uint64_t b0;
+	if (!plausible_ptr(emap, 8) || !rd64(j, emap, &b0) || !plausible_ptr(b0, 8))
+		return false;
+	size_t nroot = (size_t)1 << L->root_bits;
+	const uint8_t *root;
+	uint8_t *owned;
+	struct hs_error *err = bytes_at(j, emap + L->emap_root, nroot * 8, &root, &owned);
+	if (err) {
+		hs_error_destroy(err);
+		return false;
+	}
+	size_t nleaf = (size_t)1 << L->leaf_bits;
+	for (size_t i0 = 0; i0 < nroot && sc->leaves < 4; i0++) {
+		uint64_t leaf = word_at(root, i0 * 8);
+		if (!leaf)
+			continue;
+		sc->leaves++;
+		if (!plausible_ptr(leaf, 64)) {
+			sc->bad++;
+			continue;
+		}
+		const uint8_t *lp = hs_memory_span(j->mem, leaf, nleaf * 8);
+		if (!lp) {
+			sc->bad++;
+			continue;
+		}
+		unsigned tried = 0;
+		for (size_t i1 = 0; i1 < nleaf && tried < 32; i1++) {
+			uint64_t bits = word_at(lp, i1 * 8);
+			struct hs_je_leaf_elm e;
+			hs_je_leaf_elm_decode(L, bits, &e);
+			if (!bits || !e.edata)
+				continue;
+			tried++;
+			if (elm_consistent(j, hs_je_rtree_key(L, i0, i1), bits))
+				sc->good++;
+			else
+				sc->bad++;
+		}
+	}
+	free(owned);
+	return sc->good >= 2 && sc->bad * 8 <= sc->good;
+}
+
+/* --- locators ------------------------------------------------------------ */
+
+static bool try_emap(struct je_state *j, uint64_t emap, const char *how)
+{
+	struct emap_score sc;
+	if (!emap_check(j, emap, &sc))
+		return false;
+	j->emap = emap;
+	snprintf(j->how, sizeof(j->how), "%s", how);
+	return true;
+}
+
+/* A. lea X(%rip),%rsi in exported functions: rsi is the rtree argument of
+ * rtree_leaf_elm_lookup_hard, X is &je_arena_emap_global. */
+static bool locate_by_disassembly(struct je_state *j)
+{
+	static const char *const funcs[] = {
+		"malloc_usable_size", "sallocx", "xallocx", "aligned_alloc", "valloc", "memalign",
+		"je_malloc_usable_size", "je_sallocx", "_rjem_malloc_usable_size", "_rjem_sallocx",
+	};
+	if (!j->have_file)
+		return false;
+	struct range rw[8];
+	size_t nrw = module_rw(j, rw, 8);
+	struct { uint64_t target; unsigned count; } cand[64];
+	size_t ncand = 0;
+	for (size_t f = 0; f < sizeof(funcs) / sizeof(funcs[0]); f++) {
+		GElf_Sym sym;
+		if (!file_symbol(&j->file, funcs[f], &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+		    !sym.st_size || sym.st_size > (1u << 20))
+			continue;
+		const uint8_t *code = file_at(&j->file, sym.st_value, sym.st_size);
+		for (uint64_t i = 0; code && i + 7 <= sym.st_size; i++) {
+			if (code[i] != 0x48 || code[i + 1] != 0x8d || code[i + 2] != 0x35)
+				continue;
+			int32_t disp;
+			memcpy(&disp, code + i + 3, 4);
+			uint64_t target = sym.st_value + i + 7 + (int64_t)disp + j->file.bias;
+			bool in_rw = false;
+			for (size_t r = 0; r < nrw; r++)
+				in_rw |= target >= rw[r].lo && target < rw[r].hi;
+			if (!in_rw)
+				continue;
+			size_t c = 0;
+			while (c < ncand && cand[c].target != target)
+				c++;
+			if (c == ncand && ncand < 64)
+				cand[ncand++].target = target, cand[c].count = 0;
+			if (c < ncand)
+				cand[c].count++;
+		}
+	}
+	// The most frequent target first.
+	for (size_t round = 0; round < ncand; round++) {
+		size_t best = 0;
+		for (size_t c = 1; c < ncand; c++)
+			if (cand[c].count > cand[best].count)
+				best = c;
+		if (!cand[best].count)
+			break;
+		if (try_emap(j, cand[best].target, "disassembly"))
+			return true;
+		cand[best].count = 0;
+	}
+	return false;
+}
+
+/* Is tsd a live tsd_t?  Its embedded tcache and tcache_slow point at each other. */
+static bool tsd_valid(struct je_state *j, uint64_t tsd)
+{
+	const struct hs_je_layout *L = j->L;
+	uint64_t a, b;
+	return rd64(j, tsd + L->tsd_tcache, &a) && a == tsd + L->tsd_tcache_slow &&
+	       rd64(j, tsd + L->tsd_tcache_slow + L->tcache_slow_tcache, &b) && b == tsd + L->tsd_tcache;
+}
+
+static unsigned tpoff_votes(struct je_state *j, int64_t tpoff)
+{
+	unsigned n = 0;
+	const struct hs_notes *nt = &j->s->target->notes;
+	for (size_t t = 0; t < nt->nthreads; t++) {
+		uint64_t fs = nt->threads[t].regs[HS_REG_FS_BASE];
+		if (fs && tsd_valid(j, fs + (uint64_t)tpoff))
+			n++;
+	}
+	return n;
+}
+
+/* The TP offset of je_tsd_tls (tsd = fs_base + tpoff).  A shared object with
+ * initial-exec TLS: the value ld.so stored in its R_X86_64_TPOFF64 GOT slot.
+ * An executable: its TLS block ends at the thread pointer, and tsd_t is at
+ * je_tsd_tls's offset in it (or the block is tsd_t alone, or found by trying). */
+static void find_tpoff(struct je_state *j)
+{
+	if (!j->have_file)
+		return;
+	GElf_Ehdr eh;
+	if (!gelf_getehdr(j->file.elf, &eh))
+		return;
+	bool is_main = j->mod && j->mod->is_main;
+	if (!is_main) {
+		Elf_Scn *scn = NULL;
+		while ((scn = elf_nextscn(j->file.elf, scn))) {
+			GElf_Shdr sh;
+			if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize)
+				continue;
+			Elf_Data *d = elf_getdata(scn, NULL);
+			for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
+				GElf_Rela r;
+				uint64_t v;
+				if (!gelf_getrela(d, (int)i, &r) || GELF_R_TYPE(r.r_info) != R_X86_64_TPOFF64 ||
+				    !rd64(j, r.r_offset + j->file.bias, &v))
+					continue;
+				if (tpoff_votes(j, (int64_t)v)) {
+					j->tpoff = (int64_t)v;
+					j->have_tpoff = true;
+					return;
+				}
+			}
+		}
+		return;
+	}
+	GElf_Phdr ph, tls = { 0 };
+	for (size_t i = 0; i < file_nphdrs(&j->file); i++)
+		if (file_phdr(&j->file, i, &ph) && ph.p_type == PT_TLS)
+			tls = ph;
+	if (!tls.p_memsz)
+		return;
+	uint64_t align = tls.p_align ? tls.p_align : 1;
+	int64_t block = -(int64_t)((tls.p_memsz + align - 1) / align * align);
+	GElf_Sym sym;
+	if (file_symbol(&j->file, "je_tsd_tls", &sym) && GELF_ST_TYPE(sym.st_info) == STT_TLS) {
+		if (tpoff_votes(j, block + (int64_t)sym.st_value)) {
+			j->tpoff = block + (int64_t)sym.st_value;
+			j->have_tpoff = true;
+		}
+		return;
+	}
+	// No symbol: try every 8-aligned place for tsd_t in the block.
+	for (uint64_t off = 0; off + j->L->tsd_size <= tls.p_memsz && off < (1u << 20); off += 8) {
+		if (tpoff_votes(j, block + (int64_t)off)) {
+			j->tpoff = block + (int64_t)off;
+			j->have_tpoff = true;
+			return;
+		}
+	}
+}
+
+struct find_value { uint64_t value, found_at; };
+
+static bool word_equals(struct je_state *j, uint64_t addr, uint64_t v, void *arg)
+{
+	(void)j;
+	struct find_value *f = arg;
+	if (v != f->value)
+		return false;
+	f->found_at = addr;
+	return true;
+}
+
+/* B. Each thread's rtree_ctx caches {leafkey, leaf}; root[leafkey >> 30] is
+ * that leaf, somewhere in the module's writable memory. */
+static bool locate_by_tls(struct je_state *j)
+{
+	const struct hs_je_layout *L = j->L;
+	if (!j->have_tpoff)
+		return false;
+	struct range rw[8];
+	size_t nrw = module_rw(j, rw, 8);
+	const struct hs_notes *nt = &j->s->target->notes;
+	unsigned span = L->leaf_bits + L->lg_page;
+	for (size_t t = 0; t < nt->nthreads; t++) {
+		uint64_t tsd = nt->threads[t].regs[HS_REG_FS_BASE] + (uint64_t)j->tpoff;
+		for (unsigned e = 0; e < L->rtree_ctx_entries; e++) {
+			uint64_t leafkey, leaf;
+			if (!rd64(j, tsd + L->tsd_rtree_ctx + 16 * e, &leafkey) ||
+			    !rd64(j, tsd + L->tsd_rtree_ctx + 16 * e + 8, &leaf))
+				break;
+			if ((leafkey & ((UINT64_C(1) << span) - 1)) || leafkey >= USER_MAX || !plausible_ptr(leaf, 64))
+				continue;
+			for (size_t r = 0; r < nrw; r++) {
+				struct find_value f = { leaf, 0 };
+				if (!scan_words(j, rw[r].lo, rw[r].hi, word_equals, &f))
+					continue;
+				uint64_t root = f.found_at - 8 * hs_je_rtree_root_index(L, leafkey);
+				if (try_emap(j, root - L->emap_root, "TLS rtree_ctx"))
+					return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* C. A word of the module's writable memory that points at a leaf whose
+ * elements decode to edata_t covering their own pages is a root slot. */
+static bool leaf_candidate(struct je_state *j, uint64_t slot, uint64_t leaf, void *arg)
+{
+	const struct hs_je_layout *L = j->L;
+	unsigned *budget = arg;
+	size_t nleaf = (size_t)1 << L->leaf_bits;
+	if (!plausible_ptr(leaf, 64) || !*budget)
+		return false;
+	const uint8_t *lp = hs_memory_span(j->mem, leaf, nleaf * 8);
+	if (!lp)
+		return false;
+	(*budget)--;
+	uint64_t page_mask = (UINT64_C(1) << L->lg_page) - 1;
+	for (size_t i1 = 0; i1 < nleaf; i1++) {
+		uint64_t bits = word_at(lp, i1 * 8);
+		struct hs_je_leaf_elm e;
+		hs_je_leaf_elm_decode(L, bits, &e);
+		if (!bits || !e.edata)
+			continue;
+		// The first element decides which root slot this leaf must be in.
+		uint64_t ea, es;
+		if (!plausible_ptr(e.edata, 128) || !rd64(j, e.edata + L->edata_addr, &ea) ||
+		    !rd64(j, e.edata + L->edata_size_esn, &es))
+			return false;
+		uint64_t base = ea & ~page_mask, size = es & ~page_mask;
+		if (!size || base >= USER_MAX || size >= USER_MAX)
+			return false;
+		for (uint64_t i0 = hs_je_rtree_root_index(L, base);
+		     i0 <= hs_je_rtree_root_index(L, base + size - 1) && i0 < ((uint64_t)1 << L->root_bits); i0++) {
+			uint64_t key = hs_je_rtree_key(L, i0, i1);
+			if (key < base || key - base >= size || slot < 8 * i0 + L->emap_root)
+				continue;
+			if (try_emap(j, slot - 8 * i0 - L->emap_root, "memory scan"))
+				return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+static bool locate_by_scan(struct je_state *j)
+{
+	struct range rw[8];
+	size_t nrw = module_rw(j, rw, 8);
+	unsigned budget = 4096;
+	for (size_t r = 0; r < nrw; r++)
+		if (scan_words(j, rw[r].lo, rw[r].hi, leaf_candidate, &budget))
+			return true;
+	return false;
+}
+
+/* --- detection ------------------------------------------------------------- */
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+
+static const char *const emap_names[] = { "je_arena_emap_global", "_rjem_je_arena_emap_global",
+					  "arena_emap_global" };
+
+static bool symbol_in(struct je_state *j, struct hs_module *mod, const char *name, struct hs_symbol *ret)
+{
+	if (!j->s->symbols || (mod && mod == &j->nt_module))
+		return false;
+	struct hs_error *err = hs_symbols_lookup(j->s->symbols, mod, name, ret);
+	if (err) {
+		hs_error_destroy(err);
+		return false;
+	}
+	return ret->address != 0;
+}
+
+/* libjemalloc as the core's NT_FILE note maps it, when libdwfl did not report
+ * it (a truncated core loses the dynamic linker's list): its file, checked
+ * against the ELF header the core holds, and its load bias. */
+static struct hs_module *module_from_notes(struct je_state *j)
+{
+	const struct hs_notes *nt = &j->s->target->notes;
+	const struct hs_mapped_file *first = NULL;
+	uint64_t end = 0;
+	for (size_t i = 0; i < nt->nfiles; i++) {
+		const struct hs_mapped_file *f = &nt->files[i];
+		if (!f->path || strncmp(base_name(f->path), "libjemalloc", 11))
+			continue;
+		if (!first && f->offset == 0)
+			first = f;
+		if (first && !strcmp(f->path, first->path) && f->end > end)
+			end = f->end;
+	}
+	if (!first)
+		return NULL;
+	struct hs_module *m = &j->nt_module;
+	memset(m, 0, sizeof(*m));
+	m->name = first->path;
+	m->path = first->path;
+	m->start = first->start;
+	m->end = end;
+	struct je_file f;
+	if (!file_open(m, &f))
+		return NULL;
+	// The bias puts the first PT_LOAD (file offset 0) at the mapping's start.
+	GElf_Phdr ph;
+	bool ok = false;
+	for (size_t i = 0; i < file_nphdrs(&f) && !ok; i++)
+		if (file_phdr(&f, i, &ph) && ph.p_type == PT_LOAD) {
+			m->bias = first->start - (ph.p_vaddr & ~UINT64_C(4095));
+			ok = true;
+		}
+	uint8_t hdr[256];
+	struct hs_error *err = hs_memory_read(j->mem, first->start, hdr, sizeof(hdr));
+	if (!err && f.size >= sizeof(hdr) && memcmp(hdr, f.image, sizeof(hdr)))
+		ok = false;   // another file now at that path
+	hs_error_destroy(err);
+	file_close(&f);
+	if (!ok)
+		return NULL;
+	j->mod_from_notes = true;
+	hs_diag_add(&j->s->diags, HS_DIAG_INFO, STAGE, m->start,
+		    "%s is not among the modules the core lists (truncated?); using it as the core's file note maps it",
+		    m->path);
+	return m;
+}
+
+/* Which module holds jemalloc, if any. */
+static struct hs_module *find_module(struct je_state *j, struct hs_symbol *emap_sym, bool *have_sym)
+{
+	struct hs_symbols *sy = j->s->symbols;
+	*have_sym = false;
+	if (!sy)
+		return module_from_notes(j);
+	for (size_t i = 0; i < sizeof(emap_names) / sizeof(emap_names[0]); i++) {
+		if (symbol_in(j, NULL, emap_names[i], emap_sym)) {
+			*have_sym = true;
+			return hs_symbols_module_at(sy, emap_sym->address);
+		}
+	}
+	struct hs_module *m = hs_symbols_module_named(sy, "libjemalloc");
+	if (m)
+		return m;
+	// A stripped executable (or library) with jemalloc linked in: its version
+	// string gives it away.
+	for (size_t i = 0; i < sy->nmodules; i++) {
+		struct hs_module *c = &sy->modules[i];
+		if (!c->is_main && !strstr(c->name, "jemalloc"))
+			continue;
+		struct je_file f;
+		if (!file_open(c, &f))
+			continue;
+		uint64_t len;
+		const uint8_t *ro = file_rodata(&f, &len);
+		char v[64];
+		bool found = find_version(ro, len, v, sizeof(v)) && contains(ro, len, "<jemalloc>");
+		file_close(&f);
+		if (found)
+			return c;
+	}
+	return module_from_notes(j);
+}
+
+/* The version string, debug build, TLS size: refuse what this walker cannot read. */
+static struct hs_error *check_build(struct je_state *j)
+{
+	const struct hs_je_layout *L = j->L;
+	if (!j->have_file) {
+		hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
+			    "the file of %s was not found: jemalloc's version and build are not checked; assuming %s (x86-64, 4 KiB pages)",
+			    j->module_name, "5.3.0");
+		return NULL;
+	}
+	uint64_t len;
+	const uint8_t *ro = file_rodata(&j->file, &len);
+	if (!find_version(ro, len, j->version, sizeof(j->version))) {
+		hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
+			    "no jemalloc version string in %s: assuming 5.3.0; the layout is checked against the heap itself",
+			    j->module_name);
+	} else if (strncmp(j->version, L->version, strlen(L->version))) {
+		return hs_error_create(HS_ERR_HEAP,
+				       "jemalloc %s (in %s) is not supported: heapscope reads jemalloc 5.3.0 (x86-64, 4 KiB pages); its structures differ in other versions",
+				       j->version, j->module_name);
+	}
+	if (contains(ro, len, ": Failed assertion: "))
+		return hs_error_create(HS_ERR_HEAP,
+				       "jemalloc %s in %s is a debug build (--enable-debug): its mutexes and arenas have another layout, which heapscope does not read",
+				       j->version[0] ? j->version : "(unknown version)", j->module_name);
+	if (!(j->mod && j->mod->is_main)) {
+		GElf_Phdr ph;
+		for (size_t i = 0; i < file_nphdrs(&j->file); i++)
+			if (file_phdr(&j->file, i, &ph) && ph.p_type == PT_TLS && ph.p_memsz != L->tsd_size)
+				return hs_error_create(HS_ERR_HEAP,
+						       "jemalloc in %s has a %" PRIu64 "-byte tsd_t (TLS), not the %" PRIu64 " bytes of jemalloc 5.3.0 with 4 KiB pages: another version or configuration, not supported",
+						       j->module_name, (uint64_t)ph.p_memsz, L->tsd_size);
+	}
+	return NULL;
+}
+
+/* Search [lo, hi) for the bytes of a table. */
+static bool memory_has(struct je_state *j, const struct range *rw, size_t nrw, const uint8_t *pat, size_t n)
+{
+	for (size_t r = 0; r < nrw; r++) {
+		for (size_t i = 0; i < j->mem->nsegs; i++) {
+			const struct hs_segment *sg = &j->mem->segs[i];
+			uint64_t a = sg->start > rw[r].lo ? sg->start : rw[r].lo;
+			uint64_t e = sg->start + sg->filesz < rw[r].hi ? sg->start + sg->filesz : rw[r].hi;
+			if (a >= e)
+				continue;
+			const uint8_t *p = hs_memory_span(j->mem, a, (size_t)(e - a));
+			if (p && memmem(p, (size_t)(e - a), pat, n))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* LG_QUANTUM and LG_PAGE from the run-time tables jemalloc fills at boot
+ * (je_sz_index2size_tab, je_bin_infos): read through their symbols, or found
+ * by their bytes in the module's writable memory. */
+static struct hs_error *check_size_classes(struct je_state *j)
+{
+	const struct hs_je_layout *L = j->L;
+	HS_CHECK(hs_je_sizes_compute(L->lg_quantum, L->lg_page, &j->sizes));
+	if (j->sizes.nbins != L->nbins || j->sizes.nsizes != L->nsizes)
+		return hs_error_create(HS_ERR_OTHER, "internal: size classes disagree with the layout table");
+	struct range rw[8];
+	size_t nrw = module_rw(j, rw, 8);
+	if (!nrw) {
+		snprintf(j->sizes_how, sizeof(j->sizes_how), "assumed");
+		return NULL;
+	}
+	uint8_t img[HS_JE_MAX_BINS * 40];
+	// Searching the whole index2size table is enough for the quantum; bin_infos
+	// adds the page size.
+	if (memory_has(j, rw, nrw, (const uint8_t *)j->sizes.index2size, 8 * (size_t)j->sizes.nsizes)) {
+		size_t n = hs_je_bin_infos_image(&j->sizes, img);
+		if (memory_has(j, rw, nrw, img, n)) {
+			snprintf(j->sizes_how, sizeof(j->sizes_how), "sz_index2size_tab, bin_infos");
+			return NULL;
+		}
+	}
+	// Name what was found instead.
+	static const unsigned others[][2] = { { 3, 12 }, { 4, 14 }, { 4, 16 }, { 3, 16 }, { 4, 13 } };
+	for (size_t k = 0; k < sizeof(others) / sizeof(others[0]); k++) {
+		struct hs_je_sizes o;
+		if (hs_je_sizes_compute(others[k][0], others[k][1], &o))
+			continue;
+		size_t n = hs_je_bin_infos_image(&o, img);
+		if (memory_has(j, rw, nrw, (const uint8_t *)o.index2size, 8 * (size_t)o.nsizes) &&
+		    memory_has(j, rw, nrw, img, n))
+			return hs_error_create(HS_ERR_HEAP,
+					       "jemalloc in %s was built with LG_QUANTUM %u and LG_PAGE %u (%u size classes, %u bins): not supported (heapscope reads LG_QUANTUM 4, LG_PAGE 12)",
+					       j->module_name, o.lg_quantum, o.lg_page, o.nsizes, o.nbins);
+	}
+	hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
+		    "jemalloc's size class tables were not found in %s's memory: assuming LG_QUANTUM %u, LG_PAGE %u; every slab is checked against them",
+		    j->module_name, L->lg_quantum, L->lg_page);
+	snprintf(j->sizes_how, sizeof(j->sizes_how), "assumed");
+	return NULL;
+}
+
+static struct hs_error *locate_emap(struct je_state *j, const struct hs_symbol *sym, bool have_sym)
+{
+	const struct hs_je_layout *L = j->L;
+	uint64_t v;
+	if (hs_session_override(j->s, "je_arena_emap_global", &v)) {
+		if (try_emap(j, v, "override"))
+			return NULL;
+		return hs_error_create(HS_ERR_HEAP,
+				       "--override je_arena_emap_global=0x%" PRIx64 " is not jemalloc 5.3's extent map: its rtree does not decode",
+				       v);
+	}
+	// --override je_locator=1|2|3 uses only that symbol-less way (tests, and
+	// checking one way against another).
+	uint64_t only = 0;
+	if (hs_session_override(j->s, "je_locator", &only)) {
+		if ((only == 1 && locate_by_disassembly(j)) || (only == 2 && locate_by_tls(j)) ||
+		    (only == 3 && locate_by_scan(j)))
+			return NULL;
+		if (only < 1 || only > 3)
+			return hs_error_create(HS_ERR_USAGE, "--override je_locator=%" PRIu64 ": use 1 (disassembly), 2 (TLS) or 3 (memory scan)", only);
+		return hs_error_create(HS_ERR_HEAP, "jemalloc's extent map was not found by locator %" PRIu64 " (%s) in %s",
+				       only, only == 1 ? "disassembly" : only == 2 ? "TLS rtree_ctx" : "memory scan", j->module_name);
+	}
+	if (have_sym) {
+		if (sym->size && sym->size != L->emap_size) {
+			uint64_t slots = sym->size > L->emap_root ? (sym->size - L->emap_root) / 8 : 0;
+			return hs_error_create(HS_ERR_HEAP,
+					       "je_arena_emap_global in %s is %" PRIu64 " bytes (an rtree root of %" PRIu64 " slots), not the 0x%" PRIx64 " bytes of jemalloc 5.3.0 with LG_VADDR 48 and 4 KiB pages: another address width, page size or a debug build, not supported",
+					       j->module_name, sym->size, slots, L->emap_size);
+		}
+		if (try_emap(j, sym->address, "symbol"))
+			return NULL;
+		return hs_error_create(HS_ERR_HEAP,
+				       "je_arena_emap_global at 0x%" PRIx64 " in %s does not decode as jemalloc 5.3's rtree (memory not dumped, or another layout)",
+				       sym->address, j->module_name);
+	}
+	if (locate_by_disassembly(j) || locate_by_tls(j) || locate_by_scan(j))
+		return NULL;
+	return hs_error_create(HS_ERR_HEAP,
+			       "jemalloc %s is in %s, but its extent map (je_arena_emap_global) was not found: no symbol, and neither the disassembly of its exported functions, nor the threads' TLS, nor a scan of its writable memory led to an rtree that decodes; give it with --override je_arena_emap_global=ADDR",
+			       j->version[0] ? j->version : "(unknown version)", j->module_name);
+}
+
+/* --- arenas ---------------------------------------------------------------- */
+
+static bool arena_valid(struct je_state *j, uint64_t a, unsigned *ind_ret)
+{
+	const struct hs_je_layout *L = j->L;
+	uint64_t e1, e2, base;
+	uint32_t ind, ind2;
+	if (!plausible_ptr(a, 64) || !rd64(j, a + L->arena_pac_emap, &e1) || e1 != j->emap ||
+	    !rd64(j, a + L->arena_shard_emap, &e2) || e2 != j->emap || !rd32(j, a + L->arena_ind, &ind) ||
+	    !rd32(j, a + L->arena_shard_ind, &ind2) || ind != ind2 || ind >= L->arenas_max ||
+	    !rd64(j, a + L->arena_base, &base) || !plausible_ptr(base, 8))
+		return false;
+	*ind_ret = ind;
+	return true;
+}
+
+static struct je_arena *arena_add(struct je_state *j, unsigned ind, uint64_t address)
+{
+	if (ind >= 4096)
+		return NULL;
+	if (j->local_of[ind]) {
+		struct je_arena *a = &j->arenas[j->local_of[ind] - 1];
+		if (!a->address && address)
+			a->address = address;
+		return a;
+	}
+	if ((j->narenas & (j->narenas - 1)) == 0) {
+		struct je_arena *p = realloc(j->arenas, (j->narenas ? j->narenas * 2 : 8) * sizeof(*p));
+		if (!p)
+			return NULL;
+		j->arenas = p;
+	}
+	struct je_arena *a = &j->arenas[j->narenas++];
+	memset(a, 0, sizeof(*a));
+	a->ind = ind;
+	a->address = address;
+	j->local_of[ind] = (uint16_t)j->narenas;
+	return a;
+}
+
+static bool arena_word(struct je_state *j, uint64_t addr, uint64_t v, void *arg)
+{
+	(void)addr;
+	unsigned ind;
+	bool *nomem = arg;
+	if (arena_valid(j, v, &ind) && !arena_add(j, ind, v))
+		*nomem = true;
+	return false;
+}
+
+/* The arenas: je_arenas[] (symbol or override), else every pointer to an
+ * arena_t in the module's writable memory and in the threads' tsd. */
+static struct hs_error *find_arenas(struct je_state *j)
+{
+	const struct hs_je_layout *L = j->L;
+	struct hs_symbol sym;
+	uint64_t arr = 0;
+	if (hs_session_override(j->s, "je_arenas", &arr) || symbol_in(j, j->mod, "je_arenas", &sym) ||
+	    symbol_in(j, j->mod, "_rjem_je_arenas", &sym)) {
+		if (!arr)
+			arr = sym.address;
+		j->arenas_array = arr;
+		for (unsigned i = 0; i < L->arenas_max; i++) {
+			uint64_t a;
+			unsigned ind;
+			if (!rd64(j, arr + 8 * (uint64_t)i, &a))
+				break;
+			if (!a)
+				continue;
+			if (!arena_valid(j, a, &ind) || ind != i) {
+				diag(j, D_OTHER, HS_DIAG_WARNING, arr + 8 * (uint64_t)i,
+				     "je_arenas[%u] = 0x%" PRIx64 " is not an arena_t of this heap", i, a);
+				continue;
+			}
+			if (!arena_add(j, ind, a))
+				return &hs_error_nomem;
+		}
+	} else {
+		struct range rw[8];
+		size_t nrw = module_rw(j, rw, 8);
+		bool nomem = false;
+		for (size_t r = 0; r < nrw; r++)
+			scan_words(j, rw[r].lo, rw[r].hi, arena_word, &nomem);
+		if (nomem)
+			return &hs_error_nomem;
+	}
+	const struct hs_notes *nt = &j->s->target->notes;
+	for (size_t t = 0; j->have_tpoff && t < nt->nthreads; t++) {
+		uint64_t tsd = nt->threads[t].regs[HS_REG_FS_BASE] + (uint64_t)j->tpoff, a;
+		unsigned ind;
+		if (tsd_valid(j, tsd) && rd64(j, tsd + L->tsd_arena, &a) && a && arena_valid(j, a, &ind) &&
+		    !arena_add(j, ind, a))
+			return &hs_error_nomem;
+	}
+	for (size_t i = 0; i < j->narenas; i++)
+		if (j->arenas[i].address)
+			rd64(j, j->arenas[i].address + L->arena_base, &j->arenas[i].base);
+	return NULL;
+}
+
+/* --- detect ---------------------------------------------------------------- */
+
+static void state_destroy(void *p)
+{
+	struct je_state *j = p;
+	if (!j)
+		return;
+	if (j->have_file)
+		file_close(&j->file);
+	free(j->arenas);
+	free(j->tcaches);
+	free(j);
+}
+
+static struct hs_error *je_detect(struct hs_session *s, void **state_ret)
+{
+	*state_ret = NULL;
+	struct hs_error *err = hs_session_need_symbols(s);
+	hs_error_destroy(err);   // without symbols, an override still works
+	struct je_state *j = calloc(1, sizeof(*j));
+	if (!j)
+		return &hs_error_nomem;
+	j->s = s;
+	j->mem = &s->target->mem;
+	j->L = &hs_je_layout_5_3_0;
+	j->file.fd = -1;
+	struct hs_symbol sym = { 0 };
+	bool have_sym = false;
+	uint64_t ov;
+	bool override = hs_session_override(s, "je_arena_emap_global", &ov);
+	j->mod = find_module(j, &sym, &have_sym);
+	if (!j->mod && override && s->symbols)
+		j->mod = hs_symbols_module_at(s->symbols, ov);
+	if (!j->mod && !override) {
+		state_destroy(j);
+		return hs_error_create(HS_ERR_NOT_FOUND,
+				       "jemalloc is not in this process: no libjemalloc module, no je_arena_emap_global symbol and no jemalloc version string in the executable (a stripped one can be given with --override je_arena_emap_global=ADDR)");
+	}
+	snprintf(j->module_name, sizeof(j->module_name), "%s",
+		 j->mod ? base_name(j->mod->path ? j->mod->path : j->mod->name) : "the target");
+	j->have_file = file_open(j->mod, &j->file);
+	err = check_build(j);
+	if (!err)
+		err = check_size_classes(j);
+	if (!err) {
+		find_tpoff(j);
+		err = locate_emap(j, &sym, have_sym);
+	}
+	if (!err)
+		err = find_arenas(j);
+	if (err) {
+		state_destroy(j);
+		return err;
+	}
+	*state_ret = j;
+	return NULL;
+}
+
+/* --- collect: the rtree's extents --------------------------------------- */
+
+struct extents {
+	struct je_extent *v;
+	size_t n, cap;
+};
+
+static int elm_cmp(const void *a, const void *b)
+{
+	const struct je_elm *x = a, *y = b;
+	if (x->edata != y->edata)
+		return x->edata < y->edata ? -1 : 1;
+	return (x->key > y->key) - (x->key < y->key);
+}
+
+static int extent_cmp(const void *a, const void *b)
+{
+	const struct je_extent *x = a, *y = b;
+	return (x->base > y->base) - (x->base < y->base);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Every element of every leaf, keeping only the first of a run with the same
+ * edata (a slab registers all its pages). */
+static struct hs_error *collect_elements(struct je_state *j, struct je_elm **ret, size_t *n_ret)
+{
+	const struct hs_je_layout *L = j->L;
+	size_t nroot = (size_t)1 << L->root_bits, nleaf = (size_t)1 << L->leaf_bits;
+	const uint8_t *root;
+	uint8_t *root_owned;
+	HS_CHECK(bytes_at(j, j->emap + L->emap_root, nroot * 8, &root, &root_owned));
+	static __thread struct { uint64_t leaf, i0; } leaves[MAX_LEAVES];
+	size_t nleaves = 0;
+	for (size_t i0 = 0; i0 < nroot; i0++) {
+		uint64_t leaf = word_at(root, i0 * 8);
+		if (!leaf)
+			continue;
+		if (!plausible_ptr(leaf, 64) || nleaves == MAX_LEAVES) {
+			diag(j, D_ELM, HS_DIAG_ERROR, j->emap + L->emap_root + 8 * i0,
+			     "rtree root slot %zu holds 0x%" PRIx64 ", not a leaf; its 1 GiB of address space is skipped",
+			     i0, leaf);
+			continue;
+		}
+		leaves[nleaves].leaf = leaf;
+		leaves[nleaves++].i0 = i0;
+	}
+	free(root_owned);
+	qsort(leaves, nleaves, sizeof(leaves[0]), u64_cmp);   // by leaf address (first member)
+	struct je_elm *v = NULL;
+	size_t n = 0, cap = 0;
+	struct hs_error *err = NULL;
+	uint64_t prev_end = 0;
+	for (size_t k = 0; k < nleaves && !err; k++) {
+		if (hs_interrupted()) {
+			err = hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
+			break;
+		}
+		// Leaves are 2 MiB arrays in base memory: two root slots naming the
+		// same or overlapping memory are corrupt (and would multiply the work).
+		if (k && leaves[k].leaf < prev_end && leaves[k].leaf + nleaf * 8 > leaves[k - 1].leaf) {
+			diag(j, D_ELM, HS_DIAG_ERROR, leaves[k].leaf,
+			     "rtree leaf 0x%" PRIx64 " (root slot %" PRIu64 ") overlaps another leaf; skipped",
+			     leaves[k].leaf, leaves[k].i0);
+			continue;
+		}
+		prev_end = leaves[k].leaf + nleaf * 8;
+		const uint8_t *lp;
+		uint8_t *owned;
+		struct hs_error *rerr = bytes_at(j, leaves[k].leaf, nleaf * 8, &lp, &owned);
+		if (rerr) {
+			diag(j, D_ELM, HS_DIAG_ERROR, leaves[k].leaf,
+			     "rtree leaf 0x%" PRIx64 " cannot be read (%s); the extents of its 1 GiB are missing",
+			     leaves[k].leaf, hs_error_message(rerr));
+			hs_error_destroy(rerr);
+			continue;
+		}
+		uint64_t prev = 0;
+		for (size_t i1 = 0; i1 < nleaf; i1++) {
+			uint64_t bits = word_at(lp, i1 * 8);
+			struct hs_je_leaf_elm e;
+			hs_je_leaf_elm_decode(L, bits, &e);
+			if (!bits || !e.edata) {
+				prev = 0;
+				continue;
+			}
+			if (e.edata == prev)
+				continue;
+			prev = e.edata;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 4096;
+				struct je_elm *nv = realloc(v, cap * sizeof(*v));
+				if (!nv) {
+					err = &hs_error_nomem;
+					break;
+				}
+				v = nv;
+			}
+			v[n++] = (struct je_elm){ e.edata, hs_je_rtree_key(L, leaves[k].i0, i1), bits };
+		}
+		free(owned);
+	}
+	if (err) {
+		free(v);
+		return err;
+	}
+	*ret = v;
+	*n_ret = n;
+	return NULL;
+}
+
+/* One edata_t, read and checked against the elements that name it. */
+static bool extent_read(struct je_state *j, const struct je_elm *el, size_t nel, struct je_extent *x)
+{
+	const struct hs_je_layout *L = j->L;
+	uint64_t ed = el[0].edata;
+	uint8_t buf[128];
+	const uint8_t *p = hs_memory_span(j->mem, ed, L->edata_size);
+	if (!p) {
+		struct hs_error *err = hs_memory_read(j->mem, ed, buf, L->edata_bitmap + 8 * L->bitmap_words);
+		if (err) {
+			diag(j, D_EDATA, HS_DIAG_ERROR, ed, "edata_t 0x%" PRIx64 " (for page 0x%" PRIx64 ") cannot be read: %s",
+			     ed, el[0].key, hs_error_message(err));
+			hs_error_destroy(err);
+			return false;
+		}
+		p = buf;
+	}
+	struct hs_je_ebits eb;
+	hs_je_ebits_decode(L, word_at(p, L->edata_bits), &eb);
+	uint64_t page_mask = (UINT64_C(1) << L->lg_page) - 1;
+	memset(x, 0, sizeof(*x));
+	x->edata = ed;
+	x->addr = word_at(p, L->edata_addr);
+	x->base = x->addr & ~page_mask;
+	x->size = word_at(p, L->edata_size_esn) & ~page_mask;
+	x->arena = eb.arena;
+	x->state = eb.state;
+	x->szind = eb.szind;
+	x->nfree = eb.nfree;
+	x->slab = eb.slab;
+	memcpy(x->bitmap, p + L->edata_bitmap, 8 * L->bitmap_words);
+	if (!x->size || x->size >= USER_MAX || !x->base || x->base >= USER_MAX - x->size ||
+	    eb.state > HS_JE_MERGING || eb.arena >= L->arenas_max) {
+		diag(j, D_EDATA, HS_DIAG_ERROR, ed,
+		     "edata_t 0x%" PRIx64 " does not decode (address 0x%" PRIx64 ", size 0x%" PRIx64 ", state %u, arena %u); its extent is skipped",
+		     ed, x->addr, x->size, eb.state, eb.arena);
+		return false;
+	}
+	for (size_t i = 0; i < nel; i++) {
+		struct hs_je_leaf_elm e;
+		hs_je_leaf_elm_decode(L, el[i].bits, &e);
+		// A freed slab's edata_t keeps slab = 1 in e_bits; only the leaf's bit
+		// (and an active extent's) is meaningful.
+		if (el[i].key < x->base || el[i].key - x->base >= x->size || e.state != x->state ||
+		    (x->state == HS_JE_ACTIVE && e.slab != x->slab)) {
+			diag(j, D_ELM, HS_DIAG_ERROR, el[i].key,
+			     "the rtree says page 0x%" PRIx64 " belongs to edata_t 0x%" PRIx64 " (state %u, slab %d), which covers 0x%" PRIx64 "-0x%" PRIx64 " (state %u, slab %d); extent skipped",
+			     el[i].key, ed, e.state, e.slab, x->base, x->base + x->size, x->state, x->slab);
+			return false;
+		}
+	}
+	return true;
+}
+
+static struct hs_error *collect_extents(struct je_state *j, struct extents *out)
+{
+	struct je_elm *el;
+	size_t nel;
+	HS_CHECK(collect_elements(j, &el, &nel));
+	if (nel)
+		qsort(el, nel, sizeof(*el), elm_cmp);
+	memset(out, 0, sizeof(*out));
+	struct hs_error *err = NULL;
+	for (size_t i = 0; i < nel && !err;) {
+		size_t k = i + 1;
+		while (k < nel && el[k].edata == el[i].edata)
+			k++;
+		if ((i & 0xfff) == 0 && hs_interrupted()) {
+			err = hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
+			break;
+		}
+		struct je_extent x;
+		if (extent_read(j, el + i, k - i, &x)) {
+			if (out->n == out->cap) {
+				out->cap = out->cap ? out->cap * 2 : 1024;
+				struct je_extent *nv = realloc(out->v, out->cap * sizeof(*nv));
+				if (!nv) {
+					err = &hs_error_nomem;
+					break;
+				}
+				out->v = nv;
+			}
+			out->v[out->n++] = x;
+		}
+		i = k;
+	}
+	free(el);
+	if (err) {
+		free(out->v);
+		out->v = NULL;
+		return err;
+	}
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), extent_cmp);
+	// Drop extents that overlap an earlier one.
+	size_t w = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		if (w && out->v[i].base < out->v[w - 1].base + out->v[w - 1].size) {
+			diag(j, D_OVERLAP, HS_DIAG_ERROR, out->v[i].base,
+			     "extent 0x%" PRIx64 "-0x%" PRIx64 " (edata_t 0x%" PRIx64 ") overlaps extent 0x%" PRIx64 "-0x%" PRIx64 "; skipped",
+			     out->v[i].base, out->v[i].base + out->v[i].size, out->v[i].edata, out->v[w - 1].base,
+			     out->v[w - 1].base + out->v[w - 1].size);
+			continue;
+		}
+		out->v[w++] = out->v[i];
+	}
+	out->n = w;
+	return NULL;
+}
+
+/* The extent holding addr, or NULL. */
+static const struct je_extent *extent_of(const struct extents *xs, uint64_t addr)
+{
+	size_t lo = 0, hi = xs->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (xs->v[mid].base <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	const struct je_extent *x = &xs->v[lo - 1];
+	return addr - x->base < x->size ? x : NULL;
+}
+
+/* --- tcaches ----------------------------------------------------------------- */
+
+static struct je_tcache *tcache_add(struct je_state *j, uint64_t address, uint64_t slow)
+{
+	for (size_t i = 0; i < j->ntcaches; i++)
+		if (j->tcaches[i].address == address)
+			return &j->tcaches[i];
+	if ((j->ntcaches & (j->ntcaches - 1)) == 0) {
+		struct je_tcache *p = realloc(j->tcaches, (j->ntcaches ? j->ntcaches * 2 : 8) * sizeof(*p));
+		if (!p)
+			return NULL;
+		j->tcaches = p;
+	}
+	struct je_tcache *t = &j->tcaches[j->ntcaches++];
+	memset(t, 0, sizeof(*t));
+	t->address = address;
+	t->slow = slow;
+	return t;
+}
+
+/* Every tcache: each arena's tcache_ql ring of tcache_slow_t (config_stats),
+ * and each thread's own (tsd_t in TLS). */
+static struct hs_error *find_tcaches(struct je_state *j)
+{
+	const struct hs_je_layout *L = j->L;
+	for (size_t a = 0; a < j->narenas; a++) {
+		uint64_t head, ts;
+		if (!j->arenas[a].address || !rd64(j, j->arenas[a].address + L->arena_tcache_ql, &head) || !head)
+			continue;
+		ts = head;
+		for (unsigned n = 0;; n++) {
+			uint64_t tc, next, back;
+			if (n == MAX_RING || !plausible_ptr(ts, 8) || !rd64(j, ts + L->tcache_slow_tcache, &tc) ||
+			    !rd64(j, ts + L->tcache_slow_link, &next) || !rd64(j, next + L->tcache_slow_link + 8, &back) ||
+			    back != ts) {
+				diag(j, D_RING, HS_DIAG_WARNING, ts,
+				     "the tcache ring of arena %u is broken at 0x%" PRIx64 " after %u entries; the rest is found through TLS only",
+				     j->arenas[a].ind, ts, n);
+				break;
+			}
+			struct je_tcache *t = tcache_add(j, tc, ts);
+			if (!t)
+				return &hs_error_nomem;
+			t->in_ring = true;
+			if (next == head)
+				break;
+			ts = next;
+		}
+	}
+	const struct hs_notes *nt = &j->s->target->notes;
+	for (size_t t = 0; j->have_tpoff && t < nt->nthreads; t++) {
+		uint64_t fs = nt->threads[t].regs[HS_REG_FS_BASE];
+		uint64_t tsd = fs + (uint64_t)j->tpoff;
+		if (!fs || !tsd_valid(j, tsd))
+			continue;
+		struct je_tcache *tc = tcache_add(j, tsd + L->tsd_tcache, tsd + L->tsd_tcache_slow);
+		if (!tc)
+			return &hs_error_nomem;
+		tc->in_tls = true;
+		tc->tid = nt->threads[t].tid;
+	}
+	return NULL;
+}
+
+struct cached_set {
+	struct je_cached *v;
+	size_t n, cap;
+	uint64_t *stacks;       /* an address inside each tcache's stack allocation */
+	size_t nstacks;
+};
+
+static int cached_cmp(const void *a, const void *b)
+{
+	const struct je_cached *x = a, *y = b;
+	return (x->ptr > y->ptr) - (x->ptr < y->ptr);
+}
+
+/* Every object in every bin of every tcache (cache_bin_t stacks). */
+static struct hs_error *read_tcaches(struct je_state *j, struct cached_set *cs)
+{
+	const struct hs_je_layout *L = j->L;
+	memset(cs, 0, sizeof(*cs));
+	cs->stacks = calloc(j->ntcaches ? j->ntcaches : 1, sizeof(uint64_t));
+	if (!cs->stacks)
+		return &hs_error_nomem;
+	size_t nbins = L->tcache_nbins_max < j->sizes.nsizes ? L->tcache_nbins_max : j->sizes.nsizes;
+	for (size_t t = 0; t < j->ntcaches; t++) {
+		uint8_t bins[128 * 24];
+		uint64_t at = j->tcaches[t].address + L->tcache_bins;
+		struct hs_error *err = hs_memory_read(j->mem, at, bins, nbins * L->cache_bin_size);
+		if (err) {
+			diag(j, D_TCACHE, HS_DIAG_ERROR, at, "tcache 0x%" PRIx64 " cannot be read: %s",
+			     j->tcaches[t].address, hs_error_message(err));
+			hs_error_destroy(err);
+			continue;
+		}
+		for (size_t b = 0; b < nbins; b++) {
+			const uint8_t *cb = bins + b * L->cache_bin_size;
+			uint64_t head = word_at(cb, L->cache_bin_stack_head);
+			uint16_t empty;
+			memcpy(&empty, cb + L->cache_bin_low_bits_empty, 2);
+			if (!head)
+				continue;
+			if (!cs->stacks[t])
+				cs->stacks[t] = head;
+			unsigned n = hs_je_cache_bin_ncached(head, empty);
+			if (!n)
+				continue;
+			uint64_t ptrs[8192];
+			err = hs_memory_read(j->mem, head, ptrs, 8 * (size_t)n);
+			if (err) {
+				diag(j, D_TCACHE, HS_DIAG_ERROR, head,
+				     "bin %zu of tcache 0x%" PRIx64 " (%u objects at 0x%" PRIx64 ") cannot be read: %s", b,
+				     j->tcaches[t].address, n, head, hs_error_message(err));
+				hs_error_destroy(err);
+				continue;
+			}
+			if (cs->n + n > cs->cap) {
+				size_t cap = cs->cap ? cs->cap * 2 : 4096;
+				while (cap < cs->n + n)
+					cap *= 2;
+				struct je_cached *nv = realloc(cs->v, cap * sizeof(*nv));
+				if (!nv)
+					return &hs_error_nomem;
+				cs->v = nv;
+				cs->cap = cap;
+			}
+			for (unsigned i = 0; i < n; i++)
+				cs->v[cs->n++] = (struct je_cached){ ptrs[i], (uint32_t)t, (uint16_t)b, false };
+		}
+		cs->nstacks = j->ntcaches;
+	}
+	if (cs->n)
+		qsort(cs->v, cs->n, sizeof(*cs->v), cached_cmp);
+	for (size_t i = 1; i < cs->n; i++)
+		if (cs->v[i].ptr == cs->v[i - 1].ptr)
+			diag(j, D_TCACHE, HS_DIAG_ERROR, cs->v[i].ptr,
+			     "0x%" PRIx64 " is cached twice (tcaches 0x%" PRIx64 " and 0x%" PRIx64 "): a double free",
+			     cs->v[i].ptr, j->tcaches[cs->v[i - 1].tcache].address, j->tcaches[cs->v[i].tcache].address);
+	return NULL;
+}
+
+static struct je_cached *cached_find(struct cached_set *cs, uint64_t ptr)
+{
+	size_t lo = 0, hi = cs->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cs->v[mid].ptr < ptr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < cs->n && cs->v[lo].ptr == ptr ? &cs->v[lo] : NULL;
+}
+
+/* --- emit ---------------------------------------------------------------------- */
+
+struct totals {
+	uint64_t allocated, active, internal, tcache, dirty, muzzy, retained, base;
+	uint64_t slabs, large, tcached;
+};
+
+struct walk {
+	struct je_state *j;
+	struct hs_heap *heap;
+	struct hs_alloc_desc *desc;
+	unsigned global_base;          /* first global arena index of this allocator */
+	struct extents xs;
+	struct cached_set cs;
+	uint64_t *meta;                /* allocation starts that are jemalloc's own */
+	size_t nmeta;
+	uint64_t (*slab_free)[HS_JE_MAX_BINS][2];   /* per arena, per bin: count, bytes */
+	uint64_t (*ext_free)[4][2];                 /* per arena, per state */
+	struct totals tot;
+};
+
+static bool is_meta(const struct walk *w, uint64_t addr)
+{
+	return bsearch(&addr, w->meta, w->nmeta, sizeof(uint64_t), u64_cmp) != NULL;
+}
+
+/* The allocation holding addr: a slab region's start, or a large extent's user
+ * pointer; 0 when addr is in no active extent. */
+static uint64_t allocation_of(const struct walk *w, uint64_t addr)
+{
+	const struct je_extent *x = extent_of(&w->xs, addr);
+	if (!x || x->state != HS_JE_ACTIVE)
+		return 0;
+	if (!x->slab)
+		return x->addr;
+	if (x->szind >= w->j->sizes.nbins)
+		return 0;
+	uint64_t reg = w->j->sizes.bins[x->szind].reg_size;
+	return x->base + (addr - x->base) / reg * reg;
+}
+
+/* jemalloc's own allocations in its heap: each tcache's stack (one allocation
+ * per tcache), and explicit tcaches' tcache_t. */
+static struct hs_error *find_meta(struct walk *w)
+{
+	struct je_state *j = w->j;
+	w->meta = calloc(2 * j->ntcaches + 1, sizeof(uint64_t));
+	if (!w->meta)
+		return &hs_error_nomem;
+	for (size_t t = 0; t < j->ntcaches; t++) {
+		uint64_t a = w->cs.stacks && t < w->cs.nstacks ? allocation_of(w, w->cs.stacks[t]) : 0;
+		if (a)
+			w->meta[w->nmeta++] = a;
+		a = allocation_of(w, j->tcaches[t].address);
+		if (a)
+			w->meta[w->nmeta++] = a;
+	}
+	if (w->nmeta)
+		qsort(w->meta, w->nmeta, sizeof(uint64_t), u64_cmp);
+	return NULL;
+}
+
+static unsigned local_arena(struct walk *w, unsigned ind)
+{
+	struct je_arena *a = arena_add(w->j, ind, 0);
+	return a ? (unsigned)(a - w->j->arenas) : HS_ARENA_NONE;
+}
+
+static struct hs_error *add_block(struct walk *w, uint64_t addr, uint64_t size, enum hs_where where,
+				  unsigned local)
+{
+	unsigned global = local == HS_ARENA_NONE ? HS_ARENA_NONE : w->global_base + local;
+	if (local != HS_ARENA_NONE) {
+		struct hs_arena *ar = &w->j->arenas[local].out;
+		if (hs_where_is_free(where)) {
+			ar->free_count++;
+			ar->free_bytes += size;
+		} else if (hs_where_is_used(where)) {
+			ar->used_count++;
+			ar->used_bytes += size;
+		}
+	}
+	return hs_heap_add(w->heap, addr, size, where, global);
+}
+
+static enum hs_where cached_or(struct walk *w, uint64_t addr, unsigned szind, enum hs_where other)
+{
+	struct je_cached *c = cached_find(&w->cs, addr);
+	if (!c)
+		return other;
+	if (c->bin != szind) {
+		diag(w->j, D_TCACHE, HS_DIAG_ERROR, addr,
+		     "0x%" PRIx64 " sits in bin %u of tcache 0x%" PRIx64 " but is an object of size class %u", addr,
+		     c->bin, w->j->tcaches[c->tcache].address, szind);
+		return other;
+	}
+	c->matched = true;
+	return HS_WHERE_TCACHE;
+}
+
+static struct hs_error *emit_slab(struct walk *w, const struct je_extent *x, unsigned local)
+{
+	struct je_state *j = w->j;
+	if (x->szind >= j->sizes.nbins) {
+		diag(j, D_SLAB, HS_DIAG_ERROR, x->base, "slab 0x%" PRIx64 " has size class %u, not a bin; skipped",
+		     x->base, x->szind);
+		return NULL;
+	}
+	const struct hs_je_bin_info *bi = &j->sizes.bins[x->szind];
+	if (x->size != bi->slab_size || x->addr != x->base) {
+		diag(j, D_SLAB, HS_DIAG_ERROR, x->base,
+		     "slab 0x%" PRIx64 " of %" PRIu64 "-byte regions is %" PRIu64 " bytes, not %" PRIu64 "; skipped",
+		     x->base, bi->reg_size, x->size, bi->slab_size);
+		return NULL;
+	}
+	unsigned nfree = hs_je_bitmap_count_free(x->bitmap, bi->nregs);
+	if (nfree != x->nfree)
+		diag(j, D_SLAB, HS_DIAG_WARNING, x->base,
+		     "slab 0x%" PRIx64 ": its bitmap shows %u free regions, its edata_t says %u (a core taken mid-update?); the bitmap is used",
+		     x->base, nfree, x->nfree);
+	w->tot.slabs++;
+	for (unsigned r = 0; r < bi->nregs; r++) {
+		uint64_t a = x->base + (uint64_t)r * bi->reg_size;
+		enum hs_where where;
+		if (hs_je_region_free(x->bitmap, r)) {
+			where = HS_WHERE_SLAB;
+			if (cached_find(&w->cs, a))
+				diag(j, D_TCACHE, HS_DIAG_ERROR, a,
+				     "0x%" PRIx64 " is in a tcache and free in its slab: a double free, or a core taken mid-flush",
+				     a);
+			if (local < j->narenas) {
+				w->slab_free[local][x->szind][0]++;
+				w->slab_free[local][x->szind][1] += bi->reg_size;
+			}
+		} else {
+			w->tot.allocated += bi->reg_size;
+			where = cached_or(w, a, x->szind, is_meta(w, a) ? HS_WHERE_META : HS_WHERE_USED);
+			if (where == HS_WHERE_TCACHE)
+				w->tot.tcache += bi->reg_size;
+			else if (where == HS_WHERE_META)
+				w->tot.internal += bi->reg_size;
+		}
+		HS_CHECK(add_block(w, a, bi->reg_size, where, local));
+	}
+	return NULL;
+}
+
+static struct hs_error *emit_large(struct walk *w, const struct je_extent *x, unsigned local)
+{
+	struct je_state *j = w->j;
+	if (x->szind >= j->sizes.nsizes) {
+		diag(j, D_LARGE, HS_DIAG_ERROR, x->addr, "large extent 0x%" PRIx64 " has size class %u of %u; skipped",
+		     x->base, x->szind, j->sizes.nsizes);
+		return NULL;
+	}
+	uint64_t usize = j->sizes.index2size[x->szind];
+	if (x->addr - x->base + usize > x->size) {
+		diag(j, D_LARGE, HS_DIAG_ERROR, x->addr,
+		     "large allocation 0x%" PRIx64 " of %" PRIu64 " bytes does not fit its %" PRIu64 "-byte extent at 0x%" PRIx64 "; skipped",
+		     x->addr, usize, x->size, x->base);
+		return NULL;
+	}
+	w->tot.large++;
+	w->tot.allocated += usize;
+	enum hs_where where = cached_or(w, x->addr, x->szind, is_meta(w, x->addr) ? HS_WHERE_META : HS_WHERE_LARGE);
+	if (where == HS_WHERE_TCACHE)
+		w->tot.tcache += usize;
+	else if (where == HS_WHERE_META)
+		w->tot.internal += usize;
+	return add_block(w, x->addr, usize, where, local);
+}
+
+static struct hs_error *emit_extents(struct walk *w)
+{
+	struct je_state *j = w->j;
+	for (size_t i = 0; i < w->xs.n; i++) {
+		const struct je_extent *x = &w->xs.v[i];
+		if ((i & 0xfff) == 0 && hs_interrupted())
+			return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
+		unsigned local = local_arena(w, x->arena);
+		if (local == HS_ARENA_NONE)
+			return &hs_error_nomem;
+		switch (x->state) {
+		case HS_JE_ACTIVE:
+			w->tot.active += x->size;
+			HS_CHECK(x->slab ? emit_slab(w, x, local) : emit_large(w, x, local));
+			break;
+		case HS_JE_DIRTY:
+		case HS_JE_MUZZY:
+		case HS_JE_RETAINED:
+			*(x->state == HS_JE_DIRTY ? &w->tot.dirty : x->state == HS_JE_MUZZY ? &w->tot.muzzy : &w->tot.retained) += x->size;
+			w->ext_free[local][x->state][0]++;
+			w->ext_free[local][x->state][1] += x->size;
+			HS_CHECK(add_block(w, x->base, x->size, HS_WHERE_EXTENT, local));
+			break;
+		default:
+			diag(j, D_EDATA, HS_DIAG_WARNING, x->base,
+			     "extent 0x%" PRIx64 "-0x%" PRIx64 " is being %s (a core taken inside the allocator); left out",
+			     x->base, x->base + x->size, x->state == HS_JE_MERGING ? "merged" : "changed");
+		}
+	}
+	return NULL;
+}
+
+/* Base blocks: jemalloc's metadata (arena_t, edata_t, rtree leaves), one chain
+ * per arena's base_t. */
+static struct hs_error *emit_base(struct walk *w)
+{
+	struct je_state *j = w->j;
+	const struct hs_je_layout *L = j->L;
+	uint64_t seen[64];
+	size_t nseen = 0;
+	for (size_t a = 0; a < j->narenas; a++) {
+		uint64_t base = j->arenas[a].base, b;
+		bool dup = false;
+		for (size_t k = 0; k < nseen; k++)
+			dup |= seen[k] == base;
+		if (!base || dup || !rd64(j, base + L->base_blocks, &b))
+			continue;
+		if (nseen < 64)
+			seen[nseen++] = base;
+		uint64_t total = 0, mapped = 0;
+		for (unsigned n = 0; b; n++) {
+			uint64_t size;
+			if (n == MAX_BASE_BLOCKS || !plausible_ptr(b, 4096) || !rd64(j, b + L->block_size, &size) ||
+			    !size || (size & 4095) || size >= (UINT64_C(1) << 40)) {
+				diag(j, D_OTHER, HS_DIAG_WARNING, b,
+				     "the base blocks of arena %u end at 0x%" PRIx64 " (unreadable or not a block)", j->arenas[a].ind, b);
+				break;
+			}
+			if (extent_of(&w->xs, b) || extent_of(&w->xs, b + size - 1)) {
+				diag(j, D_OTHER, HS_DIAG_ERROR, b, "base block 0x%" PRIx64 " of arena %u overlaps the heap; skipped",
+				     b, j->arenas[a].ind);
+			} else {
+				struct hs_region r = { b, b + size, HS_REGION_META, (unsigned)a };
+				HS_CHECK(hs_alloc_desc_add_region(w->desc, &r));
+				HS_CHECK(hs_heap_add(w->heap, b, size, HS_WHERE_META, w->global_base + (unsigned)a));
+				total += size;
+			}
+			if (!rd64(j, b + L->block_next, &b))
+				break;
+		}
+		w->tot.base += total;
+		if (rd64(j, base + L->base_mapped, &mapped) && mapped != total)
+			diag(j, D_OTHER, HS_DIAG_INFO, base,
+			     "base of arena %u: its blocks add up to %" PRIu64 " bytes, its stats say %" PRIu64,
+			     j->arenas[a].ind, total, mapped);
+	}
+	return NULL;
+}
+
+/* Heap regions: runs of adjacent extents of one arena. */
+static struct hs_error *describe_regions(struct walk *w)
+{
+	for (size_t i = 0; i < w->xs.n;) {
+		const struct je_extent *x = &w->xs.v[i];
+		size_t k = i + 1;
+		uint64_t end = x->base + x->size;
+		while (k < w->xs.n && w->xs.v[k].arena == x->arena && w->xs.v[k].base == end) {
+			end += w->xs.v[k].size;
+			k++;
+		}
+		struct hs_region r = { x->base, end, HS_REGION_HEAP, local_arena(w, x->arena) };
+		HS_CHECK(hs_alloc_desc_add_region(w->desc, &r));
+		i = k;
+	}
+	return NULL;
+}
+
+static struct hs_error *describe_lists(struct walk *w)
+{
+	struct je_state *j = w->j;
+	// Tcache bins: what each holds, against what its cache_bin_t declares.
+	uint64_t (*per)[HS_JE_MAX_SIZES][3] = calloc(j->ntcaches ? j->ntcaches : 1, sizeof(*per));
+	if (!per)
+		return &hs_error_nomem;
+	for (size_t i = 0; i < w->cs.n; i++) {
+		const struct je_cached *c = &w->cs.v[i];
+		per[c->tcache][c->bin][0]++;
+		if (c->matched) {
+			per[c->tcache][c->bin][1]++;
+			per[c->tcache][c->bin][2] += j->sizes.index2size[c->bin];
+		} else {
+			diag(j, D_TCACHE, HS_DIAG_ERROR, c->ptr,
+			     "bin %u of tcache 0x%" PRIx64 " holds 0x%" PRIx64 ", which is no allocated object of that size class",
+			     c->bin, j->tcaches[c->tcache].address, c->ptr);
+		}
+	}
+	struct hs_error *err = NULL;
+	for (size_t t = 0; t < j->ntcaches && !err; t++) {
+		for (unsigned b = 0; b < j->sizes.nsizes && !err; b++) {
+			if (!per[t][b][0])
+				continue;
+			struct hs_freelist l = {
+				.where = HS_WHERE_TCACHE, .arena = HS_ARENA_NONE, .tid = j->tcaches[t].tid,
+				.owner = j->tcaches[t].address, .index = (int)b, .chunk_size = j->sizes.index2size[b],
+				.count = per[t][b][1], .bytes = per[t][b][2], .declared = (int64_t)per[t][b][0],
+			};
+			err = hs_alloc_desc_add_list(w->desc, &l);
+		}
+	}
+	free(per);
+	HS_CHECK(err);
+	for (size_t a = 0; a < j->narenas; a++) {
+		for (unsigned b = 0; b < j->sizes.nbins; b++) {
+			if (!w->slab_free[a][b][0])
+				continue;
+			uint64_t owner = j->arenas[a].address ? j->arenas[a].address + j->L->arena_bins + b * j->L->bin_size : 0;
+			struct hs_freelist l = {
+				.where = HS_WHERE_SLAB, .arena = (unsigned)a, .owner = owner, .index = (int)b,
+				.chunk_size = j->sizes.bins[b].reg_size, .count = w->slab_free[a][b][0],
+				.bytes = w->slab_free[a][b][1], .declared = -1,
+			};
+			HS_CHECK(hs_alloc_desc_add_list(w->desc, &l));
+		}
+		for (unsigned s = HS_JE_DIRTY; s <= HS_JE_RETAINED; s++) {
+			if (!w->ext_free[a][s][0])
+				continue;
+			struct hs_freelist l = {
+				.where = HS_WHERE_EXTENT, .arena = (unsigned)a, .owner = j->arenas[a].address, .index = (int)s,
+				.chunk_size = UINT64_C(1) << j->L->lg_page, .count = w->ext_free[a][s][0],
+				.bytes = w->ext_free[a][s][1], .declared = -1,
+			};
+			HS_CHECK(hs_alloc_desc_add_list(w->desc, &l));
+		}
+	}
+	return NULL;
+}
+
+static int arena_ind_cmp(const void *a, const void *b)
+{
+	const struct je_arena *x = a, *y = b;
+	return (x->ind > y->ind) - (x->ind < y->ind);
+}
+
+static struct hs_error *describe_arenas(struct walk *w)
+{
+	struct je_state *j = w->j;
+	const struct hs_je_layout *L = j->L;
+	uint64_t *sys = calloc(j->narenas ? j->narenas : 1, sizeof(uint64_t));
+	if (!sys)
+		return &hs_error_nomem;
+	for (size_t i = 0; i < w->xs.n; i++) {
+		const struct je_extent *x = &w->xs.v[i];
+		if (x->state != HS_JE_RETAINED && x->arena < 4096 && j->local_of[x->arena])
+			sys[j->local_of[x->arena] - 1] += x->size;
+	}
+	struct hs_error *err = NULL;
+	for (size_t a = 0; a < j->narenas && !err; a++) {
+		struct hs_arena *ar = &j->arenas[a].out;
+		uint32_t nthreads;
+		ar->address = j->arenas[a].address;
+		snprintf(ar->label, sizeof(ar->label), "je arena %u", j->arenas[a].ind);
+		ar->system_mem = sys[a];
+		ar->nthreads = ar->address && rd32(j, ar->address + L->arena_nthreads, &nthreads) ? (int)nthreads : -1;
+		err = hs_alloc_desc_add_arena(w->desc, ar);
+	}
+	free(sys);
+	return err;
+}
+
+static void describe_facts(struct walk *w)
+{
+	struct je_state *j = w->j;
+	const struct hs_je_layout *L = j->L;
+	struct hs_alloc_desc *d = w->desc;
+	// "5.3.0-0-g54eaed1d8b56b1aa...": the version and a 12-digit commit fit.
+	snprintf(d->version, sizeof(d->version), "%.*s", (int)sizeof(d->version) - 1,
+		 j->version[0] ? j->version : "5.3.0 (assumed)");
+	char *g = strstr(d->version, "-g");
+	if (g && strlen(g) > 14)
+		g[14] = 0;
+	snprintf(d->layout_source, sizeof(d->layout_source), "built-in 5.3.0; emap by %.38s", j->how);
+	hs_alloc_desc_fact(d, "je_arena_emap_global", j->emap);
+	hs_alloc_desc_fact(d, "rtree root", j->emap + L->emap_root);
+	if (j->arenas_array)
+		hs_alloc_desc_fact(d, "je_arenas", j->arenas_array);
+	if (j->have_tpoff)
+		hs_alloc_desc_fact(d, "tsd TLS offset (negated)", (uint64_t)-j->tpoff);
+	hs_alloc_desc_fact(d, "LG_PAGE", L->lg_page);
+	hs_alloc_desc_fact(d, "LG_QUANTUM", L->lg_quantum);
+	hs_alloc_desc_fact(d, "LG_VADDR", L->lg_vaddr);
+	hs_alloc_desc_fact(d, "SC_NBINS", j->sizes.nbins);
+	hs_alloc_desc_fact(d, "SC_NSIZES", j->sizes.nsizes);
+	hs_alloc_desc_fact(d, "size tables checked", strcmp(j->sizes_how, "assumed") != 0);
+	hs_alloc_desc_fact(d, "sizeof(edata_t)", L->edata_size);
+	hs_alloc_desc_fact(d, "sizeof(tsd_t)", L->tsd_size);
+	hs_alloc_desc_fact(d, "extents", w->xs.n);
+	hs_alloc_desc_fact(d, "slabs", w->tot.slabs);
+	hs_alloc_desc_fact(d, "large extents", w->tot.large);
+	hs_alloc_desc_fact(d, "tcaches", j->ntcaches);
+	hs_alloc_desc_fact(d, "allocated_bytes", w->tot.allocated);
+	hs_alloc_desc_fact(d, "active_bytes", w->tot.active);
+	hs_alloc_desc_fact(d, "tcache_bytes", w->tot.tcache);
+	hs_alloc_desc_fact(d, "internal_bytes", w->tot.internal);
+	hs_alloc_desc_fact(d, "dirty_bytes", w->tot.dirty);
+	hs_alloc_desc_fact(d, "muzzy_bytes", w->tot.muzzy);
+	hs_alloc_desc_fact(d, "retained_bytes", w->tot.retained);
+	hs_alloc_desc_fact(d, "base_bytes", w->tot.base);
+}
+
+static void walk_free(struct walk *w)
+{
+	free(w->xs.v);
+	free(w->cs.v);
+	free(w->cs.stacks);
+	free(w->meta);
+	free(w->slab_free);
+	free(w->ext_free);
+}
+
+static struct hs_error *walk_run(struct walk *w)
+{
+	struct je_state *j = w->j;
+	HS_CHECK(collect_extents(j, &w->xs));
+	HS_CHECK(find_tcaches(j));
+	HS_CHECK(read_tcaches(j, &w->cs));
+	HS_CHECK(find_meta(w));
+	// Every arena an extent names gets an entry (found or not), before the
+	// per-arena tables are sized.
+	for (size_t i = 0; i < w->xs.n; i++)
+		if (local_arena(w, w->xs.v[i].arena) == HS_ARENA_NONE)
+			return &hs_error_nomem;
+	// Arenas in index order: local index = position.
+	if (j->narenas) {
+		qsort(j->arenas, j->narenas, sizeof(*j->arenas), arena_ind_cmp);
+		memset(j->local_of, 0, sizeof(j->local_of));
+		for (size_t a = 0; a < j->narenas; a++)
+			j->local_of[j->arenas[a].ind] = (uint16_t)(a + 1);
+	}
+	w->slab_free = calloc(j->narenas ? j->narenas : 1, sizeof(*w->slab_free));
+	w->ext_free = calloc(j->narenas ? j->narenas : 1, sizeof(*w->ext_free));
+	if (!w->slab_free || !w->ext_free)
+		return &hs_error_nomem;
+	HS_CHECK(emit_extents(w));
+	HS_CHECK(emit_base(w));
+	HS_CHECK(describe_arenas(w));
+	HS_CHECK(describe_regions(w));
+	HS_CHECK(describe_lists(w));
+	describe_facts(w);
+	if (!j->ntcaches)
+		hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
+			    "no tcache was found (no arena ring, no thread's TLS): objects cached in tcaches are counted as used");
+	diag_flush_counts(j);
+	return NULL;
+}
+
+static struct hs_error *je_walk(struct hs_session *s, void *state, struct hs_heap *heap,
+				struct hs_alloc_desc *desc)
+{
+	struct je_state *j = state;
+	struct walk w = { .j = j, .heap = heap, .desc = desc };
+	for (size_t d = 0; d < s->ndesc; d++)
+		w.global_base += (unsigned)s->desc[d].narenas;
+	struct hs_error *err = walk_run(&w);
+	walk_free(&w);
+	return err;
+}
+
+const struct hs_walker hs_jemalloc_walker = {
+	.name = "jemalloc",
+	.detect = je_detect,
+	.walk = je_walk,
+	.destroy = state_destroy,
+};

@@ -1,0 +1,179 @@
+/* heap.c - the allocation index: a flat array of blocks sorted by address.
+ *
+ * Walkers emit blocks heap by heap, each heap in address order, so the array
+ * is a handful of ascending runs: finish() merges the runs (natural merge
+ * sort, stable, O(n log runs)) instead of sorting from scratch, then drops
+ * blocks that overlap an earlier one.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "heap.h"
+
+void hs_heap_init(struct hs_heap *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->sorted = true;
+}
+
+void hs_heap_deinit(struct hs_heap *h)
+{
+	free(h->blocks);
+	hs_heap_init(h);
+}
+
+struct hs_error *hs_heap_add(struct hs_heap *h, uint64_t address, uint64_t size,
+			     enum hs_where where, unsigned arena)
+{
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 1024;
+		struct hs_block *b = realloc(h->blocks, cap * sizeof(*b));
+		if (!b)
+			return &hs_error_nomem;
+		h->blocks = b;
+		h->cap = cap;
+	}
+	if (size > HS_BLOCK_SIZE_MAX)
+		size = HS_BLOCK_SIZE_MAX;
+	if (h->n && h->sorted && h->blocks[h->n - 1].address > address)
+		h->sorted = false;
+	h->blocks[h->n].address = address;
+	h->blocks[h->n].info = hs_block_info(size, where, arena);
+	h->n++;
+	return NULL;
+}
+
+/* Merge the sorted runs [a, m) and [m, e) of src into dst (stable). */
+static void merge_runs(const struct hs_block *src, struct hs_block *dst,
+		       size_t a, size_t m, size_t e)
+{
+	size_t i = a, j = m, k = a;
+	while (i < m && j < e)
+		dst[k++] = src[j].address < src[i].address ? src[j++] : src[i++];
+	while (i < m)
+		dst[k++] = src[i++];
+	while (j < e)
+		dst[k++] = src[j++];
+}
+
+/* Natural merge sort: find the ascending runs, merge neighbours pairwise until
+ * one run is left. */
+static struct hs_error *sort_blocks(struct hs_heap *h)
+{
+	size_t n = h->n, nruns = 0;
+	size_t *runs = NULL;
+	struct hs_block *tmp = NULL;
+
+	/* run starts, plus n as a sentinel */
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || h->blocks[i].address < h->blocks[i - 1].address)
+			nruns++;
+	runs = malloc((nruns + 1) * sizeof(*runs));
+	tmp = malloc(n * sizeof(*tmp));
+	if (!runs || !tmp) {
+		free(runs);
+		free(tmp);
+		return &hs_error_nomem;
+	}
+	nruns = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || h->blocks[i].address < h->blocks[i - 1].address)
+			runs[nruns++] = i;
+	runs[nruns] = n;
+
+	struct hs_block *src = h->blocks, *dst = tmp;
+	while (nruns > 1) {
+		size_t out = 0, r;
+		for (r = 0; r + 1 < nruns; r += 2) {
+			merge_runs(src, dst, runs[r], runs[r + 1], runs[r + 2]);
+			runs[out++] = runs[r];
+		}
+		if (r < nruns) {   /* odd run out: copy it over */
+			memcpy(dst + runs[r], src + runs[r], (runs[r + 1] - runs[r]) * sizeof(*dst));
+			runs[out++] = runs[r];
+		}
+		runs[out] = n;
+		nruns = out;
+		struct hs_block *t = src; src = dst; dst = t;
+	}
+	if (src != h->blocks) {
+		memcpy(h->blocks, src, n * sizeof(*src));
+	}
+	free(tmp);
+	free(runs);
+	return NULL;
+}
+
+struct hs_error *hs_heap_finish(struct hs_heap *h, size_t *dropped_ret)
+{
+	size_t dropped = 0;
+
+	if (!h->sorted && h->n > 1)
+		HS_CHECK(sort_blocks(h));
+	h->sorted = true;
+
+	/* Keep a block only if it starts at or after the end of the last kept one. */
+	size_t out = 0;
+	uint64_t end = 0;
+	for (size_t i = 0; i < h->n; i++) {
+		const struct hs_block *b = &h->blocks[i];
+		if (out > 0 && b->address < end) {
+			dropped++;
+			continue;
+		}
+		uint64_t size = hs_block_size(b);
+		end = b->address + (size ? size : 1);
+		if (end < b->address)  /* wraps: nothing can follow */
+			end = UINT64_MAX;
+		h->blocks[out++] = *b;
+	}
+	h->n = out;
+	if (dropped_ret)
+		*dropped_ret = dropped;
+	return NULL;
+}
+
+size_t hs_heap_lower_bound(const struct hs_heap *h, uint64_t addr)
+{
+	size_t lo = 0, hi = h->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (h->blocks[mid].address < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool block_contains(const struct hs_block *b, uint64_t addr)
+{
+	uint64_t size = hs_block_size(b);
+	if (addr == b->address)
+		return true;
+	return addr > b->address && addr - b->address < size;
+}
+
+ptrdiff_t hs_heap_find(const struct hs_heap *h, uint64_t addr)
+{
+	if (!h->sorted) {
+		/* Before finish(): correct but linear. */
+		for (size_t i = 0; i < h->n; i++)
+			if (block_contains(&h->blocks[i], addr))
+				return (ptrdiff_t)i;
+		return -1;
+	}
+	/* The last block whose address <= addr: one before the first one above. */
+	size_t lo = 0, hi = h->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (h->blocks[mid].address <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t i = lo;
+	if (i == 0)
+		return -1;
+	const struct hs_block *b = &h->blocks[i - 1];
+	return block_contains(b, addr) ? (ptrdiff_t)(i - 1) : -1;
+}
