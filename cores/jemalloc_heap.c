@@ -10,7 +10,8 @@
  * free (a freed region is never handed out again before the core is taken):
  *   1. allocate: small classes 8..14336, tcache-able large (16 KiB..32 KiB),
  *      large (40 KiB..1 MiB) and huge (>= opt.oversize_threshold, 8 MiB: the
- *      huge arena) objects; a few leaked clusters (main thread only).
+ *      huge arena) objects; a few leaked clusters and a few glibc objects
+ *      (__libc_malloc, some freed again) in the main thread.
  *   2. free every other small object, then thread.tcache.flush: those regions
  *      go back to their slabs ("slab"), or with their slab to the arena when the
  *      flush emptied it ("extent").
@@ -30,7 +31,9 @@
  * Truth JSON: {"fixture","variant","pid","version","threads":[{tid,arena}],
  *   "live":[{address,size,arena,thread}], "freed":[{address,size,arena,thread,
  *   expect}] (expect: "tcache", "extent", or "slab|extent"),
- *   "leaked":[{address,size,unreferenced}], "mallctl":{allocated,active,
+ *   "leaked":[{address,size,unreferenced}], "glibc_live":[{address,size}],
+ *   "glibc_freed":[{address,size}] (glibc's own heap, through __libc_malloc:
+ *   the process uses both allocators), "mallctl":{allocated,active,
  *   metadata,resident,mapped,retained,tcache_bytes}, "stats_print_buffer",
  *   "malloc_stats": the document malloc_stats_print("J...") wrote}.
  */
@@ -74,6 +77,13 @@ static struct { int tid; unsigned arena; } threads[NTHREADS];
 /* Live objects are reachable from here (a root), like a program's globals. */
 static void *anchors[MAX_REC];
 static size_t nanchors;
+/* glibc's own malloc, called directly: the process has both heaps in use. */
+extern void *__libc_malloc(size_t size);
+extern void __libc_free(void *p);
+static const size_t glibc_sizes[] = { 24, 100, 1000, 5000, 200000 };
+#define NGLIBC (sizeof(glibc_sizes) / sizeof(glibc_sizes[0]))
+static void *glibc_kept[NGLIBC];
+static struct { uintptr_t enc; size_t size; } glibc_live[NGLIBC], glibc_freed[2];
 /* Objects the main thread allocates and worker 1 frees (remote frees). */
 static void *remote[8];
 static pthread_barrier_t allocated_all, freed_all;
@@ -167,6 +177,33 @@ static void leak_one(void *p, int unreferenced)
 	pthread_mutex_lock(&lock);
 	add(leaked, &nleaked, 64, p, 0)->expect = unreferenced ? "unreferenced" : "leaked";
 	pthread_mutex_unlock(&lock);
+}
+
+/* glibc's usable size from its chunk header (size | flags; IS_MMAPPED = 2). */
+static size_t glibc_usable(const void *p)
+{
+	uintptr_t w = ((const uintptr_t *)p)[-1];
+	return (w & ~(uintptr_t)7) - ((w & 2) ? 16 : 8);
+}
+
+static void glibc_heap(void)
+{
+	for (size_t i = 0; i < NGLIBC; i++) {
+		glibc_kept[i] = __libc_malloc(glibc_sizes[i]);
+		if (!glibc_kept[i])
+			die("__libc_malloc failed");
+		memset(glibc_kept[i], 0x22, glibc_sizes[i]);
+		glibc_live[i].enc = (uintptr_t)glibc_kept[i] ^ TRUTH_MASK;
+		glibc_live[i].size = glibc_usable(glibc_kept[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		void *p = __libc_malloc(i ? 40 : 24);
+		if (!p)
+			die("__libc_malloc failed");
+		glibc_freed[i].enc = (uintptr_t)p ^ TRUTH_MASK;
+		glibc_freed[i].size = glibc_usable(p);
+		__libc_free(p);
+	}
 }
 
 __attribute__((noinline)) static void make_leaks(void)
@@ -366,6 +403,14 @@ static void write_truth(const char *path, const char *fixture)
 		cat("%s\n {\"address\":%lu,\"size\":%zu,\"unreferenced\":%s}", i ? "," : "",
 		    (unsigned long)(leaked[i].enc ^ TRUTH_MASK), leaked[i].size,
 		    strcmp(leaked[i].expect, "unreferenced") ? "false" : "true");
+	cat("],\n\"glibc_live\":[");
+	for (size_t i = 0; i < NGLIBC; i++)
+		cat("%s{\"address\":%lu,\"size\":%zu}", i ? "," : "",
+		    (unsigned long)(glibc_live[i].enc ^ TRUTH_MASK), glibc_live[i].size);
+	cat("],\n\"glibc_freed\":[");
+	for (size_t i = 0; i < 2; i++)
+		cat("%s{\"address\":%lu,\"size\":%zu}", i ? "," : "",
+		    (unsigned long)(glibc_freed[i].enc ^ TRUTH_MASK), glibc_freed[i].size);
 	cat("],\n\"mallctl\":{\"allocated\":%zu,\"active\":%zu,\"metadata\":%zu,\"resident\":%zu,"
 	    "\"mapped\":%zu,\"retained\":%zu,\"tcache_bytes\":%zu},\n\"stats_print_buffer\":65536,\n"
 	    "\"malloc_stats\":%s}\n",
@@ -402,6 +447,7 @@ int main(int argc, char **argv)
 		if (pthread_create(&tids[t], NULL, worker, (void *)(intptr_t)t))
 			die("pthread_create failed");
 	phase_allocate(&main_plan, 0);
+	glibc_heap();
 	make_leaks();
 	scrub_stack();
 	pthread_barrier_wait(&allocated_all);

@@ -33,7 +33,7 @@
 #define LT_MAX_OBJ 256
 #define LT_MAX_CHAIN 48
 #define LT_MAX_HOPS 8
-#define LT_MAX_REFS 16
+#define LT_MAX_REFS 32
 #define LT_MAX_TREE 32
 #define LT_MAX_STALE 4
 #define LT_MAX_HEAPS 8
@@ -159,8 +159,9 @@ static __attribute__((unused)) void lt_interior_only(const void *p)
 	lt_find(p)->interior_only = 1;
 }
 
-/* Record p as freed (where glibc will put it) and free it. */
-static __attribute__((unused, noinline)) void lt_free(void *p, const char *expect)
+/* Record p as freed (where glibc will put it) without freeing it (C++: the
+ * caller deletes it). */
+static __attribute__((unused, noinline)) void lt_freed(void *p, const char *expect)
 {
 	pthread_mutex_lock(&truth.lock);
 	if (lt.nobj >= LT_MAX_OBJ)
@@ -174,6 +175,12 @@ static __attribute__((unused, noinline)) void lt_free(void *p, const char *expec
 	snprintf(o->expect, sizeof(o->expect), "%s", expect);
 	snprintf(o->label, sizeof(o->label), "freed %s", expect);
 	pthread_mutex_unlock(&truth.lock);
+}
+
+/* Record p as freed (where glibc will put it) and free it. */
+static __attribute__((unused, noinline)) void lt_free(void *p, const char *expect)
+{
+	lt_freed(p, expect);
 	free(p);
 }
 
@@ -337,6 +344,14 @@ static __attribute__((unused)) void lt_find_main_arena(const void *thread_ptr)
 		a = *(const uintptr_t *)(a + LT_ARENA_NEXT);
 	}
 	truth_die("main_arena not found");
+}
+
+/* main_arena from a chunk just freed into the main arena's unsorted bin (and
+ * alone there): its fd is the bin's pseudo-chunk, main_arena.bins - 16, and
+ * bins is at offset 112 (glibc 2.36 x86-64). */
+static __attribute__((unused)) void lt_main_arena_from_unsorted(const void *freed)
+{
+	lt.main_arena_enc = LT_ENC(*(const uintptr_t *)freed - 96);
 }
 
 /* Internal chunks allocated before the fixture's first malloc (C++: the

@@ -100,11 +100,11 @@ static int never_word;          /* thread 2 waits on it forever */
 static __attribute__((noinline)) void build_chain(void)
 {
 	struct node *a = malloc(sizeof(*a));
-	lt_startup_chunks(a);
-	lt_heap_of(a);
 	struct node *b = malloc(sizeof(*b));
 	struct node *t = malloc(sizeof(*t));
 	a->id = 1, b->id = 2, t->id = 3;
+	lt_startup_chunks(a);
+	lt_heap_of(a);
 	a->next = b, b->next = t, t->next = NULL;
 	g_chain = a;
 	lt_obj(a, "node", 0, 0, "chain a");
@@ -317,52 +317,70 @@ static __attribute__((noinline)) void build_leaked(void)
 	lt_obj(big, NULL, 1, 1, "leaked mmapped chunk");
 }
 
-/* A hash table whose bucket array is freed while its nodes are dropped.
- * Buckets below first_slot are overwritten by the free list links. */
-static __attribute__((noinline)) void *build_table(const char *name, size_t nbuckets, const int *slots,
-						   const int *chain_len, int nchains, const char *expect)
+
+/* A hash table whose bucket array is freed while its nodes are dropped: the
+ * nodes of each bucket's chain, leaked; the chain heads are cluster heads (the
+ * stale bucket words must not count as referrers). */
+struct table_spec {
+	const char *name;
+	size_t nbuckets, node_size;
+	int nchains;
+	int slots[3], len[3];
+};
+
+static __attribute__((noinline)) void make_nodes(const struct table_spec *t, struct hnode **heads)
 {
-	struct hnode **b = calloc(nbuckets, sizeof(*b));
-	struct lt_stale *st = lt_stale(name, b, expect);
 	int k = 0;
-	for (int i = 0; i < nchains; i++) {
-		struct hnode *prev = NULL;
-		for (int j = 0; j < chain_len[i]; j++) {
-			struct hnode *n = malloc(name[0] == 't' ? 24 : 40);
-			n->key = k++, n->value = 0, n->next = NULL;
-			if (prev)
-				prev->next = n;
-			else
-				b[slots[i]] = n;
-			lt_obj(n, NULL, 1, prev == NULL, "%s node %d.%d", name, i, j);
-			if (prev) {
-				struct lt_chain *c = lt_chain("stale-table node", n, 0);
-				snprintf(c->label, sizeof(c->label), "%s node %d.%d", name, i, j);
-				lt_hop(c, prev, OFF(struct hnode, next), NULL);
-				lt_hop(c, n, -1, NULL);
-			} else {
-				struct lt_refs *r = lt_refs("stale-table head", n);
-				snprintf(r->label, sizeof(r->label), "%s head %d (refs: none)", name, i);
+	for (int i = 0; i < t->nchains; i++) {
+		struct hnode *path[4];
+		for (int j = 0; j < t->len[i]; j++) {
+			struct hnode *n = malloc(t->node_size);
+			memset(n, 0, t->node_size);
+			n->key = k++;
+			path[j] = n;
+			if (j)
+				path[j - 1]->next = n;
+			lt_obj(n, NULL, 1, j == 0, "%s node %d.%d", t->name, i, j);
+			if (j == 0) {
+				struct lt_refs *r = lt_refs("", n);
+				snprintf(r->label, sizeof(r->label), "%s head %d", t->name, i);
+				continue;
 			}
-			prev = n;
+			struct lt_chain *c = lt_chain("", n, 0);
+			snprintf(c->label, sizeof(c->label), "%s node %d.%d", t->name, i, j);
+			for (int h = 0; h < j; h++)
+				lt_hop(c, path[h], OFF(struct hnode, next), NULL);
+			lt_hop(c, n, -1, NULL);
 		}
-		lt_stale_word(st, slots[i] * 8L, b[slots[i]]);
+		heads[i] = path[0];
 	}
-	return b;
 }
 
-/* The free lists, the stale arrays and the traps, last in the main arena. */
+static __attribute__((noinline)) void fill_table(const struct table_spec *t, struct hnode **b,
+						 struct hnode **heads, const char *expect)
+{
+	struct lt_stale *st = lt_stale(t->name, b, expect);
+	for (int i = 0; i < t->nchains; i++) {
+		b[t->slots[i]] = heads[i];
+		lt_stale_word(st, t->slots[i] * 8L, heads[i]);
+	}
+}
+
+/* The free lists, the stale bucket arrays and the main-arena traps: the last
+ * thing in the main arena (after the threads' DTVs). */
 static __attribute__((noinline)) void build_free_lists(void)
 {
-	static const int tslots[3] = { 3, 7, 12 }, tlen[3] = { 2, 1, 3 };
-	static const int uslots[3] = { 10, 100, 255 }, ulen[3] = { 1, 2, 1 };
-	void *tbuckets = build_table("tcache-table", 16, tslots, tlen, 3, "tcache");
-	void *ubuckets_nodes_first = build_table("unsorted-table", 0, NULL, NULL, 0, "none");
-	(void)ubuckets_nodes_first;
+	// Buckets 0 and 1 hold the tcache links after free(), 0-3 the bin links.
+	static const struct table_spec tspec = { "tcache-table", 16, 24, 3, { 3, 7, 12 }, { 2, 1, 3 } };
+	static const struct table_spec uspec = { "unsorted-table", 256, 40, 3, { 10, 100, 255 }, { 1, 2, 1 } };
+	struct hnode *theads[3], *uheads[3];
+
+	make_nodes(&tspec, theads);
+	struct hnode **tb = calloc(tspec.nbuckets, sizeof(*tb));
+	fill_table(&tspec, tb, theads, "tcache");
+	make_nodes(&uspec, uheads);
 
 	void *t32[7], *f32[3], *t48[7], *f48[2], *t112[3];
-	struct lnk *leak_heads[2];
-	leak_heads[0] = NULL;
 	for (int i = 0; i < 7; i++)
 		t32[i] = malloc(24);
 	f32[0] = malloc(24);
@@ -378,38 +396,202 @@ static __attribute__((noinline)) void build_free_lists(void)
 	memset(trap_fast, 0, 88);
 	lt_obj(trap_fast, NULL, 1, 1, "trap: before the fastbin head");
 
-	// unsorted: a 2048-byte bucket array between a trap and the last chunk
-	static const int dummy = 0;
-	(void)dummy;
 	void *trap_unsorted = malloc(120);
+	struct hnode **ub = calloc(uspec.nbuckets, sizeof(*ub));
+	void *trap_top = malloc(56);   // the main arena's last chunk: main_arena.top points into it
 	memset(trap_unsorted, 0, 120);
+	memset(trap_top, 0, 56);
 	lt_obj(trap_unsorted, NULL, 1, 1, "trap: before the unsorted chunk");
-	void *ubuckets = NULL;
-	{
-		// the nodes were allocated before the array on purpose: the array must
-		// sit between the two traps
-		struct hnode *m[4];
-		for (int i = 0; i < 4; i++) {
-			m[i] = malloc(40);
-			m[i]->key = 100 + i, m[i]->value = 0, m[i]->next = NULL;
-		}
-		m[1]->next = m[2];
-		// move the array after the nodes: allocate it now
-		void *trap_between = malloc(24);
-		memset(trap_between, 0, 24);
-		lt_obj(trap_between, NULL, 1, 1, "trap: between");
-		(void)trap_between;
-		ubuckets = NULL;
-		(void)ubuckets;
-		(void)m;
-	}
-	(void)tbuckets;
-	(void)t32, (void)f32, (void)t48, (void)f48, (void)t112, (void)leak_heads, (void)uslots, (void)ulen;
+	lt_obj(trap_top, NULL, 1, 1, "trap: main arena top");
+	fill_table(&uspec, ub, uheads, "unsorted");
+
+	// Stale pointers to leaked heads in chunks about to be freed (past the
+	// words the free lists overwrite): they must not make the heads referenced.
+	((void **)f32[0])[1] = uheads[0];
+	((void **)f48[0])[2] = uheads[2];
+	((void **)t112[0])[5] = theads[1];
+	((void **)t48[3])[3] = theads[2];
+
+	for (int i = 0; i < 7; i++)
+		lt_free(t32[i], "tcache");
+	for (int i = 0; i < 3; i++)
+		lt_free(f32[i], "fastbin");
+	for (int i = 0; i < 7; i++)
+		lt_free(t48[i], "tcache");
+	for (int i = 0; i < 2; i++)
+		lt_free(f48[i], "fastbin");
+	for (int i = 0; i < 3; i++)
+		lt_free(t112[i], "tcache");
+	lt_free(tb, "tcache");
+	lt_free(ub, "unsorted");
+}
+
+/* Thread 1: an object held only by a local of this frame while it waits. */
+static __attribute__((noinline)) void hold_on_stack(void)
+{
+	void *held = malloc(96);
+	truth_thread_tcache(held, 1);
+	truth_thread_dtv(1);
+	lt_heap_of(held);
+	lt_find_main_arena(held);
+	void *child = malloc(40);
+	memset(held, 0, 96);
+	memset(child, 0, 40);
+	((void **)held)[1] = child;
+	void *trap = malloc(56);        // this arena's last chunk: its malloc_state.top points into it
+	memset(trap, 0, 56);
+	int tid = truth_gettid();
+	lt_obj(held, NULL, 0, 0, "stack-held");
+	lt_obj(child, NULL, 0, 0, "stack-held child");
+	lt_obj(trap, NULL, 1, 1, "trap: thread 1 arena top");
+	struct lt_chain *c = lt_chain("stack-held", held, 1);
+	lt_root_stack(&c->root, &held, tid, "hold_on_stack");
+	lt_hop(c, held, -1, NULL);
+	c = lt_chain("stack-held child", child, 1);
+	lt_root_stack(&c->root, &held, tid, "hold_on_stack");
+	lt_hop(c, held, 8, NULL);
+	lt_hop(c, child, -1, NULL);
+	struct lt_refs *r = lt_refs("stack-held", held);
+	lt_root_stack(lt_ref_root(r), &held, tid, "hold_on_stack");
+	c = NULL, r = NULL, child = NULL, trap = NULL;
+	thread_tid[1] = tid;
+	lt_scrub_stack();
+	LT_CLEAR_REGS();
+	ready_flag[1] = 1;
+	pthread_barrier_wait(&hold);
+	__asm__ volatile("" ::"m"(held));
+}
+
+/* Thread 2: an object held only by r12 while the thread sleeps in a raw futex
+ * syscall (no function call could spill the callee-saved register).  Before
+ * the asm the pointer only exists complemented (not a pointer) in this frame. */
+static __attribute__((noinline)) void hold_in_register(void)
+{
+	void *p = malloc(72);
+	truth_thread_tcache(p, 2);
+	truth_thread_dtv(2);
+	lt_heap_of(p);
+	void *q = malloc(32);
+	memset(p, 0, 72);
+	memset(q, 0, 32);
+	*(void **)p = q;
+	g_guards[2] = malloc(24);       // the arena's last chunk, anchored by a global
+	int tid = truth_gettid();
+	lt_obj(p, NULL, 0, 0, "register-held");
+	lt_obj(q, NULL, 0, 0, "register-held child");
+	lt_obj(g_guards[2], NULL, 0, 0, "guard: thread 2 arena top");
+	struct lt_chain *c = lt_chain("register-held", p, 1);
+	lt_root_register(&c->root, tid, "r12");
+	lt_hop(c, p, -1, NULL);
+	c = lt_chain("register-held child", q, 1);
+	lt_root_register(&c->root, tid, "r12");
+	lt_hop(c, p, 0, NULL);
+	lt_hop(c, q, -1, NULL);
+	struct lt_refs *r = lt_refs("register-held", p);
+	lt_root_register(lt_ref_root(r), tid, "r12");
+	uintptr_t enc = LT_ENC(p);
+	int *word = &never_word;
+	volatile int *flag = &ready_flag[2];
+	p = NULL, q = NULL, c = NULL, r = NULL;
+	thread_tid[2] = tid;
+	lt_scrub_stack();
+	__asm__ volatile(
+		"mov %[enc], %%r12\n\t"
+		"not %%r12\n\t"
+		"xor %%ebx, %%ebx\n\t"
+		"xor %%r8d, %%r8d\n\t"
+		"xor %%r9d, %%r9d\n\t"
+		"xor %%r13d, %%r13d\n\t"
+		"xor %%r14d, %%r14d\n\t"
+		"xor %%r15d, %%r15d\n\t"
+		"pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\t"
+		"pxor %%xmm3, %%xmm3\n\tpxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
+		"mov %[word], %%rdi\n\t"
+		"mov %[flag], %%rax\n\t"
+		"movl $1, (%%rax)\n\t"
+		"1:\n\t"
+		"mov %[nr], %%eax\n\t"
+		"mov %[op], %%esi\n\t"
+		"xor %%edx, %%edx\n\t"
+		"xor %%r10d, %%r10d\n\t"
+		"syscall\n\t"
+		"jmp 1b\n\t"
+		:
+		: [enc] "m"(enc), [word] "m"(word), [flag] "m"(flag), [nr] "i"(SYS_futex),
+		  [op] "i"(FUTEX_WAIT_PRIVATE)
+		: "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
+		  "r15", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "memory");
+	__builtin_unreachable();
+}
+
+/* Thread 3: an object held only by this thread's tls_ptr. */
+static __attribute__((noinline)) void hold_in_tls(void)
+{
+	tls_ptr = malloc(sizeof(struct tls_obj));
+	truth_thread_tcache(tls_ptr, 3);
+	truth_thread_dtv(3);
+	lt_heap_of(tls_ptr);
+	memset(tls_ptr, 0, sizeof(struct tls_obj));
+	g_guards[3] = malloc(24);
+	int tid = truth_gettid();
+	lt_obj(tls_ptr, "tls_obj", 0, 0, "thread 3 tls_ptr");
+	lt_obj(g_guards[3], NULL, 0, 0, "guard: thread 3 arena top");
+	struct lt_chain *c = lt_chain("thread 3 tls_ptr", tls_ptr, 1);
+	lt_root_tls(&c->root, &tls_ptr, tid);
+	lt_hop(c, tls_ptr, -1, NULL);
+	struct lt_refs *r = lt_refs("thread 3 tls_ptr", tls_ptr);
+	lt_root_tls(lt_ref_root(r), &tls_ptr, tid);
+	c = NULL, r = NULL;
+	thread_tid[3] = tid;
+	lt_scrub_stack();
+	LT_CLEAR_REGS();
+	ready_flag[3] = 1;
+	pthread_barrier_wait(&hold);
+}
+
+static void *thread_main(void *arg)
+{
+	int no = (int)(intptr_t)arg;
+	int local = no;
+	truth_thread(&local);
+	if (no == 1)
+		hold_on_stack();
+	else if (no == 2)
+		hold_in_register();
+	else
+		hold_in_tls();
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	(void)build_free_lists;
-	(void)argc, (void)argv;
+	const char *path = truth_path(argc, argv);
+	int local = 0;
+	truth_set_name("leaks");
+	truth_thread(&local);
+	build_chain();
+	build_config();
+	build_tree();
+	build_misc_anchored();
+	build_leaked();
+
+	// One thread at a time, each done with its mallocs before the next
+	// starts, so each gets its own arena.
+	pthread_t t[3];
+	pthread_barrier_init(&hold, NULL, 3);
+	for (int i = 1; i <= 3; i++) {
+		if (pthread_create(&t[i - 1], NULL, thread_main, (void *)(intptr_t)i))
+			truth_die("pthread_create failed");
+		while (!ready_flag[i])
+			sched_yield();
+		lt_wait_sleeping(thread_tid[i]);
+	}
+	truth_set_arenas(4);
+	build_free_lists();
+	lt_write(path);
+	lt_scrub_stack();
+	LT_CLEAR_REGS();
+	dump_here();
+	truth_finish(argc, argv);
 	return 0;
 }

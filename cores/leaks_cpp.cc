@@ -1,0 +1,186 @@
+// leaks_cpp.cc - the C++ leak fixture (issue 4): objects with vtables (a base,
+// a derived class, a class in a namespace, template instances) allocated with
+// new, some anchored by globals, some leaked; heapscope must name them by
+// their vtable ("vtable for X" -> X, as c++filt prints it) with or without
+// debug info, and name the members of the hops in a chain from DWARF.
+//
+// Anchored: g_base -> Derived (declared Base *: the vtable wins);
+//   g_widget -> app::Widget -parent-> app::Widget; g_holder -> Holder<int>
+//   -next-> Holder<int>; g_plain -> Plain (no vtable: DWARF names it).
+// Leaked: Derived -peer-> Derived, a lone Derived, app::Widget -parent->
+//   app::Widget, Holder<int>, Holder<double>, Base, Plain (unknown type), and
+//   the main arena's last chunk (a Derived: main_arena.top points into it).
+// Freed: deleted objects in the tcache and fastbins, an array in the unsorted
+// bin (its fd gives main_arena for the truth).
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+// g++ predefines _GNU_SOURCE; truth.h defines it again (the headers are in).
+#undef _GNU_SOURCE
+extern "C" {
+#include "leak_truth.h"
+}
+
+class Base {
+public:
+	virtual ~Base();
+	long base_tag = 1;
+};
+Base::~Base() {}
+
+class Derived : public Base {
+public:
+	~Derived() override;
+	Derived *peer = nullptr;
+	char payload[40] = {};
+};
+Derived::~Derived() {}
+
+namespace app {
+class Widget {
+public:
+	virtual void draw();
+	virtual ~Widget();
+	Widget *parent = nullptr;
+	int w = 0, h = 0;
+};
+void Widget::draw() {}
+Widget::~Widget() {}
+} // namespace app
+
+template <typename T> class Holder : public Base {
+public:
+	T value{};
+	Holder *next = nullptr;
+};
+
+struct Plain {
+	long a, b;
+	Plain *next;
+};
+
+Base *g_base;
+app::Widget *g_widget;
+Holder<int> *g_holder;
+Plain *g_plain;
+
+#define OFF(type, member) ((long)__builtin_offsetof(type, member))
+
+static __attribute__((noinline)) void build_anchored()
+{
+	Derived *d = new Derived;
+	lt_startup_chunks(d);
+	lt_heap_of(d);
+	g_base = d;
+	lt_obj(d, "Derived", 0, 0, "c++ anchored Derived (as Base *)");
+	struct lt_chain *c = lt_chain("anchored Derived", d, 1);
+	lt_root_global(&c->root, &g_base, "g_base");
+	lt_hop(c, d, -1, NULL);
+
+	app::Widget *w = new app::Widget, *parent = new app::Widget;
+	w->parent = parent;
+	g_widget = w;
+	lt_obj(w, "app::Widget", 0, 0, "c++ anchored Widget");
+	lt_obj(parent, "app::Widget", 0, 0, "c++ anchored Widget parent");
+	c = lt_chain("anchored Widget parent", parent, 1);
+	lt_root_global(&c->root, &g_widget, "g_widget");
+	lt_hop(c, w, OFF(app::Widget, parent), "parent");
+	lt_hop(c, parent, -1, NULL);
+
+	Holder<int> *h1 = new Holder<int>, *h2 = new Holder<int>;
+	h1->next = h2;
+	g_holder = h1;
+	lt_obj(h1, "Holder<int>", 0, 0, "c++ anchored Holder<int>");
+	lt_obj(h2, "Holder<int>", 0, 0, "c++ anchored Holder<int> next");
+	c = lt_chain("anchored Holder<int> next", h2, 1);
+	lt_root_global(&c->root, &g_holder, "g_holder");
+	lt_hop(c, h1, OFF(Holder<int>, next), "next");
+	lt_hop(c, h2, -1, NULL);
+	struct lt_refs *r = lt_refs("anchored Holder<int> next", h2);
+	lt_ref_alloc(r, h1, OFF(Holder<int>, next));
+
+	Plain *p = new Plain();
+	g_plain = p;
+	lt_obj(p, "Plain", 0, 0, "anchored Plain (DWARF only)");
+}
+
+static __attribute__((noinline)) void build_leaked()
+{
+	Derived *d1 = new Derived, *d2 = new Derived, *d3 = new Derived;
+	d1->peer = d2;
+	lt_obj(d1, "Derived", 1, 1, "c++ leaked Derived head");
+	lt_obj(d2, "Derived", 1, 0, "c++ leaked Derived peer");
+	lt_obj(d3, "Derived", 1, 1, "c++ leaked lone Derived");
+	struct lt_chain *c = lt_chain("leaked Derived peer", d2, 0);
+	lt_hop(c, d1, OFF(Derived, peer), "peer");
+	lt_hop(c, d2, -1, NULL);
+
+	app::Widget *w1 = new app::Widget, *w2 = new app::Widget;
+	w2->parent = w1;
+	lt_obj(w2, "app::Widget", 1, 1, "c++ leaked Widget head");
+	lt_obj(w1, "app::Widget", 1, 0, "c++ leaked Widget parent");
+	c = lt_chain("leaked Widget parent", w1, 0);
+	lt_hop(c, w2, OFF(app::Widget, parent), "parent");
+	lt_hop(c, w1, -1, NULL);
+
+	Holder<int> *hi = new Holder<int>;
+	Holder<double> *hd = new Holder<double>;
+	Base *b = new Base;
+	Plain *p = new Plain();
+	lt_obj(hi, "Holder<int>", 1, 1, "c++ leaked Holder<int>");
+	lt_obj(hd, "Holder<double>", 1, 1, "c++ leaked Holder<double>");
+	lt_obj(b, "Base", 1, 1, "c++ leaked Base");
+	lt_obj(p, NULL, 1, 1, "leaked Plain (no vtable, unreachable)");
+}
+
+static __attribute__((noinline)) void build_freed()
+{
+	Derived *t[9];
+	app::Widget *w[3];
+	for (int i = 0; i < 9; i++)
+		t[i] = new Derived;
+	for (int i = 0; i < 3; i++)
+		w[i] = new app::Widget;
+	char *unsorted = new char[2000];
+	Derived *last = new Derived;   // the main arena's last chunk: main_arena.top points into it
+	lt_obj(last, "Derived", 1, 1, "c++ trap: main arena top");
+	// operator delete runs the destructor (the vtable word stays), then free()
+	for (int i = 0; i < 9; i++)
+		lt_freed(t[i], i < 7 ? "tcache" : "fastbin");
+	for (int i = 0; i < 3; i++)
+		lt_freed(w[i], "tcache");
+	for (int i = 0; i < 9; i++)
+		delete t[i];
+	for (int i = 0; i < 3; i++)
+		delete w[i];
+	lt_freed(unsorted, "unsorted");
+	delete[] unsorted;
+	lt_main_arena_from_unsorted(unsorted);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = truth_path(argc, argv);
+	int local = 0;
+	truth_set_name("leaks_cpp");
+	truth_thread(&local);
+	build_anchored();
+	build_leaked();
+	build_freed();
+	truth_set_arenas(1);
+	lt_write(path);
+	lt_scrub_stack();
+	LT_CLEAR_REGS();
+	dump_here();
+	truth_finish(argc, argv);
+	return 0;
+}
