@@ -50,6 +50,9 @@
 #define RESYNC_CHAIN        64u            /* valid headers in a row that we trust */
 #define HEAP_START_PAGES    4096u          /* pages tried when sbrk_base is unknown */
 #define DIAGS_PER_KIND      25u
+#define ARENA_SCORE_ALONE   120            /* consistent bins (of 127) that need no ring */
+#define ARENA_SCORE_RING    500            /* bonus: the next ring is cut by missing memory */
+#define ARENA_SCORE_CLOSED  1000           /* bonus: the next ring closes */
 #define BANNER              "release version "
 
 struct gl_range { uint64_t start, end; };
@@ -294,7 +297,6 @@ static const struct hs_glibc_layout *row_of(unsigned version)
 #define V_HAVE_FASTCHUNKS 227u
 #define V_TCACHE_U16      230u
 #define V_SAFE_LINKING    232u
-#define V_KEY_RANDOM      234u
 #define V_HEAP_INFO_48    235u
 
 static void note_adjusted(struct gl *g, const char *what)
@@ -546,14 +548,14 @@ static void detect_version(struct gl *g)
 		return;
 	}
 	if ((g->version = banner_in_memory(g))) {
-		snprintf(g->version_from, sizeof(g->version_from), "banner");
+		snprintf(g->version_from, sizeof(g->version_from), "core's banner");
 		return;
 	}
 	/* The file the symbols module verified by build-id; never the host's own
 	 * libc by name. */
 	if (g->libc && g->libc->path && g->libc->elf_found && !g->libc->build_id_mismatch &&
 	    (g->version = banner_in_file(g->libc->path))) {
-		snprintf(g->version_from, sizeof(g->version_from), "banner");
+		snprintf(g->version_from, sizeof(g->version_from), "libc file's banner");
 		return;
 	}
 	g->version = 0;
@@ -645,8 +647,8 @@ static bool bin_consistent(struct gl *g, uint64_t self, uint64_t fd, uint64_t bk
 
 /* How much an address looks like a malloc_state with layout L: -1 if not at
  * all (a bin pointer or fastbin that is no chunk address, a top chunk that is
- * not one); else the number of consistent bins (of 127), plus 1000 if the
- * `next` ring closes, or 500 if it leaves for memory the core lacks. */
+ * not one); else the number of consistent bins (of 127), plus a bonus if the
+ * `next` ring closes, a smaller one if it leaves for memory the core lacks. */
 static int arena_score(struct gl *g, const struct hs_glibc_layout *L, uint64_t addr)
 {
 	struct gl_arena a;
@@ -675,11 +677,11 @@ static int arena_score(struct gl *g, const struct hs_glibc_layout *L, uint64_t a
 	uint64_t p = a.next;
 	for (unsigned k = 0; k < MAX_ARENAS && p && !(p & 7); k++) {
 		if (p == addr) {
-			score += 1000;
+			score += ARENA_SCORE_CLOSED;
 			break;
 		}
 		if (!rd64(g, p + L->ms_next, &p)) {
-			score += 500;
+			score += ARENA_SCORE_RING;
 			break;
 		}
 	}
@@ -710,7 +712,7 @@ static void confirm_ms_variant(struct gl *g)
 	if (n < 2)
 		return;
 	int s0 = arena_score(g, v[0], g->main_arena), s1 = arena_score(g, v[1], g->main_arena);
-	if (s1 > s0 && s1 >= 1000) {
+	if (s1 > s0 && s1 >= ARENA_SCORE_CLOSED) {
 		if (g->row)
 			hs_diag_add(&g->s->diags, HS_DIAG_WARNING, "glibc", g->main_arena,
 				    "main_arena does not fit glibc %u.%02u's malloc_state but fits the %s "
@@ -730,11 +732,13 @@ static bool in_ranges(const struct gl_range *r, size_t n, uint64_t a)
 }
 
 struct arena_pick { uint64_t addr; int score; const struct hs_glibc_layout *layout; };
+struct arena_picks { struct arena_pick any, outside_heaps; };
+static bool arena_in_heap(struct gl *g, uint64_t a);
 
 /* Score every arena address that would put the "empty bin" cluster
  * [c_lo, c_hi] inside its bins[]. */
 static void score_cluster(struct gl *g, const struct hs_glibc_layout *const *v, size_t nv,
-			  uint64_t c_lo, uint64_t c_hi, struct arena_pick *best)
+			  uint64_t c_lo, uint64_t c_hi, struct arena_picks *best)
 {
 	const uint64_t span = (HS_GLIBC_NBINS - 2) * 16;   /* first to last bin's fd */
 	for (size_t k = 0; k < nv; k++) {
@@ -742,8 +746,10 @@ static void score_cluster(struct gl *g, const struct hs_glibc_layout *const *v, 
 		uint64_t first = c_hi >= span + bins ? c_hi - span - bins : 0;
 		for (uint64_t arena = first; arena + bins <= c_lo; arena += 16) {
 			int sc = arena_score(g, v[k], arena);
-			if (sc > best->score)
-				*best = (struct arena_pick){ arena, sc, v[k] };
+			if (sc > best->any.score)
+				best->any = (struct arena_pick){ arena, sc, v[k] };
+			if (sc > best->outside_heaps.score && !arena_in_heap(g, arena))
+				best->outside_heaps = (struct arena_pick){ arena, sc, v[k] };
 		}
 	}
 }
@@ -752,7 +758,7 @@ static void score_cluster(struct gl *g, const struct hs_glibc_layout *const *v, 
  * (fd == bk == their own address - 16), group them into clusters that could
  * be one bins[] array, and score each cluster's possible arena addresses. */
 static void scan_for_arena(struct gl *g, uint64_t lo, uint64_t hi, bool nonempty_bins,
-			   struct arena_pick *best)
+			   struct arena_picks *best)
 {
 	const uint8_t *data = hs_memory_span(g->mem, lo, hi - lo);
 	if (!data || hi - lo < 16)
@@ -783,28 +789,24 @@ static void scan_for_arena(struct gl *g, uint64_t lo, uint64_t hi, bool nonempty
 		score_cluster(g, v, nv, c_lo, c_hi, best);
 }
 
-/* Is this arena one that lives in a heap (its heap_info right before it,
- * naming it)? */
+/* Does a lie at the start of an arena's first heap (a heap_info on the 64
+ * MiB boundary below it names an arena right after itself)?  Readings of
+ * that arena shifted by a layout variant count too. */
 static bool arena_in_heap(struct gl *g, uint64_t a)
 {
 	uint64_t h = a & ~(HS_GLIBC_HEAP_MAX - 1), ar;
-	uint64_t off = a - h;
-	return (off == 32 || off == 48) && rd64(g, h + g->L.hi_ar_ptr, &ar) && ar == a;
+	return a - h < PAGE_SIZE_4K && rd64(g, h + g->L.hi_ar_ptr, &ar) && (ar == h + 32 || ar == h + 48);
 }
 
 /* The heuristic: libc's writable data first; without libc ranges, every
- * writable segment.  From the best arena found, the main arena is the member
- * of its ring that does not sit in a heap.  In libc's data one arena-like
- * structure is enough; elsewhere its ring must close (or leave for memory the
- * core lacks). */
-#define ARENA_SCORE_IN_LIBC 100
-#define ARENA_SCORE_ANYWHERE 600
+ * writable segment.  An arena-like structure outside every heap is
+ * main_arena; without one, the ring of the best arena found leads to it.  An
+ * arena's ring must close (or leave for memory the core lacks) unless nearly
+ * all its bins are consistent. */
 static bool find_main_arena_by_scan(struct gl *g)
 {
-	struct arena_pick pick = { 0, -1, NULL };
-	for (int pass = 0; pass < 2; pass++) {
-		if (pick.score >= (pass == 1 ? ARENA_SCORE_IN_LIBC : ARENA_SCORE_ANYWHERE))
-			break;
+	struct arena_picks picks = { { 0, -1, NULL }, { 0, -1, NULL } };
+	for (int pass = 0; pass < 2 && picks.outside_heaps.score < ARENA_SCORE_ALONE; pass++) {
 		if (pass == 0 && g->nlibc_ranges == 0)
 			continue;
 		for (size_t i = 0; i < g->mem->nsegs; i++) {
@@ -815,13 +817,15 @@ static bool find_main_arena_by_scan(struct gl *g)
 				continue;
 			if (pass == 1 && in_ranges(g->libc_ranges, g->nlibc_ranges, seg->start))
 				continue;
-			scan_for_arena(g, seg->start, seg->start + seg->filesz, pass == 0, &pick);
+			scan_for_arena(g, seg->start, seg->start + seg->filesz, pass == 0, &picks);
 			if (hs_interrupted())
 				return false;
 		}
 	}
-	if (pick.score < (g->nlibc_ranges && in_ranges(g->libc_ranges, g->nlibc_ranges, pick.addr)
-			  ? ARENA_SCORE_IN_LIBC : ARENA_SCORE_ANYWHERE))
+	struct arena_pick pick = picks.outside_heaps;
+	if (pick.score < ARENA_SCORE_ALONE)
+		pick = picks.any;
+	if (pick.score < ARENA_SCORE_ALONE && pick.score < ARENA_SCORE_RING + 16)
 		return false;
 	if (pick.layout != &g->L) {
 		copy_ms(&g->L, pick.layout);
@@ -833,7 +837,7 @@ static bool find_main_arena_by_scan(struct gl *g)
 	for (unsigned k = 0; k < MAX_ARENAS; k++) {
 		if (!arena_in_heap(g, p)) {
 			g->main_arena = p;
-			g->main_arena_how = "heuristic (empty bins, next ring)";
+			g->main_arena_how = "heuristic (consistent bins, next ring)";
 			return true;
 		}
 		if (!rd64(g, p + g->L.ms_next, &p) || p == best)
@@ -2506,6 +2510,17 @@ static struct hs_error *gl_walk(struct hs_session *s, void *state, struct hs_hea
 	report_stray_entries(g);
 	HS_CHECK(find_mmapped(g, heap, d));            /* 6 */
 
+	// The arena and malloc_par structs in libc's data point at chunk headers
+	// (top, bins), which lie in the tail of the chunk before: allocator
+	// metadata, never a root.
+	struct hs_region meta = { .start = g->main_arena, .end = g->main_arena + g->L.ms_sizeof,
+				  .kind = HS_REGION_META, .arena = 0 };
+	HS_CHECK(hs_alloc_desc_add_region(d, &meta));
+	if (g->mp && g->L.mp_sizeof) {
+		meta = (struct hs_region){ .start = g->mp, .end = g->mp + g->L.mp_sizeof,
+					   .kind = HS_REGION_META, .arena = HS_ARENA_NONE };
+		HS_CHECK(hs_alloc_desc_add_region(d, &meta));
+	}
 	d->allocator = "glibc";
 	describe_layout(g, d);
 	for (size_t i = 0; i < g->narenas; i++)

@@ -436,7 +436,7 @@ static size_t module_rw(struct je_state *j, struct range *out, size_t cap)
 		return 0;
 	for (size_t i = 0; i < j->mem->nsegs && n < cap; i++) {
 		const struct hs_segment *sg = &j->mem->segs[i];
-		if ((sg->flags & HS_SEG_W) && sg->start >= j->mod->start && sg->end <= j->mod->end + (64u << 20))
+		if ((sg->flags & HS_SEG_W) && sg->start < j->mod->end && sg->end > j->mod->start)
 			out[n++] = (struct range){ sg->start, sg->end };
 	}
 	return n;
@@ -558,6 +558,25 @@ static bool try_emap(struct je_state *j, uint64_t emap, const char *how)
 	struct emap_score sc;
 	if (!emap_check(j, emap, &sc))
 		return false;
+	j->emap = emap;
+	snprintf(j->how, sizeof(j->how), "%s", how);
+	return true;
+}
+
+/* An address the user or a symbol gives is taken when more of the rtree
+ * decodes than not: a partly corrupt rtree still gives what decodes (each
+ * extent is checked again on its own). */
+static bool accept_given(struct je_state *j, uint64_t emap, const char *how)
+{
+	if (try_emap(j, emap, how))
+		return true;
+	struct emap_score sc;
+	emap_check(j, emap, &sc);
+	if (!sc.good || sc.good <= sc.bad)
+		return false;
+	hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, emap,
+		    "je_arena_emap_global: %u of %u rtree elements sampled do not decode; the heap may be corrupt",
+		    sc.bad, sc.good + sc.bad);
 	j->emap = emap;
 	snprintf(j->how, sizeof(j->how), "%s", how);
 	return true;
@@ -722,7 +741,9 @@ static bool locate_by_tls(struct je_state *j)
 	size_t nrw = module_rw(j, rw, 8);
 	const struct hs_notes *nt = &j->s->target->notes;
 	unsigned span = L->leaf_bits + L->lg_page;
-	for (size_t t = 0; t < nt->nthreads; t++) {
+	uint64_t tried[16];
+	size_t ntried = 0;
+	for (size_t t = 0; t < nt->nthreads && ntried < 16; t++) {
 		uint64_t tsd = nt->threads[t].regs[HS_REG_FS_BASE] + (uint64_t)j->tpoff;
 		for (unsigned e = 0; e < L->rtree_ctx_entries; e++) {
 			uint64_t leafkey, leaf;
@@ -731,6 +752,13 @@ static bool locate_by_tls(struct je_state *j)
 				break;
 			if ((leafkey & ((UINT64_C(1) << span) - 1)) || leafkey >= USER_MAX || !plausible_ptr(leaf, 64))
 				continue;
+			// Threads share leaves: search each leaf once, and at most 16.
+			bool seen = false;
+			for (size_t k = 0; k < ntried; k++)
+				seen |= tried[k] == leaf;
+			if (seen || ntried == 16)
+				continue;
+			tried[ntried++] = leaf;
 			for (size_t r = 0; r < nrw; r++) {
 				struct find_value f = { leaf, 0 };
 				if (!scan_words(j, rw[r].lo, rw[r].hi, word_equals, &f))
@@ -749,16 +777,15 @@ static bool locate_by_tls(struct je_state *j)
 static bool leaf_candidate(struct je_state *j, uint64_t slot, uint64_t leaf, void *arg)
 {
 	const struct hs_je_layout *L = j->L;
-	unsigned *budget = arg;
+	uint64_t *budget = arg;   // words of candidate leaves still to read
 	size_t nleaf = (size_t)1 << L->leaf_bits;
 	if (!plausible_ptr(leaf, 64) || !*budget)
 		return false;
 	const uint8_t *lp = hs_memory_span(j->mem, leaf, nleaf * 8);
 	if (!lp)
 		return false;
-	(*budget)--;
 	uint64_t page_mask = (UINT64_C(1) << L->lg_page) - 1;
-	for (size_t i1 = 0; i1 < nleaf; i1++) {
+	for (size_t i1 = 0; i1 < nleaf && *budget; i1++, (*budget)--) {
 		uint64_t bits = word_at(lp, i1 * 8);
 		struct hs_je_leaf_elm e;
 		hs_je_leaf_elm_decode(L, bits, &e);
@@ -789,7 +816,7 @@ static bool locate_by_scan(struct je_state *j)
 {
 	struct range rw[8];
 	size_t nrw = module_rw(j, rw, 8);
-	unsigned budget = 4096;
+	uint64_t budget = UINT64_C(1) << 28;   // at most 2 GiB read, about half a second
 	for (size_t r = 0; r < nrw; r++)
 		if (scan_words(j, rw[r].lo, rw[r].hi, leaf_candidate, &budget))
 			return true;
@@ -1011,7 +1038,7 @@ static struct hs_error *locate_emap(struct je_state *j, const struct hs_symbol *
 	const struct hs_je_layout *L = j->L;
 	uint64_t v;
 	if (hs_session_override(j->s, "je_arena_emap_global", &v)) {
-		if (try_emap(j, v, "override"))
+		if (accept_given(j, v, "override"))
 			return NULL;
 		return hs_error_create(HS_ERR_HEAP,
 				       "--override je_arena_emap_global=0x%" PRIx64 " is not jemalloc 5.3's extent map: its rtree does not decode",
@@ -1036,10 +1063,10 @@ static struct hs_error *locate_emap(struct je_state *j, const struct hs_symbol *
 					       "je_arena_emap_global in %s is %" PRIu64 " bytes (an rtree root of %" PRIu64 " slots), not the 0x%" PRIx64 " bytes of jemalloc 5.3.0 with LG_VADDR 48 and 4 KiB pages: another address width, page size or a debug build, not supported",
 					       j->module_name, sym->size, slots, L->emap_size);
 		}
-		if (try_emap(j, sym->address, "symbol"))
+		if (accept_given(j, sym->address, "symbol"))
 			return NULL;
 		return hs_error_create(HS_ERR_HEAP,
-				       "je_arena_emap_global at 0x%" PRIx64 " in %s does not decode as jemalloc 5.3's rtree (memory not dumped, or another layout)",
+				       "je_arena_emap_global at 0x%" PRIx64 " in %s does not decode as jemalloc 5.3's rtree: no rtree element sampled is consistent (memory not dumped, corrupt, or another layout)",
 				       sym->address, j->module_name);
 	}
 	if (locate_by_disassembly(j) || locate_by_tls(j) || locate_by_scan(j))
@@ -1243,8 +1270,12 @@ static struct hs_error *collect_elements(struct je_state *j, struct je_elm **ret
 	const uint8_t *root;
 	uint8_t *root_owned;
 	HS_CHECK(bytes_at(j, j->emap + L->emap_root, nroot * 8, &root, &root_owned));
-	static __thread struct { uint64_t leaf, i0; } leaves[MAX_LEAVES];
+	struct leaf_ref { uint64_t leaf, i0; } *leaves = malloc(MAX_LEAVES * sizeof(*leaves));
 	size_t nleaves = 0;
+	if (!leaves) {
+		free(root_owned);
+		return &hs_error_nomem;
+	}
 	for (size_t i0 = 0; i0 < nroot; i0++) {
 		uint64_t leaf = word_at(root, i0 * 8);
 		if (!leaf)
@@ -1313,6 +1344,7 @@ static struct hs_error *collect_elements(struct je_state *j, struct je_elm **ret
 		}
 		free(owned);
 	}
+	free(leaves);
 	if (err) {
 		free(v);
 		return err;
@@ -1482,8 +1514,7 @@ static struct hs_error *find_tcaches(struct je_state *j)
 		for (unsigned n = 0;; n++) {
 			uint64_t tc, next, back;
 			if (n == MAX_RING || !plausible_ptr(ts, 8) || !rd64(j, ts + L->tcache_slow_tcache, &tc) ||
-			    !rd64(j, ts + L->tcache_slow_link, &next) || !rd64(j, next + L->tcache_slow_link + 8, &back) ||
-			    back != ts) {
+			    !plausible_ptr(tc, 8)) {
 				diag(j, D_RING, HS_DIAG_WARNING, ts,
 				     "the tcache ring of arena %u is broken at 0x%" PRIx64 " after %u entries; the rest is found through TLS only",
 				     j->arenas[a].ind, ts, n);
@@ -1493,8 +1524,15 @@ static struct hs_error *find_tcaches(struct je_state *j)
 			if (!t)
 				return &hs_error_nomem;
 			t->in_ring = true;
-			if (next == head)
+			// The next node must link back to this one (qr ring: next @0, prev @8).
+			if (!rd64(j, ts + L->tcache_slow_link, &next) || next == head)
 				break;
+			if (!rd64(j, next + L->tcache_slow_link + 8, &back) || back != ts) {
+				diag(j, D_RING, HS_DIAG_WARNING, ts,
+				     "the tcache ring of arena %u is broken after 0x%" PRIx64 " (%u entries): its next, 0x%" PRIx64 ", does not link back; the rest is found through TLS only",
+				     j->arenas[a].ind, ts, n + 1, next);
+				break;
+			}
 			ts = next;
 		}
 	}

@@ -128,11 +128,17 @@ void hs_cmd_diagnostics(struct hs_cmd *c)
 			hs_json_ku64(c->out, "diagnostics_dropped", d->dropped);
 		return;
 	}
-	if (!d->n)
+	// Text shows findings; how things were found (info) is for --json.
+	size_t shown = 0;
+	for (size_t i = 0; i < d->n; i++)
+		shown += d->items[i].level != HS_DIAG_INFO;
+	if (!shown)
 		return;
-	hs_out_printf(c->out, "\nDiagnostics (%zu):\n", d->n + d->dropped);
+	hs_out_printf(c->out, "\nDiagnostics (%zu):\n", shown + d->dropped);
 	for (size_t i = 0; i < d->n; i++) {
 		const struct hs_diag *g = &d->items[i];
+		if (g->level == HS_DIAG_INFO)
+			continue;
 		hs_out_printf(c->out, "  %-7s %-8s ", diag_level_name(g->level), g->stage);
 		if (g->address)
 			hs_out_printf(c->out, "0x%" PRIx64 ": ", g->address);

@@ -80,7 +80,7 @@ static void classify(struct hs_session *s, bool have_heap, struct mapping *m)
 		m->cat = CAT_VDSO, m->name = "[vsyscall]";
 	else if (is_stack(t, seg))
 		m->cat = CAT_STACK;
-	else if (rc >= 0)
+	else if (rc >= 0 && !(rc == CAT_ALLOC_META && mod))
 		m->cat = rc;
 	else if (mod || (f && t->kind == HS_TARGET_PID && strstr(f->path, ".so")))
 		m->cat = (seg->flags & HS_SEG_X) ? CAT_MODULE_TEXT :

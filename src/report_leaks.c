@@ -319,12 +319,27 @@ static struct hs_error *root_refs(struct hs_session *s, size_t target, struct re
 	return l->nomem ? &hs_error_nomem : NULL;
 }
 
+// A data symbol as "name" or "name+8" (decimal: an offset into a variable),
+// else module+0xoffset.
+static bool root_symbol(struct hs_session *s, uint64_t addr, char *buf, size_t len)
+{
+	struct hs_symbol sym;
+	uint64_t off;
+	if (s->symbols && hs_symbols_addr_symbol(s->symbols, addr, &sym, &off)) {
+		if (off)
+			snprintf(buf, len, "%s+%" PRIu64, sym.name, off);
+		else
+			snprintf(buf, len, "%s", sym.name);
+		return true;
+	}
+	return s->symbols && hs_symbols_describe(s->symbols, addr, buf, len);
+}
+
 static void render_root(struct hs_cmd *c, const struct root_ref *r)
 {
 	struct hs_session *s = c->s;
 	char sym[256] = "", fn[256] = "";
-	bool have_sym = r->word && r->kind == HS_ROOT_GLOBAL && s->symbols &&
-			hs_symbols_describe(s->symbols, r->word, sym, sizeof(sym));
+	bool have_sym = r->word && r->kind == HS_ROOT_GLOBAL && root_symbol(s, r->word, sym, sizeof(sym));
 	bool have_fn = r->kind == HS_ROOT_STACK && hs_stack_frame_function(s, r->tid, r->word, fn, sizeof(fn));
 	const char *reg = r->reg >= 0 ? hs_reg_names[r->reg] : NULL;
 	if (c->json) {
@@ -421,7 +436,7 @@ static void json_block_ref(struct hs_cmd *c, const char *key, size_t i)
 	hs_json_end_object(c->out);
 }
 
-static struct hs_error *target_block(struct hs_cmd *c, const char *what, size_t *ret)
+static struct hs_error *target_block(struct hs_cmd *c, const char *what, size_t *ret, uint64_t *addr_ret)
 {
 	const char *pos[1];
 	size_t npos;
@@ -436,6 +451,7 @@ static struct hs_error *target_block(struct hs_cmd *c, const char *what, size_t 
 		return hs_error_create(HS_ERR_NOT_FOUND, "0x%" PRIx64 " is not inside any heap block (see: heapscope CORE show 0x%" PRIx64 ")",
 				       addr, addr);
 	*ret = (size_t)k;
+	*addr_ret = addr;
 	return NULL;
 }
 
@@ -570,7 +586,8 @@ static struct hs_error *path_from_head(struct hs_session *s, size_t target, uint
 struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 {
 	size_t target = 0;
-	HS_CHECK(target_block(c, "chain", &target));
+	uint64_t asked = 0;
+	HS_CHECK(target_block(c, "chain", &target, &asked));
 	struct hs_session *s = c->s;
 	const struct hs_analysis *a = s->analysis;
 	struct hs_out *o = c->out;
@@ -601,7 +618,7 @@ struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 	}
 	if (c->json) {
 		hs_cmd_json_begin(c, "chain");
-		hs_json_ku64(o, "target", s->heap.blocks[target].address);
+		hs_json_ku64(o, "target", asked);
 		json_block_ref(c, "allocation", target);
 		hs_json_kbool(o, "anchored", anchored);
 		hs_json_key(o, "chain");
@@ -633,18 +650,20 @@ struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 
 /* refs ADDR */
 
-struct alloc_ref_ctx { struct hs_cmd *c; size_t from; uint64_t base; };
+struct alloc_ref_ctx { struct hs_cmd *c; size_t from; uint64_t base; size_t found; };
 
 static void on_alloc_word(uint64_t word, void *ctx)
 {
 	struct alloc_ref_ctx *x = ctx;
+	x->found++;
 	render_alloc(x->c, x->from, (int64_t)(word - x->base));
 }
 
 struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 {
 	size_t target = 0;
-	HS_CHECK(target_block(c, "refs", &target));
+	uint64_t asked = 0;
+	HS_CHECK(target_block(c, "refs", &target, &asked));
 	struct hs_session *s = c->s;
 	struct hs_analysis *a = s->analysis;
 	HS_CHECK(hs_analysis_need_reverse(a));
@@ -653,6 +672,7 @@ struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 	struct hs_out *o = c->out;
 	if (c->json) {
 		hs_cmd_json_begin(c, "refs");
+		hs_json_ku64(o, "target", asked);
 		json_block_ref(c, "allocation", target);
 		hs_json_kbool(o, "anchored", (a->flags[target] & HS_NODE_REACHABLE) != 0);
 		hs_json_key(o, "referrers");
@@ -667,10 +687,13 @@ struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 		render_root(c, &refs.v[i]);
 	free(refs.v);
 	size_t count = refs.n;
-	for (uint32_t e = a->rev_off[target]; e < a->rev_off[target + 1] && !o->stopped; e++) {
-		struct alloc_ref_ctx x = { c, a->rev[e], s->heap.blocks[a->rev[e]].address };
-		hs_scan_for_target(s, x.base, hs_block_size(&s->heap.blocks[x.from]), target, on_alloc_word, &x);
-		count++;
+	// The graph keeps no self-edges; a block's pointers into itself are
+	// referrers all the same.
+	for (uint32_t e = a->rev_off[target]; e <= a->rev_off[target + 1] && !o->stopped; e++) {
+		size_t from = e < a->rev_off[target + 1] ? a->rev[e] : target;
+		struct alloc_ref_ctx x = { c, from, s->heap.blocks[from].address, 0 };
+		hs_scan_for_target(s, x.base, hs_block_size(&s->heap.blocks[from]), target, on_alloc_word, &x);
+		count += x.found;
 	}
 	if (c->json) {
 		hs_json_end_array(o);

@@ -347,12 +347,17 @@ static struct layout *layout_built(struct hs_types *t, int k, unsigned module)
 	return l;
 }
 
+/* A class named by vtables, looked up in DWARF for its members. */
+struct wanted { uint32_t name_id; int layout; unsigned module; };
+
 struct propagate {
 	struct hs_session *s;
 	struct hs_analysis *a;
 	struct hs_types *t;
 	uint32_t *queue;
 	size_t head, tail;
+	struct wanted *wanted;
+	size_t nwanted;
 };
 
 // Pointer value v was found where layout k is expected: type the block it starts.
@@ -360,8 +365,8 @@ static void type_value(struct propagate *p, uint64_t v, int k)
 {
 	if (v < p->a->map.lo || v >= p->a->map.hi)
 		return;
-	ptrdiff_t b = hs_heap_find(&p->s->heap, v);
-	if (b < 0 || p->s->heap.blocks[b].address != v || !(p->a->flags[b] & HS_NODE_USED) ||
+	ptrdiff_t b = hs_addrmap_lookup(&p->a->map, v);
+	if (b < 0 || p->s->heap.blocks[b].address != v ||
 	    p->a->type[b] != 0 || hs_block_size(&p->s->heap.blocks[b]) < p->t->layouts[k].size)
 		return;
 	p->a->type[b] = p->t->layouts[k].name_id;
@@ -389,11 +394,14 @@ static void visit_block(struct propagate *p, uint32_t b, int k, unsigned module)
 	if (!data)
 		return;
 	struct layout *l = layout_built(p->t, k, module);
-	uint64_t esize = l->size;
-	for (uint64_t off = 0; off + esize <= size && off / esize < MAX_ARRAY; off += esize) {
+	uint64_t count = size / l->size;
+	if (count > MAX_ARRAY)
+		count = MAX_ARRAY;
+	for (uint64_t e = 0; e < count; e++) {
+		const uint8_t *elem = data + e * l->size;
 		for (size_t i = 0; i < l->nslots; i++) {
 			uint64_t v;
-			memcpy(&v, data + off + l->slots[i].offset, 8);
+			memcpy(&v, elem + l->slots[i].offset, 8);
 			type_value(p, v, l->slots[i].pointee);
 		}
 	}
@@ -458,7 +466,24 @@ static void visit_tls_variable(struct propagate *p, Dwarf_Die *var, uint64_t off
 	}
 }
 
-static void visit_scope(struct propagate *p, Dwarf_Die *scope, uint64_t bias, unsigned module, int depth)
+// A class definition: is it one the vtables named ("app::Widget")?
+static void match_class(struct propagate *p, Dwarf_Die *die, const char *prefix, unsigned module)
+{
+	const char *name = dwarf_diename(die);
+	if (!name || !is_struct(die))
+		return;
+	char qualified[512];
+	snprintf(qualified, sizeof(qualified), "%s%s", prefix, name);
+	for (size_t i = 0; i < p->nwanted; i++) {
+		if (p->wanted[i].layout >= 0 || strcmp(p->t->names[p->wanted[i].name_id], qualified))
+			continue;
+		p->wanted[i].layout = layout_find_or_add(p->t, die, module);
+		p->wanted[i].module = module;
+	}
+}
+
+static void visit_scope(struct propagate *p, Dwarf_Die *scope, uint64_t bias, unsigned module, int depth,
+			const char *prefix)
 {
 	bool is_main = p->s->symbols->modules[module].is_main;
 	Dwarf_Die child;
@@ -471,16 +496,29 @@ static void visit_scope(struct propagate *p, Dwarf_Die *scope, uint64_t bias, un
 			visit_variable(p, &child, addr, module);
 		else if (tag == DW_TAG_variable && is_main && tls_offset(&child, &addr))
 			visit_tls_variable(p, &child, addr, module);
-		else if (tag == DW_TAG_namespace)
-			visit_scope(p, &child, bias, module, depth + 1);
+		else if ((tag == DW_TAG_structure_type || tag == DW_TAG_class_type) && p->nwanted)
+			match_class(p, &child, prefix, module);
+		else if (tag == DW_TAG_namespace) {
+			char inner[512];
+			const char *ns = dwarf_diename(&child);
+			snprintf(inner, sizeof(inner), "%s%s::", prefix, ns ? ns : "(anonymous namespace)");
+			visit_scope(p, &child, bias, module, depth + 1, inner);
+		}
 	} while (dwarf_siblingof(&child, &child) == 0);
 }
 
 static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
 {
 	struct propagate p = { .s = s, .a = a, .t = t, .queue = malloc((a->n ? a->n : 1) * sizeof(uint32_t)) };
-	if (!p.queue)
+	// Every name so far came from a vtable.
+	p.wanted = malloc(t->nnames * sizeof(*p.wanted));
+	if (!p.queue || !p.wanted) {
+		free(p.queue);
+		free(p.wanted);
 		return;
+	}
+	for (size_t i = 1; i < t->nnames; i++)
+		p.wanted[p.nwanted++] = (struct wanted){ (uint32_t)i, -1, 0 };
 	for (size_t m = 0; m < s->symbols->nmodules; m++) {
 		struct hs_module *mod = &s->symbols->modules[m];
 		if (!mod->debug_found || !mod->dwfl_module)
@@ -494,7 +532,23 @@ static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs
 		Dwarf_Half version;
 		uint8_t unit_type;
 		while (dwarf_get_units(dw, cu, &cu, &version, &unit_type, &cudie, &subdie) == 0)
-			visit_scope(&p, &cudie, bias, (unsigned)m, 0);
+			visit_scope(&p, &cudie, bias, (unsigned)m, 0, "");
+		// Objects typed by their vtable whose class this module describes:
+		// their members type what they point at too.
+		bool any = false;
+		for (size_t w = 0; w < p.nwanted; w++)
+			any |= p.wanted[w].layout >= 0 && p.wanted[w].module == m;
+		for (size_t i = 0; any && i < a->n; i++) {
+			// wanted[id - 1] is the entry of vtable name id.
+			uint32_t id = a->type[i];
+			if (!id || id > p.nwanted || t->block_layout[i] >= 0)
+				continue;
+			const struct wanted *w = &p.wanted[id - 1];
+			if (w->layout < 0 || w->module != m)
+				continue;
+			t->block_layout[i] = w->layout;
+			p.queue[p.tail++] = (uint32_t)i;
+		}
 		// Propagate through pointer members, breadth first (each block once).
 		while (p.head < p.tail) {
 			uint32_t b = p.queue[p.head++];
@@ -502,6 +556,7 @@ static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs
 		}
 	}
 	free(p.queue);
+	free(p.wanted);
 }
 
 struct hs_error *hs_session_need_types(struct hs_session *s)
