@@ -156,11 +156,28 @@ struct worker {
 	bool nomem;
 };
 
+static bool in_image(const struct hs_analysis *a, uint64_t v)
+{
+	size_t lo = 0, hi = a->nimages;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a->images[mid].end <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < a->nimages && a->images[lo].start <= v;
+}
+
 static void scan_block(struct worker *w, size_t i, const uint64_t *words, size_t nwords)
 {
 	const struct hs_addrmap *m = &w->a->map;
 	uint64_t lo = m->lo, hi = m->hi;
 	uint32_t last = UINT32_MAX, count = 0;
+	// While the block is in cache: could its first word be a vtable pointer?
+	// (types.c looks only at the blocks flagged here.)
+	if (nwords && in_image(w->a, words[0]))
+		w->a->flags[i] |= HS_NODE_VPTR;
 	for (size_t k = 0; k < nwords; k++) {
 		uint64_t v = words[k];
 		if (v < lo || v >= hi)
@@ -359,6 +376,20 @@ static void classify(struct hs_session *s, struct hs_analysis *a)
 	}
 }
 
+static struct hs_error *collect_images(struct hs_session *s, struct hs_analysis *a)
+{
+	size_t n = s->symbols ? s->symbols->nmodules : 0;
+	a->images = calloc(n ? n : 1, sizeof(*a->images));
+	if (!a->images)
+		return &hs_error_nomem;
+	// Modules are sorted by start; overlapping ranges do not occur.
+	for (size_t i = 0; i < n; i++) {
+		a->images[a->nimages].start = s->symbols->modules[i].start;
+		a->images[a->nimages++].end = s->symbols->modules[i].end;
+	}
+	return NULL;
+}
+
 struct hs_error *hs_analysis_create(struct hs_session *s, struct hs_analysis **ret)
 {
 	struct hs_analysis *a = calloc(1, sizeof(*a));
@@ -378,7 +409,8 @@ struct hs_error *hs_analysis_create(struct hs_session *s, struct hs_analysis **r
 			a->used_bytes += hs_block_size(&s->heap.blocks[i]);
 		}
 	}
-	if ((err = hs_memory_load_all(&s->target->mem)) ||
+	if ((err = collect_images(s, a)) ||
+	    (err = hs_memory_load_all(&s->target->mem)) ||
 	    (err = hs_addrmap_build(&a->map, &s->heap, a->flags, s->exact_pointers)) ||
 	    (err = hs_roots_build(s, &a->roots)))
 		goto fail;
@@ -404,6 +436,7 @@ void hs_analysis_destroy(struct hs_analysis *a)
 	if (!a)
 		return;
 	free(a->flags);
+	free(a->images);
 	free(a->fwd_off);
 	free(a->fwd);
 	free(a->rev_off);

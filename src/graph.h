@@ -30,6 +30,7 @@ enum {
 	HS_NODE_ROOTED = 2,       /* a root word points into it */
 	HS_NODE_REACHABLE = 4,
 	HS_NODE_REFERENCED = 8,   /* another allocation points into it */
+	HS_NODE_VPTR = 16,        /* its first word points into a module: maybe a vtable */
 };
 
 /* address -> used block, fast: spans of the heap with a page table each. */
@@ -51,6 +52,9 @@ struct hs_analysis {
 	uint32_t *rev_off, *rev;      /* NULL until hs_analysis_need_reverse */
 	struct hs_roots roots;
 	struct hs_addrmap map;
+	/* module images [start, end), sorted: the scan flags HS_NODE_VPTR */
+	struct { uint64_t start, end; } *images;
+	size_t nimages;
 	uint64_t used_count, used_bytes;
 	uint64_t leaked_count, leaked_bytes, unref_count, unref_bytes;
 	/* types.c: a type per block (0 = unknown) */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include "memory.h"
 
@@ -273,4 +274,23 @@ struct hs_error *hs_memory_read_string(struct hs_memory *mem, uint64_t addr, cha
 	}
 	buf[i] = 0;
 	return NULL;
+}
+
+void hs_memory_prefault_writable(struct hs_memory *mem)
+{
+#ifdef MADV_POPULATE_READ
+	static const uint64_t page = 4096;
+	for (size_t i = 0; i < mem->nsegs; i++) {
+		const struct hs_segment *seg = &mem->segs[i];
+		if (!(seg->flags & HS_SEG_W) || !seg->data || seg->owned || seg->filesz < 16 * page)
+			continue;
+		uintptr_t a = (uintptr_t)seg->data & ~(uintptr_t)(page - 1);
+		uintptr_t b = ((uintptr_t)seg->data + seg->filesz) & ~(uintptr_t)(page - 1);
+		// Fails on kernels before 5.14 (EINVAL): then pages fault in as read.
+		if (b > a)
+			madvise((void *)a, b - a, MADV_POPULATE_READ);
+	}
+#else
+	(void)mem;
+#endif
 }

@@ -63,5 +63,8 @@ const uint8_t *hs_memory_span(struct hs_memory *mem, uint64_t addr, size_t len);
 /* Bytes readable from addr to the end of its segment's dumped part (0 if none). */
 uint64_t hs_memory_available(const struct hs_memory *mem, uint64_t addr);
 struct hs_error *hs_memory_load_all(struct hs_memory *mem);
+/* Map the dumped bytes of every writable segment into our page tables in one
+ * go (cores): a bulk scan then takes no page fault per 64 KiB.  Best effort. */
+void hs_memory_prefault_writable(struct hs_memory *mem);
 
 #endif

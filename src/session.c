@@ -210,6 +210,7 @@ static struct hs_error *heap_walk(struct hs_session *s)
 		hs_diag_add(&s->diags, HS_DIAG_WARNING, "symbols", 0, "%s", hs_error_message(err));
 		hs_error_destroy(err);
 	}
+	hs_memory_prefault_writable(&s->target->mem);
 	struct hs_error *first_failure = NULL;
 	for (size_t i = 0; i < sizeof(walkers) / sizeof(walkers[0]); i++) {
 		const struct hs_walker *w = walkers[i];

@@ -124,16 +124,13 @@ static void type_by_vtables(struct hs_session *s, struct hs_analysis *a, struct 
 	const struct hs_heap *h = &s->heap;
 	size_t used_slots = 0;
 	for (size_t i = 0; i < a->n; i++) {
-		if (!(a->flags[i] & HS_NODE_USED) || hs_block_size(&h->blocks[i]) < 8)
+		if (!(a->flags[i] & HS_NODE_VPTR))
 			continue;
 		uint64_t w;
 		const uint8_t *p = hs_memory_span(&s->target->mem, h->blocks[i].address, 8);
 		if (!p)
 			continue;
 		memcpy(&w, p, 8);
-		// Only words inside a module's image can be vtable pointers.
-		if (w < 4096 || !hs_symbols_module_at(s->symbols, w))
-			continue;
 		if (used_slots * 2 >= t->vcap) {
 			used_slots = vtable_cache_count(t);
 			if (used_slots * 2 >= t->vcap)
@@ -360,18 +357,23 @@ struct propagate {
 	size_t nwanted;
 };
 
-// Pointer value v was found where layout k is expected: type the block it starts.
-static void type_value(struct propagate *p, uint64_t v, int k)
+// Pointer value v was found where layout k is expected: type the block it
+// starts.  False when v cannot be such a pointer (not null, not a block start).
+static bool type_value(struct propagate *p, uint64_t v, int k)
 {
+	if (!v)
+		return true;
 	if (v < p->a->map.lo || v >= p->a->map.hi)
-		return;
+		return false;
 	ptrdiff_t b = hs_addrmap_lookup(&p->a->map, v);
-	if (b < 0 || p->s->heap.blocks[b].address != v ||
-	    p->a->type[b] != 0 || hs_block_size(&p->s->heap.blocks[b]) < p->t->layouts[k].size)
-		return;
+	if (b < 0 || p->s->heap.blocks[b].address != v)
+		return false;
+	if (p->a->type[b] != 0 || hs_block_size(&p->s->heap.blocks[b]) < p->t->layouts[k].size)
+		return true;
 	p->a->type[b] = p->t->layouts[k].name_id;
 	p->t->block_layout[b] = k;
 	p->queue[p->tail++] = (uint32_t)b;
+	return true;
 }
 
 static void type_target(struct propagate *p, uint64_t addr, int k)
@@ -381,7 +383,7 @@ static void type_target(struct propagate *p, uint64_t addr, int k)
 	if (!q)
 		return;
 	memcpy(&v, q, 8);
-	type_value(p, v, k);
+	(void)type_value(p, v, k);
 }
 
 // Every element of the struct array in block b (one element unless the block
@@ -397,13 +399,19 @@ static void visit_block(struct propagate *p, uint32_t b, int k, unsigned module)
 	uint64_t count = size / l->size;
 	if (count > MAX_ARRAY)
 		count = MAX_ARRAY;
-	for (uint64_t e = 0; e < count; e++) {
+	// Element 0 always; the next ones while they still look like this struct
+	// (every pointer slot null or a block start): arrays are typed
+	// conservatively, and a struct with a trailing buffer stops at once.
+	bool plausible = true;
+	for (uint64_t e = 0; e < count && plausible; e++) {
 		const uint8_t *elem = data + e * l->size;
 		for (size_t i = 0; i < l->nslots; i++) {
 			uint64_t v;
 			memcpy(&v, elem + l->slots[i].offset, 8);
-			type_value(p, v, l->slots[i].pointee);
+			plausible &= type_value(p, v, l->slots[i].pointee);
 		}
+		if (!l->nslots)
+			break;
 	}
 }
 
