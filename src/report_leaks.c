@@ -33,19 +33,37 @@ static int group_bytes_cmp(const void *x, const void *y)
 }
 
 // One entry per selected block, sorted by key, then folded: O(k log k).
-static struct hs_error *make_groups(struct hs_session *s, bool (*select)(const struct hs_session *, size_t),
+/* Which blocks a report takes. */
+struct selection {
+	enum { SEL_USED, SEL_FREE, SEL_LEAKED } set;
+	uint64_t min_size;
+};
+
+static bool selected(const struct hs_session *s, const struct selection *sel, size_t i)
+{
+	const struct hs_block *b = &s->heap.blocks[i];
+	if (hs_block_size(b) < sel->min_size)
+		return false;
+	switch (sel->set) {
+	case SEL_USED: return hs_where_is_used(hs_block_where(b));
+	case SEL_FREE: return hs_where_is_free(hs_block_where(b));
+	default: return hs_node_leaked(s->analysis, i);
+	}
+}
+
+static struct hs_error *make_groups(struct hs_session *s, const struct selection *sel,
 				    enum group_by by, struct group **ret, size_t *n_ret)
 {
 	const struct hs_analysis *a = s->analysis;
 	size_t k = 0;
 	for (size_t i = 0; i < s->heap.n; i++)
-		k += select(s, i);
+		k += selected(s, sel, i);
 	struct group *g = malloc((k ? k : 1) * sizeof(*g));
 	if (!g)
 		return &hs_error_nomem;
 	k = 0;
 	for (size_t i = 0; i < s->heap.n; i++) {
-		if (!select(s, i))
+		if (!selected(s, sel, i))
 			continue;
 		uint64_t size = hs_block_size(&s->heap.blocks[i]);
 		g[k++] = (struct group){
@@ -119,16 +137,6 @@ static void render_groups(struct hs_cmd *c, const struct group *g, size_t n, enu
 		hs_out_printf(o, "  ... %zu more groups (--limit N)\n", n - (size_t)limit);
 }
 
-static bool select_leaked(const struct hs_session *s, size_t i) { return hs_node_leaked(s->analysis, i); }
-static bool select_used(const struct hs_session *s, size_t i) { return hs_where_is_used(hs_block_where(&s->heap.blocks[i])); }
-static bool select_free(const struct hs_session *s, size_t i) { return hs_where_is_free(hs_block_where(&s->heap.blocks[i])); }
-
-static uint64_t leak_min_size;
-static bool select_leaked_min(const struct hs_session *s, size_t i)
-{
-	return hs_node_leaked(s->analysis, i) && hs_block_size(&s->heap.blocks[i]) >= leak_min_size;
-}
-
 static void json_count_bytes(struct hs_out *o, const char *key, uint64_t count, uint64_t bytes)
 {
 	hs_json_key(o, key);
@@ -168,8 +176,8 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 	struct hs_out *o = c->out;
 	struct group *g;
 	size_t ng;
-	leak_min_size = min_size;
-	HS_CHECK(make_groups(s, select_leaked_min, BY_TYPE_SIZE, &g, &ng));
+	const struct selection sel = { SEL_LEAKED, min_size };
+	HS_CHECK(make_groups(s, &sel, BY_TYPE_SIZE, &g, &ng));
 	if (c->json) {
 		hs_cmd_json_begin(c, "leaks");
 		hs_report_leak_totals(c);
@@ -190,7 +198,7 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 		}
 		uint64_t shown = 0;
 		for (size_t i = 0; i < s->heap.n && shown < limit && !o->stopped; i++) {
-			if (!select_leaked_min(s, i))
+			if (!selected(s, &sel, i))
 				continue;
 			shown++;
 			const char *t = hs_block_type(s, i);
@@ -244,7 +252,8 @@ struct hs_error *hs_cmd_histogram(struct hs_cmd *c)
 	HS_CHECK(hs_session_need_types(c->s));
 	struct group *g;
 	size_t ng;
-	HS_CHECK(make_groups(c->s, leaked ? select_leaked : free_ ? select_free : select_used, mode, &g, &ng));
+	const struct selection sel = { leaked ? SEL_LEAKED : free_ ? SEL_FREE : SEL_USED, 0 };
+	HS_CHECK(make_groups(c->s, &sel, mode, &g, &ng));
 	if (c->json) {
 		hs_cmd_json_begin(c, "histogram");
 		hs_json_kstr(c->out, "set", leaked ? "leaked" : free_ ? "free" : "used");
@@ -707,13 +716,12 @@ struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 
 /* top */
 
-static const uint64_t *top_retained;
-
-static int top_cmp(const void *x, const void *y)
+static int top_cmp(const void *x, const void *y, void *ctx)
 {
+	const uint64_t *retained = ctx;
 	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-	if (top_retained[a] != top_retained[b])
-		return top_retained[a] > top_retained[b] ? -1 : 1;
+	if (retained[a] != retained[b])
+		return retained[a] > retained[b] ? -1 : 1;
 	return (a > b) - (a < b);
 }
 
@@ -733,8 +741,7 @@ struct hs_error *hs_cmd_top(struct hs_cmd *c)
 	for (size_t i = 0; i < a->n; i++)
 		if (a->flags[i] & HS_NODE_USED)
 			order[k++] = (uint32_t)i;
-	top_retained = a->retained;
-	qsort(order, k, sizeof(*order), top_cmp);
+	qsort_r(order, k, sizeof(*order), top_cmp, a->retained);
 	struct hs_out *o = c->out;
 	char x[32], y[32];
 	if (c->json) {
