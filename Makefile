@@ -16,7 +16,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 FIXTURE_SRC = $(wildcard cores/*.c)
 
-.PHONY: all deps check unit integration demo bench asan install clean fixtures
+.PHONY: all deps-build deps-check check cores demo bench asan install clean fixtures
 all: deps-build $(BUILD)/libheapscope.so $(BUILD)/libheapscope.a $(BUILD)/heapscope
 
 deps-build:
@@ -41,12 +41,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(wildcard tests/unit/*.h) $(BU
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Itests/unit -o $@ $< $(UNIT_HELPERS) $(BUILD)/libheapscope.a $(LIBS) $(TEST_LIBS)
 
-fixtures: all
-	@BUILD=$(BUILD) cores/make-cores.sh
-
-check: deps-check all $(UNIT_BIN)
-	@BUILD=$(BUILD) cores/make-cores.sh
+check: deps-check all $(UNIT_BIN) cores
 	@BUILD=$(BUILD) tests/run-tests.sh
+
+# Fixture cores (regenerated only when a fixture changed).
+cores: all
+	@BUILD=$(BUILD) cores/make-cores.sh
+	@BUILD=$(BUILD) cores/make-leak-cores.sh
+	@BUILD=$(BUILD) cores/make-jemalloc-cores.sh
 
 demo: deps-check all
 	@BUILD=$(BUILD) cores/make-cores.sh demo

@@ -12,6 +12,9 @@
 #                       dump_here symbol gdb stops at): no jemalloc symbols
 #   jemalloc_dynamic    linked with Debian's stripped libjemalloc.so.2
 #   jemalloc_preload    a plain program run with LD_PRELOAD=libjemalloc.so.2
+#   jemalloc_badversion the preload program, run with a copy of libjemalloc.so.2
+#                       whose version string says 5.2.1 (gdb core only): the
+#                       walker must refuse it by name
 # For each NAME, like cores/make-cores.sh does for the glibc fixtures:
 #   NAME.gdb.core          gdb's generate-core-file at the dump_here() breakpoint
 #   NAME.truth.json        the truth the program wrote before dump_here()
@@ -30,9 +33,16 @@ CC=${FIXTURE_CC:-gcc}
 JE_LIBDIR=${JE_LIBDIR:-/usr/lib/x86_64-linux-gnu}
 JE_SO=$JE_LIBDIR/libjemalloc.so.2
 JE_A=$JE_LIBDIR/libjemalloc.a
-VARIANTS="jemalloc_static jemalloc_stripped jemalloc_dynamic jemalloc_preload"
+VARIANTS="jemalloc_static jemalloc_stripped jemalloc_dynamic jemalloc_preload jemalloc_badversion"
+BADVER_SO=$OUT/badversion/libjemalloc.so.2
 
 [ $# -eq 0 ] && set -- $VARIANTS
+
+# One run at a time per build directory.
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$OUT/.make-jemalloc-cores.lock"
+	flock 9
+fi
 
 say() { echo "make-jemalloc-cores: $*"; }
 fail() { echo "make-jemalloc-cores: $*" >&2; exit 1; }
@@ -73,6 +83,20 @@ CFLAGS="-g -O0 -pthread -Wall -Wextra"
 # The build lines (kept in step with cores/jemalloc.mk).
 build() {
 	name=$1 exe=$OUT/$1
+	if [ "$name" = jemalloc_badversion ]; then
+		build jemalloc_preload
+		exe=$OUT/jemalloc_badversion
+		stale "$exe" "$OUT/jemalloc_preload" "$JE_SO" || return 0
+		say "copy jemalloc_badversion, libjemalloc.so.2 says 5.2.1"
+		cp "$OUT/jemalloc_preload" "$exe"
+		mkdir -p "$OUT/badversion"
+		python3 -c 'import re, sys
+d = open(sys.argv[1], "rb").read()
+d, n = re.subn(rb"(?<=\x00)5\.3\.0-(?=[0-9]+-g[0-9a-f]{40}\x00)", b"5.2.1-", d)
+assert n == 1, "no jemalloc 5.3.0 version string in " + sys.argv[1]
+open(sys.argv[2], "wb").write(d)' "$JE_SO" "$BADVER_SO"
+		return 0
+	fi
 	if [ "$name" = jemalloc_stripped ]; then
 		build jemalloc_static
 		exe=$OUT/jemalloc_stripped   # build() set exe for jemalloc_static
@@ -96,7 +120,10 @@ build() {
 
 # The environment a variant runs in.
 preload_of() {
-	[ "$1" = jemalloc_preload ] && echo "$JE_SO" || true
+	case $1 in
+	jemalloc_preload) echo "$JE_SO" ;;
+	jemalloc_badversion) echo "$BADVER_SO" ;;
+	esac
 }
 
 gdb_core() {
@@ -123,7 +150,7 @@ gdb_core() {
 
 kernel_core() {
 	name=$1 core=$OUT/$1.kernel.core truth=$OUT/$1.kernel.truth.json
-	[ "$kernel_ok" = yes ] || return 0
+	[ "$kernel_ok" = yes ] && [ "$name" != jemalloc_badversion ] || return 0
 	stale "$core" "$OUT/$name" || stale "$truth" "$OUT/$name" || return 0
 	say "kernel core $name"
 	rm -f "$core" "$truth"

@@ -477,8 +477,8 @@ static bool elm_consistent(struct je_state *j, uint64_t key, uint64_t bits)
 	hs_je_leaf_elm_decode(L, bits, &e);
 	if (!plausible_ptr(e.edata, 1u << L->leaf_edata_lg_align))
 		return false;
-	uint8_t ed[24];
-	struct hs_error *err = hs_memory_read(j->mem, e.edata, ed, sizeof(ed));
+	uint8_t ed[32];
+	struct hs_error *err = hs_memory_read(j->mem, e.edata, ed, L->edata_size_esn + 8);
 	if (err) {
 		hs_error_destroy(err);
 		return false;
@@ -524,7 +524,7 @@ static bool emap_check(struct je_state *j, uint64_t emap, struct emap_score *sc)
 		if (!leaf)
 			continue;
 		sc->leaves++;
-		if (!plausible_ptr(leaf, 64)) {
+		if (!plausible_ptr(leaf, L->cacheline)) {
 			sc->bad++;
 			continue;
 		}
@@ -560,6 +560,21 @@ static bool try_emap(struct je_state *j, uint64_t emap, const char *how)
 		return false;
 	j->emap = emap;
 	snprintf(j->how, sizeof(j->how), "%s", how);
+	return true;
+}
+
+/* Is the rtree root of emap all zero (jemalloc linked in, never used)? */
+static bool root_is_empty(struct je_state *j, uint64_t emap, uint64_t *first_ret)
+{
+	const struct hs_je_layout *L = j->L;
+	size_t nroot = (size_t)1 << L->root_bits;
+	const uint8_t *root = hs_memory_span(j->mem, emap + L->emap_root, nroot * 8);
+	*first_ret = 0;
+	if (!root)
+		return false;
+	for (size_t i = 0; i < nroot; i++)
+		if ((*first_ret = word_at(root, i * 8)))
+			return false;
 	return true;
 }
 
@@ -750,7 +765,8 @@ static bool locate_by_tls(struct je_state *j)
 			if (!rd64(j, tsd + L->tsd_rtree_ctx + 16 * e, &leafkey) ||
 			    !rd64(j, tsd + L->tsd_rtree_ctx + 16 * e + 8, &leaf))
 				break;
-			if ((leafkey & ((UINT64_C(1) << span) - 1)) || leafkey >= USER_MAX || !plausible_ptr(leaf, 64))
+			if ((leafkey & ((UINT64_C(1) << span) - 1)) || leafkey >= USER_MAX ||
+			    !plausible_ptr(leaf, L->cacheline))
 				continue;
 			// Threads share leaves: search each leaf once, and at most 16.
 			bool seen = false;
@@ -779,7 +795,7 @@ static bool leaf_candidate(struct je_state *j, uint64_t slot, uint64_t leaf, voi
 	const struct hs_je_layout *L = j->L;
 	uint64_t *budget = arg;   // words of candidate leaves still to read
 	size_t nleaf = (size_t)1 << L->leaf_bits;
-	if (!plausible_ptr(leaf, 64) || !*budget)
+	if (!plausible_ptr(leaf, L->cacheline) || !*budget)
 		return false;
 	const uint8_t *lp = hs_memory_span(j->mem, leaf, nleaf * 8);
 	if (!lp)
@@ -793,7 +809,8 @@ static bool leaf_candidate(struct je_state *j, uint64_t slot, uint64_t leaf, voi
 			continue;
 		// The first element decides which root slot this leaf must be in.
 		uint64_t ea, es;
-		if (!plausible_ptr(e.edata, 128) || !rd64(j, e.edata + L->edata_addr, &ea) ||
+		if (!plausible_ptr(e.edata, UINT64_C(1) << L->leaf_edata_lg_align) ||
+		    !rd64(j, e.edata + L->edata_addr, &ea) ||
 		    !rd64(j, e.edata + L->edata_size_esn, &es))
 			return false;
 		uint64_t base = ea & ~page_mask, size = es & ~page_mask;
@@ -905,13 +922,15 @@ static struct hs_module *find_module(struct je_state *j, struct hs_symbol *emap_
 	*have_sym = false;
 	if (!sy)
 		return module_from_notes(j);
+	// libjemalloc.so (its symbols only with debug info), else any module that
+	// defines the emap (static linking keeps the je_ names).
+	struct hs_module *m = hs_symbols_module_named(sy, "libjemalloc");
 	for (size_t i = 0; i < sizeof(emap_names) / sizeof(emap_names[0]); i++) {
-		if (symbol_in(j, NULL, emap_names[i], emap_sym)) {
+		if (symbol_in(j, m, emap_names[i], emap_sym)) {
 			*have_sym = true;
-			return hs_symbols_module_at(sy, emap_sym->address);
+			return m ? m : hs_symbols_module_at(sy, emap_sym->address);
 		}
 	}
-	struct hs_module *m = hs_symbols_module_named(sy, "libjemalloc");
 	if (m)
 		return m;
 	// A stripped executable (or library) with jemalloc linked in: its version
@@ -1063,6 +1082,11 @@ static struct hs_error *locate_emap(struct je_state *j, const struct hs_symbol *
 					       "je_arena_emap_global in %s is %" PRIu64 " bytes (an rtree root of %" PRIu64 " slots), not the 0x%" PRIx64 " bytes of jemalloc 5.3.0 with LG_VADDR 48 and 4 KiB pages: another address width, page size or a debug build, not supported",
 					       j->module_name, sym->size, slots, L->emap_size);
 		}
+		uint64_t leaf0;
+		if (root_is_empty(j, sym->address, &leaf0))
+			return hs_error_create(HS_ERR_NOT_FOUND,
+					       "jemalloc is linked into %s but holds no memory (its extent map is empty)",
+					       j->module_name);
 		if (accept_given(j, sym->address, "symbol"))
 			return NULL;
 		return hs_error_create(HS_ERR_HEAP,
@@ -1083,7 +1107,7 @@ static bool arena_valid(struct je_state *j, uint64_t a, unsigned *ind_ret)
 	const struct hs_je_layout *L = j->L;
 	uint64_t e1, e2, base;
 	uint32_t ind, ind2;
-	if (!plausible_ptr(a, 64) || !rd64(j, a + L->arena_pac_emap, &e1) || e1 != j->emap ||
+	if (!plausible_ptr(a, L->cacheline) || !rd64(j, a + L->arena_pac_emap, &e1) || e1 != j->emap ||
 	    !rd64(j, a + L->arena_shard_emap, &e2) || e2 != j->emap || !rd32(j, a + L->arena_ind, &ind) ||
 	    !rd32(j, a + L->arena_shard_ind, &ind2) || ind != ind2 || ind >= L->arenas_max ||
 	    !rd64(j, a + L->arena_base, &base) || !plausible_ptr(base, 8))
@@ -1280,7 +1304,7 @@ static struct hs_error *collect_elements(struct je_state *j, struct je_elm **ret
 		uint64_t leaf = word_at(root, i0 * 8);
 		if (!leaf)
 			continue;
-		if (!plausible_ptr(leaf, 64) || nleaves == MAX_LEAVES) {
+		if (!plausible_ptr(leaf, L->cacheline) || nleaves == MAX_LEAVES) {
 			diag(j, D_ELM, HS_DIAG_ERROR, j->emap + L->emap_root + 8 * i0,
 			     "rtree root slot %zu holds 0x%" PRIx64 ", not a leaf; its 1 GiB of address space is skipped",
 			     i0, leaf);
@@ -1524,10 +1548,10 @@ static struct hs_error *find_tcaches(struct je_state *j)
 			if (!t)
 				return &hs_error_nomem;
 			t->in_ring = true;
-			// The next node must link back to this one (qr ring: next @0, prev @8).
+			// The next node must link back to this one (a qr ring).
 			if (!rd64(j, ts + L->tcache_slow_link, &next) || next == head)
 				break;
-			if (!rd64(j, next + L->tcache_slow_link + 8, &back) || back != ts) {
+			if (!rd64(j, next + L->tcache_slow_prev, &back) || back != ts) {
 				diag(j, D_RING, HS_DIAG_WARNING, ts,
 				     "the tcache ring of arena %u is broken after 0x%" PRIx64 " (%u entries): its next, 0x%" PRIx64 ", does not link back; the rest is found through TLS only",
 				     j->arenas[a].ind, ts, n + 1, next);
@@ -1866,8 +1890,9 @@ static struct hs_error *emit_base(struct walk *w)
 		uint64_t total = 0, mapped = 0;
 		for (unsigned n = 0; b; n++) {
 			uint64_t size;
-			if (n == MAX_BASE_BLOCKS || !plausible_ptr(b, 4096) || !rd64(j, b + L->block_size, &size) ||
-			    !size || (size & 4095) || size >= (UINT64_C(1) << 40)) {
+			uint64_t page = UINT64_C(1) << L->lg_page;
+			if (n == MAX_BASE_BLOCKS || !plausible_ptr(b, page) || !rd64(j, b + L->block_size, &size) ||
+			    !size || (size & (page - 1)) || size >= (UINT64_C(1) << 40)) {
 				diag(j, D_OTHER, HS_DIAG_WARNING, b,
 				     "the base blocks of arena %u end at 0x%" PRIx64 " (unreadable or not a block)", j->arenas[a].ind, b);
 				break;

@@ -90,7 +90,8 @@ struct hs_je_layout {
 	/* tsd_t (je_tsd_tls), tcache_t, tcache_slow_t, cache_bin_t */
 	uint64_t tsd_size, tsd_arena, tsd_tcache_slow, tsd_rtree_ctx, tsd_state, tsd_tcache;
 	unsigned rtree_ctx_entries;      /* RTREE_CTX_NCACHE + RTREE_CTX_NCACHE_L2 {leafkey, leaf} */
-	uint64_t tcache_slow_link, tcache_slow_arena, tcache_slow_tcache;
+	uint64_t tcache_slow_link, tcache_slow_prev, tcache_slow_arena, tcache_slow_tcache;
+	uint64_t cacheline;              /* base_alloc alignment of leaves and arena_t */
 	uint64_t tcache_bins;
 	unsigned tcache_nbins_max;       /* cache_bin_t bins[TCACHE_NBINS_MAX] */
 	uint64_t cache_bin_size, cache_bin_stack_head, cache_bin_low_bits_empty;
@@ -131,7 +132,9 @@ static const struct hs_je_layout hs_je_layout_5_3_0 = {
 	.tsd_size = 0xa48, .tsd_arena = 144, .tsd_tcache_slow = 256,   /* [P][D][E] */
 	.tsd_rtree_ctx = 432, .tsd_state = 816, .tsd_tcache = 856,      /* [P][D] %fs:0x330 */
 	.rtree_ctx_entries = 16 + 8,                           /* [P] */
-	.tcache_slow_link = 0, .tcache_slow_arena = 40, .tcache_slow_tcache = 168, /* [P][E] */
+	.tcache_slow_link = 0, .tcache_slow_prev = 8,          /* [P][E] qr ring: next, prev */
+	.tcache_slow_arena = 40, .tcache_slow_tcache = 168,    /* [P][E] */
+	.cacheline = 64,                                       /* [P][E] CACHELINE */
 	.tcache_bins = 8, .tcache_nbins_max = 73,              /* [P][E] */
 	.cache_bin_size = 24, .cache_bin_stack_head = 0, .cache_bin_low_bits_empty = 20, /* [P][E] */
 };
