@@ -31,6 +31,7 @@ static const char usage_text[] =
 "  --sysroot DIR         look for the core's files under DIR\n"
 "  --debug-dir DIR       also look for separate debug info in DIR (repeatable)\n"
 "  --no-debuginfo        ignore all separate debug info (use built-in layouts)\n"
+"  --exact-pointers      only pointers to the start of an allocation count\n"
 "  --allocator NAME      glibc, jemalloc or auto (default)\n"
 "  --main-arena ADDR     glibc: the address of main_arena\n"
 "  --mp ADDR             glibc: the address of mp_\n"

@@ -6,7 +6,7 @@
 
 const struct hs_command hs_commands[] = {
 	{ "info", "info", "process, threads, modules and the memory map by category", hs_cmd_info },
-	{ "summary", "summary", "allocator, arenas, bytes in use and free (the default)", hs_cmd_summary },
+	{ "summary", "summary [--no-leaks]", "allocator, arenas, bytes in use, free and leaked (the default)", hs_cmd_summary },
 	{ "arenas", "arenas", "every arena with its heaps and totals", hs_cmd_arenas },
 	{ "chunks", "chunks [--used|--free] [--arena N] [--where W] [--min-size N] [--limit N]",
 	  "every allocation and free block (streams)", hs_cmd_chunks },
@@ -14,7 +14,7 @@ const struct hs_command hs_commands[] = {
 	{ "show", "show ADDR [--bytes N]", "the block holding ADDR, with an annotated hexdump", hs_cmd_show },
 	{ "leaks", "leaks [--list] [--limit N] [--min-size N] [--fail-on-leaks]",
 	  "leaked allocations grouped by type and size", hs_cmd_leaks },
-	{ "histogram", "histogram [--used|--leaked|--free] [--by type|size|type+size]",
+	{ "histogram", "histogram [--used|--leaked|--free] [--by type|size|type+size] [--limit N]",
 	  "allocations grouped by type and size", hs_cmd_histogram },
 	{ "chain", "chain ADDR", "a shortest reference chain from a root to ADDR", hs_cmd_chain },
 	{ "refs", "refs ADDR", "every root and allocation that points at ADDR", hs_cmd_refs },
