@@ -6,7 +6,7 @@
 
 const struct hs_command hs_commands[] = {
 	{ "info", "info", "process, threads, modules and the memory map by category", hs_cmd_info },
-	{ "summary", "summary [--no-leaks]", "allocator, arenas, bytes in use, free and leaked (the default)", hs_cmd_summary },
+	{ "summary", "summary [--leaks]", "allocator, arenas, bytes in use and free; --leaks: and leaked (the default command)", hs_cmd_summary },
 	{ "arenas", "arenas", "every arena with its heaps and totals", hs_cmd_arenas },
 	{ "chunks", "chunks [--used|--free] [--arena N] [--where W] [--min-size N] [--limit N]",
 	  "every allocation and free block (streams)", hs_cmd_chunks },

@@ -112,11 +112,14 @@ static bool try_analysis(struct hs_cmd *c)
 
 struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 {
-	bool no_leaks = false;
-	const struct hs_opt opts[] = { { "--no-leaks", HS_OPT_FLAG, &no_leaks }, { 0 } };
+	// The walk alone by default (DESIGN: summary needs only the walk);
+	// --leaks adds the pointer graph's classes.
+	bool with_leaks = false, no_leaks = false;
+	const struct hs_opt opts[] = { { "--leaks", HS_OPT_FLAG, &with_leaks },
+				       { "--no-leaks", HS_OPT_FLAG, &no_leaks }, { 0 } };
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	HS_CHECK(need_heap(c));
-	bool leaks = !no_leaks && try_analysis(c);
+	bool leaks = with_leaks && !no_leaks && try_analysis(c);
 	struct heap_totals t;
 	heap_totals(&c->s->heap, &t);
 	struct hs_out *o = c->out;

@@ -80,11 +80,12 @@ COMMANDS = (
          text="The target, its threads with their stacks, the modules with build-ids and\n"
               "debug info, and every mapping by category.",
          example="hs info"),
-    Spec("summary", "summary", "allocator, arenas, bytes in use and free (the default)",
-         {"--no-leaks": None},
-         text="Bytes in use and free by where they sit, and leaked totals (--no-leaks\n"
-              "skips the pointer graph).",
-         example="hs summary"),
+    Spec("summary", "summary [--leaks]",
+         "allocator, arenas, bytes in use and free; --leaks: and leaked (the default command)",
+         {"--leaks": None, "--no-leaks": None},
+         text="Bytes in use and free by where they sit; with --leaks also the leaked and\n"
+              "unreferenced totals from the pointer graph.",
+         example="hs summary --leaks"),
     Spec("arenas", "arenas", "every arena with its heaps and totals",
          example="hs arenas"),
     Spec("chunks", "chunks [--used|--free] [--arena N] [--where W] [--min-size N] [--limit N]",
@@ -107,7 +108,7 @@ COMMANDS = (
          text="Leaked: in use and unreachable from every root.  --list lists the objects;\n"
               "--fail-on-leaks makes the command fail (a GDB error) when there are any.",
          example="hs leaks --list --limit 20"),
-    Spec("histogram", "histogram [--used|--leaked|--free] [--by type|size|type+size]",
+    Spec("histogram", "histogram [--used|--leaked|--free] [--by type|size|type+size] [--limit N]",
          "allocations grouped by type and size",
          {"--used": None, "--leaked": None, "--free": None, "--by": ("type", "size", "type+size"),
           "--limit": "N"},

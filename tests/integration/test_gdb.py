@@ -722,10 +722,10 @@ class Terminal(unittest.TestCase):
             self.assertIn("leaked allocations", out, "neither interrupted nor finished: %r" % out)
         sys.stderr.write("[ctrl-c: %s after %.2f s] " % ("interrupted" if interrupted else "already done", waited))
         # The session is still good: the next command completes and is right.
-        self.send(b"hs --json summary\n")
+        self.send(b"hs --json summary --leaks\n")
         out = self.expect(rb"\n}\r?\n", timeout=120)
         doc = json.loads(out[out.index("{"):])
-        want = cli_json(core, "summary")
+        want = cli_json(core, "summary", "--leaks")
         self.assertEqual(doc["in_use"], want["in_use"])
         self.assertEqual(doc["leaked"], want["leaked"])
         self.expect(rb"\(gdb\) ")

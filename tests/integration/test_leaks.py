@@ -470,7 +470,7 @@ class LeakCase(Base):
     # summary
 
     def test_summary_leaked_and_unreferenced(self):
-        s = self.run_json("summary")
+        s = self.run_json("summary", "--leaks")
         self.assertEqual((s.get("leaked"), s.get("unreferenced")),
                          (self.truth_totals(self.leaked), self.truth_totals(self.heads)),
                          "summary (leaked, unreferenced) vs truth")
