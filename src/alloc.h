@@ -56,7 +56,7 @@ struct hs_freelist {
 struct hs_alloc_desc {
 	const char *allocator;     /* "glibc", "jemalloc" */
 	char version[32];          /* "2.36", "5.3.0-0-g..." or "" */
-	char layout_source[64];    /* "DWARF (libc6-dbg)", "built-in 2.35+", "heuristic" */
+	char layout_source[192];   /* "DWARF from /usr/lib/debug/...", "built-in table 2.35-2.41, banner 2.36" */
 	struct hs_arena *arenas; size_t narenas;
 	struct hs_region *regions; size_t nregions;
 	struct hs_freelist *lists; size_t nlists;
