@@ -51,7 +51,7 @@ cores: all
 	@BUILD=$(BUILD) cores/make-jemalloc-cores.sh
 
 demo: deps-check all
-	@BUILD=$(BUILD) cores/make-cores.sh demo
+	@BUILD=$(BUILD) cores/make-cores.sh leaks
 	@BUILD=$(BUILD) scripts/demo.sh
 
 bench:

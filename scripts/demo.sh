@@ -1,16 +1,22 @@
 #!/bin/sh
-# make demo: show heapscope on a core of a fixture program.
+# make demo: heapscope on a core of a fixture program that leaks (cores/leaks.c).
 set -e
 B=${BUILD:-build}
-core=$B/cores/threads.gdb.core
+H=$B/heapscope
+core=$B/cores/leaks.gdb.core
+run() {
+	echo
+	echo "\$ heapscope $*"
+	"$H" "$@"
+}
+run "$core" info
+run "$core" summary
+run "$core" leaks --limit 8
+addr=$("$H" --json "$core" leaks --list | python3 -c 'import json,sys; o=json.load(sys.stdin)["objects"]; print(hex([x for x in o if not x["unreferenced"]][0]["address"]))')
+run "$core" chain "$addr"
+g=$("$H" --json "$core" top --limit 1 | python3 -c 'import json,sys; print(hex(json.load(sys.stdin)["objects"][0]["address"]))')
+run "$core" top --limit 5
+run "$core" chain "$g"
 echo
-echo "== heapscope $core info"
-"$B/heapscope" "$core" info
-echo
-echo "== heapscope $core summary"
-"$B/heapscope" "$core" summary
-echo
-echo "== heapscope $core bins"
-"$B/heapscope" "$core" bins
-echo
-echo "Try also: $B/heapscope $core chunks --limit 20, ... --json summary, ... show ADDR"
+echo "More: $H $core bins | arenas | chunks --limit 20 | histogram | refs ADDR | show ADDR,"
+echo "      $H --json ..., and in GDB: gdb $B/cores/leaks $core -ex 'source gdb/heapscope.py' -ex 'hs leaks'"
