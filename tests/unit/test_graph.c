@@ -1,0 +1,290 @@
+/* test_graph.c - the pointer graph, leak classes and dominators on synthetic
+ * memory: a heap of blocks with pointers we place, globals as the root, and
+ * answers checked against a brute-force computation of the same definitions
+ * (reachability by BFS; "d dominates v" = v is unreachable once d is gone). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dominators.h"
+#include "graph.h"
+#include "session.h"
+
+#define HEAP_BASE UINT64_C(0x10000000)
+#define GLOBALS_BASE UINT64_C(0x20000000)
+#define BLOCK 64              /* block stride; usable sizes vary below it */
+#define WORDS (BLOCK / 8)
+#define MAXN 160
+
+struct world {
+	size_t n;                  /* blocks */
+	uint64_t size[MAXN];       /* usable size of each */
+	bool used[MAXN];
+	uint64_t heap[MAXN * WORDS];
+	uint64_t globals[64];
+	size_t nglobals;
+};
+
+static uint64_t block_addr(size_t i) { return HEAP_BASE + i * BLOCK; }
+
+/* A session over the world: its memory, a heap index as a walker would give,
+ * and the heap segment marked as the allocator's so that it is no root. */
+static struct hs_session *open_world(const struct world *w, bool exact)
+{
+	struct hs_segment segs[2] = {
+		{ .start = HEAP_BASE, .end = HEAP_BASE + sizeof(w->heap), .filesz = sizeof(w->heap),
+		  .data = (const uint8_t *)w->heap, .flags = HS_SEG_R | HS_SEG_W },
+		{ .start = GLOBALS_BASE, .end = GLOBALS_BASE + sizeof(w->globals),
+		  .filesz = sizeof(w->globals), .data = (const uint8_t *)w->globals,
+		  .flags = HS_SEG_R | HS_SEG_W },
+	};
+	struct hs_session *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	assert_null(hs_target_open_buffers(segs, 2, &s->target));
+	hs_diags_init(&s->diags);
+	hs_heap_init(&s->heap);
+	s->jobs = 2;
+	s->exact_pointers = exact;
+	for (size_t i = 0; i < w->n; i++)
+		assert_null(hs_heap_add(&s->heap, block_addr(i), w->size[i],
+					w->used[i] ? HS_WHERE_USED : HS_WHERE_TCACHE, 0));
+	assert_null(hs_heap_finish(&s->heap, NULL));
+	s->heap_done = true;
+	s->ndesc = 1;
+	s->desc[0].allocator = "test";
+	struct hs_region r = { HEAP_BASE, HEAP_BASE + sizeof(w->heap), HS_REGION_HEAP, 0 };
+	assert_null(hs_alloc_desc_add_region(&s->desc[0], &r));
+	return s;
+}
+
+/* Brute force. */
+
+static bool points_into(const struct world *w, uint64_t v, size_t t, bool exact)
+{
+	uint64_t a = block_addr(t);
+	return w->used[t] && (exact ? v == a : v >= a && v < a + w->size[t]);
+}
+
+static bool edge(const struct world *w, size_t from, size_t to, bool exact)
+{
+	if (!w->used[from] || from == to)
+		return false;
+	for (size_t k = 0; k < w->size[from] / 8; k++)
+		if (points_into(w, w->heap[from * WORDS + k], to, exact))
+			return true;
+	return false;
+}
+
+static bool rooted(const struct world *w, size_t t, bool exact)
+{
+	for (size_t g = 0; g < w->nglobals; g++)
+		if (points_into(w, w->globals[g], t, exact))
+			return true;
+	return false;
+}
+
+/* Reach from the seeds, never through `removed` (MAXN: none). */
+static void reach(const struct world *w, const bool *seed, size_t removed, bool *out, bool exact)
+{
+	size_t queue[MAXN], head = 0, tail = 0;
+	memset(out, 0, MAXN * sizeof(bool));
+	for (size_t i = 0; i < w->n; i++)
+		if (seed[i] && i != removed) {
+			out[i] = true;
+			queue[tail++] = i;
+		}
+	while (head < tail) {
+		size_t v = queue[head++];
+		for (size_t t = 0; t < w->n; t++)
+			if (!out[t] && t != removed && edge(w, v, t, exact)) {
+				out[t] = true;
+				queue[tail++] = t;
+			}
+	}
+}
+
+struct expected {
+	bool anchored[MAXN], leaked[MAXN], unreferenced[MAXN];
+	uint64_t retained[MAXN];
+};
+
+static void expect(const struct world *w, bool exact, struct expected *e)
+{
+	bool seed[MAXN] = { false }, referenced[MAXN] = { false };
+	for (size_t i = 0; i < w->n; i++)
+		seed[i] = rooted(w, i, exact);
+	reach(w, seed, MAXN, e->anchored, exact);
+	for (size_t i = 0; i < w->n; i++)
+		for (size_t f = 0; f < w->n; f++)
+			referenced[i] |= edge(w, f, i, exact);
+	for (size_t i = 0; i < w->n; i++) {
+		e->leaked[i] = w->used[i] && !e->anchored[i];
+		e->unreferenced[i] = e->leaked[i] && !referenced[i];
+	}
+	// The virtual root's children: rooted, then leaked heads, then, in index
+	// order, whatever is still unreached (one member of each leaked cycle).
+	bool root_child[MAXN] = { false }, all[MAXN];
+	for (size_t i = 0; i < w->n; i++)
+		root_child[i] = seed[i] || e->unreferenced[i];
+	reach(w, root_child, MAXN, all, exact);
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->used[i] && !all[i]) {
+			root_child[i] = true;
+			reach(w, root_child, MAXN, all, exact);
+		}
+	}
+	for (size_t d = 0; d < w->n; d++) {
+		e->retained[d] = 0;
+		if (!w->used[d])
+			continue;
+		bool without[MAXN];
+		reach(w, root_child, d, without, exact);
+		for (size_t v = 0; v < w->n; v++)
+			if (w->used[v] && (v == d || !without[v]))
+				e->retained[d] += w->size[v];
+	}
+}
+
+static void check(const struct world *w, bool exact)
+{
+	struct expected *e = calloc(1, sizeof(*e));
+	assert_non_null(e);
+	expect(w, exact, e);
+	struct hs_session *s = open_world(w, exact);
+	assert_null(hs_session_need_analysis(s));
+	assert_null(hs_session_need_dominators(s));
+	const struct hs_analysis *a = s->analysis;
+	assert_int_equal(a->n, w->n);
+	uint64_t leaked = 0, unref = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		assert_int_equal(hs_node_leaked(a, i), e->leaked[i]);
+		assert_int_equal(hs_node_unreferenced(a, i), e->unreferenced[i]);
+		assert_int_equal(!!(a->flags[i] & HS_NODE_REACHABLE), e->anchored[i]);
+		if (w->used[i])
+			assert_int_equal(a->retained[i], e->retained[i]);
+		leaked += e->leaked[i];
+		unref += e->unreferenced[i];
+	}
+	assert_int_equal(a->leaked_count, leaked);
+	assert_int_equal(a->unref_count, unref);
+	hs_session_destroy(s);
+	free(e);
+}
+
+static struct world *new_world(size_t n)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	assert_non_null(w);
+	w->n = n;
+	for (size_t i = 0; i < n; i++) {
+		w->size[i] = 24 + 8 * (i % 5);   /* 24..56: all inside the 64-byte stride */
+		w->used[i] = true;
+	}
+	return w;
+}
+
+static void link_(struct world *w, size_t from, unsigned word, size_t to, uint64_t offset)
+{
+	w->heap[from * WORDS + word] = block_addr(to) + offset;
+}
+
+/* The shapes the issue names, by hand. */
+static void test_shapes(void **state)
+{
+	(void)state;
+	struct world *w = new_world(16);
+	w->globals[w->nglobals++] = block_addr(0);         /* g -> 0 -> 1 -> 2 */
+	link_(w, 0, 1, 1, 0);
+	link_(w, 1, 1, 2, 0);
+	link_(w, 3, 0, 4, 0);                              /* leaked head 3 -> 4 -> 5 */
+	link_(w, 4, 0, 5, 0);
+	link_(w, 6, 0, 7, 0);                              /* leaked cycle 6 <-> 7 */
+	link_(w, 7, 0, 6, 0);
+	link_(w, 8, 0, 8, 0);                              /* a self-loop only: unreferenced */
+	w->used[9] = false;                                /* a free block pointing at 10 */
+	link_(w, 9, 0, 10, 0);                             /* ... anchors nothing */
+	w->globals[w->nglobals++] = block_addr(11) + 16;   /* interior pointer anchors 11 */
+	link_(w, 11, 0, 12, 0);                            /* 11 -> 12, 11 -> 13, 12 -> 13: */
+	link_(w, 11, 1, 13, 0);                            /* 13 is not dominated by 12 */
+	link_(w, 12, 0, 13, 0);
+	w->heap[14 * WORDS] = block_addr(15) + 40;         /* past 15's usable end: no edge */
+	check(w, false);
+
+	struct expected e;
+	expect(w, false, &e);
+	assert_false(e.leaked[2]);
+	assert_true(e.unreferenced[3] && e.leaked[4] && !e.unreferenced[4]);
+	assert_true(e.leaked[6] && !e.unreferenced[6]);
+	assert_true(e.unreferenced[8]);
+	assert_true(e.unreferenced[10]);
+	assert_false(e.leaked[11]);
+	assert_int_equal(e.retained[11], w->size[11] + w->size[12] + w->size[13]);
+	assert_int_equal(e.retained[12], w->size[12]);
+	check(w, true);                                    /* exact: 11 is leaked now */
+	expect(w, true, &e);
+	assert_true(e.leaked[11]);
+	free(w);
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Random graphs: sparse and dense, with interior pointers, free blocks,
+ * junk words and garbage that points nowhere. */
+static void test_random_graphs(void **state)
+{
+	(void)state;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (int round = 0; round < 60; round++) {
+		size_t n = 20 + rnd(&x) % (MAXN - 20);
+		struct world *w = new_world(n);
+		for (size_t i = 0; i < n; i++)
+			w->used[i] = rnd(&x) % 10 != 0;
+		unsigned density = 1 + round % 4;
+		for (size_t i = 0; i < n; i++) {
+			for (unsigned k = 0; k < w->size[i] / 8; k++) {
+				uint64_t r = rnd(&x) % 16;
+				if (r < density)
+					link_(w, i, k, rnd(&x) % n, rnd(&x) % 3 == 0 ? 8 * (rnd(&x) % 4) : 0);
+				else if (r == 15)
+					w->heap[i * WORDS + k] = rnd(&x);   /* junk */
+			}
+		}
+		size_t roots = rnd(&x) % 4;
+		for (size_t g = 0; g < roots; g++)
+			w->globals[w->nglobals++] = block_addr(rnd(&x) % n) + (rnd(&x) % 2) * 8;
+		check(w, false);
+		check(w, round % 3 == 0);
+		free(w);
+	}
+}
+
+/* A long chain: deep DFS and deep path compression, without recursion. */
+static void test_long_chain(void **state)
+{
+	(void)state;
+	struct world *w = new_world(MAXN);
+	w->globals[w->nglobals++] = block_addr(0);
+	for (size_t i = 0; i + 1 < MAXN; i++)
+		link_(w, i, 0, i + 1, 0);
+	link_(w, MAXN - 1, 1, 0, 0);                       /* and back to the start */
+	check(w, false);
+	free(w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shapes),
+		cmocka_unit_test(test_random_graphs),
+		cmocka_unit_test(test_long_chain),
+	};
+	return cmocka_run_group_tests_name("graph", tests, NULL, NULL);
+}
