@@ -210,6 +210,7 @@ static void test_shapes(void **state)
 	link_(w, 11, 1, 13, 0);                            /* 13 is not dominated by 12 */
 	link_(w, 12, 0, 13, 0);
 	w->heap[14 * WORDS] = block_addr(15) + 40;         /* past 15's usable end: no edge */
+	w->globals[w->nglobals++] = block_addr(2);         /* 2 is rooted itself: 1 does not dominate it */
 	check(w, false);
 
 	struct expected e;
@@ -222,6 +223,8 @@ static void test_shapes(void **state)
 	assert_false(e.leaked[11]);
 	assert_int_equal(e.retained[11], w->size[11] + w->size[12] + w->size[13]);
 	assert_int_equal(e.retained[12], w->size[12]);
+	assert_int_equal(e.retained[1], w->size[1]);
+	assert_int_equal(e.retained[0], w->size[0] + w->size[1]);
 	check(w, true);                                    /* exact: 11 is leaked now */
 	expect(w, true, &e);
 	assert_true(e.leaked[11]);
@@ -257,7 +260,7 @@ static void test_random_graphs(void **state)
 					w->heap[i * WORDS + k] = rnd(&x);   /* junk */
 			}
 		}
-		size_t roots = rnd(&x) % 4;
+		size_t roots = rnd(&x) % 12;
 		for (size_t g = 0; g < roots; g++)
 			w->globals[w->nglobals++] = block_addr(rnd(&x) % n) + (rnd(&x) % 2) * 8;
 		check(w, false);
