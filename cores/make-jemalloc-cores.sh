@@ -24,11 +24,9 @@
 # Work is redone only for what is older than its inputs.
 set -eu
 
-BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$BUILD/cores
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
+. "$HERE/lib.sh"
+init make-jemalloc-cores
 CC=${FIXTURE_CC:-gcc}
 JE_LIBDIR=${JE_LIBDIR:-/usr/lib/x86_64-linux-gnu}
 JE_SO=$JE_LIBDIR/libjemalloc.so.2
@@ -39,43 +37,12 @@ BADVER_SO=$OUT/badversion/libjemalloc.so.2
 [ $# -eq 0 ] && set -- $VARIANTS
 
 # One run at a time per build directory.
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$OUT/.make-jemalloc-cores.lock"
-	flock 9
-fi
-
-say() { echo "make-jemalloc-cores: $*"; }
-fail() { echo "make-jemalloc-cores: $*" >&2; exit 1; }
+lock make-jemalloc-cores
 
 [ -f "$JE_SO" ] && [ -f "$JE_A" ] ||
 	fail "jemalloc is not installed ($JE_SO, $JE_A): apt-get install libjemalloc-dev"
 
-newer() { [ -e "$1" ] && { [ ! -e "$2" ] || [ "$1" -nt "$2" ]; }; }
-stale() {
-	t=$1; shift
-	[ -s "$t" ] || return 0
-	for i in "$@"; do newer "$i" "$t" && return 0; done
-	return 1
-}
-
-kernel_ok=yes
-pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '?')
-case $pattern in
-	'|'*) kernel_ok="core_pattern is a pipe ($pattern)" ;;
-	*/*) kernel_ok="core_pattern writes elsewhere ($pattern)" ;;
-	'?') kernel_ok="cannot read /proc/sys/kernel/core_pattern" ;;
-esac
-if [ "$kernel_ok" = yes ] && ! (ulimit -c unlimited) 2>/dev/null; then
-	kernel_ok="ulimit -c unlimited was refused (hard limit $(ulimit -Hc))"
-fi
-if [ "$kernel_ok" != yes ]; then
-	say "no kernel cores: $kernel_ok; kernel-core tests will be skipped"
-	echo "$kernel_ok" >"$OUT/kernel-cores.skipped"
-fi
-
-sparse() {
-	command -v fallocate >/dev/null 2>&1 && fallocate -d "$1" 2>/dev/null || true
-}
+check_kernel_cores
 
 SRC=$HERE/jemalloc_heap.c
 CFLAGS="-g -O0 -pthread -Wall -Wextra"
@@ -126,48 +93,18 @@ preload_of() {
 	esac
 }
 
-gdb_core() {
-	name=$1 core=$OUT/$1.gdb.core truth=$OUT/$1.truth.json
-	stale "$core" "$OUT/$name" || stale "$truth" "$OUT/$name" || return 0
-	say "gdb core $name"
-	rm -f "$core" "$core.tmp" "$truth"
-	log=$OUT/$name.gdb.log
-	pre=$(preload_of "$name")
+# gdb runs a variant with its preload, or marked as a fixture.
+je_gdb_core() {
+	pre=$(preload_of "$1")
 	envcmd="set environment HS_FIXTURE=1"
 	[ -n "$pre" ] && envcmd="set environment LD_PRELOAD=$pre"
-	if ! gdb -batch -nx -iex 'set debuginfod enabled off' \
-		-ex 'set pagination off' -ex 'set confirm off' -ex "$envcmd" \
-		-ex 'break dump_here' -ex run \
-		-ex "generate-core-file $core.tmp" -ex kill \
-		--args "$OUT/$name" "$truth" >"$log" 2>&1 ||
-	   [ ! -s "$core.tmp" ] || [ ! -s "$truth" ]; then
-		cat "$log" >&2
-		fail "gdb did not write a core for $name (log: $log)"
-	fi
-	sparse "$core.tmp"
-	mv "$core.tmp" "$core"
+	gdb_core "$1" -ex "$envcmd"
 }
 
-kernel_core() {
-	name=$1 core=$OUT/$1.kernel.core truth=$OUT/$1.kernel.truth.json
-	[ "$kernel_ok" = yes ] && [ "$name" != jemalloc_badversion ] || return 0
-	stale "$core" "$OUT/$name" || stale "$truth" "$OUT/$name" || return 0
-	say "kernel core $name"
-	rm -f "$core" "$truth"
-	scratch=$OUT/scratch.$name
-	rm -rf "$scratch"
-	mkdir -p "$scratch"
-	pre=$(preload_of "$name")
-	(set +e; cd "$scratch" && ulimit -c unlimited &&
-		if [ -n "$pre" ]; then LD_PRELOAD=$pre "$OUT/$name" "$truth" abort
-		else "$OUT/$name" "$truth" abort; fi; exit 0) >/dev/null 2>&1 || true
-	got=$(ls "$scratch" | grep '^core' | head -n 1 || true)
-	if [ -z "$got" ] || [ ! -s "$truth" ]; then
-		rm -rf "$scratch"
-		fail "no kernel core for $name (core_pattern: $pattern)"
-	fi
-	mv "$scratch/$got" "$core"
-	rm -rf "$scratch"
+# jemalloc_badversion has a gdb core only.
+je_kernel_core() {
+	[ "$1" != jemalloc_badversion ] || return 0
+	kernel_core "$1" "$(preload_of "$1")"
 }
 
 for n in "$@"; do
@@ -175,6 +112,6 @@ for n in "$@"; do
 	case " $VARIANTS " in *" $name "*) ;; *) fail "unknown jemalloc fixture $name (known: $VARIANTS)" ;; esac
 	build "$name"
 	name=$n
-	gdb_core "$name"
-	kernel_core "$name"
+	je_gdb_core "$name"
+	je_kernel_core "$name"
 done

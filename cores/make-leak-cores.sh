@@ -21,42 +21,13 @@
 # Work is redone only for what is older than its inputs.
 set -eu
 
-BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$BUILD/cores
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
+. "$HERE/lib.sh"
+init make-leak-cores
+SIDEFILES="validation leakcheck"
 [ $# -eq 0 ] && set -- leaks leaks_cpp
 
-say() { echo "make-leak-cores: $*"; }
-fail() { echo "make-leak-cores: $*" >&2; exit 1; }
-
-newer() { [ -e "$1" ] && { [ ! -e "$2" ] || [ "$1" -nt "$2" ]; }; }
-stale() {
-	t=$1; shift
-	[ -s "$t" ] || return 0
-	for i in "$@"; do newer "$i" "$t" && return 0; done
-	return 1
-}
-
-kernel_ok=yes
-pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '?')
-case $pattern in
-	'|'*) kernel_ok="core_pattern is a pipe ($pattern)" ;;
-	*/*) kernel_ok="core_pattern writes elsewhere ($pattern)" ;;
-	'?') kernel_ok="cannot read /proc/sys/kernel/core_pattern" ;;
-esac
-if [ "$kernel_ok" = yes ] && ! (ulimit -c unlimited) 2>/dev/null; then
-	kernel_ok="ulimit -c unlimited was refused (hard limit $(ulimit -Hc))"
-fi
-if [ "$kernel_ok" != yes ]; then
-	say "no kernel cores: $kernel_ok; kernel-core tests will be skipped"
-	echo "$kernel_ok" >"$OUT/kernel-cores.skipped"
-fi
-
-sparse() {
-	command -v fallocate >/dev/null 2>&1 && fallocate -d "$1" 2>/dev/null || true
-}
+check_kernel_cores
 
 source_of() {
 	if [ -f "$HERE/$1.c" ]; then echo "$HERE/$1.c"
@@ -73,45 +44,6 @@ build() {
 			*) ${FIXTURE_CC:-gcc} -g -O0 -pthread -Wall -Wextra -o "$OUT/$name" "$src" ;;
 		esac
 	fi
-}
-
-gdb_core() {
-	name=$1 core=$OUT/$1.gdb.core truth=$OUT/$1.truth.json
-	stale "$core" "$OUT/$name" || stale "$truth" "$OUT/$name" || return 0
-	say "gdb core $name"
-	rm -f "$core" "$core.tmp" "$truth" "$OUT/$name.gdb.validation" "$OUT/$name.gdb.leakcheck"
-	log=$OUT/$name.gdb.log
-	if ! gdb -batch -nx -iex 'set debuginfod enabled off' \
-		-ex 'set pagination off' -ex 'set confirm off' \
-		-ex 'break dump_here' -ex run \
-		-ex "generate-core-file $core.tmp" -ex kill \
-		--args "$OUT/$name" "$truth" >"$log" 2>&1 ||
-	   [ ! -s "$core.tmp" ] || [ ! -s "$truth" ]; then
-		cat "$log" >&2
-		fail "gdb did not write a core for $name (log: $log)"
-	fi
-	sparse "$core.tmp"
-	mv "$core.tmp" "$core"
-}
-
-kernel_core() {
-	name=$1 core=$OUT/$1.kernel.core truth=$OUT/$1.kernel.truth.json
-	[ "$kernel_ok" = yes ] || return 0
-	stale "$core" "$OUT/$name" || stale "$truth" "$OUT/$name" || return 0
-	say "kernel core $name"
-	rm -f "$core" "$truth" "$OUT/$name.kernel.validation" "$OUT/$name.kernel.leakcheck"
-	scratch=$OUT/scratch.$name
-	rm -rf "$scratch"
-	mkdir -p "$scratch"
-	(set +e; cd "$scratch" && ulimit -c unlimited && "$OUT/$name" "$truth" abort; exit 0) \
-		>/dev/null 2>&1 || true
-	got=$(ls "$scratch" | grep '^core' | head -n 1 || true)
-	if [ -z "$got" ] || [ ! -s "$truth" ]; then
-		rm -rf "$scratch"
-		fail "no kernel core for $name (core_pattern: $pattern)"
-	fi
-	mv "$scratch/$got" "$core"
-	rm -rf "$scratch"
 }
 
 # The gdb side of the leak facts (run inside gdb on the core).
@@ -336,28 +268,16 @@ PYEOF
 	fi
 }
 
+# validate.py's check, and leakcheck.py's: both warn on every run unless OK.
 validate() {
 	name=$1 kind=$2
-	core=$OUT/$name.$kind.core
-	truth=$OUT/$name.truth.json
-	[ "$kind" = kernel ] && truth=$OUT/$name.kernel.truth.json
-	[ -s "$core" ] || return 0
-	v=$OUT/$name.$kind.validation
-	if stale "$v" "$core" "$HERE/validate.py"; then
-		gdb -batch -nx -iex 'set debuginfod enabled off' \
-			-ex "python FIXTURE_TRUTH = '$truth'" -x "$HERE/validate.py" \
-			"$OUT/$name" "$core" >"$v" 2>&1 || true
-	fi
-	tail -n 1 "$v" | grep -q '^validation: OK' ||
-		say "WARNING: $name.$kind truth does not match glibc's view (see $v)"
+	[ -s "$OUT/$name.$kind.core" ] || return 0
+	validate_glibc "$name" "$kind" always
 	l=$OUT/$name.$kind.leakcheck
-	if stale "$l" "$core" "$OUT/leakcheck.py"; then
-		gdb -batch -nx -iex 'set debuginfod enabled off' \
-			-ex "python FIXTURE_TRUTH = '$truth'" -x "$OUT/leakcheck.py" \
-			"$OUT/$name" "$core" >"$l" 2>&1 || true
+	if stale "$l" "$OUT/$name.$kind.core" "$OUT/leakcheck.py"; then
+		gdb_check "$name" "$kind" "$OUT/leakcheck.py" "$l"
 	fi
-	tail -n 1 "$l" | grep -q '^leak validation: OK' ||
-		say "WARNING: $name.$kind leak facts do not hold on the core (see $l)"
+	check_ok "$l" 'leak validation: OK' "$name.$kind leak facts do not hold on the core (see $l)"
 }
 
 write_leakcheck

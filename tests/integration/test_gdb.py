@@ -20,18 +20,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
-CLI = os.path.join(BUILD, "heapscope")
-LIB = os.path.join(BUILD, "libheapscope.so")
-EXT = os.path.join(ROOT, "gdb", "heapscope.py")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gdbutil  # noqa: E402
+from gdbutil import BUILD, EXT, LIB, ROOT, cli, cli_json, need_build  # noqa: E402
+
 CORES = os.path.join(BUILD, "cores")
-CRASH_MARKS = ("Traceback", "Python Exception", "Fatal signal", "Segmentation fault",
-               "internal-error", "AddressSanitizer", "core dumped")
 
 # A program with a known heap: COUNT nodes in a list from the global `head`,
 # every 8th one dropped (leaked), and a table of 16 pointers; it stops in
@@ -67,34 +63,13 @@ int main(int argc, char **argv)
 }
 """
 
-_tmp = None
+tmpdir = gdbutil.Scratch("hs-test-gdb-")
 _own = {}
-
-
-def tmpdir():
-    global _tmp
-    if _tmp is None:
-        _tmp = tempfile.mkdtemp(prefix="hs-test-gdb-")
-    return _tmp
-
-
-def need_build():
-    for path in (CLI, LIB):
-        if not os.path.exists(path):
-            raise AssertionError("%s is not built (run make)" % path)
-    if not shutil.which("gdb"):
-        raise unittest.SkipTest("gdb is not installed")
 
 
 def build_many():
     d = tmpdir()
-    exe = os.path.join(d, "many")
-    if not os.path.exists(exe):
-        src = os.path.join(d, "many.c")
-        with open(src, "w") as f:
-            f.write(MANY_C)
-        subprocess.run(["gcc", "-g", "-O0", "-o", exe, src], check=True)
-    return exe
+    return gdbutil.compile_once(os.path.join(d, "many"), os.path.join(d, "many.c"), MANY_C)
 
 
 def own_core(count, size=32):
@@ -133,73 +108,12 @@ def fixture(name, kind="gdb"):
     return None
 
 
-def cli(*args, timeout=300):
-    return subprocess.run([CLI] + list(args), capture_output=True, text=True, timeout=timeout,
-                          errors="replace")
-
-
-def cli_json(*args):
-    r = cli("--json", *args)
-    if r.returncode != 0:
-        raise AssertionError("heapscope --json %s: exit %d\n%s" % (" ".join(args), r.returncode,
-                                                                   r.stderr[-2000:]))
-    return json.loads(r.stdout)
-
-
-HELPER = r'''
-import gdb
-def _hs_case(tag, cmd):
-    gdb.write("\n@@BEGIN %s\n" % tag)
-    try:
-        gdb.execute(cmd)
-        gdb.write("\n@@OK %s\n" % tag)
-    except gdb.error as e:
-        gdb.write("\n@@ERROR %s: %s\n" % (tag, str(e).replace("\n", " | ")))
-def _hs_value(tag, expr):
-    gdb.write("\n@@VALUE %s %d\n" % (tag, int(gdb.parse_and_eval(expr)) & 0xffffffffffffffff))
-'''
-
-
-class Session:
-    """One `gdb -batch -nx` run: results by tag."""
-
-    def __init__(self, output, status):
-        self.output = output
-        self.status = status
-        self.results = {}
-        for m in re.finditer(r"\n@@BEGIN (\S+)\n(.*?)\n@@(OK|ERROR) \1(?:: ([^\n]*))?\n",
-                             output, re.S):
-            tag, body, how, err = m.groups()
-            self.results[tag] = (how == "OK", body, err)
-        self.values = {t: int(v) for t, v in re.findall(r"\n@@VALUE (\S+) (\d+)\n", output)}
-
-    def ok(self, tag):
-        if tag not in self.results:
-            raise AssertionError("no result for %s in the gdb output:\n%s" % (tag, self.output[-3000:]))
-        ok, body, err = self.results[tag]
-        if not ok:
-            raise AssertionError("%s failed in gdb: %s" % (tag, err))
-        return body
-
-    def json(self, tag):
-        body = self.ok(tag)
-        try:
-            return json.loads(body)
-        except ValueError as e:
-            raise AssertionError("%s: not one JSON document (%s):\n%s" % (tag, e, body[:2000]))
-
-    def error(self, tag):
-        if tag not in self.results:
-            raise AssertionError("no result for %s in the gdb output:\n%s" % (tag, self.output[-3000:]))
-        ok, body, err = self.results[tag]
-        if ok:
-            raise AssertionError("%s succeeded in gdb, expected an error:\n%s" % (tag, body[:1000]))
-        return err
+class Session(gdbutil.Session):
+    """One `gdb -batch -nx` run: results by tag; gdb must exit 0."""
+    crash_marks = gdbutil.CRASH_MARKS + ("core dumped",)
 
     def check_alive(self, testcase):
-        testcase.assertIn("@@ALIVE", self.output, "gdb did not reach its last command:\n" + self.output[-3000:])
-        for mark in CRASH_MARKS:
-            testcase.assertNotIn(mark, self.output, "gdb output shows %r:\n%s" % (mark, self.output[-3000:]))
+        super().check_alive(testcase)
         testcase.assertEqual(self.status, 0, "gdb exit status:\n" + self.output[-3000:])
 
 
@@ -207,13 +121,7 @@ def run_gdb(cases=(), values=(), core=None, exe=None, before=(), env=None, sourc
             timeout=600):
     """Run gdb on core with the extension; cases: (tag, command); values: (tag, expr)."""
     need_build()
-    helper = os.path.join(tmpdir(), "helper.py")
-    with open(helper, "w") as f:
-        f.write(HELPER)
-    args = ["gdb", "-batch", "-nx", "-iex", "set auto-load off", "-ex", "set pagination off",
-            "-ex", "set width 0", "-ex", "source " + helper]
-    if source:
-        args += ["-ex", "source " + source]
+    args = gdbutil.batch_args(tmpdir(), source=source)
     if exe:
         args += ["-ex", "file " + exe]
     if core:
@@ -224,19 +132,13 @@ def run_gdb(cases=(), values=(), core=None, exe=None, before=(), env=None, sourc
         args += ["-ex", "python _hs_value(%r, %r)" % (tag, expr)]
     for tag, cmd in cases:
         args += ["-ex", "python _hs_case(%r, %r)" % (tag, cmd)]
-    args += ["-ex", "echo \\n@@ALIVE\\n"]
     full_env = dict(os.environ)
     for key, value in (env or {}).items():
         if value is None:
             full_env.pop(key, None)
         else:
             full_env[key] = value
-    try:
-        p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           errors="replace", timeout=timeout, env=full_env, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("gdb did not finish within %d s: %s" % (timeout, " ".join(args)))
-    return Session(p.stdout, p.returncode)
+    return gdbutil.run_batch(args, timeout, Session, env=full_env, show_args=True)
 
 
 # Every command of `heapscope --help`, with arguments; ADDR_* are filled in.
@@ -296,10 +198,8 @@ class TwinsBase:
         got = s.json("c%d" % i)
         want = cli_json(core, *cmd.split())
         if got != want:
-            diff = [k for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k)]
             self.fail("hs --json %s differs from the CLI's in %s:\nhs:  %s\ncli: %s" % (
-                cmd, diff, json.dumps({k: got.get(k) for k in diff})[:1500],
-                json.dumps({k: want.get(k) for k in diff})[:1500]))
+                (cmd,) + gdbutil.doc_diff(got, want)))
 
 
 def _add_twin_tests(cls):
@@ -770,25 +670,5 @@ class Timing(unittest.TestCase):
         return time.monotonic() - t
 
 
-def main():
-    patterns = [a for a in sys.argv[1:] if not a.startswith("-")]
-    loader = unittest.TestLoader()
-    if patterns:
-        loader.testNamePatterns = ["*%s*" % p for p in patterns]
-    suite = loader.loadTestsFromModule(sys.modules[__name__])
-    runner = unittest.TextTestRunner(verbosity=2 if "-v" in sys.argv else 1, stream=sys.stderr)
-    try:
-        result = runner.run(suite)
-    finally:
-        if _tmp:
-            shutil.rmtree(_tmp, ignore_errors=True)
-    failed = len(result.failures) + len(result.errors)
-    passed = result.testsRun - failed - len(result.skipped)
-    if result.skipped:
-        print("%d skipped" % len(result.skipped))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(gdbutil.main(sys.modules[__name__], tmpdir))

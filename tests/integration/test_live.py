@@ -12,21 +12,15 @@ and the right to ptrace our own children.  The last line is "N passed, N failed"
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
-CLI = os.path.join(BUILD, "heapscope")
-LIB = os.path.join(BUILD, "libheapscope.so")
-EXT = os.path.join(ROOT, "gdb", "heapscope.py")
-CRASH_MARKS = ("Traceback", "Python Exception", "Fatal signal", "Segmentation fault",
-               "internal-error", "AddressSanitizer")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gdbutil  # noqa: E402
+from gdbutil import CLI, cli, cli_json, need_build  # noqa: E402
 
 # The fixture: COUNT list nodes of about SIZE bytes, then a loop that every
 # tick frees and reallocates one of 64 kept blocks and every 5th tick leaks 24
@@ -86,32 +80,12 @@ int main(int argc, char **argv)
 }
 """
 
-_tmp = None
-
-
-def tmpdir():
-    global _tmp
-    if _tmp is None:
-        _tmp = tempfile.mkdtemp(prefix="hs-test-live-")
-    return _tmp
-
-
-def need_build():
-    for path in (CLI, LIB):
-        if not os.path.exists(path):
-            raise AssertionError("%s is not built (run make)" % path)
-    if not shutil.which("gdb"):
-        raise unittest.SkipTest("gdb is not installed")
+tmpdir = gdbutil.Scratch("hs-test-live-")
 
 
 def fixture_exe():
     exe = os.path.join(tmpdir(), "loop")
-    if not os.path.exists(exe):
-        src = exe + ".c"
-        with open(src, "w") as f:
-            f.write(LOOP_C)
-        subprocess.run(["gcc", "-g", "-O0", "-pthread", "-o", exe, src], check=True)
-    return exe
+    return gdbutil.compile_once(exe, exe + ".c", LOOP_C, "-pthread")
 
 
 class Process:
@@ -166,17 +140,9 @@ class Process:
         self.p.stdout.close()
 
 
-HELPER = r'''
-import gdb
-def _hs_case(tag, cmd):
-    gdb.write("\n@@BEGIN %s\n" % tag)
-    try:
-        gdb.execute(cmd)
-        gdb.write("\n@@OK %s\n" % tag)
-    except gdb.error as e:
-        gdb.write("\n@@ERROR %s: %s\n" % (tag, str(e).replace("\n", " | ")))
-def _hs_value(tag, expr):
-    gdb.write("\n@@VALUE %s %d\n" % (tag, int(gdb.parse_and_eval(expr)) & 0xffffffffffffffff))
+# gdbutil's helper, and _hs_break_after (a breakpoint in tick() n ticks on),
+# _hs_threads (each thread's pc and sp as GDB has them).
+HELPER = gdbutil.HELPER + r'''
 def _hs_break_after(n):
     gdb.execute("break tick if n > %d" % (int(gdb.parse_and_eval("ticks")) + n))
 def _hs_threads(tag):
@@ -193,49 +159,20 @@ def _hs_threads(tag):
 '''
 
 
-class Session:
+class Session(gdbutil.Session):
+    """gdbutil's session, and the @@THREADS lines: {tag: {tid: (pc, sp)}}."""
+
     def __init__(self, output, status):
-        self.output = output
-        self.status = status
-        self.results = {}
-        for m in re.finditer(r"\n@@BEGIN (\S+)\n(.*?)\n@@(OK|ERROR) \1(?:: ([^\n]*))?\n",
-                             output, re.S):
-            tag, body, how, err = m.groups()
-            self.results[tag] = (how == "OK", body, err)
-        self.values = {t: int(v) for t, v in re.findall(r"\n@@VALUE (\S+) (\d+)\n", output)}
+        super().__init__(output, status)
         self.threads = {}
         for tag, text in re.findall(r"\n@@THREADS (\S+) (\S*)\n", output):
             self.threads[tag] = {int(a): (int(b), int(c)) for a, b, c in
                                  (x.split(":") for x in text.split(";") if x)}
 
-    def ok(self, tag):
-        if tag not in self.results:
-            raise AssertionError("no result for %s in the gdb output:\n%s" % (tag, self.output[-3000:]))
-        ok, body, err = self.results[tag]
-        if not ok:
-            raise AssertionError("%s failed in gdb: %s" % (tag, err))
-        return body
-
-    def json(self, tag):
-        body = self.ok(tag)
-        try:
-            return json.loads(body)
-        except ValueError as e:
-            raise AssertionError("%s: not one JSON document (%s):\n%s" % (tag, e, body[:2000]))
-
-    def check_alive(self, testcase):
-        testcase.assertIn("@@ALIVE", self.output, "gdb did not reach its last command:\n" + self.output[-3000:])
-        for mark in CRASH_MARKS:
-            testcase.assertNotIn(mark, self.output, "gdb output shows %r:\n%s" % (mark, self.output[-3000:]))
-
 
 def run_gdb(steps, pid=None, exe=None, timeout=300):
     """steps: ("case", tag, cmd) | ("value", tag, expr) | ("threads", tag) | ("gdb", cmd)."""
-    helper = os.path.join(tmpdir(), "helper.py")
-    with open(helper, "w") as f:
-        f.write(HELPER)
-    args = ["gdb", "-batch", "-nx", "-iex", "set auto-load off", "-ex", "set pagination off",
-            "-ex", "set width 0", "-ex", "source " + helper, "-ex", "source " + EXT]
+    args = gdbutil.batch_args(tmpdir(), HELPER)
     if pid:
         args += ["-p", str(pid)]
     elif exe:
@@ -249,26 +186,7 @@ def run_gdb(steps, pid=None, exe=None, timeout=300):
             args += ["-ex", "python _hs_threads(%r)" % step[1]]
         else:
             args += ["-ex", step[1]]
-    args += ["-ex", "echo \\n@@ALIVE\\n"]
-    try:
-        p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           errors="replace", timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("gdb did not finish within %d s" % timeout)
-    return Session(p.stdout, p.returncode)
-
-
-def cli(*args, timeout=300):
-    return subprocess.run([CLI] + list(args), capture_output=True, text=True, timeout=timeout,
-                          errors="replace")
-
-
-def cli_json(*args):
-    r = cli("--json", *args)
-    if r.returncode != 0:
-        raise AssertionError("heapscope --json %s: exit %d\n%s" % (" ".join(args), r.returncode,
-                                                                   r.stderr[-2000:]))
-    return json.loads(r.stdout)
+    return gdbutil.run_batch(args, timeout, Session)
 
 
 def leaked_range(ticks):
@@ -369,12 +287,9 @@ class LiveTwins(unittest.TestCase):
             for k in EXPRS:
                 cmd = cmd.replace(k, "0x%x" % s.values[k])
             with self.subTest(cmd=cmd):
-                got = s.json("c%d" % i)
-                want = cli_json(core, *cmd.split())
-                diff = [k for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k)]
+                diff, got, want = gdbutil.doc_diff(s.json("c%d" % i), cli_json(core, *cmd.split()))
                 self.assertFalse(diff, "hs %s (live) and the CLI on its gcore differ in %s:\n%s\n%s" % (
-                    cmd, diff, json.dumps({k: got.get(k) for k in diff})[:1500],
-                    json.dumps({k: want.get(k) for k in diff})[:1500]))
+                    cmd, diff, got, want))
         proc.finish(self)
 
 
@@ -464,25 +379,5 @@ class CliPid(unittest.TestCase):
         proc.finish(self)
 
 
-def main():
-    patterns = [a for a in sys.argv[1:] if not a.startswith("-")]
-    loader = unittest.TestLoader()
-    if patterns:
-        loader.testNamePatterns = ["*%s*" % p for p in patterns]
-    suite = loader.loadTestsFromModule(sys.modules[__name__])
-    runner = unittest.TextTestRunner(verbosity=2 if "-v" in sys.argv else 1, stream=sys.stderr)
-    try:
-        result = runner.run(suite)
-    finally:
-        if _tmp:
-            shutil.rmtree(_tmp, ignore_errors=True)
-    failed = len(result.failures) + len(result.errors)
-    passed = result.testsRun - failed - len(result.skipped)
-    if result.skipped:
-        print("%d skipped" % len(result.skipped))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(gdbutil.main(sys.modules[__name__], tmpdir))
