@@ -59,8 +59,10 @@ bench:
 	@$(MAKE) --no-print-directory BUILD=build-release OPT=-O3 all
 	@BUILD=build-release bench/run.sh
 
+# HS_ASAN tells the tests: gdb cannot load an ASan-built library (they skip).
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp HS_ASAN=1 \
+	 $(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
 install: all

@@ -149,10 +149,22 @@ def batch_args(d, helper=HELPER, source=EXT):
     return args
 
 
+def gdb_env(env=None):
+    """The environment for a gdb that loads libheapscope.so.  Under `make asan`
+    (HS_ASAN=1) the library is built with AddressSanitizer, whose runtime would
+    have to come first in gdb, and gdb 13 with the runtime preloaded hangs in
+    setlocale at start-up: those tests are skipped there (the same library runs
+    under ASan through the CLI tests)."""
+    if os.environ.get("HS_ASAN"):
+        raise unittest.SkipTest("an ASan-built library cannot be loaded into gdb")
+    return dict(os.environ if env is None else env)
+
+
 def run_batch(args, timeout, session=Session, env=None, show_args=False):
     """Run gdb with args and a last command that prints @@ALIVE; a session of its output.
     A timeout is a test failure (naming the command line if show_args)."""
     args = args + ["-ex", "echo \\n@@ALIVE\\n"]
+    env = gdb_env(env)
     try:
         p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            errors="replace", timeout=timeout, env=env, stdin=subprocess.DEVNULL)

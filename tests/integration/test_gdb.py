@@ -555,8 +555,11 @@ class Terminal(unittest.TestCase):
     """Interactive GDB on a pty: the pager's q, Ctrl-C in an analysis and in output."""
 
     def spawn(self, core, exe, height):
+        env = gdbutil.gdb_env()
         pid, fd = pty.fork()
         if pid == 0:
+            os.environ.clear()
+            os.environ.update(env)
             os.execvp("gdb", ["gdb", "-nx", "-q", "-iex", "set height %d" % height,
                               "-iex", "set width 200", "-iex", "set auto-load off",
                               "-ex", "source " + EXT, "-ex", "file " + exe, "-ex", "core-file " + core])
