@@ -23,6 +23,11 @@ static const char *const where_names[HS_WHERE_COUNT] = {
 	[HS_WHERE_FREE_UNLISTED] = "free-unlisted",
 };
 
+const char *hs_where_state(unsigned w)
+{
+	return hs_where_is_free(w) ? "free" : w == HS_WHERE_META ? "meta" : "used";
+}
+
 const char *hs_where_name(enum hs_where w)
 {
 	if ((unsigned)w < HS_WHERE_COUNT && where_names[w])

@@ -45,6 +45,7 @@ enum hs_where {
 };
 
 const char *hs_where_name(enum hs_where w);      /* "used", "tcache", ... */
+const char *hs_where_state(unsigned w);          /* "used", "free" or "meta" */
 static inline bool hs_where_is_free(unsigned w) { return w >= HS_WHERE_FIRST_FREE; }
 static inline bool hs_where_is_used(unsigned w) { return w < HS_WHERE_META; }
 

@@ -210,6 +210,15 @@ void hs_json_ku64(struct hs_out *o, const char *key, uint64_t v) { hs_json_key(o
 void hs_json_ki64(struct hs_out *o, const char *key, int64_t v) { hs_json_key(o, key); hs_json_i64(o, v); }
 void hs_json_kbool(struct hs_out *o, const char *key, bool v) { hs_json_key(o, key); hs_json_bool(o, v); }
 
+void hs_json_kcount(struct hs_out *o, const char *key, uint64_t count, uint64_t bytes)
+{
+	hs_json_key(o, key);
+	hs_json_begin_object(o);
+	hs_json_ku64(o, "count", count);
+	hs_json_ku64(o, "bytes", bytes);
+	hs_json_end_object(o);
+}
+
 void hs_json_done(struct hs_out *o)
 {
 	hs_out_write(o, "\n", 1);

@@ -50,6 +50,8 @@ void hs_json_kstr(struct hs_out *o, const char *key, const char *s);
 void hs_json_ku64(struct hs_out *o, const char *key, uint64_t v);
 void hs_json_ki64(struct hs_out *o, const char *key, int64_t v);
 void hs_json_kbool(struct hs_out *o, const char *key, bool v);
+/* key: {"count": count, "bytes": bytes} */
+void hs_json_kcount(struct hs_out *o, const char *key, uint64_t count, uint64_t bytes);
 /* After the top-level value: a newline. */
 void hs_json_done(struct hs_out *o);
 

@@ -60,11 +60,7 @@ static size_t total_arenas(const struct hs_session *s)
 
 static void json_totals(struct hs_out *o, const char *key, const struct totals *t)
 {
-	hs_json_key(o, key);
-	hs_json_begin_object(o);
-	hs_json_ku64(o, "count", t->count);
-	hs_json_ku64(o, "bytes", t->bytes);
-	hs_json_end_object(o);
+	hs_json_kcount(o, key, t->count, t->bytes);
 }
 
 static void json_allocators(struct hs_cmd *c)
@@ -139,7 +135,7 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 				continue;
 			hs_json_begin_object(o);
 			hs_json_kstr(o, "where", hs_where_name(w));
-			hs_json_kstr(o, "state", hs_where_is_free(w) ? "free" : w == HS_WHERE_META ? "meta" : "used");
+			hs_json_kstr(o, "state", hs_where_state(w));
 			hs_json_ku64(o, "count", t.where[w].count);
 			hs_json_ku64(o, "bytes", t.where[w].bytes);
 			hs_json_end_object(o);
@@ -220,16 +216,8 @@ struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
 			hs_json_ku64(o, "top", ar->top);
 			hs_json_ku64(o, "top_size", ar->top_size);
 			hs_json_ki64(o, "threads", ar->nthreads);
-			hs_json_key(o, "in_use");
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "count", ar->used_count);
-			hs_json_ku64(o, "bytes", ar->used_bytes);
-			hs_json_end_object(o);
-			hs_json_key(o, "free");
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "count", ar->free_count);
-			hs_json_ku64(o, "bytes", ar->free_bytes);
-			hs_json_end_object(o);
+			hs_json_kcount(o, "in_use", ar->used_count, ar->used_bytes);
+			hs_json_kcount(o, "free", ar->free_count, ar->free_bytes);
 			hs_json_key(o, "heaps");
 			hs_json_begin_array(o);
 			for (size_t r = 0; r < ad->nregions; r++) {
@@ -261,7 +249,7 @@ static void json_block(struct hs_out *o, const struct hs_block *b)
 	hs_json_begin_object(o);
 	hs_json_ku64(o, "address", b->address);
 	hs_json_ku64(o, "size", hs_block_size(b));
-	hs_json_kstr(o, "state", hs_where_is_free(w) ? "free" : w == HS_WHERE_META ? "meta" : "used");
+	hs_json_kstr(o, "state", hs_where_state(w));
 	hs_json_kstr(o, "where", hs_where_name(w));
 	hs_json_key(o, "arena");
 	json_arena(o, hs_block_arena(b));
@@ -314,7 +302,7 @@ struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 		}
 		const char *label = arena_label(c->s, hs_block_arena(b));
 		hs_out_printf(o, "  0x%016" PRIx64 " %12" PRIu64 " %-6s %-13s %s\n", b->address, hs_block_size(b),
-			      is_free ? "free" : w == HS_WHERE_META ? "meta" : "used", hs_where_name(w),
+			      hs_where_state(w), hs_where_name(w),
 			      label ? label : "-");
 	}
 	if (c->json) {

@@ -137,22 +137,13 @@ static void render_groups(struct hs_cmd *c, const struct group *g, size_t n, enu
 		hs_out_printf(o, "  ... %zu more groups (--limit N)\n", n - (size_t)limit);
 }
 
-static void json_count_bytes(struct hs_out *o, const char *key, uint64_t count, uint64_t bytes)
-{
-	hs_json_key(o, key);
-	hs_json_begin_object(o);
-	hs_json_ku64(o, "count", count);
-	hs_json_ku64(o, "bytes", bytes);
-	hs_json_end_object(o);
-}
-
 void hs_report_leak_totals(struct hs_cmd *c)
 {
 	const struct hs_analysis *a = c->s->analysis;
 	char x[32], y[32];
 	if (c->json) {
-		json_count_bytes(c->out, "leaked", a->leaked_count, a->leaked_bytes);
-		json_count_bytes(c->out, "unreferenced", a->unref_count, a->unref_bytes);
+		hs_json_kcount(c->out, "leaked", a->leaked_count, a->leaked_bytes);
+		hs_json_kcount(c->out, "unreferenced", a->unref_count, a->unref_bytes);
 		return;
 	}
 	hs_out_printf(c->out, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "leaked", a->leaked_count,
@@ -439,7 +430,7 @@ static void json_block_ref(struct hs_cmd *c, const char *key, size_t i)
 	hs_json_begin_object(c->out);
 	hs_json_ku64(c->out, "address", b->address);
 	hs_json_ku64(c->out, "size", hs_block_size(b));
-	hs_json_kstr(c->out, "state", hs_where_is_free(w) ? "free" : w == HS_WHERE_META ? "meta" : "used");
+	hs_json_kstr(c->out, "state", hs_where_state(w));
 	hs_json_kstr(c->out, "where", hs_where_name(w));
 	hs_json_kstr(c->out, "type", hs_block_type(c->s, i));
 	hs_json_end_object(c->out);
