@@ -595,16 +595,7 @@ static __attribute__((unused, noinline)) void lt_write(const char *path)
 	lt_write_leaks();
 	truth_cat("}\n");
 
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		truth_die("cannot create the truth file");
-	for (size_t off = 0; off < truth.outlen;) {
-		ssize_t w = write(fd, truth.out + off, truth.outlen - off);
-		if (w <= 0)
-			truth_die("cannot write the truth file");
-		off += (size_t)w;
-	}
-	close(fd);
+	truth_save(path);
 	pthread_mutex_unlock(&truth.lock);
 }
 

@@ -365,6 +365,21 @@ TRUTH_FN void truth_recs(const char *key, const struct truth_rec *v, size_t n, c
 }
 
 /* Write the truth document to path (mallinfo2() taken now). */
+/* Write the JSON built with truth_cat() to path, with plain write(2). */
+TRUTH_FN void truth_save(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		truth_die("cannot create the truth file");
+	for (size_t off = 0; off < truth.outlen;) {
+		ssize_t w = write(fd, truth.out + off, truth.outlen - off);
+		if (w <= 0)
+			truth_die("cannot write the truth file");
+		off += (size_t)w;
+	}
+	close(fd);
+}
+
 TRUTH_FN void truth_write(const char *path)
 {
 	struct mallinfo2 mi = mallinfo2();
@@ -409,16 +424,7 @@ TRUTH_FN void truth_write(const char *path)
 		truth_cat("%s\"%s\"", i ? "," : "", truth.notes[i]);
 	truth_cat("]}\n");
 
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		truth_die("cannot create the truth file");
-	for (size_t off = 0; off < truth.outlen;) {
-		ssize_t w = write(fd, truth.out + off, truth.outlen - off);
-		if (w <= 0)
-			truth_die("cannot write the truth file");
-		off += (size_t)w;
-	}
-	close(fd);
+	truth_save(path);
 	pthread_mutex_unlock(&truth.lock);
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "unit_util.h"
 #include "alloc.h"
 #include "glibc_layouts.h"
 #include "memory.h"
@@ -131,28 +132,7 @@ static void result_free(struct result *r)
 	hs_session_destroy(r->s);
 }
 
-static uint64_t fact(const struct hs_alloc_desc *d, const char *name)
-{
-	for (size_t i = 0; i < d->nfacts; i++)
-		if (!strcmp(d->facts[i].name, name))
-			return d->facts[i].value;
-	fail_msg("no fact %s", name);
-	return 0;
-}
 
-/* Diagnostics at WARNING or above, printed; those that contain needle counted. */
-static size_t count_diags(const struct hs_session *s, enum hs_diag_level min, const char *needle)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < s->diags.n; i++) {
-		const struct hs_diag *d = &s->diags.items[i];
-		if (d->level < min)
-			continue;
-		if (!needle || strstr(d->message, needle))
-			n++;
-	}
-	return n;
-}
 
 static void print_diags(const struct hs_session *s)
 {
@@ -182,21 +162,21 @@ static void check_std(unsigned version, bool threads, bool override_version)
 	if (override_version)
 		synth_glibc_override(r.s, "glibc_version", version);
 	walk(&r);
-	if (r.detect_err || r.walk_err || count_diags(r.s, HS_DIAG_WARNING, NULL))
+	if (r.detect_err || r.walk_err || unit_count_diags(r.s, HS_DIAG_WARNING, NULL))
 		print_diags(r.s);
 	assert_null(r.detect_err);
 	assert_null(r.walk_err);
 	assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
-	assert_int_equal(count_diags(r.s, HS_DIAG_WARNING, NULL), 0);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, NULL), 0);
 
 	/* the layout the walker settled on */
-	assert_int_equal(fact(&r.d, "main_arena"), h->g.main_arena);
-	assert_int_equal(fact(&r.d, "mp_"), h->g.mp);
-	assert_int_equal(fact(&r.d, "sizeof(heap_info)"), version >= 235 ? 48 : 32);
-	assert_int_equal(fact(&r.d, "tcache_chunk_size"), version >= 230 ? 0x290 : 0x250);
-	assert_int_equal(fact(&r.d, "safe_linking"), version >= 232);
-	assert_int_equal(fact(&r.d, "mmapped_chunks"), 1);
-	assert_int_equal(fact(&r.d, "mp_.n_mmaps"), 1);
+	assert_int_equal(unit_fact(&r.d, "main_arena"), h->g.main_arena);
+	assert_int_equal(unit_fact(&r.d, "mp_"), h->g.mp);
+	assert_int_equal(unit_fact(&r.d, "sizeof(heap_info)"), version >= 235 ? 48 : 32);
+	assert_int_equal(unit_fact(&r.d, "tcache_chunk_size"), version >= 230 ? 0x290 : 0x250);
+	assert_int_equal(unit_fact(&r.d, "safe_linking"), version >= 232);
+	assert_int_equal(unit_fact(&r.d, "mmapped_chunks"), 1);
+	assert_int_equal(unit_fact(&r.d, "mp_.n_mmaps"), 1);
 	if (override_version) {
 		char want[16];
 		snprintf(want, sizeof(want), "%u.%u", version / 100, version % 100);
@@ -288,8 +268,8 @@ static void test_wrong_version_adjusted(void **state)
 	assert_null(r.detect_err);
 	assert_null(r.walk_err);
 	assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
-	assert_true(count_diags(r.s, HS_DIAG_WARNING, "heap_info is 48") == 1);
-	assert_true(count_diags(r.s, HS_DIAG_WARNING, "safe-linked") == 1);
+	assert_true(unit_count_diags(r.s, HS_DIAG_WARNING, "heap_info is 48") == 1);
+	assert_true(unit_count_diags(r.s, HS_DIAG_WARNING, "safe-linked") == 1);
 	assert_non_null(strstr(r.d.layout_source, "adjusted"));
 	result_free(&r);
 	synth_glibc_deinit(&h->g);
@@ -318,7 +298,7 @@ static void test_overrides(void **state)
 	synth_glibc_override(r.s, "safe_linking", 0);
 	walk(&r);
 	assert_null(r.walk_err);
-	assert_true(count_diags(r.s, HS_DIAG_WARNING, NULL) > 0);
+	assert_true(unit_count_diags(r.s, HS_DIAG_WARNING, NULL) > 0);
 	result_free(&r);
 	synth_glibc_deinit(&h->g);
 	free(h);
@@ -364,7 +344,7 @@ static void test_smashed_size(void **state)
 		uint64_t victim = h->used[2];   /* a used 0x50 chunk mid-heap */
 		synth_glibc_w64(&h->g, victim + 8, sizes[k]);
 		struct result r = walk_corrupt(h);
-		assert_int_equal(count_diags(r.s, HS_DIAG_ERROR, "size field"), 1);
+		assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "size field"), 1);
 		bool at_victim = false;
 		for (size_t i = 0; i < r.s->diags.n; i++)
 			at_victim |= r.s->diags.items[i].address == victim;
@@ -387,7 +367,7 @@ static void test_smashed_before_top(void **state)
 	uint64_t victim = h->used[6];
 	synth_glibc_w64(&h->g, victim + 8, 0x99999990);
 	struct result r = walk_corrupt(h);
-	assert_int_equal(count_diags(r.s, HS_DIAG_ERROR, "size field"), 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "size field"), 1);
 	uint64_t skip[] = { victim };
 	assert_int_equal(synth_glibc_compare(&h->g, &r.heap, skip, 1), 0);
 	result_free(&r);
@@ -406,7 +386,7 @@ static void test_fastbin_cycle(void **state)
 		uint64_t p = h->fast[0], target = h->fast[2];
 		synth_glibc_w64(&h->g, p + 16, h->g.safe_linking ? ((p + 16) >> 12) ^ target : target);
 		struct result r = walk_corrupt(h);
-		assert_int_equal(count_diags(r.s, HS_DIAG_ERROR, "loops"), 1);
+		assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "loops"), 1);
 		assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
 		const struct hs_freelist *l = find_list(&r.d, HS_WHERE_FASTBIN, 0, 1, 0);
 		assert_true(l->broken);
@@ -429,7 +409,7 @@ static void test_tcache_count_lies(void **state)
 		w = h->g.tc_width == 1 ? (w & ~UINT64_C(0xff)) | 6 : (w & ~UINT64_C(0xffff)) | 6;
 		synth_glibc_w64(&h->g, c, w);
 		struct result r = walk_corrupt(h);
-		assert_int_equal(count_diags(r.s, HS_DIAG_WARNING, "count says 6"), 1);
+		assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "count says 6"), 1);
 		assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
 		const struct hs_freelist *l = find_list(&r.d, HS_WHERE_TCACHE, 0, 1, 100);
 		assert_int_equal(l->count, 3);
@@ -449,7 +429,7 @@ static void test_tcache_cycle(void **state)
 	uint64_t e = h->tc_chunks[0] + 16, target = h->tc_chunks[2] + 16;
 	synth_glibc_w64(&h->g, e, (e >> 12) ^ target);
 	struct result r = walk_corrupt(h);
-	assert_int_equal(count_diags(r.s, HS_DIAG_ERROR, "loops"), 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "loops"), 1);
 	assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
 	result_free(&r);
 	synth_glibc_deinit(&h->g);
@@ -466,8 +446,8 @@ static void test_bin_garbage_pointer(void **state)
 	/* the bin holds small[1] -> small[0]: break small[1]'s fd */
 	synth_glibc_w64(&h->g, h->small[1] + 16, UINT64_C(0x4141414141414141));
 	struct result r = walk_corrupt(h);
-	assert_true(count_diags(r.s, HS_DIAG_ERROR, "not walked") >= 1);
-	assert_int_equal(count_diags(r.s, HS_DIAG_WARNING, "on no free list"), 1);
+	assert_true(unit_count_diags(r.s, HS_DIAG_ERROR, "not walked") >= 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "on no free list"), 1);
 	synth_glibc_truth_of(&h->g, h->small[0])->where = HS_WHERE_FREE_UNLISTED;
 	assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
 	result_free(&r);
@@ -484,7 +464,7 @@ static void test_unlisted_free(void **state)
 	uint64_t victim = h->used[1], cs = 0x40;
 	synth_glibc_w64(&h->g, victim + cs + 8, synth_glibc_r64(&h->g, victim + cs + 8) & ~UINT64_C(1));
 	struct result r = walk_corrupt(h);
-	assert_int_equal(count_diags(r.s, HS_DIAG_WARNING, "on no free list"), 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "on no free list"), 1);
 	synth_glibc_truth_of(&h->g, victim)->where = HS_WHERE_FREE_UNLISTED;
 	assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
 	result_free(&r);
@@ -509,7 +489,7 @@ static void test_heap_not_in_core(void **state)
 			break;
 		}
 	struct result r = walk_corrupt(h);
-	assert_true(count_diags(r.s, HS_DIAG_ERROR, "cannot be read") >= 1);
+	assert_true(unit_count_diags(r.s, HS_DIAG_ERROR, "cannot be read") >= 1);
 	/* everything in the main heap and mmapped chunk is still exact */
 	size_t bad = 0;
 	for (size_t i = 0; i < g->ntruth; i++) {
@@ -536,7 +516,7 @@ static void test_ring_cut(void **state)
 		build_std(h, 236, true);
 		synth_glibc_w64(&h->g, h->g.main_arena + h->g.ms_next, nexts[k]);
 		struct result r = walk_corrupt(h);
-		assert_int_equal(count_diags(r.s, HS_DIAG_ERROR, "not in main_arena's next ring"), 1);
+		assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "not in main_arena's next ring"), 1);
 		assert_int_equal(r.d.narenas, 2);
 		assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
 		result_free(&r);
@@ -559,7 +539,7 @@ static void test_bad_top(void **state)
 	walk(&r);
 	assert_null(r.detect_err);
 	assert_null(r.walk_err);
-	assert_int_equal(count_diags(r.s, HS_DIAG_ERROR, "is not a readable chunk"), 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "is not a readable chunk"), 1);
 	assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
 	result_free(&r);
 	synth_glibc_deinit(&h->g);
@@ -578,7 +558,7 @@ static void test_n_mmaps_mismatch(void **state)
 	uint64_t w = synth_glibc_r64(&h->g, a + 8);
 	synth_glibc_w64(&h->g, a + 8, (w & ~UINT64_C(0xffffffff)) | 3);
 	struct result r = walk_corrupt(h);
-	assert_int_equal(count_diags(r.s, HS_DIAG_WARNING, "n_mmaps says 3"), 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "n_mmaps says 3"), 1);
 	assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
 	result_free(&r);
 	synth_glibc_deinit(&h->g);

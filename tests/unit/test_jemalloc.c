@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "unit_util.h"
 #include "alloc.h"
 #include "jemalloc_layout.h"
 #include "memory.h"
@@ -395,25 +396,7 @@ static void expect_block(const struct result *r, uint64_t addr, uint64_t size, e
 			 hs_block_size(b), hs_where_name(hs_block_where(b)), size, hs_where_name(where));
 }
 
-static uint64_t fact(const struct hs_alloc_desc *d, const char *name)
-{
-	for (size_t i = 0; i < d->nfacts; i++)
-		if (!strcmp(d->facts[i].name, name))
-			return d->facts[i].value;
-	fail_msg("no fact %s", name);
-	return 0;
-}
 
-static size_t count_diags(const struct hs_session *s, enum hs_diag_level min, const char *needle)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < s->diags.n; i++) {
-		const struct hs_diag *d = &s->diags.items[i];
-		if (d->level >= min && (!needle || strstr(d->message, needle)))
-			n++;
-	}
-	return n;
-}
 
 static void print_diags(const struct hs_session *s)
 {
@@ -430,11 +413,11 @@ static void test_walk_synthetic_heap(void **state)
 	struct result r = { 0 };
 	build(&m, &t);
 	walk(&m, &r, true);
-	if (r.detect_err || r.walk_err || count_diags(r.s, HS_DIAG_ERROR, NULL))
+	if (r.detect_err || r.walk_err || unit_count_diags(r.s, HS_DIAG_ERROR, NULL))
 		print_diags(r.s);
 	assert_null(r.detect_err);
 	assert_null(r.walk_err);
-	assert_int_equal(count_diags(r.s, HS_DIAG_ERROR, NULL), 0);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, NULL), 0);
 
 	// SLAB32: regions 0..6 used, 7..9 cached, 10..127 free in the slab.
 	for (unsigned i = 0; i < 128; i++)
@@ -456,14 +439,14 @@ static void test_walk_synthetic_heap(void **state)
 	assert_int_equal(r.d.arenas[0].address, ARENA);
 	assert_string_equal(r.d.arenas[0].label, "je arena 0");
 	assert_int_equal(r.d.arenas[0].nthreads, 1);
-	assert_int_equal(fact(&r.d, "tcaches"), 1);
-	assert_int_equal(fact(&r.d, "tcache_bytes"), 3 * 32 + 16384);
-	assert_int_equal(fact(&r.d, "internal_bytes"), 28672);
-	assert_int_equal(fact(&r.d, "allocated_bytes"), 10 * 32 + 256 * 48 + 16384 + 40960 + 28672);
-	assert_int_equal(fact(&r.d, "active_bytes"), 4096 + 3 * 4096 + 20480 + 45056 + 32768);
-	assert_int_equal(fact(&r.d, "dirty_bytes"), 0x8000);
-	assert_int_equal(fact(&r.d, "retained_bytes"), 0x10000);
-	assert_int_equal(fact(&r.d, "base_bytes"), 0x400000);
+	assert_int_equal(unit_fact(&r.d, "tcaches"), 1);
+	assert_int_equal(unit_fact(&r.d, "tcache_bytes"), 3 * 32 + 16384);
+	assert_int_equal(unit_fact(&r.d, "internal_bytes"), 28672);
+	assert_int_equal(unit_fact(&r.d, "allocated_bytes"), 10 * 32 + 256 * 48 + 16384 + 40960 + 28672);
+	assert_int_equal(unit_fact(&r.d, "active_bytes"), 4096 + 3 * 4096 + 20480 + 45056 + 32768);
+	assert_int_equal(unit_fact(&r.d, "dirty_bytes"), 0x8000);
+	assert_int_equal(unit_fact(&r.d, "retained_bytes"), 0x10000);
+	assert_int_equal(unit_fact(&r.d, "base_bytes"), 0x400000);
 
 	// Free lists: the tcache's two bins (count = declared), SLAB32's free
 	// regions, the inactive extents.
@@ -499,7 +482,7 @@ static void test_arenas_from_extents(void **state)
 	assert_int_equal(r.d.narenas, 1);
 	assert_int_equal(r.d.arenas[0].address, 0);
 	// No ring, no TLS: no tcache, and a warning says the cached ones count as used.
-	assert_int_equal(count_diags(r.s, HS_DIAG_WARNING, "no tcache was found"), 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "no tcache was found"), 1);
 	expect_block(&r, t.cached[0], 32, HS_WHERE_USED);
 	expect_block(&r, LARGE16K + 0x40, 16384, HS_WHERE_LARGE);
 	result_free(&r, &m);
@@ -569,8 +552,8 @@ static void test_corrupt_edata(void **state)
 	walk(&m, &r, true);
 	assert_null(r.detect_err);
 	assert_null(r.walk_err);
-	assert_int_equal(count_diags(r.s, HS_DIAG_ERROR, "belongs to edata_t"), 1);  // one per extent
-	assert_int_equal(count_diags(r.s, HS_DIAG_WARNING, "its bitmap shows 0 free regions"), 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "belongs to edata_t"), 1);  // one per extent
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "its bitmap shows 0 free regions"), 1);
 	assert_int_equal(hs_heap_find(&r.heap, LARGE40K + 0x100), -1);
 	expect_block(&r, SLAB48, 48, HS_WHERE_USED);
 	expect_block(&r, LARGE16K + 0x40, 16384, HS_WHERE_TCACHE);
@@ -594,9 +577,9 @@ static void test_corrupt_tcache(void **state)
 	walk(&m, &r, true);
 	assert_null(r.detect_err);
 	assert_null(r.walk_err);
-	assert_true(count_diags(r.s, HS_DIAG_ERROR, "free in its slab") >= 1);
-	assert_true(count_diags(r.s, HS_DIAG_ERROR, "0x1234567") >= 1);
-	assert_true(count_diags(r.s, HS_DIAG_ERROR, "cannot be read") >= 1);
+	assert_true(unit_count_diags(r.s, HS_DIAG_ERROR, "free in its slab") >= 1);
+	assert_true(unit_count_diags(r.s, HS_DIAG_ERROR, "0x1234567") >= 1);
+	assert_true(unit_count_diags(r.s, HS_DIAG_ERROR, "cannot be read") >= 1);
 	// What the slab says wins; the cached ones stay cached.
 	expect_block(&r, t.free32[0], 32, HS_WHERE_SLAB);
 	expect_block(&r, t.cached[0], 32, HS_WHERE_TCACHE);
@@ -624,8 +607,8 @@ static void test_broken_ring_and_root(void **state)
 	walk(&m, &r, true);
 	assert_null(r.detect_err);
 	assert_null(r.walk_err);
-	assert_true(count_diags(r.s, HS_DIAG_WARNING, "tcache ring of arena 0 is broken") >= 1);
-	assert_true(count_diags(r.s, HS_DIAG_ERROR, "root slot 5") >= 1);
+	assert_true(unit_count_diags(r.s, HS_DIAG_WARNING, "tcache ring of arena 0 is broken") >= 1);
+	assert_true(unit_count_diags(r.s, HS_DIAG_ERROR, "root slot 5") >= 1);
 	// The ring's first node was read before the break: the tcache is found.
 	expect_block(&r, t.cached[1], 32, HS_WHERE_TCACHE);
 	// The dirty extent is still known from its last page.
@@ -646,7 +629,7 @@ static void test_overlapping_extents(void **state)
 	walk(&m, &r, true);
 	assert_null(r.detect_err);
 	assert_null(r.walk_err);
-	assert_true(count_diags(r.s, HS_DIAG_ERROR, NULL) >= 1);
+	assert_true(unit_count_diags(r.s, HS_DIAG_ERROR, NULL) >= 1);
 	result_free(&r, &m);
 }
 

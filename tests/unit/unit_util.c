@@ -1,0 +1,27 @@
+/* unit_util.c - see unit_util.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <string.h>
+#include "unit_util.h"
+
+uint64_t unit_fact(const struct hs_alloc_desc *d, const char *name)
+{
+	for (size_t i = 0; i < d->nfacts; i++)
+		if (!strcmp(d->facts[i].name, name))
+			return d->facts[i].value;
+	fail_msg("no fact %s", name);
+	return 0;
+}
+
+size_t unit_count_diags(const struct hs_session *s, enum hs_diag_level min, const char *needle)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->diags.n; i++) {
+		const struct hs_diag *d = &s->diags.items[i];
+		if (d->level >= min && (!needle || strstr(d->message, needle)))
+			n++;
+	}
+	return n;
+}
