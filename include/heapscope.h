@@ -93,6 +93,122 @@ HS_PUBLIC struct hs_error *hs_session_run(struct hs_session *s, int argc,
 HS_PUBLIC void hs_interrupt(void);
 HS_PUBLIC void hs_interrupt_clear(void);
 
+/* ---- Facts and tables ---------------------------------------------------------
+ *
+ * Everything a front end needs to know besides the commands' output: what the
+ * target is, which commands and options exist and which values they accept, the
+ * names of block states, and what each error code means.  The CLI and the GDB
+ * extension take all of it from here; neither keeps a copy.  Tables are static
+ * (valid for the life of the process); facts belong to the session.
+ */
+
+/* The target, from the core's headers and notes or from /proc. */
+struct hs_target_facts {
+	const char *kind;               /* "core" or "live" */
+	const char *path;               /* the core file, or "/proc/PID" */
+	int pid;                        /* the process (the core's, or the live one) */
+	uint64_t file_size;             /* the core's size in bytes; 0 for a live process */
+	uint64_t missing_bytes;         /* dumped bytes that lie beyond the end of a truncated core */
+	int truncated;                  /* missing_bytes != 0: results cover only what is there */
+	size_t nthreads;
+	const int *tids;                /* nthreads thread ids, in the target's order */
+	size_t nfiles;
+	const char *const *files;       /* the mapped files (NT_FILE), each once; NULL-terminated */
+};
+/* Valid until the session is destroyed (or its live registers are replaced). */
+HS_PUBLIC struct hs_error *hs_session_target_facts(struct hs_session *s,
+						   const struct hs_target_facts **ret);
+
+/* One loaded module (the executable, shared libraries, the vDSO). */
+struct hs_module_facts {
+	const char *name;               /* as the target names it */
+	const char *path;               /* the ELF file used, or NULL when not found */
+	const char *debug_path;         /* the separate debug file, or NULL */
+	const char *build_id;           /* lowercase hex, "" when unknown */
+	uint64_t start, end;            /* load range [start, end) */
+	int is_main;                    /* the executable */
+	int has_debuginfo;              /* DWARF found */
+	int build_id_mismatch;          /* a file was found at path, with another build-id */
+};
+/* The modules (this loads symbols: the first call may take a moment).  The array
+ * is valid until the session is destroyed. */
+HS_PUBLIC struct hs_error *hs_session_modules(struct hs_session *s,
+					      const struct hs_module_facts **ret, size_t *nret);
+/* HS_ERR_TARGET when hs_options.exe was given and is not the program that wrote
+ * the target (build-ids differ); NULL otherwise. */
+HS_PUBLIC struct hs_error *hs_session_check_exe(struct hs_session *s);
+
+/* What an option's value is. */
+enum hs_option_kind {
+	HS_OPTION_FLAG = 0,             /* no value */
+	HS_OPTION_NUMBER,               /* 4096, 0x1000, 4K, 1M, 1G */
+	HS_OPTION_CHOICE,               /* one of values[] */
+	HS_OPTION_TEXT,                 /* free text the library checks */
+	HS_OPTION_PATH,                 /* a file or directory */
+	HS_OPTION_ADDRESS,              /* an address (in GDB: an expression) */
+};
+
+struct hs_option_info {
+	const char *name;               /* "--where" */
+	enum hs_option_kind kind;
+	const char *metavar;            /* "W", "N", "PATH"; NULL for a flag */
+	const char *help;               /* one line */
+	const char *const *values;      /* HS_OPTION_CHOICE: the accepted values, NULL-terminated */
+	/* Global options only: where the value goes.  "session" (struct hs_options),
+	 * "output" (--json), or "front-end" (--pid, --quiet: the caller's business). */
+	const char *scope;
+};
+
+struct hs_command_info {
+	const char *name;               /* "chunks" */
+	const char *usage;              /* "chunks [--used|--free] ..." */
+	const char *summary;            /* one line */
+	const char *help;               /* more text, "" when none */
+	const char *example;            /* "hs chunks --free", or NULL */
+	const char *argument;           /* the positional argument ("ADDR"), or NULL */
+	/* JSON array whose first element's "address" is the command's last address
+	 * (GDB's $hs_last), or NULL. */
+	const char *last;
+	size_t noptions;
+	const struct hs_option_info *options;   /* noptions entries */
+};
+
+/* The commands hs_session_run knows, in --help order. */
+HS_PUBLIC const struct hs_command_info *hs_command_table(size_t *nret);
+/* The options before the command (CLI) or with any command (GDB). */
+HS_PUBLIC const struct hs_option_info *hs_global_option_table(size_t *nret);
+
+/* Session options built from global options by name, so that every front end
+ * accepts exactly the same values: create a set, apply "--exe" "/bin/x",
+ * "--no-debuginfo" NULL, ... (scope "session" in the table), then open a session
+ * with hs_optset_options().  Set applies HS_ERR_USAGE to an unknown option or a
+ * bad value ("--jobs 0", "--allocator tcmalloc", "--glibc-version 2").  The set
+ * owns every string; destroy it after the session is open. */
+struct hs_optset;
+HS_PUBLIC struct hs_error *hs_optset_create(struct hs_optset **ret);
+HS_PUBLIC struct hs_error *hs_optset_set(struct hs_optset *set, const char *name,
+					 const char *value);
+HS_PUBLIC const struct hs_options *hs_optset_options(struct hs_optset *set);
+HS_PUBLIC void hs_optset_destroy(struct hs_optset *set);
+
+/* Name lists, NULL-terminated. */
+HS_PUBLIC const char *const *hs_where_names(void);     /* "used", ..., "free-unlisted" */
+HS_PUBLIC const char *const *hs_state_names(void);     /* "used", "free", "meta" */
+HS_PUBLIC const char *const *hs_allocator_names(void); /* "auto", "glibc", "jemalloc" */
+/* The words of struct user_regs_struct, in order (hs_session_set_thread_regs). */
+HS_PUBLIC const char *const *hs_register_names(void);
+
+struct hs_error_info {
+	enum hs_error_code code;
+	const char *name;               /* "HS_ERR_USAGE" */
+	const char *meaning;            /* one line */
+	int exit_open;                  /* the CLI's exit status when opening the target fails */
+	int exit_run;                   /* ... when a command fails */
+};
+HS_PUBLIC const struct hs_error_info *hs_error_table(size_t *nret);
+/* The CLI's exit status for err (0 for NULL); opening: the target did not open. */
+HS_PUBLIC int hs_error_exit_status(const struct hs_error *err, int opening);
+
 HS_PUBLIC const char *hs_version(void);
 HS_PUBLIC int hs_abi(void);
 

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,43 +15,47 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "heapscope.h"
-#include "commands.h"
-#include "symbols.h"
 
-static const char usage_text[] =
+static const char usage_head[] =
 "Usage: heapscope [OPTIONS] CORE [COMMAND [ARGS...]]\n"
 "       heapscope [OPTIONS] --pid PID [COMMAND [ARGS...]]\n"
 "\n"
 "Post-mortem heap analysis of an ELF core file or a live process: where the\n"
 "memory went, what leaked, and who holds it.  COMMAND defaults to summary.\n"
 "\n"
-"Options:\n"
-"  --pid PID             analyse a live process (it is stopped while heapscope\n"
-"                        reads it, and always resumed)\n"
-"  --exe PATH            the executable, when the path in the core is wrong\n"
-"  --sysroot DIR         look for the core's files under DIR\n"
-"  --debug-dir DIR       also look for separate debug info in DIR (repeatable)\n"
-"  --no-debuginfo        ignore all separate debug info (use built-in layouts)\n"
-"  --exact-pointers      only pointers to the start of an allocation count\n"
-"  --allocator NAME      glibc, jemalloc or auto (default)\n"
-"  --main-arena ADDR     glibc: the address of main_arena\n"
-"  --mp ADDR             glibc: the address of mp_\n"
-"  --glibc-version X.Y   glibc: the version, when it cannot be read from libc\n"
-"  --override NAME=ADDR  any address or value a walker needs (see docs/cli.md)\n"
-"  --json                one JSON document on stdout (see docs/json.md)\n"
-"  --jobs N              threads for scans (default 2)\n"
-"  --quiet               no diagnostics on stderr\n"
-"  --help, --version\n"
-"\n"
-"Commands:\n";
+"Options:\n";
+
+/* "  --name META   help", continuation lines of help indented the same. */
+static void usage_item(FILE *f, const char *left, const char *help)
+{
+	fprintf(f, "  %-21s ", left);
+	for (const char *p = help; *p; p++) {
+		fputc(*p, f);
+		if (*p == '\n')
+			fprintf(f, "  %-21s ", "");
+	}
+	fputc('\n', f);
+}
 
 static void usage(FILE *f)
 {
-	fputs(usage_text, f);
-	for (size_t i = 0; i < hs_ncommands; i++)
-		fprintf(f, "  %-40s %s\n", hs_commands[i].usage, hs_commands[i].summary);
+	fputs(usage_head, f);
+	size_t n;
+	const struct hs_option_info *opts = hs_global_option_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		char left[64];
+		snprintf(left, sizeof(left), "%s%s%s", opts[i].name, opts[i].metavar ? " " : "",
+			 opts[i].metavar ? opts[i].metavar : "");
+		usage_item(f, left, opts[i].help);
+	}
+	fputs("  --help, --version\n", f);
+	fputs("\nCommands:\n", f);
+	const struct hs_command_info *cmds = hs_command_table(&n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  %-40s %s\n", cmds[i].usage, cmds[i].summary);
 	fputs("\nExit status: 0 done, 1 leaks found with --fail-on-leaks, 2 usage error,\n"
-	      "3 the target cannot be read, 4 the heap could not be reconstructed.\n"
+	      "3 the target cannot be read, 4 the heap could not be reconstructed,\n"
+	      "130 interrupted.\n"
 	      "Documentation: docs/cli.md, man heapscope.\n", f);
 }
 
@@ -137,22 +142,9 @@ static int seize_process(int pid)
 	return 0;
 }
 
-static int exit_status(const struct hs_error *err, bool opening)
-{
-	switch (hs_error_code(err)) {
-	case HS_OK: return 0;
-	case HS_ERR_USAGE: return 2;
-	case HS_ERR_NOT_FOUND: return opening ? 3 : 2;
-	case HS_ERR_HEAP: return 4;
-	case HS_ERR_INTERRUPTED: return 130;
-	case HS_ERR_NOT_DUMPED: case HS_ERR_UNMAPPED: return opening ? 3 : 2;
-	default: return opening ? 3 : 4;
-	}
-}
-
 static int fail(struct hs_error *err, bool opening)
 {
-	int status = exit_status(err, opening);
+	int status = hs_error_exit_status(err, opening);
 	fprintf(stderr, "heapscope: %s\n", hs_error_message(err));
 	hs_error_destroy(err);
 	return status;
@@ -166,19 +158,24 @@ static int usage_error(const char *fmt, const char *arg)
 	return 2;
 }
 
-int main(int argc, char **argv)
+static const struct hs_option_info *global_option(const char *name)
 {
-	struct hs_options opts = { 0 };
-	const char *debug_dirs[65] = { 0 };
-	size_t ndebug = 0;
-	char overrides[2048] = "";
+	size_t n;
+	const struct hs_option_info *opts = hs_global_option_table(&n);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(opts[i].name, name))
+			return &opts[i];
+	return NULL;
+}
+
+static int run(int argc, char **argv, struct hs_optset *set)
+{
 	bool json = false;
 	const char *pid_arg = NULL;
 	int i = 1;
 
 	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
 		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--")) {
 			i++;
 			break;
@@ -191,52 +188,30 @@ int main(int argc, char **argv)
 			printf("heapscope %s\n", hs_version());
 			return 0;
 		}
-		if (!strcmp(a, "--json")) { json = true; continue; }
-		if (!strcmp(a, "--no-debuginfo")) { opts.no_debuginfo = 1; continue; }
-		if (!strcmp(a, "--exact-pointers")) { opts.exact_pointers = 1; continue; }
-		if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) continue;
-		// Every other option takes a value.
-		if (!val)
-			return usage_error("option %s needs a value", a);
-		i++;
-		if (!strcmp(a, "--exe")) opts.exe = val;
-		else if (!strcmp(a, "--sysroot")) opts.sysroot = val;
-		else if (!strcmp(a, "--debug-dir")) {
-			if (ndebug == 64)
-				return usage_error("too many --debug-dir options (%s)", "64 at most");
-			debug_dirs[ndebug++] = val;
-		} else if (!strcmp(a, "--allocator")) opts.allocator = val;
-		else if (!strcmp(a, "--pid")) pid_arg = val;
-		else if (!strcmp(a, "--jobs")) {
-			char *end;
-			long j = strtol(val, &end, 10);
-			if (*end || j < 1 || j > 256)
-				return usage_error("--jobs takes a number from 1 to 256, not '%s'", val);
-			opts.jobs = (int)j;
-		} else if (!strcmp(a, "--main-arena") || !strcmp(a, "--mp") || !strcmp(a, "--override") ||
-			   !strcmp(a, "--glibc-version")) {
-			char item[256];
-			if (!strcmp(a, "--override")) {
-				snprintf(item, sizeof(item), "%s", val);
-			} else if (!strcmp(a, "--glibc-version")) {
-				unsigned major, minor;
-				if (sscanf(val, "%u.%u", &major, &minor) != 2)
-					return usage_error("--glibc-version takes X.Y, like 2.36, not '%s'", val);
-				snprintf(item, sizeof(item), "glibc_version=%u", major * 100 + minor);
-			} else {
-				snprintf(item, sizeof(item), "%s=%s", !strcmp(a, "--mp") ? "mp_" : "main_arena", val);
-			}
-			if (strlen(overrides) + strlen(item) + 2 > sizeof(overrides))
-				return usage_error("too many overrides (%s)", a);
-			if (overrides[0])
-				strcat(overrides, ",");
-			strcat(overrides, item);
-		} else {
+		const struct hs_option_info *o = global_option(!strcmp(a, "-q") ? "--quiet" : a);
+		if (!o)
 			return usage_error("unknown option '%s'", a);
+		const char *val = NULL;
+		if (o->kind != HS_OPTION_FLAG) {
+			if (i + 1 >= argc)
+				return usage_error("option %s needs a value", a);
+			val = argv[++i];
 		}
+		if (!strcmp(o->scope, "session")) {
+			struct hs_error *err = hs_optset_set(set, o->name, val);
+			if (err) {
+				usage_error("%s", hs_error_message(err));
+				hs_error_destroy(err);
+				return 2;
+			}
+		} else if (!strcmp(o->name, "--json")) {
+			json = true;
+		} else if (!strcmp(o->name, "--pid")) {
+			pid_arg = val;
+		}
+		// --quiet: diagnostics go with the output already.
 	}
-	opts.debug_dirs = debug_dirs;
-	opts.overrides = overrides[0] ? overrides : NULL;
+	const struct hs_options *opts = hs_optset_options(set);
 
 	const char *core = NULL;
 	if (!pid_arg) {
@@ -271,25 +246,21 @@ int main(int argc, char **argv)
 					     "a process already under a debugger can be analysed from that debugger (hs in GDB)" : "");
 			return 3;
 		}
-		err = hs_session_open_pid((int)pid, &opts, &s);
+		err = hs_session_open_pid((int)pid, opts, &s);
 	} else {
-		err = hs_session_open_core(core, &opts, &s);
+		err = hs_session_open_core(core, opts, &s);
+	}
+	if (!err) {
+		// A wrong --exe is fatal: its symbols would describe another program.
+		err = hs_session_check_exe(s);
+		if (err) {
+			hs_session_destroy(s);
+			s = NULL;
+		}
 	}
 	if (err) {
 		release_threads();
 		return fail(err, true);
-	}
-	// A wrong --exe is fatal: its symbols would describe another program.
-	if (opts.exe) {
-		err = hs_session_need_symbols(s);
-		hs_error_destroy(err);
-		if (s->symbols && hs_symbols_exe_mismatch(s->symbols)) {
-			fprintf(stderr, "heapscope: %s is not the program that wrote %s (build-ids differ); give the exact executable with --exe\n",
-				opts.exe, core ? core : pid_arg);
-			hs_session_destroy(s);
-			release_threads();
-			return 3;
-		}
 	}
 
 	int status = 0;
@@ -297,16 +268,30 @@ int main(int argc, char **argv)
 			     json ? HS_FORMAT_JSON : HS_FORMAT_TEXT, write_stdout, NULL, &status);
 	fflush(stdout);
 	// A truncated core gives what is there, and says the target was not whole.
-	uint64_t missing = s->target->missing_bytes;
-	if (!err && missing) {
+	const struct hs_target_facts *facts = NULL;
+	struct hs_error *ferr = hs_session_target_facts(s, &facts);
+	if (!err && !ferr && facts->truncated) {
 		fprintf(stderr, "heapscope: %s is truncated: %llu bytes of dumped memory are missing; "
-			"the results above cover only the part that is there\n", core, (unsigned long long)missing);
+			"the results above cover only the part that is there\n", core,
+			(unsigned long long)facts->missing_bytes);
 		status = 3;
 	}
+	hs_error_destroy(ferr);
 	hs_session_destroy(s);
 	release_threads();
-	free(seized);
 	if (err)
 		return fail(err, false);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct hs_optset *set;
+	struct hs_error *err = hs_optset_create(&set);
+	if (err)
+		return fail(err, true);
+	int status = run(argc, argv, set);
+	hs_optset_destroy(set);
+	free(seized);
 	return status;
 }

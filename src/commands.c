@@ -1,24 +1,80 @@
 /* commands.c - the command table, argument parsing, and hs_session_run. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api_tables.h"
 #include "commands.h"
 
+/* Option entries for the table below. */
+#define FLAG(name, help) { name, HS_OPTION_FLAG, NULL, help, NULL, NULL }
+#define NUMBER(name, meta, help) { name, HS_OPTION_NUMBER, meta, help, NULL, NULL }
+#define CHOICE(name, meta, help, values) \
+	{ name, HS_OPTION_CHOICE, meta, help, (const char *const *)(values), NULL }
+#define OPTIONS(...) (const struct hs_option_info[]){ __VA_ARGS__, { 0 } }
+
+static const char *const by_values[] = { "type", "size", "type+size", NULL };
+
+/* The commands, in --help order.  Adding one: docs/architecture.md. */
 const struct hs_command hs_commands[] = {
-	{ "info", "info", "process, threads, modules and the memory map by category", hs_cmd_info },
-	{ "summary", "summary [--leaks]", "allocator, arenas, bytes in use and free; --leaks: and leaked (the default command)", hs_cmd_summary },
-	{ "arenas", "arenas", "every arena with its heaps and totals", hs_cmd_arenas },
+	{ "info", "info", "process, threads, modules and the memory map by category", hs_cmd_info,
+	  .help = "The target, its threads with their stacks, the modules with build-ids and\n"
+		  "debug info, and every mapping by category.",
+	  .example = "hs info" },
+	{ "summary", "summary [--leaks]", "allocator, arenas, bytes in use and free; --leaks: and leaked (the default command)", hs_cmd_summary,
+	  .options = OPTIONS(FLAG("--leaks", "also the leaked and unreferenced totals (the pointer graph)"),
+			     FLAG("--no-leaks", "the walk alone (the default)")),
+	  .help = "Bytes in use and free by where they sit; with --leaks also the leaked and\n"
+		  "unreferenced totals from the pointer graph.",
+	  .example = "hs summary --leaks" },
+	{ "arenas", "arenas", "every arena with its heaps and totals", hs_cmd_arenas,
+	  .example = "hs arenas" },
 	{ "chunks", "chunks [--used|--free] [--arena N] [--where W] [--min-size N] [--limit N]",
-	  "every allocation and free block (streams)", hs_cmd_chunks },
-	{ "bins", "bins [--arena N]", "every free list: tcache, fastbins, bins", hs_cmd_bins },
-	{ "show", "show ADDR [--bytes N]", "the block holding ADDR, with an annotated hexdump", hs_cmd_show },
+	  "every allocation and free block (streams)", hs_cmd_chunks,
+	  .options = OPTIONS(FLAG("--used", "allocations only"), FLAG("--free", "free blocks only"),
+			     NUMBER("--arena", "N", "arena N only"),
+			     NUMBER("--min-size", "N", "blocks of at least N bytes"),
+			     NUMBER("--limit", "N", "at most N blocks"),
+			     CHOICE("--where", "W", "blocks where W says (hs_where_names())", hs_api_where_list)),
+	  .last = "allocations",
+	  .help = "W is where a block sits: used, mmapped, large, meta, tcache, fastbin, unsorted,\n"
+		  "smallbin, largebin, top, slab, extent, pool or free-unlisted.",
+	  .example = "hs chunks --used --min-size 1M" },
+	{ "bins", "bins [--arena N]", "every free list: tcache, fastbins, bins", hs_cmd_bins,
+	  .options = OPTIONS(NUMBER("--arena", "N", "arena N only")),
+	  .example = "hs bins --arena 0" },
+	{ "show", "show ADDR [--bytes N]", "the block holding ADDR, with an annotated hexdump", hs_cmd_show,
+	  .options = OPTIONS(NUMBER("--bytes", "N", "dump at most N bytes (default 256)")),
+	  .argument = "ADDR",
+	  .help = "ADDR is any address in the block (in GDB: any expression: a pointer, a\n"
+		  "register, a symbol).",
+	  .example = "hs show $rdi --bytes 64" },
 	{ "leaks", "leaks [--list] [--limit N] [--min-size N] [--fail-on-leaks]",
-	  "leaked allocations grouped by type and size", hs_cmd_leaks },
+	  "leaked allocations grouped by type and size", hs_cmd_leaks,
+	  .options = OPTIONS(FLAG("--list", "list the leaked objects"),
+			     NUMBER("--limit", "N", "at most N groups or objects"),
+			     NUMBER("--min-size", "N", "allocations of at least N bytes"),
+			     FLAG("--fail-on-leaks", "exit status 1 (in GDB: an error) when anything leaked")),
+	  .last = "objects",
+	  .help = "Leaked: in use and unreachable from every root.  --list lists the objects;\n"
+		  "--fail-on-leaks makes the command fail when there are any.",
+	  .example = "hs leaks --list --limit 20" },
 	{ "histogram", "histogram [--used|--leaked|--free] [--by type|size|type+size] [--limit N]",
-	  "allocations grouped by type and size", hs_cmd_histogram },
-	{ "chain", "chain ADDR", "a shortest reference chain from a root to ADDR", hs_cmd_chain },
-	{ "refs", "refs ADDR", "every root and allocation that points at ADDR", hs_cmd_refs },
-	{ "top", "top [--limit N]", "the allocations that retain the most memory", hs_cmd_top },
+	  "allocations grouped by type and size", hs_cmd_histogram,
+	  .options = OPTIONS(FLAG("--used", "allocations in use"), FLAG("--leaked", "leaked allocations"),
+			     FLAG("--free", "free blocks"),
+			     CHOICE("--by", "KEY", "group by type, size or both", by_values),
+			     NUMBER("--limit", "N", "at most N rows (default 50)")),
+	  .example = "hs histogram --leaked --by type" },
+	{ "chain", "chain ADDR", "a shortest reference chain from a root to ADDR", hs_cmd_chain,
+	  .argument = "ADDR", .help = "ADDR is any address in the block (in GDB: any expression).",
+	  .example = "hs chain my_table->slots[3]" },
+	{ "refs", "refs ADDR", "every root and allocation that points at ADDR", hs_cmd_refs,
+	  .argument = "ADDR", .help = "ADDR is any address in the block (in GDB: any expression).",
+	  .example = "hs refs $hs_last" },
+	{ "top", "top [--limit N]", "the allocations that retain the most memory", hs_cmd_top,
+	  .options = OPTIONS(NUMBER("--limit", "N", "at most N objects (default 20)")),
+	  .last = "objects", .example = "hs top --limit 10" },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
 
@@ -50,9 +106,57 @@ struct hs_error *hs_parse_u64(const char *text, const char *what, uint64_t *ret)
 	return NULL;
 }
 
+static enum hs_opt_kind kind_for(enum hs_option_kind k)
+{
+	return k == HS_OPTION_FLAG ? HS_OPT_FLAG : k == HS_OPTION_NUMBER ? HS_OPT_U64 : HS_OPT_STR;
+}
+
+/* The command's parser (opts, max_pos) and its table entry must agree. */
+static struct hs_error *check_against_table(const struct hs_command *cmd, const struct hs_opt *opts,
+					    size_t max_pos)
+{
+	const struct hs_option_info *t = cmd->options;
+	for (const struct hs_opt *o = opts; o && o->name; o++) {
+		size_t k = 0;
+		while (t && t[k].name && strcmp(t[k].name, o->name))
+			k++;
+		if (!t || !t[k].name)
+			return hs_error_create(HS_ERR_OTHER, "%s parses %s, which its entry in src/commands.c does not declare",
+					       cmd->name, o->name);
+		if (kind_for(t[k].kind) != o->kind)
+			return hs_error_create(HS_ERR_OTHER, "%s: %s has another kind in src/commands.c than in its parser",
+					       cmd->name, o->name);
+	}
+	for (size_t k = 0; t && t[k].name; k++) {
+		const struct hs_opt *o = opts;
+		while (o && o->name && strcmp(o->name, t[k].name))
+			o++;
+		if (!o || !o->name)
+			return hs_error_create(HS_ERR_OTHER, "%s: src/commands.c declares %s, which its parser does not take",
+					       cmd->name, t[k].name);
+	}
+	if ((max_pos > 0) != (cmd->argument != NULL))
+		return hs_error_create(HS_ERR_OTHER, "%s: src/commands.c and its parser disagree about the argument",
+				       cmd->name);
+	return NULL;
+}
+
+static const struct hs_option_info *table_option(const struct hs_command *cmd, const char *name)
+{
+	for (const struct hs_option_info *t = cmd ? cmd->options : NULL; t && t->name; t++)
+		if (!strcmp(t->name, name))
+			return t;
+	return NULL;
+}
+
 struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
 			      const char **pos, size_t max_pos, size_t *npos_ret)
 {
+	hs_api_tables_init();
+	if (c->cmd)
+		HS_CHECK(check_against_table(c->cmd, opts, max_pos));
+	if (c->probe)
+		return hs_error_create(HS_ERR_OTHER, "probe");
 	size_t npos = 0;
 	bool options_done = false;
 	for (int i = 1; i < c->argc; i++) {
@@ -85,6 +189,15 @@ struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
 		const char *val = eq ? eq + 1 : (i + 1 < c->argc ? c->argv[++i] : NULL);
 		if (!val)
 			return hs_error_create(HS_ERR_USAGE, "%s: %s needs a value", c->argv[0], o->name);
+		const struct hs_option_info *t = table_option(c->cmd, o->name);
+		if (t && !hs_option_value_ok(t, val)) {
+			char list[512] = "";
+			for (size_t k = 0; t->values[k]; k++) {
+				size_t len = strlen(list);
+				snprintf(list + len, sizeof(list) - len, "%s%s", k ? ", " : "", t->values[k]);
+			}
+			return hs_error_create(HS_ERR_USAGE, "%s: %s takes one of %s, not '%s'", c->argv[0], o->name, list, val);
+		}
 		if (o->kind == HS_OPT_STR)
 			*(const char **)o->value = val;
 		else
@@ -166,7 +279,7 @@ struct hs_error *hs_session_run(struct hs_session *s, int argc, const char *cons
 	if (format == HS_FORMAT_JSON)
 		out->indent = 2;
 	struct hs_cmd c = { .s = s, .out = out, .json = format == HS_FORMAT_JSON,
-			    .argc = argc, .argv = argv };
+			    .argc = argc, .argv = argv, .cmd = cmd };
 	hs_interrupt_clear();
 	struct hs_error *err = cmd->run(&c);
 	hs_out_flush(out);

@@ -18,13 +18,30 @@ struct hs_cmd {
 	int argc;
 	const char *const *argv;
 	int status;                 /* exit status for the front end (0, or 1) */
+	const struct hs_command *cmd;   /* the table entry being run */
+	/* Tests (tests/unit/test_commands.c): hs_cmd_parse only checks the
+	 * command's parser against its table entry and returns HS_ERR_OTHER
+	 * "probe" (or the mismatch). */
+	bool probe;
 };
 
+/* One command: one entry of hs_commands[] (src/commands.c).  The CLI and the
+ * GDB extension take everything from it (hs_command_table() in heapscope.h):
+ * the usage and help they show, the options with their kinds and values (GDB
+ * completes and checks them, hs_cmd_parse checks them), the positional
+ * argument (GDB evaluates ADDR as an expression), and $hs_last. */
 struct hs_command {
 	const char *name;
 	const char *usage;          /* "chunks [--used|--free] [--arena N] ..." */
 	const char *summary;        /* one line */
 	struct hs_error *(*run)(struct hs_cmd *c);
+	/* Every option the command's hs_cmd_parse call takes, {0}-terminated
+	 * (hs_cmd_parse checks that the two agree). */
+	const struct hs_option_info *options;
+	const char *argument;       /* "ADDR" when it takes one positional address */
+	const char *last;           /* JSON array whose first "address" is $hs_last in GDB */
+	const char *help;           /* a paragraph for `help heapscope NAME`, or NULL */
+	const char *example;        /* "hs chunks --free", or NULL */
 };
 
 extern const struct hs_command hs_commands[];
@@ -38,7 +55,11 @@ struct hs_opt {
 	void *value;                /* bool *, uint64_t *, const char ** */
 };
 /* Parse argv[1..] of the command: options from opts, the rest positional (up to
- * max_pos, count in *npos_ret).  U64 values accept 0x.., and K/M/G suffixes. */
+ * max_pos, count in *npos_ret).  U64 values accept 0x.., and K/M/G suffixes.
+ * opts must name exactly the options of the command's table entry, with
+ * matching kinds (FLAG: HS_OPTION_FLAG, U64: HS_OPTION_NUMBER, STR: the
+ * others), and max_pos > 0 exactly when the entry has an argument; a
+ * HS_OPTION_CHOICE value must be one of the entry's values. */
 struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
 			      const char **pos, size_t max_pos, size_t *npos_ret);
 /* Parse an address or size ("0x55..", "4096", "1M"). */

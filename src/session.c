@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api_tables.h"
 #include "commands.h"
 #include "graph.h"
 #include "session.h"
+#include "testhook.h"
 
 static volatile sig_atomic_t interrupt_flag;
 
@@ -158,6 +160,7 @@ void hs_session_destroy(struct hs_session *s)
 {
 	if (!s)
 		return;
+	hs_api_facts_destroy(s->api_facts);
 	hs_analysis_destroy(s->analysis);
 	hs_error_destroy(s->analysis_error);
 	hs_heap_deinit(&s->heap);
@@ -293,6 +296,7 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 	if (s->analysis_error)
 		return error_copy(s->analysis_error);
 	HS_CHECK(hs_session_need_heap(s));
+	HS_CHECK(hs_test_hold("analysis"));
 	struct hs_error *err = hs_analysis_create(s, &s->analysis);
 	if (!err || err->code == HS_ERR_INTERRUPTED || err->is_static)
 		return err;

@@ -42,6 +42,8 @@ struct hs_session {
 	bool unwinder_attached, unwinder_ok;   /* roots.c: libdwfl's core unwinder */
 	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
 	struct hs_error *analysis_error;
+
+	struct hs_api_facts *api_facts;        /* api_tables.c: NULL until asked */
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);

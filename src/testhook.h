@@ -1,0 +1,15 @@
+/* testhook.h - a test-only hold, so that tests can interrupt a stage for sure.
+ *
+ * With HEAPSCOPE_TEST_HOLD=STAGE:PATH in the environment, the first time the
+ * named stage ("analysis") starts, hs_test_hold() creates the file PATH (the
+ * test waits for it) and then waits until hs_interrupt() is called: it returns
+ * HS_ERR_INTERRUPTED, as the stage itself would.  It gives up after 120 s with
+ * HS_ERR_OTHER, so a test that never signals fails instead of hanging.  Without
+ * the variable it returns NULL at once.
+ */
+#ifndef HS_TESTHOOK_H
+#define HS_TESTHOOK_H
+
+struct hs_error *hs_test_hold(const char *stage);
+
+#endif
