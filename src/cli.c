@@ -222,6 +222,12 @@ static int run(int argc, char **argv, struct hs_optset *set)
 		core = argv[i++];
 	}
 	signal(SIGPIPE, SIG_IGN);
+	// Ctrl-C stops the analysis (exit 130, "interrupted"); with --pid, every
+	// way out lets the process go.
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 
 	struct hs_session *s = NULL;
 	struct hs_error *err;
@@ -234,10 +240,6 @@ static int run(int argc, char **argv, struct hs_optset *set)
 			fprintf(stderr, "heapscope: no process with pid %ld\n", pid);
 			return 3;
 		}
-		struct sigaction sa = { .sa_handler = on_signal };
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);
 		int e = seize_process((int)pid);
 		if (e) {
 			release_threads();

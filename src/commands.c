@@ -36,9 +36,7 @@ const struct hs_command hs_commands[] = {
 			     NUMBER("--min-size", "N", "blocks of at least N bytes"),
 			     NUMBER("--limit", "N", "at most N blocks"),
 			     CHOICE("--where", "W", "blocks where W says (hs_where_names())", hs_api_where_list)),
-	  .last = "allocations",
-	  .help = "W is where a block sits: used, mmapped, large, meta, tcache, fastbin, unsorted,\n"
-		  "smallbin, largebin, top, slab, extent, pool or free-unlisted.",
+	  .last = "allocations", .help = "W is where a block sits (the WHERE column).",
 	  .example = "hs chunks --used --min-size 1M" },
 	{ "bins", "bins [--arena N]", "every free list: tcache, fastbins, bins", hs_cmd_bins,
 	  .options = OPTIONS(NUMBER("--arena", "N", "arena N only")),

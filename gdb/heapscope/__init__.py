@@ -6,7 +6,9 @@ has, through libheapscope.so (ctypes).
 adds the `heapscope` command (alias `hs`) and `set/show heapscope` settings.
 Modules: lib (the library and every ctypes prototype), params (settings),
 target (core or live process, the per-inferior session cache), commands (the
-command table, argument parsing, output).  register() is idempotent.
+subcommands, made from the library's command table; argument parsing, output).
+Nothing here knows a command, an option value, an error code or a register
+name: the library's tables (include/heapscope.h, "Facts and tables") say.  register() is idempotent.
 """
 import gdb
 
@@ -26,13 +28,15 @@ def register(check_library=True):
     global _registered
     if _registered:
         return
-    params.register()
+    # The commands, their options and values come from the library's tables.
+    try:
+        library = load_library()
+    except gdb.GdbError as e:
+        library = None
+        if check_library:
+            # Say at load time what is wrong with the library, not at the first command.
+            gdb.write("warning: %s\n" % e, gdb.STDERR)
+    params.register(library.allocator_names if library else None)
     commands.register()
     target.connect_events()
     _registered = True
-    if check_library:
-        # Say at load time what is wrong with the library, not at the first command.
-        try:
-            load_library()
-        except gdb.GdbError as e:
-            gdb.write("warning: %s\n" % e, gdb.STDERR)

@@ -20,115 +20,31 @@ from . import lib as hslib
 from . import params
 from . import target as hstarget
 
-WHERE_VALUES = ("used", "mmapped", "large", "meta", "tcache", "fastbin", "unsorted", "smallbin",
-                "largebin", "top", "slab", "extent", "pool", "unlisted")
-ALLOCATORS = ("auto", "glibc", "jemalloc")
-
-# An option's value: None (a flag), "N" (a number: 0x.., K/M/G suffixes),
-# "ADDR" (a GDB expression), "PATH", "TEXT", or a tuple of the accepted words.
-GLOBAL_OPTIONS = {
-    "--json": None,
-    "--exe": "PATH",
-    "--sysroot": "PATH",
-    "--debug-dir": "PATH",
-    "--no-debuginfo": None,
-    "--allocator": ALLOCATORS,
-    "--main-arena": "ADDR",
-    "--mp": "ADDR",
-    "--glibc-version": "TEXT",
-    "--override": "TEXT",
-    "--jobs": "N",
-    "--exact-pointers": None,
-    "--quiet": None,
-}
-
-GLOBAL_HELP = """\
-Options every subcommand takes (they override `set heapscope ...` for this command):
-  --json                one JSON document instead of text (docs/json.md)
-  --exe PATH            the executable (default: GDB's; for a core)
-  --sysroot DIR         look for the core's files under DIR
-  --debug-dir DIR       also look for separate debug info in DIR (repeatable)
-  --no-debuginfo        ignore separate debug info (built-in layouts)
-  --allocator NAME      glibc, jemalloc or auto
-  --main-arena ADDR     glibc: the address of main_arena (a GDB expression)
-  --mp ADDR             glibc: the address of mp_ (a GDB expression)
-  --glibc-version X.Y   glibc: the version, when it cannot be read from libc
-  --override NAME=ADDR  any address or value a walker needs
-  --jobs N              threads for the pointer scan
-  --exact-pointers      only pointers to the start of an allocation are references"""
-
-
-class Spec:
-    """One CLI command: usage as `heapscope --help` prints it, options, help."""
-
-    def __init__(self, name, usage, summary, options=None, addr=False, last=None,
-                 text="", example=""):
-        self.name = name
-        self.usage = usage
-        self.summary = summary
-        self.options = options or {}
-        self.addr = addr            # takes one ADDR (a GDB expression)
-        self.last = last            # JSON list whose first element's address is $hs_last
-        self.text = text
-        self.example = example
-
-
-# The CLI's command table (src/commands.c), one entry a command.
-# tests/integration/test_gdb.py checks it against `heapscope --help`.
-COMMANDS = (
-    Spec("info", "info", "process, threads, modules and the memory map by category",
-         text="The target, its threads with their stacks, the modules with build-ids and\n"
-              "debug info, and every mapping by category.",
-         example="hs info"),
-    Spec("summary", "summary [--leaks]",
-         "allocator, arenas, bytes in use and free; --leaks: and leaked (the default command)",
-         {"--leaks": None, "--no-leaks": None},
-         text="Bytes in use and free by where they sit; with --leaks also the leaked and\n"
-              "unreferenced totals from the pointer graph.",
-         example="hs summary --leaks"),
-    Spec("arenas", "arenas", "every arena with its heaps and totals",
-         example="hs arenas"),
-    Spec("chunks", "chunks [--used|--free] [--arena N] [--where W] [--min-size N] [--limit N]",
-         "every allocation and free block (streams)",
-         {"--used": None, "--free": None, "--arena": "N", "--where": WHERE_VALUES,
-          "--min-size": "N", "--limit": "N"},
-         last="allocations",
-         text="W is one of: " + ", ".join(WHERE_VALUES) + ".",
-         example="hs chunks --used --min-size 1M"),
-    Spec("bins", "bins [--arena N]", "every free list: tcache, fastbins, bins",
-         {"--arena": "N"}, example="hs bins --arena 0"),
-    Spec("show", "show ADDR [--bytes N]", "the block holding ADDR, with an annotated hexdump",
-         {"--bytes": "N"}, addr=True,
-         text="ADDR is any GDB expression: a pointer, a register, a symbol.",
-         example="hs show $rdi --bytes 64"),
-    Spec("leaks", "leaks [--list] [--limit N] [--min-size N] [--fail-on-leaks]",
-         "leaked allocations grouped by type and size",
-         {"--list": None, "--limit": "N", "--min-size": "N", "--fail-on-leaks": None},
-         last="objects",
-         text="Leaked: in use and unreachable from every root.  --list lists the objects;\n"
-              "--fail-on-leaks makes the command fail (a GDB error) when there are any.",
-         example="hs leaks --list --limit 20"),
-    Spec("histogram", "histogram [--used|--leaked|--free] [--by type|size|type+size] [--limit N]",
-         "allocations grouped by type and size",
-         {"--used": None, "--leaked": None, "--free": None, "--by": ("type", "size", "type+size"),
-          "--limit": "N"},
-         example="hs histogram --leaked --by type"),
-    Spec("chain", "chain ADDR", "a shortest reference chain from a root to ADDR", addr=True,
-         text="ADDR is any GDB expression.",
-         example="hs chain my_table->slots[3]"),
-    Spec("refs", "refs ADDR", "every root and allocation that points at ADDR", addr=True,
-         text="ADDR is any GDB expression.",
-         example="hs refs $hs_last"),
-    Spec("top", "top [--limit N]", "the allocations that retain the most memory",
-         {"--limit": "N"}, last="objects", example="hs top --limit 10"),
-)
-
-SPECS = {s.name: s for s in COMMANDS}
-
 CONVENIENCE_HELP = """\
 After a command, $hs_last holds an address (a void *):
   show, chain, refs: the value of ADDR;
   chunks, leaks --list, top: the first address listed (unchanged when none is)."""
+
+
+def _library():
+    return hstarget.CACHE.lib()
+
+
+def global_options():
+    """The library's global options a GDB command takes: {name: lib.Option}
+    (not the command line's own, like --pid)."""
+    return {n: o for n, o in _library().global_options.items() if o.scope != "cli"}
+
+
+def global_help():
+    lines = ["Options every subcommand takes (they override `set heapscope ...` for this command):"]
+    for o in global_options().values():
+        left = o.name + (" " + o.metavar if o.metavar else "")
+        helptext = o.help.replace("\n", " ")
+        if o.kind == "ADDRESS":
+            helptext += " (a GDB expression)"
+        lines.append("  %-21s %s" % (left, helptext))
+    return "\n".join(lines)
 
 
 class Invocation:
@@ -137,7 +53,7 @@ class Invocation:
     def __init__(self):
         self.args = []          # the command's own arguments, for the library
         self.json = False
-        self.session = {}       # hs_options overrides
+        self.session = []       # [(global option, value)] for the session
         self.addr = None        # the evaluated ADDR
         self.has_limit = False
 
@@ -171,12 +87,15 @@ def evaluate_address(expr, what="ADDR"):
 
 
 def parse(spec, argv):
-    """Split argv into session options, command options and ADDR."""
+    """Split argv into session options, command options and ADDR.  Which options
+    exist and take values is the library's table; the library checks values."""
     inv = Invocation()
-    options = dict(GLOBAL_OPTIONS)
+    glob = global_options()
+    options = dict(glob)
     if spec:
         options.update(spec.options)
     positional = []
+    session = []
     i = 0
     done = False
     while i < len(argv):
@@ -189,13 +108,13 @@ def parse(spec, argv):
             done = True
             continue
         name, eq, inline = a.partition("=")
-        if name not in options:
+        opt = options.get(name)
+        if opt is None:
             if spec is None:
                 inv.args.append(a)      # a command this table does not know: the library decides
                 continue
             raise _usage_error(spec, "unknown option '%s'" % a)
-        kind = options[name]
-        if kind is None:
+        if not opt.takes_value():
             if eq:
                 raise _usage_error(spec, "%s takes no value" % name)
             value = None
@@ -206,17 +125,29 @@ def parse(spec, argv):
             i += 1
         else:
             raise _usage_error(spec, "%s needs a value" % name)
-        if isinstance(kind, tuple) and value not in kind:
-            raise _usage_error(spec, "%s takes one of %s, not '%s'" % (name, ", ".join(kind), value))
-        if name in GLOBAL_OPTIONS and not (spec and name in spec.options):
-            _session_option(spec, inv, name, value)
+        if opt.values is not None and value not in opt.values:
+            raise _usage_error(spec, "%s takes one of %s, not '%s'" % (name, ", ".join(opt.values), value))
+        if name in glob and not (spec and name in spec.options):
+            if opt.scope == "output":
+                inv.json = True
+            elif opt.scope == "session":
+                if opt.kind == "ADDRESS":
+                    value = "0x%x" % evaluate_address(value, name)
+                session.append((name, value))
+            # scope "front-end" (--quiet): diagnostics are part of the output in GDB.
             continue
         if name == "--limit":
             inv.has_limit = True
         inv.args.append(name if value is None else "%s=%s" % (name, value))
-    if spec and spec.addr:
+    if session:
+        try:
+            _library().check_options(session)
+        except hslib.LibraryError as err:
+            raise _usage_error(spec, err.message)
+        inv.session = session
+    if spec and spec.argument:
         if not positional:
-            raise _usage_error(spec, "missing ADDR (a GDB expression)")
+            raise _usage_error(spec, "missing %s (a GDB expression)" % spec.argument)
         expr = " ".join(positional)
         try:
             inv.addr = evaluate_address(expr)
@@ -226,45 +157,6 @@ def parse(spec, argv):
     else:
         inv.args.extend(positional)
     return inv
-
-
-def _session_option(spec, inv, name, value):
-    s = inv.session
-    if name == "--json":
-        inv.json = True
-    elif name == "--exe":
-        s["exe"] = value
-    elif name == "--sysroot":
-        s["sysroot"] = value
-    elif name == "--debug-dir":
-        s.setdefault("debug_dirs", []).append(value)
-    elif name == "--no-debuginfo":
-        s["no_debuginfo"] = True
-    elif name == "--allocator":
-        s["allocator"] = None if value == "auto" else value
-    elif name == "--jobs":
-        try:
-            jobs = int(value, 0)
-        except ValueError:
-            jobs = 0
-        if not 1 <= jobs <= 256:
-            raise _usage_error(spec, "--jobs takes a number from 1 to 256, not '%s'" % value)
-        s["jobs"] = jobs
-    elif name == "--exact-pointers":
-        s["exact_pointers"] = True
-    elif name in ("--main-arena", "--mp"):
-        addr = evaluate_address(value, name)
-        item = "%s=0x%x" % ("mp_" if name == "--mp" else "main_arena", addr)
-        s["overrides"] = ",".join(x for x in (s.get("overrides"), item) if x)
-    elif name == "--glibc-version":
-        m = re.fullmatch(r"(\d+)\.(\d+)", value)
-        if not m:
-            raise _usage_error(spec, "--glibc-version takes X.Y, like 2.36, not '%s'" % value)
-        item = "glibc_version=%d" % (int(m.group(1)) * 100 + int(m.group(2)))
-        s["overrides"] = ",".join(x for x in (s.get("overrides"), item) if x)
-    elif name == "--override":
-        s["overrides"] = ",".join(x for x in (s.get("overrides"), value) if x)
-    # --quiet: diagnostics are part of the output in GDB; accepted for the CLI's sake.
 
 
 # Output: colour, the pager, the worker thread.
@@ -403,7 +295,7 @@ def run_library(library, handle, argv, fmt, sink):
     if interrupted:
         raise Interrupted()
     if err is not None:
-        if isinstance(err, hslib.LibraryError) and err.code == hslib.HS_ERR_INTERRUPTED:
+        if isinstance(err, hslib.LibraryError) and err.name == "HS_ERR_INTERRUPTED":
             raise Interrupted()
         raise err
     return result.get("status", 0), stopped
@@ -428,7 +320,7 @@ def _error_text(spec, name, err):
     msg = msg.replace("heapscope CORE ", "heapscope ").replace("see heapscope --help", "see `help heapscope`")
     if msg.startswith(name + ": "):
         msg = msg[len(name) + 2:]
-    if err.code == hslib.HS_ERR_USAGE:
+    if err.name == "HS_ERR_USAGE":
         if spec is None:
             return "heapscope: %s" % msg
         return "heapscope %s: %s\nUsage: heapscope %s (see `help heapscope %s`)" % (
@@ -487,7 +379,7 @@ def execute(spec, name, arg, from_tty):
 def _update_last(spec, inv, library, entry, argv_lib):
     if spec is None:
         return
-    if spec.addr:
+    if spec.argument:
         _set_last(inv.addr)
         return
     if not spec.last or (spec.name == "leaks" and "--list" not in inv.args):
@@ -509,7 +401,10 @@ def complete_args(spec, text, word):
 
     GDB breaks words at '-', so word may be the tail of the token being typed:
     candidates are matched against the whole token and returned as tails."""
-    options = dict(GLOBAL_OPTIONS)
+    try:
+        options = global_options()
+    except gdb.GdbError:
+        return []
     if spec:
         options.update(spec.options)
     words = text.split()
@@ -523,18 +418,18 @@ def complete_args(spec, text, word):
         return sorted(c[cut:] for c in candidates if c.startswith(current))
 
     prev = words[-1] if words else None
-    if prev in options and options[prev] is not None:
-        kind = options[prev]
-        if isinstance(kind, tuple):
-            return tails(kind)
-        if kind == "PATH":
+    if prev in options and options[prev].takes_value():
+        opt = options[prev]
+        if opt.values is not None:
+            return tails(opt.values)
+        if opt.kind == "PATH":
             return gdb.COMPLETE_FILENAME
-        if kind == "ADDR":
+        if opt.kind == "ADDRESS":
             return gdb.COMPLETE_EXPRESSION
         return []
     if current.startswith("-"):
         return tails(options)
-    if spec and spec.addr:
+    if spec and spec.argument:
         return gdb.COMPLETE_EXPRESSION
     return tails(options)
 
@@ -542,12 +437,15 @@ def complete_args(spec, text, word):
 def _doc(spec):
     lines = ["%s." % (spec.summary[0].upper() + spec.summary[1:]), "",
              "Usage: heapscope %s [OPTIONS]" % spec.usage]
-    if spec.text:
-        lines += ["", spec.text]
+    if spec.help:
+        lines += ["", spec.help]
+    for o in spec.options.values():
+        if o.values is not None:
+            lines += ["", "%s is one of: %s." % (o.metavar, ", ".join(o.values))]
     lines += ["", "Example: %s" % spec.example if spec.example else "Example: hs %s" % spec.name]
-    if spec.addr or spec.last:
+    if spec.argument or spec.last:
         lines += ["", CONVENIENCE_HELP]
-    lines += ["", GLOBAL_HELP]
+    lines += ["", global_help()]
     return "\n".join(lines)
 
 
@@ -592,17 +490,19 @@ class HeapscopePrefix(gdb.Command):
         self.dont_repeat()
         argv = gdb.string_to_argv(arg)
         # Global options before the subcommand (hs --json summary), as in the CLI.
+        glob = global_options()
         lead = []
         while argv and argv[0].startswith("--"):
             opt = argv.pop(0)
             lead.append(opt)
-            if GLOBAL_OPTIONS.get(opt.partition("=")[0]) is not None and "=" not in opt and argv:
+            o = glob.get(opt.partition("=")[0])
+            if o is not None and o.takes_value() and "=" not in opt and argv:
                 lead.append(argv.pop(0))
         if not argv:
             name, rest = "summary", []
         else:
             name, rest = argv[0], argv[1:]
-        spec = SPECS.get(name)
+        spec = _specs().get(name)
         execute(spec, name, " ".join(_quote(a) for a in lead + rest), from_tty)
 
 
@@ -612,9 +512,19 @@ def _quote(a):
     return "'" + a.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _specs():
+    return {c.name: c for c in _library().commands}
+
+
 def register():
+    """The prefix command always; one subcommand per command of the library's
+    table when the library loads (else `heapscope` says why it does not)."""
     HeapscopePrefix()
-    for spec in COMMANDS:
+    try:
+        commands = _library().commands
+    except gdb.GdbError:
+        commands = []
+    for spec in commands:
         _make_subcommand(spec)
     try:
         gdb.execute("alias hs = heapscope", to_string=True)

@@ -12,38 +12,20 @@ import os
 # Must equal HEAPSCOPE_ABI in include/heapscope.h.
 ABI = 1
 
-# enum hs_error_code
-HS_OK = 0
-HS_ERR_NOMEM = 1
-HS_ERR_OS = 2
-HS_ERR_USAGE = 3
-HS_ERR_TARGET = 4
-HS_ERR_PERMISSION = 5
-HS_ERR_NOT_DUMPED = 6
-HS_ERR_UNMAPPED = 7
-HS_ERR_NOT_FOUND = 8
-HS_ERR_HEAP = 9
-HS_ERR_INTERRUPTED = 10
-HS_ERR_OTHER = 11
-
-# enum hs_format
+# enum hs_format (an argument of hs_session_run, like the prototypes below).
 FORMAT_TEXT = 0
 FORMAT_JSON = 1
-
-# The number of words in struct user_regs_struct on x86-64, in its order.
-REGISTER_NAMES = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
-                  "rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags",
-                  "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs")
 
 ENV_VAR = "HEAPSCOPE_LIB"
 
 
 class LibraryError(Exception):
-    """A struct hs_error from the library: code and message."""
+    """A struct hs_error from the library: code, its name (HS_ERR_...) and message."""
 
-    def __init__(self, code, message):
+    def __init__(self, code, name, message):
         super().__init__(message)
         self.code = code
+        self.name = name
         self.message = message
 
 
@@ -51,22 +33,66 @@ class LoadError(Exception):
     """libheapscope.so is missing, cannot be loaded, or has another ABI."""
 
 
-class hs_options(ctypes.Structure):
+# The structures of include/heapscope.h's facts and tables, field for field.
+class hs_option_info(ctypes.Structure):
     _fields_ = [
-        ("exe", ctypes.c_char_p),
-        ("sysroot", ctypes.c_char_p),
-        ("debug_dirs", ctypes.POINTER(ctypes.c_char_p)),
-        ("no_debuginfo", ctypes.c_int),
-        ("allocator", ctypes.c_char_p),
-        ("jobs", ctypes.c_int),
-        ("exact_pointers", ctypes.c_int),
-        ("overrides", ctypes.c_char_p),
+        ("name", ctypes.c_char_p),
+        ("kind", ctypes.c_int),
+        ("metavar", ctypes.c_char_p),
+        ("help", ctypes.c_char_p),
+        ("values", ctypes.POINTER(ctypes.c_char_p)),
+        ("scope", ctypes.c_char_p),
     ]
 
+
+class hs_command_info(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("usage", ctypes.c_char_p),
+        ("summary", ctypes.c_char_p),
+        ("help", ctypes.c_char_p),
+        ("example", ctypes.c_char_p),
+        ("argument", ctypes.c_char_p),
+        ("last", ctypes.c_char_p),
+        ("noptions", ctypes.c_size_t),
+        ("options", ctypes.POINTER(hs_option_info)),
+    ]
+
+
+class hs_target_facts(ctypes.Structure):
+    _fields_ = [
+        ("kind", ctypes.c_char_p),
+        ("path", ctypes.c_char_p),
+        ("pid", ctypes.c_int),
+        ("file_size", ctypes.c_uint64),
+        ("missing_bytes", ctypes.c_uint64),
+        ("truncated", ctypes.c_int),
+        ("nthreads", ctypes.c_size_t),
+        ("tids", ctypes.POINTER(ctypes.c_int)),
+        ("nfiles", ctypes.c_size_t),
+        ("files", ctypes.POINTER(ctypes.c_char_p)),
+    ]
+
+
+class hs_error_info(ctypes.Structure):
+    _fields_ = [
+        ("code", ctypes.c_int),
+        ("name", ctypes.c_char_p),
+        ("meaning", ctypes.c_char_p),
+        ("exit_open", ctypes.c_int),
+        ("exit_run", ctypes.c_int),
+    ]
+
+
+# enum hs_option_kind -> how the extension reads the value.
+OPTION_KINDS = {0: "FLAG", 1: "NUMBER", 2: "CHOICE", 3: "TEXT", 4: "PATH", 5: "ADDRESS"}
 
 # typedef int (*hs_write_fn)(void *ctx, const char *buf, size_t len);
 # buf is not NUL-terminated: take it as a plain pointer and copy len bytes.
 WRITE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+
+_STRINGS = ctypes.POINTER(ctypes.c_char_p)
+_SIZE_P = ctypes.POINTER(ctypes.c_size_t)
 
 _PROTOTYPES = (
     # name, restype, argtypes
@@ -74,9 +100,9 @@ _PROTOTYPES = (
     ("hs_error_message", ctypes.c_char_p, [ctypes.c_void_p]),
     ("hs_error_destroy", None, [ctypes.c_void_p]),
     ("hs_session_open_core", ctypes.c_void_p,
-     [ctypes.c_char_p, ctypes.POINTER(hs_options), ctypes.POINTER(ctypes.c_void_p)]),
+     [ctypes.c_char_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]),
     ("hs_session_open_pid", ctypes.c_void_p,
-     [ctypes.c_int, ctypes.POINTER(hs_options), ctypes.POINTER(ctypes.c_void_p)]),
+     [ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]),
     ("hs_session_destroy", None, [ctypes.c_void_p]),
     ("hs_session_set_thread_regs", ctypes.c_void_p,
      [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]),
@@ -87,7 +113,80 @@ _PROTOTYPES = (
     ("hs_interrupt_clear", None, []),
     ("hs_version", ctypes.c_char_p, []),
     ("hs_abi", ctypes.c_int, []),
+    ("hs_session_target_facts", ctypes.c_void_p,
+     [ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(hs_target_facts))]),
+    ("hs_command_table", ctypes.POINTER(hs_command_info), [_SIZE_P]),
+    ("hs_global_option_table", ctypes.POINTER(hs_option_info), [_SIZE_P]),
+    ("hs_optset_create", ctypes.c_void_p, [ctypes.POINTER(ctypes.c_void_p)]),
+    ("hs_optset_set", ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]),
+    ("hs_optset_options", ctypes.c_void_p, [ctypes.c_void_p]),
+    ("hs_optset_destroy", None, [ctypes.c_void_p]),
+    ("hs_where_names", _STRINGS, []),
+    ("hs_state_names", _STRINGS, []),
+    ("hs_allocator_names", _STRINGS, []),
+    ("hs_register_names", _STRINGS, []),
+    ("hs_error_table", ctypes.POINTER(hs_error_info), [_SIZE_P]),
 )
+
+
+def _text(b):
+    return b.decode(errors="replace") if b is not None else None
+
+
+def _strings(p):
+    """A NULL-terminated char ** as a tuple of str."""
+    out = []
+    i = 0
+    while p and p[i] is not None:
+        out.append(_text(p[i]))
+        i += 1
+    return tuple(out)
+
+
+class Option:
+    """One entry of an option table (struct hs_option_info)."""
+
+    def __init__(self, info):
+        self.name = _text(info.name)
+        self.kind = OPTION_KINDS.get(info.kind, "TEXT")
+        self.metavar = _text(info.metavar)
+        self.help = _text(info.help) or ""
+        self.values = _strings(info.values) if info.values else None
+        self.scope = _text(info.scope)
+
+    def takes_value(self):
+        return self.kind != "FLAG"
+
+
+class Command:
+    """One command of the library's table (struct hs_command_info)."""
+
+    def __init__(self, info):
+        self.name = _text(info.name)
+        self.usage = _text(info.usage)
+        self.summary = _text(info.summary)
+        self.help = _text(info.help) or ""
+        self.example = _text(info.example)
+        self.argument = _text(info.argument)
+        self.last = _text(info.last)
+        self.options = {}
+        for i in range(info.noptions):
+            o = Option(info.options[i])
+            self.options[o.name] = o
+
+
+class TargetFacts:
+    """struct hs_target_facts, copied."""
+
+    def __init__(self, f):
+        self.kind = _text(f.kind)
+        self.path = _text(f.path)
+        self.pid = f.pid
+        self.file_size = f.file_size
+        self.missing_bytes = f.missing_bytes
+        self.truncated = bool(f.truncated)
+        self.tids = tuple(f.tids[i] for i in range(f.nthreads))
+        self.files = tuple(_text(f.files[i]) for i in range(f.nfiles))
 
 
 def _package_dir():
@@ -165,12 +264,31 @@ def load():
 
 
 class Library:
-    """The loaded library, with Python-level wrappers."""
+    """The loaded library, with Python-level wrappers; its tables, read once."""
 
     def __init__(self, dll, path):
         self.dll = dll
         self.path = path
         self.version = dll.hs_version().decode(errors="replace")
+        n = ctypes.c_size_t()
+        table = dll.hs_error_table(ctypes.byref(n))
+        self.errors = {}            # "HS_ERR_USAGE" -> code
+        self.error_names = {}       # code -> "HS_ERR_USAGE"
+        for i in range(n.value):
+            name = _text(table[i].name)
+            self.errors[name] = table[i].code
+            self.error_names[table[i].code] = name
+        table = dll.hs_command_table(ctypes.byref(n))
+        self.commands = [Command(table[i]) for i in range(n.value)]
+        table = dll.hs_global_option_table(ctypes.byref(n))
+        self.global_options = {}
+        for i in range(n.value):
+            o = Option(table[i])
+            self.global_options[o.name] = o
+        self.where_names = _strings(dll.hs_where_names())
+        self.state_names = _strings(dll.hs_state_names())
+        self.allocator_names = _strings(dll.hs_allocator_names())
+        self.register_names = _strings(dll.hs_register_names())
 
     def _check(self, err):
         """Raise LibraryError for a non-NULL struct hs_error *, releasing it."""
@@ -179,19 +297,45 @@ class Library:
         code = self.dll.hs_error_code(err)
         msg = self.dll.hs_error_message(err)
         self.dll.hs_error_destroy(err)
-        raise LibraryError(code, msg.decode(errors="replace") if msg else "error %d" % code)
+        raise LibraryError(code, self.error_names.get(code, "HS_ERR_OTHER"),
+                           msg.decode(errors="replace") if msg else "error %d" % code)
 
-    def open_core(self, path, opts):
-        handle = ctypes.c_void_p()
-        self._check(self.dll.hs_session_open_core(os.fsencode(path), ctypes.byref(opts),
-                                                  ctypes.byref(handle)))
-        return handle.value
+    def open(self, kind, where, options):
+        """Open a session on a core (where: its path) or a live process (its pid).
+        options: [(name, value or None)] global options of scope "session", in
+        order; a bad one raises LibraryError (HS_ERR_USAGE)."""
+        optset = ctypes.c_void_p()
+        self._check(self.dll.hs_optset_create(ctypes.byref(optset)))
+        try:
+            for name, value in options:
+                self._check(self.dll.hs_optset_set(
+                    optset, name.encode(), None if value is None else os.fsencode(value)))
+            opts = self.dll.hs_optset_options(optset)
+            handle = ctypes.c_void_p()
+            if kind == "core":
+                self._check(self.dll.hs_session_open_core(os.fsencode(where), opts,
+                                                          ctypes.byref(handle)))
+            else:
+                self._check(self.dll.hs_session_open_pid(int(where), opts, ctypes.byref(handle)))
+            return handle.value
+        finally:
+            self.dll.hs_optset_destroy(optset)
 
-    def open_pid(self, pid, opts):
-        handle = ctypes.c_void_p()
-        self._check(self.dll.hs_session_open_pid(int(pid), ctypes.byref(opts),
-                                                 ctypes.byref(handle)))
-        return handle.value
+    def check_options(self, options):
+        """Raise LibraryError when an option or value would be refused."""
+        optset = ctypes.c_void_p()
+        self._check(self.dll.hs_optset_create(ctypes.byref(optset)))
+        try:
+            for name, value in options:
+                self._check(self.dll.hs_optset_set(
+                    optset, name.encode(), None if value is None else os.fsencode(value)))
+        finally:
+            self.dll.hs_optset_destroy(optset)
+
+    def target_facts(self, session):
+        facts = ctypes.POINTER(hs_target_facts)()
+        self._check(self.dll.hs_session_target_facts(session, ctypes.byref(facts)))
+        return TargetFacts(facts.contents)
 
     def destroy(self, session):
         if session:
@@ -224,32 +368,3 @@ class Library:
 
     def interrupt_clear(self):
         self.dll.hs_interrupt_clear()
-
-
-def make_options(exe=None, sysroot=None, debug_dirs=(), no_debuginfo=False, allocator=None,
-                 jobs=0, exact_pointers=False, overrides=None):
-    """A struct hs_options and the buffers it points into (keep both alive while
-    the session opens; the library copies what it keeps)."""
-    keep = []
-
-    def cstr(s):
-        if s is None or s == "":
-            return None
-        b = os.fsencode(s)
-        keep.append(b)
-        return b
-
-    opts = hs_options()
-    opts.exe = cstr(exe)
-    opts.sysroot = cstr(sysroot)
-    dirs = [os.fsencode(d) for d in debug_dirs if d]
-    arr = (ctypes.c_char_p * (len(dirs) + 1))(*dirs, None)
-    keep.append(dirs)
-    keep.append(arr)
-    opts.debug_dirs = ctypes.cast(arr, ctypes.POINTER(ctypes.c_char_p))
-    opts.no_debuginfo = 1 if no_debuginfo else 0
-    opts.allocator = cstr(allocator)
-    opts.jobs = int(jobs or 0)
-    opts.exact_pointers = 1 if exact_pointers else 0
-    opts.overrides = cstr(overrides)
-    return opts, keep

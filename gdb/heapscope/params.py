@@ -18,7 +18,8 @@ SETTINGS = (
     ("debuginfo", gdb.PARAM_BOOLEAN, None, True,
      "Whether separate debug info is used for allocator layouts.",
      "Off is the CLI's --no-debuginfo: built-in layouts and heuristics only."),
-    ("allocator", gdb.PARAM_ENUM, ["auto", "glibc", "jemalloc"], "auto",
+    # The values are the library's (hs_allocator_names()); free text when it is missing.
+    ("allocator", gdb.PARAM_ENUM, "ALLOCATORS", "auto",
      "Which allocator's heap to reconstruct.",
      "auto (the default) detects it.  Like the CLI's --allocator."),
     ("sysroot", gdb.PARAM_OPTIONAL_FILENAME, None, "",
@@ -102,10 +103,16 @@ def _make_parameter(name, kind, values, default, doc, more):
     return p
 
 
-def register():
+def register(allocators=None):
+    """allocators: the library's allocator names, or None when it did not load."""
     _SetPrefix()
     _ShowPrefix()
     for name, kind, values, default, doc, more in SETTINGS:
+        if values == "ALLOCATORS":
+            if allocators:
+                values = list(allocators)
+            else:
+                kind, values = gdb.PARAM_STRING, None
         _params[name] = _make_parameter(name, kind, values, default, doc, more)
 
 

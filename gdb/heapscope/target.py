@@ -10,7 +10,6 @@ session.  All of this runs on GDB's main thread only.
 """
 import os
 import re
-import struct
 
 import gdb
 
@@ -27,7 +26,6 @@ class Target:
         self.path = path
         self.pid = pid
         self.exe = exe
-        self.facts = core_facts(path) if kind == "core" else None
 
     def identity(self):
         return (self.kind, self.path, self.pid, self.exe)
@@ -68,72 +66,6 @@ def current():
                        "`run` the program, or `attach PID`")
 
 
-class CoreFacts:
-    """What the extension itself reads from a core's ELF headers (a few KiB):
-    the bytes of PT_LOAD contents beyond the end of the file (the CLI exits 3
-    on a truncated core; GDB gets an error after the partial results), and the
-    files the core says were mapped (NT_FILE)."""
-
-    def __init__(self, path):
-        self.missing_bytes = 0
-        self.mapped_files = set()
-        try:
-            with open(path, "rb") as f:
-                self._read(f, os.fstat(f.fileno()).st_size)
-        except (OSError, struct.error, ValueError):
-            pass
-
-    def _read(self, f, size):
-        ehdr = f.read(64)
-        if len(ehdr) < 64 or ehdr[:4] != b"\x7fELF" or ehdr[4] != 2 or ehdr[5] != 1:
-            return
-        e_phoff, = struct.unpack_from("<Q", ehdr, 32)
-        e_phentsize, e_phnum = struct.unpack_from("<HH", ehdr, 54)
-        if e_phentsize < 56 or e_phnum == 0:
-            return
-        f.seek(e_phoff)
-        table = f.read(e_phentsize * e_phnum)
-        notes = []
-        for i in range(len(table) // e_phentsize):
-            p_type, _flags, p_offset, _va, _pa, p_filesz = struct.unpack_from(
-                "<IIQQQQ", table, i * e_phentsize)
-            if p_type == 1 and p_filesz and p_offset + p_filesz > size:
-                self.missing_bytes += p_offset + p_filesz - max(p_offset, size)
-            elif p_type == 4 and p_filesz <= 64 << 20:
-                notes.append((p_offset, p_filesz))
-        for offset, length in notes:
-            f.seek(offset)
-            self._notes(f.read(length))
-
-    def _notes(self, data):
-        pos = 0
-        while pos + 12 <= len(data):
-            namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
-            pos += 12 + ((namesz + 3) & ~3)
-            desc = data[pos:pos + descsz]
-            pos += (descsz + 3) & ~3
-            if ntype == 0x46494c45 and len(desc) >= 16:     # NT_FILE
-                count, = struct.unpack_from("<Q", desc, 0)
-                names = desc[16 + 24 * count:].split(b"\0")
-                self.mapped_files.update(os.fsdecode(n) for n in names[:count] if n)
-
-
-_facts = {}
-
-
-def core_facts(path):
-    """CoreFacts of path, read again only when the file changes."""
-    try:
-        st = os.stat(path)
-        key = (path, st.st_size, st.st_mtime_ns, st.st_ino)
-    except OSError:
-        return CoreFacts(path)
-    if key not in _facts:
-        _facts.clear()
-        _facts[key] = CoreFacts(path)
-    return _facts[key]
-
-
 def _gdb_param(name):
     try:
         return gdb.parameter(name)
@@ -141,50 +73,47 @@ def _gdb_param(name):
         return None
 
 
-def session_options(target, overrides):
-    """The options a session is opened with: settings, then per-command options."""
-    debug_dirs = []
-    gdb_dirs = _gdb_param("debug-file-directory") or ""
-    debug_dirs += [d for d in gdb_dirs.split(os.pathsep) if d]
-    debug_dirs += [d for d in (params.get("debug-directories") or "").split(os.pathsep) if d]
+def session_options(overrides):
+    """The global options a session is opened with, [(name, value)] in order:
+    GDB's own settings, then `set heapscope ...`, then the command's options
+    (overrides, [(name, value)]).  The library checks every value."""
+    o = []
+    for d in (_gdb_param("debug-file-directory") or "").split(os.pathsep):
+        if d:
+            o.append(("--debug-dir", d))
+    for d in (params.get("debug-directories") or "").split(os.pathsep):
+        if d:
+            o.append(("--debug-dir", d))
     sysroot = params.get("sysroot") or None
     if not sysroot:
         gdb_sysroot = _gdb_param("sysroot") or ""
         # "target:" (the default) and "" mean the local file system.
         if gdb_sysroot and not gdb_sysroot.startswith("target:") and os.path.isdir(gdb_sysroot):
             sysroot = gdb_sysroot
-    exe = None
-    if target.kind == "core" and target.exe:
-        # GDB's executable, unless the core names that very file already (then
-        # the library finds it as the CLI does, and the results are the same).
-        if os.path.realpath(target.exe) not in target.facts.mapped_files:
-            exe = target.exe
-    o = {
-        "exe": exe,
-        "sysroot": sysroot,
-        "debug_dirs": tuple(debug_dirs),
-        "no_debuginfo": not params.get("debuginfo"),
-        "allocator": None if params.get("allocator") == "auto" else params.get("allocator"),
-        "jobs": params.get("jobs") or 0,
-        "exact_pointers": bool(params.get("exact-pointers")),
-        "overrides": params.get("overrides") or None,
-    }
-    for key, value in overrides.items():
-        if key == "debug_dirs":
-            o["debug_dirs"] = o["debug_dirs"] + tuple(value)
-        elif key == "overrides":
-            o["overrides"] = ",".join(x for x in (o["overrides"], value) if x)
-        else:
-            o[key] = value
-    return o
+    if sysroot:
+        o.append(("--sysroot", sysroot))
+    if not params.get("debuginfo"):
+        o.append(("--no-debuginfo", None))
+    allocator = params.get("allocator")
+    if allocator and allocator != "auto":
+        o.append(("--allocator", allocator))
+    if params.get("jobs"):
+        o.append(("--jobs", str(params.get("jobs"))))
+    if params.get("exact-pointers"):
+        o.append(("--exact-pointers", None))
+    for item in (params.get("overrides") or "").split(","):
+        if item.strip():
+            o.append(("--override", item.strip()))
+    return o + list(overrides)
 
 
 class Entry:
-    def __init__(self, key, handle, target):
+    def __init__(self, key, handle, target, facts):
         self.key = key
         self.handle = handle
         self.target = target
-        self.missing_bytes = target.facts.missing_bytes if target.facts else 0
+        self.facts = facts              # lib.TargetFacts
+        self.missing_bytes = facts.missing_bytes
 
 
 class Cache:
@@ -215,9 +144,10 @@ class Cache:
             self.drop(n)
 
     def session(self, target, overrides):
-        """The cached session for target with these options, or a new one."""
-        opts = session_options(target, overrides)
-        key = (target.identity(), tuple(sorted(opts.items())))
+        """The cached session for target with these options ([(name, value)]),
+        or a new one."""
+        opts = session_options(overrides)
+        key = (target.identity(), tuple(opts))
         num = target.inferior.num
         e = self.entries.get(num)
         if e is not None and e.key == key:
@@ -226,24 +156,35 @@ class Cache:
         library = self.lib()
         if target.kind == "live":
             _check_stopped(target.inferior)
-        copts, keep = hslib.make_options(**opts)
+        handle = self._open(library, target, opts)
         try:
-            if target.kind == "core":
-                handle = library.open_core(target.path, copts)
-            else:
-                handle = library.open_pid(target.pid, copts)
-        except hslib.LibraryError as err:
-            raise gdb.GdbError("heapscope: cannot open %s: %s" % (target.describe(), err.message))
-        del keep
-        e = Entry(key, handle, target)
-        if target.kind == "live":
-            try:
-                _feed_registers(library, handle, target.inferior)
-            except BaseException:
+            facts = library.target_facts(handle)
+            if (target.kind == "core" and target.exe and not any(n == "--exe" for n, _ in opts)
+                    and os.path.realpath(target.exe) not in facts.files):
+                # GDB's executable, unless the core names that very file (then
+                # the library finds it as the CLI does, and the results are the same).
                 library.destroy(handle)
-                raise
+                handle = None
+                handle = self._open(library, target, opts + [("--exe", target.exe)])
+                facts = library.target_facts(handle)
+            if target.kind == "live":
+                _feed_registers(library, handle, target.inferior)
+        except hslib.LibraryError as err:
+            library.destroy(handle)
+            raise gdb.GdbError("heapscope: cannot open %s: %s" % (target.describe(), err.message))
+        except BaseException:
+            library.destroy(handle)
+            raise
+        e = Entry(key, handle, target, facts)
         self.entries[num] = e
         return e
+
+    @staticmethod
+    def _open(library, target, opts):
+        try:
+            return library.open(target.kind, target.path if target.kind == "core" else target.pid, opts)
+        except hslib.LibraryError as err:
+            raise gdb.GdbError("heapscope: cannot open %s: %s" % (target.describe(), err.message))
 
 
 def _check_stopped(inf):
@@ -281,14 +222,14 @@ def _feed_registers(library, handle, inf):
                 continue
             th.switch()
             frame = gdb.newest_frame()
-            regs = [_register_value(frame, name) for name in hslib.REGISTER_NAMES]
+            regs = [_register_value(frame, name) for name in library.register_names]
             tid = th.ptid[1] or th.ptid[0]
             try:
                 library.set_thread_regs(handle, tid, regs)
             except hslib.LibraryError as err:
                 # A thread GDB knows and /proc does not (it just exited): its
                 # registers cannot be roots any more.
-                if err.code != hslib.HS_ERR_NOT_FOUND:
+                if err.name != "HS_ERR_NOT_FOUND":
                     raise gdb.GdbError("heapscope: thread %d: %s" % (tid, err.message))
     finally:
         if selected_thread is not None and selected_thread.is_valid():

@@ -100,12 +100,13 @@ def own_kernel_core():
 
 
 def fixture(name, kind="gdb"):
-    """(core, exe) of a fixture core, or None when cores/make-cores.sh has not run."""
+    """(core, exe) of a fixture core; a missing one fails the test (make cores)."""
     core = os.path.join(CORES, "%s.%s.core" % (name, kind))
     exe = os.path.join(CORES, name)
     if os.path.exists(core) and os.path.exists(exe):
         return core, exe
-    return None
+    raise AssertionError("no fixture core %s or program %s: run make cores (or BUILD=%s cores/make-*.sh)"
+                         % (core, exe, BUILD))
 
 
 class Session(gdbutil.Session):
@@ -182,7 +183,7 @@ class TwinsBase:
         top = cli_json(core, "top", "--limit", "2")["objects"]
         leaked = cli_json(core, "leaks", "--list", "--limit", "1").get("objects") or []
         if not used or not top:
-            raise unittest.SkipTest("%s has no allocations" % core)
+            raise AssertionError("%s has no allocations" % core)
         chain = (leaked or top)[0]["address"]
         return {"ADDR_SHOW": "(void *)0x%x" % used[0]["address"],
                 "ADDR_CHAIN": "(char *)0x%x + 8" % chain,
@@ -226,10 +227,7 @@ class TwinsGlibcHeap(TwinsBase, unittest.TestCase):
 
     @classmethod
     def target(cls):
-        t = fixture("glibc_heap")
-        if not t:
-            raise unittest.SkipTest("no %s/glibc_heap.gdb.core (run BUILD=... cores/make-cores.sh)" % CORES)
-        return t
+        return fixture("glibc_heap")
 
 
 @_add_twin_tests
@@ -239,18 +237,12 @@ class TwinsThreadsKernelCore(TwinsBase, unittest.TestCase):
 
     @classmethod
     def target(cls):
-        t = fixture("threads", "kernel")
-        if not t:
-            raise unittest.SkipTest("no %s/threads.kernel.core" % CORES)
-        return t
+        return fixture("threads", "kernel")
 
 
 def _fixture_twins(name, kind):
     def target(cls):
-        t = fixture(name, kind)
-        if not t:
-            raise unittest.SkipTest("no %s/%s.%s.core" % (CORES, name, kind))
-        return t
+        return fixture(name, kind)
     cls = type("Twins_%s_%s" % (name, kind), (TwinsBase, unittest.TestCase),
                {"exprs": None, "target": classmethod(target)})
     return _add_twin_tests(cls)
@@ -275,8 +267,9 @@ class Extension(unittest.TestCase):
                 ("help_show", "help hs show"),
                 ("help_chain", "help heapscope chain"),
                 ("help_set", "help set heapscope"),
-                ("table", "python import json, heapscope.commands as c; "
-                          "print(json.dumps({s.name: sorted(s.options) for s in c.COMMANDS}))"),
+                ("table", "python import json, heapscope; "
+                          "print(json.dumps({c.name: sorted(c.options) for c in "
+                          "heapscope.load_library().commands}))"),
                 ("c_sub", "complete hs sh"),
                 ("c_opt", "complete hs chunks --wh"),
                 ("c_val", "complete hs chunks --where tc"),
@@ -394,6 +387,90 @@ def cli_commands():
     return out
 
 
+def library_tables():
+    """The library's own tables, read the way the extension reads them (its lib
+    module needs no gdb)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("hs_lib", os.path.join(ROOT, "gdb", "heapscope", "lib.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    old = os.environ.get("HEAPSCOPE_LIB")
+    os.environ["HEAPSCOPE_LIB"] = LIB
+    try:
+        return mod.load()
+    finally:
+        if old is None:
+            del os.environ["HEAPSCOPE_LIB"]
+        else:
+            os.environ["HEAPSCOPE_LIB"] = old
+
+
+# Values tried for each kind of option besides a CHOICE's own values.
+NUMBER_VALUES = ("16", "0x10", "1K", "x", "-1", "1Q", "")
+CHOICE_JUNK = ("no-such-value", "unlisted", "")
+
+
+class OptionValues(unittest.TestCase):
+    """GDB and the CLI accept the same option VALUES: every value of every
+    CHOICE option and a spread of numbers, for every command and every global
+    option, from the library's table (a new command or value is tested without
+    editing this test).  Accepted = not a usage error (exit status 2 in the
+    CLI, "Usage:" in GDB's error)."""
+
+    def test_same_values(self):
+        lib = library_tables()
+        core, exe = own_core(3000)
+        addr = "0x%x" % cli_json(core, "chunks", "--used", "--limit", "1")["allocations"][0]["address"]
+        cases = []       # (tag, cli argv, gdb command)
+        for c in lib.commands:
+            head = [c.name] + ([addr] if c.argument else [])
+            for o in c.options.values():
+                if o.kind == "CHOICE":
+                    values = list(o.values) + list(CHOICE_JUNK)
+                elif o.kind == "NUMBER":
+                    values = list(NUMBER_VALUES)
+                else:
+                    continue
+                for v in values:
+                    tail = ["--limit", "1"] if "--limit" in c.options and o.name != "--limit" else []
+                    argv = head + ["%s=%s" % (o.name, v)] + tail
+                    cases.append(("c%d" % len(cases), [core] + argv, "hs " + " ".join(argv)))
+        for o in lib.global_options.values():
+            if o.scope != "session" or o.kind not in ("CHOICE", "NUMBER"):
+                continue
+            values = list(o.values) + list(CHOICE_JUNK) if o.kind == "CHOICE" else list(NUMBER_VALUES)
+            for v in values:
+                cases.append(("c%d" % len(cases), [o.name, v, core, "info"],
+                              "hs info %s=%s" % (o.name, v)))
+        self.assertGreater(len(cases), 40)
+        s = run_gdb([(t, "%s" % g) for t, _, g in cases], core=core, exe=exe)
+        s.check_alive(self)
+        bad = []
+        for tag, argv, gcmd in cases:
+            r = cli(*argv)
+            cli_ok = r.returncode != 2
+            status, out = s.results[tag][:2]
+            err = s.results[tag][2] or ""
+            gdb_ok = "Usage:" not in err
+            if cli_ok != gdb_ok:
+                bad.append("%s: CLI %s (exit %d: %s), GDB %s (%s)" % (
+                    gcmd, "accepts" if cli_ok else "refuses", r.returncode, r.stderr.strip()[:200],
+                    "accepts" if gdb_ok else "refuses", err.strip()[:200]))
+        self.assertFalse(bad, "\n".join(bad))
+        # And the table's values are the accepted ones, the junk is refused.
+        for tag, argv, gcmd in cases:
+            v = gcmd.rsplit("=", 1)[1]
+            if v in CHOICE_JUNK and "--" in gcmd:
+                self.assertEqual(cli(*argv).returncode, 2, gcmd)
+
+    def test_where_values_are_the_librarys(self):
+        lib = library_tables()
+        chunks = next(c for c in lib.commands if c.name == "chunks")
+        self.assertEqual(chunks.options["--where"].values, lib.where_names)
+        self.assertIn("free-unlisted", lib.where_names)
+        self.assertNotIn("unlisted", lib.where_names)
+
+
 class BadInput(unittest.TestCase):
     """Bad arguments and broken cores: a GDB error, never a dead GDB."""
 
@@ -435,8 +512,9 @@ class BadInput(unittest.TestCase):
         # a kernel core loads, and the library reads what is there.
         kernel = own_kernel_core()
         if not kernel:
-            raise unittest.SkipTest("the kernel wrote no core (core_pattern %s)"
-                                    % open("/proc/sys/kernel/core_pattern").read().strip())
+            self.fail("the kernel wrote no core: kernel.core_pattern is %r; kernel cores need a "
+                      "plain file pattern (sysctl kernel.core_pattern=core)"
+                      % open("/proc/sys/kernel/core_pattern").read().strip())
         core, exe = kernel
         size = os.path.getsize(core)
         whole = cli_json(core, "summary")
@@ -480,11 +558,7 @@ class BadInput(unittest.TestCase):
             self.assertTrue(s.error("sum"))
 
     def test_corrupt_fixture_cores(self):
-        names = ("corrupt_size", "corrupt_fastbin_cycle", "corrupt_tcache_count")
-        found = [n for n in names if fixture(n)]
-        if not found:
-            raise unittest.SkipTest("no corrupt fixture cores in %s" % CORES)
-        for name in found:
+        for name in ("corrupt_size", "corrupt_fastbin_cycle", "corrupt_tcache_count"):
             core, exe = fixture(name)
             s = run_gdb([("sum", "hs --json summary"), ("bins", "hs --json bins"),
                          ("leaks", "hs --json leaks")], core=core, exe=exe)
@@ -554,8 +628,8 @@ class Library(unittest.TestCase):
 class Terminal(unittest.TestCase):
     """Interactive GDB on a pty: the pager's q, Ctrl-C in an analysis and in output."""
 
-    def spawn(self, core, exe, height):
-        env = gdbutil.gdb_env()
+    def spawn(self, core, exe, height, env=None):
+        env = gdbutil.gdb_env(dict(os.environ, **(env or {})))
         pid, fd = pty.fork()
         if pid == 0:
             os.environ.clear()
@@ -599,31 +673,32 @@ class Terminal(unittest.TestCase):
         os.write(self.fd, data)
 
     def test_pager_quit_and_ctrl_c(self):
+        # Timings (q stops the pager at once, hs within 2x the CLI) are make bench's
+        # (bench/gdb_timing.sh); here: what happens, deterministically.
         need_build()
         core, exe = own_core(500000, 512)
-        self.spawn(core, exe, 20)
-        # The pager's q stops a long listing at once.
+        # The analysis holds at its start until interrupted (HEAPSCOPE_TEST_HOLD,
+        # src/testhook.h) and says so by creating this file: Ctrl-C lands mid-analysis.
+        ready = os.path.join(tmpdir(), "hold.ready")
+        if os.path.exists(ready):
+            os.unlink(ready)
+        self.spawn(core, exe, 20, env={"HEAPSCOPE_TEST_HOLD": "analysis:" + ready})
+        # The pager's q stops a long listing (no timing: a hang fails after 60 s).
         self.send(b"hs chunks\n")
         self.expect(rb"--Type <RET> for more, q to quit")
-        t0 = time.monotonic()
         self.send(b"q\n")
-        out = self.expect(rb"\(gdb\) ", timeout=10)
-        self.assertLess(time.monotonic() - t0, 5)
+        out = self.expect(rb"\(gdb\) ", timeout=60)
         self.assertNotIn("Traceback", out)
-        # Ctrl-C during an analysis (the graph of 500 k allocations).
+        # Ctrl-C during an analysis.
         self.send(b"set height 0\n")
         self.expect(rb"\(gdb\) ")
         self.send(b"hs leaks\n")
-        time.sleep(0.15)
-        t0 = time.monotonic()
+        self.wait_for(ready)
         self.send(b"\x03")
-        out = self.expect(rb"\(gdb\) ", timeout=30)
-        waited = time.monotonic() - t0
+        out = self.expect(rb"\(gdb\) ", timeout=60)
         self.assertNotIn("Traceback", out)
-        interrupted = "heapscope leaks: interrupted" in out
-        if not interrupted:
-            self.assertIn("leaked allocations", out, "neither interrupted nor finished: %r" % out)
-        sys.stderr.write("[ctrl-c: %s after %.2f s] " % ("interrupted" if interrupted else "already done", waited))
+        self.assertIn("heapscope leaks: interrupted", out)
+        self.assertNotIn("leaked allocations", out)
         # The session is still good: the next command completes and is right.
         self.send(b"hs --json summary --leaks\n")
         out = self.expect(rb"\n}\r?\n", timeout=120)
@@ -632,45 +707,28 @@ class Terminal(unittest.TestCase):
         self.assertEqual(doc["in_use"], want["in_use"])
         self.assertEqual(doc["leaked"], want["leaked"])
         self.expect(rb"\(gdb\) ")
-        # Ctrl-C while a long listing streams without the pager.
+        # Ctrl-C while a long listing streams without the pager: GDB stays usable
+        # (the listing may or may not have finished; both are fine here).
         self.send(b"hs chunks\n")
-        time.sleep(0.3)
+        self.expect(rb"0x[0-9a-f]{12}")
         self.send(b"\x03")
-        out = self.expect(rb"\(gdb\) ", timeout=30)
+        out = self.expect(rb"\(gdb\) ", timeout=60)
         self.assertNotIn("Traceback", out)
         self.send(b"echo alive\\n\n")
         self.expect(rb"alive")
 
-
-class Timing(unittest.TestCase):
-    """hs leaks against the CLI's leaks on the same core (printed; a loose bound)."""
-
-    def test_leaks_time_ratio(self):
-        core, exe = own_core(500000, 512)
-        best_cli = min(self.time_cli(core) for _ in range(3))
-        script = os.path.join(tmpdir(), "time_hs.py")
-        with open(script, "w") as f:
-            f.write("import gdb, time\nts = []\n"
-                    "import heapscope.target\n"
-                    "for i in range(3):\n"
-                    "    heapscope.target.CACHE.drop()\n"   # a new session each time
-                    "    t = time.monotonic(); gdb.execute('hs leaks', to_string=True); ts.append(time.monotonic() - t)\n"
-                    "t = time.monotonic(); gdb.execute('hs leaks', to_string=True); cached = time.monotonic() - t\n"
-                    "gdb.write('@@TIME %f %f\\n' % (min(ts), cached))\n")
-        s = run_gdb(before=["set heapscope jobs 2", "source " + script], core=core, exe=exe)
-        s.check_alive(self)
-        m = re.search(r"@@TIME (\S+) (\S+)", s.output)
-        self.assertTrue(m, s.output[-2000:])
-        hs, cached = float(m.group(1)), float(m.group(2))
-        sys.stderr.write("[leaks on %d-allocation core: hs %.3f s (cached %.3f s), CLI %.3f s, ratio %.2f] "
-                         % (500000, hs, cached, best_cli, hs / best_cli))
-        self.assertLess(hs, best_cli * 2 + 0.5)
-
-    def time_cli(self, core):
-        t = time.monotonic()
-        r = cli("--jobs", "2", core, "leaks")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return time.monotonic() - t
+    def wait_for(self, path, timeout=120):
+        """Until path exists (a hang guard, not a timing)."""
+        end = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if time.monotonic() > end:
+                self.fail("%s did not appear in %d s; gdb printed: %r" % (path, timeout, self.buf[-1500:]))
+            r, _, _ = select.select([self.fd], [], [], 0.05)
+            if r:
+                try:
+                    self.buf += os.read(self.fd, 65536)
+                except OSError:
+                    self.fail("gdb went away; last output: %r" % self.buf[-1500:])
 
 
 if __name__ == "__main__":
