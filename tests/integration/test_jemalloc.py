@@ -246,10 +246,7 @@ class TestJemallocBadInput(unittest.TestCase):
 
     def test_truncated_core(self):
         # The kernel core keeps its notes first: what is cut is memory.
-        try:
-            src = je_core("jemalloc_dynamic", "kernel")
-        except unittest.SkipTest:
-            src = je_core("jemalloc_dynamic", "gdb")
+        src = je_core("jemalloc_dynamic", "kernel")
         tmp = tempfile.mkdtemp()
         try:
             for frac in (0.3, 0.6, 0.9):
@@ -296,9 +293,7 @@ class TestJemallocBadInput(unittest.TestCase):
                             for d in doc["diagnostics"]), doc["diagnostics"])
 
     def test_glibc_core_has_no_jemalloc(self):
-        core = os.path.join(hslib.CORES, "threads.gdb.core")
-        if not os.path.exists(core):
-            raise unittest.SkipTest("no glibc fixture core (cores/make-cores.sh)")
+        core = hslib.core("threads", "gdb")
         r = hslib.run(["--allocator", "jemalloc", core, "summary"], timeout=30)
         hslib.check_no_crash(r)
         self.assertNotEqual(r.status, 0)
