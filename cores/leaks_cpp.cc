@@ -12,8 +12,13 @@
 //   the main arena's last chunk (a Derived: main_arena.top points into it).
 // Freed: deleted objects in the tcache and fastbins, an array in the unsorted
 // bin (its fd gives main_arena for the truth).
+// Shapes (the same as leaks.c has, in C++): g_cpp_tree -> a tree of 7
+//   TreeNode (a vtable, left/right, sizes 16*i bytes apart: retained sizes are
+//   subtree sums); g_cpp_cursor -> 100 bytes into a char buffer (an interior
+//   pointer only); a leaked headless cycle x <-peer-> y of Derived.
 #include <fcntl.h>
 #include <malloc.h>
+#include <new>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -68,10 +73,20 @@ struct Plain {
 	Plain *next;
 };
 
+class TreeNode {
+public:
+	virtual ~TreeNode();
+	TreeNode *left = nullptr, *right = nullptr;
+	long id = 0;
+};
+TreeNode::~TreeNode() {}
+
 Base *g_base;
 app::Widget *g_widget;
 Holder<int> *g_holder;
 Plain *g_plain;
+TreeNode *g_cpp_tree;
+char *g_cpp_cursor;
 
 #define OFF(type, member) ((long)__builtin_offsetof(type, member))
 
@@ -142,6 +157,61 @@ static __attribute__((noinline)) void build_leaked()
 	lt_obj(p, NULL, 1, 1, "leaked Plain (no vtable, unreachable)");
 }
 
+#define NTREE 7
+
+// retained(i): node i and its subtree (nothing else points into the tree).
+static size_t tree_retained(TreeNode **n, int i)
+{
+	if (i >= NTREE)
+		return 0;
+	return malloc_usable_size(n[i]) + tree_retained(n, 2 * i + 1) + tree_retained(n, 2 * i + 2);
+}
+
+static __attribute__((noinline)) void build_shapes()
+{
+	TreeNode *n[NTREE];
+	for (int i = 0; i < NTREE; i++) {
+		n[i] = new (::operator new(sizeof(TreeNode) + 16 * (size_t)i)) TreeNode;
+		n[i]->id = i;
+	}
+	for (int i = 0; i < NTREE; i++) {
+		n[i]->left = 2 * i + 1 < NTREE ? n[2 * i + 1] : nullptr;
+		n[i]->right = 2 * i + 2 < NTREE ? n[2 * i + 2] : nullptr;
+	}
+	g_cpp_tree = n[0];
+	for (int i = 0; i < NTREE; i++) {
+		lt_obj(n[i], "TreeNode", 0, 0, "c++ tree node %d", i);
+		lt_tree(i, i ? (i - 1) / 2 : -1, n[i], tree_retained(n, i));
+	}
+	// node 6: g_cpp_tree -> 0 -right-> 2 -right-> 6
+	struct lt_chain *c = lt_chain("c++ tree node 6", n[6], 1);
+	lt_root_global(&c->root, &g_cpp_tree, "g_cpp_tree");
+	lt_hop(c, n[0], OFF(TreeNode, right), "right");
+	lt_hop(c, n[2], OFF(TreeNode, right), "right");
+	lt_hop(c, n[6], -1, NULL);
+	struct lt_refs *r = lt_refs("c++ tree node 2", n[2]);
+	lt_ref_alloc(r, n[0], OFF(TreeNode, right));
+
+	char *buf = new char[256];
+	memset(buf, 'x', 256);
+	g_cpp_cursor = buf + 100;
+	lt_obj(buf, NULL, 0, 0, "interior-pointed char buffer");
+	lt_interior_only(buf);
+	c = lt_chain("interior-pointed char buffer", buf, 1);
+	lt_root_global(&c->root, &g_cpp_cursor, "g_cpp_cursor");
+	lt_hop(c, buf, -1, NULL);
+
+	// a leaked cycle with no head: each is pointed at by the other
+	Derived *x = new Derived, *y = new Derived;
+	x->peer = y;
+	y->peer = x;
+	lt_obj(x, "Derived", 1, 0, "c++ cycle x");
+	lt_obj(y, "Derived", 1, 0, "c++ cycle y");
+	lt_chain("c++ cycle x", x, 0);
+	r = lt_refs("c++ cycle x", x);
+	lt_ref_alloc(r, y, OFF(Derived, peer));
+}
+
 static __attribute__((noinline)) void build_freed()
 {
 	Derived *t[9];
@@ -175,6 +245,7 @@ int main(int argc, char **argv)
 	truth_thread(&local);
 	build_anchored();
 	build_leaked();
+	build_shapes();
 	build_freed();
 	truth_set_arenas(1);
 	lt_write(path);

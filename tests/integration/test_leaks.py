@@ -7,7 +7,8 @@ Fixtures (cores/make-leak-cores.sh, run first if anything is stale):
 leaks (C: clusters, cycles, a self loop, stale bucket arrays in the tcache and
 the unsorted bin, objects held only by a stack frame, r12, TLS, a global chain
 of struct node, typed config structs, a tree with a shared node, allocator
-traps) and leaks_cpp (classes with vtables).  Each check runs on the gdb core
+traps) and leaks_cpp (classes with vtables, and the same shapes: a tree, an
+interior-pointed buffer, a headless cycle; every check applies to both).  Each check runs on the gdb core
 and the kernel core, with and without --no-debuginfo (which ignores libc's
 separate debug info only: the fixture's own DWARF still names its structs, and
 C++ classes are named from their vtable symbols).
@@ -22,7 +23,7 @@ Two kinds of tests:
 
 Type names are as heapscope prints them: DWARF names without "struct "
 ("node", "config", "entry", "tnode", "tls_obj", "Plain") and C++ classes as
-c++filt prints them ("Derived", "app::Widget", "Holder<int>").
+c++filt prints them ("Derived", "app::Widget", "Holder<int>", "TreeNode").
 The last line is "N passed, N failed"; the exit status is nonzero on failure.
 """
 import bisect
@@ -436,8 +437,7 @@ class FixtureCase(Base):
         self.assertFalse(bad, listing(bad))
 
     def test_oracle_retained(self):
-        if not self.lk["tree"]:
-            self.skipTest("no tree in this fixture")
+        self.assertTrue(self.lk["tree"], "every leak fixture has a tree")
         ret = oracle(self.fixture, self.kind).retained()
         bad = ["tree node %d %#x: oracle %s, truth %d" % (t["id"], t["address"], ret.get(t["address"]),
                                                          t["retained"])
@@ -677,8 +677,7 @@ class LeakCase(Base):
 
     def test_chain_to_interior_address(self):
         c = next((c for c in self.lk["chains"] if self.objs[c["target"]]["interior_only"]), None)
-        if c is None:
-            self.skipTest("no interior-pointed object in this fixture")
+        self.assertIsNotNone(c, "every leak fixture has an interior-pointed object")
         addr = c["target"] + 50
         doc = self.run_json("chain", "%#x" % addr)
         self.assertEqual(doc.get("target"), addr, "\"target\" is the ADDR asked for")
@@ -687,8 +686,7 @@ class LeakCase(Base):
 
     def test_chain_of_a_cycle_is_empty(self):
         cs = [c for c in self.lk["chains"] if not c["anchored"] and not c["hops"]]
-        if not cs:
-            self.skipTest("no headless cycle in this fixture")
+        self.assertTrue(cs, "every leak fixture has a headless cycle")
         for c in cs:
             doc = self.run_json("chain", "%#x" % c["target"])
             self.assertEqual((doc.get("anchored"), doc.get("chain")), (False, []), c["label"])
@@ -731,8 +729,7 @@ class LeakCase(Base):
     # top
 
     def test_top_retained(self):
-        if not self.lk["tree"]:
-            self.skipTest("no tree in this fixture")
+        self.assertTrue(self.lk["tree"], "every leak fixture has a tree")
         doc = self.run_json("top", "--limit", str(BIG))
         objs = doc.get("objects", [])
         rets = [x.get("retained") for x in objs]
@@ -741,7 +738,7 @@ class LeakCase(Base):
         bad = []
         for t in self.lk["tree"]:
             x = by.get(t["address"])
-            want = {"size": t["size"], "retained": t["retained"], "type": "tnode"}
+            want = {"size": t["size"], "retained": t["retained"], "type": self.objs[t["address"]]["type"]}
             got = {k: x.get(k) for k in want} if x else None
             if got != want:
                 bad.append("tree node %d %#x (parent %d): heapscope %s, truth %s"
