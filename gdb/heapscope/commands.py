@@ -439,9 +439,13 @@ def _doc(spec):
              "Usage: heapscope %s [OPTIONS]" % spec.usage]
     if spec.help:
         lines += ["", spec.help]
-    for o in spec.options.values():
-        if o.values is not None:
-            lines += ["", "%s is one of: %s." % (o.metavar, ", ".join(o.values))]
+    if spec.options:
+        lines += ["", "Options:"]
+        for o in spec.options.values():
+            left = o.name + (" " + o.metavar if o.metavar else "")
+            lines.append("  %-21s %s" % (left, o.help))
+            if o.values is not None:
+                lines.append("  %-21s %s: %s" % ("", o.metavar, ", ".join(o.values)))
     lines += ["", "Example: %s" % spec.example if spec.example else "Example: hs %s" % spec.name]
     if spec.argument or spec.last:
         lines += ["", CONVENIENCE_HELP]
