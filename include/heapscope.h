@@ -115,7 +115,7 @@ struct hs_target_facts {
 	size_t nfiles;
 	const char *const *files;       /* the mapped files (NT_FILE), each once; NULL-terminated */
 };
-/* Valid until the session is destroyed (or its live registers are replaced). */
+/* Valid until the next call for this session, or until it is destroyed. */
 HS_PUBLIC struct hs_error *hs_session_target_facts(struct hs_session *s,
 						   const struct hs_target_facts **ret);
 
