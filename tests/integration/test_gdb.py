@@ -6,9 +6,10 @@ pager's q and Ctrl-C.
     BUILD=build python3 tests/integration/test_gdb.py [-v] [NAME_PATTERN...]
 
 Python 3 stdlib only.  Needs gdb, gcc, $BUILD/heapscope and
-$BUILD/libheapscope.so.  Uses the fixture cores ($BUILD/cores/*.gdb.core from
-cores/make-cores.sh) when they are there, and always a core of its own (a
-program with many allocations, made with gcore in a temporary directory).
+$BUILD/libheapscope.so.  Uses the fixture cores ($BUILD/cores/*.core from make
+cores: a missing one is a failure) and a core of its own (a program with many
+allocations, made with gcore in a temporary directory).  Option values and
+commands come from the library's own tables (OptionValues).
 The last line is "N passed, N failed"; the exit status is nonzero on failure.
 """
 import json
