@@ -15,6 +15,9 @@
 set -eu
 REL=${1:?usage: scripts/debian-release.sh bullseye|trixie}
 BUILD=${BUILD:-build}
+# The first line of root/.complete: what was fetched, and how it was unpacked
+# (a change here unpacks again).
+STAMP="v2"
 PKGS="libc6 libc6-dev libc6-dbg linux-libc-dev libjemalloc2 libjemalloc-dev libgcc-s1 libstdc++6"
 ME="debian-release $REL"
 fail() { echo "$ME: $*" >&2; exit 1; }
@@ -26,7 +29,7 @@ esac
 mkdir -p "$BUILD/debian/$REL"
 TOP=$(cd "$BUILD/debian/$REL" && pwd)
 ROOT=$TOP/root
-if [ -f "$ROOT/.complete" ] && [ "$(head -n 1 "$ROOT/.complete")" = "$PKGS" ]; then
+if [ -f "$ROOT/.complete" ] && [ "$(head -n 1 "$ROOT/.complete")" = "$STAMP $PKGS" ]; then
 	echo "$ROOT"
 	exit 0
 fi
@@ -35,7 +38,7 @@ fi
 if command -v flock >/dev/null 2>&1; then
 	exec 8>"$TOP/.lock"
 	flock 8
-	if [ -f "$ROOT/.complete" ] && [ "$(head -n 1 "$ROOT/.complete")" = "$PKGS" ]; then
+	if [ -f "$ROOT/.complete" ] && [ "$(head -n 1 "$ROOT/.complete")" = "$STAMP $PKGS" ]; then
 		echo "$ROOT"
 		exit 0
 	fi
@@ -72,10 +75,16 @@ mkdir -p "$ROOT"
 for deb in "$TOP"/debs/*.deb; do
 	dpkg-deb -x "$deb" "$ROOT" || fail "dpkg-deb -x $deb failed"
 done
+# Absolute symbolic links (Debian 11's /lib64/ld-linux-x86-64.so.2 ->
+# /lib/x86_64-linux-gnu/ld-2.31.so) must stay inside ROOT: made relative.
+find "$ROOT" -type l | while read -r l; do
+	t=$(readlink "$l")
+	case $t in /*) ln -sfr "$ROOT$t" "$l" ;; esac
+done
 # Debian 11 keeps the C library in /lib, 12 and 13 in /usr/lib (merged /usr):
 # both paths must exist for -rpath and the loader.
 for d in lib lib64; do
 	if [ -d "$ROOT/usr/$d" ] && [ ! -e "$ROOT/$d" ]; then ln -s "usr/$d" "$ROOT/$d"; fi
 done
-{ echo "$PKGS"; (cd "$TOP/debs" && ls); } >"$ROOT/.complete"
+{ echo "$STAMP $PKGS"; (cd "$TOP/debs" && ls); } >"$ROOT/.complete"
 echo "$ROOT"
