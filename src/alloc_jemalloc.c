@@ -856,7 +856,7 @@ static bool word_equals(struct je_state *j, uint64_t addr, uint64_t v, void *arg
 	return true;
 }
 
-/* The word equal to value: in the module's writable memory, or anywhere. */
+/* The word equal to value in the module's writable memory. */
 static bool find_word(struct je_state *j, const struct range *rw, size_t nrw, uint64_t value, uint64_t *at)
 {
 	struct find_value f = { value, 0 };
@@ -865,11 +865,27 @@ static bool find_word(struct je_state *j, const struct range *rw, size_t nrw, ui
 			*at = f.found_at;
 			return true;
 		}
-	if (!rw && scan_words(j, 0, UINT64_MAX, word_equals, &f)) {
-		*at = f.found_at;
-		return true;
-	}
 	return false;
+}
+
+struct node_slot {
+	const struct range *rw;
+	size_t nrw;
+	uint64_t leafkey, leaf;
+};
+
+/* The word at addr holds the leaf: if it is the leaf's slot in a node, the
+ * node's address is in the root, in the module's writable memory. */
+static bool node_slot_try(struct je_state *j, uint64_t addr, uint64_t v, void *arg)
+{
+	struct node_slot *ns = arg;
+	const struct hs_je_layout *L = j->L;
+	if (v != ns->leaf)
+		return false;
+	uint64_t node = addr - 8 * hs_je_rtree_node_index(L, ns->leafkey), slot;
+	if (!plausible_ptr(node, L->cacheline) || !find_word(j, ns->rw, ns->nrw, node, &slot))
+		return false;
+	return try_emap(j, slot - 8 * hs_je_rtree_root_index(L, ns->leafkey) - L->emap_root, "TLS rtree_ctx");
 }
 
 /* B. Each thread's rtree_ctx caches {leafkey, leaf}.  2 levels: the root slot
@@ -905,13 +921,16 @@ static bool locate_by_tls(struct je_state *j)
 			if (seen || ntried == (L->height == 2 ? 16u : 4u))
 				continue;
 			tried[ntried++] = leaf;
-			uint64_t slot, child = leaf;
 			if (L->height == 3) {
-				if (!find_word(j, NULL, 0, leaf, &slot))
-					continue;
-				child = slot - 8 * hs_je_rtree_node_index(L, leafkey);
+				// Every word holding the leaf (the threads' rtree_ctx
+				// caches hold it too) may be its node slot.
+				struct node_slot ns = { rw, nrw, leafkey, leaf };
+				if (scan_words(j, 0, UINT64_MAX, node_slot_try, &ns))
+					return true;
+				continue;
 			}
-			if (!find_word(j, rw, nrw, child, &slot))
+			uint64_t slot;
+			if (!find_word(j, rw, nrw, leaf, &slot))
 				continue;
 			uint64_t root = slot - 8 * hs_je_rtree_root_index(L, leafkey);
 			if (try_emap(j, root - L->emap_root, "TLS rtree_ctx"))

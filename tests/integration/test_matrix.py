@@ -80,6 +80,20 @@ class GlibcVersionCase:
         self.assertEqual(errors, [])
 
 
+    def test_mallinfo_used_total(self):
+        # test_glibc's formula, with this release's sizeof(heap_info): 32 in
+        # 2.31, 48 from 2.35 on (heap_info gained pagesize).
+        hi = {"m11": 32, "m13": 48}[self.fixture[:3]]
+        allocs, by = self.chunks()
+        mi = self.truth["mallinfo2"]
+        used = sum(a["size"] + 8 for a in allocs if a["where"] in ("used", "meta", "tcache"))
+        unreported = sum(r["size"] + 8 for r in self.truth["internal"] if r["address"] not in by)
+        extra_heaps = sum(1 for r in self.truth["internal"] if "fencepost" in r["what"])
+        arena = (hi + 2200 + 15) // 16 * 16     # heap_info + malloc_state, aligned
+        overhead = arena * (self.truth["arenas"] - 1) + (hi + 16) * extra_heaps
+        self.assertEqual(used + unreported + overhead, mi["uordblks"])
+
+
 LEAK_TESTS = ("test_summary_leaked_and_unreferenced", "test_leaked_set_exact", "test_unreferenced_set_exact",
               "test_no_free_chunk_reported_leaked", "test_stale_pointers_in_free_chunks_anchor_nothing",
               "test_allocator_metadata_anchors_nothing", "test_leaks_object_fields")
