@@ -1593,25 +1593,27 @@ static struct hs_error *collect_elements(struct je_state *j, struct je_elm **ret
 			hs_error_destroy(rerr);
 			continue;
 		}
-		uint64_t prev = 0;
+		struct hs_je_leaf_elm prev = { 0 };
 		for (size_t i1 = 0; i1 < nleaf; i1++) {
 			struct hs_je_leaf_elm e;
 			hs_je_leaf_elm_at(L, lp, i1, &e);
 			if (!e.edata) {
-				prev = 0;
+				prev.edata = 0;
 				continue;
 			}
-			// Keep the first and the last element of a run (the run's
-			// inner elements are a slab's interior, checked by its ends).
+			// Keep the first and the last element of a run naming one
+			// edata (a slab's pages), and any that differs from the one
+			// before it (every element is checked, each run once).
 			bool last = i1 + 1 == nleaf;
 			if (!last) {
 				struct hs_je_leaf_elm nx;
 				hs_je_leaf_elm_at(L, lp, i1 + 1, &nx);
 				last = nx.edata != e.edata;
 			}
-			if (e.edata == prev && !last)
+			if (e.edata == prev.edata && e.szind == prev.szind && e.state == prev.state &&
+			    e.slab == prev.slab && !last)
 				continue;
-			prev = e.edata;
+			prev = e;
 			if (n == cap) {
 				cap = cap ? cap * 2 : 4096;
 				struct je_elm *nv = realloc(v, cap * sizeof(*v));
