@@ -18,6 +18,7 @@
 #   P_jemalloc_static   cores/jemalloc_heap.c + R's libjemalloc.a, then
 #                       strip --strip-all: no jemalloc symbols at all
 #   P_jemalloc_burst    cores/jemalloc_burst.c -ljemalloc (a burst of frees)
+#   P_jemalloc_symbols  P_jemalloc_static before strip (je_ symbols; gdb core only)
 # each compiled with --sysroot=ROOT (R's headers, crt files and libc.so),
 # -Wl,--dynamic-linker=R's ld.so and an RPATH to R's library directories,
 # so that it runs with R's loader, libc, libstdc++ and jemalloc; then
@@ -90,8 +91,11 @@ for rel in $RELEASES; do
 	if stale "$OUT/${p}_jemalloc_static" "$HERE/jemalloc_heap.c" "$HERE/make-matrix-cores.sh" "$root/.complete"; then
 		build "${p}_jemalloc_static" "$HERE/jemalloc_heap.c" "$root" -DJE_VARIANT='"static"' \
 			"$lib/libjemalloc.a" -lm -ldl
+		cp "$OUT/${p}_jemalloc_static" "$OUT/${p}_jemalloc_symbols"
+		cp "$OUT/${p}_jemalloc_static.root" "$OUT/${p}_jemalloc_symbols.root"
 		strip --strip-all --keep-symbol=dump_here "$OUT/${p}_jemalloc_static"
 	fi
+	gdb_core "${p}_jemalloc_symbols" -ex "set environment HS_FIXTURE=1"
 	for name in "${p}_glibc_heap" "${p}_leaks" "${p}_jemalloc_dynamic" "${p}_jemalloc_burst" \
 		"${p}_jemalloc_static"; do
 		# gdb reads the release's libthread_db next to its libc.

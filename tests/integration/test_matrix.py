@@ -103,6 +103,7 @@ LEAK_TESTS = ("test_summary_leaked_and_unreferenced", "test_leaked_set_exact", "
 
 class JemallocVersionCase(test_jemalloc.JemallocCore):
     test_found_as_jemalloc_530 = None
+    locator = "disassembly"
 
     def test_found_as_the_release_build(self):
         _, _, layout, vaddr, levels = RELEASES[self.name[:3]]
@@ -110,7 +111,7 @@ class JemallocVersionCase(test_jemalloc.JemallocCore):
         je = test_jemalloc.jemalloc_desc(doc)
         self.assertTrue(je["version"].startswith(layout.split()[0] + "-0-g"), je["version"])
         self.assertTrue(self.truth["version"].startswith(je["version"].split("-g")[0]))
-        self.assertIn("built-in %s; emap by disassembly" % layout, je["layout_source"])
+        self.assertIn("built-in %s; emap by %s" % (layout, self.locator), je["layout_source"])
         f = je["facts"]
         self.assertEqual((f["LG_PAGE"], f["LG_QUANTUM"], f["LG_VADDR"], f["rtree levels"]), (12, 4, vaddr, levels))
         self.assertEqual(f["size tables checked"], 1, "the size class tables were not found in memory")
@@ -228,6 +229,13 @@ def make_cases():
                 if kind != "gdb":
                     attrs["test_show_tells_used_and_cached"] = None
                 g[name] = type(name, (JemallocVersionCase, unittest.TestCase), attrs)
+        # The static executable with its je_ symbols: found by name (5.2's
+        # je_extents_rtree, 5.3's je_arena_emap_global, told apart by size).
+        name = "Matrix_%s_jemalloc_symbols_gdb" % p
+        g[name] = type(name, (JemallocVersionCase, unittest.TestCase),
+                       {"name": p + "_jemalloc_symbols", "kind": "gdb", "locator": "symbol",
+                        "test_both_heaps_in_auto_mode": None if p == "m11" else
+                        JemallocVersionCase.test_both_heaps_in_auto_mode})
     for p in ("", "m11_", "m13_"):
         for kind in hslib.KINDS:
             name = "Burst_%s%s" % (p, kind)
