@@ -1,13 +1,17 @@
-/* alloc_jemalloc.c - the jemalloc 5.3 walker: find the extent map, walk every
- * extent it indexes, and say what each byte of the heap is.
+/* alloc_jemalloc.c - the jemalloc 5.2.1 / 5.3.0 walker: find the extent map,
+ * walk every extent it indexes, and say what each byte of the heap is.
  *
- * jemalloc's one complete index is the extent map je_arena_emap_global, an
- * rtree from page to edata_t (arena and bin lists are incomplete for automatic
- * arenas).  So the walk is:
+ * jemalloc's one complete index is the extent map (5.3: je_arena_emap_global,
+ * 5.2: je_extents_rtree), an rtree from page to edata_t / extent_t (arena and
+ * bin lists are incomplete for automatic arenas).  So the walk is:
+ *   build    the candidate layouts (jemalloc_layout.h) from the version string
+ *            and the TLS size: 5.3.0 has two rtree shapes (LG_VADDR 48 or 57,
+ *            fixed by the build machine), told apart by which one decodes;
  *   locate   the emap: an override, the symbol, else three symbol-less ways
- *            (disassembly of exported functions, TLS -> rtree_ctx -> leaf ->
- *            root, a scan of the module's writable memory), each accepted only
- *            when the rtree it implies decodes consistently (emap_check);
+ *            (RIP-relative leas in exported functions, TLS -> rtree_ctx ->
+ *            leaf -> (node ->) root, a scan of the module's writable memory),
+ *            each accepted only when the rtree it implies decodes consistently
+ *            (emap_check, elm_disagrees: stale elements of freed extents pass);
  *   collect  every extent from the rtree leaves (one edata_t read each);
  *   tcaches  every thread cache, from the arenas' tcache rings and from each
  *            thread's TLS (tsd_t): the objects they hold are free;
