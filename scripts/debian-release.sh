@@ -4,17 +4,20 @@
 #
 #   scripts/debian-release.sh RELEASE      (bullseye = 11, trixie = 13)
 #
-# prints the directory the packages are unpacked into, $BUILD/debian/RELEASE/root
+# prints the directory the packages are unpacked into, build/debian/RELEASE/root
+# in the repository (whatever $BUILD is: make asan's build-asan shares it; or
+# $HS_DEBIAN_DIR/RELEASE/root)
 # (a sysroot: lib/, usr/lib/, usr/include/, usr/lib/debug/).  The packages come
 # from this machine's own configured Debian source
 # (/etc/apt/sources.list.d/debian.sources: its URIs and Signed-By keyring) with
 # another Suites: value, through a PRIVATE sources list, state and cache under
-# $BUILD/debian/RELEASE/apt: the machine's apt configuration is never changed.
+# build/debian/RELEASE/apt: the machine's apt configuration is never changed.
 # They are downloaded once and reused (root/.complete lists them); a failed
 # download fails loudly (exit 1), never a silent skip.
 set -eu
 REL=${1:?usage: scripts/debian-release.sh bullseye|trixie}
-BUILD=${BUILD:-build}
+TOPDIR=$(cd "$(dirname "$0")/.." && pwd)
+DIR=${HS_DEBIAN_DIR:-$TOPDIR/build/debian}
 # The first line of root/.complete: what was fetched, and how it was unpacked
 # (a change here unpacks again).
 STAMP="v2"
@@ -26,8 +29,8 @@ case $REL in
 bullseye|trixie) ;;
 *) fail "unknown release (use bullseye or trixie)" ;;
 esac
-mkdir -p "$BUILD/debian/$REL"
-TOP=$(cd "$BUILD/debian/$REL" && pwd)
+mkdir -p "$DIR/$REL"
+TOP=$(cd "$DIR/$REL" && pwd)
 ROOT=$TOP/root
 if [ -f "$ROOT/.complete" ] && [ "$(head -n 1 "$ROOT/.complete")" = "$STAMP $PKGS" ]; then
 	echo "$ROOT"

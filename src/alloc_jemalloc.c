@@ -1890,8 +1890,11 @@ static struct hs_error *read_tcaches(struct je_state *j, struct cached_set *cs)
 	size_t nbins = L->tcache_nbins_max < j->sizes.nsizes ? L->tcache_nbins_max : j->sizes.nsizes;
 	if (nbins > 256)
 		nbins = 256;
-	static uint8_t bins[256 * 24];
-	for (size_t t = 0; t < j->ntcaches; t++) {
+	uint8_t *bins = malloc(nbins * L->cache_bin_size);
+	if (!bins)
+		return &hs_error_nomem;
+	struct hs_error *ret = NULL;
+	for (size_t t = 0; t < j->ntcaches && !ret; t++) {
 		// One array (5.3), or bins_small then bins_large (5.2).
 		uint64_t tc = j->tcaches[t].address;
 		size_t nsmall = L->tcache_bins_large ? L->nbins : nbins;
@@ -1929,8 +1932,10 @@ static struct hs_error *read_tcaches(struct je_state *j, struct cached_set *cs)
 				while (cap < cs->n + n)
 					cap *= 2;
 				struct je_cached *nv = realloc(cs->v, cap * sizeof(*nv));
-				if (!nv)
-					return &hs_error_nomem;
+				if (!nv) {
+					ret = &hs_error_nomem;
+					break;
+				}
 				cs->v = nv;
 				cs->cap = cap;
 			}
@@ -1939,6 +1944,9 @@ static struct hs_error *read_tcaches(struct je_state *j, struct cached_set *cs)
 		}
 		cs->nstacks = j->ntcaches;
 	}
+	free(bins);
+	if (ret)
+		return ret;
 	if (cs->n)
 		qsort(cs->v, cs->n, sizeof(*cs->v), cached_cmp);
 	for (size_t i = 1; i < cs->n; i++)
