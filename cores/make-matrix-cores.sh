@@ -19,6 +19,9 @@
 #                       strip --strip-all: no jemalloc symbols at all
 #   P_jemalloc_burst    cores/jemalloc_burst.c -ljemalloc (a burst of frees)
 #   P_jemalloc_symbols  P_jemalloc_static before strip (je_ symbols; gdb core only)
+#   P_jemalloc_pic      cores/jemalloc_heap.c linked with P_libjepic.so: R's
+#                       libjemalloc_pic.a linked whole into a shared library
+#                       of another name, stripped
 # each compiled with --sysroot=ROOT (R's headers, crt files and libc.so),
 # -Wl,--dynamic-linker=R's ld.so and an RPATH to R's library directories,
 # so that it runs with R's loader, libc, libstdc++ and jemalloc; then
@@ -96,8 +99,19 @@ for rel in $RELEASES; do
 		strip --strip-all --keep-symbol=dump_here "$OUT/${p}_jemalloc_static"
 	fi
 	gdb_core "${p}_jemalloc_symbols" -ex "set environment HS_FIXTURE=1"
+	if stale "$OUT/${p}_libjepic.so" "$HERE/make-matrix-cores.sh" "$root/.complete"; then
+		say "cc ${p}_libjepic.so"
+		$CC -shared -o "$OUT/${p}_libjepic.so" -Wl,-soname,${p}_libjepic.so --sysroot="$root" \
+			-B"$lib" -L"$lib" -L"$root/lib/x86_64-linux-gnu" \
+			-Wl,--whole-archive "$lib/libjemalloc_pic.a" -Wl,--no-whole-archive "$lib/libstdc++.so.6" -lm -ldl -pthread ||
+			fail "cannot link $lib/libjemalloc_pic.a into a shared library"
+		strip --strip-all "$OUT/${p}_libjepic.so"
+		rm -f "$OUT/${p}_jemalloc_pic"
+	fi
+	build "${p}_jemalloc_pic" "$HERE/jemalloc_heap.c" "$root" -DJE_VARIANT='"pic"' \
+		"$OUT/${p}_libjepic.so" -Wl,-rpath="$OUT"
 	for name in "${p}_glibc_heap" "${p}_leaks" "${p}_jemalloc_dynamic" "${p}_jemalloc_burst" \
-		"${p}_jemalloc_static"; do
+		"${p}_jemalloc_static" "${p}_jemalloc_pic"; do
 		# gdb reads the release's libthread_db next to its libc.
 		gdb_core "$name" -ex "set auto-load safe-path /" -ex "set libthread-db-search-path $root/lib/x86_64-linux-gnu:$lib" \
 			-ex "set environment HS_FIXTURE=1"

@@ -1105,22 +1105,26 @@ static struct hs_module *find_module(struct je_state *j, struct hs_symbol *emap_
 	}
 	if (m)
 		return m;
-	// A stripped executable (or library) with jemalloc linked in: its version
-	// string gives it away.
-	for (size_t i = 0; i < sy->nmodules; i++) {
-		struct hs_module *c = &sy->modules[i];
-		if (!c->is_main && !strstr(c->name, "jemalloc"))
-			continue;
-		struct je_file f;
-		if (!file_open(c, &f))
-			continue;
-		uint64_t len;
-		const uint8_t *ro = file_rodata(&f, &len);
-		char v[64];
-		bool found = find_version(ro, len, v, sizeof(v)) && contains(ro, len, "<jemalloc>");
-		file_close(&f);
-		if (found)
-			return c;
+	// A stripped executable or library with jemalloc linked in (libjemalloc.a
+	// into an executable, libjemalloc_pic.a into a shared library): its
+	// messages' "<jemalloc>" prefix and its version string give it away.
+	// The executable first.
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < sy->nmodules; i++) {
+			struct hs_module *c = &sy->modules[i];
+			if (c->is_main != (pass == 0))
+				continue;
+			struct je_file f;
+			if (!file_open(c, &f))
+				continue;
+			uint64_t len;
+			const uint8_t *ro = file_rodata(&f, &len);
+			char v[64];
+			bool found = contains(ro, len, "<jemalloc>") && find_version(ro, len, v, sizeof(v));
+			file_close(&f);
+			if (found)
+				return c;
+		}
 	}
 	return module_from_notes(j);
 }

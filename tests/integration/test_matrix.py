@@ -7,7 +7,10 @@ programs against them and runs each with that release's own loader:
 
   m11_* / m13_*   glibc_heap, leaks, jemalloc_dynamic (the release's stripped
                   libjemalloc.so.2), jemalloc_static (its libjemalloc.a, the
-                  executable stripped), jemalloc_burst (a burst of frees)
+                  executable stripped), jemalloc_symbols (the same, unstripped),
+                  jemalloc_pic (its libjemalloc_pic.a linked into a stripped
+                  shared library of another name), jemalloc_burst (a burst of
+                  frees)
 
 Each has a gdb core and a kernel core.  The same exact checks as for this
 machine's builds (test_glibc, test_leaks, test_jemalloc) run on them, with the
@@ -219,7 +222,7 @@ def make_cases():
                               "truth_totals": test_leaks.LeakCase.truth_totals,
                               "set_problems": test_leaks.LeakCase.set_problems})
                 g[name] = type(name, (DebugOpts, test_leaks.Base, unittest.TestCase), attrs)
-            for je in ("jemalloc_dynamic", "jemalloc_static"):
+            for je in ("jemalloc_dynamic", "jemalloc_static", "jemalloc_pic"):
                 name = "Matrix_%s_%s_%s" % (p, je, kind)
                 attrs = {"name": "%s_%s" % (p, je), "kind": kind}
                 if p == "m11":
