@@ -40,6 +40,12 @@
  *       (build-id 16d086887ed57ed2350b288be499d57e5e595e73): malloc_usable_size
  *       masks keys with 0xfffffffff8000000 (a 2^27-byte leaf), indexes 16-byte
  *       elements with shr $8; and $0x7fff0, reads szind as le_metadata >> 5
+ *   [P13] gdb "ptype /o" on jemalloc 5.3.0 built with -g, --enable-prof and
+ *       --with-lg-vaddr=57: sizeof(emap_t) 0x40078 (root[32768] @0x78),
+ *       sizeof(rtree_leaf_elm_t) 16 {le_edata @0, le_metadata @8}, and every
+ *       other offset of the LG_VADDR 48 table unchanged (tsd_t 2632, rtree_ctx
+ *       @432, tcache @856, arena_t 78952 with tcache_ql @10392, bin_t 224,
+ *       tcache_t 1760, edata_t 128)
  *   [E21], [E13] read back on the matrix cores (cores/make-matrix-cores.sh)
  * See shared/reference/jemalloc-5.3.md for the study behind each.
  *
@@ -200,9 +206,9 @@ static const struct hs_je_layout hs_je_layout_5_3_0_va57 = {
 	HS_JE_5_3_0_COMMON,
 	.name = "5.3.0 (LG_VADDR 57)",
 	.lg_vaddr = 57,                                        /* [D13] */
-	.emap_size = 0x78 + 8 * (1 << 15),                     /* [S] root[1 << RTREE_NSB/3] */
+	.emap_size = 0x78 + 8 * (1 << 15),                     /* [S][P13] root[1 << RTREE_NSB/3] */
 	.height = 3, .root_bits = 15, .node_bits = 15, .leaf_bits = 15, /* [S][D13] and $0x7fff0 */
-	.leaf_elm_size = 16,
+	.leaf_elm_size = 16,                                   /* [P13] */
 	.leaf_edata_lg_align = 7, .leaf_edata_bits = 57,       /* [S] le_edata: a plain pointer */
 	.meta_szind = { 5, 8 }, .meta_state = { 2, 3 },        /* [S][D13] shr $0x5 */
 	.meta_is_head = { 1, 1 }, .meta_slab = { 0, 1 },       /* [S] */
