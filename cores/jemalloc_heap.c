@@ -429,6 +429,12 @@ static void write_truth(const char *path, const char *fixture)
 	close(fd);
 }
 
+static void discard(void *opaque, const char *s)
+{
+	(void)opaque;
+	(void)s;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -436,6 +442,14 @@ int main(int argc, char **argv)
 	if (!mallctl || !malloc_stats_print)
 		die("jemalloc is not loaded (LD_PRELOAD=libjemalloc.so.2 for the preload variant)");
 	const char *fixture = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	// Warm up the statistics once: their first use allocates (jemalloc
+	// 5.2.1: one 32-byte object), which must not take a freed object out of
+	// a tcache when write_truth() reads them at the end.
+	uint64_t epoch = 1;
+	size_t esz = sizeof(epoch);
+	if (mallctl("epoch", &epoch, &esz, &epoch, sizeof(epoch)))
+		die("mallctl epoch failed");
+	malloc_stats_print(discard, NULL, "J");
 	static struct plan main_plan;
 	pthread_barrier_init(&allocated_all, NULL, NTHREADS);
 	pthread_barrier_init(&freed_all, NULL, NTHREADS);

@@ -15,6 +15,8 @@
 #   jemalloc_badversion the preload program, run with a copy of libjemalloc.so.2
 #                       whose version string says 5.2.1 (gdb core only): the
 #                       walker must refuse it by name
+#   jemalloc_burst      cores/jemalloc_burst.c linked with libjemalloc.so.2: a
+#                       healthy heap just after a burst of 40,000 frees
 # For each NAME, like cores/make-cores.sh does for the glibc fixtures:
 #   NAME.gdb.core          gdb's generate-core-file at the dump_here() breakpoint
 #   NAME.truth.json        the truth the program wrote before dump_here()
@@ -31,7 +33,7 @@ CC=${FIXTURE_CC:-gcc}
 JE_LIBDIR=${JE_LIBDIR:-/usr/lib/x86_64-linux-gnu}
 JE_SO=$JE_LIBDIR/libjemalloc.so.2
 JE_A=$JE_LIBDIR/libjemalloc.a
-VARIANTS="jemalloc_static jemalloc_stripped jemalloc_dynamic jemalloc_preload jemalloc_badversion"
+VARIANTS="jemalloc_static jemalloc_stripped jemalloc_dynamic jemalloc_preload jemalloc_badversion jemalloc_burst"
 BADVER_SO=$OUT/badversion/libjemalloc.so.2
 
 [ $# -eq 0 ] && set -- $VARIANTS
@@ -72,9 +74,13 @@ open(sys.argv[2], "wb").write(d)' "$JE_SO" "$BADVER_SO"
 		strip --strip-all --keep-symbol=dump_here -o "$exe" "$OUT/jemalloc_static"
 		return 0
 	fi
-	stale "$exe" "$SRC" "$HERE/make-jemalloc-cores.sh" || return 0
+	src=$SRC
+	[ "$name" = jemalloc_burst ] && src=$HERE/jemalloc_burst.c
+	stale "$exe" "$src" "$HERE/make-jemalloc-cores.sh" || return 0
 	say "cc $name"
 	case $name in
+	jemalloc_burst)
+		$CC $CFLAGS -o "$exe" "$src" -L"$JE_LIBDIR" -ljemalloc ;;
 	jemalloc_static)
 		$CC $CFLAGS -DJE_VARIANT='"static"' -o "$exe" "$SRC" "$JE_A" -lm -ldl ;;
 	jemalloc_dynamic)

@@ -40,6 +40,22 @@
 #include <string.h>
 #include <unistd.h>
 
+/* glibc before 2.33 (Debian 11's 2.31: the version matrix, make-matrix-cores.sh)
+ * has mallinfo() only: the same fields, as int (the fixtures' heaps are small). */
+#if defined(__GLIBC__) && !__GLIBC_PREREQ(2, 33)
+struct truth_mallinfo2 {
+	size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+};
+static inline struct truth_mallinfo2 truth_mallinfo2(void)
+{
+	struct mallinfo m = mallinfo();
+	return (struct truth_mallinfo2){ (size_t)m.arena, (size_t)m.ordblks, (size_t)m.smblks, (size_t)m.hblks,
+				   (size_t)m.hblkhd, (size_t)m.usmblks, (size_t)m.fsmblks, (size_t)m.uordblks,
+				   (size_t)m.fordblks, (size_t)m.keepcost };
+}
+#define mallinfo2 truth_mallinfo2
+#endif
+
 /* glibc x86-64 facts the fixtures rely on (checked against gdb in cores/validate.py). */
 #define TRUTH_HEAP_MAX ((uintptr_t)64 << 20)    /* HEAP_MAX_SIZE: 2 * DEFAULT_MMAP_THRESHOLD_MAX */
 #define TRUTH_SIZE_BITS ((uintptr_t)7)

@@ -1,13 +1,17 @@
-/* alloc_jemalloc.c - the jemalloc 5.3 walker: find the extent map, walk every
- * extent it indexes, and say what each byte of the heap is.
+/* alloc_jemalloc.c - the jemalloc 5.2.1 / 5.3.0 walker: find the extent map,
+ * walk every extent it indexes, and say what each byte of the heap is.
  *
- * jemalloc's one complete index is the extent map je_arena_emap_global, an
- * rtree from page to edata_t (arena and bin lists are incomplete for automatic
- * arenas).  So the walk is:
+ * jemalloc's one complete index is the extent map (5.3: je_arena_emap_global,
+ * 5.2: je_extents_rtree), an rtree from page to edata_t / extent_t (arena and
+ * bin lists are incomplete for automatic arenas).  So the walk is:
+ *   build    the candidate layouts (jemalloc_layout.h) from the version string
+ *            and the TLS size: 5.3.0 has two rtree shapes (LG_VADDR 48 or 57,
+ *            fixed by the build machine), told apart by which one decodes;
  *   locate   the emap: an override, the symbol, else three symbol-less ways
- *            (disassembly of exported functions, TLS -> rtree_ctx -> leaf ->
- *            root, a scan of the module's writable memory), each accepted only
- *            when the rtree it implies decodes consistently (emap_check);
+ *            (RIP-relative leas in exported functions, TLS -> rtree_ctx ->
+ *            leaf -> (node ->) root, a scan of the module's writable memory),
+ *            each accepted only when the rtree it implies decodes consistently
+ *            (emap_check, elm_disagrees: stale elements of freed extents pass);
  *   collect  every extent from the rtree leaves (one edata_t read each);
  *   tcaches  every thread cache, from the arenas' tcache rings and from each
  *            thread's TLS (tsd_t): the objects they hold are free;
@@ -117,9 +121,13 @@ struct je_tcache {
 	bool in_ring, in_tls;
 };
 
-/* One rtree leaf element, kept when its edata differs from the previous one. */
+/* One rtree leaf element (decoded), kept when its edata differs from the
+ * previous one. */
 struct je_elm {
-	uint64_t edata, key, bits;
+	uint64_t edata, key;
+	uint16_t szind;
+	uint8_t state;
+	bool slab;
 };
 
 struct je_extent {
@@ -148,12 +156,16 @@ struct je_state {
 	bool have_file;
 	char module_name[64];
 	char version[64];
+	const char *emap_sym_name;   /* the emap's symbol, when found by name */
+	const struct hs_je_layout *cands[HS_JE_NLAYOUTS];   /* layouts the build may have */
+	size_t ncands;
 	uint64_t emap;
 	char how[48];          /* how the emap was found */
 	struct hs_je_sizes sizes;
 	char sizes_how[48];
 	bool have_tpoff;
 	int64_t tpoff;         /* tsd = fs_base + tpoff */
+	const struct hs_je_layout *tpoff_for;   /* the layout tpoff was looked for with */
 	uint64_t arenas_array; /* &je_arenas, 0 unknown */
 	struct je_arena *arenas;
 	size_t narenas;
@@ -467,18 +479,116 @@ static bool scan_words(struct je_state *j, uint64_t lo, uint64_t hi,
 	return false;
 }
 
-/* --- emap validation ---------------------------------------------------- */
+/* --- the rtree ------------------------------------------------------------ */
 
-/* Does leaf element bits (page key) decode to an edata_t that agrees with it? */
-static bool elm_consistent(struct je_state *j, uint64_t key, uint64_t bits)
+/* A leaf of the rtree and the key (page address) of its first element. */
+struct leaf_ref { uint64_t leaf, prefix; };
+
+/* The leaves of the rtree at emap (2 or 3 levels), at most max, in key order.
+ * Root and node slots that hold no plausible pointer, and nodes that cannot be
+ * read, are counted in *bad (and reported when report is set). */
+static struct hs_error *rtree_leaves(struct je_state *j, uint64_t emap, struct leaf_ref *out, size_t max,
+				     size_t *n_ret, unsigned *bad, bool report)
 {
 	const struct hs_je_layout *L = j->L;
-	struct hs_je_leaf_elm e;
-	hs_je_leaf_elm_decode(L, bits, &e);
-	if (!plausible_ptr(e.edata, 1u << L->leaf_edata_lg_align))
+	size_t nroot = (size_t)1 << L->root_bits, nnode = (size_t)1 << L->node_bits, n = 0;
+	unsigned node_span = L->node_bits + L->leaf_bits + L->lg_page;
+	const uint8_t *root;
+	uint8_t *owned;
+	*n_ret = 0;
+	HS_CHECK(bytes_at(j, emap + L->emap_root, nroot * 8, &root, &owned));
+	for (size_t i0 = 0; i0 < nroot && n < max; i0++) {
+		uint64_t child = word_at(root, i0 * 8);
+		if (!child)
+			continue;
+		if (!plausible_ptr(child, L->cacheline)) {
+			(*bad)++;
+			if (report)
+				diag(j, D_ELM, HS_DIAG_ERROR, emap + L->emap_root + 8 * i0,
+				     "rtree root slot %zu holds 0x%" PRIx64 ", not a %s; its %s of address space is skipped",
+				     i0, child, L->height == 2 ? "leaf" : "node", L->height == 2 ? "1 GiB" : "4 TiB");
+			continue;
+		}
+		if (L->height == 2) {
+			out[n++] = (struct leaf_ref){ child, (uint64_t)i0 << node_span };
+			continue;
+		}
+		const uint8_t *node;
+		uint8_t *node_owned;
+		struct hs_error *err = bytes_at(j, child, nnode * 8, &node, &node_owned);
+		if (err) {
+			(*bad)++;
+			if (report)
+				diag(j, D_ELM, HS_DIAG_ERROR, child,
+				     "rtree node 0x%" PRIx64 " (root slot %zu) cannot be read (%s); its extents are missing",
+				     child, i0, hs_error_message(err));
+			hs_error_destroy(err);
+			continue;
+		}
+		for (size_t i1 = 0; i1 < nnode && n < max; i1++) {
+			uint64_t leaf = word_at(node, i1 * 8);
+			if (!leaf)
+				continue;
+			if (!plausible_ptr(leaf, L->cacheline)) {
+				(*bad)++;
+				if (report)
+					diag(j, D_ELM, HS_DIAG_ERROR, child + 8 * i1,
+					     "rtree node slot %zu.%zu holds 0x%" PRIx64 ", not a leaf; skipped", i0, i1, leaf);
+				continue;
+			}
+			out[n++] = (struct leaf_ref){ leaf, ((uint64_t)i0 << node_span) |
+							    ((uint64_t)i1 << hs_je_leaf_span_bits(L)) };
+		}
+		free(node_owned);
+	}
+	if (n == max && report)
+		diag(j, D_ELM, HS_DIAG_WARNING, emap,
+		     "the rtree has more than %zu leaves; only the first %zu are walked", max, max);
+	free(owned);
+	*n_ret = n;
+	return NULL;
+}
+
+/* Why leaf element e (for page key) disagrees with the edata_t it names, or
+ * NULL.  Only what jemalloc keeps in step is compared, so that every state a
+ * healthy heap can be in passes:
+ *   - the page lies in the extent, and the states agree (5.3's leaves carry
+ *     the state; every boundary element is updated with it);
+ *   - an active slab: every element has the slab bit and the slab's class;
+ *   - an active large extent: its head element (the page of e_addr) has the
+ *     extent's class and no slab bit.  Its last page may keep a stale slab
+ *     bit and class: emap_remap() writes only the head of a large extent;
+ *   - an inactive extent: the slab bit and class of its elements are stale
+ *     when it was a slab (freeing a slab rewrites only the state), and the
+ *     edata_t's own slab bit too: neither is compared. */
+static const char *elm_disagrees(const struct hs_je_layout *L, uint64_t key, const struct hs_je_leaf_elm *e,
+				 uint64_t base, uint64_t size, const struct hs_je_ebits *eb)
+{
+	if (key < base || key - base >= size)
+		return "the page is outside the extent";
+	if (hs_je_leaf_has_state(L) && e->state != eb->state)
+		return "the states differ";
+	if (eb->state != HS_JE_ACTIVE)
+		return NULL;
+	if (eb->slab) {
+		if (eb->szind >= L->nbins)
+			return "a slab of no small size class";
+		if (!e->slab || e->szind != eb->szind)
+			return "a slab page without the slab's bit or class";
+	} else if (key == base && (e->slab || e->szind != eb->szind)) {
+		return "the head of a large extent without its class";
+	}
+	return NULL;
+}
+
+/* Does leaf element e (page key) decode to an edata_t that agrees with it? */
+static bool elm_consistent(struct je_state *j, uint64_t key, const struct hs_je_leaf_elm *e)
+{
+	const struct hs_je_layout *L = j->L;
+	if (!plausible_ptr(e->edata, 8))
 		return false;
 	uint8_t ed[32];
-	struct hs_error *err = hs_memory_read(j->mem, e.edata, ed, L->edata_size_esn + 8);
+	struct hs_error *err = hs_memory_read(j->mem, e->edata, ed, L->edata_size_esn + 8);
 	if (err) {
 		hs_error_destroy(err);
 		return false;
@@ -488,66 +598,52 @@ static bool elm_consistent(struct je_state *j, uint64_t key, uint64_t bits)
 	uint64_t page_mask = (UINT64_C(1) << L->lg_page) - 1;
 	uint64_t base = word_at(ed, L->edata_addr) & ~page_mask;
 	uint64_t size = word_at(ed, L->edata_size_esn) & ~page_mask;
-	// An inactive extent keeps its old slab bit in e_bits (the leaf's is cleared).
-	if (eb.state != e.state || (eb.state == HS_JE_ACTIVE && eb.slab != e.slab) || !size ||
-	    size >= USER_MAX || base >= USER_MAX)
+	if (!size || size >= USER_MAX || base >= USER_MAX || eb.state > HS_JE_MERGING || eb.arena >= L->arenas_max)
 		return false;
-	if (key < base || key - base >= size)
-		return false;
-	if (e.slab && (eb.szind >= L->nbins || e.szind != eb.szind))
-		return false;
-	return eb.state <= HS_JE_MERGING && eb.arena < L->arenas_max;
+	return elm_disagrees(L, key, e, base, size, &eb) == NULL;
 }
 
 struct emap_score { unsigned good, bad, leaves; };
 
-/* Check the rtree an emap candidate implies: its root's leaves must hold
- * elements that decode consistently.  Reads at most 4 leaves x 32 elements. */
+/* Check the rtree an emap candidate implies: its leaves must hold elements
+ * that decode consistently.  Reads at most 4 leaves x 32 elements. */
 static bool emap_check(struct je_state *j, uint64_t emap, struct emap_score *sc)
 {
 	const struct hs_je_layout *L = j->L;
 	memset(sc, 0, sizeof(*sc));
 	uint64_t b0;
-	if (!plausible_ptr(emap, 8) || !rd64(j, emap, &b0) || !plausible_ptr(b0, 8))
+	if (!plausible_ptr(emap, 8) || !rd64(j, emap, &b0) || (L->emap_has_base && !plausible_ptr(b0, 8)))
 		return false;
-	size_t nroot = (size_t)1 << L->root_bits;
-	const uint8_t *root;
-	uint8_t *owned;
-	struct hs_error *err = bytes_at(j, emap + L->emap_root, nroot * 8, &root, &owned);
+	struct leaf_ref leaves[4];
+	size_t nleaves;
+	unsigned bad_slots = 0;
+	struct hs_error *err = rtree_leaves(j, emap, leaves, 4, &nleaves, &bad_slots, false);
 	if (err) {
 		hs_error_destroy(err);
 		return false;
 	}
+	sc->bad = bad_slots;
 	size_t nleaf = (size_t)1 << L->leaf_bits;
-	for (size_t i0 = 0; i0 < nroot && sc->leaves < 4; i0++) {
-		uint64_t leaf = word_at(root, i0 * 8);
-		if (!leaf)
-			continue;
+	for (size_t k = 0; k < nleaves; k++) {
 		sc->leaves++;
-		if (!plausible_ptr(leaf, L->cacheline)) {
-			sc->bad++;
-			continue;
-		}
-		const uint8_t *lp = hs_memory_span(j->mem, leaf, nleaf * 8);
+		const uint8_t *lp = hs_memory_span(j->mem, leaves[k].leaf, hs_je_leaf_bytes(L));
 		if (!lp) {
 			sc->bad++;
 			continue;
 		}
 		unsigned tried = 0;
 		for (size_t i1 = 0; i1 < nleaf && tried < 32; i1++) {
-			uint64_t bits = word_at(lp, i1 * 8);
 			struct hs_je_leaf_elm e;
-			hs_je_leaf_elm_decode(L, bits, &e);
-			if (!bits || !e.edata)
+			hs_je_leaf_elm_at(L, lp, i1, &e);
+			if (!e.edata)
 				continue;
 			tried++;
-			if (elm_consistent(j, hs_je_rtree_key(L, i0, i1), bits))
+			if (elm_consistent(j, leaves[k].prefix | ((uint64_t)i1 << L->lg_page), &e))
 				sc->good++;
 			else
 				sc->bad++;
 		}
 	}
-	free(owned);
 	return sc->good >= 2 && sc->bad * 8 <= sc->good;
 }
 
@@ -597,19 +693,34 @@ static bool accept_given(struct je_state *j, uint64_t emap, const char *how)
 	return true;
 }
 
-/* A. lea X(%rip),%rsi in exported functions: rsi is the rtree argument of
- * rtree_leaf_elm_lookup_hard, X is &je_arena_emap_global. */
+/* The module's writable memory is large enough to hold this layout's emap
+ * (a 2-level rtree's root is 2 MiB of .bss; a 3-level one's 256 KiB). */
+static bool rw_fits_emap(struct je_state *j, const struct range *rw, size_t nrw, uint64_t emap)
+{
+	for (size_t r = 0; r < nrw; r++)
+		if (emap >= rw[r].lo && emap < rw[r].hi && rw[r].hi - emap >= j->L->emap_size)
+			return true;
+	return false;
+}
+
+/* A. The exported functions that look a pointer up (malloc_usable_size,
+ * sallocx, free, ...) take the address of the extent map with a RIP-relative
+ * lea into some register.  Every such lea (REX.W 8d /r, mod 00, r/m 101) whose
+ * target lies in the module's writable memory is a candidate, the most
+ * frequent first; each must lead to an rtree that decodes.  Nothing depends
+ * on which register, which instruction order, or which call follows. */
 static bool locate_by_disassembly(struct je_state *j)
 {
 	static const char *const funcs[] = {
-		"malloc_usable_size", "sallocx", "xallocx", "aligned_alloc", "valloc", "memalign",
-		"je_malloc_usable_size", "je_sallocx", "_rjem_malloc_usable_size", "_rjem_sallocx",
+		"malloc_usable_size", "sallocx", "xallocx", "sdallocx", "free", "realloc", "rallocx",
+		"dallocx", "aligned_alloc", "valloc", "memalign", "posix_memalign",
+		"je_malloc_usable_size", "je_sallocx", "je_free", "_rjem_malloc_usable_size", "_rjem_sallocx",
 	};
 	if (!j->have_file)
 		return false;
 	struct range rw[8];
 	size_t nrw = module_rw(j, rw, 8);
-	struct { uint64_t target; unsigned count; } cand[64];
+	struct { uint64_t target; unsigned count; } cand[256];
 	size_t ncand = 0;
 	for (size_t f = 0; f < sizeof(funcs) / sizeof(funcs[0]); f++) {
 		GElf_Sym sym;
@@ -618,20 +729,17 @@ static bool locate_by_disassembly(struct je_state *j)
 			continue;
 		const uint8_t *code = file_at(&j->file, sym.st_value, sym.st_size);
 		for (uint64_t i = 0; code && i + 7 <= sym.st_size; i++) {
-			if (code[i] != 0x48 || code[i + 1] != 0x8d || code[i + 2] != 0x35)
+			if ((code[i] != 0x48 && code[i] != 0x4c) || code[i + 1] != 0x8d || (code[i + 2] & 0xc7) != 0x05)
 				continue;
 			int32_t disp;
 			memcpy(&disp, code + i + 3, 4);
 			uint64_t target = sym.st_value + i + 7 + (int64_t)disp + j->file.bias;
-			bool in_rw = false;
-			for (size_t r = 0; r < nrw; r++)
-				in_rw |= target >= rw[r].lo && target < rw[r].hi;
-			if (!in_rw)
+			if (!rw_fits_emap(j, rw, nrw, target))
 				continue;
 			size_t c = 0;
 			while (c < ncand && cand[c].target != target)
 				c++;
-			if (c == ncand && ncand < 64)
+			if (c == ncand && ncand < 256)
 				cand[ncand++].target = target, cand[c].count = 0;
 			if (c < ncand)
 				cand[c].count++;
@@ -652,11 +760,18 @@ static bool locate_by_disassembly(struct je_state *j)
 	return false;
 }
 
-/* Is tsd a live tsd_t?  Its embedded tcache and tcache_slow point at each other. */
+/* Is tsd a live tsd_t?  5.3: its embedded tcache and tcache_slow point at
+ * each other.  5.2: its embedded tcache_t's cache_bin_array_descriptor points
+ * at that tcache's bins_small and bins_large. */
 static bool tsd_valid(struct je_state *j, uint64_t tsd)
 {
 	const struct hs_je_layout *L = j->L;
 	uint64_t a, b;
+	if (L->desc_in_tcache) {
+		uint64_t tc = tsd + L->tsd_tcache;
+		return rd64(j, tc + L->desc_bins, &a) && a == tc + L->tcache_bins &&
+		       rd64(j, tc + L->desc_bins + 8, &b) && b == tc + L->tcache_bins_large;
+	}
 	return rd64(j, tsd + L->tsd_tcache, &a) && a == tsd + L->tsd_tcache_slow &&
 	       rd64(j, tsd + L->tsd_tcache_slow + L->tcache_slow_tcache, &b) && b == tsd + L->tsd_tcache;
 }
@@ -745,8 +860,42 @@ static bool word_equals(struct je_state *j, uint64_t addr, uint64_t v, void *arg
 	return true;
 }
 
-/* B. Each thread's rtree_ctx caches {leafkey, leaf}; root[leafkey >> 30] is
- * that leaf, somewhere in the module's writable memory. */
+/* The word equal to value in the module's writable memory. */
+static bool find_word(struct je_state *j, const struct range *rw, size_t nrw, uint64_t value, uint64_t *at)
+{
+	struct find_value f = { value, 0 };
+	for (size_t r = 0; r < nrw; r++)
+		if (scan_words(j, rw[r].lo, rw[r].hi, word_equals, &f)) {
+			*at = f.found_at;
+			return true;
+		}
+	return false;
+}
+
+struct node_slot {
+	const struct range *rw;
+	size_t nrw;
+	uint64_t leafkey, leaf;
+};
+
+/* The word at addr holds the leaf: if it is the leaf's slot in a node, the
+ * node's address is in the root, in the module's writable memory. */
+static bool node_slot_try(struct je_state *j, uint64_t addr, uint64_t v, void *arg)
+{
+	struct node_slot *ns = arg;
+	const struct hs_je_layout *L = j->L;
+	if (v != ns->leaf)
+		return false;
+	uint64_t node = addr - 8 * hs_je_rtree_node_index(L, ns->leafkey), slot;
+	if (!plausible_ptr(node, L->cacheline) || !find_word(j, ns->rw, ns->nrw, node, &slot))
+		return false;
+	return try_emap(j, slot - 8 * hs_je_rtree_root_index(L, ns->leafkey) - L->emap_root, "TLS rtree_ctx");
+}
+
+/* B. Each thread's rtree_ctx caches {leafkey, leaf}.  2 levels: the root slot
+ * of leafkey, in the module's writable memory, holds that leaf.  3 levels: a
+ * node slot (in jemalloc's base memory) holds the leaf, and the root slot
+ * holds that node. */
 static bool locate_by_tls(struct je_state *j)
 {
 	const struct hs_je_layout *L = j->L;
@@ -755,7 +904,7 @@ static bool locate_by_tls(struct je_state *j)
 	struct range rw[8];
 	size_t nrw = module_rw(j, rw, 8);
 	const struct hs_notes *nt = &j->s->target->notes;
-	unsigned span = L->leaf_bits + L->lg_page;
+	unsigned span = hs_je_leaf_span_bits(L);
 	uint64_t tried[16];
 	size_t ntried = 0;
 	for (size_t t = 0; t < nt->nthreads && ntried < 16; t++) {
@@ -768,49 +917,68 @@ static bool locate_by_tls(struct je_state *j)
 			if ((leafkey & ((UINT64_C(1) << span) - 1)) || leafkey >= USER_MAX ||
 			    !plausible_ptr(leaf, L->cacheline))
 				continue;
-			// Threads share leaves: search each leaf once, and at most 16.
+			// Threads share leaves: search each leaf once, and at most 16
+			// (a 3-level rtree: 4, each a search of the whole core).
 			bool seen = false;
 			for (size_t k = 0; k < ntried; k++)
 				seen |= tried[k] == leaf;
-			if (seen || ntried == 16)
+			if (seen || ntried == (L->height == 2 ? 16u : 4u))
 				continue;
 			tried[ntried++] = leaf;
-			for (size_t r = 0; r < nrw; r++) {
-				struct find_value f = { leaf, 0 };
-				if (!scan_words(j, rw[r].lo, rw[r].hi, word_equals, &f))
-					continue;
-				uint64_t root = f.found_at - 8 * hs_je_rtree_root_index(L, leafkey);
-				if (try_emap(j, root - L->emap_root, "TLS rtree_ctx"))
+			if (L->height == 3) {
+				// Every word holding the leaf (the threads' rtree_ctx
+				// caches hold it too) may be its node slot.
+				struct node_slot ns = { rw, nrw, leafkey, leaf };
+				if (scan_words(j, 0, UINT64_MAX, node_slot_try, &ns))
 					return true;
+				continue;
 			}
+			uint64_t slot;
+			if (!find_word(j, rw, nrw, leaf, &slot))
+				continue;
+			uint64_t root = slot - 8 * hs_je_rtree_root_index(L, leafkey);
+			if (try_emap(j, root - L->emap_root, "TLS rtree_ctx"))
+				return true;
 		}
 	}
 	return false;
 }
 
-/* C. A word of the module's writable memory that points at a leaf whose
- * elements decode to edata_t covering their own pages is a root slot. */
-static bool leaf_candidate(struct je_state *j, uint64_t slot, uint64_t leaf, void *arg)
+/* C. A word of the module's writable memory that points at a leaf (3 levels:
+ * at a node whose first child is a leaf) whose elements decode to edata_t
+ * covering their own pages is a root slot. */
+static bool leaf_candidate(struct je_state *j, uint64_t slot, uint64_t child, void *arg)
 {
 	const struct hs_je_layout *L = j->L;
-	uint64_t *budget = arg;   // words of candidate leaves still to read
+	uint64_t *budget = arg;   // words of candidate nodes and leaves still to read
 	size_t nleaf = (size_t)1 << L->leaf_bits;
-	if (!plausible_ptr(leaf, L->cacheline) || !*budget)
+	if (!plausible_ptr(child, L->cacheline) || !*budget)
 		return false;
-	const uint8_t *lp = hs_memory_span(j->mem, leaf, nleaf * 8);
+	uint64_t leaf = child, node_i = 0;
+	if (L->height == 3) {
+		size_t nnode = (size_t)1 << L->node_bits;
+		const uint8_t *np = hs_memory_span(j->mem, child, nnode * 8);
+		if (!np)
+			return false;
+		for (leaf = 0; node_i < nnode && *budget && !leaf; (*budget)--)
+			if (!(leaf = word_at(np, node_i * 8)))
+				node_i++;
+		if (!plausible_ptr(leaf, L->cacheline))
+			return false;
+	}
+	const uint8_t *lp = hs_memory_span(j->mem, leaf, hs_je_leaf_bytes(L));
 	if (!lp)
 		return false;
 	uint64_t page_mask = (UINT64_C(1) << L->lg_page) - 1;
+	unsigned root_shift = L->node_bits + L->leaf_bits + L->lg_page;
 	for (size_t i1 = 0; i1 < nleaf && *budget; i1++, (*budget)--) {
-		uint64_t bits = word_at(lp, i1 * 8);
 		struct hs_je_leaf_elm e;
-		hs_je_leaf_elm_decode(L, bits, &e);
-		if (!bits || !e.edata)
+		hs_je_leaf_elm_at(L, lp, i1, &e);
+		if (!e.edata)
 			continue;
 		// The first element decides which root slot this leaf must be in.
 		uint64_t ea, es;
-		if (!plausible_ptr(e.edata, UINT64_C(1) << L->leaf_edata_lg_align) ||
-		    !rd64(j, e.edata + L->edata_addr, &ea) ||
+		if (!plausible_ptr(e.edata, 8) || !rd64(j, e.edata + L->edata_addr, &ea) ||
 		    !rd64(j, e.edata + L->edata_size_esn, &es))
 			return false;
 		uint64_t base = ea & ~page_mask, size = es & ~page_mask;
@@ -818,7 +986,7 @@ static bool leaf_candidate(struct je_state *j, uint64_t slot, uint64_t leaf, voi
 			return false;
 		for (uint64_t i0 = hs_je_rtree_root_index(L, base);
 		     i0 <= hs_je_rtree_root_index(L, base + size - 1) && i0 < ((uint64_t)1 << L->root_bits); i0++) {
-			uint64_t key = hs_je_rtree_key(L, i0, i1);
+			uint64_t key = (i0 << root_shift) | (node_i << hs_je_leaf_span_bits(L)) | ((uint64_t)i1 << L->lg_page);
 			if (key < base || key - base >= size || slot < 8 * i0 + L->emap_root)
 				continue;
 			if (try_emap(j, slot - 8 * i0 - L->emap_root, "memory scan"))
@@ -849,8 +1017,11 @@ static const char *base_name(const char *p)
 }
 
 
+/* The extent map's names: 5.3's emap, 5.2's rtree, with the prefixes
+ * jemalloc is built with (je_, tikv-jemallocator's _rjem_je_, none). */
 static const char *const emap_names[] = { "je_arena_emap_global", "_rjem_je_arena_emap_global",
-					  "arena_emap_global" };
+					  "arena_emap_global", "je_extents_rtree", "_rjem_je_extents_rtree",
+					  "extents_rtree" };
 
 static bool symbol_in(struct je_state *j, struct hs_module *mod, const char *name, struct hs_symbol *ret)
 {
@@ -928,51 +1099,83 @@ static struct hs_module *find_module(struct je_state *j, struct hs_symbol *emap_
 	for (size_t i = 0; i < sizeof(emap_names) / sizeof(emap_names[0]); i++) {
 		if (symbol_in(j, m, emap_names[i], emap_sym)) {
 			*have_sym = true;
+			j->emap_sym_name = emap_names[i];
 			return m ? m : hs_symbols_module_at(sy, emap_sym->address);
 		}
 	}
 	if (m)
 		return m;
-	// A stripped executable (or library) with jemalloc linked in: its version
-	// string gives it away.
-	for (size_t i = 0; i < sy->nmodules; i++) {
-		struct hs_module *c = &sy->modules[i];
-		if (!c->is_main && !strstr(c->name, "jemalloc"))
-			continue;
-		struct je_file f;
-		if (!file_open(c, &f))
-			continue;
-		uint64_t len;
-		const uint8_t *ro = file_rodata(&f, &len);
-		char v[64];
-		bool found = find_version(ro, len, v, sizeof(v)) && contains(ro, len, "<jemalloc>");
-		file_close(&f);
-		if (found)
-			return c;
+	// A stripped executable or library with jemalloc linked in (libjemalloc.a
+	// into an executable, libjemalloc_pic.a into a shared library): its
+	// messages' "<jemalloc>" prefix and its version string give it away.
+	// The executable first.
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < sy->nmodules; i++) {
+			struct hs_module *c = &sy->modules[i];
+			if (c->is_main != (pass == 0))
+				continue;
+			struct je_file f;
+			if (!file_open(c, &f))
+				continue;
+			uint64_t len;
+			const uint8_t *ro = file_rodata(&f, &len);
+			char v[64];
+			bool found = contains(ro, len, "<jemalloc>") && find_version(ro, len, v, sizeof(v));
+			file_close(&f);
+			if (found)
+				return c;
+		}
 	}
 	return module_from_notes(j);
 }
 
-/* The version string, debug build, TLS size: refuse what this walker cannot read. */
+/* "5.2.1 and 5.3.0": the versions heapscope reads. */
+static void supported_versions(char *buf, size_t cap)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < HS_JE_NLAYOUTS; i++) {
+		const char *v = hs_je_layouts[i]->version;
+		bool dup = false;
+		for (size_t k = 0; k < i; k++)
+			dup |= !strcmp(hs_je_layouts[k]->version, v);
+		if (dup || n >= cap)
+			continue;
+		n += (size_t)snprintf(buf + n, cap - n, "%s%.*s", n ? ", " : "", (int)strlen(v) - 1, v);
+	}
+}
+
+/* The version string, debug build, TLS size: the layouts this build may have
+ * (j->cands), or a refusal that names what was found. */
 static struct hs_error *check_build(struct je_state *j)
 {
-	const struct hs_je_layout *L = j->L;
+	char known[64];
+	supported_versions(known, sizeof(known));
+	j->ncands = 0;
 	if (!j->have_file) {
 		hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
-			    "the file of %s was not found: jemalloc's version and build are not checked; assuming %s (x86-64, 4 KiB pages)",
-			    j->module_name, "5.3.0");
+			    "the file of %s was not found: jemalloc's version and build are not checked; trying every known layout (%s; x86-64, 4 KiB pages)",
+			    j->module_name, known);
+		for (size_t i = 0; i < HS_JE_NLAYOUTS; i++)
+			j->cands[j->ncands++] = hs_je_layouts[i];
 		return NULL;
 	}
 	uint64_t len;
 	const uint8_t *ro = file_rodata(&j->file, &len);
 	if (!find_version(ro, len, j->version, sizeof(j->version))) {
 		hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
-			    "no jemalloc version string in %s: assuming 5.3.0; the layout is checked against the heap itself",
-			    j->module_name);
-	} else if (strncmp(j->version, L->version, strlen(L->version))) {
-		return hs_error_create(HS_ERR_HEAP,
-				       "jemalloc %s (in %s) is not supported: heapscope reads jemalloc 5.3.0 (x86-64, 4 KiB pages); its structures differ in other versions",
-				       j->version, j->module_name);
+			    "no jemalloc version string in %s: trying every known layout (%s); each is checked against the heap itself",
+			    j->module_name, known);
+		for (size_t i = 0; i < HS_JE_NLAYOUTS; i++)
+			j->cands[j->ncands++] = hs_je_layouts[i];
+	} else {
+		for (size_t i = 0; i < HS_JE_NLAYOUTS; i++)
+			if (!strncmp(j->version, hs_je_layouts[i]->version, strlen(hs_je_layouts[i]->version)))
+				j->cands[j->ncands++] = hs_je_layouts[i];
+		if (!j->ncands)
+			return hs_error_create(HS_ERR_HEAP,
+					       "jemalloc %s (in %s) is not supported: heapscope reads jemalloc %s (x86-64, 4 KiB pages); its structures differ in other versions",
+					       j->version, j->module_name, known);
 	}
 	if (contains(ro, len, ": Failed assertion: "))
 		return hs_error_create(HS_ERR_HEAP,
@@ -980,11 +1183,20 @@ static struct hs_error *check_build(struct je_state *j)
 				       j->version[0] ? j->version : "(unknown version)", j->module_name);
 	if (!(j->mod && j->mod->is_main)) {
 		GElf_Phdr ph;
-		for (size_t i = 0; i < file_nphdrs(&j->file); i++)
-			if (file_phdr(&j->file, i, &ph) && ph.p_type == PT_TLS && ph.p_memsz != L->tsd_size)
+		for (size_t i = 0; i < file_nphdrs(&j->file); i++) {
+			if (!file_phdr(&j->file, i, &ph) || ph.p_type != PT_TLS)
+				continue;
+			size_t w = 0;
+			for (size_t c = 0; c < j->ncands; c++)
+				if (j->cands[c]->tsd_size == ph.p_memsz)
+					j->cands[w++] = j->cands[c];
+			if (!w)
 				return hs_error_create(HS_ERR_HEAP,
-						       "jemalloc in %s has a %" PRIu64 "-byte tsd_t (TLS), not the %" PRIu64 " bytes of jemalloc 5.3.0 with 4 KiB pages: another version or configuration, not supported",
-						       j->module_name, (uint64_t)ph.p_memsz, L->tsd_size);
+						       "jemalloc %s in %s has a %" PRIu64 "-byte tsd_t (TLS), not the %" PRIu64 " bytes of jemalloc %s with 4 KiB pages: another version or configuration, not supported",
+						       j->version[0] ? j->version : "(unknown version)", j->module_name,
+						       (uint64_t)ph.p_memsz, j->cands[0]->tsd_size, j->cands[0]->name);
+			j->ncands = w;
+		}
 	}
 	return NULL;
 }
@@ -1052,61 +1264,119 @@ static struct hs_error *check_size_classes(struct je_state *j)
 	return NULL;
 }
 
+/* Read the target as layout L from now on (its TLS offset depends on it). */
+static void use_layout(struct je_state *j, const struct hs_je_layout *L)
+{
+	if (j->L == L && j->tpoff_for == L)
+		return;
+	j->L = L;
+	j->have_tpoff = false;
+	j->tpoff = 0;
+	find_tpoff(j);
+	j->tpoff_for = L;
+}
+
+static bool run_locator(struct je_state *j, unsigned which)
+{
+	return (which == 1 && locate_by_disassembly(j)) || (which == 2 && locate_by_tls(j)) ||
+	       (which == 3 && locate_by_scan(j));
+}
+
+static const char *const locator_names[] = { "", "disassembly", "TLS rtree_ctx", "memory scan" };
+
+/* The layouts tried, for messages: "5.3.0 (LG_VADDR 48), 5.3.0 (LG_VADDR 57)". */
+static void cands_names(const struct je_state *j, char *buf, size_t cap)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	for (size_t c = 0; c < j->ncands && n < cap; c++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s", c ? ", " : "", j->cands[c]->name);
+}
+
 static struct hs_error *locate_emap(struct je_state *j, const struct hs_symbol *sym, bool have_sym)
 {
-	const struct hs_je_layout *L = j->L;
+	char tried[160];
+	cands_names(j, tried, sizeof(tried));
 	uint64_t v;
 	if (hs_session_override(j->s, "je_arena_emap_global", &v)) {
-		if (accept_given(j, v, "override"))
-			return NULL;
+		for (size_t c = 0; c < j->ncands; c++) {
+			use_layout(j, j->cands[c]);
+			if (accept_given(j, v, "override"))
+				return NULL;
+		}
 		return hs_error_create(HS_ERR_HEAP,
-				       "--override je_arena_emap_global=0x%" PRIx64 " is not jemalloc 5.3's extent map: its rtree does not decode",
-				       v);
+				       "--override je_arena_emap_global=0x%" PRIx64 " is not jemalloc's extent map: its rtree does not decode as %s",
+				       v, tried);
 	}
 	// --override je_locator=1|2|3 uses only that symbol-less way (tests, and
 	// checking one way against another).
 	uint64_t only = 0;
 	if (hs_session_override(j->s, "je_locator", &only)) {
-		if ((only == 1 && locate_by_disassembly(j)) || (only == 2 && locate_by_tls(j)) ||
-		    (only == 3 && locate_by_scan(j)))
-			return NULL;
 		if (only < 1 || only > 3)
 			return hs_error_create(HS_ERR_USAGE, "--override je_locator=%" PRIu64 ": use 1 (disassembly), 2 (TLS) or 3 (memory scan)", only);
-		return hs_error_create(HS_ERR_HEAP, "jemalloc's extent map was not found by locator %" PRIu64 " (%s) in %s",
-				       only, only == 1 ? "disassembly" : only == 2 ? "TLS rtree_ctx" : "memory scan", j->module_name);
+		for (size_t c = 0; c < j->ncands; c++) {
+			use_layout(j, j->cands[c]);
+			if (run_locator(j, (unsigned)only))
+				return NULL;
+		}
+		return hs_error_create(HS_ERR_HEAP, "jemalloc's extent map was not found by locator %" PRIu64 " (%s) in %s (layouts tried: %s)",
+				       only, locator_names[only], j->module_name, tried);
 	}
 	if (have_sym) {
-		if (sym->size && sym->size != L->emap_size) {
-			uint64_t slots = sym->size > L->emap_root ? (sym->size - L->emap_root) / 8 : 0;
+		const char *name = j->emap_sym_name ? j->emap_sym_name : "je_arena_emap_global";
+		for (size_t c = 0; c < j->ncands; c++) {
+			const struct hs_je_layout *L = j->cands[c];
+			if (!strstr(name, L->emap_symbol) || (sym->size && sym->size != L->emap_size))
+				continue;
+			use_layout(j, L);
+			uint64_t leaf0;
+			if (root_is_empty(j, sym->address, &leaf0))
+				return hs_error_create(HS_ERR_NOT_FOUND,
+						       "jemalloc is linked into %s but holds no memory (its extent map is empty)",
+						       j->module_name);
+			if (accept_given(j, sym->address, "symbol"))
+				return NULL;
 			return hs_error_create(HS_ERR_HEAP,
-					       "je_arena_emap_global in %s is %" PRIu64 " bytes (an rtree root of %" PRIu64 " slots), not the 0x%" PRIx64 " bytes of jemalloc 5.3.0 with LG_VADDR 48 and 4 KiB pages: another address width, page size or a debug build, not supported",
-					       j->module_name, sym->size, slots, L->emap_size);
+					       "%s at 0x%" PRIx64 " in %s does not decode as the rtree of jemalloc %s: no rtree element sampled is consistent (memory not dumped, corrupt, or another layout)",
+					       name, sym->address, j->module_name, L->name);
 		}
-		uint64_t leaf0;
-		if (root_is_empty(j, sym->address, &leaf0))
-			return hs_error_create(HS_ERR_NOT_FOUND,
-					       "jemalloc is linked into %s but holds no memory (its extent map is empty)",
-					       j->module_name);
-		if (accept_given(j, sym->address, "symbol"))
-			return NULL;
+		const struct hs_je_layout *L = j->cands[0];
+		uint64_t slots = sym->size > L->emap_root ? (sym->size - L->emap_root) / 8 : 0;
 		return hs_error_create(HS_ERR_HEAP,
-				       "je_arena_emap_global at 0x%" PRIx64 " in %s does not decode as jemalloc 5.3's rtree: no rtree element sampled is consistent (memory not dumped, corrupt, or another layout)",
-				       sym->address, j->module_name);
+				       "%s in %s is %" PRIu64 " bytes (an rtree root of %" PRIu64 " slots), not the size it has in %s with 4 KiB pages: another address width, page size or a debug build, not supported",
+				       name, j->module_name, sym->size, slots, tried);
 	}
-	if (locate_by_disassembly(j) || locate_by_tls(j) || locate_by_scan(j))
-		return NULL;
+	// Each way over every candidate layout before the next (costlier) way.
+	for (unsigned way = 1; way <= 3; way++)
+		for (size_t c = 0; c < j->ncands; c++) {
+			use_layout(j, j->cands[c]);
+			if (run_locator(j, way))
+				return NULL;
+		}
 	return hs_error_create(HS_ERR_HEAP,
-			       "jemalloc %s is in %s, but its extent map (je_arena_emap_global) was not found: no symbol, and neither the disassembly of its exported functions, nor the threads' TLS, nor a scan of its writable memory led to an rtree that decodes; give it with --override je_arena_emap_global=ADDR",
-			       j->version[0] ? j->version : "(unknown version)", j->module_name);
+			       "jemalloc %s is in %s, but its extent map (je_arena_emap_global) was not found: no symbol, and neither the disassembly of its exported functions, nor the threads' TLS, nor a scan of its writable memory led to an rtree that decodes as %s; give it with --override je_arena_emap_global=ADDR",
+			       j->version[0] ? j->version : "(unknown version)", j->module_name, tried);
 }
 
 /* --- arenas ---------------------------------------------------------------- */
 
+/* Is a an arena_t of this heap?  5.3: it holds the emap's address twice and
+ * its index twice.  5.2: its first bins_t points just past it (its bin_t
+ * shards follow it) and its index is its base_t's. */
 static bool arena_valid(struct je_state *j, uint64_t a, unsigned *ind_ret)
 {
 	const struct hs_je_layout *L = j->L;
 	uint64_t e1, e2, base;
 	uint32_t ind, ind2;
+	if (!L->arena_pac_emap) {
+		uint64_t shards;
+		if (!plausible_ptr(a, L->cacheline) || !rd64(j, a + L->arena_bin_shards, &shards) ||
+		    shards != a + L->arena_bins || !rd64(j, a + L->arena_base, &base) || !plausible_ptr(base, 8) ||
+		    !rd32(j, base + L->base_ind, &ind) || ind >= L->arenas_max)
+			return false;
+		*ind_ret = ind;
+		return true;
+	}
 	if (!plausible_ptr(a, L->cacheline) || !rd64(j, a + L->arena_pac_emap, &e1) || e1 != j->emap ||
 	    !rd64(j, a + L->arena_shard_emap, &e2) || e2 != j->emap || !rd32(j, a + L->arena_ind, &ind) ||
 	    !rd32(j, a + L->arena_shard_ind, &ind2) || ind != ind2 || ind >= L->arenas_max ||
@@ -1242,12 +1512,12 @@ static struct hs_error *je_detect(struct hs_session *s, void **state_ret)
 		 j->mod ? base_name(j->mod->path ? j->mod->path : j->mod->name) : "the target");
 	j->have_file = file_open(j->mod, &j->file);
 	err = check_build(j);
-	if (!err)
-		err = check_size_classes(j);
 	if (!err) {
-		find_tpoff(j);
-		err = locate_emap(j, &sym, have_sym);
+		j->L = j->cands[0];
+		err = check_size_classes(j);
 	}
+	if (!err)
+		err = locate_emap(j, &sym, have_sym);
 	if (!err)
 		err = find_arenas(j);
 	if (err) {
@@ -1286,75 +1556,72 @@ static int u64_cmp(const void *a, const void *b)
 }
 
 /* Every element of every leaf, keeping only the first of a run with the same
- * edata (a slab registers all its pages). */
+ * edata (a slab registers all its pages) and the last (a slab's last page). */
 static struct hs_error *collect_elements(struct je_state *j, struct je_elm **ret, size_t *n_ret)
 {
 	const struct hs_je_layout *L = j->L;
-	size_t nroot = (size_t)1 << L->root_bits, nleaf = (size_t)1 << L->leaf_bits;
-	const uint8_t *root;
-	uint8_t *root_owned;
-	HS_CHECK(bytes_at(j, j->emap + L->emap_root, nroot * 8, &root, &root_owned));
-	struct leaf_ref { uint64_t leaf, i0; } *leaves = malloc(MAX_LEAVES * sizeof(*leaves));
+	size_t nleaf = (size_t)1 << L->leaf_bits;
+	uint64_t leaf_bytes = hs_je_leaf_bytes(L);
+	struct leaf_ref *leaves = malloc(MAX_LEAVES * sizeof(*leaves));
 	size_t nleaves = 0;
-	if (!leaves) {
-		free(root_owned);
+	unsigned bad = 0;
+	if (!leaves)
 		return &hs_error_nomem;
+	struct hs_error *err = rtree_leaves(j, j->emap, leaves, MAX_LEAVES, &nleaves, &bad, true);
+	if (err) {
+		free(leaves);
+		return err;
 	}
-	for (size_t i0 = 0; i0 < nroot; i0++) {
-		uint64_t leaf = word_at(root, i0 * 8);
-		if (!leaf)
-			continue;
-		if (!plausible_ptr(leaf, L->cacheline) || nleaves == MAX_LEAVES) {
-			diag(j, D_ELM, HS_DIAG_ERROR, j->emap + L->emap_root + 8 * i0,
-			     "rtree root slot %zu holds 0x%" PRIx64 ", not a leaf; its 1 GiB of address space is skipped",
-			     i0, leaf);
-			continue;
-		}
-		leaves[nleaves].leaf = leaf;
-		leaves[nleaves++].i0 = i0;
-	}
-	free(root_owned);
 	qsort(leaves, nleaves, sizeof(leaves[0]), u64_cmp);   // by leaf address (first member)
 	struct je_elm *v = NULL;
 	size_t n = 0, cap = 0;
-	struct hs_error *err = NULL;
 	uint64_t prev_end = 0;
 	for (size_t k = 0; k < nleaves && !err; k++) {
 		if (hs_interrupted()) {
 			err = hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 			break;
 		}
-		// Leaves are 2 MiB arrays in base memory: two root slots naming the
-		// same or overlapping memory are corrupt (and would multiply the work).
-		if (k && leaves[k].leaf < prev_end && leaves[k].leaf + nleaf * 8 > leaves[k - 1].leaf) {
+		// Leaves are arrays in base memory: two slots naming the same or
+		// overlapping memory are corrupt (and would multiply the work).
+		if (k && leaves[k].leaf < prev_end && leaves[k].leaf + leaf_bytes > leaves[k - 1].leaf) {
 			diag(j, D_ELM, HS_DIAG_ERROR, leaves[k].leaf,
-			     "rtree leaf 0x%" PRIx64 " (root slot %" PRIu64 ") overlaps another leaf; skipped",
-			     leaves[k].leaf, leaves[k].i0);
+			     "rtree leaf 0x%" PRIx64 " (for 0x%" PRIx64 ") overlaps another leaf; skipped",
+			     leaves[k].leaf, leaves[k].prefix);
 			continue;
 		}
-		prev_end = leaves[k].leaf + nleaf * 8;
+		prev_end = leaves[k].leaf + leaf_bytes;
 		const uint8_t *lp;
 		uint8_t *owned;
-		struct hs_error *rerr = bytes_at(j, leaves[k].leaf, nleaf * 8, &lp, &owned);
+		struct hs_error *rerr = bytes_at(j, leaves[k].leaf, leaf_bytes, &lp, &owned);
 		if (rerr) {
 			diag(j, D_ELM, HS_DIAG_ERROR, leaves[k].leaf,
-			     "rtree leaf 0x%" PRIx64 " cannot be read (%s); the extents of its 1 GiB are missing",
-			     leaves[k].leaf, hs_error_message(rerr));
+			     "rtree leaf 0x%" PRIx64 " cannot be read (%s); the extents of its %" PRIu64 " MiB at 0x%" PRIx64 " are missing",
+			     leaves[k].leaf, hs_error_message(rerr), (UINT64_C(1) << hs_je_leaf_span_bits(L)) >> 20,
+			     leaves[k].prefix);
 			hs_error_destroy(rerr);
 			continue;
 		}
-		uint64_t prev = 0;
+		struct hs_je_leaf_elm prev = { 0 };
 		for (size_t i1 = 0; i1 < nleaf; i1++) {
-			uint64_t bits = word_at(lp, i1 * 8);
 			struct hs_je_leaf_elm e;
-			hs_je_leaf_elm_decode(L, bits, &e);
-			if (!bits || !e.edata) {
-				prev = 0;
+			hs_je_leaf_elm_at(L, lp, i1, &e);
+			if (!e.edata) {
+				prev.edata = 0;
 				continue;
 			}
-			if (e.edata == prev)
+			// Keep the first and the last element of a run naming one
+			// edata (a slab's pages), and any that differs from the one
+			// before it (every element is checked, each run once).
+			bool last = i1 + 1 == nleaf;
+			if (!last) {
+				struct hs_je_leaf_elm nx;
+				hs_je_leaf_elm_at(L, lp, i1 + 1, &nx);
+				last = nx.edata != e.edata;
+			}
+			if (e.edata == prev.edata && e.szind == prev.szind && e.state == prev.state &&
+			    e.slab == prev.slab && !last)
 				continue;
-			prev = e.edata;
+			prev = e;
 			if (n == cap) {
 				cap = cap ? cap * 2 : 4096;
 				struct je_elm *nv = realloc(v, cap * sizeof(*v));
@@ -1364,7 +1631,8 @@ static struct hs_error *collect_elements(struct je_state *j, struct je_elm **ret
 				}
 				v = nv;
 			}
-			v[n++] = (struct je_elm){ e.edata, hs_je_rtree_key(L, leaves[k].i0, i1), bits };
+			v[n++] = (struct je_elm){ e.edata, leaves[k].prefix | ((uint64_t)i1 << L->lg_page),
+						  (uint16_t)e.szind, (uint8_t)e.state, e.slab };
 		}
 		free(owned);
 	}
@@ -1417,15 +1685,12 @@ static bool extent_read(struct je_state *j, const struct je_elm *el, size_t nel,
 		return false;
 	}
 	for (size_t i = 0; i < nel; i++) {
-		struct hs_je_leaf_elm e;
-		hs_je_leaf_elm_decode(L, el[i].bits, &e);
-		// A freed slab's edata_t keeps slab = 1 in e_bits; only the leaf's bit
-		// (and an active extent's) is meaningful.
-		if (el[i].key < x->base || el[i].key - x->base >= x->size || e.state != x->state ||
-		    (x->state == HS_JE_ACTIVE && e.slab != x->slab)) {
+		struct hs_je_leaf_elm e = { el[i].edata, el[i].szind, el[i].state, false, el[i].slab };
+		const char *why = elm_disagrees(L, el[i].key, &e, x->base, x->size, &eb);
+		if (why) {
 			diag(j, D_ELM, HS_DIAG_ERROR, el[i].key,
-			     "the rtree says page 0x%" PRIx64 " belongs to edata_t 0x%" PRIx64 " (state %u, slab %d), which covers 0x%" PRIx64 "-0x%" PRIx64 " (state %u, slab %d); extent skipped",
-			     el[i].key, ed, e.state, e.slab, x->base, x->base + x->size, x->state, x->slab);
+			     "the rtree says page 0x%" PRIx64 " belongs to edata_t 0x%" PRIx64 " (state %u, slab %d, class %u), which covers 0x%" PRIx64 "-0x%" PRIx64 " (state %u, slab %d, class %u): %s; extent skipped",
+			     el[i].key, ed, e.state, e.slab, e.szind, x->base, x->base + x->size, x->state, x->slab, x->szind, why);
 			return false;
 		}
 	}
@@ -1536,9 +1801,9 @@ static struct hs_error *find_tcaches(struct je_state *j)
 			continue;
 		ts = head;
 		for (unsigned n = 0;; n++) {
-			uint64_t tc, next, back;
-			if (n == MAX_RING || !plausible_ptr(ts, 8) || !rd64(j, ts + L->tcache_slow_tcache, &tc) ||
-			    !plausible_ptr(tc, 8)) {
+			uint64_t tc = ts, next, back;
+			if (n == MAX_RING || !plausible_ptr(ts, 8) ||
+			    (!L->ring_is_tcache && !rd64(j, ts + L->tcache_slow_tcache, &tc)) || !plausible_ptr(tc, 8)) {
 				diag(j, D_RING, HS_DIAG_WARNING, ts,
 				     "the tcache ring of arena %u is broken at 0x%" PRIx64 " after %u entries; the rest is found through TLS only",
 				     j->arenas[a].ind, ts, n);
@@ -1566,7 +1831,8 @@ static struct hs_error *find_tcaches(struct je_state *j)
 		uint64_t tsd = fs + (uint64_t)j->tpoff;
 		if (!fs || !tsd_valid(j, tsd))
 			continue;
-		struct je_tcache *tc = tcache_add(j, tsd + L->tsd_tcache, tsd + L->tsd_tcache_slow);
+		struct je_tcache *tc = tcache_add(j, tsd + L->tsd_tcache,
+						  L->ring_is_tcache ? tsd + L->tsd_tcache : tsd + L->tsd_tcache_slow);
 		if (!tc)
 			return &hs_error_nomem;
 		tc->in_tls = true;
@@ -1588,6 +1854,35 @@ static int cached_cmp(const void *a, const void *b)
 	return (x->ptr > y->ptr) - (x->ptr < y->ptr);
 }
 
+/* The objects cached in one cache_bin_t (cb: its bytes): where they are and
+ * how many, and an address inside the tcache's stack allocation.  5.3: the
+ * stack grows down from low_bits_empty to stack_head.  5.2: the objects are
+ * avail[-ncached .. -1].  False when the bin is unused. */
+static bool cache_bin_objects(const struct hs_je_layout *L, const uint8_t *cb, uint64_t *at, unsigned *n,
+			      uint64_t *inside)
+{
+	if (L->cache_bin_kind == HS_JE_CB_STACK) {
+		uint64_t head = word_at(cb, L->cache_bin_stack_head);
+		uint16_t empty;
+		memcpy(&empty, cb + L->cache_bin_low_bits_empty, 2);
+		if (!head)
+			return false;
+		*at = head;
+		*inside = head;
+		*n = hs_je_cache_bin_ncached(head, empty);
+		return true;
+	}
+	uint64_t avail = word_at(cb, L->cache_bin_avail);
+	int32_t ncached;
+	memcpy(&ncached, cb + L->cache_bin_ncached, 4);
+	if (!avail)
+		return false;
+	*n = ncached > 0 && (uint64_t)ncached * 8 < avail ? (unsigned)ncached : 0;
+	*at = avail - 8 * (uint64_t)*n;
+	*inside = avail - 8;
+	return true;
+}
+
 /* Every object in every bin of every tcache (cache_bin_t stacks). */
 static struct hs_error *read_tcaches(struct je_state *j, struct cached_set *cs)
 {
@@ -1597,34 +1892,42 @@ static struct hs_error *read_tcaches(struct je_state *j, struct cached_set *cs)
 	if (!cs->stacks)
 		return &hs_error_nomem;
 	size_t nbins = L->tcache_nbins_max < j->sizes.nsizes ? L->tcache_nbins_max : j->sizes.nsizes;
-	for (size_t t = 0; t < j->ntcaches; t++) {
-		uint8_t bins[128 * 24];
-		uint64_t at = j->tcaches[t].address + L->tcache_bins;
-		struct hs_error *err = hs_memory_read(j->mem, at, bins, nbins * L->cache_bin_size);
+	if (nbins > 256)
+		nbins = 256;
+	uint8_t *bins = malloc(nbins * L->cache_bin_size);
+	if (!bins)
+		return &hs_error_nomem;
+	struct hs_error *ret = NULL;
+	for (size_t t = 0; t < j->ntcaches && !ret; t++) {
+		// One array (5.3), or bins_small then bins_large (5.2).
+		uint64_t tc = j->tcaches[t].address;
+		size_t nsmall = L->tcache_bins_large ? L->nbins : nbins;
+		struct hs_error *err = hs_memory_read(j->mem, tc + L->tcache_bins, bins, nsmall * L->cache_bin_size);
+		if (!err && L->tcache_bins_large)
+			err = hs_memory_read(j->mem, tc + L->tcache_bins_large, bins + nsmall * L->cache_bin_size,
+					     (nbins - nsmall) * L->cache_bin_size);
 		if (err) {
-			diag(j, D_TCACHE, HS_DIAG_ERROR, at, "tcache 0x%" PRIx64 " cannot be read: %s",
-			     j->tcaches[t].address, hs_error_message(err));
+			diag(j, D_TCACHE, HS_DIAG_ERROR, tc, "tcache 0x%" PRIx64 " cannot be read: %s", tc,
+			     hs_error_message(err));
 			hs_error_destroy(err);
 			continue;
 		}
 		for (size_t b = 0; b < nbins; b++) {
-			const uint8_t *cb = bins + b * L->cache_bin_size;
-			uint64_t head = word_at(cb, L->cache_bin_stack_head);
-			uint16_t empty;
-			memcpy(&empty, cb + L->cache_bin_low_bits_empty, 2);
-			if (!head)
+			uint64_t at, inside;
+			unsigned n;
+			if (!cache_bin_objects(L, bins + b * L->cache_bin_size, &at, &n, &inside))
 				continue;
 			if (!cs->stacks[t])
-				cs->stacks[t] = head;
-			unsigned n = hs_je_cache_bin_ncached(head, empty);
+				cs->stacks[t] = inside;
 			if (!n)
 				continue;
 			uint64_t ptrs[8192];
-			err = hs_memory_read(j->mem, head, ptrs, 8 * (size_t)n);
+			err = n <= 8192 ? hs_memory_read(j->mem, at, ptrs, 8 * (size_t)n)
+					: hs_error_create(HS_ERR_OTHER, "%u objects is too many for one bin", n);
 			if (err) {
-				diag(j, D_TCACHE, HS_DIAG_ERROR, head,
+				diag(j, D_TCACHE, HS_DIAG_ERROR, at,
 				     "bin %zu of tcache 0x%" PRIx64 " (%u objects at 0x%" PRIx64 ") cannot be read: %s", b,
-				     j->tcaches[t].address, n, head, hs_error_message(err));
+				     tc, n, at, hs_error_message(err));
 				hs_error_destroy(err);
 				continue;
 			}
@@ -1633,8 +1936,10 @@ static struct hs_error *read_tcaches(struct je_state *j, struct cached_set *cs)
 				while (cap < cs->n + n)
 					cap *= 2;
 				struct je_cached *nv = realloc(cs->v, cap * sizeof(*nv));
-				if (!nv)
-					return &hs_error_nomem;
+				if (!nv) {
+					ret = &hs_error_nomem;
+					break;
+				}
 				cs->v = nv;
 				cs->cap = cap;
 			}
@@ -1643,6 +1948,9 @@ static struct hs_error *read_tcaches(struct je_state *j, struct cached_set *cs)
 		}
 		cs->nstacks = j->ntcaches;
 	}
+	free(bins);
+	if (ret)
+		return ret;
 	if (cs->n)
 		qsort(cs->v, cs->n, sizeof(*cs->v), cached_cmp);
 	for (size_t i = 1; i < cs->n; i++)
@@ -2035,11 +2343,11 @@ static void describe_facts(struct walk *w)
 	struct hs_alloc_desc *d = w->desc;
 	// "5.3.0-0-g54eaed1d8b56b1aa...": the version and a 12-digit commit fit.
 	snprintf(d->version, sizeof(d->version), "%.*s", (int)sizeof(d->version) - 1,
-		 j->version[0] ? j->version : "5.3.0 (assumed)");
+		 j->version[0] ? j->version : L->name);
 	char *g = strstr(d->version, "-g");
 	if (g && strlen(g) > 14)
 		g[14] = 0;
-	snprintf(d->layout_source, sizeof(d->layout_source), "built-in 5.3.0; emap by %.38s", j->how);
+	snprintf(d->layout_source, sizeof(d->layout_source), "built-in %s; emap by %.38s", L->name, j->how);
 	hs_alloc_desc_fact(d, "je_arena_emap_global", j->emap);
 	hs_alloc_desc_fact(d, "rtree root", j->emap + L->emap_root);
 	if (j->arenas_array)
@@ -2049,6 +2357,7 @@ static void describe_facts(struct walk *w)
 	hs_alloc_desc_fact(d, "LG_PAGE", L->lg_page);
 	hs_alloc_desc_fact(d, "LG_QUANTUM", L->lg_quantum);
 	hs_alloc_desc_fact(d, "LG_VADDR", L->lg_vaddr);
+	hs_alloc_desc_fact(d, "rtree levels", L->height);
 	hs_alloc_desc_fact(d, "SC_NBINS", j->sizes.nbins);
 	hs_alloc_desc_fact(d, "SC_NSIZES", j->sizes.nsizes);
 	hs_alloc_desc_fact(d, "size tables checked", strcmp(j->sizes_how, "assumed") != 0);

@@ -1,4 +1,4 @@
-/* test_jemalloc.c - the jemalloc 5.3 walker on synthetic memory: the packed
+/* test_jemalloc.c - the jemalloc walker on synthetic memory: the packed
  * words decoded one by one (rtree leaf elements, e_bits, slab bitmaps,
  * cache_bin_t), the size classes, and a whole small heap built in buffers the
  * way jemalloc leaves it (emap rtree, edata_t, slabs, large extents, a tcache
@@ -51,6 +51,59 @@ static void test_leaf_element(void **state)
 	assert_int_equal(hs_je_rtree_key(L, 0x1fffe, 3), UINT64_C(0x7fff80003000));
 	assert_int_equal(hs_je_rtree_root_index(L, UINT64_C(0x7fff80003abc)), 0x1fffe);
 	assert_int_equal(hs_je_rtree_leaf_index(L, UINT64_C(0x7fff80003abc)), 3);
+}
+
+/* Debian 13's 5.3.0 (LG_VADDR 57): 16-byte elements {edata_t *, u32
+ * szind << 5 | state << 2 | is_head << 1 | slab} and 3 levels of 15 bits;
+ * 5.2.1: compact, szind << 48 | extent_t * | slab, no state. */
+static void test_leaf_element_other_builds(void **state)
+{
+	(void)state;
+	const struct hs_je_layout *L = &hs_je_layout_5_3_0_va57;
+	uint8_t leaf[3 * 16];
+	memset(leaf, 0, sizeof(leaf));
+	uint64_t ed = UINT64_C(0x7ffff7a01080);
+	uint32_t meta = (7u << 5) | (1u << 2) | 2 | 1;
+	memcpy(leaf + 16, &ed, 8);
+	memcpy(leaf + 24, &meta, 4);
+	struct hs_je_leaf_elm e;
+	hs_je_leaf_elm_at(L, leaf, 1, &e);
+	assert_int_equal(e.edata, ed);
+	assert_int_equal(e.szind, 7);
+	assert_int_equal(e.state, 1);
+	assert_true(e.is_head);
+	assert_true(e.slab);
+	hs_je_leaf_elm_at(L, leaf, 0, &e);
+	assert_int_equal(e.edata, 0);
+	assert_true(hs_je_leaf_has_state(L));
+	assert_int_equal(hs_je_leaf_bytes(L), 16 << 15);
+	// 0x7fff_8000_3abc: root 0x7fff8000_3abc >> 42, node (>> 27) & 0x7fff, leaf (>> 12) & 0x7fff
+	uint64_t k = UINT64_C(0x7fff80003abc);
+	assert_int_equal(hs_je_rtree_root_index(L, k), k >> 42);
+	assert_int_equal(hs_je_rtree_node_index(L, k), (k >> 27) & 0x7fff);
+	assert_int_equal(hs_je_rtree_leaf_index(L, k), 3);
+
+	L = &hs_je_layout_5_2_1;
+	uint64_t bits = (UINT64_C(36) << 48) | UINT64_C(0x7ffff7a010c0) | 1;
+	hs_je_leaf_elm_decode(L, bits, &e);
+	assert_int_equal(e.edata, UINT64_C(0x7ffff7a010c0));
+	assert_int_equal(e.szind, 36);
+	assert_int_equal(e.state, 0);
+	assert_true(e.slab);
+	assert_false(hs_je_leaf_has_state(L));
+	// extent_t.e_bits: arena 3, slab, state retained (16-17), szind 35 (18-25),
+	// nfree 9 (26-35), shard 2 (36-41), is_head (42)
+	uint64_t eb = 3 | (UINT64_C(1) << 12) | (UINT64_C(3) << 16) | (UINT64_C(35) << 18) | (UINT64_C(9) << 26) |
+		      (UINT64_C(2) << 36) | (UINT64_C(1) << 42);
+	struct hs_je_ebits d;
+	hs_je_ebits_decode(L, eb, &d);
+	assert_int_equal(d.arena, 3);
+	assert_true(d.slab);
+	assert_int_equal(d.state, 3);
+	assert_int_equal(d.szind, 35);
+	assert_int_equal(d.nfree, 9);
+	assert_int_equal(d.shard, 2);
+	assert_true(d.is_head);
 }
 
 static void test_ebits(void **state)
@@ -157,6 +210,23 @@ static void test_layout_table(void **state)
 	assert_int_equal(L->tsd_rtree_ctx, L->tsd_tcache_slow + 176);
 	assert_int_equal(L->edata_bitmap + 8 * L->bitmap_words, L->edata_size);
 	assert_int_equal(L->tcache_bins + L->tcache_nbins_max * L->cache_bin_size, 1760);
+	// LG_VADDR 57: only the rtree differs.
+	const struct hs_je_layout *V = &hs_je_layout_5_3_0_va57;
+	assert_int_equal(V->emap_size, V->emap_root + (UINT64_C(8) << V->root_bits));
+	assert_int_equal(V->root_bits + V->node_bits + V->leaf_bits + V->lg_page, V->lg_vaddr);
+	assert_int_equal(V->tsd_size, L->tsd_size);
+	assert_int_equal(V->arena_size, L->arena_size);
+	// 5.2.1 (ptype /o): sizes that follow from the offsets.
+	const struct hs_je_layout *O = &hs_je_layout_5_2_1;
+	assert_int_equal(O->emap_size, O->emap_root + (UINT64_C(8) << O->root_bits));
+	assert_int_equal(O->root_bits + O->leaf_bits + O->lg_page, O->lg_vaddr);
+	assert_int_equal(O->arena_size, O->arena_bins + O->nbins * O->bin_size);
+	assert_int_equal(O->arena_bin_shards + 8 * O->nbins, O->arena_base - 0);   // bins[36] then base
+	assert_int_equal(O->tcache_bins + O->nbins * O->cache_bin_size, O->tcache_slow_link);  // then link
+	assert_int_equal(O->tcache_bins_large + (O->tcache_nbins_max - O->nbins) * O->cache_bin_size, 5704);
+	assert_int_equal(O->tsd_tcache + 5704 + 16, O->tsd_size);   // tcache, witness_tsd, end
+	assert_int_equal(O->tsd_rtree_ctx + 16 * O->rtree_ctx_entries, 432);   // then iarena
+	assert_int_equal(O->edata_bitmap + 8 * O->bitmap_words, O->edata_size);
 }
 
 /* --- a synthetic heap -------------------------------------------------------- */
@@ -633,10 +703,72 @@ static void test_overlapping_extents(void **state)
 	result_free(&r, &m);
 }
 
+/* A freed slab leaves its old slab bit and class in its rtree elements and
+ * its edata_t; a large extent made of a freed slab keeps them on its last
+ * page: healthy states, read with no diagnostic at all. */
+static void test_stale_elements_accepted(void **state)
+{
+	(void)state;
+	struct img m;
+	struct heap_truth t;
+	struct result r = { 0 };
+	build(&m, &t);
+	uint64_t ed_dirty = r64(&m, LEAF + 8 * ((DIRTY >> 12) & 0x3ffff)) & UINT64_C(0x0000ffffffffff80);
+	// DIRTY was a slab of bin 2: elements slab = 1, szind 2; e_bits slab = 1.
+	uint64_t stale = (UINT64_C(2) << 48) | ed_dirty | (1u << 2) | 1;
+	w64(&m, LEAF + 8 * ((DIRTY >> 12) & 0x3ffff), stale);
+	w64(&m, LEAF + 8 * (((DIRTY + 0x7000) >> 12) & 0x3ffff), stale);
+	w64(&m, ed_dirty, r64(&m, ed_dirty) | (UINT64_C(1) << 12));
+	// LARGE40K's last page: a stale slab element of bin 5.
+	uint64_t last = LEAF + 8 * (((LARGE40K + 45056 - 4096) >> 12) & 0x3ffff);
+	w64(&m, last, (r64(&m, last) & UINT64_C(0x0000ffffffffff80)) | (UINT64_C(5) << 48) | 1);
+	walk(&m, &r, true);
+	if (unit_count_diags(r.s, HS_DIAG_INFO, NULL) > 1)
+		print_diags(r.s);
+	assert_null(r.detect_err);
+	assert_null(r.walk_err);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, NULL), 1);   // no file: layout not checked
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "was not found"), 1);
+	expect_block(&r, DIRTY, 0x8000, HS_WHERE_EXTENT);
+	expect_block(&r, LARGE40K + 0x100, 40960, HS_WHERE_LARGE);
+	assert_int_equal(unit_fact(&r.d, "dirty_bytes"), 0x8000);
+	result_free(&r, &m);
+}
+
+/* What a healthy heap never shows is reported, with the page and the reason. */
+static void test_real_rtree_corruption_reported(void **state)
+{
+	(void)state;
+	struct img m;
+	struct heap_truth t;
+	struct result r = { 0 };
+	build(&m, &t);
+	// DIRTY's first element says active: the states differ.
+	uint64_t first = LEAF + 8 * ((DIRTY >> 12) & 0x3ffff);
+	w64(&m, first, r64(&m, first) & ~UINT64_C(0x1c));
+	// SLAB48's middle page lost its slab bit.
+	uint64_t mid = LEAF + 8 * (((SLAB48 + 4096) >> 12) & 0x3ffff);
+	w64(&m, mid, r64(&m, mid) & ~UINT64_C(1));
+	// LARGE40K's head element has the slab bit.
+	uint64_t head = LEAF + 8 * ((LARGE40K >> 12) & 0x3ffff);
+	w64(&m, head, r64(&m, head) | 1);
+	walk(&m, &r, true);
+	assert_null(r.detect_err);
+	assert_null(r.walk_err);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "the states differ"), 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "a slab page without the slab's bit or class"), 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "the head of a large extent without its class"), 1);
+	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, NULL), 3);
+	assert_int_equal(hs_heap_find(&r.heap, LARGE40K + 0x100), -1);
+	expect_block(&r, LARGE16K + 0x40, 16384, HS_WHERE_TCACHE);
+	result_free(&r, &m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_leaf_element),
+		cmocka_unit_test(test_leaf_element_other_builds),
 		cmocka_unit_test(test_ebits),
 		cmocka_unit_test(test_bitmap),
 		cmocka_unit_test(test_cache_bin),
@@ -650,6 +782,8 @@ int main(void)
 		cmocka_unit_test(test_corrupt_tcache),
 		cmocka_unit_test(test_broken_ring_and_root),
 		cmocka_unit_test(test_overlapping_extents),
+		cmocka_unit_test(test_stale_elements_accepted),
+		cmocka_unit_test(test_real_rtree_corruption_reported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
