@@ -40,6 +40,11 @@ static const char usage_text[] =
 "  --json                one JSON document on stdout (see docs/json.md)\n"
 "  --jobs N              threads for scans (default 2)\n"
 "  --quiet               no diagnostics on stderr\n"
+"  --pool EXPR[:LINK]    an application pool: EXPR holds its first free object\n"
+"                        (g_pool.free_head, slabclass[3].slots, a TLS variable),\n"
+"                        LINK the next pointer's member or offset (default 0);\n"
+"                        repeatable (see docs/cli.md, pools)\n"
+"  --no-pool-detection   only the pools given with --pool\n"
 "  --help, --version\n"
 "\n"
 "Commands:\n";
@@ -170,6 +175,8 @@ int main(int argc, char **argv)
 {
 	struct hs_options opts = { 0 };
 	const char *debug_dirs[65] = { 0 };
+	const char *pools[65] = { 0 };
+	size_t npools = 0;
 	size_t ndebug = 0;
 	char overrides[2048] = "";
 	bool json = false;
@@ -194,6 +201,7 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--json")) { json = true; continue; }
 		if (!strcmp(a, "--no-debuginfo")) { opts.no_debuginfo = 1; continue; }
 		if (!strcmp(a, "--exact-pointers")) { opts.exact_pointers = 1; continue; }
+		if (!strcmp(a, "--no-pool-detection")) { opts.no_pool_detection = 1; continue; }
 		if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) continue;
 		// Every other option takes a value.
 		if (!val)
@@ -205,6 +213,10 @@ int main(int argc, char **argv)
 			if (ndebug == 64)
 				return usage_error("too many --debug-dir options (%s)", "64 at most");
 			debug_dirs[ndebug++] = val;
+		} else if (!strcmp(a, "--pool")) {
+			if (npools == 64)
+				return usage_error("too many --pool options (%s)", "64 at most");
+			pools[npools++] = val;
 		} else if (!strcmp(a, "--allocator")) opts.allocator = val;
 		else if (!strcmp(a, "--pid")) pid_arg = val;
 		else if (!strcmp(a, "--jobs")) {
@@ -236,6 +248,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opts.debug_dirs = debug_dirs;
+	opts.pools = pools;
 	opts.overrides = overrides[0] ? overrides : NULL;
 
 	const char *core = NULL;

@@ -19,6 +19,8 @@ const struct hs_command hs_commands[] = {
 	{ "chain", "chain ADDR", "a shortest reference chain from a root to ADDR", hs_cmd_chain },
 	{ "refs", "refs ADDR", "every root and allocation that points at ADDR", hs_cmd_refs },
 	{ "top", "top [--limit N]", "the allocations that retain the most memory", hs_cmd_top },
+	{ "pools", "pools [--list] [--declared|--detected]",
+	  "application object pools: free lists, pooled objects, pollution", hs_cmd_pools },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
 

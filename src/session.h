@@ -42,6 +42,13 @@ struct hs_session {
 	bool unwinder_attached, unwinder_ok;   /* roots.c: libdwfl's core unwinder */
 	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
 	struct hs_error *analysis_error;
+
+	/* pools.c: --pool specs (owned, NULL-terminated) and the pools found */
+	char **pool_specs;
+	size_t npool_specs;
+	bool no_pool_detection;
+	struct hs_pools *pools;
+	struct hs_error *pools_error;
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);
