@@ -213,6 +213,24 @@ struct hs_error *hs_tls_block(struct hs_session *s, size_t thread, uint64_t *ret
 	return hs_memory_read_u64(&s->target->mem, dtv + 16, ret);
 }
 
+bool hs_elf_tls_symbol(struct hs_module *mod, const char *name, uint64_t *offset_ret)
+{
+	Dwfl_Module *dm = mod->dwfl_module;
+	int n = dm ? dwfl_module_getsymtab(dm) : -1;
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *sn = dwfl_module_getsym_info(dm, i, &sym, &addr, &shndx, NULL, NULL);
+		// st_value of a TLS symbol is its offset in the module's TLS block.
+		if (sn && GELF_ST_TYPE(sym.st_info) == STT_TLS && !strcmp(sn, name)) {
+			*offset_ret = sym.st_value;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Resolution. */
 
 struct found_var {
@@ -281,6 +299,7 @@ static struct hs_error *base_locations(struct hs_session *s, const struct hs_exp
 			r->size = 8;
 	}
 	if (found && v.tls) {
+tls:
 		if (!v.is_main)
 			return hs_error_create(HS_ERR_USAGE, "'%s' is a TLS variable of a shared library: only the executable's TLS is supported", e->name);
 		const struct hs_notes *notes = &s->target->notes;
@@ -303,6 +322,13 @@ static struct hs_error *base_locations(struct hs_session *s, const struct hs_exp
 		return NULL;
 	}
 	uint64_t addr;
+	if (!found && main && hs_elf_tls_symbol(main, e->name, &v.location)) {
+		// No DWARF: the executable's STT_TLS symbol holds the offset.
+		found = true;
+		v.tls = true;
+		v.is_main = true;
+		goto tls;
+	}
 	if (found) {
 		addr = v.location;
 	} else {

@@ -73,6 +73,9 @@ bool hs_dwarf_var_location(Dwarf_Die *var, uint64_t bias, uint64_t *ret, bool *t
 bool hs_dwarf_find_member(Dwarf_Die *type, const char *name, uint64_t *off_ret, Dwarf_Die *type_ret);
 /* Byte size of a type (pointers 8), 0 when unknown. */
 uint64_t hs_dwarf_size(Dwarf_Die *type);
+struct hs_module;
+/* An STT_TLS symbol of mod (ELF symbol table): its offset in the TLS block. */
+bool hs_elf_tls_symbol(struct hs_module *mod, const char *name, uint64_t *offset_ret);
 /* The executable's TLS block of thread number i (index into the notes'
  * threads): dtv[1] read from fs_base. */
 struct hs_error *hs_tls_block(struct hs_session *s, size_t thread, uint64_t *ret);

@@ -256,6 +256,7 @@ static struct hs_error *walk(struct hs_session *s, uint64_t head, uint64_t link,
 		}
 	}
 	if (cycle) {
+		c->bad = p;
 		HS_CHECK(chain_cut_cycle(c));
 		c->why = "is cyclic";
 	}
@@ -399,8 +400,13 @@ static struct hs_error *declare(struct builder *b, const char *text, struct chai
 	struct hs_expr_result r;
 	struct hs_error *err = hs_expr_eval(s, sp.expr, &r);
 	if (err) {
+		// The resolver's messages begin with the expression: say it once.
+		const char *msg = hs_error_message(err);
+		size_t elen = strlen(sp.expr);
+		if (msg[0] == '\'' && !strncmp(msg + 1, sp.expr, elen) && !strncmp(msg + 1 + elen, "': ", 3))
+			msg += elen + 4;
 		struct hs_error *e2 = hs_error_create(err->code == HS_ERR_NOMEM ? HS_ERR_NOMEM : HS_ERR_USAGE,
-						      "pool '%s': %s", text, hs_error_message(err));
+						      "pool '%s': %s", text, msg);
 		hs_error_destroy(err);
 		return e2;
 	}
@@ -589,7 +595,9 @@ static void candidates_from_symtab(struct visit *v, struct hs_module *mod)
 		GElf_Addr addr;
 		GElf_Word shndx;
 		const char *name = dwfl_module_getsym_info(dm, i, &sym, &addr, &shndx, NULL, NULL);
-		if (!name || GELF_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_size < 8 || !name_marks_pool(name))
+		bool tls = GELF_ST_TYPE(sym.st_info) == STT_TLS;
+		if (!name || (GELF_ST_TYPE(sym.st_info) != STT_OBJECT && !(tls && mod->is_main)) || sym.st_size < 8 ||
+		    !name_marks_pool(name))
 			continue;
 		uint64_t words = sym.st_size / 8;
 		if (words > MAX_SYMBOL_WORDS)
@@ -600,7 +608,13 @@ static void candidates_from_symtab(struct visit *v, struct hs_module *mod)
 				snprintf(label, sizeof(label), "%s+%" PRIu64, name, w * 8);
 			else
 				snprintf(label, sizeof(label), "%s", name);
-			cand_add(v->cs, label, addr + w * 8, 0, -1, 0);
+			if (!tls) {
+				cand_add(v->cs, label, addr + w * 8, 0, -1, 0);
+				continue;
+			}
+			for (size_t t = 0; t < v->ntls; t++)
+				cand_add(v->cs, label, v->tls_blocks[t][1] + sym.st_value + w * 8,
+					 (int)v->tls_blocks[t][0], -1, 0);
 		}
 	}
 }

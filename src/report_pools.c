@@ -68,7 +68,8 @@ struct hs_error *hs_cmd_pools(struct hs_cmd *c)
 	HS_CHECK(hs_session_need_pool_analysis(c->s));
 	const struct hs_pools *p = c->s->pools;
 	struct hs_out *o = c->out;
-	uint64_t count = 0, bytes = 0, npools = 0;
+	uint64_t count = 0, bytes = 0, npools = 0, npolluted = 0, retained = 0;
+	bool filtered = declared || detected;
 	if (c->json) {
 		hs_cmd_json_begin(c, "pools");
 		hs_json_key(o, "pools");
@@ -84,17 +85,24 @@ struct hs_error *hs_cmd_pools(struct hs_cmd *c)
 		npools++;
 		count += pool->count;
 		bytes += pool->bytes;
+		npolluted += pool->polluted;
+		retained += pool->polluted_retained;
 		if (c->json)
 			json_pool(c, p, pool, list);
 		else
 			text_pool(c, p, pool, list);
 	}
+	// Unfiltered, what several pools retain is counted once.
+	if (!filtered) {
+		npolluted = p->polluted;
+		retained = p->polluted_retained;
+	}
 	char a[32], b[32];
 	if (c->json) {
 		hs_json_end_array(o);
 		hs_json_kcount(o, "pooled", count, bytes);
-		hs_json_ku64(o, "polluted", p->polluted);
-		hs_json_ku64(o, "polluted_retained", p->polluted_retained);
+		hs_json_ku64(o, "polluted", npolluted);
+		hs_json_ku64(o, "polluted_retained", retained);
 		hs_cmd_diagnostics(c);
 		hs_json_end_object(o);
 		hs_json_done(o);
@@ -103,8 +111,8 @@ struct hs_error *hs_cmd_pools(struct hs_cmd *c)
 	if (!npools)
 		hs_out_puts(o, "  (no pools: declare one with --pool EXPR[:LINK])\n");
 	hs_out_printf(o, "%" PRIu64 " pool%s, %" PRIu64 " pooled objects (%s); %" PRIu64 " polluted, retaining %s (%" PRIu64 " bytes) that only pools keep alive\n",
-		      npools, npools == 1 ? "" : "s", count, hs_fmt_size(bytes, a, sizeof(a)), p->polluted,
-		      hs_fmt_size(p->polluted_retained, b, sizeof(b)), p->polluted_retained);
+		      npools, npools == 1 ? "" : "s", count, hs_fmt_size(bytes, a, sizeof(a)), npolluted,
+		      hs_fmt_size(retained, b, sizeof(b)), retained);
 	hs_cmd_diagnostics(c);
 	return NULL;
 }
