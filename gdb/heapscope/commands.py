@@ -40,6 +40,8 @@ GLOBAL_OPTIONS = {
     "--jobs": "N",
     "--exact-pointers": None,
     "--quiet": None,
+    "--pool": "TEXT",
+    "--no-pool-detection": None,
 }
 
 GLOBAL_HELP = """\
@@ -55,7 +57,9 @@ Options every subcommand takes (they override `set heapscope ...` for this comma
   --glibc-version X.Y   glibc: the version, when it cannot be read from libc
   --override NAME=ADDR  any address or value a walker needs
   --jobs N              threads for the pointer scan
-  --exact-pointers      only pointers to the start of an allocation are references"""
+  --exact-pointers      only pointers to the start of an allocation are references
+  --pool EXPR[:LINK]    an application pool (repeatable; see `help set heapscope pools`)
+  --no-pool-detection   only the declared pools"""
 
 
 class Spec:
@@ -121,6 +125,14 @@ COMMANDS = (
          example="hs refs $hs_last"),
     Spec("top", "top [--limit N]", "the allocations that retain the most memory",
          {"--limit": "N"}, last="objects", example="hs top --limit 10"),
+    Spec("pools", "pools [--list] [--declared|--detected]",
+         "application object pools: free lists, pooled objects, pollution",
+         {"--list": None, "--declared": None, "--detected": None},
+         text="Free lists the program keeps itself: declared with `set heapscope pools SPEC...`\n"
+              "or --pool EXPR[:LINK] (EXPR holds the first free object's address, LINK is the\n"
+              "next pointer's member or byte offset), or detected by name (docs/cli.md).\n"
+              "--list lists every pooled object.",
+         example="hs pools --pool g_req_pool.free_head:next --list"),
 )
 
 SPECS = {s.name: s for s in COMMANDS}
@@ -264,6 +276,10 @@ def _session_option(spec, inv, name, value):
         s["overrides"] = ",".join(x for x in (s.get("overrides"), item) if x)
     elif name == "--override":
         s["overrides"] = ",".join(x for x in (s.get("overrides"), value) if x)
+    elif name == "--pool":
+        s["pools"] = tuple(s.get("pools", ())) + (value,)
+    elif name == "--no-pool-detection":
+        s["no_pool_detection"] = True
     # --quiet: diagnostics are part of the output in GDB; accepted for the CLI's sake.
 
 

@@ -61,6 +61,8 @@ class hs_options(ctypes.Structure):
         ("jobs", ctypes.c_int),
         ("exact_pointers", ctypes.c_int),
         ("overrides", ctypes.c_char_p),
+        ("pools", ctypes.POINTER(ctypes.c_char_p)),
+        ("no_pool_detection", ctypes.c_int),
     ]
 
 
@@ -227,7 +229,7 @@ class Library:
 
 
 def make_options(exe=None, sysroot=None, debug_dirs=(), no_debuginfo=False, allocator=None,
-                 jobs=0, exact_pointers=False, overrides=None):
+                 jobs=0, exact_pointers=False, overrides=None, pools=(), no_pool_detection=False):
     """A struct hs_options and the buffers it points into (keep both alive while
     the session opens; the library copies what it keeps)."""
     keep = []
@@ -252,4 +254,10 @@ def make_options(exe=None, sysroot=None, debug_dirs=(), no_debuginfo=False, allo
     opts.jobs = int(jobs or 0)
     opts.exact_pointers = 1 if exact_pointers else 0
     opts.overrides = cstr(overrides)
+    specs = [os.fsencode(p) for p in pools if p]
+    parr = (ctypes.c_char_p * (len(specs) + 1))(*specs, None)
+    keep.append(specs)
+    keep.append(parr)
+    opts.pools = ctypes.cast(parr, ctypes.POINTER(ctypes.c_char_p))
+    opts.no_pool_detection = 1 if no_pool_detection else 0
     return opts, keep

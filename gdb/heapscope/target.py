@@ -168,12 +168,16 @@ def session_options(target, overrides):
         "jobs": params.get("jobs") or 0,
         "exact_pointers": bool(params.get("exact-pointers")),
         "overrides": params.get("overrides") or None,
+        "pools": tuple((params.get("pools") or "").split()),
+        "no_pool_detection": not params.get("pool-detection"),
     }
     for key, value in overrides.items():
         if key == "debug_dirs":
             o["debug_dirs"] = o["debug_dirs"] + tuple(value)
         elif key == "overrides":
             o["overrides"] = ",".join(x for x in (o["overrides"], value) if x)
+        elif key == "pools":
+            o["pools"] = o["pools"] + tuple(value)
         else:
             o[key] = value
     return o
