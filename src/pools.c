@@ -676,7 +676,8 @@ static struct hs_error *try_candidate(struct builder *b, const struct candidate 
 	for (uint64_t off = 0; off + 8 <= room && off < MAX_LINK_OFFSET; off += 8) {
 		HS_CHECK(walk(s, head, off, b->bound, c));
 		chain_sizes(s, c, cand->size_hint);
-		if (!chain_is_pool(c) || c->n <= best->n)
+		// A guessed link must link: two objects at least.
+		if (!chain_is_pool(c) || c->n < 2 || c->n <= best->n)
 			continue;
 		struct chain t = *best;
 		*best = *c;
