@@ -555,7 +555,15 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 				      hs_node_unreferenced(an, (size_t)k) ? " (unreferenced: a cluster head)" : "",
 				      type ? type : "unknown");
 	}
-	for (uint64_t off = 0; off + 8 <= dump && !o->stopped; off += 8) {
+	// A pooled slot is dumped from its own start (offsets stay the block's).
+	uint64_t first = 0;
+	if (pool && pool->slab) {
+		first = po->address - b->address;
+		dump = po->size < max_bytes ? po->size : max_bytes;
+		size = first + po->size;
+		dump += first;
+	}
+	for (uint64_t off = first; off + 8 <= dump && !o->stopped; off += 8) {
 		uint64_t v;
 		struct hs_error *err = hs_memory_read_u64(&s->target->mem, b->address + off, &v);
 		if (err) {
@@ -587,7 +595,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		hs_json_end_object(o);
 		hs_json_done(o);
 	} else if (dump < size) {
-		hs_out_printf(o, "  ... %" PRIu64 " more bytes (--bytes N)\n", size - dump);
+		hs_out_printf(o, "  ... %" PRIu64 " more bytes%s (--bytes N)\n", size - dump, first ? " of the slot" : "");
 	}
 	return NULL;
 }
