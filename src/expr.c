@@ -431,7 +431,8 @@ struct hs_error *hs_expr_eval(struct hs_session *s, const char *text, struct hs_
 	struct hs_expr e;
 	HS_CHECK(hs_expr_parse(text, &e));
 	struct hs_expr_result r = { 0 };
-	struct hs_error *err = hs_session_need_symbols(s);
+	// An address needs no symbols.
+	struct hs_error *err = e.name ? hs_session_need_symbols(s) : NULL;
 	if (err) {
 		struct hs_error *e2 = hs_error_create(HS_ERR_USAGE, "'%s': no symbols: %s", text, hs_error_message(err));
 		hs_error_destroy(err);

@@ -962,14 +962,6 @@ static struct hs_error *pools_build(struct hs_session *s, struct hs_pools **ret)
 	struct builder b = { .s = s, .p = p, .bound = walk_bound(s) };
 	struct chain c = { 0 }, best = { 0 };
 	struct hs_error *err = NULL;
-	if (s->npool_specs) {
-		err = hs_session_need_symbols(s);
-		if (err) {
-			struct hs_error *e2 = hs_error_create(HS_ERR_USAGE, "--pool needs the target's symbols: %s", hs_error_message(err));
-			hs_error_destroy(err);
-			err = e2;
-		}
-	}
 	for (size_t i = 0; !err && i < s->npool_specs; i++)
 		err = declare(&b, s->pool_specs[i], &c);
 	if (!err && !s->no_pool_detection)
