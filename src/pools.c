@@ -387,9 +387,14 @@ static void report_broken(struct hs_session *s, const char *anchor, int tid, con
 	char thread[32] = "";
 	if (tid)
 		snprintf(thread, sizeof(thread), " (thread %d)", tid);
-	hs_diag_add(&s->diags, HS_DIAG_ERROR, "pools", c->bad,
-		    "the free list of pool %s%s %s at 0x%" PRIx64 ": counted the %zu objects before it", anchor, thread,
-		    c->why, c->bad, c->n);
+	if (!strcmp(c->why, "is cyclic"))
+		hs_diag_add(&s->diags, HS_DIAG_ERROR, "pools", c->bad,
+			    "the free list of pool %s%s is cyclic (0x%" PRIx64 " comes again): counted its %zu distinct objects",
+			    anchor, thread, c->bad, c->n);
+	else
+		hs_diag_add(&s->diags, HS_DIAG_ERROR, "pools", c->bad,
+			    "the free list of pool %s%s %s at 0x%" PRIx64 ": counted the %zu objects before it", anchor,
+			    thread, c->why, c->bad, c->n);
 }
 
 static struct hs_error *declare(struct builder *b, const char *text, struct chain *c)
