@@ -919,6 +919,10 @@ static struct hs_error *detect(struct builder *b, struct chain *c, struct chain 
 	if (!referenced)
 		return &hs_error_nomem;
 	err = referenced_elsewhere(s, b->p, first, referenced);
+	if (err && (err->code == HS_ERR_INTERRUPTED || err->code == HS_ERR_NOMEM)) {
+		free(referenced);
+		return err;
+	}
 	if (err) {
 		// Without the graph a live list cannot be told from a pool: detect nothing.
 		hs_diag_add(&s->diags, HS_DIAG_WARNING, "pools", 0, "pool detection needs the pointer graph: %s",
