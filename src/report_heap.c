@@ -152,6 +152,15 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	HS_CHECK(need_heap(c));
 	HS_CHECK(try_pools(c));
 	bool leaks = with_leaks && !no_leaks && try_analysis(c);
+	// With the graph: what pooled objects alone keep alive.
+	bool pollution = false;
+	if (leaks && c->s->pools && c->s->pools->n) {
+		struct hs_error *err = hs_session_need_pool_analysis(c->s);
+		pollution = !err;
+		if (err && (err->code == HS_ERR_NOMEM || err->code == HS_ERR_INTERRUPTED))
+			return err;
+		hs_error_destroy(err);
+	}
 	// Pooled: on an application pool's free list; live: in use and not pooled.
 	const struct hs_pools *pl = c->s->pools;
 	struct totals pooled = { pl ? pl->count : 0, pl ? pl->bytes : 0 }, live;
@@ -173,6 +182,10 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 		json_totals(o, "pooled", &pooled);
 		hs_json_ku64(o, "pools", pl ? pl->n : 0);
 		json_totals(o, "live", &live);
+		if (pollution) {
+			hs_json_ku64(o, "polluted", pl->polluted);
+			hs_json_ku64(o, "polluted_retained", pl->polluted_retained);
+		}
 		if (leaks)
 			hs_report_leak_totals(c);
 		hs_json_key(o, "by_where");
@@ -221,6 +234,10 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 			      pl->n == 1 ? "" : "s");
 		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "live (in use - pooled)", live.count,
 			      hs_fmt_size(live.bytes, a, sizeof(a)), live.bytes);
+		if (pollution)
+			hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "   (kept alive only by pooled objects)\n",
+				      "polluted pooled", pl->polluted, hs_fmt_size(pl->polluted_retained, a, sizeof(a)),
+				      pl->polluted_retained);
 	}
 	if (leaks)
 		hs_report_leak_totals(c);

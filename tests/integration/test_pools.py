@@ -119,6 +119,13 @@ class PoolsBase:
             self.assertEqual(doc["live"], {"count": doc["in_use"]["count"] - whole,
                                            "bytes": doc["in_use"]["bytes"] - nbytes})
 
+    def test_summary_leaks_pollution(self):
+        want = self.expected(True)
+        doc = self.doc([], "summary", "--leaks")
+        self.assertEqual(doc["polluted"], sum(len(p["polluted"]) for p in want))
+        self.assertEqual(doc["polluted_retained"], sum(p["polluted_retained"] for p in want))
+        self.assertNotIn("polluted", self.doc([], "summary"))
+
     def test_chunks_where_pool(self):
         doc = self.doc([], "chunks", "--where", "pool")
         want = sorted(a for p in self.expected(True) if p["kind"] == "allocations" for a in p["objects"])
