@@ -60,6 +60,10 @@ struct hs_options {
 	int exact_pointers;          /* only pointers to the start of an allocation are edges */
 	/* Address overrides for the allocator walkers ("main_arena=0x...,mp_=0x..."). */
 	const char *overrides;
+	/* Application pools (docs/cli.md, "pools"): NULL-terminated --pool specs
+	 * EXPR[:LINK], and whether to skip the detection of undeclared ones. */
+	const char *const *pools;
+	int no_pool_detection;
 };
 
 HS_PUBLIC struct hs_error *hs_session_open_core(const char *core_path,

@@ -103,6 +103,10 @@ static const struct hs_option_info global_options[] = {
 	{ "--json", HS_OPTION_FLAG, NULL, "one JSON document on stdout (see docs/json.md)", NULL, "output" },
 	{ "--jobs", HS_OPTION_NUMBER, "N", "threads for scans (default 2)", NULL, "session" },
 	{ "--quiet", HS_OPTION_FLAG, NULL, "no diagnostics on stderr", NULL, "front-end" },
+	{ "--pool", HS_OPTION_TEXT, "EXPR[:LINK]",
+	  "an application pool: EXPR holds its first free object\n(g_pool.free_head, slabclass[3].slots, a TLS variable),\n"
+	  "LINK the next pointer's member or offset (default 0);\nrepeatable (see docs/cli.md, pools)", NULL, "session" },
+	{ "--no-pool-detection", HS_OPTION_FLAG, NULL, "only the pools given with --pool", NULL, "session" },
 	/* New global options: append here, and give hs_optset_set a case if the
 	 * scope is "session". */
 };
@@ -122,6 +126,8 @@ struct hs_optset {
 	char *exe, *sysroot, *allocator;
 	char *dirs[OPTSET_MAX_DIRS + 1];
 	size_t ndirs;
+	char *pools[OPTSET_MAX_DIRS + 1];
+	size_t npools;
 	char *overrides;               /* "a=1,b=2" */
 };
 
@@ -143,6 +149,8 @@ void hs_optset_destroy(struct hs_optset *set)
 	free(set->allocator);
 	for (size_t i = 0; i < set->ndirs; i++)
 		free(set->dirs[i]);
+	for (size_t i = 0; i < set->npools; i++)
+		free(set->pools[i]);
 	free(set->overrides);
 	free(set);
 }
@@ -154,6 +162,7 @@ const struct hs_options *hs_optset_options(struct hs_optset *set)
 	set->opts.allocator = set->allocator;
 	set->opts.debug_dirs = (const char *const *)set->dirs;
 	set->opts.overrides = set->overrides;
+	set->opts.pools = set->npools ? (const char *const *)set->pools : NULL;
 	return &set->opts;
 }
 
@@ -210,6 +219,13 @@ struct hs_error *hs_optset_set(struct hs_optset *set, const char *name, const ch
 			return hs_error_create(HS_ERR_USAGE, "too many --debug-dir options (%d at most)", OPTSET_MAX_DIRS);
 		HS_CHECK(replace(&set->dirs[set->ndirs], value));
 		set->ndirs++;
+	} else if (!strcmp(name, "--pool")) {
+		if (set->npools == OPTSET_MAX_DIRS)
+			return hs_error_create(HS_ERR_USAGE, "too many --pool options (%d at most)", OPTSET_MAX_DIRS);
+		HS_CHECK(replace(&set->pools[set->npools], value));
+		set->npools++;
+	} else if (!strcmp(name, "--no-pool-detection")) {
+		set->opts.no_pool_detection = 1;
 	} else if (!strcmp(name, "--allocator")) {
 		if (!hs_option_value_ok(o, value))
 			return hs_error_create(HS_ERR_USAGE, "unknown allocator '%s': use glibc, jemalloc or auto", value);

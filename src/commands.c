@@ -73,6 +73,16 @@ const struct hs_command hs_commands[] = {
 	{ "top", "top [--limit N]", "the allocations that retain the most memory", hs_cmd_top,
 	  .options = OPTIONS(NUMBER("--limit", "N", "at most N objects (default 20)")),
 	  .last = "objects", .example = "hs top --limit 10" },
+	{ "pools", "pools [--list] [--declared|--detected]",
+	  "application object pools: free lists, pooled objects, pollution", hs_cmd_pools,
+	  .options = OPTIONS(FLAG("--list", "list every pooled object"),
+			     FLAG("--declared", "only pools given with --pool"),
+			     FLAG("--detected", "only pools found without a --pool spec")),
+	  .last = "pools",
+	  .help = "Free lists the program keeps itself: declared with --pool EXPR[:LINK], or\n"
+		  "detected (docs/cli.md gives the rule).  polluted: pooled objects still\n"
+		  "pointing at heap memory; polluted_retained: the bytes only they keep alive.",
+	  .example = "hs pools --list" },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
 

@@ -82,6 +82,7 @@ struct hs_error *hs_cmd_histogram(struct hs_cmd *c);
 struct hs_error *hs_cmd_chain(struct hs_cmd *c);
 struct hs_error *hs_cmd_refs(struct hs_cmd *c);
 struct hs_error *hs_cmd_top(struct hs_cmd *c);
+struct hs_error *hs_cmd_pools(struct hs_cmd *c);
 /* Leaked and unreferenced totals (summary, leaks). */
 void hs_report_leak_totals(struct hs_cmd *c);
 

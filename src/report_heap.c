@@ -6,6 +6,7 @@
 #include <string.h>
 #include "commands.h"
 #include "graph.h"
+#include "pools.h"
 #include "types.h"
 
 static const char *arena_label(const struct hs_session *s, unsigned arena)
@@ -28,6 +29,40 @@ static void json_arena(struct hs_out *o, unsigned arena)
 }
 
 struct totals { uint64_t count, bytes; };
+
+/* Application pools (pools.h): a used block on a pool's free list is shown
+ * with where "pool" (state used).  A bad --pool is the command's error; any
+ * other failure to find pools is a finding. */
+static struct hs_error *try_pools(struct hs_cmd *c)
+{
+	struct hs_error *err = hs_session_need_pools(c->s);
+	if (!err || err->code == HS_ERR_USAGE || err->code == HS_ERR_NOMEM || err->code == HS_ERR_INTERRUPTED)
+		return err;
+	hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "pools", 0, "%s", hs_error_message(err));
+	hs_error_destroy(err);
+	return NULL;
+}
+
+static unsigned block_where(const struct hs_session *s, size_t i)
+{
+	unsigned w = hs_block_where(&s->heap.blocks[i]);
+	return hs_where_is_used(w) && hs_pools_block_pooled(s, i) ? HS_WHERE_POOL : w;
+}
+
+static const char *where_state(unsigned w)
+{
+	return w == HS_WHERE_POOL ? "used" : hs_where_state(w);
+}
+
+static bool where_used(unsigned w)
+{
+	return w == HS_WHERE_POOL || hs_where_is_used(w);
+}
+
+static bool where_free(unsigned w)
+{
+	return w != HS_WHERE_POOL && hs_where_is_free(w);
+}
 
 struct heap_totals {
 	struct totals used, free, meta;
@@ -115,9 +150,27 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 				       { "--no-leaks", HS_OPT_FLAG, &no_leaks }, { 0 } };
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	HS_CHECK(need_heap(c));
+	HS_CHECK(try_pools(c));
 	bool leaks = with_leaks && !no_leaks && try_analysis(c);
+	// With the graph: what pooled objects alone keep alive.
+	bool pollution = false;
+	if (leaks && c->s->pools && c->s->pools->n) {
+		struct hs_error *err = hs_session_need_pool_analysis(c->s);
+		pollution = !err;
+		if (err && (err->code == HS_ERR_NOMEM || err->code == HS_ERR_INTERRUPTED))
+			return err;
+		hs_error_destroy(err);
+	}
+	// Pooled: on an application pool's free list; live: in use and not pooled.
+	const struct hs_pools *pl = c->s->pools;
+	struct totals pooled = { pl ? pl->count : 0, pl ? pl->bytes : 0 }, live;
 	struct heap_totals t;
 	heap_totals(&c->s->heap, &t);
+	uint64_t pooled_blocks = 0;
+	for (size_t k = 0; pl && k < pl->nobjs; k++)
+		pooled_blocks += !pl->pools[pl->objs[k].pool].slab;
+	live.count = t.used.count - pooled_blocks;
+	live.bytes = t.used.bytes - pooled.bytes;
 	struct hs_out *o = c->out;
 	if (c->json) {
 		hs_cmd_json_begin(c, "summary");
@@ -126,6 +179,13 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 		json_totals(o, "in_use", &t.used);
 		json_totals(o, "free", &t.free);
 		json_totals(o, "metadata", &t.meta);
+		json_totals(o, "pooled", &pooled);
+		hs_json_ku64(o, "pools", pl ? pl->n : 0);
+		json_totals(o, "live", &live);
+		if (pollution) {
+			hs_json_ku64(o, "polluted", pl->polluted);
+			hs_json_ku64(o, "polluted_retained", pl->polluted_retained);
+		}
 		if (leaks)
 			hs_report_leak_totals(c);
 		hs_json_key(o, "by_where");
@@ -168,6 +228,17 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	if (t.meta.count)
 		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "allocator metadata", t.meta.count,
 			      hs_fmt_size(t.meta.bytes, a, sizeof(a)), t.meta.bytes);
+	if (pooled.count) {
+		hs_out_printf(o, "\n  %-22s %12" PRIu64 " %12s  %" PRIu64 "   (%zu pool%s; see: pools)\n", "pooled (in use)",
+			      pooled.count, hs_fmt_size(pooled.bytes, a, sizeof(a)), pooled.bytes, pl->n,
+			      pl->n == 1 ? "" : "s");
+		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "live (in use - pooled)", live.count,
+			      hs_fmt_size(live.bytes, a, sizeof(a)), live.bytes);
+		if (pollution)
+			hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "   (kept alive only by pooled objects)\n",
+				      "polluted pooled", pl->polluted, hs_fmt_size(pl->polluted_retained, a, sizeof(a)),
+				      pl->polluted_retained);
+	}
 	if (leaks)
 		hs_report_leak_totals(c);
 	hs_cmd_diagnostics(c);
@@ -243,13 +314,12 @@ struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
 	return NULL;
 }
 
-static void json_block(struct hs_out *o, const struct hs_block *b)
+static void json_block(struct hs_out *o, const struct hs_block *b, unsigned w)
 {
-	unsigned w = hs_block_where(b);
 	hs_json_begin_object(o);
 	hs_json_ku64(o, "address", b->address);
 	hs_json_ku64(o, "size", hs_block_size(b));
-	hs_json_kstr(o, "state", hs_where_state(w));
+	hs_json_kstr(o, "state", where_state(w));
 	hs_json_kstr(o, "where", hs_where_name(w));
 	hs_json_key(o, "arena");
 	json_arena(o, hs_block_arena(b));
@@ -276,6 +346,7 @@ struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", where);
 	}
 	HS_CHECK(need_heap(c));
+	HS_CHECK(try_pools(c));
 	struct hs_out *o = c->out;
 	const struct hs_heap *h = &c->s->heap;
 	if (c->json) {
@@ -288,21 +359,21 @@ struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 	uint64_t shown = 0;
 	for (size_t i = 0; i < h->n && shown < limit && !o->stopped; i++) {
 		const struct hs_block *b = &h->blocks[i];
-		unsigned w = hs_block_where(b);
-		bool is_free = hs_where_is_free(w);
-		if ((used && !hs_where_is_used(w)) || (free_ && !is_free) || hs_block_size(b) < min_size ||
+		unsigned w = block_where(c->s, i);
+		bool is_free = where_free(w);
+		if ((used && !where_used(w)) || (free_ && !is_free) || hs_block_size(b) < min_size ||
 		    (arena != UINT64_MAX && hs_block_arena(b) != arena) || (where_id >= 0 && (int)w != where_id))
 			continue;
 		if ((i & 0xffff) == 0 && hs_interrupted())
 			return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 		shown++;
 		if (c->json) {
-			json_block(o, b);
+			json_block(o, b, w);
 			continue;
 		}
 		const char *label = arena_label(c->s, hs_block_arena(b));
 		hs_out_printf(o, "  0x%016" PRIx64 " %12" PRIu64 " %-6s %-13s %s\n", b->address, hs_block_size(b),
-			      hs_where_state(w), hs_where_name(w),
+			      where_state(w), hs_where_name(w),
 			      label ? label : "-");
 	}
 	if (c->json) {
@@ -442,8 +513,11 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 			      seg ? "it is mapped in the target" : "it is not mapped in the target");
 		return NULL;
 	}
+	HS_CHECK(try_pools(c));
 	uint64_t size = hs_block_size(b);
-	unsigned w = hs_block_where(b);
+	unsigned w = block_where(s, (size_t)k);
+	const struct hs_pool_object *po = hs_pools_find(s, addr);
+	const struct hs_pool *pool = po ? &s->pools->pools[po->pool] : NULL;
 	const char *label = arena_label(s, hs_block_arena(b));
 	uint64_t dump = size < max_bytes ? size : max_bytes;
 	bool graph = try_analysis(c);
@@ -453,8 +527,24 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		hs_cmd_json_begin(c, "show");
 		hs_json_ku64(o, "address", addr);
 		hs_json_key(o, "allocation");
-		json_block(o, b);
+		json_block(o, b, w);
 		hs_json_ku64(o, "offset", addr - b->address);
+		hs_json_key(o, "pool");
+		if (pool) {
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "anchor", pool->anchor);
+			hs_json_key(o, "thread");
+			if (pool->tid)
+				hs_json_i64(o, pool->tid);
+			else
+				hs_json_null(o);
+			hs_json_ku64(o, "object", po->address);
+			hs_json_ku64(o, "object_size", po->size);
+			hs_json_kbool(o, "slot", pool->slab);
+			hs_json_end_object(o);
+		} else {
+			hs_json_null(o);
+		}
 		hs_json_kstr(o, "arena_name", label);
 		if (graph) {
 			hs_json_kbool(o, "anchored", (an->flags[k] & HS_NODE_REACHABLE) != 0);
@@ -466,16 +556,31 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		hs_json_begin_array(o);
 	} else {
 		hs_out_printf(o, "0x%" PRIx64 " is %s 0x%" PRIx64 " + %" PRIu64 "\n", addr,
-			      hs_where_is_free(w) ? "in the free block" : "in the allocation", b->address, addr - b->address);
+			      where_free(w) ? "in the free block" : "in the allocation", b->address, addr - b->address);
 		hs_out_printf(o, "  size %" PRIu64 " (usable), state %s, where %s, arena %s\n", size,
-			      hs_where_is_free(w) ? "free" : w == HS_WHERE_META ? "allocator metadata" : "used",
+			      where_free(w) ? "free" : w == HS_WHERE_META ? "allocator metadata" : "used",
 			      hs_where_name(w), label ? label : "-");
+		if (pool) {
+			char thread[24] = "";
+			if (pool->tid)
+				snprintf(thread, sizeof(thread), " (thread %d)", pool->tid);
+			hs_out_printf(o, "  pooled: %s 0x%" PRIx64 " (%" PRIu64 " bytes) on the free list of pool %s%s\n",
+				      pool->slab ? "the slot" : "the object", po->address, po->size, pool->anchor, thread);
+		}
 		if (graph && (an->flags[k] & HS_NODE_USED))
 			hs_out_printf(o, "  %s%s, type %s\n", (an->flags[k] & HS_NODE_REACHABLE) ? "anchored" : "LEAKED",
 				      hs_node_unreferenced(an, (size_t)k) ? " (unreferenced: a cluster head)" : "",
 				      type ? type : "unknown");
 	}
-	for (uint64_t off = 0; off + 8 <= dump && !o->stopped; off += 8) {
+	// A pooled slot is dumped from its own start (offsets stay the block's).
+	uint64_t first = 0;
+	if (pool && pool->slab) {
+		first = po->address - b->address;
+		dump = po->size < max_bytes ? po->size : max_bytes;
+		size = first + po->size;
+		dump += first;
+	}
+	for (uint64_t off = first; off + 8 <= dump && !o->stopped; off += 8) {
 		uint64_t v;
 		struct hs_error *err = hs_memory_read_u64(&s->target->mem, b->address + off, &v);
 		if (err) {
@@ -507,7 +612,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		hs_json_end_object(o);
 		hs_json_done(o);
 	} else if (dump < size) {
-		hs_out_printf(o, "  ... %" PRIu64 " more bytes (--bytes N)\n", size - dump);
+		hs_out_printf(o, "  ... %" PRIu64 " more bytes%s (--bytes N)\n", size - dump, first ? " of the slot" : "");
 	}
 	return NULL;
 }

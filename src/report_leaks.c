@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "dominators.h"
 #include "graph.h"
+#include "pools.h"
 #include "types.h"
 
 /* Groups of (type, size). */
@@ -392,10 +393,22 @@ static int64_t pointer_offset(struct hs_session *s, size_t from, size_t to)
 	return f.found ? (int64_t)(f.word - b->address) : -1;
 }
 
+// A hop through a pool: block i is a pooled object, or the pointer word at
+// offset lies in a pooled slot.  The pool, or NULL.
+static const struct hs_pool *hop_pool(struct hs_session *s, size_t i, int64_t offset)
+{
+	const struct hs_block *b = &s->heap.blocks[i];
+	const struct hs_pool_object *o = hs_pools_find(s, b->address + (offset > 0 ? (uint64_t)offset : 0));
+	if (!o || (offset < 0 && !hs_pools_block_pooled(s, i)))
+		return NULL;
+	return &s->pools->pools[o->pool];
+}
+
 static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 {
 	struct hs_session *s = c->s;
 	const struct hs_block *b = &s->heap.blocks[i];
+	const struct hs_pool *pool = hop_pool(s, i, offset);
 	const char *t = hs_block_type(s, i);
 	char field[128];
 	bool have_field = offset >= 0 && hs_block_field(s, i, (uint64_t)offset, field, sizeof(field));
@@ -412,6 +425,8 @@ static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 			hs_json_null(o);
 		hs_json_kstr(o, "type", t);
 		hs_json_kstr(o, "field", have_field ? field : NULL);
+		hs_json_kbool(o, "pooled", pool != NULL);
+		hs_json_kstr(o, "pool", pool ? pool->anchor : NULL);
 		hs_json_end_object(o);
 		return;
 	}
@@ -419,6 +434,8 @@ static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 		      t ? ", " : "", t ? t : "");
 	if (offset >= 0)
 		hs_out_printf(c->out, " +%" PRId64 "%s%s", offset, have_field ? " ." : "", have_field ? field : "");
+	if (pool)
+		hs_out_printf(c->out, "  [pooled: %s]", pool->anchor);
 	hs_out_puts(c->out, "\n");
 }
 
@@ -436,6 +453,17 @@ static void json_block_ref(struct hs_cmd *c, const char *key, size_t i)
 	hs_json_end_object(c->out);
 }
 
+// Pools label hops and objects; only a bad --pool stops the report.
+static struct hs_error *need_pools(struct hs_cmd *c)
+{
+	struct hs_error *err = hs_session_need_pools(c->s);
+	if (!err || err->code == HS_ERR_USAGE || err->code == HS_ERR_NOMEM || err->code == HS_ERR_INTERRUPTED)
+		return err;
+	hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "pools", 0, "%s", hs_error_message(err));
+	hs_error_destroy(err);
+	return NULL;
+}
+
 static struct hs_error *target_block(struct hs_cmd *c, const char *what, size_t *ret, uint64_t *addr_ret)
 {
 	const char *pos[1];
@@ -446,6 +474,7 @@ static struct hs_error *target_block(struct hs_cmd *c, const char *what, size_t 
 	uint64_t addr;
 	HS_CHECK(hs_parse_u64(pos[0], what, &addr));
 	HS_CHECK(hs_session_need_types(c->s));
+	HS_CHECK(need_pools(c));
 	ptrdiff_t k = hs_heap_find(&c->s->heap, addr);
 	if (k < 0)
 		return hs_error_create(HS_ERR_NOT_FOUND, "0x%" PRIx64 " is not inside any heap block (see: heapscope CORE show 0x%" PRIx64 ")",
@@ -723,6 +752,7 @@ struct hs_error *hs_cmd_top(struct hs_cmd *c)
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	HS_CHECK(hs_session_need_types(c->s));
 	HS_CHECK(hs_session_need_dominators(c->s));
+	HS_CHECK(need_pools(c));
 	struct hs_session *s = c->s;
 	const struct hs_analysis *a = s->analysis;
 	uint32_t *order = malloc((a->n ? a->n : 1) * sizeof(uint32_t));
@@ -751,13 +781,15 @@ struct hs_error *hs_cmd_top(struct hs_cmd *c)
 			hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
 			hs_json_ku64(o, "retained", a->retained[i]);
 			hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
+			hs_json_kbool(o, "pooled", hs_pools_block_pooled(s, i));
 			hs_json_kstr(o, "type", t);
 			hs_json_end_object(o);
 			continue;
 		}
 		hs_out_printf(o, "  0x%016" PRIx64 " %12s %12s %-8s %s\n", s->heap.blocks[i].address,
 			      hs_fmt_size(hs_block_size(&s->heap.blocks[i]), x, sizeof(x)),
-			      hs_fmt_size(a->retained[i], y, sizeof(y)), hs_node_leaked(a, i) ? "leaked" : "anchored",
+			      hs_fmt_size(a->retained[i], y, sizeof(y)),
+			      hs_node_leaked(a, i) ? "leaked" : hs_pools_block_pooled(s, i) ? "pooled" : "anchored",
 			      t ? t : "?");
 	}
 	free(order);

@@ -6,6 +6,7 @@
 #include "api_tables.h"
 #include "commands.h"
 #include "graph.h"
+#include "pools.h"
 #include "session.h"
 #include "testhook.h"
 
@@ -72,6 +73,24 @@ static char *dup_or_null(const char *s, bool *failed)
 	return d;
 }
 
+static struct hs_error *copy_pool_specs(struct hs_session *s, const struct hs_options *opts)
+{
+	size_t n = 0;
+	while (opts->pools && opts->pools[n])
+		n++;
+	s->no_pool_detection = opts->no_pool_detection != 0;
+	s->pool_specs = calloc(n + 1, sizeof(char *));
+	if (!s->pool_specs)
+		return &hs_error_nomem;
+	for (size_t i = 0; i < n; i++) {
+		HS_CHECK(hs_pool_spec_check(opts->pools[i]));
+		if (!(s->pool_specs[i] = strdup(opts->pools[i])))
+			return &hs_error_nomem;
+		s->npool_specs = i + 1;
+	}
+	return NULL;
+}
+
 static struct hs_error *session_create(const struct hs_options *opts, struct hs_session **ret)
 {
 	static const struct hs_options defaults;
@@ -111,6 +130,8 @@ static struct hs_error *session_create(const struct hs_options *opts, struct hs_
 		return err;
 	}
 	struct hs_error *err = parse_overrides(s, opts->overrides);
+	if (!err)
+		err = copy_pool_specs(s, opts);
 	if (err) {
 		hs_session_destroy(s);
 		return err;
@@ -161,6 +182,11 @@ void hs_session_destroy(struct hs_session *s)
 	if (!s)
 		return;
 	hs_api_facts_destroy(s->api_facts);
+	hs_pools_destroy(s->pools);
+	hs_error_destroy(s->pools_error);
+	for (size_t i = 0; s->pool_specs && s->pool_specs[i]; i++)
+		free(s->pool_specs[i]);
+	free(s->pool_specs);
 	hs_analysis_destroy(s->analysis);
 	hs_error_destroy(s->analysis_error);
 	hs_heap_deinit(&s->heap);

@@ -44,6 +44,12 @@ struct hs_session {
 	struct hs_error *analysis_error;
 
 	struct hs_api_facts *api_facts;        /* api_tables.c: NULL until asked */
+	/* pools.c: --pool specs (owned, NULL-terminated) and the pools found */
+	char **pool_specs;
+	size_t npool_specs;
+	bool no_pool_detection;
+	struct hs_pools *pools;
+	struct hs_error *pools_error;
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);

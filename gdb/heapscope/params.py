@@ -34,6 +34,14 @@ SETTINGS = (
     ("limit", gdb.PARAM_ZUINTEGER_UNLIMITED, None, -1,
      "The default --limit of chunks, leaks --list, histogram and top.",
      "unlimited (the default) leaves each command's own default.  An explicit --limit wins."),
+    ("pools", gdb.PARAM_STRING_NOESCAPE, None, "",
+     "Application pools to report: SPEC [SPEC...], each EXPR[:LINK].",
+     "EXPR holds the first free object's address (g_pool.free_head, slabclass[3].slots, a\n"
+     "TLS variable: one pool per thread); LINK is the next pointer's member or byte offset\n"
+     "(default 0).  Like the CLI's --pool, once per SPEC."),
+    ("pool-detection", gdb.PARAM_BOOLEAN, None, True,
+     "Whether undeclared pools are detected by the rule of docs/cli.md.",
+     "Off is the CLI's --no-pool-detection."),
     ("color", gdb.PARAM_ENUM, ["auto", "on", "off"], "auto",
      "Whether heapscope's text output is coloured (colour).",
      "auto: when GDB styling is on (`set style enabled`) and the output is a terminal."),

@@ -104,6 +104,10 @@ def session_options(overrides):
     for item in (params.get("overrides") or "").split(","):
         if item.strip():
             o.append(("--override", item.strip()))
+    for spec in (params.get("pools") or "").split():
+        o.append(("--pool", spec))
+    if params.get("pool-detection") is False:
+        o.append(("--no-pool-detection", None))
     return o + list(overrides)
 
 

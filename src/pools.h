@@ -1,0 +1,75 @@
+/* pools.h - application object pools: free lists the program keeps itself
+ * (intrusive lists of freed objects, free slots of a slab, per-thread caches).
+ * To malloc their objects are in use; here they are "pooled".
+ *
+ * Declared pools come from --pool EXPR[:LINK] (expr.h); detected pools from a
+ * rule over global and TLS pointers (docs/cli.md, "pools"): a name that marks
+ * a free list, heading a singly linked, NULL-terminated chain of objects of one
+ * size with one link offset, separate allocations or slots inside allocations,
+ * that nothing else references (only stacks and registers may).
+ *
+ * Invariants: every walk is bounded (cycles by Brent's algorithm, length by the
+ * heap's size); a pool's count never includes an object past the point where
+ * its list broke (pool->broken, with a diagnostic).  objs is in walk order,
+ * pool by pool; sorted is the same objects by address.  Pooled objects of
+ * separate allocations have slab == false and object_size the usable size.
+ */
+#ifndef HS_POOLS_H
+#define HS_POOLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+struct hs_session;
+
+struct hs_pool {
+	char *anchor;               /* the expression or the detected variable path */
+	uint64_t anchor_address;    /* where the head pointer is stored */
+	int tid;                    /* TLS pools: the thread; else 0 */
+	bool declared;
+	uint64_t head;
+	uint64_t link;              /* byte offset of the next pointer in an object */
+	bool slab;                  /* objects are slots inside allocations */
+	uint64_t object_size;       /* usable size, or the slot stride */
+	uint64_t count, bytes;
+	bool broken;                /* the list is cyclic or leaves the heap (diagnostic) */
+	size_t first;               /* objs[first .. first + count) */
+	/* hs_session_need_pool_analysis() */
+	uint64_t polluted;          /* pooled objects pointing into other heap memory */
+	uint64_t polluted_retained; /* bytes only this pool's objects keep alive */
+};
+
+struct hs_pool_object {
+	uint64_t address;
+	uint64_t size;
+	uint32_t pool;
+	uint32_t block;             /* heap index of the allocation holding it */
+	bool polluted;
+};
+
+struct hs_pools {
+	struct hs_pool *pools;
+	size_t n;
+	struct hs_pool_object *objs;    /* walk order */
+	size_t nobjs;
+	uint32_t *sorted;               /* indexes into objs, by address */
+	uint64_t count, bytes;          /* all pools */
+	bool analysed;
+	uint64_t polluted, polluted_retained;   /* all pools; retained counted once */
+};
+
+/* Parse-only check of a --pool spec (EXPR[:LINK]), for option handling. */
+struct hs_error *hs_pool_spec_check(const char *spec);
+/* Declared and detected pools (needs the heap; detection needs the graph). */
+struct hs_error *hs_session_need_pools(struct hs_session *s);
+/* polluted and polluted_retained of every pool (needs the graph). */
+struct hs_error *hs_session_need_pool_analysis(struct hs_session *s);
+void hs_pools_destroy(struct hs_pools *p);
+/* The pooled object holding addr, or NULL (pools computed or not). */
+const struct hs_pool_object *hs_pools_find(const struct hs_session *s, uint64_t addr);
+/* Is heap block i itself a pooled object (a separate allocation)? */
+bool hs_pools_block_pooled(const struct hs_session *s, size_t i);
+
+#endif
