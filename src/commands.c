@@ -19,6 +19,11 @@ const struct hs_command hs_commands[] = {
 	{ "chain", "chain ADDR", "a shortest reference chain from a root to ADDR", hs_cmd_chain },
 	{ "refs", "refs ADDR", "every root and allocation that points at ADDR", hs_cmd_refs },
 	{ "top", "top [--limit N]", "the allocations that retain the most memory", hs_cmd_top },
+	{ "export", "export --format pprof|folded [-o FILE]",
+	  "who holds the memory, as a pprof profile or folded stacks (flame graphs)", hs_cmd_export },
+	{ "diff", "diff OLD-CORE [--limit N] [--force]",
+	  "what grew since an older core of the same program, by type, owner and leaks", hs_cmd_diff },
+	{ "report", "report [--html] [-o FILE]", "a one-page triage of the core (text, or one HTML file)", hs_cmd_report },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
 

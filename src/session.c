@@ -5,6 +5,7 @@
 #include <string.h>
 #include "commands.h"
 #include "graph.h"
+#include "progress.h"
 #include "session.h"
 
 static volatile sig_atomic_t interrupt_flag;
@@ -269,7 +270,9 @@ static struct hs_error *heap_walk(struct hs_session *s)
 struct hs_error *hs_session_need_heap(struct hs_session *s)
 {
 	if (!s->heap_done) {
+		hs_progress_begin(s, "walk", 0);
 		s->heap_error = heap_walk(s);
+		hs_progress_end(s);
 		// An interruption is not a result: the next command tries again.
 		if (s->heap_error && s->heap_error->code == HS_ERR_INTERRUPTED) {
 			struct hs_error *err = s->heap_error;
@@ -293,7 +296,9 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 	if (s->analysis_error)
 		return error_copy(s->analysis_error);
 	HS_CHECK(hs_session_need_heap(s));
+	hs_progress_begin(s, "scan", 0);
 	struct hs_error *err = hs_analysis_create(s, &s->analysis);
+	hs_progress_end(s);
 	if (!err || err->code == HS_ERR_INTERRUPTED || err->is_static)
 		return err;
 	s->analysis_error = err;

@@ -42,6 +42,11 @@ struct hs_session {
 	bool unwinder_attached, unwinder_ok;   /* roots.c: libdwfl's core unwinder */
 	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
 	struct hs_error *analysis_error;
+
+	hs_progress_fn progress_fn;            /* progress.c */
+	void *progress_ctx;
+	const char *progress_stage;
+	uint64_t progress_total;
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);
