@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "heapscope.h"
 #include "commands.h"
@@ -40,6 +41,8 @@ static const char usage_text[] =
 "  --json                one JSON document on stdout (see docs/json.md)\n"
 "  --jobs N              threads for scans (default 2)\n"
 "  --quiet               no diagnostics on stderr\n"
+"  --progress            a progress line on stderr even when it is not a terminal\n"
+"                        (on a terminal it is on by default; never on stdout)\n"
 "  --help, --version\n"
 "\n"
 "Commands:\n";
@@ -137,6 +140,50 @@ static int seize_process(int pid)
 	return 0;
 }
 
+/* Progress on stderr: on a terminal one line redrawn in place (at most ten
+ * times a second); otherwise (--progress) a line when a stage begins and one
+ * when it ends. */
+struct progress_state {
+	bool tty, open;
+	struct timespec begun, drawn;
+};
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void draw_progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
+{
+	struct progress_state *ps = ctx;
+	bool begin = done == 0, end = total && done >= total;
+	if (begin)
+		clock_gettime(CLOCK_MONOTONIC, &ps->begun);
+	if (!ps->tty) {
+		if (begin)
+			fprintf(stderr, "heapscope: %s...\n", stage);
+		else if (end)
+			fprintf(stderr, "heapscope: %s done (%.2f s)\n", stage, seconds_since(&ps->begun));
+		return;
+	}
+	if (!begin && !end && seconds_since(&ps->drawn) < 0.1)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ps->drawn);
+	if (end) {
+		// Erased: the command's output must not start on this line.
+		fputs("\r\033[K", stderr);
+		ps->open = false;
+		return;
+	}
+	if (total)
+		fprintf(stderr, "\r\033[Kheapscope: %s %3.0f%%", stage, 100.0 * (double)done / (double)total);
+	else
+		fprintf(stderr, "\r\033[Kheapscope: %s...", stage);
+	ps->open = true;
+}
+
 static int exit_status(const struct hs_error *err, bool opening)
 {
 	switch (hs_error_code(err)) {
@@ -172,7 +219,7 @@ int main(int argc, char **argv)
 	const char *debug_dirs[65] = { 0 };
 	size_t ndebug = 0;
 	char overrides[2048] = "";
-	bool json = false;
+	bool json = false, quiet = false, progress = false;
 	const char *pid_arg = NULL;
 	int i = 1;
 
@@ -194,7 +241,8 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--json")) { json = true; continue; }
 		if (!strcmp(a, "--no-debuginfo")) { opts.no_debuginfo = 1; continue; }
 		if (!strcmp(a, "--exact-pointers")) { opts.exact_pointers = 1; continue; }
-		if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) continue;
+		if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { quiet = true; continue; }
+		if (!strcmp(a, "--progress")) { progress = true; continue; }
 		// Every other option takes a value.
 		if (!val)
 			return usage_error("option %s needs a value", a);
@@ -292,10 +340,15 @@ int main(int argc, char **argv)
 		}
 	}
 
+	struct progress_state ps = { .tty = isatty(STDERR_FILENO) };
+	if (!quiet && (progress || ps.tty))
+		hs_session_set_progress(s, draw_progress, &ps);
 	int status = 0;
 	err = hs_session_run(s, argc - i, (const char *const *)argv + i,
 			     json ? HS_FORMAT_JSON : HS_FORMAT_TEXT, write_stdout, NULL, &status);
 	fflush(stdout);
+	if (ps.open)
+		fputs("\r\033[K", stderr);
 	// A truncated core gives what is there, and says the target was not whole.
 	uint64_t missing = s->target->missing_bytes;
 	if (!err && missing) {
