@@ -112,6 +112,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 4; i++) {
 		us[i] = malloc_usable_size(probe[i]);
 		free(probe[i]);
+		probe[i] = NULL;   // the next malloc of that size gets it again
 	}
 	add_items(50);
 	add_records(30);
@@ -135,7 +136,10 @@ int main(int argc, char **argv)
 	fprintf(f, "    {\"type\": \"big\", \"size\": %zu, \"count_delta\": 4, \"bytes_delta\": %zu},\n", us[3], 4 * us[3]);
 	fprintf(f, "    {\"type\": null, \"size\": %zu, \"count_delta\": 7, \"bytes_delta\": %zu},\n", us[2], 7 * us[2]);
 	fprintf(f, "    {\"type\": \"record\", \"size\": %zu, \"count_delta\": -10, \"bytes_delta\": -%zu}\n", us[1], 10 * us[1]);
-	fprintf(f, "  ],\n  \"leaked\": {\"count_delta\": 7, \"bytes_delta\": %zu},\n", 7 * us[2]);
+	fprintf(f, "  ],\n  \"sizes\": {\"item\": %zu, \"record\": %zu, \"blob\": %zu, \"big\": %zu},\n",
+		us[0], us[1], us[2], us[3]);
+	fprintf(f, "  \"two\": {\"item\": 250, \"record\": 20, \"big\": 4, \"blob\": 12},\n");
+	fprintf(f, "  \"leaked\": {\"count_delta\": 7, \"bytes_delta\": %zu},\n", 7 * us[2]);
 	fprintf(f, "  \"in_use\": {\"count_delta\": %d, \"bytes_delta\": %zd},\n", 200 - 10 + 4 + 7,
 		(ssize_t)(200 * us[0] + 4 * us[3] + 7 * us[2]) - (ssize_t)(10 * us[1]));
 	fprintf(f, "  \"owners\": [\n");
