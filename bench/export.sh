@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Timings of export and diff (issue 16) against leaks, on the 1 M-allocation
+# bench core ($BUILD/bench/m1.core, made by bench/run.sh; made here when
+# missing).  Budget: export and diff each <= 1 s beyond leaks.  diff analyses
+# two cores (here m1 against itself), so its line also shows 2 x leaks.
+set -euo pipefail
+B=${BUILD:-build-release}
+D=$B/bench
+HS=$B/heapscope
+mkdir -p "$D"
+if [ ! -s "$D/m1.core" ]; then
+	gcc -O1 -g -o "$D/bench_heap" bench/bench_heap.c
+	echo "making $D/m1.core (1000000 allocations of ~400 bytes)..." >&2
+	gdb -batch -nx -ex 'set pagination off' -ex 'set startup-with-shell off' \
+		-ex 'break dump_here' -ex "run 1000000 400" \
+		-ex "generate-core-file $D/m1.core" -ex kill "$D/bench_heap" >/dev/null 2>&1
+fi
+best() {   # runs command...: the best wall time of N runs, in seconds
+	local runs=$1 b=""; shift
+	for _ in $(seq "$runs"); do
+		local s e t
+		s=$(date +%s.%N)
+		"$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
+		e=$(date +%s.%N)
+		t=$(awk "BEGIN{printf \"%.3f\", $e - $s}")
+		if [ -z "$b" ] || awk "BEGIN{exit !($t < $b)}"; then b=$t; fi
+	done
+	echo "$b"
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+leaks=$(best 3 "$HS" "$D/m1.core" leaks)
+pprof=$(best 3 "$HS" "$D/m1.core" export --format pprof -o "$tmp/m1.pb.gz")
+fold=$(best 3 "$HS" "$D/m1.core" export --format folded -o "$tmp/m1.folded")
+diff=$(best 3 "$HS" "$D/m1.core" diff "$D/m1.core")
+report=$(best 3 "$HS" "$D/m1.core" report --html -o "$tmp/m1.html")
+line() { printf '%-44s %8ss  (%+.2f s beyond leaks)\n' "$1" "$2" "$(awk "BEGIN{print $2 - $leaks}")"; }
+printf '%-44s %8ss\n' "leaks (1 M chunks)" "$leaks"
+line "export --format pprof (1 M chunks)" "$pprof"
+line "export --format folded (1 M chunks)" "$fold"
+line "diff, two 1 M-chunk cores" "$diff"
+line "report --html (1 M chunks)" "$report"
