@@ -1,7 +1,8 @@
 /* report_diff.c - `diff OLD`: what grew between an older core of the same
  * program and this one.  The old core is opened as a second session with the
  * options of this one (the public hs_session_open_core), analysed the same
- * way, and destroyed before the command returns.
+ * way (on a thread of its own, while this one is analysed), and destroyed
+ * before the command returns.
  *
  * Deltas are new minus old: per (type name, size) of the used allocations,
  * per owner (the root frames of export.h: "globals;g_items", "thread N;fn",
@@ -11,6 +12,7 @@
  * that into a warning.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +185,20 @@ static struct hs_error *collect(struct hs_session *s, int sign, struct deltas *g
 	return groups->nomem || owners->nomem ? &hs_error_nomem : NULL;
 }
 
+struct old_job {
+	struct hs_session *s;
+	struct side *side;
+	struct deltas groups, owners;
+	struct hs_error *err;
+};
+
+static void *old_main(void *arg)
+{
+	struct old_job *job = arg;
+	job->err = collect(job->s, -1, &job->groups, &job->owners, job->side);
+	return NULL;
+}
+
 static bool main_build_id(struct hs_session *s, char *buf, size_t len)
 {
 	struct hs_error *err = hs_session_need_symbols(s);
@@ -293,11 +309,31 @@ struct hs_error *hs_cmd_diff(struct hs_cmd *c)
 			    "the executable's build-id is unknown in %s: cannot check both cores are of the same program",
 			    !have_new ? s->target->path : pos[0]);
 	}
+	// The two cores are analysed at the same time: the old one on a thread
+	// of its own (sessions share no state; libdw handles are per session).
 	struct deltas groups = { 0 }, owners = { 0 };
 	struct side sn = { 0 }, so = { 0 };
+	struct old_job job = { .s = old, .side = &so };
+	hs_session_set_progress(old, NULL, NULL);   // one progress line: the new core's
+	pthread_t thread;
+	bool threaded = pthread_create(&thread, NULL, old_main, &job) == 0;
 	struct hs_error *err = collect(s, 1, &groups, &owners, &sn);
-	if (!err)
-		err = collect(old, -1, &groups, &owners, &so);
+	if (threaded)
+		pthread_join(thread, NULL);
+	else
+		old_main(&job);
+	if (!err && job.err)
+		err = job.err;
+	else
+		hs_error_destroy(job.err);
+	for (size_t i = 0; !err && i < job.groups.n; i++)
+		deltas_add(&groups, job.groups.v[i].key, job.groups.v[i].size, job.groups.v[i].count, job.groups.v[i].bytes);
+	for (size_t i = 0; !err && i < job.owners.n; i++)
+		deltas_add(&owners, job.owners.v[i].key, 0, job.owners.v[i].count, job.owners.v[i].bytes);
+	deltas_deinit(&job.groups);
+	deltas_deinit(&job.owners);
+	if (!err && (groups.nomem || owners.nomem))
+		err = &hs_error_nomem;
 	if (!err) {
 		// The old core's own findings, said once here.
 		for (size_t i = 0; i < old->diags.n; i++)
