@@ -8,7 +8,9 @@
  *
  * Between the two points, exactly: +200 struct item on g_items, -10 struct
  * record from g_records, +4 struct big in g_bigs[], +7 leaked blobs (type
- * unknown: nothing typed points at them).  The truth (usable sizes from
+ * unknown: nothing typed points at them).  g_alt, made before both points,
+ * is a chain of 50 alt_a -> alt_b pairs: 100 owner frames, more than export's
+ * stacks keep (64).  The truth (usable sizes from
  * malloc_usable_size) is written just before dump_two(); fclose() frees
  * stdio's FILE and buffer again, so no used allocation of stdio is in either
  * core (free blocks are in no diff group).
@@ -38,11 +40,37 @@ struct big {
 	char data[992];
 };
 
+/* An owner chain of alternating types, deeper than export's 64 frames. */
+struct alt_b;
+struct alt_a {
+	struct alt_b *next;
+	long pad;
+};
+struct alt_b {
+	struct alt_a *next;
+	long pad[3];
+};
+
 struct item *g_items;
+struct alt_a *g_alt;
 struct record *g_records;
 struct big *g_bigs[4];
 
 static int kernel_mode;
+
+#define NALT 50
+
+static __attribute__((noinline)) void add_alt(void)
+{
+	struct alt_a **link = &g_alt;
+	for (int i = 0; i < NALT; i++) {
+		struct alt_a *a = calloc(1, sizeof(*a));
+		struct alt_b *b = calloc(1, sizeof(*b));
+		*link = a;
+		a->next = b;
+		link = &b->next;
+	}
+}
 
 static __attribute__((noinline)) void add_items(int n)
 {
@@ -106,14 +134,15 @@ int main(int argc, char **argv)
 	kernel_mode = argc > 2 && !strcmp(argv[2], "abort");
 	// Sizes first: malloc_usable_size of one of each, freed again (the
 	// tcache keeps them; free chunks are not in any diff group).
-	void *probe[4] = { malloc(sizeof(struct item)), malloc(sizeof(struct record)), malloc(108),
-			   malloc(sizeof(struct big)) };
-	size_t us[4];
-	for (int i = 0; i < 4; i++) {
+	void *probe[6] = { malloc(sizeof(struct item)), malloc(sizeof(struct record)), malloc(108),
+			   malloc(sizeof(struct big)), malloc(sizeof(struct alt_a)), malloc(sizeof(struct alt_b)) };
+	size_t us[6];
+	for (int i = 0; i < 6; i++) {
 		us[i] = malloc_usable_size(probe[i]);
 		free(probe[i]);
 		probe[i] = NULL;   // the next malloc of that size gets it again
 	}
+	add_alt();
 	add_items(50);
 	add_records(30);
 	leak_blobs(5);
@@ -138,6 +167,7 @@ int main(int argc, char **argv)
 	fprintf(f, "    {\"type\": \"record\", \"size\": %zu, \"count_delta\": -10, \"bytes_delta\": -%zu}\n", us[1], 10 * us[1]);
 	fprintf(f, "  ],\n  \"sizes\": {\"item\": %zu, \"record\": %zu, \"blob\": %zu, \"big\": %zu},\n",
 		us[0], us[1], us[2], us[3]);
+	fprintf(f, "  \"alt\": {\"pairs\": %d, \"alt_a\": %zu, \"alt_b\": %zu},\n", NALT, us[4], us[5]);
 	fprintf(f, "  \"two\": {\"item\": 250, \"record\": 20, \"big\": 4, \"blob\": 12},\n");
 	fprintf(f, "  \"leaked\": {\"count_delta\": 7, \"bytes_delta\": %zu},\n", 7 * us[2]);
 	fprintf(f, "  \"in_use\": {\"count_delta\": %d, \"bytes_delta\": %zd},\n", 200 - 10 + 4 + 7,

@@ -120,6 +120,14 @@ class FoldedCase(Tmp):
                 self.assertEqual(stacks["globals;g_items;item"], t["two"]["item"] * t["sizes"]["item"])
                 self.assertEqual(stacks["globals;g_records;record"], t["two"]["record"] * t["sizes"]["record"])
                 self.assertEqual(stacks["globals;g_bigs;big"], t["two"]["big"] * t["sizes"]["big"])
+                # 100 alternating owners: stacks stop at 64 frames, the rest under [deeper].
+                alt = {k: v for k, v in stacks.items() if k.startswith("globals;g_alt;")}
+                self.assertEqual(sum(alt.values()), t["alt"]["pairs"] * (t["alt"]["alt_a"] + t["alt"]["alt_b"]))
+                self.assertEqual(max(len(k.split(";")) for k in stacks), 64)
+                deepest = [k for k in alt if len(k.split(";")) == 64]
+                self.assertEqual(len(deepest), 1)
+                self.assertTrue(deepest[0].endswith(";alt_b;alt_a;[deeper]"), deepest[0][-60:])
+                self.assertEqual(len(alt), 62)       # depths 3..64, one stack each
 
     def test_folded_to_file_is_stdout(self):
         core = grow_core("two", "gdb")
