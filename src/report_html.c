@@ -8,8 +8,8 @@
  * Sections: the process and the core; where the memory went (in use, leaked,
  * free by list, allocator metadata: a stacked bar and a bar per type); the
  * allocator state (arenas); the top owners (root -> held bytes, from the
- * ownership stacks of export.h) and the top retainers (dominators: the top
- * of each run of same-type dominators, so a long list shows once); the leak
+ * ownership stacks of export.h) and the top retainers (the largest retained
+ * sizes at the top of the dominator tree, so a long list shows once); the leak
  * suspects with an example chain each (the dominator chain from the cluster
  * head); the diagnostics.  The maps/pools section is a marked hook (see
  * REPORT_HOOK_CONTAINERS below).
@@ -157,14 +157,10 @@ static struct hs_error *build(struct report *r, struct hs_session *s)
 	}
 	free(oc);
 	// Retainers: the TOP_N largest retained sizes (insertion into a short
-	// list), each the top of its run of same-type dominators: a list of
-	// 1000 nodes is its head, not its first ten nodes.
+	// list) at the top of the dominator tree, so that a list of 1000 nodes
+	// is its head, not its first ten nodes.
 	for (size_t i = 0; i < a->n; i++) {
-		if (!(a->flags[i] & HS_NODE_USED))
-			continue;
-		uint32_t up = a->idom[i];
-		if (up < a->n && a->type && a->type[up] == a->type[i] &&
-		    (a->type[i] || hs_block_size(&s->heap.blocks[up]) == hs_block_size(&s->heap.blocks[i])))
+		if (!(a->flags[i] & HS_NODE_USED) || a->idom[i] < a->n)
 			continue;
 		size_t pos = r->nretainers;
 		while (pos > 0 && a->retained[r->retainers[pos - 1]] < a->retained[i])
@@ -266,7 +262,7 @@ static void text_report(struct hs_cmd *c, struct report *r)
 		hs_stacks_path(&r->st, r->owners[i].node, " > ", path, sizeof(path));
 		hs_out_printf(o, "  %12s %8" PRIu64 "  %s\n", hs_fmt_size(r->owners[i].bytes, x, sizeof(x)), r->owners[i].count, path);
 	}
-	hs_out_printf(o, "\nTop retainers (what freeing one object would free; the head of each same-type run)\n");
+	hs_out_printf(o, "\nTop retainers (top of the dominator tree: what freeing one object would free)\n");
 	for (size_t i = 0; i < r->nretainers; i++) {
 		uint32_t b = r->retainers[i];
 		const char *t = hs_block_type(s, b);
