@@ -121,6 +121,23 @@ COMMANDS = (
          example="hs refs $hs_last"),
     Spec("top", "top [--limit N]", "the allocations that retain the most memory",
          {"--limit": "N"}, last="objects", example="hs top --limit 10"),
+    Spec("export", "export --format pprof|folded [-o FILE]",
+         "who holds the memory, as a pprof profile or folded stacks (flame graphs)",
+         {"--format": ("pprof", "folded"), "--output": "FILE"},
+         text="Each allocation's stack is its root, the types of its owners (dominator tree)\n"
+              "and its own type.  pprof is binary: give -o FILE (or --output FILE) in GDB.",
+         example="hs export --format pprof -o heap.pb.gz"),
+    Spec("diff", "diff OLD-CORE [--limit N] [--force]",
+         "what grew since an older core of the same program, by type, owner and leaks",
+         {"--limit": "N", "--force": None},
+         text="OLD-CORE is a file name (not an expression); it is opened with this\n"
+              "session's options.  Different build-ids are refused unless --force.",
+         example="hs diff yesterday.core"),
+    Spec("report", "report [--html] [-o FILE]",
+         "a one-page triage of the core (text, or one HTML file)",
+         {"--html": None, "--output": "FILE"},
+         text="--html -o FILE writes one self-contained HTML page.",
+         example="hs report --html -o report.html"),
 )
 
 SPECS = {s.name: s for s in COMMANDS}
