@@ -6,7 +6,7 @@ OPT ?= -O2
 SAN ?=
 CFLAGS_BASE = -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-fPIC -fvisibility=hidden -pthread -Iinclude -Isrc -D_GNU_SOURCE $(SAN)
-LIBS = -ldw -lelf -lpthread -lm -lstdc++
+LIBS = -ldw -lelf -lz -lpthread -lm -lstdc++
 TEST_LIBS = -lcmocka
 
 LIB_SRC = $(filter-out src/cli.c,$(wildcard src/*.c))
@@ -51,6 +51,7 @@ cores: all
 	@BUILD=$(BUILD) cores/make-jemalloc-cores.sh
 	@BUILD=$(BUILD) cores/make-matrix-cores.sh
 	@BUILD=$(BUILD) cores/make-pool-cores.sh
+	@BUILD=$(BUILD) cores/make-grow-cores.sh
 
 demo: deps-check all
 	@BUILD=$(BUILD) cores/make-cores.sh leaks

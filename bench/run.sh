@@ -79,3 +79,4 @@ n=$("$HS" --json "$D/m10.core" summary | python3 -c 'import json,sys; d=json.loa
 echo "leaks (10 M chunks): peak anonymous memory ${anon} KiB for $n blocks = $(( anon * 1024 / n )) bytes per allocation"
 
 BUILD=$B "$(dirname "$0")/gdb_timing.sh"
+BUILD="$B" bench/export.sh

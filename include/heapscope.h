@@ -216,6 +216,15 @@ HS_PUBLIC int hs_error_exit_status(const struct hs_error *err, int opening);
 HS_PUBLIC const char *hs_version(void);
 HS_PUBLIC int hs_abi(void);
 
+/* Progress of long work (the heap walk, the pointer scan, dominators, ...):
+ * fn(ctx, stage, done, total) is called when a stage begins (done 0), now and
+ * then while it runs, and when it ends (done == total, total 1 when the
+ * amount of work was not known: total 0 meanwhile).  It runs on the thread of
+ * the command; it must not call back into the session.  The library never
+ * prints: drawing the progress is the front end's job.  fn NULL: none. */
+typedef void (*hs_progress_fn)(void *ctx, const char *stage, uint64_t done, uint64_t total);
+HS_PUBLIC void hs_session_set_progress(struct hs_session *s, hs_progress_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,10 +3,16 @@
 # what is missing; otherwise print the exact apt-get line and fail.
 # Usage: scripts/deps.sh build|check|demo
 set -e
-need="make gcc libelf-dev libdw-dev pkg-config"
+need="make gcc libelf-dev libdw-dev zlib1g-dev pkg-config"
 case "$1" in
   check|demo) need="$need g++ libcmocka-dev gdb libc6-dbg libjemalloc-dev python3 elfutils binutils util-linux" ;;
   bench) need="$need gdb libc6-dbg python3 time" ;;
+esac
+# export/report/debuginfod tests: go tool pprof reads the profiles back,
+# headless Chromium renders the report, a local debuginfod serves debug info
+# (libdebuginfod1 is the client libdw loads).
+case "$1" in
+  check) need="$need golang-go chromium debuginfod libdebuginfod1" ;;
 esac
 missing=""
 for p in $need; do

@@ -107,6 +107,9 @@ static const struct hs_option_info global_options[] = {
 	  "an application pool: EXPR holds its first free object\n(g_pool.free_head, slabclass[3].slots, a TLS variable),\n"
 	  "LINK the next pointer's member or offset (default 0);\nrepeatable (see docs/cli.md, pools)", NULL, "session" },
 	{ "--no-pool-detection", HS_OPTION_FLAG, NULL, "only the pools given with --pool", NULL, "session" },
+	{ "--progress", HS_OPTION_FLAG, NULL,
+	  "a progress line on stderr even when it is not a terminal\n(on a terminal it is on by default; never on stdout)",
+	  NULL, "front-end" },
 	/* New global options: append here, and give hs_optset_set a case if the
 	 * scope is "session". */
 };

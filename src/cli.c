@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "heapscope.h"
 
@@ -142,6 +143,50 @@ static int seize_process(int pid)
 	return 0;
 }
 
+/* Progress on stderr: on a terminal one line redrawn in place (at most ten
+ * times a second); otherwise (--progress) a line when a stage begins and one
+ * when it ends. */
+struct progress_state {
+	bool tty, open;
+	struct timespec begun, drawn;
+};
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void draw_progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
+{
+	struct progress_state *ps = ctx;
+	bool begin = done == 0, end = total && done >= total;
+	if (begin)
+		clock_gettime(CLOCK_MONOTONIC, &ps->begun);
+	if (!ps->tty) {
+		if (begin)
+			fprintf(stderr, "heapscope: %s...\n", stage);
+		else if (end)
+			fprintf(stderr, "heapscope: %s done (%.2f s)\n", stage, seconds_since(&ps->begun));
+		return;
+	}
+	if (!begin && !end && seconds_since(&ps->drawn) < 0.1)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ps->drawn);
+	if (end) {
+		// Erased: the command's output must not start on this line.
+		fputs("\r\033[K", stderr);
+		ps->open = false;
+		return;
+	}
+	if (total)
+		fprintf(stderr, "\r\033[Kheapscope: %s %3.0f%%", stage, 100.0 * (double)done / (double)total);
+	else
+		fprintf(stderr, "\r\033[Kheapscope: %s...", stage);
+	ps->open = true;
+}
+
 static int fail(struct hs_error *err, bool opening)
 {
 	int status = hs_error_exit_status(err, opening);
@@ -170,7 +215,7 @@ static const struct hs_option_info *global_option(const char *name)
 
 static int run(int argc, char **argv, struct hs_optset *set)
 {
-	bool json = false;
+	bool json = false, quiet = false, progress = false;
 	const char *pid_arg = NULL;
 	int i = 1;
 
@@ -208,8 +253,12 @@ static int run(int argc, char **argv, struct hs_optset *set)
 			json = true;
 		} else if (!strcmp(o->name, "--pid")) {
 			pid_arg = val;
+		} else if (!strcmp(o->name, "--quiet")) {
+			// Diagnostics go with the output already; --quiet only hides progress.
+			quiet = true;
+		} else if (!strcmp(o->name, "--progress")) {
+			progress = true;
 		}
-		// --quiet: diagnostics go with the output already.
 	}
 	const struct hs_options *opts = hs_optset_options(set);
 
@@ -265,10 +314,15 @@ static int run(int argc, char **argv, struct hs_optset *set)
 		return fail(err, true);
 	}
 
+	struct progress_state ps = { .tty = isatty(STDERR_FILENO) };
+	if (!quiet && (progress || ps.tty))
+		hs_session_set_progress(s, draw_progress, &ps);
 	int status = 0;
 	err = hs_session_run(s, argc - i, (const char *const *)argv + i,
 			     json ? HS_FORMAT_JSON : HS_FORMAT_TEXT, write_stdout, NULL, &status);
 	fflush(stdout);
+	if (ps.open)
+		fputs("\r\033[K", stderr);
 	// A truncated core gives what is there, and says the target was not whole.
 	const struct hs_target_facts *facts = NULL;
 	struct hs_error *ferr = hs_session_target_facts(s, &facts);

@@ -11,9 +11,11 @@
 #define NUMBER(name, meta, help) { name, HS_OPTION_NUMBER, meta, help, NULL, NULL }
 #define CHOICE(name, meta, help, values) \
 	{ name, HS_OPTION_CHOICE, meta, help, (const char *const *)(values), NULL }
+#define PATHOPT(name, meta, help) { name, HS_OPTION_PATH, meta, help, NULL, NULL }
 #define OPTIONS(...) (const struct hs_option_info[]){ __VA_ARGS__, { 0 } }
 
 static const char *const by_values[] = { "type", "size", "type+size", NULL };
+static const char *const export_formats[] = { "pprof", "folded", NULL };
 
 /* The commands, in --help order.  Adding one: docs/architecture.md. */
 const struct hs_command hs_commands[] = {
@@ -83,6 +85,29 @@ const struct hs_command hs_commands[] = {
 		  "detected (docs/cli.md gives the rule).  polluted: pooled objects still\n"
 		  "pointing at heap memory; polluted_retained: the bytes only they keep alive.",
 	  .example = "hs pools --list" },
+	{ "export", "export --format pprof|folded [-o FILE]",
+	  "who holds the memory, as a pprof profile or folded stacks (flame graphs)", hs_cmd_export,
+	  .options = OPTIONS(CHOICE("--format", "FORMAT", "pprof (gzipped profile.proto) or folded (flame graph lines)",
+				    export_formats),
+			     PATHOPT("-o", "FILE", "write to FILE (atomically) instead of stdout"),
+			     PATHOPT("--output", "FILE", "the same as -o")),
+	  .help = "Every allocation in use as a stack: the root holding it, the types of its\n"
+		  "owners down the dominator tree, its own type.  Totals are the bytes in use.\n"
+		  "In GDB give -o FILE for pprof (it is binary).",
+	  .example = "hs export --format folded -o heap.folded" },
+	{ "diff", "diff OLD-CORE [--limit N] [--force]",
+	  "what grew since an older core of the same program, by type, owner and leaks", hs_cmd_diff,
+	  .options = OPTIONS(FLAG("--force", "compare even when the build-ids differ"),
+			     NUMBER("--limit", "N", "at most N rows per table (default 20)")),
+	  .argument = "OLD-CORE",
+	  .help = "OLD-CORE is the file name of an older core of the same program (in GDB\n"
+		  "too: it is not an expression).",
+	  .example = "hs diff /var/cores/yesterday.core" },
+	{ "report", "report [--html] [-o FILE]", "a one-page triage of the core (text, or one HTML file)", hs_cmd_report,
+	  .options = OPTIONS(FLAG("--html", "one self-contained HTML page"),
+			     PATHOPT("-o", "FILE", "write to FILE (atomically) instead of stdout"),
+			     PATHOPT("--output", "FILE", "the same as -o")),
+	  .example = "hs report --html -o triage.html" },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
 

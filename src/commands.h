@@ -83,6 +83,9 @@ struct hs_error *hs_cmd_chain(struct hs_cmd *c);
 struct hs_error *hs_cmd_refs(struct hs_cmd *c);
 struct hs_error *hs_cmd_top(struct hs_cmd *c);
 struct hs_error *hs_cmd_pools(struct hs_cmd *c);
+struct hs_error *hs_cmd_export(struct hs_cmd *c);
+struct hs_error *hs_cmd_diff(struct hs_cmd *c);
+struct hs_error *hs_cmd_report(struct hs_cmd *c);
 /* Leaked and unreferenced totals (summary, leaks). */
 void hs_report_leak_totals(struct hs_cmd *c);
 

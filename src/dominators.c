@@ -3,6 +3,7 @@
 #include <string.h>
 #include "dominators.h"
 #include "graph.h"
+#include "progress.h"
 #include "session.h"
 
 #define NONE UINT32_MAX
@@ -109,6 +110,7 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 	if (a->idom)
 		return NULL;
 	HS_CHECK(hs_analysis_need_reverse(a));
+	hs_progress_begin(s, "dominators", 0);
 	size_t n = a->n, m = n + 1;
 	struct lt t = { .a = a, .n = n };
 	uint32_t **arrays[] = { &t.dfnum, &t.vertex, &t.parent, &t.semi, &t.ancestor, &t.best,
@@ -162,5 +164,6 @@ nomem:
 	free(pos);
 	free(retained);
 	free(t.from_root);
+	hs_progress_end(s);
 	return ok ? NULL : &hs_error_nomem;
 }

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "graph.h"
 #include "pools.h"
+#include "progress.h"
 #include "session.h"
 #include "testhook.h"
 
@@ -298,7 +299,9 @@ static struct hs_error *heap_walk(struct hs_session *s)
 struct hs_error *hs_session_need_heap(struct hs_session *s)
 {
 	if (!s->heap_done) {
+		hs_progress_begin(s, "walk", 0);
 		s->heap_error = heap_walk(s);
+		hs_progress_end(s);
 		// An interruption is not a result: the next command tries again.
 		if (s->heap_error && s->heap_error->code == HS_ERR_INTERRUPTED) {
 			struct hs_error *err = s->heap_error;
@@ -323,7 +326,9 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 		return error_copy(s->analysis_error);
 	HS_CHECK(hs_session_need_heap(s));
 	HS_CHECK(hs_test_hold("analysis"));
+	hs_progress_begin(s, "scan", 0);
 	struct hs_error *err = hs_analysis_create(s, &s->analysis);
+	hs_progress_end(s);
 	if (!err || err->code == HS_ERR_INTERRUPTED || err->is_static)
 		return err;
 	s->analysis_error = err;

@@ -50,6 +50,10 @@ struct hs_session {
 	bool no_pool_detection;
 	struct hs_pools *pools;
 	struct hs_error *pools_error;
+	hs_progress_fn progress_fn;            /* progress.c */
+	void *progress_ctx;
+	const char *progress_stage;
+	uint64_t progress_total;
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "debuginfod.h"
 #include "symbols.h"
 #include "target.h"
 
@@ -594,6 +595,9 @@ static struct hs_error *fill_module(struct hs_symbols *s, Dwfl_Module *dm, struc
 		m->debug_path = strdup(debugfile);
 		if (!m->debug_path)
 			return &hs_error_nomem;
+	} else if (dw && dwarf_getelf(dw) != elf) {
+		// Separate DWARF libdwfl found without naming it: debuginfod's cache.
+		m->debug_path = hs_debuginfod_cached(m->build_id, m->build_id_len);
 	}
 	return NULL;
 }

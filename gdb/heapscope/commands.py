@@ -101,7 +101,8 @@ def parse(spec, argv):
     while i < len(argv):
         a = argv[i]
         i += 1
-        if done or not a.startswith("--") or a == "-":
+        # Options are --long, or a short one the table names (-o).
+        if done or a == "-" or not (a.startswith("--") or a.partition("=")[0] in options):
             positional.append(a)
             continue
         if a == "--":
@@ -145,7 +146,12 @@ def parse(spec, argv):
         except hslib.LibraryError as err:
             raise _usage_error(spec, err.message)
         inv.session = session
-    if spec and spec.argument:
+    if spec and spec.argument and spec.argument != "ADDR":
+        # A file name (diff OLD-CORE): passed as it is, not evaluated.
+        if len(positional) != 1:
+            raise _usage_error(spec, "expected one %s" % spec.argument)
+        inv.args.insert(0, positional[0])
+    elif spec and spec.argument:
         if not positional:
             raise _usage_error(spec, "missing %s (a GDB expression)" % spec.argument)
         expr = " ".join(positional)
@@ -341,11 +347,14 @@ def execute(spec, name, arg, from_tty):
     library = hstarget.CACHE.lib()
     argv_lib = [name] + inv.args
 
+    if (name == "export" and "--format=pprof" in inv.args and not inv.json
+            and not any(a.startswith(("-o=", "--output=")) for a in inv.args)):
+        raise _usage_error(spec, "the pprof profile is binary: give -o FILE")
     styler = Styler() if use_colour(from_tty, inv.json) else None
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def sink(data):
-        text = decoder.decode(data)
+        text = decoder.decode(data).replace("\0", "\\0")   # gdb.write takes no NUL
         if styler:
             text = styler.feed(text)
         if text:
@@ -379,8 +388,10 @@ def execute(spec, name, arg, from_tty):
 def _update_last(spec, inv, library, entry, argv_lib):
     if spec is None:
         return
-    if spec.argument:
+    if spec.argument == "ADDR":
         _set_last(inv.addr)
+        return
+    if spec.argument:
         return
     if not spec.last or (spec.name == "leaks" and "--list" not in inv.args):
         return
@@ -429,8 +440,10 @@ def complete_args(spec, text, word):
         return []
     if current.startswith("-"):
         return tails(options)
-    if spec and spec.argument:
+    if spec and spec.argument == "ADDR":
         return gdb.COMPLETE_EXPRESSION
+    if spec and spec.argument:
+        return gdb.COMPLETE_FILENAME
     return tails(options)
 
 
@@ -447,7 +460,7 @@ def _doc(spec):
             if o.values is not None:
                 lines.append("  %-21s %s: %s" % ("", o.metavar, ", ".join(o.values)))
     lines += ["", "Example: %s" % spec.example if spec.example else "Example: hs %s" % spec.name]
-    if spec.argument or spec.last:
+    if spec.argument == "ADDR" or spec.last:
         lines += ["", CONVENIENCE_HELP]
     lines += ["", global_help()]
     return "\n".join(lines)

@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -434,6 +435,8 @@ class OptionValues(unittest.TestCase):
                     continue
                 for v in values:
                     tail = ["--limit", "1"] if "--limit" in c.options and o.name != "--limit" else []
+                    if "-o" in c.options:
+                        tail += ["-o", os.path.join(tempfile.gettempdir(), "hs-optionvalues.out")]
                     argv = head + ["%s=%s" % (o.name, v)] + tail
                     cases.append(("c%d" % len(cases), [core] + argv, "hs " + " ".join(argv)))
         for o in lib.global_options.values():

@@ -1,0 +1,384 @@
+/* report_diff.c - `diff OLD`: what grew between an older core of the same
+ * program and this one.  The old core is opened as a second session with the
+ * options of this one (the public hs_session_open_core), analysed the same
+ * way (on a thread of its own, while this one is analysed), and destroyed
+ * before the command returns.
+ *
+ * Deltas are new minus old: per (type name, size) of the used allocations,
+ * per owner (the root frames of export.h: "globals;g_items", "thread N;fn",
+ * "[leaked]"), for the leaked set and for the whole heap.  Types are compared
+ * by name (type ids are per session).  Different build-ids of the executables
+ * are refused (the types and owners would not mean the same); --force turns
+ * that into a warning.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "commands.h"
+#include "export.h"
+#include "graph.h"
+#include "types.h"
+
+struct delta {
+	char *key;                  /* type name (NULL: unknown) or owner path */
+	uint64_t size;              /* 0 for owners */
+	int64_t count, bytes;
+};
+
+struct deltas {
+	struct delta *v;
+	size_t n, cap;
+	bool nomem;
+};
+
+static void deltas_add(struct deltas *d, const char *key, uint64_t size, int64_t count, int64_t bytes)
+{
+	if (d->nomem)
+		return;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct delta *g = realloc(d->v, cap * sizeof(*g));
+		if (!g) {
+			d->nomem = true;
+			return;
+		}
+		d->v = g;
+		d->cap = cap;
+	}
+	char *copy = key ? strdup(key) : NULL;
+	if (key && !copy) {
+		d->nomem = true;
+		return;
+	}
+	d->v[d->n++] = (struct delta){ copy, size, count, bytes };
+}
+
+static void deltas_deinit(struct deltas *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].key);
+	free(d->v);
+	memset(d, 0, sizeof(*d));
+}
+
+static int key_cmp(const struct delta *a, const struct delta *b)
+{
+	if (!a->key != !b->key)
+		return a->key ? 1 : -1;   // unknown first
+	int c = a->key ? strcmp(a->key, b->key) : 0;
+	if (c)
+		return c;
+	return (a->size > b->size) - (a->size < b->size);
+}
+
+static int delta_key_cmp(const void *x, const void *y) { return key_cmp(x, y); }
+
+static int delta_growth_cmp(const void *x, const void *y)
+{
+	const struct delta *a = x, *b = y;
+	if (a->bytes != b->bytes)
+		return a->bytes > b->bytes ? -1 : 1;
+	if (a->count != b->count)
+		return a->count > b->count ? -1 : 1;
+	return key_cmp(a, b);
+}
+
+// Fold equal keys, drop what did not change, sort by growth.
+static void deltas_finish(struct deltas *d)
+{
+	qsort(d->v, d->n, sizeof(*d->v), delta_key_cmp);
+	size_t out = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		if (out && !key_cmp(&d->v[out - 1], &d->v[i])) {
+			d->v[out - 1].count += d->v[i].count;
+			d->v[out - 1].bytes += d->v[i].bytes;
+			free(d->v[i].key);
+		} else {
+			d->v[out++] = d->v[i];
+		}
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < out; i++) {
+		if (d->v[i].count || d->v[i].bytes)
+			d->v[kept++] = d->v[i];
+		else
+			free(d->v[i].key);
+	}
+	d->n = kept;
+	qsort(d->v, d->n, sizeof(*d->v), delta_growth_cmp);
+}
+
+struct side {
+	uint64_t count, bytes, leaked_count, leaked_bytes;
+};
+
+static int u64_cmp(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return (a > b) - (a < b);
+}
+
+// One core's groups and owners, added with sign (+1 new, -1 old).
+static struct hs_error *collect(struct hs_session *s, int sign, struct deltas *groups, struct deltas *owners,
+				struct side *side)
+{
+	struct hs_stacks st;
+	HS_CHECK(hs_stacks_build(s, &st));
+	const struct hs_analysis *a = s->analysis;
+	side->count = st.count;
+	side->bytes = st.bytes;
+	side->leaked_count = st.leaked_count;
+	side->leaked_bytes = st.leaked_bytes;
+	// (type, size) keys of every used allocation, sorted and folded.
+	uint64_t *keys = malloc((st.count ? st.count : 1) * sizeof(uint64_t));
+	if (!keys) {
+		hs_stacks_deinit(&st);
+		return &hs_error_nomem;
+	}
+	size_t k = 0;
+	bool wide = false;
+	for (size_t i = 0; i < a->n; i++) {
+		if (!(a->flags[i] & HS_NODE_USED))
+			continue;
+		uint64_t t = a->type ? a->type[i] : 0, size = hs_block_size(&s->heap.blocks[i]);
+		wide |= t >= (UINT64_C(1) << 24);
+		keys[k++] = t << 40 | size;
+	}
+	if (wide) {
+		hs_stacks_deinit(&st);
+		free(keys);
+		return hs_error_create(HS_ERR_OTHER, "diff: more than 16 M distinct types");
+	}
+	qsort(keys, k, sizeof(*keys), u64_cmp);
+	for (size_t i = 0; i < k;) {
+		size_t j = i;
+		while (j < k && keys[j] == keys[i])
+			j++;
+		uint32_t t = (uint32_t)(keys[i] >> 40);
+		uint64_t size = keys[i] & HS_BLOCK_SIZE_MAX;
+		const char *name = t && a->types ? hs_types_name(a->types, t) : NULL;
+		deltas_add(groups, name, size, sign * (int64_t)(j - i), sign * (int64_t)((j - i) * size));
+		i = j;
+	}
+	free(keys);
+	// Owners: the stacks' owner nodes, each summing the nodes under it.
+	uint64_t *oc = calloc(st.nnodes ? st.nnodes : 1, 2 * sizeof(uint64_t));
+	if (!oc) {
+		hs_stacks_deinit(&st);
+		return &hs_error_nomem;
+	}
+	for (size_t m = 0; m < st.nnodes; m++) {
+		oc[2 * st.nodes[m].owner] += st.nodes[m].count;
+		oc[2 * st.nodes[m].owner + 1] += st.nodes[m].bytes;
+	}
+	char path[1024];
+	for (size_t n = 0; n < st.nnodes; n++) {
+		if (st.nodes[n].owner != n || !oc[2 * n])
+			continue;
+		hs_stacks_path(&st, (uint32_t)n, ";", path, sizeof(path));
+		deltas_add(owners, path, 0, sign * (int64_t)oc[2 * n], sign * (int64_t)oc[2 * n + 1]);
+	}
+	free(oc);
+	hs_stacks_deinit(&st);
+	return groups->nomem || owners->nomem ? &hs_error_nomem : NULL;
+}
+
+struct old_job {
+	struct hs_session *s;
+	struct side *side;
+	struct deltas groups, owners;
+	struct hs_error *err;
+};
+
+static void *old_main(void *arg)
+{
+	struct old_job *job = arg;
+	job->err = collect(job->s, -1, &job->groups, &job->owners, job->side);
+	return NULL;
+}
+
+static bool main_build_id(struct hs_session *s, char *buf, size_t len)
+{
+	struct hs_error *err = hs_session_need_symbols(s);
+	hs_error_destroy(err);
+	struct hs_module *m = s->symbols ? hs_symbols_main_module(s->symbols) : NULL;
+	if (!m || !m->build_id_len)
+		return false;
+	size_t w = 0;
+	for (size_t i = 0; i < m->build_id_len && w + 3 <= len; i++)
+		w += (size_t)snprintf(buf + w, len - w, "%02x", m->build_id[i]);
+	return true;
+}
+
+// The options this session was opened with, for the old core.
+static struct hs_error *open_like(struct hs_session *s, const char *path, struct hs_session **ret)
+{
+	char overrides[2048] = "";
+	size_t w = 0;
+	for (size_t i = 0; i < s->noverrides && w < sizeof(overrides); i++)
+		w += (size_t)snprintf(overrides + w, sizeof(overrides) - w, "%s%s=0x%" PRIx64, i ? "," : "",
+				      s->overrides[i].name, s->overrides[i].value);
+	if (w >= sizeof(overrides))
+		return hs_error_create(HS_ERR_USAGE, "diff: too many overrides");
+	struct hs_options o = {
+		.exe = s->exe, .sysroot = s->sysroot, .debug_dirs = (const char *const *)s->debug_dirs,
+		.no_debuginfo = s->sym_opts.no_debuginfo, .allocator = s->allocator, .jobs = s->jobs,
+		.exact_pointers = s->exact_pointers, .overrides = s->noverrides ? overrides : NULL,
+	};
+	HS_CHECK(hs_session_open_core(path, &o, ret));
+	hs_session_set_progress(*ret, s->progress_fn, s->progress_ctx);
+	return NULL;
+}
+
+static void render_deltas(struct hs_cmd *c, const char *key, const struct deltas *d, bool groups, uint64_t limit)
+{
+	struct hs_out *o = c->out;
+	if (c->json) {
+		hs_json_key(o, key);
+		hs_json_begin_array(o);
+		for (size_t i = 0; i < d->n && i < limit; i++) {
+			hs_json_begin_object(o);
+			hs_json_kstr(o, groups ? "type" : "owner", d->v[i].key);
+			if (groups)
+				hs_json_ku64(o, "size", d->v[i].size);
+			hs_json_ki64(o, "count_delta", d->v[i].count);
+			hs_json_ki64(o, "bytes_delta", d->v[i].bytes);
+			hs_json_end_object(o);
+		}
+		hs_json_end_array(o);
+		return;
+	}
+	if (groups)
+		hs_out_printf(o, "\nBy type and size (largest growth first):\n  %12s %10s %14s  %s\n", "COUNT", "SIZE",
+			      "BYTES", "TYPE");
+	else
+		hs_out_printf(o, "\nBy owner (root -> what it holds):\n  %12s %14s  %s\n", "COUNT", "BYTES", "OWNER");
+	for (size_t i = 0; i < d->n && i < limit && !o->stopped; i++) {
+		if (groups)
+			hs_out_printf(o, "  %+12" PRId64 " %10" PRIu64 " %+14" PRId64 "  %s\n", d->v[i].count, d->v[i].size,
+				      d->v[i].bytes, d->v[i].key ? d->v[i].key : "?");
+		else
+			hs_out_printf(o, "  %+12" PRId64 " %+14" PRId64 "  %s\n", d->v[i].count, d->v[i].bytes, d->v[i].key);
+	}
+	if (!d->n)
+		hs_out_puts(o, "  (no change)\n");
+	else if (d->n > limit)
+		hs_out_printf(o, "  ... %zu more (--limit N)\n", d->n - (size_t)limit);
+}
+
+static void json_delta(struct hs_out *o, const char *key, int64_t count, int64_t bytes)
+{
+	hs_json_key(o, key);
+	hs_json_begin_object(o);
+	hs_json_ki64(o, "count_delta", count);
+	hs_json_ki64(o, "bytes_delta", bytes);
+	hs_json_end_object(o);
+}
+
+struct hs_error *hs_cmd_diff(struct hs_cmd *c)
+{
+	bool force = false;
+	uint64_t limit = UINT64_MAX;
+	const char *pos[1];
+	size_t npos;
+	const struct hs_opt opts[] = { { "--force", HS_OPT_FLAG, &force }, { "--limit", HS_OPT_U64, &limit }, { 0 } };
+	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
+	if (npos != 1)
+		return hs_error_create(HS_ERR_USAGE, "diff needs the older core: heapscope NEW-CORE diff OLD-CORE");
+	if (limit == UINT64_MAX && !c->json)
+		limit = 20;
+	struct hs_session *s = c->s;
+	struct hs_session *old = NULL;
+	HS_CHECK(open_like(s, pos[0], &old));
+	char id_new[140] = "", id_old[140] = "";
+	bool have_new = main_build_id(s, id_new, sizeof(id_new)), have_old = main_build_id(old, id_old, sizeof(id_old));
+	if (have_new && have_old && strcmp(id_new, id_old)) {
+		if (!force) {
+			hs_session_destroy(old);
+			return hs_error_create(HS_ERR_USAGE,
+					       "diff: %s and %s are cores of different programs (executable build-ids %s and %s); "
+					       "--force compares them anyway", s->target->path, pos[0], id_new, id_old);
+		}
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "diff", 0,
+			    "DIFFERENT PROGRAMS: executable build-ids %s (new) and %s (old) differ; types and owners may not correspond",
+			    id_new, id_old);
+	} else if (!have_new || !have_old) {
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "diff", 0,
+			    "the executable's build-id is unknown in %s: cannot check both cores are of the same program",
+			    !have_new ? s->target->path : pos[0]);
+	}
+	// The two cores are analysed at the same time: the old one on a thread
+	// of its own (sessions share no state; libdw handles are per session).
+	struct deltas groups = { 0 }, owners = { 0 };
+	struct side sn = { 0 }, so = { 0 };
+	struct old_job job = { .s = old, .side = &so };
+	hs_session_set_progress(old, NULL, NULL);   // one progress line: the new core's
+	pthread_t thread;
+	bool threaded = pthread_create(&thread, NULL, old_main, &job) == 0;
+	struct hs_error *err = collect(s, 1, &groups, &owners, &sn);
+	if (threaded)
+		pthread_join(thread, NULL);
+	else
+		old_main(&job);
+	if (!err && job.err)
+		err = job.err;
+	else
+		hs_error_destroy(job.err);
+	for (size_t i = 0; !err && i < job.groups.n; i++)
+		deltas_add(&groups, job.groups.v[i].key, job.groups.v[i].size, job.groups.v[i].count, job.groups.v[i].bytes);
+	for (size_t i = 0; !err && i < job.owners.n; i++)
+		deltas_add(&owners, job.owners.v[i].key, 0, job.owners.v[i].count, job.owners.v[i].bytes);
+	deltas_deinit(&job.groups);
+	deltas_deinit(&job.owners);
+	if (!err && (groups.nomem || owners.nomem))
+		err = &hs_error_nomem;
+	if (!err) {
+		// The old core's own findings, said once here.
+		for (size_t i = 0; i < old->diags.n; i++)
+			if (old->diags.items[i].level != HS_DIAG_INFO)
+				hs_diag_add(&s->diags, old->diags.items[i].level, "old core", old->diags.items[i].address, "%s",
+					    old->diags.items[i].message);
+	}
+	hs_session_destroy(old);
+	if (err) {
+		deltas_deinit(&groups);
+		deltas_deinit(&owners);
+		return err;
+	}
+	deltas_finish(&groups);
+	deltas_finish(&owners);
+	struct hs_out *o = c->out;
+	int64_t dc = (int64_t)sn.count - (int64_t)so.count, db = (int64_t)sn.bytes - (int64_t)so.bytes;
+	int64_t lc = (int64_t)sn.leaked_count - (int64_t)so.leaked_count;
+	int64_t lb = (int64_t)sn.leaked_bytes - (int64_t)so.leaked_bytes;
+	if (c->json) {
+		hs_cmd_json_begin(c, "diff");
+		hs_json_kstr(o, "new", s->target->path);
+		hs_json_kstr(o, "old", pos[0]);
+		hs_json_kstr(o, "new_build_id", have_new ? id_new : NULL);
+		hs_json_kstr(o, "old_build_id", have_old ? id_old : NULL);
+		json_delta(o, "in_use", dc, db);
+		json_delta(o, "leaked", lc, lb);
+		hs_json_kcount(o, "new_in_use", sn.count, sn.bytes);
+		hs_json_kcount(o, "old_in_use", so.count, so.bytes);
+	} else {
+		char x[32], y[32];
+		hs_out_printf(o, "%s (new) against %s (old):\n", s->target->path, pos[0]);
+		hs_out_printf(o, "  in use  %+" PRId64 " allocations, %+" PRId64 " bytes (%s -> %s)\n", dc, db,
+			      hs_fmt_size(so.bytes, x, sizeof(x)), hs_fmt_size(sn.bytes, y, sizeof(y)));
+		hs_out_printf(o, "  leaked  %+" PRId64 " allocations, %+" PRId64 " bytes (%s -> %s)\n", lc, lb,
+			      hs_fmt_size(so.leaked_bytes, x, sizeof(x)), hs_fmt_size(sn.leaked_bytes, y, sizeof(y)));
+	}
+	render_deltas(c, "groups", &groups, true, limit);
+	render_deltas(c, "owners", &owners, false, limit);
+	hs_cmd_diagnostics(c);
+	if (c->json) {
+		hs_json_end_object(o);
+		hs_json_done(o);
+	}
+	deltas_deinit(&groups);
+	deltas_deinit(&owners);
+	return NULL;
+}
