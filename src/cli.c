@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "heapscope.h"
 #include "commands.h"
+#include "session.h"
 #include "symbols.h"
 
 static const char usage_text[] =
@@ -40,6 +41,7 @@ static const char usage_text[] =
 "  --json                one JSON document on stdout (see docs/json.md)\n"
 "  --jobs N              threads for scans (default 2)\n"
 "  --quiet               no diagnostics on stderr\n"
+"  --verbose             how long each stage took, on stderr\n"
 "  --help, --version\n"
 "\n"
 "Commands:\n";
@@ -52,6 +54,17 @@ static void usage(FILE *f)
 	fputs("\nExit status: 0 done, 1 leaks found with --fail-on-leaks, 2 usage error,\n"
 	      "3 the target cannot be read, 4 the heap could not be reconstructed.\n"
 	      "Documentation: docs/cli.md, man heapscope.\n", f);
+}
+
+/* --verbose: the stages that ran and their wall seconds. */
+static void print_timings(const struct hs_session *s)
+{
+	double total = 0;
+	for (size_t i = 0; i < s->ntimings; i++) {
+		fprintf(stderr, "heapscope: %-13s %8.3f s\n", s->timings[i].stage, s->timings[i].seconds);
+		total += s->timings[i].seconds;
+	}
+	fprintf(stderr, "heapscope: %-13s %8.3f s (jobs %d)\n", "stages", total, s->jobs);
 }
 
 static int write_stdout(void *ctx, const char *buf, size_t len)
@@ -172,7 +185,7 @@ int main(int argc, char **argv)
 	const char *debug_dirs[65] = { 0 };
 	size_t ndebug = 0;
 	char overrides[2048] = "";
-	bool json = false;
+	bool json = false, verbose = false;
 	const char *pid_arg = NULL;
 	int i = 1;
 
@@ -195,6 +208,7 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--no-debuginfo")) { opts.no_debuginfo = 1; continue; }
 		if (!strcmp(a, "--exact-pointers")) { opts.exact_pointers = 1; continue; }
 		if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) continue;
+		if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) { verbose = true; continue; }
 		// Every other option takes a value.
 		if (!val)
 			return usage_error("option %s needs a value", a);
@@ -296,6 +310,8 @@ int main(int argc, char **argv)
 	err = hs_session_run(s, argc - i, (const char *const *)argv + i,
 			     json ? HS_FORMAT_JSON : HS_FORMAT_TEXT, write_stdout, NULL, &status);
 	fflush(stdout);
+	if (verbose)
+		print_timings(s);
 	// A truncated core gives what is there, and says the target was not whole.
 	uint64_t missing = s->target->missing_bytes;
 	if (!err && missing) {

@@ -17,6 +17,7 @@
 #include "target.h"
 
 #define HS_MAX_OVERRIDES 16
+#define HS_MAX_TIMINGS 16
 
 struct hs_session {
 	struct hs_target *target;
@@ -42,6 +43,10 @@ struct hs_session {
 	bool unwinder_attached, unwinder_ok;   /* roots.c: libdwfl's core unwinder */
 	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
 	struct hs_error *analysis_error;
+
+	/* Wall seconds per stage, in the order they first ran (--verbose). */
+	struct { const char *stage; double seconds; } timings[HS_MAX_TIMINGS];
+	size_t ntimings;
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);
@@ -51,6 +56,10 @@ struct hs_analysis;
 struct hs_error *hs_session_need_analysis(struct hs_session *s);
 /* A user override ("main_arena") if given. */
 bool hs_session_override(const struct hs_session *s, const char *name, uint64_t *ret);
+/* A monotonic clock in seconds; add now - since to stage's time (a static
+ * name: "walk", "scan", ...). */
+double hs_now(void);
+void hs_session_time(struct hs_session *s, const char *stage, double since);
 /* Has hs_interrupt() been called since the command started? */
 bool hs_interrupted(void);
 

@@ -353,19 +353,18 @@ struct propagate {
 	struct hs_types *t;
 	uint32_t *queue;
 	size_t head, tail;
+	const struct hs_segment *seg;   /* where the last block's bytes were */
 	struct wanted *wanted;
 	size_t nwanted;
 };
 
-// Pointer value v was found where layout k is expected: type the block it
-// starts.  False when v cannot be such a pointer (not null, not a block start).
-static bool type_value(struct propagate *p, uint64_t v, int k)
+// Pointer value v, found where layout k is expected, is block b's start
+// (hs_addrmap_lookup's answer, -1 for none): type b.  False when v cannot be
+// such a pointer (not null, not a block start).
+static bool type_hit(struct propagate *p, uint64_t v, int64_t b, int k)
 {
 	if (!v)
 		return true;
-	if (v < p->a->map.lo || v >= p->a->map.hi)
-		return false;
-	ptrdiff_t b = hs_addrmap_lookup(&p->a->map, v);
 	if (b < 0 || p->s->heap.blocks[b].address != v)
 		return false;
 	if (p->a->type[b] != 0 || hs_block_size(&p->s->heap.blocks[b]) < p->t->layouts[k].size)
@@ -374,6 +373,11 @@ static bool type_value(struct propagate *p, uint64_t v, int k)
 	p->t->block_layout[b] = k;
 	p->queue[p->tail++] = (uint32_t)b;
 	return true;
+}
+
+static bool type_value(struct propagate *p, uint64_t v, int k)
+{
+	return type_hit(p, v, v ? hs_addrmap_lookup(&p->a->map, v) : -1, k);
 }
 
 static void type_target(struct propagate *p, uint64_t addr, int k)
@@ -412,6 +416,99 @@ static void visit_block(struct propagate *p, uint32_t b, int k, unsigned module)
 		}
 		if (!l->nslots)
 			break;
+	}
+}
+
+/* The bytes of block blk, through the segment of the last one when it holds
+ * them too. */
+static const uint8_t *block_bytes(struct propagate *p, const struct hs_block *blk, uint64_t size)
+{
+	const struct hs_segment *g = p->seg;
+	uint64_t addr = blk->address;
+	if (g && g->data && addr >= g->start && addr - g->start <= g->filesz &&
+	    size <= g->filesz - (addr - g->start))
+		return g->data + (addr - g->start);
+	const uint8_t *d = hs_memory_span(&p->s->target->mem, addr, size);
+	if (d)
+		p->seg = hs_memory_segment(&p->s->target->mem, addr);
+	return d;
+}
+
+#define TYPE_BATCH 64
+
+/* Propagate through pointer members, breadth first (each block once), a
+ * batch of queued blocks at a time: the blocks' bytes and the lookups of
+ * their first element's pointer slots are fetched together (memory latency,
+ * not work, is what this costs); then the batch is typed in queue order, so
+ * the result is the one of visiting the blocks one by one (visit_block). */
+static void propagate_queue(struct propagate *p, unsigned module)
+{
+	const struct hs_block *blocks = p->s->heap.blocks;
+	uint64_t vals[HS_LOOKUP_BATCH];
+	int64_t hits[HS_LOOKUP_BATCH];
+	const uint8_t *data[TYPE_BATCH];
+	while (p->head < p->tail) {
+		size_t first = p->head, last = first, nv = 0;
+		for (size_t j = first; j < p->tail && j - first < TYPE_BATCH; j++) {
+			__builtin_prefetch(&blocks[p->queue[j]]);
+			__builtin_prefetch(&p->t->block_layout[p->queue[j]]);
+		}
+		// The batch: blocks while their first element's slots fit in vals[].
+		for (; last < p->tail && last - first < TYPE_BATCH; last++) {
+			uint32_t b = p->queue[last];
+			const struct layout *l = layout_built(p->t, p->t->block_layout[b], module);
+			if (nv + l->nslots > HS_LOOKUP_BATCH && last > first)
+				break;
+			uint64_t size = hs_block_size(&blocks[b]);
+			// Smaller than one element: nothing to visit (as in visit_block).
+			const uint8_t *d = size >= l->size ? block_bytes(p, &blocks[b], size) : NULL;
+			data[last - first] = d;
+			if (d && l->nslots <= HS_LOOKUP_BATCH)
+				for (size_t i = 0; i < l->nslots; i++)
+					__builtin_prefetch(d + l->slots[i].offset);
+		}
+		for (size_t j = first; j < last; j++) {
+			const struct layout *l = &p->t->layouts[p->t->block_layout[p->queue[j]]];
+			const uint8_t *d = data[j - first];
+			if (d && l->nslots <= HS_LOOKUP_BATCH)
+				for (size_t i = 0; i < l->nslots; i++)
+					memcpy(&vals[nv++], d + l->slots[i].offset, 8);
+		}
+		hs_addrmap_lookup_many(&p->a->map, vals, hits, nv);
+		for (size_t i = 0; i < nv; i++)
+			if (hits[i] >= 0)
+				__builtin_prefetch(&p->a->type[hits[i]]);
+		// Type in queue order, as visit_block would.
+		nv = 0;
+		for (size_t j = first; j < last; j++) {
+			uint32_t b = p->queue[j];
+			int k = p->t->block_layout[b];
+			const struct layout *l = &p->t->layouts[k];
+			const uint8_t *d = data[j - first];
+			if (!d)
+				continue;
+			if (l->nslots > HS_LOOKUP_BATCH) {
+				visit_block(p, b, k, module);
+				continue;
+			}
+			bool plausible = true;
+			for (size_t i = 0; i < l->nslots; i++, nv++)
+				plausible &= type_hit(p, vals[nv], hits[nv], l->slots[i].pointee);
+			if (!l->nslots)
+				continue;
+			uint64_t count = hs_block_size(&blocks[b]) / l->size;
+			if (count > MAX_ARRAY)
+				count = MAX_ARRAY;
+			for (uint64_t e = 1; e < count && plausible; e++) {
+				const uint8_t *elem = d + e * l->size;
+				for (size_t i = 0; i < l->nslots; i++) {
+					uint64_t v;
+					memcpy(&v, elem + l->slots[i].offset, 8);
+					plausible &= type_value(p, v, l->slots[i].pointee);
+				}
+			}
+		}
+		p->head = last;
 	}
 }
 
@@ -557,11 +654,7 @@ static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs
 			t->block_layout[i] = w->layout;
 			p.queue[p.tail++] = (uint32_t)i;
 		}
-		// Propagate through pointer members, breadth first (each block once).
-		while (p.head < p.tail) {
-			uint32_t b = p.queue[p.head++];
-			visit_block(&p, b, t->block_layout[b], (unsigned)m);
-		}
+		propagate_queue(&p, (unsigned)m);
 	}
 	free(p.queue);
 	free(p.wanted);
@@ -591,10 +684,12 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	}
 	for (size_t i = 0; i < a->n; i++)
 		t->block_layout[i] = -1;
+	double t0 = hs_now();
 	if (s->symbols) {
 		type_by_vtables(s, a, t);
 		type_by_dwarf(s, a, t);
 	}
+	hs_session_time(s, "types", t0);
 	a->types = t;
 	return NULL;
 }
