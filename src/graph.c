@@ -395,11 +395,70 @@ static void scan_roots(struct hs_session *s, struct hs_analysis *a)
 			mark_word(a, notes->threads[t].regs[r]);
 }
 
-static struct hs_error *reach(struct hs_analysis *a)
+/* Run fn(part, arg) for part 0..nparts-1, part 0 here and the others on
+ * threads (or here too when a thread cannot start). */
+static void run_parts(size_t nparts, void *(*fn)(void *), void *args, size_t argsize)
 {
+	pthread_t tid[64];
+	bool started[64] = { false };
+	for (size_t j = 1; j < nparts; j++)
+		started[j] = pthread_create(&tid[j], NULL, fn, (char *)args + j * argsize) == 0;
+	fn(args);
+	for (size_t j = 1; j < nparts; j++) {
+		if (started[j])
+			pthread_join(tid[j], NULL);
+		else
+			fn((char *)args + j * argsize);
+	}
+}
+
+static size_t jobs_of(const struct hs_session *s)
+{
+	size_t jobs = s->jobs > 0 ? (size_t)s->jobs : 1;
+	return jobs > 64 ? 64 : jobs;
+}
+
+/* Reachability: breadth first from the rooted blocks.  A wide frontier is
+ * expanded by all jobs at once (a block is claimed with an atomic or of its
+ * REACHABLE flag, so each one is queued once); a narrow one (a long list)
+ * goes on here alone. */
+#define PARALLEL_FRONTIER 65536
+
+struct reach_part {
+	struct hs_analysis *a;
+	const uint32_t *from;
+	size_t n;
+	struct u32vec out;           /* what this part reached first */
+	bool nomem;
+};
+
+static void *reach_part_run(void *arg)
+{
+	struct reach_part *r = arg;
+	struct hs_analysis *a = r->a;
+	for (size_t q = 0; q < r->n; q++) {
+		uint32_t i = r->from[q];
+		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
+			uint32_t t = a->fwd[e];
+			if (__atomic_load_n(&a->flags[t], __ATOMIC_RELAXED) & HS_NODE_REACHABLE)
+				continue;
+			if (!(__atomic_fetch_or(&a->flags[t], HS_NODE_REACHABLE, __ATOMIC_RELAXED) & HS_NODE_REACHABLE) &&
+			    !u32vec_push(&r->out, t))
+				r->nomem = true;
+		}
+	}
+	return NULL;
+}
+
+static struct hs_error *reach(struct hs_session *s, struct hs_analysis *a)
+{
+	size_t jobs = jobs_of(s);
 	uint32_t *queue = malloc((a->n ? a->n : 1) * sizeof(*queue));
 	if (!queue)
 		return &hs_error_nomem;
+	struct reach_part parts[64];
+	memset(parts, 0, sizeof(parts));
+	struct hs_error *err = NULL;
 	size_t head = 0, tail = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		if (a->flags[i] & HS_NODE_ROOTED) {
@@ -408,6 +467,30 @@ static struct hs_error *reach(struct hs_analysis *a)
 		}
 	}
 	while (head < tail) {
+		if (jobs > 1 && tail - head >= PARALLEL_FRONTIER) {
+			// The frontier [head, tail) in jobs parts; what they reach is
+			// queued after it, part after part.
+			size_t per = (tail - head) / jobs + 1, at = head;
+			for (size_t j = 0; j < jobs; j++) {
+				size_t cnt = tail - at < per ? tail - at : per;
+				parts[j].a = a;
+				parts[j].from = queue + at;
+				parts[j].n = cnt;
+				parts[j].out.n = 0;
+				at += cnt;
+			}
+			run_parts(jobs, reach_part_run, parts, sizeof(parts[0]));
+			head = tail;
+			for (size_t j = 0; j < jobs; j++) {
+				if (parts[j].nomem) {
+					err = &hs_error_nomem;
+					goto out;
+				}
+				memcpy(queue + tail, parts[j].out.v, parts[j].out.n * sizeof(*queue));
+				tail += parts[j].out.n;
+			}
+			continue;
+		}
 		uint32_t i = queue[head++];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 			uint32_t t = a->fwd[e];
@@ -417,15 +500,37 @@ static struct hs_error *reach(struct hs_analysis *a)
 			}
 		}
 	}
+out:
+	for (size_t j = 0; j < jobs; j++)
+		free(parts[j].out.v);
 	free(queue);
+	return err;
+}
+
+struct classify_part {
+	struct hs_analysis *a;
+	size_t first, last;
+};
+
+static void *mark_referenced(void *arg)
+{
+	struct classify_part *c = arg;
+	struct hs_analysis *a = c->a;
+	for (uint32_t e = a->fwd_off[c->first]; e < a->fwd_off[c->last]; e++) {
+		uint32_t t = a->fwd[e];
+		if (!(__atomic_load_n(&a->flags[t], __ATOMIC_RELAXED) & HS_NODE_REFERENCED))
+			__atomic_fetch_or(&a->flags[t], HS_NODE_REFERENCED, __ATOMIC_RELAXED);
+	}
 	return NULL;
 }
 
 static void classify(struct hs_session *s, struct hs_analysis *a)
 {
-	for (size_t i = 0; i < a->n; i++)
-		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++)
-			a->flags[a->fwd[e]] |= HS_NODE_REFERENCED;
+	size_t jobs = a->n < 4096 ? 1 : jobs_of(s);
+	struct classify_part parts[64];
+	for (size_t j = 0; j < jobs; j++)
+		parts[j] = (struct classify_part){ a, a->n * j / jobs, a->n * (j + 1) / jobs };
+	run_parts(jobs, mark_referenced, parts, sizeof(parts[0]));
 	for (size_t i = 0; i < a->n; i++) {
 		if (!hs_node_leaked(a, i))
 			continue;
@@ -497,7 +602,7 @@ struct hs_error *hs_analysis_create(struct hs_session *s, struct hs_analysis **r
 	scan_roots(s, a);
 	hs_session_time(s, "roots", t0);
 	t0 = hs_now();
-	if ((err = reach(a)))
+	if ((err = reach(s, a)))
 		goto fail;
 	hs_session_time(s, "reachability", t0);
 	t0 = hs_now();
