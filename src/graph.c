@@ -24,13 +24,13 @@ static uint64_t block_end(const struct hs_block *b)
 	return b->address + hs_block_size(b);
 }
 
-/* The granule of a span: the power of two at or below its mean block size
- * (so at most two entries per block), 16 bytes at least. */
+/* The granule of a span: the power of two at or above its mean block size
+ * (so at most one entry per block: 4 bytes), 16 bytes at least. */
 static unsigned span_shift(uint64_t bytes, size_t nblocks)
 {
 	uint64_t mean = bytes / (nblocks ? nblocks : 1);
 	unsigned shift = 4;
-	while (shift < 40 && (UINT64_C(2) << shift) <= mean)
+	while (shift < 40 && (UINT64_C(1) << shift) < mean)
 		shift++;
 	return shift;
 }
@@ -339,16 +339,21 @@ static struct hs_error *scan_heap(struct hs_session *s, struct hs_analysis *a)
 		sum += d;
 	}
 	a->fwd_off[n] = sum;
-	a->fwd = malloc((total ? total : 1) * sizeof(*a->fwd));
+	// The first worker's list grows into the whole edge array (realloc
+	// usually remaps it in place); each other list is freed once copied.
+	a->fwd = realloc(w[0].edges.v, (total ? total : 1) * sizeof(*a->fwd));
 	if (!a->fwd) {
 		err = &hs_error_nomem;
 		goto out;
 	}
-	size_t at = 0;
-	for (size_t j = 0; j < k; j++) {
+	w[0].edges.v = NULL;
+	size_t at = w[0].edges.n;
+	for (size_t j = 1; j < k; j++) {
 		if (w[j].edges.n)
 			memcpy(a->fwd + at, w[j].edges.v, w[j].edges.n * sizeof(uint32_t));
 		at += w[j].edges.n;
+		free(w[j].edges.v);
+		w[j].edges.v = NULL;
 	}
 	if (not_dumped)
 		hs_diag_add(&s->diags, HS_DIAG_WARNING, "graph", 0,

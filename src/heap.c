@@ -116,6 +116,14 @@ static struct hs_error *sort_blocks(struct hs_heap *h)
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || h->blocks[i].address < h->blocks[i - 1].address)
 			nruns++;
+	// Give back the growth slack first: the sort needs a second array.
+	if (h->cap > n) {
+		struct hs_block *g = realloc(h->blocks, n * sizeof(*g));
+		if (g) {
+			h->blocks = g;
+			h->cap = n;
+		}
+	}
 	runs = malloc((nruns + 1) * sizeof(*runs));
 	tmp = malloc(n * sizeof(*tmp));
 	if (!runs || !tmp) {
