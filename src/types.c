@@ -554,7 +554,9 @@ static void apply(struct propagate *p, const struct tbatch *r, unsigned module)
  * main thread.  A batch's state: 0 free, 1 the helper's, 2 the helper's and
  * done, 3 the main thread's, 4 the helper gave up (the main thread does it).
  * The helper takes batch k only when it is full, k > main_k (the batch the
- * main thread is at) and k < main_k + TYPE_RING (its ring slot is free). */
+ * main thread is at) and k < main_k + TYPE_RING (its ring slot is free: the
+ * main thread reads slot k % TYPE_RING for batch k only once it is done, and
+ * the helper finishes batches in order). */
 struct helper {
 	struct propagate *p;
 	unsigned module;
@@ -634,13 +636,12 @@ static void propagate_queue(struct propagate *p, unsigned module)
 			if (helper) {
 				__atomic_store_n(&h.main_k, k, __ATOMIC_RELEASE);
 				uint8_t expect = 0;
+				// Done by the helper: take it.  Still in its hands: do it
+				// here rather than wait (on a busy machine the helper may
+				// not be running); the helper's copy is then never read.
 				if (!__atomic_compare_exchange_n(&h.state[k], &expect, 3, false, __ATOMIC_ACQ_REL,
 								 __ATOMIC_ACQUIRE)) {
-					unsigned spins = 0;
-					uint8_t st;
-					while ((st = __atomic_load_n(&h.state[k], __ATOMIC_ACQUIRE)) == 1)
-						relax(&spins);
-					if (st == 2) {
+					if (__atomic_load_n(&h.state[k], __ATOMIC_ACQUIRE) == 2) {
 						apply(p, &h.ring[k % TYPE_RING], module);
 						p->head = h.ring[k % TYPE_RING].to;
 						__atomic_store_n(&h.tail, p->tail, __ATOMIC_RELEASE);
