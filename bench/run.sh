@@ -6,7 +6,9 @@ set -euo pipefail
 B=${BUILD:-build-release}
 D=$B/bench
 mkdir -p "$D"
-gcc -O1 -g -o "$D/bench_heap" bench/bench_heap.c
+# Rebuilt only when their source changed: a new program means new cores.
+[ bench/bench_heap.c -nt "$D/bench_heap" ] && gcc -O1 -g -o "$D/bench_heap" bench/bench_heap.c
+[ bench/bench_graph.c -nt "$D/bench_graph" ] && gcc -O2 -g -pthread -o "$D/bench_graph" bench/bench_graph.c
 
 make_core() {   # name count size [LD_PRELOAD library]
 	local core="$D/$1.core" preload=()
@@ -16,6 +18,19 @@ make_core() {   # name count size [LD_PRELOAD library]
 		gdb -batch -nx -ex 'set pagination off' "${preload[@]}" -ex 'set startup-with-shell off' \
 			-ex 'break dump_here' -ex "run $2 $3" \
 			-ex "generate-core-file $core" -ex kill "$D/bench_heap" >/dev/null 2>&1
+	fi
+}
+
+# graph_core N: the realistic heap of N allocations (bench_graph.c) and its truth.
+graph_core() {
+	local core="$D/graph$1.core" truth="$D/graph$1.truth.json"
+	if [ ! -s "$core" ] || [ ! -s "$truth" ] || [ "$D/bench_graph" -nt "$core" ]; then
+		echo "making $core (the realistic heap of $1 allocations)..." >&2
+		rm -f "$core" "$truth"
+		gdb -batch -nx -iex 'set debuginfod enabled off' -ex 'set pagination off' \
+			-ex 'set startup-with-shell off' -ex 'break dump_here' -ex "run $1 $truth" \
+			-ex "generate-core-file $core" -ex kill "$D/bench_graph" >/dev/null 2>&1
+		command -v fallocate >/dev/null && fallocate -d "$core" 2>/dev/null || true
 	fi
 }
 
@@ -33,15 +48,31 @@ time_case() {   # name runs command...
 		[ "$m" -gt "$rss" ] && rss=$m
 	done
 	printf '%-44s %8ss  max RSS %7d KiB\n' "$name" "$best" "$rss"
+	LAST=$best
 }
 
 command -v /usr/bin/time >/dev/null || { echo "bench needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+# Extra memory per allocation beyond the mapped core: RSS minus the core's
+# pages that were touched is not separable with /usr/bin/time, so measure the
+# heap growth directly: peak anonymous memory (VmHWM - RssFile) per allocation.
+peak_anon() {
+	"$@" >/dev/null 2>&1 &
+	local pid=$! max=0
+	while kill -0 $pid 2>/dev/null; do
+		local a
+		a=$(awk '/^RssAnon/{print $2}' /proc/$pid/status 2>/dev/null || echo 0)
+		[ -n "$a" ] && [ "$a" -gt "$max" ] && max=$a
+		sleep 0.02
+	done
+	echo "$max"
+}
+HS=$B/heapscope
+if [ -z "${BENCH_GRAPH_ONLY:-}" ]; then
 make_core big1g 1000000 1000
 make_core m1 1000000 400
 make_core m10 10000000 100
 make_core je1 1000000 400 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 ls -l "$D"/*.core | awk '{printf "core %s: %.2f GB\n", $9, $5/1e9}'
-HS=$B/heapscope
 time_case "info (1 GB core)" 5 "$HS" "$D/big1g.core" info
 time_case "info --json (1 GB core)" 5 "$HS" --json "$D/big1g.core" info
 time_case "summary (1 M chunks)" 5 "$HS" "$D/m1.core" summary
@@ -60,23 +91,56 @@ if [ -f gdb/heapscope.py ]; then
 		-ex "source gdb/heapscope.py" -ex "hs leaks" "$D/bench_heap"
 	time_case "gdb: core-file only (1 M chunks)" 3 gdb -batch -nx -ex "core-file $D/m1.core" "$D/bench_heap"
 fi
-# Extra memory per allocation beyond the mapped core: RSS minus the core's
-# pages that were touched is not separable with /usr/bin/time, so measure the
-# heap growth directly: peak anonymous memory (VmHWM - RssFile) per allocation.
-peak_anon() {
-	"$@" >/dev/null 2>&1 &
-	local pid=$! max=0
-	while kill -0 $pid 2>/dev/null; do
-		local a
-		a=$(awk '/^RssAnon/{print $2}' /proc/$pid/status 2>/dev/null || echo 0)
-		[ -n "$a" ] && [ "$a" -gt "$max" ] && max=$a
-		sleep 0.02
-	done
-	echo "$max"
-}
 anon=$(peak_anon "$HS" --jobs 2 "$D/m10.core" leaks)
 n=$("$HS" --json "$D/m10.core" summary | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["in_use"]["count"]+d["free"]["count"]+d["metadata"]["count"])')
 echo "leaks (10 M chunks): peak anonymous memory ${anon} KiB for $n blocks = $(( anon * 1024 / n )) bytes per allocation"
+fi
 
 BUILD=$B "$(dirname "$0")/gdb_timing.sh"
 BUILD="$B" bench/export.sh
+# The realistic heap (bench_graph.c): 1 M, 3 M, 10 M allocations (30 M with
+# BENCH_30M=1; its core is ~4 GB).  Each figure with its ratio to summary and
+# to a plain read of the core file (the physical floor); the leaked and
+# unreferenced counts must equal the truth exactly (exit 1 if not).
+# BENCH_SIZES="1000000" runs only the sizes given; BENCH_GRAPH_ONLY=1 skips
+# the cases above.
+sizes=${BENCH_SIZES:-"1000000 3000000 10000000"}
+[ -n "${BENCH_30M:-}" ] && sizes="$sizes 30000000"
+bad=0
+gcase() {   # label opts-and-command...: a timed case with its ratios
+	local label=$1; shift
+	time_case "$label ($m)" "$runs" "$HS" "$@"
+	awk -v t="$LAST" -v s="$sum" -v f="$floor" 'BEGIN {
+		printf "%44s %7.2fx summary  %7.2fx read\n", "", (s > 0 ? t / s : 0), (f > 0 ? t / f : 0) }'
+}
+for n in $sizes; do
+	graph_core "$n"
+	core=$D/graph$n.core truth=$D/graph$n.truth.json m=$((n / 1000000))M
+	awk -v f="$(stat -c %s "$core")" -v m="$m" 'BEGIN { printf "core graph%s: %.2f GB\n", m, f / 1e9 }'
+	runs=3; [ "$n" -ge 10000000 ] && runs=2
+	time_case "read the core ($m)" "$runs" sh -c "cat '$core' >/dev/null"; floor=$LAST
+	time_case "summary ($m)" "$runs" "$HS" "$core" summary; sum=$LAST
+	sample=$(python3 -c 'import json,sys; print(hex(json.load(open(sys.argv[1]))["sample"]))' "$truth")
+	gcase "leaks" "$core" leaks
+	gcase "leaks --jobs 1" --jobs 1 "$core" leaks
+	gcase "leaks --no-debuginfo" --no-debuginfo "$core" leaks
+	gcase "top" "$core" top
+	gcase "histogram" "$core" histogram
+	gcase "chain" "$core" chain "$sample"
+	"$HS" --json "$core" leaks | python3 -c '
+import json, sys
+got, want = json.load(sys.stdin), json.load(open(sys.argv[1]))
+ok = True
+for k in ("leaked", "unreferenced"):
+    g, w = got[k], want[k]
+    same = (g["count"], g["bytes"]) == (w["count"], w["bytes"])
+    ok &= same
+    print("%-12s %s: heapscope %d (%d bytes), truth %d (%d bytes)" % (
+        k, "exact" if same else "WRONG", g["count"], g["bytes"], w["count"], w["bytes"]))
+sys.exit(0 if ok else 1)' "$truth" || bad=1
+	if [ "$n" = 10000000 ]; then
+		anon=$(peak_anon "$HS" "$core" leaks)
+		echo "leaks ($m): peak anonymous memory ${anon} KiB = $(( anon * 1024 / n )) bytes per allocation"
+	fi
+done
+exit $bad

@@ -225,6 +225,16 @@ HS_PUBLIC int hs_abi(void);
 typedef void (*hs_progress_fn)(void *ctx, const char *stage, uint64_t done, uint64_t total);
 HS_PUBLIC void hs_session_set_progress(struct hs_session *s, hs_progress_fn fn, void *ctx);
 
+/* How long each analysis stage took (wall seconds), in the order the stages
+ * first ran in this session (--verbose), and the number of scan threads.
+ * The array is the session's, valid until the session is destroyed. */
+struct hs_stage_timing {
+	const char *stage;              /* "walk", "index", "scan", "types", ... */
+	double seconds;
+};
+HS_PUBLIC void hs_session_timings(const struct hs_session *s, const struct hs_stage_timing **ret,
+				  size_t *nret, int *jobs_ret);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2108,6 +2108,18 @@ static uint64_t past_fencepost(struct walk *w, uint64_t p, uint64_t *sf)
 
 static struct hs_error *emit_top(struct gl *g, unsigned ai, const struct gl_heap *h, struct hs_heap *out);
 
+/* sysmalloc's filler: when a full thread heap is closed with 48 bytes of top
+ * left (too few for a fencepost and a free chunk), glibc marks the whole old
+ * top in use as a MINSIZE chunk WITHOUT the NON_MAIN_ARENA bit (every chunk
+ * malloc hands out in a thread arena has it), followed by the size-0 end
+ * marker.  It is allocator metadata, never an allocation. */
+static bool is_filler(const struct walk *w, uint64_t p, uint64_t sf, uint64_t nsf)
+{
+	return !w->h->main && !w->h->has_top && chunksize(sf) == HS_GLIBC_MINSIZE &&
+	       !(sf & HS_GLIBC_NON_MAIN_ARENA) && chunksize(nsf) == 0 &&
+	       p + HS_GLIBC_MINSIZE + HS_GLIBC_CHUNK_HDR == w->h->end;
+}
+
 /* Walk one heap from its first chunk: returns where the walk ended. */
 static uint64_t walk_heap(struct gl *g, const struct gl_heap *h, struct hs_heap *out,
 			  struct hs_error **err_ret)
@@ -2181,7 +2193,10 @@ static uint64_t walk_heap(struct gl *g, const struct gl_heap *h, struct hs_heap 
 			p += cs;
 			break;
 		}
-		emit(&w, p, cs - HS_GLIBC_SIZE_SZ, classify(&w, p, nsf, next_header_sane(&w, p + cs, nsf)));
+		if (is_filler(&w, p, sf, nsf))
+			emit(&w, p, cs - HS_GLIBC_SIZE_SZ, HS_WHERE_META);
+		else
+			emit(&w, p, cs - HS_GLIBC_SIZE_SZ, classify(&w, p, nsf, next_header_sane(&w, p + cs, nsf)));
 		p += cs;
 		sf = nsf;
 	}

@@ -110,6 +110,7 @@ static const struct hs_option_info global_options[] = {
 	{ "--progress", HS_OPTION_FLAG, NULL,
 	  "a progress line on stderr even when it is not a terminal\n(on a terminal it is on by default; never on stdout)",
 	  NULL, "front-end" },
+	{ "--verbose", HS_OPTION_FLAG, NULL, "how long each stage took, on stderr", NULL, "front-end" },
 	/* New global options: append here, and give hs_optset_set a case if the
 	 * scope is "session". */
 };

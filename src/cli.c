@@ -60,6 +60,21 @@ static void usage(FILE *f)
 	      "Documentation: docs/cli.md, man heapscope.\n", f);
 }
 
+/* --verbose: the wall seconds of each stage that ran, on stderr. */
+static void print_timings(struct hs_session *s)
+{
+	const struct hs_stage_timing *t;
+	size_t n;
+	int jobs;
+	hs_session_timings(s, &t, &n, &jobs);
+	double total = 0;
+	for (size_t i = 0; i < n; i++) {
+		fprintf(stderr, "heapscope: %-13s %8.3f s\n", t[i].stage, t[i].seconds);
+		total += t[i].seconds;
+	}
+	fprintf(stderr, "heapscope: %-13s %8.3f s (jobs %d)\n", "stages", total, jobs);
+}
+
 static int write_stdout(void *ctx, const char *buf, size_t len)
 {
 	(void)ctx;
@@ -215,7 +230,7 @@ static const struct hs_option_info *global_option(const char *name)
 
 static int run(int argc, char **argv, struct hs_optset *set)
 {
-	bool json = false, quiet = false, progress = false;
+	bool json = false, quiet = false, progress = false, verbose = false;
 	const char *pid_arg = NULL;
 	int i = 1;
 
@@ -258,6 +273,8 @@ static int run(int argc, char **argv, struct hs_optset *set)
 			quiet = true;
 		} else if (!strcmp(o->name, "--progress")) {
 			progress = true;
+		} else if (!strcmp(o->name, "--verbose")) {
+			verbose = true;
 		}
 	}
 	const struct hs_options *opts = hs_optset_options(set);
@@ -323,6 +340,8 @@ static int run(int argc, char **argv, struct hs_optset *set)
 	fflush(stdout);
 	if (ps.open)
 		fputs("\r\033[K", stderr);
+	if (verbose)
+		print_timings(s);
 	// A truncated core gives what is there, and says the target was not whole.
 	const struct hs_target_facts *facts = NULL;
 	struct hs_error *ferr = hs_session_target_facts(s, &facts);

@@ -109,7 +109,10 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 	struct hs_analysis *a = s->analysis;
 	if (a->idom)
 		return NULL;
+	double t0 = hs_now();
 	HS_CHECK(hs_analysis_need_reverse(a));
+	hs_session_time(s, "reverse", t0);
+	t0 = hs_now();
 	hs_progress_begin(s, "dominators", 0);
 	size_t n = a->n, m = n + 1;
 	struct lt t = { .a = a, .n = n };
@@ -157,6 +160,7 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 	t.idom = NULL;
 	retained = NULL;
 	ok = true;
+	hs_session_time(s, "dominators", t0);
 nomem:
 	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
 		free(*arrays[k]);

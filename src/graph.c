@@ -7,7 +7,6 @@
 #include "types.h"
 #include "session.h"
 
-#define PAGE_SHIFT 12
 /* A gap wider than this between blocks starts a new span of the address map. */
 #define SPAN_GAP (UINT64_C(1) << 20)
 
@@ -25,6 +24,17 @@ static uint64_t block_end(const struct hs_block *b)
 	return b->address + hs_block_size(b);
 }
 
+/* The granule of a span: the power of two at or above its mean block size
+ * (so at most one entry per block: 4 bytes), 16 bytes at least. */
+static unsigned span_shift(uint64_t bytes, size_t nblocks)
+{
+	uint64_t mean = bytes / (nblocks ? nblocks : 1);
+	unsigned shift = 4;
+	while (shift < 40 && (UINT64_C(1) << shift) < mean)
+		shift++;
+	return shift;
+}
+
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,
 				  const uint8_t *flags, bool exact)
 {
@@ -35,16 +45,19 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 	size_t n = heap->n;
 	if (!n)
 		return NULL;
-	// Pass 1: spans and their page counts.
-	size_t nspans = 0, npages = 0, cap = 16;
+	if (n > UINT32_MAX)
+		return hs_error_create(HS_ERR_HEAP, "more than 4 G blocks");
+	// Pass 1: spans and their granule counts.
+	size_t nspans = 0, nentries = 0, cap = 16, first = 0;
 	struct hs_addr_span *spans = malloc(cap * sizeof(*spans));
 	if (!spans)
 		return &hs_error_nomem;
 	for (size_t i = 0; i < n; i++) {
 		const struct hs_block *b = &heap->blocks[i];
+		uint64_t end = block_end(b) > b->address ? block_end(b) : b->address + 1;
 		if (nspans && b->address <= spans[nspans - 1].end + SPAN_GAP) {
-			if (block_end(b) > spans[nspans - 1].end)
-				spans[nspans - 1].end = block_end(b);
+			if (end > spans[nspans - 1].end)
+				spans[nspans - 1].end = end;
 			spans[nspans - 1].last_block = i;
 			continue;
 		}
@@ -57,30 +70,34 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 			}
 			spans = g;
 		}
-		spans[nspans++] = (struct hs_addr_span){ .start = b->address, .end = block_end(b), .last_block = i };
+		spans[nspans++] = (struct hs_addr_span){ .start = b->address, .end = end, .last_block = i };
 	}
 	for (size_t k = 0; k < nspans; k++) {
-		spans[k].page0 = spans[k].start >> PAGE_SHIFT;
-		spans[k].npages = ((spans[k].end - 1) >> PAGE_SHIFT) - spans[k].page0 + 1;
-		spans[k].first_entry = npages;
-		npages += spans[k].npages;
+		struct hs_addr_span *sp = &spans[k];
+		sp->shift = span_shift(sp->end - sp->start, sp->last_block - first + 1);
+		sp->nentries = ((sp->end - 1 - sp->start) >> sp->shift) + 1;
+		sp->first_entry = nentries;
+		nentries += sp->nentries;
+		first = sp->last_block + 1;
 	}
-	uint32_t *pages = malloc((npages ? npages : 1) * sizeof(*pages));
-	if (!pages || n > UINT32_MAX) {
+	uint32_t *pages = malloc((nentries ? nentries : 1) * sizeof(*pages));
+	if (!pages) {
 		free(spans);
-		free(pages);
-		return pages ? hs_error_create(HS_ERR_HEAP, "more than 4 G blocks") : &hs_error_nomem;
+		return &hs_error_nomem;
 	}
-	// Pass 2: for each page, the first block that ends after the page starts.
+	// Pass 2: for each granule, the first block that ends after it starts
+	// (the span's last block when none does).
 	size_t i = 0;
 	for (size_t k = 0; k < nspans; k++) {
-		for (size_t p = 0; p < spans[k].npages; p++) {
-			uint64_t page_start = (spans[k].page0 + p) << PAGE_SHIFT;
-			while (i < spans[k].last_block && block_end(&heap->blocks[i]) <= page_start)
+		const struct hs_addr_span *sp = &spans[k];
+		uint32_t *e = pages + sp->first_entry;
+		for (size_t g = 0; g < sp->nentries; g++) {
+			uint64_t gstart = sp->start + ((uint64_t)g << sp->shift);
+			while (i < sp->last_block && block_end(&heap->blocks[i]) <= gstart)
 				i++;
-			pages[spans[k].first_entry + p] = (uint32_t)i;
+			e[g] = (uint32_t)i;
 		}
-		i = spans[k].last_block + 1;
+		i = sp->last_block + 1;
 	}
 	m->spans = spans;
 	m->nspans = nspans;
@@ -90,42 +107,57 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 	return NULL;
 }
 
-ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v)
+void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64_t *ret, size_t n)
 {
-	if (v < m->lo || v >= m->hi)
-		return -1;
-	size_t lo = 0, hi = m->nspans;
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-		if (m->spans[mid].start <= v)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	const struct hs_addr_span *sp = &m->spans[lo];
-	if (v < sp->start || v >= sp->end)
-		return -1;
-	size_t pg = (v >> PAGE_SHIFT) - sp->page0;
-	size_t a = m->pages[sp->first_entry + pg];
-	size_t b = pg + 1 < sp->npages ? m->pages[sp->first_entry + pg + 1] : sp->last_block;
-	if (b > sp->last_block)
-		b = sp->last_block;
-	// The last block in [a, b] that starts at or below v.
+	const struct hs_addr_span *spn[HS_LOOKUP_BATCH];
 	const struct hs_block *blocks = m->heap->blocks;
-	if (blocks[a].address > v)
-		return -1;
-	while (a < b) {
-		size_t mid = a + (b - a + 1) / 2;
-		if (blocks[mid].address <= v)
-			a = mid;
-		else
-			b = mid - 1;
+	// 1: the span and the granule entry of each value; ask for the entries.
+	for (size_t k = 0; k < n; k++) {
+		ret[k] = -1;
+		spn[k] = NULL;
+		uint64_t x = v[k];
+		if (x < m->lo || x >= m->hi)
+			continue;
+		const struct hs_addr_span *sp = m->spans;
+		if (m->nspans > 1) {
+			size_t lo = 0, hi = m->nspans;
+			while (hi - lo > 1) {
+				size_t mid = (lo + hi) / 2;
+				if (m->spans[mid].start <= x)
+					lo = mid;
+				else
+					hi = mid;
+			}
+			sp = &m->spans[lo];
+		}
+		if (x >= sp->end)
+			continue;
+		spn[k] = sp;
+		ret[k] = (int64_t)(sp->first_entry + ((x - sp->start) >> sp->shift));
+		__builtin_prefetch(&m->pages[ret[k]]);
 	}
-	if (!(m->flags[a] & HS_NODE_USED))
-		return -1;
-	if (m->exact ? v != blocks[a].address : v >= block_end(&blocks[a]))
-		return -1;
-	return (ptrdiff_t)a;
+	// 2: the first candidate block; ask for it.
+	for (size_t k = 0; k < n; k++) {
+		if (!spn[k])
+			continue;
+		ret[k] = m->pages[ret[k]];
+		__builtin_prefetch(&blocks[ret[k]]);
+	}
+	// 3: step to the block holding the value.
+	for (size_t k = 0; k < n; k++) {
+		if (!spn[k])
+			continue;
+		size_t i = (size_t)ret[k];
+		uint64_t x = v[k];
+		while (i < spn[k]->last_block && blocks[i + 1].address <= x)
+			i++;
+		const struct hs_block *b = &blocks[i];
+		if (b->address > x || !hs_where_is_used(hs_block_where(b)) ||
+		    (m->exact ? x != b->address : x - b->address >= hs_block_size(b)))
+			ret[k] = -1;
+		else
+			ret[k] = (int64_t)i;
+	}
 }
 
 /* The scan. */
@@ -154,6 +186,12 @@ struct worker {
 	uint32_t *degree;            /* shared array, each worker writes its own range */
 	size_t not_dumped;
 	bool nomem;
+	/* candidate words waiting for their lookup: value and source block */
+	uint64_t val[HS_LOOKUP_BATCH];
+	uint32_t src[HS_LOOKUP_BATCH];
+	int64_t hit[HS_LOOKUP_BATCH];
+	size_t nval;
+	uint32_t last_src, last_target;
 };
 
 static bool in_image(const struct hs_analysis *a, uint64_t v)
@@ -169,11 +207,34 @@ static bool in_image(const struct hs_analysis *a, uint64_t v)
 	return lo < a->nimages && a->images[lo].start <= v;
 }
 
+/* Look the waiting words up, and append their edges in word order: no
+ * self-edges, and a run of words into one block is one edge. */
+static void flush_words(struct worker *w)
+{
+	hs_addrmap_lookup_many(&w->a->map, w->val, w->hit, w->nval);
+	for (size_t k = 0; k < w->nval; k++) {
+		int64_t t = w->hit[k];
+		uint32_t i = w->src[k];
+		if (i != w->last_src) {
+			w->last_src = i;
+			w->last_target = UINT32_MAX;
+		}
+		if (t < 0 || (uint32_t)t == i || (uint32_t)t == w->last_target)
+			continue;
+		w->last_target = (uint32_t)t;
+		if (!u32vec_push(&w->edges, (uint32_t)t)) {
+			w->nomem = true;
+			break;
+		}
+		w->degree[i]++;
+	}
+	w->nval = 0;
+}
+
 static void scan_block(struct worker *w, size_t i, const uint64_t *words, size_t nwords)
 {
 	const struct hs_addrmap *m = &w->a->map;
 	uint64_t lo = m->lo, hi = m->hi;
-	uint32_t last = UINT32_MAX, count = 0;
 	// While the block is in cache: could its first word be a vtable pointer?
 	// (types.c looks only at the blocks flagged here.)
 	if (nwords && in_image(w->a, words[0]))
@@ -182,17 +243,11 @@ static void scan_block(struct worker *w, size_t i, const uint64_t *words, size_t
 		uint64_t v = words[k];
 		if (v < lo || v >= hi)
 			continue;
-		ptrdiff_t t = hs_addrmap_lookup(m, v);
-		if (t < 0 || (size_t)t == i || (uint32_t)t == last)
-			continue;
-		last = (uint32_t)t;
-		if (!u32vec_push(&w->edges, last)) {
-			w->nomem = true;
-			return;
-		}
-		count++;
+		w->val[w->nval] = v;
+		w->src[w->nval++] = (uint32_t)i;
+		if (w->nval == HS_LOOKUP_BATCH)
+			flush_words(w);
 	}
-	w->degree[i] = count;
 }
 
 static void *worker_run(void *arg)
@@ -201,8 +256,10 @@ static void *worker_run(void *arg)
 	struct hs_memory *mem = &w->s->target->mem;
 	const struct hs_block *blocks = w->s->heap.blocks;
 	const struct hs_segment *seg = NULL;
-	for (size_t i = w->first; i < w->last && !w->nomem; i++) {
+	w->last_src = w->last_target = UINT32_MAX;
+	for (size_t i = w->first; i < w->last; i++)
 		w->degree[i] = 0;
+	for (size_t i = w->first; i < w->last && !w->nomem; i++) {
 		if (!(w->a->flags[i] & HS_NODE_USED))
 			continue;
 		uint64_t addr = blocks[i].address, size = hs_block_size(&blocks[i]) & ~UINT64_C(7);
@@ -215,6 +272,8 @@ static void *worker_run(void *arg)
 		}
 		scan_block(w, i, (const uint64_t *)(seg->data + (addr - seg->start)), size / 8);
 	}
+	if (!w->nomem)
+		flush_words(w);
 	return NULL;
 }
 
@@ -226,10 +285,13 @@ static struct hs_error *scan_heap(struct hs_session *s, struct hs_analysis *a)
 		jobs = 64;
 	if (n < 4096)
 		jobs = 1;
-	struct worker w[64];
+	struct worker *w = calloc(64, sizeof(*w));
 	uint32_t *degree = malloc((n + 1) * sizeof(*degree));
-	if (!degree)
+	if (!degree || !w) {
+		free(w);
+		free(degree);
 		return &hs_error_nomem;
+	}
 	uint64_t per = a->used_bytes / jobs + 1, acc = 0;
 	size_t first = 0, k = 0;
 	for (size_t i = 0; i < n && k + 1 < jobs; i++) {
@@ -277,16 +339,21 @@ static struct hs_error *scan_heap(struct hs_session *s, struct hs_analysis *a)
 		sum += d;
 	}
 	a->fwd_off[n] = sum;
-	a->fwd = malloc((total ? total : 1) * sizeof(*a->fwd));
+	// The first worker's list grows into the whole edge array (realloc
+	// usually remaps it in place); each other list is freed once copied.
+	a->fwd = realloc(w[0].edges.v, (total ? total : 1) * sizeof(*a->fwd));
 	if (!a->fwd) {
 		err = &hs_error_nomem;
 		goto out;
 	}
-	size_t at = 0;
-	for (size_t j = 0; j < k; j++) {
+	w[0].edges.v = NULL;
+	size_t at = w[0].edges.n;
+	for (size_t j = 1; j < k; j++) {
 		if (w[j].edges.n)
 			memcpy(a->fwd + at, w[j].edges.v, w[j].edges.n * sizeof(uint32_t));
 		at += w[j].edges.n;
+		free(w[j].edges.v);
+		w[j].edges.v = NULL;
 	}
 	if (not_dumped)
 		hs_diag_add(&s->diags, HS_DIAG_WARNING, "graph", 0,
@@ -295,6 +362,7 @@ static struct hs_error *scan_heap(struct hs_session *s, struct hs_analysis *a)
 out:
 	for (size_t j = 0; j < k; j++)
 		free(w[j].edges.v);
+	free(w);
 	free(degree);
 	return err;
 }
@@ -332,11 +400,70 @@ static void scan_roots(struct hs_session *s, struct hs_analysis *a)
 			mark_word(a, notes->threads[t].regs[r]);
 }
 
-static struct hs_error *reach(struct hs_analysis *a)
+/* Run fn(part, arg) for part 0..nparts-1, part 0 here and the others on
+ * threads (or here too when a thread cannot start). */
+static void run_parts(size_t nparts, void *(*fn)(void *), void *args, size_t argsize)
 {
+	pthread_t tid[64];
+	bool started[64] = { false };
+	for (size_t j = 1; j < nparts; j++)
+		started[j] = pthread_create(&tid[j], NULL, fn, (char *)args + j * argsize) == 0;
+	fn(args);
+	for (size_t j = 1; j < nparts; j++) {
+		if (started[j])
+			pthread_join(tid[j], NULL);
+		else
+			fn((char *)args + j * argsize);
+	}
+}
+
+static size_t jobs_of(const struct hs_session *s)
+{
+	size_t jobs = s->jobs > 0 ? (size_t)s->jobs : 1;
+	return jobs > 64 ? 64 : jobs;
+}
+
+/* Reachability: breadth first from the rooted blocks.  A wide frontier is
+ * expanded by all jobs at once (a block is claimed with an atomic or of its
+ * REACHABLE flag, so each one is queued once); a narrow one (a long list)
+ * goes on here alone. */
+#define PARALLEL_FRONTIER 65536
+
+struct reach_part {
+	struct hs_analysis *a;
+	const uint32_t *from;
+	size_t n;
+	struct u32vec out;           /* what this part reached first */
+	bool nomem;
+};
+
+static void *reach_part_run(void *arg)
+{
+	struct reach_part *r = arg;
+	struct hs_analysis *a = r->a;
+	for (size_t q = 0; q < r->n; q++) {
+		uint32_t i = r->from[q];
+		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
+			uint32_t t = a->fwd[e];
+			if (__atomic_load_n(&a->flags[t], __ATOMIC_RELAXED) & HS_NODE_REACHABLE)
+				continue;
+			if (!(__atomic_fetch_or(&a->flags[t], HS_NODE_REACHABLE, __ATOMIC_RELAXED) & HS_NODE_REACHABLE) &&
+			    !u32vec_push(&r->out, t))
+				r->nomem = true;
+		}
+	}
+	return NULL;
+}
+
+static struct hs_error *reach(struct hs_session *s, struct hs_analysis *a)
+{
+	size_t jobs = jobs_of(s);
 	uint32_t *queue = malloc((a->n ? a->n : 1) * sizeof(*queue));
 	if (!queue)
 		return &hs_error_nomem;
+	struct reach_part parts[64];
+	memset(parts, 0, sizeof(parts));
+	struct hs_error *err = NULL;
 	size_t head = 0, tail = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		if (a->flags[i] & HS_NODE_ROOTED) {
@@ -345,6 +472,30 @@ static struct hs_error *reach(struct hs_analysis *a)
 		}
 	}
 	while (head < tail) {
+		if (jobs > 1 && tail - head >= PARALLEL_FRONTIER) {
+			// The frontier [head, tail) in jobs parts; what they reach is
+			// queued after it, part after part.
+			size_t per = (tail - head) / jobs + 1, at = head;
+			for (size_t j = 0; j < jobs; j++) {
+				size_t cnt = tail - at < per ? tail - at : per;
+				parts[j].a = a;
+				parts[j].from = queue + at;
+				parts[j].n = cnt;
+				parts[j].out.n = 0;
+				at += cnt;
+			}
+			run_parts(jobs, reach_part_run, parts, sizeof(parts[0]));
+			head = tail;
+			for (size_t j = 0; j < jobs; j++) {
+				if (parts[j].nomem) {
+					err = &hs_error_nomem;
+					goto out;
+				}
+				memcpy(queue + tail, parts[j].out.v, parts[j].out.n * sizeof(*queue));
+				tail += parts[j].out.n;
+			}
+			continue;
+		}
 		uint32_t i = queue[head++];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 			uint32_t t = a->fwd[e];
@@ -354,15 +505,37 @@ static struct hs_error *reach(struct hs_analysis *a)
 			}
 		}
 	}
+out:
+	for (size_t j = 0; j < jobs; j++)
+		free(parts[j].out.v);
 	free(queue);
+	return err;
+}
+
+struct classify_part {
+	struct hs_analysis *a;
+	size_t first, last;
+};
+
+static void *mark_referenced(void *arg)
+{
+	struct classify_part *c = arg;
+	struct hs_analysis *a = c->a;
+	for (uint32_t e = a->fwd_off[c->first]; e < a->fwd_off[c->last]; e++) {
+		uint32_t t = a->fwd[e];
+		if (!(__atomic_load_n(&a->flags[t], __ATOMIC_RELAXED) & HS_NODE_REFERENCED))
+			__atomic_fetch_or(&a->flags[t], HS_NODE_REFERENCED, __ATOMIC_RELAXED);
+	}
 	return NULL;
 }
 
 static void classify(struct hs_session *s, struct hs_analysis *a)
 {
-	for (size_t i = 0; i < a->n; i++)
-		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++)
-			a->flags[a->fwd[e]] |= HS_NODE_REFERENCED;
+	size_t jobs = a->n < 4096 ? 1 : jobs_of(s);
+	struct classify_part parts[64];
+	for (size_t j = 0; j < jobs; j++)
+		parts[j] = (struct classify_part){ a, a->n * j / jobs, a->n * (j + 1) / jobs };
+	run_parts(jobs, mark_referenced, parts, sizeof(parts[0]));
 	for (size_t i = 0; i < a->n; i++) {
 		if (!hs_node_leaked(a, i))
 			continue;
@@ -409,21 +582,37 @@ struct hs_error *hs_analysis_create(struct hs_session *s, struct hs_analysis **r
 			a->used_bytes += hs_block_size(&s->heap.blocks[i]);
 		}
 	}
+	double t0 = hs_now();
 	if ((err = collect_images(s, a)) ||
-	    (err = hs_memory_load_all(&s->target->mem)) ||
-	    (err = hs_addrmap_build(&a->map, &s->heap, a->flags, s->exact_pointers)) ||
-	    (err = hs_roots_build(s, &a->roots)))
+	    (err = hs_memory_load_all(&s->target->mem)))
 		goto fail;
+	hs_session_time(s, "load", t0);
+	t0 = hs_now();
+	if ((err = hs_addrmap_build(&a->map, &s->heap, a->flags, s->exact_pointers)))
+		goto fail;
+	hs_session_time(s, "index", t0);
+	t0 = hs_now();
+	if ((err = hs_roots_build(s, &a->roots)))
+		goto fail;
+	hs_session_time(s, "roots", t0);
 	if (hs_interrupted()) {
 		err = hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 		goto fail;
 	}
+	t0 = hs_now();
 	if ((err = scan_heap(s, a)))
 		goto fail;
+	hs_session_time(s, "scan", t0);
+	t0 = hs_now();
 	scan_roots(s, a);
-	if ((err = reach(a)))
+	hs_session_time(s, "roots", t0);
+	t0 = hs_now();
+	if ((err = reach(s, a)))
 		goto fail;
+	hs_session_time(s, "reachability", t0);
+	t0 = hs_now();
 	classify(s, a);
+	hs_session_time(s, "classes", t0);
 	*ret = a;
 	return NULL;
 fail:

@@ -33,14 +33,24 @@ enum {
 	HS_NODE_VPTR = 16,        /* its first word points into a module: maybe a vtable */
 };
 
-/* address -> used block, fast: spans of the heap with a page table each. */
-struct hs_addr_span { uint64_t start, end, page0; size_t first_entry, npages; size_t last_block; };
+/* address -> used block, fast: spans of the heap (a gap of more than 1 MiB
+ * starts a new one), each cut into granules of a power of two near its mean
+ * block size, with the first block ending past each granule's start.  A lookup
+ * is a short search over the spans, one granule entry and a step or two over
+ * neighbouring blocks: no binary search over the blocks.  Used means a used
+ * `where` in the block itself (the same as HS_NODE_USED in graph.c's flags). */
+struct hs_addr_span {
+	uint64_t start, end;
+	unsigned shift;             /* granule = 1 << shift bytes */
+	size_t first_entry, nentries;
+	size_t last_block;
+};
 struct hs_addrmap {
 	const struct hs_heap *heap;
 	const uint8_t *flags;
 	struct hs_addr_span *spans;
 	size_t nspans;
-	uint32_t *pages;
+	uint32_t *pages;            /* the granule entries of every span */
 	uint64_t lo, hi;
 	bool exact;
 };
@@ -69,7 +79,40 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 				  const uint8_t *flags, bool exact);
 void hs_addrmap_deinit(struct hs_addrmap *m);
 /* The used block holding v (or starting at v when exact), or -1. */
-ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v);
+static inline ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v)
+{
+	if (v < m->lo || v >= m->hi)
+		return -1;
+	const struct hs_addr_span *sp = m->spans;
+	if (m->nspans > 1) {
+		size_t lo = 0, hi = m->nspans;
+		while (hi - lo > 1) {
+			size_t mid = (lo + hi) / 2;
+			if (m->spans[mid].start <= v)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		sp = &m->spans[lo];
+	}
+	if (v >= sp->end)
+		return -1;
+	size_t i = m->pages[sp->first_entry + ((v - sp->start) >> sp->shift)];
+	const struct hs_block *blocks = m->heap->blocks;
+	while (i < sp->last_block && blocks[i + 1].address <= v)
+		i++;
+	const struct hs_block *b = &blocks[i];
+	if (b->address > v || !hs_where_is_used(hs_block_where(b)))
+		return -1;
+	if (m->exact ? v != b->address : v - b->address >= hs_block_size(b))
+		return -1;
+	return (ptrdiff_t)i;
+}
+
+/* hs_addrmap_lookup of v[0..n) into ret[0..n), with the memory accesses of
+ * all of them in flight together (n <= HS_LOOKUP_BATCH). */
+#define HS_LOOKUP_BATCH 256
+void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64_t *ret, size_t n);
 
 struct hs_error *hs_analysis_create(struct hs_session *s, struct hs_analysis **ret);
 void hs_analysis_destroy(struct hs_analysis *a);

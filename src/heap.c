@@ -5,6 +5,7 @@
  * sort, stable, O(n log runs)) instead of sorting from scratch, then drops
  * blocks that overlap an earlier one.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "heap.h"
@@ -55,6 +56,54 @@ static void merge_runs(const struct hs_block *src, struct hs_block *dst,
 		dst[k++] = src[j++];
 }
 
+#define PIECE_GAP (UINT64_C(1) << 20)
+#define MAX_PIECES 65536
+
+struct piece { uint64_t first; size_t start, len; };
+
+static int piece_cmp(const void *x, const void *y)
+{
+	const struct piece *a = x, *b = y;
+	return a->first < b->first ? -1 : a->first > b->first;
+}
+
+/* Walkers emit heap after heap, each in address order, and heaps do not
+ * interleave: cut the blocks into pieces where the address goes down or
+ * jumps by more than 1 MiB, and if the pieces ordered by first address do
+ * not overlap, copy them into dst in that order: one pass.  False (dst may
+ * be partly written) when they overlap or are too many. */
+static bool concat_pieces(const struct hs_block *src, struct hs_block *dst, size_t n)
+{
+	size_t np = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || src[i].address < src[i - 1].address ||
+		    src[i].address - src[i - 1].address > PIECE_GAP)
+			np++;
+	if (np > MAX_PIECES)
+		return false;
+	struct piece *pc = malloc(np * sizeof(*pc));
+	if (!pc)
+		return false;
+	np = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || src[i].address < src[i - 1].address ||
+		    src[i].address - src[i - 1].address > PIECE_GAP)
+			pc[np++] = (struct piece){ src[i].address, i, 0 };
+		pc[np - 1].len++;
+	}
+	qsort(pc, np, sizeof(*pc), piece_cmp);
+	bool ok = true;
+	for (size_t j = 1; ok && j < np; j++)
+		ok = src[pc[j - 1].start + pc[j - 1].len - 1].address < pc[j].first;
+	size_t at = 0;
+	for (size_t j = 0; ok && j < np; j++) {
+		memcpy(dst + at, src + pc[j].start, pc[j].len * sizeof(*dst));
+		at += pc[j].len;
+	}
+	free(pc);
+	return ok;
+}
+
 /* Natural merge sort: find the ascending runs, merge neighbours pairwise until
  * one run is left. */
 static struct hs_error *sort_blocks(struct hs_heap *h)
@@ -67,6 +116,14 @@ static struct hs_error *sort_blocks(struct hs_heap *h)
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || h->blocks[i].address < h->blocks[i - 1].address)
 			nruns++;
+	// Give back the growth slack first: the sort needs a second array.
+	if (h->cap > n) {
+		struct hs_block *g = realloc(h->blocks, n * sizeof(*g));
+		if (g) {
+			h->blocks = g;
+			h->cap = n;
+		}
+	}
 	runs = malloc((nruns + 1) * sizeof(*runs));
 	tmp = malloc(n * sizeof(*tmp));
 	if (!runs || !tmp) {
@@ -80,6 +137,13 @@ static struct hs_error *sort_blocks(struct hs_heap *h)
 			runs[nruns++] = i;
 	runs[nruns] = n;
 
+	if (concat_pieces(h->blocks, tmp, n)) {
+		free(h->blocks);
+		h->blocks = tmp;
+		h->cap = n;
+		free(runs);
+		return NULL;
+	}
 	struct hs_block *src = h->blocks, *dst = tmp;
 	while (nruns > 1) {
 		size_t out = 0, r;

@@ -33,7 +33,6 @@ static int group_bytes_cmp(const void *x, const void *y)
 	return group_key_cmp(x, y);
 }
 
-// One entry per selected block, sorted by key, then folded: O(k log k).
 /* Which blocks a report takes. */
 struct selection {
 	enum { SEL_USED, SEL_FREE, SEL_LEAKED } set;
@@ -52,40 +51,60 @@ static bool selected(const struct hs_session *s, const struct selection *sel, si
 	}
 }
 
+/* Fold the selected blocks into groups by key in a hash table (open
+ * addressing, doubled at half full): O(k), then sort the groups. */
+static size_t group_slot(const struct group *t, size_t mask, uint32_t type, uint64_t size)
+{
+	size_t h = (size_t)(((uint64_t)type * 0x9e3779b97f4a7c15ull) ^ (size * 0xc2b2ae3d27d4eb4full));
+	h = (h ^ (h >> 29)) & mask;
+	while (t[h].count && (t[h].type != type || t[h].size != size))
+		h = (h + 1) & mask;
+	return h;
+}
+
 static struct hs_error *make_groups(struct hs_session *s, const struct selection *sel,
 				    enum group_by by, struct group **ret, size_t *n_ret)
 {
 	const struct hs_analysis *a = s->analysis;
-	size_t k = 0;
-	for (size_t i = 0; i < s->heap.n; i++)
-		k += selected(s, sel, i);
-	struct group *g = malloc((k ? k : 1) * sizeof(*g));
-	if (!g)
+	size_t cap = 1024, used = 0;
+	struct group *t = calloc(cap, sizeof(*t));
+	if (!t)
 		return &hs_error_nomem;
-	k = 0;
 	for (size_t i = 0; i < s->heap.n; i++) {
 		if (!selected(s, sel, i))
 			continue;
 		uint64_t size = hs_block_size(&s->heap.blocks[i]);
-		g[k++] = (struct group){
-			.type = by == BY_SIZE || !a || !a->type ? 0 : a->type[i],
-			.size = by == BY_TYPE ? 0 : size, .count = 1, .bytes = size,
-			.heads = a && hs_node_unreferenced(a, i),
-		};
-	}
-	qsort(g, k, sizeof(*g), group_key_cmp);
-	size_t out = 0;
-	for (size_t i = 0; i < k; i++) {
-		if (out && !group_key_cmp(&g[out - 1], &g[i])) {
-			g[out - 1].count++;
-			g[out - 1].bytes += g[i].bytes;
-			g[out - 1].heads += g[i].heads;
-		} else {
-			g[out++] = g[i];
+		uint32_t type = by == BY_SIZE || !a || !a->type ? 0 : a->type[i];
+		uint64_t key_size = by == BY_TYPE ? 0 : size;
+		size_t h = group_slot(t, cap - 1, type, key_size);
+		if (!t[h].count) {
+			if ((used + 1) * 2 > cap) {
+				struct group *g = calloc(cap * 2, sizeof(*g));
+				if (!g) {
+					free(t);
+					return &hs_error_nomem;
+				}
+				for (size_t j = 0; j < cap; j++)
+					if (t[j].count)
+						g[group_slot(g, cap * 2 - 1, t[j].type, t[j].size)] = t[j];
+				free(t);
+				t = g;
+				cap *= 2;
+				h = group_slot(t, cap - 1, type, key_size);
+			}
+			t[h] = (struct group){ .type = type, .size = key_size };
+			used++;
 		}
+		t[h].count++;
+		t[h].bytes += size;
+		t[h].heads += a && hs_node_unreferenced(a, i);
 	}
-	qsort(g, out, sizeof(*g), group_bytes_cmp);
-	*ret = g;
+	size_t out = 0;
+	for (size_t j = 0; j < cap; j++)
+		if (t[j].count)
+			t[out++] = t[j];
+	qsort(t, out, sizeof(*t), group_bytes_cmp);
+	*ret = t;
 	*n_ret = out;
 	return NULL;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "api_tables.h"
+#include <time.h>
 #include "commands.h"
 #include "graph.h"
 #include "pools.h"
@@ -234,12 +235,15 @@ static const struct hs_walker *const walkers[] = {
 
 static struct hs_error *heap_walk(struct hs_session *s)
 {
+	double t0 = hs_now();
 	struct hs_error *err = hs_session_need_symbols(s);
 	if (err) {
 		// Walkers can work from the core alone; say that symbols are missing.
 		hs_diag_add(&s->diags, HS_DIAG_WARNING, "symbols", 0, "%s", hs_error_message(err));
 		hs_error_destroy(err);
 	}
+	hs_session_time(s, "symbols", t0);
+	t0 = hs_now();
 	hs_memory_prefault_writable(&s->target->mem);
 	struct hs_error *first_failure = NULL;
 	for (size_t i = 0; i < sizeof(walkers) / sizeof(walkers[0]); i++) {
@@ -279,7 +283,10 @@ static struct hs_error *heap_walk(struct hs_session *s)
 		}
 	}
 	size_t dropped = 0;
+	hs_session_time(s, "walk", t0);
+	t0 = hs_now();
 	HS_CHECK(hs_heap_finish(&s->heap, &dropped));
+	hs_session_time(s, "index", t0);
 	if (dropped)
 		hs_diag_add(&s->diags, HS_DIAG_ERROR, "heap", 0,
 			    "%zu blocks overlapped others and were left out of the index", dropped);
@@ -294,6 +301,36 @@ static struct hs_error *heap_walk(struct hs_session *s)
 		hs_error_destroy(first_failure);
 	}
 	return NULL;
+}
+
+double hs_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void hs_session_time(struct hs_session *s, const char *stage, double since)
+{
+	double t = hs_now() - since;
+	for (size_t i = 0; i < s->ntimings; i++) {
+		if (!strcmp(s->timings[i].stage, stage)) {
+			s->timings[i].seconds += t;
+			return;
+		}
+	}
+	if (s->ntimings < HS_MAX_TIMINGS) {
+		s->timings[s->ntimings].stage = stage;
+		s->timings[s->ntimings++].seconds = t;
+	}
+}
+
+void hs_session_timings(const struct hs_session *s, const struct hs_stage_timing **ret, size_t *nret,
+			int *jobs_ret)
+{
+	*ret = s->timings;
+	*nret = s->ntimings;
+	*jobs_ret = s->jobs;
 }
 
 struct hs_error *hs_session_need_heap(struct hs_session *s)

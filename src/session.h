@@ -17,6 +17,7 @@
 #include "target.h"
 
 #define HS_MAX_OVERRIDES 16
+#define HS_MAX_TIMINGS 16
 
 struct hs_session {
 	struct hs_target *target;
@@ -54,6 +55,9 @@ struct hs_session {
 	void *progress_ctx;
 	const char *progress_stage;
 	uint64_t progress_total;
+	/* Wall seconds per stage, in the order they first ran (--verbose). */
+	struct hs_stage_timing timings[HS_MAX_TIMINGS];
+	size_t ntimings;
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);
@@ -63,6 +67,10 @@ struct hs_analysis;
 struct hs_error *hs_session_need_analysis(struct hs_session *s);
 /* A user override ("main_arena") if given. */
 bool hs_session_override(const struct hs_session *s, const char *name, uint64_t *ret);
+/* A monotonic clock in seconds; add now - since to stage's time (a static
+ * name: "walk", "scan", ...). */
+double hs_now(void);
+void hs_session_time(struct hs_session *s, const char *stage, double since);
 /* Has hs_interrupt() been called since the command started? */
 bool hs_interrupted(void);
 

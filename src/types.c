@@ -2,6 +2,8 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #define MAX_SLOTS 4096          /* pointer slots of one flattened struct */
 #define MAX_ARRAY 65536         /* elements of one array visited */
 #define MAX_DEPTH 8             /* nesting of structs inside structs */
+#define MAX_LAYOUTS 65536       /* struct types known: the array never moves */
 
 extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
 
@@ -313,10 +316,12 @@ static int layout_find_or_add(struct hs_types *t, Dwarf_Die *die, unsigned modul
 	int size = dwarf_bytesize(die);
 	if (!name || size <= 0)
 		return -1;
-	struct layout *g = realloc(t->layouts, (t->nlayouts + 1) * sizeof(*g));
-	if (!g)
+	// The propagation's helper thread reads layouts while new ones are added:
+	// they live in one array of fixed capacity (untouched pages cost nothing).
+	if (!t->layouts && !(t->layouts = calloc(MAX_LAYOUTS, sizeof(*t->layouts))))
 		return -1;
-	t->layouts = g;
+	if (t->nlayouts == MAX_LAYOUTS)
+		return -1;
 	struct layout *l = &t->layouts[t->nlayouts];
 	memset(l, 0, sizeof(*l));
 	l->die = *die;
@@ -330,16 +335,18 @@ static struct layout *layout_built(struct hs_types *t, int k, unsigned module)
 {
 	struct layout *l = &t->layouts[k];
 	if (!l->built) {
-		l->built = true;
 		Dwarf_Die die = l->die;
 		struct flatten f = { .t = t, .module = module };
-		// flatten may grow t->layouts: find l again by index afterwards.
 		struct layout tmp = *l;
 		f.l = &tmp;
 		flatten_type(&f, &die, 0, NULL, 0);
 		collect_members(&tmp);
-		t->layouts[k] = tmp;
-		l = &t->layouts[k];
+		l->slots = tmp.slots;
+		l->nslots = tmp.nslots;
+		l->members = tmp.members;
+		l->nmembers = tmp.nmembers;
+		// Published last: the helper thread reads a layout once it is built.
+		__atomic_store_n(&l->built, true, __ATOMIC_RELEASE);
 	}
 	return l;
 }
@@ -353,19 +360,18 @@ struct propagate {
 	struct hs_types *t;
 	uint32_t *queue;
 	size_t head, tail;
+	const struct hs_segment *seg;   /* where the last block's bytes were */
 	struct wanted *wanted;
 	size_t nwanted;
 };
 
-// Pointer value v was found where layout k is expected: type the block it
-// starts.  False when v cannot be such a pointer (not null, not a block start).
-static bool type_value(struct propagate *p, uint64_t v, int k)
+// Pointer value v, found where layout k is expected, is block b's start
+// (hs_addrmap_lookup's answer, -1 for none): type b.  False when v cannot be
+// such a pointer (not null, not a block start).
+static bool type_hit(struct propagate *p, uint64_t v, int64_t b, int k)
 {
 	if (!v)
 		return true;
-	if (v < p->a->map.lo || v >= p->a->map.hi)
-		return false;
-	ptrdiff_t b = hs_addrmap_lookup(&p->a->map, v);
 	if (b < 0 || p->s->heap.blocks[b].address != v)
 		return false;
 	if (p->a->type[b] != 0 || hs_block_size(&p->s->heap.blocks[b]) < p->t->layouts[k].size)
@@ -374,6 +380,11 @@ static bool type_value(struct propagate *p, uint64_t v, int k)
 	p->t->block_layout[b] = k;
 	p->queue[p->tail++] = (uint32_t)b;
 	return true;
+}
+
+static bool type_value(struct propagate *p, uint64_t v, int k)
+{
+	return type_hit(p, v, v ? hs_addrmap_lookup(&p->a->map, v) : -1, k);
 }
 
 static void type_target(struct propagate *p, uint64_t addr, int k)
@@ -413,6 +424,244 @@ static void visit_block(struct propagate *p, uint32_t b, int k, unsigned module)
 		if (!l->nslots)
 			break;
 	}
+}
+
+/* The bytes [addr, addr + size) of a block, through *seg (the segment of the
+ * last one) when it holds them too.  Only the main thread may load a
+ * segment (live targets). */
+static const uint8_t *bytes_of(struct propagate *p, const struct hs_segment **seg, uint64_t addr,
+			       uint64_t size, bool main_thread)
+{
+	const struct hs_segment *g = *seg;
+	if (g && g->data && addr >= g->start && addr - g->start <= g->filesz &&
+	    size <= g->filesz - (addr - g->start))
+		return g->data + (addr - g->start);
+	struct hs_memory *mem = &p->s->target->mem;
+	if (main_thread) {
+		const uint8_t *d = hs_memory_span(mem, addr, size);
+		if (d)
+			*seg = hs_memory_segment(mem, addr);
+		return d;
+	}
+	g = hs_memory_segment(mem, addr);
+	if (!g || !g->data || addr - g->start > g->filesz || size > g->filesz - (addr - g->start))
+		return NULL;
+	*seg = g;
+	return g->data + (addr - g->start);
+}
+
+#define TYPE_BATCH 32           /* queue entries in a batch */
+#define TYPE_RING 16            /* batches the helper may be ahead */
+
+/* One batch of queue entries [from, to): each block's bytes (NULL: nothing
+ * to visit) and its first element's pointer slots, looked up. */
+struct tbatch {
+	size_t from, to, nv;
+	const uint8_t *data[TYPE_BATCH];
+	uint64_t vals[HS_LOOKUP_BATCH];
+	int64_t hits[HS_LOOKUP_BATCH];
+};
+
+/* Fill r from the queue entries [from, to), fewer when the slots do not fit
+ * (returns where it stopped).  Nothing here depends on what is typed yet, so
+ * the helper thread may do it ahead of the main thread; the helper never
+ * builds a layout (it stops at a block whose layout is not built). */
+static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t to, unsigned module,
+		     const struct hs_segment **seg, bool main_thread)
+{
+	const struct hs_block *blocks = p->s->heap.blocks;
+	struct hs_types *t = p->t;
+	size_t last, nv = 0;
+	for (size_t j = from; j < to; j++) {
+		__builtin_prefetch(&blocks[p->queue[j]]);
+		__builtin_prefetch(&t->block_layout[p->queue[j]]);
+	}
+	for (last = from; last < to; last++) {
+		uint32_t b = p->queue[last];
+		const struct layout *l = &t->layouts[t->block_layout[b]];
+		if (main_thread)
+			l = layout_built(t, t->block_layout[b], module);
+		else if (!__atomic_load_n(&l->built, __ATOMIC_ACQUIRE))
+			break;
+		size_t ns = l->nslots <= HS_LOOKUP_BATCH ? l->nslots : 0;
+		if (nv + ns > HS_LOOKUP_BATCH)
+			break;
+		uint64_t size = hs_block_size(&blocks[b]);
+		// Smaller than one element: nothing to visit (as in visit_block).
+		const uint8_t *d = size >= l->size ? bytes_of(p, seg, blocks[b].address, size, main_thread) : NULL;
+		r->data[last - from] = d;
+		if (!d)
+			continue;
+		for (size_t i = 0; i < ns; i++)
+			__builtin_prefetch(d + l->slots[i].offset);
+		nv += ns;
+	}
+	nv = 0;
+	for (size_t j = from; j < last; j++) {
+		const struct layout *l = &t->layouts[t->block_layout[p->queue[j]]];
+		const uint8_t *d = r->data[j - from];
+		if (d && l->nslots <= HS_LOOKUP_BATCH)
+			for (size_t i = 0; i < l->nslots; i++)
+				memcpy(&r->vals[nv++], d + l->slots[i].offset, 8);
+	}
+	r->from = from;
+	r->to = last;
+	r->nv = nv;
+	hs_addrmap_lookup_many(&p->a->map, r->vals, r->hits, nv);
+	return last;
+}
+
+/* Type what the batch's blocks point at, in queue order, as visit_block
+ * would one block at a time (main thread only). */
+static void apply(struct propagate *p, const struct tbatch *r, unsigned module)
+{
+	const struct hs_block *blocks = p->s->heap.blocks;
+	for (size_t i = 0; i < r->nv; i++)
+		if (r->hits[i] >= 0)
+			__builtin_prefetch(&p->a->type[r->hits[i]]);
+	size_t nv = 0;
+	for (size_t j = r->from; j < r->to; j++) {
+		uint32_t b = p->queue[j];
+		int k = p->t->block_layout[b];
+		const struct layout *l = &p->t->layouts[k];
+		const uint8_t *d = r->data[j - r->from];
+		if (!d)
+			continue;
+		if (l->nslots > HS_LOOKUP_BATCH) {
+			visit_block(p, b, k, module);
+			continue;
+		}
+		bool plausible = true;
+		for (size_t i = 0; i < l->nslots; i++, nv++)
+			plausible &= type_hit(p, r->vals[nv], r->hits[nv], l->slots[i].pointee);
+		if (!l->nslots)
+			continue;
+		uint64_t count = hs_block_size(&blocks[b]) / l->size;
+		if (count > MAX_ARRAY)
+			count = MAX_ARRAY;
+		for (uint64_t e = 1; e < count && plausible; e++) {
+			const uint8_t *elem = d + e * l->size;
+			for (size_t i = 0; i < l->nslots; i++) {
+				uint64_t v;
+				memcpy(&v, elem + l->slots[i].offset, 8);
+				plausible &= type_value(p, v, l->slots[i].pointee);
+			}
+		}
+	}
+}
+
+/* The helper thread (--jobs 2 and more): gathers whole batches ahead of the
+ * main thread.  A batch's state: 0 free, 1 the helper's, 2 the helper's and
+ * done, 3 the main thread's, 4 the helper gave up (the main thread does it).
+ * The helper takes batch k only when it is full, k > main_k (the batch the
+ * main thread is at) and k < main_k + TYPE_RING (its ring slot is free: the
+ * main thread reads slot k % TYPE_RING for batch k only once it is done, and
+ * the helper finishes batches in order). */
+struct helper {
+	struct propagate *p;
+	unsigned module;
+	uint8_t *state;
+	size_t nbatches;
+	struct tbatch *ring;
+	size_t main_k, tail;      /* published by the main thread */
+	bool done;
+};
+
+static void relax(unsigned *spins)
+{
+	if (++*spins < 64)
+		__builtin_ia32_pause();
+	else
+		sched_yield();
+}
+
+static void *helper_run(void *arg)
+{
+	struct helper *h = arg;
+	const struct hs_segment *seg = NULL;
+	size_t k = 0;
+	unsigned spins = 0;
+	while (!__atomic_load_n(&h->done, __ATOMIC_ACQUIRE)) {
+		size_t mk = __atomic_load_n(&h->main_k, __ATOMIC_ACQUIRE);
+		size_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+		if (k <= mk)
+			k = mk + 1;
+		if (k >= mk + TYPE_RING || k >= h->nbatches || tail < (k + 1) * TYPE_BATCH) {
+			relax(&spins);
+			continue;
+		}
+		spins = 0;
+		uint8_t expect = 0;
+		if (!__atomic_compare_exchange_n(&h->state[k], &expect, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			k++;
+			continue;
+		}
+		struct tbatch *r = &h->ring[k % TYPE_RING];
+		size_t to = gather(h->p, r, k * TYPE_BATCH, (k + 1) * TYPE_BATCH, h->module, &seg, false);
+		__atomic_store_n(&h->state[k], to == (k + 1) * TYPE_BATCH ? 2 : 4, __ATOMIC_RELEASE);
+		k++;
+	}
+	return NULL;
+}
+
+/* Propagate through pointer members, breadth first (each block once), a
+ * batch of queued blocks at a time: the blocks' bytes and the lookups of
+ * their first element's pointer slots are fetched together (memory latency,
+ * not work, is what this costs), by the helper thread ahead when there is
+ * one; then the batch is typed in queue order by this thread, so the result
+ * is the one of visiting the blocks one by one. */
+static void propagate_queue(struct propagate *p, unsigned module)
+{
+	struct tbatch *mine = malloc(sizeof(*mine));
+	if (!mine)
+		return;
+	struct helper h = { .p = p, .module = module };
+	pthread_t tid;
+	bool helper = false;
+	if (p->s->jobs > 1 && p->a->n >= 4096) {
+		h.nbatches = p->a->n / TYPE_BATCH + 2;
+		h.state = calloc(h.nbatches, 1);
+		h.ring = malloc(TYPE_RING * sizeof(*h.ring));
+		h.main_k = p->head / TYPE_BATCH;
+		h.tail = p->tail;
+		helper = h.state && h.ring && pthread_create(&tid, NULL, helper_run, &h) == 0;
+	}
+	size_t cur_k = SIZE_MAX;
+	while (p->head < p->tail) {
+		size_t k = p->head / TYPE_BATCH, end = (k + 1) * TYPE_BATCH;
+		if (end > p->tail)
+			end = p->tail;
+		if (k != cur_k) {
+			cur_k = k;
+			if (helper) {
+				__atomic_store_n(&h.main_k, k, __ATOMIC_RELEASE);
+				uint8_t expect = 0;
+				// Done by the helper: take it.  Still in its hands: do it
+				// here rather than wait (on a busy machine the helper may
+				// not be running); the helper's copy is then never read.
+				if (!__atomic_compare_exchange_n(&h.state[k], &expect, 3, false, __ATOMIC_ACQ_REL,
+								 __ATOMIC_ACQUIRE)) {
+					if (__atomic_load_n(&h.state[k], __ATOMIC_ACQUIRE) == 2) {
+						apply(p, &h.ring[k % TYPE_RING], module);
+						p->head = h.ring[k % TYPE_RING].to;
+						__atomic_store_n(&h.tail, p->tail, __ATOMIC_RELEASE);
+						continue;
+					}
+				}
+			}
+		}
+		p->head = gather(p, mine, p->head, end, module, &p->seg, true);
+		apply(p, mine, module);
+		if (helper)
+			__atomic_store_n(&h.tail, p->tail, __ATOMIC_RELEASE);
+	}
+	if (helper) {
+		__atomic_store_n(&h.done, true, __ATOMIC_RELEASE);
+		pthread_join(tid, NULL);
+	}
+	free(h.state);
+	free(h.ring);
+	free(mine);
 }
 
 // A global variable: its type decides what it types.
@@ -557,11 +806,7 @@ static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs
 			t->block_layout[i] = w->layout;
 			p.queue[p.tail++] = (uint32_t)i;
 		}
-		// Propagate through pointer members, breadth first (each block once).
-		while (p.head < p.tail) {
-			uint32_t b = p.queue[p.head++];
-			visit_block(&p, b, t->block_layout[b], (unsigned)m);
-		}
+		propagate_queue(&p, (unsigned)m);
 	}
 	free(p.queue);
 	free(p.wanted);
@@ -591,10 +836,12 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	}
 	for (size_t i = 0; i < a->n; i++)
 		t->block_layout[i] = -1;
+	double t0 = hs_now();
 	if (s->symbols) {
 		type_by_vtables(s, a, t);
 		type_by_dwarf(s, a, t);
 	}
+	hs_session_time(s, "types", t0);
 	a->types = t;
 	return NULL;
 }

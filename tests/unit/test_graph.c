@@ -282,12 +282,134 @@ static void test_long_chain(void **state)
 	free(w);
 }
 
+/* A wide graph: 64 globals -> 64 hubs of 2,048 words -> 131,072 leaves (a
+ * frontier wide enough for reachability on several threads), leaves linked
+ * among themselves, plus leaves no hub points at: some reached through other
+ * leaves (two steps deep), some leaked (some pointing into the live part).  The
+ * classes must equal a sequential BFS over the same edges, with 1 and 2 jobs. */
+#define WIDE_HUBS 64
+#define WIDE_FAN 2048
+#define WIDE_LEAVES (WIDE_HUBS * WIDE_FAN + 8192)
+#define WIDE_LEAF 16
+#define WIDE_HUB (WIDE_FAN * 8)
+
+static uint64_t wide_leaf(size_t k) { return HEAP_BASE + (uint64_t)WIDE_HUBS * WIDE_HUB + k * WIDE_LEAF; }
+
+static void test_wide_graph(void **state)
+{
+	(void)state;
+	size_t heap_bytes = (size_t)WIDE_HUBS * WIDE_HUB + (size_t)WIDE_LEAVES * WIDE_LEAF;
+	uint64_t *heap = calloc(heap_bytes / 8, 8), globals[WIDE_HUBS];
+	// succ[k]: the leaf leaf k points at (word 0), or -1.
+	long *succ = malloc(WIDE_LEAVES * sizeof(*succ));
+	assert_true(heap && succ);
+	for (size_t h = 0; h < WIDE_HUBS; h++) {
+		globals[h] = HEAP_BASE + h * WIDE_HUB;
+		for (size_t j = 0; j < WIDE_FAN; j++)
+			heap[(h * WIDE_HUB) / 8 + j] = wide_leaf(h * WIDE_FAN + j);
+	}
+	uint64_t x = 12345;
+	for (size_t k = 0; k < WIDE_LEAVES; k++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		succ[k] = -1;
+		if (k < WIDE_HUBS * WIDE_FAN) {
+			// Live leaves: some point at another live leaf or at an extra
+			// leaf (extras 0..2047 are reached only through live leaves).
+			if (x % 3 == 0)
+				succ[k] = (long)((x >> 20) % (WIDE_HUBS * WIDE_FAN));
+			else if (x % 3 == 1)
+				succ[k] = (long)(WIDE_HUBS * WIDE_FAN + (x >> 20) % 2048);
+		} else if (k < WIDE_HUBS * WIDE_FAN + 2048) {
+			// Extras 0..2047 lead on to extras 2048..4095: two steps from
+			// the live leaves.
+			succ[k] = (long)(k + 2048);
+		} else if (k >= WIDE_HUBS * WIDE_FAN + 4096) {
+			// Extras 4096..8191: leaked chains, some into the live part.
+			succ[k] = x % 2 ? (long)(k + 1 < WIDE_LEAVES ? k + 1 : k) : (long)((x >> 20) % WIDE_LEAVES);
+		}
+		if (succ[k] >= 0)
+			heap[(wide_leaf(k) - HEAP_BASE) / 8] = wide_leaf((size_t)succ[k]);
+	}
+	// Expected: BFS from the hubs; referenced = some other block points at it.
+	size_t n = WIDE_HUBS + WIDE_LEAVES;
+	bool *reach = calloc(n, 1), *refd = calloc(n, 1);
+	size_t *queue = malloc(n * sizeof(*queue)), head = 0, tail = 0;
+	assert_true(reach && refd && queue);
+	for (size_t h = 0; h < WIDE_HUBS; h++) {
+		reach[h] = true;
+		queue[tail++] = h;
+		for (size_t j = 0; j < WIDE_FAN; j++)
+			refd[WIDE_HUBS + h * WIDE_FAN + j] = true;
+	}
+	for (size_t k = 0; k < WIDE_LEAVES; k++)
+		if (succ[k] >= 0 && (size_t)succ[k] != k)
+			refd[WIDE_HUBS + succ[k]] = true;
+	while (head < tail) {
+		size_t v = queue[head++];
+		if (v < WIDE_HUBS) {
+			for (size_t j = 0; j < WIDE_FAN; j++)
+				if (!reach[WIDE_HUBS + v * WIDE_FAN + j])
+					reach[WIDE_HUBS + v * WIDE_FAN + j] = true, queue[tail++] = WIDE_HUBS + v * WIDE_FAN + j;
+		} else if (succ[v - WIDE_HUBS] >= 0 && !reach[WIDE_HUBS + succ[v - WIDE_HUBS]]) {
+			reach[WIDE_HUBS + succ[v - WIDE_HUBS]] = true;
+			queue[tail++] = WIDE_HUBS + succ[v - WIDE_HUBS];
+		}
+	}
+	uint64_t leaked = 0, unref = 0;
+	for (size_t i = 0; i < n; i++) {
+		leaked += !reach[i];
+		unref += !reach[i] && !refd[i];
+	}
+	assert_true(leaked > 1000 && unref > 100 && leaked < n);
+	struct hs_segment segs[2] = {
+		{ .start = HEAP_BASE, .end = HEAP_BASE + heap_bytes, .filesz = heap_bytes,
+		  .data = (const uint8_t *)heap, .flags = HS_SEG_R | HS_SEG_W },
+		{ .start = GLOBALS_BASE, .end = GLOBALS_BASE + sizeof(globals), .filesz = sizeof(globals),
+		  .data = (const uint8_t *)globals, .flags = HS_SEG_R | HS_SEG_W },
+	};
+	for (int jobs = 1; jobs <= 2; jobs++) {
+		struct hs_session *s = calloc(1, sizeof(*s));
+		assert_non_null(s);
+		assert_null(hs_target_open_buffers(segs, 2, &s->target));
+		hs_diags_init(&s->diags);
+		hs_heap_init(&s->heap);
+		s->jobs = jobs;
+		for (size_t h = 0; h < WIDE_HUBS; h++)
+			assert_null(hs_heap_add(&s->heap, HEAP_BASE + h * WIDE_HUB, WIDE_HUB, HS_WHERE_USED, 0));
+		for (size_t k = 0; k < WIDE_LEAVES; k++)
+			assert_null(hs_heap_add(&s->heap, wide_leaf(k), WIDE_LEAF, HS_WHERE_USED, 0));
+		assert_null(hs_heap_finish(&s->heap, NULL));
+		s->heap_done = true;
+		s->ndesc = 1;
+		s->desc[0].allocator = "test";
+		struct hs_region r = { HEAP_BASE, HEAP_BASE + heap_bytes, HS_REGION_HEAP, 0 };
+		assert_null(hs_alloc_desc_add_region(&s->desc[0], &r));
+		assert_null(hs_session_need_analysis(s));
+		const struct hs_analysis *a = s->analysis;
+		assert_int_equal(a->n, n);
+		for (size_t i = 0; i < n; i++) {
+			if (hs_node_leaked(a, i) != !reach[i] || hs_node_unreferenced(a, i) != (!reach[i] && !refd[i]))
+				fail_msg("jobs %d, block %zu: leaked %d unreferenced %d, expected %d %d", jobs, i,
+					 hs_node_leaked(a, i), hs_node_unreferenced(a, i), !reach[i], !reach[i] && !refd[i]);
+		}
+		assert_int_equal(a->leaked_count, leaked);
+		assert_int_equal(a->unref_count, unref);
+		hs_session_destroy(s);
+	}
+	free(reach);
+	free(refd);
+	free(queue);
+	free(succ);
+	free(heap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shapes),
 		cmocka_unit_test(test_random_graphs),
 		cmocka_unit_test(test_long_chain),
+		cmocka_unit_test(test_wide_graph),
 	};
 	return cmocka_run_group_tests_name("graph", tests, NULL, NULL);
 }
