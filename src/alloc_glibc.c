@@ -2363,6 +2363,12 @@ static uint64_t excluded_until(const struct gl_range *r, size_t n, uint64_t a)
 	return lo && r[lo - 1].end > a ? r[lo - 1].end : 0;
 }
 
+/* a rounded up to a page; 0 (less than a) when that wraps. */
+static uint64_t page_up(uint64_t a)
+{
+	return (a + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
+}
+
 static struct hs_error *find_mmapped(struct gl *g, struct hs_heap *out, struct hs_alloc_desc *d)
 {
 	size_t nex = 0;
@@ -2378,11 +2384,15 @@ static struct hs_error *find_mmapped(struct gl *g, struct hs_heap *out, struct h
 		const uint8_t *data = hs_memory_span(g->mem, seg->start, seg->filesz);
 		if (!data)
 			continue;
-		uint64_t q = (seg->start + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
-		while (q + 16 <= dumped_end && !err) {
+		// Every step moves q up; a range or segment ending near the top of
+		// the address space must not wrap the page round-up to 0.
+		uint64_t q = page_up(seg->start);
+		while (q >= seg->start && q < dumped_end && dumped_end - q >= 16 && !err) {
 			uint64_t until = excluded_until(ex, nex, q);
 			if (until) {
-				q = (until + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
+				q = page_up(until);
+				if (q < until)
+					break;
 				continue;
 			}
 			uint64_t prev_size, sf;
@@ -2402,6 +2412,8 @@ static struct hs_error *find_mmapped(struct gl *g, struct hs_heap *out, struct h
 				q += cs;
 				continue;
 			}
+			if (dumped_end - q <= PAGE_SIZE_4K)
+				break;
 			q += PAGE_SIZE_4K;
 		}
 	}
