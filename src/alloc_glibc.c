@@ -770,6 +770,15 @@ static void scan_for_arena(struct gl *g, uint64_t lo, uint64_t hi, bool nonempty
 	bool open = false;
 
 	for (uint64_t a = (lo + 7) & ~UINT64_C(7); a + 16 <= hi; a += 8) {
+		// A hole of a sparse core is zeros: no bin there, and no reason
+		// to fault its pages in.
+		if (!(a & (PAGE_SIZE_4K - 1))) {
+			uint64_t h = hs_memory_skip_hole(g->mem, a);
+			if (h - a >= 16) {
+				a = ((h + 7) & ~UINT64_C(7)) - 8;
+				continue;
+			}
+		}
 		uint64_t w0, w1;
 		memcpy(&w0, data + (a - lo), 8);
 		memcpy(&w1, data + (a - lo) + 8, 8);
@@ -2389,6 +2398,8 @@ static struct hs_error *find_mmapped(struct gl *g, struct hs_heap *out, struct h
 		uint64_t q = page_up(seg->start);
 		while (q >= seg->start && q < dumped_end && dumped_end - q >= 16 && !err) {
 			uint64_t until = excluded_until(ex, nex, q);
+			if (!until && (until = hs_memory_skip_hole(g->mem, q)) == q)
+				until = 0;          // (a hole of a sparse core: zeros)
 			if (until) {
 				q = page_up(until);
 				if (q < until)

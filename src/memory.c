@@ -11,13 +11,26 @@ void hs_memory_init(struct hs_memory *mem)
 	mem->segs = NULL;
 	mem->nsegs = 0;
 	mem->mem_fd = -1;
+	mem->holes = NULL;
+	mem->nholes = 0;
+}
+
+void hs_segment_release(struct hs_segment *seg)
+{
+	if (seg->owned_map)
+		munmap(seg->owned, seg->owned_map);
+	else
+		free(seg->owned);
+	seg->owned = NULL;
+	seg->owned_map = 0;
 }
 
 void hs_memory_deinit(struct hs_memory *mem)
 {
 	for (size_t i = 0; i < mem->nsegs; i++)
-		free(mem->segs[i].owned);
+		hs_segment_release(&mem->segs[i]);
 	free(mem->segs);
+	free(mem->holes);
 	if (mem->mem_fd >= 0)
 		close(mem->mem_fd);
 	hs_memory_init(mem);
@@ -64,7 +77,7 @@ static void resolve_overlaps(struct hs_memory *mem)
 		if (out && seg.start < mem->segs[out - 1].end) {
 			uint64_t cut = mem->segs[out - 1].end;
 			if (seg.end <= cut) {
-				free(seg.owned);
+				hs_segment_release(&seg);
 				continue;
 			}
 			uint64_t skip = cut - seg.start;
@@ -141,8 +154,107 @@ static struct hs_error *place_unloaded(struct hs_memory *mem, struct hs_segment 
 	return NULL;
 }
 
+struct hs_error *hs_memory_add_hole(struct hs_memory *mem, uint64_t start, uint64_t end)
+{
+	if (end <= start || end - start < HS_HOLE_MIN)
+		return NULL;
+	size_t n = mem->nholes;
+	if ((n & (n - 1)) == 0) {
+		struct hs_hole *h = realloc(mem->holes, (n ? n * 2 : 16) * sizeof(*h));
+		if (!h)
+			return &hs_error_nomem;
+		mem->holes = h;
+	}
+	mem->holes[n] = (struct hs_hole){ start, end };
+	mem->nholes = n + 1;
+	return NULL;
+}
+
+static int hole_cmp(const void *a, const void *b)
+{
+	const struct hs_hole *x = a, *y = b;
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+static void finish_holes(struct hs_memory *mem)
+{
+	if (!mem->nholes)
+		return;
+	qsort(mem->holes, mem->nholes, sizeof(*mem->holes), hole_cmp);
+	size_t out = 0;
+	for (size_t i = 0; i < mem->nholes; i++) {
+		if (out && mem->holes[i].start <= mem->holes[out - 1].end) {
+			if (mem->holes[i].end > mem->holes[out - 1].end)
+				mem->holes[out - 1].end = mem->holes[i].end;
+			continue;
+		}
+		mem->holes[out++] = mem->holes[i];
+	}
+	mem->nholes = out;
+}
+
+static uint64_t data_run(const struct hs_memory *mem, const struct hs_segment *seg, uint64_t addr);
+
+// The hole of the file holding offset off, or NULL.
+static const struct hs_hole *hole_at(const struct hs_memory *mem, uint64_t off)
+{
+	size_t lo = 0, hi = mem->nholes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mem->holes[mid].end <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < mem->nholes && mem->holes[lo].start <= off ? &mem->holes[lo] : NULL;
+}
+
+uint64_t hs_memory_skip_hole(const struct hs_memory *mem, uint64_t addr)
+{
+	if (!mem->nholes)
+		return addr;
+	const struct hs_segment *seg = hs_memory_segment(mem, addr);
+	if (!seg || !seg->data || addr - seg->start >= seg->filesz)
+		return addr;
+	const struct hs_hole *h = hole_at(mem, seg->file_offset + (addr - seg->start));
+	if (!h)
+		return addr;
+	uint64_t rest = h->end - (seg->file_offset + (addr - seg->start));
+	uint64_t dumped = seg->filesz - (addr - seg->start);
+	return addr + (rest < dumped ? rest : dumped);
+}
+
+uint64_t hs_memory_data_run(const struct hs_memory *mem, uint64_t addr)
+{
+	const struct hs_segment *seg = hs_memory_segment(mem, addr);
+	if (!seg || !seg->data || addr - seg->start >= seg->filesz)
+		return 0;
+	if (hs_memory_skip_hole(mem, addr) != addr)
+		return 0;
+	return data_run(mem, seg, addr);
+}
+
+// Bytes from addr on that are not in a hole (up to the segment's dumped end).
+static uint64_t data_run(const struct hs_memory *mem, const struct hs_segment *seg, uint64_t addr)
+{
+	uint64_t off = seg->file_offset + (addr - seg->start);
+	uint64_t dumped = seg->filesz - (addr - seg->start);
+	size_t lo = 0, hi = mem->nholes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mem->holes[mid].start <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < mem->nholes && mem->holes[lo].start - off < dumped)
+		return mem->holes[lo].start - off;
+	return dumped;
+}
+
 struct hs_error *hs_memory_finish(struct hs_memory *mem)
 {
+	finish_holes(mem);
 	size_t nextra = 0;
 	for (size_t i = 0; i < mem->nsegs; i++)
 		nextra += (mem->segs[i].flags & HS_SEG_NOT_IN_CORE) != 0;
@@ -312,11 +424,23 @@ void hs_memory_prefault_writable(struct hs_memory *mem)
 		const struct hs_segment *seg = &mem->segs[i];
 		if (!(seg->flags & HS_SEG_W) || !seg->data || seg->owned || seg->filesz < 16 * page)
 			continue;
-		uintptr_t a = (uintptr_t)seg->data & ~(uintptr_t)(page - 1);
-		uintptr_t b = ((uintptr_t)seg->data + seg->filesz) & ~(uintptr_t)(page - 1);
-		// Fails on kernels before 5.14 (EINVAL): then pages fault in as read.
-		if (b > a)
-			madvise((void *)a, b - a, MADV_POPULATE_READ);
+		// Only what the file holds: a hole is zeros that cost nothing
+		// until touched, and scans skip it.
+		uint64_t p = seg->start, end = seg->start + seg->filesz;
+		while (p < end) {
+			uint64_t skip = hs_memory_skip_hole(mem, p);
+			if (skip != p) {
+				p = skip;
+				continue;
+			}
+			uint64_t stop = p + data_run(mem, seg, p);
+			uintptr_t a = (uintptr_t)(seg->data + (p - seg->start)) & ~(uintptr_t)(page - 1);
+			uintptr_t b = (uintptr_t)(seg->data + (stop - seg->start)) & ~(uintptr_t)(page - 1);
+			// Fails on kernels before 5.14 (EINVAL): then pages fault in as read.
+			if (b > a)
+				madvise((void *)a, b - a, MADV_POPULATE_READ);
+			p = stop;
+		}
 	}
 #else
 	(void)mem;

@@ -23,6 +23,7 @@ struct synth_load {
 	uint32_t pflags;
 	uint8_t *data;              /* filesz bytes; NULL for a hole */
 	uint64_t fixed_offset;      /* UINT64_MAX: laid out by the helper */
+	uint64_t shift;             /* laid out at a page boundary + shift */
 };
 
 struct synth_note {
@@ -133,6 +134,7 @@ size_t synth_core_add_load(struct synth_core *c, uint64_t vaddr, uint64_t memsz,
 	l->filesz = filesz;
 	l->pflags = pflags;
 	l->fixed_offset = UINT64_MAX;
+	l->shift = 0;
 	l->data = xcalloc(filesz, 1);
 	if (data)
 		memcpy(l->data, data, filesz);
@@ -148,6 +150,13 @@ size_t synth_core_add_load_at(struct synth_core *c, uint64_t vaddr, uint64_t mem
 	c->loads[i].filesz = filesz;
 	c->loads[i].fixed_offset = off;
 	return i;
+}
+
+void synth_core_shift_load(struct synth_core *c, size_t index, uint64_t shift)
+{
+	if (index >= c->nloads || shift >= SYNTH_CORE_LOAD_ALIGN)
+		abort();
+	c->loads[index].shift = shift;
 }
 
 size_t synth_core_add_zero_load(struct synth_core *c, uint64_t vaddr, uint64_t memsz,
@@ -341,7 +350,7 @@ uint64_t synth_core_load_offset(const struct synth_core *c, size_t index)
 	for (size_t i = 0; i < c->nloads; i++) {
 		if (c->loads[i].fixed_offset != UINT64_MAX)
 			continue;
-		off = align_up(off, SYNTH_CORE_LOAD_ALIGN);
+		off = align_up(off, SYNTH_CORE_LOAD_ALIGN) + c->loads[i].shift;
 		if (i == index)
 			return off;
 		off += c->loads[i].filesz;
@@ -355,7 +364,7 @@ uint64_t synth_core_full_size(const struct synth_core *c)
 	for (size_t i = 0; i < c->nloads; i++) {
 		if (c->loads[i].fixed_offset != UINT64_MAX)
 			continue;
-		end = align_up(end, SYNTH_CORE_LOAD_ALIGN) + c->loads[i].filesz;
+		end = align_up(end, SYNTH_CORE_LOAD_ALIGN) + c->loads[i].shift + c->loads[i].filesz;
 	}
 	return end;
 }
@@ -425,7 +434,7 @@ static void write_loads(const struct synth_core *c, uint8_t *out, uint8_t *ph_ou
 		const struct synth_load *l = &c->loads[i];
 		uint64_t at = l->fixed_offset;
 		if (at == UINT64_MAX) {
-			at = off = align_up(off, SYNTH_CORE_LOAD_ALIGN);
+			at = off = align_up(off, SYNTH_CORE_LOAD_ALIGN) + l->shift;
 			off += l->filesz;
 		}
 		Elf64_Phdr ph = {

@@ -78,6 +78,9 @@ void synth_core_add_note(struct synth_core *c, const char *name, uint32_t type,
  * for segments that share bytes.  Returns the segment's index. */
 size_t synth_core_add_load_at(struct synth_core *c, uint64_t vaddr, uint64_t memsz,
 			      uint64_t filesz, uint32_t pflags, uint64_t off);
+/* Lay load index out at a page boundary + shift (shift < 4096) in the file,
+ * so that its p_offset and p_vaddr may disagree mod 8. */
+void synth_core_shift_load(struct synth_core *c, size_t index, uint64_t shift);
 /* A PT_LOAD of filesz zero bytes written as a hole (the file is sparse: it
  * takes no disk space and synth_core_image never materialises it; only
  * synth_core_write can write such a core). */
