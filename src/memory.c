@@ -1,5 +1,8 @@
 /* memory.c - see memory.h. */
 #include <errno.h>
+#include <stdio.h>
+#include <inttypes.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -11,6 +14,8 @@ void hs_memory_init(struct hs_memory *mem)
 	mem->segs = NULL;
 	mem->nsegs = 0;
 	mem->mem_fd = -1;
+	mem->pid = 0;
+	mem->gone = false;
 	mem->holes = NULL;
 	mem->nholes = 0;
 }
@@ -296,6 +301,32 @@ const struct hs_segment *hs_memory_segment(const struct hs_memory *mem, uint64_t
 	return NULL;
 }
 
+// Has the live process exited (gone, or a zombie: its memory is released)?
+bool hs_process_exited(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	const char *close_paren = strrchr(buf, ')');
+	return close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+}
+
+static struct hs_error *gone_error(const struct hs_memory *mem, uint64_t addr)
+{
+	struct hs_error *err = hs_error_create(HS_ERR_TARGET,
+		"process %d exited while heapscope was reading it (memory at 0x%" PRIx64 " is gone)", mem->pid, addr);
+	if (err != &hs_error_nomem)
+		err->address = addr;
+	return err;
+}
+
 // Live targets: read a whole segment from /proc/PID/mem once.  A mapping that
 // cannot be read (guard pages, [vvar]) becomes filesz 0: "not dumped".
 static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
@@ -317,7 +348,10 @@ static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
 	}
 	if (done == 0) {
 		free(buf);
-		seg->filesz = 0;
+		if (hs_process_exited(mem->pid))
+			mem->gone = true;   // not "not dumped": nothing is left to read
+		else
+			seg->filesz = 0;
 		return;
 	}
 	seg->filesz = done;
@@ -327,8 +361,11 @@ static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
 
 struct hs_error *hs_memory_load_all(struct hs_memory *mem)
 {
-	for (size_t i = 0; i < mem->nsegs; i++)
+	for (size_t i = 0; i < mem->nsegs; i++) {
 		segment_load(mem, &mem->segs[i]);
+		if (mem->gone)
+			return gone_error(mem, mem->segs[i].start);
+	}
 	return NULL;
 }
 
@@ -363,6 +400,8 @@ struct hs_error *hs_memory_read(struct hs_memory *mem, uint64_t addr, void *buf,
 		if (!seg->data)
 			segment_load(mem, seg);
 		uint64_t off = addr - seg->start;
+		if (!seg->data && mem->gone)
+			return gone_error(mem, addr);
 		if (!seg->data || off >= seg->filesz)
 			return hs_error_fault(HS_ERR_NOT_DUMPED, addr);
 		uint64_t n = seg->filesz - off;

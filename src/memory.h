@@ -12,7 +12,8 @@
  *
  * Reads are checked: a read of bytes that were not dumped fails with
  * HS_ERR_NOT_DUMPED, a read of an address in no segment with HS_ERR_UNMAPPED,
- * never with zeros.  Reads that cross segment boundaries are split.
+ * never with zeros; a live process that exited meanwhile fails every read it
+ * could not serve with HS_ERR_TARGET.  Reads that cross segment boundaries are split.
  */
 #ifndef HS_MEMORY_H
 #define HS_MEMORY_H
@@ -46,6 +47,8 @@ struct hs_memory {
 	struct hs_segment *segs;
 	size_t nsegs;
 	int mem_fd;               /* live: /proc/PID/mem, else -1 */
+	int pid;                  /* live: the process (to tell "exited" from "unreadable") */
+	bool gone;                /* live: the process exited while we read it */
 	struct hs_hole *holes;    /* sorted, disjoint, each >= HS_HOLE_MIN */
 	size_t nholes;
 };
@@ -89,5 +92,8 @@ uint64_t hs_memory_data_run(const struct hs_memory *mem, uint64_t addr);
 /* Map the dumped bytes of every writable segment into our page tables in one
  * go (cores): a bulk scan then takes no page fault per 64 KiB.  Best effort. */
 void hs_memory_prefault_writable(struct hs_memory *mem);
+/* Has the live process pid exited (no such process, or a zombie whose
+ * memory is gone)? */
+bool hs_process_exited(int pid);
 
 #endif

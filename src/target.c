@@ -57,13 +57,16 @@ void hs_target_compute_stacks(struct hs_target *t)
 	}
 }
 
-static const char *elf_type_name(unsigned type)
+// "an executable", ...; unknown types by number (buf >= 32).
+static const char *elf_type_name(unsigned type, char *buf, size_t len)
 {
 	switch (type) {
 	case ET_EXEC: return "an executable";
 	case ET_DYN: return "a shared object or position-independent executable";
 	case ET_REL: return "an object file";
-	default: return "not a core file";
+	default:
+		snprintf(buf, len, "an ELF file of type %u", type);
+		return buf;
 	}
 }
 
@@ -228,8 +231,9 @@ struct hs_error *hs_target_open_core(const char *path, struct hs_target **ret)
 		goto fail;
 	}
 	if (eh.e_type != ET_CORE) {
+		char tbuf[32];
 		err = hs_error_create(HS_ERR_TARGET, "%s is %s, not a core file (give the core as the first argument, the program with --exe)",
-				      path, elf_type_name(eh.e_type));
+				      path, elf_type_name(eh.e_type, tbuf, sizeof(tbuf)));
 		goto fail;
 	}
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64) {
@@ -403,6 +407,8 @@ struct hs_error *hs_target_open_pid(int pid, struct hs_target **ret)
 		return hs_error_create(HS_ERR_TARGET, "%d is not a process id", pid);
 	if (kill(pid, 0) != 0 && errno == ESRCH)
 		return hs_error_create(HS_ERR_TARGET, "no process with pid %d", pid);
+	if (hs_process_exited(pid))
+		return hs_error_create(HS_ERR_TARGET, "pid %d has exited (a zombie its parent has not reaped): it has no memory left to read", pid);
 	struct hs_target *t = target_alloc(HS_TARGET_PID);
 	if (!t)
 		return &hs_error_nomem;
@@ -415,6 +421,7 @@ struct hs_error *hs_target_open_pid(int pid, struct hs_target **ret)
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	t->mem.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	t->mem.pid = pid;
 	if (t->mem.mem_fd < 0) {
 		int e = errno;
 		if (e == ENOENT)
