@@ -64,6 +64,7 @@ struct gl_arena {
 	uint64_t fastbins[HS_GLIBC_NFASTBINS];
 	uint64_t bins[2 * (HS_GLIBC_NBINS - 1)];
 	struct hs_arena out;              /* label and totals for the description */
+	uint64_t heap_bytes;              /* what its heaps span, when all were found (else 0) */
 };
 
 /* One run of chunks: the main heap (or a piece of it), or one heap_info heap. */
@@ -1300,6 +1301,8 @@ static struct hs_error *find_main_heap(struct gl *g)
 	}
 	struct gl_heap h = { .start = start, .end = end, .first = start, .arena = 0,
 			     .has_top = true, .main = true };
+	if (g->sbrk_base && start == align_chunk(g->sbrk_base) && !(m->flags & HS_GLIBC_NONCONTIGUOUS))
+		m->heap_bytes = end - g->sbrk_base;   // what sbrk gave, alignment included
 	return add_heap(g, &h);
 }
 
@@ -1339,7 +1342,7 @@ static struct hs_error *find_arena_heaps(struct gl *g, unsigned ai)
 		return NULL;
 	}
 	uint64_t h = a->top & ~(HS_GLIBC_HEAP_MAX - 1);
-	uint64_t saved = h, power = 1, lam = 0;
+	uint64_t saved = h, power = 1, lam = 0, bytes = 0;
 	for (unsigned k = 0; h && k < MAX_HEAPS_PER_ARENA; k++) {
 		uint8_t buf[64];
 		if (L->hi_sizeof > sizeof(buf) || !rd(g, h, buf, L->hi_sizeof)) {
@@ -1381,8 +1384,11 @@ static struct hs_error *find_arena_heaps(struct gl *g, unsigned ai)
 		if (first && prev)
 			gdiag(g, DK_OTHER, HS_DIAG_WARNING, h,
 			      "%s: its first heap 0x%" PRIx64 " has a prev pointer 0x%" PRIx64, a->out.label, h, prev);
-		if (first)
+		bytes += size;
+		if (first) {
+			g->arenas[ai].heap_bytes = bytes;   // the chain is whole
 			break;
+		}
 		h = prev;
 		if (h == saved) {
 			gdiag(g, DK_OTHER, HS_DIAG_ERROR, h, "%s: the heap_info prev chain loops", a->out.label);
@@ -1397,12 +1403,29 @@ static struct hs_error *find_arena_heaps(struct gl *g, unsigned ai)
 	return NULL;
 }
 
+/* An arena's system_mem is what it got from the system: for main_arena the
+ * sbrk'd bytes (mp_.sbrk_base to the end of top), for a thread arena the sum
+ * of its heaps' heap_info.size (glibc keeps both in step when it grows,
+ * shrinks or frees a heap).  Another value is a corrupt malloc_state. */
+static void check_system_mem(struct gl *g)
+{
+	for (size_t i = 0; i < g->narenas; i++) {
+		const struct gl_arena *a = &g->arenas[i];
+		if (a->heap_bytes && a->system_mem != a->heap_bytes)
+			gdiag(g, DK_OTHER, HS_DIAG_WARNING, a->addr,
+			      "%s: system_mem says 0x%" PRIx64 " bytes, but its heaps span 0x%" PRIx64
+			      " (%s): its malloc_state may be corrupt", a->out.label, a->system_mem,
+			      a->heap_bytes, i == 0 ? "mp_.sbrk_base to the end of top" : "the sum of heap_info.size");
+	}
+}
+
 static struct hs_error *find_heaps(struct gl *g)
 {
 	HS_CHECK(find_main_heap(g));
 	confirm_heap_info_size(g);
 	for (unsigned i = 1; i < g->narenas; i++)
 		HS_CHECK(find_arena_heaps(g, i));
+	check_system_mem(g);
 	return NULL;
 }
 

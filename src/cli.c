@@ -69,7 +69,7 @@ static volatile size_t nseized;
 static volatile sig_atomic_t signals_seen;
 static volatile sig_atomic_t first_signal;
 static bool json;
-static const char *command_name = "summary";
+static const char *command_name;   /* NULL until the command is known */
 
 static void release_threads(void)
 {
@@ -311,8 +311,7 @@ int main(int argc, char **argv)
 		}
 		core = argv[i++];
 	}
-	if (i < argc)
-		command_name = argv[i];
+	command_name = i < argc ? argv[i] : "summary";
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);

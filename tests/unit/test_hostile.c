@@ -9,6 +9,7 @@
 
 #include <elf.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,12 +294,212 @@ static void test_sparse_16_gib_segments(void **state)
 	free(g);
 }
 
+/* Strict UTF-8 (decode, range-check): for whole outputs. */
+static bool valid_utf8(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i], len, cp;
+		if (c < 0x80) { i++; continue; }
+		if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
+		else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
+		else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
+		else return false;
+		if (i + len > n)
+			return false;
+		for (unsigned k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		static const unsigned min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+		if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+/* No byte a terminal acts on: C0 controls but newline, DEL, ESC, C1. */
+static bool terminal_safe(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		if ((c < 0x20 && c != '\n') || c == 0x7f)
+			return false;
+		if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] < 0xa0)
+			return false;
+	}
+	return valid_utf8(s, n);
+}
+
+/* Findings: --json was not valid UTF-8 for a kernel core of "программа"
+ * (pr_fname cut at 15 bytes, mid-character), and text info printed terminal
+ * escapes from the core raw (clear the screen, set the window title). */
+static void test_names_from_the_core_are_made_safe(void **state)
+{
+	(void)state;
+	struct synth_glibc *g = calloc(1, sizeof(*g));
+	struct synth_core *sc = process_core(g);
+	// "программа" is 18 bytes; the kernel keeps 15 (TASK_COMM_LEN - 1).
+	synth_core_add_prpsinfo(sc, 100, "\xd0\xbf\xd1\x80\xd0\xbe\xd0\xb3\xd1\x80\xd0\xb0\xd0\xbc\xd0",
+				"./x \x1b]0;pwned\x07\x1b[2J\xc2\x9b" "31m\xff");
+	struct synth_core_file f = { MAIN_HEAP + 0x40000, MAIN_HEAP + 0x41000, 0, "/lib/\x1b[5mlib.so" };
+	synth_core_add_file_note(sc, 4096, &f, 1);
+	char *path = write_core(sc, "names.core");
+	static const char *const info_argv[] = { "info", NULL };
+	struct run r = run_cmd(path, true, info_argv);
+	assert_null(r.err);
+	if (!valid_utf8(r.out, r.len))
+		fail_msg("info --json is not UTF-8: %s", r.out);
+	assert_non_null(strstr(r.out, "\"name\": \"\xd0\xbf\xd1\x80\xd0\xbe\xd0\xb3\xd1\x80\xd0\xb0\xd0\xbc\\ufffd\""));
+	assert_non_null(strstr(r.out, "\\u001b]0;pwned\\u0007\\u001b[2J\\u009b31m\\ufffd"));
+	run_free(&r);
+	r = run_cmd(path, false, info_argv);
+	assert_null(r.err);
+	if (!terminal_safe(r.out, r.len))
+		fail_msg("info prints raw control bytes: %s", r.out);
+	assert_non_null(strstr(r.out, "\\x1b]0;pwned\\x07\\x1b[2J\\xc2\\x9b31m\\xff"));
+	run_free(&r);
+	free(path);
+	synth_core_destroy(sc);
+	synth_glibc_deinit(g);
+	free(g);
+}
+
+/* Finding: top, histogram, chain, refs and show printed no diagnostics, so
+ * on a damaged core they showed numbers with no warning.  A truncated core
+ * (a warning from the start) through every command, text and JSON. */
+static void test_every_command_carries_the_diagnostics(void **state)
+{
+	(void)state;
+	struct synth_glibc *g = calloc(1, sizeof(*g));
+	struct synth_core *sc = process_core(g);
+	size_t last = synth_core_add_load(sc, ANON, 0x10000, 0x10000, PF_R, NULL);
+	synth_core_truncate_at(sc, synth_core_load_offset(sc, last) + 0x8000);
+	char *path = write_core(sc, "truncated.core");
+	uint64_t used = 0;
+	for (size_t i = 0; i < g->ntruth && !used; i++)
+		if (g->truth[i].where == HS_WHERE_USED)
+			used = g->truth[i].user;
+	assert_true(used != 0);
+	char addr[32];
+	snprintf(addr, sizeof(addr), "0x%" PRIx64, used);
+	const char *const cmds[][3] = {
+		{ "info" }, { "summary" }, { "arenas" }, { "chunks" }, { "bins" }, { "show", addr },
+		{ "leaks" }, { "histogram" }, { "chain", addr }, { "refs", addr }, { "top" },
+	};
+	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
+		for (int json = 0; json < 2; json++) {
+			struct run r = run_cmd(path, json, cmds[k]);
+			if (r.err)
+				fail_msg("%s: %s", cmds[k][0], hs_error_message(r.err));
+			const char *d = strstr(r.out, json ? "\"diagnostics\"" : "Diagnostics");
+			if (!d || !strstr(d, "truncated"))
+				fail_msg("%s%s carries no diagnostics:\n%s", cmds[k][0], json ? " --json" : "", r.out);
+			const char *again = strstr(d + 1, json ? "\"diagnostics\"" : "Diagnostics");
+			if (again)
+				fail_msg("%s%s has its diagnostics twice", cmds[k][0], json ? " --json" : "");
+			run_free(&r);
+		}
+	}
+	free(path);
+	synth_core_destroy(sc);
+	synth_glibc_deinit(g);
+	free(g);
+}
+
+/* Finding: --json printed nothing on stdout when the command failed.  A
+ * failing command leaves one document, with an "error" member. */
+static void test_failing_command_leaves_a_json_error_document(void **state)
+{
+	(void)state;
+	struct synth_glibc *g = calloc(1, sizeof(*g));
+	struct synth_core *sc = process_core(g);
+	char *path = write_core(sc, "errors.core");
+	const struct { const char *argv[4]; const char *code; } cases[] = {
+		{ { "show", NULL }, "usage" },
+		{ { "chain", "0x10", NULL }, NULL },
+		{ { "histogram", "--by", "colour", NULL }, "usage" },
+		{ { "nosuchcommand", NULL }, "usage" },
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct run r = run_cmd(path, true, cases[k].argv);
+		if (!r.err) {
+			run_free(&r);
+			continue;   // (chain 0x10 may answer "not in the heap")
+		}
+		if (cases[k].code)
+			assert_string_equal(hs_error_code_name(hs_error_code(r.err)), cases[k].code);
+		char want[64];
+		snprintf(want, sizeof(want), "\"code\": \"%s\"", hs_error_code_name(hs_error_code(r.err)));
+		if (r.out[0] != '{' || !strstr(r.out, "\"error\": {") || !strstr(r.out, want) ||
+		    !strstr(r.out, "\"schema\": 1") || strcmp(r.out + r.len - 2, "}\n"))
+			fail_msg("%s: no JSON error document: [%s]", cases[k].argv[0], r.out);
+		// One document: the first top-level '}' is the last character.
+		int depth = 0;
+		bool in_str = false;
+		for (size_t i = 0; i < r.len; i++) {
+			char c = r.out[i];
+			if (in_str) {
+				if (c == '\\')
+					i++;
+				else if (c == '"')
+					in_str = false;
+				continue;
+			}
+			if (c == '"')
+				in_str = true;
+			else if (c == '{' || c == '[')
+				depth++;
+			else if ((c == '}' || c == ']') && --depth == 0 && i != r.len - 2)
+				fail_msg("%s: more than one document: %s", cases[k].argv[0], r.out);
+		}
+		run_free(&r);
+	}
+	free(path);
+	synth_core_destroy(sc);
+	synth_glibc_deinit(g);
+	free(g);
+}
+
+/* Finding: a doubled system_mem went unflagged. */
+static void test_doubled_system_mem_is_flagged(void **state)
+{
+	(void)state;
+	for (int doubled = 0; doubled < 2; doubled++) {
+		struct synth_glibc *g = calloc(1, sizeof(*g));
+		build_process(g);
+		if (doubled) {
+			uint64_t a = g->main_arena + g->ms_system_mem;
+			synth_glibc_w64(g, a, 2 * synth_glibc_r64(g, a));
+		}
+		struct synth_core *sc = synth_core_create();
+		synth_core_add_glibc(sc, g);
+		char *path = write_core(sc, "system_mem.core");
+		struct run r = run_cmd(path, true, summary_argv);
+		assert_null(r.err);
+		bool flagged = strstr(r.out, "system_mem says") != NULL;
+		if (flagged != (doubled == 1))
+			fail_msg("doubled %d, flagged %d: %s", doubled, flagged, r.out);
+		run_free(&r);
+		free(path);
+		synth_core_destroy(sc);
+		synth_glibc_deinit(g);
+		free(g);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nt_file_entry_ending_at_the_top_of_the_address_space),
 		cmocka_unit_test(test_load_whose_offset_and_vaddr_disagree_mod_8),
 		cmocka_unit_test(test_sparse_16_gib_segments),
+		cmocka_unit_test(test_names_from_the_core_are_made_safe),
+		cmocka_unit_test(test_every_command_carries_the_diagnostics),
+		cmocka_unit_test(test_failing_command_leaves_a_json_error_document),
+		cmocka_unit_test(test_doubled_system_mem_is_flagged),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
