@@ -496,7 +496,12 @@ void hs_scan_for_target(struct hs_session *s, uint64_t start, uint64_t len, size
 	while (a + 8 <= end) {
 		const uint8_t *p = hs_memory_span(&s->target->mem, a, 8);
 		if (!p) {
-			a += 8;
+			// Not dumped: on to the next dumped byte (a hostile block
+			// can span terabytes of nothing).
+			uint64_t next = hs_memory_next_dumped(&s->target->mem, a + 1);
+			if (next >= end || next > UINT64_MAX - 8)
+				break;
+			a = (next + 7) & ~UINT64_C(7);
 			continue;
 		}
 		uint64_t avail = hs_memory_available(&s->target->mem, a);

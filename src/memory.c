@@ -382,6 +382,25 @@ const uint8_t *hs_memory_span(struct hs_memory *mem, uint64_t addr, size_t len)
 	return seg->data + off;
 }
 
+uint64_t hs_memory_next_dumped(const struct hs_memory *mem, uint64_t addr)
+{
+	size_t lo = 0, hi = mem->nsegs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mem->segs[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < mem->nsegs; lo++) {
+		const struct hs_segment *seg = &mem->segs[lo];
+		uint64_t from = addr > seg->start ? addr : seg->start;
+		if (from - seg->start < seg->filesz)
+			return from;
+	}
+	return UINT64_MAX;
+}
+
 uint64_t hs_memory_available(const struct hs_memory *mem, uint64_t addr)
 {
 	const struct hs_segment *seg = hs_memory_segment(mem, addr);

@@ -77,6 +77,8 @@ struct hs_error *hs_memory_read_string(struct hs_memory *mem, uint64_t addr, cha
  * For a live target this loads the segment once (not thread-safe: call
  * hs_memory_load_all() before a multi-threaded scan). */
 const uint8_t *hs_memory_span(struct hs_memory *mem, uint64_t addr, size_t len);
+/* The lowest address >= addr whose byte is dumped (UINT64_MAX: none). */
+uint64_t hs_memory_next_dumped(const struct hs_memory *mem, uint64_t addr);
 /* Bytes readable from addr to the end of its segment's dumped part (0 if none). */
 uint64_t hs_memory_available(const struct hs_memory *mem, uint64_t addr);
 struct hs_error *hs_memory_load_all(struct hs_memory *mem);

@@ -490,6 +490,36 @@ static void test_doubled_system_mem_is_flagged(void **state)
 	}
 }
 
+/* Fuzzer finding: refs on a block that spans terabytes the core does not
+ * hold (a top chunk whose size word says 1 TiB) stepped through the missing
+ * memory 8 bytes at a time (hours).  The scan jumps to the next dumped byte. */
+static void test_refs_on_a_block_mostly_not_in_the_core(void **state)
+{
+	(void)state;
+	struct synth_glibc *g = calloc(1, sizeof(*g));
+	build_process(g);
+	uint64_t top = synth_glibc_r64(g, g->main_arena + g->ms_top);
+	synth_glibc_w64(g, top + 8, (UINT64_C(1) << 40) | 1);
+	struct synth_core *sc = synth_core_create();
+	synth_core_add_glibc(sc, g);
+	char *path = write_core(sc, "huge_top.core");
+	char addr[32];
+	snprintf(addr, sizeof(addr), "0x%" PRIx64, top + 16);
+	const char *const cmds[][3] = { { "refs", addr }, { "chain", addr }, { "show", addr } };
+	for (size_t k = 0; k < 3; k++) {
+		struct run r = run_cmd(path, true, cmds[k]);
+		if (r.err)
+			assert_non_null(strstr(r.out, "\"error\": {"));
+		else
+			assert_non_null(strstr(r.out, "\"schema\": 1"));
+		run_free(&r);
+	}
+	free(path);
+	synth_core_destroy(sc);
+	synth_glibc_deinit(g);
+	free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_every_command_carries_the_diagnostics),
 		cmocka_unit_test(test_failing_command_leaves_a_json_error_document),
 		cmocka_unit_test(test_doubled_system_mem_is_flagged),
+		cmocka_unit_test(test_refs_on_a_block_mostly_not_in_the_core),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
