@@ -386,5 +386,11 @@ int main(int argc, char **argv)
 	free(seized);
 	if (err)
 		return fail(err, false);
+	// Asked to stop, but the command finished (or its output was cut): the
+	// signal still decides the status.
+	if (first_signal) {
+		fprintf(stderr, "heapscope: stopped by %s before the command finished\n", signal_name(first_signal));
+		return 128 + first_signal;
+	}
 	return status;
 }
