@@ -1266,6 +1266,19 @@ static struct hs_error *main_heap_without_top(struct gl *g)
 	return add_heap(g, &h);
 }
 
+/* The end of the mapping holding a, through mappings that follow it without
+ * a gap (a core may split one mapping into several segments); a if none. */
+static uint64_t mapping_end(struct gl *g, uint64_t a)
+{
+	const struct hs_segment *seg = hs_memory_segment(g->mem, a);
+	if (!seg)
+		return a;
+	const struct hs_segment *last = g->mem->segs + g->mem->nsegs - 1;
+	while (seg < last && seg[1].start == seg->end)
+		seg++;
+	return seg->end;
+}
+
 static struct hs_error *find_main_heap(struct gl *g)
 {
 	struct gl_arena *m = &g->arenas[0];
@@ -1273,6 +1286,15 @@ static struct hs_error *find_main_heap(struct gl *g)
 	if (!is_chunk_ptr(m->top) || !rd64(g, m->top + 8, &sf) || chunksize(sf) < HS_GLIBC_MINSIZE)
 		return main_heap_without_top(g);
 	uint64_t end = m->top + chunksize(sf);
+	uint64_t mapped = mapping_end(g, m->top);
+	if (end > mapped || end < m->top) {
+		// A top that runs past its mapping is a corrupt size word: the
+		// heap ends where the process's memory does.
+		gdiag(g, DK_HEADER, HS_DIAG_ERROR, m->top,
+		      "main_arena's top 0x%" PRIx64 " has size 0x%" PRIx64 ", past the end of its mapping "
+		      "0x%" PRIx64 ": taken to end there", m->top, chunksize(sf), mapped);
+		end = mapped;
+	}
 	if (m->flags & HS_GLIBC_NONCONTIGUOUS)
 		gdiag(g, DK_OTHER, HS_DIAG_WARNING, g->main_arena,
 		      "main_arena is non-contiguous (sbrk failed and it grew by mmap): only the part "

@@ -490,9 +490,11 @@ static void test_doubled_system_mem_is_flagged(void **state)
 	}
 }
 
-/* Fuzzer finding: refs on a block that spans terabytes the core does not
- * hold (a top chunk whose size word says 1 TiB) stepped through the missing
- * memory 8 bytes at a time (hours).  The scan jumps to the next dumped byte. */
+/* Fuzzer findings: a top chunk whose size word says 1 TiB was taken at its
+ * word (the address map then wanted 1 GiB, leaks took minutes), and refs on
+ * a block that spans memory the core does not hold stepped through it 8
+ * bytes at a time (hours).  Top now ends with its mapping, said in an
+ * error; scans jump to the next dumped byte. */
 static void test_refs_on_a_block_mostly_not_in_the_core(void **state)
 {
 	(void)state;
@@ -505,15 +507,22 @@ static void test_refs_on_a_block_mostly_not_in_the_core(void **state)
 	char *path = write_core(sc, "huge_top.core");
 	char addr[32];
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, top + 16);
-	const char *const cmds[][3] = { { "refs", addr }, { "chain", addr }, { "show", addr } };
-	for (size_t k = 0; k < 3; k++) {
+	const char *const cmds[][3] = { { "refs", addr }, { "chain", addr }, { "show", addr }, { "leaks" } };
+	for (size_t k = 0; k < 4; k++) {
 		struct run r = run_cmd(path, true, cmds[k]);
 		if (r.err)
 			assert_non_null(strstr(r.out, "\"error\": {"));
 		else
 			assert_non_null(strstr(r.out, "\"schema\": 1"));
+		if (!strstr(r.out, "past the end of its mapping"))
+			fail_msg("%s: top's size is not flagged: %s", cmds[k][0], r.out);
 		run_free(&r);
 	}
+	struct run r = run_cmd(path, true, summary_argv);
+	const char *free_ = strstr(r.out, "\"free\"");
+	assert_non_null(free_);
+	assert_true(json_u64(free_, "bytes") < 0x100000);
+	run_free(&r);
 	free(path);
 	synth_core_destroy(sc);
 	synth_glibc_deinit(g);
