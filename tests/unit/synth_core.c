@@ -40,7 +40,7 @@ struct synth_core {
 	uint64_t entry;
 	size_t note_align;
 	struct synth_load *loads;
-	size_t nloads;
+	size_t nloads, caploads;
 	struct synth_note *notes;
 	size_t nnotes;
 	uint64_t truncate_at;       /* UINT64_MAX: not truncated */
@@ -127,7 +127,11 @@ void synth_core_fill_pattern(uint64_t vaddr, void *buf, size_t len)
 size_t synth_core_add_load(struct synth_core *c, uint64_t vaddr, uint64_t memsz,
 			   uint64_t filesz, uint32_t pflags, const void *data)
 {
-	c->loads = xrealloc(c->loads, c->nloads + 1, sizeof(*c->loads));
+	if (c->nloads == c->caploads) {
+		// Doubling: tests add tens of thousands of loads.
+		c->caploads = c->caploads ? 2 * c->caploads : 16;
+		c->loads = xrealloc(c->loads, c->caploads, sizeof(*c->loads));
+	}
 	struct synth_load *l = &c->loads[c->nloads];
 	l->vaddr = vaddr;
 	l->memsz = memsz;

@@ -443,7 +443,7 @@ static void test_many_records_over_many_empty_loads(void **state)
 	struct synth_core *sc = synth_core_create();
 	synth_core_add_empty_loads(sc, base, step, NLOADS);
 	struct synth_core_file files[NRECS];
-	char names[NRECS][16];
+	char names[NRECS][32];
 	for (int i = 0; i < NRECS; i++) {
 		snprintf(names[i], sizeof(names[i]), "/lib%d.so", i);
 		files[i] = (struct synth_core_file){ base + i * 0x1000, base + NLOADS * step, 0, names[i] };
