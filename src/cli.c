@@ -52,7 +52,9 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < hs_ncommands; i++)
 		fprintf(f, "  %-40s %s\n", hs_commands[i].usage, hs_commands[i].summary);
 	fputs("\nExit status: 0 done, 1 leaks found with --fail-on-leaks, 2 usage error,\n"
-	      "3 the target cannot be read, 4 the heap could not be reconstructed.\n"
+	      "3 the target cannot be read, 4 the heap could not be reconstructed,\n"
+	      "128+N stopped by signal N (130 SIGINT, 143 SIGTERM).  With --json a failure\n"
+	      "also prints one JSON error document on stdout.\n"
 	      "Documentation: docs/cli.md, man heapscope.\n", f);
 }
 

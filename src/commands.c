@@ -240,9 +240,12 @@ struct hs_error *hs_session_run(struct hs_session *s, int argc, const char *cons
 			    .argc = argc, .argv = argv };
 	hs_interrupt_clear();
 	struct hs_error *err = cmd->run(&c);
+	// Every command's output carries the diagnostics: JSON documents get them
+	// as they close; text gets them here, also when the heap could not be
+	// reconstructed (they say why), not after a usage error.
 	if (c.json && err)
 		json_error(&c, cmd->name, err);
-	else if (!c.json && !c.diagnostics_done)
+	else if (!c.json && !c.diagnostics_done && (!err || err->code == HS_ERR_HEAP))
 		hs_cmd_diagnostics(&c);
 	hs_out_flush(out);
 	free(out);
