@@ -16,7 +16,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 FIXTURE_SRC = $(wildcard cores/*.c)
 
-.PHONY: all deps-build deps-check check cores demo bench asan install clean fixtures
+.PHONY: all deps-build deps-check check cores demo bench asan install clean fixtures fuzz fuzz-build
 all: deps-build $(BUILD)/libheapscope.so $(BUILD)/libheapscope.a $(BUILD)/heapscope
 
 deps-build:
@@ -68,6 +68,29 @@ asan:
 	 $(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
+# Fuzzing (docs/fuzzing.md): a libFuzzer harness over the public API, built
+# with clang, ASan and UBSan in build-fuzz/, seeded with synthetic cores from
+# the unit tests' builders; runs FUZZ_SECONDS, findings go to build-fuzz/crashes/.
+FUZZ_CC ?= clang-14
+FUZZ_SECONDS ?= 120
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_FLAGS = -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-missing-field-initializers -Iinclude -Isrc -Itests/unit -D_GNU_SOURCE -pthread $(FUZZ_SAN)
+fuzz-build:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 \
+		SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" build-fuzz/libheapscope.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o build-fuzz/fuzz_core fuzz/fuzz_core.c \
+		build-fuzz/libheapscope.a $(LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o build-fuzz/make_seeds fuzz/make_seeds.c tests/unit/synth_core.c \
+		tests/unit/synth_glibc.c build-fuzz/libheapscope.a $(LIBS)
+
+fuzz: fuzz-build
+	@rm -rf build-fuzz/seeds; mkdir -p build-fuzz/seeds build-fuzz/corpus build-fuzz/crashes
+	@ASAN_OPTIONS=detect_leaks=0 build-fuzz/make_seeds build-fuzz/seeds
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build-fuzz/fuzz_core \
+		-max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2560 -max_len=131072 \
+		-artifact_prefix=build-fuzz/crashes/ -print_final_stats=1 build-fuzz/corpus build-fuzz/seeds
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/heapscope/gdb/heapscope
@@ -81,4 +104,4 @@ install: all
 		cp -r gdb/heapscope/. $(DESTDIR)$(PREFIX)/share/heapscope/gdb/heapscope/; fi
 
 clean:
-	rm -rf build build-asan build-release
+	rm -rf build build-asan build-release build-fuzz

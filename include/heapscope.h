@@ -92,6 +92,18 @@ HS_PUBLIC struct hs_error *hs_session_run(struct hs_session *s, int argc,
 					  const char *const *argv, enum hs_format format,
 					  hs_write_fn write, void *ctx, int *status_ret);
 
+/* With HS_FORMAT_JSON, a command that fails still writes one JSON document:
+ * what it wrote so far, closed, with an "error" member {code, message}, or a
+ * document of its own {schema, command, error, diagnostics} (docs/json.md). */
+
+/* The stable name of an error code in JSON error documents ("target", ...). */
+HS_PUBLIC const char *hs_error_code_name(enum hs_error_code code);
+/* Write a JSON error document {schema, command, error: {code, message}} for a
+ * failure outside hs_session_run (opening the target, the front end's own
+ * usage errors).  command may be NULL. */
+HS_PUBLIC void hs_write_json_error(enum hs_error_code code, const char *message,
+				   const char *command, hs_write_fn write, void *ctx);
+
 /* Ask a running command to stop at its next check (safe from a signal handler
  * or another thread); the command returns HS_ERR_INTERRUPTED. */
 HS_PUBLIC void hs_interrupt(void);

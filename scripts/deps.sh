@@ -1,12 +1,13 @@
 #!/bin/sh
 # Make sure the Debian packages heapscope needs are installed.  As root, install
 # what is missing; otherwise print the exact apt-get line and fail.
-# Usage: scripts/deps.sh build|check|demo
+# Usage: scripts/deps.sh build|check|demo|bench|fuzz
 set -e
 need="make gcc libelf-dev libdw-dev zlib1g-dev pkg-config"
 case "$1" in
   check|demo) need="$need g++ libcmocka-dev gdb libc6-dbg libjemalloc-dev python3 elfutils binutils util-linux" ;;
   bench) need="$need gdb libc6-dbg python3 time" ;;
+  fuzz) need="$need clang-14 libclang-rt-14-dev" ;;
 esac
 # export/report/debuginfod tests: go tool pprof reads the profiles back,
 # headless Chromium renders the report, a local debuginfod serves debug info

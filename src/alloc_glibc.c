@@ -64,6 +64,7 @@ struct gl_arena {
 	uint64_t fastbins[HS_GLIBC_NFASTBINS];
 	uint64_t bins[2 * (HS_GLIBC_NBINS - 1)];
 	struct hs_arena out;              /* label and totals for the description */
+	uint64_t heap_bytes;              /* what its heaps span, when all were found (else 0) */
 };
 
 /* One run of chunks: the main heap (or a piece of it), or one heap_info heap. */
@@ -770,6 +771,15 @@ static void scan_for_arena(struct gl *g, uint64_t lo, uint64_t hi, bool nonempty
 	bool open = false;
 
 	for (uint64_t a = (lo + 7) & ~UINT64_C(7); a + 16 <= hi; a += 8) {
+		// A hole of a sparse core is zeros: no bin there, and no reason
+		// to fault its pages in.
+		if (!(a & (PAGE_SIZE_4K - 1))) {
+			uint64_t h = hs_memory_skip_hole(g->mem, a);
+			if (h - a >= 16) {
+				a = ((h + 7) & ~UINT64_C(7)) - 8;
+				continue;
+			}
+		}
 		uint64_t w0, w1;
 		memcpy(&w0, data + (a - lo), 8);
 		memcpy(&w1, data + (a - lo) + 8, 8);
@@ -1256,6 +1266,19 @@ static struct hs_error *main_heap_without_top(struct gl *g)
 	return add_heap(g, &h);
 }
 
+/* The end of the mapping holding a, through mappings that follow it without
+ * a gap (a core may split one mapping into several segments); a if none. */
+static uint64_t mapping_end(struct gl *g, uint64_t a)
+{
+	const struct hs_segment *seg = hs_memory_segment(g->mem, a);
+	if (!seg)
+		return a;
+	const struct hs_segment *last = g->mem->segs + g->mem->nsegs - 1;
+	while (seg < last && seg[1].start == seg->end)
+		seg++;
+	return seg->end;
+}
+
 static struct hs_error *find_main_heap(struct gl *g)
 {
 	struct gl_arena *m = &g->arenas[0];
@@ -1263,6 +1286,15 @@ static struct hs_error *find_main_heap(struct gl *g)
 	if (!is_chunk_ptr(m->top) || !rd64(g, m->top + 8, &sf) || chunksize(sf) < HS_GLIBC_MINSIZE)
 		return main_heap_without_top(g);
 	uint64_t end = m->top + chunksize(sf);
+	uint64_t mapped = mapping_end(g, m->top);
+	if (end > mapped || end < m->top) {
+		// A top that runs past its mapping is a corrupt size word: the
+		// heap ends where the process's memory does.
+		gdiag(g, DK_HEADER, HS_DIAG_ERROR, m->top,
+		      "main_arena's top 0x%" PRIx64 " has size 0x%" PRIx64 ", past the end of its mapping "
+		      "0x%" PRIx64 ": taken to end there", m->top, chunksize(sf), mapped);
+		end = mapped;
+	}
 	if (m->flags & HS_GLIBC_NONCONTIGUOUS)
 		gdiag(g, DK_OTHER, HS_DIAG_WARNING, g->main_arena,
 		      "main_arena is non-contiguous (sbrk failed and it grew by mmap): only the part "
@@ -1291,6 +1323,8 @@ static struct hs_error *find_main_heap(struct gl *g)
 	}
 	struct gl_heap h = { .start = start, .end = end, .first = start, .arena = 0,
 			     .has_top = true, .main = true };
+	if (g->sbrk_base && start == align_chunk(g->sbrk_base) && !(m->flags & HS_GLIBC_NONCONTIGUOUS))
+		m->heap_bytes = end - g->sbrk_base;   // what sbrk gave, alignment included
 	return add_heap(g, &h);
 }
 
@@ -1330,7 +1364,7 @@ static struct hs_error *find_arena_heaps(struct gl *g, unsigned ai)
 		return NULL;
 	}
 	uint64_t h = a->top & ~(HS_GLIBC_HEAP_MAX - 1);
-	uint64_t saved = h, power = 1, lam = 0;
+	uint64_t saved = h, power = 1, lam = 0, bytes = 0;
 	for (unsigned k = 0; h && k < MAX_HEAPS_PER_ARENA; k++) {
 		uint8_t buf[64];
 		if (L->hi_sizeof > sizeof(buf) || !rd(g, h, buf, L->hi_sizeof)) {
@@ -1372,8 +1406,11 @@ static struct hs_error *find_arena_heaps(struct gl *g, unsigned ai)
 		if (first && prev)
 			gdiag(g, DK_OTHER, HS_DIAG_WARNING, h,
 			      "%s: its first heap 0x%" PRIx64 " has a prev pointer 0x%" PRIx64, a->out.label, h, prev);
-		if (first)
+		bytes += size;
+		if (first) {
+			g->arenas[ai].heap_bytes = bytes;   // the chain is whole
 			break;
+		}
 		h = prev;
 		if (h == saved) {
 			gdiag(g, DK_OTHER, HS_DIAG_ERROR, h, "%s: the heap_info prev chain loops", a->out.label);
@@ -1388,12 +1425,29 @@ static struct hs_error *find_arena_heaps(struct gl *g, unsigned ai)
 	return NULL;
 }
 
+/* An arena's system_mem is what it got from the system: for main_arena the
+ * sbrk'd bytes (mp_.sbrk_base to the end of top), for a thread arena the sum
+ * of its heaps' heap_info.size (glibc keeps both in step when it grows,
+ * shrinks or frees a heap).  Another value is a corrupt malloc_state. */
+static void check_system_mem(struct gl *g)
+{
+	for (size_t i = 0; i < g->narenas; i++) {
+		const struct gl_arena *a = &g->arenas[i];
+		if (a->heap_bytes && a->system_mem != a->heap_bytes)
+			gdiag(g, DK_OTHER, HS_DIAG_WARNING, a->addr,
+			      "%s: system_mem says 0x%" PRIx64 " bytes, but its heaps span 0x%" PRIx64
+			      " (%s): its malloc_state may be corrupt", a->out.label, a->system_mem,
+			      a->heap_bytes, i == 0 ? "mp_.sbrk_base to the end of top" : "the sum of heap_info.size");
+	}
+}
+
 static struct hs_error *find_heaps(struct gl *g)
 {
 	HS_CHECK(find_main_heap(g));
 	confirm_heap_info_size(g);
 	for (unsigned i = 1; i < g->narenas; i++)
 		HS_CHECK(find_arena_heaps(g, i));
+	check_system_mem(g);
 	return NULL;
 }
 
@@ -2378,6 +2432,12 @@ static uint64_t excluded_until(const struct gl_range *r, size_t n, uint64_t a)
 	return lo && r[lo - 1].end > a ? r[lo - 1].end : 0;
 }
 
+/* a rounded up to a page; 0 (less than a) when that wraps. */
+static uint64_t page_up(uint64_t a)
+{
+	return (a + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
+}
+
 static struct hs_error *find_mmapped(struct gl *g, struct hs_heap *out, struct hs_alloc_desc *d)
 {
 	size_t nex = 0;
@@ -2393,11 +2453,17 @@ static struct hs_error *find_mmapped(struct gl *g, struct hs_heap *out, struct h
 		const uint8_t *data = hs_memory_span(g->mem, seg->start, seg->filesz);
 		if (!data)
 			continue;
-		uint64_t q = (seg->start + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
-		while (q + 16 <= dumped_end && !err) {
+		// Every step moves q up; a range or segment ending near the top of
+		// the address space must not wrap the page round-up to 0.
+		uint64_t q = page_up(seg->start);
+		while (q >= seg->start && q < dumped_end && dumped_end - q >= 16 && !err) {
 			uint64_t until = excluded_until(ex, nex, q);
+			if (!until && (until = hs_memory_skip_hole(g->mem, q)) == q)
+				until = 0;          // (a hole of a sparse core: zeros)
 			if (until) {
-				q = (until + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
+				q = page_up(until);
+				if (q < until)
+					break;
 				continue;
 			}
 			uint64_t prev_size, sf;
@@ -2417,6 +2483,8 @@ static struct hs_error *find_mmapped(struct gl *g, struct hs_heap *out, struct h
 				q += cs;
 				continue;
 			}
+			if (dumped_end - q <= PAGE_SIZE_4K)
+				break;
 			q += PAGE_SIZE_4K;
 		}
 	}

@@ -2,7 +2,9 @@
  * target (a core, or a live process it seizes and always releases), runs one
  * command through the library, and maps errors to exit statuses:
  * 0 done, 1 done and --fail-on-leaks found leaks, 2 usage, 3 the target cannot
- * be read, 4 the heap could not be reconstructed, 130 interrupted.
+ * be read, 4 the heap could not be reconstructed, 128+N stopped by signal N
+ * (130 SIGINT, 143 SIGTERM, 129 SIGHUP).  With --json every failure still
+ * prints one JSON document on stdout (hs_write_json_error).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -56,7 +58,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-40s %s\n", cmds[i].usage, cmds[i].summary);
 	fputs("\nExit status: 0 done, 1 leaks found with --fail-on-leaks, 2 usage error,\n"
 	      "3 the target cannot be read, 4 the heap could not be reconstructed,\n"
-	      "130 interrupted.\n"
+	      "128+N stopped by signal N (130 SIGINT, 143 SIGTERM).  With --json a failure\n"
+	      "also prints one JSON error document on stdout.\n"
 	      "Documentation: docs/cli.md, man heapscope.\n", f);
 }
 
@@ -86,6 +89,9 @@ static int write_stdout(void *ctx, const char *buf, size_t len)
 static int *seized;
 static volatile size_t nseized;
 static volatile sig_atomic_t signals_seen;
+static volatile sig_atomic_t first_signal;
+static bool json;
+static const char *command_name;   /* NULL until the command is known */
 
 static void release_threads(void)
 {
@@ -94,16 +100,38 @@ static void release_threads(void)
 	nseized = 0;
 }
 
+static const char *signal_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
+// Async-signal-safe: write(2) and _exit only.
+static void die_now(int sig)
+{
+	static const char a[] = "heapscope: stopped by ", b[] = " before the command finished\n";
+	const char *name = signal_name(sig);
+	release_threads();
+	if (write(2, a, sizeof(a) - 1) < 0 || write(2, name, strlen(name)) < 0 || write(2, b, sizeof(b) - 1) < 0)
+		_exit(128 + sig);
+	_exit(128 + sig);
+}
+
 static void on_signal(int sig)
 {
-	// First signal: ask the analysis to stop, then release normally.  Second:
-	// release right here (ptrace is a plain system call) and leave.
-	if (signals_seen++ == 0 && sig != SIGTERM) {
+	// First signal: ask the analysis to stop, then release and leave
+	// normally (exit 128 + the signal); SIGTERM and SIGHUP give it 2 s.
+	// Second signal (or the 2 s are up): release right here (ptrace is a
+	// plain system call) and leave.
+	if (sig == SIGALRM)
+		die_now(first_signal ? first_signal : SIGTERM);
+	if (signals_seen++ == 0) {
+		first_signal = sig;
 		hs_interrupt();
+		if (sig != SIGINT)
+			alarm(2);
 		return;
 	}
-	release_threads();
-	_exit(130);
+	die_now(first_signal);
 }
 
 static bool already_seized(int tid)
@@ -202,20 +230,53 @@ static void draw_progress(void *ctx, const char *stage, uint64_t done, uint64_t 
 	ps->open = true;
 }
 
+// A failure: the message on stderr, and with --json one error document on
+// stdout (the library wrote it already when the command itself failed).
+static int fail_code(enum hs_error_code code, int status, const char *message, bool doc_written)
+{
+	if (code == HS_ERR_INTERRUPTED && first_signal)
+		fprintf(stderr, "heapscope: stopped by %s before the command finished\n", signal_name(first_signal));
+	else
+		fprintf(stderr, "heapscope: %s\n", message);
+	if (json && !doc_written) {
+		hs_write_json_error(code, message, command_name, write_stdout, NULL);
+		fflush(stdout);
+	}
+	return status;
+}
+
 static int fail(struct hs_error *err, bool opening)
 {
 	int status = hs_error_exit_status(err, opening);
-	fprintf(stderr, "heapscope: %s\n", hs_error_message(err));
+	if (hs_error_code(err) == HS_ERR_INTERRUPTED && first_signal)
+		status = 128 + first_signal;
+	fail_code(hs_error_code(err), status, hs_error_message(err), !opening);
 	hs_error_destroy(err);
 	return status;
 }
 
 static int usage_error(const char *fmt, const char *arg)
 {
-	fputs("heapscope: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs(" (see heapscope --help)\n", stderr);
-	return 2;
+	char msg[1024], full[1100];
+	snprintf(msg, sizeof(msg), fmt, arg);
+	snprintf(full, sizeof(full), "%s (see heapscope --help)", msg);
+	return fail_code(HS_ERR_USAGE, 2, full, false);
+}
+
+// A process that has exited but was not reaped yet: no memory, no threads to
+// stop (ptrace says EPERM, which would read as a permission problem).
+static bool is_zombie(long pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *close = strrchr(buf, ')');
+	return close && close[1] == ' ' && (close[2] == 'Z' || close[2] == 'X');
 }
 
 static const struct hs_option_info *global_option(const char *name)
@@ -230,9 +291,14 @@ static const struct hs_option_info *global_option(const char *name)
 
 static int run(int argc, char **argv, struct hs_optset *set)
 {
-	bool json = false, quiet = false, progress = false, verbose = false;
+	bool quiet = false, progress = false, verbose = false;
 	const char *pid_arg = NULL;
 	int i = 1;
+
+	// --json anywhere among the options: even a usage error gets a document.
+	for (int k = 1; k < argc && argv[k][0] == '-'; k++)
+		if (!strcmp(argv[k], "--json"))
+			json = true;
 
 	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
 		const char *a = argv[i];
@@ -282,18 +348,22 @@ static int run(int argc, char **argv, struct hs_optset *set)
 	const char *core = NULL;
 	if (!pid_arg) {
 		if (i >= argc) {
+			if (json)
+				return usage_error("no core file given%s", "");
 			usage(stderr);
 			return 2;
 		}
 		core = argv[i++];
 	}
+	command_name = i < argc ? argv[i] : "summary";
 	signal(SIGPIPE, SIG_IGN);
-	// Ctrl-C stops the analysis (exit 130, "interrupted"); with --pid, every
-	// way out lets the process go.
+	// The first SIGINT/SIGTERM/SIGHUP stops the analysis (exit 128+N); with
+	// --pid, every way out lets the process go.
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
 
 	struct hs_session *s = NULL;
 	struct hs_error *err;
@@ -302,17 +372,27 @@ static int run(int argc, char **argv, struct hs_optset *set)
 		long pid = strtol(pid_arg, &end, 10);
 		if (*end || pid <= 0 || pid > 0x7fffffff)
 			return usage_error("--pid takes a process id, not '%s'", pid_arg);
+		char msg[512];
 		if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
-			fprintf(stderr, "heapscope: no process with pid %ld\n", pid);
-			return 3;
+			snprintf(msg, sizeof(msg), "no process with pid %ld", pid);
+			return fail_code(HS_ERR_TARGET, 3, msg, false);
+		}
+		if (is_zombie(pid)) {
+			snprintf(msg, sizeof(msg), "pid %ld has exited (a zombie its parent has not reaped): it has no memory left to read", pid);
+			return fail_code(HS_ERR_TARGET, 3, msg, false);
 		}
 		int e = seize_process((int)pid);
 		if (e) {
 			release_threads();
-			fprintf(stderr, "heapscope: cannot stop pid %ld to read it (%s)%s\n", pid, strerror(e),
-				e == EPERM ? ": run as its user or root, or check kernel.yama.ptrace_scope; "
-					     "a process already under a debugger can be analysed from that debugger (hs in GDB)" : "");
-			return 3;
+			if (e == ESRCH || is_zombie(pid))
+				snprintf(msg, sizeof(msg), "pid %ld exited while heapscope was stopping it", pid);
+			else
+				snprintf(msg, sizeof(msg), "cannot stop pid %ld to read it (%s)%s", pid, strerror(e),
+					 e != EPERM ? "" : geteuid() == 0 ?
+					 ": it is probably under a debugger already; analyse it from that debugger (hs in GDB)" :
+					 ": run as its user or root, or check kernel.yama.ptrace_scope; "
+					 "a process already under a debugger can be analysed from that debugger (hs in GDB)");
+			return fail_code(e == EPERM ? HS_ERR_PERMISSION : HS_ERR_TARGET, 3, msg, false);
 		}
 		err = hs_session_open_pid((int)pid, opts, &s);
 	} else {
@@ -356,6 +436,12 @@ static int run(int argc, char **argv, struct hs_optset *set)
 	release_threads();
 	if (err)
 		return fail(err, false);
+	// Asked to stop, but the command finished (or its output was cut): the
+	// signal still decides the status.
+	if (first_signal) {
+		fprintf(stderr, "heapscope: stopped by %s before the command finished\n", signal_name(first_signal));
+		return 128 + first_signal;
+	}
 	return status;
 }
 

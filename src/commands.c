@@ -243,8 +243,17 @@ struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
 	return NULL;
 }
 
+static void diagnostics_before_close(void *ctx)
+{
+	struct hs_cmd *c = ctx;
+	if (!c->diagnostics_done)
+		hs_cmd_diagnostics(c);
+}
+
 void hs_cmd_json_begin(struct hs_cmd *c, const char *command)
 {
+	c->out->before_close = diagnostics_before_close;
+	c->out->before_close_ctx = c;
 	hs_json_begin_object(c->out);
 	hs_json_ku64(c->out, "schema", 1);
 	hs_json_kstr(c->out, "command", command);
@@ -258,6 +267,7 @@ static const char *diag_level_name(enum hs_diag_level l)
 void hs_cmd_diagnostics(struct hs_cmd *c)
 {
 	const struct hs_diags *d = &c->s->diags;
+	c->diagnostics_done = true;
 	if (c->json) {
 		hs_json_key(c->out, "diagnostics");
 		hs_json_begin_array(c->out);
@@ -294,6 +304,62 @@ void hs_cmd_diagnostics(struct hs_cmd *c)
 		hs_out_printf(c->out, "  ... and %zu more\n", d->dropped);
 }
 
+const char *hs_error_code_name(enum hs_error_code code)
+{
+	static const char *const names[] = {
+		[HS_OK] = "ok", [HS_ERR_NOMEM] = "nomem", [HS_ERR_OS] = "os", [HS_ERR_USAGE] = "usage",
+		[HS_ERR_TARGET] = "target", [HS_ERR_PERMISSION] = "permission",
+		[HS_ERR_NOT_DUMPED] = "not_dumped", [HS_ERR_UNMAPPED] = "unmapped",
+		[HS_ERR_NOT_FOUND] = "not_found", [HS_ERR_HEAP] = "heap",
+		[HS_ERR_INTERRUPTED] = "interrupted", [HS_ERR_OTHER] = "other",
+	};
+	return (unsigned)code < sizeof(names) / sizeof(names[0]) && names[code] ? names[code] : "other";
+}
+
+static void json_error_member(struct hs_out *o, enum hs_error_code code, const char *message)
+{
+	hs_json_key(o, "error");
+	hs_json_begin_object(o);
+	hs_json_kstr(o, "code", hs_error_code_name(code));
+	hs_json_kstr(o, "message", message);
+	hs_json_end_object(o);
+}
+
+// A failed command still leaves one JSON document: its own, closed where it
+// stopped, with an "error" member; or a new one when it wrote nothing.
+static void json_error(struct hs_cmd *c, const char *command, const struct hs_error *err)
+{
+	struct hs_out *o = c->out;
+	if (o->depth == 0 && !o->first[0])
+		return;   // the document was whole before the error
+	if (o->depth == 0)
+		hs_cmd_json_begin(c, command);
+	hs_json_unwind(o);
+	json_error_member(o, hs_error_code(err), hs_error_message(err));
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+void hs_write_json_error(enum hs_error_code code, const char *message, const char *command,
+			 hs_write_fn write, void *ctx)
+{
+	struct hs_out *o = malloc(sizeof(*o));
+	if (!o)
+		return;
+	hs_out_init(o, write, ctx);
+	o->indent = 2;
+	hs_json_begin_object(o);
+	hs_json_ku64(o, "schema", 1);
+	if (command)
+		hs_json_kstr(o, "command", command);
+	char *clean = hs_text_escape_dup(message ? message : "");
+	json_error_member(o, code, clean ? clean : "out of memory");
+	free(clean);
+	hs_json_end_object(o);
+	hs_json_done(o);
+	free(o);
+}
+
 struct hs_error *hs_session_run(struct hs_session *s, int argc, const char *const *argv,
 				enum hs_format format, hs_write_fn write, void *ctx, int *status_ret)
 {
@@ -303,18 +369,30 @@ struct hs_error *hs_session_run(struct hs_session *s, int argc, const char *cons
 		argv = default_argv;
 	}
 	const struct hs_command *cmd = hs_command_find(argv[0]);
-	if (!cmd)
-		return hs_error_create(HS_ERR_USAGE, "unknown command '%s' (see heapscope --help)", argv[0]);
+	if (!cmd) {
+		struct hs_error *err = hs_error_create(HS_ERR_USAGE, "unknown command '%s' (see heapscope --help)", argv[0]);
+		if (format == HS_FORMAT_JSON)
+			hs_write_json_error(err->code, err->message, NULL, write, ctx);
+		return err;
+	}
 	struct hs_out *out = malloc(sizeof(*out));
 	if (!out)
 		return &hs_error_nomem;
 	hs_out_init(out, write, ctx);
 	if (format == HS_FORMAT_JSON)
 		out->indent = 2;
+	out->escape_text = format != HS_FORMAT_JSON;
 	struct hs_cmd c = { .s = s, .out = out, .json = format == HS_FORMAT_JSON,
 			    .argc = argc, .argv = argv, .cmd = cmd };
 	hs_interrupt_clear();
 	struct hs_error *err = cmd->run(&c);
+	// Every command's output carries the diagnostics: JSON documents get them
+	// as they close; text gets them here, also when the heap could not be
+	// reconstructed (they say why), not after a usage error.
+	if (c.json && err)
+		json_error(&c, cmd->name, err);
+	else if (!c.json && !c.diagnostics_done && (!err || err->code == HS_ERR_HEAP))
+		hs_cmd_diagnostics(&c);
 	hs_out_flush(out);
 	free(out);
 	if (status_ret)

@@ -23,6 +23,7 @@ struct hs_cmd {
 	 * command's parser against its table entry and returns HS_ERR_OTHER
 	 * "probe" (or the mismatch). */
 	bool probe;
+	bool diagnostics_done;      /* hs_cmd_diagnostics ran (else hs_session_run adds them) */
 };
 
 /* One command: one entry of hs_commands[] (src/commands.c).  The CLI and the
@@ -65,9 +66,12 @@ struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
 /* Parse an address or size ("0x55..", "4096", "1M"). */
 struct hs_error *hs_parse_u64(const char *text, const char *what, uint64_t *ret);
 
-/* Every JSON document begins the same way. */
+/* Every JSON document begins the same way; its "diagnostics" are added just
+ * before the top-level object closes unless the command placed them. */
 void hs_cmd_json_begin(struct hs_cmd *c, const char *command);
-/* Diagnostics: JSON "diagnostics" array, or text lines at the end. */
+/* Diagnostics: JSON "diagnostics" array, or text lines at the end.  Every
+ * command's output carries them: hs_session_run adds them to text output
+ * that did not, and JSON documents get them when they close. */
 void hs_cmd_diagnostics(struct hs_cmd *c);
 
 /* Commands, one file per report. */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "diag.h"
+#include "output.h"
 
 void hs_diags_init(struct hs_diags *d)
 {
@@ -46,5 +47,12 @@ void hs_diag_add(struct hs_diags *d, enum hs_diag_level level, const char *stage
 		d->dropped++;
 		return;
 	}
-	d->items[d->n++] = (struct hs_diag){ level, stage, address, msg };
+	// Findings quote the target: printable, one line, valid UTF-8.
+	char *clean = hs_text_escape_dup(msg);
+	free(msg);
+	if (!clean) {
+		d->dropped++;
+		return;
+	}
+	d->items[d->n++] = (struct hs_diag){ level, stage, address, clean };
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "error.h"
+#include "output.h"
 
 struct hs_error hs_error_nomem = {
 	.code = HS_ERR_NOMEM, .is_static = true, .message = (char *)"out of memory",
@@ -32,8 +33,16 @@ static struct hs_error *error_vcreate(enum hs_error_code code, const char *suffi
 		free(msg);
 		msg = full;
 	}
+	// Messages quote the target (paths, names): keep them printable, one
+	// line, valid UTF-8, whatever the core holds.
+	char *clean = hs_text_escape_dup(msg);
+	free(msg);
+	if (!clean) {
+		free(err);
+		return &hs_error_nomem;
+	}
 	err->code = code;
-	err->message = msg;
+	err->message = clean;
 	return err;
 }
 

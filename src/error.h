@@ -3,7 +3,9 @@
  * Every fallible internal function returns struct hs_error * (NULL = success).
  * hs_error_nomem is a static singleton, so making an error never fails; it is
  * never freed (hs_error_destroy ignores it).  Messages are one sentence, with
- * no trailing newline.
+ * no trailing newline, printable: bytes from the target that are controls or
+ * not well-formed UTF-8 are written \xNN (hs_text_escape_dup), so a message
+ * is safe on a terminal and in JSON.
  */
 #ifndef HS_ERROR_H
 #define HS_ERROR_H

@@ -383,7 +383,14 @@ static void scan_roots(struct hs_session *s, struct hs_analysis *a)
 			const struct hs_segment *seg = hs_memory_segment(mem, start);
 			if (!seg || !seg->data)
 				break;
-			uint64_t stop = seg->start + seg->filesz < end ? seg->start + seg->filesz : end;
+			// Holes of a sparse core are zeros: skipped, never faulted in.
+			uint64_t skip = hs_memory_skip_hole(mem, start);
+			if (skip != start) {
+				start = (skip + 7) & ~UINT64_C(7);
+				continue;
+			}
+			uint64_t run = hs_memory_data_run(mem, start);
+			uint64_t stop = run < end - start ? start + run : end;
 			const uint64_t *words = (const uint64_t *)(seg->data + (start - seg->start));
 			size_t nwords = (stop - start) / 8;
 			for (size_t k = 0; k < nwords; k++)
@@ -678,7 +685,12 @@ void hs_scan_for_target(struct hs_session *s, uint64_t start, uint64_t len, size
 	while (a + 8 <= end) {
 		const uint8_t *p = hs_memory_span(&s->target->mem, a, 8);
 		if (!p) {
-			a += 8;
+			// Not dumped: on to the next dumped byte (a hostile block
+			// can span terabytes of nothing).
+			uint64_t next = hs_memory_next_dumped(&s->target->mem, a + 1);
+			if (next >= end || next > UINT64_MAX - 8)
+				break;
+			a = (next + 7) & ~UINT64_C(7);
 			continue;
 		}
 		uint64_t avail = hs_memory_available(&s->target->mem, a);

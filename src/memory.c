@@ -1,5 +1,8 @@
 /* memory.c - see memory.h. */
 #include <errno.h>
+#include <stdio.h>
+#include <inttypes.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -11,13 +14,28 @@ void hs_memory_init(struct hs_memory *mem)
 	mem->segs = NULL;
 	mem->nsegs = 0;
 	mem->mem_fd = -1;
+	mem->pid = 0;
+	mem->gone = false;
+	mem->holes = NULL;
+	mem->nholes = 0;
+}
+
+void hs_segment_release(struct hs_segment *seg)
+{
+	if (seg->owned_map)
+		munmap(seg->owned, seg->owned_map);
+	else
+		free(seg->owned);
+	seg->owned = NULL;
+	seg->owned_map = 0;
 }
 
 void hs_memory_deinit(struct hs_memory *mem)
 {
 	for (size_t i = 0; i < mem->nsegs; i++)
-		free(mem->segs[i].owned);
+		hs_segment_release(&mem->segs[i]);
 	free(mem->segs);
+	free(mem->holes);
 	if (mem->mem_fd >= 0)
 		close(mem->mem_fd);
 	hs_memory_init(mem);
@@ -64,7 +82,7 @@ static void resolve_overlaps(struct hs_memory *mem)
 		if (out && seg.start < mem->segs[out - 1].end) {
 			uint64_t cut = mem->segs[out - 1].end;
 			if (seg.end <= cut) {
-				free(seg.owned);
+				hs_segment_release(&seg);
 				continue;
 			}
 			uint64_t skip = cut - seg.start;
@@ -80,27 +98,55 @@ static void resolve_overlaps(struct hs_memory *mem)
 }
 
 // Mappings known only from NT_FILE never hide bytes the core has: they fill
-// the gaps between the dumped segments, nothing more.
+// the gaps between the dumped segments, nothing more.  Both lists are sorted
+// and made disjoint first, then merged in one pass: O((n + m) log(n + m)),
+// however many loads each record spans.
+static int extra_cmp(const void *a, const void *b)
+{
+	const struct hs_segment *x = a, *y = b;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	// The same start: the record given first wins (file_offset holds the
+	// order while sorting, see below).
+	return (x->file_offset > y->file_offset) - (x->file_offset < y->file_offset);
+}
+
+static size_t disjoint_extras(struct hs_segment *extra, size_t nextra)
+{
+	for (size_t i = 0; i < nextra; i++)
+		extra[i].file_offset = i;
+	if (nextra)
+		qsort(extra, nextra, sizeof(*extra), extra_cmp);
+	size_t out = 0;
+	for (size_t i = 0; i < nextra; i++) {
+		struct hs_segment e = extra[i];
+		e.file_offset = 0;
+		if (out && e.start < extra[out - 1].end) {
+			if (e.end <= extra[out - 1].end)
+				continue;
+			e.start = extra[out - 1].end;
+		}
+		extra[out++] = e;
+	}
+	return out;
+}
+
 static struct hs_error *place_unloaded(struct hs_memory *mem, struct hs_segment *extra, size_t nextra)
 {
-	// Gaps are looked up among the dumped segments only (sorted), while new
-	// pieces are appended after them.
-	size_t nloaded = mem->nsegs;
+	nextra = disjoint_extras(extra, nextra);
+	// The dumped segments are sorted and disjoint (resolve_overlaps); the
+	// gap pieces are appended after them, so index them, never point.
+	size_t nloaded = mem->nsegs, k = 0;
 	for (size_t i = 0; i < nextra; i++) {
 		uint64_t p = extra[i].start, end = extra[i].end;
 		while (p < end) {
-			struct hs_memory loaded = *mem;
-			loaded.nsegs = nloaded;
-			const struct hs_segment *at = hs_memory_segment(&loaded, p);
-			if (at) {
-				p = at->end;
+			while (k < nloaded && mem->segs[k].end <= p)
+				k++;
+			if (k < nloaded && mem->segs[k].start <= p) {
+				p = mem->segs[k].end;
 				continue;
 			}
-			// The next loaded segment above p bounds this gap.
-			uint64_t stop = end;
-			for (size_t k = 0; k < nloaded; k++)
-				if (mem->segs[k].start > p && mem->segs[k].start < stop)
-					stop = mem->segs[k].start;
+			uint64_t stop = k < nloaded && mem->segs[k].start < end ? mem->segs[k].start : end;
 			struct hs_segment gap = extra[i];
 			gap.start = p;
 			gap.end = stop;
@@ -113,8 +159,107 @@ static struct hs_error *place_unloaded(struct hs_memory *mem, struct hs_segment 
 	return NULL;
 }
 
+struct hs_error *hs_memory_add_hole(struct hs_memory *mem, uint64_t start, uint64_t end)
+{
+	if (end <= start || end - start < HS_HOLE_MIN)
+		return NULL;
+	size_t n = mem->nholes;
+	if ((n & (n - 1)) == 0) {
+		struct hs_hole *h = realloc(mem->holes, (n ? n * 2 : 16) * sizeof(*h));
+		if (!h)
+			return &hs_error_nomem;
+		mem->holes = h;
+	}
+	mem->holes[n] = (struct hs_hole){ start, end };
+	mem->nholes = n + 1;
+	return NULL;
+}
+
+static int hole_cmp(const void *a, const void *b)
+{
+	const struct hs_hole *x = a, *y = b;
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+static void finish_holes(struct hs_memory *mem)
+{
+	if (!mem->nholes)
+		return;
+	qsort(mem->holes, mem->nholes, sizeof(*mem->holes), hole_cmp);
+	size_t out = 0;
+	for (size_t i = 0; i < mem->nholes; i++) {
+		if (out && mem->holes[i].start <= mem->holes[out - 1].end) {
+			if (mem->holes[i].end > mem->holes[out - 1].end)
+				mem->holes[out - 1].end = mem->holes[i].end;
+			continue;
+		}
+		mem->holes[out++] = mem->holes[i];
+	}
+	mem->nholes = out;
+}
+
+static uint64_t data_run(const struct hs_memory *mem, const struct hs_segment *seg, uint64_t addr);
+
+// The hole of the file holding offset off, or NULL.
+static const struct hs_hole *hole_at(const struct hs_memory *mem, uint64_t off)
+{
+	size_t lo = 0, hi = mem->nholes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mem->holes[mid].end <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < mem->nholes && mem->holes[lo].start <= off ? &mem->holes[lo] : NULL;
+}
+
+uint64_t hs_memory_skip_hole(const struct hs_memory *mem, uint64_t addr)
+{
+	if (!mem->nholes)
+		return addr;
+	const struct hs_segment *seg = hs_memory_segment(mem, addr);
+	if (!seg || !seg->data || addr - seg->start >= seg->filesz)
+		return addr;
+	const struct hs_hole *h = hole_at(mem, seg->file_offset + (addr - seg->start));
+	if (!h)
+		return addr;
+	uint64_t rest = h->end - (seg->file_offset + (addr - seg->start));
+	uint64_t dumped = seg->filesz - (addr - seg->start);
+	return addr + (rest < dumped ? rest : dumped);
+}
+
+uint64_t hs_memory_data_run(const struct hs_memory *mem, uint64_t addr)
+{
+	const struct hs_segment *seg = hs_memory_segment(mem, addr);
+	if (!seg || !seg->data || addr - seg->start >= seg->filesz)
+		return 0;
+	if (hs_memory_skip_hole(mem, addr) != addr)
+		return 0;
+	return data_run(mem, seg, addr);
+}
+
+// Bytes from addr on that are not in a hole (up to the segment's dumped end).
+static uint64_t data_run(const struct hs_memory *mem, const struct hs_segment *seg, uint64_t addr)
+{
+	uint64_t off = seg->file_offset + (addr - seg->start);
+	uint64_t dumped = seg->filesz - (addr - seg->start);
+	size_t lo = 0, hi = mem->nholes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mem->holes[mid].start <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < mem->nholes && mem->holes[lo].start - off < dumped)
+		return mem->holes[lo].start - off;
+	return dumped;
+}
+
 struct hs_error *hs_memory_finish(struct hs_memory *mem)
 {
+	finish_holes(mem);
 	size_t nextra = 0;
 	for (size_t i = 0; i < mem->nsegs; i++)
 		nextra += (mem->segs[i].flags & HS_SEG_NOT_IN_CORE) != 0;
@@ -156,6 +301,32 @@ const struct hs_segment *hs_memory_segment(const struct hs_memory *mem, uint64_t
 	return NULL;
 }
 
+// Has the live process exited (gone, or a zombie: its memory is released)?
+bool hs_process_exited(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	const char *close_paren = strrchr(buf, ')');
+	return close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+}
+
+static struct hs_error *gone_error(const struct hs_memory *mem, uint64_t addr)
+{
+	struct hs_error *err = hs_error_create(HS_ERR_TARGET,
+		"process %d exited while heapscope was reading it (memory at 0x%" PRIx64 " is gone)", mem->pid, addr);
+	if (err != &hs_error_nomem)
+		err->address = addr;
+	return err;
+}
+
 // Live targets: read a whole segment from /proc/PID/mem once.  A mapping that
 // cannot be read (guard pages, [vvar]) becomes filesz 0: "not dumped".
 static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
@@ -177,7 +348,10 @@ static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
 	}
 	if (done == 0) {
 		free(buf);
-		seg->filesz = 0;
+		if (hs_process_exited(mem->pid))
+			mem->gone = true;   // not "not dumped": nothing is left to read
+		else
+			seg->filesz = 0;
 		return;
 	}
 	seg->filesz = done;
@@ -187,8 +361,11 @@ static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
 
 struct hs_error *hs_memory_load_all(struct hs_memory *mem)
 {
-	for (size_t i = 0; i < mem->nsegs; i++)
+	for (size_t i = 0; i < mem->nsegs; i++) {
 		segment_load(mem, &mem->segs[i]);
+		if (mem->gone)
+			return gone_error(mem, mem->segs[i].start);
+	}
 	return NULL;
 }
 
@@ -203,6 +380,25 @@ const uint8_t *hs_memory_span(struct hs_memory *mem, uint64_t addr, size_t len)
 	if (!seg->data || off > seg->filesz || len > seg->filesz - off)
 		return NULL;
 	return seg->data + off;
+}
+
+uint64_t hs_memory_next_dumped(const struct hs_memory *mem, uint64_t addr)
+{
+	size_t lo = 0, hi = mem->nsegs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mem->segs[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < mem->nsegs; lo++) {
+		const struct hs_segment *seg = &mem->segs[lo];
+		uint64_t from = addr > seg->start ? addr : seg->start;
+		if (from - seg->start < seg->filesz)
+			return from;
+	}
+	return UINT64_MAX;
 }
 
 uint64_t hs_memory_available(const struct hs_memory *mem, uint64_t addr)
@@ -223,6 +419,8 @@ struct hs_error *hs_memory_read(struct hs_memory *mem, uint64_t addr, void *buf,
 		if (!seg->data)
 			segment_load(mem, seg);
 		uint64_t off = addr - seg->start;
+		if (!seg->data && mem->gone)
+			return gone_error(mem, addr);
 		if (!seg->data || off >= seg->filesz)
 			return hs_error_fault(HS_ERR_NOT_DUMPED, addr);
 		uint64_t n = seg->filesz - off;
@@ -284,11 +482,23 @@ void hs_memory_prefault_writable(struct hs_memory *mem)
 		const struct hs_segment *seg = &mem->segs[i];
 		if (!(seg->flags & HS_SEG_W) || !seg->data || seg->owned || seg->filesz < 16 * page)
 			continue;
-		uintptr_t a = (uintptr_t)seg->data & ~(uintptr_t)(page - 1);
-		uintptr_t b = ((uintptr_t)seg->data + seg->filesz) & ~(uintptr_t)(page - 1);
-		// Fails on kernels before 5.14 (EINVAL): then pages fault in as read.
-		if (b > a)
-			madvise((void *)a, b - a, MADV_POPULATE_READ);
+		// Only what the file holds: a hole is zeros that cost nothing
+		// until touched, and scans skip it.
+		uint64_t p = seg->start, end = seg->start + seg->filesz;
+		while (p < end) {
+			uint64_t skip = hs_memory_skip_hole(mem, p);
+			if (skip != p) {
+				p = skip;
+				continue;
+			}
+			uint64_t stop = p + data_run(mem, seg, p);
+			uintptr_t a = (uintptr_t)(seg->data + (p - seg->start)) & ~(uintptr_t)(page - 1);
+			uintptr_t b = (uintptr_t)(seg->data + (stop - seg->start)) & ~(uintptr_t)(page - 1);
+			// Fails on kernels before 5.14 (EINVAL): then pages fault in as read.
+			if (b > a)
+				madvise((void *)a, b - a, MADV_POPULATE_READ);
+			p = stop;
+		}
 	}
 #else
 	(void)mem;

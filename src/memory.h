@@ -7,9 +7,13 @@
  * out entirely are segments with filesz 0.  For a live process, data is read from
  * /proc/PID/mem on demand and cached per segment.
  *
+ * Alignment: data - start is a multiple of 8 (a word at an 8-aligned address
+ * is an aligned load); segments whose core bytes do not allow it are copied.
+ *
  * Reads are checked: a read of bytes that were not dumped fails with
  * HS_ERR_NOT_DUMPED, a read of an address in no segment with HS_ERR_UNMAPPED,
- * never with zeros.  Reads that cross segment boundaries are split.
+ * never with zeros; a live process that exited meanwhile fails every read it
+ * could not serve with HS_ERR_TARGET.  Reads that cross segment boundaries are split.
  */
 #ifndef HS_MEMORY_H
 #define HS_MEMORY_H
@@ -30,17 +34,30 @@ struct hs_segment {
 	uint64_t file_offset;     /* offset of the dumped bytes in the core file */
 	const uint8_t *data;      /* the dumped bytes, NULL until loaded (live) */
 	uint32_t flags;           /* HS_SEG_* */
-	uint8_t *owned;           /* live: our copy of the bytes (freed with the memory) */
+	uint8_t *owned;           /* our copy of the bytes (freed with the memory) */
+	size_t owned_map;         /* owned is an anonymous mapping of this size (else malloc'd) */
 };
+
+/* [start, end) of the core file that is a hole (the file is sparse): it
+ * reads as zeros and costs nothing until touched.  Kept in file offsets, so
+ * that segments that overlap or were cut still find exactly their own. */
+struct hs_hole { uint64_t start, end; };
 
 struct hs_memory {
 	struct hs_segment *segs;
 	size_t nsegs;
 	int mem_fd;               /* live: /proc/PID/mem, else -1 */
+	int pid;                  /* live: the process (to tell "exited" from "unreadable") */
+	bool gone;                /* live: the process exited while we read it */
+	struct hs_hole *holes;    /* sorted, disjoint, each >= HS_HOLE_MIN */
+	size_t nholes;
 };
+#define HS_HOLE_MIN (UINT64_C(1) << 16)
 
 void hs_memory_init(struct hs_memory *mem);
 void hs_memory_deinit(struct hs_memory *mem);
+/* Free a segment's own copy of its bytes (owned), if any. */
+void hs_segment_release(struct hs_segment *seg);
 /* Add a segment (any order); call hs_memory_finish() before reads. */
 struct hs_error *hs_memory_add(struct hs_memory *mem, const struct hs_segment *seg);
 /* Sort; merge nothing; drop exact duplicates. */
@@ -60,11 +77,25 @@ struct hs_error *hs_memory_read_string(struct hs_memory *mem, uint64_t addr, cha
  * For a live target this loads the segment once (not thread-safe: call
  * hs_memory_load_all() before a multi-threaded scan). */
 const uint8_t *hs_memory_span(struct hs_memory *mem, uint64_t addr, size_t len);
+/* The lowest address >= addr whose byte is dumped (UINT64_MAX: none). */
+uint64_t hs_memory_next_dumped(const struct hs_memory *mem, uint64_t addr);
 /* Bytes readable from addr to the end of its segment's dumped part (0 if none). */
 uint64_t hs_memory_available(const struct hs_memory *mem, uint64_t addr);
 struct hs_error *hs_memory_load_all(struct hs_memory *mem);
+/* Record that the core file's bytes [start, end) are a hole (cores:
+ * target.c); any order, call hs_memory_finish() after. */
+struct hs_error *hs_memory_add_hole(struct hs_memory *mem, uint64_t start, uint64_t end);
+/* Bulk scans skip what cannot hold a pointer or a header: the end of the
+ * known hole holding addr, or addr itself when it is in none. */
+uint64_t hs_memory_skip_hole(const struct hs_memory *mem, uint64_t addr);
+/* Dumped bytes from addr up to the next hole or the end of its segment's
+ * dumped part: 0 when addr is in a hole or not dumped. */
+uint64_t hs_memory_data_run(const struct hs_memory *mem, uint64_t addr);
 /* Map the dumped bytes of every writable segment into our page tables in one
  * go (cores): a bulk scan then takes no page fault per 64 KiB.  Best effort. */
 void hs_memory_prefault_writable(struct hs_memory *mem);
+/* Has the live process pid exited (no such process, or a zombie whose
+ * memory is gone)? */
+bool hs_process_exited(int pid);
 
 #endif

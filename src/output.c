@@ -21,7 +21,93 @@ void hs_out_flush(struct hs_out *o)
 	o->len = 0;
 }
 
+static void out_raw(struct hs_out *o, const char *s, size_t len);
+
+size_t hs_text_printable_len(const unsigned char *p, size_t n, bool newline_ok)
+{
+	unsigned c = p[0];
+	if (c < 0x80)
+		return (c >= 0x20 && c != 0x7f) || (c == '\n' && newline_ok) ? 1 : 0;
+	// Well-formed UTF-8 (Unicode 15, table 3-7): no overlongs, no
+	// surrogates, nothing above U+10FFFF.
+	size_t len;
+	unsigned lo = 0x80, hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 0;
+	}
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	if (c == 0xc2 && p[1] < 0xa0)
+		return 0;   // C1 controls (U+0080..U+009F): CSI is U+009B
+	return len;
+}
+
+// Text: printable runs as they are, everything else as \xNN.
+static void out_escaped(struct hs_out *o, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
+	while (p < end) {
+		size_t k = hs_text_printable_len(p, end - p, true);
+		if (k) {
+			p += k;
+			continue;
+		}
+		out_raw(o, (const char *)run, p - run);
+		char esc[8];
+		snprintf(esc, sizeof(esc), "\\x%02x", *p);
+		out_raw(o, esc, 4);
+		run = ++p;
+	}
+	out_raw(o, (const char *)run, p - run);
+}
+
+char *hs_text_escape_dup(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = malloc(4 * n + 1), *q = out;
+	if (!out)
+		return NULL;
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		size_t k = hs_text_printable_len(p, end - p, false);
+		if (k) {
+			memcpy(q, p, k);
+			q += k;
+			p += k;
+			continue;
+		}
+		q += sprintf(q, "\\x%02x", *p++);
+	}
+	*q = 0;
+	return out;
+}
+
 void hs_out_write(struct hs_out *o, const char *s, size_t len)
+{
+	if (o->escape_text)
+		out_escaped(o, s, len);
+	else
+		out_raw(o, s, len);
+}
+
+static void out_raw(struct hs_out *o, const char *s, size_t len)
 {
 	if (o->stopped)
 		return;
@@ -118,10 +204,16 @@ static void json_open(struct hs_out *o, char c)
 	if (o->depth < 63)
 		o->depth++;
 	o->first[o->depth] = true;
+	o->open[o->depth] = c;
 }
 
 static void json_close(struct hs_out *o, char c)
 {
+	if (c == '}' && o->depth == 1 && o->before_close) {
+		void (*fn)(void *) = o->before_close;
+		o->before_close = NULL;
+		fn(o->before_close_ctx);
+	}
 	bool empty = o->first[o->depth];
 	if (o->depth > 0)
 		o->depth--;
@@ -135,29 +227,50 @@ void hs_json_end_object(struct hs_out *o) { json_close(o, '}'); }
 void hs_json_begin_array(struct hs_out *o) { json_open(o, '['); }
 void hs_json_end_array(struct hs_out *o) { json_close(o, ']'); }
 
-static void json_raw_string(struct hs_out *o, const char *s)
+// A JSON string: escapes for '"', '\\' and controls; each byte that is not
+// part of well-formed UTF-8 becomes U+FFFD, so the document always is.
+static void json_raw_string(struct hs_out *o, const char *str)
 {
-	hs_out_write(o, "\"", 1);
-	const char *run = s;
-	for (; *s; s++) {
+	const unsigned char *s = (const unsigned char *)str, *end = s + strlen(str), *run = s;
+	out_raw(o, "\"", 1);
+	while (s < end) {
 		unsigned char c = *s;
-		if (c >= 0x20 && c != '"' && c != '\\')
+		size_t k;
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
+			s++;
 			continue;
-		hs_out_write(o, run, s - run);
-		char esc[8];
-		switch (c) {
-		case '"': hs_out_write(o, "\\\"", 2); break;
-		case '\\': hs_out_write(o, "\\\\", 2); break;
-		case '\n': hs_out_write(o, "\\n", 2); break;
-		case '\t': hs_out_write(o, "\\t", 2); break;
-		default:
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			hs_out_write(o, esc, 6);
 		}
-		run = s + 1;
+		if (c >= 0x80 && (k = hs_text_printable_len(s, end - s, false))) {
+			s += k;
+			continue;
+		}
+		out_raw(o, (const char *)run, s - run);
+		char esc[8];
+		// C1 controls (valid, but a terminal may act on them) as \u0080..
+		if (c == 0xc2 && end - s >= 2 && s[1] >= 0x80 && s[1] < 0xa0) {
+			snprintf(esc, sizeof(esc), "\\u%04x", s[1]);
+			out_raw(o, esc, 6);
+			s += 2;
+			run = s;
+			continue;
+		}
+		switch (c) {
+		case '"': out_raw(o, "\\\"", 2); break;
+		case '\\': out_raw(o, "\\\\", 2); break;
+		case '\n': out_raw(o, "\\n", 2); break;
+		case '\t': out_raw(o, "\\t", 2); break;
+		default:
+			if (c >= 0x80) {
+				out_raw(o, "\\ufffd", 6);
+			} else {
+				snprintf(esc, sizeof(esc), "\\u%04x", c);
+				out_raw(o, esc, 6);
+			}
+		}
+		run = ++s;
 	}
-	hs_out_write(o, run, s - run);
-	hs_out_write(o, "\"", 1);
+	out_raw(o, (const char *)run, s - run);
+	out_raw(o, "\"", 1);
 }
 
 void hs_json_key(struct hs_out *o, const char *key)
@@ -217,6 +330,14 @@ void hs_json_kcount(struct hs_out *o, const char *key, uint64_t count, uint64_t 
 	hs_json_ku64(o, "count", count);
 	hs_json_ku64(o, "bytes", bytes);
 	hs_json_end_object(o);
+}
+
+void hs_json_unwind(struct hs_out *o)
+{
+	if (o->after_key)
+		hs_json_null(o);
+	while (o->depth > 1)
+		json_close(o, o->open[o->depth] == '[' ? ']' : '}');
 }
 
 void hs_json_done(struct hs_out *o)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/user.h>
@@ -56,13 +57,16 @@ void hs_target_compute_stacks(struct hs_target *t)
 	}
 }
 
-static const char *elf_type_name(unsigned type)
+// "an executable", ...; unknown types by number (buf >= 32).
+static const char *elf_type_name(unsigned type, char *buf, size_t len)
 {
 	switch (type) {
 	case ET_EXEC: return "an executable";
 	case ET_DYN: return "a shared object or position-independent executable";
 	case ET_REL: return "an object file";
-	default: return "not a core file";
+	default:
+		snprintf(buf, len, "an ELF file of type %u", type);
+		return buf;
 	}
 }
 
@@ -76,6 +80,69 @@ static struct hs_error *add_file_mappings(struct hs_target *t)
 			.start = f->start, .end = f->end, .flags = HS_SEG_R | HS_SEG_NOT_IN_CORE,
 		};
 		HS_CHECK(hs_memory_add(&t->mem, &seg));
+	}
+	return NULL;
+}
+
+// The data extents of [off, off + len) of the core file, one at a time:
+// *at is moved to the next extent's start and its length returned (0: none
+// left).  Without SEEK_DATA the whole rest counts as data.
+static uint64_t next_data(const struct hs_target *t, uint64_t *at, uint64_t end)
+{
+	if (*at >= end)
+		return 0;
+	off_t d = lseek(t->fd, (off_t)*at, SEEK_DATA);
+	if (d < 0)
+		return errno == ENXIO ? 0 : end - *at;
+	if ((uint64_t)d >= end)
+		return 0;
+	off_t h = lseek(t->fd, d, SEEK_HOLE);
+	uint64_t stop = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+	*at = (uint64_t)d;
+	return stop - (uint64_t)d;
+}
+
+// Scans read 8-byte words in place, so a segment's bytes must lie at its
+// addresses' alignment mod 8 (memory.h).  The kernel and gdb page-align
+// both; a core whose p_offset and p_vaddr disagree gets its bytes copied
+// into an anonymous mapping, only the file's data extents (holes stay
+// untouched zero pages: no memory for a sparse segment).
+static struct hs_error *align_segment(struct hs_target *t, struct hs_segment *seg)
+{
+	uint64_t skew = seg->start & 7;
+	size_t len = (size_t)(seg->filesz + skew);
+	void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED)
+		return hs_error_errno(errno, "%s: cannot copy the segment at 0x%" PRIx64 " (%" PRIu64 " bytes)",
+				      t->path, seg->start, seg->filesz);
+	uint8_t *copy = (uint8_t *)map + skew;
+	uint64_t at = seg->file_offset, end = seg->file_offset + seg->filesz, n;
+	while ((n = next_data(t, &at, end))) {
+		memcpy(copy + (at - seg->file_offset), t->image + at, n);
+		at += n;
+	}
+	mprotect(map, len, PROT_READ);
+	seg->owned = map;
+	seg->owned_map = len;
+	seg->data = copy;
+	return NULL;
+}
+
+// The holes of the core file in [off, off + len): zeros that scans skip and
+// nothing should fault in (kernel cores leave untouched pages as holes).
+static struct hs_error *record_holes(struct hs_target *t, uint64_t off, uint64_t len)
+{
+	uint64_t at = off, end = off + len;
+	while (at < end) {
+		off_t h = lseek(t->fd, (off_t)at, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h >= end)
+			break;
+		off_t d = lseek(t->fd, h, SEEK_DATA);
+		uint64_t stop = d < 0 ? t->file_size : (uint64_t)d;
+		if (stop <= (uint64_t)h)
+			break;
+		HS_CHECK(hs_memory_add_hole(&t->mem, (uint64_t)h, stop));
+		at = stop;
 	}
 	return NULL;
 }
@@ -111,7 +178,15 @@ static struct hs_error *core_segments(struct hs_target *t)
 					 ((ph.p_flags & PF_W) ? HS_SEG_W : 0) |
 					 ((ph.p_flags & PF_X) ? HS_SEG_X : 0),
 			};
-			HS_CHECK(hs_memory_add(&t->mem, &seg));
+			if (have >= HS_HOLE_MIN && seg.end > seg.start)
+				HS_CHECK(record_holes(t, ph.p_offset, have));
+			if (have && ((ph.p_vaddr ^ ph.p_offset) & 7) && seg.end > seg.start)
+				HS_CHECK(align_segment(t, &seg));
+			struct hs_error *err = hs_memory_add(&t->mem, &seg);
+			if (err) {
+				hs_segment_release(&seg);
+				return err;
+			}
 		}
 	}
 	HS_CHECK(add_file_mappings(t));
@@ -156,8 +231,9 @@ struct hs_error *hs_target_open_core(const char *path, struct hs_target **ret)
 		goto fail;
 	}
 	if (eh.e_type != ET_CORE) {
+		char tbuf[32];
 		err = hs_error_create(HS_ERR_TARGET, "%s is %s, not a core file (give the core as the first argument, the program with --exe)",
-				      path, elf_type_name(eh.e_type));
+				      path, elf_type_name(eh.e_type, tbuf, sizeof(tbuf)));
 		goto fail;
 	}
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64) {
@@ -331,6 +407,8 @@ struct hs_error *hs_target_open_pid(int pid, struct hs_target **ret)
 		return hs_error_create(HS_ERR_TARGET, "%d is not a process id", pid);
 	if (kill(pid, 0) != 0 && errno == ESRCH)
 		return hs_error_create(HS_ERR_TARGET, "no process with pid %d", pid);
+	if (hs_process_exited(pid))
+		return hs_error_create(HS_ERR_TARGET, "pid %d has exited (a zombie its parent has not reaped): it has no memory left to read", pid);
 	struct hs_target *t = target_alloc(HS_TARGET_PID);
 	if (!t)
 		return &hs_error_nomem;
@@ -343,6 +421,7 @@ struct hs_error *hs_target_open_pid(int pid, struct hs_target **ret)
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	t->mem.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	t->mem.pid = pid;
 	if (t->mem.mem_fd < 0) {
 		int e = errno;
 		if (e == ENOENT)
@@ -392,14 +471,16 @@ struct hs_error *hs_target_open_buffers(const struct hs_segment *segs, size_t ns
 	for (size_t i = 0; i < nsegs && !err; i++) {
 		struct hs_segment seg = segs[i];
 		seg.owned = NULL;
+		seg.owned_map = 0;
 		if (seg.filesz && seg.data) {
-			seg.owned = malloc(seg.filesz);
+			// At the addresses' alignment mod 8 (memory.h).
+			seg.owned = malloc(seg.filesz + 8);
 			if (!seg.owned) {
 				err = &hs_error_nomem;
 				break;
 			}
-			memcpy(seg.owned, seg.data, seg.filesz);
-			seg.data = seg.owned;
+			memcpy(seg.owned + (seg.start & 7), seg.data, seg.filesz);
+			seg.data = seg.owned + (seg.start & 7);
 		} else {
 			seg.filesz = 0;
 			seg.data = NULL;

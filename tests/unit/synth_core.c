@@ -6,19 +6,24 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/procfs.h>
 #include <unistd.h>
 #include "synth_core.h"
+#include "memory.h"
+#include "synth_glibc.h"
 
 _Static_assert(sizeof(elf_gregset_t) == SYNTH_CORE_NREGS * 8, "x86-64 elf_gregset_t");
 
 struct synth_load {
 	uint64_t vaddr, memsz, filesz;
 	uint32_t pflags;
-	uint8_t *data;              /* filesz bytes */
+	uint8_t *data;              /* filesz bytes; NULL for a hole */
+	uint64_t fixed_offset;      /* UINT64_MAX: laid out by the helper */
+	uint64_t shift;             /* laid out at a page boundary + shift */
 };
 
 struct synth_note {
@@ -35,7 +40,7 @@ struct synth_core {
 	uint64_t entry;
 	size_t note_align;
 	struct synth_load *loads;
-	size_t nloads;
+	size_t nloads, caploads;
 	struct synth_note *notes;
 	size_t nnotes;
 	uint64_t truncate_at;       /* UINT64_MAX: not truncated */
@@ -122,18 +127,74 @@ void synth_core_fill_pattern(uint64_t vaddr, void *buf, size_t len)
 size_t synth_core_add_load(struct synth_core *c, uint64_t vaddr, uint64_t memsz,
 			   uint64_t filesz, uint32_t pflags, const void *data)
 {
-	c->loads = xrealloc(c->loads, c->nloads + 1, sizeof(*c->loads));
+	if (c->nloads == c->caploads) {
+		// Doubling: tests add tens of thousands of loads.
+		c->caploads = c->caploads ? 2 * c->caploads : 16;
+		c->loads = xrealloc(c->loads, c->caploads, sizeof(*c->loads));
+	}
 	struct synth_load *l = &c->loads[c->nloads];
 	l->vaddr = vaddr;
 	l->memsz = memsz;
 	l->filesz = filesz;
 	l->pflags = pflags;
+	l->fixed_offset = UINT64_MAX;
+	l->shift = 0;
 	l->data = xcalloc(filesz, 1);
 	if (data)
 		memcpy(l->data, data, filesz);
 	else
 		synth_core_fill_pattern(vaddr, l->data, filesz);
 	return c->nloads++;
+}
+
+size_t synth_core_add_load_at(struct synth_core *c, uint64_t vaddr, uint64_t memsz,
+			      uint64_t filesz, uint32_t pflags, uint64_t off)
+{
+	size_t i = synth_core_add_load(c, vaddr, memsz, 0, pflags, NULL);
+	c->loads[i].filesz = filesz;
+	c->loads[i].fixed_offset = off;
+	return i;
+}
+
+void synth_core_shift_load(struct synth_core *c, size_t index, uint64_t shift)
+{
+	if (index >= c->nloads || shift >= SYNTH_CORE_LOAD_ALIGN)
+		abort();
+	c->loads[index].shift = shift;
+}
+
+size_t synth_core_add_zero_load(struct synth_core *c, uint64_t vaddr, uint64_t memsz,
+				uint64_t filesz, uint32_t pflags)
+{
+	size_t i = synth_core_add_load(c, vaddr, memsz, 0, pflags, NULL);
+	free(c->loads[i].data);
+	c->loads[i].data = NULL;
+	c->loads[i].filesz = filesz;
+	return i;
+}
+
+void synth_core_add_empty_loads(struct synth_core *c, uint64_t vaddr, uint64_t step, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		synth_core_add_load(c, vaddr + i * step, 0x1000, 0, PF_R | PF_W, NULL);
+}
+
+void synth_core_add_glibc(struct synth_core *c, const struct synth_glibc *g)
+{
+	for (size_t i = 0; i < g->nsegs; i++) {
+		uint32_t f = g->segs[i].flags;
+		uint32_t pf = ((f & HS_SEG_R) ? PF_R : 0) | ((f & HS_SEG_W) ? PF_W : 0) |
+			      ((f & HS_SEG_X) ? PF_X : 0);
+		synth_core_add_load(c, g->segs[i].start, g->segs[i].size, g->segs[i].size, pf,
+				    g->segs[i].buf);
+	}
+	for (size_t i = 0; i < g->nthreads; i++) {
+		struct synth_core_thread th = { .tid = g->threads[i].tid };
+		memcpy(th.regs, g->threads[i].regs, sizeof(th.regs));
+		synth_core_add_prstatus(c, &th);
+	}
+	if (g->nthreads)
+		synth_core_add_prpsinfo(c, g->threads[0].tid, "synth", "synth --glibc");
 }
 
 void synth_core_add_note(struct synth_core *c, const char *name, uint32_t type,
@@ -287,9 +348,13 @@ uint64_t synth_core_note_size(const struct synth_core *c)
 
 uint64_t synth_core_load_offset(const struct synth_core *c, size_t index)
 {
+	if (index < c->nloads && c->loads[index].fixed_offset != UINT64_MAX)
+		return c->loads[index].fixed_offset;
 	uint64_t off = synth_core_note_offset(c) + synth_core_note_size(c);
 	for (size_t i = 0; i < c->nloads; i++) {
-		off = align_up(off, SYNTH_CORE_LOAD_ALIGN);
+		if (c->loads[i].fixed_offset != UINT64_MAX)
+			continue;
+		off = align_up(off, SYNTH_CORE_LOAD_ALIGN) + c->loads[i].shift;
 		if (i == index)
 			return off;
 		off += c->loads[i].filesz;
@@ -299,10 +364,13 @@ uint64_t synth_core_load_offset(const struct synth_core *c, size_t index)
 
 uint64_t synth_core_full_size(const struct synth_core *c)
 {
-	if (!c->nloads)
-		return synth_core_note_offset(c) + synth_core_note_size(c);
-	const struct synth_load *last = &c->loads[c->nloads - 1];
-	return synth_core_load_offset(c, c->nloads - 1) + last->filesz;
+	uint64_t end = synth_core_note_offset(c) + synth_core_note_size(c);
+	for (size_t i = 0; i < c->nloads; i++) {
+		if (c->loads[i].fixed_offset != UINT64_MAX)
+			continue;
+		end = align_up(end, SYNTH_CORE_LOAD_ALIGN) + c->loads[i].shift + c->loads[i].filesz;
+	}
+	return end;
 }
 
 static void write_notes(const struct synth_core *c, uint8_t *out)
@@ -362,6 +430,29 @@ static void write_phdr(const struct synth_core *c, uint8_t *out, const Elf64_Phd
 	}
 }
 
+// The PT_LOAD headers at ph_out, and (with_data) their bytes into out.
+static void write_loads(const struct synth_core *c, uint8_t *out, uint8_t *ph_out, bool with_data)
+{
+	uint64_t off = synth_core_note_offset(c) + synth_core_note_size(c);
+	for (size_t i = 0; i < c->nloads; i++) {
+		const struct synth_load *l = &c->loads[i];
+		uint64_t at = l->fixed_offset;
+		if (at == UINT64_MAX) {
+			at = off = align_up(off, SYNTH_CORE_LOAD_ALIGN) + l->shift;
+			off += l->filesz;
+		}
+		Elf64_Phdr ph = {
+			.p_type = PT_LOAD, .p_flags = l->pflags,
+			.p_offset = at, .p_vaddr = l->vaddr,
+			.p_filesz = l->filesz, .p_memsz = l->memsz, .p_align = SYNTH_CORE_LOAD_ALIGN,
+		};
+		write_phdr(c, ph_out, &ph);
+		ph_out += phdr_size(c);
+		if (with_data && l->data && l->fixed_offset == UINT64_MAX)
+			memcpy(out + at, l->data, l->filesz);
+	}
+}
+
 uint8_t *synth_core_image(const struct synth_core *c, size_t *len_ret)
 {
 	size_t full = synth_core_full_size(c);
@@ -377,17 +468,7 @@ uint8_t *synth_core_image(const struct synth_core *c, size_t *len_ret)
 		ph_out += phdr_size(c);
 		write_notes(c, out + ph.p_offset);
 	}
-	for (size_t i = 0; i < c->nloads; i++) {
-		const struct synth_load *l = &c->loads[i];
-		Elf64_Phdr ph = {
-			.p_type = PT_LOAD, .p_flags = l->pflags,
-			.p_offset = synth_core_load_offset(c, i), .p_vaddr = l->vaddr,
-			.p_filesz = l->filesz, .p_memsz = l->memsz, .p_align = SYNTH_CORE_LOAD_ALIGN,
-		};
-		write_phdr(c, ph_out, &ph);
-		ph_out += phdr_size(c);
-		memcpy(out + ph.p_offset, l->data, l->filesz);
-	}
+	write_loads(c, out, ph_out, true);
 	*len_ret = full < c->truncate_at ? full : c->truncate_at;
 	return out;
 }
@@ -423,8 +504,55 @@ int synth_core_write_bytes(const char *path, const void *data, size_t len)
 	return close(fd);
 }
 
+static bool has_holes(const struct synth_core *c)
+{
+	for (size_t i = 0; i < c->nloads; i++)
+		if (!c->loads[i].data && c->loads[i].filesz)
+			return true;
+	return false;
+}
+
+// A core with holes: the headers, notes and every load's bytes written where
+// they go, the holes left unwritten, the length set with ftruncate.
+static int write_sparse(const struct synth_core *c, const char *path)
+{
+	uint64_t head = synth_core_note_offset(c) + synth_core_note_size(c);
+	uint8_t *h = xcalloc(head, 1);
+	write_ehdr(c, h);
+	uint8_t *ph_out = h + ehdr_size(c);
+	if (c->nnotes) {
+		Elf64_Phdr ph = {
+			.p_type = PT_NOTE, .p_offset = synth_core_note_offset(c),
+			.p_filesz = synth_core_note_size(c), .p_align = c->note_align,
+		};
+		write_phdr(c, ph_out, &ph);
+		ph_out += phdr_size(c);
+		write_notes(c, h + ph.p_offset);
+	}
+	write_loads(c, NULL, ph_out, false);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int r = fd < 0 ? -1 : 0;
+	if (!r && pwrite(fd, h, head, 0) != (ssize_t)head)
+		r = -1;
+	for (size_t i = 0; !r && i < c->nloads; i++) {
+		const struct synth_load *l = &c->loads[i];
+		if (l->data && l->filesz && l->fixed_offset == UINT64_MAX &&
+		    pwrite(fd, l->data, l->filesz, (off_t)synth_core_load_offset(c, i)) != (ssize_t)l->filesz)
+			r = -1;
+	}
+	uint64_t full = synth_core_full_size(c);
+	if (!r && ftruncate(fd, (off_t)(full < c->truncate_at ? full : c->truncate_at)) != 0)
+		r = -1;
+	if (fd >= 0 && close(fd) != 0)
+		r = -1;
+	free(h);
+	return r;
+}
+
 int synth_core_write(const struct synth_core *c, const char *path)
 {
+	if (has_holes(c))
+		return write_sparse(c, path);
 	size_t len;
 	uint8_t *img = synth_core_image(c, &len);
 	int r = synth_core_write_bytes(path, img, len);

@@ -72,6 +72,28 @@ void synth_core_add_file_note(struct synth_core *c, uint64_t page_size,
 void synth_core_add_note(struct synth_core *c, const char *name, uint32_t type,
 			 const void *desc, size_t descsz);
 
+/* A PT_LOAD whose p_offset is off (not laid out by the helper): the bytes at
+ * [off, off + filesz) of the file, which the test provides with another
+ * segment or leaves beyond EOF.  Useful for vaddr/offset misalignment and
+ * for segments that share bytes.  Returns the segment's index. */
+size_t synth_core_add_load_at(struct synth_core *c, uint64_t vaddr, uint64_t memsz,
+			      uint64_t filesz, uint32_t pflags, uint64_t off);
+/* Lay load index out at a page boundary + shift (shift < 4096) in the file,
+ * so that its p_offset and p_vaddr may disagree mod 8. */
+void synth_core_shift_load(struct synth_core *c, size_t index, uint64_t shift);
+/* A PT_LOAD of filesz zero bytes written as a hole (the file is sparse: it
+ * takes no disk space and synth_core_image never materialises it; only
+ * synth_core_write can write such a core). */
+size_t synth_core_add_zero_load(struct synth_core *c, uint64_t vaddr, uint64_t memsz,
+				uint64_t filesz, uint32_t pflags);
+/* n empty PT_LOADs (filesz 0, memsz 0x1000) at vaddr, vaddr + step, ... */
+void synth_core_add_empty_loads(struct synth_core *c, uint64_t vaddr, uint64_t step, size_t n);
+
+/* A synthetic glibc process (synth_glibc.h): each segment a PT_LOAD, each
+ * thread an NT_PRSTATUS, and an NT_PRPSINFO for the first thread. */
+struct synth_glibc;
+void synth_core_add_glibc(struct synth_core *c, const struct synth_glibc *g);
+
 /* Damage.  The last note added claims descsz bytes in its header while its
  * bytes (and so the layout) stay as they were. */
 void synth_core_corrupt_last_note_descsz(struct synth_core *c, uint32_t descsz);

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <elf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "memory.h"
@@ -381,6 +382,92 @@ static void test_empty_segments_are_ignored_and_filesz_clamped(void **state)
 	hs_memory_deinit(&mem);
 }
 
+/* NT_FILE-only records fill the gaps between dumped segments: checked
+ * against the plain rule, address by address, on random tables (loads and
+ * records overlapping each other every which way). */
+static void test_unloaded_records_fill_gaps_exactly(void **state)
+{
+	(void)state;
+	srand(11);
+	for (int round = 0; round < 200; round++) {
+		struct hs_segment loads[8], recs[8];
+		size_t nl = rand() % 8, nr = 1 + rand() % 7;
+		struct hs_memory mem;
+		hs_memory_init(&mem);
+		for (size_t i = 0; i < nl; i++) {
+			uint64_t a = 0x10000 + (rand() % 64) * 0x1000;
+			loads[i] = (struct hs_segment){ .start = a, .end = a + (1 + rand() % 8) * 0x1000,
+							.flags = HS_SEG_R | HS_SEG_W };
+			assert_null(hs_memory_add(&mem, &loads[i]));
+		}
+		for (size_t i = 0; i < nr; i++) {
+			uint64_t a = 0x10000 + (rand() % 72) * 0x1000;
+			recs[i] = (struct hs_segment){ .start = a, .end = a + (1 + rand() % 24) * 0x1000,
+						       .flags = HS_SEG_R | HS_SEG_NOT_IN_CORE };
+			assert_null(hs_memory_add(&mem, &recs[i]));
+		}
+		assert_null(hs_memory_finish(&mem));
+		for (size_t i = 1; i < mem.nsegs; i++)
+			assert_true(mem.segs[i - 1].end <= mem.segs[i].start);
+		for (uint64_t a = 0x10000; a < 0x10000 + 100 * 0x1000; a += 0x800) {
+			bool in_load = false, in_rec = false;
+			for (size_t i = 0; i < nl; i++)
+				in_load |= loads[i].start <= a && a < loads[i].end;
+			for (size_t i = 0; i < nr; i++)
+				in_rec |= recs[i].start <= a && a < recs[i].end;
+			const struct hs_segment *seg = hs_memory_segment(&mem, a);
+			if (in_load) {
+				assert_non_null(seg);
+				assert_int_equal(seg->flags & HS_SEG_NOT_IN_CORE, 0);
+			} else if (in_rec) {
+				assert_non_null(seg);
+				assert_int_equal(seg->flags & HS_SEG_NOT_IN_CORE, HS_SEG_NOT_IN_CORE);
+			} else {
+				assert_null(seg);
+			}
+		}
+		hs_memory_deinit(&mem);
+	}
+}
+
+/* Fuzz finding (issue 11): 16 NT_FILE records over 60,000 empty PT_LOADs
+ * took a minute (the gap search was quadratic).  The table must come out
+ * exact: every load where it was, every gap between them a record's. */
+static void test_many_records_over_many_empty_loads(void **state)
+{
+	(void)state;
+	enum { NLOADS = 60000, NRECS = 16 };
+	const uint64_t base = 0x10000000, step = 0x2000;
+	char *dir = synth_core_mkdtemp();
+	char *path = synth_core_path(dir, "many.core");
+	struct synth_core *sc = synth_core_create();
+	synth_core_add_empty_loads(sc, base, step, NLOADS);
+	struct synth_core_file files[NRECS];
+	char names[NRECS][32];
+	for (int i = 0; i < NRECS; i++) {
+		snprintf(names[i], sizeof(names[i]), "/lib%d.so", i);
+		files[i] = (struct synth_core_file){ base + i * 0x1000, base + NLOADS * step, 0, names[i] };
+	}
+	synth_core_add_file_note(sc, 4096, files, NRECS);
+	assert_int_equal(synth_core_write(sc, path), 0);
+	struct hs_target *t = NULL;
+	struct hs_error *err = hs_target_open_core(path, &t);
+	assert_null(err);
+	assert_int_equal(t->mem.nsegs, 2 * NLOADS);
+	for (size_t i = 0; i < t->mem.nsegs; i++) {
+		const struct hs_segment *seg = &t->mem.segs[i];
+		assert_int_equal(seg->start, base + i * 0x1000);
+		assert_int_equal(seg->end, seg->start + 0x1000);
+		assert_int_equal(seg->filesz, 0);
+		assert_int_equal(!!(seg->flags & HS_SEG_NOT_IN_CORE), i % 2);
+	}
+	hs_target_destroy(t);
+	synth_core_destroy(sc);
+	synth_core_rmdir(dir);
+	free(path);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest core_tests[] = {
@@ -401,6 +488,8 @@ int main(void)
 		cmocka_unit_test(test_duplicate_and_contained_segments_are_dropped),
 		cmocka_unit_test(test_dumped_segment_wins_at_same_start),
 		cmocka_unit_test(test_empty_segments_are_ignored_and_filesz_clamped),
+		cmocka_unit_test(test_unloaded_records_fill_gaps_exactly),
+		cmocka_unit_test(test_many_records_over_many_empty_loads),
 	};
 	int failed = cmocka_run_group_tests_name("memory (core)", core_tests, setup, teardown);
 	failed += cmocka_run_group_tests_name("memory (table)", table_tests, NULL, NULL);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,7 +265,7 @@ static void test_json_escaping(void **state)
 		"{\"quote\\\"key\":\"say \\\"hi\\\"\","
 		"\"path\":\"C:\\\\dir\\\\file\","
 		"\"ws\":\"a\\nb\\tc\\u000dd\","
-		"\"ctl\":\"\\u0001\\u001f\x7f\","
+		"\"ctl\":\"\\u0001\\u001f\\u007f\","
 		"\"utf8\":\"caf\xc3\xa9 \xe2\x86\x92\","
 		"\"empty\":\"\"}\n");
 }
@@ -337,6 +338,117 @@ static void test_fmt_size(void **state)
 	assert_int_equal(small[4], 'z');
 }
 
+/* An independent strict UTF-8 check (decode, then range-check the code
+ * point), for whole documents. */
+static bool valid_utf8(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i], len, cp;
+		if (c < 0x80) { i++; continue; }
+		if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
+		else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
+		else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
+		else return false;
+		if (i + len > n)
+			return false;
+		for (unsigned k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		static const unsigned min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+		if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+/* Issue 11: --json was not valid UTF-8 when the core held other bytes (a
+ * kernel core of "программа" cuts pr_fname at 15 bytes, mid-character).
+ * Each byte that is not part of well-formed UTF-8 becomes U+FFFD. */
+static void test_json_is_valid_utf8_whatever_the_bytes(void **state)
+{
+	struct hs_out *o = out_of(state);
+	hs_json_begin_object(o);
+	hs_json_kstr(o, "cut", "\xd0\xbf\xd1\x80\xd0\xbe\xd0\xb3\xd1\x80\xd0\xb0\xd0\xbc\xd0");
+	hs_json_kstr(o, "overlong", "\xc0\xaf");
+	hs_json_kstr(o, "surrogate", "\xed\xa0\x80");
+	hs_json_kstr(o, "too_big", "\xf4\x90\x80\x80");
+	hs_json_kstr(o, "lone", "a\x80" "b\xff");
+	hs_json_kstr(o, "c1", "\xc2\x9b" "2J");
+	hs_json_kstr(o, "emoji", "\xf0\x9f\x98\x80");
+	hs_json_end_object(o);
+	assert_string_equal(json_of(state),
+		"{\"cut\":\"\xd0\xbf\xd1\x80\xd0\xbe\xd0\xb3\xd1\x80\xd0\xb0\xd0\xbc\\ufffd\","
+		"\"overlong\":\"\\ufffd\\ufffd\","
+		"\"surrogate\":\"\\ufffd\\ufffd\\ufffd\","
+		"\"too_big\":\"\\ufffd\\ufffd\\ufffd\\ufffd\","
+		"\"lone\":\"a\\ufffdb\\ufffd\","
+		"\"c1\":\"\\u009b2J\","
+		"\"emoji\":\"\xf0\x9f\x98\x80\"}\n");
+	// Every string of 1 to 3 bytes from a mixed alphabet: always valid.
+	static const unsigned char alpha[] = { 'a', '"', '\\', 0x01, 0x7f, 0x80, 0xbf, 0xc2, 0xc3,
+					       0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f };
+	const size_t na = sizeof(alpha);
+	for (size_t i = 0; i < na * na * na; i++) {
+		unsigned char str[4] = { alpha[i % na], alpha[i / na % na], alpha[i / na / na], 0 };
+		struct capture *c = cap_of(state);
+		c->len = 0;
+		c->text[0] = 0;
+		hs_json_string(o, (const char *)str);
+		hs_out_flush(o);
+		if (!valid_utf8((const unsigned char *)c->text, c->len))
+			fail_msg("not UTF-8 for %02x %02x %02x", str[0], str[1], str[2]);
+	}
+}
+
+/* Issue 11: text printed terminal escapes from the core raw.  In text mode
+ * every control, C1 control and bad byte is written \xNN. */
+static void test_text_escapes_what_a_terminal_would_act_on(void **state)
+{
+	struct hs_out *o = out_of(state);
+	o->escape_text = true;
+	hs_out_printf(o, "name %s\n", "\x1b]0;pwned\x07\x1b[2J\r");
+	hs_out_printf(o, "%s|%s|%s\n", "caf\xc3\xa9", "\xc2\x9b" "1m", "\xd0\xbc\xd0");
+	hs_out_puts(o, "tab\there\x7f\n");
+	hs_out_flush(o);
+	assert_string_equal(cap_of(state)->text,
+		"name \\x1b]0;pwned\\x07\\x1b[2J\\x0d\n"
+		"caf\xc3\xa9|\\xc2\\x9b1m|\xd0\xbc\\xd0\n"
+		"tab\\x09here\\x7f\n");
+	char *e = hs_text_escape_dup("one\nline\x1b");
+	assert_string_equal(e, "one\\x0aline\\x1b");
+	free(e);
+}
+
+static void add_note(void *ctx)
+{
+	hs_json_kstr(ctx, "note", "added");
+}
+
+/* The hook that puts the diagnostics into every command's document runs
+ * once, right before the top-level object closes; unwinding closes what a
+ * failing command left open. */
+static void test_json_close_hook_and_unwind(void **state)
+{
+	struct hs_out *o = out_of(state);
+	o->before_close = add_note;
+	o->before_close_ctx = o;
+	hs_json_begin_object(o);
+	hs_json_key(o, "a");
+	hs_json_begin_array(o);
+	hs_json_begin_object(o);
+	hs_json_key(o, "pending");
+	hs_json_unwind(o);
+	hs_json_kstr(o, "error", "x");
+	hs_json_end_object(o);
+	hs_json_done(o);
+	assert_string_equal(cap_of(state)->text,
+		"{\"a\":[{\"pending\":null}],\"error\":\"x\",\"note\":\"added\"}\n");
+	assert_null(o->before_close);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -353,6 +465,9 @@ int main(void)
 		T(test_json_null_strings),
 		T(test_json_number_limits),
 		T(test_json_longer_than_the_buffer),
+		T(test_json_is_valid_utf8_whatever_the_bytes),
+		T(test_text_escapes_what_a_terminal_would_act_on),
+		T(test_json_close_hook_and_unwind),
 		cmocka_unit_test(test_fmt_size),
 	};
 #undef T

@@ -447,12 +447,22 @@ static void test_elf_files_that_are_not_cores(void **state)
 		{ ET_EXEC, "true", "an executable" },
 		{ ET_DYN, "lib.so", "shared object" },
 		{ ET_REL, "x.o", "object file" },
+		{ ET_NONE, "none", "an ELF file of type 0" },
+		{ 0xfe00, "os", "an ELF file of type 65024" },
 	};
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct synth_core *sc = true_like_exec(cases[i].type);
 		char *path = write_core(sc, cases[i].name);
 		expect_target_error(path, cases[i].what);
 		expect_target_error(path, "not a core file");
+		// Issue 11: said "is not a core file, not a core file" once.
+		struct hs_target *t = NULL;
+		struct hs_error *err = hs_target_open_core(path, &t);
+		const char *m = hs_error_message(err);
+		const char *first = strstr(m, "not a core file");
+		assert_non_null(first);
+		assert_null(strstr(first + 1, "not a core file"));
+		hs_error_destroy(err);
 		free(path);
 		synth_core_destroy(sc);
 	}
@@ -781,6 +791,81 @@ static void test_open_pid_of_stopped_child(void **state)
 	hs_target_destroy(t);
 }
 
+
+/* Wait (bounded) until pid is a zombie: exited, not reaped. */
+static bool wait_zombie(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 2000; i++) {
+		char buf[512] = { 0 };
+		FILE *f = fopen(path, "re");
+		if (f) {
+			size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+			fclose(f);
+			buf[n] = 0;
+			const char *p = strrchr(buf, ')');
+			if (p && p[1] == ' ' && p[2] == 'Z')
+				return true;
+		}
+		usleep(5000);
+	}
+	return false;
+}
+
+/* Issue 11: a zombie pid was reported as "Operation not permitted ... run as
+ * root" (to root).  It has exited: say so. */
+static void test_open_pid_of_zombie(void **state)
+{
+	(void)state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_true(wait_zombie(pid));
+	struct hs_target *t = NULL;
+	struct hs_error *err = hs_target_open_pid(pid, &t);
+	assert_non_null(err);
+	assert_null(t);
+	assert_int_equal(hs_error_code(err), HS_ERR_TARGET);
+	assert_non_null(strstr(hs_error_message(err), "has exited"));
+	assert_null(strstr(hs_error_message(err), "root"));
+	hs_error_destroy(err);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
+/* Issue 11: a live process that died while being read reported its memory
+ * as "not dumped".  It exited: every read it cannot serve says so. */
+static void test_process_that_exits_while_read(void **state)
+{
+	(void)state;
+	live_marker = LIVE_PARENT_VALUE;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	struct hs_target *t = NULL;
+	struct hs_error *err = hs_target_open_pid(pid, &t);
+	if (err)
+		fail_msg("open pid %d: %s", (int)pid, hs_error_message(err));
+	kill(pid, SIGKILL);
+	assert_true(wait_zombie(pid));
+	uint64_t v;
+	err = hs_memory_read(&t->mem, (uint64_t)(uintptr_t)&live_marker, &v, 8);
+	assert_non_null(err);
+	assert_int_equal(hs_error_code(err), HS_ERR_TARGET);
+	assert_non_null(strstr(hs_error_message(err), "exited while heapscope was reading it"));
+	hs_error_destroy(err);
+	err = hs_memory_load_all(&t->mem);
+	assert_non_null(err);
+	assert_int_equal(hs_error_code(err), HS_ERR_TARGET);
+	hs_error_destroy(err);
+	hs_target_destroy(t);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
 static void test_open_pid_of_missing_process(void **state)
 {
 	(void)state;
@@ -831,6 +916,8 @@ int main(void)
 		cmocka_unit_test(test_set_regs_moves_the_stack),
 		cmocka_unit_test_setup_teardown(test_open_pid_of_stopped_child, live_setup, live_teardown),
 		cmocka_unit_test(test_open_pid_of_missing_process),
+		cmocka_unit_test(test_open_pid_of_zombie),
+		cmocka_unit_test(test_process_that_exits_while_read),
 	};
 	return cmocka_run_group_tests_name("target", tests, group_setup, group_teardown);
 }
