@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "dominators.h"
 #include "graph.h"
+#include "rtti.h"
 #include "types.h"
 
 /* Groups of (type, size). */
@@ -326,10 +327,11 @@ static bool root_symbol(struct hs_session *s, uint64_t addr, char *buf, size_t l
 	struct hs_symbol sym;
 	uint64_t off;
 	if (s->symbols && hs_symbols_addr_symbol(s->symbols, addr, &sym, &off)) {
-		if (off)
-			snprintf(buf, len, "%s+%" PRIu64, sym.name, off);
-		else
-			snprintf(buf, len, "%s", sym.name);
+		char name[256];
+		hs_demangle(sym.name, name, sizeof(name));
+		int n = snprintf(buf, len, "%s", name);
+		if (off && n >= 0 && (size_t)n < len)
+			snprintf(buf + n, len - (size_t)n, "+%" PRIu64, off);
 		return true;
 	}
 	return s->symbols && hs_symbols_describe(s->symbols, addr, buf, len);
@@ -341,6 +343,11 @@ static void render_root(struct hs_cmd *c, const struct root_ref *r)
 	char sym[256] = "", fn[256] = "";
 	bool have_sym = r->word && r->kind == HS_ROOT_GLOBAL && root_symbol(s, r->word, sym, sizeof(sym));
 	bool have_fn = r->kind == HS_ROOT_STACK && hs_stack_frame_function(s, r->tid, r->word, fn, sizeof(fn));
+	if (have_fn) {
+		char mangled[sizeof(fn)];
+		memcpy(mangled, fn, sizeof(fn));
+		hs_demangle(mangled, fn, sizeof(fn));
+	}
 	const char *reg = r->reg >= 0 ? hs_reg_names[r->reg] : NULL;
 	if (c->json) {
 		struct hs_out *o = c->out;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "graph.h"
+#include "rtti.h"
 #include "session.h"
 #include "types.h"
 
@@ -105,6 +106,11 @@ static uint32_t vtable_lookup(struct hs_session *s, struct hs_types *t, uint64_t
 		if (d && status == 0)
 			id = intern(t, strncmp(d, "vtable for ", 11) ? d : d + 11);
 		free(d);
+	} else {
+		// No vtable symbol (stripped): the class from RTTI.
+		char cls[256];
+		if (hs_rtti_class_name(s, w, cls, sizeof(cls)))
+			id = intern(t, cls);
 	}
 	t->vkeys[h] = w;
 	t->vvals[h] = id;
