@@ -19,6 +19,9 @@ const struct hs_command hs_commands[] = {
 	{ "chain", "chain ADDR", "a shortest reference chain from a root to ADDR", hs_cmd_chain },
 	{ "refs", "refs ADDR", "every root and allocation that points at ADDR", hs_cmd_refs },
 	{ "top", "top [--limit N]", "the allocations that retain the most memory", hs_cmd_top },
+	{ "maps", "maps [--limit N]", "every hash map and tree: count, buckets, chains, bytes, retained", hs_cmd_maps },
+	{ "map", "map ADDR|ANCHOR [--limit N]", "one container's entries: keys, nodes, values", hs_cmd_map },
+	{ "owners", "owners [--limit N]", "retained bytes per root (global, thread) and per container", hs_cmd_owners },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
 

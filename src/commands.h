@@ -61,6 +61,9 @@ struct hs_error *hs_cmd_histogram(struct hs_cmd *c);
 struct hs_error *hs_cmd_chain(struct hs_cmd *c);
 struct hs_error *hs_cmd_refs(struct hs_cmd *c);
 struct hs_error *hs_cmd_top(struct hs_cmd *c);
+struct hs_error *hs_cmd_maps(struct hs_cmd *c);
+struct hs_error *hs_cmd_map(struct hs_cmd *c);
+struct hs_error *hs_cmd_owners(struct hs_cmd *c);
 /* Leaked and unreferenced totals (summary, leaks). */
 void hs_report_leak_totals(struct hs_cmd *c);
 

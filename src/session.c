@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "commands.h"
+#include "containers.h"
 #include "graph.h"
 #include "session.h"
 
@@ -158,6 +159,7 @@ void hs_session_destroy(struct hs_session *s)
 {
 	if (!s)
 		return;
+	hs_containers_destroy(s->containers);
 	hs_analysis_destroy(s->analysis);
 	hs_error_destroy(s->analysis_error);
 	hs_heap_deinit(&s->heap);

@@ -42,6 +42,7 @@ struct hs_session {
 	bool unwinder_attached, unwinder_ok;   /* roots.c: libdwfl's core unwinder */
 	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
 	struct hs_error *analysis_error;
+	struct hs_containers *containers;      /* containers.c: NULL until needed */
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);

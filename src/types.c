@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "containers.h"
 #include "graph.h"
 #include "rtti.h"
 #include "session.h"
@@ -602,7 +603,19 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 		type_by_dwarf(s, a, t);
 	}
 	a->types = t;
+	// Containers name their nodes and elements (containers.c).
+	struct hs_error *err = hs_session_need_containers(s);
+	if (err && err->code == HS_ERR_NOMEM)
+		return err;
+	if (err)
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "containers", 0, "%s", hs_error_message(err));
+	hs_error_destroy(err);
 	return NULL;
+}
+
+uint32_t hs_types_intern(struct hs_types *t, const char *name)
+{
+	return intern(t, name);
 }
 
 const char *hs_types_name(const struct hs_types *t, uint32_t id)
