@@ -49,6 +49,7 @@ cores: all
 	@BUILD=$(BUILD) cores/make-cores.sh
 	@BUILD=$(BUILD) cores/make-leak-cores.sh
 	@BUILD=$(BUILD) cores/make-jemalloc-cores.sh
+	@BUILD=$(BUILD) cores/make-maps-cores.sh
 
 demo: deps-check all
 	@BUILD=$(BUILD) cores/make-cores.sh leaks

@@ -427,7 +427,16 @@ static void on_hit(uint64_t word, void *ctx)
 struct anchors {
 	uint64_t *seed_word;        /* per block: the root word that first points into it */
 	uint32_t *parent;           /* per block: BFS parent, UINT32_MAX for seeds / unreached */
+	uint64_t *handles;          /* sorted handles of the containers in the heap */
+	uint64_t *exact;            /* per handle: a root word holding exactly it (best rank), or 0 */
+	size_t nhandles;
 };
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return (a > b) - (a < b);
+}
 
 static struct hs_error *anchors_build(struct hs_session *s, struct anchors *an)
 {
@@ -462,6 +471,9 @@ static struct hs_error *anchors_build(struct hs_session *s, struct anchors *an)
 					memcpy(&v, base + (p - p0), 8);
 					if (v < a->map.lo || v >= a->map.hi)
 						continue;
+					const uint64_t *h = an->nhandles ? bsearch(&v, an->handles, an->nhandles, 8, cmp_u64) : NULL;
+					if (h && !an->exact[h - an->handles])
+						an->exact[h - an->handles] = p;
 					ptrdiff_t b = hs_addrmap_lookup(&a->map, v);
 					if (b < 0 || an->seed_word[b])
 						continue;
@@ -498,6 +510,12 @@ static char *anchor_of(struct hs_session *s, const struct anchors *an, uint64_t 
 	ptrdiff_t b = hs_addrmap_lookup(&a->map, handle);
 	if (b < 0 || !(a->flags[b] & HS_NODE_REACHABLE))
 		return NULL;
+	// A root holding exactly the container's address names it best.
+	const uint64_t *h = bsearch(&handle, an->handles, an->nhandles, 8, cmp_u64);
+	if (h && an->exact[h - an->handles]) {
+		root_name(s, an->exact[h - an->handles], buf, sizeof(buf));
+		return strdup(buf);
+	}
 	// The path seed -> ... -> b (at most ANCHOR_MAX_HOPS blocks shown).
 	uint32_t path[ANCHOR_MAX_HOPS + 1];
 	size_t len = 0;
@@ -541,11 +559,24 @@ static struct hs_error *name_anchors(struct hs_session *s, struct hs_containers 
 	for (size_t i = 0; i < cs->n; i++)
 		need |= !hs_roots_find(&s->analysis->roots, cs->v[i].handle);
 	struct anchors an = { 0 };
+	an.handles = malloc((cs->n ? cs->n : 1) * sizeof(uint64_t));
+	an.exact = calloc(cs->n ? cs->n : 1, sizeof(uint64_t));
+	if (!an.handles || !an.exact) {
+		free(an.handles);
+		free(an.exact);
+		return &hs_error_nomem;
+	}
+	for (size_t i = 0; i < cs->n; i++)
+		if (!hs_roots_find(&s->analysis->roots, cs->v[i].handle))
+			an.handles[an.nhandles++] = cs->v[i].handle;
+	qsort(an.handles, an.nhandles, 8, cmp_u64);
 	struct hs_error *err = need ? anchors_build(s, &an) : NULL;
 	for (size_t i = 0; !err && i < cs->n; i++)
 		cs->v[i].anchor = anchor_of(s, &an, cs->v[i].handle);
 	free(an.seed_word);
 	free(an.parent);
+	free(an.handles);
+	free(an.exact);
 	return err;
 }
 
@@ -627,13 +658,33 @@ static void full_name(const struct hs_container *c, char *buf, size_t len)
 		snprintf(buf, len, "%s", c->kind_name);
 }
 
-struct typing { struct hs_session *s; const struct hs_container *c; uint32_t pointee; };
+struct typing { struct hs_session *s; const struct hs_container *c; uint32_t pointee, string_id; };
+static bool std_string_at(struct hs_session *s, uint64_t key, char *buf, size_t len, bool strict);
+
+// A std::string key's own buffer: {pointer, length, capacity or in-place bytes}.
+static void type_key_buffer(struct typing *t, struct hs_cwalk *cw, uint64_t key)
+{
+	uint64_t p;
+	if (t->c->key_kind != HS_KEY_STRING && t->c->key_kind != HS_KEY_UNKNOWN)
+		return;
+	if (!t->string_id || !hs_cwalk_u64(cw, key, &p) || p == key + 16)
+		return;
+	ptrdiff_t b = hs_cwalk_block(cw, p);
+	char text[64];
+	if (b < 0 || t->s->containers->owner[b] ||
+	    (t->c->key_kind == HS_KEY_UNKNOWN && !std_string_at(t->s, key, text, sizeof(text), true)))
+		return;
+	t->s->analysis->type[b] = t->string_id;
+}
 
 static void type_element(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t key_len, uint64_t value)
 {
 	(void)node;
 	(void)key_len;
 	struct typing *t = cw->ctx;
+	type_key_buffer(t, cw, key);
+	if (!t->pointee)
+		return;
 	uint64_t v = hs_container_entry_value(t->s, t->c, key, value);
 	ptrdiff_t b = v ? hs_cwalk_block(cw, v) : -1;
 	if (b >= 0 && !t->s->analysis->type[b] && !t->s->containers->owner[b])
@@ -667,12 +718,13 @@ static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *
 			a->type[i] = *id;
 	}
 	free(ids);
+	uint32_t string_id = hs_types_intern(a->types, "std::string data");
 	for (size_t i = 0; i < cs->n; i++) {
 		const struct hs_container *c = &cs->v[i];
-		if (!c->value_is_pointer || !c->value_pointee)
-			continue;
-		struct typing t = { s, c, hs_types_intern(a->types, c->value_pointee) };
-		if (t.pointee)
+		struct typing t = { s, c, 0, string_id };
+		if (c->value_is_pointer && c->value_pointee)
+			t.pointee = hs_types_intern(a->types, c->value_pointee);
+		if (c->kind->node_key && (t.pointee || c->key_kind == HS_KEY_STRING || c->key_kind == HS_KEY_UNKNOWN))
 			HS_CHECK(hs_container_entries(s, c, type_element, &t, UINT64_MAX));
 	}
 	return NULL;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "commands.h"
+#include "containers.h"
 #include "dominators.h"
 #include "graph.h"
 #include "rtti.h"
@@ -406,6 +407,11 @@ static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 	const char *t = hs_block_type(s, i);
 	char field[128];
 	bool have_field = offset >= 0 && hs_block_field(s, i, (uint64_t)offset, field, sizeof(field));
+	char entry[320];
+	bool have_entry = hs_container_node_name(s, i, entry, sizeof(entry));
+	// A container's node is named by its key; its DWARF layout is the node base's.
+	if (have_entry)
+		have_field = false;
 	if (c->json) {
 		struct hs_out *o = c->out;
 		hs_json_begin_object(o);
@@ -419,6 +425,7 @@ static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 			hs_json_null(o);
 		hs_json_kstr(o, "type", t);
 		hs_json_kstr(o, "field", have_field ? field : NULL);
+		hs_json_kstr(o, "entry", have_entry ? entry : NULL);
 		hs_json_end_object(o);
 		return;
 	}
@@ -426,6 +433,8 @@ static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 		      t ? ", " : "", t ? t : "");
 	if (offset >= 0)
 		hs_out_printf(c->out, " +%" PRId64 "%s%s", offset, have_field ? " ." : "", have_field ? field : "");
+	if (have_entry)
+		hs_out_printf(c->out, " %s", entry);
 	hs_out_puts(c->out, "\n");
 }
 

@@ -201,8 +201,7 @@ static void on_entry(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t 
 			hs_json_string(o, text);
 		else
 			hs_out_puts(o, text[0] == '0' && text[1] == 'x' ? "null" : text);
-		if (!str && text[0] == '0' && text[1] == 'x')
-			hs_json_ku64(o, "key_address", strtoull(text, NULL, 16));
+		hs_json_ku64(o, "key_address", key);
 		hs_json_ku64(o, "node", node);
 		hs_json_key(o, "value");
 		if (v)

@@ -121,6 +121,20 @@ COMMANDS = (
          example="hs refs $hs_last"),
     Spec("top", "top [--limit N]", "the allocations that retain the most memory",
          {"--limit": "N"}, last="objects", example="hs top --limit 10"),
+    Spec("maps", "maps [--limit N]",
+         "every hash map and tree: count, buckets, chains, bytes, retained",
+         {"--limit": "N"}, last="containers",
+         text="std::unordered_map/set (+multi), std::map/set (+multi), GHashTable and uthash\n"
+              "tables, found by their shape and named by DWARF when there is some.",
+         example="hs maps"),
+    Spec("map", "map ADDR|ANCHOR [--limit N]", "one container's entries: keys, nodes, values",
+         {"--limit": "N"}, addr=True,
+         text="ADDR is any GDB expression: the container itself (g_sessions), or a pointer\n"
+              "to it (g_table, the head of a uthash table).",
+         example="hs map g_sessions --limit 10"),
+    Spec("owners", "owners [--limit N]",
+         "retained bytes per root (global, thread) and per container",
+         {"--limit": "N"}, example="hs owners"),
 )
 
 SPECS = {s.name: s for s in COMMANDS}
@@ -128,7 +142,7 @@ SPECS = {s.name: s for s in COMMANDS}
 CONVENIENCE_HELP = """\
 After a command, $hs_last holds an address (a void *):
   show, chain, refs: the value of ADDR;
-  chunks, leaks --list, top: the first address listed (unchanged when none is)."""
+  chunks, leaks --list, top, maps: the first address listed (unchanged when none is)."""
 
 
 class Invocation:
