@@ -118,6 +118,12 @@ static uint32_t root_owner(struct hs_session *s, struct table *t, const struct h
 			cache->id = owner_id(t, name, "global");
 			return cache->id;
 		}
+		// No symbol (stripped): a container there names the words it spans.
+		for (size_t i = 0; s->containers && i < s->containers->n; i++) {
+			const struct hs_container *c = &s->containers->v[i];
+			if (c->anchor && p >= c->address && p < c->address + c->kind->size)
+				return owner_id(t, c->anchor, "global");
+		}
 		if (!s->symbols || !hs_symbols_describe(s->symbols, p, name, sizeof(name)))
 			snprintf(name, sizeof(name), "global 0x%" PRIx64, p);
 		return owner_id(t, name, "global");
