@@ -187,6 +187,36 @@ for _b in BUILDS:
         _make(_b, _k)
 
 
+class MapsGdb(unittest.TestCase):
+    """hs maps / hs map EXPR / hs owners in GDB give the CLI's documents."""
+
+    def test_twins(self):
+        import gdbutil
+        import tempfile
+        core = hslib.core("maps_cpp", "gdb")
+        exe = os.path.join(hslib.CORES, "maps_cpp")
+        cases = [("maps", "hs --json maps"), ("sessions", "hs --json map g_sessions --limit 5"),
+                 ("table", "hs --json map g_table"), ("items", "hs --json map g_items --limit 3"),
+                 ("reg", "hs --json map &g_reg->byid"), ("owners", "hs --json owners"),
+                 ("text", "hs map g_sessions --limit 2")]
+        with tempfile.TemporaryDirectory() as d:
+            args = gdbutil.batch_args(d) + ["-ex", "file " + exe, "-ex", "core-file " + core]
+            for tag, cmd in cases:
+                args += ["-ex", "python _hs_case(%r, %r)" % (tag, cmd)]
+            s = gdbutil.run_batch(args, 600)
+        s.check_alive(self)
+        truth = {t["name"]: t for t in hslib.truth("maps_cpp", "gdb")["containers"]}
+        self.assertEqual(s.json("maps"), hslib.run_json([core, "maps"]))
+        self.assertEqual(s.json("owners"), hslib.run_json([core, "owners"]))
+        for tag, name, limit in (("sessions", "g_sessions", "5"), ("table", "g_table", None),
+                                 ("items", "g_items", "3"), ("reg", "g_reg->byid", None)):
+            t = truth[name]
+            want = hslib.run_json([core, "map", name] + (["--limit", limit] if limit else []))
+            self.assertEqual(s.json(tag), want, name)
+            self.assertEqual(want["container"]["address"], t["address"])
+        self.assertIn('"session-', s.ok("text"))
+
+
 class MapsBadInput(unittest.TestCase):
     """No container where there is none: the C fixtures."""
 
