@@ -74,6 +74,11 @@ std::unordered_map<long, long> g_erased;
 std::unordered_map<long, long, BadHash> g_degenerate;
 Registry *g_reg;
 GHashTable *g_table;
+// Broken after the truth is written (bad input): a count that lies, a
+// chain that loops, a tree whose leaf points back at the root.
+std::unordered_map<long, long> g_bad_count;
+std::unordered_set<long> g_bad_cycle;
+std::set<long> g_bad_tree;
 struct item *g_items;
 
 static size_t usable(const void *p)
@@ -435,6 +440,35 @@ static void write_truth(void)
 	end();
 }
 
+static void corrupt_truth(const char *name, const void *address, const char *what, int first)
+{
+	truth_cat("%s\n {\"name\":\"%s\",\"address\":%lu,\"what\":\"%s\"}", first ? "" : ",", name,
+		  (unsigned long)address, what);
+}
+
+static void build_bad(void)
+{
+	for (long i = 0; i < 50; i++)
+		g_bad_count.emplace(1000 + i, i);
+	for (long i = 0; i < 30; i++)
+		g_bad_cycle.insert(2000 + i);
+	for (long i = 0; i < 40; i++)
+		g_bad_tree.insert(3000 + i);
+}
+
+// libstdc++ layouts again (see containers_hashtable.c and _rbtree.c).
+static void break_bad(void)
+{
+	((size_t *)&g_bad_count)[3] = 60;                      // _M_element_count
+	void **node = (void **)((void **)&g_bad_cycle)[2];     // _M_before_begin._M_nxt
+	void **first = node;
+	while (*node)
+		node = (void **)*node;
+	*node = first;                                         // the last node's _M_nxt
+	std::_Rb_tree_node_base *leaf = ((std::_Rb_tree_node_base *)((char *)&g_bad_tree + 8))->_M_left;
+	leaf->_M_left = ((std::_Rb_tree_node_base *)((char *)&g_bad_tree + 8))->_M_parent;
+}
+
 static __attribute__((noinline)) void scrub_stack(void)
 {
 	volatile char buf[256 * 1024];
@@ -450,12 +484,18 @@ int main(int argc, char **argv)
 	truth_thread(&local);
 	build_leaked();
 	build();
+	build_bad();
 	truth.outlen = 0;
 	truth_cat("{\"fixture\":\"maps_cpp\",\n\"pid\":%d,\n\"containers\":[", (int)getpid());
 	write_truth();
 	leaked_truth();
+	truth_cat("],\n\"corrupt\":[");
+	corrupt_truth("g_bad_count", &g_bad_count, "count", 1);
+	corrupt_truth("g_bad_cycle", &g_bad_cycle, "cycle", 0);
+	corrupt_truth("g_bad_tree", &g_bad_tree, "parent", 0);
 	truth_cat("]}\n");
 	truth_save(path);
+	break_bad();
 	scrub_stack();
 	__asm__ volatile("xor %%eax,%%eax\n\txor %%ecx,%%ecx\n\txor %%edx,%%edx\n\t"
 			 "xor %%esi,%%esi\n\txor %%edi,%%edi\n\txor %%r8d,%%r8d\n\t"

@@ -85,13 +85,27 @@ class MapsBase:
                 problems.append("%s: no anchor" % t["name"])
         self.assertEqual(problems, [], "\n".join(problems))
         truth_addrs = {t["address"] for t in self.truth["containers"]}
+        truth_addrs |= {t["address"] for t in self.truth["corrupt"]}
         extra = [c for a, c in got.items() if a not in truth_addrs]
         for c in extra:
             # GLib's own tables (empty, in libglib's data): real, and not ours.
             self.assertEqual((c["family"], c["count"]), ("ghash", 0), "an unexpected container: %s" % c)
             self.assertRegex(c["anchor"] or "", r"^libglib", "an unexpected container: %s" % c)
         self.assertLessEqual(len(extra), 2)
-        self.assertNotIn("diagnostics", [d for d in doc.get("diagnostics", []) if d["stage"] == "containers"])
+
+    def test_corrupt(self):
+        """Broken containers: with DWARF listed as corrupt, with a diagnostic
+        naming each; by shape alone never called a container."""
+        got, doc = self.maps()
+        diags = {d["address"]: d["message"] for d in doc["diagnostics"] if d["stage"] == "containers"}
+        for t in self.truth["corrupt"]:
+            if self.dwarf:
+                self.assertIn(t["address"], got, t["name"])
+                self.assertEqual(got[t["address"]]["findings"], ["corrupt"], t["name"])
+                self.assertIn(t["name"], diags.get(t["address"], ""), t["name"])
+            else:
+                self.assertNotIn(t["address"], got, t["name"])
+        self.assertEqual(len(diags), len(self.truth["corrupt"]) if self.dwarf else 0, diags)
 
     def test_findings(self):
         got, _ = self.maps()
