@@ -300,6 +300,12 @@ static void build(void)
 	g_reg->version = 7;
 	for (int i = 0; i < 64; i++)
 		g_reg->byid.emplace(i * 3, new_blob(5000 + i));
+}
+
+// GLib and uthash last: their resizes free arrays full of pointers to their
+// elements, and nothing allocated later may reuse (and keep) those words.
+static void build_c_tables(void)
+{
 	g_table = g_hash_table_new(g_str_hash, g_str_equal);
 	for (int i = 0; i < 100; i++) {
 		char k[32], v[32];
@@ -476,19 +482,38 @@ static __attribute__((noinline)) void scrub_stack(void)
 	__asm__ volatile("" ::"r"(buf) : "memory");
 }
 
+// A container on main's stack: its anchor is the frame.
+static __attribute__((noinline)) void local_truth(const std::map<int, long> &m)
+{
+	size_t bytes = 0;
+	for (auto it = m.begin(); it != m.end(); ++it)
+		bytes += usable(tnode(it));
+	char anchor[64];
+	snprintf(anchor, sizeof(anchor), "thread %d stack (frame of main)", truth_gettid());
+	begin("local_map", "std::map", "rbtree", &m, anchor, "int", "long int");
+	numbers(m.size(), -1, -1, height_of(m), bytes, bytes);
+	entry("7", tnode(m.find(7)), NULL, NULL);
+	end();
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = truth_path(argc, argv);
 	int local = 0;
+	std::map<int, long> local_map;
 	truth_set_name("maps_cpp");
 	truth_thread(&local);
 	build_leaked();
 	build();
 	build_bad();
+	for (int i = 0; i < 20; i++)
+		local_map.emplace(i, i * 100L);
+	build_c_tables();
 	truth.outlen = 0;
 	truth_cat("{\"fixture\":\"maps_cpp\",\n\"pid\":%d,\n\"containers\":[", (int)getpid());
 	write_truth();
 	leaked_truth();
+	local_truth(local_map);
 	truth_cat("],\n\"corrupt\":[");
 	corrupt_truth("g_bad_count", &g_bad_count, "count", 1);
 	corrupt_truth("g_bad_cycle", &g_bad_cycle, "cycle", 0);
@@ -503,5 +528,5 @@ int main(int argc, char **argv)
 			 ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
 	dump_here();
 	truth_finish(argc, argv);
-	return 0;
+	return (int)local_map.size() - 20;
 }

@@ -424,9 +424,14 @@ static void on_hit(uint64_t word, void *ctx)
 	}
 }
 
+#define SEED (UINT32_MAX - 1)
+
 struct anchors {
 	uint64_t *seed_word;        /* per block: the root word that first points into it */
-	uint32_t *parent;           /* per block: BFS parent, UINT32_MAX for seeds / unreached */
+	uint32_t *parent;           /* per block: BFS parent, SEED, or UINT32_MAX (not reached) */
+	uint32_t *wanted;           /* the blocks holding heap containers (reachable ones) */
+	size_t nwanted;
+	uint8_t *is_wanted;         /* per block: 1 wanted, 3 awaited, 2 reached */
 	uint64_t *handles;          /* sorted handles of the containers in the heap */
 	uint64_t *exact;            /* per handle: a root word holding exactly it (best rank), or 0 */
 	size_t nhandles;
@@ -438,17 +443,30 @@ static int cmp_u64(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
+// Mark wanted block b reached; true when it was still awaited (3).
+static bool wanted_mark(struct anchors *an, uint32_t b, bool init)
+{
+	(void)init;
+	if (an->is_wanted[b] != 3)
+		return false;
+	an->is_wanted[b] = 2;
+	return true;
+}
+
 static struct hs_error *anchors_build(struct hs_session *s, struct anchors *an)
 {
 	const struct hs_analysis *a = s->analysis;
 	size_t n = a->n;
 	an->seed_word = calloc(n ? n : 1, sizeof(uint64_t));
 	an->parent = malloc((n ? n : 1) * sizeof(uint32_t));
+	an->is_wanted = calloc(n ? n : 1, 1);
 	uint32_t *queue = malloc((n ? n : 1) * sizeof(uint32_t));
-	if (!an->seed_word || !an->parent || !queue) {
+	if (!an->seed_word || !an->parent || !an->is_wanted || !queue) {
 		free(queue);
 		return &hs_error_nomem;
 	}
+	for (size_t i = 0; i < an->nwanted; i++)
+		an->is_wanted[an->wanted[i]] = 1;
 	memset(an->parent, 0xff, n * sizeof(uint32_t));
 	size_t tail = 0;
 	const struct hs_roots *roots = &a->roots;
@@ -485,14 +503,27 @@ static struct hs_error *anchors_build(struct hs_session *s, struct anchors *an)
 			}
 		}
 	}
-	for (size_t head = 0; head < tail; head++) {
+	// Parents until every wanted block is reached (any path names it).
+	for (size_t i = 0; i < tail; i++)
+		an->parent[queue[i]] = SEED;
+	size_t left = 0;
+	for (size_t i = 0; i < an->nwanted; i++) {
+		uint32_t w = an->wanted[i];
+		if (an->is_wanted[w] != 1)
+			continue;
+		an->is_wanted[w] = an->parent[w] == SEED ? 2 : 3;
+		left += an->is_wanted[w] == 3;
+	}
+	for (size_t head = 0; head < tail && left; head++) {
 		uint32_t v = queue[head];
 		for (uint32_t e = a->fwd_off[v]; e < a->fwd_off[v + 1]; e++) {
 			uint32_t w = a->fwd[e];
-			if (an->seed_word[w] || an->parent[w] != UINT32_MAX)
+			if (an->parent[w] != UINT32_MAX)
 				continue;
 			an->parent[w] = v;
 			queue[tail++] = w;
+			if (wanted_mark(an, w, false))
+				left--;
 		}
 	}
 	free(queue);
@@ -522,7 +553,7 @@ static char *anchor_of(struct hs_session *s, const struct anchors *an, uint64_t 
 	uint32_t v = (uint32_t)b;
 	while (len < ANCHOR_MAX_HOPS + 1) {
 		path[len++] = v;
-		if (an->seed_word[v] || an->parent[v] == UINT32_MAX)
+		if (an->parent[v] == SEED || an->parent[v] == UINT32_MAX)
 			break;
 		v = an->parent[v];
 	}
@@ -533,7 +564,7 @@ static char *anchor_of(struct hs_session *s, const struct anchors *an, uint64_t 
 		root_name(s, an->seed_word[seed], buf, sizeof(buf));
 	uint64_t last_value = 0;
 	if (an->seed_word[seed])
-		hs_memory_read_u64(&s->target->mem, an->seed_word[seed], &last_value) ? (void)0 : (void)0;
+		hs_error_destroy(hs_memory_read_u64(&s->target->mem, an->seed_word[seed], &last_value));
 	for (size_t i = len - 1; i > 0; i--) {
 		const struct hs_block *from = &s->heap.blocks[path[i]];
 		struct first_hit f = { 0 };
@@ -566,9 +597,21 @@ static struct hs_error *name_anchors(struct hs_session *s, struct hs_containers 
 		free(an.exact);
 		return &hs_error_nomem;
 	}
-	for (size_t i = 0; i < cs->n; i++)
-		if (!hs_roots_find(&s->analysis->roots, cs->v[i].handle))
-			an.handles[an.nhandles++] = cs->v[i].handle;
+	an.wanted = malloc((cs->n ? cs->n : 1) * sizeof(uint32_t));
+	if (!an.wanted) {
+		free(an.handles);
+		free(an.exact);
+		return &hs_error_nomem;
+	}
+	const struct hs_analysis *a = s->analysis;
+	for (size_t i = 0; i < cs->n; i++) {
+		if (hs_roots_find(&a->roots, cs->v[i].handle))
+			continue;
+		an.handles[an.nhandles++] = cs->v[i].handle;
+		ptrdiff_t b = hs_addrmap_lookup(&a->map, cs->v[i].handle);
+		if (b >= 0 && (a->flags[b] & HS_NODE_REACHABLE))
+			an.wanted[an.nwanted++] = (uint32_t)b;
+	}
 	qsort(an.handles, an.nhandles, 8, cmp_u64);
 	struct hs_error *err = need ? anchors_build(s, &an) : NULL;
 	for (size_t i = 0; !err && i < cs->n; i++)
@@ -577,6 +620,8 @@ static struct hs_error *name_anchors(struct hs_session *s, struct hs_containers 
 	free(an.parent);
 	free(an.handles);
 	free(an.exact);
+	free(an.wanted);
+	free(an.is_wanted);
 	return err;
 }
 
@@ -763,12 +808,6 @@ struct hs_error *hs_session_need_containers(struct hs_session *s)
 			if (!cs->v[i].handle)
 				cs->v[i].handle = cs->v[i].address;
 		name_members(&d);
-		err = name_anchors(s, cs);
-	}
-	if (!err)
-		err = retained(s, cs);
-	if (!err) {
-		findings(s, cs);
 		err = type_blocks(s, cs);
 	}
 	if (err) {
@@ -776,6 +815,29 @@ struct hs_error *hs_session_need_containers(struct hs_session *s)
 		s->containers = NULL;
 	}
 	return err;
+}
+
+struct hs_error *hs_containers_need_anchors(struct hs_session *s)
+{
+	HS_CHECK(hs_session_need_containers(s));
+	struct hs_containers *cs = s->containers;
+	if (!cs->anchors_done) {
+		HS_CHECK(name_anchors(s, cs));
+		cs->anchors_done = true;
+	}
+	return NULL;
+}
+
+struct hs_error *hs_containers_need_retained(struct hs_session *s)
+{
+	HS_CHECK(hs_containers_need_anchors(s));
+	struct hs_containers *cs = s->containers;
+	if (!cs->retained_done) {
+		HS_CHECK(retained(s, cs));
+		findings(s, cs);
+		cs->retained_done = true;
+	}
+	return NULL;
 }
 
 /* Entries and keys. */
@@ -925,6 +987,11 @@ bool hs_container_node_name(struct hs_session *s, size_t i, char *buf, size_t le
 	const struct hs_containers *cs = s->containers;
 	if (!cs || i >= s->analysis->n || !cs->owner[i])
 		return false;
+	struct hs_error *err = hs_containers_need_anchors(s);
+	if (err) {
+		hs_error_destroy(err);
+		return false;
+	}
 	const struct hs_container *c = &cs->v[cs->owner[i] - 1];
 	unsigned role = cs->role[i];
 	if ((role != HS_ROLE_NODE && role != HS_ROLE_ELEMENT) || !c->kind->node_key)

@@ -80,6 +80,7 @@ struct hs_containers {
 	size_t n;
 	uint32_t *owner;            /* per block: container index + 1, or 0 */
 	uint8_t *role;              /* per own block: enum hs_block_role */
+	bool anchors_done, retained_done;
 };
 
 /* One recogniser.  probe() looks at the words w[0 .. size/8) at addr (in the
@@ -137,6 +138,10 @@ extern const struct hs_container_kind hs_kind_hashtable, hs_kind_rbtree, hs_kind
  * elements (idempotent; needs the types).  Called from hs_session_need_types. */
 struct hs_error *hs_session_need_containers(struct hs_session *s);
 void hs_containers_destroy(struct hs_containers *c);
+/* Anchors (how each container is reached), then retained bytes and findings:
+ * each a pass over the graph, computed when a report needs them. */
+struct hs_error *hs_containers_need_anchors(struct hs_session *s);
+struct hs_error *hs_containers_need_retained(struct hs_session *s);
 /* The container at addr (its object), or NULL. */
 const struct hs_container *hs_container_at(const struct hs_session *s, uint64_t addr);
 /* List the entries of c: entry(...) for each, at most limit. */

@@ -97,7 +97,7 @@ static struct hs_error *sorted(struct hs_session *s, const struct hs_container *
 static struct hs_error *need(struct hs_cmd *c)
 {
 	HS_CHECK(hs_session_need_types(c->s));
-	HS_CHECK(hs_session_need_containers(c->s));
+	HS_CHECK(hs_containers_need_retained(c->s));
 	return NULL;
 }
 
