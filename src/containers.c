@@ -41,6 +41,7 @@ void hs_containers_destroy(struct hs_containers *cs)
 	}
 	free(cs->v);
 	free(cs->owner);
+	free(cs->role);
 	free(cs);
 }
 
