@@ -16,6 +16,13 @@ static const struct { unsigned bit; const char *name, *text; } finding_names[] =
 	{ HS_FIND_CORRUPT, "corrupt", "broken: see the diagnostics" },
 };
 
+// A number already formatted, as the value of the key just written.
+static void json_raw_number(struct hs_out *o, const char *text)
+{
+	hs_out_puts(o, text);
+	o->after_key = false;
+}
+
 static double load_of(const struct hs_container *c)
 {
 	return c->buckets > 0 ? (double)c->count / (double)c->buckets : 0;
@@ -56,7 +63,7 @@ static void json_container(struct hs_cmd *c, const struct hs_container *k)
 	if (k->buckets > 0) {
 		char buf[32];
 		snprintf(buf, sizeof(buf), "%.3f", load_of(k));
-		hs_out_puts(o, buf);   // a JSON number
+		json_raw_number(o, buf);
 	} else {
 		hs_json_null(o);
 	}
@@ -200,7 +207,7 @@ static void on_entry(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t 
 		if (str)
 			hs_json_string(o, text);
 		else
-			hs_out_puts(o, text[0] == '0' && text[1] == 'x' ? "null" : text);
+			json_raw_number(o, text[0] == '0' && text[1] == 'x' ? "null" : text);
 		hs_json_ku64(o, "key_address", key);
 		hs_json_ku64(o, "node", node);
 		hs_json_key(o, "value");
