@@ -224,6 +224,16 @@ static const struct hs_dwarf_container *dwarf_at(const struct hs_containers_dwar
 	return NULL;
 }
 
+// Ranges are scanned in address order and an object is probed only from
+// words within its first few: a container found at obj is among the last few.
+static bool recently_found(const struct hs_containers *cs, uint64_t obj)
+{
+	for (size_t i = cs->n, k = 0; i-- > 0 && k < 8; k++)
+		if (cs->v[i].address == obj)
+			return true;
+	return false;
+}
+
 // Offer [start, end) to every kind's probe: at each word that holds a heap
 // address (every non-empty container has one at its anchor_word), and at
 // block starts for the kinds that live in their own allocation.
@@ -266,7 +276,7 @@ static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdi
 				const uint64_t *w = (const uint64_t *)hs_memory_span(&s->target->mem, obj, kind->size);
 				if (!w || !kind->probe(&d->cw, obj, w))
 					continue;
-				if (hs_container_at(s, obj))
+				if (recently_found(d->cs, obj))
 					continue;
 				try_container(d, kind, obj, w, dwarf_at(d->dwarf, obj));
 			}
@@ -282,12 +292,14 @@ static void discover(struct discovery *d)
 	for (size_t r = 0; r < roots->n && !d->err; r++)
 		if (roots->ranges[r].kind != HS_ROOT_REGISTER)
 			probe_range(d, roots->ranges[r].start, roots->ranges[r].end, -1);
+	d->cs->nroot = d->cs->n;
 	for (size_t i = 0; i < s->heap.n && !d->err; i++) {
 		if (!(a->flags[i] & HS_NODE_USED))
 			continue;
 		const struct hs_block *b = &s->heap.blocks[i];
 		probe_range(d, b->address, b->address + hs_block_size(b), (ptrdiff_t)i);
 	}
+	d->cs->nshape = d->cs->n;
 	// What DWARF says is a container but the shape refused (empty, corrupt).
 	for (size_t i = 0; d->dwarf && i < d->dwarf->n && !d->err; i++) {
 		const struct hs_dwarf_container *k = &d->dwarf->v[i];
@@ -309,35 +321,59 @@ const struct hs_container *hs_container_at(const struct hs_session *s, uint64_t 
 }
 
 /* Naming from DWARF the containers inside typed heap objects. */
+/* DWARF answers by (type name, offset): many containers are the same member
+ * of objects of the same type.  Type names are interned: pointers compare. */
+#define MEMBER_CACHE 16
+struct member_cache {
+	struct { const char *type; uint64_t off; bool found; struct hs_dwarf_container k; } v[MEMBER_CACHE];
+	size_t n, next;
+};
+
+static const struct hs_dwarf_container *member_lookup(struct hs_session *s, struct member_cache *mc,
+							  const char *type, uint64_t off)
+{
+	for (size_t i = 0; i < mc->n; i++)
+		if (mc->v[i].type == type && mc->v[i].off == off)
+			return mc->v[i].found ? &mc->v[i].k : NULL;
+	size_t i = mc->n < MEMBER_CACHE ? mc->n++ : mc->next++ % MEMBER_CACHE;
+	if (mc->v[i].found)
+		hs_dwarf_container_deinit(&mc->v[i].k);
+	mc->v[i].type = type;
+	mc->v[i].off = off;
+	mc->v[i].found = hs_containers_dwarf_member(s, type, off, &mc->v[i].k);
+	return mc->v[i].found ? &mc->v[i].k : NULL;
+}
+
 static void name_members(struct discovery *d)
 {
 	struct hs_session *s = d->s;
+	struct member_cache mc = { .n = 0 };
 	for (size_t i = 0; i < d->cs->n; i++) {
 		struct hs_container *c = &d->cs->v[i];
 		if (c->from_dwarf)
 			continue;
 		ptrdiff_t b = hs_addrmap_lookup(&s->analysis->map, c->address);
 		const char *t = b >= 0 ? hs_block_type(s, (size_t)b) : NULL;
-		struct hs_dwarf_container k;
-		if (!t || !hs_containers_dwarf_member(s, t, c->address - s->heap.blocks[b].address, &k))
+		const struct hs_dwarf_container *k = t ? member_lookup(s, &mc, t, c->address - s->heap.blocks[b].address) : NULL;
+		if (!k || k->kind_impl != c->kind)
 			continue;
-		if (k.kind_impl == c->kind) {
-			char *kind = strdup(k.kind);
-			if (kind) {
-				free(c->kind_name);
-				c->kind_name = kind;
-				c->from_dwarf = true;
-				c->key_type = k.key_type, k.key_type = NULL;
-				c->value_type = k.value_type, k.value_type = NULL;
-				c->value_pointee = k.value_pointee, k.value_pointee = NULL;
-				c->key_kind = k.key_kind;
-				c->key_size = k.key_size;
-				c->value_offset = k.value_offset;
-				c->value_is_pointer = c->value_pointee != NULL;
-			}
-		}
-		hs_dwarf_container_deinit(&k);
+		char *kind = strdup(k->kind);
+		if (!kind)
+			continue;
+		free(c->kind_name);
+		c->kind_name = kind;
+		c->from_dwarf = true;
+		c->key_type = xstrdup(k->key_type);
+		c->value_type = xstrdup(k->value_type);
+		c->value_pointee = xstrdup(k->value_pointee);
+		c->key_kind = k->key_kind;
+		c->key_size = k->key_size;
+		c->value_offset = k->value_offset;
+		c->value_is_pointer = c->value_pointee != NULL;
 	}
+	for (size_t i = 0; i < mc.n; i++)
+		if (mc.v[i].found)
+			hs_dwarf_container_deinit(&mc.v[i].k);
 }
 
 /* Anchors: how each container is reached. */
@@ -745,6 +781,15 @@ static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *
 	uint32_t *ids = calloc(cs->n ? cs->n * 8 : 1, sizeof(uint32_t));
 	if (!ids)
 		return &hs_error_nomem;
+	// Containers of one type share their names: intern once per type.
+	for (size_t i = 1; i < cs->n; i++) {
+		const struct hs_container *c = &cs->v[i], *p = &cs->v[i - 1];
+		if (c->kind_name && p->kind_name && !strcmp(c->kind_name, p->kind_name) &&
+		    !strcmp(c->key_type ? c->key_type : "", p->key_type ? p->key_type : "") &&
+		    !strcmp(c->value_type ? c->value_type : "", p->value_type ? p->value_type : ""))
+			for (int r = 0; r < 8; r++)
+				ids[i * 8 + r] = UINT32_MAX;    // same as the one before: filled below
+	}
 	for (size_t i = 0; i < a->n; i++) {
 		uint32_t o = cs->owner[i];
 		if (!o)
@@ -753,7 +798,10 @@ static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *
 		unsigned role = cs->role[i] < 7 ? cs->role[i] : 0;
 		if (role == HS_ROLE_ELEMENT && a->type[i])
 			continue;    // an intrusive element keeps its own type
-		uint32_t *id = &ids[(o - 1) * 8 + role];
+		size_t k = o - 1;
+		while (ids[k * 8 + role] == UINT32_MAX)
+			k--;
+		uint32_t *id = &ids[k * 8 + role];
 		if (!*id) {
 			char name[600], full[512];
 			full_name(c, full, sizeof(full));

@@ -81,6 +81,8 @@ struct hs_containers {
 	uint32_t *owner;            /* per block: container index + 1, or 0 */
 	uint8_t *role;              /* per own block: enum hs_block_role */
 	bool anchors_done, retained_done;
+	size_t nroot;               /* v[0, nroot): found in root ranges, by address */
+	size_t nshape;              /* v[nshape, n): DWARF's, that the shape refused */
 };
 
 /* One recogniser.  probe() looks at the words w[0 .. size/8) at addr (in the

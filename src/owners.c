@@ -98,6 +98,36 @@ static void label(uint32_t *lab, size_t b, uint32_t id, uint32_t *queue, size_t 
 	queue[(*tail)++] = (uint32_t)b;
 }
 
+static bool holds(const struct hs_container *c, uint64_t p)
+{
+	return c->anchor && p >= c->address && p < c->address + c->kind->size;
+}
+
+// The container whose object holds global word p.  Those in root ranges were
+// found first, in address order (a binary search); DWARF's refused ones last.
+static const struct hs_container *global_container(struct hs_session *s, uint64_t p)
+{
+	const struct hs_containers *cs = s->containers;
+	if (!cs)
+		return NULL;
+	for (size_t i = cs->nshape; i < cs->n; i++)
+		if (holds(&cs->v[i], p))
+			return &cs->v[i];
+	size_t lo = 0, hi = cs->nroot;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cs->v[mid].address <= p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	// The candidates just below p (objects do not overlap; kinds probe a few words back).
+	for (size_t i = lo, k = 0; i-- > 0 && k < 8; k++)
+		if (holds(&cs->v[i], p))
+			return &cs->v[i];
+	return NULL;
+}
+
 // The owner of root word p in range r: the variable holding it, or the thread.
 struct sym_cache { uint64_t start, end; uint32_t id; };
 
@@ -119,11 +149,9 @@ static uint32_t root_owner(struct hs_session *s, struct table *t, const struct h
 			return cache->id;
 		}
 		// No symbol (stripped): a container there names the words it spans.
-		for (size_t i = 0; s->containers && i < s->containers->n; i++) {
-			const struct hs_container *c = &s->containers->v[i];
-			if (c->anchor && p >= c->address && p < c->address + c->kind->size)
-				return owner_id(t, c->anchor, "global");
-		}
+		const struct hs_container *c = global_container(s, p);
+		if (c)
+			return owner_id(t, c->anchor, "global");
 		if (!s->symbols || !hs_symbols_describe(s->symbols, p, name, sizeof(name)))
 			snprintf(name, sizeof(name), "global 0x%" PRIx64, p);
 		return owner_id(t, name, "global");
