@@ -452,15 +452,6 @@ static void append_member(struct hs_session *s, size_t b, uint64_t off, char *bu
 
 struct first_hit { uint64_t word; bool found; };
 
-static void on_hit(uint64_t word, void *ctx)
-{
-	struct first_hit *f = ctx;
-	if (!f->found) {
-		f->word = word;
-		f->found = true;
-	}
-}
-
 #define SEED (UINT32_MAX - 1)
 
 struct anchors {
@@ -567,7 +558,71 @@ static struct hs_error *anchors_build(struct hs_session *s, struct anchors *an)
 	return NULL;
 }
 
-static char *anchor_of(struct hs_session *s, const struct anchors *an, uint64_t handle)
+/* The first word of block `from` that points into block `to`: one scan per
+ * parent block, indexed (a big vector of pointers to containers is the
+ * parent of all of them). */
+struct hop_index {
+	size_t block;
+	struct hop { uint32_t to; uint64_t word; } *v;
+	size_t n, cap;
+	bool valid;
+};
+
+static int hop_cmp(const void *x, const void *y)
+{
+	const struct hop *a = x, *b = y;
+	if (a->to != b->to)
+		return a->to < b->to ? -1 : 1;
+	return (a->word > b->word) - (a->word < b->word);
+}
+
+static bool hop_word(struct hs_session *s, struct hop_index *hx, size_t from, size_t to, uint64_t *word_ret)
+{
+	const struct hs_analysis *a = s->analysis;
+	if (!hx->valid || hx->block != from) {
+		const struct hs_block *b = &s->heap.blocks[from];
+		uint64_t size = hs_block_size(b) & ~UINT64_C(7);
+		const uint8_t *p = hs_memory_span(&s->target->mem, b->address, size);
+		hx->n = 0;
+		hx->valid = false;
+		for (uint64_t off = 0; p && off + 8 <= size; off += 8) {
+			uint64_t v;
+			memcpy(&v, p + off, 8);
+			if (v < a->map.lo || v >= a->map.hi)
+				continue;
+			ptrdiff_t t = hs_addrmap_lookup(&a->map, v);
+			if (t < 0)
+				continue;
+			if (hx->n == hx->cap) {
+				size_t cap = hx->cap ? hx->cap * 2 : 64;
+				struct hop *g = realloc(hx->v, cap * sizeof(*g));
+				if (!g)
+					return false;
+				hx->v = g;
+				hx->cap = cap;
+			}
+			hx->v[hx->n++] = (struct hop){ (uint32_t)t, b->address + off };
+		}
+		qsort(hx->v, hx->n, sizeof(*hx->v), hop_cmp);
+		hx->block = from;
+		hx->valid = true;
+	}
+	// The first (lowest) word pointing at `to`.
+	size_t lo = 0, hi = hx->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (hx->v[mid].to < to)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == hx->n || hx->v[lo].to != to)
+		return false;
+	*word_ret = hx->v[lo].word;
+	return true;
+}
+
+static char *anchor_of(struct hs_session *s, const struct anchors *an, struct hop_index *hx, uint64_t handle)
 {
 	const struct hs_analysis *a = s->analysis;
 	char buf[512] = "";
@@ -605,7 +660,7 @@ static char *anchor_of(struct hs_session *s, const struct anchors *an, uint64_t 
 	for (size_t i = len - 1; i > 0; i--) {
 		const struct hs_block *from = &s->heap.blocks[path[i]];
 		struct first_hit f = { 0 };
-		hs_scan_for_target(s, from->address, hs_block_size(from), path[i - 1], on_hit, &f);
+		f.found = hop_word(s, &hx[i & 1], path[i], path[i - 1], &f.word);
 		uint64_t off = f.found ? f.word - from->address : 0;
 		append_member(s, path[i], off, buf, sizeof(buf));
 		last_value = 0;
@@ -651,8 +706,11 @@ static struct hs_error *name_anchors(struct hs_session *s, struct hs_containers 
 	}
 	qsort(an.handles, an.nhandles, 8, cmp_u64);
 	struct hs_error *err = need ? anchors_build(s, &an) : NULL;
+	struct hop_index hx[2] = { { 0 }, { 0 } };
 	for (size_t i = 0; !err && i < cs->n; i++)
-		cs->v[i].anchor = anchor_of(s, &an, cs->v[i].handle);
+		cs->v[i].anchor = anchor_of(s, &an, hx, cs->v[i].handle);
+	free(hx[0].v);
+	free(hx[1].v);
 	free(an.seed_word);
 	free(an.parent);
 	free(an.handles);
@@ -782,13 +840,17 @@ static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *
 	if (!ids)
 		return &hs_error_nomem;
 	// Containers of one type share their names: intern once per type.
-	for (size_t i = 1; i < cs->n; i++) {
-		const struct hs_container *c = &cs->v[i], *p = &cs->v[i - 1];
-		if (c->kind_name && p->kind_name && !strcmp(c->kind_name, p->kind_name) &&
-		    !strcmp(c->key_type ? c->key_type : "", p->key_type ? p->key_type : "") &&
-		    !strcmp(c->value_type ? c->value_type : "", p->value_type ? p->value_type : ""))
-			for (int r = 0; r < 8; r++)
-				ids[i * 8 + r] = UINT32_MAX;    // same as the one before: filled below
+	uint32_t *rep = malloc((cs->n ? cs->n : 1) * sizeof(uint32_t));
+	if (!rep) {
+		free(ids);
+		return &hs_error_nomem;
+	}
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct hs_container *c = &cs->v[i], *p = i ? &cs->v[i - 1] : NULL;
+		bool same = p && c->kind_name && p->kind_name && !strcmp(c->kind_name, p->kind_name) &&
+			    !strcmp(c->key_type ? c->key_type : "", p->key_type ? p->key_type : "") &&
+			    !strcmp(c->value_type ? c->value_type : "", p->value_type ? p->value_type : "");
+		rep[i] = same ? rep[i - 1] : (uint32_t)i;
 	}
 	for (size_t i = 0; i < a->n; i++) {
 		uint32_t o = cs->owner[i];
@@ -798,10 +860,7 @@ static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *
 		unsigned role = cs->role[i] < 7 ? cs->role[i] : 0;
 		if (role == HS_ROLE_ELEMENT && a->type[i])
 			continue;    // an intrusive element keeps its own type
-		size_t k = o - 1;
-		while (ids[k * 8 + role] == UINT32_MAX)
-			k--;
-		uint32_t *id = &ids[k * 8 + role];
+		uint32_t *id = &ids[(size_t)rep[o - 1] * 8 + role];
 		if (!*id) {
 			char name[600], full[512];
 			full_name(c, full, sizeof(full));
@@ -812,6 +871,7 @@ static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *
 			a->type[i] = *id;
 	}
 	free(ids);
+	free(rep);
 	uint32_t string_id = hs_types_intern(a->types, "std::string data");
 	for (size_t i = 0; i < cs->n; i++) {
 		const struct hs_container *c = &cs->v[i];
