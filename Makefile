@@ -52,6 +52,7 @@ cores: all
 	@BUILD=$(BUILD) cores/make-matrix-cores.sh
 	@BUILD=$(BUILD) cores/make-pool-cores.sh
 	@BUILD=$(BUILD) cores/make-grow-cores.sh
+	@BUILD=$(BUILD) cores/make-maps-cores.sh
 
 demo: deps-check all
 	@BUILD=$(BUILD) cores/make-cores.sh leaks

@@ -5,7 +5,7 @@
 set -e
 need="make gcc libelf-dev libdw-dev zlib1g-dev pkg-config"
 case "$1" in
-  check|demo) need="$need g++ libcmocka-dev gdb libc6-dbg libjemalloc-dev python3 elfutils binutils util-linux" ;;
+  check|demo) need="$need g++ libcmocka-dev gdb libc6-dbg libjemalloc-dev python3 elfutils binutils util-linux libglib2.0-dev uthash-dev" ;;
   bench) need="$need gdb libc6-dbg python3 time" ;;
   fuzz) need="$need clang-14 libclang-rt-14-dev" ;;
 esac

@@ -108,6 +108,22 @@ const struct hs_command hs_commands[] = {
 			     PATHOPT("-o", "FILE", "write to FILE (atomically) instead of stdout"),
 			     PATHOPT("--output", "FILE", "the same as -o")),
 	  .example = "hs report --html -o triage.html" },
+	{ "maps", "maps [--limit N]", "every hash map and tree: count, buckets, chains, bytes, retained", hs_cmd_maps,
+	  .options = OPTIONS(NUMBER("--limit", "N", "at most N containers")),
+	  .last = "containers",
+	  .help = "std::unordered_map/set (+multi), std::map/set (+multi), GHashTable and uthash\n"
+		  "tables, found by their shape and named by DWARF when there is some.",
+	  .example = "hs maps" },
+	{ "map", "map ADDR|ANCHOR [--limit N]", "one container's entries: keys, nodes, values", hs_cmd_map,
+	  .options = OPTIONS(NUMBER("--limit", "N", "at most N entries")),
+	  .argument = "ADDR",
+	  .help = "ADDR is the container itself (g_sessions) or a pointer to it (g_table, the\n"
+		  "head of a uthash table); in GDB any expression, in the CLI an address or an\n"
+		  "anchor as maps shows it.",
+	  .example = "hs map g_sessions --limit 10" },
+	{ "owners", "owners [--limit N]", "retained bytes per root (global, thread) and per container", hs_cmd_owners,
+	  .options = OPTIONS(NUMBER("--limit", "N", "at most N rows")),
+	  .example = "hs owners" },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
 

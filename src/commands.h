@@ -90,6 +90,9 @@ struct hs_error *hs_cmd_pools(struct hs_cmd *c);
 struct hs_error *hs_cmd_export(struct hs_cmd *c);
 struct hs_error *hs_cmd_diff(struct hs_cmd *c);
 struct hs_error *hs_cmd_report(struct hs_cmd *c);
+struct hs_error *hs_cmd_maps(struct hs_cmd *c);
+struct hs_error *hs_cmd_map(struct hs_cmd *c);
+struct hs_error *hs_cmd_owners(struct hs_cmd *c);
 /* Leaked and unreferenced totals (summary, leaks). */
 void hs_report_leak_totals(struct hs_cmd *c);
 

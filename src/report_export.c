@@ -498,6 +498,12 @@ struct hs_error *hs_cmd_export(struct hs_cmd *c)
 			return err;
 		}
 		o = &f.out;
+	} else {
+		// The profile itself is the output: bytes as they are (pprof is
+		// binary), and no diagnostics after it (use -o to see them).
+		if (pprof)
+			o->escape_text = false;
+		c->diagnostics_done = true;
 	}
 	size_t samples = 0;
 	for (size_t k = 0; k < st.nnodes; k++)

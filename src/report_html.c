@@ -717,6 +717,8 @@ struct hs_error *hs_cmd_report(struct hs_cmd *c)
 	if (html) {
 		fc.json = false;
 		html_report(&fc, fc.out, &r);
+		// The page has its own diagnostics section: nothing after </html>.
+		c->diagnostics_done = true;
 	}
 	else if (c->json)
 		json_report(&fc, &r);

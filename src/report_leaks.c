@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "commands.h"
+#include "containers.h"
 #include "dominators.h"
 #include "graph.h"
 #include "pools.h"
+#include "rtti.h"
 #include "types.h"
 
 /* Groups of (type, size). */
@@ -346,10 +348,11 @@ static bool root_symbol(struct hs_session *s, uint64_t addr, char *buf, size_t l
 	struct hs_symbol sym;
 	uint64_t off;
 	if (s->symbols && hs_symbols_addr_symbol(s->symbols, addr, &sym, &off)) {
-		if (off)
-			snprintf(buf, len, "%s+%" PRIu64, sym.name, off);
-		else
-			snprintf(buf, len, "%s", sym.name);
+		char name[256];
+		hs_demangle(sym.name, name, sizeof(name));
+		int n = snprintf(buf, len, "%s", name);
+		if (off && n >= 0 && (size_t)n < len)
+			snprintf(buf + n, len - (size_t)n, "+%" PRIu64, off);
 		return true;
 	}
 	return s->symbols && hs_symbols_describe(s->symbols, addr, buf, len);
@@ -361,6 +364,11 @@ static void render_root(struct hs_cmd *c, const struct root_ref *r)
 	char sym[256] = "", fn[256] = "";
 	bool have_sym = r->word && r->kind == HS_ROOT_GLOBAL && root_symbol(s, r->word, sym, sizeof(sym));
 	bool have_fn = r->kind == HS_ROOT_STACK && hs_stack_frame_function(s, r->tid, r->word, fn, sizeof(fn));
+	if (have_fn) {
+		char mangled[sizeof(fn)];
+		memcpy(mangled, fn, sizeof(fn));
+		hs_demangle(mangled, fn, sizeof(fn));
+	}
 	const char *reg = r->reg >= 0 ? hs_reg_names[r->reg] : NULL;
 	if (c->json) {
 		struct hs_out *o = c->out;
@@ -431,6 +439,11 @@ static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 	const char *t = hs_block_type(s, i);
 	char field[128];
 	bool have_field = offset >= 0 && hs_block_field(s, i, (uint64_t)offset, field, sizeof(field));
+	char entry[320];
+	bool have_entry = hs_container_node_name(s, i, entry, sizeof(entry));
+	// A container's node is named by its key; its DWARF layout is the node base's.
+	if (have_entry)
+		have_field = false;
 	if (c->json) {
 		struct hs_out *o = c->out;
 		hs_json_begin_object(o);
@@ -446,6 +459,7 @@ static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 		hs_json_kstr(o, "field", have_field ? field : NULL);
 		hs_json_kbool(o, "pooled", pool != NULL);
 		hs_json_kstr(o, "pool", pool ? pool->anchor : NULL);
+		hs_json_kstr(o, "entry", have_entry ? entry : NULL);
 		hs_json_end_object(o);
 		return;
 	}
@@ -455,6 +469,8 @@ static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 		hs_out_printf(c->out, " +%" PRId64 "%s%s", offset, have_field ? " ." : "", have_field ? field : "");
 	if (pool)
 		hs_out_printf(c->out, "  [pooled: %s]", pool->anchor);
+	if (have_entry)
+		hs_out_printf(c->out, " %s", entry);
 	hs_out_puts(c->out, "\n");
 }
 

@@ -6,6 +6,7 @@
 #include "api_tables.h"
 #include <time.h>
 #include "commands.h"
+#include "containers.h"
 #include "graph.h"
 #include "pools.h"
 #include "progress.h"
@@ -189,6 +190,7 @@ void hs_session_destroy(struct hs_session *s)
 	for (size_t i = 0; s->pool_specs && s->pool_specs[i]; i++)
 		free(s->pool_specs[i]);
 	free(s->pool_specs);
+	hs_containers_destroy(s->containers);
 	hs_analysis_destroy(s->analysis);
 	hs_error_destroy(s->analysis_error);
 	hs_heap_deinit(&s->heap);

@@ -58,6 +58,7 @@ struct hs_session {
 	/* Wall seconds per stage, in the order they first ran (--verbose). */
 	struct hs_stage_timing timings[HS_MAX_TIMINGS];
 	size_t ntimings;
+	struct hs_containers *containers;      /* containers.c: NULL until needed */
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "containers.h"
 #include "graph.h"
+#include "rtti.h"
 #include "session.h"
 #include "types.h"
 
@@ -108,6 +110,11 @@ static uint32_t vtable_lookup(struct hs_session *s, struct hs_types *t, uint64_t
 		if (d && status == 0)
 			id = intern(t, strncmp(d, "vtable for ", 11) ? d : d + 11);
 		free(d);
+	} else {
+		// No vtable symbol (stripped): the class from RTTI.
+		char cls[256];
+		if (hs_rtti_class_name(s, w, cls, sizeof(cls)))
+			id = intern(t, cls);
 	}
 	t->vkeys[h] = w;
 	t->vvals[h] = id;
@@ -843,7 +850,19 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	}
 	hs_session_time(s, "types", t0);
 	a->types = t;
+	// Containers name their nodes and elements (containers.c).
+	struct hs_error *err = hs_session_need_containers(s);
+	if (err && err->code == HS_ERR_NOMEM)
+		return err;
+	if (err)
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "containers", 0, "%s", hs_error_message(err));
+	hs_error_destroy(err);
 	return NULL;
+}
+
+uint32_t hs_types_intern(struct hs_types *t, const char *name)
+{
+	return intern(t, name);
 }
 
 const char *hs_types_name(const struct hs_types *t, uint32_t id)

@@ -21,6 +21,8 @@ struct hs_error *hs_session_need_types(struct hs_session *s);
 void hs_types_destroy(struct hs_types *t);
 /* The name of type id (1..), or NULL. */
 const char *hs_types_name(const struct hs_types *t, uint32_t id);
+/* The id of a type name, added if new (containers.c names nodes); 0 on no memory. */
+uint32_t hs_types_intern(struct hs_types *t, const char *name);
 /* The type name of block i, or NULL. */
 const char *hs_block_type(const struct hs_session *s, size_t i);
 /* The name of the member at byte offset off of block i, when its type came

@@ -23,7 +23,7 @@ from . import target as hstarget
 CONVENIENCE_HELP = """\
 After a command, $hs_last holds an address (a void *):
   show, chain, refs: the value of ADDR;
-  chunks, leaks --list, top: the first address listed (unchanged when none is)."""
+  chunks, leaks --list, top, maps: the first address listed (unchanged when none is)."""
 
 
 def _library():

@@ -1,0 +1,1117 @@
+/* containers.c - see containers.h: the kinds table, discovery by shape,
+ * naming by DWARF, anchors, retained bytes and the types containers give. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "containers.h"
+#include "containers_dwarf.h"
+#include "graph.h"
+#include "rtti.h"
+#include "session.h"
+#include "types.h"
+
+/* The kinds, probed in this order.  Adding a kind: one file defining a
+ * struct hs_container_kind, one line here (docs/containers.md). */
+static const struct hs_container_kind *const kinds[] = {
+	&hs_kind_hashtable,
+	&hs_kind_rbtree,
+	&hs_kind_ghash,
+	&hs_kind_uthash,
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+/* Findings' thresholds. */
+#define DEGENERATE_MIN_CHAIN 16      /* a chain this long, and 8x the load factor */
+#define SPARSE_MIN_BUCKETS 4096      /* a bucket array this large, 64x the elements */
+#define ANCHOR_MAX_HOPS 4
+
+void hs_containers_destroy(struct hs_containers *cs)
+{
+	if (!cs)
+		return;
+	for (size_t i = 0; i < cs->n; i++) {
+		struct hs_container *c = &cs->v[i];
+		free(c->kind_name);
+		free(c->anchor);
+		free(c->key_type);
+		free(c->value_type);
+		free(c->value_pointee);
+	}
+	free(cs->v);
+	free(cs->owner);
+	free(cs->role);
+	free(cs);
+}
+
+/* What recognisers call. */
+
+ptrdiff_t hs_cwalk_block(struct hs_cwalk *cw, uint64_t addr)
+{
+	const struct hs_analysis *a = cw->s->analysis;
+	if (addr < a->map.lo || addr >= a->map.hi)
+		return -1;
+	ptrdiff_t b = hs_addrmap_lookup(&a->map, addr);
+	if (b < 0 || cw->s->heap.blocks[b].address != addr)
+		return -1;
+	return b;
+}
+
+bool hs_cwalk_fail(struct hs_cwalk *cw, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cw->why, sizeof(cw->why), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static const char *const role_names[] = { "node", "buckets", "keys", "hashes", "values", "table", "element" };
+
+bool hs_cwalk_own(struct hs_cwalk *cw, uint64_t addr, enum hs_block_role role)
+{
+	const char *what = role_names[role];
+	ptrdiff_t b = hs_cwalk_block(cw, addr);
+	if (b < 0)
+		return hs_cwalk_fail(cw, "%s 0x%" PRIx64 " is not an allocation", what, addr);
+	if (cw->verify_only)
+		return true;
+	uint32_t *owner = cw->s->containers->owner;
+	if (owner[b] == cw->id)
+		return hs_cwalk_fail(cw, "%s 0x%" PRIx64 " is reached twice (a cycle)", what, addr);
+	if (owner[b])
+		return hs_cwalk_fail(cw, "%s 0x%" PRIx64 " belongs to another container", what, addr);
+	if (cw->nowned == cw->capowned) {
+		size_t cap = cw->capowned ? cw->capowned * 2 : 64;
+		uint32_t *g = realloc(cw->owned, cap * sizeof(*g));
+		if (!g) {
+			cw->nomem = true;
+			return hs_cwalk_fail(cw, "out of memory");
+		}
+		cw->owned = g;
+		cw->capowned = cap;
+	}
+	cw->owned[cw->nowned++] = (uint32_t)b;
+	owner[b] = cw->id;
+	cw->s->containers->role[b] = (uint8_t)role;
+	return true;
+}
+
+bool hs_cwalk_read(struct hs_cwalk *cw, uint64_t addr, void *buf, size_t len)
+{
+	const uint8_t *p = hs_memory_span(&cw->s->target->mem, addr, len);
+	if (p) {
+		memcpy(buf, p, len);
+		return true;
+	}
+	struct hs_error *err = hs_memory_read(&cw->s->target->mem, addr, buf, len);
+	if (!err)
+		return true;
+	hs_error_destroy(err);
+	return hs_cwalk_fail(cw, "0x%" PRIx64 " cannot be read", addr);
+}
+
+bool hs_cwalk_u64(struct hs_cwalk *cw, uint64_t addr, uint64_t *ret)
+{
+	return hs_cwalk_read(cw, addr, ret, 8);
+}
+
+bool hs_cwalk_in_module(struct hs_cwalk *cw, uint64_t addr)
+{
+	return cw->s->symbols && hs_symbols_module_at(cw->s->symbols, addr) != NULL;
+}
+
+/* Discovery. */
+
+struct discovery {
+	struct hs_session *s;
+	struct hs_containers *cs;
+	size_t cap;
+	struct hs_cwalk cw;
+	struct hs_error *err;
+	const struct hs_containers_dwarf *dwarf;
+};
+
+static void cwalk_reset(struct hs_cwalk *cw)
+{
+	cw->nowned = 0;
+	cw->why[0] = 0;
+}
+
+static void rollback(struct hs_cwalk *cw)
+{
+	for (size_t i = 0; i < cw->nowned; i++)
+		cw->s->containers->owner[cw->owned[i]] = 0;
+	cw->nowned = 0;
+}
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+// Walk kind k at addr; keep it when it holds (or when forced: DWARF says it
+// is one, and then a broken one is kept with a diagnostic).
+static bool try_container(struct discovery *d, const struct hs_container_kind *k, uint64_t addr,
+			  const uint64_t *w, const struct hs_dwarf_container *known)
+{
+	struct hs_containers *cs = d->cs;
+	if (cs->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 32;
+		struct hs_container *g = realloc(cs->v, cap * sizeof(*g));
+		if (!g) {
+			d->err = &hs_error_nomem;
+			return false;
+		}
+		cs->v = g;
+		d->cap = cap;
+	}
+	struct hs_container *c = &cs->v[cs->n];
+	memset(c, 0, sizeof(*c));
+	c->kind = k;
+	c->address = addr;
+	c->buckets = c->max_chain = c->height = -1;
+	c->key_kind = k->key_kind;
+	struct hs_cwalk *cw = &d->cw;
+	cwalk_reset(cw);
+	cw->c = c;
+	cw->id = (uint32_t)cs->n + 1;
+	bool ok = k->walk(cw, addr, w);
+	if (cw->nomem) {
+		rollback(cw);
+		d->err = &hs_error_nomem;
+		return false;
+	}
+	if (!ok && !known) {
+		rollback(cw);
+		return false;
+	}
+	if (!ok) {
+		c->findings |= HS_FIND_CORRUPT;
+		hs_diag_add(&d->s->diags, HS_DIAG_ERROR, "containers", addr, "%s %s: %s; what was walked is reported",
+			    known->kind, known->name, cw->why);
+	}
+	for (size_t i = 0; i < cw->nowned; i++)
+		c->bytes += hs_block_size(&d->s->heap.blocks[cw->owned[i]]);
+	c->nblocks = cw->nowned;
+	if (known) {
+		c->from_dwarf = true;
+		c->kind_name = xstrdup(known->kind);
+		c->key_type = xstrdup(known->key_type);
+		c->value_type = xstrdup(known->value_type);
+		c->value_pointee = xstrdup(known->value_pointee);
+		c->key_kind = known->key_kind;
+		c->key_size = known->key_size;
+		c->value_offset = known->value_offset;
+		c->value_is_pointer = known->value_pointee != NULL;
+	} else {
+		c->kind_name = xstrdup(k->name);
+	}
+	if (!c->kind_name) {
+		d->err = &hs_error_nomem;
+		return false;
+	}
+	cs->n++;
+	return true;
+}
+
+static const struct hs_dwarf_container *dwarf_at(const struct hs_containers_dwarf *dw, uint64_t addr)
+{
+	for (size_t i = 0; dw && i < dw->n; i++)
+		if (dw->v[i].address == addr)
+			return &dw->v[i];
+	return NULL;
+}
+
+// Ranges are scanned in address order and an object is probed only from
+// words within its first few: a container found at obj is among the last few.
+static bool recently_found(const struct hs_containers *cs, uint64_t obj)
+{
+	for (size_t i = cs->n, k = 0; i-- > 0 && k < 8; k++)
+		if (cs->v[i].address == obj)
+			return true;
+	return false;
+}
+
+// Offer [start, end) to every kind's probe: at each word that holds a heap
+// address (every non-empty container has one at its anchor_word), and at
+// block starts for the kinds that live in their own allocation.
+static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdiff_t block)
+{
+	struct hs_session *s = d->s;
+	const struct hs_analysis *a = s->analysis;
+	start = (start + 7) & ~UINT64_C(7);
+	for (uint64_t p = start; p + 8 <= end && !d->err;) {
+		uint64_t avail = hs_memory_available(&s->target->mem, p) & ~UINT64_C(7);
+		if (!avail) {
+			p += 8;
+			continue;
+		}
+		uint64_t stop = avail < end - p ? p + avail : end;
+		const uint8_t *base = hs_memory_span(&s->target->mem, p, stop - p);
+		if (!base)
+			break;
+		uint64_t p0 = p;
+		for (; p + 8 <= stop && !d->err; p += 8) {
+			uint64_t v;
+			memcpy(&v, base + (p - p0), 8);
+			bool heap_word = v >= a->map.lo && v < a->map.hi;
+			if (!heap_word && block < 0)
+				continue;
+			for (size_t k = 0; k < NKINDS; k++) {
+				const struct hs_container_kind *kind = kinds[k];
+				uint64_t obj;
+				if (kind->at_block_start) {
+					if (block < 0 || p != s->heap.blocks[block].address)
+						continue;
+					obj = p;
+				} else {
+					if (!heap_word || p - start < 8u * kind->anchor_word)
+						continue;
+					obj = p - 8u * kind->anchor_word;
+				}
+				if (obj + kind->size > end)
+					continue;
+				const uint64_t *w = (const uint64_t *)hs_memory_span(&s->target->mem, obj, kind->size);
+				if (!w || !kind->probe(&d->cw, obj, w))
+					continue;
+				if (recently_found(d->cs, obj))
+					continue;
+				try_container(d, kind, obj, w, dwarf_at(d->dwarf, obj));
+			}
+		}
+	}
+}
+
+static void discover(struct discovery *d)
+{
+	struct hs_session *s = d->s;
+	const struct hs_analysis *a = s->analysis;
+	const struct hs_roots *roots = &a->roots;
+	for (size_t r = 0; r < roots->n && !d->err; r++)
+		if (roots->ranges[r].kind != HS_ROOT_REGISTER)
+			probe_range(d, roots->ranges[r].start, roots->ranges[r].end, -1);
+	d->cs->nroot = d->cs->n;
+	for (size_t i = 0; i < s->heap.n && !d->err; i++) {
+		if (!(a->flags[i] & HS_NODE_USED))
+			continue;
+		const struct hs_block *b = &s->heap.blocks[i];
+		probe_range(d, b->address, b->address + hs_block_size(b), (ptrdiff_t)i);
+	}
+	d->cs->nshape = d->cs->n;
+	// What DWARF says is a container but the shape refused (empty, corrupt).
+	for (size_t i = 0; d->dwarf && i < d->dwarf->n && !d->err; i++) {
+		const struct hs_dwarf_container *k = &d->dwarf->v[i];
+		if (hs_container_at(s, k->address))
+			continue;
+		const uint64_t *w = (const uint64_t *)hs_memory_span(&s->target->mem, k->address, k->kind_impl->size);
+		if (w)
+			try_container(d, k->kind_impl, k->address, w, k);
+	}
+}
+
+const struct hs_container *hs_container_at(const struct hs_session *s, uint64_t addr)
+{
+	const struct hs_containers *cs = s->containers;
+	for (size_t i = 0; cs && i < cs->n; i++)
+		if (cs->v[i].address == addr)
+			return &cs->v[i];
+	return NULL;
+}
+
+/* Naming from DWARF the containers inside typed heap objects. */
+/* DWARF answers by (type name, offset): many containers are the same member
+ * of objects of the same type.  Type names are interned: pointers compare. */
+#define MEMBER_CACHE 16
+struct member_cache {
+	struct { const char *type; uint64_t off; bool found; struct hs_dwarf_container k; } v[MEMBER_CACHE];
+	size_t n, next;
+};
+
+static const struct hs_dwarf_container *member_lookup(struct hs_session *s, struct member_cache *mc,
+							  const char *type, uint64_t off)
+{
+	for (size_t i = 0; i < mc->n; i++)
+		if (mc->v[i].type == type && mc->v[i].off == off)
+			return mc->v[i].found ? &mc->v[i].k : NULL;
+	size_t i = mc->n < MEMBER_CACHE ? mc->n++ : mc->next++ % MEMBER_CACHE;
+	if (mc->v[i].found)
+		hs_dwarf_container_deinit(&mc->v[i].k);
+	mc->v[i].type = type;
+	mc->v[i].off = off;
+	mc->v[i].found = hs_containers_dwarf_member(s, type, off, &mc->v[i].k);
+	return mc->v[i].found ? &mc->v[i].k : NULL;
+}
+
+static void name_members(struct discovery *d)
+{
+	struct hs_session *s = d->s;
+	struct member_cache mc = { .n = 0 };
+	for (size_t i = 0; i < d->cs->n; i++) {
+		struct hs_container *c = &d->cs->v[i];
+		if (c->from_dwarf)
+			continue;
+		ptrdiff_t b = hs_addrmap_lookup(&s->analysis->map, c->address);
+		const char *t = b >= 0 ? hs_block_type(s, (size_t)b) : NULL;
+		const struct hs_dwarf_container *k = t ? member_lookup(s, &mc, t, c->address - s->heap.blocks[b].address) : NULL;
+		if (!k || k->kind_impl != c->kind)
+			continue;
+		char *kind = strdup(k->kind);
+		if (!kind)
+			continue;
+		free(c->kind_name);
+		c->kind_name = kind;
+		c->from_dwarf = true;
+		c->key_type = xstrdup(k->key_type);
+		c->value_type = xstrdup(k->value_type);
+		c->value_pointee = xstrdup(k->value_pointee);
+		c->key_kind = k->key_kind;
+		c->key_size = k->key_size;
+		c->value_offset = k->value_offset;
+		c->value_is_pointer = c->value_pointee != NULL;
+	}
+	for (size_t i = 0; i < mc.n; i++)
+		if (mc.v[i].found)
+			hs_dwarf_container_deinit(&mc.v[i].k);
+}
+
+/* Anchors: how each container is reached. */
+
+static int root_rank(enum hs_root_kind k)
+{
+	switch (k) {
+	case HS_ROOT_GLOBAL: return 0;
+	case HS_ROOT_TLS: return 1;
+	case HS_ROOT_STACK: return 2;
+	default: return 3;
+	}
+}
+
+// A root word, for people: "g_sessions", "g_x+8", "thread 12 stack (frame of f)".
+static void root_name(struct hs_session *s, uint64_t word, char *buf, size_t len)
+{
+	const struct hs_root_range *r = hs_roots_find(&s->analysis->roots, word);
+	char fn[256];
+	if (!r) {
+		snprintf(buf, len, "0x%" PRIx64, word);
+		return;
+	}
+	switch (r->kind) {
+	case HS_ROOT_GLOBAL: {
+		struct hs_symbol sym;
+		uint64_t off;
+		if (s->symbols && hs_symbols_addr_symbol(s->symbols, word, &sym, &off)) {
+			char name[256];
+			hs_demangle(sym.name, name, sizeof(name));
+			int n = snprintf(buf, len, "%s", name);
+			if (off && n >= 0 && (size_t)n < len)
+				snprintf(buf + n, len - (size_t)n, "+%" PRIu64, off);
+		} else if (!s->symbols || !hs_symbols_describe(s->symbols, word, buf, len)) {
+			snprintf(buf, len, "global 0x%" PRIx64, word);
+		}
+		return;
+	}
+	case HS_ROOT_STACK:
+		if (hs_stack_frame_function(s, r->tid, word, fn, sizeof(fn))) {
+			char name[256];
+			snprintf(buf, len, "thread %d stack (frame of %s)", r->tid, hs_demangle(fn, name, sizeof(name)));
+		} else {
+			snprintf(buf, len, "thread %d stack", r->tid);
+		}
+		return;
+	case HS_ROOT_TLS:
+		snprintf(buf, len, "thread %d TLS", r->tid);
+		return;
+	default:
+		snprintf(buf, len, "memory 0x%" PRIx64, word);
+	}
+}
+
+static void append(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	if (used + 1 >= len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+// "->member" of block b at offset off, or "->+off" without DWARF.
+static void append_member(struct hs_session *s, size_t b, uint64_t off, char *buf, size_t len)
+{
+	char field[128];
+	if (hs_block_field(s, b, off, field, sizeof(field)))
+		append(buf, len, "->%s", field);
+	else
+		append(buf, len, "->+%" PRIu64, off);
+}
+
+struct first_hit { uint64_t word; bool found; };
+
+#define SEED (UINT32_MAX - 1)
+
+struct anchors {
+	uint64_t *seed_word;        /* per block: the root word that first points into it */
+	uint32_t *parent;           /* per block: BFS parent, SEED, or UINT32_MAX (not reached) */
+	uint32_t *wanted;           /* the blocks holding heap containers (reachable ones) */
+	size_t nwanted;
+	uint8_t *is_wanted;         /* per block: 1 wanted, 3 awaited, 2 reached */
+	uint64_t *handles;          /* sorted handles of the containers in the heap */
+	uint64_t *exact;            /* per handle: a root word holding exactly it (best rank), or 0 */
+	size_t nhandles;
+};
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return (a > b) - (a < b);
+}
+
+// Mark wanted block b reached; true when it was still awaited (3).
+static bool wanted_mark(struct anchors *an, uint32_t b, bool init)
+{
+	(void)init;
+	if (an->is_wanted[b] != 3)
+		return false;
+	an->is_wanted[b] = 2;
+	return true;
+}
+
+static struct hs_error *anchors_build(struct hs_session *s, struct anchors *an)
+{
+	const struct hs_analysis *a = s->analysis;
+	size_t n = a->n;
+	an->seed_word = calloc(n ? n : 1, sizeof(uint64_t));
+	an->parent = malloc((n ? n : 1) * sizeof(uint32_t));
+	an->is_wanted = calloc(n ? n : 1, 1);
+	uint32_t *queue = malloc((n ? n : 1) * sizeof(uint32_t));
+	if (!an->seed_word || !an->parent || !an->is_wanted || !queue) {
+		free(queue);
+		return &hs_error_nomem;
+	}
+	for (size_t i = 0; i < an->nwanted; i++)
+		an->is_wanted[an->wanted[i]] = 1;
+	memset(an->parent, 0xff, n * sizeof(uint32_t));
+	size_t tail = 0;
+	const struct hs_roots *roots = &a->roots;
+	for (int rank = 0; rank <= 3; rank++) {
+		for (size_t r = 0; r < roots->n; r++) {
+			if (root_rank(roots->ranges[r].kind) != rank)
+				continue;
+			uint64_t p = (roots->ranges[r].start + 7) & ~UINT64_C(7), end = roots->ranges[r].end;
+			while (p + 8 <= end) {
+				uint64_t avail = hs_memory_available(&s->target->mem, p) & ~UINT64_C(7);
+				if (!avail) {
+					p += 8;
+					continue;
+				}
+				uint64_t stop = avail < end - p ? p + avail : end;
+				const uint8_t *base = hs_memory_span(&s->target->mem, p, stop - p);
+				uint64_t p0 = p;
+				for (; base && p + 8 <= stop; p += 8) {
+					uint64_t v;
+					memcpy(&v, base + (p - p0), 8);
+					if (v < a->map.lo || v >= a->map.hi)
+						continue;
+					const uint64_t *h = an->nhandles ? bsearch(&v, an->handles, an->nhandles, 8, cmp_u64) : NULL;
+					if (h && !an->exact[h - an->handles])
+						an->exact[h - an->handles] = p;
+					ptrdiff_t b = hs_addrmap_lookup(&a->map, v);
+					if (b < 0 || an->seed_word[b])
+						continue;
+					an->seed_word[b] = p;
+					queue[tail++] = (uint32_t)b;
+				}
+				if (!base)
+					break;
+			}
+		}
+	}
+	// Parents until every wanted block is reached (any path names it).
+	for (size_t i = 0; i < tail; i++)
+		an->parent[queue[i]] = SEED;
+	size_t left = 0;
+	for (size_t i = 0; i < an->nwanted; i++) {
+		uint32_t w = an->wanted[i];
+		if (an->is_wanted[w] != 1)
+			continue;
+		an->is_wanted[w] = an->parent[w] == SEED ? 2 : 3;
+		left += an->is_wanted[w] == 3;
+	}
+	for (size_t head = 0; head < tail && left; head++) {
+		uint32_t v = queue[head];
+		for (uint32_t e = a->fwd_off[v]; e < a->fwd_off[v + 1]; e++) {
+			uint32_t w = a->fwd[e];
+			if (an->parent[w] != UINT32_MAX)
+				continue;
+			an->parent[w] = v;
+			queue[tail++] = w;
+			if (wanted_mark(an, w, false))
+				left--;
+		}
+	}
+	free(queue);
+	return NULL;
+}
+
+/* The first word of block `from` that points into block `to`: one scan per
+ * parent block, indexed (a big vector of pointers to containers is the
+ * parent of all of them). */
+struct hop_index {
+	size_t block;
+	struct hop { uint32_t to; uint64_t word; } *v;
+	size_t n, cap;
+	bool valid;
+};
+
+static int hop_cmp(const void *x, const void *y)
+{
+	const struct hop *a = x, *b = y;
+	if (a->to != b->to)
+		return a->to < b->to ? -1 : 1;
+	return (a->word > b->word) - (a->word < b->word);
+}
+
+static bool hop_word(struct hs_session *s, struct hop_index *hx, size_t from, size_t to, uint64_t *word_ret)
+{
+	const struct hs_analysis *a = s->analysis;
+	if (!hx->valid || hx->block != from) {
+		const struct hs_block *b = &s->heap.blocks[from];
+		uint64_t size = hs_block_size(b) & ~UINT64_C(7);
+		const uint8_t *p = hs_memory_span(&s->target->mem, b->address, size);
+		hx->n = 0;
+		hx->valid = false;
+		for (uint64_t off = 0; p && off + 8 <= size; off += 8) {
+			uint64_t v;
+			memcpy(&v, p + off, 8);
+			if (v < a->map.lo || v >= a->map.hi)
+				continue;
+			ptrdiff_t t = hs_addrmap_lookup(&a->map, v);
+			if (t < 0)
+				continue;
+			if (hx->n == hx->cap) {
+				size_t cap = hx->cap ? hx->cap * 2 : 64;
+				struct hop *g = realloc(hx->v, cap * sizeof(*g));
+				if (!g)
+					return false;
+				hx->v = g;
+				hx->cap = cap;
+			}
+			hx->v[hx->n++] = (struct hop){ (uint32_t)t, b->address + off };
+		}
+		qsort(hx->v, hx->n, sizeof(*hx->v), hop_cmp);
+		hx->block = from;
+		hx->valid = true;
+	}
+	// The first (lowest) word pointing at `to`.
+	size_t lo = 0, hi = hx->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (hx->v[mid].to < to)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == hx->n || hx->v[lo].to != to)
+		return false;
+	*word_ret = hx->v[lo].word;
+	return true;
+}
+
+static char *anchor_of(struct hs_session *s, const struct anchors *an, struct hop_index *hx, uint64_t handle)
+{
+	const struct hs_analysis *a = s->analysis;
+	char buf[512] = "";
+	if (hs_roots_find(&a->roots, handle)) {
+		root_name(s, handle, buf, sizeof(buf));
+		return strdup(buf);
+	}
+	ptrdiff_t b = hs_addrmap_lookup(&a->map, handle);
+	if (b < 0 || !(a->flags[b] & HS_NODE_REACHABLE))
+		return NULL;
+	// A root holding exactly the container's address names it best.
+	const uint64_t *h = bsearch(&handle, an->handles, an->nhandles, 8, cmp_u64);
+	if (h && an->exact[h - an->handles]) {
+		root_name(s, an->exact[h - an->handles], buf, sizeof(buf));
+		return strdup(buf);
+	}
+	// The path seed -> ... -> b (at most ANCHOR_MAX_HOPS blocks shown).
+	uint32_t path[ANCHOR_MAX_HOPS + 1];
+	size_t len = 0;
+	uint32_t v = (uint32_t)b;
+	while (len < ANCHOR_MAX_HOPS + 1) {
+		path[len++] = v;
+		if (an->parent[v] == SEED || an->parent[v] == UINT32_MAX)
+			break;
+		v = an->parent[v];
+	}
+	uint32_t seed = path[len - 1];
+	if (!an->seed_word[seed])
+		snprintf(buf, sizeof(buf), "...");
+	else
+		root_name(s, an->seed_word[seed], buf, sizeof(buf));
+	uint64_t last_value = 0;
+	if (an->seed_word[seed])
+		hs_error_destroy(hs_memory_read_u64(&s->target->mem, an->seed_word[seed], &last_value));
+	for (size_t i = len - 1; i > 0; i--) {
+		const struct hs_block *from = &s->heap.blocks[path[i]];
+		struct first_hit f = { 0 };
+		f.found = hop_word(s, &hx[i & 1], path[i], path[i - 1], &f.word);
+		uint64_t off = f.found ? f.word - from->address : 0;
+		append_member(s, path[i], off, buf, sizeof(buf));
+		last_value = 0;
+		if (f.found) {
+			struct hs_error *err = hs_memory_read_u64(&s->target->mem, f.word, &last_value);
+			hs_error_destroy(err);
+		}
+	}
+	// The pointer names the block; the container may be a member of it.
+	const struct hs_block *blk = &s->heap.blocks[b];
+	if (last_value != handle && handle != blk->address)
+		append_member(s, (size_t)b, handle - blk->address, buf, sizeof(buf));
+	return strdup(buf);
+}
+
+static struct hs_error *name_anchors(struct hs_session *s, struct hs_containers *cs)
+{
+	bool need = false;
+	for (size_t i = 0; i < cs->n; i++)
+		need |= !hs_roots_find(&s->analysis->roots, cs->v[i].handle);
+	struct anchors an = { 0 };
+	an.handles = malloc((cs->n ? cs->n : 1) * sizeof(uint64_t));
+	an.exact = calloc(cs->n ? cs->n : 1, sizeof(uint64_t));
+	if (!an.handles || !an.exact) {
+		free(an.handles);
+		free(an.exact);
+		return &hs_error_nomem;
+	}
+	an.wanted = malloc((cs->n ? cs->n : 1) * sizeof(uint32_t));
+	if (!an.wanted) {
+		free(an.handles);
+		free(an.exact);
+		return &hs_error_nomem;
+	}
+	const struct hs_analysis *a = s->analysis;
+	for (size_t i = 0; i < cs->n; i++) {
+		if (hs_roots_find(&a->roots, cs->v[i].handle))
+			continue;
+		an.handles[an.nhandles++] = cs->v[i].handle;
+		ptrdiff_t b = hs_addrmap_lookup(&a->map, cs->v[i].handle);
+		if (b >= 0 && (a->flags[b] & HS_NODE_REACHABLE))
+			an.wanted[an.nwanted++] = (uint32_t)b;
+	}
+	qsort(an.handles, an.nhandles, 8, cmp_u64);
+	struct hs_error *err = need ? anchors_build(s, &an) : NULL;
+	struct hop_index hx[2] = { { 0 }, { 0 } };
+	for (size_t i = 0; !err && i < cs->n; i++)
+		cs->v[i].anchor = anchor_of(s, &an, hx, cs->v[i].handle);
+	free(hx[0].v);
+	free(hx[1].v);
+	free(an.seed_word);
+	free(an.parent);
+	free(an.handles);
+	free(an.exact);
+	free(an.wanted);
+	free(an.is_wanted);
+	return err;
+}
+
+/* Retained bytes: each block is labelled with the one container through
+ * which every path from the roots reaches it (own blocks are their
+ * container's; a root word makes a block "shared").  Each label changes at
+ * most twice (none -> one container -> shared), so this is linear. */
+
+#define SHARED UINT32_MAX
+
+static struct hs_error *retained(struct hs_session *s, struct hs_containers *cs)
+{
+	const struct hs_analysis *a = s->analysis;
+	size_t n = a->n;
+	uint32_t *lab = calloc(n ? n : 1, sizeof(uint32_t));
+	uint32_t *queue = malloc((3 * n + 1) * sizeof(uint32_t));
+	if (!lab || !queue) {
+		free(lab);
+		free(queue);
+		return &hs_error_nomem;
+	}
+	size_t head = 0, tail = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (cs->owner[i])
+			lab[i] = cs->owner[i];
+		else if (a->flags[i] & HS_NODE_ROOTED)
+			lab[i] = SHARED;
+		else
+			continue;
+		queue[tail++] = (uint32_t)i;
+	}
+	while (head < tail) {
+		uint32_t v = queue[head++];
+		for (uint32_t e = a->fwd_off[v]; e < a->fwd_off[v + 1]; e++) {
+			uint32_t w = a->fwd[e];
+			if (cs->owner[w] || lab[w] == SHARED || lab[w] == lab[v])
+				continue;
+			lab[w] = lab[w] ? SHARED : lab[v];
+			queue[tail++] = w;
+		}
+	}
+	for (size_t i = 0; i < cs->n; i++)
+		cs->v[i].retained = cs->v[i].bytes;
+	for (size_t i = 0; i < n; i++)
+		if (!cs->owner[i] && lab[i] && lab[i] != SHARED && (a->flags[i] & HS_NODE_USED))
+			cs->v[lab[i] - 1].retained += hs_block_size(&s->heap.blocks[i]);
+	free(lab);
+	free(queue);
+	return NULL;
+}
+
+static void findings(struct hs_session *s, struct hs_containers *cs)
+{
+	uint64_t used = s->analysis->used_bytes;
+	for (size_t i = 0; i < cs->n; i++) {
+		struct hs_container *c = &cs->v[i];
+		if (c->buckets > 0 && c->max_chain >= DEGENERATE_MIN_CHAIN) {
+			double load = (double)c->count / (double)c->buckets;
+			if ((double)c->max_chain > 8 * (load < 1 ? 1 : load))
+				c->findings |= HS_FIND_DEGENERATE;
+		}
+		if (c->buckets >= SPARSE_MIN_BUCKETS && (uint64_t)c->buckets > 64 * c->count)
+			c->findings |= HS_FIND_SPARSE;
+		if (used && c->retained * 2 > used)
+			c->findings |= HS_FIND_MOST_OF_HEAP;
+	}
+}
+
+/* Types: own blocks are named after their container, elements after the
+ * mapped type. */
+
+static void full_name(const struct hs_container *c, char *buf, size_t len)
+{
+	if (c->key_type && c->value_type)
+		snprintf(buf, len, "%s<%s, %s>", c->kind_name, c->key_type, c->value_type);
+	else if (c->key_type)
+		snprintf(buf, len, "%s<%s>", c->kind_name, c->key_type);
+	else
+		snprintf(buf, len, "%s", c->kind_name);
+}
+
+struct typing { struct hs_session *s; const struct hs_container *c; uint32_t pointee, string_id; };
+static bool std_string_at(struct hs_session *s, uint64_t key, char *buf, size_t len, bool strict);
+
+// A std::string key's own buffer: {pointer, length, capacity or in-place bytes}.
+static void type_key_buffer(struct typing *t, struct hs_cwalk *cw, uint64_t key)
+{
+	uint64_t p;
+	if (t->c->key_kind != HS_KEY_STRING && t->c->key_kind != HS_KEY_UNKNOWN)
+		return;
+	if (!t->string_id || !hs_cwalk_u64(cw, key, &p) || p == key + 16)
+		return;
+	ptrdiff_t b = hs_cwalk_block(cw, p);
+	char text[64];
+	if (b < 0 || t->s->containers->owner[b] ||
+	    (t->c->key_kind == HS_KEY_UNKNOWN && !std_string_at(t->s, key, text, sizeof(text), true)))
+		return;
+	t->s->analysis->type[b] = t->string_id;
+}
+
+static void type_element(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t key_len, uint64_t value)
+{
+	(void)node;
+	(void)key_len;
+	struct typing *t = cw->ctx;
+	type_key_buffer(t, cw, key);
+	if (!t->pointee)
+		return;
+	uint64_t v = hs_container_entry_value(t->s, t->c, key, value);
+	ptrdiff_t b = v ? hs_cwalk_block(cw, v) : -1;
+	if (b >= 0 && !t->s->analysis->type[b] && !t->s->containers->owner[b])
+		t->s->analysis->type[b] = t->pointee;
+}
+
+static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *cs)
+{
+	struct hs_analysis *a = s->analysis;
+	if (!a->types || !a->type)
+		return NULL;
+	uint32_t *ids = calloc(cs->n ? cs->n * 8 : 1, sizeof(uint32_t));
+	if (!ids)
+		return &hs_error_nomem;
+	// Containers of one type share their names: intern once per type.
+	uint32_t *rep = malloc((cs->n ? cs->n : 1) * sizeof(uint32_t));
+	if (!rep) {
+		free(ids);
+		return &hs_error_nomem;
+	}
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct hs_container *c = &cs->v[i], *p = i ? &cs->v[i - 1] : NULL;
+		bool same = p && c->kind_name && p->kind_name && !strcmp(c->kind_name, p->kind_name) &&
+			    !strcmp(c->key_type ? c->key_type : "", p->key_type ? p->key_type : "") &&
+			    !strcmp(c->value_type ? c->value_type : "", p->value_type ? p->value_type : "");
+		rep[i] = same ? rep[i - 1] : (uint32_t)i;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		uint32_t o = cs->owner[i];
+		if (!o)
+			continue;
+		const struct hs_container *c = &cs->v[o - 1];
+		unsigned role = cs->role[i] < 7 ? cs->role[i] : 0;
+		if (role == HS_ROLE_ELEMENT && a->type[i])
+			continue;    // an intrusive element keeps its own type
+		uint32_t *id = &ids[(size_t)rep[o - 1] * 8 + role];
+		if (!*id) {
+			char name[600], full[512];
+			full_name(c, full, sizeof(full));
+			snprintf(name, sizeof(name), "%s %s", full, role_names[role]);
+			*id = hs_types_intern(a->types, name);
+		}
+		if (*id)
+			a->type[i] = *id;
+	}
+	free(ids);
+	free(rep);
+	uint32_t string_id = hs_types_intern(a->types, "std::string data");
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct hs_container *c = &cs->v[i];
+		struct typing t = { s, c, 0, string_id };
+		if (c->value_is_pointer && c->value_pointee)
+			t.pointee = hs_types_intern(a->types, c->value_pointee);
+		if (c->kind->node_key && (t.pointee || c->key_kind == HS_KEY_STRING || c->key_kind == HS_KEY_UNKNOWN))
+			HS_CHECK(hs_container_entries(s, c, type_element, &t, UINT64_MAX));
+	}
+	return NULL;
+}
+
+struct hs_error *hs_session_need_containers(struct hs_session *s)
+{
+	if (s->containers)
+		return NULL;
+	HS_CHECK(hs_session_need_analysis(s));
+	struct hs_analysis *a = s->analysis;
+	struct hs_containers *cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return &hs_error_nomem;
+	cs->owner = calloc(a->n ? a->n : 1, sizeof(uint32_t));
+	cs->role = calloc(a->n ? a->n : 1, 1);
+	if (!cs->owner || !cs->role) {
+		hs_containers_destroy(cs);
+		return &hs_error_nomem;
+	}
+	s->containers = cs;
+	struct hs_containers_dwarf dw = { 0 };
+	struct hs_error *err = hs_containers_dwarf_globals(s, &dw);
+	if (err) {
+		hs_containers_destroy(cs);
+		s->containers = NULL;
+		return err;
+	}
+	struct discovery d = { .s = s, .cs = cs, .dwarf = &dw, .cw = { .s = s } };
+	discover(&d);
+	hs_containers_dwarf_deinit(&dw);
+	free(d.cw.owned);
+	err = d.err;
+	if (!err) {
+		for (size_t i = 0; i < cs->n; i++)
+			if (!cs->v[i].handle)
+				cs->v[i].handle = cs->v[i].address;
+		name_members(&d);
+		err = type_blocks(s, cs);
+	}
+	if (err) {
+		hs_containers_destroy(cs);
+		s->containers = NULL;
+	}
+	return err;
+}
+
+struct hs_error *hs_containers_need_anchors(struct hs_session *s)
+{
+	HS_CHECK(hs_session_need_containers(s));
+	struct hs_containers *cs = s->containers;
+	if (!cs->anchors_done) {
+		HS_CHECK(name_anchors(s, cs));
+		cs->anchors_done = true;
+	}
+	return NULL;
+}
+
+struct hs_error *hs_containers_need_retained(struct hs_session *s)
+{
+	HS_CHECK(hs_containers_need_anchors(s));
+	struct hs_containers *cs = s->containers;
+	if (!cs->retained_done) {
+		HS_CHECK(retained(s, cs));
+		findings(s, cs);
+		cs->retained_done = true;
+	}
+	return NULL;
+}
+
+/* Entries and keys. */
+
+struct hs_error *hs_container_entries(struct hs_session *s, const struct hs_container *c,
+				      void (*entry)(struct hs_cwalk *cw, uint64_t node, uint64_t key,
+						    uint64_t key_len, uint64_t value),
+				      void *ctx, uint64_t limit)
+{
+	struct hs_container copy = *c;
+	struct hs_cwalk cw = { .s = s, .c = &copy, .id = (uint32_t)(c - s->containers->v) + 1,
+			       .verify_only = true, .entry = entry, .ctx = ctx, .limit = limit };
+	const uint64_t *w = (const uint64_t *)hs_memory_span(&s->target->mem, c->address, c->kind->size);
+	if (!w)
+		return hs_error_create(HS_ERR_NOT_DUMPED, "the container at 0x%" PRIx64 " is not in the core", c->address);
+	c->kind->walk(&cw, c->address, w);
+	return NULL;
+}
+
+uint64_t hs_container_entry_value(struct hs_session *s, const struct hs_container *c, uint64_t key,
+				  uint64_t value)
+{
+	if (value)
+		return value;
+	if (!c->value_is_pointer || !c->value_offset)
+		return 0;
+	uint64_t v = 0;
+	struct hs_error *err = hs_memory_read_u64(&s->target->mem, key + c->value_offset, &v);
+	if (err) {
+		hs_error_destroy(err);
+		return 0;
+	}
+	return v;
+}
+
+#define MAX_KEY_TEXT 200
+
+static bool printable(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+static bool read_text(struct hs_session *s, uint64_t addr, uint64_t n, char *buf, size_t len)
+{
+	if (n >= len || n > MAX_KEY_TEXT)
+		n = len - 1 < MAX_KEY_TEXT ? len - 1 : MAX_KEY_TEXT;
+	struct hs_error *err = hs_memory_read(&s->target->mem, addr, buf, n);
+	if (err) {
+		hs_error_destroy(err);
+		return false;
+	}
+	buf[n] = 0;
+	return printable(buf, n);
+}
+
+// A std::string in place at key: {pointer, length, in-place buffer or capacity}.
+static bool std_string_at(struct hs_session *s, uint64_t key, char *buf, size_t len, bool strict)
+{
+	uint64_t w[2];
+	struct hs_error *err = hs_memory_read(&s->target->mem, key, w, sizeof(w));
+	if (err) {
+		hs_error_destroy(err);
+		return false;
+	}
+	if (w[0] == key + 16) {
+		if (w[1] > 15)
+			return false;
+	} else if (strict) {
+		ptrdiff_t b = hs_addrmap_lookup(&s->analysis->map, w[0]);
+		if (b < 0 || s->heap.blocks[b].address != w[0] || w[1] >= hs_block_size(&s->heap.blocks[b]) ||
+		    w[1] < 16)
+			return false;
+	}
+	return read_text(s, w[0], w[1], buf, len);
+}
+
+static void int_text(struct hs_session *s, uint64_t key, uint32_t size, bool is_signed, char *buf, size_t len)
+{
+	uint64_t v = 0;
+	if (size > 8 || !size)
+		size = 8;
+	struct hs_error *err = hs_memory_read(&s->target->mem, key, &v, size);
+	if (err) {
+		hs_error_destroy(err);
+		snprintf(buf, len, "?");
+		return;
+	}
+	if (is_signed && size < 8 && (v >> (size * 8 - 1)) & 1)
+		v |= ~UINT64_C(0) << (size * 8);
+	if (is_signed)
+		snprintf(buf, len, "%" PRId64, (int64_t)v);
+	else
+		snprintf(buf, len, "%" PRIu64, v);
+}
+
+void hs_container_key_text(struct hs_session *s, const struct hs_container *c, uint64_t key,
+			   uint64_t key_len, char *buf, size_t len, bool *is_string_ret)
+{
+	*is_string_ret = false;
+	switch (c->key_kind) {
+	case HS_KEY_STRING:
+		if ((*is_string_ret = std_string_at(s, key, buf, len, false)))
+			return;
+		snprintf(buf, len, "?");
+		return;
+	case HS_KEY_INT:
+	case HS_KEY_UINT:
+		int_text(s, key, c->key_size, c->key_kind == HS_KEY_INT, buf, len);
+		return;
+	case HS_KEY_POINTER:
+		snprintf(buf, len, "0x%" PRIx64, key);
+		return;
+	case HS_KEY_CSTRING_PTR: {
+		char tmp[MAX_KEY_TEXT + 1];
+		struct hs_error *err = hs_memory_read_string(&s->target->mem, key, tmp, sizeof(tmp));
+		if (!err && tmp[0] && printable(tmp, strlen(tmp))) {
+			snprintf(buf, len, "%s", tmp);
+			*is_string_ret = true;
+		} else {
+			snprintf(buf, len, "0x%" PRIx64, key);
+		}
+		hs_error_destroy(err);
+		return;
+	}
+	case HS_KEY_BYTES:
+		if (key_len == 1 || key_len == 2 || key_len == 4 || key_len == 8) {
+			int_text(s, key, (uint32_t)key_len, true, buf, len);
+			return;
+		}
+		if ((*is_string_ret = read_text(s, key, key_len, buf, len)))
+			return;
+		snprintf(buf, len, "0x%" PRIx64, key);
+		return;
+	default:
+		// No type: a std::string if it looks like one, else a word.
+		if ((*is_string_ret = std_string_at(s, key, buf, len, true)))
+			return;
+		int_text(s, key, 8, true, buf, len);
+	}
+}
+
+bool hs_container_node_name(struct hs_session *s, size_t i, char *buf, size_t len)
+{
+	const struct hs_containers *cs = s->containers;
+	if (!cs || i >= s->analysis->n || !cs->owner[i])
+		return false;
+	struct hs_error *err = hs_containers_need_anchors(s);
+	if (err) {
+		hs_error_destroy(err);
+		return false;
+	}
+	const struct hs_container *c = &cs->v[cs->owner[i] - 1];
+	unsigned role = cs->role[i];
+	if ((role != HS_ROLE_NODE && role != HS_ROLE_ELEMENT) || !c->kind->node_key)
+		return false;
+	struct hs_cwalk cw = { .s = s, .c = (struct hs_container *)c, .verify_only = true };
+	uint64_t key, key_len = 0;
+	if (!c->kind->node_key(&cw, s->heap.blocks[i].address, &key, &key_len))
+		return false;
+	char k[MAX_KEY_TEXT + 1];
+	bool str;
+	hs_container_key_text(s, c, key, key_len, k, sizeof(k), &str);
+	snprintf(buf, len, str ? "%s[\"%s\"]" : "%s[%s]", c->anchor ? c->anchor : "(leaked)", k);
+	return true;
+}

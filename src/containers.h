@@ -1,0 +1,181 @@
+/* containers.h - the program's containers (hash maps, trees) found in the
+ * core: where each one is, how it is reached, what it holds, what it costs and
+ * retains, and the types it gives its nodes and elements.
+ *
+ * Every container kind is one recogniser (struct hs_container_kind, one file
+ * each: containers_hashtable.c, containers_rbtree.c, containers_ghash.c,
+ * containers_uthash.c) listed in the table in containers.c.  Instances are
+ * found by SHAPE: every aligned word of the roots and of used allocations is
+ * offered to each kind's probe (cheap, a few words), and a candidate is kept
+ * only when the kind's walk verifies its invariants (element count equals the
+ * nodes reachable, bucket pointers inside one bucket array, sentinel/header
+ * links, red-black parent links).  DWARF then names what it can: a global, or a
+ * member of a DWARF-typed heap object, whose type is a known container gives
+ * the exact kind ("std::unordered_map") and key and value types; such a
+ * container is walked even when the shape probe refused it, and a broken one
+ * gets a diagnostic naming it.  Walks are bounded (HS_CONTAINER_MAX_NODES).
+ *
+ * Ownership: struct hs_containers is owned by the analysis (hs_analysis ->
+ * containers via the session's stage); strings in it are owned by it.
+ * owner[i] of a block is the container it belongs to (index + 1), 0 if none.
+ */
+#ifndef HS_CONTAINERS_H
+#define HS_CONTAINERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+struct hs_session;
+struct hs_analysis;
+struct hs_cwalk;
+
+#define HS_CONTAINER_MAX_NODES (UINT64_C(1) << 26)
+
+enum hs_container_finding {
+	HS_FIND_DEGENERATE = 1,     /* a bucket chain much longer than the load says */
+	HS_FIND_SPARSE = 2,         /* a bucket array far larger than its elements need */
+	HS_FIND_MOST_OF_HEAP = 4,   /* it retains more than half of the bytes in use */
+	HS_FIND_CORRUPT = 8,        /* an invariant is broken: see the diagnostics */
+};
+
+/* How keys are stored, for rendering. */
+enum hs_key_kind {
+	HS_KEY_UNKNOWN,             /* in place, type unknown: guessed (std::string or a word) */
+	HS_KEY_STRING,              /* a std::string in place */
+	HS_KEY_INT,                 /* a signed integer in place (key_size bytes) */
+	HS_KEY_UINT,                /* unsigned */
+	HS_KEY_POINTER,             /* a pointer in place */
+	HS_KEY_CSTRING_PTR,         /* the entry holds a pointer to a C string or an object */
+	HS_KEY_BYTES,               /* key_size bytes at the key address (uthash) */
+};
+
+struct hs_container {
+	const struct hs_container_kind *kind;
+	char *kind_name;            /* "std::unordered_map" (DWARF) or the kind's own name */
+	uint64_t address;           /* the container object (GHashTable, UT_hash_table) */
+	uint64_t handle;            /* what its anchor names: address, or (uthash) the head element */
+	char *anchor;               /* how it is reached ("g_sessions", "g_reg->byid"); NULL: leaked */
+	char *key_type, *value_type;/* NULL when unknown */
+	enum hs_key_kind key_kind;
+	uint32_t key_size;          /* bytes of the key in place (0 unknown) */
+	uint32_t value_offset;      /* of the mapped value from the key (0: none/unknown) */
+	bool value_is_pointer;      /* the mapped value is a pointer: value_pointee types its target */
+	char *value_pointee;        /* "Session" */
+	uint64_t count;
+	int64_t buckets, max_chain, height;   /* -1: not this kind's notion */
+	uint64_t nblocks, bytes;    /* its own allocations: nodes, bucket arrays, table */
+	uint64_t retained;          /* bytes plus what only it reaches */
+	unsigned findings;          /* enum hs_container_finding */
+	bool from_dwarf;
+};
+
+/* What an own block is to its container (the type name's last word). */
+enum hs_block_role { HS_ROLE_NODE, HS_ROLE_BUCKETS, HS_ROLE_KEYS, HS_ROLE_HASHES, HS_ROLE_VALUES,
+		     HS_ROLE_TABLE, HS_ROLE_ELEMENT };
+
+struct hs_containers {
+	struct hs_container *v;
+	size_t n;
+	uint32_t *owner;            /* per block: container index + 1, or 0 */
+	uint8_t *role;              /* per own block: enum hs_block_role */
+	bool anchors_done, retained_done;
+	size_t nroot;               /* v[0, nroot): found in root ranges, by address */
+	size_t nshape;              /* v[nshape, n): DWARF's, that the shape refused */
+};
+
+/* One recogniser.  probe() looks at the words w[0 .. size/8) at addr (in the
+ * core, any memory) and says whether a walk is worth it; walk() checks every
+ * invariant, reports own blocks and entries through the hs_cwalk, fills count,
+ * buckets, max_chain, height, and returns false (with cw->why) when the words
+ * are not such a container or it is broken. */
+struct hs_container_kind {
+	const char *name;           /* "std::_Hashtable" */
+	const char *family;         /* "hashtable", "rbtree", "ghash", "uthash" */
+	uint32_t size;              /* bytes of the object probe() reads */
+	bool at_block_start;        /* probe only at allocation starts */
+	uint32_t anchor_word;       /* else: probe where word [anchor_word] holds a heap
+	                               address (true of every non-empty instance) */
+	enum hs_key_kind key_kind;  /* default key storage */
+	bool (*probe)(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w);
+	bool (*walk)(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w);
+	/* The key of node (as walk() reports it to entry()); false if none. */
+	bool (*node_key)(struct hs_cwalk *cw, uint64_t node, uint64_t *key_ret, uint64_t *key_len_ret);
+};
+
+/* What a walk reports to (containers.c implements it). */
+struct hs_cwalk {
+	struct hs_session *s;
+	struct hs_container *c;
+	uint32_t id;                /* container index + 1 */
+	bool verify_only;
+	/* entries, when listing one container */
+	void (*entry)(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t key_len, uint64_t value);
+	void *ctx;
+	char why[200];
+	uint64_t limit;             /* entries wanted (listing) */
+	uint64_t listed;
+	/* private */
+	uint32_t *owned;            /* blocks claimed by this walk */
+	size_t nowned, capowned;
+	bool nomem;
+};
+
+/* For recognisers. */
+/* The used block starting exactly at addr, or -1. */
+ptrdiff_t hs_cwalk_block(struct hs_cwalk *cw, uint64_t addr);
+/* Claim the used block starting at addr as the container's own; false (and
+ * why) when it is not a block start or belongs to another container. */
+bool hs_cwalk_own(struct hs_cwalk *cw, uint64_t addr, enum hs_block_role role);
+bool hs_cwalk_read(struct hs_cwalk *cw, uint64_t addr, void *buf, size_t len);
+bool hs_cwalk_u64(struct hs_cwalk *cw, uint64_t addr, uint64_t *ret);
+/* addr lies in a loaded module (code or data). */
+bool hs_cwalk_in_module(struct hs_cwalk *cw, uint64_t addr);
+bool hs_cwalk_fail(struct hs_cwalk *cw, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+extern const struct hs_container_kind hs_kind_hashtable, hs_kind_rbtree, hs_kind_ghash, hs_kind_uthash;
+
+/* Find, walk, name and measure every container; type their nodes and
+ * elements (idempotent; needs the types).  Called from hs_session_need_types. */
+struct hs_error *hs_session_need_containers(struct hs_session *s);
+void hs_containers_destroy(struct hs_containers *c);
+/* Anchors (how each container is reached), then retained bytes and findings:
+ * each a pass over the graph, computed when a report needs them. */
+struct hs_error *hs_containers_need_anchors(struct hs_session *s);
+struct hs_error *hs_containers_need_retained(struct hs_session *s);
+/* The container at addr (its object), or NULL. */
+const struct hs_container *hs_container_at(const struct hs_session *s, uint64_t addr);
+/* List the entries of c: entry(...) for each, at most limit. */
+struct hs_error *hs_container_entries(struct hs_session *s, const struct hs_container *c,
+				      void (*entry)(struct hs_cwalk *cw, uint64_t node, uint64_t key,
+						    uint64_t key_len, uint64_t value),
+				      void *ctx, uint64_t limit);
+/* The mapped value of an entry: what the pointer at key + value_offset
+ * holds (0 when c has no pointer values). */
+uint64_t hs_container_entry_value(struct hs_session *s, const struct hs_container *c, uint64_t key,
+				  uint64_t value);
+/* Render a key as JSON-safe text: "\"session-000012-api\"" (quoted) or "42"
+ * or "0x55..."; *is_string_ret says which. */
+void hs_container_key_text(struct hs_session *s, const struct hs_container *c, uint64_t key,
+			   uint64_t key_len, char *buf, size_t len, bool *is_string_ret);
+/* When block i is a node of a container with keys: "g_sessions[\"k\"]". */
+bool hs_container_node_name(struct hs_session *s, size_t i, char *buf, size_t len);
+
+/* Owners: retained bytes per root (each global, each thread's stack, TLS,
+ * registers) computed by labelling every block with the one owner that
+ * reaches it (or "shared"). */
+struct hs_owner {
+	char *name;                 /* "g_cache", "thread 1234 stack", ... */
+	const char *kind;           /* "global", "stack", "tls", "register", "memory" */
+	uint64_t retained, count;
+};
+struct hs_owners {
+	struct hs_owner *v;
+	size_t n;
+	uint64_t shared_bytes, shared_count;     /* reached from more than one owner */
+};
+struct hs_error *hs_owners_compute(struct hs_session *s, struct hs_owners *ret);
+void hs_owners_deinit(struct hs_owners *o);
+
+#endif

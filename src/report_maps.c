@@ -1,0 +1,366 @@
+/* report_maps.c - the containers (maps, map) and who owns the memory
+ * (owners): reports over containers.h. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "commands.h"
+#include "containers.h"
+#include "graph.h"
+#include "types.h"
+
+static const struct { unsigned bit; const char *name, *text; } finding_names[] = {
+	{ HS_FIND_DEGENERATE, "degenerate_hash", "degenerate hashing: a chain far longer than the load" },
+	{ HS_FIND_SPARSE, "sparse_buckets", "a bucket array far larger than its elements (mass erase?)" },
+	{ HS_FIND_MOST_OF_HEAP, "most_of_heap", "it retains most of the heap" },
+	{ HS_FIND_CORRUPT, "corrupt", "broken: see the diagnostics" },
+};
+
+// A number already formatted, as the value of the key just written.
+static void json_raw_number(struct hs_out *o, const char *text)
+{
+	hs_out_puts(o, text);
+	o->after_key = false;
+}
+
+static double load_of(const struct hs_container *c)
+{
+	return c->buckets > 0 ? (double)c->count / (double)c->buckets : 0;
+}
+
+static int by_retained(const void *x, const void *y)
+{
+	const struct hs_container *a = *(const struct hs_container *const *)x, *b = *(const struct hs_container *const *)y;
+	if (a->retained != b->retained)
+		return a->retained > b->retained ? -1 : 1;
+	return (a->address > b->address) - (a->address < b->address);
+}
+
+static void json_i64_or_null(struct hs_out *o, const char *key, int64_t v)
+{
+	hs_json_key(o, key);
+	if (v < 0)
+		hs_json_null(o);
+	else
+		hs_json_i64(o, v);
+}
+
+static void json_container(struct hs_cmd *c, const struct hs_container *k)
+{
+	struct hs_out *o = c->out;
+	hs_json_kstr(o, "kind", k->kind_name);
+	hs_json_kstr(o, "family", k->kind->family);
+	hs_json_ku64(o, "address", k->address);
+	hs_json_kstr(o, "anchor", k->anchor);
+	hs_json_kbool(o, "leaked", k->anchor == NULL);
+	hs_json_kstr(o, "key_type", k->key_type);
+	hs_json_kstr(o, "value_type", k->value_type);
+	hs_json_ku64(o, "count", k->count);
+	json_i64_or_null(o, "buckets", k->buckets);
+	json_i64_or_null(o, "max_chain", k->max_chain);
+	json_i64_or_null(o, "height", k->height);
+	hs_json_key(o, "load");
+	if (k->buckets > 0) {
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%.3f", load_of(k));
+		json_raw_number(o, buf);
+	} else {
+		hs_json_null(o);
+	}
+	hs_json_ku64(o, "blocks", k->nblocks);
+	hs_json_ku64(o, "bytes", k->bytes);
+	hs_json_ku64(o, "retained", k->retained);
+	hs_json_key(o, "findings");
+	hs_json_begin_array(o);
+	for (size_t f = 0; f < sizeof(finding_names) / sizeof(finding_names[0]); f++)
+		if (k->findings & finding_names[f].bit)
+			hs_json_string(o, finding_names[f].name);
+	hs_json_end_array(o);
+}
+
+static void type_text(const struct hs_container *k, char *buf, size_t len)
+{
+	if (k->key_type && k->value_type)
+		snprintf(buf, len, "%s<%s, %s>", k->kind_name, k->key_type, k->value_type);
+	else if (k->key_type)
+		snprintf(buf, len, "%s<%s>", k->kind_name, k->key_type);
+	else
+		snprintf(buf, len, "%s", k->kind_name);
+}
+
+static struct hs_error *sorted(struct hs_session *s, const struct hs_container ***ret)
+{
+	const struct hs_containers *cs = s->containers;
+	const struct hs_container **v = malloc((cs->n ? cs->n : 1) * sizeof(*v));
+	if (!v)
+		return &hs_error_nomem;
+	for (size_t i = 0; i < cs->n; i++)
+		v[i] = &cs->v[i];
+	qsort(v, cs->n, sizeof(*v), by_retained);
+	*ret = v;
+	return NULL;
+}
+
+static struct hs_error *need(struct hs_cmd *c)
+{
+	HS_CHECK(hs_session_need_types(c->s));
+	HS_CHECK(hs_containers_need_retained(c->s));
+	return NULL;
+}
+
+struct hs_error *hs_cmd_maps(struct hs_cmd *c)
+{
+	uint64_t limit = UINT64_MAX;
+	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
+	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	HS_CHECK(need(c));
+	const struct hs_containers *cs = c->s->containers;
+	const struct hs_container **v;
+	HS_CHECK(sorted(c->s, &v));
+	struct hs_out *o = c->out;
+	if (c->json) {
+		hs_cmd_json_begin(c, "maps");
+		hs_json_key(o, "containers");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "%zu containers\n\n  %-18s %8s %8s %6s %5s %11s %11s  %s\n", cs->n, "ADDRESS", "COUNT",
+			      "BUCKETS", "CHAIN", "LOAD", "BYTES", "RETAINED", "ANCHOR  KIND");
+	}
+	for (size_t i = 0; i < cs->n && i < limit && !o->stopped; i++) {
+		const struct hs_container *k = v[i];
+		if (c->json) {
+			hs_json_begin_object(o);
+			json_container(c, k);
+			hs_json_end_object(o);
+			continue;
+		}
+		char b[24] = "-", ch[24] = "-", ld[16] = "-", x[32], y[32], t[512];
+		if (k->buckets >= 0)
+			snprintf(b, sizeof(b), "%" PRId64, k->buckets);
+		if (k->max_chain >= 0)
+			snprintf(ch, sizeof(ch), "%" PRId64, k->max_chain);
+		else if (k->height >= 0)
+			snprintf(ch, sizeof(ch), "h%" PRId64, k->height);
+		if (k->buckets > 0)
+			snprintf(ld, sizeof(ld), "%.2f", load_of(k));
+		type_text(k, t, sizeof(t));
+		hs_out_printf(o, "  0x%016" PRIx64 " %8" PRIu64 " %8s %6s %5s %11s %11s  %s  %s\n", k->address, k->count, b,
+			      ch, ld, hs_fmt_size(k->bytes, x, sizeof(x)), hs_fmt_size(k->retained, y, sizeof(y)),
+			      k->anchor ? k->anchor : "(leaked)", t);
+		for (size_t f = 0; f < sizeof(finding_names) / sizeof(finding_names[0]); f++)
+			if (k->findings & finding_names[f].bit)
+				hs_out_printf(o, "%23s! %s\n", "", finding_names[f].text);
+	}
+	free(v);
+	if (!c->json && cs->n > limit)
+		hs_out_printf(o, "  ... %zu more (--limit N)\n", cs->n - (size_t)limit);
+	if (c->json)
+		hs_json_end_array(o);
+	hs_cmd_diagnostics(c);
+	if (c->json) {
+		hs_json_end_object(o);
+		hs_json_done(o);
+	}
+	return NULL;
+}
+
+/* map ADDR|ANCHOR */
+
+static const struct hs_container *find_container(struct hs_session *s, const char *arg)
+{
+	const struct hs_containers *cs = s->containers;
+	for (size_t i = 0; i < cs->n; i++)
+		if (cs->v[i].anchor && !strcmp(cs->v[i].anchor, arg))
+			return &cs->v[i];
+	uint64_t addr;
+	struct hs_error *err = hs_parse_u64(arg, "map", &addr);
+	if (err) {
+		hs_error_destroy(err);
+		return NULL;
+	}
+	for (size_t i = 0; i < cs->n; i++)
+		if (cs->v[i].address == addr || cs->v[i].handle == addr)
+			return &cs->v[i];
+	return NULL;
+}
+
+struct listing { struct hs_cmd *c; const struct hs_container *k; };
+
+static void on_entry(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t key_len, uint64_t value)
+{
+	struct listing *l = cw->ctx;
+	struct hs_cmd *c = l->c;
+	struct hs_session *s = c->s;
+	struct hs_out *o = c->out;
+	char text[256];
+	bool str;
+	hs_container_key_text(s, l->k, key, key_len, text, sizeof(text), &str);
+	uint64_t v = hs_container_entry_value(s, l->k, key, value);
+	const char *vt = NULL;
+	if (v) {
+		ptrdiff_t b = hs_heap_find(&s->heap, v);
+		vt = b >= 0 ? hs_block_type(s, (size_t)b) : NULL;
+	}
+	if (c->json) {
+		hs_json_begin_object(o);
+		hs_json_key(o, "key");
+		if (str)
+			hs_json_string(o, text);
+		else
+			json_raw_number(o, text[0] == '0' && text[1] == 'x' ? "null" : text);
+		hs_json_ku64(o, "key_address", key);
+		hs_json_ku64(o, "node", node);
+		hs_json_key(o, "value");
+		if (v)
+			hs_json_u64(o, v);
+		else
+			hs_json_null(o);
+		hs_json_kstr(o, "value_type", vt);
+		hs_json_end_object(o);
+		return;
+	}
+	char k[280];
+	snprintf(k, sizeof(k), str ? "\"%s\"" : "%s", text);
+	hs_out_printf(o, "  %-28s 0x%016" PRIx64, k, node);
+	if (v)
+		hs_out_printf(o, "  0x%016" PRIx64 " %s", v, vt ? vt : "?");
+	hs_out_puts(o, "\n");
+}
+
+struct hs_error *hs_cmd_map(struct hs_cmd *c)
+{
+	uint64_t limit = UINT64_MAX;
+	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
+	const char *pos[1];
+	size_t npos;
+	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
+	if (npos != 1)
+		return hs_error_create(HS_ERR_USAGE, "map needs a container: map ADDR|ANCHOR (see: maps)");
+	HS_CHECK(need(c));
+	const struct hs_container *k = find_container(c->s, pos[0]);
+	if (!k)
+		return hs_error_create(HS_ERR_NOT_FOUND, "no container at or named '%s' (see: maps)", pos[0]);
+	struct hs_out *o = c->out;
+	char t[512], x[32], y[32];
+	type_text(k, t, sizeof(t));
+	if (c->json) {
+		hs_cmd_json_begin(c, "map");
+		hs_json_key(o, "container");
+		hs_json_begin_object(o);
+		json_container(c, k);
+		hs_json_end_object(o);
+		hs_json_key(o, "entries");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "%s %s at 0x%" PRIx64 ": %" PRIu64 " entries, %s own, %s retained\n\n",
+			      k->anchor ? k->anchor : "(leaked)", t, k->address, k->count,
+			      hs_fmt_size(k->bytes, x, sizeof(x)), hs_fmt_size(k->retained, y, sizeof(y)));
+		hs_out_printf(o, "  %-28s %-18s  %-18s %s\n", "KEY", "NODE", "VALUE", "TYPE");
+	}
+	struct listing l = { c, k };
+	HS_CHECK(hs_container_entries(c->s, k, on_entry, &l, limit));
+	if (!c->json && k->count > limit)
+		hs_out_printf(o, "  ... %" PRIu64 " more (--limit N)\n", k->count - limit);
+	if (c->json)
+		hs_json_end_array(o);
+	hs_cmd_diagnostics(c);
+	if (c->json) {
+		hs_json_end_object(o);
+		hs_json_done(o);
+	}
+	return NULL;
+}
+
+/* owners */
+
+static int owner_cmp(const void *x, const void *y)
+{
+	const struct hs_owner *a = x, *b = y;
+	if (a->retained != b->retained)
+		return a->retained > b->retained ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+struct hs_error *hs_cmd_owners(struct hs_cmd *c)
+{
+	uint64_t limit = 20;
+	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
+	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	HS_CHECK(need(c));
+	struct hs_owners ow;
+	HS_CHECK(hs_owners_compute(c->s, &ow));
+	qsort(ow.v, ow.n, sizeof(*ow.v), owner_cmp);
+	const struct hs_container **v;
+	struct hs_error *err = sorted(c->s, &v);
+	if (err) {
+		hs_owners_deinit(&ow);
+		return err;
+	}
+	const struct hs_containers *cs = c->s->containers;
+	const struct hs_analysis *a = c->s->analysis;
+	struct hs_out *o = c->out;
+	char x[32], y[32];
+	if (c->json) {
+		hs_cmd_json_begin(c, "owners");
+		hs_json_key(o, "roots");
+		hs_json_begin_array(o);
+	} else {
+		hs_out_printf(o, "Retained by each root (what would go away with it alone):\n\n  %12s %10s  %-9s %s\n",
+			      "RETAINED", "COUNT", "KIND", "OWNER");
+	}
+	for (size_t i = 0; i < ow.n && (c->json || i < limit) && !o->stopped; i++) {
+		if (c->json) {
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "name", ow.v[i].name);
+			hs_json_kstr(o, "kind", ow.v[i].kind);
+			hs_json_ku64(o, "retained", ow.v[i].retained);
+			hs_json_ku64(o, "count", ow.v[i].count);
+			hs_json_end_object(o);
+		} else {
+			hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(ow.v[i].retained, x, sizeof(x)),
+				      ow.v[i].count, ow.v[i].kind, ow.v[i].name);
+		}
+	}
+	if (c->json) {
+		hs_json_end_array(o);
+		hs_json_kcount(o, "shared", ow.shared_count, ow.shared_bytes);
+		hs_json_kcount(o, "leaked", a->leaked_count, a->leaked_bytes);
+		hs_json_key(o, "containers");
+		hs_json_begin_array(o);
+	} else {
+		if (ow.n > limit)
+			hs_out_printf(o, "  ... %zu more (--limit N)\n", ow.n - (size_t)limit);
+		hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(ow.shared_bytes, x, sizeof(x)),
+			      ow.shared_count, "", "(shared: reached from several roots)");
+		hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(a->leaked_bytes, x, sizeof(x)),
+			      a->leaked_count, "", "(leaked: no root)");
+		hs_out_printf(o, "\nRetained by each container:\n\n  %12s %10s  %s\n", "RETAINED", "ENTRIES", "CONTAINER");
+	}
+	for (size_t i = 0; i < cs->n && (c->json || i < limit) && !o->stopped; i++) {
+		const struct hs_container *k = v[i];
+		char t[512];
+		type_text(k, t, sizeof(t));
+		if (c->json) {
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "anchor", k->anchor);
+			hs_json_kstr(o, "kind", k->kind_name);
+			hs_json_ku64(o, "address", k->address);
+			hs_json_ku64(o, "count", k->count);
+			hs_json_ku64(o, "bytes", k->bytes);
+			hs_json_ku64(o, "retained", k->retained);
+			hs_json_end_object(o);
+		} else {
+			hs_out_printf(o, "  %12s %10" PRIu64 "  %s holds %s in %" PRIu64 " entries (%s)\n",
+				      hs_fmt_size(k->retained, x, sizeof(x)), k->count, k->anchor ? k->anchor : "(leaked)",
+				      hs_fmt_size(k->retained, y, sizeof(y)), k->count, t);
+		}
+	}
+	if (c->json) {
+		hs_json_end_array(o);
+		hs_json_end_object(o);
+		hs_json_done(o);
+	}
+	free(v);
+	hs_owners_deinit(&ow);
+	return NULL;
+}
