@@ -3,7 +3,7 @@
 # what is missing; otherwise print the exact apt-get line and fail.
 # Usage: scripts/deps.sh build|check|demo
 set -e
-need="make gcc libelf-dev libdw-dev pkg-config"
+need="make gcc libelf-dev libdw-dev libzstd-dev pkg-config"
 case "$1" in
   check|demo) need="$need g++ libcmocka-dev gdb libc6-dbg libjemalloc-dev python3 elfutils binutils util-linux" ;;
   bench) need="$need gdb libc6-dbg python3 time" ;;

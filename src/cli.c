@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "heapscope.h"
+#include "cli.h"
 #include "commands.h"
 #include "symbols.h"
 
@@ -49,6 +50,7 @@ static void usage(FILE *f)
 	fputs(usage_text, f);
 	for (size_t i = 0; i < hs_ncommands; i++)
 		fprintf(f, "  %-40s %s\n", hs_commands[i].usage, hs_commands[i].summary);
+	hs_cli_live_usage(f);
 	fputs("\nExit status: 0 done, 1 leaks found with --fail-on-leaks, 2 usage error,\n"
 	      "3 the target cannot be read, 4 the heap could not be reconstructed.\n"
 	      "Documentation: docs/cli.md, man heapscope.\n", f);
@@ -82,6 +84,8 @@ static void on_signal(int sig)
 		return;
 	}
 	release_threads();
+	if (hs_cli_unlink_on_signal)
+		unlink(hs_cli_unlink_on_signal);
 	_exit(130);
 }
 
@@ -135,6 +139,33 @@ static int seize_process(int pid)
 			return 0;
 	}
 	return 0;
+}
+
+/* For cli_live.c (capture, watch): the same seizing, the same release. */
+const char *volatile hs_cli_unlink_on_signal;
+
+int hs_cli_seize(int pid)
+{
+	return seize_process(pid);
+}
+
+void hs_cli_release(void)
+{
+	release_threads();
+}
+
+const int *hs_cli_seized(size_t *n)
+{
+	*n = nseized;
+	return seized;
+}
+
+void hs_cli_catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 static int exit_status(const struct hs_error *err, bool opening)
@@ -237,6 +268,12 @@ int main(int argc, char **argv)
 	}
 	opts.debug_dirs = debug_dirs;
 	opts.overrides = overrides[0] ? overrides : NULL;
+
+	// capture and watch read the process their own way (cli_live.c).
+	if (i < argc && hs_cli_live_command(argv[i]))
+		return hs_cli_live(pid_arg, argc - i, argv + i, json);
+	if (!pid_arg && i + 1 < argc && hs_cli_live_command(argv[i + 1]))
+		return hs_cli_live(NULL, argc - i - 1, argv + i + 1, json);
 
 	const char *core = NULL;
 	if (!pid_arg) {
