@@ -110,11 +110,11 @@ static struct hs_error *write_all(struct hs_capture *c, const void *buf, size_t 
 		if (n <= 0) {
 			int e = n < 0 ? errno : ENOSPC;
 			return hs_error_errno(e, "cannot write %s (%" PRIu64 " bytes written)", c->path,
-					      c->stats.file_bytes);
+					      c->stats.written_bytes);
 		}
 		p += n;
 		len -= n;
-		c->stats.file_bytes += n;
+		c->stats.written_bytes += n;
 		if (off != UINT64_MAX)
 			off += n;
 	}
@@ -969,6 +969,7 @@ struct hs_error *hs_capture_dump(struct hs_capture *c, int pid, const int *tids,
 	}
 	if (!err)
 		err = out_finish(c);
+	c->stats.file_bytes = c->z ? c->stats.written_bytes : c->off;
 out:
 	free(n.buf);
 	proc_deinit(&p);

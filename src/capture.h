@@ -48,7 +48,8 @@ struct hs_capture_options {
 
 struct hs_capture_stats {
 	uint64_t core_bytes;      /* size of the ELF core (before compression) */
-	uint64_t file_bytes;      /* bytes of the file written (compressed size with zstd) */
+	uint64_t file_bytes;      /* size of the file: the core's, or the compressed size */
+	uint64_t written_bytes;   /* bytes actually written (a raw core's holes are not) */
 	uint64_t dumped_bytes;    /* memory bytes in the core, holes included */
 	uint64_t hole_bytes;      /* of those, untouched pages not read (holes) */
 	uint64_t omitted_bytes;   /* mapped memory left out by the filter */

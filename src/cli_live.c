@@ -129,8 +129,8 @@ static void report_text(int pid, const char *path, const struct capture_result *
 	       hs_fmt_size(s->dumped_bytes, a, sizeof(a)), hs_fmt_size(s->hole_bytes, b, sizeof(b)));
 	printf("  left out            %s (read-only file mappings, reservations)\n",
 	       hs_fmt_size(s->omitted_bytes, d, sizeof(d)));
-	printf("  file                %s (core %s)\n", hs_fmt_size(s->file_bytes, f, sizeof(f)),
-	       hs_fmt_size(s->core_bytes, a, sizeof(a)));
+	printf("  file                %s (%s written; core %s)\n", hs_fmt_size(s->file_bytes, f, sizeof(f)),
+	       hs_fmt_size(s->written_bytes, b, sizeof(b)), hs_fmt_size(s->core_bytes, a, sizeof(a)));
 	printf("  process stopped     %.3f s (%.3f s in all)\n", r->stopped, r->elapsed);
 	if (s->unreadable_pages)
 		printf("  unreadable pages    %" PRIu64 " (written as zeros)\n", s->unreadable_pages);
@@ -150,6 +150,7 @@ static void report_json_fields(struct hs_out *out, int pid, const char *path, co
 	hs_json_ku64(out, "mappings", s->nmappings);
 	hs_json_ku64(out, "core_bytes", s->core_bytes);
 	hs_json_ku64(out, "file_bytes", s->file_bytes);
+	hs_json_ku64(out, "written_bytes", s->written_bytes);
 	hs_json_ku64(out, "dumped_bytes", s->dumped_bytes);
 	hs_json_ku64(out, "hole_bytes", s->hole_bytes);
 	hs_json_ku64(out, "omitted_bytes", s->omitted_bytes);

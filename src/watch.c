@@ -16,7 +16,7 @@ struct hs_watch {
 	int pid;
 	int version;               /* 0: RSS; 1, 2: cgroup */
 	char *dir;
-	int usage_fd, limit_fd, events_fd;
+	int usage_fd;              /* RSS: /proc/PID/statm, kept open */
 	double pct;
 	uint64_t fixed_threshold;  /* RSS */
 	uint64_t step_opt;
@@ -32,10 +32,6 @@ void hs_watch_destroy(struct hs_watch *w)
 		return;
 	if (w->usage_fd >= 0)
 		close(w->usage_fd);
-	if (w->limit_fd >= 0)
-		close(w->limit_fd);
-	if (w->events_fd >= 0)
-		close(w->events_fd);
 	free(w->dir);
 	free(w);
 }
@@ -46,7 +42,7 @@ static struct hs_watch *watch_alloc(int pid, uint64_t step)
 	if (!w)
 		return NULL;
 	w->pid = pid;
-	w->usage_fd = w->limit_fd = w->events_fd = -1;
+	w->usage_fd = -1;
 	w->step_opt = step;
 	w->page_size = sysconf(_SC_PAGESIZE);
 	return w;
@@ -93,11 +89,23 @@ static int open_in(const char *dir, const char *name)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/* A cgroup file, opened at each poll: three syscalls, and a cgroup that was
+ * removed and made again is followed. */
+static ssize_t read_cg(const struct hs_watch *w, const char *name, char *buf, size_t cap)
+{
+	int fd = open_in(w->dir, name);
+	if (fd < 0)
+		return -1;
+	ssize_t n = pread_text(fd, buf, cap);
+	close(fd);
+	return n;
+}
+
 /* The limit in the cgroup's limit file; 0 when there is none. */
 static struct hs_error *read_limit(struct hs_watch *w, uint64_t *ret)
 {
 	char buf[64];
-	if (pread_text(w->limit_fd, buf, sizeof(buf)) <= 0)
+	if (read_cg(w, w->version == 2 ? "memory.max" : "memory.limit_in_bytes", buf, sizeof(buf)) <= 0)
 		return hs_error_create(HS_ERR_TARGET, "cannot read the limit of cgroup %s", w->dir);
 	if (!strncmp(buf, "max", 3)) {
 		*ret = 0;
@@ -111,31 +119,28 @@ static struct hs_error *read_limit(struct hs_watch *w, uint64_t *ret)
 	return NULL;
 }
 
+static bool has_file(const char *dir, const char *name)
+{
+	int fd = open_in(dir, name);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
 static struct hs_error *open_cgroup_dir(struct hs_watch *w, const char *dir)
 {
 	free(w->dir);
 	if (!(w->dir = strdup(dir)))
 		return &hs_error_nomem;
-	for (int fd = w->usage_fd; fd >= 0; fd = -1)
-		close(fd);
-	if (w->limit_fd >= 0)
-		close(w->limit_fd);
-	if (w->events_fd >= 0)
-		close(w->events_fd);
-	w->events_fd = -1;
-	if ((w->usage_fd = open_in(dir, "memory.current")) >= 0) {
+	if (has_file(dir, "memory.current"))
 		w->version = 2;
-		w->limit_fd = open_in(dir, "memory.max");
-		w->events_fd = open_in(dir, "memory.events");
-	} else if ((w->usage_fd = open_in(dir, "memory.usage_in_bytes")) >= 0) {
+	else if (has_file(dir, "memory.usage_in_bytes"))
 		w->version = 1;
-		w->limit_fd = open_in(dir, "memory.limit_in_bytes");
-	} else {
+	else
 		return hs_error_create(HS_ERR_USAGE,
 				       "%s is not a cgroup with the memory controller (no memory.current, no memory.usage_in_bytes)",
 				       dir);
-	}
-	if (w->limit_fd < 0)
+	if (!has_file(dir, w->version == 2 ? "memory.max" : "memory.limit_in_bytes"))
 		return hs_error_create(HS_ERR_USAGE, "cgroup %s has no %s", dir,
 				       w->version == 2 ? "memory.max" : "memory.limit_in_bytes");
 	return NULL;
@@ -293,7 +298,9 @@ struct hs_error *hs_watch_poll(struct hs_watch *w, struct hs_watch_sample *ret)
 {
 	struct hs_watch_sample s = { 0 };
 	char buf[512];
-	if (pread_text(w->usage_fd, buf, sizeof(buf)) <= 0) {
+	ssize_t got = w->version == 0 ? pread_text(w->usage_fd, buf, sizeof(buf))
+				       : read_cg(w, w->version == 2 ? "memory.current" : "memory.usage_in_bytes", buf, sizeof(buf));
+	if (got <= 0) {
 		if (w->version == 0)
 			return hs_error_create(HS_ERR_TARGET, "pid %d exited", w->pid);
 		return hs_error_create(HS_ERR_TARGET, "cannot read the memory usage of cgroup %s (removed?)", w->dir);
@@ -310,7 +317,7 @@ struct hs_error *hs_watch_poll(struct hs_watch *w, struct hs_watch_sample *ret)
 		if (!s.limit)
 			return hs_error_create(HS_ERR_TARGET, "cgroup %s no longer has a memory limit", w->dir);
 		s.threshold = (uint64_t)((double)s.limit * w->pct / 100.0);
-		if (w->events_fd >= 0 && pread_text(w->events_fd, buf, sizeof(buf)) > 0) {
+		if (w->version == 2 && read_cg(w, "memory.events", buf, sizeof(buf)) > 0) {
 			s.max_events = event_count(buf, "max");
 			s.oom_kills = event_count(buf, "oom_kill");
 		}
