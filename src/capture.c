@@ -604,7 +604,8 @@ static struct hs_error *thread_notes(struct notes *n, int pid, int tid, const ch
 	memset(&pr, 0, sizeof(pr));
 	struct user_regs_struct regs;
 	if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0) {
-		if (proc_gone(pid))
+		// A thread we stopped leaves its stop only by dying (SIGKILL).
+		if (errno == ESRCH || proc_gone(pid))
 			return gone_error(pid);
 		return hs_error_errno(errno, "cannot read the registers of thread %d", tid);
 	}

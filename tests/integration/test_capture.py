@@ -421,17 +421,23 @@ class Faults(unittest.TestCase):
             raise AssertionError("needs root and setpriv (util-linux) to run as nobody")
         live = Live("threads")
         self.addCleanup(live.kill)
-        exe = os.path.join(self.dir, "..", "heapscope-nobody")
+        # Somewhere nobody may run the binary and write the core.
+        d = tempfile.mkdtemp(prefix="hs-nobody-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o777)
+        exe = os.path.join(d, "heapscope")
         shutil.copy(hslib.HEAPSCOPE, exe)
         os.chmod(exe, 0o755)
-        os.chmod(self.dir, 0o777)
+        out = os.path.join(d, "out")
+        os.mkdir(out)
+        os.chmod(out, 0o777)
         r = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", exe, "--pid",
-                            str(live.pid), "capture", "-o", os.path.join(self.dir, "x.core")],
+                            str(live.pid), "capture", "-o", os.path.join(out, "x.core")],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn("cannot stop pid %d" % live.pid, r.stderr)
         self.assertIn("CAP_SYS_PTRACE", r.stderr)
-        self.assertNothingWritten()
+        self.assertNothingWritten(out)
         live.assert_running(self, "after a refused capture")
 
     def test_no_such_pid_and_usage(self):
