@@ -78,3 +78,4 @@ anon=$(peak_anon "$HS" --jobs 2 "$D/m10.core" leaks)
 n=$("$HS" --json "$D/m10.core" summary | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["in_use"]["count"]+d["free"]["count"]+d["metadata"]["count"])')
 echo "leaks (10 M chunks): peak anonymous memory ${anon} KiB for $n blocks = $(( anon * 1024 / n )) bytes per allocation"
 
+BUILD=$B bench/capture.sh
