@@ -36,6 +36,7 @@
 #define PAGEMAP_SWAPPED (1ull << 62)
 #define PAGEMAP_FILE (1ull << 61)
 #define XSTATE_MAX 16384
+#define ZSTD_MT_MIN (64ull << 20)            /* compress on worker threads from this size */
 /* heapscope's own notes (name "HEAPSCOPE"), documented in docs/cores.md. */
 #define NT_HEAPSCOPE_CAPTURE 0x48530001u   /* "HS" 1 */
 #define NT_HEAPSCOPE_BUILD_IDS 0x48530002u /* "HS" 2 */
@@ -256,9 +257,6 @@ struct hs_error *hs_capture_open(const char *path, const struct hs_capture_optio
 		}
 		ZSTD_CCtx_setParameter(c->z, ZSTD_c_compressionLevel, c->o.zstd_level ? c->o.zstd_level : 1);
 		ZSTD_CCtx_setParameter(c->z, ZSTD_c_checksumFlag, 1);
-		// Workers compress while we read the process (ignored by a single-threaded libzstd).
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		ZSTD_CCtx_setParameter(c->z, ZSTD_c_nbWorkers, cpus > 4 ? 4 : cpus < 1 ? 1 : (int)cpus);
 	}
 	free(copy);
 	*ret = c;
@@ -955,8 +953,14 @@ struct hs_error *hs_capture_dump(struct hs_capture *c, int pid, const int *tids,
 	}
 	c->stats.core_bytes = off;
 	c->stats.nmappings = p.nmaps;
-	if (c->z)
+	if (c->z) {
 		ZSTD_CCtx_setPledgedSrcSize(c->z, off);
+		// Workers compress while we read the process; starting them costs more
+		// than it saves on a small core (ignored by a single-threaded libzstd).
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		if (c->stats.dumped_bytes >= ZSTD_MT_MIN && cpus > 1)
+			ZSTD_CCtx_setParameter(c->z, ZSTD_c_nbWorkers, cpus > 4 ? 4 : (int)cpus);
+	}
 	if ((err = write_headers(c, &p, &n, notes_off, nphdr, xnum)))
 		goto out;
 	for (size_t i = 0; i < p.nmaps && !err; i++) {

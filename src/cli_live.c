@@ -314,7 +314,7 @@ static int cmd_watch(int pid, int argc, char **argv, bool json)
 		if (cg)
 			printf("watching pid %d: cgroup v%d %s at %s%% of its limit, every %g s\n", pid, version, cg, a.at, interval);
 		else
-			printf("watching pid %d: RSS above %s bytes, every %g s\n", pid, a.rss, interval);
+			printf("watching pid %d: RSS at or above %s, every %g s\n", pid, a.rss, interval);
 		fflush(stdout);
 	}
 	struct hs_out out;
@@ -344,7 +344,7 @@ static int cmd_watch(int pid, int argc, char **argv, bool json)
 			break;
 		}
 		if (s.fire) {
-			char path[4096], u[16], l[16];
+			char path[4096], u[16], l[16], f[16];
 			core_name(path, sizeof(path), a.lo.out, pid, a.lo.co.compress == HS_COMPRESS_ZSTD);
 			struct capture_result r;
 			if ((err = capture_one(pid, path, &a.lo.co, &r))) {
@@ -367,7 +367,7 @@ static int cmd_watch(int pid, int argc, char **argv, bool json)
 				printf("%s: %s (usage %s%s%s): captured %s (%s, process stopped %.3f s)\n",
 				       s.why, cg ? "cgroup" : "RSS", hs_fmt_size(s.usage, u, sizeof(u)),
 				       s.limit ? " of " : "", s.limit ? hs_fmt_size(s.limit, l, sizeof(l)) : "", path,
-				       hs_fmt_size(r.stats.file_bytes, l, sizeof(l)), r.stopped);
+				       hs_fmt_size(r.stats.file_bytes, f, sizeof(f)), r.stopped);
 				fflush(stdout);
 			}
 			if (taken >= max_cores) {

@@ -268,8 +268,8 @@ struct hs_error *hs_watch_open_cgroup(int pid, const char *dir, double pct, uint
 	}
 	if (!limit) {
 		err = hs_error_create(HS_ERR_USAGE,
-				      "cgroup %s has no memory limit (%s is max): --at needs one; use --rss-above SIZE",
-				      w->dir, w->version == 2 ? "memory.max" : "memory.limit_in_bytes");
+				      "cgroup %s has no memory limit (%s): --at needs one; use --rss-above SIZE",
+				      w->dir, w->version == 2 ? "memory.max is max" : "memory.limit_in_bytes says unlimited");
 		goto fail;
 	}
 	*ret = w;
