@@ -5,8 +5,8 @@
 set -e
 need="make gcc libelf-dev libdw-dev libzstd-dev pkg-config"
 case "$1" in
-  check|demo) need="$need g++ libcmocka-dev gdb libc6-dbg libjemalloc-dev python3 elfutils binutils util-linux" ;;
-  bench) need="$need gdb libc6-dbg python3 time" ;;
+  check|demo) need="$need g++ libcmocka-dev gdb libc6-dbg libjemalloc-dev python3 elfutils binutils util-linux zstd" ;;
+  bench) need="$need gdb libc6-dbg python3 time bc" ;;
 esac
 missing=""
 for p in $need; do
