@@ -976,6 +976,12 @@ struct hs_error *hs_capture_dump(struct hs_capture *c, int pid, const int *tids,
 		err = out_finish(c);
 	c->stats.file_bytes = c->z ? c->stats.written_bytes : c->off;
 out:
+	// Whatever failed, a process that died meanwhile is the reason to give.
+	if (err && err != &hs_error_nomem && err->code != HS_ERR_INTERRUPTED && err->code != HS_ERR_TARGET &&
+	    proc_gone(pid)) {
+		hs_error_destroy(err);
+		err = gone_error(pid);
+	}
 	free(n.buf);
 	proc_deinit(&p);
 	return err;

@@ -65,13 +65,14 @@ static int write_stdout(void *ctx, const char *buf, size_t len)
 /* Live processes: seize every thread, and release them on every way out. */
 
 static int *seized;
+static int *seized_sig;     /* a signal the thread was stopped delivering: given back on detach */
 static volatile size_t nseized;
 static volatile sig_atomic_t signals_seen;
 
 static void release_threads(void)
 {
 	for (size_t i = 0; i < nseized; i++)
-		ptrace(PTRACE_DETACH, seized[i], NULL, NULL);
+		ptrace(PTRACE_DETACH, seized[i], NULL, (void *)(long)seized_sig[i]);
 	nseized = 0;
 }
 
@@ -113,11 +114,15 @@ static int seize_process(int pid)
 			if (tid <= 0 || already_seized(tid))
 				continue;
 			int *grown = realloc(seized, (nseized + 1) * sizeof(int));
-			if (!grown) {
+			if (grown)
+				seized = grown;
+			int *grown_sig = grown ? realloc(seized_sig, (nseized + 1) * sizeof(int)) : NULL;
+			if (!grown_sig) {
 				closedir(dir);
 				return ENOMEM;
 			}
-			seized = grown;
+			seized_sig = grown_sig;
+			seized_sig[nseized] = 0;
 			if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
 				int e = errno;
 				if (e == ESRCH)
@@ -129,10 +134,14 @@ static int seize_process(int pid)
 			nseized = nseized + 1;
 			added = true;
 			ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
-			int status;
-			while (waitpid(tid, &status, __WALL) < 0 && errno == EINTR)
+			int status, r;
+			while ((r = waitpid(tid, &status, __WALL)) < 0 && errno == EINTR)
 				if (signals_seen)
 					break;
+			// Stopped delivering a signal (not by our interrupt): the signal
+			// must not be lost when we let the thread go.
+			if (r == tid && WIFSTOPPED(status) && (status >> 16) == 0)
+				seized_sig[nseized - 1] = WSTOPSIG(status);
 		}
 		closedir(dir);
 		if (!added)
@@ -343,6 +352,7 @@ int main(int argc, char **argv)
 	hs_session_destroy(s);
 	release_threads();
 	free(seized);
+	free(seized_sig);
 	if (err)
 		return fail(err, false);
 	return status;
