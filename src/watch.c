@@ -22,6 +22,7 @@ struct hs_watch {
 	uint64_t step_opt;
 	uint64_t level;            /* 0: at the threshold */
 	bool have_events;          /* last_max_events was read once */
+	bool seen_high;            /* usage was at or above T - STEP since the last core */
 	uint64_t last_max_events;
 	long page_size;
 };
@@ -325,8 +326,12 @@ struct hs_error *hs_watch_poll(struct hs_watch *w, struct hs_watch_sample *ret)
 	uint64_t step = w->step_opt ? w->step_opt : s.threshold / 10;
 	if (step == 0)
 		step = 1;
-	// Fell back: armed at the threshold again.
-	if (w->level && s.usage + step < s.threshold)
+	// Fell back (from at least T - STEP since the last core, to below it):
+	// armed at the threshold again.
+	bool high = s.usage + step >= s.threshold;
+	if (w->level && high)
+		w->seen_high = true;
+	if (w->level && !high && w->seen_high)
 		w->level = 0;
 	s.level = w->level ? w->level : s.threshold;
 	if (s.usage >= s.level) {
@@ -349,6 +354,7 @@ void hs_watch_fired(struct hs_watch *w, const struct hs_watch_sample *s)
 	if (step == 0)
 		step = 1;
 	w->level = (s->usage > s->threshold ? s->usage : s->threshold) + step;
+	w->seen_high = s->usage + step >= s->threshold;
 }
 
 struct hs_error *hs_parse_seconds(const char *text, const char *what, double *ret)

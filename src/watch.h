@@ -7,7 +7,8 @@
  * armed level fires (so does a rise of cgroup v2's memory.events "max" count:
  * the limit was hit between two polls).  After a capture at usage U the next
  * level is max(U, T) + STEP (it grew by a further step); when usage falls below
- * T - STEP, the level is T again (it fell back).  STEP defaults to T / 10.
+ * T - STEP, having been at or above it since that core, the level is T again (it
+ * fell back).  A "max" event fires only while armed at T.  STEP defaults to T / 10.
  *
  * Never prints; the front end runs the loop and takes the cores.
  */
