@@ -212,7 +212,8 @@ static struct hs_error *find_cgroup(int pid, char *dir, size_t cap, int *version
 	size_t rl = strlen(root);
 	if (strcmp(root, "/") && !strncmp(cg, root, rl) && (cg[rl] == '/' || !cg[rl]))
 		cg += rl;
-	snprintf(dir, cap, "%s%s", mnt, strcmp(cg, "/") ? cg : "");
+	if (snprintf(dir, cap, "%s%s", mnt, strcmp(cg, "/") ? cg : "") >= (int)cap)
+		return hs_error_create(HS_ERR_USAGE, "the cgroup path of pid %d is too long; give --cgroup DIR", pid);
 	*version_ret = version;
 	return NULL;
 }
