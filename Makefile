@@ -6,10 +6,11 @@ OPT ?= -O2
 SAN ?=
 CFLAGS_BASE = -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-fPIC -fvisibility=hidden -pthread -Iinclude -Isrc -D_GNU_SOURCE $(SAN)
-LIBS = -ldw -lelf -lz -lpthread -lm -lstdc++
+LIBS = -ldw -lelf -lz -lzstd -lpthread -lm -lstdc++
 TEST_LIBS = -lcmocka
 
-LIB_SRC = $(filter-out src/cli.c,$(wildcard src/*.c))
+LIB_SRC = $(filter-out src/cli.c src/cli_%.c,$(wildcard src/*.c))
+CLI_SRC = src/cli.c $(wildcard src/cli_*.c)
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -34,8 +35,8 @@ $(BUILD)/libheapscope.a: $(LIB_OBJ)
 $(BUILD)/libheapscope.so: $(LIB_OBJ)
 	$(CC) $(CFLAGS_BASE) -shared -Wl,--no-undefined -Wl,-soname,libheapscope.so.1 -o $@ $^ $(LIBS)
 
-$(BUILD)/heapscope: src/cli.c $(BUILD)/libheapscope.a
-	$(CC) $(CFLAGS_BASE) -o $@ $< $(BUILD)/libheapscope.a $(LIBS)
+$(BUILD)/heapscope: $(CLI_SRC) $(wildcard src/*.h) $(BUILD)/libheapscope.a
+	$(CC) $(CFLAGS_BASE) -o $@ $(CLI_SRC) $(BUILD)/libheapscope.a $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(wildcard tests/unit/*.h) $(BUILD)/libheapscope.a
 	@mkdir -p $(dir $@)

@@ -438,7 +438,7 @@ static void discard(void *opaque, const char *s)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: jemalloc_heap TRUTH.json [abort]");
+		die("usage: jemalloc_heap TRUTH.json [abort|wait]");
 	if (!mallctl || !malloc_stats_print)
 		die("jemalloc is not loaded (LD_PRELOAD=libjemalloc.so.2 for the preload variant)");
 	const char *fixture = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
@@ -473,5 +473,12 @@ int main(int argc, char **argv)
 	dump_here();
 	if (argc > 2 && strcmp(argv[2], "abort") == 0)
 		abort();
+	// "wait": stay as dumped, for live captures (tests/integration/test_capture.py).
+	if (argc > 2 && strcmp(argv[2], "wait") == 0) {
+		if (write(1, "ready\n", 6) != 6)
+			_exit(1);
+		for (;;)
+			pause();
+	}
 	return 0;
 }

@@ -444,17 +444,25 @@ TRUTH_FN void truth_write(const char *path)
 	pthread_mutex_unlock(&truth.lock);
 }
 
-/* After dump_here(): "abort" as argv[2] makes the kernel write a core. */
+/* After dump_here(): "abort" as argv[2] makes the kernel write a core; "wait"
+ * says "ready" on stdout and waits, heap and threads as they are, until killed
+ * (live captures: tests/integration/test_capture.py). */
 TRUTH_FN void truth_finish(int argc, char **argv)
 {
 	if (argc > 2 && strcmp(argv[2], "abort") == 0)
 		abort();
+	if (argc > 2 && strcmp(argv[2], "wait") == 0) {
+		if (write(1, "ready\n", 6) != 6)
+			_exit(1);
+		for (;;)
+			pause();
+	}
 }
 
 TRUTH_FN const char *truth_path(int argc, char **argv)
 {
 	if (argc < 2)
-		truth_die("usage: FIXTURE TRUTH.json [abort]");
+		truth_die("usage: FIXTURE TRUTH.json [abort|wait]");
 	return argv[1];
 }
 

@@ -3,10 +3,10 @@
 # what is missing; otherwise print the exact apt-get line and fail.
 # Usage: scripts/deps.sh build|check|demo|bench|fuzz
 set -e
-need="make gcc libelf-dev libdw-dev zlib1g-dev pkg-config"
+need="make gcc libelf-dev libdw-dev zlib1g-dev libzstd-dev pkg-config"
 case "$1" in
-  check|demo) need="$need g++ libcmocka-dev gdb libc6-dbg libjemalloc-dev python3 elfutils binutils util-linux libglib2.0-dev uthash-dev" ;;
-  bench) need="$need gdb libc6-dbg python3 time" ;;
+  check|demo) need="$need g++ libcmocka-dev gdb libc6-dbg libjemalloc-dev python3 elfutils binutils util-linux libglib2.0-dev uthash-dev zstd" ;;
+  bench) need="$need gdb libc6-dbg python3 time bc" ;;
   fuzz) need="$need clang-14 libclang-rt-14-dev" ;;
 esac
 # export/report/debuginfod tests: go tool pprof reads the profiles back,

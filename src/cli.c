@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "heapscope.h"
+#include "cli.h"
 
 static const char usage_head[] =
 "Usage: heapscope [OPTIONS] CORE [COMMAND [ARGS...]]\n"
@@ -56,6 +57,7 @@ static void usage(FILE *f)
 	const struct hs_command_info *cmds = hs_command_table(&n);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "  %-40s %s\n", cmds[i].usage, cmds[i].summary);
+	hs_cli_live_usage(f);
 	fputs("\nExit status: 0 done, 1 leaks found with --fail-on-leaks, 2 usage error,\n"
 	      "3 the target cannot be read, 4 the heap could not be reconstructed,\n"
 	      "128+N stopped by signal N (130 SIGINT, 143 SIGTERM).  With --json a failure\n"
@@ -87,6 +89,7 @@ static int write_stdout(void *ctx, const char *buf, size_t len)
 /* Live processes: seize every thread, and release them on every way out. */
 
 static int *seized;
+static int *seized_sig;     /* a signal the thread was stopped delivering: given back on detach */
 static volatile size_t nseized;
 static volatile sig_atomic_t signals_seen;
 static volatile sig_atomic_t first_signal;
@@ -96,7 +99,7 @@ static const char *command_name;   /* NULL until the command is known */
 static void release_threads(void)
 {
 	for (size_t i = 0; i < nseized; i++)
-		ptrace(PTRACE_DETACH, seized[i], NULL, NULL);
+		ptrace(PTRACE_DETACH, seized[i], NULL, (void *)(long)seized_sig[i]);
 	nseized = 0;
 }
 
@@ -111,6 +114,8 @@ static void die_now(int sig)
 	static const char a[] = "heapscope: stopped by ", b[] = " before the command finished\n";
 	const char *name = signal_name(sig);
 	release_threads();
+	if (hs_cli_unlink_on_signal)
+		unlink(hs_cli_unlink_on_signal);
 	if (write(2, a, sizeof(a) - 1) < 0 || write(2, name, strlen(name)) < 0 || write(2, b, sizeof(b) - 1) < 0)
 		_exit(128 + sig);
 	_exit(128 + sig);
@@ -158,11 +163,15 @@ static int seize_process(int pid)
 			if (tid <= 0 || already_seized(tid))
 				continue;
 			int *grown = realloc(seized, (nseized + 1) * sizeof(int));
-			if (!grown) {
+			if (grown)
+				seized = grown;
+			int *grown_sig = grown ? realloc(seized_sig, (nseized + 1) * sizeof(int)) : NULL;
+			if (!grown_sig) {
 				closedir(dir);
 				return ENOMEM;
 			}
-			seized = grown;
+			seized_sig = grown_sig;
+			seized_sig[nseized] = 0;
 			if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
 				int e = errno;
 				if (e == ESRCH)
@@ -174,10 +183,14 @@ static int seize_process(int pid)
 			nseized = nseized + 1;
 			added = true;
 			ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
-			int status;
-			while (waitpid(tid, &status, __WALL) < 0 && errno == EINTR)
+			int status, r;
+			while ((r = waitpid(tid, &status, __WALL)) < 0 && errno == EINTR)
 				if (signals_seen)
 					break;
+			// Stopped delivering a signal (not by our interrupt): the signal
+			// must not be lost when we let the thread go.
+			if (r == tid && WIFSTOPPED(status) && (status >> 16) == 0)
+				seized_sig[nseized - 1] = WSTOPSIG(status);
 		}
 		closedir(dir);
 		if (!added)
@@ -228,6 +241,34 @@ static void draw_progress(void *ctx, const char *stage, uint64_t done, uint64_t 
 	else
 		fprintf(stderr, "\r\033[Kheapscope: %s...", stage);
 	ps->open = true;
+}
+
+/* For cli_live.c (capture, watch): the same seizing, the same release. */
+const char *volatile hs_cli_unlink_on_signal;
+
+int hs_cli_seize(int pid)
+{
+	return seize_process(pid);
+}
+
+void hs_cli_release(void)
+{
+	release_threads();
+}
+
+const int *hs_cli_seized(size_t *n)
+{
+	*n = nseized;
+	return seized;
+}
+
+void hs_cli_catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
 }
 
 // A failure: the message on stderr, and with --json one error document on
@@ -345,6 +386,12 @@ static int run(int argc, char **argv, struct hs_optset *set)
 	}
 	const struct hs_options *opts = hs_optset_options(set);
 
+	// capture and watch read the process their own way (cli_live.c).
+	if (i < argc && hs_cli_live_command(argv[i]))
+		return hs_cli_live(pid_arg, argc - i, argv + i, json);
+	if (!pid_arg && i + 1 < argc && hs_cli_live_command(argv[i + 1]))
+		return hs_cli_live(NULL, argc - i - 1, argv + i + 1, json);
+
 	const char *core = NULL;
 	if (!pid_arg) {
 		if (i >= argc) {
@@ -454,5 +501,6 @@ int main(int argc, char **argv)
 	int status = run(argc, argv, set);
 	hs_optset_destroy(set);
 	free(seized);
+	free(seized_sig);
 	return status;
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/user.h>
 #include <unistd.h>
+#include "decompress.h"
 #include "target.h"
 
 static struct hs_target *target_alloc(enum hs_target_kind kind)
@@ -209,6 +210,9 @@ struct hs_error *hs_target_open_core(const char *path, struct hs_target **ret)
 			err->code = HS_ERR_TARGET;
 		goto fail;
 	}
+	// A compressed core (.zst) is read through its decompressed copy.
+	if ((err = hs_decompress_if_compressed(&t->fd, path)))
+		goto fail;
 	struct stat st;
 	if (fstat(t->fd, &st) != 0) {
 		err = hs_error_errno(errno, "cannot stat %s", path);
