@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "heapscope.h"
+#include "utf8_check.h"
 
 struct buf { char *p; size_t len, cap; };
 
@@ -46,29 +47,6 @@ static int buf_write(void *ctx, const char *s, size_t n)
 	return 0;
 }
 
-static bool valid_utf8(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned c = p[i], len, cp;
-		if (c < 0x80) { i++; continue; }
-		if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
-		else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
-		else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
-		else return false;
-		if (i + len > n)
-			return false;
-		for (unsigned k = 1; k < len; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i + k] & 0x3f);
-		}
-		static const unsigned min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-		if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += len;
-	}
-	return true;
-}
 
 static void check_text(const char *cmd, const struct buf *b)
 {

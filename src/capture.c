@@ -548,28 +548,10 @@ static struct hs_error *note_add(struct notes *n, const char *name, uint32_t typ
 	return NULL;
 }
 
-static size_t read_file(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	size_t done = 0;
-	while (done < cap) {
-		ssize_t r = read(fd, buf + done, cap - done);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		done += r;
-	}
-	close(fd);
-	return done;
-}
-
 /* Fields of /proc/PID[/task/TID]/stat after the command name: [0] is the state. */
 static int stat_fields(const char *path, char *buf, size_t cap, char **fields, int max)
 {
-	size_t n = read_file(path, buf, cap - 1);
+	size_t n = hs_read_small_file(path, buf, cap - 1);
 	buf[n] = 0;
 	char *rp = strrchr(buf, ')');
 	if (!rp)
@@ -623,7 +605,7 @@ static struct hs_error *thread_notes(struct notes *n, int pid, int tid, const ch
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
 	stat_fields(path, buf, sizeof(buf), f, 20);
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	size_t sn = read_file(path, status, sizeof(status) - 1);
+	size_t sn = hs_read_small_file(path, status, sizeof(status) - 1);
 	status[sn] = 0;
 	pr.pr_pid = tid;
 	pr.pr_ppid = stat_pid[0] ? atoi(stat_pid[0]) : 0;
@@ -667,17 +649,17 @@ static struct hs_error *psinfo_note(struct notes *n, int pid, char **f)
 	ps.pr_nice = f[16] ? (char)atoi(f[16]) : 0;
 	ps.pr_pid = pid;
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	size_t sn = read_file(path, buf, sizeof(buf) - 1);
+	size_t sn = hs_read_small_file(path, buf, sizeof(buf) - 1);
 	buf[sn] = 0;
 	const char *uid = strstr(buf, "\nUid:"), *gid = strstr(buf, "\nGid:");
 	ps.pr_uid = uid ? (unsigned)strtoul(uid + 5, NULL, 10) : 0;
 	ps.pr_gid = gid ? (unsigned)strtoul(gid + 5, NULL, 10) : 0;
 	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	size_t cn = read_file(path, buf, sizeof(ps.pr_fname));
+	size_t cn = hs_read_small_file(path, buf, sizeof(ps.pr_fname));
 	for (size_t i = 0; i < cn && buf[i] != '\n'; i++)
 		ps.pr_fname[i] = buf[i];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	size_t an = read_file(path, buf, sizeof(ps.pr_psargs) - 1);
+	size_t an = hs_read_small_file(path, buf, sizeof(ps.pr_psargs) - 1);
 	for (size_t i = 0; i < an; i++)
 		ps.pr_psargs[i] = buf[i] ? buf[i] : ' ';
 	for (size_t i = an; i > 0 && ps.pr_psargs[i - 1] == ' '; i--)
@@ -804,7 +786,7 @@ static struct hs_error *build_notes(struct notes *n, struct proc *p, struct hs_c
 	c->stats.nthreads = ntids;
 	char auxv[8192];
 	snprintf(path, sizeof(path), "/proc/%d/auxv", p->pid);
-	size_t an = read_file(path, auxv, sizeof(auxv));
+	size_t an = hs_read_small_file(path, auxv, sizeof(auxv));
 	if (an)
 		HS_CHECK(note_add(n, "CORE", NT_AUXV, auxv, an));
 	HS_CHECK(file_note(n, p));

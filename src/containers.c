@@ -243,12 +243,16 @@ static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdi
 	const struct hs_analysis *a = s->analysis;
 	start = (start + 7) & ~UINT64_C(7);
 	for (uint64_t p = start; p + 8 <= end && !d->err;) {
-		uint64_t avail = hs_memory_available(&s->target->mem, p) & ~UINT64_C(7);
-		if (!avail) {
-			p += 8;
+		// Holes and memory not dumped are skipped, never faulted in.
+		uint64_t len, q = hs_memory_next_scan_run(&s->target->mem, p, end, &len);
+		if (q == UINT64_MAX)
+			break;
+		uint64_t stop = q + len;
+		p = (q + 7) & ~UINT64_C(7);
+		if (p + 8 > stop) {
+			p = stop;
 			continue;
 		}
-		uint64_t stop = avail < end - p ? p + avail : end;
 		const uint8_t *base = hs_memory_span(&s->target->mem, p, stop - p);
 		if (!base)
 			break;
@@ -504,12 +508,16 @@ static struct hs_error *anchors_build(struct hs_session *s, struct anchors *an)
 				continue;
 			uint64_t p = (roots->ranges[r].start + 7) & ~UINT64_C(7), end = roots->ranges[r].end;
 			while (p + 8 <= end) {
-				uint64_t avail = hs_memory_available(&s->target->mem, p) & ~UINT64_C(7);
-				if (!avail) {
-					p += 8;
+				// Holes and memory not dumped are skipped, never faulted in.
+				uint64_t len, q = hs_memory_next_scan_run(&s->target->mem, p, end, &len);
+				if (q == UINT64_MAX)
+					break;
+				uint64_t stop = q + len;
+				p = (q + 7) & ~UINT64_C(7);
+				if (p + 8 > stop) {
+					p = stop;
 					continue;
 				}
-				uint64_t stop = avail < end - p ? p + avail : end;
 				const uint8_t *base = hs_memory_span(&s->target->mem, p, stop - p);
 				uint64_t p0 = p;
 				for (; base && p + 8 <= stop; p += 8) {

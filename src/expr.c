@@ -136,7 +136,7 @@ bool hs_dwarf_var_location(Dwarf_Die *var, uint64_t bias, uint64_t *ret, bool *t
 	return false;
 }
 
-static bool member_location(Dwarf_Die *m, uint64_t *ret)
+bool hs_dwarf_member_location(Dwarf_Die *m, uint64_t *ret)
 {
 	Dwarf_Attribute attr;
 	Dwarf_Word v;
@@ -170,7 +170,7 @@ static bool find_member(Dwarf_Die *type, const char *name, uint64_t *off_ret, Dw
 		const char *mn = dwarf_diename(&m);
 		uint64_t off;
 		Dwarf_Die mt;
-		if (!member_location(&m, &off) || !hs_dwarf_type_of(&m, &mt))
+		if (!hs_dwarf_member_location(&m, &off) || !hs_dwarf_type_of(&m, &mt))
 			continue;
 		if (mn && !strcmp(mn, name)) {
 			*off_ret = off;

@@ -66,6 +66,9 @@ void hs_expr_result_deinit(struct hs_expr_result *r);
 bool hs_dwarf_peel(Dwarf_Die *die, Dwarf_Die *ret);
 /* The DW_AT_type of die, peeled. */
 bool hs_dwarf_type_of(Dwarf_Die *die, Dwarf_Die *ret);
+/* A member's byte offset (DW_AT_data_member_location: a constant, or
+ * DW_OP_plus_uconst N; none for union members: 0). */
+bool hs_dwarf_member_location(Dwarf_Die *m, uint64_t *ret);
 /* A variable's location: a relocated address, or a TLS block offset. */
 bool hs_dwarf_var_location(Dwarf_Die *var, uint64_t bias, uint64_t *ret, bool *tls_ret);
 /* A member of struct/union type by name (anonymous members searched): its

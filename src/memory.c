@@ -504,3 +504,26 @@ void hs_memory_prefault_writable(struct hs_memory *mem)
 	(void)mem;
 #endif
 }
+
+uint64_t hs_memory_next_scan_run(const struct hs_memory *mem, uint64_t addr, uint64_t end, uint64_t *len_ret)
+{
+	while (addr < end) {
+		const struct hs_segment *seg = hs_memory_segment(mem, addr);
+		if (!seg || addr - seg->start >= seg->filesz) {
+			uint64_t next = hs_memory_next_dumped(mem, addr);
+			addr = next > addr ? next : addr + 1;
+			continue;
+		}
+		uint64_t skip = hs_memory_skip_hole(mem, addr);
+		if (skip != addr) {
+			addr = skip;
+			continue;
+		}
+		uint64_t run = seg->filesz - (addr - seg->start);
+		if (seg->data && mem->nholes)
+			run = data_run(mem, seg, addr);
+		*len_ret = run < end - addr ? run : end - addr;
+		return addr;
+	}
+	return UINT64_MAX;
+}

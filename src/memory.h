@@ -91,6 +91,10 @@ uint64_t hs_memory_skip_hole(const struct hs_memory *mem, uint64_t addr);
 /* Dumped bytes from addr up to the next hole or the end of its segment's
  * dumped part: 0 when addr is in a hole or not dumped. */
 uint64_t hs_memory_data_run(const struct hs_memory *mem, uint64_t addr);
+/* The next run of [addr, end) worth a bulk scan: dumped bytes outside holes
+ * (zeros that cost nothing until touched).  Returns its start and *len_ret
+ * bytes (> 0), or UINT64_MAX when nothing is left. */
+uint64_t hs_memory_next_scan_run(const struct hs_memory *mem, uint64_t addr, uint64_t end, uint64_t *len_ret);
 /* Map the dumped bytes of every writable segment into our page tables in one
  * go (cores): a bulk scan then takes no page fault per 64 KiB.  Best effort. */
 void hs_memory_prefault_writable(struct hs_memory *mem);

@@ -188,12 +188,16 @@ struct hs_error *hs_owners_compute(struct hs_session *s, struct hs_owners *ret)
 		struct sym_cache cache = { 0 };
 		uint64_t p = (range->start + 7) & ~UINT64_C(7);
 		while (p + 8 <= range->end) {
-			uint64_t avail = hs_memory_available(&s->target->mem, p) & ~UINT64_C(7);
-			if (!avail) {
-				p += 8;
+			// Holes and memory not dumped are skipped, never faulted in.
+			uint64_t len, q = hs_memory_next_scan_run(&s->target->mem, p, range->end, &len);
+			if (q == UINT64_MAX)
+				break;
+			uint64_t stop = q + len;
+			p = (q + 7) & ~UINT64_C(7);
+			if (p + 8 > stop) {
+				p = stop;
 				continue;
 			}
-			uint64_t stop = avail < range->end - p ? p + avail : range->end;
 			const uint8_t *base = hs_memory_span(&s->target->mem, p, stop - p);
 			if (!base)
 				break;

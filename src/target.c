@@ -318,7 +318,7 @@ static struct hs_error *pid_maps(struct hs_target *t)
 	return hs_memory_finish(&t->mem);
 }
 
-static size_t read_small_file(const char *path, char *buf, size_t len)
+size_t hs_read_small_file(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -340,18 +340,18 @@ static struct hs_error *pid_process_info(struct hs_target *t)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", t->pid);
-	size_t n = read_small_file(path, buf, sizeof(t->notes.psargs) - 1);
+	size_t n = hs_read_small_file(path, buf, sizeof(t->notes.psargs) - 1);
 	for (size_t i = 0; i < n; i++)
 		t->notes.psargs[i] = buf[i] ? buf[i] : ' ';
 	t->notes.psargs[n] = 0;
 	for (size_t i = n; i > 0 && t->notes.psargs[i - 1] == ' '; i--)
 		t->notes.psargs[i - 1] = 0;
 	snprintf(path, sizeof(path), "/proc/%d/comm", t->pid);
-	n = read_small_file(path, t->notes.fname, sizeof(t->notes.fname) - 1);
+	n = hs_read_small_file(path, t->notes.fname, sizeof(t->notes.fname) - 1);
 	t->notes.fname[n] = 0;
 	t->notes.fname[strcspn(t->notes.fname, "\n")] = 0;
 	snprintf(path, sizeof(path), "/proc/%d/auxv", t->pid);
-	n = read_small_file(path, buf, sizeof(buf));
+	n = hs_read_small_file(path, buf, sizeof(buf));
 	t->notes.pid = t->pid;
 	return n ? hs_notes_parse_auxv_raw(&t->notes, (const uint8_t *)buf, n) : NULL;
 }

@@ -42,4 +42,8 @@ void hs_target_destroy(struct hs_target *t);
 /* Fill each thread's stack_lo/stack_hi from its rsp and the segment table. */
 void hs_target_compute_stacks(struct hs_target *t);
 
+/* Up to len bytes of a small file (/proc/PID/...): how many were read, 0 on
+ * any error. */
+size_t hs_read_small_file(const char *path, char *buf, size_t len);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "containers.h"
+#include "expr.h"
 #include "graph.h"
 #include "rtti.h"
 #include "session.h"
@@ -193,23 +194,7 @@ static int layout_find_or_add(struct hs_types *t, Dwarf_Die *die, unsigned modul
 
 static bool member_offset(Dwarf_Die *member, uint64_t *ret)
 {
-	Dwarf_Attribute attr;
-	Dwarf_Word v;
-	if (!dwarf_attr_integrate(member, DW_AT_data_member_location, &attr)) {
-		*ret = 0;
-		return true;
-	}
-	if (dwarf_formudata(&attr, &v) == 0) {
-		*ret = v;
-		return true;
-	}
-	Dwarf_Op *ops;
-	size_t nops;
-	if (dwarf_getlocation(&attr, &ops, &nops) == 0 && nops == 1 && ops[0].atom == DW_OP_plus_uconst) {
-		*ret = ops[0].number;
-		return true;
-	}
-	return false;
+	return hs_dwarf_member_location(member, ret);
 }
 
 struct flatten {

@@ -18,6 +18,7 @@
 #include "synth_core.h"
 #include "synth_glibc.h"
 #include "target.h"
+#include "utf8_check.h"
 
 #define LIBC      UINT64_C(0x7ffff7fa0000)
 #define MAIN_HEAP UINT64_C(0x555555559000)
@@ -294,31 +295,6 @@ static void test_sparse_16_gib_segments(void **state)
 	free(g);
 }
 
-/* Strict UTF-8 (decode, range-check): for whole outputs. */
-static bool valid_utf8(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		unsigned c = p[i], len, cp;
-		if (c < 0x80) { i++; continue; }
-		if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
-		else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
-		else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
-		else return false;
-		if (i + len > n)
-			return false;
-		for (unsigned k = 1; k < len; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i + k] & 0x3f);
-		}
-		static const unsigned min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-		if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += len;
-	}
-	return true;
-}
 
 /* No byte a terminal acts on: C0 controls but newline, DEL, ESC, C1. */
 static bool terminal_safe(const char *s, size_t n)
