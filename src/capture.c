@@ -390,8 +390,13 @@ static struct hs_error *read_maps(struct proc *p)
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/smaps", p->pid);
 	FILE *f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT ? gone_error(p->pid) : hs_error_errno(errno, "cannot read %s", path);
+	if (!f) {
+		// A killed process: its /proc files vanish (ENOENT) or refuse (ESRCH).
+		int e = errno;
+		if (e == ENOENT || e == ESRCH || proc_gone(p->pid))
+			return gone_error(p->pid);
+		return hs_error_errno(e, "cannot read %s", path);
+	}
 	char line[4096 + 256];
 	size_t cap = 0;
 	struct hs_error *err = NULL;
@@ -904,7 +909,9 @@ struct hs_error *hs_capture_dump(struct hs_capture *c, int pid, const int *tids,
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	p.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (p.mem_fd < 0) {
-		err = errno == ENOENT ? gone_error(pid) : hs_error_errno(errno, "cannot open %s", path);
+		int e = errno;
+		err = e == ENOENT || e == ESRCH || proc_gone(pid) ? gone_error(pid)
+								  : hs_error_errno(e, "cannot open %s", path);
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
