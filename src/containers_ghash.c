@@ -71,6 +71,8 @@ static bool gh_walk(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w)
 		return false;
 	if (w[GH_VALUES] != w[GH_KEYS] && !own_array(cw, w[GH_VALUES], size * (big_values ? 8 : 4), HS_ROLE_VALUES))
 		return false;
+	if (w[GH_HASHES] & 3)
+		return hs_cwalk_fail(cw, "its hash array 0x%" PRIx64 " is misaligned", w[GH_HASHES]);
 	const uint32_t *hashes = (const uint32_t *)hs_memory_span(&cw->s->target->mem, w[GH_HASHES], size * 4);
 	const uint8_t *keys = hs_memory_span(&cw->s->target->mem, w[GH_KEYS], size * (big_keys ? 8 : 4));
 	const uint8_t *values = hs_memory_span(&cw->s->target->mem, w[GH_VALUES], size * (big_values ? 8 : 4));

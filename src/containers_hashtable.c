@@ -64,6 +64,8 @@ static bool ht_chains(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w, con
 	struct hs_session *s = cw->s;
 	uint64_t bc = w[HT_BUCKET_COUNT];
 	uint64_t before_begin = addr + 8 * HT_BEFORE_BEGIN;
+	if (w[HT_BUCKETS] & 7)
+		return hs_cwalk_fail(cw, "the bucket array 0x%" PRIx64 " is misaligned", w[HT_BUCKETS]);
 	const uint64_t *b = (const uint64_t *)hs_memory_span(&s->target->mem, w[HT_BUCKETS], bc * 8);
 	if (!b)
 		return hs_cwalk_fail(cw, "the bucket array 0x%" PRIx64 " is not in the core", w[HT_BUCKETS]);

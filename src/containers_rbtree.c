@@ -34,7 +34,8 @@ enum {
 static bool rb_probe(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w)
 {
 	uint64_t count = w[RB_COUNT];
-	if ((uint32_t)w[RB_COLOR] != RB_RED || count == 0 || count > HS_CONTAINER_MAX_NODES)
+	// Nodes are malloc'd: a misaligned root is no tree (and no aligned load).
+	if ((uint32_t)w[RB_COLOR] != RB_RED || count == 0 || count > HS_CONTAINER_MAX_NODES || (w[RB_ROOT] & 7))
 		return false;
 	const uint64_t *root = (const uint64_t *)hs_memory_span(&cw->s->target->mem, w[RB_ROOT], 8 * RBN_WORDS);
 	return root && root[RBN_PARENT] == addr + 8 * RB_HEADER && hs_cwalk_block(cw, w[RB_ROOT]) >= 0 &&
