@@ -364,22 +364,6 @@ static void proc_deinit(struct proc *p)
 		close(p->pagemap_fd);
 }
 
-static bool proc_gone(int pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = 0;
-	char *rp = strrchr(buf, ')');
-	return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
-}
-
 static struct hs_error *gone_error(int pid)
 {
 	return hs_error_create(HS_ERR_TARGET, "pid %d exited during the capture; no core was written", pid);
@@ -393,7 +377,7 @@ static struct hs_error *read_maps(struct proc *p)
 	if (!f) {
 		// A killed process: its /proc files vanish (ENOENT) or refuse (ESRCH).
 		int e = errno;
-		if (e == ENOENT || e == ESRCH || proc_gone(p->pid))
+		if (e == ENOENT || e == ESRCH || hs_process_exited(p->pid))
 			return gone_error(p->pid);
 		return hs_error_errno(e, "cannot read %s", path);
 	}
@@ -440,7 +424,7 @@ static struct hs_error *read_maps(struct proc *p)
 		err = hs_error_errno(errno, "cannot read %s", path);
 	fclose(f);
 	if (!err && p->nmaps == 0)
-		err = proc_gone(p->pid) ? gone_error(p->pid)
+		err = hs_process_exited(p->pid) ? gone_error(p->pid)
 					: hs_error_create(HS_ERR_TARGET, "pid %d has no memory mappings (a kernel thread?)", p->pid);
 	return err;
 }
@@ -467,7 +451,7 @@ static struct hs_error *proc_read(struct proc *p, struct hs_capture *c, uint64_t
 			page = len - done;
 		ssize_t r = pread(p->mem_fd, buf + done, page, (off_t)(addr + done));
 		if (r <= 0) {
-			if (proc_gone(p->pid))
+			if (hs_process_exited(p->pid))
 				return gone_error(p->pid);
 			memset(buf + done, 0, page);
 			c->stats.unreadable_pages++;
@@ -590,7 +574,7 @@ static struct hs_error *thread_notes(struct notes *n, int pid, int tid, const ch
 	struct user_regs_struct regs;
 	if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0) {
 		// A thread we stopped leaves its stop only by dying (SIGKILL).
-		if (errno == ESRCH || proc_gone(pid))
+		if (errno == ESRCH || hs_process_exited(pid))
 			return gone_error(pid);
 		return hs_error_errno(errno, "cannot read the registers of thread %d", tid);
 	}
@@ -910,7 +894,7 @@ struct hs_error *hs_capture_dump(struct hs_capture *c, int pid, const int *tids,
 	p.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (p.mem_fd < 0) {
 		int e = errno;
-		err = e == ENOENT || e == ESRCH || proc_gone(pid) ? gone_error(pid)
+		err = e == ENOENT || e == ESRCH || hs_process_exited(pid) ? gone_error(pid)
 								  : hs_error_errno(e, "cannot open %s", path);
 		goto out;
 	}
@@ -967,7 +951,7 @@ struct hs_error *hs_capture_dump(struct hs_capture *c, int pid, const int *tids,
 out:
 	// Whatever failed, a process that died meanwhile is the reason to give.
 	if (err && err != &hs_error_nomem && err->code != HS_ERR_INTERRUPTED && err->code != HS_ERR_TARGET &&
-	    proc_gone(pid)) {
+	    hs_process_exited(pid)) {
 		hs_error_destroy(err);
 		err = gone_error(pid);
 	}
