@@ -1,11 +1,14 @@
 /* alloc.h - allocator walkers and what they describe.
  *
- * A walker is a table of functions.  detect() says whether its allocator is in
- * the target and finds its roots (arenas, emap); walk() emits every block into
- * the heap index and fills the allocator-neutral description (arenas, free
- * lists, mapped regions) used by the arenas/bins/info reports.  Walkers never
- * print: findings (corruption, unsupported layout, not dumped memory) go to the
- * session's diagnostics, and the walk goes on from the next trustworthy point.
+ * A walker is a table of functions (struct hs_walker) listed in the walker
+ * table, src/walkers.c.  detect() says whether its allocator is in the target
+ * and finds its roots (arenas, emap); walk() emits every block into the heap
+ * index and fills the allocator-neutral description (arenas, free lists,
+ * mapped regions, facts) used by the arenas/bins/info reports.  Both see the
+ * target only through a struct hs_walk_ctx (src/walker.h, the one header a
+ * walker includes).  Walkers never print: findings (corruption, unsupported
+ * layout, not dumped memory) go to diagnostics, and the walk goes on from the
+ * next trustworthy point.
  */
 #ifndef HS_ALLOC_H
 #define HS_ALLOC_H
@@ -15,18 +18,28 @@
 #include "error.h"
 #include "heap.h"
 
-struct hs_session;
+struct hs_walk_ctx;
 
-/* One arena (glibc malloc_state, jemalloc arena_t). */
+/* A named number: an allocator's or an arena's own fact ("top", "system_mem"). */
+struct hs_fact { char name[40]; uint64_t value; };
+#define HS_ARENA_FACTS 8
+
+/* One arena (glibc malloc_state, jemalloc arena_t, a tcmalloc page heap...). */
 struct hs_arena {
 	uint64_t address;          /* of the arena struct */
 	char label[32];            /* "main_arena", "arena 1", "je arena 0" */
+	const char *allocator;     /* the walker's name: set by the session after the walk */
 	uint64_t system_mem;       /* bytes obtained from the system (0 if unknown) */
-	uint64_t top, top_size;    /* glibc: top chunk (user address) and usable size */
 	int nthreads;              /* threads attached (-1 unknown) */
 	/* totals from the walk */
 	uint64_t used_count, used_bytes, free_count, free_bytes;
+	/* the allocator's own facts (glibc: "top", "top_size"): hs_arena_fact_set */
+	struct hs_fact facts[HS_ARENA_FACTS];
+	size_t nfacts;
 };
+void hs_arena_fact_set(struct hs_arena *a, const char *name, uint64_t value);
+/* The fact's value, or 0 when the arena has none by that name. */
+uint64_t hs_arena_fact(const struct hs_arena *a, const char *name);
 
 /* A memory region the allocator owns (for info's memory map). */
 enum hs_region_kind {
@@ -42,7 +55,7 @@ struct hs_region {
 
 /* One free list: a tcache bin of one thread, a fastbin, a bin of an arena. */
 struct hs_freelist {
-	enum hs_where where;       /* HS_WHERE_TCACHE, _FASTBIN, _UNSORTED, _SMALLBIN, _LARGEBIN, _SLAB */
+	unsigned where;            /* the state of its blocks (a walker's registered state) */
 	unsigned arena;            /* arena index, or HS_ARENA_NONE (tcache) */
 	int tid;                   /* owning thread for a tcache (0 unknown) */
 	uint64_t owner;            /* tcache_perthread_struct / bin address */
@@ -57,26 +70,47 @@ struct hs_alloc_desc {
 	const char *allocator;     /* "glibc", "jemalloc" */
 	char version[32];          /* "2.36", "5.3.0-0-g..." or "" */
 	char layout_source[192];   /* "DWARF from /usr/lib/debug/...", "built-in table 2.35-2.41, banner 2.36" */
-	struct hs_arena *arenas; size_t narenas;
-	struct hs_region *regions; size_t nregions;
-	struct hs_freelist *lists; size_t nlists;
+	struct hs_arena *arenas; size_t narenas, caparenas;
+	struct hs_region *regions; size_t nregions, capregions;
+	struct hs_freelist *lists; size_t nlists, caplists;
 	/* key facts for `info --verbose`: "main_arena" -> address, "sizeof(heap_info)" -> 48 */
-	struct { char name[40]; uint64_t value; } facts[32];
+	struct hs_fact facts[32];
 	size_t nfacts;
 };
 
+/* A state a walker's blocks or free lists can be in: named in text, JSON and
+ * `chunks --where`.  kind says how totals count it (used, meta or free). */
+struct hs_state_def {
+	const char *name;          /* "tcache", "slab", "page-free" (lower case, '-') */
+	enum hs_state_kind kind;   /* HS_STATE_USED, _META or _FREE */
+	const char *description;   /* one line, for docs and `info --verbose` */
+};
+
 struct hs_walker {
-	const char *name;
+	const char *name;          /* "glibc": the --allocator value, JSON "allocator" */
+	const char *title;         /* "glibc ptmalloc": in "looked for: ..." */
+	/* Its own states, indexed by the walker's enum; ctx->state[k] is the
+	 * block `where` of states[k]. */
+	const struct hs_state_def *states;
+	size_t nstates;
 	/* HS_ERR_NOT_FOUND: not this allocator (quietly); other errors: it is, but
 	 * its roots cannot be found (said to the user). *state_ret is the walker's. */
-	struct hs_error *(*detect)(struct hs_session *s, void **state_ret);
-	struct hs_error *(*walk)(struct hs_session *s, void *state, struct hs_heap *heap,
+	struct hs_error *(*detect)(struct hs_walk_ctx *ctx, void **state_ret);
+	struct hs_error *(*walk)(struct hs_walk_ctx *ctx, void *state, struct hs_heap *heap,
 				 struct hs_alloc_desc *desc);
 	void (*destroy)(void *state);
 };
 
-extern const struct hs_walker hs_glibc_walker;
-extern const struct hs_walker hs_jemalloc_walker;
+/* The walker table (src/walkers.c), in detection order. */
+extern const struct hs_walker *const hs_walkers[];
+extern const size_t hs_nwalkers;
+const struct hs_walker *hs_walker_named(const char *name);   /* NULL: none */
+/* Walker i's states -> block where ids (the registry's numbering). */
+const uint8_t *hs_walker_state_ids(size_t i);
+/* "glibc ptmalloc, jemalloc": every walker's title, for messages. */
+const char *hs_walker_titles(void);
+/* "glibc, jemalloc": every walker's name, for messages. */
+const char *hs_walker_names(void);
 
 void hs_alloc_desc_deinit(struct hs_alloc_desc *d);
 struct hs_error *hs_alloc_desc_add_arena(struct hs_alloc_desc *d, const struct hs_arena *a);

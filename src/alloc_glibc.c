@@ -26,21 +26,13 @@
  * Every finding goes to the session's diagnostics (stage "glibc"); a bad chunk
  * header costs the chunks up to the next trustworthy point, never the rest.
  */
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include "alloc.h"
 #include "glibc_layouts.h"
-#include "memory.h"
-#include "session.h"
-#include "symbols.h"
-#include "target.h"
+#include "walker.h"
 
 #define PAGE_SIZE_4K        UINT64_C(4096)
 #define MAX_ARENAS          4096u          /* ring walk bound (HS_ARENA_NONE is 0xffff) */
@@ -86,8 +78,20 @@ struct gl_free { uint64_t chunk; uint8_t where; uint8_t matched; };
 
 enum gl_diag_kind { DK_HEADER, DK_LIST, DK_UNLISTED, DK_READ, DK_DUP, DK_STRAY, DK_OTHER, DK_N };
 
+/* The walker's own block states (ctx->state[] gives their ids). */
+enum gl_state { GL_TCACHE, GL_FASTBIN, GL_UNSORTED, GL_SMALLBIN, GL_LARGEBIN, GL_TOP, GL_NSTATES };
+static const struct hs_state_def gl_states[GL_NSTATES] = {
+	[GL_TCACHE] = { "tcache", HS_STATE_FREE, "in a thread's tcache bin" },
+	[GL_FASTBIN] = { "fastbin", HS_STATE_FREE, "in an arena's fastbin" },
+	[GL_UNSORTED] = { "unsorted", HS_STATE_FREE, "in an arena's unsorted bin" },
+	[GL_SMALLBIN] = { "smallbin", HS_STATE_FREE, "in an arena's small bin" },
+	[GL_LARGEBIN] = { "largebin", HS_STATE_FREE, "in an arena's large bin" },
+	[GL_TOP] = { "top", HS_STATE_FREE, "an arena's top chunk (the wilderness)" },
+};
+#define GST(k) (g->ctx->state[k])
+
 struct gl {
-	struct hs_session *s;
+	struct hs_walk_ctx *ctx;
 	struct hs_memory *mem;
 
 	/* read cache: the dumped part of the last segment read */
@@ -133,33 +137,12 @@ struct gl {
 /* ------------------------------------------------------------------------ */
 /* findings */
 
-static void gdiag(struct gl *g, enum gl_diag_kind kind, enum hs_diag_level level,
-		  uint64_t addr, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void gdiag(struct gl *g, enum gl_diag_kind kind, enum hs_diag_level level,
-		  uint64_t addr, const char *fmt, ...)
-{
-	if (g->dcount[kind]++ >= DIAGS_PER_KIND)
-		return;
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	hs_diag_add(&g->s->diags, level, "glibc", addr, "%s", buf);
-}
+static const char *const gl_diag_what[DK_N] = {
+	"of bad chunk headers", "of free-list problems", "of unlisted free chunks",
+	"of unreadable memory", "of chunks on two lists", "of list entries inside chunks", "of other",
+};
 
-static void gdiag_flush(struct gl *g)
-{
-	static const char *const what[DK_N] = {
-		"bad chunk headers", "free-list problems", "unlisted free chunks",
-		"unreadable memory", "chunks on two lists", "list entries inside chunks", "other",
-	};
-	for (int k = 0; k < DK_N; k++)
-		if (g->dcount[k] > DIAGS_PER_KIND)
-			hs_diag_add(&g->s->diags, HS_DIAG_WARNING, "glibc", 0,
-				    "%u more findings of %s were not listed",
-				    g->dcount[k] - DIAGS_PER_KIND, what[k]);
-}
+#define gdiag(g, kind, ...) hs_walk_diagk((g)->ctx, (kind), __VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* memory: zero-copy reads through a one-segment cache */
@@ -233,7 +216,7 @@ static bool grow(void **items, size_t *cap, size_t n, size_t elem)
 	return true;
 }
 
-static struct hs_error *add_free(struct gl *g, uint64_t chunk, enum hs_where where)
+static struct hs_error *add_free(struct gl *g, uint64_t chunk, unsigned where)
 {
 	if (!grow((void **)&g->free, &g->capfree, g->nfree, sizeof(*g->free)))
 		return &hs_error_nomem;
@@ -442,15 +425,12 @@ static void add_libc_range(struct gl *g, uint64_t start, uint64_t end)
  * plus the anonymous mapping right after them (.bss). */
 static void find_libc(struct gl *g)
 {
-	struct hs_session *s = g->s;
-	if (s->symbols) {
-		g->libc = hs_symbols_module_named(s->symbols, "libc.so");
-		if (!g->libc)
-			g->libc = hs_symbols_module_named(s->symbols, "libc-2.");
-	}
+	g->libc = hs_walk_module_named(g->ctx, "libc.so");
+	if (!g->libc)
+		g->libc = hs_walk_module_named(g->ctx, "libc-2.");
 	if (g->libc)
 		add_libc_range(g, g->libc->start, g->libc->end);
-	const struct hs_notes *n = &s->target->notes;
+	const struct hs_notes *n = g->ctx->notes;
 	uint64_t last_end = 0;
 	for (size_t i = 0; i < n->nfiles; i++) {
 		if (!n->files[i].path || !is_libc_name(n->files[i].path))
@@ -524,26 +504,20 @@ static unsigned banner_in_memory(struct gl *g)
 
 static unsigned banner_in_file(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	struct hs_elf_file *f = hs_elf_open(path, 0);
+	if (!f)
 		return 0;
-	struct stat st;
-	unsigned v = 0;
-	if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (off_t)1 << 30) {
-		void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map != MAP_FAILED) {
-			v = banner_in(map, (size_t)st.st_size);
-			munmap(map, (size_t)st.st_size);
-		}
-	}
-	close(fd);
+	uint64_t len;
+	const uint8_t *image = hs_elf_image(f, &len);
+	unsigned v = banner_in(image, (size_t)len);
+	hs_elf_close(f);
 	return v;
 }
 
 static void detect_version(struct gl *g)
 {
 	uint64_t v;
-	if (hs_session_override(g->s, "glibc_version", &v)) {
+	if (hs_walk_override(g->ctx, "glibc_version", &v)) {
 		g->version = (unsigned)v;
 		snprintf(g->version_from, sizeof(g->version_from), "override");
 		return;
@@ -566,7 +540,7 @@ static void choose_layout(struct gl *g)
 {
 	g->row = g->version ? hs_glibc_layout_for_version(g->version) : NULL;
 	if (g->version && !g->row)
-		hs_diag_add(&g->s->diags, HS_DIAG_WARNING, "glibc", 0,
+		hs_walk_diag(g->ctx, HS_DIAG_WARNING, 0,
 			    "glibc %u.%02u is outside the built-in layouts (2.26-2.41): "
 			    "using the nearest one, confirmed by what the core shows",
 			    g->version / 100, g->version % 100);
@@ -583,15 +557,15 @@ static void choose_layout(struct gl *g)
 	g->safe_linking_how = g->row ? "version" : "default";
 
 	uint64_t v;
-	if (hs_session_override(g->s, "heap_info_size", &v) && (v == 32 || v == 48)) {
+	if (hs_walk_override(g->ctx, "heap_info_size", &v) && (v == 32 || v == 48)) {
 		copy_hi(&g->L, row_of(v == 48 ? V_HEAP_INFO_48 : V_HEAP_INFO_48 - 1));
 		g->over_hi = true;
 	}
-	if (hs_session_override(g->s, "tcache_counts_u16", &v)) {
+	if (hs_walk_override(g->ctx, "tcache_counts_u16", &v)) {
 		copy_tc(&g->L, row_of(v ? V_TCACHE_U16 : V_TCACHE_U16 - 1));
 		g->over_tc = true;
 	}
-	if (hs_session_override(g->s, "safe_linking", &v)) {
+	if (hs_walk_override(g->ctx, "safe_linking", &v)) {
 		g->safe_linking = v != 0;
 		g->safe_linking_how = "override";
 		g->over_safe = true;
@@ -715,7 +689,7 @@ static void confirm_ms_variant(struct gl *g)
 	int s0 = arena_score(g, v[0], g->main_arena), s1 = arena_score(g, v[1], g->main_arena);
 	if (s1 > s0 && s1 >= ARENA_SCORE_CLOSED) {
 		if (g->row)
-			hs_diag_add(&g->s->diags, HS_DIAG_WARNING, "glibc", g->main_arena,
+			hs_walk_diag(g->ctx, HS_DIAG_WARNING, g->main_arena,
 				    "main_arena does not fit glibc %u.%02u's malloc_state but fits the %s "
 				    "one: using that", g->version / 100, g->version % 100,
 				    v[1]->ms_have_fastchunks == HS_GLIBC_ABSENT ? "2.26" : "2.27+");
@@ -828,7 +802,7 @@ static bool find_main_arena_by_scan(struct gl *g)
 			if (pass == 1 && in_ranges(g->libc_ranges, g->nlibc_ranges, seg->start))
 				continue;
 			scan_for_arena(g, seg->start, seg->start + seg->filesz, pass == 0, &picks);
-			if (hs_interrupted())
+			if (hs_walk_interrupted(g->ctx))
 				return false;
 		}
 	}
@@ -859,7 +833,7 @@ static bool find_main_arena_by_scan(struct gl *g)
 static bool find_main_arena(struct gl *g)
 {
 	uint64_t v;
-	if (hs_session_override(g->s, "main_arena", &v)) {
+	if (hs_walk_override(g->ctx, "main_arena", &v)) {
 		g->main_arena = v;
 		g->main_arena_how = "override";
 		return true;
@@ -876,7 +850,7 @@ static bool find_main_arena(struct gl *g)
 			hs_error_destroy(err);
 		}
 		struct hs_symbol sym;
-		err = hs_symbols_lookup(g->s->symbols, g->libc, "main_arena", &sym);
+		err = hs_symbols_lookup(g->ctx->symbols, g->libc, "main_arena", &sym);
 		if (!err && sym.address) {
 			g->main_arena = sym.address;
 			g->main_arena_how = "symbol";
@@ -890,7 +864,7 @@ static bool find_main_arena(struct gl *g)
 static void find_mp_by_symbol(struct gl *g)
 {
 	uint64_t v;
-	if (hs_session_override(g->s, "mp_", &v)) {
+	if (hs_walk_override(g->ctx, "mp_", &v)) {
 		g->mp = v;
 		g->mp_how = "override";
 		return;
@@ -908,7 +882,7 @@ static void find_mp_by_symbol(struct gl *g)
 		hs_error_destroy(err);
 	}
 	struct hs_symbol sym;
-	err = hs_symbols_lookup(g->s->symbols, g->libc, "mp_", &sym);
+	err = hs_symbols_lookup(g->ctx->symbols, g->libc, "mp_", &sym);
 	if (!err && sym.address) {
 		g->mp = sym.address;
 		g->mp_how = "symbol";
@@ -932,16 +906,15 @@ static void gl_destroy(void *state)
 	free(g);
 }
 
-static struct hs_error *gl_detect(struct hs_session *s, void **state_ret)
+static struct hs_error *gl_detect(struct hs_walk_ctx *ctx, void **state_ret)
 {
 	struct gl *g = calloc(1, sizeof(*g));
 	if (!g)
 		return &hs_error_nomem;
-	g->s = s;
-	g->mem = &s->target->mem;
+	g->ctx = ctx;
+	g->mem = ctx->mem;
 	g->n_mmaps = -1;
-	struct hs_error *err = hs_session_need_symbols(s);
-	hs_error_destroy(err);   /* the session said so already; work without */
+	hs_walk_diag_kinds(ctx, gl_diag_what, DK_N, DIAGS_PER_KIND);
 
 	find_libc(g);
 	detect_version(g);
@@ -949,7 +922,7 @@ static struct hs_error *gl_detect(struct hs_session *s, void **state_ret)
 	if (!find_main_arena(g)) {
 		bool libc = g->libc || g->nlibc_ranges;
 		gl_destroy(g);
-		if (hs_interrupted())
+		if (hs_walk_interrupted(ctx))
 			return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 		if (!libc)
 			return hs_error_create(HS_ERR_NOT_FOUND, "no glibc malloc arena found");
@@ -1345,7 +1318,7 @@ static void confirm_heap_info_size(struct gl *g)
 	if (want == g->L.hi_sizeof)
 		return;
 	if (g->row)
-		hs_diag_add(&g->s->diags, HS_DIAG_WARNING, "glibc", 0,
+		hs_walk_diag(g->ctx, HS_DIAG_WARNING, 0,
 			    "arenas sit %u bytes into their heaps: heap_info is %u bytes, not the %u of "
 			    "glibc %u.%02u's layout", want, want, g->L.hi_sizeof, g->version / 100,
 			    g->version % 100);
@@ -1516,7 +1489,7 @@ static void confirm_tcache_width(struct gl *g)
 	if (want->tc_sizeof == g->L.tc_sizeof)
 		return;
 	if (g->row)
-		hs_diag_add(&g->s->diags, HS_DIAG_WARNING, "glibc", 0,
+		hs_walk_diag(g->ctx, HS_DIAG_WARNING, 0,
 			    "the tcache chunks are 0x%" PRIx64 " bytes: counts are %s, not as in glibc %u.%02u",
 			    hs_glibc_tcache_chunk_size(want), want->tc_count_width == 1 ? "u8" : "u16",
 			    g->version / 100, g->version % 100);
@@ -1560,7 +1533,7 @@ static uint64_t tls_nearest_tcache(struct gl *g, uint64_t fs)
  * there.  Returns false when no thread showed one. */
 static struct hs_error *find_tcaches_in_tls(struct gl *g, bool *found_ret)
 {
-	const struct hs_notes *n = &g->s->target->notes;
+	const struct hs_notes *n = g->ctx->notes;
 	uint64_t best = 0;
 	unsigned best_votes = 0;
 	uint64_t *dist = calloc(n->nthreads + 1, sizeof(*dist));
@@ -1615,7 +1588,7 @@ static struct hs_error *find_tcaches(struct gl *g)
 		return NULL;
 	/* No TLS to go by: the first chunk of the main heap and of each arena's
 	 * first heap, when it has a tcache's size and content. */
-	const struct hs_notes *n = &g->s->target->notes;
+	const struct hs_notes *n = g->ctx->notes;
 	int32_t main_tid = n->pid;
 	for (size_t i = 0; i < g->nheaps; i++) {
 		const struct gl_heap *h = &g->heaps[i];
@@ -1679,7 +1652,7 @@ static void decide_safe_linking(struct gl *g)
 		return;
 	}
 	if (g->row)
-		hs_diag_add(&g->s->diags, HS_DIAG_WARNING, "glibc", 0,
+		hs_walk_diag(g->ctx, HS_DIAG_WARNING, 0,
 			    "free lists are %s (%u links vs %u), unlike glibc %u.%02u: decoding them that way",
 			    votes_say ? "safe-linked" : "not safe-linked", votes_say ? mangled : plain,
 			    votes_say ? plain : mangled, g->version / 100, g->version % 100);
@@ -1752,7 +1725,7 @@ static struct hs_error *walk_tcache(struct gl *g, const struct gl_tcache *tc, st
 		if (!count && !e)
 			continue;
 		uint64_t want = hs_glibc_tcache_chunk_size_of(i);
-		struct hs_freelist fl = { .where = HS_WHERE_TCACHE, .arena = HS_ARENA_NONE, .tid = tc->tid,
+		struct hs_freelist fl = { .where = GST(GL_TCACHE), .arena = HS_ARENA_NONE, .tid = tc->tid,
 					  .owner = tc->addr, .index = (int)i, .chunk_size = want,
 					  .declared = (int64_t)count };
 		struct cycle cy = { e, 1, 0 };
@@ -1775,7 +1748,7 @@ static struct hs_error *walk_tcache(struct gl *g, const struct gl_tcache *tc, st
 				fl.broken = true;
 				break;
 			}
-			HS_CHECK(add_free(g, e - HS_GLIBC_CHUNK_HDR, HS_WHERE_TCACHE));
+			HS_CHECK(add_free(g, e - HS_GLIBC_CHUNK_HDR, GST(GL_TCACHE)));
 			fl.count++;
 			fl.bytes += want - HS_GLIBC_SIZE_SZ;
 			if (!rd64(g, e, &nx)) {
@@ -1821,7 +1794,7 @@ static struct hs_error *walk_fastbins(struct gl *g, unsigned ai, struct hs_alloc
 		if (!p)
 			continue;
 		uint64_t want = hs_glibc_fastbin_chunk_size_of(i);
-		struct hs_freelist fl = { .where = HS_WHERE_FASTBIN, .arena = ai, .tid = 0,
+		struct hs_freelist fl = { .where = GST(GL_FASTBIN), .arena = ai, .tid = 0,
 					  .owner = a->addr + g->L.ms_fastbins + 8 * i, .index = (int)i,
 					  .chunk_size = want, .declared = -1 };
 		struct cycle cy = { p, 1, 0 };
@@ -1836,7 +1809,7 @@ static struct hs_error *walk_fastbins(struct gl *g, unsigned ai, struct hs_alloc
 				fl.broken = true;
 				break;
 			}
-			HS_CHECK(add_free(g, p, HS_WHERE_FASTBIN));
+			HS_CHECK(add_free(g, p, GST(GL_FASTBIN)));
 			fl.count++;
 			fl.bytes += want - HS_GLIBC_SIZE_SZ;
 			if (!rd64(g, p + 16, &fd)) {
@@ -1866,9 +1839,9 @@ static struct hs_error *walk_fastbins(struct gl *g, unsigned ai, struct hs_alloc
 	return NULL;
 }
 
-static enum hs_where bin_where(unsigned i)
+static unsigned bin_where(const struct gl *g, unsigned i)
 {
-	return i == 1 ? HS_WHERE_UNSORTED : i < HS_GLIBC_NSMALLBINS ? HS_WHERE_SMALLBIN : HS_WHERE_LARGEBIN;
+	return i == 1 ? GST(GL_UNSORTED) : i < HS_GLIBC_NSMALLBINS ? GST(GL_SMALLBIN) : GST(GL_LARGEBIN);
 }
 
 static bool bin_size_ok(unsigned i, uint64_t cs)
@@ -1887,7 +1860,7 @@ static struct hs_error *walk_bins(struct gl *g, unsigned ai, struct hs_alloc_des
 		uint64_t p = a->bins[2 * (i - 1)], prev = self;
 		if (p == self)
 			continue;
-		struct hs_freelist fl = { .where = bin_where(i), .arena = ai, .owner = self, .index = (int)i,
+		struct hs_freelist fl = { .where = bin_where(g, i), .arena = ai, .owner = self, .index = (int)i,
 					  .chunk_size = hs_glibc_bin_min_chunk_size(i), .declared = -1 };
 		struct cycle cy = { p, 1, 0 };
 		size_t first = g->nfree;
@@ -1982,7 +1955,7 @@ static struct hs_error *sort_free(struct gl *g)
 	size_t out = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (out && g->free[out - 1].chunk == g->free[i].chunk) {
-			if (g->free[out - 1].where != g->free[i].where || g->free[i].where != HS_WHERE_TCACHE)
+			if (g->free[out - 1].where != g->free[i].where || g->free[i].where != GST(GL_TCACHE))
 				gdiag(g, DK_DUP, HS_DIAG_ERROR, g->free[i].chunk,
 				      "chunk 0x%" PRIx64 " is on two lists (%s and %s): a double free or corruption",
 				      g->free[i].chunk, hs_where_name(g->free[out - 1].where),
@@ -2043,7 +2016,7 @@ struct walk {
 	struct hs_error *err;
 };
 
-static void emit(struct walk *w, uint64_t chunk, uint64_t usable, enum hs_where where)
+static void emit(struct walk *w, uint64_t chunk, uint64_t usable, unsigned where)
 {
 	if (w->err)
 		return;
@@ -2072,7 +2045,7 @@ static bool next_header_sane(const struct walk *w, uint64_t q, uint64_t sf)
 
 /* Free or used, and where: the lists decide, then the successor's
  * PREV_INUSE (when its header is sane). */
-static enum hs_where classify(struct walk *w, uint64_t p, uint64_t next_sf, bool next_sane)
+static unsigned classify(struct walk *w, uint64_t p, uint64_t next_sf, bool next_sane)
 {
 	struct gl *g = w->g;
 	while (w->cur < g->nfree && g->free[w->cur].chunk < p)
@@ -2080,8 +2053,8 @@ static enum hs_where classify(struct walk *w, uint64_t p, uint64_t next_sf, bool
 	if (w->cur < g->nfree && g->free[w->cur].chunk == p) {
 		struct gl_free *f = &g->free[w->cur++];
 		f->matched = 1;
-		if ((f->where == HS_WHERE_UNSORTED || f->where == HS_WHERE_SMALLBIN ||
-		     f->where == HS_WHERE_LARGEBIN) && next_sane && (next_sf & HS_GLIBC_PREV_INUSE))
+		if ((f->where == GST(GL_UNSORTED) || f->where == GST(GL_SMALLBIN) ||
+		     f->where == GST(GL_LARGEBIN)) && next_sane && (next_sf & HS_GLIBC_PREV_INUSE))
 			gdiag(g, DK_LIST, HS_DIAG_WARNING, p,
 			      "chunk 0x%" PRIx64 " is on the %s list but the next chunk says it is in use", p,
 			      hs_where_name(f->where));
@@ -2190,7 +2163,7 @@ static uint64_t walk_heap(struct gl *g, const struct gl_heap *h, struct hs_heap 
 		return p;
 	}
 	while (p < w.limit && !w.err) {
-		if ((++iter & 0xffff) == 0 && hs_interrupted()) {
+		if ((++iter & 0xffff) == 0 && hs_walk_interrupted(g->ctx)) {
 			g->interrupted = true;
 			break;
 		}
@@ -2274,10 +2247,10 @@ static struct hs_error *emit_top(struct gl *g, unsigned ai, const struct gl_heap
 			return NULL;
 		cs = h->end - a->top;
 	}
-	a->out.top = a->top + HS_GLIBC_CHUNK_HDR;
-	a->out.top_size = cs - HS_GLIBC_SIZE_SZ;
+	hs_arena_fact_set(&a->out, "top", a->top + HS_GLIBC_CHUNK_HDR);
+	hs_arena_fact_set(&a->out, "top_size", cs - HS_GLIBC_SIZE_SZ);
 	struct walk w = { .g = g, .out = out, .h = h, .arena = a };
-	emit(&w, a->top, cs - HS_GLIBC_SIZE_SZ, HS_WHERE_TOP);
+	emit(&w, a->top, cs - HS_GLIBC_SIZE_SZ, GST(GL_TOP));
 	return w.err;
 }
 
@@ -2383,17 +2356,17 @@ static int cmp_range(const void *a, const void *b)
  * modules, heaps (the whole 64 MiB reservation), thread stacks. */
 static struct gl_range *excluded_ranges(struct gl *g, size_t *n_ret)
 {
-	const struct hs_notes *n = &g->s->target->notes;
+	const struct hs_notes *n = g->ctx->notes;
 	size_t cap = n->nfiles + g->nheaps + n->nthreads + g->nlibc_ranges + 1 +
-		     (g->s->symbols ? g->s->symbols->nmodules : 0);
+		     (g->ctx->symbols ? g->ctx->symbols->nmodules : 0);
 	struct gl_range *r = malloc(cap * sizeof(*r));
 	size_t k = 0;
 	if (!r)
 		return NULL;
 	for (size_t i = 0; i < n->nfiles; i++)
 		r[k++] = (struct gl_range){ n->files[i].start, n->files[i].end };
-	for (size_t i = 0; g->s->symbols && i < g->s->symbols->nmodules; i++)
-		r[k++] = (struct gl_range){ g->s->symbols->modules[i].start, g->s->symbols->modules[i].end };
+	for (size_t i = 0; g->ctx->symbols && i < g->ctx->symbols->nmodules; i++)
+		r[k++] = (struct gl_range){ g->ctx->symbols->modules[i].start, g->ctx->symbols->modules[i].end };
 	for (size_t i = 0; i < g->nlibc_ranges; i++)
 		r[k++] = g->libc_ranges[i];
 	for (size_t i = 0; i < g->nheaps; i++)
@@ -2571,7 +2544,7 @@ static void describe_facts(struct gl *g, struct hs_alloc_desc *d)
 
 static void diag_how(struct gl *g)
 {
-	hs_diag_add(&g->s->diags, HS_DIAG_INFO, "glibc", g->main_arena,
+	hs_walk_diag(g->ctx, HS_DIAG_INFO, g->main_arena,
 		    "main_arena 0x%" PRIx64 " (%s), mp_ %s%" PRIx64 "%s%s%s, safe-linking %s (%s)",
 		    g->main_arena, g->main_arena_how, g->mp ? "0x" : "", g->mp,
 		    g->mp ? " (" : "not found", g->mp ? g->mp_how : "", g->mp ? ")" : "",
@@ -2581,11 +2554,11 @@ static void diag_how(struct gl *g)
 /* ------------------------------------------------------------------------ */
 /* walker entry: walk */
 
-static struct hs_error *gl_walk(struct hs_session *s, void *state, struct hs_heap *heap,
+static struct hs_error *gl_walk(struct hs_walk_ctx *ctx, void *state, struct hs_heap *heap,
 				struct hs_alloc_desc *d)
 {
 	struct gl *g = state;
-	(void)s;
+	g->ctx = ctx;
 	HS_CHECK(read_arena_ring(g));                  /* 1 */
 	HS_CHECK(find_orphan_arenas(g));
 	HS_CHECK(find_heaps(g));                       /* 2 */
@@ -2613,12 +2586,15 @@ static struct hs_error *gl_walk(struct hs_session *s, void *state, struct hs_hea
 		HS_CHECK(hs_alloc_desc_add_arena(d, &g->arenas[i].out));
 	describe_facts(g, d);
 	diag_how(g);
-	gdiag_flush(g);
+	hs_walk_diag_flush(g->ctx);
 	return NULL;
 }
 
 const struct hs_walker hs_glibc_walker = {
 	.name = "glibc",
+	.title = "glibc ptmalloc",
+	.states = gl_states,
+	.nstates = GL_NSTATES,
 	.detect = gl_detect,
 	.walk = gl_walk,
 	.destroy = gl_destroy,

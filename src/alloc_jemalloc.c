@@ -21,19 +21,14 @@
  * Layout facts come from jemalloc_layout.h only.  Every loop is bounded and
  * every read checked; what does not decode is reported and skipped.
  */
-#include <fcntl.h>
-#include <gelf.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include "alloc.h"
 #include "jemalloc_layout.h"
-#include "session.h"
+#include "walker.h"
 
 #define STAGE "jemalloc"
 #define USER_MAX (UINT64_C(1) << 47)        /* x86-64 user space */
@@ -97,15 +92,6 @@ size_t hs_je_bin_infos_image(const struct hs_je_sizes *sz, uint8_t *buf)
 
 /* --- the walker's state ------------------------------------------------ */
 
-/* The ELF file of the module that holds jemalloc (build-id checked by symbols.c). */
-struct je_file {
-	int fd;
-	Elf *elf;
-	const uint8_t *image;
-	size_t size;
-	uint64_t bias;
-};
-
 struct je_arena {
 	unsigned ind;
 	uint64_t address;      /* arena_t, 0 when only known from extents */
@@ -146,14 +132,13 @@ struct je_cached {
 };
 
 struct je_state {
-	struct hs_session *s;
+	struct hs_walk_ctx *ctx;
 	struct hs_memory *mem;
 	const struct hs_je_layout *L;
 	struct hs_module *mod;
 	struct hs_module nt_module;   /* mod when libdwfl did not report it (NT_FILE) */
 	bool mod_from_notes;
-	struct je_file file;
-	bool have_file;
+	struct hs_elf_file *file;     /* the module's ELF file (NULL: not found) */
 	char module_name[64];
 	char version[64];
 	const char *emap_sym_name;   /* the emap's symbol, when found by name */
@@ -172,36 +157,26 @@ struct je_state {
 	uint16_t local_of[4096];  /* arena ind -> index in arenas[] + 1, 0 none */
 	struct je_tcache *tcaches;
 	size_t ntcaches;
-	unsigned diag_counts[8];
 };
 
 enum { D_ELM, D_EDATA, D_SLAB, D_TCACHE, D_LARGE, D_OVERLAP, D_RING, D_OTHER };
 
-__attribute__((format(printf, 5, 6)))
-static void diag(struct je_state *j, int kind, enum hs_diag_level level, uint64_t addr,
-		 const char *fmt, ...)
-{
-	if (j->diag_counts[kind]++ >= MAX_DIAGS_PER_KIND) {
-		return;
-	}
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	hs_diag_add(&j->s->diags, level, STAGE, addr, "%s", msg);
-}
+static const char *const je_diag_what[] = {
+	"about rtree elements", "about edata_t records", "about slabs", "about tcache entries",
+	"about large extents", "about overlapping extents", "about tcache rings", "about other findings",
+};
 
-static void diag_flush_counts(struct je_state *j)
-{
-	static const char *const what[] = { "rtree elements", "edata_t records", "slabs", "tcache entries",
-					    "large extents", "overlapping extents", "tcache rings", "other findings" };
-	for (int k = 0; k < 8; k++)
-		if (j->diag_counts[k] > MAX_DIAGS_PER_KIND)
-			hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
-				    "%u more findings about %s were not listed", j->diag_counts[k] - MAX_DIAGS_PER_KIND,
-				    what[k]);
-}
+#define diag(j, kind, ...) hs_walk_diagk((j)->ctx, (kind), __VA_ARGS__)
+
+/* The walker's own block states (ctx->state[] gives their ids). */
+enum je_state_id { JE_LARGE, JE_TCACHE, JE_SLAB, JE_EXTENT, JE_NSTATES };
+static const struct hs_state_def je_states[JE_NSTATES] = {
+	[JE_LARGE] = { "large", HS_STATE_USED, "a live large allocation (its own extent)" },
+	[JE_TCACHE] = { "tcache", HS_STATE_FREE, "cached in a thread's tcache bin" },
+	[JE_SLAB] = { "slab", HS_STATE_FREE, "a free region of a slab" },
+	[JE_EXTENT] = { "extent", HS_STATE_FREE, "inactive pages (dirty, muzzy or retained extents)" },
+};
+#define WST(k) (w->j->ctx->state[k])
 
 /* --- checked reads ------------------------------------------------------ */
 
@@ -259,129 +234,11 @@ static bool plausible_ptr(uint64_t p, uint64_t align)
 	return p >= 4096 && p < USER_MAX && (p & (align - 1)) == 0;
 }
 
-/* --- the module's file ------------------------------------------------- */
-
-static void file_close(struct je_file *f)
-{
-	if (f->elf)
-		elf_end(f->elf);
-	if (f->image)
-		munmap((void *)f->image, f->size);
-	if (f->fd >= 0)
-		close(f->fd);
-	memset(f, 0, sizeof(*f));
-	f->fd = -1;
-}
-
-static bool file_open(const struct hs_module *m, struct je_file *f)
-{
-	memset(f, 0, sizeof(*f));
-	f->fd = -1;
-	if (!m || !m->path)
-		return false;
-	elf_version(EV_CURRENT);
-	f->fd = open(m->path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (f->fd < 0 || fstat(f->fd, &st) || st.st_size <= 0)
-		goto fail;
-	f->size = (size_t)st.st_size;
-	void *img = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
-	if (img == MAP_FAILED)
-		goto fail;
-	f->image = img;
-	f->elf = elf_memory((char *)img, f->size);
-	if (!f->elf || elf_kind(f->elf) != ELF_K_ELF)
-		goto fail;
-	f->bias = m->bias;
-	return true;
-fail:
-	file_close(f);
-	return false;
-}
-
-static bool file_phdr(const struct je_file *f, size_t i, GElf_Phdr *ret)
-{
-	return gelf_getphdr(f->elf, (int)i, ret) != NULL;
-}
-
-static size_t file_nphdrs(const struct je_file *f)
-{
-	size_t n = 0;
-	if (elf_getphdrnum(f->elf, &n))
-		return 0;
-	return n;
-}
-
-/* File bytes behind [vaddr, vaddr + len) (unrelocated), or NULL. */
-static const uint8_t *file_at(const struct je_file *f, uint64_t vaddr, uint64_t len)
-{
-	GElf_Phdr ph;
-	for (size_t i = 0; i < file_nphdrs(f); i++) {
-		if (!file_phdr(f, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (vaddr >= ph.p_vaddr && vaddr - ph.p_vaddr <= ph.p_filesz &&
-		    len <= ph.p_filesz - (vaddr - ph.p_vaddr) &&
-		    ph.p_offset + (vaddr - ph.p_vaddr) + len <= f->size)
-			return f->image + ph.p_offset + (vaddr - ph.p_vaddr);
-	}
-	return NULL;
-}
-
-/* A symbol by name from .symtab, then .dynsym (st_value unrelocated). */
-static bool file_symbol(const struct je_file *f, const char *name, GElf_Sym *ret)
-{
-	for (int pass = 0; pass < 2; pass++) {
-		Elf_Scn *scn = NULL;
-		while ((scn = elf_nextscn(f->elf, scn))) {
-			GElf_Shdr sh;
-			if (!gelf_getshdr(scn, &sh) || sh.sh_type != (pass ? SHT_DYNSYM : SHT_SYMTAB) ||
-			    !sh.sh_entsize)
-				continue;
-			Elf_Data *d = elf_getdata(scn, NULL);
-			size_t n = sh.sh_size / sh.sh_entsize;
-			for (size_t i = 0; d && i < n; i++) {
-				GElf_Sym sym;
-				if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
-					continue;
-				const char *nm = elf_strptr(f->elf, sh.sh_link, sym.st_name);
-				if (nm && !strcmp(nm, name)) {
-					*ret = sym;
-					return true;
-				}
-			}
-		}
-	}
-	return false;
-}
-
-/* Bytes of the section named name (unrelocated), or NULL. */
-static const uint8_t *file_section(const struct je_file *f, const char *name, uint64_t *len)
-{
-	size_t shstrndx;
-	if (elf_getshdrstrndx(f->elf, &shstrndx))
-		return NULL;
-	Elf_Scn *scn = NULL;
-	while ((scn = elf_nextscn(f->elf, scn))) {
-		GElf_Shdr sh;
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
-			continue;
-		const char *nm = elf_strptr(f->elf, shstrndx, sh.sh_name);
-		if (nm && !strcmp(nm, name) && sh.sh_offset <= f->size && sh.sh_size <= f->size - sh.sh_offset) {
-			*len = sh.sh_size;
-			return f->image + sh.sh_offset;
-		}
-	}
-	return NULL;
-}
-
 /* The read-only data to search for strings: .rodata, or the whole file. */
-static const uint8_t *file_rodata(const struct je_file *f, uint64_t *len)
+static const uint8_t *file_rodata(const struct hs_elf_file *f, uint64_t *len)
 {
-	const uint8_t *p = file_section(f, ".rodata", len);
-	if (p)
-		return p;
-	*len = f->size;
-	return f->image;
+	const uint8_t *p = hs_elf_section(f, ".rodata", len);
+	return p ? p : hs_elf_image(f, len);
 }
 
 static bool is_hex(uint8_t c)
@@ -435,12 +292,12 @@ struct range { uint64_t lo, hi; };
 static size_t module_rw(struct je_state *j, struct range *out, size_t cap)
 {
 	size_t n = 0;
-	if (j->have_file) {
+	if (j->file) {
 		GElf_Phdr ph;
-		for (size_t i = 0; i < file_nphdrs(&j->file) && n < cap; i++)
-			if (file_phdr(&j->file, i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_W))
-				out[n++] = (struct range){ ph.p_vaddr + j->file.bias,
-							   ph.p_vaddr + ph.p_memsz + j->file.bias };
+		uint64_t bias = hs_elf_bias(j->file);
+		for (size_t i = 0; i < hs_elf_nphdrs(j->file) && n < cap; i++)
+			if (hs_elf_phdr(j->file, i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_W))
+				out[n++] = (struct range){ ph.p_vaddr + bias, ph.p_vaddr + ph.p_memsz + bias };
 		if (n)
 			return n;
 	}
@@ -685,7 +542,7 @@ static bool accept_given(struct je_state *j, uint64_t emap, const char *how)
 	emap_check(j, emap, &sc);
 	if (!sc.good || sc.good <= sc.bad)
 		return false;
-	hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, emap,
+	hs_walk_diag(j->ctx, HS_DIAG_WARNING, emap,
 		    "je_arena_emap_global: %u of %u rtree elements sampled do not decode; the heap may be corrupt",
 		    sc.bad, sc.good + sc.bad);
 	j->emap = emap;
@@ -716,7 +573,7 @@ static bool locate_by_disassembly(struct je_state *j)
 		"dallocx", "aligned_alloc", "valloc", "memalign", "posix_memalign",
 		"je_malloc_usable_size", "je_sallocx", "je_free", "_rjem_malloc_usable_size", "_rjem_sallocx",
 	};
-	if (!j->have_file)
+	if (!j->file)
 		return false;
 	struct range rw[8];
 	size_t nrw = module_rw(j, rw, 8);
@@ -724,16 +581,16 @@ static bool locate_by_disassembly(struct je_state *j)
 	size_t ncand = 0;
 	for (size_t f = 0; f < sizeof(funcs) / sizeof(funcs[0]); f++) {
 		GElf_Sym sym;
-		if (!file_symbol(&j->file, funcs[f], &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+		if (!hs_elf_symbol(j->file, funcs[f], &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
 		    !sym.st_size || sym.st_size > (1u << 20))
 			continue;
-		const uint8_t *code = file_at(&j->file, sym.st_value, sym.st_size);
+		const uint8_t *code = hs_elf_at(j->file, sym.st_value, sym.st_size);
 		for (uint64_t i = 0; code && i + 7 <= sym.st_size; i++) {
 			if ((code[i] != 0x48 && code[i] != 0x4c) || code[i + 1] != 0x8d || (code[i + 2] & 0xc7) != 0x05)
 				continue;
 			int32_t disp;
 			memcpy(&disp, code + i + 3, 4);
-			uint64_t target = sym.st_value + i + 7 + (int64_t)disp + j->file.bias;
+			uint64_t target = sym.st_value + i + 7 + (int64_t)disp + hs_elf_bias(j->file);
 			if (!rw_fits_emap(j, rw, nrw, target))
 				continue;
 			size_t c = 0;
@@ -779,7 +636,7 @@ static bool tsd_valid(struct je_state *j, uint64_t tsd)
 static unsigned tpoff_votes(struct je_state *j, int64_t tpoff)
 {
 	unsigned n = 0;
-	const struct hs_notes *nt = &j->s->target->notes;
+	const struct hs_notes *nt = j->ctx->notes;
 	for (size_t t = 0; t < nt->nthreads; t++) {
 		uint64_t fs = nt->threads[t].regs[HS_REG_FS_BASE];
 		if (fs && tsd_valid(j, fs + (uint64_t)tpoff))
@@ -792,46 +649,34 @@ static unsigned tpoff_votes(struct je_state *j, int64_t tpoff)
  * initial-exec TLS: the value ld.so stored in its R_X86_64_TPOFF64 GOT slot.
  * An executable: its TLS block ends at the thread pointer, and tsd_t is at
  * je_tsd_tls's offset in it (or the block is tsd_t alone, or found by trying). */
+/* A TPOFF64 GOT slot: the value ld.so stored, if threads agree on it. */
+static bool tpoff_slot(void *arg, const GElf_Rela *r)
+{
+	struct je_state *j = arg;
+	uint64_t v;
+	if (!rd64(j, r->r_offset + hs_elf_bias(j->file), &v) || !tpoff_votes(j, (int64_t)v))
+		return false;
+	j->tpoff = (int64_t)v;
+	j->have_tpoff = true;
+	return true;
+}
+
 static void find_tpoff(struct je_state *j)
 {
-	if (!j->have_file)
-		return;
-	GElf_Ehdr eh;
-	if (!gelf_getehdr(j->file.elf, &eh))
+	if (!j->file)
 		return;
 	bool is_main = j->mod && j->mod->is_main;
 	if (!is_main) {
-		Elf_Scn *scn = NULL;
-		while ((scn = elf_nextscn(j->file.elf, scn))) {
-			GElf_Shdr sh;
-			if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize)
-				continue;
-			Elf_Data *d = elf_getdata(scn, NULL);
-			for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
-				GElf_Rela r;
-				uint64_t v;
-				if (!gelf_getrela(d, (int)i, &r) || GELF_R_TYPE(r.r_info) != R_X86_64_TPOFF64 ||
-				    !rd64(j, r.r_offset + j->file.bias, &v))
-					continue;
-				if (tpoff_votes(j, (int64_t)v)) {
-					j->tpoff = (int64_t)v;
-					j->have_tpoff = true;
-					return;
-				}
-			}
-		}
+		hs_elf_each_rela(j->file, R_X86_64_TPOFF64, tpoff_slot, j);
 		return;
 	}
-	GElf_Phdr ph, tls = { 0 };
-	for (size_t i = 0; i < file_nphdrs(&j->file); i++)
-		if (file_phdr(&j->file, i, &ph) && ph.p_type == PT_TLS)
-			tls = ph;
-	if (!tls.p_memsz)
+	GElf_Phdr tls = { 0 };
+	if (!hs_elf_phdr_of_type(j->file, PT_TLS, &tls) || !tls.p_memsz)
 		return;
 	uint64_t align = tls.p_align ? tls.p_align : 1;
 	int64_t block = -(int64_t)((tls.p_memsz + align - 1) / align * align);
 	GElf_Sym sym;
-	if (file_symbol(&j->file, "je_tsd_tls", &sym) && GELF_ST_TYPE(sym.st_info) == STT_TLS) {
+	if (hs_elf_symbol(j->file, "je_tsd_tls", &sym) && GELF_ST_TYPE(sym.st_info) == STT_TLS) {
 		if (tpoff_votes(j, block + (int64_t)sym.st_value)) {
 			j->tpoff = block + (int64_t)sym.st_value;
 			j->have_tpoff = true;
@@ -903,7 +748,7 @@ static bool locate_by_tls(struct je_state *j)
 		return false;
 	struct range rw[8];
 	size_t nrw = module_rw(j, rw, 8);
-	const struct hs_notes *nt = &j->s->target->notes;
+	const struct hs_notes *nt = j->ctx->notes;
 	unsigned span = hs_je_leaf_span_bits(L);
 	uint64_t tried[16];
 	size_t ntried = 0;
@@ -1025,9 +870,9 @@ static const char *const emap_names[] = { "je_arena_emap_global", "_rjem_je_aren
 
 static bool symbol_in(struct je_state *j, struct hs_module *mod, const char *name, struct hs_symbol *ret)
 {
-	if (!j->s->symbols || (mod && mod == &j->nt_module))
+	if (!j->ctx->symbols || (mod && mod == &j->nt_module))
 		return false;
-	struct hs_error *err = hs_symbols_lookup(j->s->symbols, mod, name, ret);
+	struct hs_error *err = hs_symbols_lookup(j->ctx->symbols, mod, name, ret);
 	if (err) {
 		hs_error_destroy(err);
 		return false;
@@ -1040,7 +885,7 @@ static bool symbol_in(struct je_state *j, struct hs_module *mod, const char *nam
  * against the ELF header the core holds, and its load bias. */
 static struct hs_module *module_from_notes(struct je_state *j)
 {
-	const struct hs_notes *nt = &j->s->target->notes;
+	const struct hs_notes *nt = j->ctx->notes;
 	const struct hs_mapped_file *first = NULL;
 	uint64_t end = 0;
 	for (size_t i = 0; i < nt->nfiles; i++) {
@@ -1060,27 +905,29 @@ static struct hs_module *module_from_notes(struct je_state *j)
 	m->path = first->path;
 	m->start = first->start;
 	m->end = end;
-	struct je_file f;
-	if (!file_open(m, &f))
+	struct hs_elf_file *f = hs_elf_open(m->path, 0);
+	if (!f)
 		return NULL;
 	// The bias puts the first PT_LOAD (file offset 0) at the mapping's start.
 	GElf_Phdr ph;
 	bool ok = false;
-	for (size_t i = 0; i < file_nphdrs(&f) && !ok; i++)
-		if (file_phdr(&f, i, &ph) && ph.p_type == PT_LOAD) {
+	for (size_t i = 0; i < hs_elf_nphdrs(f) && !ok; i++)
+		if (hs_elf_phdr(f, i, &ph) && ph.p_type == PT_LOAD) {
 			m->bias = first->start - (ph.p_vaddr & ~UINT64_C(4095));
 			ok = true;
 		}
 	uint8_t hdr[256];
+	uint64_t fsize;
+	const uint8_t *image = hs_elf_image(f, &fsize);
 	struct hs_error *err = hs_memory_read(j->mem, first->start, hdr, sizeof(hdr));
-	if (!err && f.size >= sizeof(hdr) && memcmp(hdr, f.image, sizeof(hdr)))
+	if (!err && fsize >= sizeof(hdr) && memcmp(hdr, image, sizeof(hdr)))
 		ok = false;   // another file now at that path
 	hs_error_destroy(err);
-	file_close(&f);
+	hs_elf_close(f);
 	if (!ok)
 		return NULL;
 	j->mod_from_notes = true;
-	hs_diag_add(&j->s->diags, HS_DIAG_INFO, STAGE, m->start,
+	hs_walk_diag(j->ctx, HS_DIAG_INFO, m->start,
 		    "%s is not among the modules the core lists (truncated?); using it as the core's file note maps it",
 		    m->path);
 	return m;
@@ -1089,7 +936,7 @@ static struct hs_module *module_from_notes(struct je_state *j)
 /* Which module holds jemalloc, if any. */
 static struct hs_module *find_module(struct je_state *j, struct hs_symbol *emap_sym, bool *have_sym)
 {
-	struct hs_symbols *sy = j->s->symbols;
+	struct hs_symbols *sy = j->ctx->symbols;
 	*have_sym = false;
 	if (!sy)
 		return module_from_notes(j);
@@ -1114,14 +961,14 @@ static struct hs_module *find_module(struct je_state *j, struct hs_symbol *emap_
 			struct hs_module *c = &sy->modules[i];
 			if (c->is_main != (pass == 0))
 				continue;
-			struct je_file f;
-			if (!file_open(c, &f))
+			struct hs_elf_file *f = hs_elf_open(c->path, c->bias);
+			if (!f)
 				continue;
 			uint64_t len;
-			const uint8_t *ro = file_rodata(&f, &len);
+			const uint8_t *ro = file_rodata(f, &len);
 			char v[64];
 			bool found = contains(ro, len, "<jemalloc>") && find_version(ro, len, v, sizeof(v));
-			file_close(&f);
+			hs_elf_close(f);
 			if (found)
 				return c;
 		}
@@ -1152,8 +999,8 @@ static struct hs_error *check_build(struct je_state *j)
 	char known[64];
 	supported_versions(known, sizeof(known));
 	j->ncands = 0;
-	if (!j->have_file) {
-		hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
+	if (!j->file) {
+		hs_walk_diag(j->ctx, HS_DIAG_WARNING, 0,
 			    "the file of %s was not found: jemalloc's version and build are not checked; trying every known layout (%s; x86-64, 4 KiB pages)",
 			    j->module_name, known);
 		for (size_t i = 0; i < HS_JE_NLAYOUTS; i++)
@@ -1161,9 +1008,9 @@ static struct hs_error *check_build(struct je_state *j)
 		return NULL;
 	}
 	uint64_t len;
-	const uint8_t *ro = file_rodata(&j->file, &len);
+	const uint8_t *ro = file_rodata(j->file, &len);
 	if (!find_version(ro, len, j->version, sizeof(j->version))) {
-		hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
+		hs_walk_diag(j->ctx, HS_DIAG_WARNING, 0,
 			    "no jemalloc version string in %s: trying every known layout (%s); each is checked against the heap itself",
 			    j->module_name, known);
 		for (size_t i = 0; i < HS_JE_NLAYOUTS; i++)
@@ -1183,8 +1030,8 @@ static struct hs_error *check_build(struct je_state *j)
 				       j->version[0] ? j->version : "(unknown version)", j->module_name);
 	if (!(j->mod && j->mod->is_main)) {
 		GElf_Phdr ph;
-		for (size_t i = 0; i < file_nphdrs(&j->file); i++) {
-			if (!file_phdr(&j->file, i, &ph) || ph.p_type != PT_TLS)
+		for (size_t i = 0; i < hs_elf_nphdrs(j->file); i++) {
+			if (!hs_elf_phdr(j->file, i, &ph) || ph.p_type != PT_TLS)
 				continue;
 			size_t w = 0;
 			for (size_t c = 0; c < j->ncands; c++)
@@ -1257,7 +1104,7 @@ static struct hs_error *check_size_classes(struct je_state *j)
 					       "jemalloc in %s was built with LG_QUANTUM %u and LG_PAGE %u (%u size classes, %u bins): not supported (heapscope reads LG_QUANTUM 4, LG_PAGE 12)",
 					       j->module_name, o.lg_quantum, o.lg_page, o.nsizes, o.nbins);
 	}
-	hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
+	hs_walk_diag(j->ctx, HS_DIAG_WARNING, 0,
 		    "jemalloc's size class tables were not found in %s's memory: assuming LG_QUANTUM %u, LG_PAGE %u; every slab is checked against them",
 		    j->module_name, L->lg_quantum, L->lg_page);
 	snprintf(j->sizes_how, sizeof(j->sizes_how), "assumed");
@@ -1298,7 +1145,7 @@ static struct hs_error *locate_emap(struct je_state *j, const struct hs_symbol *
 	char tried[160];
 	cands_names(j, tried, sizeof(tried));
 	uint64_t v;
-	if (hs_session_override(j->s, "je_arena_emap_global", &v)) {
+	if (hs_walk_override(j->ctx, "je_arena_emap_global", &v)) {
 		for (size_t c = 0; c < j->ncands; c++) {
 			use_layout(j, j->cands[c]);
 			if (accept_given(j, v, "override"))
@@ -1311,7 +1158,7 @@ static struct hs_error *locate_emap(struct je_state *j, const struct hs_symbol *
 	// --override je_locator=1|2|3 uses only that symbol-less way (tests, and
 	// checking one way against another).
 	uint64_t only = 0;
-	if (hs_session_override(j->s, "je_locator", &only)) {
+	if (hs_walk_override(j->ctx, "je_locator", &only)) {
 		if (only < 1 || only > 3)
 			return hs_error_create(HS_ERR_USAGE, "--override je_locator=%" PRIu64 ": use 1 (disassembly), 2 (TLS) or 3 (memory scan)", only);
 		for (size_t c = 0; c < j->ncands; c++) {
@@ -1427,7 +1274,7 @@ static struct hs_error *find_arenas(struct je_state *j)
 	const struct hs_je_layout *L = j->L;
 	struct hs_symbol sym;
 	uint64_t arr = 0;
-	if (hs_session_override(j->s, "je_arenas", &arr) || symbol_in(j, j->mod, "je_arenas", &sym) ||
+	if (hs_walk_override(j->ctx, "je_arenas", &arr) || symbol_in(j, j->mod, "je_arenas", &sym) ||
 	    symbol_in(j, j->mod, "_rjem_je_arenas", &sym)) {
 		if (!arr)
 			arr = sym.address;
@@ -1456,7 +1303,7 @@ static struct hs_error *find_arenas(struct je_state *j)
 		if (nomem)
 			return &hs_error_nomem;
 	}
-	const struct hs_notes *nt = &j->s->target->notes;
+	const struct hs_notes *nt = j->ctx->notes;
 	for (size_t t = 0; j->have_tpoff && t < nt->nthreads; t++) {
 		uint64_t tsd = nt->threads[t].regs[HS_REG_FS_BASE] + (uint64_t)j->tpoff, a;
 		unsigned ind;
@@ -1477,32 +1324,29 @@ static void state_destroy(void *p)
 	struct je_state *j = p;
 	if (!j)
 		return;
-	if (j->have_file)
-		file_close(&j->file);
+	hs_elf_close(j->file);
 	free(j->arenas);
 	free(j->tcaches);
 	free(j);
 }
 
-static struct hs_error *je_detect(struct hs_session *s, void **state_ret)
+static struct hs_error *je_detect(struct hs_walk_ctx *ctx, void **state_ret)
 {
 	*state_ret = NULL;
-	struct hs_error *err = hs_session_need_symbols(s);
-	hs_error_destroy(err);   // without symbols, an override still works
 	struct je_state *j = calloc(1, sizeof(*j));
 	if (!j)
 		return &hs_error_nomem;
-	j->s = s;
-	j->mem = &s->target->mem;
+	j->ctx = ctx;
+	j->mem = ctx->mem;
+	hs_walk_diag_kinds(ctx, je_diag_what, sizeof(je_diag_what) / sizeof(je_diag_what[0]), MAX_DIAGS_PER_KIND);
 	j->L = &hs_je_layout_5_3_0;
-	j->file.fd = -1;
 	struct hs_symbol sym = { 0 };
 	bool have_sym = false;
 	uint64_t ov;
-	bool override = hs_session_override(s, "je_arena_emap_global", &ov);
+	bool override = hs_walk_override(ctx, "je_arena_emap_global", &ov);
 	j->mod = find_module(j, &sym, &have_sym);
-	if (!j->mod && override && s->symbols)
-		j->mod = hs_symbols_module_at(s->symbols, ov);
+	if (!j->mod && override)
+		j->mod = hs_walk_module_at(ctx, ov);
 	if (!j->mod && !override) {
 		state_destroy(j);
 		return hs_error_create(HS_ERR_NOT_FOUND,
@@ -1510,8 +1354,8 @@ static struct hs_error *je_detect(struct hs_session *s, void **state_ret)
 	}
 	snprintf(j->module_name, sizeof(j->module_name), "%s",
 		 j->mod ? base_name(j->mod->path ? j->mod->path : j->mod->name) : "the target");
-	j->have_file = file_open(j->mod, &j->file);
-	err = check_build(j);
+	j->file = j->mod ? hs_elf_open(j->mod->path, j->mod->bias) : NULL;
+	struct hs_error *err = check_build(j);
 	if (!err) {
 		j->L = j->cands[0];
 		err = check_size_classes(j);
@@ -1577,7 +1421,7 @@ static struct hs_error *collect_elements(struct je_state *j, struct je_elm **ret
 	size_t n = 0, cap = 0;
 	uint64_t prev_end = 0;
 	for (size_t k = 0; k < nleaves && !err; k++) {
-		if (hs_interrupted()) {
+		if (hs_walk_interrupted(j->ctx)) {
 			err = hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 			break;
 		}
@@ -1710,7 +1554,7 @@ static struct hs_error *collect_extents(struct je_state *j, struct extents *out)
 		size_t k = i + 1;
 		while (k < nel && el[k].edata == el[i].edata)
 			k++;
-		if ((i & 0xfff) == 0 && hs_interrupted()) {
+		if ((i & 0xfff) == 0 && hs_walk_interrupted(j->ctx)) {
 			err = hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 			break;
 		}
@@ -1825,7 +1669,7 @@ static struct hs_error *find_tcaches(struct je_state *j)
 			ts = next;
 		}
 	}
-	const struct hs_notes *nt = &j->s->target->notes;
+	const struct hs_notes *nt = j->ctx->notes;
 	for (size_t t = 0; j->have_tpoff && t < nt->nthreads; t++) {
 		uint64_t fs = nt->threads[t].regs[HS_REG_FS_BASE];
 		uint64_t tsd = fs + (uint64_t)j->tpoff;
@@ -2042,7 +1886,7 @@ static unsigned local_arena(struct walk *w, unsigned ind)
 	return a ? (unsigned)(a - w->j->arenas) : HS_ARENA_NONE;
 }
 
-static struct hs_error *add_block(struct walk *w, uint64_t addr, uint64_t size, enum hs_where where,
+static struct hs_error *add_block(struct walk *w, uint64_t addr, uint64_t size, unsigned where,
 				  unsigned local)
 {
 	unsigned global = local == HS_ARENA_NONE ? HS_ARENA_NONE : w->global_base + local;
@@ -2059,7 +1903,7 @@ static struct hs_error *add_block(struct walk *w, uint64_t addr, uint64_t size, 
 	return hs_heap_add(w->heap, addr, size, where, global);
 }
 
-static enum hs_where cached_or(struct walk *w, uint64_t addr, unsigned szind, enum hs_where other)
+static unsigned cached_or(struct walk *w, uint64_t addr, unsigned szind, unsigned other)
 {
 	struct je_cached *c = cached_find(&w->cs, addr);
 	if (!c)
@@ -2071,7 +1915,7 @@ static enum hs_where cached_or(struct walk *w, uint64_t addr, unsigned szind, en
 		return other;
 	}
 	c->matched = true;
-	return HS_WHERE_TCACHE;
+	return WST(JE_TCACHE);
 }
 
 static struct hs_error *emit_slab(struct walk *w, const struct je_extent *x, unsigned local)
@@ -2097,9 +1941,9 @@ static struct hs_error *emit_slab(struct walk *w, const struct je_extent *x, uns
 	w->tot.slabs++;
 	for (unsigned r = 0; r < bi->nregs; r++) {
 		uint64_t a = x->base + (uint64_t)r * bi->reg_size;
-		enum hs_where where;
+		unsigned where;
 		if (hs_je_region_free(x->bitmap, r)) {
-			where = HS_WHERE_SLAB;
+			where = WST(JE_SLAB);
 			if (cached_find(&w->cs, a))
 				diag(j, D_TCACHE, HS_DIAG_ERROR, a,
 				     "0x%" PRIx64 " is in a tcache and free in its slab: a double free, or a core taken mid-flush",
@@ -2111,7 +1955,7 @@ static struct hs_error *emit_slab(struct walk *w, const struct je_extent *x, uns
 		} else {
 			w->tot.allocated += bi->reg_size;
 			where = cached_or(w, a, x->szind, is_meta(w, a) ? HS_WHERE_META : HS_WHERE_USED);
-			if (where == HS_WHERE_TCACHE)
+			if (where == WST(JE_TCACHE))
 				w->tot.tcache += bi->reg_size;
 			else if (where == HS_WHERE_META)
 				w->tot.internal += bi->reg_size;
@@ -2138,8 +1982,8 @@ static struct hs_error *emit_large(struct walk *w, const struct je_extent *x, un
 	}
 	w->tot.large++;
 	w->tot.allocated += usize;
-	enum hs_where where = cached_or(w, x->addr, x->szind, is_meta(w, x->addr) ? HS_WHERE_META : HS_WHERE_LARGE);
-	if (where == HS_WHERE_TCACHE)
+	unsigned where = cached_or(w, x->addr, x->szind, is_meta(w, x->addr) ? HS_WHERE_META : WST(JE_LARGE));
+	if (where == WST(JE_TCACHE))
 		w->tot.tcache += usize;
 	else if (where == HS_WHERE_META)
 		w->tot.internal += usize;
@@ -2151,7 +1995,7 @@ static struct hs_error *emit_extents(struct walk *w)
 	struct je_state *j = w->j;
 	for (size_t i = 0; i < w->xs.n; i++) {
 		const struct je_extent *x = &w->xs.v[i];
-		if ((i & 0xfff) == 0 && hs_interrupted())
+		if ((i & 0xfff) == 0 && hs_walk_interrupted(j->ctx))
 			return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 		unsigned local = local_arena(w, x->arena);
 		if (local == HS_ARENA_NONE)
@@ -2167,7 +2011,7 @@ static struct hs_error *emit_extents(struct walk *w)
 			*(x->state == HS_JE_DIRTY ? &w->tot.dirty : x->state == HS_JE_MUZZY ? &w->tot.muzzy : &w->tot.retained) += x->size;
 			w->ext_free[local][x->state][0]++;
 			w->ext_free[local][x->state][1] += x->size;
-			HS_CHECK(add_block(w, x->base, x->size, HS_WHERE_EXTENT, local));
+			HS_CHECK(add_block(w, x->base, x->size, WST(JE_EXTENT), local));
 			break;
 		default:
 			diag(j, D_EDATA, HS_DIAG_WARNING, x->base,
@@ -2269,7 +2113,7 @@ static struct hs_error *describe_lists(struct walk *w)
 			if (!per[t][b][0])
 				continue;
 			struct hs_freelist l = {
-				.where = HS_WHERE_TCACHE, .arena = HS_ARENA_NONE, .tid = j->tcaches[t].tid,
+				.where = WST(JE_TCACHE), .arena = HS_ARENA_NONE, .tid = j->tcaches[t].tid,
 				.owner = j->tcaches[t].address, .index = (int)b, .chunk_size = j->sizes.index2size[b],
 				.count = per[t][b][1], .bytes = per[t][b][2], .declared = (int64_t)per[t][b][0],
 			};
@@ -2284,7 +2128,7 @@ static struct hs_error *describe_lists(struct walk *w)
 				continue;
 			uint64_t owner = j->arenas[a].address ? j->arenas[a].address + j->L->arena_bins + b * j->L->bin_size : 0;
 			struct hs_freelist l = {
-				.where = HS_WHERE_SLAB, .arena = (unsigned)a, .owner = owner, .index = (int)b,
+				.where = WST(JE_SLAB), .arena = (unsigned)a, .owner = owner, .index = (int)b,
 				.chunk_size = j->sizes.bins[b].reg_size, .count = w->slab_free[a][b][0],
 				.bytes = w->slab_free[a][b][1], .declared = -1,
 			};
@@ -2294,7 +2138,7 @@ static struct hs_error *describe_lists(struct walk *w)
 			if (!w->ext_free[a][s][0])
 				continue;
 			struct hs_freelist l = {
-				.where = HS_WHERE_EXTENT, .arena = (unsigned)a, .owner = j->arenas[a].address, .index = (int)s,
+				.where = WST(JE_EXTENT), .arena = (unsigned)a, .owner = j->arenas[a].address, .index = (int)s,
 				.chunk_size = UINT64_C(1) << j->L->lg_page, .count = w->ext_free[a][s][0],
 				.bytes = w->ext_free[a][s][1], .declared = -1,
 			};
@@ -2417,19 +2261,18 @@ static struct hs_error *walk_run(struct walk *w)
 	HS_CHECK(describe_lists(w));
 	describe_facts(w);
 	if (!j->ntcaches)
-		hs_diag_add(&j->s->diags, HS_DIAG_WARNING, STAGE, 0,
+		hs_walk_diag(j->ctx, HS_DIAG_WARNING, 0,
 			    "no tcache was found (no arena ring, no thread's TLS): objects cached in tcaches are counted as used");
-	diag_flush_counts(j);
+	hs_walk_diag_flush(j->ctx);
 	return NULL;
 }
 
-static struct hs_error *je_walk(struct hs_session *s, void *state, struct hs_heap *heap,
+static struct hs_error *je_walk(struct hs_walk_ctx *ctx, void *state, struct hs_heap *heap,
 				struct hs_alloc_desc *desc)
 {
 	struct je_state *j = state;
-	struct walk w = { .j = j, .heap = heap, .desc = desc };
-	for (size_t d = 0; d < s->ndesc; d++)
-		w.global_base += (unsigned)s->desc[d].narenas;
+	j->ctx = ctx;
+	struct walk w = { .j = j, .heap = heap, .desc = desc, .global_base = ctx->arena_base };
 	struct hs_error *err = walk_run(&w);
 	walk_free(&w);
 	return err;
@@ -2437,6 +2280,9 @@ static struct hs_error *je_walk(struct hs_session *s, void *state, struct hs_hea
 
 const struct hs_walker hs_jemalloc_walker = {
 	.name = "jemalloc",
+	.title = "jemalloc",
+	.states = je_states,
+	.nstates = JE_NSTATES,
 	.detect = je_detect,
 	.walk = je_walk,
 	.destroy = state_destroy,

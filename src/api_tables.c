@@ -18,10 +18,10 @@
 
 /* Name lists. */
 
-const char *hs_api_where_list[HS_WHERE_COUNT + 1];
+const char *hs_api_where_list[HS_WHERE_MAX + 1];   /* the state registry's names, in display order */
 #define where_list hs_api_where_list
 static const char *const state_list[] = { "used", "free", "meta", NULL };
-static const char *const allocator_list[] = { "auto", "glibc", "jemalloc", NULL };
+static const char *allocator_list[64 + 2];       /* "auto", then the walker table's names */
 static const char *register_list[HS_NREGS + 1];
 
 
@@ -30,8 +30,12 @@ static size_t ncommand_infos;
 
 static void tables_init(void)
 {
-	for (unsigned w = 0; w < HS_WHERE_COUNT; w++)
-		where_list[w] = hs_where_name(w);
+	for (size_t k = 0; k < hs_where_count(); k++)
+		where_list[k] = hs_where_name(hs_where_at(k));
+	size_t na = 0;
+	allocator_list[na++] = "auto";
+	for (size_t i = 0; i < hs_nwalkers && na + 1 < sizeof(allocator_list) / sizeof(allocator_list[0]); i++)
+		allocator_list[na++] = hs_walkers[i]->name;
 	for (unsigned r = 0; r < HS_NREGS; r++)
 		register_list[r] = hs_reg_names[r];
 	// The public view of src/commands.c's table.  Out of memory here leaves an
@@ -69,7 +73,11 @@ const char *const *hs_where_names(void)
 }
 
 const char *const *hs_state_names(void) { return state_list; }
-const char *const *hs_allocator_names(void) { return allocator_list; }
+const char *const *hs_allocator_names(void)
+{
+	hs_api_tables_init();
+	return allocator_list;
+}
 
 const char *const *hs_register_names(void)
 {
@@ -95,7 +103,7 @@ static const struct hs_option_info global_options[] = {
 	{ "--debug-dir", HS_OPTION_PATH, "DIR", "also look for separate debug info in DIR (repeatable)", NULL, "session" },
 	{ "--no-debuginfo", HS_OPTION_FLAG, NULL, "ignore all separate debug info (use built-in layouts)", NULL, "session" },
 	{ "--exact-pointers", HS_OPTION_FLAG, NULL, "only pointers to the start of an allocation count", NULL, "session" },
-	{ "--allocator", HS_OPTION_CHOICE, "NAME", "glibc, jemalloc or auto (default)", allocator_list, "session" },
+	{ "--allocator", HS_OPTION_CHOICE, "NAME", "whose heap to walk: an allocator's name or auto (default)", allocator_list, "session" },
 	{ "--main-arena", HS_OPTION_ADDRESS, "ADDR", "glibc: the address of main_arena", NULL, "session" },
 	{ "--mp", HS_OPTION_ADDRESS, "ADDR", "glibc: the address of mp_", NULL, "session" },
 	{ "--glibc-version", HS_OPTION_TEXT, "X.Y", "glibc: the version, when it cannot be read from libc", NULL, "session" },
@@ -117,6 +125,7 @@ static const struct hs_option_info global_options[] = {
 
 const struct hs_option_info *hs_global_option_table(size_t *nret)
 {
+	hs_api_tables_init();   /* the --allocator values */
 	*nret = sizeof(global_options) / sizeof(global_options[0]);
 	return global_options;
 }
@@ -232,7 +241,8 @@ struct hs_error *hs_optset_set(struct hs_optset *set, const char *name, const ch
 		set->opts.no_pool_detection = 1;
 	} else if (!strcmp(name, "--allocator")) {
 		if (!hs_option_value_ok(o, value))
-			return hs_error_create(HS_ERR_USAGE, "unknown allocator '%s': use glibc, jemalloc or auto", value);
+			return hs_error_create(HS_ERR_USAGE, "unknown allocator '%s': use %s or auto", value,
+					       hs_walker_names());
 		return replace(&set->allocator, value);
 	} else if (!strcmp(name, "--jobs")) {
 		uint64_t jobs;

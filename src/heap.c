@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "heap.h"
+#include "vec.h"
 
 void hs_heap_init(struct hs_heap *h)
 {
@@ -23,16 +24,9 @@ void hs_heap_deinit(struct hs_heap *h)
 }
 
 struct hs_error *hs_heap_add(struct hs_heap *h, uint64_t address, uint64_t size,
-			     enum hs_where where, unsigned arena)
+			     unsigned where, unsigned arena)
 {
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 1024;
-		struct hs_block *b = realloc(h->blocks, cap * sizeof(*b));
-		if (!b)
-			return &hs_error_nomem;
-		h->blocks = b;
-		h->cap = cap;
-	}
+	HS_CHECK(HS_VEC_GROW(h->blocks, h->cap, h->n + 1));
 	if (size > HS_BLOCK_SIZE_MAX)
 		size = HS_BLOCK_SIZE_MAX;
 	if (h->n && h->sorted && h->blocks[h->n - 1].address > address)
@@ -198,15 +192,7 @@ struct hs_error *hs_heap_finish(struct hs_heap *h, size_t *dropped_ret)
 
 size_t hs_heap_lower_bound(const struct hs_heap *h, uint64_t addr)
 {
-	size_t lo = 0, hi = h->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (h->blocks[mid].address < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return HS_LOWER_BOUND(h->blocks, h->n, address, addr);
 }
 
 static bool block_contains(const struct hs_block *b, uint64_t addr)
@@ -227,15 +213,7 @@ ptrdiff_t hs_heap_find(const struct hs_heap *h, uint64_t addr)
 		return -1;
 	}
 	/* The last block whose address <= addr: one before the first one above. */
-	size_t lo = 0, hi = h->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (h->blocks[mid].address <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	size_t i = lo;
+	size_t i = addr == UINT64_MAX ? h->n : hs_heap_lower_bound(h, addr + 1);
 	if (i == 0)
 		return -1;
 	const struct hs_block *b = &h->blocks[i - 1];

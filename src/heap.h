@@ -23,31 +23,35 @@
 #include <stdint.h>
 #include "error.h"
 
+/* A block's state ("where": the list or place it is in).  Five states are
+ * shared by every allocator and have fixed ids; an allocator's own states
+ * (glibc "tcache", jemalloc "slab", ...) are declared by its walker
+ * (struct hs_state_def in src/alloc.h) and numbered from HS_WHERE_SHARED up by
+ * the registry in src/alloc.c, which every report names them through.  Two
+ * walkers declaring the same name share one state. */
 enum hs_where {
-	/* used */
 	HS_WHERE_USED = 0,        /* a live allocation in an arena heap / slab */
 	HS_WHERE_MMAPPED,         /* a live allocation in its own mapping */
-	HS_WHERE_LARGE,           /* jemalloc large extent */
 	HS_WHERE_META,            /* allocator metadata in a chunk: not user memory */
-	/* free */
-	HS_WHERE_FIRST_FREE,
-	HS_WHERE_TCACHE = HS_WHERE_FIRST_FREE,
-	HS_WHERE_FASTBIN,
-	HS_WHERE_UNSORTED,
-	HS_WHERE_SMALLBIN,
-	HS_WHERE_LARGEBIN,
-	HS_WHERE_TOP,
-	HS_WHERE_SLAB,            /* jemalloc free region in a slab */
-	HS_WHERE_EXTENT,          /* jemalloc inactive pages (dirty/muzzy/retained) */
 	HS_WHERE_POOL,            /* an application pool's free list */
 	HS_WHERE_FREE_UNLISTED,   /* free by its header, on no list we found (corruption) */
-	HS_WHERE_COUNT
+	HS_WHERE_SHARED           /* the first id the registry gives a walker's state */
 };
+#define HS_WHERE_MAX 256          /* ids fit the block's 8-bit where */
 
-const char *hs_where_name(enum hs_where w);      /* "used", "tcache", ... */
+enum hs_state_kind { HS_STATE_NONE, HS_STATE_USED, HS_STATE_META, HS_STATE_FREE };
+
+/* The registry: every state of every walker in src/walkers.c, built once. */
+const char *hs_where_name(unsigned w);           /* "used", "tcache", ...; "unknown" */
 const char *hs_where_state(unsigned w);          /* "used", "free" or "meta" */
-static inline bool hs_where_is_free(unsigned w) { return w >= HS_WHERE_FIRST_FREE; }
-static inline bool hs_where_is_used(unsigned w) { return w < HS_WHERE_META; }
+const char *hs_where_description(unsigned w);
+const uint8_t *hs_where_kinds(void);             /* id -> enum hs_state_kind */
+size_t hs_where_count(void);                     /* states registered */
+unsigned hs_where_at(size_t k);                  /* the k-th in display order (used, then meta, then free) */
+int hs_where_by_name(const char *name);          /* id, or -1 */
+static inline enum hs_state_kind hs_where_kind(unsigned w) { return (enum hs_state_kind)hs_where_kinds()[w & 0xff]; }
+static inline bool hs_where_is_free(unsigned w) { return hs_where_kind(w) == HS_STATE_FREE; }
+static inline bool hs_where_is_used(unsigned w) { return hs_where_kind(w) == HS_STATE_USED; }
 
 #define HS_BLOCK_SIZE_MAX ((UINT64_C(1) << 40) - 1)
 #define HS_ARENA_NONE 0xffffu
@@ -75,7 +79,7 @@ void hs_heap_init(struct hs_heap *h);
 void hs_heap_deinit(struct hs_heap *h);
 /* Walkers emit blocks in any order; sizes above HS_BLOCK_SIZE_MAX are clamped. */
 struct hs_error *hs_heap_add(struct hs_heap *h, uint64_t address, uint64_t size,
-			     enum hs_where where, unsigned arena);
+			     unsigned where, unsigned arena);
 /* Sort by address.  Where two blocks overlap (a walker bug or a corrupt heap),
  * keep the first and count the others in *dropped_ret. */
 struct hs_error *hs_heap_finish(struct hs_heap *h, size_t *dropped_ret);

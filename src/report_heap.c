@@ -66,7 +66,7 @@ static bool where_free(unsigned w)
 
 struct heap_totals {
 	struct totals used, free, meta;
-	struct totals where[HS_WHERE_COUNT];
+	struct totals where[HS_WHERE_MAX];
 };
 
 static void heap_totals(const struct hs_heap *h, struct heap_totals *t)
@@ -78,10 +78,20 @@ static void heap_totals(const struct hs_heap *h, struct heap_totals *t)
 		struct totals *k = hs_where_is_free(w) ? &t->free : w == HS_WHERE_META ? &t->meta : &t->used;
 		k->count++;
 		k->bytes += size;
-		if (w < HS_WHERE_COUNT) {
-			t->where[w].count++;
-			t->where[w].bytes += size;
-		}
+		t->where[w].count++;
+		t->where[w].bytes += size;
+	}
+}
+
+// One line per state of this kind that has blocks, in display order.
+static void print_where_totals(struct hs_out *o, const struct heap_totals *t, enum hs_state_kind kind)
+{
+	char b[32];
+	for (size_t k = 0; k < hs_where_count(); k++) {
+		unsigned w = hs_where_at(k);
+		if (t->where[w].count && hs_where_kind(w) == kind)
+			hs_out_printf(o, "    %-20s %12" PRIu64 " %12s  %" PRIu64 "\n", hs_where_name(w),
+				      t->where[w].count, hs_fmt_size(t->where[w].bytes, b, sizeof(b)), t->where[w].bytes);
 	}
 }
 
@@ -190,7 +200,8 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 			hs_report_leak_totals(c);
 		hs_json_key(o, "by_where");
 		hs_json_begin_array(o);
-		for (unsigned w = 0; w < HS_WHERE_COUNT; w++) {
+		for (size_t k = 0; k < hs_where_count(); k++) {
+			unsigned w = hs_where_at(k);
 			if (!t.where[w].count)
 				continue;
 			hs_json_begin_object(o);
@@ -206,7 +217,7 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 		hs_json_done(o);
 		return NULL;
 	}
-	char a[32], b[32];
+	char a[32];
 	for (size_t d = 0; d < c->s->ndesc; d++) {
 		const struct hs_alloc_desc *ad = &c->s->desc[d];
 		hs_out_printf(o, "Allocator:  %s %s, %zu arena%s (layout: %s)\n", ad->allocator, ad->version,
@@ -215,16 +226,10 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "SIZE", "BYTES");
 	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "in use", t.used.count,
 		      hs_fmt_size(t.used.bytes, a, sizeof(a)), t.used.bytes);
-	for (unsigned w = 0; w < HS_WHERE_FIRST_FREE; w++)
-		if (t.where[w].count && w != HS_WHERE_META)
-			hs_out_printf(o, "    %-20s %12" PRIu64 " %12s  %" PRIu64 "\n", hs_where_name(w),
-				      t.where[w].count, hs_fmt_size(t.where[w].bytes, b, sizeof(b)), t.where[w].bytes);
+	print_where_totals(o, &t, HS_STATE_USED);
 	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "free", t.free.count,
 		      hs_fmt_size(t.free.bytes, a, sizeof(a)), t.free.bytes);
-	for (unsigned w = HS_WHERE_FIRST_FREE; w < HS_WHERE_COUNT; w++)
-		if (t.where[w].count)
-			hs_out_printf(o, "    %-20s %12" PRIu64 " %12s  %" PRIu64 "\n", hs_where_name(w),
-				      t.where[w].count, hs_fmt_size(t.where[w].bytes, b, sizeof(b)), t.where[w].bytes);
+	print_where_totals(o, &t, HS_STATE_FREE);
 	if (t.meta.count)
 		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "allocator metadata", t.meta.count,
 			      hs_fmt_size(t.meta.bytes, a, sizeof(a)), t.meta.bytes);
@@ -284,8 +289,8 @@ struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
 			hs_json_ku64(o, "address", ar->address);
 			hs_json_kstr(o, "name", ar->label);
 			hs_json_ku64(o, "system_mem", ar->system_mem);
-			hs_json_ku64(o, "top", ar->top);
-			hs_json_ku64(o, "top_size", ar->top_size);
+			hs_json_ku64(o, "top", hs_arena_fact(ar, "top"));
+			hs_json_ku64(o, "top_size", hs_arena_fact(ar, "top_size"));
 			hs_json_ki64(o, "threads", ar->nthreads);
 			hs_json_kcount(o, "in_use", ar->used_count, ar->used_bytes);
 			hs_json_kcount(o, "free", ar->free_count, ar->free_bytes);
@@ -339,9 +344,7 @@ struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	int where_id = -1;
 	if (where) {
-		for (unsigned w = 0; w < HS_WHERE_COUNT; w++)
-			if (!strcmp(hs_where_name(w), where))
-				where_id = w;
+		where_id = hs_where_by_name(where);
 		if (where_id < 0)
 			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", where);
 	}

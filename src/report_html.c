@@ -35,7 +35,7 @@ struct report {
 	struct hs_session *s;
 	struct hs_stacks st;
 	uint64_t used_count, used_bytes, free_count, free_bytes, meta_count, meta_bytes;
-	uint64_t where_count[HS_WHERE_COUNT], where_bytes[HS_WHERE_COUNT];
+	uint64_t where_count[HS_WHERE_MAX], where_bytes[HS_WHERE_MAX];
 	struct rgroup *types;        /* used, by type (top TOP_N by bytes) */
 	size_t ntypes;
 	struct rgroup *leaks;        /* leaked, by (type, size), with an example */
@@ -117,10 +117,8 @@ static struct hs_error *build(struct report *r, struct hs_session *s)
 		const struct hs_block *b = &s->heap.blocks[i];
 		unsigned w = hs_block_where(b);
 		uint64_t size = hs_block_size(b);
-		if (w < HS_WHERE_COUNT) {
-			r->where_count[w]++;
-			r->where_bytes[w] += size;
-		}
+		r->where_count[w]++;
+		r->where_bytes[w] += size;
 		if (hs_where_is_used(w)) {
 			r->used_count++;
 			r->used_bytes += size;
@@ -235,10 +233,12 @@ static void text_report(struct hs_cmd *c, struct report *r)
 	hs_out_printf(o, "  in use     %10" PRIu64 " allocations %12s\n", r->used_count, hs_fmt_size(r->used_bytes, x, sizeof(x)));
 	hs_out_printf(o, "    leaked   %10" PRIu64 " allocations %12s\n", a->leaked_count, hs_fmt_size(a->leaked_bytes, x, sizeof(x)));
 	hs_out_printf(o, "  free       %10" PRIu64 " blocks      %12s\n", r->free_count, hs_fmt_size(r->free_bytes, x, sizeof(x)));
-	for (unsigned w = HS_WHERE_FIRST_FREE; w < HS_WHERE_COUNT; w++)
-		if (r->where_count[w])
+	for (size_t k = 0; k < hs_where_count(); k++) {
+		unsigned w = hs_where_at(k);
+		if (r->where_count[w] && hs_where_is_free(w))
 			hs_out_printf(o, "    %-8s %10" PRIu64 " blocks      %12s\n", hs_where_name(w), r->where_count[w],
 				      hs_fmt_size(r->where_bytes[w], x, sizeof(x)));
+	}
 	if (r->meta_count)
 		hs_out_printf(o, "  metadata   %10" PRIu64 " blocks      %12s\n", r->meta_count, hs_fmt_size(r->meta_bytes, x, sizeof(x)));
 	hs_out_printf(o, "\n  Largest types in use:\n");
@@ -569,13 +569,17 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 	hs_out_puts(o, "</div>\n");
 	static const char *const free_colors[] = { "#8fbf6a", "#b8d68f", "#f0c36d", "#e8a25b", "#d98c5f", "#c9d1dc",
 						    "#a3c4a0", "#dfe7b8", "#cfb6e0", "#e06b6b" };
-	struct part parts[4 + HS_WHERE_COUNT];
-	size_t np = 0;
+	struct part parts[4 + HS_WHERE_MAX];
+	size_t np = 0, nfree = 0;
 	parts[np++] = (struct part){ "anchored", r->used_bytes - a->leaked_bytes, "#3b6fb6" };
 	parts[np++] = (struct part){ "leaked", a->leaked_bytes, "#b3261e" };
-	for (unsigned w = HS_WHERE_FIRST_FREE; w < HS_WHERE_COUNT; w++)
+	for (size_t k = 0; k < hs_where_count(); k++) {
+		unsigned w = hs_where_at(k);
+		if (!hs_where_is_free(w))
+			continue;
 		parts[np++] = (struct part){ hs_where_name(w), r->where_bytes[w],
-					     free_colors[(w - HS_WHERE_FIRST_FREE) % (sizeof(free_colors) / sizeof(free_colors[0]))] };
+					     free_colors[nfree++ % (sizeof(free_colors) / sizeof(free_colors[0]))] };
+	}
 	parts[np++] = (struct part){ "allocator metadata", r->meta_bytes, "#6d7686" };
 	svg_stacked(o, parts, np);
 	hs_out_puts(o, "<h3>Largest types in use</h3>\n");

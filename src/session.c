@@ -1,5 +1,6 @@
 /* session.c - see session.h: opening, options, and the lazily computed stages. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,13 +58,8 @@ static struct hs_error *parse_overrides(struct hs_session *s, const char *spec)
 
 bool hs_session_override(const struct hs_session *s, const char *name, uint64_t *ret)
 {
-	for (size_t i = 0; i < s->noverrides; i++) {
-		if (!strcmp(s->overrides[i].name, name)) {
-			*ret = s->overrides[i].value;
-			return true;
-		}
-	}
-	return false;
+	struct hs_walk_ctx ctx = { .overrides = s->overrides, .noverrides = s->noverrides };
+	return hs_walk_override(&ctx, name, ret);
 }
 
 static char *dup_or_null(const char *s, bool *failed)
@@ -126,9 +122,9 @@ static struct hs_error *session_create(const struct hs_options *opts, struct hs_
 		.debug_dirs = (const char *const *)s->debug_dirs,
 		.no_debuginfo = opts->no_debuginfo,
 	};
-	if (s->allocator && strcmp(s->allocator, "auto") && strcmp(s->allocator, "glibc") &&
-	    strcmp(s->allocator, "jemalloc")) {
-		struct hs_error *err = hs_error_create(HS_ERR_USAGE, "unknown allocator '%s': use glibc, jemalloc or auto", s->allocator);
+	if (s->allocator && strcmp(s->allocator, "auto") && !hs_walker_named(s->allocator)) {
+		struct hs_error *err = hs_error_create(HS_ERR_USAGE, "unknown allocator '%s': use %s or auto",
+						       s->allocator, hs_walker_names());
 		hs_session_destroy(s);
 		return err;
 	}
@@ -196,6 +192,7 @@ void hs_session_destroy(struct hs_session *s)
 	hs_heap_deinit(&s->heap);
 	for (size_t i = 0; i < s->ndesc; i++)
 		hs_alloc_desc_deinit(&s->desc[i]);
+	free(s->desc);
 	hs_error_destroy(s->heap_error);
 	hs_symbols_destroy(s->symbols);
 	hs_error_destroy(s->symbols_error);
@@ -230,10 +227,52 @@ struct hs_error *hs_session_need_symbols(struct hs_session *s)
 	return s->symbols_error ? error_copy(s->symbols_error) : NULL;
 }
 
-static const struct hs_walker *const walkers[] = {
-	&hs_glibc_walker,
-	&hs_jemalloc_walker,
-};
+void hs_session_walk_ctx(struct hs_session *s, size_t w, struct hs_walk_ctx *ctx)
+{
+	const struct hs_notes *n = &s->target->notes;
+	*ctx = (struct hs_walk_ctx){
+		.walker = hs_walkers[w], .mem = &s->target->mem, .symbols = s->symbols,
+		.threads = n->threads, .nthreads = n->nthreads, .files = n->files, .nfiles = n->nfiles,
+		.notes = n, .target_path = s->target->path,
+		.overrides = s->overrides, .noverrides = s->noverrides,
+		.no_debuginfo = s->sym_opts.no_debuginfo, .state = hs_walker_state_ids(w),
+		.diags = &s->diags,
+	};
+	for (size_t d = 0; d < s->ndesc; d++)
+		ctx->arena_base += (unsigned)s->desc[d].narenas;
+}
+
+static bool walker_chosen(const struct hs_session *s, const struct hs_walker *w)
+{
+	return !s->allocator || !strcmp(s->allocator, "auto") || !strcmp(s->allocator, w->name);
+}
+
+/* Detect and walk one allocator: its description joins s->desc when found. */
+static struct hs_error *walk_one(struct hs_session *s, size_t w)
+{
+	const struct hs_walker *wk = hs_walkers[w];
+	struct hs_walk_ctx ctx;
+	hs_session_walk_ctx(s, w, &ctx);
+	HS_CHECK(HS_VEC_GROW(s->desc, s->capdesc, s->ndesc + 1));
+	void *state = NULL;
+	struct hs_error *err = wk->detect(&ctx, &state);
+	if (!err) {
+		struct hs_alloc_desc *d = &s->desc[s->ndesc];
+		memset(d, 0, sizeof(*d));
+		d->allocator = wk->name;
+		err = wk->walk(&ctx, state, &s->heap, d);
+		if (!err) {
+			for (size_t a = 0; a < d->narenas; a++)
+				d->arenas[a].allocator = wk->name;
+			s->ndesc++;
+		} else {
+			hs_alloc_desc_deinit(d);
+		}
+	}
+	if (wk->destroy)
+		wk->destroy(state);
+	return err;
+}
 
 static struct hs_error *heap_walk(struct hs_session *s)
 {
@@ -248,26 +287,11 @@ static struct hs_error *heap_walk(struct hs_session *s)
 	t0 = hs_now();
 	hs_memory_prefault_writable(&s->target->mem);
 	struct hs_error *first_failure = NULL;
-	for (size_t i = 0; i < sizeof(walkers) / sizeof(walkers[0]); i++) {
-		const struct hs_walker *w = walkers[i];
-		if (s->allocator && strcmp(s->allocator, "auto") && strcmp(s->allocator, w->name))
+	for (size_t i = 0; i < hs_nwalkers; i++) {
+		const struct hs_walker *w = hs_walkers[i];
+		if (!walker_chosen(s, w))
 			continue;
-		if (s->ndesc == sizeof(s->desc) / sizeof(s->desc[0]))
-			break;
-		void *state = NULL;
-		err = w->detect(s, &state);
-		if (!err) {
-			struct hs_alloc_desc *d = &s->desc[s->ndesc];
-			memset(d, 0, sizeof(*d));
-			d->allocator = w->name;
-			err = w->walk(s, state, &s->heap, d);
-			if (!err)
-				s->ndesc++;
-			else
-				hs_alloc_desc_deinit(d);
-		}
-		if (w->destroy)
-			w->destroy(state);
+		err = walk_one(s, i);
 		if (err && err->code == HS_ERR_NOT_FOUND && !(s->allocator && !strcmp(s->allocator, w->name))) {
 			hs_error_destroy(err);
 			continue;
@@ -295,8 +319,8 @@ static struct hs_error *heap_walk(struct hs_session *s)
 	if (s->ndesc == 0) {
 		if (first_failure)
 			return first_failure;
-		return hs_error_create(HS_ERR_HEAP, "no known allocator's heap was found in %s (looked for: glibc ptmalloc)",
-				       s->target->path);
+		return hs_error_create(HS_ERR_HEAP, "no known allocator's heap was found in %s (looked for: %s)",
+				       s->target->path, hs_walker_titles());
 	}
 	if (first_failure) {
 		hs_diag_add(&s->diags, HS_DIAG_ERROR, "heap", first_failure->address, "%s", first_failure->message);

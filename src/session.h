@@ -15,6 +15,7 @@
 #include "heap.h"
 #include "symbols.h"
 #include "target.h"
+#include "walker.h"
 
 #define HS_MAX_OVERRIDES 16
 #define HS_MAX_TIMINGS 16
@@ -26,7 +27,7 @@ struct hs_session {
 	char *exe, *sysroot, *allocator;
 	int jobs;
 	bool exact_pointers;
-	struct { char name[40]; uint64_t value; } overrides[HS_MAX_OVERRIDES];
+	struct hs_walk_override overrides[HS_MAX_OVERRIDES];
 	size_t noverrides;
 
 	struct hs_diags diags;
@@ -36,8 +37,8 @@ struct hs_session {
 
 	bool heap_done;
 	struct hs_heap heap;
-	struct hs_alloc_desc desc[2];     /* one per allocator found (glibc and jemalloc) */
-	size_t ndesc;
+	struct hs_alloc_desc *desc;       /* one per allocator found, in walker-table order */
+	size_t ndesc, capdesc;
 	struct hs_error *heap_error;
 
 	bool unwinder_attached, unwinder_ok;   /* roots.c: libdwfl's core unwinder */
@@ -66,6 +67,10 @@ struct hs_error *hs_session_need_heap(struct hs_session *s);
 struct hs_analysis;
 /* The root set, pointer graph, reachability and leak classes (graph.h). */
 struct hs_error *hs_session_need_analysis(struct hs_session *s);
+/* The context walker w (an index in hs_walkers) sees: the target, symbols,
+ * options, and this session's diagnostics; arena_base follows the
+ * allocators already described. */
+void hs_session_walk_ctx(struct hs_session *s, size_t w, struct hs_walk_ctx *ctx);
 /* A user override ("main_arena") if given. */
 bool hs_session_override(const struct hs_session *s, const char *name, uint64_t *ret);
 /* A monotonic clock in seconds; add now - since to stage's time (a static

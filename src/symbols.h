@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <gelf.h>
 #include "error.h"
 #include "diag.h"
 
@@ -99,6 +100,32 @@ struct hs_error *hs_dwarf_member_offset(struct hs_module *mod, const char *struc
 /* A global (or static) variable's relocated address, from DW_AT_location, or
  * from the module's ELF symbol table when DWARF lacks it (or is absent). */
 struct hs_error *hs_dwarf_variable(struct hs_module *mod, const char *name, uint64_t *addr_ret);
+
+/* --- ELF files (symbols_elf.c) ---------------------------------------- *
+ * A module's own ELF file on disk, mapped read-only: for what libdwfl does not
+ * give (a stripped module's .rodata, PT_TLS, TPOFF relocations, code bytes).
+ * Addresses in it are unrelocated: add hs_elf_bias().  The only ELF reader
+ * outside symbols.c and target.c. */
+struct hs_elf_file;
+/* NULL when path is NULL, unreadable or not an ELF file. */
+struct hs_elf_file *hs_elf_open(const char *path, uint64_t bias);
+void hs_elf_close(struct hs_elf_file *f);
+uint64_t hs_elf_bias(const struct hs_elf_file *f);
+const uint8_t *hs_elf_image(const struct hs_elf_file *f, uint64_t *len);   /* the whole file */
+size_t hs_elf_nphdrs(const struct hs_elf_file *f);
+bool hs_elf_phdr(const struct hs_elf_file *f, size_t i, GElf_Phdr *ret);
+/* The last program header of that type (PT_TLS): false when none. */
+bool hs_elf_phdr_of_type(const struct hs_elf_file *f, uint32_t type, GElf_Phdr *ret);
+/* File bytes behind [vaddr, vaddr + len) of a PT_LOAD, or NULL. */
+const uint8_t *hs_elf_at(const struct hs_elf_file *f, uint64_t vaddr, uint64_t len);
+/* A defined symbol by name from .symtab, then .dynsym (st_value unrelocated). */
+bool hs_elf_symbol(const struct hs_elf_file *f, const char *name, GElf_Sym *ret);
+/* The bytes of the section named name, or NULL. */
+const uint8_t *hs_elf_section(const struct hs_elf_file *f, const char *name, uint64_t *len);
+/* fn on every RELA entry of that type (R_X86_64_TPOFF64) until it returns
+ * true; returns whether one did. */
+bool hs_elf_each_rela(const struct hs_elf_file *f, uint32_t type,
+		      bool (*fn)(void *arg, const GElf_Rela *r), void *arg);
 
 /* True when --exe was given and its build-id differs from the target's main
  * module (a "symbols" warning says which files). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "unit_util.h"
 #include "memory.h"
 #include "session.h"
 #include "synth_glibc.h"
@@ -224,7 +225,7 @@ void synth_glibc_finish_heap(struct synth_glibc *g, struct synth_glibc_heap *h)
 	uint64_t top = h->cur, size = h->end - h->cur;
 	synth_glibc_w64(g, top + 8, size | P_INUSE);
 	synth_glibc_w64(g, h->arena + g->ms_top, top);
-	add_truth(g, top, size - 8, HS_WHERE_TOP);
+	add_truth(g, top, size - 8, WHERE("top"));
 }
 
 static uint64_t csize_of(struct synth_glibc *g, uint64_t chunk)
@@ -288,7 +289,7 @@ void synth_glibc_tcache_put(struct synth_glibc *g, uint64_t tcache, uint64_t chu
 		c++;
 		memcpy(at(g, caddr, 2), &c, 2);
 	}
-	synth_glibc_truth_of(g, chunk)->where = HS_WHERE_TCACHE;
+	synth_glibc_truth_of(g, chunk)->where = WHERE("tcache");
 }
 
 uint64_t synth_glibc_fastbin_addr(struct synth_glibc *g, unsigned ai, unsigned bin)
@@ -305,7 +306,7 @@ void synth_glibc_fastbin_put(struct synth_glibc *g, unsigned ai, uint64_t chunk)
 	synth_glibc_w64(g, slot, chunk);
 	if (g->have_fastchunks)
 		w32(g, g->arenas[ai] + 8, 1);
-	synth_glibc_truth_of(g, chunk)->where = HS_WHERE_FASTBIN;
+	synth_glibc_truth_of(g, chunk)->where = WHERE("fastbin");
 }
 
 /* smallbin_index / largebin_index_64, written out again for the oracle. */
@@ -342,8 +343,8 @@ void synth_glibc_bin_put(struct synth_glibc *g, unsigned ai, uint64_t chunk, boo
 	uint64_t nsf = synth_glibc_r64(g, chunk + cs + 8);
 	synth_glibc_w64(g, chunk + cs + 8, nsf & ~(uint64_t)P_INUSE);
 	synth_glibc_w64(g, chunk + cs, cs);
-	synth_glibc_truth_of(g, chunk)->where = idx == 1 ? HS_WHERE_UNSORTED
-					      : idx < 64 ? HS_WHERE_SMALLBIN : HS_WHERE_LARGEBIN;
+	synth_glibc_truth_of(g, chunk)->where = idx == 1 ? WHERE("unsorted")
+					      : idx < 64 ? WHERE("smallbin") : WHERE("largebin");
 }
 
 void synth_glibc_mmapped(struct synth_glibc *g, uint64_t addr, uint64_t size)

@@ -111,13 +111,9 @@ struct result {
 
 static void walk(struct result *r)
 {
-	void *state = NULL;
 	hs_heap_init(&r->heap);
 	memset(&r->d, 0, sizeof(r->d));
-	r->detect_err = hs_glibc_walker.detect(r->s, &state);
-	if (!r->detect_err)
-		r->walk_err = hs_glibc_walker.walk(r->s, state, &r->heap, &r->d);
-	hs_glibc_walker.destroy(state);
+	unit_walk(r->s, "glibc", &r->heap, &r->d, &r->detect_err, &r->walk_err);
 	size_t dropped = 99;
 	assert_null(hs_heap_finish(&r->heap, &dropped));
 	assert_int_equal(dropped, 0);
@@ -147,7 +143,7 @@ static const struct hs_freelist *find_list(const struct hs_alloc_desc *d, enum h
 	for (size_t i = 0; i < d->nlists; i++) {
 		const struct hs_freelist *l = &d->lists[i];
 		if (l->where == where && l->index == index &&
-		    (where == HS_WHERE_TCACHE ? l->tid == tid : l->arena == arena))
+		    (where == WHERE("tcache") ? l->tid == tid : l->arena == arena))
 			return l;
 	}
 	return NULL;
@@ -199,25 +195,25 @@ static void check_std(unsigned version, bool threads, bool override_version)
 
 	/* every list kind, with counts */
 	int tid0 = threads ? 100 : 0;
-	const struct hs_freelist *l = find_list(&r.d, HS_WHERE_TCACHE, 0, 1, tid0);
+	const struct hs_freelist *l = find_list(&r.d, WHERE("tcache"), 0, 1, tid0);
 	assert_non_null(l);
 	assert_int_equal(l->count, 3);
 	assert_int_equal(l->declared, 3);
 	assert_int_equal(l->owner, h->tc0);
-	l = find_list(&r.d, HS_WHERE_TCACHE, 0, 7, tid0);
+	l = find_list(&r.d, WHERE("tcache"), 0, 7, tid0);
 	assert_non_null(l);
 	assert_int_equal(l->count, 2);
-	l = find_list(&r.d, HS_WHERE_TCACHE, 0, 2, threads ? 101 : 0);
+	l = find_list(&r.d, WHERE("tcache"), 0, 2, threads ? 101 : 0);
 	assert_non_null(l);
 	assert_int_equal(l->count, 1);
-	l = find_list(&r.d, HS_WHERE_FASTBIN, 0, 1, 0);
+	l = find_list(&r.d, WHERE("fastbin"), 0, 1, 0);
 	assert_non_null(l);
 	assert_int_equal(l->count, 3);
-	assert_int_equal(find_list(&r.d, HS_WHERE_FASTBIN, 1, 5, 0)->count, 1);
-	assert_int_equal(find_list(&r.d, HS_WHERE_UNSORTED, 0, 1, 0)->count, 1);
-	assert_int_equal(find_list(&r.d, HS_WHERE_UNSORTED, 1, 1, 0)->count, 2);   /* + old top */
-	assert_int_equal(find_list(&r.d, HS_WHERE_SMALLBIN, 0, 16, 0)->count, 2);
-	assert_int_equal(find_list(&r.d, HS_WHERE_LARGEBIN, 0, hs_glibc_bin_index(0x600), 0)->count, 1);
+	assert_int_equal(find_list(&r.d, WHERE("fastbin"), 1, 5, 0)->count, 1);
+	assert_int_equal(find_list(&r.d, WHERE("unsorted"), 0, 1, 0)->count, 1);
+	assert_int_equal(find_list(&r.d, WHERE("unsorted"), 1, 1, 0)->count, 2);   /* + old top */
+	assert_int_equal(find_list(&r.d, WHERE("smallbin"), 0, 16, 0)->count, 2);
+	assert_int_equal(find_list(&r.d, WHERE("largebin"), 0, hs_glibc_bin_index(0x600), 0)->count, 1);
 	for (size_t i = 0; i < r.d.nlists; i++)
 		assert_false(r.d.lists[i].broken);
 
@@ -388,7 +384,7 @@ static void test_fastbin_cycle(void **state)
 		struct result r = walk_corrupt(h);
 		assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "loops"), 1);
 		assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
-		const struct hs_freelist *l = find_list(&r.d, HS_WHERE_FASTBIN, 0, 1, 0);
+		const struct hs_freelist *l = find_list(&r.d, WHERE("fastbin"), 0, 1, 0);
 		assert_true(l->broken);
 		assert_int_equal(l->count, 3);
 		result_free(&r);
@@ -411,7 +407,7 @@ static void test_tcache_count_lies(void **state)
 		struct result r = walk_corrupt(h);
 		assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "count says 6"), 1);
 		assert_int_equal(synth_glibc_compare(&h->g, &r.heap, NULL, 0), 0);
-		const struct hs_freelist *l = find_list(&r.d, HS_WHERE_TCACHE, 0, 1, 100);
+		const struct hs_freelist *l = find_list(&r.d, WHERE("tcache"), 0, 1, 100);
 		assert_int_equal(l->count, 3);
 		assert_int_equal(l->declared, 6);
 		result_free(&r);

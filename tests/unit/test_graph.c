@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include "unit_util.h"
 #include "dominators.h"
 #include "graph.h"
 #include "session.h"
@@ -49,9 +50,11 @@ static struct hs_session *open_world(const struct world *w, bool exact)
 	s->exact_pointers = exact;
 	for (size_t i = 0; i < w->n; i++)
 		assert_null(hs_heap_add(&s->heap, block_addr(i), w->size[i],
-					w->used[i] ? HS_WHERE_USED : HS_WHERE_TCACHE, 0));
+					w->used[i] ? HS_WHERE_USED : WHERE("tcache"), 0));
 	assert_null(hs_heap_finish(&s->heap, NULL));
 	s->heap_done = true;
+	assert_null(HS_VEC_GROW(s->desc, s->capdesc, 1));
+	memset(s->desc, 0, sizeof(*s->desc));
 	s->ndesc = 1;
 	s->desc[0].allocator = "test";
 	struct hs_region r = { HEAP_BASE, HEAP_BASE + sizeof(w->heap), HS_REGION_HEAP, 0 };
@@ -380,6 +383,8 @@ static void test_wide_graph(void **state)
 			assert_null(hs_heap_add(&s->heap, wide_leaf(k), WIDE_LEAF, HS_WHERE_USED, 0));
 		assert_null(hs_heap_finish(&s->heap, NULL));
 		s->heap_done = true;
+		assert_null(HS_VEC_GROW(s->desc, s->capdesc, 1));
+		memset(s->desc, 0, sizeof(*s->desc));
 		s->ndesc = 1;
 		s->desc[0].allocator = "test";
 		struct hs_region r = { HEAP_BASE, HEAP_BASE + heap_bytes, HS_REGION_HEAP, 0 };

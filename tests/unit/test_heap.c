@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include "unit_util.h"
 #include "heap.h"
 
 static void test_empty(void **state)
@@ -29,19 +30,19 @@ static void test_block_packing(void **state)
 	(void)state;
 	struct hs_heap h;
 	hs_heap_init(&h);
-	assert_null(hs_heap_add(&h, 0x1000, 0x18, HS_WHERE_TCACHE, 3));
+	assert_null(hs_heap_add(&h, 0x1000, 0x18, WHERE("tcache"), 3));
 	assert_null(hs_heap_add(&h, 0x2000, UINT64_MAX, HS_WHERE_MMAPPED, HS_ARENA_NONE));
 	assert_null(hs_heap_finish(&h, NULL));
 	assert_int_equal(hs_block_size(&h.blocks[0]), 0x18);
-	assert_int_equal(hs_block_where(&h.blocks[0]), HS_WHERE_TCACHE);
+	assert_int_equal(hs_block_where(&h.blocks[0]), WHERE("tcache"));
 	assert_int_equal(hs_block_arena(&h.blocks[0]), 3);
 	assert_int_equal(hs_block_size(&h.blocks[1]), HS_BLOCK_SIZE_MAX);   /* clamped */
 	assert_int_equal(hs_block_arena(&h.blocks[1]), HS_ARENA_NONE);
-	assert_true(hs_where_is_free(HS_WHERE_TCACHE));
+	assert_true(hs_where_is_free(WHERE("tcache")));
 	assert_false(hs_where_is_free(HS_WHERE_META));
 	assert_false(hs_where_is_used(HS_WHERE_META));
 	assert_true(hs_where_is_used(HS_WHERE_MMAPPED));
-	assert_string_equal(hs_where_name(HS_WHERE_FASTBIN), "fastbin");
+	assert_string_equal(hs_where_name(WHERE("fastbin")), "fastbin");
 	assert_string_equal(hs_where_name(HS_WHERE_USED), "used");
 	assert_string_equal(hs_where_name((enum hs_where)200), "unknown");
 	hs_heap_deinit(&h);
@@ -55,9 +56,9 @@ static void test_find_interior(void **state)
 	hs_heap_init(&h);
 	/* a "thread heap" first, then the "main heap", then a zero-size block */
 	assert_null(hs_heap_add(&h, 0x7000010, 0x28, HS_WHERE_USED, 1));
-	assert_null(hs_heap_add(&h, 0x7000040, 0x100, HS_WHERE_SMALLBIN, 1));
+	assert_null(hs_heap_add(&h, 0x7000040, 0x100, WHERE("smallbin"), 1));
 	assert_null(hs_heap_add(&h, 0x1010, 0x18, HS_WHERE_USED, 0));
-	assert_null(hs_heap_add(&h, 0x1030, 0x28, HS_WHERE_FASTBIN, 0));
+	assert_null(hs_heap_add(&h, 0x1030, 0x28, WHERE("fastbin"), 0));
 	assert_null(hs_heap_add(&h, 0x5000, 0, HS_WHERE_USED, 0));
 	assert_false(h.sorted);
 	assert_null(hs_heap_finish(&h, NULL));
@@ -92,8 +93,8 @@ static void test_overlap(void **state)
 	struct hs_heap h;
 	hs_heap_init(&h);
 	assert_null(hs_heap_add(&h, 0x2000, 0x100, HS_WHERE_USED, 0));
-	assert_null(hs_heap_add(&h, 0x2050, 0x10, HS_WHERE_TCACHE, 0));   /* inside */
-	assert_null(hs_heap_add(&h, 0x2000, 0x20, HS_WHERE_FASTBIN, 0));  /* same start */
+	assert_null(hs_heap_add(&h, 0x2050, 0x10, WHERE("tcache"), 0));   /* inside */
+	assert_null(hs_heap_add(&h, 0x2000, 0x20, WHERE("fastbin"), 0));  /* same start */
 	assert_null(hs_heap_add(&h, 0x2100, 0x10, HS_WHERE_USED, 0));     /* adjacent: kept */
 	assert_null(hs_heap_add(&h, 0x1ff0, 0x20, HS_WHERE_USED, 0));     /* runs into 0x2000 */
 	size_t dropped = 0;
@@ -113,14 +114,14 @@ static void test_same_start_keeps_first(void **state)
 	(void)state;
 	struct hs_heap h;
 	hs_heap_init(&h);
-	assert_null(hs_heap_add(&h, 0x3000, 0x40, HS_WHERE_UNSORTED, 2));
+	assert_null(hs_heap_add(&h, 0x3000, 0x40, WHERE("unsorted"), 2));
 	assert_null(hs_heap_add(&h, 0x1000, 0x10, HS_WHERE_USED, 0));
 	assert_null(hs_heap_add(&h, 0x3000, 0x40, HS_WHERE_USED, 0));
 	size_t dropped = 0;
 	assert_null(hs_heap_finish(&h, &dropped));
 	assert_int_equal(dropped, 1);
 	assert_int_equal(h.n, 2);
-	assert_int_equal(hs_block_where(&h.blocks[1]), HS_WHERE_UNSORTED);
+	assert_int_equal(hs_block_where(&h.blocks[1]), WHERE("unsorted"));
 	assert_int_equal(hs_block_arena(&h.blocks[1]), 2);
 	hs_heap_deinit(&h);
 }

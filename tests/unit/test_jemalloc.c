@@ -429,11 +429,7 @@ static void walk(struct img *m, struct result *r, bool with_arenas)
 	}
 	hs_heap_init(&r->heap);
 	memset(&r->d, 0, sizeof(r->d));
-	void *state = NULL;
-	r->detect_err = hs_jemalloc_walker.detect(r->s, &state);
-	if (!r->detect_err)
-		r->walk_err = hs_jemalloc_walker.walk(r->s, state, &r->heap, &r->d);
-	hs_jemalloc_walker.destroy(state);
+	unit_walk(r->s, "jemalloc", &r->heap, &r->d, &r->detect_err, &r->walk_err);
 	size_t dropped = 99;
 	assert_null(hs_heap_finish(&r->heap, &dropped));
 	assert_int_equal(dropped, 0);
@@ -492,14 +488,14 @@ static void test_walk_synthetic_heap(void **state)
 	// SLAB32: regions 0..6 used, 7..9 cached, 10..127 free in the slab.
 	for (unsigned i = 0; i < 128; i++)
 		expect_block(&r, SLAB32 + 32 * i, 32,
-			     i < 7 ? HS_WHERE_USED : i < 10 ? HS_WHERE_TCACHE : HS_WHERE_SLAB);
+			     i < 7 ? HS_WHERE_USED : i < 10 ? WHERE("tcache") : WHERE("slab"));
 	for (unsigned i = 0; i < 256; i++)
 		expect_block(&r, SLAB48 + 48 * i, 48, HS_WHERE_USED);
-	expect_block(&r, LARGE16K + 0x40, 16384, HS_WHERE_TCACHE);
-	expect_block(&r, LARGE40K + 0x100, 40960, HS_WHERE_LARGE);
+	expect_block(&r, LARGE16K + 0x40, 16384, WHERE("tcache"));
+	expect_block(&r, LARGE40K + 0x100, 40960, WHERE("large"));
 	expect_block(&r, STACK, 28672, HS_WHERE_META);
-	expect_block(&r, DIRTY, 0x8000, HS_WHERE_EXTENT);
-	expect_block(&r, RETAINED, 0x10000, HS_WHERE_EXTENT);
+	expect_block(&r, DIRTY, 0x8000, WHERE("extent"));
+	expect_block(&r, RETAINED, 0x10000, WHERE("extent"));
 	expect_block(&r, BASE, 0x400000, HS_WHERE_META);
 	// An interior pointer of a large allocation finds it.
 	assert_int_equal(r.heap.blocks[hs_heap_find(&r.heap, LARGE40K + 0x5000)].address, LARGE40K + 0x100);
@@ -523,11 +519,11 @@ static void test_walk_synthetic_heap(void **state)
 	bool saw_tc2 = false, saw_tc36 = false, saw_slab = false;
 	for (size_t i = 0; i < r.d.nlists; i++) {
 		const struct hs_freelist *l = &r.d.lists[i];
-		if (l->where == HS_WHERE_TCACHE && l->index == 2) {
+		if (l->where == WHERE("tcache") && l->index == 2) {
 			saw_tc2 = l->count == 3 && l->declared == 3 && l->owner == TCACHE;
-		} else if (l->where == HS_WHERE_TCACHE && l->index == 36) {
+		} else if (l->where == WHERE("tcache") && l->index == 36) {
 			saw_tc36 = l->count == 1 && l->bytes == 16384;
-		} else if (l->where == HS_WHERE_SLAB) {
+		} else if (l->where == WHERE("slab")) {
 			saw_slab = l->index == 2 && l->count == 118 && l->owner == ARENA + 78952 + 2 * 224;
 		}
 	}
@@ -554,7 +550,7 @@ static void test_arenas_from_extents(void **state)
 	// No ring, no TLS: no tcache, and a warning says the cached ones count as used.
 	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "no tcache was found"), 1);
 	expect_block(&r, t.cached[0], 32, HS_WHERE_USED);
-	expect_block(&r, LARGE16K + 0x40, 16384, HS_WHERE_LARGE);
+	expect_block(&r, LARGE16K + 0x40, 16384, WHERE("large"));
 	result_free(&r, &m);
 }
 
@@ -593,12 +589,16 @@ static void test_not_jemalloc(void **state)
 	s->target = tg;
 	hs_diags_init(&s->diags);
 	hs_heap_init(&s->heap);
-	void *st = NULL;
-	struct hs_error *err = hs_jemalloc_walker.detect(s, &st);
+	struct hs_heap heap;
+	struct hs_alloc_desc d = { 0 };
+	hs_heap_init(&heap);
+	struct hs_error *err = NULL, *werr = NULL;
+	unit_walk(s, "jemalloc", &heap, &d, &err, &werr);
 	assert_non_null(err);
 	assert_int_equal(hs_error_code(err), HS_ERR_NOT_FOUND);
-	assert_null(st);
+	assert_null(werr);
 	hs_error_destroy(err);
+	hs_heap_deinit(&heap);
 	hs_session_destroy(s);
 	for (size_t i = 0; i < m.nsegs; i++)
 		free(m.segs[i].buf);
@@ -626,7 +626,7 @@ static void test_corrupt_edata(void **state)
 	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "its bitmap shows 0 free regions"), 1);
 	assert_int_equal(hs_heap_find(&r.heap, LARGE40K + 0x100), -1);
 	expect_block(&r, SLAB48, 48, HS_WHERE_USED);
-	expect_block(&r, LARGE16K + 0x40, 16384, HS_WHERE_TCACHE);
+	expect_block(&r, LARGE16K + 0x40, 16384, WHERE("tcache"));
 	result_free(&r, &m);
 }
 
@@ -651,11 +651,11 @@ static void test_corrupt_tcache(void **state)
 	assert_true(unit_count_diags(r.s, HS_DIAG_ERROR, "0x1234567") >= 1);
 	assert_true(unit_count_diags(r.s, HS_DIAG_ERROR, "cannot be read") >= 1);
 	// What the slab says wins; the cached ones stay cached.
-	expect_block(&r, t.free32[0], 32, HS_WHERE_SLAB);
-	expect_block(&r, t.cached[0], 32, HS_WHERE_TCACHE);
-	expect_block(&r, LARGE16K + 0x40, 16384, HS_WHERE_LARGE);
+	expect_block(&r, t.free32[0], 32, WHERE("slab"));
+	expect_block(&r, t.cached[0], 32, WHERE("tcache"));
+	expect_block(&r, LARGE16K + 0x40, 16384, WHERE("large"));
 	for (size_t i = 0; i < r.d.nlists; i++)
-		if (r.d.lists[i].where == HS_WHERE_TCACHE && r.d.lists[i].index == 2) {
+		if (r.d.lists[i].where == WHERE("tcache") && r.d.lists[i].index == 2) {
 			assert_int_equal(r.d.lists[i].declared, 5);
 			assert_int_equal(r.d.lists[i].count, 3);
 		}
@@ -680,9 +680,9 @@ static void test_broken_ring_and_root(void **state)
 	assert_true(unit_count_diags(r.s, HS_DIAG_WARNING, "tcache ring of arena 0 is broken") >= 1);
 	assert_true(unit_count_diags(r.s, HS_DIAG_ERROR, "root slot 5") >= 1);
 	// The ring's first node was read before the break: the tcache is found.
-	expect_block(&r, t.cached[1], 32, HS_WHERE_TCACHE);
+	expect_block(&r, t.cached[1], 32, WHERE("tcache"));
 	// The dirty extent is still known from its last page.
-	expect_block(&r, DIRTY, 0x8000, HS_WHERE_EXTENT);
+	expect_block(&r, DIRTY, 0x8000, WHERE("extent"));
 	result_free(&r, &m);
 }
 
@@ -729,8 +729,8 @@ static void test_stale_elements_accepted(void **state)
 	assert_null(r.walk_err);
 	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, NULL), 1);   // no file: layout not checked
 	assert_int_equal(unit_count_diags(r.s, HS_DIAG_WARNING, "was not found"), 1);
-	expect_block(&r, DIRTY, 0x8000, HS_WHERE_EXTENT);
-	expect_block(&r, LARGE40K + 0x100, 40960, HS_WHERE_LARGE);
+	expect_block(&r, DIRTY, 0x8000, WHERE("extent"));
+	expect_block(&r, LARGE40K + 0x100, 40960, WHERE("large"));
 	assert_int_equal(unit_fact(&r.d, "dirty_bytes"), 0x8000);
 	result_free(&r, &m);
 }
@@ -760,7 +760,7 @@ static void test_real_rtree_corruption_reported(void **state)
 	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, "the head of a large extent without its class"), 1);
 	assert_int_equal(unit_count_diags(r.s, HS_DIAG_ERROR, NULL), 3);
 	assert_int_equal(hs_heap_find(&r.heap, LARGE40K + 0x100), -1);
-	expect_block(&r, LARGE16K + 0x40, 16384, HS_WHERE_TCACHE);
+	expect_block(&r, LARGE16K + 0x40, 16384, WHERE("tcache"));
 	result_free(&r, &m);
 }
 

@@ -63,7 +63,7 @@ static struct hs_session *open_synth(struct synth *x, const char *const *specs, 
 	hs_heap_init(&s->heap);
 	for (unsigned i = 0; i < 16; i++)
 		assert_null(hs_heap_add(&s->heap, BLOCK(i), 0x200 * (i == 15) + 40,
-					i == free_block ? HS_WHERE_TCACHE : HS_WHERE_USED, 0));
+					i == free_block ? WHERE("tcache") : HS_WHERE_USED, 0));
 	size_t dropped;
 	assert_null(hs_heap_finish(&s->heap, &dropped));
 	s->heap_done = true;

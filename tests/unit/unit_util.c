@@ -25,3 +25,22 @@ size_t unit_count_diags(const struct hs_session *s, enum hs_diag_level min, cons
 	}
 	return n;
 }
+
+void unit_walk(struct hs_session *s, const char *name, struct hs_heap *heap, struct hs_alloc_desc *d,
+	       struct hs_error **detect_err, struct hs_error **walk_err)
+{
+	size_t w = 0;
+	while (w < hs_nwalkers && strcmp(hs_walkers[w]->name, name))
+		w++;
+	assert_true(w < hs_nwalkers);
+	const struct hs_walker *wk = hs_walkers[w];
+	hs_error_destroy(hs_session_need_symbols(s));   /* as heap_walk(): work without */
+	struct hs_walk_ctx ctx;
+	hs_session_walk_ctx(s, w, &ctx);
+	void *state = NULL;
+	*detect_err = wk->detect(&ctx, &state);
+	*walk_err = NULL;
+	if (!*detect_err)
+		*walk_err = wk->walk(&ctx, state, heap, d);
+	wk->destroy(state);
+}

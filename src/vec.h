@@ -1,0 +1,64 @@
+/* vec.h - the two helpers every module shares for arrays: one growable
+ * vector and one lower-bound (binary search) over a sorted array.
+ *
+ * A vector is three variables the owner keeps: T *items, size_t n, cap.
+ * hs_vec_reserve() makes room for `need` elements (capacity doubles, from 8),
+ * so appending is amortised O(1):
+ *
+ *	HS_CHECK(HS_VEC_GROW(v->items, v->cap, v->n + 1));
+ *	v->items[v->n++] = item;
+ *
+ * or HS_VEC_PUSH(v->items, v->n, v->cap, item) for the same in one call.
+ * On failure (&hs_error_nomem, or a size that would overflow) nothing changes.
+ *
+ * hs_lower_bound() searches elements sorted ascending by a uint64_t key at a
+ * fixed offset (an address, a start): the first index whose key is >= key,
+ * or n.  HS_LOWER_BOUND names the field:
+ *
+ *	size_t i = HS_LOWER_BOUND(segs, nsegs, start, addr);
+ */
+#ifndef HS_VEC_H
+#define HS_VEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "error.h"
+
+/* *itemsp is a T * (passed as a pointer to it); elem is sizeof(T). */
+struct hs_error *hs_vec_reserve(void *itemsp, size_t *cap, size_t need, size_t elem);
+
+#define HS_VEC_GROW(items, cap, need) hs_vec_reserve(&(items), &(cap), (need), sizeof(*(items)))
+/* Append value (an expression of the element type); an error leaves all as it was. */
+#define HS_VEC_PUSH(items, n, cap, value) \
+	__extension__({ \
+		struct hs_error *hs_vec_err_ = HS_VEC_GROW(items, cap, (n) + 1); \
+		if (!hs_vec_err_) \
+			(items)[(n)++] = (value); \
+		hs_vec_err_; \
+	})
+
+/* Inline: with constant elem and key_offset it compiles to the plain loop. */
+static inline size_t hs_lower_bound(const void *base, size_t n, size_t elem, size_t key_offset,
+				    uint64_t key)
+{
+	const char *b = (const char *)base;
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t k;
+		memcpy(&k, b + mid * elem + key_offset, sizeof(k));
+		if (k < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+#define HS_LOWER_BOUND(items, n, field, key) \
+	hs_lower_bound((items), (n), sizeof(*(items)), offsetof(__typeof__(*(items)), field), (key))
+/* For a plain sorted uint64_t array. */
+#define HS_LOWER_BOUND_U64(items, n, key) hs_lower_bound((items), (n), sizeof(uint64_t), 0, (key))
+
+#endif

@@ -1,0 +1,139 @@
+/* walker.c - the walker context's helpers (walker.h): checked reads, bounded
+ * list walks, symbols, overrides and rate-limited diagnostics. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "walker.h"
+
+bool hs_interrupted(void);
+
+bool hs_walk_interrupted(const struct hs_walk_ctx *ctx)
+{
+	(void)ctx;
+	return hs_interrupted();
+}
+
+bool hs_walk_read(struct hs_walk_ctx *ctx, uint64_t addr, void *buf, size_t len)
+{
+	struct hs_error *err = hs_memory_read(ctx->mem, addr, buf, len);
+	hs_error_destroy(err);
+	return !err;
+}
+
+bool hs_walk_read_u64(struct hs_walk_ctx *ctx, uint64_t addr, uint64_t *ret)
+{
+	struct hs_error *err = hs_memory_read_u64(ctx->mem, addr, ret);
+	hs_error_destroy(err);
+	return !err;
+}
+
+bool hs_walk_read_u32(struct hs_walk_ctx *ctx, uint64_t addr, uint32_t *ret)
+{
+	struct hs_error *err = hs_memory_read_u32(ctx->mem, addr, ret);
+	hs_error_destroy(err);
+	return !err;
+}
+
+void hs_chain_init(struct hs_chain *ch, uint64_t limit)
+{
+	*ch = (struct hs_chain){ .limit = limit, .mark = UINT64_MAX, .power = 1 };
+}
+
+enum hs_chain_step hs_chain_next(struct hs_chain *ch, uint64_t addr)
+{
+	if (addr == ch->mark)
+		return HS_CHAIN_CYCLE;
+	if (ch->count >= ch->limit)
+		return HS_CHAIN_LIMIT;
+	ch->count++;
+	// Brent: the mark moves to the current entry whenever lam reaches a
+	// power of two; a cycle brings the walk back to the mark.
+	if (++ch->lam == ch->power) {
+		ch->mark = addr;
+		ch->power *= 2;
+		ch->lam = 0;
+	}
+	return HS_CHAIN_OK;
+}
+
+struct hs_module *hs_walk_module_named(struct hs_walk_ctx *ctx, const char *prefix)
+{
+	return ctx->symbols ? hs_symbols_module_named(ctx->symbols, prefix) : NULL;
+}
+
+struct hs_module *hs_walk_module_at(struct hs_walk_ctx *ctx, uint64_t addr)
+{
+	return ctx->symbols ? hs_symbols_module_at(ctx->symbols, addr) : NULL;
+}
+
+struct hs_error *hs_walk_symbol(struct hs_walk_ctx *ctx, struct hs_module *mod, const char *name,
+				struct hs_symbol *ret)
+{
+	if (!ctx->symbols)
+		return hs_error_create(HS_ERR_NOT_FOUND, "%s: no symbols", name);
+	return hs_symbols_lookup(ctx->symbols, mod, name, ret);
+}
+
+uint64_t hs_walk_auxv(const struct hs_walk_ctx *ctx, uint64_t type)
+{
+	return ctx->notes ? hs_notes_auxv(ctx->notes, type) : 0;
+}
+
+bool hs_walk_override(const struct hs_walk_ctx *ctx, const char *name, uint64_t *ret)
+{
+	for (size_t i = 0; i < ctx->noverrides; i++) {
+		if (!strcmp(ctx->overrides[i].name, name)) {
+			*ret = ctx->overrides[i].value;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void vdiag(struct hs_walk_ctx *ctx, enum hs_diag_level level, uint64_t addr, const char *fmt,
+		  va_list ap)
+{
+	char buf[512];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	hs_diag_add(ctx->diags, level, ctx->walker ? ctx->walker->name : "heap", addr, "%s", buf);
+}
+
+void hs_walk_diag(struct hs_walk_ctx *ctx, enum hs_diag_level level, uint64_t addr, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vdiag(ctx, level, addr, fmt, ap);
+	va_end(ap);
+}
+
+void hs_walk_diag_kinds(struct hs_walk_ctx *ctx, const char *const *what, unsigned nkinds,
+			unsigned per_kind)
+{
+	ctx->diag_what = what;
+	ctx->ndiag_kinds = nkinds < HS_WALK_DIAG_KINDS ? nkinds : HS_WALK_DIAG_KINDS;
+	ctx->diag_per_kind = per_kind;
+	memset(ctx->diag_counts, 0, sizeof(ctx->diag_counts));
+}
+
+void hs_walk_diagk(struct hs_walk_ctx *ctx, unsigned kind, enum hs_diag_level level, uint64_t addr,
+		   const char *fmt, ...)
+{
+	if (kind >= ctx->ndiag_kinds)
+		kind = ctx->ndiag_kinds ? ctx->ndiag_kinds - 1 : 0;
+	if (ctx->diag_counts[kind]++ >= ctx->diag_per_kind && ctx->ndiag_kinds)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vdiag(ctx, level, addr, fmt, ap);
+	va_end(ap);
+}
+
+void hs_walk_diag_flush(struct hs_walk_ctx *ctx)
+{
+	for (unsigned k = 0; k < ctx->ndiag_kinds; k++) {
+		if (ctx->diag_counts[k] > ctx->diag_per_kind)
+			hs_walk_diag(ctx, HS_DIAG_WARNING, 0, "%u more findings %s were not listed",
+				     ctx->diag_counts[k] - ctx->diag_per_kind, ctx->diag_what[k]);
+		ctx->diag_counts[k] = 0;
+	}
+}
