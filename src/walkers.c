@@ -10,7 +10,8 @@
 #ifndef HS_WALKER_TABLE   /* a unit test may bring its own table */
 #define HS_WALKER_TABLE \
 	HS_WALKER(glibc) \
-	HS_WALKER(jemalloc)
+	HS_WALKER(jemalloc) \
+	HS_WALKER(tcmalloc)
 #endif
 
 #define HS_WALKER(name) extern const struct hs_walker hs_##name##_walker;
