@@ -18,7 +18,7 @@
  * Then the main thread reads tcmalloc's statistics (MallocExtension numeric
  * properties), writes the truth to argv[1] with write(2) and calls
  * dump_here(), where the core is taken (gdb), or abort()s when argv[2] is
- * "abort" (kernel core).  Truth records keep addresses XOR TRUTH_MASK, so that
+ * "abort" (kernel core), or waits to be killed when it is "wait" (--pid).  Truth records keep addresses XOR TRUTH_MASK, so that
  * they never look like pointers to a conservative scan.
  *
  * Truth JSON: {"fixture","variant","pid","threads":[tid],
@@ -294,6 +294,9 @@ int main(int argc, char **argv)
 	dump_here();
 	if (argc > 2 && !strcmp(argv[2], "abort"))
 		abort();
+	// "wait": stay, heap unchanged, for --pid (the test kills us).
+	while (argc > 2 && !strcmp(argv[2], "wait"))
+		pause();
 	// Workers 1 and 2 still wait; the process ends here.
 	_exit(0);
 }

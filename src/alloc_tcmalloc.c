@@ -922,6 +922,12 @@ static struct hs_error *describe(struct walk *w)
 	rd64(t, t->pageheap + L->ph_stats + L->st_free_bytes, &fr);
 	rd64(t, t->pageheap + L->ph_stats + L->st_unmapped_bytes, &unm);
 	a.system_mem = sys;
+	a.used_count = w->used_n + w->large_n;
+	a.used_bytes = w->used_b + w->large_b;
+	for (unsigned k = 0; k < TC_NSTATES; k++) {
+		a.free_count += w->cnt[k];
+		a.free_bytes += w->bytes[k];
+	}
 	hs_arena_fact_set(&a, "free_bytes", fr);
 	hs_arena_fact_set(&a, "unmapped_bytes", unm);
 	hs_arena_fact_set(&a, "span_tail_bytes", w->tail_b);
