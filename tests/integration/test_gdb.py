@@ -254,6 +254,8 @@ def _fixture_twins(name, kind):
 Twins_leaks_cpp_gdb = _fixture_twins("leaks_cpp", "gdb")
 Twins_leaks_kernel = _fixture_twins("leaks", "kernel")
 Twins_jemalloc_dynamic_gdb = _fixture_twins("jemalloc_dynamic", "gdb")
+Twins_tcmalloc_minimal_gdb = _fixture_twins("tcmalloc_minimal", "gdb")
+Twins_tcmalloc_stripped_kernel = _fixture_twins("tcmalloc_stripped", "kernel")
 
 
 class Extension(unittest.TestCase):

@@ -221,6 +221,45 @@ def file_offset(segs, addr):
     raise AssertionError("0x%x is not dumped in the core" % addr)
 
 
+class TestTcmallocScan(unittest.TestCase):
+    """The memory scan finds exactly what the symbols say: tcmalloc_stripped is
+    tcmalloc_static without its symbol table, and gdb runs both without ASLR."""
+
+    def test_scan_equals_symbols(self):
+        roots = ("Static::pageheap_", "Static::sizemap_", "Static::central_cache_", "ThreadCache::thread_heaps_")
+        sym = tc_desc(hslib.run_json([tc_core("tcmalloc_static", "gdb"), "summary"], timeout=60))
+        scan = tc_desc(hslib.run_json([tc_core("tcmalloc_stripped", "gdb"), "summary"], timeout=60))
+        self.assertIn("roots by symbol", sym["layout_source"])
+        self.assertIn("roots by memory scan", scan["layout_source"])
+        self.assertEqual([scan["facts"][r] for r in roots], [sym["facts"][r] for r in roots])
+
+
+def normalize(text):
+    """Output with every number (sizes, counts, addresses) made N, spaces collapsed."""
+    import re
+    lines = []
+    for line in text.strip().splitlines():
+        line = re.sub(r"\b(0x[0-9a-fA-F]+|[0-9][0-9.]*)\b", "N", line)
+        lines.append(" ".join(line.split()))
+    return lines
+
+
+class TestTcmallocDocs(unittest.TestCase):
+    """docs/tcmalloc.md's examples are what heapscope prints (numbers aside)."""
+
+    def test_doc_examples(self):
+        with open(os.path.join(hslib.ROOT, "docs", "tcmalloc.md")) as f:
+            text = f.read()
+        blocks = [b.split("\n", 1)[1] for b in text.split("```")[1::2] if b.startswith("\n$ heapscope ")]
+        self.assertEqual(len(blocks), 3)
+        for b in blocks:
+            cmd, want = b.split("\n", 1)
+            args = [a.replace("build/cores/", hslib.CORES + "/") for a in cmd.split()[2:]]
+            r = hslib.run(args, timeout=60)
+            hslib.check_no_crash(r)
+            self.assertEqual(normalize(r.stdout + r.stderr), normalize(want), cmd)
+
+
 class TestTcmallocBadInput(unittest.TestCase):
     """A damaged or foreign tcmalloc core: a clear message, true partial results, never a crash."""
 

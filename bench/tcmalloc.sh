@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The tcmalloc walker's budget (issue 18): on a 1 M-allocation core, summary and
+# leaks within 1.5x of the same program's glibc core.  Run by bench/run.sh
+# (make bench), or alone:  BUILD=build-release bench/tcmalloc.sh
+# Cores (made once into $BUILD/bench/): bench_heap 1000000 400, with glibc
+# (m1.core, shared with bench/run.sh) and with
+# LD_PRELOAD=libtcmalloc_minimal.so.4 (tc1.core).  Prints one line a case
+# (best-of-N wall seconds) and the tcmalloc/glibc ratio of each command.
+set -euo pipefail
+B=${BUILD:-build-release}
+D=$B/bench
+HS=$B/heapscope
+TC=${TC_SO:-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}
+mkdir -p "$D"
+[ -x "$HS" ] || { echo "build $HS first (make BUILD=$B OPT=-O3)" >&2; exit 1; }
+[ -f "$TC" ] || { echo "$TC is missing: apt-get install libgoogle-perftools-dev" >&2; exit 1; }
+command -v /usr/bin/time >/dev/null || { echo "bench needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+[ bench/bench_heap.c -nt "$D/bench_heap" ] && gcc -O1 -g -o "$D/bench_heap" bench/bench_heap.c
+
+make_core() {   # name count size [LD_PRELOAD library]
+	local core="$D/$1.core" preload=()
+	[ -n "${4:-}" ] && preload=(-ex "set environment LD_PRELOAD=$4")
+	if [ ! -s "$core" ] || [ "$D/bench_heap" -nt "$core" ]; then
+		echo "making $core ($2 allocations of ~$3 bytes${4:+ with $4})..." >&2
+		gdb -batch -nx -ex 'set pagination off' "${preload[@]}" -ex 'set startup-with-shell off' \
+			-ex 'break dump_here' -ex "run $2 $3" \
+			-ex "generate-core-file $core" -ex kill "$D/bench_heap" >/dev/null 2>&1
+	fi
+}
+
+best_of() {   # runs command...: the best wall time
+	local runs=$1 best=""; shift
+	for _ in $(seq "$runs"); do
+		local tf t
+		tf=$(mktemp)
+		/usr/bin/time -o "$tf" -f '%e' "$@" >/dev/null 2>&1 || true
+		t=$(tail -1 "$tf")
+		rm -f "$tf"
+		if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+	done
+	echo "$best"
+}
+
+make_core m1 1000000 400
+make_core tc1 1000000 400 "$TC"
+for cmd in summary leaks; do
+	g=$(best_of 3 "$HS" "$D/m1.core" $cmd)
+	t=$(best_of 3 "$HS" "$D/tc1.core" $cmd)
+	r=$(awk "BEGIN{printf \"%.2f\", ($g > 0 ? $t / $g : 0)}")
+	ok=$(awk "BEGIN{print ($t <= 1.5 * $g + 0.05) ? \"within\" : \"OVER\"}")
+	printf '%-44s %8ss  glibc %ss  ratio %s (%s the 1.5x budget)\n' \
+		"$cmd (1 M tcmalloc objects)" "$t" "$g" "$r" "$ok"
+done
