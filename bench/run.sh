@@ -145,4 +145,6 @@ sys.exit(0 if ok else 1)' "$truth" || bad=1
 		echo "leaks ($m): peak anonymous memory ${anon} KiB = $(( anon * 1024 / n )) bytes per allocation"
 	fi
 done
+# The tcmalloc walker against glibc on 1 M allocations (issue 18's budget).
+[ -n "${BENCH_GRAPH_ONLY:-}" ] || BUILD=$B bench/tcmalloc.sh || bad=1
 exit $bad

@@ -240,6 +240,11 @@ static bool check_pageheap(struct tc_state *t, uint64_t p)
 	// at least one is empty.
 	uint64_t n = 2 * L->ph_max_pages, bytes = n * L->span_size;
 	uint8_t buf[2 * 128 * 64];
+	// Cheap refusals first: the scan tries many candidates.
+	uint64_t w0[2], alloc;
+	if (!hs_walk_read(t->ctx, p + L->ph_free, w0, sizeof(w0)) || w0[0] || w0[1] ||
+	    !rd64(t, p + L->ph_pagemap_allocator, &alloc) || !alloc || alloc >= USER_MAX)
+		return false;
 	if (bytes > sizeof(buf) || !hs_walk_read(t->ctx, p + L->ph_free, buf, bytes))
 		return false;
 	bool some_empty = false;
@@ -256,9 +261,7 @@ static bool check_pageheap(struct tc_state *t, uint64_t p)
 	}
 	if (!some_empty)
 		return false;
-	uint64_t alloc, sys, fr;
-	if (!rd64(t, p + L->ph_pagemap_allocator, &alloc) || !alloc || alloc >= USER_MAX)
-		return false;
+	uint64_t sys, fr;
 	if (!rd64(t, p + L->ph_stats + L->st_system_bytes, &sys) ||
 	    !rd64(t, p + L->ph_stats + L->st_free_bytes, &fr) || fr > sys ||
 	    (sys & ((UINT64_C(1) << L->page_shift) - 1)))
