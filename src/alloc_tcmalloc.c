@@ -538,6 +538,10 @@ static struct hs_error *collect_spans(struct walk *w)
 		goto out;
 	}
 	uint64_t next_page = 0;   // the first page not covered by a span already taken
+	// No span is longer than all the memory the page heap got from the system.
+	uint64_t sys = 0, max_pages = UINT64_C(1) << 35;
+	if (rd64(t, t->pageheap + L->ph_stats + L->st_system_bytes, &sys) && sys)
+		max_pages = sys >> L->page_shift;
 	for (uint64_t i = 0; i < nroot; i++) {
 		if (!root[i])
 			continue;
@@ -583,7 +587,7 @@ static struct hs_error *collect_spans(struct walk *w)
 			sp.cl = (bits >> L->sizeclass_shift) & ((1u << L->sizeclass_width) - 1);
 			sp.location = (bits >> L->location_shift) & ((1u << L->location_width) - 1);
 			sp.sample = (bits >> L->sample_shift) & 1;
-			bool ok = sp.length >= 1 && sp.length < (UINT64_C(1) << 35) && sp.location <= 2 &&
+			bool ok = sp.length >= 1 && sp.length <= max_pages && sp.location <= 2 &&
 				  (sp.cl == 0 || (sp.cl < t->nclasses && sp.location == HS_TC_IN_USE &&
 						  sp.length == t->class_pages[sp.cl]));
 			if (!ok) {
@@ -734,8 +738,15 @@ static struct hs_error *central_lists(struct walk *w)
 			return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 		snprintf(what, sizeof(what), "the free list of span 0x%" PRIx64, sp->addr);
 		bool broken = false;
-		per_class[sp->cl] += follow(w, sp->objects, sp->cl, M_CENTRAL, sp->nobj, what, &broken);
+		uint64_t n = follow(w, sp->objects, sp->cl, M_CENTRAL, sp->nobj, what, &broken);
+		per_class[sp->cl] += n;
 		broken_cl[sp->cl] |= broken;
+		// Span::refcount counts the objects handed out of the span.
+		if (!broken && n + sp->refcount != sp->nobj)
+			hs_walk_diagk(t->ctx, D_SPAN, HS_DIAG_WARNING, sp->start << L->page_shift,
+				      "span 0x%" PRIx64 " (class %u) has %" PRIu64 " of its %" PRIu64
+				      " objects on its free list, but a refcount of %u",
+				      sp->addr, sp->cl, n, sp->nobj, sp->refcount);
 	}
 	for (unsigned cl = 1; cl < t->nclasses; cl++) {
 		int64_t declared = -1;

@@ -308,6 +308,42 @@ class TestTcmallocBadInput(unittest.TestCase):
         finally:
             shutil.rmtree(tmp)
 
+    def test_corrupt_span(self):
+        # A large live allocation whose Span record says length 0: the span is
+        # reported and skipped; everything else stays exactly right.
+        src = tc_core("tcmalloc_static", "kernel")
+        truth = hslib.truth("tcmalloc_static", "kernel")
+        ph = tc_desc(hslib.run_json([src, "summary"], timeout=60))["facts"]["Static::pageheap_"]
+        victim = next(r for r in truth["live"] if r["size"] >= 1 << 20)
+        segs = load_segments(src)
+
+        def word(f, addr):
+            f.seek(file_offset(segs, addr))
+            return struct.unpack("<Q", f.read(8))[0]
+        page = victim["address"] >> 13
+        with open(src, "rb") as f:
+            leaf = word(f, ph + 524288 + (page >> 18) * 8)
+            span = word(f, leaf + (page & ((1 << 18) - 1)) * 8)
+            self.assertEqual(word(f, span), page, "the page map leads to the victim's span")
+        tmp = tempfile.mkdtemp()
+        try:
+            path = os.path.join(tmp, "corrupt.core")
+            shutil.copyfile(src, path)
+            with open(path, "r+b") as f:
+                f.seek(file_offset(segs, span + 8))
+                f.write(struct.pack("<Q", 0))
+            doc = hslib.run_json(["--allocator", "tcmalloc", path, "chunks"], timeout=60)
+            errors = [d["message"] for d in doc["diagnostics"] if d["level"] == "error"]
+            self.assertTrue(any(("span 0x%x" % span) in m and "does not decode" in m for m in errors), errors)
+            bad = Heap([path])
+            self.assertIsNone(bad.containing(victim["address"]))
+            rest = dict(truth, live=[r for r in truth["live"] if r is not victim])
+            check_live(self, bad, rest)
+            wrong, _ = freed_kinds(bad, truth)
+            self.assertEqual(wrong, [])
+        finally:
+            shutil.rmtree(tmp)
+
     def test_truncated_core(self):
         src = tc_core("tcmalloc_minimal", "kernel")
         tmp = tempfile.mkdtemp()
