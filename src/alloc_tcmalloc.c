@@ -74,6 +74,8 @@ struct tc_state {
 	struct hs_memory *mem;
 	const struct hs_tc_layout *L;
 	struct hs_module *mod;
+	struct hs_module nt_module;   /* mod when only the file mappings name it */
+	bool mod_from_files;
 	char module_name[64];
 	char version[32];
 	uint64_t sizemap, pageheap, central, thread_heaps;   /* root addresses */
@@ -136,11 +138,61 @@ static const char SYM_PAGEHEAP[] = "_ZN8tcmalloc6Static9pageheap_E";
 static const char SYM_CENTRAL[] = "_ZN8tcmalloc6Static14central_cache_E";
 static const char SYM_HEAPS[] = "_ZN8tcmalloc11ThreadCache13thread_heaps_E";
 
+/* libtcmalloc as the core's NT_FILE note (or /proc/PID/maps) maps it, when
+ * no module list names it (a truncated core loses the dynamic linker's list):
+ * its file, checked against the ELF header in memory, and its load bias. */
+static struct hs_module *module_from_files(struct tc_state *t)
+{
+	const struct hs_mapped_file *first = NULL;
+	uint64_t end = 0;
+	for (size_t i = 0; i < t->ctx->nfiles; i++) {
+		const struct hs_mapped_file *f = &t->ctx->files[i];
+		if (!f->path || strncmp(base_name(f->path), "libtcmalloc", 11))
+			continue;
+		if (!first && f->offset == 0)
+			first = f;
+		if (first && !strcmp(f->path, first->path) && f->end > end)
+			end = f->end;
+	}
+	if (!first)
+		return NULL;
+	struct hs_elf_file *f = hs_elf_open(first->path, 0);
+	if (!f)
+		return NULL;
+	GElf_Phdr ph;
+	bool ok = false;
+	struct hs_module *m = &t->nt_module;
+	memset(m, 0, sizeof(*m));
+	for (size_t i = 0; i < hs_elf_nphdrs(f) && !ok; i++)
+		if (hs_elf_phdr(f, i, &ph) && ph.p_type == PT_LOAD) {
+			m->bias = first->start - (ph.p_vaddr & ~UINT64_C(4095));
+			ok = true;
+		}
+	uint8_t hdr[64];
+	uint64_t fsize;
+	const uint8_t *image = hs_elf_image(f, &fsize);
+	if (ok && hs_walk_read(t->ctx, first->start, hdr, sizeof(hdr)) && fsize >= sizeof(hdr) &&
+	    memcmp(hdr, image, sizeof(hdr)))
+		ok = false;   // another file now at that path
+	hs_elf_close(f);
+	if (!ok)
+		return NULL;
+	m->name = first->path;
+	m->path = first->path;
+	m->start = first->start;
+	m->end = end;
+	t->mod_from_files = true;
+	hs_walk_diag(t->ctx, HS_DIAG_INFO, m->start,
+		     "%s is not among the modules the target lists; using it as the file mappings show it",
+		     m->path);
+	return m;
+}
+
 static struct hs_module *find_module(struct tc_state *t)
 {
 	struct hs_walk_ctx *ctx = t->ctx;
 	if (!ctx->symbols)
-		return NULL;
+		return module_from_files(t);
 	struct hs_module *m = hs_walk_module_named(ctx, "libtcmalloc");
 	if (m)
 		return m;
@@ -165,7 +217,7 @@ static struct hs_module *find_module(struct tc_state *t)
 			if (found)
 				return c;
 		}
-	return NULL;
+	return module_from_files(t);
 }
 
 static struct hs_error *check_version(struct tc_state *t, struct hs_elf_file *f)
@@ -396,6 +448,8 @@ static uint64_t scan_sizemap(struct tc_state *t, const struct range *rs, size_t 
 static bool root_symbol(struct tc_state *t, const char *name, uint64_t *ret)
 {
 	struct hs_symbol sym;
+	if (t->mod_from_files)
+		return false;
 	struct hs_error *err = hs_walk_symbol(t->ctx, t->mod, name, &sym);
 	if (err) {
 		hs_error_destroy(err);
