@@ -124,10 +124,13 @@ static bool find_version(const uint8_t *p, uint64_t len, char *buf, size_t cap)
 	return false;
 }
 
+/* In the file's .rodata (or the whole file when it has no section headers). */
 static bool file_contains(struct hs_elf_file *f, const char *needle)
 {
 	uint64_t len;
-	const uint8_t *p = hs_elf_image(f, &len);
+	const uint8_t *p = hs_elf_section(f, ".rodata", &len);
+	if (!p)
+		p = hs_elf_image(f, &len);
 	return p && memmem(p, len, needle, strlen(needle)) != NULL;
 }
 
