@@ -260,6 +260,23 @@ class TestTcmallocDocs(unittest.TestCase):
             self.assertEqual(normalize(r.stdout + r.stderr), normalize(want), cmd)
 
 
+class TestTcmallocOverride(unittest.TestCase):
+    """--override NAME=ADDR for each root gives the same heap as the symbols."""
+
+    def test_overrides(self):
+        core = tc_core("tcmalloc_stripped", "kernel")
+        base = hslib.run_json([core, "summary"], timeout=60)
+        f = tc_desc(base)["facts"]
+        args = []
+        for name, fact in (("sizemap", "Static::sizemap_"), ("pageheap", "Static::pageheap_"),
+                           ("central_cache", "Static::central_cache_"),
+                           ("thread_heaps", "ThreadCache::thread_heaps_")):
+            args += ["--override", "%s=0x%x" % (name, f[fact])]
+        doc = hslib.run_json(args + [core, "summary"], timeout=60)
+        self.assertIn("roots by override", tc_desc(doc)["layout_source"])
+        self.assertEqual((doc["in_use"], doc["free"]), (base["in_use"], base["free"]))
+
+
 class TestTcmallocBadInput(unittest.TestCase):
     """A damaged or foreign tcmalloc core: a clear message, true partial results, never a crash."""
 
