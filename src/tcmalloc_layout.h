@@ -18,7 +18,17 @@ struct hs_tc_layout {
 	/* PageMap2<48 - kPageShift>: root_[1 << root_bits] -> leaf of values[1 << leaf_bits] */
 	unsigned leaf_bits, root_bits;
 
-	/* class Span */
+	/* class Span (48 bytes in 2.10):
+	 *   0 start (PageID)  8 length (pages)  16 next  24 prev
+	 *  32 objects (free list; or a SpanSet iterator for large free spans)
+	 *  40 bit-fields, one little-endian 32-bit word:
+	 *
+	 *   31      28 27  26 25 24 23        16 15                 0
+	 *  +----------+---+---+-----+-----------+-------------------+
+	 *  |  unused  |it |smp| loc | sizeclass |     refcount      |
+	 *  +----------+---+---+-----+-----------+-------------------+
+	 *  loc: 0 IN_USE, 1 ON_NORMAL_FREELIST, 2 ON_RETURNED_FREELIST;
+	 *  smp: sampled; it: has_span_iter. */
 	uint64_t span_size, span_start, span_length, span_next, span_prev, span_objects;
 	uint64_t span_bits;            /* the 32-bit word of the bit-fields */
 	unsigned refcount_shift, refcount_width, sizeclass_shift, sizeclass_width;
