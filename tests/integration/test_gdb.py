@@ -507,7 +507,7 @@ class BadInput(unittest.TestCase):
             ("notheap", "hs chain &table", "not inside any heap block"),
             ("badexpr", "hs show head->", ""),
             ("badoverride", "hs summary --override nonsense", "override"),
-            ("badalloc", "hs summary --allocator tcmalloc", "takes one of"),
+            ("badalloc", "hs summary --allocator hoard", "takes one of"),
         ]
         s = run_gdb([(t, c) for t, c, _ in cases], core=core, exe=exe)
         s.check_alive(self)
