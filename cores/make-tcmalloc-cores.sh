@@ -12,6 +12,8 @@
 #                       executable, with its symbols in .symtab
 #   tcmalloc_stripped   the same executable, strip --strip-all (keeping only
 #                       the dump_here symbol gdb stops at)
+#   tcmalloc_sampled    tcmalloc_full with heap sampling on (it runs itself
+#                       again with TCMALLOC_SAMPLE_PARAMETER=65536)
 #   tcmalloc_badversion tcmalloc_minimal run with a copy of
 #                       libtcmalloc_minimal.so.4 whose version string says
 #                       "gperftools 2.11" (gdb core only): refused by name
@@ -25,7 +27,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 init make-tcmalloc-cores
 CC=${FIXTURE_CC:-gcc}
 TC_LIBDIR=${TC_LIBDIR:-/usr/lib/x86_64-linux-gnu}
-VARIANTS="tcmalloc_minimal tcmalloc_full tcmalloc_static tcmalloc_stripped tcmalloc_badversion"
+VARIANTS="tcmalloc_minimal tcmalloc_full tcmalloc_static tcmalloc_stripped tcmalloc_sampled tcmalloc_badversion"
 BADVER_DIR=$OUT/tc-badversion
 
 [ $# -eq 0 ] && set -- $VARIANTS
@@ -73,6 +75,10 @@ open(sys.argv[2], "wb").write(d.replace(b"\x00gperftools 2.10\x00", b"\x00gperft
 		$CC $CFLAGS -DTC_VARIANT='"minimal"' -o "$exe" "$SRC" -L"$TC_LIBDIR" -ltcmalloc_minimal ;;
 	tcmalloc_full)
 		$CC $CFLAGS -DTC_VARIANT='"full"' -o "$exe" "$SRC" -L"$TC_LIBDIR" -ltcmalloc ;;
+	tcmalloc_sampled)
+		# tcmalloc_minimal is built without sampling (NO_TCMALLOC_SAMPLES).
+		$CC $CFLAGS -DTC_VARIANT='"sampled"' -DTC_SAMPLED='"65536"' -o "$exe" "$SRC" \
+			-L"$TC_LIBDIR" -ltcmalloc ;;
 	tcmalloc_static)
 		# tcmalloc is C++: the C object is linked by g++ (libstdc++).
 		$CC $CFLAGS -DTC_VARIANT='"static"' -c -o "$exe.o" "$SRC"
@@ -85,6 +91,7 @@ open(sys.argv[2], "wb").write(d.replace(b"\x00gperftools 2.10\x00", b"\x00gperft
 tc_gdb_core() {
 	envcmd="set environment HS_FIXTURE=1"
 	[ "$1" = tcmalloc_badversion ] && envcmd="set environment LD_LIBRARY_PATH=$BADVER_DIR"
+	[ "$1" = tcmalloc_sampled ] && envcmd="set environment TCMALLOC_SAMPLE_PARAMETER=65536"
 	gdb_core "$1" -ex "$envcmd"
 }
 

@@ -4,7 +4,9 @@
  * One source, built several ways by cores/make-tcmalloc-cores.sh: linked with
  * Debian's libtcmalloc_minimal.so.4 ("minimal"), with the full libtcmalloc.so.4
  * ("full"), with libtcmalloc_minimal.a ("static", tcmalloc's symbols in
- * .symtab), and that executable stripped.  TC_VARIANT names the way.
+ * .symtab), and that executable stripped.  TC_VARIANT names the way.  With
+ * TC_SAMPLED="N" it runs itself again with TCMALLOC_SAMPLE_PARAMETER=N: heap
+ * sampling on, some allocations of every size get a span of their own.
  *
  * Four threads (main + 3 workers) build their heaps in phases separated by
  * barriers, so that no allocation happens after any free (a freed object is
@@ -253,6 +255,14 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		die("usage: tcmalloc_heap TRUTH.json [abort]");
+#ifdef TC_SAMPLED
+	// Heap sampling is read from the environment when tcmalloc starts.
+	if (!getenv("TCMALLOC_SAMPLE_PARAMETER")) {
+		setenv("TCMALLOC_SAMPLE_PARAMETER", TC_SAMPLED, 1);
+		execv("/proc/self/exe", argv);
+		die("cannot run again with sampling on");
+	}
+#endif
 	pthread_t th[NTHREADS];
 	pthread_barrier_init(&allocated_all, NULL, NTHREADS);
 	pthread_barrier_init(&freed_all, NULL, NTHREADS - 1);

@@ -85,6 +85,7 @@ struct tc_state {
 	uint32_t class_size[256];
 	uint64_t class_pages[256];
 	int32_t to_move[256];
+	uint8_t class_array[4096];   /* SizeMap::class_array_: size index -> class */
 };
 
 /* --- small helpers ------------------------------------------------------- */
@@ -281,8 +282,10 @@ static bool read_sizemap(struct tc_state *t, uint64_t a)
 		prev = (uint32_t)sz;
 	}
 	// The smallest request maps to class 1 (8 bytes).
-	if (buf[L->sm_class_array + 1] != 1 || t->class_size[1] != 8)
+	if (buf[L->sm_class_array + 1] != 1 || t->class_size[1] != 8 ||
+	    L->sm_class_array_len > sizeof(t->class_array))
 		return false;
+	memcpy(t->class_array, buf + L->sm_class_array, L->sm_class_array_len);
 	t->nclasses = (unsigned)n;
 	return true;
 }
@@ -559,6 +562,22 @@ static struct hs_error *tc_detect(struct hs_walk_ctx *ctx, void **state_ret)
 
 /* --- walk ----------------------------------------------------------------- */
 
+/* tc_nallocx(size, 0): what malloc_usable_size() says of a sampled object of
+ * that requested size (SizeMap::GetSizeClass, else whole pages). */
+static uint64_t usable_size(struct tc_state *t, uint64_t size)
+{
+	const struct hs_tc_layout *L = t->L;
+	uint64_t idx = UINT64_MAX;
+	if (size <= 1024)
+		idx = (size + 7) >> 3;
+	else if (size <= (256 << 10))
+		idx = (size + 127 + (120 << 7)) >> 7;
+	if (idx < L->sm_class_array_len && t->class_array[idx] && t->class_array[idx] < t->nclasses)
+		return t->class_size[t->class_array[idx]];
+	uint64_t page = UINT64_C(1) << L->page_shift;
+	return (size + page - 1) & ~(page - 1);
+}
+
 struct walk {
 	struct tc_state *t;
 	struct hs_heap *heap;
@@ -571,6 +590,7 @@ struct walk {
 	size_t ncaches, capcaches;
 	/* totals */
 	uint64_t used_n, used_b, large_n, large_b, tail_b;
+	uint64_t sampled_n, sampled_slack;
 	uint64_t cnt[TC_NSTATES], bytes[TC_NSTATES];
 	uint64_t central_declared[256];
 	unsigned bad_spans;
@@ -929,6 +949,26 @@ static struct hs_error *thread_caches(struct walk *w)
 	return NULL;
 }
 
+/* A sampled allocation (its own span, whatever its size) is as large as
+ * malloc_usable_size() says of the size its StackTrace records. */
+static uint64_t sampled_size(struct walk *w, const struct tc_span *sp)
+{
+	struct tc_state *t = w->t;
+	uint64_t bytes = sp->length << t->L->page_shift, req, page = UINT64_C(1) << t->L->page_shift;
+	if (!plausible_ptr(sp->objects) || !rd64(t, sp->objects, &req) || req > bytes ||
+	    ((req ? req : 1) + page - 1) / page != sp->length) {
+		hs_walk_diagk(t->ctx, D_SPAN, HS_DIAG_WARNING, sp->start << t->L->page_shift,
+			      "sampled span 0x%" PRIx64 ": its stack trace 0x%" PRIx64
+			      " does not give its size: the whole span is taken as the allocation",
+			      sp->addr, sp->objects);
+		return bytes;
+	}
+	uint64_t size = usable_size(t, req);
+	w->sampled_n++;
+	w->sampled_slack += bytes - size;
+	return size;
+}
+
 static struct hs_error *emit(struct walk *w)
 {
 	struct tc_state *t = w->t;
@@ -955,9 +995,12 @@ static struct hs_error *emit(struct walk *w)
 			continue;
 		}
 		if (!sp->cl) {
-			HS_CHECK(hs_heap_add(w->heap, base, bytes, t->ctx->state[TC_LARGE], arena));
+			uint64_t size = bytes;
+			if (sp->sample)
+				size = sampled_size(w, sp);
+			HS_CHECK(hs_heap_add(w->heap, base, size, t->ctx->state[TC_LARGE], arena));
 			w->large_n++;
-			w->large_b += bytes;
+			w->large_b += size;
 			continue;
 		}
 		uint32_t size = t->class_size[sp->cl];
@@ -1019,13 +1062,16 @@ static struct hs_error *describe(struct walk *w)
 	hs_alloc_desc_fact(d, "system_bytes", sys);
 	hs_alloc_desc_fact(d, "pageheap_free_bytes", fr);
 	hs_alloc_desc_fact(d, "pageheap_unmapped_bytes", unm);
-	hs_alloc_desc_fact(d, "allocated_bytes", w->used_b + w->large_b);
+	hs_alloc_desc_fact(d, "allocated_bytes", w->used_b + w->large_b + w->sampled_slack);
 	hs_alloc_desc_fact(d, "thread_cache_bytes", w->bytes[TC_THREAD]);
 	hs_alloc_desc_fact(d, "transfer_cache_bytes", w->bytes[TC_TRANSFER]);
 	// tcmalloc's own central_cache_free_bytes counts the unusable tail of
 	// every small span with the central lists' objects.
 	hs_alloc_desc_fact(d, "central_cache_bytes", w->bytes[TC_CENTRAL] + w->tail_b);
 	hs_alloc_desc_fact(d, "span_tail_bytes", w->tail_b);
+	// tcmalloc's allocated bytes count a sampled allocation's whole span.
+	hs_alloc_desc_fact(d, "sampled allocations", w->sampled_n);
+	hs_alloc_desc_fact(d, "sampled_slack_bytes", w->sampled_slack);
 	if (w->bad_spans)
 		hs_alloc_desc_fact(d, "bad spans", w->bad_spans);
 	return NULL;

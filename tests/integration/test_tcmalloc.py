@@ -32,13 +32,14 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hslib  # noqa: E402
 
-VARIANTS = ("tcmalloc_minimal", "tcmalloc_full", "tcmalloc_static", "tcmalloc_stripped")
+VARIANTS = ("tcmalloc_minimal", "tcmalloc_full", "tcmalloc_static", "tcmalloc_stripped", "tcmalloc_sampled")
 # How each variant's roots must be found without help.
 EXPECTED_HOW = {
     "tcmalloc_minimal": "heaps symbol",      # Debian's .so exports thread_heaps_ only
     "tcmalloc_full": "heaps symbol",
     "tcmalloc_static": "roots by symbol",
     "tcmalloc_stripped": "roots by memory scan",
+    "tcmalloc_sampled": "heaps symbol",
 }
 USED = ("used", "large")
 FREE_STATES = ["central", "page-free", "thread-cache", "transfer-cache"]
@@ -116,7 +117,9 @@ def check_leaks(tc, objects, truth):
 
 def check_totals(tc, h, desc, stats):
     f = desc["facts"]
-    tc.assertEqual(h.total(USED), stats["allocated"], "in-use bytes (generic.current_allocated_bytes)")
+    # A sampled allocation has a span of its own; tcmalloc counts all of it.
+    slack = f["sampled_slack_bytes"]
+    tc.assertEqual(h.total(USED) + slack, stats["allocated"], "in-use bytes (generic.current_allocated_bytes)")
     tc.assertEqual(h.total(("thread-cache",)), stats["thread_free"], "tcmalloc.thread_cache_free_bytes")
     tc.assertEqual(h.total(("transfer-cache",)), stats["transfer_free"], "tcmalloc.transfer_cache_free_bytes")
     # tcmalloc counts each small span's unusable tail as central cache bytes.
@@ -125,7 +128,8 @@ def check_totals(tc, h, desc, stats):
     tc.assertEqual(h.total(("page-free",)), stats["pageheap_free"], "tcmalloc.pageheap_free_bytes")
     tc.assertEqual(h.total(("page-returned",)), stats["pageheap_unmapped"], "tcmalloc.pageheap_unmapped_bytes")
     every = sum(b["size"] for b in h.blocks)
-    tc.assertEqual(every + f["span_tail_bytes"], stats["heap_size"], "generic.heap_size: every page of the page heap")
+    tc.assertEqual(every + f["span_tail_bytes"] + slack, stats["heap_size"],
+                   "generic.heap_size: every page of the page heap")
     tc.assertEqual(f["allocated_bytes"], stats["allocated"])
     tc.assertEqual(f["central_cache_bytes"], stats["central_free"])
 
@@ -156,6 +160,8 @@ class TcmallocCore:
         # main, workers 1 and 2; worker 3 exited: its cache was deleted, but
         # glibc's own frees after the key destructor may have made a new one.
         self.assertIn(f["thread caches"], (3, 4))
+        # Only the sampled fixture has sampled allocations (minimal builds cannot).
+        self.assertEqual(f["sampled allocations"] > 0, self.name == "tcmalloc_sampled", f["sampled allocations"])
         errors = [d for d in doc.get("diagnostics", []) if d.get("level") in ("error", "warning")
                   and d.get("stage") == "tcmalloc"]
         self.assertEqual(errors, [], "a consistent heap gives no tcmalloc findings")
