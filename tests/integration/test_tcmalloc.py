@@ -418,8 +418,15 @@ class TestTcmallocBadInput(unittest.TestCase):
 class TestTcmallocPid(unittest.TestCase):
     """--pid on the running fixture: the same exact checks as on its cores."""
 
-    def test_pid(self):
-        exe = os.path.join(hslib.CORES, "tcmalloc_minimal")
+    def test_pid_minimal(self):
+        self.check_pid("tcmalloc_minimal")
+
+    def test_pid_stripped(self):
+        # No symbols at all: the roots come from the scan of live memory.
+        self.check_pid("tcmalloc_stripped")
+
+    def check_pid(self, name):
+        exe = os.path.join(hslib.CORES, name)
         if not os.access(exe, os.X_OK):
             raise AssertionError("%s is missing (run cores/make-tcmalloc-cores.sh)" % exe)
         tmp = tempfile.mkdtemp()
@@ -445,6 +452,7 @@ class TestTcmallocPid(unittest.TestCase):
             self.assertEqual(bad, [])
             self.assertEqual(sorted(kinds), FREE_STATES, kinds)
             doc = hslib.run_json(["--allocator", "tcmalloc"] + target + ["summary"], timeout=60)
+            self.assertIn(EXPECTED_HOW[name], tc_desc(doc)["layout_source"])
             check_totals(self, h, tc_desc(doc), truth["stats"])
             doc = hslib.run_json(["--allocator", "tcmalloc"] + target + ["leaks", "--list"], timeout=60)
             check_leaks(self, doc["objects"], truth)
