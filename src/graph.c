@@ -5,6 +5,7 @@
 #include <string.h>
 #include "graph.h"
 #include "types.h"
+#include "vec.h"
 #include "session.h"
 
 /* A gap wider than this between blocks starts a new span of the address map. */
@@ -171,6 +172,7 @@ static bool u32vec_push(struct u32vec *x, uint32_t value)
 		uint32_t *g = realloc(x->v, cap * sizeof(*g));
 		if (!g)
 			return false;
+		hs_hint_huge(g, cap * sizeof(*g));
 		x->v = g;
 		x->cap = cap;
 	}
@@ -287,6 +289,7 @@ static struct hs_error *scan_heap(struct hs_session *s, struct hs_analysis *a)
 		jobs = 1;
 	struct worker *w = calloc(64, sizeof(*w));
 	uint32_t *degree = malloc((n + 1) * sizeof(*degree));
+	hs_hint_huge(degree, (n + 1) * sizeof(*degree));
 	if (!degree || !w) {
 		free(w);
 		free(degree);
@@ -342,6 +345,7 @@ static struct hs_error *scan_heap(struct hs_session *s, struct hs_analysis *a)
 	// The first worker's list grows into the whole edge array (realloc
 	// usually remaps it in place); each other list is freed once copied.
 	a->fwd = realloc(w[0].edges.v, (total ? total : 1) * sizeof(*a->fwd));
+	hs_hint_huge(a->fwd, total * sizeof(*a->fwd));
 	if (!a->fwd) {
 		err = &hs_error_nomem;
 		goto out;
@@ -468,6 +472,7 @@ static struct hs_error *reach(struct hs_session *s, struct hs_analysis *a)
 	uint32_t *queue = malloc((a->n ? a->n : 1) * sizeof(*queue));
 	if (!queue)
 		return &hs_error_nomem;
+	hs_hint_huge(queue, a->n * sizeof(*queue));
 	struct reach_part parts[64];
 	memset(parts, 0, sizeof(parts));
 	struct hs_error *err = NULL;
@@ -578,6 +583,7 @@ struct hs_error *hs_analysis_create(struct hs_session *s, struct hs_analysis **r
 	struct hs_error *err = NULL;
 	a->n = s->heap.n;
 	a->flags = calloc(a->n ? a->n : 1, 1);
+	hs_hint_huge(a->flags, a->n);
 	if (!a->flags) {
 		err = &hs_error_nomem;
 		goto fail;
@@ -652,6 +658,8 @@ struct hs_error *hs_analysis_need_reverse(struct hs_analysis *a)
 		return NULL;
 	size_t n = a->n, m = a->fwd_off[n];
 	uint32_t *off = calloc(n + 1, sizeof(*off)), *rev = malloc((m ? m : 1) * sizeof(*rev));
+	hs_hint_huge(off, (n + 1) * sizeof(*off));
+	hs_hint_huge(rev, m * sizeof(*rev));
 	if (!off || !rev) {
 		free(off);
 		free(rev);

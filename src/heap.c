@@ -120,6 +120,7 @@ static struct hs_error *sort_blocks(struct hs_heap *h)
 	}
 	runs = malloc((nruns + 1) * sizeof(*runs));
 	tmp = malloc(n * sizeof(*tmp));
+	hs_hint_huge(tmp, n * sizeof(*tmp));
 	if (!runs || !tmp) {
 		free(runs);
 		free(tmp);

@@ -13,6 +13,7 @@
 #include "rtti.h"
 #include "session.h"
 #include "types.h"
+#include "vec.h"
 
 /* Bounds: hostile DWARF and huge arrays must not make this slow. */
 #define MAX_SLOTS 4096          /* pointer slots of one flattened struct */
@@ -820,6 +821,8 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	t->vvals = calloc(t->vcap, sizeof(*t->vvals));
 	t->block_layout = malloc((a->n ? a->n : 1) * sizeof(int32_t));
 	a->type = calloc(a->n ? a->n : 1, sizeof(uint32_t));
+	hs_hint_huge(t->block_layout, a->n * sizeof(int32_t));
+	hs_hint_huge(a->type, a->n * sizeof(uint32_t));
 	if (!t->names || !t->vkeys || !t->vvals || !t->block_layout || !a->type) {
 		hs_types_destroy(t);
 		free(a->type);

@@ -25,6 +25,15 @@
 #include <string.h>
 #include "error.h"
 
+/* Ask the kernel to back a large array (one that malloc mapped on its own)
+ * with transparent huge pages where the system allows it on request
+ * (/sys/kernel/mm/transparent_hugepage/enabled = madvise, Debian's default):
+ * the analysis touches hundreds of MiB of fresh arrays once each, and on a
+ * virtual machine a 4 KiB page fault costs more than the work done in the
+ * page.  Only a hint: arrays under 4 MiB, and any failure, are ignored.
+ * hs_vec_reserve() calls it; so do the stages' other big arrays. */
+void hs_hint_huge(void *p, size_t bytes);
+
 /* *itemsp is a T * (passed as a pointer to it); elem is sizeof(T). */
 struct hs_error *hs_vec_reserve(void *itemsp, size_t *cap, size_t need, size_t elem);
 
