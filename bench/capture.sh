@@ -77,6 +77,7 @@ one() {   # label, capture args...
 echo "capture vs gcore, a process with a $MB MiB heap (4 threads):"
 printf "  %-28s %6.2f s, process stopped all along,  %s\n" "gcore" "$gtime" "$gsize"
 one "heapscope capture" -o "$D/c.core"
+one "heapscope capture --sync" -o "$D/s.core" --sync
 one "heapscope capture (zstd)" -o "$D/c.core.zst" --compress zstd
 
 # watch: CPU per second of polling (no threshold reached), from the kernel's

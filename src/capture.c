@@ -296,7 +296,11 @@ struct hs_error *hs_capture_commit(struct hs_capture *c)
 {
 	if (!c->dumped)
 		return hs_error_create(HS_ERR_OTHER, "nothing was captured into %s", c->path);
-	if (fdatasync(c->fd) != 0)
+	// The name comes only after every byte was written, so no reader ever
+	// sees a half-written core under it.  Waiting for the disk as well
+	// (fdatasync) would cost more than the capture itself on a large heap,
+	// and only matters if the machine goes down right after: --sync.
+	if (c->o.sync && fdatasync(c->fd) != 0)
 		return hs_error_errno(errno, "cannot write %s", c->path);
 	if (c->tmp_path) {
 		if (rename(c->tmp_path, c->path) != 0)

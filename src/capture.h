@@ -44,6 +44,7 @@ struct hs_capture_options {
 	unsigned filter;          /* HS_CAP_*; 0 means HS_CAP_DEFAULT */
 	enum hs_compress compress;
 	int zstd_level;           /* 0: 1 (fastest) */
+	bool sync;                /* fdatasync before naming the core (--sync) */
 };
 
 struct hs_capture_stats {
@@ -75,7 +76,8 @@ struct hs_error *hs_capture_open(const char *path, const struct hs_capture_optio
  * between chunks (HS_ERR_INTERRUPTED).  A process that exits on the way fails
  * with HS_ERR_TARGET; a full disk with HS_ERR_OS.  Call once. */
 struct hs_error *hs_capture_dump(struct hs_capture *c, int pid, const int *tids, size_t ntids);
-/* After the process was resumed: flush, sync, and give the core its name. */
+/* After the process was resumed: flush, sync if asked (o->sync), and give the
+ * core its name. */
 struct hs_error *hs_capture_commit(struct hs_capture *c);
 /* The temporary file's path when it has one (the fallback), else NULL: a signal
  * handler may unlink() it. */

@@ -25,9 +25,9 @@
 #include "watch.h"
 
 static const char capture_usage[] =
-	"capture -o FILE [--compress zstd] [--filter LIST]";
+	"capture -o FILE [--compress zstd] [--filter LIST] [--sync]";
 static const char watch_usage[] =
-	"watch (--rss-above SIZE | --cgroup DIR|auto --at PCT) -o DIR [--once] [--interval T] [--max-cores N] [--step SIZE] [--compress zstd] [--filter LIST]";
+	"watch (--rss-above SIZE | --cgroup DIR|auto --at PCT) -o DIR [--once] [--interval T] [--max-cores N] [--step SIZE] [--compress zstd] [--filter LIST] [--sync]";
 
 bool hs_cli_live_command(const char *name)
 {
@@ -39,8 +39,9 @@ void hs_cli_live_usage(FILE *f)
 	fputs("\nCommands on a live process (with --pid), which write cores:\n", f);
 	fprintf(f, "  %-40s %s\n", "capture -o FILE [--compress zstd]",
 		"write a core of the process (stopped only while read)");
-	fprintf(f, "  %-40s %s\n", "        [--filter LIST]",
-		"LIST: anon,shared,data,files,file-shared,elf-headers,all, +X/-X");
+	fprintf(f, "  %-40s %s\n", "        [--filter LIST] [--sync]",
+		"LIST: anon,shared,data,files,file-shared,elf-headers,all, +X/-X;");
+	fprintf(f, "  %-40s %s\n", "", "--sync: on disk (fdatasync) before it is named");
 	fprintf(f, "  %-40s %s\n", "watch (--rss-above SIZE | --cgroup DIR|auto",
 		"poll memory; at the threshold take a core into DIR");
 	fprintf(f, "  %-40s %s\n", "       --at PCT) -o DIR [--once]",
@@ -146,6 +147,7 @@ static void report_json_fields(struct hs_out *out, int pid, const char *path, co
 	hs_json_kstr(out, "file", path);
 	hs_json_kstr(out, "compress", o->compress == HS_COMPRESS_ZSTD ? "zstd" : NULL);
 	hs_json_kstr(out, "filter", filter);
+	hs_json_kbool(out, "sync", o->sync);
 	hs_json_ku64(out, "threads", s->nthreads);
 	hs_json_ku64(out, "mappings", s->nmappings);
 	hs_json_ku64(out, "core_bytes", s->core_bytes);
@@ -161,6 +163,7 @@ static void report_json_fields(struct hs_out *out, int pid, const char *path, co
 
 struct live_opts {
 	const char *out, *compress, *filter;
+	bool sync;
 	struct hs_capture_options co;
 };
 
@@ -174,6 +177,7 @@ static struct hs_error *capture_options(struct live_opts *lo)
 	}
 	if (lo->filter)
 		HS_CHECK(hs_capture_parse_filter(lo->filter, &lo->co.filter));
+	lo->co.sync = lo->sync;
 	return NULL;
 }
 
@@ -183,6 +187,7 @@ static int cmd_capture(int pid, int argc, char **argv, bool json)
 	struct hs_opt opts[] = {
 		{ "-o", HS_OPT_STR, &lo.out }, { "--output", HS_OPT_STR, &lo.out },
 		{ "--compress", HS_OPT_STR, &lo.compress }, { "--filter", HS_OPT_STR, &lo.filter },
+		{ "--sync", HS_OPT_FLAG, &lo.sync },
 		{ NULL, 0, NULL },
 	};
 	struct hs_cmd c = { .argc = argc, .argv = (const char *const *)argv };
@@ -286,6 +291,7 @@ static int cmd_watch(int pid, int argc, char **argv, bool json)
 		{ "--step", HS_OPT_STR, &a.step }, { "--max-cores", HS_OPT_STR, &a.max_cores },
 		{ "--once", HS_OPT_FLAG, &once },
 		{ "--compress", HS_OPT_STR, &a.lo.compress }, { "--filter", HS_OPT_STR, &a.lo.filter },
+		{ "--sync", HS_OPT_FLAG, &a.lo.sync },
 		{ NULL, 0, NULL },
 	};
 	struct hs_cmd c = { .argc = argc, .argv = (const char *const *)argv };

@@ -275,6 +275,17 @@ class CoreFormat(unittest.TestCase):
         self.assertEqual(r.status, 2)
         self.assertIn("unknown kind 'bogus'", r.stderr)
 
+    def test_sync_waits_for_the_disk_and_changes_nothing_else(self):
+        live = Live("threads")
+        self.addCleanup(live.kill)
+        core = os.path.join(live.dir, "sync.core")
+        d = hslib.run_json(["--pid", str(live.pid), "capture", "-o", core, "--sync"], expect_status=0)
+        self.assertIs(d["sync"], True)
+        plain = hslib.run_json(["--pid", str(live.pid), "capture", "-o", core + "2"], expect_status=0)
+        self.assertIs(plain["sync"], False)
+        self.assertEqual(d["core_bytes"], plain["core_bytes"])
+        self.assertEqual(hslib.run_json([core, "summary"]), hslib.run_json([core + "2", "summary"]))
+
 
 # --- compressed cores ---------------------------------------------------------------------------
 
