@@ -6,7 +6,7 @@ OPT ?= -O2
 SAN ?=
 CFLAGS_BASE = -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-fPIC -fvisibility=hidden -pthread -Iinclude -Isrc -D_GNU_SOURCE $(SAN)
-LIBS = -ldw -lelf -lz -lzstd -lpthread -lm -lstdc++
+LIBS = -ldw -lelf -lz -lzstd -llzma -llz4 -lpthread -lm -lstdc++
 TEST_LIBS = -lcmocka
 
 LIB_SRC = $(filter-out src/cli.c src/cli_%.c,$(wildcard src/*.c))

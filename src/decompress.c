@@ -10,10 +10,14 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <lz4frame.h>
+#include <lzma.h>
 #include <zstd.h>
 #include "decompress.h"
 
 #define ZSTD_MAGIC 0xFD2FB528u
+#define LZ4_MAGIC 0x184D2204u
+static const uint8_t xz_magic[6] = { 0xFD, '7', 'z', 'X', 'Z', 0x00 };
 #define PAGE 4096
 
 /* MemAvailable from /proc/meminfo, in bytes (0 if unknown). */
@@ -66,7 +70,7 @@ static void human(uint64_t v, char *buf, size_t len)
 }
 
 /* An unlinked place for size bytes (UINT64_MAX: unknown). */
-static struct hs_error *make_output(const char *path, uint64_t size, int *ret)
+static struct hs_error *make_output(const char *path, const char *tool, uint64_t size, int *ret)
 {
 	uint64_t avail = mem_available();
 	// Memory when the core takes at most half of what is available.
@@ -86,8 +90,8 @@ static struct hs_error *make_output(const char *path, uint64_t size, int *ret)
 		human((uint64_t)vfs.f_bavail * vfs.f_frsize, d, sizeof(d));
 		return hs_error_create(HS_ERR_TARGET,
 				       "%s decompresses to %s: more than memory (%s available) or %s (%s free) can hold; "
-				       "set TMPDIR to a larger file system, or decompress it yourself (zstd -d %s -o CORE)",
-				       path, s, m, dir, d, path);
+				       "set TMPDIR to a larger file system, or decompress it yourself (%s -dc %s > CORE)",
+				       path, s, m, dir, d, tool, path);
 	}
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -137,11 +141,146 @@ static int write_sparse(int fd, const uint8_t *buf, size_t n, uint64_t *off)
 	return 0;
 }
 
+/* Write a block of decompressed core; an error names the file and the size. */
+static struct hs_error *emit(int out, const uint8_t *buf, size_t n, uint64_t *off, const char *path,
+			     uint64_t size)
+{
+	int e = write_sparse(out, buf, n, off);
+	if (!e)
+		return NULL;
+	char s[32];
+	human(size, s, sizeof(s));
+	return hs_error_errno(e, "cannot decompress %s (%s) into %s", path,
+			      size == UINT64_MAX ? "size unknown" : s, tmp_dir());
+}
+
+/* The uncompressed size of a single xz stream, from its index (UINT64_MAX if
+ * the file is not exactly one stream or its footer or index do not decode). */
+static uint64_t xz_content_size(const uint8_t *src, size_t len)
+{
+	lzma_stream_flags footer;
+	if (len < 2 * LZMA_STREAM_HEADER_SIZE ||
+	    lzma_stream_footer_decode(&footer, src + len - LZMA_STREAM_HEADER_SIZE) != LZMA_OK ||
+	    footer.backward_size > len - 2 * LZMA_STREAM_HEADER_SIZE)
+		return UINT64_MAX;
+	const uint8_t *ix = src + len - LZMA_STREAM_HEADER_SIZE - footer.backward_size;
+	lzma_index *index = NULL;
+	uint64_t memlimit = 64u << 20;
+	size_t pos = 0;
+	if (lzma_index_buffer_decode(&index, &memlimit, NULL, ix, &pos, footer.backward_size) != LZMA_OK)
+		return UINT64_MAX;
+	uint64_t size = UINT64_MAX;
+	// One stream: its compressed size plus header and footer is the whole file.
+	if (lzma_index_stream_count(index) == 1 && lzma_index_file_size(index) == len)
+		size = lzma_index_uncompressed_size(index);
+	lzma_index_end(index, NULL);
+	return size;
+}
+
+static struct hs_error *decompress_xz(const uint8_t *src, size_t len, const char *path, int *ret)
+{
+	uint64_t size = xz_content_size(src, len);
+	int out;
+	HS_CHECK(make_output(path, "xz", size, &out));
+	lzma_stream z = LZMA_STREAM_INIT;
+	size_t cap = 1u << 20;
+	uint8_t *buf = malloc(cap);
+	struct hs_error *err = NULL;
+	if (!buf || lzma_stream_decoder(&z, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK) {
+		err = &hs_error_nomem;
+		goto out;
+	}
+	z.next_in = src;
+	z.avail_in = len;
+	uint64_t off = 0;
+	for (;;) {
+		z.next_out = buf;
+		z.avail_out = cap;
+		lzma_ret r = lzma_code(&z, LZMA_FINISH);
+		if ((err = emit(out, buf, cap - z.avail_out, &off, path, size)))
+			goto out;
+		if (r == LZMA_STREAM_END)
+			break;
+		if (r == LZMA_BUF_ERROR && z.avail_in == 0)
+			break;   // cut short: keep what is there (a truncated core)
+		if (r != LZMA_OK) {
+			err = hs_error_create(HS_ERR_TARGET, "%s is a damaged xz file (%s after %" PRIu64 " bytes of core)",
+					      path, r == LZMA_MEM_ERROR ? "out of memory" :
+					      r == LZMA_FORMAT_ERROR ? "not xz" : "corrupt data", off);
+			goto out;
+		}
+	}
+	if (ftruncate(out, (off_t)off) != 0)
+		err = hs_error_errno(errno, "cannot decompress %s", path);
+out:
+	lzma_end(&z);
+	free(buf);
+	if (err)
+		close(out);
+	else
+		*ret = out;
+	return err;
+}
+
+static struct hs_error *decompress_lz4(const uint8_t *src, size_t len, const char *path, int *ret)
+{
+	LZ4F_dctx *z = NULL;
+	if (LZ4F_isError(LZ4F_createDecompressionContext(&z, LZ4F_VERSION)))
+		return &hs_error_nomem;
+	// The frame header says the content size when the writer knew it (lz4 -1 FILE does).
+	LZ4F_frameInfo_t info;
+	memset(&info, 0, sizeof(info));
+	size_t hlen = len;
+	uint64_t size = UINT64_MAX;
+	if (LZ4F_isError(LZ4F_getFrameInfo(z, &info, src, &hlen))) {
+		hlen = 0;   // the decoder then says what is wrong with the header
+		LZ4F_resetDecompressionContext(z);
+	} else if (info.contentSize) {
+		size = info.contentSize;
+	}
+	int out = -1;
+	struct hs_error *err = make_output(path, "lz4", size, &out);
+	size_t cap = 4u << 20;
+	uint8_t *buf = err ? NULL : malloc(cap);
+	if (!err && !buf)
+		err = &hs_error_nomem;
+	size_t at = hlen;
+	uint64_t off = 0;
+	while (!err && at < len) {
+		size_t olen = cap, ilen = len - at;
+		size_t hint = LZ4F_decompress(z, buf, &olen, src + at, &ilen, NULL);
+		if (LZ4F_isError(hint)) {
+			err = hs_error_create(HS_ERR_TARGET, "%s is a damaged lz4 file (%s after %" PRIu64 " bytes of core)",
+					      path, LZ4F_getErrorName(hint), off);
+			break;
+		}
+		at += ilen;
+		if ((err = emit(out, buf, olen, &off, path, size)))
+			break;
+		if (hint == 0 && at < len)   // another frame follows: lz4 concatenates
+			LZ4F_resetDecompressionContext(z);
+		if (olen == 0 && ilen == 0)
+			break;
+	}
+	// Cut short (hint != 0 at the end): keep what is there (a truncated core).
+	if (!err && ftruncate(out, (off_t)off) != 0)
+		err = hs_error_errno(errno, "cannot decompress %s", path);
+	free(buf);
+	LZ4F_freeDecompressionContext(z);
+	if (err) {
+		if (out >= 0)
+			close(out);
+	} else {
+		*ret = out;
+	}
+	return err;
+}
+
 static struct hs_error *decompress_zstd(const uint8_t *src, size_t len, const char *path, int *ret)
 {
 	uint64_t size = content_size(src, len);
 	int out;
-	HS_CHECK(make_output(path, size, &out));
+	HS_CHECK(make_output(path, "zstd", size, &out));
 	ZSTD_DCtx *z = ZSTD_createDCtx();
 	size_t cap = ZSTD_DStreamOutSize() * 4;
 	uint8_t *buf = malloc(cap);
@@ -200,8 +339,16 @@ out:
 
 struct hs_error *hs_decompress_if_compressed(int *fd, const char *path)
 {
-	uint32_t magic = 0;
-	if (pread(*fd, &magic, 4, 0) != 4 || magic != ZSTD_MAGIC)
+	uint8_t head[6] = { 0 };
+	uint32_t magic;
+	if (pread(*fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
+		return NULL;
+	memcpy(&magic, head, 4);
+	struct hs_error *(*decompress)(const uint8_t *, size_t, const char *, int *) =
+		magic == ZSTD_MAGIC ? decompress_zstd :
+		magic == LZ4_MAGIC ? decompress_lz4 :
+		!memcmp(head, xz_magic, sizeof(xz_magic)) ? decompress_xz : NULL;
+	if (!decompress)
 		return NULL;
 	struct stat st;
 	if (fstat(*fd, &st) != 0)
@@ -211,7 +358,7 @@ struct hs_error *hs_decompress_if_compressed(int *fd, const char *path)
 		return hs_error_errno(errno, "cannot map %s", path);
 	madvise(src, st.st_size, MADV_SEQUENTIAL);
 	int out = -1;
-	struct hs_error *err = decompress_zstd(src, st.st_size, path, &out);
+	struct hs_error *err = decompress(src, st.st_size, path, &out);
 	munmap(src, st.st_size);
 	if (err)
 		return err;

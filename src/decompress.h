@@ -1,11 +1,12 @@
-/* decompress.h - compressed cores, read transparently: a zstd file (recognised
- * by its magic number, not its name) is decompressed once into an unlinked
- * file, which the target then maps like any core.
+/* decompress.h - compressed cores, read transparently: a zstd, xz or lz4 file
+ * (recognised by its magic number, not its name) is decompressed once into an
+ * unlinked file, which the target then maps like any core.
  *
- * Where it goes: a memfd when the decompressed size (the frames' content size,
- * when they record it) fits comfortably in available memory, else an unlinked
- * file in $TMPDIR (default /var/tmp) when its file system has the room; else a
- * clear error saying how big the core is and how to decompress it by hand.
+ * Where it goes: a memfd when the decompressed size (as the file records it:
+ * zstd and lz4 frames' content size, an xz stream's index) fits comfortably
+ * in available memory, else an unlinked file in $TMPDIR (default /var/tmp)
+ * when its file system has the room; else a clear error saying how big the
+ * core is and how to decompress it by hand.
  * Zero pages are left as holes (gdb's cores are mostly zeros).  A stream cut
  * short gives the part that is there (the target then reports a truncated
  * core); corrupt data is an error.

@@ -336,6 +336,49 @@ class Zstd(unittest.TestCase):
         self.assertEqual(r.status, 3, r.describe())
         self.assertIn("damaged zstd file", r.stderr)
 
+    def test_xz_and_lz4_cores(self):
+        # .xz and .lz4 (with and without the size in their headers: from a
+        # file or from a pipe) give what the plain core gives; cut short, the
+        # part that is there (exit 3, truncated); damaged, a clear error.
+        for tool in ("xz", "lz4"):
+            if not shutil.which(tool):
+                raise AssertionError("%s is not installed (scripts/deps.sh check)" % tool)
+        src = hslib.core("threads", "gdb")
+        d = tmpdir()
+        made = {}
+        for tool, ext in (("xz", "xz"), ("lz4", "lz4")):
+            sized, piped = os.path.join(d, "threads." + ext), os.path.join(d, "piped-" + ext)
+            with open(sized, "wb") as out:
+                subprocess.run([tool, "-q", "-1", "-c", src], stdout=out, check=True)
+            with open(src, "rb") as f, open(piped, "wb") as out:
+                subprocess.run([tool, "-q", "-1", "-c"], stdin=f, stdout=out, check=True)
+            made[ext] = (sized, piped)
+        for cmd in (["summary"], ["chunks"], ["leaks", "--list"]):
+            want = hslib.run_json([src] + cmd)
+            for sized, piped in made.values():
+                self.assertEqual(hslib.run_json([sized] + cmd), want, sized)
+                self.assertEqual(hslib.run_json([piped] + cmd), want, piped)
+        for ext, (sized, _) in made.items():
+            with open(sized, "rb") as f:
+                data = f.read()
+            cut = os.path.join(d, "cut." + ext)
+            with open(cut, "wb") as f:
+                f.write(data[:len(data) * 2 // 3])
+            r = hslib.run([cut, "info"])
+            hslib.check_no_crash(r)
+            self.assertEqual(r.status, 3, r.describe())
+            self.assertIn("truncated", r.stderr)
+            bad = bytearray(data)
+            for i in range(200, len(bad) - 16, max(1, len(bad) // 50)):
+                bad[i] ^= 0x55
+            damaged = os.path.join(d, "damaged." + ext)
+            with open(damaged, "wb") as f:
+                f.write(bad)
+            r = hslib.run([damaged, "summary"])
+            hslib.check_no_crash(r)
+            self.assertEqual(r.status, 3, r.describe())
+            self.assertIn("is a damaged %s file" % ext, r.stderr)
+
     def test_too_big_for_memory_and_tmpdir(self):
         # A frame claiming 1 PiB: refused with the sizes and the way out.
         import struct
