@@ -3,7 +3,7 @@
  * (hs_allocator_names), GDB's choices, the "looked for: ..." message and the
  * state registry all come from here.  Adding an allocator is src/alloc_NAME.c
  * defining `const struct hs_walker hs_NAME_walker` plus one line below (see
- * docs/architecture.md, "Adding an allocator walker").
+ * docs/architecture.md, "How to add an allocator walker").
  */
 #include "alloc.h"
 
