@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "debuginfod.h"
+#include "rtti.h"
 #include "symbols.h"
 #include "target.h"
 
@@ -1070,10 +1071,13 @@ bool hs_symbols_describe(struct hs_symbols *s, uint64_t addr, char *buf, size_t 
 	struct hs_symbol sym;
 	uint64_t off = 0;
 	if (hs_symbols_addr_symbol(s, addr, &sym, &off)) {
+		// C++ names as people write them: "vtable for Blob", "g_sessions".
+		char name[512];
+		hs_demangle(sym.name, name, sizeof(name));
 		if (off)
-			snprintf(buf, len, "%s+0x%" PRIx64, sym.name, off);
+			snprintf(buf, len, "%s+0x%" PRIx64, name, off);
 		else
-			snprintf(buf, len, "%s", sym.name);
+			snprintf(buf, len, "%s", name);
 		return true;
 	}
 	struct hs_module *m = hs_symbols_module_at(s, addr);

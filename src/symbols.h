@@ -79,7 +79,8 @@ struct hs_module *hs_symbols_main_module(struct hs_symbols *s);
  * one first).  HS_ERR_NOT_FOUND when absent. */
 struct hs_error *hs_symbols_lookup(struct hs_symbols *s, struct hs_module *mod,
 				   const char *name, struct hs_symbol *ret);
-/* addr -> "symbol+0xoff" ("symbol" at offset 0), or "module+0xoff" when no
+/* addr -> "symbol+0xoff" ("symbol" at offset 0; C++ names demangled, without
+ * ABI tags), or "module+0xoff" when no
  * symbol covers it; returns false (and writes "") when no module holds addr. */
 bool hs_symbols_describe(struct hs_symbols *s, uint64_t addr, char *buf, size_t len);
 /* The symbol containing addr (objects and functions), with offset. */

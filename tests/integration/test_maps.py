@@ -179,6 +179,18 @@ class MapsBase:
             self.assertIn('g_sessions["%s"]' % e["key"], text)
             self.assertNotIn("_Z10g_sessions", text)
 
+    def test_show_demangles(self):
+        # show names C++ symbols as people write them (issue 9).
+        t = self.truth["containers"][0]
+        doc = hslib.run_json([self.core, "show", "0x%x" % t["address"]])
+        if not self.symbols:   # stripped: the module and the offset
+            self.assertTrue(doc["symbol"].startswith("maps_cpp_stripped+0x"), doc["symbol"])
+            return
+        self.assertEqual(doc["symbol"], "g_sessions")
+        text = hslib.run([self.core, "show", "0x%x" % t["address"]]).stdout
+        self.assertIn(": g_sessions;", text)
+        self.assertNotIn("_Z", text)
+
     def test_owners(self):
         doc = hslib.run_json([self.core, "owners"])
         roots = {r["name"]: r for r in doc["roots"]}
