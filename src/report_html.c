@@ -11,8 +11,8 @@
  * ownership stacks of export.h) and the top retainers (the largest retained
  * sizes at the top of the dominator tree, so a long list shows once); the leak
  * suspects with an example chain each (the dominator chain from the cluster
- * head); the diagnostics.  The maps/pools section is a marked hook (see
- * REPORT_HOOK_CONTAINERS below).
+ * head); the biggest maps (by retained bytes) and the pools (by pooled
+ * bytes); the diagnostics.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -20,12 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include "commands.h"
+#include "containers.h"
 #include "dominators.h"
 #include "export.h"
 #include "graph.h"
+#include "pools.h"
 #include "types.h"
 
 #define TOP_N 10
+#define TOP_MAPS 5
 #define CHAIN_MAX 8
 
 struct rgroup { uint32_t type; uint64_t size, count, bytes; uint32_t example; };
@@ -44,7 +47,80 @@ struct report {
 	size_t nowners;
 	uint32_t retainers[TOP_N];
 	size_t nretainers;
+	/* the biggest containers by retained bytes, and the pools by pooled
+	 * bytes; a stage that failed is said in its section, not hidden */
+	const struct hs_container *maps[TOP_MAPS];
+	size_t nmaps, maps_total;
+	const struct hs_pool *pools[TOP_MAPS];
+	size_t npools, pools_total;
+	char maps_error[256], pools_error[256];
 };
+
+static int map_cmp(const void *x, const void *y)
+{
+	const struct hs_container *a = *(const struct hs_container *const *)x, *b = *(const struct hs_container *const *)y;
+	if (a->retained != b->retained)
+		return a->retained > b->retained ? -1 : 1;
+	return (a->address > b->address) - (a->address < b->address);
+}
+
+static int pool_cmp(const void *x, const void *y)
+{
+	const struct hs_pool *a = *(const struct hs_pool *const *)x, *b = *(const struct hs_pool *const *)y;
+	if (a->bytes != b->bytes)
+		return a->bytes > b->bytes ? -1 : 1;
+	return (a->anchor_address > b->anchor_address) - (a->anchor_address < b->anchor_address);
+}
+
+/* Keep the TOP_MAPS first of v[0, n) under cmp in top[] (insertion). */
+static size_t keep_top(const void **top, const void *item, size_t ntop, int (*cmp)(const void *, const void *))
+{
+	size_t pos = ntop;
+	while (pos > 0 && cmp(&item, &top[pos - 1]) < 0)
+		pos--;
+	if (pos >= TOP_MAPS)
+		return ntop;
+	if (ntop < TOP_MAPS)
+		ntop++;
+	memmove(&top[pos + 1], &top[pos], (ntop - 1 - pos) * sizeof(*top));
+	top[pos] = item;
+	return ntop;
+}
+
+static void stage_error(char *buf, size_t len, struct hs_error *err)
+{
+	snprintf(buf, len, "%s", err->message ? err->message : "failed");
+	hs_error_destroy(err);
+}
+
+/* Maps and pools: an error of theirs (a corrupt container...) does not lose
+ * the rest of the report. */
+static struct hs_error *build_containers(struct report *r, struct hs_session *s)
+{
+	struct hs_error *err = hs_containers_need_retained(s);
+	if (err) {
+		if (err->code == HS_ERR_INTERRUPTED || err == &hs_error_nomem)
+			return err;
+		stage_error(r->maps_error, sizeof(r->maps_error), err);
+	} else {
+		const struct hs_containers *cs = s->containers;
+		r->maps_total = cs->n;
+		for (size_t i = 0; i < cs->n; i++)
+			r->nmaps = keep_top((const void **)r->maps, &cs->v[i], r->nmaps, map_cmp);
+	}
+	err = hs_session_need_pool_analysis(s);
+	if (err) {
+		if (err->code == HS_ERR_INTERRUPTED || err == &hs_error_nomem)
+			return err;
+		stage_error(r->pools_error, sizeof(r->pools_error), err);
+	} else {
+		const struct hs_pools *p = s->pools;
+		r->pools_total = p->n;
+		for (size_t i = 0; i < p->n; i++)
+			r->npools = keep_top((const void **)r->pools, &p->pools[i], r->npools, pool_cmp);
+	}
+	return NULL;
+}
 
 static const char *rtype_name(const struct report *r, uint32_t t)
 {
@@ -170,7 +246,7 @@ static struct hs_error *build(struct report *r, struct hs_session *s)
 		memmove(&r->retainers[pos + 1], &r->retainers[pos], (r->nretainers - 1 - pos) * sizeof(uint32_t));
 		r->retainers[pos] = (uint32_t)i;
 	}
-	return NULL;
+	return build_containers(r, s);
 }
 
 static void report_deinit(struct report *r)
@@ -211,6 +287,47 @@ static const char *signal_name(int sig)
 }
 
 /* text */
+
+static const char *map_kind(const struct hs_container *k, char *buf, size_t len)
+{
+	if (k->key_type && k->value_type)
+		snprintf(buf, len, "%s<%s, %s>", k->kind_name, k->key_type, k->value_type);
+	else if (k->key_type)
+		snprintf(buf, len, "%s<%s>", k->kind_name, k->key_type);
+	else
+		snprintf(buf, len, "%s", k->kind_name);
+	return buf;
+}
+
+static void text_containers(struct hs_out *o, const struct report *r)
+{
+	char x[32], y[32], t[512];
+	hs_out_printf(o, "\nBiggest maps (%zu containers; `maps` lists them all)\n", r->maps_total);
+	if (r->maps_error[0])
+		hs_out_printf(o, "  not available: %s\n", r->maps_error);
+	else if (!r->nmaps)
+		hs_out_printf(o, "  none found\n");
+	for (size_t i = 0; i < r->nmaps; i++) {
+		const struct hs_container *k = r->maps[i];
+		hs_out_printf(o, "  %12s retained %8" PRIu64 " entries %12s own  %s  %s\n",
+			      hs_fmt_size(k->retained, x, sizeof(x)), k->count, hs_fmt_size(k->bytes, y, sizeof(y)),
+			      k->anchor ? k->anchor : "(leaked)", map_kind(k, t, sizeof(t)));
+	}
+	hs_out_printf(o, "\nPools (%zu; `pools` for all and the polluted objects)\n", r->pools_total);
+	if (r->pools_error[0])
+		hs_out_printf(o, "  not available: %s\n", r->pools_error);
+	else if (!r->npools)
+		hs_out_printf(o, "  none found (declare one with --pool EXPR[:LINK])\n");
+	for (size_t i = 0; i < r->npools; i++) {
+		const struct hs_pool *p = r->pools[i];
+		char th[32] = "";
+		if (p->tid)
+			snprintf(th, sizeof(th), " (thread %d)", p->tid);
+		hs_out_printf(o, "  %12s pooled %8" PRIu64 " objects, %" PRIu64 " polluted  %s%s%s\n",
+			      hs_fmt_size(p->bytes, x, sizeof(x)), p->count, p->polluted, p->anchor, th,
+			      p->broken ? "  BROKEN" : "");
+	}
+}
 
 static void text_report(struct hs_cmd *c, struct report *r)
 {
@@ -288,8 +405,7 @@ static void text_report(struct hs_cmd *c, struct report *r)
 		}
 		hs_out_puts(o, "\n");
 	}
-	/* REPORT_HOOK_CONTAINERS (text): biggest maps and pools go here when the
-	 * maps/pools commands exist in the tree. */
+	text_containers(o, r);
 	hs_cmd_diagnostics(c);
 }
 
@@ -383,7 +499,53 @@ static void json_report(struct hs_cmd *c, struct report *r)
 		hs_json_end_object(o);
 	}
 	hs_json_end_array(o);
-	/* REPORT_HOOK_CONTAINERS (JSON): "maps" and "pools" go here. */
+	hs_json_key(o, "maps");
+	if (r->maps_error[0]) {
+		hs_json_null(o);
+	} else {
+		hs_json_begin_array(o);
+		for (size_t i = 0; i < r->nmaps; i++) {
+			const struct hs_container *k = r->maps[i];
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "address", k->address);
+			hs_json_kstr(o, "kind", k->kind_name);
+			hs_json_kstr(o, "anchor", k->anchor);
+			hs_json_kstr(o, "key_type", k->key_type);
+			hs_json_kstr(o, "value_type", k->value_type);
+			hs_json_ku64(o, "count", k->count);
+			hs_json_ku64(o, "bytes", k->bytes);
+			hs_json_ku64(o, "retained", k->retained);
+			hs_json_end_object(o);
+		}
+		hs_json_end_array(o);
+	}
+	hs_json_ku64(o, "maps_total", r->maps_total);
+	hs_json_kstr(o, "maps_error", r->maps_error[0] ? r->maps_error : NULL);
+	hs_json_key(o, "pools");
+	if (r->pools_error[0]) {
+		hs_json_null(o);
+	} else {
+		hs_json_begin_array(o);
+		for (size_t i = 0; i < r->npools; i++) {
+			const struct hs_pool *p = r->pools[i];
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "anchor", p->anchor);
+			hs_json_key(o, "thread");
+			if (p->tid)
+				hs_json_i64(o, p->tid);
+			else
+				hs_json_null(o);
+			hs_json_ku64(o, "count", p->count);
+			hs_json_ku64(o, "bytes", p->bytes);
+			hs_json_ku64(o, "polluted", p->polluted);
+			hs_json_ku64(o, "polluted_retained", p->polluted_retained);
+			hs_json_kbool(o, "broken", p->broken);
+			hs_json_end_object(o);
+		}
+		hs_json_end_array(o);
+	}
+	hs_json_ku64(o, "pools_total", r->pools_total);
+	hs_json_kstr(o, "pools_error", r->pools_error[0] ? r->pools_error : NULL);
 	hs_cmd_diagnostics(c);
 	hs_json_end_object(o);
 	hs_json_done(o);
@@ -662,9 +824,44 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 		hs_out_puts(o, "</table>\n");
 	hs_out_puts(o, "</section>\n");
 
-	/* REPORT_HOOK_CONTAINERS (HTML): when the maps and pools commands are in
-	 * the tree, render "Biggest maps and pools" here (a <section id="maps">
-	 * with a table of the largest containers, their element type and owner). */
+	hs_out_printf(o, "<section id=\"maps\"><h2>Biggest maps and pools</h2>\n<p>%zu containers, %zu pools "
+		      "(<code>maps</code> and <code>pools</code> list them all).</p>\n", r->maps_total, r->pools_total);
+	if (r->maps_error[0]) {
+		hs_out_puts(o, "<p>Maps not available: ");
+		html_text(o, r->maps_error);
+		hs_out_puts(o, "</p>\n");
+	} else if (r->nmaps) {
+		hs_out_puts(o, "<table><tr><th>retained</th><th>entries</th><th>own bytes</th><th>anchor</th><th>kind</th></tr>\n");
+		for (size_t i = 0; i < r->nmaps; i++) {
+			const struct hs_container *k = r->maps[i];
+			char t[512];
+			hs_out_printf(o, "<tr><td class=\"n\">%s</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%s</td><td class=\"mono\">",
+				      hs_fmt_size(k->retained, x, sizeof(x)), k->count, hs_fmt_size(k->bytes, y, sizeof(y)));
+			html_text(o, k->anchor ? k->anchor : "(leaked)");
+			hs_out_puts(o, "</td><td class=\"mono\">");
+			html_text(o, map_kind(k, t, sizeof(t)));
+			hs_out_puts(o, "</td></tr>\n");
+		}
+		hs_out_puts(o, "</table>\n");
+	}
+	if (r->pools_error[0]) {
+		hs_out_puts(o, "<p>Pools not available: ");
+		html_text(o, r->pools_error);
+		hs_out_puts(o, "</p>\n");
+	} else if (r->npools) {
+		hs_out_puts(o, "<table><tr><th>pooled</th><th>objects</th><th>polluted</th><th>pool</th></tr>\n");
+		for (size_t i = 0; i < r->npools; i++) {
+			const struct hs_pool *p = r->pools[i];
+			hs_out_printf(o, "<tr><td class=\"n\">%s</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64 "</td><td class=\"mono\">",
+				      hs_fmt_size(p->bytes, x, sizeof(x)), p->count, p->polluted);
+			html_text(o, p->anchor);
+			if (p->tid)
+				hs_out_printf(o, " (thread %d)", p->tid);
+			hs_out_printf(o, "%s</td></tr>\n", p->broken ? " <span class=\"tag\">broken</span>" : "");
+		}
+		hs_out_puts(o, "</table>\n");
+	}
+	hs_out_puts(o, "</section>\n");
 
 	const struct hs_diags *d = &s->diags;
 	hs_out_puts(o, "<section id=\"diagnostics\"><h2>Diagnostics</h2>\n");
@@ -728,6 +925,9 @@ struct hs_error *hs_cmd_report(struct hs_cmd *c)
 		json_report(&fc, &r);
 	else
 		text_report(&fc, &r);
+	// The copy said the diagnostics (into the file, or to stdout): once.
+	if (fc.diagnostics_done && !file)
+		c->diagnostics_done = true;
 	if (file) {
 		err = hs_outfile_commit(&f);
 		if (!err && c->json) {

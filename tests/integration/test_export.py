@@ -342,6 +342,32 @@ class ReportCase(Tmp):
             self.assertTrue(s["chain"])
             self.assertEqual(s["chain"][-1]["size"], s["size"])
 
+    def test_report_maps_and_pools(self):
+        # The biggest maps and the pools: the top of what `maps` and `pools` say.
+        core = hslib.core("maps_cpp", "gdb")
+        doc = hslib.run_json([core, "report"])
+        maps = hslib.run_json([core, "maps"])["containers"]
+        self.assertEqual(doc["maps_total"], len(maps))
+        want = sorted(maps, key=lambda m: (-m["retained"], m["address"]))[:5]
+        self.assertEqual([(m["address"], m["retained"], m["count"], m["anchor"]) for m in doc["maps"]],
+                         [(m["address"], m["retained"], m["count"], m["anchor"]) for m in want])
+        text = run_ok([core, "report"]).stdout
+        self.assertIn("\nBiggest maps (%d containers" % len(maps), text)
+        self.assertIn("g_sessions  std::unordered_map<std::string, Session*>", text)
+        # The report's diagnostics (the fixture's corrupt containers) are said once.
+        self.assertEqual(text.count("\nDiagnostics ("), 1, text)
+        core = hslib.core("pools", "gdb")
+        doc = hslib.run_json([core, "report"])
+        pools = hslib.run_json([core, "pools"])["pools"]
+        self.assertEqual(doc["pools_total"], len(pools))
+        self.assertTrue(pools)
+        want = sorted(pools, key=lambda p: (-p["bytes"], p["anchor_address"]))[:5]
+        self.assertEqual([(p["anchor"], p["thread"], p["count"], p["bytes"], p["polluted"]) for p in doc["pools"]],
+                         [(p["anchor"], p["thread"], p["count"], p["bytes"], p["polluted"]) for p in want])
+        self.assertEqual(doc["maps"], [])
+        text = run_ok([core, "report"]).stdout
+        self.assertIn("\nPools (%d;" % len(pools), text)
+
     def test_report_html_chromium(self):
         if not CHROMIUM:
             raise AssertionError("chromium is not installed (scripts/deps.sh check installs it)")
@@ -367,7 +393,7 @@ class ReportCase(Tmp):
         dom = subprocess.run([CHROMIUM] + flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
         self.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
         for needle in ('id="process"', 'id="memory"', 'id="allocator"', 'id="owners"', 'id="leaks"',
-                       'id="diagnostics"', "Leak suspects", "g_big", "tnode", "<svg", "<rect"):
+                       'id="diagnostics"', 'id="maps"', "Leak suspects", "g_big", "tnode", "<svg", "<rect"):
             self.assertIn(needle, dom.stdout)
         png = os.path.join(self.tmp, "report.png")
         shot = subprocess.run([CHROMIUM] + flags + ["--window-size=1100,2400", "--screenshot=" + png, url],
