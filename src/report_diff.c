@@ -6,7 +6,8 @@
  *
  * Deltas are new minus old: per (type name, size) of the used allocations,
  * per owner (the root frames of export.h: "globals;g_items", "thread N;fn",
- * "[leaked]"), for the leaked set and for the whole heap.  Types are compared
+ * "[leaked]"), per map (containers by anchor: entries and retained bytes),
+ * for the leaked set and for the whole heap.  Types are compared
  * by name (type ids are per session).  Different build-ids of the executables
  * are refused (the types and owners would not mean the same); --force turns
  * that into a warning.
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "commands.h"
+#include "containers.h"
 #include "export.h"
 #include "graph.h"
 #include "types.h"
@@ -120,9 +122,35 @@ static int u64_cmp(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-// One core's groups and owners, added with sign (+1 new, -1 old).
+// One core's maps: entries and retained bytes per anchor ("g_sessions");
+// containers nothing anchors are summed per kind ("(leaked) uthash").  A
+// container analysis that fails is a warning: the rest of the diff stands.
+static struct hs_error *collect_maps(struct hs_session *s, int sign, struct deltas *maps)
+{
+	struct hs_error *err = hs_containers_need_retained(s);
+	if (err) {
+		if (err->code == HS_ERR_INTERRUPTED || err == &hs_error_nomem)
+			return err;
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "diff", 0, "maps not compared: %s", err->message);
+		hs_error_destroy(err);
+		return NULL;
+	}
+	const struct hs_containers *cs = s->containers;
+	char key[512];
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct hs_container *k = &cs->v[i];
+		if (k->anchor)
+			snprintf(key, sizeof(key), "%s", k->anchor);
+		else
+			snprintf(key, sizeof(key), "(leaked) %s", k->kind_name);
+		deltas_add(maps, key, 0, sign * (int64_t)k->count, sign * (int64_t)k->retained);
+	}
+	return maps->nomem ? &hs_error_nomem : NULL;
+}
+
+// One core's groups, owners and maps, added with sign (+1 new, -1 old).
 static struct hs_error *collect(struct hs_session *s, int sign, struct deltas *groups, struct deltas *owners,
-				struct side *side)
+				struct deltas *maps, struct side *side)
 {
 	struct hs_stacks st;
 	HS_CHECK(hs_stacks_build(s, &st));
@@ -182,20 +210,22 @@ static struct hs_error *collect(struct hs_session *s, int sign, struct deltas *g
 	}
 	free(oc);
 	hs_stacks_deinit(&st);
-	return groups->nomem || owners->nomem ? &hs_error_nomem : NULL;
+	if (groups->nomem || owners->nomem)
+		return &hs_error_nomem;
+	return collect_maps(s, sign, maps);
 }
 
 struct old_job {
 	struct hs_session *s;
 	struct side *side;
-	struct deltas groups, owners;
+	struct deltas groups, owners, maps;
 	struct hs_error *err;
 };
 
 static void *old_main(void *arg)
 {
 	struct old_job *job = arg;
-	job->err = collect(job->s, -1, &job->groups, &job->owners, job->side);
+	job->err = collect(job->s, -1, &job->groups, &job->owners, &job->maps, job->side);
 	return NULL;
 }
 
@@ -232,15 +262,19 @@ static struct hs_error *open_like(struct hs_session *s, const char *path, struct
 	return NULL;
 }
 
-static void render_deltas(struct hs_cmd *c, const char *key, const struct deltas *d, bool groups, uint64_t limit)
+enum delta_kind { BY_TYPE, BY_OWNER, BY_MAP };
+
+static void render_deltas(struct hs_cmd *c, const char *key, const struct deltas *d, enum delta_kind kind,
+			  uint64_t limit)
 {
 	struct hs_out *o = c->out;
+	bool groups = kind == BY_TYPE;
 	if (c->json) {
 		hs_json_key(o, key);
 		hs_json_begin_array(o);
 		for (size_t i = 0; i < d->n && i < limit; i++) {
 			hs_json_begin_object(o);
-			hs_json_kstr(o, groups ? "type" : "owner", d->v[i].key);
+			hs_json_kstr(o, kind == BY_TYPE ? "type" : kind == BY_OWNER ? "owner" : "map", d->v[i].key);
 			if (groups)
 				hs_json_ku64(o, "size", d->v[i].size);
 			hs_json_ki64(o, "count_delta", d->v[i].count);
@@ -253,8 +287,10 @@ static void render_deltas(struct hs_cmd *c, const char *key, const struct deltas
 	if (groups)
 		hs_out_printf(o, "\nBy type and size (largest growth first):\n  %12s %10s %14s  %s\n", "COUNT", "SIZE",
 			      "BYTES", "TYPE");
-	else
+	else if (kind == BY_OWNER)
 		hs_out_printf(o, "\nBy owner (root -> what it holds):\n  %12s %14s  %s\n", "COUNT", "BYTES", "OWNER");
+	else
+		hs_out_printf(o, "\nBy map (entries, retained bytes):\n  %12s %14s  %s\n", "ENTRIES", "RETAINED", "MAP");
 	for (size_t i = 0; i < d->n && i < limit && !o->stopped; i++) {
 		if (groups)
 			hs_out_printf(o, "  %+12" PRId64 " %10" PRIu64 " %+14" PRId64 "  %s\n", d->v[i].count, d->v[i].size,
@@ -311,13 +347,13 @@ struct hs_error *hs_cmd_diff(struct hs_cmd *c)
 	}
 	// The two cores are analysed at the same time: the old one on a thread
 	// of its own (sessions share no state; libdw handles are per session).
-	struct deltas groups = { 0 }, owners = { 0 };
+	struct deltas groups = { 0 }, owners = { 0 }, maps = { 0 };
 	struct side sn = { 0 }, so = { 0 };
 	struct old_job job = { .s = old, .side = &so };
 	hs_session_set_progress(old, NULL, NULL);   // one progress line: the new core's
 	pthread_t thread;
 	bool threaded = pthread_create(&thread, NULL, old_main, &job) == 0;
-	struct hs_error *err = collect(s, 1, &groups, &owners, &sn);
+	struct hs_error *err = collect(s, 1, &groups, &owners, &maps, &sn);
 	if (threaded)
 		pthread_join(thread, NULL);
 	else
@@ -330,9 +366,12 @@ struct hs_error *hs_cmd_diff(struct hs_cmd *c)
 		deltas_add(&groups, job.groups.v[i].key, job.groups.v[i].size, job.groups.v[i].count, job.groups.v[i].bytes);
 	for (size_t i = 0; !err && i < job.owners.n; i++)
 		deltas_add(&owners, job.owners.v[i].key, 0, job.owners.v[i].count, job.owners.v[i].bytes);
+	for (size_t i = 0; !err && i < job.maps.n; i++)
+		deltas_add(&maps, job.maps.v[i].key, 0, job.maps.v[i].count, job.maps.v[i].bytes);
 	deltas_deinit(&job.groups);
 	deltas_deinit(&job.owners);
-	if (!err && (groups.nomem || owners.nomem))
+	deltas_deinit(&job.maps);
+	if (!err && (groups.nomem || owners.nomem || maps.nomem))
 		err = &hs_error_nomem;
 	if (!err) {
 		// The old core's own findings, said once here.
@@ -345,10 +384,12 @@ struct hs_error *hs_cmd_diff(struct hs_cmd *c)
 	if (err) {
 		deltas_deinit(&groups);
 		deltas_deinit(&owners);
+		deltas_deinit(&maps);
 		return err;
 	}
 	deltas_finish(&groups);
 	deltas_finish(&owners);
+	deltas_finish(&maps);
 	struct hs_out *o = c->out;
 	int64_t dc = (int64_t)sn.count - (int64_t)so.count, db = (int64_t)sn.bytes - (int64_t)so.bytes;
 	int64_t lc = (int64_t)sn.leaked_count - (int64_t)so.leaked_count;
@@ -371,8 +412,9 @@ struct hs_error *hs_cmd_diff(struct hs_cmd *c)
 		hs_out_printf(o, "  leaked  %+" PRId64 " allocations, %+" PRId64 " bytes (%s -> %s)\n", lc, lb,
 			      hs_fmt_size(so.leaked_bytes, x, sizeof(x)), hs_fmt_size(sn.leaked_bytes, y, sizeof(y)));
 	}
-	render_deltas(c, "groups", &groups, true, limit);
-	render_deltas(c, "owners", &owners, false, limit);
+	render_deltas(c, "groups", &groups, BY_TYPE, limit);
+	render_deltas(c, "owners", &owners, BY_OWNER, limit);
+	render_deltas(c, "maps", &maps, BY_MAP, limit);
 	hs_cmd_diagnostics(c);
 	if (c->json) {
 		hs_json_end_object(o);
@@ -380,5 +422,6 @@ struct hs_error *hs_cmd_diff(struct hs_cmd *c)
 	}
 	deltas_deinit(&groups);
 	deltas_deinit(&owners);
+	deltas_deinit(&maps);
 	return NULL;
 }

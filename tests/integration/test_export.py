@@ -254,6 +254,7 @@ class DiffCase(Tmp):
         self.assertEqual(doc["leaked"], t["leaked"])
         self.assertEqual(doc["in_use"], t["in_use"])
         self.assertEqual(doc["owners"], t["owners"])
+        self.assertEqual(doc["maps"], [])                       # the grow fixture has no containers
         self.assertEqual(doc["new_build_id"], doc["old_build_id"])
         # The other way round: every delta negated.
         back = hslib.run_json([old, "diff", new])
@@ -278,7 +279,34 @@ class DiffCase(Tmp):
         doc = hslib.run_json([core, "diff", core])
         self.assertEqual(doc["groups"], [])
         self.assertEqual(doc["owners"], [])
+        self.assertEqual(doc["maps"], [])
         self.assertEqual(doc["in_use"], {"count_delta": 0, "bytes_delta": 0})
+
+    def test_diff_maps(self):
+        # Per-map growth: the containers fixture against a core without any
+        # (another program, so --force): every map grows by its whole count
+        # and retained bytes, as the fixture's truth and `maps` say; the
+        # other way round, it shrinks by as much.
+        new, old = hslib.core("maps_cpp", "gdb"), grow_core("one", "gdb")
+        doc = hslib.run_json([new, "diff", "--force", old])
+        got = {m["map"]: (m["count_delta"], m["bytes_delta"]) for m in doc["maps"]}
+        truth = hslib.truth("maps_cpp", "gdb")
+        for t in truth["containers"]:
+            if t["anchor"] and not t["anchor"].startswith("thread "):
+                self.assertEqual(got[t["anchor"]], (t["count"], t["retained"]), t["anchor"])
+        want = {}
+        for m in hslib.run_json([new, "maps"])["containers"]:
+            key = m["anchor"] if m["anchor"] else "(leaked) " + m["kind"]
+            c, b = want.get(key, (0, 0))
+            want[key] = (c + m["count"], b + m["retained"])
+        self.assertEqual(got, {k: v for k, v in want.items() if v != (0, 0)})
+        self.assertEqual([m["bytes_delta"] for m in doc["maps"]],
+                         sorted((m["bytes_delta"] for m in doc["maps"]), reverse=True))
+        back = hslib.run_json([old, "diff", "--force", new])
+        self.assertEqual({m["map"]: (-m["count_delta"], -m["bytes_delta"]) for m in back["maps"]}, got)
+        text = run_ok([new, "diff", "--force", old]).stdout
+        sessions = truth["containers"][0]
+        self.assertRegex(text, r"\+%d\s+\+%d\s+g_sessions\n" % (sessions["count"], sessions["retained"]))
 
     def test_diff_other_program_refused(self):
         new, other = grow_core("two", "gdb"), hslib.core("leaks", "gdb")
