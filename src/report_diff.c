@@ -90,6 +90,8 @@ static int delta_growth_cmp(const void *x, const void *y)
 // Fold equal keys, drop what did not change, sort by growth.
 static void deltas_finish(struct deltas *d)
 {
+	if (!d->n)
+		return;   // (qsort must not be given a NULL array, even of none)
 	qsort(d->v, d->n, sizeof(*d->v), delta_key_cmp);
 	size_t out = 0;
 	for (size_t i = 0; i < d->n; i++) {
