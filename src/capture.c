@@ -428,8 +428,10 @@ static struct hs_error *read_maps(struct proc *p)
 		err = hs_error_errno(errno, "cannot read %s", path);
 	fclose(f);
 	if (!err && p->nmaps == 0)
-		err = hs_process_exited(p->pid) ? gone_error(p->pid)
-					: hs_error_create(HS_ERR_TARGET, "pid %d has no memory mappings (a kernel thread?)", p->pid);
+		// Only a kernel thread lives without memory; anything else is exiting.
+		err = hs_process_is_kernel_thread(p->pid)
+			? hs_error_create(HS_ERR_TARGET, "pid %d is a kernel thread: it has no memory to capture", p->pid)
+			: gone_error(p->pid);
 	return err;
 }
 

@@ -302,20 +302,48 @@ const struct hs_segment *hs_memory_segment(const struct hs_memory *mem, uint64_t
 }
 
 // Has the live process exited (gone, or a zombie: its memory is released)?
-bool hs_process_exited(int pid)
+/* Read the state letter and the flags of /proc/PID/stat; false when the
+ * process is gone altogether. */
+static bool process_stat(int pid, char *state, unsigned long *flags)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return true;
+		return false;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return true;
+		return false;
 	buf[n] = 0;
 	const char *close_paren = strrchr(buf, ')');
-	return close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+	*state = 0;
+	*flags = 0;
+	// ") S ppid pgrp session tty_nr tpgid flags"
+	if (!close_paren || sscanf(close_paren + 1, " %c %*d %*d %*d %*d %*d %lu", state, flags) < 1)
+		return false;
+	return true;
+}
+
+#define PF_EXITING_FLAG 0x00000004ul    /* the kernel's PF_EXITING */
+#define PF_KTHREAD_FLAG 0x00200000ul    /* the kernel's PF_KTHREAD */
+
+/* Gone, a zombie, or on its way out: a SIGKILLed process drops its memory
+ * (exit_mm) before it turns zombie, and in between it reads as running. */
+bool hs_process_exited(int pid)
+{
+	char state;
+	unsigned long flags;
+	if (!process_stat(pid, &state, &flags))
+		return true;
+	return state == 'Z' || state == 'X' || (flags & PF_EXITING_FLAG);
+}
+
+bool hs_process_is_kernel_thread(int pid)
+{
+	char state;
+	unsigned long flags;
+	return process_stat(pid, &state, &flags) && (flags & PF_KTHREAD_FLAG);
 }
 
 static struct hs_error *gone_error(const struct hs_memory *mem, uint64_t addr)

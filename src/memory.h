@@ -101,5 +101,6 @@ void hs_memory_prefault_writable(struct hs_memory *mem);
 /* Has the live process pid exited (no such process, or a zombie whose
  * memory is gone)? */
 bool hs_process_exited(int pid);
+bool hs_process_is_kernel_thread(int pid);
 
 #endif
