@@ -108,7 +108,7 @@ static void json_totals(struct hs_out *o, const char *key, const struct totals *
 	hs_json_kcount(o, key, t->count, t->bytes);
 }
 
-static void json_allocators(struct hs_cmd *c)
+void hs_cmd_json_allocators(struct hs_cmd *c)
 {
 	struct hs_out *o = c->out;
 	char name[64] = "";
@@ -184,7 +184,7 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	struct hs_out *o = c->out;
 	if (c->json) {
 		hs_cmd_json_begin(c, "summary");
-		json_allocators(c);
+		hs_cmd_json_allocators(c);
 		hs_json_ku64(o, "arenas", total_arenas(c->s));
 		json_totals(o, "in_use", &t.used);
 		json_totals(o, "free", &t.free);
@@ -258,7 +258,7 @@ struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
 	char a[32], b[32], m[32];
 	if (c->json) {
 		hs_cmd_json_begin(c, "arenas");
-		json_allocators(c);
+		hs_cmd_json_allocators(c);
 		hs_json_key(o, "arenas");
 		hs_json_begin_array(o);
 	} else {
