@@ -75,7 +75,7 @@ static void heap_totals(const struct hs_heap *h, struct heap_totals *t)
 	for (size_t i = 0; i < h->n; i++) {
 		unsigned w = hs_block_where(&h->blocks[i]);
 		uint64_t size = hs_block_size(&h->blocks[i]);
-		struct totals *k = hs_where_is_free(w) ? &t->free : w == HS_WHERE_META ? &t->meta : &t->used;
+		struct totals *k = hs_where_is_free(w) ? &t->free : hs_where_kind(w) == HS_STATE_META ? &t->meta : &t->used;
 		k->count++;
 		k->bytes += size;
 		t->where[w].count++;
@@ -561,7 +561,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		hs_out_printf(o, "0x%" PRIx64 " is %s 0x%" PRIx64 " + %" PRIu64 "\n", addr,
 			      where_free(w) ? "in the free block" : "in the allocation", b->address, addr - b->address);
 		hs_out_printf(o, "  size %" PRIu64 " (usable), state %s, where %s, arena %s\n", size,
-			      where_free(w) ? "free" : w == HS_WHERE_META ? "allocator metadata" : "used",
+			      where_free(w) ? "free" : hs_where_kind(w) == HS_STATE_META ? "allocator metadata" : "used",
 			      hs_where_name(w), label ? label : "-");
 		if (pool) {
 			char thread[24] = "";
