@@ -577,7 +577,7 @@ static struct hs_error *emit_page(struct walk *w, const struct mi_page *p)
 		}
 		di = lo;
 	}
-	uint64_t nfree = 0, nthread = 0;
+	uint64_t nfree = 0;
 	for (; di < w->ndelayed && w->delayed[di] < p->start + made; di++) {
 		uint64_t b = w->delayed[di];
 		if ((b - p->start) % p->bsize || w->marks[(b - p->start) / p->bsize]) {
@@ -592,7 +592,6 @@ static struct hs_error *emit_page(struct walk *w, const struct mi_page *p)
 	for (uint32_t k = 0; k < p->capacity; k++) {
 		unsigned mk = w->marks[k];
 		nfree += mk == K_FREE || mk == K_LOCAL;
-		nthread += mk == K_THREAD || mk == K_DELAYED;
 		HS_CHECK(add_block(w, p->start + k * p->bsize, p->bsize, mk ? mark_state[mk] : MI_NSTATES, p->arena));
 	}
 	// used counts every block handed out, those freed by other threads too.
