@@ -283,7 +283,8 @@ static struct hs_error *find_segments(struct mi_st *m)
 	}
 	free(cand);
 	free(cand_key);
-	qsort(m->segs, m->nsegs, sizeof(*m->segs), seg_cmp);
+	if (m->nsegs)
+		qsort(m->segs, m->nsegs, sizeof(*m->segs), seg_cmp);
 	if (!m->nsegs)
 		return hs_error_create(HS_ERR_HEAP,
 				       "mimalloc %s is in %s but no segment of its heap is in the core (no 32 MiB aligned "
@@ -502,7 +503,8 @@ static struct hs_error *delayed_lists(struct walk *w)
 			}
 		}
 	}
-	qsort(w->delayed, w->ndelayed, sizeof(uint64_t), u64_cmp);
+	if (w->ndelayed)
+		qsort(w->delayed, w->ndelayed, sizeof(uint64_t), u64_cmp);
 	return NULL;
 }
 
