@@ -1019,6 +1019,14 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 		return &hs_error_nomem;
 	}
 	pick_roots_of(s, want, nwant, picks);
+	// A word of "other memory" that a data symbol covers is a global all the
+	// same (a capture may not tell the module's writable pages apart).
+	struct hs_symbol sym;
+	uint64_t off;
+	for (size_t i = 0; i < nwant; i++)
+		if (picks[i].have_root && picks[i].root.kind == HS_ROOT_MEMORY && s->symbols &&
+		    hs_symbols_addr_symbol(s->symbols, picks[i].root.word, &sym, &off))
+			picks[i].root.kind = HS_ROOT_GLOBAL;
 	for (size_t k = 0; k < nrows; k++) {
 		struct top_owner *o = &own[k];
 		if (o->kind == OWNER_LEAKED) {
