@@ -72,9 +72,15 @@ const struct hs_command hs_commands[] = {
 	{ "refs", "refs ADDR", "every root and allocation that points at ADDR", hs_cmd_refs,
 	  .argument = "ADDR", .help = "ADDR is any address in the block (in GDB: any expression).",
 	  .example = "hs refs $hs_last" },
-	{ "top", "top [--limit N]", "the allocations that retain the most memory", hs_cmd_top,
-	  .options = OPTIONS(NUMBER("--limit", "N", "at most N objects (default 20)")),
-	  .last = "objects", .example = "hs top --limit 10" },
+	{ "top", "top [--limit N] [--depth N]", "the allocations that retain the most memory, as a tree of owners", hs_cmd_top,
+	  .options = OPTIONS(NUMBER("--limit", "N", "at most N objects (default 20), and N children of each"),
+			     NUMBER("--depth", "N", "unfold N levels of what each keeps alive (default 0)")),
+	  .last = "objects",
+	  .help = "The dominator tree: an allocation kept alive only through another is folded\n"
+		  "under it (a list of 10 M nodes is one row); --depth N unfolds N levels.\n"
+		  "OWNER is the root holding the row: a global, a thread's frame, TLS, a\n"
+		  "register; 'shared: ...' when several roots reach it, '(leaked)' when none.",
+	  .example = "hs top --limit 10 --depth 2" },
 	{ "pools", "pools [--list] [--declared|--detected]",
 	  "application object pools: free lists, pooled objects, pollution", hs_cmd_pools,
 	  .options = OPTIONS(FLAG("--list", "list every pooled object"),
