@@ -179,7 +179,8 @@ static void build_tls(struct hs_session *s)
 		if (!tls_scope(s, &cudie, blocks, 0))
 			break;      // out of memory: what was found stands
 	free(blocks);
-	qsort(c->tls, c->ntls, sizeof(*c->tls), local_cmp);
+	if (c->ntls)   // (qsort must not be given a NULL array, even of none)
+		qsort(c->tls, c->ntls, sizeof(*c->tls), local_cmp);
 }
 
 /* Stacks: each frame's local variables, at the pc where the thread stopped. */
@@ -391,7 +392,8 @@ static void build_thread(struct hs_session *s, struct thread_locals *tl)
 	for (size_t i = 0; i < fs->n; i++)
 		fnum += frame_locals(s, tl, fs, i, fnum);
 	free(fs);
-	qsort(tl->v, tl->n, sizeof(*tl->v), local_cmp);
+	if (tl->n)
+		qsort(tl->v, tl->n, sizeof(*tl->v), local_cmp);
 }
 
 // The last variable starting at or below addr that holds it.

@@ -257,6 +257,8 @@ Twins_leaks_kernel = _fixture_twins("leaks", "kernel")
 Twins_jemalloc_dynamic_gdb = _fixture_twins("jemalloc_dynamic", "gdb")
 Twins_tcmalloc_minimal_gdb = _fixture_twins("tcmalloc_minimal", "gdb")
 Twins_tcmalloc_stripped_kernel = _fixture_twins("tcmalloc_stripped", "kernel")
+Twins_mimalloc_dynamic_gdb = _fixture_twins("mimalloc_dynamic", "gdb")
+Twins_mimalloc_stripped_kernel = _fixture_twins("mimalloc_stripped", "kernel")
 
 
 class Extension(unittest.TestCase):
