@@ -66,8 +66,11 @@ const struct hs_command hs_commands[] = {
 			     CHOICE("--by", "KEY", "group by type, size or both", by_values),
 			     NUMBER("--limit", "N", "at most N rows (default 50)")),
 	  .example = "hs histogram --leaked --by type" },
-	{ "chain", "chain ADDR", "a shortest reference chain from a root to ADDR", hs_cmd_chain,
-	  .argument = "ADDR", .help = "ADDR is any address in the block (in GDB: any expression).",
+	{ "chain", "chain ADDR [--max-hops N]", "a shortest reference chain from a root to ADDR", hs_cmd_chain,
+	  .options = OPTIONS(NUMBER("--max-hops", "N", "at most N lines of hops, the first and the last kept (default 20; 0: all)")),
+	  .argument = "ADDR",
+	  .help = "ADDR is any address in the block (in GDB: any expression).  Hops alike (the\n"
+		  "same type and member, as down a linked list) are one line: 'x 9,999,997'.",
 	  .example = "hs chain my_table->slots[3]" },
 	{ "refs", "refs ADDR", "every root and allocation that points at ADDR", hs_cmd_refs,
 	  .argument = "ADDR", .help = "ADDR is any address in the block (in GDB: any expression).",

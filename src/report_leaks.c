@@ -499,11 +499,12 @@ static struct hs_error *need_pools(struct hs_cmd *c)
 	return NULL;
 }
 
-static struct hs_error *target_block(struct hs_cmd *c, const char *what, size_t *ret, uint64_t *addr_ret)
+static struct hs_error *target_block(struct hs_cmd *c, const char *what, const struct hs_opt *opts, size_t *ret,
+				     uint64_t *addr_ret)
 {
 	const char *pos[1];
 	size_t npos;
-	HS_CHECK(hs_cmd_parse(c, NULL, pos, 1, &npos));
+	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "%s needs an address: %s ADDR", what, what);
 	uint64_t addr;
@@ -647,11 +648,169 @@ static struct hs_error *path_from_head(struct hs_session *s, size_t target, uint
 	return NULL;
 }
 
+// 9999997 as "9,999,997".
+static void fmt_thousands(uint64_t v, char *buf, size_t len)
+{
+	char digits[24];
+	int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+	size_t j = 0;
+	for (int i = 0; i < n && j + 2 < len; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[j++] = ',';
+		buf[j++] = digits[i];
+	}
+	buf[j] = 0;
+}
+
+/* A chain's lines: a hop, or a run of hops alike (same type, or size when the
+ * type is unknown, same pointer offset, pool and container) collapsed into one. */
+struct chain_line {
+	size_t k;                    /* the first hop's index in the path (root side is len - 1) */
+	size_t count;                /* hops in it: 1, or a run */
+	uint64_t bytes, min_size, max_size;
+	int64_t offset;
+};
+
+struct chain_lines { struct chain_line *v; size_t n, cap; bool nomem; };
+
+static void lines_add(struct chain_lines *l, struct chain_line x)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct chain_line *g = realloc(l->v, cap * sizeof(*g));
+		if (!g) {
+			l->nomem = true;
+			return;
+		}
+		l->v = g;
+		l->cap = cap;
+	}
+	l->v[l->n++] = x;
+}
+
+struct hop_key { uint64_t what; int64_t offset; const void *pool; uint32_t container; bool typed; };
+
+static struct hop_key hop_key(struct hs_session *s, size_t i, int64_t offset)
+{
+	const struct hs_analysis *a = s->analysis;
+	uint32_t t = a->type ? a->type[i] : 0;
+	const struct hs_containers *cs = s->containers;
+	return (struct hop_key){ t ? t : hs_block_size(&s->heap.blocks[i]), offset, hop_pool(s, i, offset),
+				 cs && cs->owner ? cs->owner[i] : 0, t != 0 };
+}
+
+static bool same_key(const struct hop_key *x, const struct hop_key *y)
+{
+	// A container's nodes are named one by one (their keys): never a run.
+	return x->what == y->what && x->offset == y->offset && x->pool == y->pool && x->typed == y->typed &&
+	       !x->container && !y->container;
+}
+
+// Hops path[len-1] (held by the root) .. path[0] (the target) as lines: the
+// first and the last hop on lines of their own, runs of 3 or more alike in
+// between as one line each.
+static void chain_collapse(struct hs_session *s, const uint32_t *path, size_t len, struct chain_lines *l)
+{
+	struct chain_line run = { 0 };
+	struct hop_key key = { 0 };
+	for (size_t k = len; k-- > 0 && !l->nomem;) {
+		if ((k & 0xffff) == 0 && hs_interrupted())
+			return;
+		int64_t off = k ? pointer_offset(s, path[k], path[k - 1]) : -1;
+		uint64_t size = hs_block_size(&s->heap.blocks[path[k]]);
+		struct chain_line one = { k, 1, size, size, size, off };
+		bool middle = k && k + 1 < len;
+		struct hop_key hk = middle ? hop_key(s, path[k], off) : (struct hop_key){ 0 };
+		if (run.count && middle && same_key(&key, &hk)) {
+			run.count++;
+			run.bytes += size;
+			run.min_size = size < run.min_size ? size : run.min_size;
+			run.max_size = size > run.max_size ? size : run.max_size;
+			continue;
+		}
+		// The run so far ends here.
+		if (run.count >= 3) {
+			lines_add(l, run);
+		} else {
+			for (size_t j = 0; j < run.count; j++) {
+				size_t kk = run.k - j;
+				uint64_t sz = hs_block_size(&s->heap.blocks[path[kk]]);
+				lines_add(l, (struct chain_line){ kk, 1, sz, sz, sz, pointer_offset(s, path[kk], path[kk - 1]) });
+			}
+		}
+		run.count = 0;
+		if (middle) {
+			run = one;
+			key = hk;
+		} else {
+			lines_add(l, one);
+		}
+	}
+}
+
+static void render_run(struct hs_cmd *c, const uint32_t *path, const struct chain_line *r)
+{
+	struct hs_session *s = c->s;
+	size_t first = path[r->k], last = path[r->k + 1 - r->count];
+	const char *t = hs_block_type(s, first);
+	char field[128];
+	bool have_field = r->offset >= 0 && hs_block_field(s, first, (uint64_t)r->offset, field, sizeof(field));
+	const struct hs_pool *pool = hop_pool(s, first, r->offset);
+	struct hs_out *o = c->out;
+	if (c->json) {
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "kind", "run");
+		hs_json_ku64(o, "count", r->count);
+		hs_json_ku64(o, "first", s->heap.blocks[first].address);
+		hs_json_ku64(o, "last", s->heap.blocks[last].address);
+		hs_json_ku64(o, "bytes", r->bytes);
+		hs_json_ku64(o, "min_size", r->min_size);
+		hs_json_ku64(o, "max_size", r->max_size);
+		hs_json_ki64(o, "offset", r->offset);
+		hs_json_kstr(o, "type", t);
+		hs_json_kstr(o, "field", have_field ? field : NULL);
+		hs_json_kbool(o, "pooled", pool != NULL);
+		hs_json_kstr(o, "pool", pool ? pool->anchor : NULL);
+		hs_json_end_object(o);
+		return;
+	}
+	char sizes[64], x[32];
+	if (r->min_size == r->max_size)
+		snprintf(sizes, sizeof(sizes), "%" PRIu64 " bytes", r->min_size);
+	else
+		snprintf(sizes, sizeof(sizes), "%" PRIu64 "..%" PRIu64 " bytes", r->min_size, r->max_size);
+	hs_out_printf(o, "  %-8s 0x%" PRIx64 " .. 0x%" PRIx64 " (%s%s%s) +%" PRId64 "%s%s", "alloc",
+		      s->heap.blocks[first].address, s->heap.blocks[last].address, sizes, t ? ", " : "", t ? t : "",
+		      r->offset, have_field ? " ." : "", have_field ? field : "");
+	if (pool)
+		hs_out_printf(o, "  [pooled: %s]", pool->anchor);
+	char count[32];
+	fmt_thousands(r->count, count, sizeof(count));
+	hs_out_printf(o, "  x %s (%s)\n", count, hs_fmt_size(r->bytes, x, sizeof(x)));
+}
+
+static void render_elided(struct hs_cmd *c, size_t hops, size_t lines)
+{
+	if (c->json) {
+		hs_json_begin_object(c->out);
+		hs_json_kstr(c->out, "kind", "elided");
+		hs_json_ku64(c->out, "hops", hops);
+		hs_json_ku64(c->out, "lines", lines);
+		hs_json_end_object(c->out);
+		return;
+	}
+	char n[32];
+	fmt_thousands(hops, n, sizeof(n));
+	hs_out_printf(c->out, "  ... %s hop%s in %zu line%s not shown (--max-hops N)\n", n, hops == 1 ? "" : "s",
+		      lines, lines == 1 ? "" : "s");
+}
+
 struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 {
 	size_t target = 0;
-	uint64_t asked = 0;
-	HS_CHECK(target_block(c, "chain", &target, &asked));
+	uint64_t asked = 0, max_hops = 20;
+	const struct hs_opt opts[] = { { "--max-hops", HS_OPT_U64, &max_hops }, { 0 } };
+	HS_CHECK(target_block(c, "chain", opts, &target, &asked));
 	struct hs_session *s = c->s;
 	const struct hs_analysis *a = s->analysis;
 	struct hs_out *o = c->out;
@@ -680,29 +839,64 @@ struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 			}
 		free(refs.v);
 	}
+	struct chain_lines lines = { 0 };
+	chain_collapse(s, path, len, &lines);
+	if (lines.nomem || hs_interrupted()) {
+		free(path);
+		free(lines.v);
+		return lines.nomem ? &hs_error_nomem : hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
+	}
+	char hops[32];
+	fmt_thousands(len, hops, sizeof(hops));
 	if (c->json) {
 		hs_cmd_json_begin(c, "chain");
 		hs_json_ku64(o, "target", asked);
 		json_block_ref(c, "allocation", target);
 		hs_json_kbool(o, "anchored", anchored);
+		hs_json_ku64(o, "hops", len);
 		hs_json_key(o, "chain");
 		hs_json_begin_array(o);
 	} else if (!used) {
 		hs_out_printf(o, "0x%" PRIx64 " is a free block (%s): nothing keeps it, it is not an allocation\n",
 			      s->heap.blocks[target].address, hs_where_name(hs_block_where(&s->heap.blocks[target])));
 	} else if (anchored) {
-		hs_out_printf(o, "0x%" PRIx64 " is anchored; a shortest chain from a root:\n", s->heap.blocks[target].address);
+		hs_out_printf(o, "0x%" PRIx64 " is anchored; a shortest chain from a root (%s hop%s):\n",
+			      s->heap.blocks[target].address, hops, len == 1 ? "" : "s");
 	} else if (len) {
-		hs_out_printf(o, "0x%" PRIx64 " is LEAKED; the chain from its cluster head (unreferenced):\n",
-			      s->heap.blocks[target].address);
+		hs_out_printf(o, "0x%" PRIx64 " is LEAKED; the chain from its cluster head (unreferenced, %s hop%s):\n",
+			      s->heap.blocks[target].address, hops, len == 1 ? "" : "s");
 	} else {
 		hs_out_printf(o, "0x%" PRIx64 " is LEAKED in a cycle: no root and no unreferenced head reaches it\n",
 			      s->heap.blocks[target].address);
 	}
 	if (have_root)
 		render_root(c, &best);
-	for (size_t i = len; i-- > 0;)
-		render_alloc(c, path[i], i ? pointer_offset(s, path[i], path[i - 1]) : -1);
+	// --max-hops N: the first lines and the last ones, what is between said in one.
+	size_t head = lines.n, tail = 0;
+	if (max_hops && lines.n > max_hops) {
+		tail = max_hops / 2;
+		head = max_hops - tail;
+		if (!head)
+			head = 1;
+		if (!tail && max_hops > 1)
+			tail = 1;
+	}
+	for (size_t j = 0; j < lines.n && !o->stopped; j++) {
+		if (j == head && lines.n - tail > head) {
+			size_t skipped = 0;
+			for (size_t m = head; m < lines.n - tail; m++)
+				skipped += lines.v[m].count;
+			render_elided(c, skipped, lines.n - tail - head);
+			j = lines.n - tail - 1;
+			continue;
+		}
+		const struct chain_line *l = &lines.v[j];
+		if (l->count > 1)
+			render_run(c, path, l);
+		else
+			render_alloc(c, path[l->k], l->offset);
+	}
+	free(lines.v);
 	free(path);
 	if (c->json) {
 		hs_json_end_array(o);
@@ -727,7 +921,7 @@ struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 {
 	size_t target = 0;
 	uint64_t asked = 0;
-	HS_CHECK(target_block(c, "refs", &target, &asked));
+	HS_CHECK(target_block(c, "refs", NULL, &target, &asked));
 	struct hs_session *s = c->s;
 	struct hs_analysis *a = s->analysis;
 	HS_CHECK(hs_analysis_need_reverse(a));

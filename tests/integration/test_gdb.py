@@ -150,7 +150,7 @@ TWIN_COMMANDS = (
     "chunks --used --min-size 64", "bins", "show ADDR_SHOW", "show ADDR_SHOW --bytes 16",
     "leaks", "leaks --list", "leaks --list --limit 3", "histogram", "histogram --free --by size",
     "histogram --leaked", "chain ADDR_CHAIN", "refs ADDR_REFS", "top", "top --limit 5",
-    "top --limit 3 --depth 2",
+    "top --limit 3 --depth 2", "chain ADDR_CHAIN --max-hops 2",
 )
 
 
