@@ -51,6 +51,7 @@ cores: all
 	@BUILD=$(BUILD) cores/make-leak-cores.sh
 	@BUILD=$(BUILD) cores/make-jemalloc-cores.sh
 	@BUILD=$(BUILD) cores/make-tcmalloc-cores.sh
+	@BUILD=$(BUILD) cores/make-mimalloc-cores.sh
 	@BUILD=$(BUILD) cores/make-matrix-cores.sh
 	@BUILD=$(BUILD) cores/make-pool-cores.sh
 	@BUILD=$(BUILD) cores/make-grow-cores.sh

@@ -147,4 +147,6 @@ sys.exit(0 if ok else 1)' "$truth" || bad=1
 done
 # The tcmalloc walker against glibc on 1 M allocations (issue 18's budget).
 [ -n "${BENCH_GRAPH_ONLY:-}" ] || BUILD=$B bench/tcmalloc.sh || bad=1
+# The mimalloc walker against glibc on 1 M allocations (issue 18's budget).
+[ -n "${BENCH_GRAPH_ONLY:-}" ] || BUILD=$B bench/mimalloc.sh || bad=1
 exit $bad

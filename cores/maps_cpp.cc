@@ -78,6 +78,8 @@ GHashTable *g_table;
 // chain that loops, a tree whose leaf points back at the root.
 std::unordered_map<long, long> g_bad_count;
 std::unordered_set<long> g_bad_cycle;
+// The main thread's thread_local map: its anchor is the variable in the TLS.
+static thread_local std::unordered_map<long, long> t_cache;
 std::set<long> g_bad_tree;
 struct item *g_items;
 
@@ -490,9 +492,29 @@ static __attribute__((noinline)) void local_truth(const std::map<int, long> &m)
 		bytes += usable(tnode(it));
 	char anchor[64];
 	snprintf(anchor, sizeof(anchor), "thread %d stack (frame of main)", truth_gettid());
-	begin("local_map", "std::map", "rbtree", &m, anchor, "int", "long int");
+	// With DWARF the frame's variable, numbered and placed as GDB's backtrace
+	// does (the test fills in {frame} and {line} from GDB's "bt").
+	char named[128];
+	snprintf(named, sizeof(named), "thread %d frame {frame} local_map (main at maps_cpp.cc:{line})", truth_gettid());
+	begin("local_map", "std::map", "rbtree", &m, named, "int", "long int");
+	truth_cat(",\"anchor_nodwarf\":\"%s\"", anchor);
 	numbers(m.size(), -1, -1, height_of(m), bytes, bytes);
 	entry("7", tnode(m.find(7)), NULL, NULL);
+	end();
+}
+
+static void tls_truth(void)
+{
+	size_t bytes = usable(bucket_array(t_cache));
+	for (auto it = t_cache.begin(); it != t_cache.end(); ++it)
+		bytes += usable(hnode(it));
+	char named[64], anchor[64];
+	snprintf(named, sizeof(named), "thread %d TLS t_cache", truth_gettid());
+	snprintf(anchor, sizeof(anchor), "thread %d TLS", truth_gettid());
+	begin("t_cache", "std::unordered_map", "hashtable", &t_cache, named, "long int", "long int");
+	truth_cat(",\"anchor_nodwarf\":\"%s\"", anchor);
+	numbers(t_cache.size(), (long)t_cache.bucket_count(), (long)max_chain(t_cache), -1, bytes, bytes);
+	entry("93", hnode(t_cache.find(93)), NULL, NULL);
 	end();
 }
 
@@ -508,12 +530,15 @@ int main(int argc, char **argv)
 	build_bad();
 	for (int i = 0; i < 20; i++)
 		local_map.emplace(i, i * 100L);
+	for (long i = 0; i < 25; i++)
+		t_cache.emplace(i * 31, i);
 	build_c_tables();
 	truth.outlen = 0;
 	truth_cat("{\"fixture\":\"maps_cpp\",\n\"pid\":%d,\n\"containers\":[", (int)getpid());
 	write_truth();
 	leaked_truth();
 	local_truth(local_map);
+	tls_truth();
 	truth_cat("],\n\"corrupt\":[");
 	corrupt_truth("g_bad_count", &g_bad_count, "count", 1);
 	corrupt_truth("g_bad_cycle", &g_bad_cycle, "cycle", 0);

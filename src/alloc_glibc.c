@@ -606,7 +606,7 @@ static bool read_arena(struct gl *g, const struct hs_glibc_layout *L, uint64_t a
 /* Address of bin i's fake chunk (bin_at): its fd sits at bins[2(i-1)]. */
 static uint64_t bin_at(const struct hs_glibc_layout *L, uint64_t arena, unsigned i)
 {
-	return arena + L->ms_bins + (uint64_t)(i - 1) * 16 - 16;
+	return arena + L->ms_bins + (uint64_t)(i - 1) * 2 * HS_GLIBC_SIZE_SZ - HS_GLIBC_CHUNK_FD;
 }
 
 /* Is the fd/bk pair of a bin whose fake chunk is at self consistent: empty
@@ -616,8 +616,8 @@ static bool bin_consistent(struct gl *g, uint64_t self, uint64_t fd, uint64_t bk
 	uint64_t v;
 	if (fd == self && bk == self)
 		return true;
-	return is_chunk_ptr(fd) && is_chunk_ptr(bk) && rd64(g, fd + 24, &v) && v == self &&
-	       rd64(g, bk + 16, &v) && v == self;
+	return is_chunk_ptr(fd) && is_chunk_ptr(bk) && rd64(g, fd + HS_GLIBC_CHUNK_BK, &v) && v == self &&
+	       rd64(g, bk + HS_GLIBC_CHUNK_FD, &v) && v == self;
 }
 
 /* How much an address looks like a malloc_state with layout L: -1 if not at
@@ -631,7 +631,7 @@ static int arena_score(struct gl *g, const struct hs_glibc_layout *L, uint64_t a
 		return -1;
 	uint64_t sf;
 	if (!is_chunk_ptr(a.top) || (a.top >= addr && a.top < addr + L->ms_sizeof) ||
-	    !rd64(g, a.top + 8, &sf) || (sf & HS_GLIBC_IS_MMAPPED) ||
+	    !rd64(g, a.top + HS_GLIBC_CHUNK_SIZE, &sf) || (sf & HS_GLIBC_IS_MMAPPED) ||
 	    chunksize(sf) < HS_GLIBC_MINSIZE || chunksize(sf) & (HS_GLIBC_ALIGN - 1))
 		return -1;
 	int consistent = 0;
@@ -730,7 +730,7 @@ static void score_cluster(struct gl *g, const struct hs_glibc_layout *const *v, 
 }
 
 /* Scan [lo, hi) (dumped, one segment) for an arena: find "empty bin" pairs
- * (fd == bk == their own address - 16), group them into clusters that could
+ * (fd == bk == the bin's fake chunk: their own address - CHUNK_FD), group them into clusters that could
  * be one bins[] array, and score each cluster's possible arena addresses. */
 static void scan_for_arena(struct gl *g, uint64_t lo, uint64_t hi, bool nonempty_bins,
 			   struct arena_picks *best)
@@ -756,9 +756,10 @@ static void scan_for_arena(struct gl *g, uint64_t lo, uint64_t hi, bool nonempty
 		}
 		uint64_t w0, w1;
 		memcpy(&w0, data + (a - lo), 8);
-		memcpy(&w1, data + (a - lo) + 8, 8);
-		if (!(w0 == a - 16 && w1 == w0) &&
-		    !(nonempty_bins && is_chunk_ptr(w0) && is_chunk_ptr(w1) && bin_consistent(g, a - 16, w0, w1)))
+		memcpy(&w1, data + (a - lo) + (HS_GLIBC_CHUNK_BK - HS_GLIBC_CHUNK_FD), 8);
+		uint64_t self = a - HS_GLIBC_CHUNK_FD;
+		if (!(w0 == self && w1 == w0) &&
+		    !(nonempty_bins && is_chunk_ptr(w0) && is_chunk_ptr(w1) && bin_consistent(g, self, w0, w1)))
 			continue;
 		if (open && a - c_hi <= span && ((a - c_lo) & 15) == 0) {
 			c_hi = a;
@@ -779,7 +780,8 @@ static void scan_for_arena(struct gl *g, uint64_t lo, uint64_t hi, bool nonempty
 static bool arena_in_heap(struct gl *g, uint64_t a)
 {
 	uint64_t h = a & ~(HS_GLIBC_HEAP_MAX - 1), ar;
-	return a - h < PAGE_SIZE_4K && rd64(g, h + g->L.hi_ar_ptr, &ar) && (ar == h + 32 || ar == h + 48);
+	return a - h < PAGE_SIZE_4K && rd64(g, h + g->L.hi_ar_ptr, &ar) && ar > h &&
+	       hs_glibc_heap_info_size_known(ar - h);
 }
 
 /* The heuristic: libc's writable data first; without libc ranges, every
@@ -1032,7 +1034,8 @@ static struct hs_error *find_orphan_arenas(struct gl *g)
 		const struct hs_segment *seg = &g->mem->segs[i];
 		uint64_t h = seg->start, ar;
 		if ((h & (HS_GLIBC_HEAP_MAX - 1)) || !(seg->flags & HS_SEG_W) || seg->filesz < 64 ||
-		    !rd64(g, h + g->L.hi_ar_ptr, &ar) || (ar != h + 32 && ar != h + 48) || arena_known(g, ar))
+		    !rd64(g, h + g->L.hi_ar_ptr, &ar) || ar <= h || !hs_glibc_heap_info_size_known(ar - h) ||
+		    arena_known(g, ar))
 			continue;
 		if (arena_score(g, &g->L, ar) < 0)
 			continue;
@@ -1058,7 +1061,7 @@ static bool chain_reaches(struct gl *g, uint64_t q, uint64_t target, bool main, 
 	for (unsigned n = 0; p < target && links--; n++) {
 		if (enough && n == enough)
 			return true;
-		if (!rd64(g, p + 8, &sf))
+		if (!rd64(g, p + HS_GLIBC_CHUNK_SIZE, &sf))
 			return false;
 		uint64_t cs = chunksize(sf);
 		if (cs < HS_GLIBC_MINSIZE || (cs & (HS_GLIBC_ALIGN - 1)) || cs > target - p ||
@@ -1071,7 +1074,7 @@ static bool chain_reaches(struct gl *g, uint64_t q, uint64_t target, bool main, 
 
 static uint64_t align_chunk(uint64_t p)
 {
-	/* chunk2mem(p) = p + 16 must be MALLOC_ALIGNMENT aligned */
+	/* chunk2mem(p) = p + HS_GLIBC_CHUNK_HDR must be MALLOC_ALIGNMENT aligned */
 	uint64_t mis = (p + HS_GLIBC_CHUNK_HDR) & (HS_GLIBC_ALIGN - 1);
 	return mis ? p + HS_GLIBC_ALIGN - mis : p;
 }
@@ -1133,7 +1136,7 @@ static int mp_score(struct gl *g, const struct hs_glibc_layout *L, uint64_t m, u
 static bool heap_start_plausible(struct gl *g, uint64_t c, uint64_t top)
 {
 	uint64_t sf;
-	if (c > top || !rd64(g, c + 8, &sf))
+	if (c > top || !rd64(g, c + HS_GLIBC_CHUNK_SIZE, &sf))
 		return false;
 	uint64_t cs = chunksize(sf);
 	return c == top || (cs >= HS_GLIBC_MINSIZE && !(cs & (HS_GLIBC_ALIGN - 1)) && cs <= top - c &&
@@ -1226,7 +1229,7 @@ static struct hs_error *main_heap_without_top(struct gl *g)
 	read_mp(g);
 	uint64_t start = g->sbrk_base ? align_chunk(g->sbrk_base) : 0, sf;
 	const struct hs_segment *seg = start ? hs_memory_segment(g->mem, start) : NULL;
-	bool ok = seg && seg->filesz > start - seg->start && rd64(g, start + 8, &sf) &&
+	bool ok = seg && seg->filesz > start - seg->start && rd64(g, start + HS_GLIBC_CHUNK_SIZE, &sf) &&
 		  chunksize(sf) >= HS_GLIBC_MINSIZE && !(chunksize(sf) & (HS_GLIBC_ALIGN - 1));
 	gdiag(g, DK_OTHER, HS_DIAG_ERROR, m->top,
 	      "main_arena's top 0x%" PRIx64 " is not a readable chunk: %s", m->top,
@@ -1256,7 +1259,7 @@ static struct hs_error *find_main_heap(struct gl *g)
 {
 	struct gl_arena *m = &g->arenas[0];
 	uint64_t sf;
-	if (!is_chunk_ptr(m->top) || !rd64(g, m->top + 8, &sf) || chunksize(sf) < HS_GLIBC_MINSIZE)
+	if (!is_chunk_ptr(m->top) || !rd64(g, m->top + HS_GLIBC_CHUNK_SIZE, &sf) || chunksize(sf) < HS_GLIBC_MINSIZE)
 		return main_heap_without_top(g);
 	uint64_t end = m->top + chunksize(sf);
 	uint64_t mapped = mapping_end(g, m->top);
@@ -1450,7 +1453,7 @@ static bool tcache_valid(struct gl *g, uint64_t t)
 	const struct hs_glibc_layout *L = &g->L;
 	uint64_t sf;
 	uint8_t buf[1024];
-	if ((t & (HS_GLIBC_ALIGN - 1)) || !heap_of(g, t - HS_GLIBC_CHUNK_HDR) || !rd64(g, t - 8, &sf) ||
+	if ((t & (HS_GLIBC_ALIGN - 1)) || !heap_of(g, t - HS_GLIBC_CHUNK_HDR) || !rd64(g, HS_GLIBC_MEM_SIZE_WORD(t), &sf) ||
 	    chunksize(sf) != hs_glibc_tcache_chunk_size(L) || (sf & HS_GLIBC_IS_MMAPPED) ||
 	    L->tc_sizeof > sizeof(buf) || !rd(g, t, buf, L->tc_sizeof))
 		return false;
@@ -1477,7 +1480,7 @@ static void confirm_tcache_width(struct gl *g)
 		if (!h->main && h->info + g->L.hi_sizeof != g->arenas[h->arena].addr)
 			continue;   /* not an arena's first heap */
 		uint64_t sf;
-		if (!rd64(g, h->first + 8, &sf))
+		if (!rd64(g, h->first + HS_GLIBC_CHUNK_SIZE, &sf))
 			continue;
 		v8 += chunksize(sf) == hs_glibc_tcache_chunk_size(u8);
 		v16 += chunksize(sf) == hs_glibc_tcache_chunk_size(u16);
@@ -1611,7 +1614,7 @@ static bool valid_link(struct gl *g, uint64_t next_chunk, uint64_t want_size)
 	uint64_t sf;
 	if (next_chunk == 0)
 		return true;
-	if (!is_chunk_ptr(next_chunk) || !rd64(g, next_chunk + 8, &sf))
+	if (!is_chunk_ptr(next_chunk) || !rd64(g, next_chunk + HS_GLIBC_CHUNK_SIZE, &sf))
 		return false;
 	return chunksize(sf) == want_size;
 }
@@ -1627,7 +1630,7 @@ static void decide_safe_linking(struct gl *g)
 			if (!rd64(g, base + L->tc_entries + 8 * i, &e) || !is_chunk_ptr(e) || !rd64(g, e, &nx))
 				continue;
 			uint64_t want = hs_glibc_tcache_chunk_size_of(i);
-			uint64_t dm = nx ^ (e >> 12);
+			uint64_t dm = hs_glibc_reveal(e + L->te_next, nx);
 			plain += valid_link(g, nx ? nx - HS_GLIBC_CHUNK_HDR : 0, want) && (!nx || is_chunk_ptr(nx));
 			mangled += valid_link(g, dm ? dm - HS_GLIBC_CHUNK_HDR : 0, want) && (!dm || is_chunk_ptr(dm));
 		}
@@ -1635,11 +1638,11 @@ static void decide_safe_linking(struct gl *g)
 	for (size_t a = 0; a < g->narenas; a++) {
 		for (unsigned i = 0; i < HS_GLIBC_NFASTBINS; i++) {
 			uint64_t p = g->arenas[a].fastbins[i], fd;
-			if (!is_chunk_ptr(p) || !rd64(g, p + 16, &fd))
+			if (!is_chunk_ptr(p) || !rd64(g, p + HS_GLIBC_CHUNK_FD, &fd))
 				continue;
 			uint64_t want = hs_glibc_fastbin_chunk_size_of(i);
 			plain += valid_link(g, fd, want);
-			mangled += valid_link(g, fd ^ ((p + 16) >> 12), want);
+			mangled += valid_link(g, hs_glibc_reveal(p + HS_GLIBC_CHUNK_FD, fd), want);
 		}
 	}
 	if (g->over_safe || plain == mangled)
@@ -1732,7 +1735,7 @@ static struct hs_error *walk_tcache(struct gl *g, const struct gl_tcache *tc, st
 		size_t first = g->nfree;
 		while (e) {
 			uint64_t sf, nx;
-			if ((e & (HS_GLIBC_ALIGN - 1)) || !rd64(g, e - 8, &sf)) {
+			if ((e & (HS_GLIBC_ALIGN - 1)) || !rd64(g, HS_GLIBC_MEM_SIZE_WORD(e), &sf)) {
 				gdiag(g, DK_LIST, HS_DIAG_ERROR, e,
 				      "tcache 0x%" PRIx64 " (thread %d) bin %u: entry 0x%" PRIx64 " is %s: the rest "
 				      "of the bin is not walked", tc->addr, tc->tid, i, e,
@@ -1756,7 +1759,7 @@ static struct hs_error *walk_tcache(struct gl *g, const struct gl_tcache *tc, st
 				break;
 			}
 			if (g->safe_linking)
-				nx ^= e >> 12;
+				nx = hs_glibc_reveal(e + L->te_next, nx);
 			if (nx && cycle_step(&cy, nx)) {
 				gdiag(g, DK_LIST, HS_DIAG_ERROR, e,
 				      "tcache 0x%" PRIx64 " (thread %d) bin %u: the list loops (at 0x%" PRIx64 ")",
@@ -1801,23 +1804,23 @@ static struct hs_error *walk_fastbins(struct gl *g, unsigned ai, struct hs_alloc
 		size_t first = g->nfree;
 		while (p) {
 			uint64_t sf, fd;
-			if (!is_chunk_ptr(p) || !rd64(g, p + 8, &sf) || chunksize(sf) != want) {
+			if (!is_chunk_ptr(p) || !rd64(g, p + HS_GLIBC_CHUNK_SIZE, &sf) || chunksize(sf) != want) {
 				gdiag(g, DK_LIST, HS_DIAG_ERROR, p,
 				      "%s fastbin %u: entry 0x%" PRIx64 " is %s: the rest of the bin is not walked",
 				      a->out.label, i, p, !is_chunk_ptr(p) ? "misaligned" :
-				      !rd64(g, p + 8, &sf) ? read_error_name(g) : "of another size");
+				      !rd64(g, p + HS_GLIBC_CHUNK_SIZE, &sf) ? read_error_name(g) : "of another size");
 				fl.broken = true;
 				break;
 			}
 			HS_CHECK(add_free(g, p, GST(GL_FASTBIN)));
 			fl.count++;
 			fl.bytes += want - HS_GLIBC_SIZE_SZ;
-			if (!rd64(g, p + 16, &fd)) {
+			if (!rd64(g, p + HS_GLIBC_CHUNK_FD, &fd)) {
 				fl.broken = true;
 				break;
 			}
 			if (g->safe_linking)
-				fd ^= (p + 16) >> 12;
+				fd = hs_glibc_reveal(p + HS_GLIBC_CHUNK_FD, fd);
 			if (fd && cycle_step(&cy, fd)) {
 				gdiag(g, DK_LIST, HS_DIAG_ERROR, p, "%s fastbin %u: the list loops (at 0x%" PRIx64 ")",
 				      a->out.label, i, fd);
@@ -1867,16 +1870,16 @@ static struct hs_error *walk_bins(struct gl *g, unsigned ai, struct hs_alloc_des
 		bool bk_reported = false;
 		while (p != self) {
 			uint64_t sf, fd, bk;
-			if (!is_chunk_ptr(p) || !rd64(g, p + 8, &sf) || !bin_size_ok(i, chunksize(sf))) {
+			if (!is_chunk_ptr(p) || !rd64(g, p + HS_GLIBC_CHUNK_SIZE, &sf) || !bin_size_ok(i, chunksize(sf))) {
 				gdiag(g, DK_LIST, HS_DIAG_ERROR, p,
 				      "%s bin %u (%s): entry 0x%" PRIx64 " is %s: the rest of the bin is not walked",
 				      a->out.label, i, hs_where_name(fl.where), p,
 				      !is_chunk_ptr(p) ? "not a chunk address" :
-				      !rd64(g, p + 8, &sf) ? read_error_name(g) : "of another size class");
+				      !rd64(g, p + HS_GLIBC_CHUNK_SIZE, &sf) ? read_error_name(g) : "of another size class");
 				fl.broken = true;
 				break;
 			}
-			if (!rd64(g, p + 16, &fd) || !rd64(g, p + 24, &bk)) {
+			if (!rd64(g, p + HS_GLIBC_CHUNK_FD, &fd) || !rd64(g, p + HS_GLIBC_CHUNK_BK, &bk)) {
 				fl.broken = true;
 				break;
 			}
@@ -1895,7 +1898,7 @@ static struct hs_error *walk_bins(struct gl *g, unsigned ai, struct hs_alloc_des
 				fl.count = drop_cycle_repeats(g, first, fd);
 				fl.bytes = 0;
 				for (size_t k = first; k < g->nfree; k++)
-					if (rd64(g, g->free[k].chunk + 8, &sf))
+					if (rd64(g, g->free[k].chunk + HS_GLIBC_CHUNK_SIZE, &sf))
 						fl.bytes += chunksize(sf) - HS_GLIBC_SIZE_SZ;
 				fl.broken = true;
 				break;
@@ -2076,7 +2079,7 @@ static bool resync_candidate(struct walk *w, uint64_t q)
 	struct gl *g = w->g;
 	uint64_t p = q, sf;
 	for (unsigned k = 0; k < RESYNC_CHAIN; k++) {
-		if (!rd64(g, p + 8, &sf))
+		if (!rd64(g, p + HS_GLIBC_CHUNK_SIZE, &sf))
 			return false;
 		uint64_t cs = chunksize(sf);
 		if (cs < HS_GLIBC_MINSIZE || (cs & (HS_GLIBC_ALIGN - 1)) || cs > w->limit - p ||
@@ -2125,7 +2128,7 @@ static const char *header_problem(struct walk *w, uint64_t p, uint64_t sf)
 static uint64_t past_fencepost(struct walk *w, uint64_t p, uint64_t *sf)
 {
 	uint64_t q = p + HS_GLIBC_CHUNK_HDR, nsf;
-	if (q >= w->h->end || !rd64(w->g, q + 8, &nsf))
+	if (q >= w->h->end || !rd64(w->g, q + HS_GLIBC_CHUNK_SIZE, &nsf))
 		return 0;
 	if (chunksize(nsf) == 0 || chunksize(nsf) == HS_GLIBC_CHUNK_HDR)
 		return 0;
@@ -2157,7 +2160,7 @@ static uint64_t walk_heap(struct gl *g, const struct gl_heap *h, struct hs_heap 
 	uint64_t p = h->first, sf = 0;
 	unsigned long iter = 0;
 	w.cur = free_lower_bound(g, p);
-	if (!rd64(g, p + 8, &sf)) {
+	if (!rd64(g, p + HS_GLIBC_CHUNK_SIZE, &sf)) {
 		gdiag(g, DK_READ, HS_DIAG_ERROR, p, "%s: heap 0x%" PRIx64 " cannot be read (%s): not walked",
 		      a->out.label, h->start, read_error_name(g));
 		return p;
@@ -2199,7 +2202,7 @@ static uint64_t walk_heap(struct gl *g, const struct gl_heap *h, struct hs_heap 
 			}
 			p = q;
 			w.cur = free_lower_bound(g, p);
-			if (!rd64(g, p + 8, &sf))
+			if (!rd64(g, p + HS_GLIBC_CHUNK_SIZE, &sf))
 				break;
 			continue;
 		}
@@ -2212,7 +2215,7 @@ static uint64_t walk_heap(struct gl *g, const struct gl_heap *h, struct hs_heap 
 		// Chunks are contiguous: ask for the memory a few chunks ahead now,
 		// so that the dependent walk does not wait on every header.
 		__builtin_prefetch(g->c_data + (p + cs + 1024 - g->c_lo));
-		if (!rd64(g, p + cs + 8, &nsf)) {
+		if (!rd64(g, p + cs + HS_GLIBC_CHUNK_SIZE, &nsf)) {
 			gdiag(g, DK_READ, HS_DIAG_ERROR, p + cs,
 			      "%s: chunk header 0x%" PRIx64 " cannot be read (%s): the rest of this heap is not walked",
 			      a->out.label, p + cs, read_error_name(g));
@@ -2236,7 +2239,7 @@ static struct hs_error *emit_top(struct gl *g, unsigned ai, const struct gl_heap
 {
 	struct gl_arena *a = &g->arenas[ai];
 	uint64_t sf;
-	if (!rd64(g, a->top + 8, &sf))
+	if (!rd64(g, a->top + HS_GLIBC_CHUNK_SIZE, &sf))
 		return NULL;
 	uint64_t cs = chunksize(sf);
 	if (cs < HS_GLIBC_MINSIZE || (h && cs > h->end - a->top)) {
@@ -2440,8 +2443,8 @@ static struct hs_error *find_mmapped(struct gl *g, struct hs_heap *out, struct h
 				continue;
 			}
 			uint64_t prev_size, sf;
-			memcpy(&prev_size, data + (q - seg->start), 8);
-			memcpy(&sf, data + (q - seg->start) + 8, 8);
+			memcpy(&prev_size, data + (q - seg->start) + HS_GLIBC_CHUNK_PREV_SIZE, 8);
+			memcpy(&sf, data + (q - seg->start) + HS_GLIBC_CHUNK_SIZE, 8);
 			uint64_t cs = chunksize(sf);
 			if (prev_size == 0 && (sf & HS_GLIBC_SIZE_BITS) == HS_GLIBC_IS_MMAPPED && cs &&
 			    (cs & (PAGE_SIZE_4K - 1)) == 0 && cs <= seg->end - q) {

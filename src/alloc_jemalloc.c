@@ -756,8 +756,8 @@ static bool locate_by_tls(struct je_state *j)
 		uint64_t tsd = nt->threads[t].regs[HS_REG_FS_BASE] + (uint64_t)j->tpoff;
 		for (unsigned e = 0; e < L->rtree_ctx_entries; e++) {
 			uint64_t leafkey, leaf;
-			if (!rd64(j, tsd + L->tsd_rtree_ctx + 16 * e, &leafkey) ||
-			    !rd64(j, tsd + L->tsd_rtree_ctx + 16 * e + 8, &leaf))
+			uint64_t elm = tsd + L->tsd_rtree_ctx + (uint64_t)L->rtree_ctx_elm_size * e;
+			if (!rd64(j, elm, &leafkey) || !rd64(j, elm + L->rtree_ctx_elm_leaf, &leaf))
 				break;
 			if ((leafkey & ((UINT64_C(1) << span) - 1)) || leafkey >= USER_MAX ||
 			    !plausible_ptr(leaf, L->cacheline))

@@ -99,4 +99,8 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c);
 /* Leaked and unreferenced totals (summary, leaks). */
 void hs_report_leak_totals(struct hs_cmd *c);
 
+/* "allocators": each allocator found, its version, where its layout came
+ * from and its layout facts (report_heap.c; summary and info). */
+void hs_cmd_json_allocators(struct hs_cmd *c);
+
 #endif

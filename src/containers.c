@@ -8,6 +8,7 @@
 #include "containers.h"
 #include "containers_dwarf.h"
 #include "graph.h"
+#include "locals.h"
 #include "rtti.h"
 #include "session.h"
 #include "types.h"
@@ -260,14 +261,16 @@ static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdi
 		for (; p + 8 <= stop && !d->err; p += 8) {
 			uint64_t v;
 			memcpy(&v, base + (p - p0), 8);
+			// Most words are neither a heap address nor a block's first.
 			bool heap_word = v >= a->map.lo && v < a->map.hi;
-			if (!heap_word && block < 0)
+			bool block_start = block >= 0 && p == s->heap.blocks[block].address;
+			if (!heap_word && !block_start)
 				continue;
 			for (size_t k = 0; k < NKINDS; k++) {
 				const struct hs_container_kind *kind = kinds[k];
 				uint64_t obj;
 				if (kind->at_block_start) {
-					if (block < 0 || p != s->heap.blocks[block].address)
+					if (!block_start)
 						continue;
 					obj = p;
 				} else {
@@ -380,6 +383,39 @@ static void name_members(struct discovery *d)
 			hs_dwarf_container_deinit(&mc.v[i].k);
 }
 
+// The same from a stack local's DWARF type (TLS variables are in d->dwarf).
+static void name_locals(struct discovery *d)
+{
+	struct hs_session *s = d->s;
+	for (size_t i = 0; i < d->cs->n; i++) {
+		struct hs_container *c = &d->cs->v[i];
+		const struct hs_root_range *r = hs_roots_find(&s->analysis->roots, c->address);
+		if (c->from_dwarf || !r || r->kind != HS_ROOT_STACK)
+			continue;
+		const struct hs_local *l = hs_local_at(s, r->tid, c->address);
+		struct hs_dwarf_container k;
+		if (!l || l->start != c->address || !l->has_type)
+			continue;
+		Dwarf_Die type = l->type;
+		if (!hs_containers_dwarf_describe(&type, &k))
+			continue;
+		char *kind = k.kind_impl == c->kind ? strdup(k.kind) : NULL;
+		if (kind) {
+			free(c->kind_name);
+			c->kind_name = kind;
+			c->from_dwarf = true;
+			c->key_type = xstrdup(k.key_type);
+			c->value_type = xstrdup(k.value_type);
+			c->value_pointee = xstrdup(k.value_pointee);
+			c->key_kind = k.key_kind;
+			c->key_size = k.key_size;
+			c->value_offset = k.value_offset;
+			c->value_is_pointer = c->value_pointee != NULL;
+		}
+		hs_dwarf_container_deinit(&k);
+	}
+}
+
 /* Anchors: how each container is reached. */
 
 static int root_rank(enum hs_root_kind k)
@@ -417,6 +453,8 @@ static void root_name(struct hs_session *s, uint64_t word, char *buf, size_t len
 		return;
 	}
 	case HS_ROOT_STACK:
+		if (hs_local_name(s, r->tid, word, buf, len))
+			return;
 		if (hs_stack_frame_function(s, r->tid, word, fn, sizeof(fn))) {
 			char name[256];
 			snprintf(buf, len, "thread %d stack (frame of %s)", r->tid, hs_demangle(fn, name, sizeof(name)));
@@ -425,7 +463,8 @@ static void root_name(struct hs_session *s, uint64_t word, char *buf, size_t len
 		}
 		return;
 	case HS_ROOT_TLS:
-		snprintf(buf, len, "thread %d TLS", r->tid);
+		if (!hs_local_name(s, r->tid, word, buf, len))
+			snprintf(buf, len, "thread %d TLS", r->tid);
 		return;
 	default:
 		snprintf(buf, len, "memory 0x%" PRIx64, word);
@@ -925,6 +964,7 @@ struct hs_error *hs_session_need_containers(struct hs_session *s)
 			if (!cs->v[i].handle)
 				cs->v[i].handle = cs->v[i].address;
 		name_members(&d);
+		name_locals(&d);
 		err = type_blocks(s, cs);
 	}
 	if (err) {

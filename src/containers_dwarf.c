@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "containers_dwarf.h"
+#include "locals.h"
 #include "session.h"
 
 /* Container class templates, by the name DWARF gives their instances. */
@@ -257,6 +258,24 @@ struct hs_error *hs_containers_dwarf_globals(struct hs_session *s, struct hs_con
 			return &hs_error_nomem;
 		}
 	}
+	// Every thread's thread_local containers.
+	const struct hs_local *tls;
+	size_t ntls;
+	hs_locals_tls(s, &tls, &ntls);
+	for (size_t i = 0; i < ntls; i++) {
+		Dwarf_Die type = tls[i].type;
+		struct hs_dwarf_container c;
+		if (!tls[i].has_type || !describe(&type, &c))
+			continue;
+		char name[256];
+		snprintf(name, sizeof(name), "thread %d TLS %s", tls[i].tid, tls[i].name);
+		c.address = tls[i].start;
+		if (!(c.name = strdup(name)) || !push(ret, &cap, &c)) {
+			hs_dwarf_container_deinit(&c);
+			hs_containers_dwarf_deinit(ret);
+			return &hs_error_nomem;
+		}
+	}
 	return NULL;
 }
 
@@ -277,6 +296,11 @@ static bool find_struct(Dwarf_Die *scope, const char *name, Dwarf_Die *ret, int 
 			return true;
 	} while (dwarf_siblingof(&child, &child) == 0);
 	return false;
+}
+
+bool hs_containers_dwarf_describe(Dwarf_Die *type, struct hs_dwarf_container *ret)
+{
+	return describe(type, ret);
 }
 
 bool hs_containers_dwarf_member(struct hs_session *s, const char *type_name_, uint64_t off,

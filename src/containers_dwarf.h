@@ -1,7 +1,8 @@
 /* containers_dwarf.h - what DWARF says about containers: globals of a known
  * container type (std::unordered_map<...> g_x), and container members of
  * DWARF-typed structs, with their exact kind and key and value types.
- * Only the executable's DWARF is read (where the program's types are).
+ * Only the executable's DWARF is read (where the program's types are); the
+ * executable's thread_local containers are listed in every thread.
  */
 #ifndef HS_CONTAINERS_DWARF_H
 #define HS_CONTAINERS_DWARF_H
@@ -9,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <elfutils/libdw.h>
 #include "containers.h"
 
 struct hs_dwarf_container {
@@ -29,6 +31,8 @@ struct hs_containers_dwarf {
 /* The executable's global containers (none without its DWARF). */
 struct hs_error *hs_containers_dwarf_globals(struct hs_session *s, struct hs_containers_dwarf *ret);
 void hs_containers_dwarf_deinit(struct hs_containers_dwarf *d);
+/* Is the DWARF type (a variable's) a known container?  ret filled. */
+bool hs_containers_dwarf_describe(Dwarf_Die *type, struct hs_dwarf_container *ret);
 /* The member at byte offset off of the struct or class named type_name, when
  * it is a container: ret filled (free with hs_dwarf_container_deinit). */
 bool hs_containers_dwarf_member(struct hs_session *s, const char *type_name, uint64_t off,

@@ -120,8 +120,9 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 				&t.samedom, &t.idom, &t.bucket, &t.next };
 	uint32_t *stack = malloc(m * sizeof(uint32_t)), *pos = malloc(m * sizeof(uint32_t));
 	uint64_t *retained = calloc(m, sizeof(uint64_t));
+	uint32_t *rcount = calloc(m, sizeof(uint32_t));
 	t.from_root = calloc(m, 1);
-	bool ok = stack && pos && retained && t.from_root;
+	bool ok = stack && pos && retained && rcount && t.from_root;
 	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
 		ok &= (*arrays[k] = malloc(m * sizeof(uint32_t))) != NULL;
 	if (!ok)
@@ -152,13 +153,18 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 	for (size_t i = t.count - 1; i >= 1; i--) {
 		uint32_t w = t.vertex[i];
 		retained[w] += hs_block_size(&s->heap.blocks[w]);
-		if (t.idom[w] != NONE)
+		rcount[w]++;
+		if (t.idom[w] != NONE) {
 			retained[t.idom[w]] += retained[w];
+			rcount[t.idom[w]] += rcount[w];
+		}
 	}
 	a->idom = t.idom;
 	a->retained = retained;
+	a->retained_count = rcount;
 	t.idom = NULL;
 	retained = NULL;
+	rcount = NULL;
 	ok = true;
 	hs_session_time(s, "dominators", t0);
 nomem:
@@ -167,6 +173,7 @@ nomem:
 	free(stack);
 	free(pos);
 	free(retained);
+	free(rcount);
 	free(t.from_root);
 	hs_progress_end(s);
 	return ok ? NULL : &hs_error_nomem;

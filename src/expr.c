@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "expr.h"
+#include "glibc_layouts.h"
 #include "session.h"
 
 /* Parsing. */
@@ -207,10 +208,8 @@ struct hs_error *hs_tls_block(struct hs_session *s, size_t thread, uint64_t *ret
 	if (thread >= notes->nthreads)
 		return hs_error_create(HS_ERR_NOT_FOUND, "no thread %zu", thread);
 	uint64_t fs = notes->threads[thread].regs[HS_REG_FS_BASE], dtv;
-	// tcbhead_t.dtv is the second word of the TCB; the executable is module 1
-	// of the dtv (16-byte entries: pointer, to-free).
-	HS_CHECK(hs_memory_read_u64(&s->target->mem, fs + 8, &dtv));
-	return hs_memory_read_u64(&s->target->mem, dtv + 16, ret);
+	HS_CHECK(hs_memory_read_u64(&s->target->mem, fs + HS_GLIBC_TCB_DTV, &dtv));
+	return hs_memory_read_u64(&s->target->mem, dtv + HS_GLIBC_DTV_ENTRY * HS_GLIBC_DTV_EXE_MODULE, ret);
 }
 
 bool hs_elf_tls_symbol(struct hs_module *mod, const char *name, uint64_t *offset_ret)

@@ -155,3 +155,11 @@ uint64_t hs_glibc_bin_min_chunk_size(unsigned index)
 	}
 	return lo * HS_GLIBC_ALIGN;
 }
+
+bool hs_glibc_heap_info_size_known(uint64_t size)
+{
+	for (size_t i = 0; i < hs_glibc_nlayouts; i++)
+		if (hs_glibc_layouts[i].hi_sizeof == size)
+			return true;
+	return false;
+}

@@ -31,6 +31,33 @@
 #define HS_GLIBC_ALIGN          16u
 #define HS_GLIBC_CHUNK_HDR      16u
 #define HS_GLIBC_MINSIZE        32u
+/* struct malloc_chunk: mchunk_prev_size, mchunk_size, then (free chunks
+ * only) fd, bk, and in large bins fd_nextsize, bk_nextsize; the user's memory
+ * (chunk2mem) starts at HS_GLIBC_CHUNK_HDR, where fd would be. */
+#define HS_GLIBC_CHUNK_PREV_SIZE 0u
+#define HS_GLIBC_CHUNK_SIZE      8u
+#define HS_GLIBC_CHUNK_FD        16u
+#define HS_GLIBC_CHUNK_BK        24u
+#define HS_GLIBC_CHUNK_FD_NEXTSIZE 32u
+#define HS_GLIBC_CHUNK_BK_NEXTSIZE 40u
+/* Where the size word of the chunk holding user pointer mem is. */
+#define HS_GLIBC_MEM_SIZE_WORD(mem) ((mem) - HS_GLIBC_CHUNK_HDR + HS_GLIBC_CHUNK_SIZE)
+/* Safe-linking (2.32+, malloc.c PROTECT_PTR/REVEAL_PTR): a tcache next or
+ * fastbin fd stored at address pos holds ptr ^ (pos >> 12). */
+#define HS_GLIBC_SAFE_LINK_SHIFT 12u
+static inline uint64_t hs_glibc_reveal(uint64_t pos, uint64_t stored)
+{
+	return stored ^ (pos >> HS_GLIBC_SAFE_LINK_SHIFT);
+}
+
+/* Threads (sysdeps/x86_64/nptl/tls.h, elf/dl-tls.c): the TCB (tcbhead_t) is
+ * at fs_base and its second word is the dtv pointer; dtv_t entries are 16
+ * bytes (the block's address, then to_free), dtv[-1] holds the number of
+ * entries and dtv[m] module m's TLS block; the executable is module 1. */
+#define HS_GLIBC_TCB_DTV         8u
+#define HS_GLIBC_DTV_ENTRY       16u
+#define HS_GLIBC_DTV_EXE_MODULE  1u
+
 /* NBINS 128 (bins[] holds bins 1..127 as fd/bk pairs), NSMALLBINS 64,
  * NFASTBINS 10 (fastbin_index(request2size(MAX_FAST_SIZE)) + 1). */
 #define HS_GLIBC_NBINS          128u
@@ -73,6 +100,10 @@ struct hs_glibc_layout {
 
 extern const struct hs_glibc_layout hs_glibc_layouts[];
 extern const size_t hs_glibc_nlayouts;
+
+/* Is size the sizeof(heap_info) of some row (an arena that follows its
+ * heap_info starts that far into the heap)? */
+bool hs_glibc_heap_info_size_known(uint64_t size);
 
 /* The row covering version (major * 100 + minor), or NULL. */
 const struct hs_glibc_layout *hs_glibc_layout_for_version(unsigned version);

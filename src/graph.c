@@ -648,6 +648,7 @@ void hs_analysis_destroy(struct hs_analysis *a)
 	free(a->type);
 	hs_types_destroy(a->types);
 	free(a->retained);
+	free(a->retained_count);
 	free(a->idom);
 	free(a);
 }

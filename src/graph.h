@@ -72,6 +72,7 @@ struct hs_analysis {
 	struct hs_types *types;
 	/* dominators.c */
 	uint64_t *retained;
+	uint32_t *retained_count;     /* allocations in the dominated subtree, itself included */
 	uint32_t *idom;
 };
 

@@ -135,6 +135,8 @@ struct hs_je_layout {
 	/* tsd_t (je_tsd_tls), tcache_t, tcache_slow_t, cache_bin_t */
 	uint64_t tsd_size, tsd_arena, tsd_tcache_slow, tsd_rtree_ctx, tsd_state, tsd_tcache;
 	unsigned rtree_ctx_entries;      /* RTREE_CTX_NCACHE + RTREE_CTX_NCACHE_L2 {leafkey, leaf} */
+	unsigned rtree_ctx_elm_size;     /* sizeof(rtree_ctx_cache_elm_t): leafkey, leaf */
+	unsigned rtree_ctx_elm_leaf;     /* offsetof(rtree_ctx_cache_elm_t, leaf) */
 	/* The arena's tcache ring links tcache_slow_t (5.3) or tcache_t itself
 	 * (5.2, ring_is_tcache) at tcache_slow_link (next) / _prev. */
 	bool ring_is_tcache;
@@ -178,6 +180,7 @@ struct hs_je_layout {
 	.tsd_size = 0xa48, .tsd_arena = 144, .tsd_tcache_slow = 256,   /* [P][D][E] */      \
 	.tsd_rtree_ctx = 432, .tsd_state = 816, .tsd_tcache = 856,     /* [P][D] %fs:0x330 */ \
 	.rtree_ctx_entries = 16 + 8,                          /* [P] */                     \
+	.rtree_ctx_elm_size = 16, .rtree_ctx_elm_leaf = 8,   /* [S] rtree_ctx_cache_elm_t */ \
 	.tcache_slow_link = 0, .tcache_slow_prev = 8,         /* [P][E] qr ring: next, prev */ \
 	.tcache_slow_arena = 40, .tcache_slow_tcache = 168,   /* [P][E] */                  \
 	.desc_bins = 16 + 16,                                 /* [S] tcache_slow_t.cache_bin_array_descriptor.bins */ \
@@ -253,6 +256,7 @@ static const struct hs_je_layout hs_je_layout_5_2_1 = {
 	.tsd_size = 0x1848, .tsd_arena = 440, .tsd_tcache_slow = 496, .tsd_rtree_ctx = 48,
 	.tsd_state = 0, .tsd_tcache = 496,
 	.rtree_ctx_entries = 16 + 8,
+	.rtree_ctx_elm_size = 16, .rtree_ctx_elm_leaf = 8,
 	/* tcache_t (5704 bytes): bins_small[36] @16, link {next, prev} @880,
 	 * cache_bin_array_descriptor @920 {link; bins_small @+16; bins_large @+24},
 	 * arena @952, bins_large[196] @1000 */

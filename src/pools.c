@@ -27,7 +27,7 @@ static const char *const pool_words[] = {
 /* Modules whose own free lists are the allocator's or the runtime's business. */
 static const char *const system_modules[] = {
 	"libc.so", "ld-linux", "libm.so", "libstdc++", "libgcc_s", "libjemalloc", "libpthread",
-	"libdl.so", "librt.so", "libtcmalloc", "linux-vdso",
+	"libdl.so", "librt.so", "libtcmalloc", "libmimalloc", "linux-vdso",
 };
 
 static bool name_marks_pool(const char *name)

@@ -118,10 +118,51 @@ struct side {
 	uint64_t count, bytes, leaked_count, leaked_bytes;
 };
 
-static int u64_cmp(const void *x, const void *y)
+/* Counts per 64-bit key: open addressing, linear probing, doubling at half
+ * full (deltas_finish sorts what it yields). */
+struct fold {
+	uint64_t *keys, *counts;    /* counts[i] == 0: an empty slot */
+	size_t cap, n;
+	bool nomem;
+};
+
+static size_t fold_slot(const struct fold *f, uint64_t key)
 {
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-	return (a > b) - (a < b);
+	size_t i = (size_t)((key * UINT64_C(0x9e3779b97f4a7c15)) >> 20) & (f->cap - 1);
+	while (f->counts[i] && f->keys[i] != key)
+		i = (i + 1) & (f->cap - 1);
+	return i;
+}
+
+static void fold_add(struct fold *f, uint64_t key)
+{
+	if (2 * (f->n + 1) > f->cap) {
+		struct fold g = { .cap = f->cap ? 2 * f->cap : 1024, .n = f->n };
+		g.keys = malloc(g.cap * sizeof(uint64_t));
+		g.counts = calloc(g.cap, sizeof(uint64_t));
+		if (!g.keys || !g.counts) {
+			free(g.keys);
+			free(g.counts);
+			f->nomem = true;
+			return;
+		}
+		for (size_t i = 0; i < f->cap; i++) {
+			if (!f->counts[i])
+				continue;
+			size_t j = fold_slot(&g, f->keys[i]);
+			g.keys[j] = f->keys[i];
+			g.counts[j] = f->counts[i];
+		}
+		free(f->keys);
+		free(f->counts);
+		*f = g;
+	}
+	size_t i = fold_slot(f, key);
+	if (!f->counts[i]) {
+		f->keys[i] = key;
+		f->n++;
+	}
+	f->counts[i]++;
 }
 
 // One core's maps: entries and retained bytes per anchor ("g_sessions");
@@ -161,38 +202,33 @@ static struct hs_error *collect(struct hs_session *s, int sign, struct deltas *g
 	side->bytes = st.bytes;
 	side->leaked_count = st.leaked_count;
 	side->leaked_bytes = st.leaked_bytes;
-	// (type, size) keys of every used allocation, sorted and folded.
-	uint64_t *keys = malloc((st.count ? st.count : 1) * sizeof(uint64_t));
-	if (!keys) {
-		hs_stacks_deinit(&st);
-		return &hs_error_nomem;
-	}
-	size_t k = 0;
+	// (type, size) of every used allocation, counted in a hash table (a
+	// million allocations are a few thousand keys: no sort of them all).
+	struct fold f = { 0 };
 	bool wide = false;
-	for (size_t i = 0; i < a->n; i++) {
+	for (size_t i = 0; i < a->n && !f.nomem; i++) {
 		if (!(a->flags[i] & HS_NODE_USED))
 			continue;
 		uint64_t t = a->type ? a->type[i] : 0, size = hs_block_size(&s->heap.blocks[i]);
 		wide |= t >= (UINT64_C(1) << 24);
-		keys[k++] = t << 40 | size;
+		fold_add(&f, t << 40 | size);
 	}
-	if (wide) {
+	if (wide || f.nomem) {
 		hs_stacks_deinit(&st);
-		free(keys);
-		return hs_error_create(HS_ERR_OTHER, "diff: more than 16 M distinct types");
+		free(f.keys);
+		free(f.counts);
+		return f.nomem ? &hs_error_nomem : hs_error_create(HS_ERR_OTHER, "diff: more than 16 M distinct types");
 	}
-	qsort(keys, k, sizeof(*keys), u64_cmp);
-	for (size_t i = 0; i < k;) {
-		size_t j = i;
-		while (j < k && keys[j] == keys[i])
-			j++;
-		uint32_t t = (uint32_t)(keys[i] >> 40);
-		uint64_t size = keys[i] & HS_BLOCK_SIZE_MAX;
+	for (size_t i = 0; i < f.cap; i++) {
+		if (!f.counts[i])
+			continue;
+		uint32_t t = (uint32_t)(f.keys[i] >> 40);
+		uint64_t size = f.keys[i] & HS_BLOCK_SIZE_MAX, n = f.counts[i];
 		const char *name = t && a->types ? hs_types_name(a->types, t) : NULL;
-		deltas_add(groups, name, size, sign * (int64_t)(j - i), sign * (int64_t)((j - i) * size));
-		i = j;
+		deltas_add(groups, name, size, sign * (int64_t)n, sign * (int64_t)(n * size));
 	}
-	free(keys);
+	free(f.keys);
+	free(f.counts);
 	// Owners: the stacks' owner nodes, each summing the nodes under it.
 	uint64_t *oc = calloc(st.nnodes ? st.nnodes : 1, 2 * sizeof(uint64_t));
 	if (!oc) {

@@ -75,7 +75,7 @@ static void heap_totals(const struct hs_heap *h, struct heap_totals *t)
 	for (size_t i = 0; i < h->n; i++) {
 		unsigned w = hs_block_where(&h->blocks[i]);
 		uint64_t size = hs_block_size(&h->blocks[i]);
-		struct totals *k = hs_where_is_free(w) ? &t->free : w == HS_WHERE_META ? &t->meta : &t->used;
+		struct totals *k = hs_where_is_free(w) ? &t->free : hs_where_kind(w) == HS_STATE_META ? &t->meta : &t->used;
 		k->count++;
 		k->bytes += size;
 		t->where[w].count++;
@@ -120,7 +120,7 @@ static void json_totals(struct hs_out *o, const char *key, const struct totals *
 	hs_json_kcount(o, key, t->count, t->bytes);
 }
 
-static void json_allocators(struct hs_cmd *c)
+void hs_cmd_json_allocators(struct hs_cmd *c)
 {
 	struct hs_out *o = c->out;
 	char name[64] = "";
@@ -196,7 +196,7 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	struct hs_out *o = c->out;
 	if (c->json) {
 		hs_cmd_json_begin(c, "summary");
-		json_allocators(c);
+		hs_cmd_json_allocators(c);
 		hs_json_ku64(o, "arenas", total_arenas(c->s));
 		json_totals(o, "in_use", &t.used);
 		json_totals(o, "free", &t.free);
@@ -270,7 +270,7 @@ struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
 	char a[32], b[32], m[32];
 	if (c->json) {
 		hs_cmd_json_begin(c, "arenas");
-		json_allocators(c);
+		hs_cmd_json_allocators(c);
 		hs_json_key(o, "arenas");
 		hs_json_begin_array(o);
 	} else {
@@ -575,7 +575,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		hs_out_printf(o, "0x%" PRIx64 " is %s 0x%" PRIx64 " + %" PRIu64 "\n", addr,
 			      where_free(w) ? "in the free block" : "in the allocation", b->address, addr - b->address);
 		hs_out_printf(o, "  size %" PRIu64 " (usable), state %s, where %s, arena %s\n", size,
-			      where_free(w) ? "free" : w == HS_WHERE_META ? "allocator metadata" : "used",
+			      where_free(w) ? "free" : hs_where_kind(w) == HS_STATE_META ? "allocator metadata" : "used",
 			      hs_where_name(w), label ? label : "-");
 		if (pool) {
 			char thread[24] = "";

@@ -316,6 +316,28 @@ static void report_mappings(struct hs_cmd *c, bool have_heap)
 		hs_json_end_array(o);
 }
 
+// Each allocator's layout: where it came from (a built-in table row, libc's
+// DWARF, overrides) and the facts the walk used (offsets, sizes, roots).
+static void report_allocators(struct hs_cmd *c)
+{
+	struct hs_out *o = c->out;
+	if (c->json) {
+		hs_cmd_json_allocators(c);
+		return;
+	}
+	for (size_t d = 0; d < c->s->ndesc; d++) {
+		const struct hs_alloc_desc *a = &c->s->desc[d];
+		hs_out_printf(o, "\nAllocator %s %s (layout: %s):\n", a->allocator, a->version, a->layout_source);
+		for (size_t f = 0; f < a->nfacts; f++) {
+			uint64_t v = a->facts[f].value;
+			if (v >= 0x10000)
+				hs_out_printf(o, "  %-28s 0x%" PRIx64 "\n", a->facts[f].name, v);
+			else
+				hs_out_printf(o, "  %-28s %" PRIu64 "\n", a->facts[f].name, v);
+		}
+	}
+}
+
 struct hs_error *hs_cmd_info(struct hs_cmd *c)
 {
 	HS_CHECK(hs_cmd_parse(c, NULL, NULL, 0, NULL));
@@ -342,6 +364,8 @@ struct hs_error *hs_cmd_info(struct hs_cmd *c)
 	report_threads(c);
 	report_modules(c);
 	report_mappings(c, have_heap);
+	if (have_heap)
+		report_allocators(c);
 	hs_cmd_diagnostics(c);
 	if (c->json) {
 		hs_json_end_object(c->out);

@@ -499,11 +499,12 @@ static struct hs_error *need_pools(struct hs_cmd *c)
 	return NULL;
 }
 
-static struct hs_error *target_block(struct hs_cmd *c, const char *what, size_t *ret, uint64_t *addr_ret)
+static struct hs_error *target_block(struct hs_cmd *c, const char *what, const struct hs_opt *opts, size_t *ret,
+				     uint64_t *addr_ret)
 {
 	const char *pos[1];
 	size_t npos;
-	HS_CHECK(hs_cmd_parse(c, NULL, pos, 1, &npos));
+	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "%s needs an address: %s ADDR", what, what);
 	uint64_t addr;
@@ -647,11 +648,169 @@ static struct hs_error *path_from_head(struct hs_session *s, size_t target, uint
 	return NULL;
 }
 
+// 9999997 as "9,999,997".
+static void fmt_thousands(uint64_t v, char *buf, size_t len)
+{
+	char digits[24];
+	int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+	size_t j = 0;
+	for (int i = 0; i < n && j + 2 < len; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[j++] = ',';
+		buf[j++] = digits[i];
+	}
+	buf[j] = 0;
+}
+
+/* A chain's lines: a hop, or a run of hops alike (same type, or size when the
+ * type is unknown, same pointer offset, pool and container) collapsed into one. */
+struct chain_line {
+	size_t k;                    /* the first hop's index in the path (root side is len - 1) */
+	size_t count;                /* hops in it: 1, or a run */
+	uint64_t bytes, min_size, max_size;
+	int64_t offset;
+};
+
+struct chain_lines { struct chain_line *v; size_t n, cap; bool nomem; };
+
+static void lines_add(struct chain_lines *l, struct chain_line x)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct chain_line *g = realloc(l->v, cap * sizeof(*g));
+		if (!g) {
+			l->nomem = true;
+			return;
+		}
+		l->v = g;
+		l->cap = cap;
+	}
+	l->v[l->n++] = x;
+}
+
+struct hop_key { uint64_t what; int64_t offset; const void *pool; uint32_t container; bool typed; };
+
+static struct hop_key hop_key(struct hs_session *s, size_t i, int64_t offset)
+{
+	const struct hs_analysis *a = s->analysis;
+	uint32_t t = a->type ? a->type[i] : 0;
+	const struct hs_containers *cs = s->containers;
+	return (struct hop_key){ t ? t : hs_block_size(&s->heap.blocks[i]), offset, hop_pool(s, i, offset),
+				 cs && cs->owner ? cs->owner[i] : 0, t != 0 };
+}
+
+static bool same_key(const struct hop_key *x, const struct hop_key *y)
+{
+	// A container's nodes are named one by one (their keys): never a run.
+	return x->what == y->what && x->offset == y->offset && x->pool == y->pool && x->typed == y->typed &&
+	       !x->container && !y->container;
+}
+
+// Hops path[len-1] (held by the root) .. path[0] (the target) as lines: the
+// first and the last hop on lines of their own, runs of 3 or more alike in
+// between as one line each.
+static void chain_collapse(struct hs_session *s, const uint32_t *path, size_t len, struct chain_lines *l)
+{
+	struct chain_line run = { 0 };
+	struct hop_key key = { 0 };
+	for (size_t k = len; k-- > 0 && !l->nomem;) {
+		if ((k & 0xffff) == 0 && hs_interrupted())
+			return;
+		int64_t off = k ? pointer_offset(s, path[k], path[k - 1]) : -1;
+		uint64_t size = hs_block_size(&s->heap.blocks[path[k]]);
+		struct chain_line one = { k, 1, size, size, size, off };
+		bool middle = k && k + 1 < len;
+		struct hop_key hk = middle ? hop_key(s, path[k], off) : (struct hop_key){ 0 };
+		if (run.count && middle && same_key(&key, &hk)) {
+			run.count++;
+			run.bytes += size;
+			run.min_size = size < run.min_size ? size : run.min_size;
+			run.max_size = size > run.max_size ? size : run.max_size;
+			continue;
+		}
+		// The run so far ends here.
+		if (run.count >= 3) {
+			lines_add(l, run);
+		} else {
+			for (size_t j = 0; j < run.count; j++) {
+				size_t kk = run.k - j;
+				uint64_t sz = hs_block_size(&s->heap.blocks[path[kk]]);
+				lines_add(l, (struct chain_line){ kk, 1, sz, sz, sz, pointer_offset(s, path[kk], path[kk - 1]) });
+			}
+		}
+		run.count = 0;
+		if (middle) {
+			run = one;
+			key = hk;
+		} else {
+			lines_add(l, one);
+		}
+	}
+}
+
+static void render_run(struct hs_cmd *c, const uint32_t *path, const struct chain_line *r)
+{
+	struct hs_session *s = c->s;
+	size_t first = path[r->k], last = path[r->k + 1 - r->count];
+	const char *t = hs_block_type(s, first);
+	char field[128];
+	bool have_field = r->offset >= 0 && hs_block_field(s, first, (uint64_t)r->offset, field, sizeof(field));
+	const struct hs_pool *pool = hop_pool(s, first, r->offset);
+	struct hs_out *o = c->out;
+	if (c->json) {
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "kind", "run");
+		hs_json_ku64(o, "count", r->count);
+		hs_json_ku64(o, "first", s->heap.blocks[first].address);
+		hs_json_ku64(o, "last", s->heap.blocks[last].address);
+		hs_json_ku64(o, "bytes", r->bytes);
+		hs_json_ku64(o, "min_size", r->min_size);
+		hs_json_ku64(o, "max_size", r->max_size);
+		hs_json_ki64(o, "offset", r->offset);
+		hs_json_kstr(o, "type", t);
+		hs_json_kstr(o, "field", have_field ? field : NULL);
+		hs_json_kbool(o, "pooled", pool != NULL);
+		hs_json_kstr(o, "pool", pool ? pool->anchor : NULL);
+		hs_json_end_object(o);
+		return;
+	}
+	char sizes[64], x[32];
+	if (r->min_size == r->max_size)
+		snprintf(sizes, sizeof(sizes), "%" PRIu64 " bytes", r->min_size);
+	else
+		snprintf(sizes, sizeof(sizes), "%" PRIu64 "..%" PRIu64 " bytes", r->min_size, r->max_size);
+	hs_out_printf(o, "  %-8s 0x%" PRIx64 " .. 0x%" PRIx64 " (%s%s%s) +%" PRId64 "%s%s", "alloc",
+		      s->heap.blocks[first].address, s->heap.blocks[last].address, sizes, t ? ", " : "", t ? t : "",
+		      r->offset, have_field ? " ." : "", have_field ? field : "");
+	if (pool)
+		hs_out_printf(o, "  [pooled: %s]", pool->anchor);
+	char count[32];
+	fmt_thousands(r->count, count, sizeof(count));
+	hs_out_printf(o, "  x %s (%s)\n", count, hs_fmt_size(r->bytes, x, sizeof(x)));
+}
+
+static void render_elided(struct hs_cmd *c, size_t hops, size_t lines)
+{
+	if (c->json) {
+		hs_json_begin_object(c->out);
+		hs_json_kstr(c->out, "kind", "elided");
+		hs_json_ku64(c->out, "hops", hops);
+		hs_json_ku64(c->out, "lines", lines);
+		hs_json_end_object(c->out);
+		return;
+	}
+	char n[32];
+	fmt_thousands(hops, n, sizeof(n));
+	hs_out_printf(c->out, "  ... %s hop%s in %zu line%s not shown (--max-hops N)\n", n, hops == 1 ? "" : "s",
+		      lines, lines == 1 ? "" : "s");
+}
+
 struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 {
 	size_t target = 0;
-	uint64_t asked = 0;
-	HS_CHECK(target_block(c, "chain", &target, &asked));
+	uint64_t asked = 0, max_hops = 20;
+	const struct hs_opt opts[] = { { "--max-hops", HS_OPT_U64, &max_hops }, { 0 } };
+	HS_CHECK(target_block(c, "chain", opts, &target, &asked));
 	struct hs_session *s = c->s;
 	const struct hs_analysis *a = s->analysis;
 	struct hs_out *o = c->out;
@@ -680,29 +839,64 @@ struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 			}
 		free(refs.v);
 	}
+	struct chain_lines lines = { 0 };
+	chain_collapse(s, path, len, &lines);
+	if (lines.nomem || hs_interrupted()) {
+		free(path);
+		free(lines.v);
+		return lines.nomem ? &hs_error_nomem : hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
+	}
+	char hops[32];
+	fmt_thousands(len, hops, sizeof(hops));
 	if (c->json) {
 		hs_cmd_json_begin(c, "chain");
 		hs_json_ku64(o, "target", asked);
 		json_block_ref(c, "allocation", target);
 		hs_json_kbool(o, "anchored", anchored);
+		hs_json_ku64(o, "hops", len);
 		hs_json_key(o, "chain");
 		hs_json_begin_array(o);
 	} else if (!used) {
 		hs_out_printf(o, "0x%" PRIx64 " is a free block (%s): nothing keeps it, it is not an allocation\n",
 			      s->heap.blocks[target].address, hs_where_name(hs_block_where(&s->heap.blocks[target])));
 	} else if (anchored) {
-		hs_out_printf(o, "0x%" PRIx64 " is anchored; a shortest chain from a root:\n", s->heap.blocks[target].address);
+		hs_out_printf(o, "0x%" PRIx64 " is anchored; a shortest chain from a root (%s hop%s):\n",
+			      s->heap.blocks[target].address, hops, len == 1 ? "" : "s");
 	} else if (len) {
-		hs_out_printf(o, "0x%" PRIx64 " is LEAKED; the chain from its cluster head (unreferenced):\n",
-			      s->heap.blocks[target].address);
+		hs_out_printf(o, "0x%" PRIx64 " is LEAKED; the chain from its cluster head (unreferenced, %s hop%s):\n",
+			      s->heap.blocks[target].address, hops, len == 1 ? "" : "s");
 	} else {
 		hs_out_printf(o, "0x%" PRIx64 " is LEAKED in a cycle: no root and no unreferenced head reaches it\n",
 			      s->heap.blocks[target].address);
 	}
 	if (have_root)
 		render_root(c, &best);
-	for (size_t i = len; i-- > 0;)
-		render_alloc(c, path[i], i ? pointer_offset(s, path[i], path[i - 1]) : -1);
+	// --max-hops N: the first lines and the last ones, what is between said in one.
+	size_t head = lines.n, tail = 0;
+	if (max_hops && lines.n > max_hops) {
+		tail = max_hops / 2;
+		head = max_hops - tail;
+		if (!head)
+			head = 1;
+		if (!tail && max_hops > 1)
+			tail = 1;
+	}
+	for (size_t j = 0; j < lines.n && !o->stopped; j++) {
+		if (j == head && lines.n - tail > head) {
+			size_t skipped = 0;
+			for (size_t m = head; m < lines.n - tail; m++)
+				skipped += lines.v[m].count;
+			render_elided(c, skipped, lines.n - tail - head);
+			j = lines.n - tail - 1;
+			continue;
+		}
+		const struct chain_line *l = &lines.v[j];
+		if (l->count > 1)
+			render_run(c, path, l);
+		else
+			render_alloc(c, path[l->k], l->offset);
+	}
+	free(lines.v);
 	free(path);
 	if (c->json) {
 		hs_json_end_array(o);
@@ -727,7 +921,7 @@ struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 {
 	size_t target = 0;
 	uint64_t asked = 0;
-	HS_CHECK(target_block(c, "refs", &target, &asked));
+	HS_CHECK(target_block(c, "refs", NULL, &target, &asked));
 	struct hs_session *s = c->s;
 	struct hs_analysis *a = s->analysis;
 	HS_CHECK(hs_analysis_need_reverse(a));
@@ -769,7 +963,11 @@ struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 	return NULL;
 }
 
-/* top */
+/* top: the dominator tree, biggest first.  The rows are the children of
+ * the virtual root (dominators.h): everything below one of them is what it
+ * alone keeps alive, so it is folded under it (a list of 10 M nodes is one
+ * row); --depth N unfolds N levels.  Each row says its owner: the root
+ * holding its top-level row. */
 
 static int top_cmp(const void *x, const void *y, void *ctx)
 {
@@ -780,58 +978,595 @@ static int top_cmp(const void *x, const void *y, void *ctx)
 	return (a > b) - (a < b);
 }
 
+// Keep the k best of v[0..n) (by top_cmp), sorted, in v[0..k'); returns k'.
+// A bounded heap when k is small against n: O(n log k), not a sort of all.
+static size_t select_top(uint32_t *v, size_t n, size_t k, const uint64_t *retained)
+{
+	if (!k)
+		return 0;
+	if (k >= n || n < 4 * k + 64) {
+		qsort_r(v, n, sizeof(*v), top_cmp, (void *)retained);
+		return k < n ? k : n;
+	}
+	// v[0..k) is a heap whose root is the worst kept.
+	for (size_t i = 0; i < n; i++) {
+		size_t size = i < k ? i : k;
+		uint32_t x = v[i];
+		if (i >= k) {
+			if (top_cmp(&x, &v[0], (void *)retained) >= 0)
+				continue;
+			size--;       // replace the root: sift x down from the top
+			size_t p = 0;
+			for (;;) {
+				size_t c = 2 * p + 1;
+				if (c > size)
+					break;
+				if (c + 1 <= size && top_cmp(&v[c + 1], &v[c], (void *)retained) > 0)
+					c++;
+				if (top_cmp(&v[c], &x, (void *)retained) <= 0)
+					break;
+				v[p] = v[c];
+				p = c;
+			}
+			v[p] = x;
+			continue;
+		}
+		size_t p = size;  // push x: sift up
+		while (p && top_cmp(&v[(p - 1) / 2], &x, (void *)retained) < 0) {
+			v[p] = v[(p - 1) / 2];
+			p = (p - 1) / 2;
+		}
+		v[p] = x;
+	}
+	qsort_r(v, k, sizeof(*v), top_cmp, (void *)retained);
+	return k;
+}
+
+enum owner_kind { OWNER_ROOT, OWNER_SHARED, OWNER_LEAKED, OWNER_UNKNOWN };
+
+struct top_owner {
+	enum owner_kind kind;
+	struct root_ref root;        /* OWNER_ROOT: the best root word (kind_rank, then address) */
+	bool have_root;
+	uint32_t via[3];             /* OWNER_SHARED: top-level rows holding it (their roots name it) */
+	size_t nvia, more_via;
+	char name[320];
+};
+
+struct top_row {
+	uint32_t block;
+	uint32_t depth;
+	uint32_t first_child, nchildren;     /* rows */
+	uint64_t more_children, more_bytes;  /* children not shown, what they retain */
+	uint32_t owner;                      /* index into owners (its top-level row's) */
+	int64_t via_offset;                  /* the dominator's word pointing at it, or -1 */
+	bool unfolded;                       /* within --depth: its children are listed */
+};
+
+static int u32_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return (a > b) - (a < b);
+}
+
+// The best root word of each block in want[0..nwant) (sorted): one pass over
+// the root ranges and the registers.
+static void pick_roots_of(struct hs_session *s, const uint32_t *want, size_t nwant, struct top_owner *ret)
+{
+	const struct hs_analysis *a = s->analysis;
+	const struct hs_roots *roots = &a->roots;
+	for (size_t r = 0; r < roots->n && nwant; r++) {
+		const struct hs_root_range *rg = &roots->ranges[r];
+		uint64_t p = (rg->start + 7) & ~UINT64_C(7);
+		while (p + 8 <= rg->end) {
+			uint64_t len, q = hs_memory_next_scan_run(&s->target->mem, p, rg->end, &len);
+			if (q == UINT64_MAX)
+				break;
+			uint64_t stop = q + len;
+			p = (q + 7) & ~UINT64_C(7);
+			const uint8_t *base = p + 8 <= stop ? hs_memory_span(&s->target->mem, p, stop - p) : NULL;
+			if (!base) {
+				p = stop;
+				continue;
+			}
+			for (uint64_t w = p; w + 8 <= stop; w += 8) {
+				uint64_t v;
+				memcpy(&v, base + (w - p), 8);
+				if (v < a->map.lo || v >= a->map.hi)
+					continue;
+				ptrdiff_t t = hs_addrmap_lookup(&a->map, v);
+				uint32_t key = (uint32_t)t;
+				const uint32_t *hit = t < 0 ? NULL : bsearch(&key, want, nwant, sizeof(*want), u32_cmp);
+				if (!hit)
+					continue;
+				struct top_owner *o = &ret[hit - want];
+				if (!o->have_root || kind_rank(rg->kind) < kind_rank(o->root.kind)) {
+					o->root = (struct root_ref){ rg->kind, w, rg->tid, -1 };
+					o->have_root = true;
+				}
+			}
+			p = stop;
+		}
+	}
+	const struct hs_notes *notes = &s->target->notes;
+	for (size_t t = 0; t < notes->nthreads; t++)
+		for (int r = 0; r < HS_NREGS; r++) {
+			ptrdiff_t b = hs_addrmap_lookup(&a->map, notes->threads[t].regs[r]);
+			uint32_t key = (uint32_t)b;
+			const uint32_t *hit = b < 0 ? NULL : bsearch(&key, want, nwant, sizeof(*want), u32_cmp);
+			if (!hit)
+				continue;
+			struct top_owner *o = &ret[hit - want];
+			if (!o->have_root || kind_rank(HS_ROOT_REGISTER) < kind_rank(o->root.kind)) {
+				o->root = (struct root_ref){ HS_ROOT_REGISTER, 0, notes->threads[t].tid, r };
+				o->have_root = true;
+			}
+		}
+}
+
+// A root as people say it: "g_table", "g_registry+8", "thread 4242 hold_on_stack()",
+// "thread 4242 TLS", "thread 4242 register r12".
+static void root_text(struct hs_session *s, const struct root_ref *r, char *buf, size_t len)
+{
+	char what[300];
+	switch (r->kind) {
+	case HS_ROOT_GLOBAL:
+		if (!root_symbol(s, r->word, what, sizeof(what)))
+			snprintf(what, sizeof(what), "global 0x%" PRIx64, r->word);
+		snprintf(buf, len, "%s", what);
+		return;
+	case HS_ROOT_STACK: {
+		char fn[256];
+		if (hs_stack_frame_function(s, r->tid, r->word, fn, sizeof(fn))) {
+			hs_demangle(fn, what, sizeof(what));
+			snprintf(buf, len, "thread %d %s()", r->tid, what);
+		} else {
+			snprintf(buf, len, "thread %d stack", r->tid);
+		}
+		return;
+	}
+	case HS_ROOT_TLS:
+		snprintf(buf, len, "thread %d TLS", r->tid);
+		return;
+	case HS_ROOT_REGISTER:
+		snprintf(buf, len, "thread %d register %s", r->tid,
+			 r->reg >= 0 && r->reg < HS_NREGS ? hs_reg_names[r->reg] : "?");
+		return;
+	default:
+		snprintf(buf, len, "memory 0x%" PRIx64, r->word);
+		return;
+	}
+}
+
+// The top-level row above block v (climbing the dominator tree), or UINT32_MAX
+// past the step budget.
+static uint32_t top_ancestor(const struct hs_analysis *a, uint32_t v, size_t *budget)
+{
+	while (a->idom[v] < a->n) {
+		if (!(*budget)--)
+			return UINT32_MAX;
+		v = a->idom[v];
+	}
+	return v;
+}
+
+// Owners of the top-level rows: a root for rooted ones; for one reached from
+// several roots (no single root dominates it) the rows whose roots reach it.
+static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, size_t nrows, struct top_owner *own)
+{
+	struct hs_analysis *a = s->analysis;
+	size_t budget = 4 * a->n + 1024;   // climbing: linear in the heap at most
+	size_t nwant = 0, cap = nrows + 16;
+	uint32_t *want = malloc(cap * sizeof(*want));
+	if (!want)
+		return &hs_error_nomem;
+	for (size_t k = 0; k < nrows; k++) {
+		uint32_t b = rows[k];
+		memset(&own[k], 0, sizeof(own[k]));
+		if (!(a->flags[b] & HS_NODE_REACHABLE)) {
+			own[k].kind = OWNER_LEAKED;
+			continue;
+		}
+		if (a->flags[b] & HS_NODE_ROOTED) {
+			own[k].kind = OWNER_ROOT;
+			want[nwant++] = b;
+			continue;
+		}
+		own[k].kind = OWNER_SHARED;
+		for (uint32_t e = a->rev_off[b]; e < a->rev_off[b + 1]; e++) {
+			uint32_t p = a->rev[e];
+			if (!(a->flags[p] & HS_NODE_REACHABLE))
+				continue;
+			uint32_t t = top_ancestor(a, p, &budget);
+			if (t == UINT32_MAX || t == b)
+				continue;
+			bool dup = false;
+			for (size_t j = 0; j < own[k].nvia; j++)
+				dup |= own[k].via[j] == t;
+			if (dup)
+				continue;
+			if (own[k].nvia == 3) {
+				own[k].more_via++;   // may count one twice: "more" is a lower bound's wording
+				continue;
+			}
+			own[k].via[own[k].nvia++] = t;
+			if (nwant == cap) {
+				uint32_t *g = realloc(want, (cap *= 2) * sizeof(*want));
+				if (!g) {
+					free(want);
+					return &hs_error_nomem;
+				}
+				want = g;
+			}
+			want[nwant++] = t;
+		}
+	}
+	qsort(want, nwant, sizeof(*want), u32_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < nwant; i++)
+		if (!u || want[u - 1] != want[i])
+			want[u++] = want[i];
+	nwant = u;
+	struct top_owner *picks = calloc(nwant ? nwant : 1, sizeof(*picks));
+	if (!picks) {
+		free(want);
+		return &hs_error_nomem;
+	}
+	pick_roots_of(s, want, nwant, picks);
+	// A word of "other memory" that a data symbol covers is a global all the
+	// same (a capture may not tell the module's writable pages apart).
+	struct hs_symbol sym;
+	uint64_t off;
+	for (size_t i = 0; i < nwant; i++)
+		if (picks[i].have_root && picks[i].root.kind == HS_ROOT_MEMORY && s->symbols &&
+		    hs_symbols_addr_symbol(s->symbols, picks[i].root.word, &sym, &off))
+			picks[i].root.kind = HS_ROOT_GLOBAL;
+	for (size_t k = 0; k < nrows; k++) {
+		struct top_owner *o = &own[k];
+		if (o->kind == OWNER_LEAKED) {
+			snprintf(o->name, sizeof(o->name), "(leaked)");
+		} else if (o->kind == OWNER_ROOT) {
+			uint32_t key = rows[k];
+			const uint32_t *hit = bsearch(&key, want, nwant, sizeof(*want), u32_cmp);
+			if (hit && picks[hit - want].have_root) {
+				o->root = picks[hit - want].root;
+				o->have_root = true;
+				root_text(s, &o->root, o->name, sizeof(o->name));
+			} else {
+				o->kind = OWNER_UNKNOWN;
+				snprintf(o->name, sizeof(o->name), "(a root)");
+			}
+		} else {
+			size_t used = (size_t)snprintf(o->name, sizeof(o->name), "shared:");
+			for (size_t j = 0; j < o->nvia && used < sizeof(o->name); j++) {
+				char one[300] = "(several roots)";
+				const uint32_t *hit = bsearch(&o->via[j], want, nwant, sizeof(*want), u32_cmp);
+				if (hit && picks[hit - want].have_root)
+					root_text(s, &picks[hit - want].root, one, sizeof(one));
+				used += (size_t)snprintf(o->name + used, sizeof(o->name) - used, "%s %s", j ? "," : "", one);
+			}
+			if (o->more_via && used < sizeof(o->name))
+				snprintf(o->name + used, sizeof(o->name) - used, " and more");
+			if (!o->nvia)
+				snprintf(o->name, sizeof(o->name), "(several roots)");
+		}
+	}
+	free(picks);
+	free(want);
+	return NULL;
+}
+
+// Children of the dominator tree as CSR: kids[koff[v] .. koff[v + 1]).
+static struct hs_error *dominator_children(const struct hs_analysis *a, uint32_t **koff_ret, uint32_t **kids_ret)
+{
+	size_t n = a->n;
+	uint32_t *koff = calloc(n + 2, sizeof(uint32_t)), *kids = malloc((n ? n : 1) * sizeof(uint32_t));
+	if (!koff || !kids) {
+		free(koff);
+		free(kids);
+		return &hs_error_nomem;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (a->idom[i] < n)
+			koff[a->idom[i] + 2]++;
+	for (size_t v = 0; v < n; v++)
+		koff[v + 2] += koff[v + 1];
+	for (size_t i = 0; i < n; i++)
+		if (a->idom[i] < n)
+			kids[koff[a->idom[i] + 1]++] = (uint32_t)i;
+	*koff_ret = koff;
+	*kids_ret = kids;
+	return NULL;
+}
+
+struct top {
+	struct top_row *rows;
+	size_t nrows, cap;
+	struct top_owner *owners;
+	size_t ntop;                 /* top-level rows: rows[0..ntop) */
+	uint64_t total, more_bytes;  /* top-level candidates; what the unshown ones retain */
+	uint32_t maxdepth;
+};
+
+static bool top_add(struct top *t, struct top_row r)
+{
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct top_row *g = realloc(t->rows, cap * sizeof(*g));
+		if (!g)
+			return false;
+		t->rows = g;
+		t->cap = cap;
+	}
+	t->rows[t->nrows++] = r;
+	if (r.depth > t->maxdepth)
+		t->maxdepth = r.depth;
+	return true;
+}
+
+static struct hs_error *top_build(struct hs_session *s, uint64_t limit, uint64_t depth, struct top *t)
+{
+	const struct hs_analysis *a = s->analysis;
+	size_t n = a->n, k = 0;
+	uint32_t *cand = malloc((n ? n : 1) * sizeof(uint32_t));
+	if (!cand)
+		return &hs_error_nomem;
+	for (size_t i = 0; i < n; i++)
+		if ((a->flags[i] & HS_NODE_USED) && a->idom[i] == n)
+			cand[k++] = (uint32_t)i;
+	t->total = k;
+	size_t shown = select_top(cand, k, limit, a->retained);
+	for (size_t j = shown; j < k; j++)
+		t->more_bytes += a->retained[cand[j]];
+	for (size_t j = 0; j < shown; j++)
+		if (!top_add(t, (struct top_row){ .block = cand[j], .owner = (uint32_t)j, .via_offset = -1 }))
+			goto nomem;
+	t->ntop = shown;
+	t->owners = calloc(shown ? shown : 1, sizeof(*t->owners));
+	if (!t->owners)
+		goto nomem;
+	struct hs_error *err = top_owners(s, cand, shown, t->owners);
+	if (err) {
+		free(cand);
+		return err;
+	}
+	if (depth && shown) {
+		uint32_t *koff, *kids;
+		err = dominator_children(a, &koff, &kids);
+		if (err) {
+			free(cand);
+			return err;
+		}
+		// Level by level: the rows of one level are [lo, hi).
+		for (size_t lo = 0, hi = t->nrows, d = 1; d <= depth && lo < hi; lo = hi, hi = t->nrows, d++) {
+			for (size_t r = lo; r < hi; r++) {
+				uint32_t b = t->rows[r].block;
+				size_t nk = koff[b + 1] - koff[b];
+				memcpy(cand, kids + koff[b], nk * sizeof(uint32_t));
+				size_t ns = select_top(cand, nk, limit, a->retained);
+				t->rows[r].unfolded = true;
+				t->rows[r].first_child = (uint32_t)t->nrows;
+				t->rows[r].nchildren = (uint32_t)ns;
+				t->rows[r].more_children = nk - ns;
+				for (size_t j = ns; j < nk; j++)
+					t->rows[r].more_bytes += a->retained[cand[j]];
+				for (size_t j = 0; j < ns; j++) {
+					struct top_row c = { .block = cand[j], .depth = (uint32_t)d, .owner = t->rows[r].owner,
+							     .via_offset = pointer_offset(s, b, cand[j]) };
+					if (!top_add(t, c)) {
+						free(koff);
+						free(kids);
+						goto nomem;
+					}
+				}
+			}
+		}
+		free(koff);
+		free(kids);
+	}
+	free(cand);
+	return NULL;
+nomem:
+	free(cand);
+	return &hs_error_nomem;
+}
+
+static void json_owner(struct hs_cmd *c, const struct top_owner *ow)
+{
+	struct hs_out *o = c->out;
+	struct hs_session *s = c->s;
+	static const char *const kinds[] = { [OWNER_SHARED] = "shared", [OWNER_LEAKED] = "leaked",
+					     [OWNER_UNKNOWN] = "root" };
+	const struct root_ref *r = ow->have_root ? &ow->root : NULL;
+	hs_json_key(o, "owner");
+	hs_json_begin_object(o);
+	hs_json_kstr(o, "kind", r ? hs_root_kind_name(r->kind) : kinds[ow->kind]);
+	hs_json_kstr(o, "name", ow->name);
+	hs_json_key(o, "address");
+	if (r && r->word)
+		hs_json_u64(o, r->word);
+	else
+		hs_json_null(o);
+	char sym[256], fn[256], dfn[256];
+	bool have_sym = r && r->kind == HS_ROOT_GLOBAL && root_symbol(s, r->word, sym, sizeof(sym));
+	bool have_fn = r && r->kind == HS_ROOT_STACK && hs_stack_frame_function(s, r->tid, r->word, fn, sizeof(fn));
+	if (have_fn)
+		hs_demangle(fn, dfn, sizeof(dfn));
+	hs_json_kstr(o, "symbol", have_sym ? sym : NULL);
+	hs_json_key(o, "thread");
+	if (r && r->tid)
+		hs_json_i64(o, r->tid);
+	else
+		hs_json_null(o);
+	hs_json_kstr(o, "function", have_fn ? dfn : NULL);
+	hs_json_kstr(o, "register", r && r->reg >= 0 && r->reg < HS_NREGS ? hs_reg_names[r->reg] : NULL);
+	hs_json_end_object(o);
+}
+
+static const char *row_state(struct hs_session *s, uint32_t i)
+{
+	return hs_node_leaked(s->analysis, i) ? "leaked" : hs_pools_block_pooled(s, i) ? "pooled" : "anchored";
+}
+
+static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
+{
+	struct hs_out *o = c->out;
+	struct hs_session *s = c->s;
+	const struct hs_analysis *a = s->analysis;
+	const struct top_row *row = &t->rows[r];
+	uint32_t i = row->block;
+	char field[128];
+	bool have_field = row->via_offset >= 0 && row->depth &&
+			  hs_block_field(s, s->analysis->idom[i], (uint64_t)row->via_offset, field, sizeof(field));
+	hs_json_begin_object(o);
+	hs_json_ku64(o, "address", s->heap.blocks[i].address);
+	hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
+	hs_json_ku64(o, "retained", a->retained[i]);
+	hs_json_ku64(o, "retained_count", a->retained_count[i]);
+	hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
+	hs_json_kbool(o, "pooled", hs_pools_block_pooled(s, i));
+	hs_json_kstr(o, "type", hs_block_type(s, i));
+	json_owner(c, &t->owners[row->owner]);
+	if (row->depth) {
+		hs_json_key(o, "via_offset");
+		if (row->via_offset >= 0)
+			hs_json_i64(o, row->via_offset);
+		else
+			hs_json_null(o);
+		hs_json_kstr(o, "via_field", have_field ? field : NULL);
+	}
+}
+
+static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_width, int owner_width)
+{
+	struct hs_session *s = c->s;
+	const struct hs_analysis *a = s->analysis;
+	const struct top_row *row = &t->rows[r];
+	uint32_t i = row->block;
+	char x[32], y[32], addr[96], via[160] = "";
+	snprintf(addr, sizeof(addr), "%*s0x%016" PRIx64, (int)(2 * row->depth), "", s->heap.blocks[i].address);
+	if (row->depth && row->via_offset >= 0) {
+		char field[128];
+		if (hs_block_field(s, a->idom[i], (uint64_t)row->via_offset, field, sizeof(field)))
+			snprintf(via, sizeof(via), "  (via .%s)", field);
+		else
+			snprintf(via, sizeof(via), "  (via +%" PRId64 ")", row->via_offset);
+	}
+	const char *type = hs_block_type(s, i);
+	hs_out_printf(c->out, "  %-*s %10s %10s %10" PRIu32 " %-8s %-*s %s%s\n", addr_width, addr,
+		      hs_fmt_size(hs_block_size(&s->heap.blocks[i]), x, sizeof(x)), hs_fmt_size(a->retained[i], y, sizeof(y)),
+		      a->retained_count[i], row_state(s, i), owner_width, t->owners[row->owner].name, type ? type : "?", via);
+}
+
+static void text_more(struct hs_cmd *c, uint32_t depth, uint64_t more, uint64_t bytes, const char *what)
+{
+	char x[32];
+	hs_out_printf(c->out, "  %*s... %" PRIu64 " more %s retaining %s (--limit N)\n", (int)(2 * depth), "", more,
+		      what, hs_fmt_size(bytes, x, sizeof(x)));
+}
+
+// Rows in tree order (a row, then its children), without recursion.
+static void render_top(struct hs_cmd *c, const struct top *t)
+{
+	struct hs_out *o = c->out;
+	int owner_width = 5;
+	for (size_t k = 0; k < t->ntop; k++) {
+		int w = (int)strlen(t->owners[k].name);
+		if (w > owner_width)
+			owner_width = w > 40 ? 40 : w;
+	}
+	int addr_width = 18 + 2 * (int)t->maxdepth;
+	if (!c->json)
+		hs_out_printf(o, "  %-*s %10s %10s %10s %-8s %-*s %s\n", addr_width, "ADDRESS", "SIZE", "RETAINED", "OBJECTS",
+			      "STATE", owner_width, "OWNER", "TYPE");
+	struct frame { size_t row, next; };
+	struct frame *stack = malloc((t->maxdepth + 2) * sizeof(*stack));
+	if (!stack)
+		return;
+	for (size_t k = 0; k < t->ntop && !o->stopped; k++) {
+		size_t sp = 0;
+		stack[sp++] = (struct frame){ k, 0 };
+		if (c->json)
+			json_row(c, t, k);
+		else
+			text_row(c, t, k, addr_width, owner_width);
+		while (sp && !o->stopped) {
+			struct frame *f = &stack[sp - 1];
+			const struct top_row *row = &t->rows[f->row];
+			bool unfolded = row->unfolded;
+			if (f->next == 0 && c->json && unfolded) {
+				hs_json_key(o, "children");
+				hs_json_begin_array(o);
+			}
+			if (f->next < row->nchildren) {
+				size_t child = row->first_child + f->next++;
+				if (c->json)
+					json_row(c, t, child);
+				else
+					text_row(c, t, child, addr_width, owner_width);
+				stack[sp++] = (struct frame){ child, 0 };
+				continue;
+			}
+			if (c->json) {
+				if (unfolded) {
+					hs_json_end_array(o);
+					hs_json_ku64(o, "children_more", row->more_children);
+				}
+				hs_json_end_object(o);
+			} else if (row->more_children) {
+				text_more(c, row->depth + 1, row->more_children, row->more_bytes,
+					  row->more_children == 1 ? "child" : "children");
+			}
+			sp--;
+		}
+	}
+	free(stack);
+}
+
+#define TOP_MAX_DEPTH 100
+
 struct hs_error *hs_cmd_top(struct hs_cmd *c)
 {
-	uint64_t limit = 20;
-	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
+	uint64_t limit = 20, depth = 0;
+	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { "--depth", HS_OPT_U64, &depth }, { 0 } };
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	// Each level nests the JSON once more: readers (Python's json among
+	// them) stop at about a thousand.
+	if (depth > TOP_MAX_DEPTH)
+		return hs_error_create(HS_ERR_USAGE, "top: --depth takes a number from 0 to %d, not %" PRIu64,
+				       TOP_MAX_DEPTH, depth);
 	HS_CHECK(hs_session_need_types(c->s));
 	HS_CHECK(hs_session_need_dominators(c->s));
 	HS_CHECK(need_pools(c));
 	struct hs_session *s = c->s;
-	const struct hs_analysis *a = s->analysis;
-	uint32_t *order = malloc((a->n ? a->n : 1) * sizeof(uint32_t));
-	if (!order)
-		return &hs_error_nomem;
-	size_t k = 0;
-	for (size_t i = 0; i < a->n; i++)
-		if (a->flags[i] & HS_NODE_USED)
-			order[k++] = (uint32_t)i;
-	qsort_r(order, k, sizeof(*order), top_cmp, a->retained);
+	struct top t = { 0 };
+	struct hs_error *err = top_build(s, limit, depth, &t);
+	if (err) {
+		free(t.rows);
+		free(t.owners);
+		return err;
+	}
 	struct hs_out *o = c->out;
-	char x[32], y[32];
 	if (c->json) {
 		hs_cmd_json_begin(c, "top");
+		hs_json_ku64(o, "total", t.total);
+		hs_json_kbool(o, "truncated", t.ntop < t.total);
+		hs_json_ku64(o, "depth", depth);
 		hs_json_key(o, "objects");
 		hs_json_begin_array(o);
 	} else {
-		hs_out_printf(o, "  %-18s %12s %12s %-8s %s\n", "ADDRESS", "SIZE", "RETAINED", "STATE", "TYPE");
+		hs_out_printf(o, "The allocations that keep the most memory alive; what one keeps alone is folded\n"
+				 "under it (the dominator tree; --depth N unfolds N levels).\n\n");
 	}
-	for (size_t j = 0; j < k && j < limit && !o->stopped; j++) {
-		uint32_t i = order[j];
-		const char *t = hs_block_type(s, i);
-		if (c->json) {
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "address", s->heap.blocks[i].address);
-			hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
-			hs_json_ku64(o, "retained", a->retained[i]);
-			hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
-			hs_json_kbool(o, "pooled", hs_pools_block_pooled(s, i));
-			hs_json_kstr(o, "type", t);
-			hs_json_end_object(o);
-			continue;
-		}
-		hs_out_printf(o, "  0x%016" PRIx64 " %12s %12s %-8s %s\n", s->heap.blocks[i].address,
-			      hs_fmt_size(hs_block_size(&s->heap.blocks[i]), x, sizeof(x)),
-			      hs_fmt_size(a->retained[i], y, sizeof(y)),
-			      hs_node_leaked(a, i) ? "leaked" : hs_pools_block_pooled(s, i) ? "pooled" : "anchored",
-			      t ? t : "?");
-	}
-	free(order);
+	render_top(c, &t);
 	if (c->json) {
 		hs_json_end_array(o);
 		hs_json_end_object(o);
 		hs_json_done(o);
+	} else if (t.ntop < t.total) {
+		text_more(c, 0, t.total - t.ntop, t.more_bytes, "objects");
 	}
+	free(t.rows);
+	free(t.owners);
 	return NULL;
 }

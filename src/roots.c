@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include "glibc_layouts.h"
 #include "roots.h"
 #include "session.h"
 
@@ -48,15 +49,14 @@ static void add(struct builder *b, uint64_t start, uint64_t end, enum hs_root_ki
 	b->r->ranges[b->r->n++] = (struct hs_root_range){ start, end, kind, tid, mod };
 }
 
-// The lowest static TLS block of a thread, from its DTV (tcbhead_t.dtv at
-// fs_base + 8; each dtv_t is 16 bytes, entries 1.. point at module blocks; the
-// length is in dtv[-1]).  Returns fs_base when nothing is found.
+// The lowest static TLS block of a thread, from its dtv (glibc_layouts.h):
+// entries 1.. point at module blocks.  Returns fs_base when nothing is found.
 static uint64_t static_tls_start(struct hs_memory *mem, uint64_t fs_base)
 {
 	uint64_t dtv, len, lowest = fs_base;
-	struct hs_error *err = hs_memory_read_u64(mem, fs_base + 8, &dtv);
+	struct hs_error *err = hs_memory_read_u64(mem, fs_base + HS_GLIBC_TCB_DTV, &dtv);
 	if (!err)
-		err = hs_memory_read_u64(mem, dtv - 16, &len);
+		err = hs_memory_read_u64(mem, dtv - HS_GLIBC_DTV_ENTRY, &len);
 	if (err) {
 		hs_error_destroy(err);
 		return fs_base;
@@ -65,7 +65,7 @@ static uint64_t static_tls_start(struct hs_memory *mem, uint64_t fs_base)
 		len = 4096;
 	for (uint64_t i = 1; i <= len; i++) {
 		uint64_t p;
-		err = hs_memory_read_u64(mem, dtv + 16 * i, &p);
+		err = hs_memory_read_u64(mem, dtv + HS_GLIBC_DTV_ENTRY * i, &p);
 		if (err) {
 			hs_error_destroy(err);
 			break;

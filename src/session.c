@@ -9,6 +9,7 @@
 #include <time.h>
 #include "commands.h"
 #include "containers.h"
+#include "locals.h"
 #include "graph.h"
 #include "pools.h"
 #include "progress.h"
@@ -191,6 +192,7 @@ void hs_session_destroy(struct hs_session *s)
 		free(s->pool_specs[i]);
 	free(s->pool_specs);
 	hs_containers_destroy(s->containers);
+	hs_locals_destroy(s);
 	hs_analysis_destroy(s->analysis);
 	hs_error_destroy(s->analysis_error);
 	hs_heap_deinit(&s->heap);

@@ -60,6 +60,7 @@ struct hs_session {
 	struct hs_stage_timing timings[HS_MAX_TIMINGS];
 	size_t ntimings;
 	struct hs_containers *containers;      /* containers.c: NULL until needed */
+	struct hs_locals_cache *locals;        /* locals.c: NULL until asked */
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);

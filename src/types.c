@@ -683,31 +683,19 @@ static bool variable_address(Dwarf_Die *var, uint64_t bias, uint64_t *ret)
 	return true;
 }
 
-// A TLS variable of the executable (module id 1): its block in each thread is
-// dtv[1] (tcbhead_t.dtv at fs_base + 8, 16-byte entries).
-static bool tls_offset(Dwarf_Die *var, uint64_t *ret)
+// A thread_local of the executable: its offset in the TLS block.
+static bool tls_variable(Dwarf_Die *var, uint64_t *ret)
 {
-	Dwarf_Attribute attr;
-	Dwarf_Op *ops;
-	size_t nops;
-	if (!dwarf_attr(var, DW_AT_location, &attr) || dwarf_getlocation(&attr, &ops, &nops) != 0 || nops != 2)
-		return false;
-	if (ops[1].atom != DW_OP_GNU_push_tls_address && ops[1].atom != DW_OP_form_tls_address)
-		return false;
-	if (ops[0].atom != DW_OP_const8u && ops[0].atom != DW_OP_const4u && ops[0].atom != DW_OP_constu)
-		return false;
-	*ret = ops[0].number;
-	return true;
+	bool tls;
+	return hs_dwarf_var_location(var, 0, ret, &tls) && tls;
 }
 
 static void visit_tls_variable(struct propagate *p, Dwarf_Die *var, uint64_t off, unsigned module)
 {
 	const struct hs_notes *notes = &p->s->target->notes;
 	for (size_t i = 0; i < notes->nthreads; i++) {
-		uint64_t fs = notes->threads[i].regs[HS_REG_FS_BASE], dtv, block;
-		struct hs_error *err = hs_memory_read_u64(&p->s->target->mem, fs + 8, &dtv);
-		if (!err)
-			err = hs_memory_read_u64(&p->s->target->mem, dtv + 16, &block);
+		uint64_t block;
+		struct hs_error *err = hs_tls_block(p->s, i, &block);
 		if (err) {
 			hs_error_destroy(err);
 			continue;
@@ -744,7 +732,7 @@ static void visit_scope(struct propagate *p, Dwarf_Die *scope, uint64_t bias, un
 		uint64_t addr;
 		if (tag == DW_TAG_variable && variable_address(&child, bias, &addr))
 			visit_variable(p, &child, addr, module);
-		else if (tag == DW_TAG_variable && is_main && tls_offset(&child, &addr))
+		else if (tag == DW_TAG_variable && is_main && tls_variable(&child, &addr))
 			visit_tls_variable(p, &child, addr, module);
 		else if ((tag == DW_TAG_structure_type || tag == DW_TAG_class_type) && p->nwanted)
 			match_class(p, &child, prefix, module);

@@ -11,7 +11,8 @@
 #define HS_WALKER_TABLE \
 	HS_WALKER(glibc) \
 	HS_WALKER(jemalloc) \
-	HS_WALKER(tcmalloc)
+	HS_WALKER(tcmalloc) \
+	HS_WALKER(mimalloc)
 #endif
 
 #define HS_WALKER(name) extern const struct hs_walker hs_##name##_walker;

@@ -150,6 +150,7 @@ TWIN_COMMANDS = (
     "chunks --used --min-size 64", "bins", "show ADDR_SHOW", "show ADDR_SHOW --bytes 16",
     "leaks", "leaks --list", "leaks --list --limit 3", "histogram", "histogram --free --by size",
     "histogram --leaked", "chain ADDR_CHAIN", "refs ADDR_REFS", "top", "top --limit 5",
+    "top --limit 3 --depth 2", "chain ADDR_CHAIN --max-hops 2",
 )
 
 
@@ -256,6 +257,8 @@ Twins_leaks_kernel = _fixture_twins("leaks", "kernel")
 Twins_jemalloc_dynamic_gdb = _fixture_twins("jemalloc_dynamic", "gdb")
 Twins_tcmalloc_minimal_gdb = _fixture_twins("tcmalloc_minimal", "gdb")
 Twins_tcmalloc_stripped_kernel = _fixture_twins("tcmalloc_stripped", "kernel")
+Twins_mimalloc_dynamic_gdb = _fixture_twins("mimalloc_dynamic", "gdb")
+Twins_mimalloc_stripped_kernel = _fixture_twins("mimalloc_stripped", "kernel")
 
 
 class Extension(unittest.TestCase):

@@ -314,9 +314,14 @@ class Oracle:
                     idom[v] = new
                     changed = True
         ret = {v: self.size[v] for v in rpo if v != R}
+        cnt = {v: 1 for v in rpo if v != R}
         for v in order:                 # postorder: children before parents
             if v != R and idom[v] != R:
                 ret[idom[v]] += ret[v]
+                cnt[idom[v]] += cnt[v]
+        # The dominator parent (None: a child of the roots) and the subtree's count.
+        self.idom = {self.addr[v]: (None if idom[v] == R else self.addr[idom[v]]) for v in rpo if v != R}
+        self.subtree_count = {self.addr[v]: c for v, c in cnt.items()}
         return {self.addr[v]: r for v, r in ret.items()}
 
 
@@ -730,11 +735,10 @@ class LeakCase(Base):
 
     def test_top_retained(self):
         self.assertTrue(self.lk["tree"], "every leak fixture has a tree")
-        doc = self.run_json("top", "--limit", str(BIG))
-        objs = doc.get("objects", [])
-        rets = [x.get("retained") for x in objs]
+        doc, rows = self.top_rows("--limit", str(BIG), "--depth", "100")
+        rets = [x.get("retained") for x in doc.get("objects", [])]
         self.assertEqual(rets, sorted(rets, reverse=True), "top is not sorted by retained, descending")
-        by = {x["address"]: x for x in objs}
+        by = {x["address"]: x for x, _, _ in rows}
         bad = []
         for t in self.lk["tree"]:
             x = by.get(t["address"])
@@ -748,6 +752,110 @@ class LeakCase(Base):
     def test_top_limit(self):
         doc = self.run_json("top", "--limit", "5")
         self.assertEqual(len(doc.get("objects", [])), 5)
+        self.assertEqual(doc.get("truncated"), True)
+        self.assertGreater(doc.get("total", 0), 5)
+
+    def top_rows(self, *args):
+        """top's tree as [(row, parent row or None, top-level row)] in output order."""
+        doc = self.run_json("top", *args)
+        rows, stack = [], [(x, None, x) for x in reversed(doc.get("objects", []))]
+        while stack:
+            x, parent, top = stack.pop()
+            rows.append((x, parent, top))
+            stack.extend((k, x, top) for k in reversed(x.get("children", [])))
+        return doc, rows
+
+    def test_top_is_the_dominator_tree(self):
+        """Every allocation once, under its immediate dominator (the oracle's, on the
+        anchored graph), with the retained bytes and count of its subtree; every
+        level sorted by retained."""
+        o = oracle(self.fixture, self.kind)
+        ret = o.retained()
+        doc, rows = self.top_rows("--limit", str(BIG), "--depth", "100")
+        bad = []
+        seen = {}
+        for x, parent, _ in rows:
+            if x["address"] in seen:
+                bad.append("%s listed twice" % self.label(x["address"]))
+            seen[x["address"]] = parent["address"] if parent else None
+            kids = [k["retained"] for k in x.get("children", [])]
+            if kids != sorted(kids, reverse=True) or x.get("children_more") != 0:
+                bad.append("%s: children not sorted or not all listed" % self.label(x["address"]))
+        for a, obj in self.objs.items():
+            if a not in seen:
+                bad.append("%s is in no row" % self.label(a))
+            elif not obj["leaked"] and a in o.idom and seen[a] != o.idom[a]:
+                bad.append("%s: under %s, its immediate dominator is %s" % (
+                    self.label(a), self.label(seen[a]) if seen[a] else "the roots",
+                    self.label(o.idom[a]) if o.idom[a] else "the roots"))
+        for x, _, _ in rows:
+            a = x["address"]
+            if a in ret and (x["retained"], x["retained_count"]) != (ret[a], o.subtree_count[a]):
+                bad.append("%s: retained %d in %d, oracle %d in %d" % (
+                    self.label(a), x["retained"], x["retained_count"], ret[a], o.subtree_count[a]))
+        tops = [x["retained"] for x in doc["objects"]]
+        if tops != sorted(tops, reverse=True):
+            bad.append("top-level rows not sorted by retained")
+        if (doc.get("total"), doc.get("truncated")) != (len(doc["objects"]), False):
+            bad.append("total %s truncated %s with every row listed" % (doc.get("total"), doc.get("truncated")))
+        self.assertFalse(bad, listing(bad))
+
+    def test_top_folds_a_list_into_one_row(self):
+        """A list from a global (leaks: g_chain -> a -> b -> target) is one row
+        retaining its nodes: the truth's longest chain where each hop dominates the next."""
+        o = oracle(self.fixture, self.kind)
+        o.retained()
+        lists = [c for c in self.lk["chains"] if c["root"] and len(c["hops"]) >= 2 and
+                 o.idom.get(c["hops"][0]["address"], 0) is None and
+                 all(o.idom.get(h["address"]) == p["address"] for p, h in zip(c["hops"], c["hops"][1:]))]
+        self.assertTrue(lists, "every leak fixture has a list held by a global")
+        c = max(lists, key=lambda c: len(c["hops"]))
+        head = c["hops"][0]["address"]
+        doc = self.run_json("top", "--limit", str(BIG))
+        rows = {x["address"]: x for x in doc["objects"]}
+        self.assertIn(head, rows)
+        self.assertEqual(rows[head]["retained_count"], o.subtree_count[head])
+        self.assertGreaterEqual(rows[head]["retained_count"], len(c["hops"]))
+        for h in c["hops"][1:]:
+            self.assertNotIn(h["address"], rows, "%s is folded under its head" % self.label(h["address"]))
+        self.assertNotIn("children", rows[head], "without --depth nothing is unfolded")
+
+    def test_top_owners(self):
+        """OWNER on every row: the root of its top-level row, as the truth's chains
+        name it (when that root is the block's only one); leaked rows are owned by none."""
+        o = oracle(self.fixture, self.kind)
+        _, rows = self.top_rows("--limit", str(BIG), "--depth", "100")
+        by = {x["address"]: x for x, _, _ in rows}
+        bad = []
+        for x, _, top in rows:
+            if x["owner"] != top["owner"]:
+                bad.append("%s: owner %s, its top-level row's %s" % (self.label(x["address"]), x["owner"], top["owner"]))
+            if x["leaked"] != (top["owner"]["kind"] == "leaked"):
+                bad.append("%s: leaked %s, owner %s" % (self.label(x["address"]), x["leaked"], top["owner"]))
+        checked = 0
+        for c in self.lk["chains"]:
+            if not c["root"] or not c["hops"]:
+                continue
+            first = c["hops"][0]["address"]
+            j = o.find(first)
+            if len(o.roots[j]) != 1 or first not in by:
+                continue
+            r, got = c["root"], by[first]["owner"]
+            want = {"kind": r["kind"], "address": r["address"] if r["kind"] != "register" else None,
+                    "thread": r["thread"] if r["kind"] != "global" else None,
+                    "symbol": r["symbol"] if r["kind"] == "global" else None,
+                    "function": r["function"] if r["kind"] == "stack" else None,
+                    "register": r["register"] if r["kind"] == "register" else None}
+            name = {"global": r["symbol"], "tls": "thread %s TLS" % r["thread"],
+                    "stack": "thread %s %s()" % (r["thread"], r["function"]),
+                    "register": "thread %s register %s" % (r["thread"], r["register"])}[r["kind"]]
+            want["name"] = name
+            diff = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+            if diff:
+                bad.append("%s: owner %s" % (c["label"], diff))
+            checked += 1
+        self.assertGreaterEqual(checked, 5, "chains whose first hop has one root")
+        self.assertFalse(bad, listing(bad))
 
     # show
 

@@ -163,9 +163,17 @@ class PoolsBase:
         self.assertTrue(hops and all(h["pool"] in (None, "g_slab_free") for h in hops), hops)
 
     def test_top_marks_pooled(self):
-        doc = self.doc([], "top", "--limit", "1000000")
+        # top folds what a listed row keeps alive under it: unfold it all.
+        doc = self.doc([], "top", "--limit", "1000000", "--depth", "100")
         want = sorted(a for p in self.expected(True) if p["kind"] == "allocations" for a in p["objects"])
-        self.assertEqual(sorted(o["address"] for o in doc["objects"] if o["pooled"]), want)
+        rows = []
+
+        def walk(objects):
+            for o in objects:
+                rows.append(o)
+                walk(o.get("children", []))
+        walk(doc["objects"])
+        self.assertEqual(sorted(o["address"] for o in rows if o["pooled"]), want)
 
     def test_leaks_unchanged(self):
         a = self.doc([], "leaks", "--list")
