@@ -210,8 +210,12 @@ static int cmd_capture(int pid, int argc, char **argv, bool json)
 	out.indent = 2;
 	hs_json_begin_object(&out);
 	hs_json_ku64(&out, "schema", 1);
+	hs_json_kstr(&out, "version", hs_version());
 	hs_json_kstr(&out, "command", "capture");
 	report_json_fields(&out, pid, lo.out, &lo.co, &r);
+	hs_json_key(&out, "diagnostics");     /* none: failures are errors here */
+	hs_json_begin_array(&out);
+	hs_json_end_array(&out);
 	hs_json_end_object(&out);
 	hs_json_done(&out);
 	hs_out_flush(&out);
@@ -329,6 +333,7 @@ static int cmd_watch(int pid, int argc, char **argv, bool json)
 	if (json) {
 		hs_json_begin_object(&out);
 		hs_json_ku64(&out, "schema", 1);
+		hs_json_kstr(&out, "version", hs_version());
 		hs_json_kstr(&out, "command", "watch");
 		hs_json_ku64(&out, "pid", pid);
 		hs_json_kstr(&out, "cgroup", cg);
@@ -389,6 +394,9 @@ static int cmd_watch(int pid, int argc, char **argv, bool json)
 	if (json) {
 		hs_json_end_array(&out);
 		hs_json_kstr(&out, "ended", ended);
+		hs_json_key(&out, "diagnostics");     /* none: failures are errors here */
+		hs_json_begin_array(&out);
+		hs_json_end_array(&out);
 		hs_json_end_object(&out);
 		hs_json_done(&out);
 		hs_out_flush(&out);

@@ -286,6 +286,21 @@ struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
 	return NULL;
 }
 
+void hs_cmd_limited(struct hs_cmd *c, const char *list, uint64_t shown, uint64_t total, const char *what)
+{
+	if (shown > total)
+		shown = total;
+	if (c->json) {
+		char key[64];
+		snprintf(key, sizeof(key), "%s_total", list);
+		hs_json_ku64(c->out, key, total);
+		snprintf(key, sizeof(key), "%s_truncated", list);
+		hs_json_kbool(c->out, key, shown < total);
+	} else if (shown < total && !c->out->stopped) {
+		hs_out_printf(c->out, "  ... %" PRIu64 " more %s (--limit N)\n", total - shown, what);
+	}
+}
+
 static void diagnostics_before_close(void *ctx)
 {
 	struct hs_cmd *c = ctx;
@@ -299,6 +314,7 @@ void hs_cmd_json_begin(struct hs_cmd *c, const char *command)
 	c->out->before_close_ctx = c;
 	hs_json_begin_object(c->out);
 	hs_json_ku64(c->out, "schema", 1);
+	hs_json_kstr(c->out, "version", hs_version());
 	hs_json_kstr(c->out, "command", command);
 }
 
@@ -393,11 +409,16 @@ void hs_write_json_error(enum hs_error_code code, const char *message, const cha
 	o->indent = 2;
 	hs_json_begin_object(o);
 	hs_json_ku64(o, "schema", 1);
+	hs_json_kstr(o, "version", hs_version());
 	if (command)
 		hs_json_kstr(o, "command", command);
 	char *clean = hs_text_escape_dup(message ? message : "");
 	json_error_member(o, code, clean ? clean : "out of memory");
 	free(clean);
+	// Nothing was analysed: no findings, but the member every document has.
+	hs_json_key(o, "diagnostics");
+	hs_json_begin_array(o);
+	hs_json_end_array(o);
 	hs_json_end_object(o);
 	hs_json_done(o);
 	free(o);

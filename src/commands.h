@@ -77,6 +77,12 @@ void hs_cmd_json_begin(struct hs_cmd *c, const char *command);
  * that did not, and JSON documents get them when they close. */
 void hs_cmd_diagnostics(struct hs_cmd *c);
 
+/* After a list --limit cut (or could have cut): JSON "LIST_total" and
+ * "LIST_truncated" (keys of the object holding the LIST array); text
+ * "  ... N more WHAT (--limit N)" when shown < total.  One contract for every
+ * limited list (docs/json.md). */
+void hs_cmd_limited(struct hs_cmd *c, const char *list, uint64_t shown, uint64_t total, const char *what);
+
 /* Commands, one file per report. */
 struct hs_error *hs_cmd_info(struct hs_cmd *c);
 struct hs_error *hs_cmd_summary(struct hs_cmd *c);

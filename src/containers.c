@@ -446,7 +446,7 @@ static void root_name(struct hs_session *s, uint64_t word, char *buf, size_t len
 			hs_demangle(sym.name, name, sizeof(name));
 			int n = snprintf(buf, len, "%s", name);
 			if (off && n >= 0 && (size_t)n < len)
-				snprintf(buf + n, len - (size_t)n, "+%" PRIu64, off);
+				snprintf(buf + n, len - (size_t)n, "+0x%" PRIx64, off);
 		} else if (!s->symbols || !hs_symbols_describe(s->symbols, word, buf, len)) {
 			snprintf(buf, len, "global 0x%" PRIx64, word);
 		}

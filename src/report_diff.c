@@ -320,6 +320,7 @@ static void render_deltas(struct hs_cmd *c, const char *key, const struct deltas
 			hs_json_end_object(o);
 		}
 		hs_json_end_array(o);
+		hs_cmd_limited(c, key, limit, d->n, "rows");
 		return;
 	}
 	if (groups)
@@ -338,8 +339,8 @@ static void render_deltas(struct hs_cmd *c, const char *key, const struct deltas
 	}
 	if (!d->n)
 		hs_out_puts(o, "  (no change)\n");
-	else if (d->n > limit)
-		hs_out_printf(o, "  ... %zu more (--limit N)\n", d->n - (size_t)limit);
+	else
+		hs_cmd_limited(c, key, limit, d->n, "rows");
 }
 
 static void json_delta(struct hs_out *o, const char *key, int64_t count, int64_t bytes)

@@ -372,16 +372,19 @@ struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 	} else {
 		hs_out_printf(o, "  %-18s %12s %-6s %-13s %s\n", "ADDRESS", "SIZE", "STATE", "WHERE", "ARENA");
 	}
-	uint64_t shown = 0;
-	for (size_t i = 0; i < h->n && shown < limit && !o->stopped; i++) {
+	uint64_t shown = 0, total = 0;
+	for (size_t i = 0; i < h->n && !o->stopped; i++) {
 		const struct hs_block *b = &h->blocks[i];
 		unsigned w = block_where(c->s, i);
 		bool is_free = where_free(w);
+		if ((i & 0xffff) == 0 && hs_interrupted())
+			return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 		if ((used && !where_used(w)) || (free_ && !is_free) || hs_block_size(b) < min_size ||
 		    (arena != UINT64_MAX && hs_block_arena(b) != arena) || (where_id >= 0 && (int)w != where_id))
 			continue;
-		if ((i & 0xffff) == 0 && hs_interrupted())
-			return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
+		// Past the limit: counted, for "N more".
+		if (total++ >= limit)
+			continue;
 		shown++;
 		if (c->json) {
 			json_block(o, b, w);
@@ -395,11 +398,16 @@ struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 	if (c->json) {
 		hs_json_end_array(o);
 		hs_json_ku64(o, "count", shown);
+		hs_cmd_limited(c, "allocations", shown, total, "blocks");
 		hs_cmd_diagnostics(c);
 		hs_json_end_object(o);
 		hs_json_done(o);
 	} else {
-		hs_out_printf(o, "%" PRIu64 " block%s\n", shown, shown == 1 ? "" : "s");
+		hs_cmd_limited(c, "allocations", shown, total, "blocks");
+		if (!shown)
+			hs_out_printf(o, "No blocks match.\n");
+		else
+			hs_out_printf(o, "%" PRIu64 " block%s\n", shown, shown == 1 ? "" : "s");
 		hs_cmd_diagnostics(c);
 	}
 	return NULL;
@@ -487,7 +495,7 @@ static void describe_word(struct hs_session *s, uint64_t v, char *buf, size_t le
 	if (k >= 0) {
 		const struct hs_block *b = &s->heap.blocks[k];
 		*block_ret = k;
-		snprintf(buf, len, "-> %s block 0x%" PRIx64 "+%" PRIu64, hs_where_name(hs_block_where(b)),
+		snprintf(buf, len, "-> %s block 0x%" PRIx64 "+0x%" PRIx64, hs_where_name(hs_block_where(b)),
 			 b->address, v - b->address);
 		return;
 	}
@@ -572,7 +580,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		hs_json_key(o, "words");
 		hs_json_begin_array(o);
 	} else {
-		hs_out_printf(o, "0x%" PRIx64 " is %s 0x%" PRIx64 " + %" PRIu64 "\n", addr,
+		hs_out_printf(o, "0x%" PRIx64 " is %s 0x%" PRIx64 " + 0x%" PRIx64 "\n", addr,
 			      where_free(w) ? "in the free block" : "in the allocation", b->address, addr - b->address);
 		hs_out_printf(o, "  size %" PRIu64 " (usable), state %s, where %s, arena %s\n", size,
 			      where_free(w) ? "free" : hs_where_kind(w) == HS_STATE_META ? "allocator metadata" : "used",
@@ -587,7 +595,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		if (graph && (an->flags[k] & HS_NODE_USED))
 			hs_out_printf(o, "  %s%s, type %s\n", (an->flags[k] & HS_NODE_REACHABLE) ? "anchored" : "LEAKED",
 				      hs_node_unreferenced(an, (size_t)k) ? " (unreferenced: a cluster head)" : "",
-				      type ? type : "unknown");
+				      type ? type : "?");
 	}
 	// A pooled slot is dumped from its own start (offsets stay the block's).
 	uint64_t first = 0;

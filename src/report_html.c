@@ -362,7 +362,7 @@ static void text_report(struct hs_cmd *c, struct report *r)
 	for (size_t i = 0; i < r->ntypes && i < TOP_N; i++) {
 		const char *t = rtype_name(r, r->types[i].type);
 		hs_out_printf(o, "  %12s %8" PRIu64 "  %s\n", hs_fmt_size(r->types[i].bytes, x, sizeof(x)), r->types[i].count,
-			      t ? t : "(unknown type)");
+			      t ? t : "?");
 	}
 	hs_out_printf(o, "\nAllocator\n");
 	for (size_t d = 0; d < s->ndesc; d++) {
@@ -384,7 +384,7 @@ static void text_report(struct hs_cmd *c, struct report *r)
 		uint32_t b = r->retainers[i];
 		const char *t = hs_block_type(s, b);
 		hs_out_printf(o, "  %12s  0x%" PRIx64 " %s%s\n", hs_fmt_size(a->retained[b], x, sizeof(x)), s->heap.blocks[b].address,
-			      t ? t : "(unknown type)", hs_node_leaked(a, b) ? " LEAKED" : "");
+			      t ? t : "?", hs_node_leaked(a, b) ? " LEAKED" : "");
 	}
 	hs_out_printf(o, "\nLeak suspects\n");
 	if (!r->nleaks)
@@ -393,7 +393,7 @@ static void text_report(struct hs_cmd *c, struct report *r)
 		const struct rgroup *g = &r->leaks[i];
 		const char *t = rtype_name(r, g->type);
 		hs_out_printf(o, "  %12s %8" PRIu64 " x %" PRIu64 " bytes  %s\n", hs_fmt_size(g->bytes, x, sizeof(x)), g->count,
-			      g->size, t ? t : "(unknown type)");
+			      g->size, t ? t : "?");
 		uint32_t ch[CHAIN_MAX];
 		bool cut;
 		size_t n = chain_of(r, g->example, ch, &cut);
@@ -667,7 +667,7 @@ static void svg_types(struct hs_out *o, struct report *r)
 		unsigned y = (unsigned)i * rowh + 2;
 		hs_out_printf(o, "<text x=\"0\" y=\"%u\" dominant-baseline=\"middle\">", y + rowh / 2);
 		char label[64];
-		snprintf(label, sizeof(label), "%s", t ? t : "(unknown type)");
+		snprintf(label, sizeof(label), "%s", t ? t : "?");
 		if (t && strlen(t) >= sizeof(label))
 			memcpy(label + sizeof(label) - 4, "...", 4);
 		html_text(o, label);
@@ -806,7 +806,7 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 		const char *t = rtype_name(r, g->type);
 		hs_out_printf(o, "<tr><td class=\"n\">%s</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64 "</td><td>",
 			      hs_fmt_size(g->bytes, x, sizeof(x)), g->count, g->size);
-		html_text(o, t ? t : "(unknown type)");
+		html_text(o, t ? t : "?");
 		uint32_t ch[CHAIN_MAX];
 		bool cut;
 		size_t n = chain_of(r, g->example, ch, &cut);

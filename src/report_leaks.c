@@ -155,8 +155,7 @@ static void render_groups(struct hs_cmd *c, const struct group *g, size_t n, enu
 	}
 	if (c->json)
 		hs_json_end_array(o);
-	else if (n > limit)
-		hs_out_printf(o, "  ... %zu more groups (--limit N)\n", n - (size_t)limit);
+	hs_cmd_limited(c, "groups", limit, n, "groups");
 }
 
 void hs_report_leak_totals(struct hs_cmd *c)
@@ -194,6 +193,11 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 	if (c->json) {
 		hs_cmd_json_begin(c, "leaks");
 		hs_report_leak_totals(c);
+	} else if (!a->leaked_count) {
+		free(g);
+		hs_out_printf(o, "No leaks found.\n");
+		hs_cmd_diagnostics(c);
+		return NULL;
 	} else {
 		char x[32];
 		hs_out_printf(o, "%" PRIu64 " leaked allocations, %s (%" PRIu64 " bytes); %" PRIu64
@@ -209,9 +213,9 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 		} else {
 			hs_out_printf(o, "\n  %-18s %10s %-5s %s\n", "ADDRESS", "SIZE", "HEAD", "TYPE");
 		}
-		uint64_t shown = 0;
-		for (size_t i = 0; i < s->heap.n && shown < limit && !o->stopped; i++) {
-			if (!selected(s, &sel, i))
+		uint64_t shown = 0, total = 0;
+		for (size_t i = 0; i < s->heap.n && !o->stopped; i++) {
+			if (!selected(s, &sel, i) || total++ >= limit)
 				continue;
 			shown++;
 			const char *t = hs_block_type(s, i);
@@ -230,6 +234,7 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 		}
 		if (c->json)
 			hs_json_end_array(o);
+		hs_cmd_limited(c, "objects", shown, total, "objects");
 	}
 	hs_cmd_diagnostics(c);
 	if (c->json) {
@@ -352,7 +357,7 @@ static bool root_symbol(struct hs_session *s, uint64_t addr, char *buf, size_t l
 		hs_demangle(sym.name, name, sizeof(name));
 		int n = snprintf(buf, len, "%s", name);
 		if (off && n >= 0 && (size_t)n < len)
-			snprintf(buf + n, len - (size_t)n, "+%" PRIu64, off);
+			snprintf(buf + n, len - (size_t)n, "+0x%" PRIx64, off);
 		return true;
 	}
 	return s->symbols && hs_symbols_describe(s->symbols, addr, buf, len);
@@ -466,7 +471,7 @@ static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 	hs_out_printf(c->out, "  %-8s 0x%" PRIx64 " (%" PRIu64 " bytes%s%s)", "alloc", b->address, hs_block_size(b),
 		      t ? ", " : "", t ? t : "");
 	if (offset >= 0)
-		hs_out_printf(c->out, " +%" PRId64 "%s%s", offset, have_field ? " ." : "", have_field ? field : "");
+		hs_out_printf(c->out, " +0x%" PRIx64 "%s%s", (uint64_t)offset, have_field ? " ." : "", have_field ? field : "");
 	if (pool)
 		hs_out_printf(c->out, "  [pooled: %s]", pool->anchor);
 	if (have_entry)
@@ -779,9 +784,9 @@ static void render_run(struct hs_cmd *c, const uint32_t *path, const struct chai
 		snprintf(sizes, sizeof(sizes), "%" PRIu64 " bytes", r->min_size);
 	else
 		snprintf(sizes, sizeof(sizes), "%" PRIu64 "..%" PRIu64 " bytes", r->min_size, r->max_size);
-	hs_out_printf(o, "  %-8s 0x%" PRIx64 " .. 0x%" PRIx64 " (%s%s%s) +%" PRId64 "%s%s", "alloc",
+	hs_out_printf(o, "  %-8s 0x%" PRIx64 " .. 0x%" PRIx64 " (%s%s%s) %s0x%" PRIx64 "%s%s", "alloc",
 		      s->heap.blocks[first].address, s->heap.blocks[last].address, sizes, t ? ", " : "", t ? t : "",
-		      r->offset, have_field ? " ." : "", have_field ? field : "");
+		      r->offset < 0 ? "-" : "+", r->offset < 0 ? -(uint64_t)r->offset : (uint64_t)r->offset, have_field ? " ." : "", have_field ? field : "");
 	if (pool)
 		hs_out_printf(o, "  [pooled: %s]", pool->anchor);
 	char count[32];
@@ -1450,7 +1455,7 @@ static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_w
 		if (hs_block_field(s, a->idom[i], (uint64_t)row->via_offset, field, sizeof(field)))
 			snprintf(via, sizeof(via), "  (via .%s)", field);
 		else
-			snprintf(via, sizeof(via), "  (via +%" PRId64 ")", row->via_offset);
+			snprintf(via, sizeof(via), "  (via +0x%" PRIx64 ")", (uint64_t)row->via_offset);
 	}
 	const char *type = hs_block_type(s, i);
 	hs_out_printf(c->out, "  %-*s %10s %10s %10" PRIu32 " %-8s %-*s %s%s\n", addr_width, addr,
@@ -1551,6 +1556,8 @@ struct hs_error *hs_cmd_top(struct hs_cmd *c)
 		hs_cmd_json_begin(c, "top");
 		hs_json_ku64(o, "total", t.total);
 		hs_json_kbool(o, "truncated", t.ntop < t.total);
+		hs_json_ku64(o, "objects_total", t.total);
+		hs_json_kbool(o, "objects_truncated", t.ntop < t.total);
 		hs_json_ku64(o, "depth", depth);
 		hs_json_key(o, "objects");
 		hs_json_begin_array(o);

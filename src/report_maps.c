@@ -122,6 +122,11 @@ struct hs_error *hs_cmd_maps(struct hs_cmd *c)
 		hs_cmd_json_begin(c, "maps");
 		hs_json_key(o, "containers");
 		hs_json_begin_array(o);
+	} else if (!cs->n) {
+		free(v);
+		hs_out_printf(o, "No containers found.\n");
+		hs_cmd_diagnostics(c);
+		return NULL;
 	} else {
 		hs_out_printf(o, "%zu containers\n\n  %-18s %8s %8s %6s %5s %11s %11s  %s\n", cs->n, "ADDRESS", "COUNT",
 			      "BUCKETS", "CHAIN", "LOAD", "BYTES", "RETAINED", "ANCHOR  KIND");
@@ -152,10 +157,9 @@ struct hs_error *hs_cmd_maps(struct hs_cmd *c)
 				hs_out_printf(o, "%23s! %s\n", "", finding_names[f].text);
 	}
 	free(v);
-	if (!c->json && cs->n > limit)
-		hs_out_printf(o, "  ... %zu more (--limit N)\n", cs->n - (size_t)limit);
 	if (c->json)
 		hs_json_end_array(o);
+	hs_cmd_limited(c, "containers", limit, cs->n, "containers");
 	hs_cmd_diagnostics(c);
 	if (c->json) {
 		hs_json_end_object(o);
@@ -259,10 +263,9 @@ struct hs_error *hs_cmd_map(struct hs_cmd *c)
 	}
 	struct listing l = { c, k };
 	HS_CHECK(hs_container_entries(c->s, k, on_entry, &l, limit));
-	if (!c->json && k->count > limit)
-		hs_out_printf(o, "  ... %" PRIu64 " more (--limit N)\n", k->count - limit);
 	if (c->json)
 		hs_json_end_array(o);
+	hs_cmd_limited(c, "entries", limit, k->count, "entries");
 	hs_cmd_diagnostics(c);
 	if (c->json) {
 		hs_json_end_object(o);
@@ -323,13 +326,13 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 	}
 	if (c->json) {
 		hs_json_end_array(o);
+		hs_cmd_limited(c, "roots", ow.n, ow.n, "roots");
 		hs_json_kcount(o, "shared", ow.shared_count, ow.shared_bytes);
 		hs_json_kcount(o, "leaked", a->leaked_count, a->leaked_bytes);
 		hs_json_key(o, "containers");
 		hs_json_begin_array(o);
 	} else {
-		if (ow.n > limit)
-			hs_out_printf(o, "  ... %zu more (--limit N)\n", ow.n - (size_t)limit);
+		hs_cmd_limited(c, "roots", limit, ow.n, "roots");
 		hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(ow.shared_bytes, x, sizeof(x)),
 			      ow.shared_count, "", "(shared: reached from several roots)");
 		hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(a->leaked_bytes, x, sizeof(x)),
@@ -355,8 +358,12 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 				      hs_fmt_size(k->retained, y, sizeof(y)), k->count, t);
 		}
 	}
-	if (c->json) {
+	if (c->json)
 		hs_json_end_array(o);
+	hs_cmd_limited(c, "containers", c->json ? cs->n : limit, cs->n, "containers");
+	if (!c->json && !cs->n)
+		hs_out_printf(o, "  No containers found.\n");
+	if (c->json) {
 		hs_json_end_object(o);
 		hs_json_done(o);
 	}
