@@ -348,6 +348,14 @@ def oracle(fixture, kind, exact=False):
     return _oracles[key]
 
 
+def hex_symbol(name):
+    """The truth's "g_registry+8" as heapscope writes every offset: "g_registry+0x8"."""
+    if name is None:
+        return None
+    base, plus, off = name.rpartition("+")
+    return "%s+%#x" % (base, int(off)) if plus and off.isdigit() else name
+
+
 def root_key(r):
     """A root as (kind, where): the word's address, or the register and thread."""
     if r["kind"] == "register":
@@ -640,7 +648,7 @@ class LeakCase(Base):
             want = {"kind": r["kind"], "address": r["address"] if r["kind"] != "register" else None,
                     "thread": r["thread"] if r["kind"] != "global" else None}
             if r["kind"] == "global":
-                want["symbol"] = r["symbol"]
+                want["symbol"] = hex_symbol(r["symbol"])
             if r["kind"] == "stack":
                 want["function"] = r["function"]
             if r["kind"] == "register":
@@ -712,7 +720,7 @@ class LeakCase(Base):
                 else:
                     w = {"thread": x["thread"] if x["kind"] != "global" else None}
                     if x["kind"] == "global":
-                        w["symbol"] = x["symbol"]
+                        w["symbol"] = hex_symbol(x["symbol"])
                     if x["kind"] == "stack":
                         w["function"] = x["function"]
                     want[root_key(x)] = w
@@ -843,10 +851,10 @@ class LeakCase(Base):
             r, got = c["root"], by[first]["owner"]
             want = {"kind": r["kind"], "address": r["address"] if r["kind"] != "register" else None,
                     "thread": r["thread"] if r["kind"] != "global" else None,
-                    "symbol": r["symbol"] if r["kind"] == "global" else None,
+                    "symbol": hex_symbol(r["symbol"]) if r["kind"] == "global" else None,
                     "function": r["function"] if r["kind"] == "stack" else None,
                     "register": r["register"] if r["kind"] == "register" else None}
-            name = {"global": r["symbol"], "tls": "thread %s TLS" % r["thread"],
+            name = {"global": hex_symbol(r["symbol"]), "tls": "thread %s TLS" % r["thread"],
                     "stack": "thread %s %s()" % (r["thread"], r["function"]),
                     "register": "thread %s register %s" % (r["thread"], r["register"])}[r["kind"]]
             want["name"] = name
