@@ -163,9 +163,15 @@ class PoolsBase:
         self.assertTrue(hops and all(h["pool"] in (None, "g_slab_free") for h in hops), hops)
 
     def test_top_marks_pooled(self):
-        doc = self.doc([], "top", "--limit", "1000000")
+        # Every row of the whole dominator tree (a pool's list folds under its head).
+        doc = self.doc([], "top", "--limit", "1000000", "--depth", "1000000")
+        rows, stack = [], list(doc["objects"])
+        while stack:
+            x = stack.pop()
+            rows.append(x)
+            stack.extend(x.get("children", []))
         want = sorted(a for p in self.expected(True) if p["kind"] == "allocations" for a in p["objects"])
-        self.assertEqual(sorted(o["address"] for o in doc["objects"] if o["pooled"]), want)
+        self.assertEqual(sorted(o["address"] for o in rows if o["pooled"]), want)
 
     def test_leaks_unchanged(self):
         a = self.doc([], "leaks", "--list")
