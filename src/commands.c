@@ -77,7 +77,7 @@ const struct hs_command hs_commands[] = {
 	  .example = "hs refs $hs_last" },
 	{ "top", "top [--limit N] [--depth N]", "the allocations that retain the most memory, as a tree of owners", hs_cmd_top,
 	  .options = OPTIONS(NUMBER("--limit", "N", "at most N objects (default 20), and N children of each"),
-			     NUMBER("--depth", "N", "unfold N levels of what each keeps alive (default 0)")),
+			     NUMBER("--depth", "N", "unfold N levels of what each keeps alive (default 0, at most 100)")),
 	  .last = "objects",
 	  .help = "The dominator tree: an allocation kept alive only through another is folded\n"
 		  "under it (a list of 10 M nodes is one row); --depth N unfolds N levels.\n"

@@ -261,14 +261,16 @@ static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdi
 		for (; p + 8 <= stop && !d->err; p += 8) {
 			uint64_t v;
 			memcpy(&v, base + (p - p0), 8);
+			// Most words are neither a heap address nor a block's first.
 			bool heap_word = v >= a->map.lo && v < a->map.hi;
-			if (!heap_word && block < 0)
+			bool block_start = block >= 0 && p == s->heap.blocks[block].address;
+			if (!heap_word && !block_start)
 				continue;
 			for (size_t k = 0; k < NKINDS; k++) {
 				const struct hs_container_kind *kind = kinds[k];
 				uint64_t obj;
 				if (kind->at_block_start) {
-					if (block < 0 || p != s->heap.blocks[block].address)
+					if (!block_start)
 						continue;
 					obj = p;
 				} else {

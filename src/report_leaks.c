@@ -1614,11 +1614,18 @@ static void render_top(struct hs_cmd *c, const struct top *t)
 	free(stack);
 }
 
+#define TOP_MAX_DEPTH 100
+
 struct hs_error *hs_cmd_top(struct hs_cmd *c)
 {
 	uint64_t limit = 20, depth = 0;
 	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { "--depth", HS_OPT_U64, &depth }, { 0 } };
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	// Each level nests the JSON once more: readers (Python's json among
+	// them) stop at about a thousand.
+	if (depth > TOP_MAX_DEPTH)
+		return hs_error_create(HS_ERR_USAGE, "top: --depth takes a number from 0 to %d, not %" PRIu64,
+				       TOP_MAX_DEPTH, depth);
 	HS_CHECK(hs_session_need_types(c->s));
 	HS_CHECK(hs_session_need_dominators(c->s));
 	HS_CHECK(need_pools(c));

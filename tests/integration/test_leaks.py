@@ -735,7 +735,7 @@ class LeakCase(Base):
 
     def test_top_retained(self):
         self.assertTrue(self.lk["tree"], "every leak fixture has a tree")
-        doc, rows = self.top_rows("--limit", str(BIG), "--depth", str(BIG))
+        doc, rows = self.top_rows("--limit", str(BIG), "--depth", "100")
         rets = [x.get("retained") for x in doc.get("objects", [])]
         self.assertEqual(rets, sorted(rets, reverse=True), "top is not sorted by retained, descending")
         by = {x["address"]: x for x, _, _ in rows}
@@ -771,7 +771,7 @@ class LeakCase(Base):
         level sorted by retained."""
         o = oracle(self.fixture, self.kind)
         ret = o.retained()
-        doc, rows = self.top_rows("--limit", str(BIG), "--depth", str(BIG))
+        doc, rows = self.top_rows("--limit", str(BIG), "--depth", "100")
         bad = []
         seen = {}
         for x, parent, _ in rows:
@@ -824,7 +824,7 @@ class LeakCase(Base):
         """OWNER on every row: the root of its top-level row, as the truth's chains
         name it (when that root is the block's only one); leaked rows are owned by none."""
         o = oracle(self.fixture, self.kind)
-        _, rows = self.top_rows("--limit", str(BIG), "--depth", str(BIG))
+        _, rows = self.top_rows("--limit", str(BIG), "--depth", "100")
         by = {x["address"]: x for x, _, _ in rows}
         bad = []
         for x, _, top in rows:
