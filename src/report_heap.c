@@ -105,6 +105,18 @@ static size_t total_arenas(const struct hs_session *s)
 	return n;
 }
 
+// --arena N names an arena that exists, or the command says which do.
+static struct hs_error *check_arena(struct hs_cmd *c, uint64_t arena)
+{
+	size_t n = total_arenas(c->s);
+	if (arena == UINT64_MAX || arena < n)
+		return NULL;
+	if (!n)
+		return hs_error_create(HS_ERR_USAGE, "%s: no arena %" PRIu64 ": the heap has no arenas", c->argv[0], arena);
+	return hs_error_create(HS_ERR_USAGE, "%s: no arena %" PRIu64 ": the heap has %zu (0 to %zu, see: arenas)",
+			       c->argv[0], arena, n, n - 1);
+}
+
 static void json_totals(struct hs_out *o, const char *key, const struct totals *t)
 {
 	hs_json_kcount(o, key, t->count, t->bytes);
@@ -351,6 +363,7 @@ struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", where);
 	}
 	HS_CHECK(need_heap(c));
+	HS_CHECK(check_arena(c, arena));
 	HS_CHECK(try_pools(c));
 	struct hs_out *o = c->out;
 	const struct hs_heap *h = &c->s->heap;
@@ -400,6 +413,7 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 	const struct hs_opt opts[] = { { "--arena", HS_OPT_U64, &arena }, { 0 } };
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	HS_CHECK(need_heap(c));
+	HS_CHECK(check_arena(c, arena));
 	struct hs_out *o = c->out;
 	char a[32];
 	if (c->json) {
@@ -634,7 +648,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "show needs an address: show ADDR");
 	uint64_t addr;
-	HS_CHECK(hs_parse_u64(pos[0], "show", &addr));
+	HS_CHECK(hs_cmd_address(c, pos[0], "show", &addr));
 	HS_CHECK(need_heap(c));
 	struct hs_session *s = c->s;
 	struct hs_out *o = c->out;

@@ -599,7 +599,7 @@ static struct hs_error *target_block(struct hs_cmd *c, const char *what, const s
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "%s needs an address: %s ADDR", what, what);
 	uint64_t addr;
-	HS_CHECK(hs_parse_u64(pos[0], what, &addr));
+	HS_CHECK(hs_cmd_address(c, pos[0], what, &addr));
 	HS_CHECK(hs_session_need_types(c->s));
 	HS_CHECK(need_pools(c));
 	ptrdiff_t k = hs_heap_find(&c->s->heap, addr);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alloc.h"
 #include "api_tables.h"
 #include <time.h>
 #include "commands.h"
@@ -47,6 +48,9 @@ static struct hs_error *parse_overrides(struct hs_session *s, const char *spec)
 		uint64_t v = strtoull(num, &end, 0);
 		if (*end)
 			return hs_error_create(HS_ERR_USAGE, "bad value in override '%.*s': not a number", (int)len, p);
+		if (!hs_walk_override_known(p, (size_t)(eq - p)))
+			return hs_error_create(HS_ERR_USAGE, "unknown override '%.*s' (known: %s)", (int)(eq - p), p,
+					       hs_walk_override_names());
 		memcpy(s->overrides[s->noverrides].name, p, eq - p);
 		s->overrides[s->noverrides].name[eq - p] = 0;
 		s->overrides[s->noverrides++].value = v;
