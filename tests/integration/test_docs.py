@@ -182,3 +182,102 @@ class DocExamples(unittest.TestCase):
                         if not any(k in cmd for k in NOT_RUN) and not core_of(cmd)]
         self.assertEqual([p for p in placeholders if "heapscope core" not in p[2]
                           and "heapscope core.1234" not in p[2]], [])
+
+
+def man_entries():
+    """docs/heapscope.1's command entries: {name: the .B line, unescaped}."""
+    with open(os.path.join(hslib.ROOT, "docs", "heapscope.1")) as f:
+        text = f.read()
+    entries = {}
+    for m in re.finditer(r"^\.TP\n\.B (.*)$", text, re.M):
+        line = re.sub(r"\\f[BIR]", "", m.group(1)).replace("\\-", "-")
+        entries.setdefault(line.split()[0], line)
+    return entries
+
+
+class DocsMatchBehaviour(unittest.TestCase):
+    def test_man_page_has_every_command_and_option(self):
+        """Each command of the table is in the man page with every option it takes."""
+        entries = man_entries()
+        helptext = hslib.run(["--help"]).stdout
+        commands = re.findall(r"^  ([a-z]+)\b", helptext.split("\nCommands:\n")[1].split("\n\n")[0], re.M)
+        self.assertIn("summary", commands)
+        bad = []
+        for name in commands:
+            if name not in entries:
+                bad.append("%s: not in the man page" % name)
+                continue
+            cmd_help = hslib.run(["help", name]).stdout
+            opts = re.findall(r"^  (-[-\w]+)", cmd_help.split("\nOptions:\n")[1], re.M) if "\nOptions:\n" in cmd_help else []
+            for o in opts:
+                if o in ("--output", "--no-leaks"):     # the same as -o; the default
+                    continue
+                if not re.search(r"(^|[\s\[|])%s\b" % re.escape(o), entries[name]):
+                    bad.append("%s: %s missing from the man page's '%s'" % (name, o, entries[name]))
+        self.assertEqual(bad, [])
+
+    def test_man_page_has_every_global_option(self):
+        with open(os.path.join(hslib.ROOT, "docs", "heapscope.1")) as f:
+            man = f.read().replace("\\-", "-")
+        opts = re.findall(r"^  (--[a-z-]+)", hslib.run(["--help"]).stdout.split("\nOptions:\n")[1].split("\n\n")[0], re.M)
+        self.assertIn("--quiet", opts)
+        self.assertEqual([o for o in opts if o not in man], [])
+
+    def test_quiet_is_described_one_way_and_does_it(self):
+        """--quiet: no progress line on stderr; the output (diagnostics and all) unchanged."""
+        core = hslib.core("corrupt_size", "gdb")
+        loud = hslib.run(["--progress", core, "summary"])
+        quiet = hslib.run(["--progress", "--quiet", core, "summary"])
+        self.assertIn("heapscope: ", loud.stderr)
+        self.assertEqual(quiet.stderr, "", quiet.describe())
+        self.assertEqual(loud.stdout, quiet.stdout)
+        self.assertIn("Diagnostics", quiet.stdout)
+        self.assertRegex(hslib.run(["--help"]).stdout, r"--quiet +no progress line on stderr")
+        for doc in ("cli.md", "gdb.md"):
+            with open(os.path.join(hslib.ROOT, "docs", doc)) as f:
+                text = f.read()
+            self.assertIn("no progress", text[text.index("`--quiet`"):][:200], doc)
+
+    def test_gdb_md_warns_of_pointer_arithmetic(self):
+        """`hs show p + 8` is C: eight elements past p; the byte offset is (char *)p + 8."""
+        with open(os.path.join(hslib.ROOT, "docs", "gdb.md")) as f:
+            text = f.read()
+        i = text.index("`hs show p + 8`")
+        self.assertIn("(char *)p + 8", text[i:i + 400])
+
+    def test_exit_status_130_in_help(self):
+        text = hslib.run(["--help"]).stdout
+        self.assertIn("130 SIGINT", text)
+        self.assertIn("4 the heap could not be reconstructed", text)
+
+
+class GdbTranscript(unittest.TestCase):
+    def test_core_session_is_what_the_cli_prints(self):
+        """gdb.md's session on the threads core: each `(gdb) hs CMD` whose
+        arguments are no GDB expression prints what `heapscope CORE CMD` prints
+        (GDB and the CLI print the same text: test_gdb's twins)."""
+        with open(os.path.join(hslib.ROOT, "docs", "gdb.md")) as f:
+            text = f.read()
+        block = text.split("## Session: a core")[1].split("```")[1]
+        self.assertIn("build/cores/threads.gdb.core", block)
+        core = hslib.core("threads", "gdb")
+        ids = process_ids(core)
+        steps = re.split(r"^\(gdb\) ", block, flags=re.M)[1:]
+        ran = 0
+        bad = []
+        for step in steps:
+            cmd, _, out = step.partition("\n")
+            words = cmd.split()
+            if words[0] not in ("hs", "heapscope") or any(c in cmd for c in "$[>."):
+                continue
+            args = words[1:]
+            # JSON is checked by test_gdb; GDB's own errors name GDB's terms.
+            if (args and args[0] == "--json") or out.startswith("heapscope "):
+                continue
+            ran += 1
+            r = hslib.run([core] + args)
+            miss = matches(out.rstrip("\n").split("\n"), r.stdout, ids)
+            if miss is not None:
+                bad.append("(gdb) %s: %r not in\n%s" % (cmd, miss, r.stdout))
+        self.assertGreaterEqual(ran, 3)
+        self.assertEqual(bad, [], "\n".join(bad))
