@@ -180,8 +180,12 @@ class DocExamples(unittest.TestCase):
         """Examples on a placeholder core: how many, so none is added unseen."""
         placeholders = [(doc, n, cmd) for doc, n, cmd, _ in examples()
                         if not any(k in cmd for k in NOT_RUN) and not core_of(cmd)]
-        self.assertEqual([p for p in placeholders if "heapscope core" not in p[2]
-                          and "heapscope core.1234" not in p[2]], [])
+        # Left on a placeholder: info (its paths and pids are the machine's),
+        # show outside the heap and top (their outputs change with issue 14's
+        # work; give them a fixture core and they are run).  No new ones.
+        known = {"heapscope core.1234 info", "heapscope core show 0x7ffff7d85010 --bytes 64",
+                 "heapscope core show 0x7ffff7d52e70", "heapscope core top --limit 4 --depth 1"}
+        self.assertLessEqual({p[2].split("  #")[0].strip() for p in placeholders}, known, placeholders)
 
 
 def man_entries():
