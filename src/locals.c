@@ -443,7 +443,7 @@ bool hs_local_name(struct hs_session *s, int tid, uint64_t addr, char *buf, size
 		return false;
 	char name[256];
 	if (addr != l->start)
-		snprintf(name, sizeof(name), "%s+%" PRIu64, l->name, addr - l->start);
+		snprintf(name, sizeof(name), "%s+0x%" PRIx64, l->name, addr - l->start);
 	else
 		snprintf(name, sizeof(name), "%s", l->name);
 	if (l->frame < 0)
