@@ -131,6 +131,10 @@ struct hs_target_facts {
 	size_t nfiles;
 	const char *const *files;       /* the mapped files (NT_FILE), each once; NULL-terminated */
 };
+/* After a command walked the heap: why an allocator that is in the target was
+ * not walked while others were (auto mode, e.g. an unsupported jemalloc beside
+ * glibc), or NULL.  The results lack its blocks: the CLI exits 4. */
+HS_PUBLIC const char *hs_session_heap_incomplete(struct hs_session *s);
 /* Valid until the next call for this session, or until it is destroyed. */
 HS_PUBLIC struct hs_error *hs_session_target_facts(struct hs_session *s,
 						   const struct hs_target_facts **ret);
@@ -191,6 +195,13 @@ struct hs_command_info {
 
 /* The commands hs_session_run knows, in --help order. */
 HS_PUBLIC const struct hs_command_info *hs_command_table(size_t *nret);
+/* One command's help: the same text for `heapscope help CMD`, `heapscope CORE
+ * CMD --help` and GDB's `help hs CMD`; NULL for an unknown command. */
+HS_PUBLIC const char *hs_command_help(const char *name);
+/* "Did you mean": the command (command NULL, word not starting with '-'), the
+ * global option (command NULL) or the option of command closest to word, when
+ * it is close enough to be a typo; else NULL. */
+HS_PUBLIC const char *hs_suggest(const char *word, const char *command);
 /* The options before the command (CLI) or with any command (GDB). */
 HS_PUBLIC const struct hs_option_info *hs_global_option_table(size_t *nret);
 

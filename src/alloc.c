@@ -127,6 +127,27 @@ const uint8_t *hs_walker_state_ids(size_t i)
 const char *hs_walker_titles(void) { return registry_get()->titles; }
 const char *hs_walker_names(void) { return registry_get()->names; }
 
+bool hs_walk_override_known(const char *name, size_t len)
+{
+	for (size_t w = 0; w < hs_nwalkers; w++)
+		for (const char *const *o = hs_walkers[w]->overrides; o && *o; o++)
+			if (strlen(*o) == len && !strncmp(*o, name, len))
+				return true;
+	return false;
+}
+
+const char *hs_walk_override_names(void)
+{
+	static char names[1024];
+	if (names[0])
+		return names;
+	size_t n = 0;
+	for (size_t w = 0; w < hs_nwalkers; w++)
+		for (const char *const *o = hs_walkers[w]->overrides; o && *o; o++)
+			n += (size_t)snprintf(names + n, n < sizeof(names) ? sizeof(names) - n : 0, "%s%s", n ? ", " : "", *o);
+	return names;
+}
+
 const struct hs_walker *hs_walker_named(const char *name)
 {
 	for (size_t i = 0; i < hs_nwalkers; i++)

@@ -73,6 +73,8 @@ struct hs_alloc_desc {
 	struct hs_arena *arenas; size_t narenas, caparenas;
 	struct hs_region *regions; size_t nregions, capregions;
 	struct hs_freelist *lists; size_t nlists, caplists;
+	/* what the walk found, by state (the session counts it) */
+	struct hs_alloc_totals { uint64_t count, bytes; } in_use, free, meta;
 	/* key facts for `info --verbose`: "main_arena" -> address, "sizeof(heap_info)" -> 48 */
 	struct hs_fact facts[32];
 	size_t nfacts;
@@ -99,12 +101,18 @@ struct hs_walker {
 	struct hs_error *(*walk)(struct hs_walk_ctx *ctx, void *state, struct hs_heap *heap,
 				 struct hs_alloc_desc *desc);
 	void (*destroy)(void *state);
+	/* Every NAME it passes to hs_walk_override, NULL-terminated: an
+	 * --override naming none of any walker's is an error, not ignored. */
+	const char *const *overrides;
 };
 
 /* The walker table (src/walkers.c), in detection order. */
 extern const struct hs_walker *const hs_walkers[];
 extern const size_t hs_nwalkers;
 const struct hs_walker *hs_walker_named(const char *name);   /* NULL: none */
+/* name[0..len) is an override some walker reads; the names, "a, b, c" (static). */
+bool hs_walk_override_known(const char *name, size_t len);
+const char *hs_walk_override_names(void);
 /* Walker i's states -> block where ids (the registry's numbering). */
 const uint8_t *hs_walker_state_ids(size_t i);
 /* "glibc ptmalloc, jemalloc": every walker's title, for messages. */

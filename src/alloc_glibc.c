@@ -2593,6 +2593,8 @@ static struct hs_error *gl_walk(struct hs_walk_ctx *ctx, void *state, struct hs_
 	return NULL;
 }
 
+static const char *const glibc_overrides[] = { "main_arena", "mp_", "glibc_version", "heap_info_size", "tcache_counts_u16", "safe_linking", NULL };
+
 const struct hs_walker hs_glibc_walker = {
 	.name = "glibc",
 	.title = "glibc ptmalloc",
@@ -2601,4 +2603,5 @@ const struct hs_walker hs_glibc_walker = {
 	.detect = gl_detect,
 	.walk = gl_walk,
 	.destroy = gl_destroy,
+	.overrides = glibc_overrides,
 };

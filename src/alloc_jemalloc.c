@@ -2278,6 +2278,8 @@ static struct hs_error *je_walk(struct hs_walk_ctx *ctx, void *state, struct hs_
 	return err;
 }
 
+static const char *const jemalloc_overrides[] = { "je_arenas", "je_arena_emap_global", "je_locator", NULL };
+
 const struct hs_walker hs_jemalloc_walker = {
 	.name = "jemalloc",
 	.title = "jemalloc",
@@ -2286,4 +2288,5 @@ const struct hs_walker hs_jemalloc_walker = {
 	.detect = je_detect,
 	.walk = je_walk,
 	.destroy = state_destroy,
+	.overrides = jemalloc_overrides,
 };

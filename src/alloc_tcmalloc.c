@@ -1104,6 +1104,8 @@ static struct hs_error *tc_walk(struct hs_walk_ctx *ctx, void *state, struct hs_
 	return err;
 }
 
+static const char *const tcmalloc_overrides[] = { "sizemap", "pageheap", "central_cache", "thread_heaps", NULL };
+
 const struct hs_walker hs_tcmalloc_walker = {
 	.name = "tcmalloc",
 	.title = "gperftools tcmalloc",
@@ -1112,4 +1114,5 @@ const struct hs_walker hs_tcmalloc_walker = {
 	.detect = tc_detect,
 	.walk = tc_walk,
 	.destroy = state_destroy,
+	.overrides = tcmalloc_overrides,
 };

@@ -65,6 +65,29 @@ static void usage(FILE *f)
 	      "Documentation: docs/cli.md, man heapscope.\n", f);
 }
 
+static int usage_error(const char *fmt, const char *arg);
+
+/* heapscope help [CMD], heapscope CORE CMD --help: the library's text, the
+ * one GDB's `help hs CMD` shows too. */
+static int help(const char *name)
+{
+	if (!name) {
+		usage(stdout);
+		return 0;
+	}
+	const char *text = hs_command_help(name);
+	if (!text) {
+		const char *near = hs_suggest(name, NULL);
+		char msg[256];
+		snprintf(msg, sizeof(msg), "unknown command '%.100s'%s%s%s", name, near ? " (did you mean " : "",
+			 near ? near : "", near ? "?)" : "");
+		return usage_error("%s", msg);
+	}
+	fputs(text, stdout);
+	fputs("\nGlobal options (--json, --exe, ...) go before CORE: see heapscope --help.\n", stdout);
+	return 0;
+}
+
 /* --verbose: the wall seconds of each stage that ran, on stderr. */
 static void print_timings(struct hs_session *s)
 {
@@ -356,13 +379,25 @@ static int run(int argc, char **argv, struct hs_optset *set)
 			return 0;
 		}
 		const struct hs_option_info *o = global_option(!strcmp(a, "-q") ? "--quiet" : a);
-		if (!o)
-			return usage_error("unknown option '%s'", a);
+		if (!o) {
+			const char *near = hs_suggest(a, NULL);
+			if (!near)
+				return usage_error("unknown option '%s'", a);
+			char msg[256];
+			snprintf(msg, sizeof(msg), "unknown option '%.100s' (did you mean %s?)", a, near);
+			return usage_error("%s", msg);
+		}
 		const char *val = NULL;
 		if (o->kind != HS_OPTION_FLAG) {
 			if (i + 1 >= argc)
 				return usage_error("option %s needs a value", a);
 			val = argv[++i];
+		}
+		// A path that is not there would be quietly useless: say so now.
+		if (o->kind == HS_OPTION_PATH && !strcmp(o->scope, "session") && access(val, F_OK) != 0) {
+			char msg[1024];
+			snprintf(msg, sizeof(msg), "%s %.900s: %s", o->name, val, strerror(errno));
+			return usage_error("%s", msg);
 		}
 		if (!strcmp(o->scope, "session")) {
 			struct hs_error *err = hs_optset_set(set, o->name, val);
@@ -385,6 +420,17 @@ static int run(int argc, char **argv, struct hs_optset *set)
 		}
 	}
 	const struct hs_options *opts = hs_optset_options(set);
+
+	// heapscope help [CMD]: no core needed.
+	if (i < argc && !strcmp(argv[i], "help"))
+		return help(i + 1 < argc ? argv[i + 1] : NULL);
+	// heapscope CORE CMD ... --help: the command's help, without reading CORE.
+	int cmd_at = pid_arg ? i : i + 1;
+	if (cmd_at < argc && !strcmp(argv[cmd_at], "help"))
+		return help(cmd_at + 1 < argc ? argv[cmd_at + 1] : NULL);
+	for (int k = cmd_at + 1; k < argc && strcmp(argv[k], "--"); k++)
+		if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h"))
+			return help(argv[cmd_at]);
 
 	// capture and watch read the process their own way (cli_live.c).
 	if (i < argc && hs_cli_live_command(argv[i]))
@@ -479,6 +525,14 @@ static int run(int argc, char **argv, struct hs_optset *set)
 		status = 3;
 	}
 	hs_error_destroy(ferr);
+	// An allocator found but not walked beside others: what is shown is
+	// true but not the whole heap (exit 4, as when it is the only one).
+	const char *incomplete = err ? NULL : hs_session_heap_incomplete(s);
+	if (incomplete) {
+		fprintf(stderr, "heapscope: the heap is incomplete: %s\n", incomplete);
+		if (status < 4)
+			status = 4;
+	}
 	hs_session_destroy(s);
 	release_threads();
 	if (err)

@@ -207,6 +207,24 @@ static const struct hs_option_info *table_option(const struct hs_command *cmd, c
 	return NULL;
 }
 
+// A global option after the command is a common slip: say where it goes.
+static struct hs_error *unknown_option(struct hs_cmd *c, const char *arg, size_t nlen)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%.*s", (int)nlen, arg);
+	size_t n;
+	const struct hs_option_info *g = hs_global_option_table(&n);
+	for (size_t k = 0; k < n; k++)
+		if (!strcmp(g[k].name, name))
+			return hs_error_create(HS_ERR_USAGE, "%s: %s is a global option: put it before CORE "
+					       "(heapscope %s CORE %s ...)", c->argv[0], name, name, c->argv[0]);
+	const char *near = hs_suggest(name, c->cmd ? c->cmd->name : NULL);
+	if (near)
+		return hs_error_create(HS_ERR_USAGE, "%s: unknown option '%s' (did you mean %s?)", c->argv[0], arg, near);
+	return hs_error_create(HS_ERR_USAGE, "%s: unknown option '%s' (see heapscope help %s)", c->argv[0], arg,
+			       c->argv[0]);
+}
+
 struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
 			      const char **pos, size_t max_pos, size_t *npos_ret)
 {
@@ -237,7 +255,7 @@ struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
 			if (strlen(o->name) == nlen && !strncmp(o->name, arg, nlen))
 				break;
 		if (!o || !o->name)
-			return hs_error_create(HS_ERR_USAGE, "%s: unknown option '%s'", c->argv[0], arg);
+			return unknown_option(c, arg, nlen);
 		if (o->kind == HS_OPT_FLAG) {
 			if (eq)
 				return hs_error_create(HS_ERR_USAGE, "%s: %s takes no value", c->argv[0], o->name);
@@ -395,7 +413,10 @@ struct hs_error *hs_session_run(struct hs_session *s, int argc, const char *cons
 	}
 	const struct hs_command *cmd = hs_command_find(argv[0]);
 	if (!cmd) {
-		struct hs_error *err = hs_error_create(HS_ERR_USAGE, "unknown command '%s' (see heapscope --help)", argv[0]);
+		const char *near = hs_suggest(argv[0], NULL);
+		struct hs_error *err = near && argv[0][0] != '-' ?
+			hs_error_create(HS_ERR_USAGE, "unknown command '%s' (did you mean %s?)", argv[0], near) :
+			hs_error_create(HS_ERR_USAGE, "unknown command '%s' (see heapscope --help)", argv[0]);
 		if (format == HS_FORMAT_JSON)
 			hs_write_json_error(err->code, err->message, NULL, write, ctx);
 		return err;

@@ -63,6 +63,9 @@ struct hs_opt {
  * HS_OPTION_CHOICE value must be one of the entry's values. */
 struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
 			      const char **pos, size_t max_pos, size_t *npos_ret);
+/* An ADDR argument: a number, SYMBOL[+OFF], &SYMBOL[+OFF] or *SYMBOL[+OFF]
+ * (src/help.c); HS_ERR_USAGE naming what when it is none of those. */
+struct hs_error *hs_cmd_address(struct hs_cmd *c, const char *text, const char *what, uint64_t *ret);
 /* Parse an address or size ("0x55..", "4096", "1M"). */
 struct hs_error *hs_parse_u64(const char *text, const char *what, uint64_t *ret);
 

@@ -3,8 +3,10 @@
  * hs_alloc_desc. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "commands.h"
+#include "fields.h"
 #include "graph.h"
 #include "pools.h"
 #include "types.h"
@@ -103,6 +105,18 @@ static size_t total_arenas(const struct hs_session *s)
 	return n;
 }
 
+// --arena N names an arena that exists, or the command says which do.
+static struct hs_error *check_arena(struct hs_cmd *c, uint64_t arena)
+{
+	size_t n = total_arenas(c->s);
+	if (arena == UINT64_MAX || arena < n)
+		return NULL;
+	if (!n)
+		return hs_error_create(HS_ERR_USAGE, "%s: no arena %" PRIu64 ": the heap has no arenas", c->argv[0], arena);
+	return hs_error_create(HS_ERR_USAGE, "%s: no arena %" PRIu64 ": the heap has %zu (0 to %zu, see: arenas)",
+			       c->argv[0], arena, n, n - 1);
+}
+
 static void json_totals(struct hs_out *o, const char *key, const struct totals *t)
 {
 	hs_json_kcount(o, key, t->count, t->bytes);
@@ -125,6 +139,9 @@ void hs_cmd_json_allocators(struct hs_cmd *c)
 		hs_json_kstr(o, "version", a->version);
 		hs_json_kstr(o, "layout_source", a->layout_source);
 		hs_json_ku64(o, "arenas", a->narenas);
+		hs_json_kcount(o, "in_use", a->in_use.count, a->in_use.bytes);
+		hs_json_kcount(o, "free", a->free.count, a->free.bytes);
+		hs_json_kcount(o, "metadata", a->meta.count, a->meta.bytes);
 		hs_json_key(o, "facts");
 		hs_json_begin_object(o);
 		for (size_t f = 0; f < a->nfacts; f++)
@@ -149,6 +166,20 @@ static bool try_analysis(struct hs_cmd *c)
 	hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "graph", 0, "%s", hs_error_message(err));
 	hs_error_destroy(err);
 	return false;
+}
+
+// Several allocators in one process: each one's share, as walked.
+static void print_allocator_totals(struct hs_out *o, const struct hs_session *s)
+{
+	char a[32], b[32], m[32];
+	hs_out_printf(o, "\n  %-10s %10s %12s %10s %12s %12s\n", "ALLOCATOR", "IN USE", "BYTES", "FREE", "BYTES",
+		      "METADATA");
+	for (size_t d = 0; d < s->ndesc; d++) {
+		const struct hs_alloc_desc *ad = &s->desc[d];
+		hs_out_printf(o, "  %-10s %10" PRIu64 " %12s %10" PRIu64 " %12s %12s\n", ad->allocator, ad->in_use.count,
+			      hs_fmt_size(ad->in_use.bytes, a, sizeof(a)), ad->free.count,
+			      hs_fmt_size(ad->free.bytes, b, sizeof(b)), hs_fmt_size(ad->meta.bytes, m, sizeof(m)));
+	}
 }
 
 struct hs_error *hs_cmd_summary(struct hs_cmd *c)
@@ -223,6 +254,9 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 		hs_out_printf(o, "Allocator:  %s %s, %zu arena%s (layout: %s)\n", ad->allocator, ad->version,
 			      ad->narenas, ad->narenas == 1 ? "" : "s", ad->layout_source);
 	}
+	// Said first, not only among the diagnostics: the totals below lack it.
+	if (c->s->walk_failure)
+		hs_out_printf(o, "Not walked: %s\n", c->s->walk_failure->message);
 	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "SIZE", "BYTES");
 	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "in use", t.used.count,
 		      hs_fmt_size(t.used.bytes, a, sizeof(a)), t.used.bytes);
@@ -244,6 +278,8 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 				      "polluted pooled", pl->polluted, hs_fmt_size(pl->polluted_retained, a, sizeof(a)),
 				      pl->polluted_retained);
 	}
+	if (c->s->ndesc > 1)
+		print_allocator_totals(o, c->s);
 	if (leaks)
 		hs_report_leak_totals(c);
 	hs_cmd_diagnostics(c);
@@ -349,6 +385,7 @@ struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", where);
 	}
 	HS_CHECK(need_heap(c));
+	HS_CHECK(check_arena(c, arena));
 	HS_CHECK(try_pools(c));
 	struct hs_out *o = c->out;
 	const struct hs_heap *h = &c->s->heap;
@@ -398,6 +435,7 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 	const struct hs_opt opts[] = { { "--arena", HS_OPT_U64, &arena }, { 0 } };
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	HS_CHECK(need_heap(c));
+	HS_CHECK(check_arena(c, arena));
 	struct hs_out *o = c->out;
 	char a[32];
 	if (c->json) {
@@ -405,8 +443,8 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 		hs_json_key(o, "lists");
 		hs_json_begin_array(o);
 	} else {
-		hs_out_printf(o, "  %-9s %-14s %-8s %5s %10s %8s %8s %12s  %s\n", "KIND", "ARENA", "THREAD", "BIN",
-			      "CHUNKSIZE", "COUNT", "DECLARED", "BYTES", "");
+		hs_out_printf(o, "  %-9s %-9s %-14s %-8s %5s %10s %8s %8s %12s  %s\n", "ALLOCATOR", "KIND", "ARENA", "THREAD",
+			      "BIN", "CHUNKSIZE", "COUNT", "DECLARED", "BYTES", "");
 	}
 	unsigned base = 0;
 	for (size_t d = 0; d < c->s->ndesc; d++) {
@@ -418,6 +456,7 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 				continue;
 			if (c->json) {
 				hs_json_begin_object(o);
+				hs_json_kstr(o, "allocator", ad->allocator);
 				hs_json_kstr(o, "kind", hs_where_name(l->where));
 				hs_json_key(o, "arena");
 				json_arena(o, global);
@@ -442,8 +481,8 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 				snprintf(thread, sizeof(thread), "%d", l->tid);
 			if (l->declared >= 0)
 				snprintf(declared, sizeof(declared), "%" PRId64, l->declared);
-			hs_out_printf(o, "  %-9s %-14s %-8s %5d %#10" PRIx64 " %8" PRIu64 " %8s %12s  %s\n",
-				      hs_where_name(l->where), label ? label : "?", thread, l->index, l->chunk_size,
+			hs_out_printf(o, "  %-9s %-9s %-14s %-8s %5d %#10" PRIx64 " %8" PRIu64 " %8s %12s  %s\n",
+				      ad->allocator, hs_where_name(l->where), label ? label : "?", thread, l->index, l->chunk_size,
 				      l->count, declared, hs_fmt_size(l->bytes, a, sizeof(a)),
 				      l->broken ? "BROKEN (see diagnostics)" :
 				      (l->declared >= 0 && (uint64_t)l->declared != l->count) ? "COUNT MISMATCH" : "");
@@ -462,7 +501,7 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 
 /* show ADDR */
 
-// What a word points at: a heap block, or a symbol.
+// What a word points at: a heap block (with its type), or a symbol.
 static void describe_word(struct hs_session *s, uint64_t v, char *buf, size_t len, ptrdiff_t *block_ret)
 {
 	buf[0] = 0;
@@ -473,12 +512,153 @@ static void describe_word(struct hs_session *s, uint64_t v, char *buf, size_t le
 	if (k >= 0) {
 		const struct hs_block *b = &s->heap.blocks[k];
 		*block_ret = k;
-		snprintf(buf, len, "-> %s block 0x%" PRIx64 "+%" PRIu64, hs_where_name(hs_block_where(b)),
-			 b->address, v - b->address);
+		const char *t = s->analysis && hs_where_is_used(hs_block_where(b)) ? hs_block_type(s, (size_t)k) : NULL;
+		snprintf(buf, len, "-> %s block 0x%" PRIx64 "+%" PRIu64 "%s%s", hs_where_name(hs_block_where(b)),
+			 b->address, v - b->address, t ? ", " : "", t ? t : "");
 		return;
 	}
 	if (s->symbols)
 		hs_symbols_describe(s->symbols, v, buf, len);
+}
+
+// An address outside the heap: which mapping, thread stack, global, and the word there.
+static void show_place(struct hs_cmd *c, uint64_t addr)
+{
+	struct hs_session *s = c->s;
+	struct hs_out *o = c->out;
+	struct hs_place p;
+	hs_place_of(s, addr, &p);
+	char to[256] = "";
+	if (p.readable)
+		hs_describe_pointer(s, p.value, to, sizeof(to));
+	if (c->json) {
+		hs_json_key(o, "place");
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "kind", p.kind);
+		hs_json_kstr(o, "what", p.what);
+		hs_json_key(o, "mapping");
+		if (p.end) {
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "start", p.start);
+			hs_json_ku64(o, "end", p.end);
+			hs_json_kstr(o, "perms", p.perms[0] ? p.perms : NULL);
+			hs_json_kstr(o, "file", p.mapping[0] ? p.mapping : NULL);
+			hs_json_end_object(o);
+		} else {
+			hs_json_null(o);
+		}
+		hs_json_key(o, "thread");
+		if (p.tid)
+			hs_json_i64(o, p.tid);
+		else
+			hs_json_null(o);
+		hs_json_key(o, "value");
+		if (p.readable)
+			hs_json_u64(o, p.value);
+		else
+			hs_json_null(o);
+		hs_json_kstr(o, "points_to", to[0] ? to : NULL);
+		hs_json_end_object(o);
+		return;
+	}
+	if (!p.end)
+		return;
+	hs_out_printf(o, "  %s: %s\n", p.kind, p.what);
+	hs_out_printf(o, "  mapping 0x%" PRIx64 "-0x%" PRIx64 " %s%s%s\n", p.start, p.end, p.perms[0] ? p.perms : "",
+		      p.mapping[0] ? " " : "", p.mapping[0] ? p.mapping : (p.perms[0] ? "" : "(not in the core)"));
+	if (p.readable)
+		hs_out_printf(o, "  the word at 0x%" PRIx64 ": 0x%" PRIx64 "%s%s\n", addr & ~UINT64_C(7), p.value,
+			      to[0] ? " " : "", to);
+	else
+		hs_out_printf(o, "  its bytes are not in the core\n");
+}
+
+// One word of the dump: its value, bytes, and what it points at (a glibc
+// free-list link decoded).
+static void show_word(struct hs_cmd *c, size_t k, uint64_t off, uint64_t v)
+{
+	struct hs_session *s = c->s;
+	struct hs_out *o = c->out;
+	const struct hs_block *b = &s->heap.blocks[k];
+	char desc[256];
+	ptrdiff_t target;
+	uint64_t link, to_block = 0;
+	bool linked = hs_free_link(s, k, b->address + off, v, &link, &to_block);
+	describe_word(s, linked ? link + to_block : v, desc, sizeof(desc), &target);
+	if (linked) {
+		char d2[256];
+		if (!link)
+			snprintf(d2, sizeof(d2), "safe-linked: 0x0 (the end of the list)");
+		else if (to_block)
+			snprintf(d2, sizeof(d2), "safe-linked: chunk 0x%" PRIx64 " %s", link, desc);
+		else
+			snprintf(d2, sizeof(d2), "safe-linked: 0x%" PRIx64 " %s", link, desc);
+		memcpy(desc, d2, sizeof(desc));
+	}
+	if (c->json) {
+		hs_json_begin_object(o);
+		hs_json_ku64(o, "offset", off);
+		hs_json_ku64(o, "value", v);
+		hs_json_kstr(o, "points_to", desc[0] ? desc : NULL);
+		if (linked)
+			hs_json_ku64(o, "decoded", link);
+		hs_json_end_object(o);
+		return;
+	}
+	char ascii[9];
+	for (int j = 0; j < 8; j++) {
+		unsigned char ch = (v >> (8 * j)) & 0xff;
+		ascii[j] = ch >= 0x20 && ch < 0x7f ? (char)ch : '.';
+	}
+	ascii[8] = 0;
+	hs_out_printf(o, "  +0x%04" PRIx64 "  %016" PRIx64 "  %s  %s\n", off, v, ascii, desc);
+}
+
+// The end of a run of words equal to the one before: one is shown as it is,
+// more as one line.
+static void squeeze_end(struct hs_cmd *c, size_t k, uint64_t *same, uint64_t last_off, uint64_t v)
+{
+	if (*same == 1)
+		show_word(c, k, last_off, v);
+	else if (*same > 1)
+		hs_out_printf(c->out, "  *        (%" PRIu64 " more words the same, to +0x%04" PRIx64 ")\n", *same, last_off);
+	*same = 0;
+}
+
+#define SHOW_FIELDS 256
+
+// A typed block's members (DWARF): text lines, or JSON "fields".
+static void show_fields(struct hs_cmd *c, size_t k, uint64_t limit)
+{
+	struct hs_field *f = malloc(SHOW_FIELDS * sizeof(*f));
+	if (!f)
+		return;
+	size_t n = hs_block_fields(c->s, k, limit, f, SHOW_FIELDS);
+	struct hs_out *o = c->out;
+	if (c->json) {
+		hs_json_key(o, "fields");
+		hs_json_begin_array(o);
+	}
+	for (size_t j = 0; j < n && !o->stopped; j++) {
+		if (c->json) {
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "name", f[j].name);
+			hs_json_ku64(o, "offset", f[j].offset);
+			hs_json_ku64(o, "size", f[j].size);
+			hs_json_key(o, "value");
+			if (f[j].has_value)
+				hs_json_u64(o, f[j].value);
+			else
+				hs_json_null(o);
+			hs_json_kstr(o, "text", f[j].text);
+			hs_json_end_object(o);
+		} else {
+			hs_out_printf(o, "  +0x%04" PRIx64 "  .%s = %s\n", f[j].offset, f[j].name, f[j].text);
+		}
+	}
+	if (c->json)
+		hs_json_end_array(o);
+	free(f);
 }
 
 struct hs_error *hs_cmd_show(struct hs_cmd *c)
@@ -491,7 +671,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "show needs an address: show ADDR");
 	uint64_t addr;
-	HS_CHECK(hs_parse_u64(pos[0], "show", &addr));
+	HS_CHECK(hs_cmd_address(c, pos[0], "show", &addr));
 	HS_CHECK(need_heap(c));
 	struct hs_session *s = c->s;
 	struct hs_out *o = c->out;
@@ -501,6 +681,8 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 	if (!b) {
 		bool sym = s->symbols && hs_symbols_describe(s->symbols, addr, desc, sizeof(desc));
 		const struct hs_segment *seg = hs_memory_segment(&s->target->mem, addr);
+		// Words there are described with the heap's types when the graph is there.
+		try_analysis(c);
 		if (c->json) {
 			hs_cmd_json_begin(c, "show");
 			hs_json_ku64(o, "address", addr);
@@ -508,12 +690,14 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 			hs_json_null(o);
 			hs_json_kstr(o, "symbol", sym ? desc : NULL);
 			hs_json_kbool(o, "mapped", seg != NULL);
+			show_place(c, addr);
 			hs_json_end_object(o);
 			hs_json_done(o);
 			return NULL;
 		}
 		hs_out_printf(o, "0x%" PRIx64 " is not in any heap block%s%s; %s\n", addr, sym ? ": " : "", sym ? desc : "",
 			      seg ? "it is mapped in the target" : "it is not mapped in the target");
+		show_place(c, addr);
 		return NULL;
 	}
 	HS_CHECK(try_pools(c));
@@ -555,6 +739,8 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 			hs_json_kbool(o, "unreferenced", hs_node_unreferenced(an, (size_t)k));
 		}
 		hs_json_kstr(o, "type", type);
+		if (graph)
+			show_fields(c, (size_t)k, max_bytes);
 		hs_json_key(o, "words");
 		hs_json_begin_array(o);
 	} else {
@@ -574,6 +760,8 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 			hs_out_printf(o, "  %s%s, type %s\n", (an->flags[k] & HS_NODE_REACHABLE) ? "anchored" : "LEAKED",
 				      hs_node_unreferenced(an, (size_t)k) ? " (unreferenced: a cluster head)" : "",
 				      type ? type : "unknown");
+		if (graph)
+			show_fields(c, (size_t)k, max_bytes);
 	}
 	// A pooled slot is dumped from its own start (offsets stay the block's).
 	uint64_t first = 0;
@@ -583,6 +771,9 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 		size = first + po->size;
 		dump += first;
 	}
+	// Text squeezes a run of equal words (two or more after the first) into
+	// one line, as hexdump does.
+	uint64_t prev = 0, same = 0, same_off = 0;
 	for (uint64_t off = first; off + 8 <= dump && !o->stopped; off += 8) {
 		uint64_t v;
 		struct hs_error *err = hs_memory_read_u64(&s->target->mem, b->address + off, &v);
@@ -592,24 +783,16 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 			hs_error_destroy(err);
 			break;
 		}
-		ptrdiff_t target;
-		describe_word(s, v, desc, sizeof(desc), &target);
-		if (c->json) {
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "offset", off);
-			hs_json_ku64(o, "value", v);
-			hs_json_kstr(o, "points_to", desc[0] ? desc : NULL);
-			hs_json_end_object(o);
+		if (!c->json && off > first && v == prev) {
+			same++;
+			same_off = off;
 			continue;
 		}
-		char ascii[9];
-		for (int j = 0; j < 8; j++) {
-			unsigned char ch = (v >> (8 * j)) & 0xff;
-			ascii[j] = ch >= 0x20 && ch < 0x7f ? (char)ch : '.';
-		}
-		ascii[8] = 0;
-		hs_out_printf(o, "  +0x%04" PRIx64 "  %016" PRIx64 "  %s  %s\n", off, v, ascii, desc);
+		squeeze_end(c, (size_t)k, &same, same_off, prev);
+		show_word(c, (size_t)k, off, v);
+		prev = v;
 	}
+	squeeze_end(c, (size_t)k, &same, same_off, prev);
 	if (c->json) {
 		hs_json_end_array(o);
 		hs_json_end_object(o);

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "containers.h"
 #include "dominators.h"
+#include "fields.h"
 #include "graph.h"
 #include "pools.h"
 #include "rtti.h"
@@ -15,7 +16,10 @@
 
 /* Groups of (type, size). */
 
-struct group { uint32_t type; uint64_t size, count, bytes, heads; };
+struct group {
+	uint32_t type; uint64_t size, count, bytes, heads;
+	size_t sample;               /* a member to show: the first head, else the first */
+};
 
 enum group_by { BY_TYPE_SIZE, BY_TYPE, BY_SIZE };
 
@@ -94,12 +98,15 @@ static struct hs_error *make_groups(struct hs_session *s, const struct selection
 				cap *= 2;
 				h = group_slot(t, cap - 1, type, key_size);
 			}
-			t[h] = (struct group){ .type = type, .size = key_size };
+			t[h] = (struct group){ .type = type, .size = key_size, .sample = i };
 			used++;
 		}
+		bool head = a && hs_node_unreferenced(a, i);
+		if (head && !t[h].heads)
+			t[h].sample = i;
 		t[h].count++;
 		t[h].bytes += size;
-		t[h].heads += a && hs_node_unreferenced(a, i);
+		t[h].heads += head;
 	}
 	size_t out = 0;
 	for (size_t j = 0; j < cap; j++)
@@ -114,6 +121,86 @@ static struct hs_error *make_groups(struct hs_session *s, const struct selection
 static const char *type_name(const struct hs_session *s, uint32_t id)
 {
 	return id && s->analysis && s->analysis->types ? hs_types_name(s->analysis->types, id) : NULL;
+}
+
+#define SAMPLE_WORDS 4
+#define SAMPLE_FIELDS 4
+
+// A word as the sample shows it: "0x5555557622e0 (node)", "0x2".
+static void sample_word(struct hs_session *s, uint64_t v, char *buf, size_t len)
+{
+	ptrdiff_t k = v >= 4096 ? hs_heap_find(&s->heap, v) : -1;
+	char sym[200];
+	if (k >= 0) {
+		const struct hs_block *b = &s->heap.blocks[k];
+		const char *t = hs_where_is_used(hs_block_where(b)) ? hs_block_type(s, (size_t)k) : NULL;
+		if (t)
+			snprintf(buf, len, "0x%" PRIx64 " (%s)", v, t);
+		else
+			snprintf(buf, len, "0x%" PRIx64 " (? %" PRIu64 " bytes)", v, hs_block_size(b));
+	} else if (v >= 4096 && s->symbols && hs_symbols_describe(s->symbols, v, sym, sizeof(sym))) {
+		snprintf(buf, len, "0x%" PRIx64 " (%s)", v, sym);
+	} else {
+		snprintf(buf, len, "0x%" PRIx64, v);
+	}
+}
+
+// One member of a leak group, so it can be recognised: its address and its
+// first members (DWARF) or words.
+static void render_sample(struct hs_cmd *c, size_t i)
+{
+	struct hs_session *s = c->s;
+	struct hs_out *o = c->out;
+	const struct hs_block *b = &s->heap.blocks[i];
+	struct hs_field f[SAMPLE_FIELDS];
+	size_t nf = hs_block_fields(s, i, UINT64_MAX, f, SAMPLE_FIELDS);
+	uint64_t w[SAMPLE_WORDS];
+	size_t nw = 0;
+	for (; nw < SAMPLE_WORDS && (nw + 1) * 8 <= hs_block_size(b); nw++) {
+		struct hs_error *err = hs_memory_read_u64(&s->target->mem, b->address + 8 * nw, &w[nw]);
+		if (err) {
+			hs_error_destroy(err);
+			break;
+		}
+	}
+	if (c->json) {
+		hs_json_key(o, "sample");
+		hs_json_begin_object(o);
+		hs_json_ku64(o, "address", b->address);
+		hs_json_kbool(o, "unreferenced", hs_node_unreferenced(s->analysis, i));
+		hs_json_key(o, "words");
+		hs_json_begin_array(o);
+		for (size_t k = 0; k < nw; k++)
+			hs_json_u64(o, w[k]);
+		hs_json_end_array(o);
+		hs_json_key(o, "fields");
+		hs_json_begin_array(o);
+		for (size_t k = 0; k < nf; k++) {
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "name", f[k].name);
+			hs_json_ku64(o, "offset", f[k].offset);
+			hs_json_key(o, "value");
+			if (f[k].has_value)
+				hs_json_u64(o, f[k].value);
+			else
+				hs_json_null(o);
+			hs_json_kstr(o, "text", f[k].text);
+			hs_json_end_object(o);
+		}
+		hs_json_end_array(o);
+		hs_json_end_object(o);
+		return;
+	}
+	hs_out_printf(o, "  %10s e.g. 0x%" PRIx64 ":", "", b->address);
+	for (size_t k = 0; k < nf; k++)
+		hs_out_printf(o, "%s .%s = %s", k ? "," : "", f[k].name, f[k].text);
+	for (size_t k = 0; !nf && k < nw; k++) {
+		char one[256];
+		sample_word(s, w[k], one, sizeof(one));
+		hs_out_printf(o, "%s %s", k ? "," : "", one);
+	}
+	uint64_t shown = nf ? f[nf - 1].offset + f[nf - 1].size : nw * 8;
+	hs_out_printf(o, "%s\n", shown < hs_block_size(b) ? ", ..." : "");
 }
 
 static void render_groups(struct hs_cmd *c, const struct group *g, size_t n, enum group_by by, bool heads,
@@ -139,8 +226,10 @@ static void render_groups(struct hs_cmd *c, const struct group *g, size_t n, enu
 				hs_json_u64(o, g[i].size);
 			hs_json_ku64(o, "count", g[i].count);
 			hs_json_ku64(o, "bytes", g[i].bytes);
-			if (heads)
+			if (heads) {
 				hs_json_ku64(o, "unreferenced", g[i].heads);
+				render_sample(c, g[i].sample);
+			}
 			hs_json_end_object(o);
 			continue;
 		}
@@ -152,6 +241,8 @@ static void render_groups(struct hs_cmd *c, const struct group *g, size_t n, enu
 			snprintf(h, sizeof(h), "%7" PRIu64, g[i].heads);
 		hs_out_printf(o, "  %10" PRIu64 " %10s %12s %s  %s\n", g[i].count, size,
 			      hs_fmt_size(g[i].bytes, sz, sizeof(sz)), h, t ? t : by == BY_SIZE ? "" : "?");
+		if (heads)
+			render_sample(c, g[i].sample);
 	}
 	if (c->json)
 		hs_json_end_array(o);
@@ -508,7 +599,7 @@ static struct hs_error *target_block(struct hs_cmd *c, const char *what, const s
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "%s needs an address: %s ADDR", what, what);
 	uint64_t addr;
-	HS_CHECK(hs_parse_u64(pos[0], what, &addr));
+	HS_CHECK(hs_cmd_address(c, pos[0], what, &addr));
 	HS_CHECK(hs_session_need_types(c->s));
 	HS_CHECK(need_pools(c));
 	ptrdiff_t k = hs_heap_find(&c->s->heap, addr);

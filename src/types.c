@@ -9,6 +9,7 @@
 #include <string.h>
 #include "containers.h"
 #include "expr.h"
+#include "fields.h"
 #include "graph.h"
 #include "rtti.h"
 #include "session.h"
@@ -874,4 +875,13 @@ bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, siz
 		}
 	}
 	return false;
+}
+
+bool hs_block_type_die(const struct hs_session *s, size_t i, Dwarf_Die *ret)
+{
+	const struct hs_analysis *a = s->analysis;
+	if (!a || !a->types || i >= a->n || !a->types->block_layout || a->types->block_layout[i] < 0)
+		return false;
+	*ret = a->types->layouts[a->types->block_layout[i]].die;
+	return true;
 }

@@ -114,6 +114,9 @@ def parse(spec, argv):
             if spec is None:
                 inv.args.append(a)      # a command this table does not know: the library decides
                 continue
+            near = _library().suggest(name, spec.name) or (_library().suggest(name) if name in glob or name.startswith("--") else None)
+            if near and near not in ("--help", "--version") and (near in options or near in glob):
+                raise _usage_error(spec, "unknown option '%s' (did you mean %s?)" % (a, near))
             raise _usage_error(spec, "unknown option '%s'" % a)
         if not opt.takes_value():
             if eq:
@@ -448,18 +451,11 @@ def complete_args(spec, text, word):
 
 
 def _doc(spec):
-    lines = ["%s." % (spec.summary[0].upper() + spec.summary[1:]), "",
-             "Usage: heapscope %s [OPTIONS]" % spec.usage]
-    if spec.help:
-        lines += ["", spec.help]
-    if spec.options:
-        lines += ["", "Options:"]
-        for o in spec.options.values():
-            left = o.name + (" " + o.metavar if o.metavar else "")
-            lines.append("  %-21s %s" % (left, o.help))
-            if o.values is not None:
-                lines.append("  %-21s %s: %s" % ("", o.metavar, ", ".join(o.values)))
-    lines += ["", "Example: %s" % spec.example if spec.example else "Example: hs %s" % spec.name]
+    # The library's text, the same as `heapscope help NAME`; then GDB's own parts.
+    lines = [_library().command_help(spec.name).rstrip("\n")]
+    if spec.argument == "ADDR":
+        lines += ["", "In GDB, ADDR is any expression: hs show p is the block p points at; "
+                  "hs show p + 8 is GDB's pointer arithmetic (8 elements of *p, not 8 bytes)."]
     if spec.argument == "ADDR" or spec.last:
         lines += ["", CONVENIENCE_HELP]
     lines += ["", global_help()]

@@ -126,6 +126,8 @@ _PROTOTYPES = (
     ("hs_allocator_names", _STRINGS, []),
     ("hs_register_names", _STRINGS, []),
     ("hs_error_table", ctypes.POINTER(hs_error_info), [_SIZE_P]),
+    ("hs_command_help", ctypes.c_char_p, [ctypes.c_char_p]),
+    ("hs_suggest", ctypes.c_char_p, [ctypes.c_char_p, ctypes.c_char_p]),
 )
 
 
@@ -289,6 +291,17 @@ class Library:
         self.state_names = _strings(dll.hs_state_names())
         self.allocator_names = _strings(dll.hs_allocator_names())
         self.register_names = _strings(dll.hs_register_names())
+
+    def command_help(self, name):
+        """The command's help: the text of `heapscope help NAME` (None: no such command)."""
+        text = self.dll.hs_command_help(name.encode())
+        return text.decode(errors="replace") if text is not None else None
+
+    def suggest(self, word, command=None):
+        """The name closest to a misspelt word (a command, a global option, or
+        an option of command), or None."""
+        near = self.dll.hs_suggest(word.encode(), command.encode() if command else None)
+        return near.decode() if near is not None else None
 
     def _check(self, err):
         """Raise LibraryError for a non-NULL struct hs_error *, releasing it."""

@@ -48,6 +48,7 @@ SETTINGS = (
 )
 
 _params = {}
+_good = {}     # the last accepted value of each setting
 
 
 class _SetPrefix(gdb.Command):
@@ -89,8 +90,34 @@ def format_value(name):
     return str(v)
 
 
+def _check(name, value):
+    """Why value is not a usable setting of name, or None.  Out-of-range values
+    are refused here, not ignored later."""
+    import os
+    if name == "jobs" and value is not None and value > 256:
+        return "heapscope jobs takes 0 (the library's default) to 256, not %d" % value
+    if name == "sysroot" and value and not os.path.isdir(value):
+        return "heapscope sysroot: no directory %s" % value
+    if name == "debug-directories" and value:
+        for d in value.split(os.pathsep):
+            if d and not os.path.isdir(d):
+                return "heapscope debug-directories: no directory %s" % d
+    if name == "overrides" and value:
+        for item in value.split(","):
+            key, eq, val = item.strip().partition("=")
+            if not key or not eq or not val:
+                return "heapscope overrides: '%s' is not NAME=ADDR" % item.strip()
+    return None
+
+
 def _make_parameter(name, kind, values, default, doc, more):
     def get_set_string(self):
+        why = _check(name, self.value)
+        if why:
+            # GDB has stored the value already: put the last good one back.
+            self.value = _good.get(name, default)
+            raise gdb.GdbError(why)
+        _good[name] = self.value
         return ""
 
     def get_show_string(self, svalue):

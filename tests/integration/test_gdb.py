@@ -323,8 +323,8 @@ class Extension(unittest.TestCase):
         for name in commands:
             self.assertRegex(text, r"heapscope %s -- " % name, "help heapscope lists %s" % name)
         self.assertIn("alias hs", text.replace("heapscope, hs", "alias hs"))
-        for tag, usage in (("help_show", "Usage: heapscope show ADDR"),
-                           ("help_chain", "Usage: heapscope chain ADDR")):
+        for tag, usage in (("help_show", "(gdb) hs show ADDR"),
+                           ("help_chain", "(gdb) hs chain ADDR")):
             body = s.ok(tag)
             self.assertIn(usage, body)
             self.assertIn("Example: hs ", body)

@@ -873,6 +873,164 @@ class LeakCase(Base):
                 bad.append("%s: leaked %s" % (self.label(f["address"]), doc.get("leaked")))
         self.assertFalse(bad, listing(bad, 40))
 
+    # show decodes (issue 14, item 4) and leak samples (item 5)
+
+    # The members of the C fixture's structs (cores/leaks.c), in offset order.
+    C_MEMBERS = {"node": ["id", "next"], "tnode": ["id", "left", "right", "weight"],
+                 "entry": ["id", "key", "next", "opaque"], "config": ["version", "entries", "nentries", "name"],
+                 "tls_obj": ["tag", "data"]}
+
+    def core_mem(self):
+        if (self.fixture, self.kind) not in _cores:
+            _cores[(self.fixture, self.kind)] = Core(self.core)
+        return _cores[(self.fixture, self.kind)]
+
+    def field_problems(self, where, obj, fields):
+        """Members of a typed truth object: the fixture's names, pointers and ints as the core holds them."""
+        mem = self.core_mem()
+        bad = []
+        names = [f["name"] for f in fields]
+        want = self.C_MEMBERS.get(obj["type"])
+        if want is not None and names != want[:len(names)]:
+            bad.append("%s: members %s, the fixture's %s" % (where, names, want))
+        for f in fields:
+            if f["value"] is None:
+                continue
+            word = mem.u64(obj["address"] + f["offset"] - f["offset"] % 8)
+            v = (word >> (8 * (f["offset"] % 8))) & ((1 << (8 * f["size"])) - 1)
+            if f["value"] != v:
+                bad.append("%s: .%s = %#x, the core holds %#x" % (where, f["name"], f["value"], v))
+            if f["size"] == 8 and f["name"] in ("next", "left", "right", "entries"):
+                text = "NULL" if not v else "%#x -> " % v
+                if not f["text"].startswith(text):
+                    bad.append("%s: .%s text %r" % (where, f["name"], f["text"]))
+            elif f["size"] == 4 and str(v if v < 1 << 31 else v - (1 << 32)) != f["text"]:
+                bad.append("%s: .%s text %r, value %d" % (where, f["name"], f["text"], v))
+        return bad
+
+    def test_show_typed_fields(self):
+        if self.fixture != "leaks":
+            return   # C structs: the C++ fixture's classes are checked by test_leak_group_samples
+        bad, checked = [], 0
+        for a, o in sorted(self.objs.items()):
+            if o["type"] not in self.C_MEMBERS:
+                continue
+            doc = self.run_json("show", "%#x" % a)
+            fields = doc.get("fields") or []
+            if not fields:
+                bad.append("%s: no fields" % o["label"])
+                continue
+            checked += 1
+            bad += self.field_problems(o["label"], o, fields)
+        self.assertGreater(checked, 20)
+        self.assertFalse(bad, listing(bad))
+
+    def test_show_decodes_safe_links(self):
+        mem = self.core_mem()
+        bad, linked = [], 0
+        freed = {f["address"]: f for f in self.truth["freed"]}
+        for f in self.truth["freed"]:
+            if f["expect"] not in ("tcache", "fastbin"):
+                continue
+            w = self.run_json("show", "%#x" % f["address"], "--bytes", "8")["words"][0]
+            d = mem.u64(f["address"]) ^ (f["address"] >> 12)
+            if w.get("decoded") != d:
+                bad.append("%s: decoded %s, the core's link decodes to %#x" % (self.label(f["address"]), w.get("decoded"), d))
+                continue
+            if f["expect"] == "fastbin" and d:
+                d += 16     # a fastbin links chunk headers, 16 bytes before the blocks
+            if d and (d not in freed or freed[d]["expect"] != f["expect"] or freed[d]["size"] != f["size"]):
+                bad.append("%s: decodes to %s, not the next entry of its list" % (self.label(f["address"]), self.label(d)))
+            linked += d != 0
+        self.assertGreater(linked, 3, "tcache entries linked to others")
+        self.assertFalse(bad, listing(bad))
+
+    def test_show_squeezes_equal_words(self):
+        """The text dump of every truth object: one line per word, a run of 3 or
+        more equal words as the first and one '*' line, exactly as the core's words say."""
+        mem = self.core_mem()
+        bad, squeezed = [], 0
+        for a, o in sorted(self.objs.items())[:40]:
+            n = min(o["size"], 256) // 8
+            words = [mem.u64(a + 8 * k) for k in range(n)]
+            want, k = [], 0
+            while k < n:
+                j = k
+                while j + 1 < n and words[j + 1] == words[k]:
+                    j += 1
+                want.append("+0x%04x %016x" % (8 * k, words[k]))
+                if j - k == 1:
+                    want.append("+0x%04x %016x" % (8 * j, words[j]))
+                elif j - k > 1:
+                    want.append("* %d +0x%04x" % (j - k, 8 * j))
+                    squeezed += 1
+                k = j + 1
+            text = hslib.run(list(self.opts) + [self.core, "show", "%#x" % a]).stdout
+            got = []
+            for line in text.splitlines():
+                p = line.split()
+                if line.startswith("  +0x") and len(p) > 1 and len(p[1]) == 16 and not p[1].startswith("."):
+                    got.append("%s %s" % (p[0], p[1]))
+                elif line.startswith("  *"):
+                    got.append("* %s %s" % (p[1].strip("("), p[-1].rstrip(")")))
+            if got != want:
+                bad.append("%s:\n  got  %s\n  want %s" % (o["label"], got, want))
+        self.assertGreater(squeezed, 3)
+        self.assertFalse(bad, listing(bad))
+
+    def test_show_names_places_outside_the_heap(self):
+        mem = self.core_mem()
+        bad, kinds = [], set()
+        for c in self.lk["chains"]:
+            r = c["root"]
+            if not r or r["kind"] == "register":
+                continue
+            place = self.run_json("show", "%#x" % r["address"]).get("place") or {}
+            v = mem.u64(r["address"])
+            first = c["hops"][0]["address"]
+            want = {"kind": r["kind"], "thread": r["thread"] if r["kind"] != "global" else None, "value": v}
+            got = {k: place.get(k) for k in want}
+            if got != want:
+                bad.append("%s: place %s, truth %s" % (c["label"], got, want))
+            what = place.get("what") or ""
+            sym = r["symbol"] or ""
+            if "+" in sym:      # the truth says g_registry+8; show, +0x8
+                sym = "%s+%#x" % (sym.split("+")[0], int(sym.split("+")[1]))
+            expect = {"global": sym, "stack": r["function"], "tls": "TLS tls_ptr"}[r["kind"]]
+            if expect not in what:
+                bad.append("%s: %r does not say %r" % (c["label"], what, expect))
+            pt = place.get("points_to") or ""
+            if not pt.startswith("-> ") or ("%#x" % first) not in pt:
+                bad.append("%s: points_to %r, the word holds %#x (block %#x)" % (c["label"], pt, v, first))
+            kinds.add(r["kind"])
+        self.assertEqual(kinds, {"global", "stack", "tls"} if self.fixture == "leaks" else {"global"})
+        self.assertFalse(bad, listing(bad))
+
+    def test_leak_group_samples(self):
+        """Each leak group names one of its members (a head when it has heads) with
+        its first words as the core holds them (and members, typed)."""
+        mem = self.core_mem()
+        doc = self.run_json("leaks")
+        bad = []
+        for g in doc["groups"]:
+            sm = g.get("sample") or {}
+            o = self.objs.get(sm.get("address"))
+            if not o or not o["leaked"] or o["size"] != g["size"] or o["type"] != g["type"]:
+                bad.append("group %s/%d: sample %s" % (g["type"], g["size"], self.label(sm.get("address") or 0)))
+                continue
+            if sm["unreferenced"] != o["unreferenced"] or (g["unreferenced"] and not o["unreferenced"]):
+                bad.append("group %s/%d: sample %s is not a head" % (g["type"], g["size"], o["label"]))
+            words = [mem.u64(o["address"] + 8 * k) for k in range(min(4, o["size"] // 8))]
+            if sm["words"] != words:
+                bad.append("%s: words %s, the core's %s" % (o["label"], sm["words"], words))
+            if g["type"] and self.fixture == "leaks":
+                bad += self.field_problems(o["label"], o, sm["fields"])
+            elif g["type"] and not sm["fields"]:
+                bad.append("%s: typed %s without fields" % (o["label"], g["type"]))
+        self.assertFalse(bad, listing(bad))
+        text = hslib.run(list(self.opts) + [self.core, "leaks"]).stdout
+        self.assertEqual(text.count(" e.g. 0x"), len(doc["groups"]))
+
     # --exact-pointers
 
     def test_exact_pointers_leaked_set(self):

@@ -89,10 +89,13 @@ static struct hs_error *dummy_walk(struct hs_walk_ctx *ctx, void *state, struct 
 	return NULL;
 }
 
+static const char *const dummy_overrides[] = { "dummy_heap", NULL };
+
 const struct hs_walker hs_dummy_walker = {
 	.name = "dummy", .title = "dummy test allocator",
 	.states = dummy_states, .nstates = DUMMY_NSTATES,
 	.detect = dummy_detect, .walk = dummy_walk, .destroy = free,
+	.overrides = dummy_overrides,
 };
 
 /* --- the toolkit --------------------------------------------------------- */
