@@ -131,6 +131,10 @@ struct hs_target_facts {
 	size_t nfiles;
 	const char *const *files;       /* the mapped files (NT_FILE), each once; NULL-terminated */
 };
+/* After a command walked the heap: why an allocator that is in the target was
+ * not walked while others were (auto mode, e.g. an unsupported jemalloc beside
+ * glibc), or NULL.  The results lack its blocks: the CLI exits 4. */
+HS_PUBLIC const char *hs_session_heap_incomplete(struct hs_session *s);
 /* Valid until the next call for this session, or until it is destroyed. */
 HS_PUBLIC struct hs_error *hs_session_target_facts(struct hs_session *s,
 						   const struct hs_target_facts **ret);

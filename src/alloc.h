@@ -73,6 +73,8 @@ struct hs_alloc_desc {
 	struct hs_arena *arenas; size_t narenas, caparenas;
 	struct hs_region *regions; size_t nregions, capregions;
 	struct hs_freelist *lists; size_t nlists, caplists;
+	/* what the walk found, by state (the session counts it) */
+	struct hs_alloc_totals { uint64_t count, bytes; } in_use, free, meta;
 	/* key facts for `info --verbose`: "main_arena" -> address, "sizeof(heap_info)" -> 48 */
 	struct hs_fact facts[32];
 	size_t nfacts;

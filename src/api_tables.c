@@ -110,7 +110,7 @@ static const struct hs_option_info global_options[] = {
 	{ "--override", HS_OPTION_TEXT, "NAME=ADDR", "any address or value a walker needs (see docs/cli.md)", NULL, "session" },
 	{ "--json", HS_OPTION_FLAG, NULL, "one JSON document on stdout (see docs/json.md)", NULL, "output" },
 	{ "--jobs", HS_OPTION_NUMBER, "N", "threads for scans (default 2)", NULL, "session" },
-	{ "--quiet", HS_OPTION_FLAG, NULL, "no diagnostics on stderr", NULL, "front-end" },
+	{ "--quiet", HS_OPTION_FLAG, NULL, "no progress line on stderr (diagnostics stay in the output)", NULL, "front-end" },
 	{ "--pool", HS_OPTION_TEXT, "EXPR[:LINK]",
 	  "an application pool: EXPR holds its first free object\n(g_pool.free_head, slabclass[3].slots, a TLS variable),\n"
 	  "LINK the next pointer's member or offset (default 0);\nrepeatable (see docs/cli.md, pools)", NULL, "session" },

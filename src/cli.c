@@ -525,6 +525,14 @@ static int run(int argc, char **argv, struct hs_optset *set)
 		status = 3;
 	}
 	hs_error_destroy(ferr);
+	// An allocator found but not walked beside others: what is shown is
+	// true but not the whole heap (exit 4, as when it is the only one).
+	const char *incomplete = err ? NULL : hs_session_heap_incomplete(s);
+	if (incomplete) {
+		fprintf(stderr, "heapscope: the heap is incomplete: %s\n", incomplete);
+		if (status < 4)
+			status = 4;
+	}
 	hs_session_destroy(s);
 	release_threads();
 	if (err)

@@ -139,6 +139,9 @@ void hs_cmd_json_allocators(struct hs_cmd *c)
 		hs_json_kstr(o, "version", a->version);
 		hs_json_kstr(o, "layout_source", a->layout_source);
 		hs_json_ku64(o, "arenas", a->narenas);
+		hs_json_kcount(o, "in_use", a->in_use.count, a->in_use.bytes);
+		hs_json_kcount(o, "free", a->free.count, a->free.bytes);
+		hs_json_kcount(o, "metadata", a->meta.count, a->meta.bytes);
 		hs_json_key(o, "facts");
 		hs_json_begin_object(o);
 		for (size_t f = 0; f < a->nfacts; f++)
@@ -163,6 +166,20 @@ static bool try_analysis(struct hs_cmd *c)
 	hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "graph", 0, "%s", hs_error_message(err));
 	hs_error_destroy(err);
 	return false;
+}
+
+// Several allocators in one process: each one's share, as walked.
+static void print_allocator_totals(struct hs_out *o, const struct hs_session *s)
+{
+	char a[32], b[32], m[32];
+	hs_out_printf(o, "\n  %-10s %10s %12s %10s %12s %12s\n", "ALLOCATOR", "IN USE", "BYTES", "FREE", "BYTES",
+		      "METADATA");
+	for (size_t d = 0; d < s->ndesc; d++) {
+		const struct hs_alloc_desc *ad = &s->desc[d];
+		hs_out_printf(o, "  %-10s %10" PRIu64 " %12s %10" PRIu64 " %12s %12s\n", ad->allocator, ad->in_use.count,
+			      hs_fmt_size(ad->in_use.bytes, a, sizeof(a)), ad->free.count,
+			      hs_fmt_size(ad->free.bytes, b, sizeof(b)), hs_fmt_size(ad->meta.bytes, m, sizeof(m)));
+	}
 }
 
 struct hs_error *hs_cmd_summary(struct hs_cmd *c)
@@ -237,6 +254,9 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 		hs_out_printf(o, "Allocator:  %s %s, %zu arena%s (layout: %s)\n", ad->allocator, ad->version,
 			      ad->narenas, ad->narenas == 1 ? "" : "s", ad->layout_source);
 	}
+	// Said first, not only among the diagnostics: the totals below lack it.
+	if (c->s->walk_failure)
+		hs_out_printf(o, "Not walked: %s\n", c->s->walk_failure->message);
 	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "SIZE", "BYTES");
 	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "in use", t.used.count,
 		      hs_fmt_size(t.used.bytes, a, sizeof(a)), t.used.bytes);
@@ -258,6 +278,8 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 				      "polluted pooled", pl->polluted, hs_fmt_size(pl->polluted_retained, a, sizeof(a)),
 				      pl->polluted_retained);
 	}
+	if (c->s->ndesc > 1)
+		print_allocator_totals(o, c->s);
 	if (leaks)
 		hs_report_leak_totals(c);
 	hs_cmd_diagnostics(c);
@@ -421,8 +443,8 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 		hs_json_key(o, "lists");
 		hs_json_begin_array(o);
 	} else {
-		hs_out_printf(o, "  %-9s %-14s %-8s %5s %10s %8s %8s %12s  %s\n", "KIND", "ARENA", "THREAD", "BIN",
-			      "CHUNKSIZE", "COUNT", "DECLARED", "BYTES", "");
+		hs_out_printf(o, "  %-9s %-9s %-14s %-8s %5s %10s %8s %8s %12s  %s\n", "ALLOCATOR", "KIND", "ARENA", "THREAD",
+			      "BIN", "CHUNKSIZE", "COUNT", "DECLARED", "BYTES", "");
 	}
 	unsigned base = 0;
 	for (size_t d = 0; d < c->s->ndesc; d++) {
@@ -434,6 +456,7 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 				continue;
 			if (c->json) {
 				hs_json_begin_object(o);
+				hs_json_kstr(o, "allocator", ad->allocator);
 				hs_json_kstr(o, "kind", hs_where_name(l->where));
 				hs_json_key(o, "arena");
 				json_arena(o, global);
@@ -458,8 +481,8 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 				snprintf(thread, sizeof(thread), "%d", l->tid);
 			if (l->declared >= 0)
 				snprintf(declared, sizeof(declared), "%" PRId64, l->declared);
-			hs_out_printf(o, "  %-9s %-14s %-8s %5d %#10" PRIx64 " %8" PRIu64 " %8s %12s  %s\n",
-				      hs_where_name(l->where), label ? label : "?", thread, l->index, l->chunk_size,
+			hs_out_printf(o, "  %-9s %-9s %-14s %-8s %5d %#10" PRIx64 " %8" PRIu64 " %8s %12s  %s\n",
+				      ad->allocator, hs_where_name(l->where), label ? label : "?", thread, l->index, l->chunk_size,
 				      l->count, declared, hs_fmt_size(l->bytes, a, sizeof(a)),
 				      l->broken ? "BROKEN (see diagnostics)" :
 				      (l->declared >= 0 && (uint64_t)l->declared != l->count) ? "COUNT MISMATCH" : "");

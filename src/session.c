@@ -200,6 +200,7 @@ void hs_session_destroy(struct hs_session *s)
 		hs_alloc_desc_deinit(&s->desc[i]);
 	free(s->desc);
 	hs_error_destroy(s->heap_error);
+	hs_error_destroy(s->walk_failure);
 	hs_symbols_destroy(s->symbols);
 	hs_error_destroy(s->symbols_error);
 	hs_target_destroy(s->target);
@@ -266,10 +267,21 @@ static struct hs_error *walk_one(struct hs_session *s, size_t w)
 		struct hs_alloc_desc *d = &s->desc[s->ndesc];
 		memset(d, 0, sizeof(*d));
 		d->allocator = wk->name;
+		size_t first_block = s->heap.n;
 		err = wk->walk(&ctx, state, &s->heap, d);
 		if (!err) {
 			for (size_t a = 0; a < d->narenas; a++)
 				d->arenas[a].allocator = wk->name;
+			// This walker's blocks are the ones it appended: its totals,
+			// for the allocator column of summary (mixed processes).
+			for (size_t k = first_block; k < s->heap.n; k++) {
+				const struct hs_block *b = &s->heap.blocks[k];
+				const char *st = hs_where_state(hs_block_where(b));
+				struct hs_alloc_totals *t = !strcmp(st, "used") ? &d->in_use :
+							    !strcmp(st, "free") ? &d->free : &d->meta;
+				t->count++;
+				t->bytes += hs_block_size(b);
+			}
 			s->ndesc++;
 		} else {
 			hs_alloc_desc_deinit(d);
@@ -330,7 +342,8 @@ static struct hs_error *heap_walk(struct hs_session *s)
 	}
 	if (first_failure) {
 		hs_diag_add(&s->diags, HS_DIAG_ERROR, "heap", first_failure->address, "%s", first_failure->message);
-		hs_error_destroy(first_failure);
+		hs_error_destroy(s->walk_failure);
+		s->walk_failure = first_failure;
 	}
 	return NULL;
 }
@@ -363,6 +376,11 @@ void hs_session_timings(const struct hs_session *s, const struct hs_stage_timing
 	*ret = s->timings;
 	*nret = s->ntimings;
 	*jobs_ret = s->jobs;
+}
+
+const char *hs_session_heap_incomplete(struct hs_session *s)
+{
+	return s->heap_done && s->walk_failure ? s->walk_failure->message : NULL;
 }
 
 struct hs_error *hs_session_need_heap(struct hs_session *s)

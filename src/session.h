@@ -40,6 +40,10 @@ struct hs_session {
 	struct hs_alloc_desc *desc;       /* one per allocator found, in walker-table order */
 	size_t ndesc, capdesc;
 	struct hs_error *heap_error;
+	/* An allocator found but not walked while others were (auto mode: an
+	 * unsupported jemalloc beside glibc): its results are missing, so the
+	 * status is 4 although the command ran (hs_session_heap_incomplete). */
+	struct hs_error *walk_failure;
 
 	bool unwinder_attached, unwinder_ok;   /* roots.c: libdwfl's core unwinder */
 	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
