@@ -53,6 +53,10 @@ struct hs_stacks {
 
 /* Needs the analysis, types and dominators of s. */
 struct hs_error *hs_stacks_build(struct hs_session *s, struct hs_stacks *ret);
+/* The owners alone (diff): every used allocation is counted in its owner's
+ * root-frames node, the one hs_stacks_build() puts at the top of its stack;
+ * from the top level of the dominator tree only, without building it. */
+struct hs_error *hs_stacks_build_owners(struct hs_session *s, struct hs_stacks *ret);
 void hs_stacks_deinit(struct hs_stacks *st);
 /* "frame;frame;frame" of node k into buf (sep between frames). */
 void hs_stacks_path(const struct hs_stacks *st, uint32_t k, const char *sep, char *buf, size_t len);

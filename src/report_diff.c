@@ -196,7 +196,8 @@ static struct hs_error *collect(struct hs_session *s, int sign, struct deltas *g
 				struct deltas *maps, struct side *side)
 {
 	struct hs_stacks st;
-	HS_CHECK(hs_stacks_build(s, &st));
+	HS_CHECK(hs_session_need_types(s));
+	HS_CHECK(hs_stacks_build_owners(s, &st));
 	const struct hs_analysis *a = s->analysis;
 	side->count = st.count;
 	side->bytes = st.bytes;

@@ -367,6 +367,162 @@ out:
 	return err;
 }
 
+/* Owners only (diff): each used allocation's owner is the root frames of its
+ * top-level dominator, the child of the virtual root that dominates it -- the
+ * same virtual root as dominators.c (rooted allocations, then leaked heads,
+ * then what is left, in index order).  Only that level of the tree is
+ * needed, and it comes from the iterative dominator algorithm over a lattice
+ * of three values per allocation: unknown, one top-level allocation, or
+ * itself (its predecessors disagree, so only the virtual root dominates it).
+ * Predecessors are met in reverse postorder until nothing changes. */
+
+#define TOP_UNSET UINT32_MAX
+#define TOP_MAX_PASSES 64
+
+// Depth-first from start over the forward edges: postorder into post.
+static void dfs_post(const struct hs_analysis *a, uint32_t start, uint8_t *seen, uint32_t *stack, uint32_t *pos,
+		     uint32_t *post, size_t *npost)
+{
+	size_t sp = 0;
+	seen[start] = 1;
+	stack[sp] = start;
+	pos[sp++] = a->fwd_off[start];
+	while (sp) {
+		uint32_t v = stack[sp - 1];
+		if (pos[sp - 1] == a->fwd_off[v + 1]) {
+			post[(*npost)++] = v;
+			sp--;
+			continue;
+		}
+		uint32_t w = a->fwd[pos[sp - 1]++];
+		if (seen[w])
+			continue;
+		seen[w] = 1;
+		stack[sp] = w;
+		pos[sp++] = a->fwd_off[w];
+	}
+}
+
+// top[i] for every used allocation; false when the passes do not settle.
+static bool top_dominators(const struct hs_analysis *a, uint32_t *top, uint8_t *seen, uint32_t *stack,
+			   uint32_t *pos, uint32_t *order)
+{
+	size_t n = a->n, npost = 0;
+	memset(seen, 0, n ? n : 1);
+	for (size_t i = 0; i < n; i++)
+		top[i] = TOP_UNSET;
+	for (int phase = 0; phase < 3; phase++)
+		for (size_t i = 0; i < n; i++) {
+			bool child = phase == 0 ? (a->flags[i] & HS_NODE_ROOTED) != 0 :
+				     phase == 1 ? hs_node_unreferenced(a, i) :
+				     (a->flags[i] & HS_NODE_USED) && !seen[i];
+			if (!child)
+				continue;
+			top[i] = (uint32_t)i;   // the virtual root's child: its own
+			if (!seen[i])
+				dfs_post(a, (uint32_t)i, seen, stack, pos, order, &npost);
+		}
+	for (int pass = 0; pass < TOP_MAX_PASSES; pass++) {
+		bool changed = false;
+		for (size_t k = npost; k-- > 0;) {
+			uint32_t b = order[k];
+			if (top[b] == b)
+				continue;   // a child of the virtual root, or its own for good
+			uint32_t t = TOP_UNSET;
+			for (uint32_t e = a->rev_off[b]; e < a->rev_off[b + 1]; e++) {
+				uint32_t d = top[a->rev[e]];
+				if (d == TOP_UNSET)
+					continue;
+				if (t == TOP_UNSET) {
+					t = d;
+				} else if (t != d) {
+					t = b;
+					break;
+				}
+			}
+			if (t != TOP_UNSET && t != top[b]) {
+				top[b] = t;
+				changed = true;
+			}
+		}
+		if (!changed)
+			return true;
+	}
+	return false;
+}
+
+struct hs_error *hs_stacks_build_owners(struct hs_session *s, struct hs_stacks *st)
+{
+	memset(st, 0, sizeof(*st));
+	HS_CHECK(hs_session_need_analysis(s));
+	struct hs_analysis *a = s->analysis;
+	if (a->idom)   // the dominator tree is there already: nothing to save
+		return hs_stacks_build(s, st);
+	HS_CHECK(hs_analysis_need_reverse(a));
+	size_t n = a->n, m = n ? n : 1;
+	uint32_t *top = malloc(m * sizeof(uint32_t)), *stack = malloc(m * sizeof(uint32_t));
+	uint32_t *pos = malloc(m * sizeof(uint32_t)), *order = malloc(m * sizeof(uint32_t));
+	uint8_t *seen = malloc(m);
+	struct root_pick *pick = NULL;
+	struct hs_error *err = &hs_error_nomem;
+	if (!top || !stack || !pos || !order || !seen)
+		goto out;
+	double t0 = hs_now();
+	if (!top_dominators(a, top, seen, stack, pos, order)) {
+		// A graph that needs more passes than this: the full tree.
+		free(top);
+		free(stack);
+		free(pos);
+		free(order);
+		free(seen);
+		return hs_stacks_build(s, st);
+	}
+	hs_session_time(s, "owners", t0);
+	if ((err = pick_roots(s, &pick)))
+		goto out;
+	err = &hs_error_nomem;
+	uint32_t *node_of = stack;   // reused: top-level allocation -> its owner node
+	memset(node_of, 0xff, m * sizeof(uint32_t));
+	st->of_block = malloc(m * sizeof(uint32_t));
+	st->nblocks = n;
+	uint32_t deeper = st->of_block ? intern_frame(st, "[deeper]") : HS_STACK_NONE;
+	if (deeper == HS_STACK_NONE)
+		goto out;
+	memset(st->of_block, 0xff, m * sizeof(uint32_t));
+	for (size_t i = 0; i < n; i++) {
+		uint32_t t = top[i];
+		if (!(a->flags[i] & HS_NODE_USED) || t == TOP_UNSET)
+			continue;
+		if (node_of[t] == HS_STACK_NONE &&
+		    (node_of[t] = root_node(s, st, &pick[t], t, deeper)) == HS_STACK_NONE)
+			goto out;
+		uint32_t k = node_of[t];
+		uint64_t size = hs_block_size(&s->heap.blocks[i]);
+		st->of_block[i] = k;
+		st->nodes[k].count++;
+		st->nodes[k].bytes += size;
+		st->count++;
+		st->bytes += size;
+		if (hs_node_leaked(a, i)) {
+			st->nodes[k].leaked_count++;
+			st->nodes[k].leaked_bytes += size;
+			st->leaked_count++;
+			st->leaked_bytes += size;
+		}
+	}
+	err = NULL;
+out:
+	free(top);
+	free(stack);
+	free(pos);
+	free(order);
+	free(seen);
+	free(pick);
+	if (err)
+		hs_stacks_deinit(st);
+	return err;
+}
+
 /* Files written atomically. */
 
 static int outfile_write(void *ctx, const char *buf, size_t len)

@@ -282,6 +282,40 @@ class DiffCase(Tmp):
         self.assertEqual(doc["maps"], [])
         self.assertEqual(doc["in_use"], {"count_delta": 0, "bytes_delta": 0})
 
+    def folded_owners(self, core):
+        """Bytes per owner from export's folded stacks (the full dominator
+        tree): an owner is a stack's root frames, two for a global or a
+        thread ("globals;g_x", "thread 42;main"), else one ("[leaked]")."""
+        out = os.path.join(self.tmp, "f.txt")
+        run_ok([core, "export", "--format", "folded", "-o", out])
+        owners = {}
+        with open(out) as f:
+            for line in f:
+                stack, size = line.rstrip("\n").rsplit(" ", 1)
+                frames = stack.split(";")
+                k = 2 if frames[0] == "globals" or frames[0].startswith("thread ") else 1
+                key = ";".join(frames[:k])
+                owners[key] = owners.get(key, 0) + int(size)
+        return owners
+
+    def test_diff_owners_are_the_dominator_trees(self):
+        # diff finds owners from the top level of the dominator tree alone;
+        # export builds the whole tree.  On cores with globals, threads,
+        # leaked clusters pointing into the live graph, pools and containers,
+        # diff against another program's core must give export's owner
+        # bytes, the other core's subtracted.
+        base = grow_core("one", "gdb")
+        theirs = self.folded_owners(base)
+        for name, kind in (("leaks", "gdb"), ("leaks", "kernel"), ("leaks_cpp", "gdb"), ("maps_cpp", "kernel"),
+                           ("pools", "gdb"), ("threads", "gdb"), ("glibc_heap", "kernel")):
+            core = hslib.core(name, kind)
+            ours = self.folded_owners(core)
+            want = {k: ours.get(k, 0) - theirs.get(k, 0) for k in set(ours) | set(theirs)}
+            want = {k: v for k, v in want.items() if v}
+            doc = hslib.run_json([core, "diff", "--force", base])
+            got = {o["owner"]: o["bytes_delta"] for o in doc["owners"] if o["bytes_delta"]}
+            self.assertEqual(got, want, "%s %s" % (name, kind))
+
     def test_diff_maps(self):
         # Per-map growth: the containers fixture against a core without any
         # (another program, so --force): every map grows by its whole count
