@@ -86,6 +86,11 @@ time_case "summary (1 M jemalloc regions)" 5 "$HS" "$D/je1.core" summary
 time_case "leaks (1 M jemalloc regions)" 3 "$HS" "$D/je1.core" leaks
 time_case "summary (10 M chunks)" 3 "$HS" "$D/m10.core" summary
 time_case "leaks --jobs 2 (10 M chunks)" 3 "$HS" --jobs 2 "$D/m10.core" leaks
+# m10 is one list of 10 M nodes: top folds it into one row, chain collapses
+# its hops into one line (issue 14: each within 2x of leaks).
+time_case "top --depth 2 (one 10 M-node list)" 3 "$HS" "$D/m10.core" top --depth 2
+tail=$("$HS" --json "$D/m10.core" chunks --used --limit 1 | python3 -c 'import json,sys; print(hex(json.load(sys.stdin)["allocations"][0]["address"]))')
+time_case "chain to its last node (10 M hops)" 3 "$HS" "$D/m10.core" chain "$tail"
 if [ -f gdb/heapscope.py ]; then
 	time_case "gdb: core-file + hs leaks (1 M chunks)" 3 gdb -batch -nx -ex "core-file $D/m1.core" \
 		-ex "source gdb/heapscope.py" -ex "hs leaks" "$D/bench_heap"

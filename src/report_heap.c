@@ -588,21 +588,17 @@ static void show_word(struct hs_cmd *c, size_t k, uint64_t off, uint64_t v)
 	struct hs_session *s = c->s;
 	struct hs_out *o = c->out;
 	const struct hs_block *b = &s->heap.blocks[k];
-	char desc[256];
+	char desc[320], what[256];
 	ptrdiff_t target;
 	uint64_t link, to_block = 0;
 	bool linked = hs_free_link(s, k, b->address + off, v, &link, &to_block);
-	describe_word(s, linked ? link + to_block : v, desc, sizeof(desc), &target);
-	if (linked) {
-		char d2[256];
-		if (!link)
-			snprintf(d2, sizeof(d2), "safe-linked: 0x0 (the end of the list)");
-		else if (to_block)
-			snprintf(d2, sizeof(d2), "safe-linked: chunk 0x%" PRIx64 " %s", link, desc);
-		else
-			snprintf(d2, sizeof(d2), "safe-linked: 0x%" PRIx64 " %s", link, desc);
-		memcpy(desc, d2, sizeof(desc));
-	}
+	describe_word(s, linked ? link + to_block : v, what, sizeof(what), &target);
+	if (!linked)
+		snprintf(desc, sizeof(desc), "%s", what);
+	else if (!link)
+		snprintf(desc, sizeof(desc), "safe-linked: 0x0 (the end of the list)");
+	else
+		snprintf(desc, sizeof(desc), "safe-linked: %s0x%" PRIx64 " %s", to_block ? "chunk " : "", link, what);
 	if (c->json) {
 		hs_json_begin_object(o);
 		hs_json_ku64(o, "offset", off);
