@@ -908,6 +908,19 @@ static void gl_destroy(void *state)
 	free(g);
 }
 
+/* Is libc's writable memory in the core (dumped), where main_arena lives? */
+static bool libc_data_dumped(struct gl *g)
+{
+	for (size_t r = 0; r < g->nlibc_ranges; r++)
+		for (size_t i = 0; i < g->mem->nsegs; i++) {
+			const struct hs_segment *seg = &g->mem->segs[i];
+			if ((seg->flags & HS_SEG_W) && seg->filesz && seg->start < g->libc_ranges[r].end &&
+			    g->libc_ranges[r].start < seg->start + seg->filesz)
+				return true;
+		}
+	return false;
+}
+
 static struct hs_error *gl_detect(struct hs_walk_ctx *ctx, void **state_ret)
 {
 	struct gl *g = calloc(1, sizeof(*g));
@@ -922,12 +935,19 @@ static struct hs_error *gl_detect(struct hs_walk_ctx *ctx, void **state_ret)
 	detect_version(g);
 	choose_layout(g);
 	if (!find_main_arena(g)) {
-		bool libc = g->libc || g->nlibc_ranges;
+		bool libc = g->libc || g->nlibc_ranges, dumped = libc_data_dumped(g);
 		gl_destroy(g);
 		if (hs_walk_interrupted(ctx))
 			return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 		if (!libc)
 			return hs_error_create(HS_ERR_NOT_FOUND, "no glibc malloc arena found");
+		// An initialised main_arena has empty bins pointing at themselves,
+		// which the scan finds: none in libc's dumped data means malloc
+		// never ran (another allocator replaced it), as with symbols below.
+		if (dumped)
+			return hs_error_create(HS_ERR_NOT_FOUND,
+					       "glibc malloc was never used: no initialised arena in libc's writable memory "
+					       "(if it was, give --override main_arena=ADDR)");
 		return hs_error_create(HS_ERR_HEAP,
 				       "libc is loaded but its main_arena was not found (no symbols, and no "
 				       "arena-like data in libc's writable memory); give it with main_arena=ADDR");
