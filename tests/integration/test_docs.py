@@ -108,7 +108,7 @@ NUMBER = re.compile(r"(0x)?[0-9a-f]*[0-9][0-9a-f.]*")
 # ASLR: such addresses are compared as addresses, not by value.
 HIGH_ADDRESS = re.compile(r"\b0x0*7f[0-9a-f]{6,}\b")
 # Paths of the build the docs were made in.
-BUILD_PATH = re.compile(r"/\S*/build/cores/")
+BUILD_PATH = re.compile(r"/\S*/build(-[a-z]+)?/cores/")
 
 
 def same_line(want, got, ids, vary=False):
