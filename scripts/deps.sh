@@ -11,9 +11,10 @@ case "$1" in
 esac
 # export/report/debuginfod tests: go tool pprof reads the profiles back,
 # headless Chromium renders the report, a local debuginfod serves debug info
-# (libdebuginfod1 is the client libdw loads).
+# (libdebuginfod1 is the client libdw loads); Go 1.19 builds the Go heap
+# fixture (cores/make-go-cores.sh).
 case "$1" in
-  check) need="$need golang-go chromium debuginfod libdebuginfod1" ;;
+  check) need="$need golang-go golang-1.19-go chromium debuginfod libdebuginfod1" ;;
 esac
 missing=""
 for p in $need; do
