@@ -10,7 +10,11 @@
 #   go_heap            the default build (DWARF and .symtab)
 #   go_heap_nodwarf    -ldflags=-w: no DWARF, .symtab kept
 #   go_heap_stripped   -ldflags='-s -w': neither
-# For go_heap: go_heap.gdb.core and go_heap.truth.json (gdb at
+#   go124_heap         the default build with Debian 13's Go 1.24
+#                      (golang-1.24-go, fetched into build/debian/trixie/
+#                      golang-1.24 by scripts/debian-release.sh: a private
+#                      apt source list, dpkg-deb -x; nothing installed)
+# For go_heap and go124_heap: NAME.gdb.core and NAME.truth.json (gdb at
 # main.dump_here); for each variant NAME.kernel.core and NAME.kernel.truth.json
 # (the program raises SIGABRT; it set GOTRACEBACK=crash itself, so the runtime
 # dumps core).  Work is redone only when stale.
@@ -20,7 +24,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 init make-go-cores
 GOROOT=${GO_ROOT:-/usr/lib/go-1.19}
-VARIANTS="go_heap go_heap_nodwarf go_heap_stripped"
+VARIANTS="go_heap go_heap_nodwarf go_heap_stripped go124_heap"
+TOP=$(cd "$HERE/.." && pwd)
 SRC=$HERE/go_heap/main.go
 
 [ $# -eq 0 ] && set -- $VARIANTS
@@ -32,19 +37,22 @@ lock make-go-cores
 check_kernel_cores
 
 build() {
-	name=$1 exe=$OUT/$1
+	name=$1 exe=$OUT/$1 root=$GOROOT
 	case $name in
 	go_heap) flags= ;;
 	go_heap_nodwarf) flags=-w ;;
 	go_heap_stripped) flags='-s -w' ;;
+	go124_heap) flags=
+		root=$("$TOP/scripts/debian-release.sh" trixie golang-1.24)/usr/lib/go-1.24 ||
+			fail "Go 1.24 (Debian 13's golang-1.24-go) could not be fetched" ;;
 	*) fail "unknown Go fixture $name (known: $VARIANTS)" ;;
 	esac
 	stale "$exe" "$SRC" "$HERE/make-go-cores.sh" || return 0
-	say "go build $name"
-	mkdir -p "$OUT/go-cache"
-	(cd "$HERE/go_heap" && env GOROOT="$GOROOT" GOCACHE="$OUT/go-cache" GOPATH="$OUT/go-cache/path" \
+	say "go build $name ($("$root/bin/go" env GOVERSION 2>/dev/null || echo "$root"))"
+	mkdir -p "$OUT/go-cache/$name"
+	(cd "$HERE/go_heap" && env GOROOT="$root" GOCACHE="$OUT/go-cache/$name" GOPATH="$OUT/go-cache/path" \
 		GOPROXY=off GOFLAGS= GO111MODULE=off CGO_ENABLED=0 GOTOOLCHAIN=local \
-		"$GOROOT/bin/go" build -trimpath -ldflags="$flags" -o "$exe" main.go)
+		"$root/bin/go" build -trimpath -ldflags="$flags" -o "$exe" main.go)
 }
 
 # The gdb core: lib.sh's gdb_core stops at a C dump_here(); Go's is
@@ -72,6 +80,6 @@ go_gdb_core() {
 for n in "$@"; do
 	case " $VARIANTS " in *" $n "*) ;; *) fail "unknown Go fixture $n (known: $VARIANTS)" ;; esac
 	build "$n"
-	[ "$n" = go_heap ] && go_gdb_core "$n"
+	case $n in go_heap|go124_heap) go_gdb_core "$n" ;; esac
 	kernel_core "$n"
 done

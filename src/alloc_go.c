@@ -1,8 +1,9 @@
-/* alloc_go.c - the Go runtime heap walker (go1.19, linux/amd64).
+/* alloc_go.c - the Go runtime heap walker (go1.19 and go1.24, linux/amd64).
  *
  * detect  the executable's runtime.mheap_ (an ELF symbol: -ldflags=-w keeps
  *         it) and its Go version (.go.buildinfo, else runtime.buildVersion);
- *         versions other than go1.19 are refused by name.  Every field is
+ *         versions other than those checked (HS_GO_VERSIONS) are refused by
+ *         name.  Every field is
  *         looked up in the executable's DWARF by name (go_layout.h lists
  *         them); without DWARF the built-in go1.19 rows are used, and said.
  *         A Go executable without a symbol table (-ldflags=-s) is recognised
@@ -118,6 +119,21 @@ static bool read_exe(struct go_st *g, uint64_t addr, void *buf, size_t len)
 
 /* --- detect --------------------------------------------------------------- */
 
+// Is version ("go1.19.8", "go1.24rc1") a release of one listed in releases
+// ("go1.19, go1.24")?
+static bool release_in(const char *version, const char *releases)
+{
+	for (const char *r = releases; *r;) {
+		size_t n = strcspn(r, ", ");
+		if (n && !strncmp(version, r, n) && (version[n] == 0 || version[n] == '.' ||
+						       !strncmp(version + n, "rc", 2)))
+			return true;
+		r += n;
+		r += strspn(r, ", ");
+	}
+	return false;
+}
+
 static uint64_t uvarint(const uint8_t *p, size_t len, size_t *used)
 {
 	uint64_t v = 0;
@@ -199,8 +215,7 @@ static struct hs_error *resolve_layout(struct go_st *g)
 		}
 		snprintf(g->layout_why, sizeof(g->layout_why), "DWARF of %s", g->exe_name);
 	} else {
-		if (strncmp(g->version, HS_GO_BUILTIN_VERSION, strlen(HS_GO_BUILTIN_VERSION)) ||
-		    (g->version[strlen(HS_GO_BUILTIN_VERSION)] != '.' && g->version[strlen(HS_GO_BUILTIN_VERSION)]))
+		if (!release_in(g->version, HS_GO_BUILTIN_VERSION))
 			return hs_error_create(HS_ERR_HEAP,
 					       "%s is a Go program (%s) without DWARF%s: heapscope's built-in Go layout is for "
 					       "%s only; build it without -ldflags=-w to have its heap walked",
@@ -319,12 +334,11 @@ static struct hs_error *go_detect(struct hs_walk_ctx *ctx, void **state_ret)
 	snprintf(g->exe_name, sizeof(g->exe_name), "%s", base_name(g->mod->path ? g->mod->path : g->mod->name));
 	g->file = hs_elf_open(g->mod->path, g->mod->bias);
 	read_version(g);
-	if (strncmp(g->version, HS_GO_BUILTIN_VERSION, strlen(HS_GO_BUILTIN_VERSION)) ||
-	    (g->version[strlen(HS_GO_BUILTIN_VERSION)] != '.' && g->version[strlen(HS_GO_BUILTIN_VERSION)]))
+	if (!release_in(g->version, HS_GO_VERSIONS))
 		err = hs_error_create(HS_ERR_HEAP, "%s is %s%s: not supported yet (heapscope reads the heap of %s)",
 				      g->exe_name, g->version[0] ? g->version : "a Go program of unknown version",
 				      g->version[0] ? "" : " (no .go.buildinfo, no runtime.buildVersion)",
-				      HS_GO_BUILTIN_VERSION);
+				      HS_GO_VERSIONS);
 	if (!err)
 		err = resolve_layout(g);
 	if (!err)

@@ -1,9 +1,10 @@
-"""The Go runtime heap (go1.19): every figure the runtime itself gave, exactly.
+"""The Go runtime heap (go1.19, go1.24): every figure the runtime itself gave, exactly.
 
 The fixture cores come from cores/make-go-cores.sh: cores/go_heap/main.go built
 with Debian 12's Go 1.19 as go_heap (DWARF), go_heap_nodwarf (-ldflags=-w:
-symbols, no DWARF) and go_heap_stripped (-ldflags='-s -w'); a gdb core of
-go_heap and a kernel core (GOTRACEBACK=crash, SIGABRT) of each.  The program
+symbols, no DWARF) and go_heap_stripped (-ldflags='-s -w'), and with Debian
+13's Go 1.24 as go124_heap; a gdb core of go_heap and go124_heap and a kernel
+core (GOTRACEBACK=crash, SIGABRT) of each.  The program
 allocates objects of several size classes and large ones, drops half of them,
 collects twice with the GC then turned off, and writes runtime.ReadMemStats'
 figures (which stop the world and flush every mcache) as its truth, with
@@ -129,10 +130,14 @@ class GoCore:
 
     def test_kept_objects_are_used_with_their_size_class(self):
         h = Heap(self.args)
+        # go1.22+: an object with pointers of more than 512 bytes in a small
+        # size class starts after the 8-byte malloc header in its slot.
+        header = 8 if self.truth["go_version"] >= "go1.22" else 0
         bad = []
         for k in self.truth["kinds"]:
             b = h.containing(k["kept_address"])
-            if not b or b["address"] != k["kept_address"] or b["state"] != "used" or b["size"] != k["size"]:
+            skip = header if k["name"] == "rec8k" else 0
+            if not b or b["address"] + skip != k["kept_address"] or b["state"] != "used" or b["size"] != k["size"]:
                 bad.append((k["name"], hex(k["kept_address"]), b))
         self.assertEqual(bad, [])
 
@@ -172,7 +177,8 @@ class GoCore:
 def make_cases():
     cases = [("go_heap", "gdb", (), "DWARF"), ("go_heap", "kernel", (), "DWARF"),
              ("go_heap_nodwarf", "kernel", (), "built-in go1.19"),
-             ("go_heap", "gdb", ("--no-debuginfo",), "built-in go1.19")]
+             ("go_heap", "gdb", ("--no-debuginfo",), "built-in go1.19"),
+             ("go124_heap", "gdb", (), "DWARF"), ("go124_heap", "kernel", (), "DWARF")]
     for name, kind, extra, layout in cases:
         cls = type("TestGo_%s_%s%s" % (name, kind, "_nodebuginfo" if extra else ""), (GoCore, unittest.TestCase),
                    {"name": name, "kind": kind, "extra": extra, "layout": layout})
@@ -226,6 +232,15 @@ class TestGoBadInput(unittest.TestCase):
         self.assertEqual(re.findall(r"\d+", r.stdout), [])   # no number presented as a heap figure
         info = hslib.run_json([core, "info"])
         self.assertGreaterEqual(len(info["threads"]), 1)
+
+    def test_no_built_in_layout_for_go_1_24(self):
+        core = go_core("go124_heap", "kernel")
+        r = hslib.run(["--no-debuginfo", core, "summary"], timeout=60)
+        hslib.check_no_crash(r)
+        self.assertEqual(r.status, 4, r.describe())
+        self.assertIn("go1.24", r.stderr)
+        self.assertIn("built-in Go layout is for go1.19 only", r.stderr)
+        self.assertEqual(re.findall(r"\d+", r.stdout), [])
 
     def damaged(self, field, value, size):
         """A copy of go_heap's gdb core with one field of the mspan of the
