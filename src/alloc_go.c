@@ -673,6 +673,12 @@ static struct hs_error *emit_spans(struct walk *w)
 {
 	struct go_st *g = w->g;
 	uint64_t prev_end = 0;
+	// Room for every block at once: a million objects grown by doubling
+	// cost more in copies and page faults than the walk itself.
+	uint64_t blocks = 0;
+	for (size_t i = 0; i < w->nspans; i++)
+		blocks += (w->spans[i].state == SPAN_IN_USE ? w->spans[i].nelems : 0) + 3;
+	HS_CHECK(HS_VEC_GROW(w->heap->blocks, w->heap->cap, w->heap->n + blocks + 2 * w->narenas + 1));
 	for (size_t i = 0; i < w->nspans; i++) {
 		const struct go_span *s = &w->spans[i];
 		if ((i & 255) == 0 && hs_walk_interrupted(g->ctx))
