@@ -10,11 +10,13 @@
 #   go_heap            the default build (DWARF and .symtab)
 #   go_heap_nodwarf    -ldflags=-w: no DWARF, .symtab kept
 #   go_heap_stripped   -ldflags='-s -w': neither
-#   go124_heap         the default build with Debian 13's Go 1.24
-#                      (golang-1.24-go, fetched into build/debian/trixie/
-#                      golang-1.24 by scripts/debian-release.sh: a private
-#                      apt source list, dpkg-deb -x; nothing installed)
-# For go_heap and go124_heap: NAME.gdb.core and NAME.truth.json (gdb at
+#   go121_heap, go122_heap, go123_heap, go124_heap
+#                      the default build with Go 1.21-1.23 (Debian 12
+#                      bookworm-backports) and 1.24 (Debian 13): golang-1.2N-go
+#                      fetched into build/debian/SUITE/golang-1.2N by
+#                      scripts/debian-release.sh (a private apt sources list,
+#                      dpkg-deb -x; nothing installed)
+# For go_heap and go12N_heap: NAME.gdb.core and NAME.truth.json (gdb at
 # main.dump_here); for each variant NAME.kernel.core and NAME.kernel.truth.json
 # (the program raises SIGABRT; it set GOTRACEBACK=crash itself, so the runtime
 # dumps core).  Work is redone only when stale.
@@ -24,7 +26,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 init make-go-cores
 GOROOT=${GO_ROOT:-/usr/lib/go-1.19}
-VARIANTS="go_heap go_heap_nodwarf go_heap_stripped go124_heap"
+VARIANTS="go_heap go_heap_nodwarf go_heap_stripped go121_heap go122_heap go123_heap go124_heap"
 TOP=$(cd "$HERE/.." && pwd)
 SRC=$HERE/go_heap/main.go
 
@@ -42,9 +44,12 @@ build() {
 	go_heap) flags= ;;
 	go_heap_nodwarf) flags=-w ;;
 	go_heap_stripped) flags='-s -w' ;;
-	go124_heap) flags=
-		root=$("$TOP/scripts/debian-release.sh" trixie golang-1.24)/usr/lib/go-1.24 ||
-			fail "Go 1.24 (Debian 13's golang-1.24-go) could not be fetched" ;;
+	go12[1-4]_heap) flags=
+		v=1.${name#go1}; v=${v%_heap}
+		suite=bookworm-backports
+		[ "$v" = 1.24 ] && suite=trixie
+		root=$("$TOP/scripts/debian-release.sh" $suite golang-$v)/usr/lib/go-$v ||
+			fail "Go $v (Debian $suite's golang-$v-go) could not be fetched" ;;
 	*) fail "unknown Go fixture $name (known: $VARIANTS)" ;;
 	esac
 	stale "$exe" "$SRC" "$HERE/make-go-cores.sh" || return 0
@@ -80,6 +85,6 @@ go_gdb_core() {
 for n in "$@"; do
 	case " $VARIANTS " in *" $n "*) ;; *) fail "unknown Go fixture $n (known: $VARIANTS)" ;; esac
 	build "$n"
-	case $n in go_heap|go124_heap) go_gdb_core "$n" ;; esac
+	case $n in go_heap|go12[1-4]_heap) go_gdb_core "$n" ;; esac
 	kernel_core "$n"
 done

@@ -7,6 +7,7 @@
 #   scripts/debian-release.sh trixie golang-1.24
 #                                          golang-1.24-go and -src, unpacked
 #                                          into build/debian/trixie/golang-1.24
+#   scripts/debian-release.sh bookworm-backports golang-1.21   (1.21-1.23)
 #
 # prints the directory the packages are unpacked into, build/debian/RELEASE/root
 # in the repository (whatever $BUILD is: make asan's build-asan shares it; or
@@ -38,7 +39,8 @@ fail() { echo "$ME: $*" >&2; exit 1; }
 
 case $REL in
 bullseye|trixie) ;;
-*) fail "unknown release (use bullseye or trixie)" ;;
+bookworm-backports) [ -n "$GO" ] || fail "bookworm-backports is only for Go toolchains (golang-1.2N)" ;;
+*) fail "unknown release (use bullseye, trixie, or bookworm-backports with golang-1.2N)" ;;
 esac
 mkdir -p "$DIR/$REL"
 TOP=$(cd "$DIR/$REL" && pwd)

@@ -1,4 +1,4 @@
-/* alloc_go.c - the Go runtime heap walker (go1.19 and go1.24, linux/amd64).
+/* alloc_go.c - the Go runtime heap walker (go1.19, go1.21-1.24; linux/amd64).
  *
  * detect  the executable's runtime.mheap_ (an ELF symbol: -ldflags=-w keeps
  *         it) and its Go version (.go.buildinfo, else runtime.buildVersion);

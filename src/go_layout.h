@@ -70,12 +70,13 @@ static const struct hs_go_field_def hs_go_fields[HS_GO_NFIELDS] = { HS_GO_FIELDS
 #define HS_GO_NUM_SIZE_CLASSES   68                              /* _NumSizeClasses */
 #define HS_GO_MAX_SMALL_SIZE     UINT64_C(32768)                 /* _MaxSmallSize */
 
-/* The releases the walker has been checked on (with DWARF), and the one the
- * built-in rows are for.  go1.24 differs from go1.19 in what the walk reads
- * only by field sizes and offsets (freeindex, nelems: uint16), all from DWARF;
- * its small spans end with heap bits or hold malloc headers inside their
- * slots, both within nelems * elemsize as the runtime counts it. */
-#define HS_GO_VERSIONS           "go1.19, go1.24"
+/* The releases the walker has been checked on (with DWARF: Debian's 1.19,
+ * 1.21-1.23 from bookworm-backports, 1.24), and the one the built-in rows are
+ * for.  From go1.22 what the walk reads differs only in field sizes and
+ * offsets (freeindex, nelems: uint16), all from DWARF; small spans end with
+ * heap bits or hold malloc headers inside their slots, both within
+ * nelems * elemsize as the runtime counts it. */
+#define HS_GO_VERSIONS           "go1.19, go1.21, go1.22, go1.23, go1.24"
 #define HS_GO_BUILTIN_VERSION    "go1.19"
 
 #endif

@@ -1,10 +1,11 @@
-"""The Go runtime heap (go1.19, go1.24): every figure the runtime itself gave, exactly.
+"""The Go runtime heap (go1.19, go1.21-1.24): every figure the runtime itself gave, exactly.
 
 The fixture cores come from cores/make-go-cores.sh: cores/go_heap/main.go built
 with Debian 12's Go 1.19 as go_heap (DWARF), go_heap_nodwarf (-ldflags=-w:
-symbols, no DWARF) and go_heap_stripped (-ldflags='-s -w'), and with Debian
-13's Go 1.24 as go124_heap; a gdb core of go_heap and go124_heap and a kernel
-core (GOTRACEBACK=crash, SIGABRT) of each.  The program
+symbols, no DWARF) and go_heap_stripped (-ldflags='-s -w'), and with Go
+1.21, 1.22, 1.23 (Debian 12 backports) and 1.24 (Debian 13) as go12N_heap; a
+gdb core of go_heap and each go12N_heap and a kernel core (GOTRACEBACK=crash,
+SIGABRT) of each.  The program
 allocates objects of several size classes and large ones, drops half of them,
 collects twice with the GC then turned off, and writes runtime.ReadMemStats'
 figures (which stop the world and flush every mcache) as its truth, with
@@ -178,7 +179,8 @@ def make_cases():
     cases = [("go_heap", "gdb", (), "DWARF"), ("go_heap", "kernel", (), "DWARF"),
              ("go_heap_nodwarf", "kernel", (), "built-in go1.19"),
              ("go_heap", "gdb", ("--no-debuginfo",), "built-in go1.19"),
-             ("go124_heap", "gdb", (), "DWARF"), ("go124_heap", "kernel", (), "DWARF")]
+             ] + [("go%s_heap" % v, kind, (), "DWARF") for v in ("121", "122", "123", "124")
+                  for kind in ("gdb", "kernel")]
     for name, kind, extra, layout in cases:
         cls = type("TestGo_%s_%s%s" % (name, kind, "_nodebuginfo" if extra else ""), (GoCore, unittest.TestCase),
                    {"name": name, "kind": kind, "extra": extra, "layout": layout})
@@ -240,6 +242,38 @@ class TestGoBadInput(unittest.TestCase):
         self.assertEqual(r.status, 4, r.describe())
         self.assertIn("go1.24", r.stderr)
         self.assertIn("built-in Go layout is for go1.19 only", r.stderr)
+        self.assertEqual(re.findall(r"\d+", r.stdout), [])
+
+    def test_other_version_is_refused_by_name(self):
+        # A copy of the kernel core that names a copy of the executable whose
+        # version says go1.20 (.go.buildinfo and runtime.buildVersion's
+        # bytes), at a path of the same length.
+        src = go_core("go_heap", "kernel")
+        exe_path = os.path.realpath(os.path.join(hslib.CORES, "go_heap"))
+        with open(exe_path, "rb") as f:
+            exe = f.read()
+        self.assertEqual(exe.count(b"go1.19."), 2)
+        d = "/tmp/hsgo%d" % os.getpid()
+        d += "v" * (len(exe_path) - len(d) - len("/go_heap"))
+        self.assertGreater(len(exe_path), len(d) - 1, "the build path is too short for this test")
+        os.makedirs(d, exist_ok=True)
+        try:
+            other = d + "/go_heap"
+            with open(other, "wb") as f:
+                f.write(exe.replace(b"go1.19.", b"go1.20."))
+            with open(src, "rb") as f:
+                core = f.read()
+            self.assertIn(exe_path.encode(), core)
+            dst = os.path.join(self.tmp, "other.core")
+            with open(dst, "wb") as f:
+                f.write(core.replace(exe_path.encode(), other.encode()))
+            r = hslib.run([dst, "summary"], timeout=60)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        hslib.check_no_crash(r)
+        self.assertEqual(r.status, 4, r.describe())
+        self.assertIn("go1.20.8", r.stderr)
+        self.assertIn("not supported yet (heapscope reads the heap of go1.19, go1.21", r.stderr)
         self.assertEqual(re.findall(r"\d+", r.stdout), [])
 
     def damaged(self, field, value, size):
