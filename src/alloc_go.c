@@ -315,8 +315,16 @@ static struct hs_error *go_detect(struct hs_walk_ctx *ctx, void **state_ret)
 	if (!ctx->symbols)
 		return hs_error_create(HS_ERR_NOT_FOUND, "the Go runtime is not in this process: no symbols");
 	hs_walk_diag_kinds(ctx, go_diag_what, sizeof(go_diag_what) / sizeof(go_diag_what[0]), MAX_DIAGS_PER_KIND);
+	// The runtime is in the executable; the module is the one whose symbol
+	// it is (a live process's module range may end before .noptrbss).
 	struct hs_symbol sym;
-	struct hs_error *err = hs_walk_symbol(ctx, NULL, "runtime.mheap_", &sym);
+	struct hs_module *mod = hs_symbols_main_module(ctx->symbols);
+	struct hs_error *err = mod ? hs_walk_symbol(ctx, mod, "runtime.mheap_", &sym) : NULL;
+	if (!mod || err) {
+		hs_error_destroy(err);
+		err = hs_walk_symbol(ctx, NULL, "runtime.mheap_", &sym);
+		mod = err ? NULL : hs_walk_module_at(ctx, sym.address);
+	}
 	if (err) {
 		hs_error_destroy(err);
 		return no_symbols(ctx);
@@ -326,7 +334,7 @@ static struct hs_error *go_detect(struct hs_walk_ctx *ctx, void **state_ret)
 		return &hs_error_nomem;
 	g->ctx = ctx;
 	g->mheap = sym.address;
-	g->mod = hs_walk_module_at(ctx, sym.address);
+	g->mod = mod;
 	if (!g->mod) {
 		free(g);
 		return hs_error_create(HS_ERR_HEAP, "runtime.mheap_ (0x%" PRIx64 ") is in no module", sym.address);

@@ -5,6 +5,7 @@
 //	go_heap TRUTH.json          stop in main.dump_here (gdb writes the core)
 //	go_heap TRUTH.json abort    then SIGABRT: with GOTRACEBACK=crash (set
 //	                            below) the kernel writes the core
+//	go_heap TRUTH.json wait     then sleep until killed (heapscope --pid)
 //
 // The truth is exact: after the last runtime.GC() (which finishes sweeping)
 // the GC is off (SetGCPercent(-1)), GOMAXPROCS is 1, and ReadMemStats (which
@@ -46,6 +47,7 @@ var (
 	larges [][]byte   // 100,000 bytes: 13 pages each
 	huge   []*int64   // 2,400,000 bytes: one large object of 293 pages
 	freed  = map[string]uintptr{}
+	nap    = syscall.Timespec{Sec: 3600} // made before the figures: waiting allocates nothing
 )
 
 //go:noinline
@@ -59,6 +61,7 @@ func main() {
 		os.Exit(2)
 	}
 	abort := len(os.Args) > 2 && os.Args[2] == "abort"
+	wait := len(os.Args) > 2 && os.Args[2] == "wait"
 	fd, err := syscall.Open(os.Args[1], syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC, 0o644)
 	if err != nil {
 		os.Stderr.WriteString("go_heap: cannot create " + os.Args[1] + "\n")
@@ -211,6 +214,12 @@ func main() {
 	syscall.Close(fd)
 
 	dump_here()
+	// A raw system call keeps the only P: no other goroutine runs (the
+	// sweeper would free GC work buffers, the runtime allocate) while
+	// heapscope --pid reads the heap.  Run with GODEBUG=asyncpreemptoff=1.
+	for wait {
+		syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&nap)), 0, 0)
+	}
 	if abort {
 		syscall.Kill(pid, syscall.SIGABRT)
 		for {
