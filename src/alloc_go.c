@@ -627,6 +627,9 @@ static struct hs_error *read_spans(struct walk *w)
 out:
 	free(ptrs);
 	free(b);
+	if (!err && g->nallspans && w->rejected >= g->nallspans)
+		err = hs_error_create(HS_ERR_HEAP, "mheap_.allspans (0x%" PRIx64 ", %" PRIu64 " spans) is not in the core: "
+				      "no span of the Go heap is known", g->allspans, g->nallspans);
 	if (!err && w->nspans)
 		qsort(w->spans, w->nspans, sizeof(*w->spans), span_cmp);
 	return err;

@@ -368,6 +368,44 @@ class TestGoBadInput(unittest.TestCase):
         self.assertTrue(any("idle pages are not counted" in m for m in msgs), msgs)
         self.assertNotIn("idle-pages", by_where(doc))
 
+    def test_unreadable_alloc_bits_leave_that_span_out(self):
+        core, start, size = self.damaged("mspan.allocBits", 0x1000, 8)
+        truth = hslib.truth("go_heap", "gdb")
+        good = Heap([go_core("go_heap", "gdb")])
+        lost = [b for b in good.blocks if start <= b["address"] < start + size and b["state"] == "used"]
+        doc = hslib.run_json([core, "summary"])
+        self.assertEqual(doc["in_use"]["count"], truth["heap_objects"] - len(lost))
+        msgs = [d["message"] for d in doc["diagnostics"] if d["stage"] == "go"]
+        self.assertTrue(any("allocBits (0x1000) are not in the core" in m for m in msgs), msgs)
+        # Its pages are known: idle pages are still exact.
+        self.assertEqual(by_where(doc)["idle-pages"][1], truth["heap_idle"])
+
+    def damaged_mheap(self, field, value):
+        """A copy of go_heap's gdb core with one word of runtime.mheap_ overwritten."""
+        src = go_core("go_heap", "gdb")
+        facts = go_desc(hslib.run_json([src, "summary"]))["facts"]
+        segs = load_segments(src)
+        dst = os.path.join(self.tmp, "mheap.core")
+        shutil.copyfile(src, dst)
+        with open(dst, "r+b") as f:
+            f.seek(file_offset(segs, facts["runtime.mheap_"] + field(facts)))
+            f.write(struct.pack("<Q", value))
+        return dst
+
+    def test_absurd_span_count_is_refused(self):
+        core = self.damaged_mheap(lambda f: f["mheap.allspans"] + 8, 1 << 40)
+        r = hslib.run([core, "summary"], timeout=60)
+        hslib.check_no_crash(r)
+        self.assertEqual(r.status, 4, r.describe())
+        self.assertIn("not a Go heap heapscope can believe", r.stderr)
+
+    def test_span_list_out_of_the_core(self):
+        core = self.damaged_mheap(lambda f: f["mheap.allspans"], 0x1000)
+        r = hslib.run([core, "summary"], timeout=60)
+        hslib.check_no_crash(r)
+        self.assertEqual(r.status, 4, r.describe())
+        self.assertIn("no span of the Go heap is known", r.stderr)
+
     def test_truncated_core(self):
         src = go_core("go_heap", "kernel")
         dst = os.path.join(self.tmp, "cut.core")
