@@ -4,12 +4,14 @@
 #   BUILD=build cores/make-go-cores.sh           every variant
 #   BUILD=build cores/make-go-cores.sh NAME...   the named variants
 #
-# cores/go_heap/main.go, built with Debian 12's Go 1.19 (/usr/lib/go-1.19,
-# GOROOT's standard library only, no network: GOPROXY=off, GO111MODULE=off,
-# CGO_ENABLED=0, a static executable), into $BUILD/cores/:
+# cores/go_heap/*.go, built with Debian 12's Go 1.19 (/usr/lib/go-1.19,
+# GOROOT's standard library only, no network: GOPROXY=off, GO111MODULE=off;
+# CGO_ENABLED=0, a static executable, but for go_heap_cgo), into $BUILD/cores/:
 #   go_heap            the default build (DWARF and .symtab)
 #   go_heap_nodwarf    -ldflags=-w: no DWARF, .symtab kept
 #   go_heap_stripped   -ldflags='-s -w': neither
+#   go_heap_cgo        CGO_ENABLED=1 with cores/go_heap/cgo.go: C blocks from
+#                      glibc's malloc beside the Go heap (dynamically linked)
 #   go121_heap, go122_heap, go123_heap, go124_heap
 #                      the default build with Go 1.21-1.23 (Debian 12
 #                      bookworm-backports) and 1.24 (Debian 13): golang-1.2N-go
@@ -26,9 +28,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 init make-go-cores
 GOROOT=${GO_ROOT:-/usr/lib/go-1.19}
-VARIANTS="go_heap go_heap_nodwarf go_heap_stripped go121_heap go122_heap go123_heap go124_heap"
+VARIANTS="go_heap go_heap_nodwarf go_heap_stripped go_heap_cgo go121_heap go122_heap go123_heap go124_heap"
 TOP=$(cd "$HERE/.." && pwd)
-SRC=$HERE/go_heap/main.go
 
 [ $# -eq 0 ] && set -- $VARIANTS
 
@@ -39,11 +40,12 @@ lock make-go-cores
 check_kernel_cores
 
 build() {
-	name=$1 exe=$OUT/$1 root=$GOROOT
+	name=$1 exe=$OUT/$1 root=$GOROOT cgo=0
 	case $name in
 	go_heap) flags= ;;
 	go_heap_nodwarf) flags=-w ;;
 	go_heap_stripped) flags='-s -w' ;;
+	go_heap_cgo) flags= cgo=1 ;;
 	go12[1-4]_heap) flags=
 		v=1.${name#go1}; v=${v%_heap}
 		suite=bookworm-backports
@@ -52,12 +54,12 @@ build() {
 			fail "Go $v (Debian $suite's golang-$v-go) could not be fetched" ;;
 	*) fail "unknown Go fixture $name (known: $VARIANTS)" ;;
 	esac
-	stale "$exe" "$SRC" "$HERE/make-go-cores.sh" || return 0
+	stale "$exe" "$HERE"/go_heap/*.go "$HERE/make-go-cores.sh" || return 0
 	say "go build $name ($("$root/bin/go" env GOVERSION 2>/dev/null || echo "$root"))"
 	mkdir -p "$OUT/go-cache/$name"
 	(cd "$HERE/go_heap" && env GOROOT="$root" GOCACHE="$OUT/go-cache/$name" GOPATH="$OUT/go-cache/path" \
-		GOPROXY=off GOFLAGS= GO111MODULE=off CGO_ENABLED=0 GOTOOLCHAIN=local \
-		"$root/bin/go" build -trimpath -ldflags="$flags" -o "$exe" main.go)
+		GOPROXY=off GOFLAGS= GO111MODULE=off CGO_ENABLED=$cgo GOTOOLCHAIN=local \
+		"$root/bin/go" build -trimpath -ldflags="$flags" -o "$exe" .)
 }
 
 # The gdb core: lib.sh's gdb_core stops at a C dump_here(); Go's is
@@ -85,6 +87,6 @@ go_gdb_core() {
 for n in "$@"; do
 	case " $VARIANTS " in *" $n "*) ;; *) fail "unknown Go fixture $n (known: $VARIANTS)" ;; esac
 	build "$n"
-	case $n in go_heap|go12[1-4]_heap) go_gdb_core "$n" ;; esac
+	case $n in go_heap|go_heap_cgo|go12[1-4]_heap) go_gdb_core "$n" ;; esac
 	kernel_core "$n"
 done

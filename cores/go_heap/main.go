@@ -37,6 +37,7 @@ type rec128 struct { // pointers, 128-byte class
 type buf1k [1024]byte                                     // noscan, 1024-byte class
 type rec8k struct{ p *rec8k; pad [1000]uint64 }           // 8008 bytes -> 8192-byte class
 type kind struct{ name string; made, kept int; size uintptr }
+type cBlock struct{ address, size uint64 } // a C block (cgo.go): user pointer, malloc_usable_size
 
 var (
 	smalls []*small24
@@ -140,6 +141,7 @@ func main() {
 		{"rec8k", addr(unsafe.Pointer(rec8ks[0]))}, {"large100k", addr(unsafe.Pointer(&larges[0][0]))},
 		{"huge2m", addr(unsafe.Pointer(&huge[0]))},
 	}
+	cLive, cFreed := cHeap()
 	out := make([]byte, 0, 1<<16)
 	var ms runtime.MemStats
 
@@ -209,6 +211,23 @@ func main() {
 		out = strconv.AppendUint(out, uint64(freed[k.name]), 10)
 		out = append(out, '}')
 	}
+	blocks := func(key string, list []cBlock) {
+		out = append(out, "],\n \""...)
+		out = append(out, key...)
+		out = append(out, "\": ["...)
+		for i, b := range list {
+			if i > 0 {
+				out = append(out, ", "...)
+			}
+			out = append(out, "{\"address\": "...)
+			out = strconv.AppendUint(out, b.address, 10)
+			out = append(out, ", \"size\": "...)
+			out = strconv.AppendUint(out, b.size, 10)
+			out = append(out, '}')
+		}
+	}
+	blocks("c_live", cLive)
+	blocks("c_freed", cFreed)
 	out = append(out, "]}\n"...)
 	syscall.Write(fd, out)
 	syscall.Close(fd)
