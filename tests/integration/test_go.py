@@ -453,6 +453,44 @@ class TestGoBadInput(unittest.TestCase):
                 else:
                     self.assertIn(cmd[0], ("info", "summary", "arenas", "chunks", "bins", "show"), r.describe())
 
+    def test_random_damage_to_the_runtime_metadata(self):
+        """Seeded random words written over mspan structs, mheap_ and the
+        page map: a finding or a refusal, never a crash, a hang or a
+        document that is not one."""
+        import random
+        src = go_core("go_heap", "kernel")
+        doc = hslib.run_json([src, "summary"])
+        facts = go_desc(doc)["facts"]
+        h = Heap([src])
+        spans = [b["address"] for b in h.blocks if b["where"] == "span-struct"]
+        ha = [b["address"] for b in h.blocks if b["where"] == "arena-meta"][0]
+        segs = load_segments(src)
+        with open(src, "rb") as f:
+            data = bytearray(f.read())
+        rng = random.Random(15)
+        for round_ in range(12):
+            d = bytearray(data)
+            for _ in range(rng.choice((1, 4, 16))):
+                where = rng.random()
+                if where < 0.6:
+                    addr = rng.choice(spans) + 8 * rng.randrange(facts["sizeof(runtime.mspan)"] // 8)
+                elif where < 0.8:
+                    addr = facts["runtime.mheap_"] + facts["mheap.allspans"] + 8 * rng.randrange(-2, 24)
+                else:
+                    addr = ha + facts["heapArena.spans"] + 8 * rng.randrange(1024)
+                off = file_offset(segs, addr)
+                word = rng.choice((0, 1, 0x1000, 1 << 40, rng.getrandbits(64), 0xc000000000 + 8192 * rng.randrange(512)))
+                d[off:off + 8] = struct.pack("<Q", word)
+            dst = os.path.join(self.tmp, "r%d.core" % round_)
+            with open(dst, "wb") as f:
+                f.write(d)
+            for cmd in (["summary"], ["chunks", "--limit", "3"]):
+                r = hslib.json_result([dst] + cmd, timeout=60)
+                hslib.check_no_crash(r)
+                self.assertIn(r.status, (0, 4), r.describe())
+                self.assertTrue(r.stdout.endswith("}\n"), r.describe())
+            os.unlink(dst)
+
     def test_truncated_core(self):
         src = go_core("go_heap", "kernel")
         dst = os.path.join(self.tmp, "cut.core")
