@@ -743,6 +743,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 			hs_json_kbool(o, "unreferenced", hs_node_unreferenced(an, (size_t)k));
 		}
 		hs_json_kstr(o, "type", type);
+		hs_json_type_info(o, s, (size_t)k);
 		if (graph)
 			show_fields(c, (size_t)k, max_bytes);
 		hs_json_key(o, "words");

@@ -219,6 +219,7 @@ static void render_groups(struct hs_cmd *c, const struct group *g, size_t n, enu
 		if (c->json) {
 			hs_json_begin_object(o);
 			hs_json_kstr(o, "type", t);
+			hs_json_type_name_info(o, t);
 			hs_json_key(o, "size");
 			if (by == BY_TYPE)
 				hs_json_null(o);
@@ -317,6 +318,7 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 				hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
 				hs_json_kbool(o, "unreferenced", head);
 				hs_json_kstr(o, "type", t);
+				hs_json_type_info(o, s, i);
 				hs_json_end_object(o);
 			} else {
 				hs_out_printf(o, "  0x%016" PRIx64 " %10" PRIu64 " %-5s %s\n", s->heap.blocks[i].address,
@@ -1522,6 +1524,7 @@ static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
 	hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
 	hs_json_kbool(o, "pooled", hs_pools_block_pooled(s, i));
 	hs_json_kstr(o, "type", hs_block_type(s, i));
+	hs_json_type_info(o, s, i);
 	json_owner(c, &t->owners[row->owner]);
 	if (row->depth) {
 		hs_json_key(o, "via_offset");
