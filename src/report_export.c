@@ -271,6 +271,28 @@ static uint32_t root_node(struct hs_session *s, struct hs_stacks *st, const stru
 	return k;
 }
 
+// Every allocation counted in its node (of_block), and in the totals.
+static void count_blocks(struct hs_session *s, struct hs_stacks *st)
+{
+	const struct hs_analysis *a = s->analysis;
+	for (size_t i = 0; i < st->nblocks; i++) {
+		uint32_t k = st->of_block[i];
+		if (k == HS_STACK_NONE)
+			continue;
+		uint64_t size = hs_block_size(&s->heap.blocks[i]);
+		st->nodes[k].count++;
+		st->nodes[k].bytes += size;
+		st->count++;
+		st->bytes += size;
+		if (hs_node_leaked(a, i)) {
+			st->nodes[k].leaked_count++;
+			st->nodes[k].leaked_bytes += size;
+			st->leaked_count++;
+			st->leaked_bytes += size;
+		}
+	}
+}
+
 struct hs_error *hs_stacks_build(struct hs_session *s, struct hs_stacks *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -340,22 +362,7 @@ struct hs_error *hs_stacks_build(struct hs_session *s, struct hs_stacks *st)
 			st->of_block[b] = node;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint32_t k = st->of_block[i];
-		if (k == HS_STACK_NONE)
-			continue;
-		uint64_t size = hs_block_size(&s->heap.blocks[i]);
-		st->nodes[k].count++;
-		st->nodes[k].bytes += size;
-		st->count++;
-		st->bytes += size;
-		if (hs_node_leaked(a, i)) {
-			st->nodes[k].leaked_count++;
-			st->nodes[k].leaked_bytes += size;
-			st->leaked_count++;
-			st->leaked_bytes += size;
-		}
-	}
+	count_blocks(s, st);
 	err = NULL;
 out:
 	hs_progress_end(s);
@@ -496,20 +503,9 @@ struct hs_error *hs_stacks_build_owners(struct hs_session *s, struct hs_stacks *
 		if (node_of[t] == HS_STACK_NONE &&
 		    (node_of[t] = root_node(s, st, &pick[t], t, deeper)) == HS_STACK_NONE)
 			goto out;
-		uint32_t k = node_of[t];
-		uint64_t size = hs_block_size(&s->heap.blocks[i]);
-		st->of_block[i] = k;
-		st->nodes[k].count++;
-		st->nodes[k].bytes += size;
-		st->count++;
-		st->bytes += size;
-		if (hs_node_leaked(a, i)) {
-			st->nodes[k].leaked_count++;
-			st->nodes[k].leaked_bytes += size;
-			st->leaked_count++;
-			st->leaked_bytes += size;
-		}
+		st->of_block[i] = node_of[t];
 	}
+	count_blocks(s, st);
 	err = NULL;
 out:
 	free(top);
