@@ -343,12 +343,14 @@ struct hs_error *hs_cmd_histogram(struct hs_cmd *c)
 {
 	bool used = false, leaked = false, free_ = false;
 	const char *by = "type+size";
-	uint64_t limit = 50;
+	uint64_t limit = UINT64_MAX;    /* not given: 50 rows of text, every row of JSON */
 	const struct hs_opt opts[] = {
 		{ "--used", HS_OPT_FLAG, &used }, { "--leaked", HS_OPT_FLAG, &leaked }, { "--free", HS_OPT_FLAG, &free_ },
 		{ "--by", HS_OPT_STR, &by }, { "--limit", HS_OPT_U64, &limit }, { 0 },
 	};
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	if (limit == UINT64_MAX && !c->json)
+		limit = 50;
 	enum group_by mode;
 	if (!strcmp(by, "type"))
 		mode = BY_TYPE;
@@ -370,7 +372,7 @@ struct hs_error *hs_cmd_histogram(struct hs_cmd *c)
 		hs_json_kstr(c->out, "set", leaked ? "leaked" : free_ ? "free" : "used");
 		hs_json_kstr(c->out, "by", by);
 	}
-	render_groups(c, g, ng, mode, false, c->json ? UINT64_MAX : limit);
+	render_groups(c, g, ng, mode, false, limit);
 	free(g);
 	if (c->json) {
 		hs_json_end_object(c->out);
