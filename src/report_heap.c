@@ -257,7 +257,7 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	// Said first, not only among the diagnostics: the totals below lack it.
 	if (c->s->walk_failure)
 		hs_out_printf(o, "Not walked: %s\n", c->s->walk_failure->message);
-	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "SIZE", "BYTES");
+	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "BYTES", "EXACT");
 	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "in use", t.used.count,
 		      hs_fmt_size(t.used.bytes, a, sizeof(a)), t.used.bytes);
 	print_where_totals(o, &t, HS_STATE_USED);

@@ -1544,7 +1544,7 @@ static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_w
 	const struct hs_analysis *a = s->analysis;
 	const struct top_row *row = &t->rows[r];
 	uint32_t i = row->block;
-	char x[32], y[32], addr[96], via[160] = "";
+	char y[32], addr[96], via[160] = "";
 	snprintf(addr, sizeof(addr), "%*s0x%016" PRIx64, (int)(2 * row->depth), "", s->heap.blocks[i].address);
 	if (row->depth && row->via_offset >= 0) {
 		char field[128];
@@ -1554,8 +1554,9 @@ static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_w
 			snprintf(via, sizeof(via), "  (via +0x%" PRIx64 ")", (uint64_t)row->via_offset);
 	}
 	const char *type = hs_block_type(s, i);
-	hs_out_printf(c->out, "  %-*s %10s %10s %10" PRIu32 " %-8s %-*s %s%s\n", addr_width, addr,
-		      hs_fmt_size(hs_block_size(&s->heap.blocks[i]), x, sizeof(x)), hs_fmt_size(a->retained[i], y, sizeof(y)),
+	// An allocation's own size exact (as chunks, leaks, histogram), sums in units.
+	hs_out_printf(c->out, "  %-*s %10" PRIu64 " %10s %10" PRIu32 " %-8s %-*s %s%s\n", addr_width, addr,
+		      hs_block_size(&s->heap.blocks[i]), hs_fmt_size(a->retained[i], y, sizeof(y)),
 		      a->retained_count[i], row_state(s, i), owner_width, t->owners[row->owner].name, type ? type : "?", via);
 }
 
