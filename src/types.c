@@ -906,11 +906,15 @@ static int layout_fits(struct hs_session *s, struct hs_analysis *a, struct hs_ty
 	return hits;
 }
 
-static uint32_t inferred_name(struct hs_types *t, const struct layout *l)
+// "~NAME" of layout k, interned once per layout (cache: one id per layout).
+static uint32_t inferred_name(struct hs_types *t, int k, uint32_t *cache)
 {
-	char name[512];
-	snprintf(name, sizeof(name), "~%s", t->names[l->name_id]);
-	return intern(t, name);
+	if (!cache[k]) {
+		char name[512];
+		snprintf(name, sizeof(name), "~%s", t->names[t->layouts[k].name_id]);
+		cache[k] = intern(t, name);
+	}
+	return cache[k];
 }
 
 static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
@@ -924,6 +928,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 	if (!ncand)
 		return;
 	// What was typed for certain, by (layout, usable size).
+	uint32_t *names = NULL;
 	struct seen *seen = NULL;
 	size_t nseen = 0, capseen = 0;
 	for (size_t i = 0; i < a->n; i++) {
@@ -963,7 +968,8 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 	t->rule = calloc(a->n, 1);
 	t->conf = calloc(a->n, 1);
 	uint32_t *queue = malloc(a->n * sizeof(uint32_t));
-	if (!t->rule || !t->conf || !queue) {
+	names = calloc(t->nlayouts, sizeof(*names));
+	if (!t->rule || !t->conf || !queue || !names) {
 		free(queue);
 		free(t->rule);
 		free(t->conf);
@@ -1000,7 +1006,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 		}
 		if (found < 0 || ambiguous)
 			continue;
-		uint32_t id = inferred_name(t, &t->layouts[found]);
+		uint32_t id = inferred_name(t, found, names);
 		if (!id)
 			continue;
 		a->type[i] = id;
@@ -1025,7 +1031,8 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 			int pk = l->slots[k].pointee;
 			if (b < 0 || a->type[b] || hs_block_size(&s->heap.blocks[b]) < t->layouts[pk].size)
 				continue;
-			uint32_t id = inferred_name(t, layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40)));
+			layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40));
+			uint32_t id = inferred_name(t, pk, names);
 			if (!id)
 				continue;
 			a->type[b] = id;
@@ -1037,6 +1044,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 	}
 	free(queue);
 out:
+	free(names);
 	free(seen);
 }
 
