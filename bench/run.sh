@@ -155,4 +155,6 @@ done
 [ -n "${BENCH_GRAPH_ONLY:-}" ] || BUILD=$B bench/tcmalloc.sh || bad=1
 # The mimalloc walker against glibc on 1 M allocations (issue 18's budget).
 [ -n "${BENCH_GRAPH_ONLY:-}" ] || BUILD=$B bench/mimalloc.sh || bad=1
+# The Go walker on a Go core of 1 M live objects (issue 15's budget).
+[ -n "${BENCH_GRAPH_ONLY:-}" ] || BUILD=$B bench/go.sh || bad=1
 exit $bad

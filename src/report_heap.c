@@ -267,6 +267,12 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	if (t.meta.count)
 		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "allocator metadata", t.meta.count,
 			      hs_fmt_size(t.meta.bytes, a, sizeof(a)), t.meta.bytes);
+	// A Go heap's metadata is goroutine stacks and runtime structs: named.
+	bool go = false;
+	for (size_t d = 0; d < c->s->ndesc; d++)
+		go |= c->s->desc[d].allocator && !strcmp(c->s->desc[d].allocator, "go");
+	if (go)
+		print_where_totals(o, &t, HS_STATE_META);
 	if (pooled.count) {
 		hs_out_printf(o, "\n  %-22s %12" PRIu64 " %12s  %" PRIu64 "   (%zu pool%s; see: pools)\n", "pooled (in use)",
 			      pooled.count, hs_fmt_size(pooled.bytes, a, sizeof(a)), pooled.bytes, pl->n,
