@@ -28,6 +28,7 @@
  * Arenas are the 64 MiB heap arenas.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,10 +492,15 @@ static bool in_heap(const struct walk *w, uint64_t start, uint64_t end)
 	return true;
 }
 
-static bool span_diag(struct walk *w, uint64_t mspan, const char *fmt, uint64_t x, uint64_t y)
+// A span left out: its pages are not known either.
+static bool span_diag(struct walk *w, uint64_t mspan, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool span_diag(struct walk *w, uint64_t mspan, const char *fmt, ...)
 {
 	char why[160];
-	snprintf(why, sizeof(why), fmt, x, y);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
 	w->bad_spans++;
 	w->rejected++;
 	hs_walk_diagk(w->g->ctx, D_SPAN, HS_DIAG_ERROR, mspan, "span 0x%" PRIx64 ": %s; left out", mspan, why);
@@ -502,10 +508,14 @@ static bool span_diag(struct walk *w, uint64_t mspan, const char *fmt, uint64_t 
 }
 
 // A span whose pages are known but whose objects cannot be read.
-static void objects_diag(struct walk *w, uint64_t mspan, const char *fmt, uint64_t x, uint64_t y)
+static void objects_diag(struct walk *w, uint64_t mspan, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void objects_diag(struct walk *w, uint64_t mspan, const char *fmt, ...)
 {
 	char why[160];
-	snprintf(why, sizeof(why), fmt, x, y);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
 	w->bad_spans++;
 	hs_walk_diagk(w->g->ctx, D_SPAN, HS_DIAG_ERROR, mspan, "span 0x%" PRIx64 ": %s", mspan, why);
 }
@@ -521,7 +531,7 @@ static bool read_span(struct walk *w, uint64_t p, const uint8_t *b, struct go_sp
 		return false;
 	}
 	if (s->state != SPAN_IN_USE && s->state != SPAN_MANUAL)
-		return span_diag(w, p, "state %" PRIu64 " is none of dead (0), in use (1), manual (2)%.0" PRIu64, s->state, 0);
+		return span_diag(w, p, "state %u is none of dead (0), in use (1), manual (2)", s->state);
 	s->start = ld_n(b + OFF(g, SP_STARTADDR), 8);
 	s->npages = ld_n(b + OFF(g, SP_NPAGES), 8);
 	s->spanclass = b[OFF(g, SP_SPANCLASS)];
@@ -540,8 +550,8 @@ static bool read_span(struct walk *w, uint64_t p, const uint8_t *b, struct go_sp
 	uint64_t mapped;
 	uint64_t page = (s->start - w->arenas[a].base) / HS_GO_PAGE_SIZE;
 	if (!hs_walk_read_u64(g->ctx, w->arenas[a].ha + OFF(g, HA_SPANS) + page * 8, &mapped))
-		return span_diag(w, p, "its arena's page map (heapArena 0x%" PRIx64 ") is not in the core%.0" PRIu64,
-				 w->arenas[a].ha, 0);
+		return span_diag(w, p, "its arena's page map (heapArena 0x%" PRIx64 ") is not in the core",
+				 w->arenas[a].ha);
 	if (mapped != p)
 		return span_diag(w, p, "its arena's page map names span 0x%" PRIx64 " for page 0x%" PRIx64, mapped,
 				 s->start);
@@ -555,20 +565,20 @@ static bool read_span(struct walk *w, uint64_t p, const uint8_t *b, struct go_sp
 			return span_diag(w, p, "a large object's span of %" PRIu64 " bytes says elemsize %" PRIu64, bytes,
 					 s->elemsize);
 		if (s->nelems != 1)
-			return span_diag(w, p, "a large object's span says nelems %" PRIu64 "%.0" PRIu64, s->nelems, 0);
+			return span_diag(w, p, "a large object's span says nelems %" PRIu64, s->nelems);
 		return true;
 	}
 	if (cls >= HS_GO_NUM_SIZE_CLASSES || s->elemsize == 0 || s->elemsize > HS_GO_MAX_SMALL_SIZE)
-		return span_diag(w, p, "size class %" PRIu64 ", elemsize %" PRIu64 ": not a small-object span", cls,
+		return span_diag(w, p, "size class %u, elemsize %" PRIu64 ": not a small-object span", cls,
 				 s->elemsize);
 	if (g->have_class_size && g->class_size[cls] != s->elemsize)
-		return span_diag(w, p, "elemsize %" PRIu64 " is not the size of its class (%" PRIu64 ")", s->elemsize,
+		return span_diag(w, p, "elemsize %" PRIu64 " is not the size of its class (%u)", s->elemsize,
 				 g->class_size[cls]);
 	if (s->nelems == 0 || s->nelems > bytes / s->elemsize)
 		return span_diag(w, p, "%" PRIu64 " slots of %" PRIu64 " bytes do not fit its pages", s->nelems,
 				 s->elemsize);
 	if (s->freeindex > s->nelems || s->allocated_declared > s->nelems)
-		return span_diag(w, p, "freeindex %" PRIu64 " or allocCount %" PRIu64 " is past its slots",
+		return span_diag(w, p, "freeindex %" PRIu64 " or allocCount %u is past its slots",
 				 s->freeindex, s->allocated_declared);
 	return true;
 }
@@ -617,7 +627,7 @@ static struct hs_error *read_spans(struct walk *w)
 			if (!ptrs[k])
 				continue;
 			if (!hs_walk_read(g->ctx, ptrs[k], b, sz)) {
-				span_diag(w, ptrs[k], "its mspan struct is not in the core%.0" PRIu64 "%.0" PRIu64, 0, 0);
+				span_diag(w, ptrs[k], "its mspan struct is not in the core");
 				continue;
 			}
 			if (read_span(w, ptrs[k], b, &s))

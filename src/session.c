@@ -409,15 +409,20 @@ struct hs_error *hs_session_need_heap(struct hs_session *s)
 // in manual spans, globals through their GC masks, finalizers): not done yet.
 // A C-style conservative scan would call garbage awaiting GC "leaked" and
 // miss what only goroutine stacks hold, so it is refused, not guessed.
-static struct hs_error *analysis_supported(const struct hs_session *s)
+static struct hs_error *analysis_supported(struct hs_session *s)
+{
+	return hs_session_go_unsupported(s, "reachability",
+					 "(leaks, chain, refs, top, retained sizes): heapscope does not mark from Go's "
+					 "roots (goroutine stacks, globals) yet, and an unreachable Go object is garbage "
+					 "awaiting GC, not a leak");
+}
+
+struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *what, const char *why)
 {
 	for (size_t i = 0; i < s->ndesc; i++)
 		if (s->desc[i].allocator && !strcmp(s->desc[i].allocator, "go"))
-			return hs_error_create(HS_ERR_HEAP,
-					       "reachability is not supported for Go heaps yet (leaks, chain, refs, top, "
-					       "retained sizes): heapscope does not mark from Go's roots (goroutine stacks, "
-					       "globals) yet, and an unreachable Go object is garbage awaiting GC, not a leak; "
-					       "summary, info, arenas, bins, chunks and show work (docs/go.md)");
+			return hs_error_create(HS_ERR_HEAP, "%s is not supported for Go heaps yet %s; summary, info, "
+					       "arenas, bins, chunks and show work (docs/go.md)", what, why);
 	return NULL;
 }
 
