@@ -257,7 +257,7 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	// Said first, not only among the diagnostics: the totals below lack it.
 	if (c->s->walk_failure)
 		hs_out_printf(o, "Not walked: %s\n", c->s->walk_failure->message);
-	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "SIZE", "BYTES");
+	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "BYTES", "EXACT");
 	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "in use", t.used.count,
 		      hs_fmt_size(t.used.bytes, a, sizeof(a)), t.used.bytes);
 	print_where_totals(o, &t, HS_STATE_USED);
@@ -749,6 +749,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 			hs_json_kbool(o, "unreferenced", hs_node_unreferenced(an, (size_t)k));
 		}
 		hs_json_kstr(o, "type", type);
+		hs_json_type_info(o, s, (size_t)k);
 		if (graph)
 			show_fields(c, (size_t)k, max_bytes);
 		hs_json_key(o, "words");
