@@ -1,12 +1,16 @@
 /* graph.c - see graph.h: a conservative pointer scan over zero-copy spans of the
- * core, on s->jobs threads, into CSR edges; then reachability and classes. */
+ * core, on in->jobs threads, into CSR edges; then reachability and classes.
+ * It reads only its input (struct hs_graph_input): no session. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include "clock.h"
+#include "diag.h"
 #include "graph.h"
-#include "types.h"
+#include "memory.h"
+#include "notes.h"
+#include "symbols.h"
 #include "vec.h"
-#include "session.h"
 
 /* A gap wider than this between blocks starts a new span of the address map. */
 #define SPAN_GAP (UINT64_C(1) << 20)
@@ -181,7 +185,7 @@ static bool u32vec_push(struct u32vec *x, uint32_t value)
 }
 
 struct worker {
-	struct hs_session *s;
+	const struct hs_graph_input *in;
 	struct hs_analysis *a;
 	size_t first, last;          /* blocks [first, last) */
 	struct u32vec edges;
@@ -255,8 +259,8 @@ static void scan_block(struct worker *w, size_t i, const uint64_t *words, size_t
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
-	struct hs_memory *mem = &w->s->target->mem;
-	const struct hs_block *blocks = w->s->heap.blocks;
+	struct hs_memory *mem = w->in->mem;
+	const struct hs_block *blocks = w->in->heap->blocks;
 	const struct hs_segment *seg = NULL;
 	w->last_src = w->last_target = UINT32_MAX;
 	for (size_t i = w->first; i < w->last; i++)
@@ -280,9 +284,9 @@ static void *worker_run(void *arg)
 }
 
 // Split the blocks into jobs parts of about equal bytes to scan.
-static struct hs_error *scan_heap(struct hs_session *s, struct hs_analysis *a)
+static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_analysis *a)
 {
-	size_t n = a->n, jobs = s->jobs > 0 ? (size_t)s->jobs : 1;
+	size_t n = a->n, jobs = in->jobs > 0 ? (size_t)in->jobs : 1;
 	if (jobs > 64)
 		jobs = 64;
 	if (n < 4096)
@@ -299,15 +303,15 @@ static struct hs_error *scan_heap(struct hs_session *s, struct hs_analysis *a)
 	size_t first = 0, k = 0;
 	for (size_t i = 0; i < n && k + 1 < jobs; i++) {
 		if (a->flags[i] & HS_NODE_USED)
-			acc += hs_block_size(&s->heap.blocks[i]);
+			acc += hs_block_size(&in->heap->blocks[i]);
 		if (acc >= per) {
-			w[k] = (struct worker){ .s = s, .a = a, .first = first, .last = i + 1, .degree = degree };
+			w[k] = (struct worker){ .in = in, .a = a, .first = first, .last = i + 1, .degree = degree };
 			first = i + 1;
 			acc = 0;
 			k++;
 		}
 	}
-	w[k++] = (struct worker){ .s = s, .a = a, .first = first, .last = n, .degree = degree };
+	w[k++] = (struct worker){ .in = in, .a = a, .first = first, .last = n, .degree = degree };
 	pthread_t tid[64];
 	bool started[64] = { false };
 	for (size_t j = 1; j < k; j++)
@@ -360,7 +364,7 @@ static struct hs_error *scan_heap(struct hs_session *s, struct hs_analysis *a)
 		w[j].edges.v = NULL;
 	}
 	if (not_dumped)
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "graph", 0,
+		hs_diag_add(in->diags, HS_DIAG_WARNING, "graph", 0,
 			    "%zu allocations are not in the core (not dumped): their pointers are unknown, so what they hold may be reported leaked",
 			    not_dumped);
 out:
@@ -378,9 +382,9 @@ static void mark_word(struct hs_analysis *a, uint64_t v)
 		a->flags[t] |= HS_NODE_ROOTED;
 }
 
-static void scan_roots(struct hs_session *s, struct hs_analysis *a)
+static void scan_roots(const struct hs_graph_input *in, struct hs_analysis *a)
 {
-	struct hs_memory *mem = &s->target->mem;
+	struct hs_memory *mem = in->mem;
 	for (size_t r = 0; r < a->roots.n; r++) {
 		uint64_t start = (a->roots.ranges[r].start + 7) & ~UINT64_C(7), end = a->roots.ranges[r].end;
 		while (start + 8 <= end) {
@@ -405,8 +409,8 @@ static void scan_roots(struct hs_session *s, struct hs_analysis *a)
 				break;
 		}
 	}
-	const struct hs_notes *notes = &s->target->notes;
-	for (size_t t = 0; t < notes->nthreads; t++)
+	const struct hs_notes *notes = in->notes;
+	for (size_t t = 0; notes && t < notes->nthreads; t++)
 		for (int r = 0; r < HS_NREGS; r++)
 			mark_word(a, notes->threads[t].regs[r]);
 }
@@ -428,9 +432,9 @@ static void run_parts(size_t nparts, void *(*fn)(void *), void *args, size_t arg
 	}
 }
 
-static size_t jobs_of(const struct hs_session *s)
+static size_t jobs_of(const struct hs_graph_input *in)
 {
-	size_t jobs = s->jobs > 0 ? (size_t)s->jobs : 1;
+	size_t jobs = in->jobs > 0 ? (size_t)in->jobs : 1;
 	return jobs > 64 ? 64 : jobs;
 }
 
@@ -466,9 +470,9 @@ static void *reach_part_run(void *arg)
 	return NULL;
 }
 
-static struct hs_error *reach(struct hs_session *s, struct hs_analysis *a)
+static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysis *a)
 {
-	size_t jobs = jobs_of(s);
+	size_t jobs = jobs_of(in);
 	uint32_t *queue = malloc((a->n ? a->n : 1) * sizeof(*queue));
 	if (!queue)
 		return &hs_error_nomem;
@@ -541,9 +545,9 @@ static void *mark_referenced(void *arg)
 	return NULL;
 }
 
-static void classify(struct hs_session *s, struct hs_analysis *a)
+static void classify(const struct hs_graph_input *in, struct hs_analysis *a)
 {
-	size_t jobs = a->n < 4096 ? 1 : jobs_of(s);
+	size_t jobs = a->n < 4096 ? 1 : jobs_of(in);
 	struct classify_part parts[64];
 	for (size_t j = 0; j < jobs; j++)
 		parts[j] = (struct classify_part){ a, a->n * j / jobs, a->n * (j + 1) / jobs };
@@ -551,7 +555,7 @@ static void classify(struct hs_session *s, struct hs_analysis *a)
 	for (size_t i = 0; i < a->n; i++) {
 		if (!hs_node_leaked(a, i))
 			continue;
-		uint64_t size = hs_block_size(&s->heap.blocks[i]);
+		uint64_t size = hs_block_size(&in->heap->blocks[i]);
 		a->leaked_count++;
 		a->leaked_bytes += size;
 		if (!(a->flags[i] & HS_NODE_REFERENCED)) {
@@ -561,27 +565,32 @@ static void classify(struct hs_session *s, struct hs_analysis *a)
 	}
 }
 
-static struct hs_error *collect_images(struct hs_session *s, struct hs_analysis *a)
+static struct hs_error *collect_images(const struct hs_graph_input *in, struct hs_analysis *a)
 {
-	size_t n = s->symbols ? s->symbols->nmodules : 0;
+	size_t n = in->nmodules;
 	a->images = calloc(n ? n : 1, sizeof(*a->images));
 	if (!a->images)
 		return &hs_error_nomem;
 	// Modules are sorted by start; overlapping ranges do not occur.
 	for (size_t i = 0; i < n; i++) {
-		a->images[a->nimages].start = s->symbols->modules[i].start;
-		a->images[a->nimages++].end = s->symbols->modules[i].end;
+		a->images[a->nimages].start = in->modules[i].start;
+		a->images[a->nimages++].end = in->modules[i].end;
 	}
 	return NULL;
 }
 
-struct hs_error *hs_analysis_create(struct hs_session *s, struct hs_analysis **ret)
+struct hs_error *hs_analysis_create(const struct hs_graph_input *in, struct hs_roots *roots,
+				    struct hs_analysis **ret)
 {
 	struct hs_analysis *a = calloc(1, sizeof(*a));
-	if (!a)
+	if (!a) {
+		hs_roots_deinit(roots);
 		return &hs_error_nomem;
+	}
+	a->roots = *roots;              /* owned from here */
+	*roots = (struct hs_roots){ 0 };
 	struct hs_error *err = NULL;
-	a->n = s->heap.n;
+	a->n = in->heap->n;
 	a->flags = calloc(a->n ? a->n : 1, 1);
 	hs_hint_huge(a->flags, a->n);
 	if (!a->flags) {
@@ -589,43 +598,39 @@ struct hs_error *hs_analysis_create(struct hs_session *s, struct hs_analysis **r
 		goto fail;
 	}
 	for (size_t i = 0; i < a->n; i++) {
-		if (hs_where_is_used(hs_block_where(&s->heap.blocks[i]))) {
+		if (hs_where_is_used(hs_block_where(&in->heap->blocks[i]))) {
 			a->flags[i] = HS_NODE_USED;
 			a->used_count++;
-			a->used_bytes += hs_block_size(&s->heap.blocks[i]);
+			a->used_bytes += hs_block_size(&in->heap->blocks[i]);
 		}
 	}
 	double t0 = hs_now();
-	if ((err = collect_images(s, a)) ||
-	    (err = hs_memory_load_all(&s->target->mem)))
+	if ((err = collect_images(in, a)) ||
+	    (err = hs_memory_load_all(in->mem)))
 		goto fail;
-	hs_session_time(s, "load", t0);
+	hs_timings_add(in->timings, "load", t0);
 	t0 = hs_now();
-	if ((err = hs_addrmap_build(&a->map, &s->heap, a->flags, s->exact_pointers)))
+	if ((err = hs_addrmap_build(&a->map, in->heap, a->flags, in->exact_pointers)))
 		goto fail;
-	hs_session_time(s, "index", t0);
-	t0 = hs_now();
-	if ((err = hs_roots_build(s, &a->roots)))
-		goto fail;
-	hs_session_time(s, "roots", t0);
+	hs_timings_add(in->timings, "index", t0);
 	if (hs_interrupted()) {
 		err = hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 		goto fail;
 	}
 	t0 = hs_now();
-	if ((err = scan_heap(s, a)))
+	if ((err = scan_heap(in, a)))
 		goto fail;
-	hs_session_time(s, "scan", t0);
+	hs_timings_add(in->timings, "scan", t0);
 	t0 = hs_now();
-	scan_roots(s, a);
-	hs_session_time(s, "roots", t0);
+	scan_roots(in, a);
+	hs_timings_add(in->timings, "roots", t0);
 	t0 = hs_now();
-	if ((err = reach(s, a)))
+	if ((err = reach(in, a)))
 		goto fail;
-	hs_session_time(s, "reachability", t0);
+	hs_timings_add(in->timings, "reachability", t0);
 	t0 = hs_now();
-	classify(s, a);
-	hs_session_time(s, "classes", t0);
+	classify(in, a);
+	hs_timings_add(in->timings, "classes", t0);
 	*ret = a;
 	return NULL;
 fail:
@@ -645,11 +650,6 @@ void hs_analysis_destroy(struct hs_analysis *a)
 	free(a->rev);
 	hs_roots_deinit(&a->roots);
 	hs_addrmap_deinit(&a->map);
-	free(a->type);
-	hs_types_destroy(a->types);
-	free(a->retained);
-	free(a->retained_count);
-	free(a->idom);
 	free(a);
 }
 
@@ -686,23 +686,23 @@ struct hs_error *hs_analysis_need_reverse(struct hs_analysis *a)
 	return NULL;
 }
 
-void hs_scan_for_target(struct hs_session *s, uint64_t start, uint64_t len, size_t target,
+void hs_scan_for_target(const struct hs_analysis *an, struct hs_memory *mem, uint64_t start, uint64_t len, size_t target,
 			void (*fn)(uint64_t word_addr, void *ctx), void *ctx)
 {
-	const struct hs_addrmap *m = &s->analysis->map;
+	const struct hs_addrmap *m = &an->map;
 	uint64_t a = (start + 7) & ~UINT64_C(7), end = start + len;
 	while (a + 8 <= end) {
-		const uint8_t *p = hs_memory_span(&s->target->mem, a, 8);
+		const uint8_t *p = hs_memory_span(mem, a, 8);
 		if (!p) {
 			// Not dumped: on to the next dumped byte (a hostile block
 			// can span terabytes of nothing).
-			uint64_t next = hs_memory_next_dumped(&s->target->mem, a + 1);
+			uint64_t next = hs_memory_next_dumped(mem, a + 1);
 			if (next >= end || next > UINT64_MAX - 8)
 				break;
 			a = (next + 7) & ~UINT64_C(7);
 			continue;
 		}
-		uint64_t avail = hs_memory_available(&s->target->mem, a);
+		uint64_t avail = hs_memory_available(mem, a);
 		uint64_t stop = a + avail < end ? a + avail : end;
 		for (; a + 8 <= stop; a += 8, p += 8) {
 			uint64_t v;

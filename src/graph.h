@@ -22,8 +22,11 @@
 #include "heap.h"
 #include "roots.h"
 
-struct hs_session;
 struct hs_memory;
+struct hs_notes;
+struct hs_diags;
+struct hs_module;
+struct hs_timings;
 
 enum {
 	HS_NODE_USED = 1,
@@ -67,9 +70,11 @@ struct hs_analysis {
 	size_t nimages;
 	uint64_t used_count, used_bytes;
 	uint64_t leaked_count, leaked_bytes, unref_count, unref_bytes;
-	/* types.c: a type per block (0 = unknown) */
+	/* Filled and freed by later stages (the session frees them before the
+	 * analysis): types.c, a type per block (0 = unknown) */
 	uint32_t *type;
 	struct hs_types *types;
+	void (*types_destroy)(struct hs_types *);  /* set with types: the session calls it */
 	/* dominators.c */
 	uint64_t *retained;
 	uint32_t *retained_count;     /* allocations in the dominated subtree, itself included */
@@ -115,7 +120,22 @@ static inline ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v
 #define HS_LOOKUP_BATCH 256
 void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64_t *ret, size_t n);
 
-struct hs_error *hs_analysis_create(struct hs_session *s, struct hs_analysis **ret);
+/* What the graph stage reads; nothing else (the session fills it in). */
+struct hs_graph_input {
+	const struct hs_heap *heap;
+	struct hs_memory *mem;            /* the core's memory: loaded whole here */
+	const struct hs_notes *notes;     /* each thread's registers are roots */
+	const struct hs_module *modules;  /* sorted load ranges: words into them flag HS_NODE_VPTR */
+	size_t nmodules;
+	int jobs;                         /* scan threads; <= 0: one */
+	bool exact_pointers;              /* only a block's start makes an edge */
+	struct hs_diags *diags;
+	struct hs_timings *timings;       /* load, index, scan, roots, reachability, classes */
+};
+/* The pointer graph from the roots (roots.c's, taken over: freed with the
+ * analysis, or here on failure). */
+struct hs_error *hs_analysis_create(const struct hs_graph_input *in, struct hs_roots *roots,
+				    struct hs_analysis **ret);
 void hs_analysis_destroy(struct hs_analysis *a);
 struct hs_error *hs_analysis_need_reverse(struct hs_analysis *a);
 
@@ -130,7 +150,7 @@ static inline bool hs_node_unreferenced(const struct hs_analysis *a, size_t i)
 
 /* Visit the words of [start, start + len) that point into used block target:
  * calls fn(word address, ctx) for each; reads what is dumped. */
-void hs_scan_for_target(struct hs_session *s, uint64_t start, uint64_t len, size_t target,
+void hs_scan_for_target(const struct hs_analysis *a, struct hs_memory *mem, uint64_t start, uint64_t len, size_t target,
 			void (*fn)(uint64_t word_addr, void *ctx), void *ctx);
 
 #endif

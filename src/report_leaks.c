@@ -430,7 +430,7 @@ static struct hs_error *root_refs(struct hs_session *s, size_t target, struct re
 	const struct hs_roots *roots = &s->analysis->roots;
 	for (size_t r = 0; r < roots->n; r++) {
 		l->range = &roots->ranges[r];
-		hs_scan_for_target(s, roots->ranges[r].start, roots->ranges[r].end - roots->ranges[r].start, target,
+		hs_scan_for_target(s->analysis, &s->target->mem, roots->ranges[r].start, roots->ranges[r].end - roots->ranges[r].start, target,
 				   on_root_word, l);
 	}
 	const struct hs_notes *notes = &s->target->notes;
@@ -516,7 +516,7 @@ static int64_t pointer_offset(struct hs_session *s, size_t from, size_t to)
 {
 	const struct hs_block *b = &s->heap.blocks[from];
 	struct first_word f = { 0 };
-	hs_scan_for_target(s, b->address, hs_block_size(b), to, on_first_word, &f);
+	hs_scan_for_target(s->analysis, &s->target->mem, b->address, hs_block_size(b), to, on_first_word, &f);
 	return f.found ? (int64_t)(f.word - b->address) : -1;
 }
 
@@ -1050,7 +1050,7 @@ struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 	for (uint32_t e = a->rev_off[target]; e <= a->rev_off[target + 1] && !o->stopped; e++) {
 		size_t from = e < a->rev_off[target + 1] ? a->rev[e] : target;
 		struct alloc_ref_ctx x = { c, from, s->heap.blocks[from].address, 0 };
-		hs_scan_for_target(s, x.base, hs_block_size(&s->heap.blocks[from]), target, on_alloc_word, &x);
+		hs_scan_for_target(s->analysis, &s->target->mem, x.base, hs_block_size(&s->heap.blocks[from]), target, on_alloc_word, &x);
 		count += x.found;
 	}
 	if (c->json) {

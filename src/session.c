@@ -13,14 +13,10 @@
 #include "graph.h"
 #include "pools.h"
 #include "progress.h"
+#include "roots.h"
 #include "session.h"
 #include "testhook.h"
 
-static volatile sig_atomic_t interrupt_flag;
-
-void hs_interrupt(void) { interrupt_flag = 1; }
-void hs_interrupt_clear(void) { interrupt_flag = 0; }
-bool hs_interrupted(void) { return interrupt_flag != 0; }
 
 const char *hs_version(void) { return HEAPSCOPE_VERSION; }
 int hs_abi(void) { return HEAPSCOPE_ABI; }
@@ -181,6 +177,20 @@ struct hs_error *hs_session_set_thread_regs(struct hs_session *s, int tid, const
 	return hs_target_set_regs(s->target, tid, regs, nregs);
 }
 
+// The analysis and what later stages hung on it (types.c's, dominators.c's).
+static void drop_analysis(struct hs_analysis *a)
+{
+	if (!a)
+		return;
+	free(a->type);
+	if (a->types && a->types_destroy)
+		a->types_destroy(a->types);
+	free(a->retained);
+	free(a->retained_count);
+	free(a->idom);
+	hs_analysis_destroy(a);
+}
+
 void hs_session_destroy(struct hs_session *s)
 {
 	if (!s)
@@ -193,7 +203,7 @@ void hs_session_destroy(struct hs_session *s)
 	free(s->pool_specs);
 	hs_containers_destroy(s->containers);
 	hs_locals_destroy(s);
-	hs_analysis_destroy(s->analysis);
+	drop_analysis(s->analysis);
 	hs_error_destroy(s->analysis_error);
 	hs_heap_deinit(&s->heap);
 	for (size_t i = 0; i < s->ndesc; i++)
@@ -348,33 +358,16 @@ static struct hs_error *heap_walk(struct hs_session *s)
 	return NULL;
 }
 
-double hs_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 void hs_session_time(struct hs_session *s, const char *stage, double since)
 {
-	double t = hs_now() - since;
-	for (size_t i = 0; i < s->ntimings; i++) {
-		if (!strcmp(s->timings[i].stage, stage)) {
-			s->timings[i].seconds += t;
-			return;
-		}
-	}
-	if (s->ntimings < HS_MAX_TIMINGS) {
-		s->timings[s->ntimings].stage = stage;
-		s->timings[s->ntimings++].seconds = t;
-	}
+	hs_timings_add(&s->timings, stage, since);
 }
 
 void hs_session_timings(const struct hs_session *s, const struct hs_stage_timing **ret, size_t *nret,
 			int *jobs_ret)
 {
-	*ret = s->timings;
-	*nret = s->ntimings;
+	*ret = s->timings.v;
+	*nret = s->timings.n;
 	*jobs_ret = s->jobs;
 }
 
@@ -436,7 +429,20 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 	HS_CHECK(analysis_supported(s));
 	HS_CHECK(hs_test_hold("analysis"));
 	hs_progress_begin(s, "scan", 0);
-	struct hs_error *err = hs_analysis_create(s, &s->analysis);
+	struct hs_roots roots;
+	double t0 = hs_now();
+	struct hs_error *err = hs_roots_build(s, &roots);
+	hs_session_time(s, "roots", t0);
+	if (!err) {
+		const struct hs_graph_input in = {
+			.heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
+			.modules = s->symbols ? s->symbols->modules : NULL,
+			.nmodules = s->symbols ? s->symbols->nmodules : 0,
+			.jobs = s->jobs, .exact_pointers = s->exact_pointers,
+			.diags = &s->diags, .timings = &s->timings,
+		};
+		err = hs_analysis_create(&in, &roots, &s->analysis);
+	}
 	hs_progress_end(s);
 	if (!err || err->code == HS_ERR_INTERRUPTED || err->is_static)
 		return err;

@@ -9,6 +9,7 @@
 #define HS_SESSION_H
 
 #include <stdbool.h>
+#include "clock.h"
 #include "heapscope.h"
 #include "alloc.h"
 #include "diag.h"
@@ -18,7 +19,6 @@
 #include "walker.h"
 
 #define HS_MAX_OVERRIDES 16
-#define HS_MAX_TIMINGS 16
 
 struct hs_session {
 	struct hs_target *target;
@@ -61,8 +61,7 @@ struct hs_session {
 	const char *progress_stage;
 	uint64_t progress_total;
 	/* Wall seconds per stage, in the order they first ran (--verbose). */
-	struct hs_stage_timing timings[HS_MAX_TIMINGS];
-	size_t ntimings;
+	struct hs_timings timings;
 	struct hs_containers *containers;      /* containers.c: NULL until needed */
 	struct hs_locals_cache *locals;        /* locals.c: NULL until asked */
 };
@@ -81,11 +80,8 @@ struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *wha
 void hs_session_walk_ctx(struct hs_session *s, size_t w, struct hs_walk_ctx *ctx);
 /* A user override ("main_arena") if given. */
 bool hs_session_override(const struct hs_session *s, const char *name, uint64_t *ret);
-/* A monotonic clock in seconds; add now - since to stage's time (a static
- * name: "walk", "scan", ...). */
-double hs_now(void);
+/* Adds now - since (hs_now, clock.h) to stage's time (a static name:
+ * "walk", "scan", ...). */
 void hs_session_time(struct hs_session *s, const char *stage, double since);
-/* Has hs_interrupt() been called since the command started? */
-bool hs_interrupted(void);
 
 #endif

@@ -1081,6 +1081,7 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	}
 	hs_session_time(s, "types", t0);
 	a->types = t;
+	a->types_destroy = hs_types_destroy;
 	// Containers name their nodes and elements (containers.c).
 	struct hs_error *err = hs_session_need_containers(s);
 	if (err && err->code == HS_ERR_NOMEM)

@@ -3,9 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include "clock.h"
 #include "walker.h"
-
-bool hs_interrupted(void);
 
 bool hs_walk_interrupted(const struct hs_walk_ctx *ctx)
 {
