@@ -49,7 +49,9 @@ struct layout {
 
 struct hs_types {
 	char **names;               /* names[0] unused: 0 means unknown */
-	size_t nnames;
+	size_t nnames, namecap;
+	uint32_t *nindex;           /* hash index of names (open addressing; 0 empty) */
+	size_t ncap;
 	struct layout *layouts;
 	size_t nlayouts;
 	int32_t *block_layout;      /* per block: the DWARF layout that typed it, or -1 */
@@ -70,6 +72,7 @@ void hs_types_destroy(struct hs_types *t)
 	for (size_t i = 0; i < t->nnames; i++)
 		free(t->names[i]);
 	free(t->names);
+	free(t->nindex);
 	for (size_t i = 0; i < t->nlayouts; i++) {
 		free(t->layouts[i].slots);
 		free(t->layouts[i].members);
@@ -83,21 +86,57 @@ void hs_types_destroy(struct hs_types *t)
 	free(t);
 }
 
+static size_t name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;     /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return (size_t)(h ^ (h >> 29));
+}
+
+// Rebuild the name index at twice the capacity (kept under half full).
+static bool names_grow(struct hs_types *t)
+{
+	size_t cap = t->ncap ? t->ncap * 2 : 256;
+	uint32_t *idx = calloc(cap, sizeof(*idx));
+	if (!idx)
+		return false;
+	for (size_t i = 1; i < t->nnames; i++) {
+		size_t h = name_hash(t->names[i]) & (cap - 1);
+		while (idx[h])
+			h = (h + 1) & (cap - 1);
+		idx[h] = (uint32_t)i;
+	}
+	free(t->nindex);
+	t->nindex = idx;
+	t->ncap = cap;
+	return true;
+}
+
+/* The id of name (added when new); 0 when out of memory.  Ids index
+ * t->names; a hash index over them keeps this O(1) whatever the number of
+ * C++ classes, struct layouts and container node types. */
 static uint32_t intern(struct hs_types *t, const char *name)
 {
-	for (size_t i = 1; i < t->nnames; i++)
-		if (!strcmp(t->names[i], name))
-			return (uint32_t)i;
-	char **g = realloc(t->names, (t->nnames + 1) * sizeof(*g));
-	char *copy = strdup(name);
-	if (!g || !copy) {
-		free(copy);
-		if (g)
-			t->names = g;
+	if (2 * (t->nnames + 1) > t->ncap && !names_grow(t))
 		return 0;
+	size_t h = name_hash(name) & (t->ncap - 1);
+	for (; t->nindex[h]; h = (h + 1) & (t->ncap - 1))
+		if (!strcmp(t->names[t->nindex[h]], name))
+			return t->nindex[h];
+	if (t->nnames == t->namecap) {
+		size_t cap = t->namecap * 2;
+		char **g = realloc(t->names, cap * sizeof(*g));
+		if (!g)
+			return 0;
+		t->names = g;
+		t->namecap = cap;
 	}
-	t->names = g;
+	char *copy = strdup(name);
+	if (!copy)
+		return 0;
 	t->names[t->nnames] = copy;
+	t->nindex[h] = (uint32_t)t->nnames;
 	return (uint32_t)t->nnames++;
 }
 
@@ -1058,7 +1097,8 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	if (!t)
 		return &hs_error_nomem;
 	t->nnames = 1;
-	t->names = calloc(1, sizeof(char *));
+	t->namecap = 64;
+	t->names = calloc(t->namecap, sizeof(char *));
 	t->vcap = 1 << 14;
 	t->vkeys = calloc(t->vcap, sizeof(*t->vkeys));
 	t->vvals = calloc(t->vcap, sizeof(*t->vvals));
