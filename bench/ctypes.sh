@@ -6,20 +6,12 @@
 # the run.  Run by bench/run.sh (make bench), or alone:
 #   BUILD=build-release bench/ctypes.sh
 set -euo pipefail
-B=${BUILD:-build-release}
-D=$B/bench
-HS=$B/heapscope
-mkdir -p "$D"
-[ -x "$HS" ] || { echo "build $HS first (make BUILD=$B OPT=-O3)" >&2; exit 1; }
-command -v /usr/bin/time >/dev/null || { echo "bench needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+. bench/lib.sh
+bench_needs
 [ bench/bench_ctypes.c -nt "$D/bench_ctypes" ] && gcc -O1 -g -o "$D/bench_ctypes" bench/bench_ctypes.c
 core=$D/c1.core
-if [ ! -s "$core" ] || [ "$D/bench_ctypes" -nt "$core" ]; then
-	echo "making $core (1000000 C allocations, 4/5 leaked clusters)..." >&2
-	gdb -batch -nx -ex 'set pagination off' -ex 'set startup-with-shell off' \
-		-ex 'break dump_here' -ex 'run 1000000' \
-		-ex "generate-core-file $core" -ex kill "$D/bench_ctypes" >/dev/null 2>&1
-fi
+[ -s "$core" ] && [ "$core" -nt "$D/bench_ctypes" ] || echo "making $core (1000000 C allocations, 4/5 leaked clusters)..." >&2
+gdb_core "$core" "$D/bench_ctypes" dump_here 1000000
 best_wall="" best_cpu="" best_infer=""
 for _ in 1 2 3; do
 	tf=$(mktemp)

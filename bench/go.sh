@@ -6,40 +6,18 @@
 # built with Debian 12's Go 1.19, stopped by gdb in main.dump_here.
 # Prints one line a command (best-of-3 wall seconds); exit 1 over budget.
 set -euo pipefail
-B=${BUILD:-build-release}
-D=$B/bench
-HS=$B/heapscope
+. bench/lib.sh
 GOROOT=${GO_ROOT:-/usr/lib/go-1.19}
-mkdir -p "$D"
-[ -x "$HS" ] || { echo "build $HS first (make BUILD=$B OPT=-O3)" >&2; exit 1; }
+bench_needs
 [ -x "$GOROOT/bin/go" ] || { echo "$GOROOT is missing: apt-get install golang-1.19-go" >&2; exit 1; }
-command -v /usr/bin/time >/dev/null || { echo "bench needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 if [ ! -x "$D/go_bench" ] || [ bench/go_heap/main.go -nt "$D/go_bench" ]; then
 	mkdir -p "$D/go-cache"
 	(cd bench/go_heap && env GOROOT="$GOROOT" GOCACHE="$(cd "../../$D" && pwd)/go-cache" GOPROXY=off GOFLAGS= \
 		GO111MODULE=off CGO_ENABLED=0 GOTOOLCHAIN=local "$GOROOT/bin/go" build -o "../../$D/go_bench" main.go)
 fi
 core=$D/go1m.core
-if [ ! -s "$core" ] || [ "$D/go_bench" -nt "$core" ]; then
-	echo "making $core (1 M live Go objects)..." >&2
-	gdb -batch -nx -ex 'set pagination off' -ex 'handle SIGURG nostop noprint pass' \
-		-ex 'break main.dump_here' -ex 'run 1000000' \
-		-ex "generate-core-file $core" -ex kill "$D/go_bench" >/dev/null 2>&1
-	command -v fallocate >/dev/null && fallocate -d "$core" 2>/dev/null || true
-fi
-
-best_of() {   # runs command...: the best wall time
-	local runs=$1 best=""; shift
-	for _ in $(seq "$runs"); do
-		local tf t
-		tf=$(mktemp)
-		/usr/bin/time -o "$tf" -f '%e' "$@" >/dev/null 2>&1 || true
-		t=$(tail -1 "$tf")
-		rm -f "$tf"
-		if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-	done
-	echo "$best"
-}
+[ -s "$core" ] && [ "$core" -nt "$D/go_bench" ] || echo "making $core (1 M live Go objects)..." >&2
+gdb_core "$core" "$D/go_bench" main.dump_here 1000000 'handle SIGURG nostop noprint pass'
 
 n=$("$HS" --json "$core" summary | python3 -c 'import json, sys; print(json.load(sys.stdin)["in_use"]["count"])')
 bad=0

@@ -257,29 +257,6 @@ class TestGoPid(GoCore, unittest.TestCase):
         self.summary = hslib.run_json(self.args + ["summary"], timeout=120)
 
 
-def load_segments(path):
-    """[(vaddr, memsz, offset, filesz)] of a core's PT_LOAD headers."""
-    with open(path, "rb") as f:
-        eh = f.read(64)
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-    segs = []
-    for i in range(phnum):
-        p_type, _flags, off, vaddr, _pa, filesz, memsz, _al = struct.unpack_from("<IIQQQQQQ", ph, i * phentsize)
-        if p_type == 1:
-            segs.append((vaddr, memsz, off, filesz))
-    return segs
-
-
-def file_offset(segs, addr):
-    for vaddr, _memsz, off, filesz in segs:
-        if vaddr <= addr < vaddr + filesz:
-            return off + addr - vaddr
-    raise AssertionError("0x%x is not dumped in the core" % addr)
-
-
 class TestGoBadInput(unittest.TestCase):
     """A Go core heapscope cannot read whole: a clear message, true partial results, never a crash."""
 
@@ -356,16 +333,16 @@ class TestGoBadInput(unittest.TestCase):
         # The arena's heapArena struct is its arena-meta block.
         ha = [b["address"] for b in Heap([src]).blocks if b["where"] == "arena-meta" and b["arena"] == arena["index"]]
         self.assertEqual(len(ha), 1)
-        segs = load_segments(src)
+        segs = hslib.load_segments(src)
         dst = os.path.join(self.tmp, "damaged.core")
         shutil.copyfile(src, dst)
         with open(dst, "r+b") as f:
             page = (addr - arena["address"]) // facts["page size"]
-            f.seek(file_offset(segs, ha[0] + facts["heapArena.spans"] + page * 8))
+            f.seek(hslib.file_offset(segs, ha[0] + facts["heapArena.spans"] + page * 8))
             mspan, = struct.unpack("<Q", f.read(8))
-            f.seek(file_offset(segs, mspan + facts["mspan.startAddr"]))
+            f.seek(hslib.file_offset(segs, mspan + facts["mspan.startAddr"]))
             start, npages = struct.unpack("<QQ", f.read(16))
-            f.seek(file_offset(segs, mspan + facts[field]))
+            f.seek(hslib.file_offset(segs, mspan + facts[field]))
             f.write(value.to_bytes(size, "little"))
         return dst, start, npages * facts["page size"]
 
@@ -408,11 +385,11 @@ class TestGoBadInput(unittest.TestCase):
         """A copy of go_heap's gdb core with one word of runtime.mheap_ overwritten."""
         src = go_core("go_heap", "gdb")
         facts = go_desc(hslib.run_json([src, "summary"]))["facts"]
-        segs = load_segments(src)
+        segs = hslib.load_segments(src)
         dst = os.path.join(self.tmp, "mheap.core")
         shutil.copyfile(src, dst)
         with open(dst, "r+b") as f:
-            f.seek(file_offset(segs, facts["runtime.mheap_"] + field(facts)))
+            f.seek(hslib.file_offset(segs, facts["runtime.mheap_"] + field(facts)))
             f.write(struct.pack("<Q", value))
         return dst
 
@@ -464,7 +441,7 @@ class TestGoBadInput(unittest.TestCase):
         h = Heap([src])
         spans = [b["address"] for b in h.blocks if b["where"] == "span-struct"]
         ha = [b["address"] for b in h.blocks if b["where"] == "arena-meta"][0]
-        segs = load_segments(src)
+        segs = hslib.load_segments(src)
         with open(src, "rb") as f:
             data = bytearray(f.read())
         rng = random.Random(15)
@@ -478,7 +455,7 @@ class TestGoBadInput(unittest.TestCase):
                     addr = facts["runtime.mheap_"] + facts["mheap.allspans"] + 8 * rng.randrange(-2, 24)
                 else:
                     addr = ha + facts["heapArena.spans"] + 8 * rng.randrange(1024)
-                off = file_offset(segs, addr)
+                off = hslib.file_offset(segs, addr)
                 word = rng.choice((0, 1, 0x1000, 1 << 40, rng.getrandbits(64), 0xc000000000 + 8192 * rng.randrange(512)))
                 d[off:off + 8] = struct.pack("<Q", word)
             dst = os.path.join(self.tmp, "r%d.core" % round_)
