@@ -40,6 +40,7 @@
 #define MAX_ARENAS 4096            /* 256 GiB of Go heap */
 #define MAX_DIAGS_PER_KIND 20
 #define SPANS_PER_READ 4096
+#define RESERVE_MAX (UINT64_C(1) << 26)   /* blocks reserved up front at most (1 GiB) */
 
 enum go_state_id { GO_FREE_SLOT, GO_IDLE_PAGES, GO_STACK_SPAN, GO_SPAN_TAIL, GO_ARENA_META, GO_SPAN_STRUCT,
 		   GO_NSTATES };
@@ -696,10 +697,18 @@ static struct hs_error *emit_spans(struct walk *w)
 	uint64_t prev_end = 0;
 	// Room for every block at once: a million objects grown by doubling
 	// cost more in copies and page faults than the walk itself.
-	uint64_t blocks = 0;
-	for (size_t i = 0; i < w->nspans; i++)
-		blocks += (w->spans[i].state == SPAN_IN_USE ? w->spans[i].nelems : 0) + 3;
-	HS_CHECK(HS_VEC_GROW(w->heap->blocks, w->heap->cap, w->heap->n + blocks + 2 * w->narenas + 1));
+	// Spans that overlap are left out below; past RESERVE_MAX (a hostile
+	// core's claim) the index grows as blocks come.
+	uint64_t blocks = 2 * w->narenas + 1, end = 0;
+	for (size_t i = 0; i < w->nspans && blocks < RESERVE_MAX; i++) {
+		const struct go_span *s = &w->spans[i];
+		if (s->start < end)
+			continue;
+		blocks += (s->state == SPAN_IN_USE ? s->nelems : 0) + 3;
+		end = s->start + s->npages * HS_GO_PAGE_SIZE;
+	}
+	HS_CHECK(HS_VEC_GROW(w->heap->blocks, w->heap->cap,
+			     w->heap->n + (blocks < RESERVE_MAX ? blocks : RESERVE_MAX)));
 	for (size_t i = 0; i < w->nspans; i++) {
 		const struct go_span *s = &w->spans[i];
 		if ((i & 255) == 0 && hs_walk_interrupted(g->ctx))
