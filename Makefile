@@ -56,6 +56,7 @@ cores: all
 	@BUILD=$(BUILD) cores/make-pool-cores.sh
 	@BUILD=$(BUILD) cores/make-grow-cores.sh
 	@BUILD=$(BUILD) cores/make-maps-cores.sh
+	@BUILD=$(BUILD) cores/make-go-cores.sh
 
 demo: deps-check all
 	@BUILD=$(BUILD) cores/make-cores.sh leaks

@@ -4,18 +4,11 @@
 # missing).  Budget: export and diff each <= 1 s beyond leaks.  diff analyses
 # two cores (here m1 against itself) at the same time, on two threads.
 set -euo pipefail
-B=${BUILD:-build-release}
-D=$B/bench
-HS=$B/heapscope
-mkdir -p "$D"
-if [ ! -s "$D/m1.core" ]; then
-	gcc -O1 -g -o "$D/bench_heap" bench/bench_heap.c
-	echo "making $D/m1.core (1000000 allocations of ~400 bytes)..." >&2
-	gdb -batch -nx -ex 'set pagination off' -ex 'set startup-with-shell off' \
-		-ex 'break dump_here' -ex "run 1000000 400" \
-		-ex "generate-core-file $D/m1.core" -ex kill "$D/bench_heap" >/dev/null 2>&1
-fi
-command -v /usr/bin/time >/dev/null || { echo "bench needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+. bench/lib.sh
+bench_needs
+[ bench/bench_heap.c -nt "$D/bench_heap" ] && gcc -O1 -g -o "$D/bench_heap" bench/bench_heap.c
+[ -s "$D/m1.core" ] && [ "$D/m1.core" -nt "$D/bench_heap" ] || echo "making $D/m1.core (1000000 allocations of ~400 bytes)..." >&2
+gdb_core "$D/m1.core" "$D/bench_heap" dump_here "1000000 400"
 best() {   # runs command...: "WALL CPU" of the run with the best wall time, in seconds
 	local runs=$1 b="" c=""; shift
 	for _ in $(seq "$runs"); do

@@ -7,38 +7,16 @@
 # -lmimalloc (mi1.core: the budget).
 # Prints one line a case (best-of-N wall seconds) and the mimalloc/glibc ratio.
 set -euo pipefail
-B=${BUILD:-build-release}
-D=$B/bench
-HS=$B/heapscope
+. bench/lib.sh
 MI=${MI_SO:-/usr/lib/x86_64-linux-gnu/libmimalloc.so.2}
-mkdir -p "$D"
-[ -x "$HS" ] || { echo "build $HS first (make BUILD=$B OPT=-O3)" >&2; exit 1; }
+bench_needs
 [ -f "$MI" ] || { echo "$MI is missing: apt-get install libmimalloc-dev" >&2; exit 1; }
-command -v /usr/bin/time >/dev/null || { echo "bench needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 [ bench/bench_heap.c -nt "$D/bench_heap" ] && gcc -O1 -g -o "$D/bench_heap" bench/bench_heap.c
 [ bench/bench_heap.c -nt "$D/bench_heap_mi" ] && gcc -O1 -g -o "$D/bench_heap_mi" bench/bench_heap.c -lmimalloc
 
 make_core() {   # name program count size
-	local core="$D/$1.core"
-	if [ ! -s "$core" ] || [ "$D/$2" -nt "$core" ]; then
-		echo "making $core ($3 allocations of ~$4 bytes)..." >&2
-		gdb -batch -nx -ex 'set pagination off' -ex 'set startup-with-shell off' \
-			-ex 'break dump_here' -ex "run $3 $4" \
-			-ex "generate-core-file $core" -ex kill "$D/$2" >/dev/null 2>&1
-	fi
-}
-
-best_of() {   # runs command...: the best wall time
-	local runs=$1 best=""; shift
-	for _ in $(seq "$runs"); do
-		local tf t
-		tf=$(mktemp)
-		/usr/bin/time -o "$tf" -f '%e' "$@" >/dev/null 2>&1 || true
-		t=$(tail -1 "$tf")
-		rm -f "$tf"
-		if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-	done
-	echo "$best"
+	[ -s "$D/$1.core" ] && [ "$D/$1.core" -nt "$D/$2" ] || echo "making $D/$1.core ($3 allocations of ~$4 bytes)..." >&2
+	gdb_core "$D/$1.core" "$D/$2" dump_here "$3 $4"
 }
 
 make_core m1 bench_heap 1000000 400

@@ -3,22 +3,15 @@
 # $BUILD/bench/ (they are large: ~1 GB and ~0.5 GB).  Prints one line a case:
 # NAME  best-of-N wall seconds  max RSS.
 set -euo pipefail
-B=${BUILD:-build-release}
-D=$B/bench
-mkdir -p "$D"
+. bench/lib.sh
 # Rebuilt only when their source changed: a new program means new cores.
 [ bench/bench_heap.c -nt "$D/bench_heap" ] && gcc -O1 -g -o "$D/bench_heap" bench/bench_heap.c
 [ bench/bench_graph.c -nt "$D/bench_graph" ] && gcc -O2 -g -pthread -o "$D/bench_graph" bench/bench_graph.c
 
 make_core() {   # name count size [LD_PRELOAD library]
-	local core="$D/$1.core" preload=()
-	[ -n "${4:-}" ] && preload=(-ex "set environment LD_PRELOAD=$4")
-	if [ ! -s "$core" ] || [ "$D/bench_heap" -nt "$core" ]; then
-		echo "making $core ($2 allocations of ~$3 bytes${4:+ with $4})..." >&2
-		gdb -batch -nx -ex 'set pagination off' "${preload[@]}" -ex 'set startup-with-shell off' \
-			-ex 'break dump_here' -ex "run $2 $3" \
-			-ex "generate-core-file $core" -ex kill "$D/bench_heap" >/dev/null 2>&1
-	fi
+	[ -s "$D/$1.core" ] && [ "$D/$1.core" -nt "$D/bench_heap" ] ||
+		echo "making $D/$1.core ($2 allocations of ~$3 bytes${4:+ with $4})..." >&2
+	gdb_core "$D/$1.core" "$D/bench_heap" dump_here "$2 $3" ${4:+"set environment LD_PRELOAD=$4"}
 }
 
 # graph_core N: the realistic heap of N allocations (bench_graph.c) and its truth.
@@ -27,10 +20,7 @@ graph_core() {
 	if [ ! -s "$core" ] || [ ! -s "$truth" ] || [ "$D/bench_graph" -nt "$core" ]; then
 		echo "making $core (the realistic heap of $1 allocations)..." >&2
 		rm -f "$core" "$truth"
-		gdb -batch -nx -iex 'set debuginfod enabled off' -ex 'set pagination off' \
-			-ex 'set startup-with-shell off' -ex 'break dump_here' -ex "run $1 $truth" \
-			-ex "generate-core-file $core" -ex kill "$D/bench_graph" >/dev/null 2>&1
-		command -v fallocate >/dev/null && fallocate -d "$core" 2>/dev/null || true
+		gdb_core "$core" "$D/bench_graph" dump_here "$1 $truth"
 	fi
 }
 
@@ -105,6 +95,7 @@ BUILD=$B "$(dirname "$0")/gdb_timing.sh"
 BUILD="$B" bench/export.sh
 BUILD=$B bench/maps.sh
 BUILD=$B bench/capture.sh
+BUILD=$B bench/ctypes.sh
 # The realistic heap (bench_graph.c): 1 M, 3 M, 10 M allocations (30 M with
 # BENCH_30M=1; its core is ~4 GB).  Each figure with its ratio to summary and
 # to a plain read of the core file (the physical floor); the leaked and
@@ -154,4 +145,6 @@ done
 [ -n "${BENCH_GRAPH_ONLY:-}" ] || BUILD=$B bench/tcmalloc.sh || bad=1
 # The mimalloc walker against glibc on 1 M allocations (issue 18's budget).
 [ -n "${BENCH_GRAPH_ONLY:-}" ] || BUILD=$B bench/mimalloc.sh || bad=1
+# The Go walker on a Go core of 1 M live objects (issue 15's budget).
+[ -n "${BENCH_GRAPH_ONLY:-}" ] || BUILD=$B bench/go.sh || bad=1
 exit $bad

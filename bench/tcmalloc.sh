@@ -9,40 +9,18 @@
 # module report costs ~1.3 s more on such a core, before any walker runs).
 # Prints one line a case (best-of-N wall seconds) and the tcmalloc/glibc ratio.
 set -euo pipefail
-B=${BUILD:-build-release}
-D=$B/bench
-HS=$B/heapscope
+. bench/lib.sh
 TC=${TC_SO:-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}
-mkdir -p "$D"
-[ -x "$HS" ] || { echo "build $HS first (make BUILD=$B OPT=-O3)" >&2; exit 1; }
+bench_needs
 [ -f "$TC" ] || { echo "$TC is missing: apt-get install libgoogle-perftools-dev" >&2; exit 1; }
-command -v /usr/bin/time >/dev/null || { echo "bench needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 [ bench/bench_heap.c -nt "$D/bench_heap" ] && gcc -O1 -g -o "$D/bench_heap" bench/bench_heap.c
 [ bench/bench_heap.c -nt "$D/bench_heap_tc" ] &&
 	gcc -O1 -g -o "$D/bench_heap_tc" bench/bench_heap.c -L"$(dirname "$TC")" -ltcmalloc_minimal
 
 make_core() {   # name program count size [LD_PRELOAD library]
-	local core="$D/$1.core" preload=()
-	[ -n "${5:-}" ] && preload=(-ex "set environment LD_PRELOAD=$5")
-	if [ ! -s "$core" ] || [ "$D/$2" -nt "$core" ]; then
-		echo "making $core ($3 allocations of ~$4 bytes${5:+ with $5})..." >&2
-		gdb -batch -nx -ex 'set pagination off' "${preload[@]}" -ex 'set startup-with-shell off' \
-			-ex 'break dump_here' -ex "run $3 $4" \
-			-ex "generate-core-file $core" -ex kill "$D/$2" >/dev/null 2>&1
-	fi
-}
-
-best_of() {   # runs command...: the best wall time
-	local runs=$1 best=""; shift
-	for _ in $(seq "$runs"); do
-		local tf t
-		tf=$(mktemp)
-		/usr/bin/time -o "$tf" -f '%e' "$@" >/dev/null 2>&1 || true
-		t=$(tail -1 "$tf")
-		rm -f "$tf"
-		if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-	done
-	echo "$best"
+	[ -s "$D/$1.core" ] && [ "$D/$1.core" -nt "$D/$2" ] ||
+		echo "making $D/$1.core ($3 allocations of ~$4 bytes${5:+ with $5})..." >&2
+	gdb_core "$D/$1.core" "$D/$2" dump_here "$3 $4" ${5:+"set environment LD_PRELOAD=$5"}
 }
 
 make_core m1 bench_heap 1000000 400

@@ -11,8 +11,9 @@
  * notes: cores/validate.py checks it against glibc's view) plus "leaks":
  *   "main_arena": address, "heaps": [[lo, hi]...] (the heap memory: main heap
  *       and each thread heap, so an oracle knows what is not a root),
- *   "objects": [{"address","size","arena","label","type","leaked","unreferenced",
- *                "interior_only"}]   every allocation the fixture made itself,
+ *   "objects": [{"address","size","arena","label","type","inferred","leaked",
+ *                "unreferenced","interior_only"}]  (inferred: the type only an
+ *                inference can give, ctypes.c; null elsewhere)   every allocation the fixture made itself,
  *   "chains": [{"label","target","anchored","root":ROOT|null,
  *               "hops":[{"address","offset","field"}...]}]  the unique shortest
  *       chain; the last hop is the target's allocation (offset null),
@@ -47,6 +48,7 @@ struct lt_object {
 	intptr_t arena;
 	char label[40];
 	const char *type;       /* a literal; NULL: unknown */
+	const char *inferred;   /* the type an inference must give it (ctypes.c); NULL: none */
 	int leaked, unref, interior_only, freed;
 	char expect[16];        /* freed: where glibc put it */
 };
@@ -477,6 +479,8 @@ static __attribute__((unused)) void lt_write_leaks(void)
 			  first ? "" : ",", (unsigned long)LT_DEC(o->enc), (unsigned long)o->size,
 			  (long)o->arena, o->label);
 		lt_str(o->type);
+		truth_cat(",\"inferred\":");
+		lt_str(o->inferred);
 		truth_cat(",\"leaked\":%s,\"unreferenced\":%s,\"interior_only\":%s}",
 			  o->leaked ? "true" : "false", o->unref ? "true" : "false",
 			  o->interior_only ? "true" : "false");

@@ -6,14 +6,15 @@ set -e
 need="make gcc libelf-dev libdw-dev zlib1g-dev libzstd-dev liblzma-dev liblz4-dev pkg-config"
 case "$1" in
   check|demo) need="$need g++ libcmocka-dev gdb libc6-dbg libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev python3 elfutils binutils util-linux libglib2.0-dev uthash-dev zstd xz-utils lz4" ;;
-  bench) need="$need gdb libc6-dbg python3 time bc libgoogle-perftools-dev libmimalloc-dev" ;;
+  bench) need="$need gdb libc6-dbg python3 time bc libgoogle-perftools-dev libmimalloc-dev golang-1.19-go" ;;
   fuzz) need="$need clang-14 libclang-rt-14-dev" ;;
 esac
 # export/report/debuginfod tests: go tool pprof reads the profiles back,
 # headless Chromium renders the report, a local debuginfod serves debug info
-# (libdebuginfod1 is the client libdw loads).
+# (libdebuginfod1 is the client libdw loads); Go 1.19 builds the Go heap
+# fixture (cores/make-go-cores.sh).
 case "$1" in
-  check) need="$need golang-go chromium debuginfod libdebuginfod1" ;;
+  check) need="$need golang-go golang-1.19-go chromium debuginfod libdebuginfod1" ;;
 esac
 missing=""
 for p in $need; do

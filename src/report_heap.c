@@ -257,7 +257,7 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	// Said first, not only among the diagnostics: the totals below lack it.
 	if (c->s->walk_failure)
 		hs_out_printf(o, "Not walked: %s\n", c->s->walk_failure->message);
-	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "SIZE", "BYTES");
+	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "BYTES", "EXACT");
 	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "in use", t.used.count,
 		      hs_fmt_size(t.used.bytes, a, sizeof(a)), t.used.bytes);
 	print_where_totals(o, &t, HS_STATE_USED);
@@ -267,6 +267,12 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	if (t.meta.count)
 		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "allocator metadata", t.meta.count,
 			      hs_fmt_size(t.meta.bytes, a, sizeof(a)), t.meta.bytes);
+	// A Go heap's metadata is goroutine stacks and runtime structs: named.
+	bool go = false;
+	for (size_t d = 0; d < c->s->ndesc; d++)
+		go |= c->s->desc[d].allocator && !strcmp(c->s->desc[d].allocator, "go");
+	if (go)
+		print_where_totals(o, &t, HS_STATE_META);
 	if (pooled.count) {
 		hs_out_printf(o, "\n  %-22s %12" PRIu64 " %12s  %" PRIu64 "   (%zu pool%s; see: pools)\n", "pooled (in use)",
 			      pooled.count, hs_fmt_size(pooled.bytes, a, sizeof(a)), pooled.bytes, pl->n,
@@ -743,6 +749,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 			hs_json_kbool(o, "unreferenced", hs_node_unreferenced(an, (size_t)k));
 		}
 		hs_json_kstr(o, "type", type);
+		hs_json_type_info(o, s, (size_t)k);
 		if (graph)
 			show_fields(c, (size_t)k, max_bytes);
 		hs_json_key(o, "words");

@@ -78,6 +78,8 @@ static void classify(struct hs_session *s, bool have_heap, struct mapping *m)
 		m->cat = CAT_VDSO, m->name = "[vdso]";
 	else if (seg->start == UINT64_C(0xffffffffff600000))
 		m->cat = CAT_VDSO, m->name = "[vsyscall]";
+	else if (rc == CAT_HEAP)   // before stacks: Go's goroutine stacks are in its heap arenas
+		m->cat = rc;
 	else if (is_stack(t, seg))
 		m->cat = CAT_STACK;
 	else if (rc >= 0 && !(rc == CAT_ALLOC_META && mod))

@@ -219,6 +219,7 @@ static void render_groups(struct hs_cmd *c, const struct group *g, size_t n, enu
 		if (c->json) {
 			hs_json_begin_object(o);
 			hs_json_kstr(o, "type", t);
+			hs_json_type_name_info(o, t);
 			hs_json_key(o, "size");
 			if (by == BY_TYPE)
 				hs_json_null(o);
@@ -317,6 +318,7 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 				hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
 				hs_json_kbool(o, "unreferenced", head);
 				hs_json_kstr(o, "type", t);
+				hs_json_type_info(o, s, i);
 				hs_json_end_object(o);
 			} else {
 				hs_out_printf(o, "  0x%016" PRIx64 " %10" PRIu64 " %-5s %s\n", s->heap.blocks[i].address,
@@ -341,12 +343,14 @@ struct hs_error *hs_cmd_histogram(struct hs_cmd *c)
 {
 	bool used = false, leaked = false, free_ = false;
 	const char *by = "type+size";
-	uint64_t limit = 50;
+	uint64_t limit = UINT64_MAX;    /* not given: 50 rows of text, every row of JSON */
 	const struct hs_opt opts[] = {
 		{ "--used", HS_OPT_FLAG, &used }, { "--leaked", HS_OPT_FLAG, &leaked }, { "--free", HS_OPT_FLAG, &free_ },
 		{ "--by", HS_OPT_STR, &by }, { "--limit", HS_OPT_U64, &limit }, { 0 },
 	};
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	if (limit == UINT64_MAX && !c->json)
+		limit = 50;
 	enum group_by mode;
 	if (!strcmp(by, "type"))
 		mode = BY_TYPE;
@@ -368,7 +372,7 @@ struct hs_error *hs_cmd_histogram(struct hs_cmd *c)
 		hs_json_kstr(c->out, "set", leaked ? "leaked" : free_ ? "free" : "used");
 		hs_json_kstr(c->out, "by", by);
 	}
-	render_groups(c, g, ng, mode, false, c->json ? UINT64_MAX : limit);
+	render_groups(c, g, ng, mode, false, limit);
 	free(g);
 	if (c->json) {
 		hs_json_end_object(c->out);
@@ -1522,6 +1526,7 @@ static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
 	hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
 	hs_json_kbool(o, "pooled", hs_pools_block_pooled(s, i));
 	hs_json_kstr(o, "type", hs_block_type(s, i));
+	hs_json_type_info(o, s, i);
 	json_owner(c, &t->owners[row->owner]);
 	if (row->depth) {
 		hs_json_key(o, "via_offset");
@@ -1539,7 +1544,7 @@ static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_w
 	const struct hs_analysis *a = s->analysis;
 	const struct top_row *row = &t->rows[r];
 	uint32_t i = row->block;
-	char x[32], y[32], addr[96], via[160] = "";
+	char y[32], addr[96], via[160] = "";
 	snprintf(addr, sizeof(addr), "%*s0x%016" PRIx64, (int)(2 * row->depth), "", s->heap.blocks[i].address);
 	if (row->depth && row->via_offset >= 0) {
 		char field[128];
@@ -1549,8 +1554,9 @@ static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_w
 			snprintf(via, sizeof(via), "  (via +0x%" PRIx64 ")", (uint64_t)row->via_offset);
 	}
 	const char *type = hs_block_type(s, i);
-	hs_out_printf(c->out, "  %-*s %10s %10s %10" PRIu32 " %-8s %-*s %s%s\n", addr_width, addr,
-		      hs_fmt_size(hs_block_size(&s->heap.blocks[i]), x, sizeof(x)), hs_fmt_size(a->retained[i], y, sizeof(y)),
+	// An allocation's own size exact (as chunks, leaks, histogram), sums in units.
+	hs_out_printf(c->out, "  %-*s %10" PRIu64 " %10s %10" PRIu32 " %-8s %-*s %s%s\n", addr_width, addr,
+		      hs_block_size(&s->heap.blocks[i]), hs_fmt_size(a->retained[i], y, sizeof(y)),
 		      a->retained_count[i], row_state(s, i), owner_width, t->owners[row->owner].name, type ? type : "?", via);
 }
 

@@ -286,9 +286,11 @@ static int owner_cmp(const void *x, const void *y)
 
 struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 {
-	uint64_t limit = 20;
+	uint64_t limit = UINT64_MAX;    /* not given: 20 rows of text, every row of JSON */
 	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	if (limit == UINT64_MAX && !c->json)
+		limit = 20;
 	HS_CHECK(need(c));
 	struct hs_owners ow;
 	HS_CHECK(hs_owners_compute(c->s, &ow));
@@ -311,7 +313,7 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 		hs_out_printf(o, "Retained by each root (what would go away with it alone):\n\n  %12s %10s  %-9s %s\n",
 			      "RETAINED", "COUNT", "KIND", "OWNER");
 	}
-	for (size_t i = 0; i < ow.n && (c->json || i < limit) && !o->stopped; i++) {
+	for (size_t i = 0; i < ow.n && i < limit && !o->stopped; i++) {
 		if (c->json) {
 			hs_json_begin_object(o);
 			hs_json_kstr(o, "name", ow.v[i].name);
@@ -326,7 +328,7 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 	}
 	if (c->json) {
 		hs_json_end_array(o);
-		hs_cmd_limited(c, "roots", ow.n, ow.n, "roots");
+		hs_cmd_limited(c, "roots", limit, ow.n, "roots");
 		hs_json_kcount(o, "shared", ow.shared_count, ow.shared_bytes);
 		hs_json_kcount(o, "leaked", a->leaked_count, a->leaked_bytes);
 		hs_json_key(o, "containers");
@@ -339,7 +341,7 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 			      a->leaked_count, "", "(leaked: no root)");
 		hs_out_printf(o, "\nRetained by each container:\n\n  %12s %10s  %s\n", "RETAINED", "ENTRIES", "CONTAINER");
 	}
-	for (size_t i = 0; i < cs->n && (c->json || i < limit) && !o->stopped; i++) {
+	for (size_t i = 0; i < cs->n && i < limit && !o->stopped; i++) {
 		const struct hs_container *k = v[i];
 		char t[512];
 		type_text(k, t, sizeof(t));
@@ -360,7 +362,7 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 	}
 	if (c->json)
 		hs_json_end_array(o);
-	hs_cmd_limited(c, "containers", c->json ? cs->n : limit, cs->n, "containers");
+	hs_cmd_limited(c, "containers", limit, cs->n, "containers");
 	if (!c->json && !cs->n)
 		hs_out_printf(o, "  No containers found.\n");
 	if (c->json) {

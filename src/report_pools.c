@@ -65,6 +65,8 @@ struct hs_error *hs_cmd_pools(struct hs_cmd *c)
 	const struct hs_opt opts[] = { { "--list", HS_OPT_FLAG, &list }, { "--declared", HS_OPT_FLAG, &declared },
 				       { "--detected", HS_OPT_FLAG, &detected }, { 0 } };
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	HS_CHECK(hs_session_need_heap(c->s));
+	HS_CHECK(hs_session_go_unsupported(c->s, "pools", "(sync.Pool is not read yet)"));
 	HS_CHECK(hs_session_need_pool_analysis(c->s));
 	const struct hs_pools *p = c->s->pools;
 	struct hs_out *o = c->out;

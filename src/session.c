@@ -405,6 +405,27 @@ struct hs_error *hs_session_need_heap(struct hs_session *s)
 	return s->heap_error ? error_copy(s->heap_error) : NULL;
 }
 
+// Which Go objects are live is a mark from Go's own roots (goroutine stacks
+// in manual spans, globals through their GC masks, finalizers): not done yet.
+// A C-style conservative scan would call garbage awaiting GC "leaked" and
+// miss what only goroutine stacks hold, so it is refused, not guessed.
+static struct hs_error *analysis_supported(struct hs_session *s)
+{
+	return hs_session_go_unsupported(s, "reachability",
+					 "(leaks, chain, refs, top, retained sizes): heapscope does not mark from Go's "
+					 "roots (goroutine stacks, globals) yet, and an unreachable Go object is garbage "
+					 "awaiting GC, not a leak");
+}
+
+struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *what, const char *why)
+{
+	for (size_t i = 0; i < s->ndesc; i++)
+		if (s->desc[i].allocator && !strcmp(s->desc[i].allocator, "go"))
+			return hs_error_create(HS_ERR_HEAP, "%s is not supported for Go heaps yet %s; summary, info, "
+					       "arenas, bins, chunks and show work (docs/go.md)", what, why);
+	return NULL;
+}
+
 struct hs_error *hs_session_need_analysis(struct hs_session *s)
 {
 	if (s->analysis)
@@ -412,6 +433,7 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 	if (s->analysis_error)
 		return error_copy(s->analysis_error);
 	HS_CHECK(hs_session_need_heap(s));
+	HS_CHECK(analysis_supported(s));
 	HS_CHECK(hs_test_hold("analysis"));
 	hs_progress_begin(s, "scan", 0);
 	struct hs_error *err = hs_analysis_create(s, &s->analysis);

@@ -72,6 +72,9 @@ struct hs_error *hs_session_need_heap(struct hs_session *s);
 struct hs_analysis;
 /* The root set, pointer graph, reachability and leak classes (graph.h). */
 struct hs_error *hs_session_need_analysis(struct hs_session *s);
+/* HS_ERR_HEAP "WHAT is not supported for Go heaps yet WHY; ... work" when the
+ * walked heap (hs_session_need_heap first) has the Go runtime's; else NULL. */
+struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *what, const char *why);
 /* The context walker w (an index in hs_walkers) sees: the target, symbols,
  * options, and this session's diagnostics; arena_base follows the
  * allocators already described. */

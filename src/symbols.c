@@ -582,11 +582,14 @@ static struct hs_error *fill_module(struct hs_symbols *s, Dwfl_Module *dm, struc
 		// libdwfl opened the mapped file itself while reporting (after checking
 		// its build-id), or built the ELF from core memory (vDSO, or no file).
 		// Name the file only when it is the one with the module's build-id.
+		// A file without a build-id (Go's linker writes none) is the module's
+		// when the module has none either: libdwfl opened that very file.
 		const char *mapped = mapped_file_at(s->priv, start);
 		uint8_t id[BUILD_ID_MAX];
 		size_t idlen = 0;
-		if (mapped && path_build_id(mapped, id, sizeof(id), &idlen) == 1 &&
-		    (m->build_id_len == 0 || same_build_id(m, id, idlen))) {
+		int r = mapped ? path_build_id(mapped, id, sizeof(id), &idlen) : -1;
+		if ((r == 1 && (m->build_id_len == 0 || same_build_id(m, id, idlen))) ||
+		    (r == 0 && m->build_id_len == 0)) {
 			m->path = strdup(mapped);
 			if (!m->path)
 				return &hs_error_nomem;
@@ -1511,9 +1514,10 @@ static struct hs_error *find_member(const struct hs_module *m, Dwarf_Die *agg, c
 	return NULL;
 }
 
-struct hs_error *hs_dwarf_member_offset(struct hs_module *mod, const char *struct_name,
-					const char *member, uint64_t *byte_ret,
-					uint32_t *bit_ret)
+/* Follow a dotted member path: its offset in bits and the last member's
+ * peeled type (type_ret->addr is NULL when it has none). */
+static struct hs_error *member_path(struct hs_module *mod, const char *struct_name, const char *member,
+				    uint64_t *bits_ret, Dwarf_Die *type_ret)
 {
 	if (!member || !member[0] || strlen(member) >= MAX_MEMBER_PATH)
 		return hs_error_create(HS_ERR_USAGE, "bad member path '%s'", member ? member : "");
@@ -1547,8 +1551,34 @@ struct hs_error *hs_dwarf_member_offset(struct hs_module *mod, const char *struc
 	}
 	if (parts == 0)
 		return hs_error_create(HS_ERR_USAGE, "bad member path '%s'", member);
+	*bits_ret = total;
+	*type_ret = type;
+	return NULL;
+}
+
+struct hs_error *hs_dwarf_member_offset(struct hs_module *mod, const char *struct_name,
+					const char *member, uint64_t *byte_ret,
+					uint32_t *bit_ret)
+{
+	uint64_t total;
+	Dwarf_Die type;
+	HS_CHECK(member_path(mod, struct_name, member, &total, &type));
 	*byte_ret = total / 8;
 	*bit_ret = (uint32_t)(total % 8);
+	return NULL;
+}
+
+struct hs_error *hs_dwarf_member_size(struct hs_module *mod, const char *struct_name,
+				      const char *member, uint64_t *ret)
+{
+	uint64_t total;
+	Dwarf_Die type;
+	HS_CHECK(member_path(mod, struct_name, member, &total, &type));
+	Dwarf_Word size;
+	if (!type.addr || dwarf_aggregate_size(&type, &size) != 0)
+		return hs_error_create(HS_ERR_NOT_FOUND, "member %s.%s has no size in the debug info of module %s",
+				       struct_name, member, mod->name);
+	*ret = size;
 	return NULL;
 }
 

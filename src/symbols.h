@@ -98,6 +98,9 @@ struct hs_error *hs_dwarf_struct_size(struct hs_module *mod, const char *struct_
 struct hs_error *hs_dwarf_member_offset(struct hs_module *mod, const char *struct_name,
 					const char *member, uint64_t *byte_ret,
 					uint32_t *bit_ret);
+/* The size in bytes of the member's type (the last one of a dotted path). */
+struct hs_error *hs_dwarf_member_size(struct hs_module *mod, const char *struct_name,
+				      const char *member, uint64_t *ret);
 /* A global (or static) variable's relocated address, from DW_AT_location, or
  * from the module's ELF symbol table when DWARF lacks it (or is absent). */
 struct hs_error *hs_dwarf_variable(struct hs_module *mod, const char *name, uint64_t *addr_ret);

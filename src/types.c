@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "containers.h"
+#include "output.h"
 #include "expr.h"
 #include "fields.h"
 #include "graph.h"
@@ -56,6 +57,10 @@ struct hs_types {
 	uint64_t *vkeys;
 	uint32_t *vvals;
 	size_t vcap;
+	/* Inferred types (infer_types): per block the rule (INFER_*) and the
+	 * confidence in percent; NULL when nothing was inferred. */
+	uint8_t *rule;
+	uint8_t *conf;
 };
 
 void hs_types_destroy(struct hs_types *t)
@@ -73,6 +78,8 @@ void hs_types_destroy(struct hs_types *t)
 	free(t->block_layout);
 	free(t->vkeys);
 	free(t->vvals);
+	free(t->rule);
+	free(t->conf);
 	free(t);
 }
 
@@ -794,6 +801,253 @@ static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs
 	free(p.wanted);
 }
 
+/* Inferred types: C blocks no typed pointer reaches (leaked clusters above
+ * all).  Kept apart from certain types: the name is "~node", the rule and a
+ * confidence are kept per block.  Two rules:
+ *   layout  the block's usable size is one at which blocks of exactly one
+ *           struct type were typed for certain, and its words fit that type:
+ *           heap pointers only where the type has pointers (or where typed
+ *           instances held them), each to the start of a block of the pointed
+ *           type's size and never of another certain type; at least one such
+ *           pointer (a block of no pointers proves nothing).
+ *   field   a pointer member of an inferred block points at the block.
+ * Unknown stays unknown when the evidence is ambiguous or missing. */
+enum { INFER_NONE, INFER_LAYOUT, INFER_FIELD };
+#define INFER_MAX_BYTES 512     /* blocks larger than this are not matched by layout */
+#define INFER_LEARN 256         /* typed instances read per (type, size) */
+
+struct seen {                   /* typed for certain: struct layout k at usable size */
+	int k;
+	uint64_t size, count, mask; /* mask: words (of 64) that held heap pointers */
+	size_t learned;
+};
+
+static int seen_cmp(const void *x, const void *y)
+{
+	const struct seen *a = x, *b = y;
+	return a->size != b->size ? (a->size < b->size ? -1 : 1) : (a->k > b->k) - (a->k < b->k);
+}
+
+static const uint8_t *block_bytes(struct hs_session *s, size_t i, uint64_t *size)
+{
+	*size = hs_block_size(&s->heap.blocks[i]);
+	if (*size > INFER_MAX_BYTES)
+		*size = INFER_MAX_BYTES;
+	return hs_memory_span(&s->target->mem, s->heap.blocks[i].address, *size);
+}
+
+// The used block starting exactly at v, or -1.
+static int64_t block_at(struct hs_analysis *a, const struct hs_session *s, uint64_t v)
+{
+	if (!v || (v & 7))
+		return -1;
+	ptrdiff_t b = hs_addrmap_lookup(&a->map, v);
+	return b >= 0 && s->heap.blocks[b].address == v ? b : -1;
+}
+
+// The heap-pointer words of block i's first 64 words.
+static uint64_t pointer_mask(struct hs_session *s, struct hs_analysis *a, size_t i)
+{
+	uint64_t size, mask = 0;
+	const uint8_t *d = block_bytes(s, i, &size);
+	for (uint64_t o = 0; d && o + 8 <= size && o < 512; o += 8) {
+		uint64_t v;
+		memcpy(&v, d + o, 8);
+		if (v && hs_addrmap_lookup(&a->map, v) >= 0)
+			mask |= 1ull << (o / 8);
+	}
+	return mask;
+}
+
+// Does block i fit layout l (seen typed with pointer words mask)?  The number
+// of pointer slots holding a fitting heap pointer, or -1 on a contradiction.
+static int layout_fits(struct hs_session *s, struct hs_analysis *a, struct hs_types *t, size_t i,
+		       const struct layout *l, uint64_t mask, const struct seen *seen, size_t nseen)
+{
+	uint64_t size;
+	const uint8_t *d = block_bytes(s, i, &size);
+	if (!d || l->size > size || l->size > INFER_MAX_BYTES)
+		return -1;
+	int hits = 0;
+	for (uint64_t o = 0; o + 8 <= l->size; o += 8) {
+		uint64_t v;
+		memcpy(&v, d + o, 8);
+		const struct slot *sl = NULL;
+		for (size_t k = 0; k < l->nslots && !sl; k++)
+			if (l->slots[k].offset == o)
+				sl = &l->slots[k];
+		bool heap = v && hs_addrmap_lookup(&a->map, v) >= 0;
+		if (!sl) {
+			// A heap pointer where the type has none, and no typed
+			// instance had one either: another layout.
+			if (heap && !(mask >> (o / 8) & 1))
+				return -1;
+			continue;
+		}
+		if (!v)
+			continue;
+		int64_t b = block_at(a, s, v);
+		if (b < 0)
+			return -1;      // a struct pointer that is no block start
+		// The target's size fits the pointed type: a size it was seen at,
+		// or its own size rounded up to a chunk (glibc: at most 23 bytes
+		// more): a pointer into a bigger block is another layout's.
+		const struct layout *p = &t->layouts[sl->pointee];
+		uint64_t tsize = hs_block_size(&s->heap.blocks[b]);
+		bool fits = tsize >= p->size && tsize < p->size + 24;
+		for (size_t j = 0; j < nseen && !fits; j++)
+			fits = seen[j].k == sl->pointee && seen[j].size == tsize;
+		if (!fits)
+			return -1;
+		if (a->type[b] && !t->rule[b] && a->type[b] != p->name_id)
+			return -1;      // points at a certain block of another type
+		hits++;
+	}
+	return hits;
+}
+
+// "~NAME" of layout k, interned once per layout (cache: one id per layout).
+static uint32_t inferred_name(struct hs_types *t, int k, uint32_t *cache)
+{
+	if (!cache[k]) {
+		char name[512];
+		snprintf(name, sizeof(name), "~%s", t->names[t->layouts[k].name_id]);
+		cache[k] = intern(t, name);
+	}
+	return cache[k];
+}
+
+static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
+{
+	if (!t->nlayouts || !a->n)
+		return;
+	// Candidates: untyped used blocks that hold a heap pointer.
+	size_t ncand = 0;
+	for (size_t i = 0; i < a->n; i++)
+		ncand += (a->flags[i] & HS_NODE_USED) && !a->type[i] && a->fwd_off[i + 1] > a->fwd_off[i];
+	if (!ncand)
+		return;
+	// What was typed for certain, by (layout, usable size).
+	uint32_t *names = NULL;
+	struct seen *seen = NULL;
+	size_t nseen = 0, capseen = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		int k = t->block_layout[i];
+		if (k < 0 || !a->type[i] || a->type[i] != t->layouts[k].name_id)
+			continue;
+		uint64_t size = hs_block_size(&s->heap.blocks[i]);
+		if (size > INFER_MAX_BYTES)
+			continue;
+		struct seen *e = NULL;
+		for (size_t j = 0; j < nseen && !e; j++)
+			if (seen[j].k == k && seen[j].size == size)
+				e = &seen[j];
+		if (!e) {
+			if (nseen == capseen) {
+				size_t cap = capseen ? capseen * 2 : 16;
+				struct seen *g = realloc(seen, cap * sizeof(*g));
+				if (!g)
+					goto out;
+				seen = g;
+				capseen = cap;
+			}
+			e = &seen[nseen++];
+			*e = (struct seen){ .k = k, .size = size };
+		}
+		e->count++;
+		if (e->learned < INFER_LEARN) {
+			e->learned++;
+			e->mask |= pointer_mask(s, a, i);
+		}
+	}
+	if (!nseen)
+		goto out;
+	qsort(seen, nseen, sizeof(*seen), seen_cmp);
+	for (size_t j = 0; j < nseen; j++)
+		layout_built(t, seen[j].k, (unsigned)(t->layouts[seen[j].k].key >> 40));
+	t->rule = calloc(a->n, 1);
+	t->conf = calloc(a->n, 1);
+	uint32_t *queue = malloc(a->n * sizeof(uint32_t));
+	names = calloc(t->nlayouts, sizeof(*names));
+	if (!t->rule || !t->conf || !queue || !names) {
+		free(queue);
+		free(t->rule);
+		free(t->conf);
+		t->rule = t->conf = NULL;
+		goto out;
+	}
+	size_t head = 0, tail = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		if (!(a->flags[i] & HS_NODE_USED) || a->type[i] || a->fwd_off[i + 1] == a->fwd_off[i])
+			continue;
+		uint64_t size = hs_block_size(&s->heap.blocks[i]);
+		// Every layout seen at this size.
+		size_t lo = 0, hi = nseen;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (seen[mid].size < size)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		int found = -1, hits = 0;
+		uint64_t count = 0;
+		bool ambiguous = false;
+		for (size_t j = lo; j < nseen && seen[j].size == size; j++) {
+			const struct layout *l = &t->layouts[seen[j].k];
+			int h = layout_fits(s, a, t, i, l, seen[j].mask, seen, nseen);
+			if (h <= 0)
+				continue;
+			if (found >= 0 && t->layouts[found].name_id != l->name_id)
+				ambiguous = true;
+			found = seen[j].k;
+			hits = h;
+			count = seen[j].count;
+		}
+		if (found < 0 || ambiguous)
+			continue;
+		uint32_t id = inferred_name(t, found, names);
+		if (!id)
+			continue;
+		a->type[i] = id;
+		t->block_layout[i] = found;
+		t->rule[i] = INFER_LAYOUT;
+		// More pointers matched and more typed instances seen: surer.
+		t->conf[i] = (uint8_t)(60 + (hits > 1 ? 15 : 5) + (count >= 8 ? 15 : count >= 2 ? 10 : 0));
+		queue[tail++] = (uint32_t)i;
+	}
+	// field: what inferred blocks' pointer members point at.
+	while (head < tail) {
+		uint32_t i = queue[head++];
+		const struct layout *l = layout_built(t, t->block_layout[i], (unsigned)(t->layouts[t->block_layout[i]].key >> 40));
+		uint64_t size;
+		const uint8_t *d = block_bytes(s, i, &size);
+		for (size_t k = 0; d && k < l->nslots; k++) {
+			if (l->slots[k].offset + 8 > size)
+				continue;
+			uint64_t v;
+			memcpy(&v, d + l->slots[k].offset, 8);
+			int64_t b = block_at(a, s, v);
+			int pk = l->slots[k].pointee;
+			if (b < 0 || a->type[b] || hs_block_size(&s->heap.blocks[b]) < t->layouts[pk].size)
+				continue;
+			layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40));
+			uint32_t id = inferred_name(t, pk, names);
+			if (!id)
+				continue;
+			a->type[b] = id;
+			t->block_layout[b] = pk;
+			t->rule[b] = INFER_FIELD;
+			t->conf[b] = (uint8_t)(t->conf[i] * 95 / 100);
+			queue[tail++] = (uint32_t)b;
+		}
+	}
+	free(queue);
+out:
+	free(names);
+	free(seen);
+}
+
 struct hs_error *hs_session_need_types(struct hs_session *s)
 {
 	HS_CHECK(hs_session_need_analysis(s));
@@ -834,6 +1088,9 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	if (err)
 		hs_diag_add(&s->diags, HS_DIAG_WARNING, "containers", 0, "%s", hs_error_message(err));
 	hs_error_destroy(err);
+	t0 = hs_now();
+	infer_types(s, a, t);
+	hs_session_time(s, "infer", t0);
 	return NULL;
 }
 
@@ -884,4 +1141,41 @@ bool hs_block_type_die(const struct hs_session *s, size_t i, Dwarf_Die *ret)
 		return false;
 	*ret = a->types->layouts[a->types->block_layout[i]].die;
 	return true;
+}
+
+int hs_block_type_certainty(const struct hs_session *s, size_t i, const char **rule, unsigned *confidence)
+{
+	static const char *const rules[] = { [INFER_LAYOUT] = "layout", [INFER_FIELD] = "field" };
+	const struct hs_analysis *a = s->analysis;
+	*rule = NULL;
+	*confidence = 0;
+	if (!a || !a->types || i >= a->n || !a->type[i])
+		return HS_TYPE_UNKNOWN;
+	const struct hs_types *t = a->types;
+	if (t->rule && t->rule[i]) {
+		*rule = rules[t->rule[i]];
+		*confidence = t->conf[i];
+		return HS_TYPE_INFERRED;
+	}
+	*confidence = 100;
+	return HS_TYPE_CERTAIN;
+}
+
+void hs_json_type_info(struct hs_out *o, const struct hs_session *s, size_t i)
+{
+	const char *rule;
+	unsigned conf;
+	int c = hs_block_type_certainty(s, i, &rule, &conf);
+	hs_json_kstr(o, "type_certainty", c == HS_TYPE_INFERRED ? "inferred" : c == HS_TYPE_CERTAIN ? "certain" : NULL);
+	hs_json_kstr(o, "type_rule", rule);
+	hs_json_key(o, "type_confidence");
+	if (c == HS_TYPE_UNKNOWN)
+		hs_json_null(o);
+	else
+		hs_json_u64(o, conf);
+}
+
+void hs_json_type_name_info(struct hs_out *o, const char *name)
+{
+	hs_json_kstr(o, "type_certainty", !name ? NULL : name[0] == '~' ? "inferred" : "certain");
 }

@@ -2,8 +2,9 @@
  * ("vtable for X" -> X, demangled); C structs by DWARF: a global or TLS
  * variable of pointer or struct type types what it points at, and types
  * propagate through pointer members of known structs (never through void *,
- * char * or unions; arrays element by element).  Unknown stays unknown: a type
- * is never guessed.
+ * char * or unions; arrays element by element).  Those types are certain.
+ * Blocks nothing typed reaches may then get an inferred type ("~node", see
+ * below), kept apart: a certain type is never guessed.
  */
 #ifndef HS_TYPES_H
 #define HS_TYPES_H
@@ -28,5 +29,19 @@ const char *hs_block_type(const struct hs_session *s, size_t i);
 /* The name of the member at byte offset off of block i, when its type came
  * from DWARF ("next", "entries[3]"); false otherwise. */
 bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len);
+
+/* Inferred types (issue 14): a block no typed pointer reaches may be given a
+ * type by its layout or by an inferred block's pointer member; its name is
+ * spelled "~node" and it is never taken for a certain type. */
+enum { HS_TYPE_UNKNOWN, HS_TYPE_CERTAIN, HS_TYPE_INFERRED };
+/* How block i's type is known; *rule ("layout", "field") and *confidence
+ * (percent; 100 when certain) for inferred ones. */
+int hs_block_type_certainty(const struct hs_session *s, size_t i, const char **rule, unsigned *confidence);
+struct hs_out;
+/* "type_certainty", "type_rule", "type_confidence" of block i, in an open
+ * JSON object. */
+void hs_json_type_info(struct hs_out *o, const struct hs_session *s, size_t i);
+/* "type_certainty" of a group named name (inferred names start with '~'). */
+void hs_json_type_name_info(struct hs_out *o, const char *name);
 
 #endif

@@ -12,7 +12,8 @@
 	HS_WALKER(glibc) \
 	HS_WALKER(jemalloc) \
 	HS_WALKER(tcmalloc) \
-	HS_WALKER(mimalloc)
+	HS_WALKER(mimalloc) \
+	HS_WALKER(go)
 #endif
 
 #define HS_WALKER(name) extern const struct hs_walker hs_##name##_walker;

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import re
+import struct
 import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -123,3 +124,27 @@ def hexes(text):
 def one_line(text):
     lines = [l for l in text.strip().splitlines() if l.strip()]
     return len(lines) == 1
+
+
+def load_segments(path):
+    """[(vaddr, memsz, offset, filesz)] of a core's PT_LOAD headers (for tests
+    that corrupt a copy of a core at an address)."""
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        phoff, = struct.unpack_from("<Q", eh, 32)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    segs = []
+    for i in range(phnum):
+        p_type, _flags, off, vaddr, _pa, filesz, memsz, _al = struct.unpack_from("<IIQQQQQQ", ph, i * phentsize)
+        if p_type == 1:
+            segs.append((vaddr, memsz, off, filesz))
+    return segs
+
+
+def file_offset(segs, addr):
+    for vaddr, _memsz, off, filesz in segs:
+        if vaddr <= addr < vaddr + filesz:
+            return off + addr - vaddr
+    raise AssertionError("0x%x is not dumped in the core" % addr)

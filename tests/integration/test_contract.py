@@ -14,13 +14,14 @@ def version():
 
 
 # (command, JSON array, what the text footer calls its items, whether --limit
-# cuts the JSON list too: owners' and histogram's JSON lists are whole)
+# cuts the JSON list too: a given --limit always does)
 LIMITED = (
     (["chunks", "--used"], "allocations", "blocks", True),
     (["leaks"], "groups", "groups", True),
     (["leaks", "--list"], "objects", "objects", True),
     (["top"], "objects", "objects", True),
-    (["owners"], "roots", "roots", False),
+    (["owners"], "roots", "roots", True),
+    (["histogram"], "groups", "groups", True),
 )
 
 
@@ -45,8 +46,13 @@ class Limits(unittest.TestCase):
 
     def test_histogram_and_diff(self):
         core = hslib.core("leaks", "gdb")
+        # Without --limit, histogram's and owners' JSON is whole (50 and 20 text rows).
         doc = hslib.run_json([core, "histogram"], expect_status=0)
         self.assertEqual(doc["groups_total"], len(doc["groups"]))
+        self.assertFalse(doc["groups_truncated"])
+        own = hslib.run_json([core, "owners"], expect_status=0)
+        self.assertGreater(own["roots_total"], 2)
+        self.assertEqual(own["roots_total"], len(own["roots"]))
         r = hslib.run([core, "histogram", "--limit", "1"])
         self.assertIn("... %d more groups (--limit N)" % (len(doc["groups"]) - 1), r.stdout)
         old = hslib.core("leaks", "kernel")

@@ -149,8 +149,9 @@ def matches(doc_lines, real, ids=frozenset(), vary=False):
 
 
 # Docs whose examples are compared "numbers aside" (their own tests say so:
-# TestMimallocDocs, TestTcmallocDocs): threads race, kernel cores have ASLR.
-VARY_DOCS = {"mimalloc.md", "tcmalloc.md"}
+# TestMimallocDocs, TestTcmallocDocs): threads race, kernel cores have ASLR;
+# the Go runtime's own allocations differ between runs.
+VARY_DOCS = {"mimalloc.md", "tcmalloc.md", "go.md"}
 
 # Examples that cannot run here: a live pid, a debuginfod server, a placeholder
 # core of no fixture.  Each names why; a new one must be added here knowingly.

@@ -180,31 +180,6 @@ def make_cases():
 make_cases()
 
 
-def load_segments(path):
-    """[(vaddr, memsz, offset, filesz)] of a core's PT_LOAD headers."""
-    with open(path, "rb") as f:
-        eh = f.read(64)
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-    segs = []
-    for i in range(phnum):
-        p_type, _flags, off, vaddr, _pa, filesz, memsz, _al = struct.unpack_from("<IIQQQQQQ", ph, i * phentsize)
-        if p_type == 1:
-            segs.append((vaddr, memsz, off, filesz))
-    return segs
-
-
-def file_offset(segs, addr):
-    for vaddr, _memsz, off, filesz in segs:
-        if vaddr <= addr < vaddr + filesz:
-            return off + addr - vaddr
-    raise AssertionError("0x%x is not dumped in the core" % addr)
-
-
-
-
 def normalize(text):
     """Output with every number (sizes, counts, addresses) made N, spaces collapsed."""
     import re
@@ -213,8 +188,6 @@ def normalize(text):
         line = re.sub(r"\b(0x[0-9a-fA-F]+|[0-9][0-9.]*)\b", "N", line)
         lines.append(" ".join(line.split()))
     return lines
-
-
 
 
 class TestMimallocDocs(unittest.TestCase):
@@ -244,13 +217,13 @@ class TestMimallocBadInput(unittest.TestCase):
         # block: point the link into nowhere.
         freed = {r["address"] for r in truth["freed"]}
         victim = None
-        segs = load_segments(src)
+        segs = hslib.load_segments(src)
         with open(src, "rb") as f:
             for r in truth["freed"]:
                 b = h.by_address.get(r["address"])
                 if not b or b["where"] != "local-free":
                     continue
-                f.seek(file_offset(segs, r["address"]))
+                f.seek(hslib.file_offset(segs, r["address"]))
                 link, = struct.unpack("<Q", f.read(8))
                 if link in freed:
                     victim = r["address"]
@@ -261,7 +234,7 @@ class TestMimallocBadInput(unittest.TestCase):
             path = os.path.join(tmp, "corrupt.core")
             shutil.copyfile(src, path)
             with open(path, "r+b") as f:
-                f.seek(file_offset(segs, victim))
+                f.seek(hslib.file_offset(segs, victim))
                 f.write(struct.pack("<Q", 0x4141414141414140))
             bad = Heap([path])
             errors = [d for d in bad.doc["diagnostics"] if d["level"] == "error" and d.get("stage") == "mimalloc"]
@@ -286,14 +259,14 @@ class TestMimallocBadInput(unittest.TestCase):
         src = mi_core("mimalloc_dynamic", "kernel")
         truth = hslib.truth("mimalloc_dynamic", "kernel")
         h = Heap([src])
-        segs = load_segments(src)
+        segs = hslib.load_segments(src)
         chain = None
         with open(src, "rb") as f:
             for r in truth["freed"]:
                 b = h.by_address.get(r["address"])
                 if not b or b["where"] != "local-free":
                     continue
-                f.seek(file_offset(segs, r["address"]))
+                f.seek(hslib.file_offset(segs, r["address"]))
                 link, = struct.unpack("<Q", f.read(8))
                 if link and h.by_address.get(link, {}).get("where") == "local-free":
                     chain = (r["address"], link)
@@ -304,7 +277,7 @@ class TestMimallocBadInput(unittest.TestCase):
             path = os.path.join(tmp, "cycle.core")
             shutil.copyfile(src, path)
             with open(path, "r+b") as f:
-                f.seek(file_offset(segs, chain[1]))
+                f.seek(hslib.file_offset(segs, chain[1]))
                 f.write(struct.pack("<Q", chain[0]))
             r = hslib.run(["--json", "--allocator", "mimalloc", path, "summary"], timeout=60)
             hslib.check_no_crash(r)

@@ -204,29 +204,6 @@ def make_cases():
 make_cases()
 
 
-def load_segments(path):
-    """[(vaddr, memsz, offset, filesz)] of a core's PT_LOAD headers."""
-    with open(path, "rb") as f:
-        eh = f.read(64)
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-    segs = []
-    for i in range(phnum):
-        p_type, _flags, off, vaddr, _pa, filesz, memsz, _al = struct.unpack_from("<IIQQQQQQ", ph, i * phentsize)
-        if p_type == 1:
-            segs.append((vaddr, memsz, off, filesz))
-    return segs
-
-
-def file_offset(segs, addr):
-    for vaddr, _memsz, off, filesz in segs:
-        if vaddr <= addr < vaddr + filesz:
-            return off + addr - vaddr
-    raise AssertionError("0x%x is not dumped in the core" % addr)
-
-
 class TestTcmallocScan(unittest.TestCase):
     """The memory scan finds exactly what the symbols say: tcmalloc_stripped is
     tcmalloc_static without its symbol table, and gdb runs both without ASLR."""
@@ -294,13 +271,13 @@ class TestTcmallocBadInput(unittest.TestCase):
         # the link into nowhere.
         freed = {r["address"] for r in truth["freed"]}
         victim = None
-        segs = load_segments(src)
+        segs = hslib.load_segments(src)
         with open(src, "rb") as f:
             for r in truth["freed"]:
                 b = h.by_address.get(r["address"])
                 if not b or b["where"] != "thread-cache":
                     continue
-                f.seek(file_offset(segs, r["address"]))
+                f.seek(hslib.file_offset(segs, r["address"]))
                 link, = struct.unpack("<Q", f.read(8))
                 if link in freed:
                     victim = r["address"]
@@ -311,7 +288,7 @@ class TestTcmallocBadInput(unittest.TestCase):
             path = os.path.join(tmp, "corrupt.core")
             shutil.copyfile(src, path)
             with open(path, "r+b") as f:
-                f.seek(file_offset(segs, victim))
+                f.seek(hslib.file_offset(segs, victim))
                 f.write(struct.pack("<Q", 0x4141414141414140))
             doc = hslib.run_json(["--allocator", "tcmalloc", path, "chunks"], timeout=60)
             errors = [d for d in doc["diagnostics"] if d["level"] == "error" and d.get("stage") == "tcmalloc"]
@@ -338,10 +315,10 @@ class TestTcmallocBadInput(unittest.TestCase):
         truth = hslib.truth("tcmalloc_static", "kernel")
         ph = tc_desc(hslib.run_json([src, "summary"], timeout=60))["facts"]["Static::pageheap_"]
         victim = next(r for r in truth["live"] if r["size"] >= 1 << 20)
-        segs = load_segments(src)
+        segs = hslib.load_segments(src)
 
         def word(f, addr):
-            f.seek(file_offset(segs, addr))
+            f.seek(hslib.file_offset(segs, addr))
             return struct.unpack("<Q", f.read(8))[0]
         page = victim["address"] >> 13
         with open(src, "rb") as f:
@@ -353,7 +330,7 @@ class TestTcmallocBadInput(unittest.TestCase):
             path = os.path.join(tmp, "corrupt.core")
             shutil.copyfile(src, path)
             with open(path, "r+b") as f:
-                f.seek(file_offset(segs, span + 8))
+                f.seek(hslib.file_offset(segs, span + 8))
                 f.write(struct.pack("<Q", 0))
             doc = hslib.run_json(["--allocator", "tcmalloc", path, "chunks"], timeout=60)
             errors = [d["message"] for d in doc["diagnostics"] if d["level"] == "error"]

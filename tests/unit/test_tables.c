@@ -122,18 +122,19 @@ static void test_public_tables(void **state)
 	}
 	const char *const *where = hs_where_names();
 	/* the registry's display order is the order of the old closed enum */
-	static const char *const expect[] = { "used", "mmapped", "large", "meta", "segment", "tcache", "fastbin",
+	static const char *const expect[] = { "used", "mmapped", "large", "meta", "segment", "stack-span",
+					      "span-tail", "arena-meta", "span-struct", "mcache", "tcache", "fastbin",
 					      "unsorted", "smallbin", "largebin", "top", "slab", "extent",
 					      "thread-cache", "transfer-cache", "central", "page-free", "page-returned",
 					      "free-list", "local-free", "thread-free", "delayed-free", "span-free",
-					      "uncarved", "pool", "free-unlisted", NULL };
+					      "uncarved", "free-slot", "idle-pages", "pool", "free-unlisted", NULL };
 	assert_int_equal(count(where), count(expect));
 	for (size_t i = 0; expect[i]; i++)
 		assert_string_equal(where[i], expect[i]);
 	assert_int_equal(count(hs_state_names()), 3);
 	assert_int_equal(count(hs_register_names()), HS_NREGS);
 	assert_string_equal(hs_register_names()[19], "rsp");
-	assert_int_equal(count(hs_allocator_names()), 5);
+	assert_int_equal(count(hs_allocator_names()), 6);
 	const struct hs_option_info *g = hs_global_option_table(&n);
 	for (size_t i = 0; i < n; i++) {
 		assert_non_null(g[i].scope);

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The Go walker's budget (issue 15): on a core of a Go program with 1 M live
+# objects, summary within 0.3 s.  Run by bench/run.sh (make bench), or alone:
+#   BUILD=build-release bench/go.sh
+# The core (made once into $BUILD/bench/go1m.core): bench/go_heap/main.go
+# built with Debian 12's Go 1.19, stopped by gdb in main.dump_here.
+# Prints one line a command (best-of-3 wall seconds); exit 1 over budget.
+set -euo pipefail
+. bench/lib.sh
+GOROOT=${GO_ROOT:-/usr/lib/go-1.19}
+bench_needs
+[ -x "$GOROOT/bin/go" ] || { echo "$GOROOT is missing: apt-get install golang-1.19-go" >&2; exit 1; }
+if [ ! -x "$D/go_bench" ] || [ bench/go_heap/main.go -nt "$D/go_bench" ]; then
+	mkdir -p "$D/go-cache"
+	(cd bench/go_heap && env GOROOT="$GOROOT" GOCACHE="$(cd "../../$D" && pwd)/go-cache" GOPROXY=off GOFLAGS= \
+		GO111MODULE=off CGO_ENABLED=0 GOTOOLCHAIN=local "$GOROOT/bin/go" build -o "../../$D/go_bench" main.go)
+fi
+core=$D/go1m.core
+[ -s "$core" ] && [ "$core" -nt "$D/go_bench" ] || echo "making $core (1 M live Go objects)..." >&2
+gdb_core "$core" "$D/go_bench" main.dump_here 1000000 'handle SIGURG nostop noprint pass'
+
+n=$("$HS" --json "$core" summary | python3 -c 'import json, sys; print(json.load(sys.stdin)["in_use"]["count"])')
+bad=0
+for cmd in summary "chunks --used --limit 1" bins; do
+	t=$(best_of 3 "$HS" "$core" $cmd)
+	budget=0.3
+	ok=$(awk "BEGIN{print ($t <= $budget) ? \"within\" : \"OVER\"}")
+	[ "$ok" = within ] || [ "$cmd" != summary ] || bad=1
+	printf '%-44s %8ss  (%s Go objects; %s the %ss summary budget)\n' "$cmd (Go 1.19)" "$t" "$n" "$ok" "$budget"
+done
+exit $bad
