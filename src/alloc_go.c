@@ -21,7 +21,7 @@
  *         - the grown part of each arena that no span covers is idle pages
  *           (the runtime's HeapIdle: free or released to the OS).
  *         The runtime's own metadata off the heap (heapArena structs, mspan
- *         structs) is recorded as meta blocks.
+ *         structs, each P's mcache) is recorded as meta blocks.
  * Objects allocated but unreachable since the last GC are allocated here, as
  * the runtime counts them (MemStats.HeapObjects): Go has no leaks in the C
  * sense; reachability is another stage's question.
@@ -40,9 +40,10 @@
 #define MAX_ARENAS 4096            /* 256 GiB of Go heap */
 #define MAX_DIAGS_PER_KIND 20
 #define SPANS_PER_READ 4096
+#define RESERVE_MAX (UINT64_C(1) << 26)   /* blocks reserved up front at most (1 GiB) */
 
 enum go_state_id { GO_FREE_SLOT, GO_IDLE_PAGES, GO_STACK_SPAN, GO_SPAN_TAIL, GO_ARENA_META, GO_SPAN_STRUCT,
-		   GO_NSTATES };
+		   GO_MCACHE, GO_NSTATES };
 static const struct hs_state_def go_states[GO_NSTATES] = {
 	[GO_FREE_SLOT] = { "free-slot", HS_STATE_FREE,
 			   "a free slot of a Go span (its allocBits bit clear, at or after freeindex)" },
@@ -55,6 +56,7 @@ static const struct hs_state_def go_states[GO_NSTATES] = {
 	[GO_ARENA_META] = { "arena-meta", HS_STATE_META,
 			    "a Go heapArena struct, off the heap (the arena's page-to-span map and GC bitmap)" },
 	[GO_SPAN_STRUCT] = { "span-struct", HS_STATE_META, "a Go mspan struct, off the heap (one span's metadata)" },
+	[GO_MCACHE] = { "mcache", HS_STATE_META, "a Go P's mcache struct, off the heap (its cached spans per size class)" },
 };
 
 enum { D_ARENA, D_SPAN, D_OTHER };
@@ -378,6 +380,7 @@ struct walk {
 	uint64_t class_used_n[HS_GO_NUM_SIZE_CLASSES];
 	uint64_t dead, in_use, manual, unswept, bad_spans, large;
 	uint64_t rejected;         /* spans left out: their pages are unknown */
+	uint64_t mcaches;
 };
 
 static struct hs_error *add_block(struct walk *w, uint64_t addr, uint64_t size, unsigned st, unsigned arena)
@@ -696,10 +699,18 @@ static struct hs_error *emit_spans(struct walk *w)
 	uint64_t prev_end = 0;
 	// Room for every block at once: a million objects grown by doubling
 	// cost more in copies and page faults than the walk itself.
-	uint64_t blocks = 0;
-	for (size_t i = 0; i < w->nspans; i++)
-		blocks += (w->spans[i].state == SPAN_IN_USE ? w->spans[i].nelems : 0) + 3;
-	HS_CHECK(HS_VEC_GROW(w->heap->blocks, w->heap->cap, w->heap->n + blocks + 2 * w->narenas + 1));
+	// Spans that overlap are left out below; past RESERVE_MAX (a hostile
+	// core's claim) the index grows as blocks come.
+	uint64_t blocks = 2 * w->narenas + 1, end = 0;
+	for (size_t i = 0; i < w->nspans && blocks < RESERVE_MAX; i++) {
+		const struct go_span *s = &w->spans[i];
+		if (s->start < end)
+			continue;
+		blocks += (s->state == SPAN_IN_USE ? s->nelems : 0) + 3;
+		end = s->start + s->npages * HS_GO_PAGE_SIZE;
+	}
+	HS_CHECK(HS_VEC_GROW(w->heap->blocks, w->heap->cap,
+			     w->heap->n + (blocks < RESERVE_MAX ? blocks : RESERVE_MAX)));
 	for (size_t i = 0; i < w->nspans; i++) {
 		const struct go_span *s = &w->spans[i];
 		if ((i & 255) == 0 && hs_walk_interrupted(g->ctx))
@@ -777,6 +788,33 @@ static struct hs_error *emit_idle(struct walk *w)
 	return NULL;
 }
 
+// Each P's mcache (runtime.allp[i].mcache): the runtime's MCacheInuse.
+static struct hs_error *emit_mcaches(struct walk *w)
+{
+	struct go_st *g = w->g;
+	struct hs_symbol sym;
+	uint64_t hdr[2];
+	struct hs_error *err = hs_walk_symbol(g->ctx, g->mod, "runtime.allp", &sym);
+	if (err || !hs_walk_read(g->ctx, sym.address, hdr, sizeof(hdr)) || hdr[1] > 1 << 16) {
+		hs_walk_diagk(g->ctx, D_OTHER, HS_DIAG_WARNING, err ? 0 : sym.address,
+			      "runtime.allp cannot be read: the Ps' mcache structs are not counted");
+		hs_error_destroy(err);
+		return NULL;
+	}
+	for (uint64_t i = 0; i < hdr[1]; i++) {
+		uint64_t p, mc;
+		if (!hs_walk_read_u64(g->ctx, hdr[0] + i * 8, &p) || !p)
+			continue;
+		if (!hs_walk_read_u64(g->ctx, p + OFF(g, P_MCACHE), &mc) || !mc) {
+			hs_walk_diagk(g->ctx, D_OTHER, HS_DIAG_WARNING, p, "P 0x%" PRIx64 ": its mcache cannot be read", p);
+			continue;
+		}
+		HS_CHECK(add_block(w, mc, SIZE(g, MC_SIZEOF), GO_MCACHE, HS_ARENA_NONE));
+		w->mcaches++;
+	}
+	return NULL;
+}
+
 static struct hs_error *describe(struct walk *w)
 {
 	struct go_st *g = w->g;
@@ -824,6 +862,7 @@ static struct hs_error *describe(struct walk *w)
 	hs_alloc_desc_fact(d, "large objects", w->large);
 	hs_alloc_desc_fact(d, "mspan structs bytes", g->spanalloc_inuse);
 	hs_alloc_desc_fact(d, "mcache structs bytes", g->cachealloc_inuse);
+	hs_alloc_desc_fact(d, "Ps' mcaches", w->mcaches);
 	hs_alloc_desc_fact(d, "sizeof(runtime.mspan)", SIZE(g, SP_SIZEOF));
 	hs_alloc_desc_fact(d, "sizeof(runtime.heapArena)", SIZE(g, HA_SIZEOF));
 	hs_alloc_desc_fact(d, "mheap.allspans", OFF(g, MH_ALLSPANS));
@@ -859,6 +898,8 @@ static struct hs_error *go_walk(struct hs_walk_ctx *ctx, void *state, struct hs_
 		err = emit_spans(w);
 	if (!err)
 		err = emit_idle(w);
+	if (!err)
+		err = emit_mcaches(w);
 	if (!err)
 		err = describe(w);
 	hs_walk_diag_flush(ctx);

@@ -18,6 +18,8 @@
  *   runtime.mspan:  startAddr, npages, freeindex, nelems, allocBits (*gcBits,
  *     one bit per slot), allocCount, spanclass (sizeclass << 1 | noscan),
  *     state (mSpanStateBox: 0 dead, 1 in use, 2 manual), elemsize.
+ *   runtime.allp ([]*p) and runtime.p.mcache: each P's mcache (its cached
+ *     spans and tiny block), a struct off the heap.
  * A slice header is {array, len, cap} (Go's ABI).
  */
 #ifndef HS_GO_LAYOUT_H
@@ -48,7 +50,9 @@
 	X(SP_ALLOCCOUNT,        "runtime.mspan",     "allocCount",       96,      2) \
 	X(SP_SPANCLASS,         "runtime.mspan",     "spanclass",        98,      1) \
 	X(SP_STATE,             "runtime.mspan",     "state.s",          99,      1) \
-	X(SP_ELEMSIZE,          "runtime.mspan",     "elemsize",         104,     8)
+	X(SP_ELEMSIZE,          "runtime.mspan",     "elemsize",         104,     8) \
+	X(P_MCACHE,             "runtime.p",         "mcache",           64,      8) \
+	X(MC_SIZEOF,            "runtime.mcache",    NULL,               1200,    1200)
 
 #define HS_GO_ID(id, st, mem, off, size) HS_GO_##id,
 enum hs_go_field { HS_GO_FIELDS(HS_GO_ID) HS_GO_NFIELDS };

@@ -132,6 +132,7 @@ class GoCore:
         facts = go_desc(self.summary)["facts"]
         self.assertEqual(facts["mspan structs bytes"], self.truth["mspan_inuse"])
         self.assertEqual(facts["mcache structs bytes"], self.truth["mcache_inuse"])
+        self.assertEqual(by_where(self.summary)["mcache"][1], self.truth["mcache_inuse"])
 
     def test_stacks_are_named_and_hold_the_stacks(self):
         w = by_where(self.summary)

@@ -123,7 +123,7 @@ static void test_public_tables(void **state)
 	const char *const *where = hs_where_names();
 	/* the registry's display order is the order of the old closed enum */
 	static const char *const expect[] = { "used", "mmapped", "large", "meta", "segment", "stack-span",
-					      "span-tail", "arena-meta", "span-struct", "tcache", "fastbin",
+					      "span-tail", "arena-meta", "span-struct", "mcache", "tcache", "fastbin",
 					      "unsorted", "smallbin", "largebin", "top", "slab", "extent",
 					      "thread-cache", "transfer-cache", "central", "page-free", "page-returned",
 					      "free-list", "local-free", "thread-free", "delayed-free", "span-free",
