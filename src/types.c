@@ -945,15 +945,30 @@ static int layout_fits(struct hs_session *s, struct hs_analysis *a, struct hs_ty
 	return hits;
 }
 
-// "~NAME" of layout k, interned once per layout (cache: one id per layout).
-static uint32_t inferred_name(struct hs_types *t, int k, uint32_t *cache)
+// "~NAME" of layout k, interned once per layout.  The cache grows: building a
+// pointee's layout can add layouts while inference runs.
+struct name_cache {
+	uint32_t *id;
+	size_t n;
+};
+
+static uint32_t inferred_name(struct hs_types *t, int k, struct name_cache *c)
 {
-	if (!cache[k]) {
+	if ((size_t)k >= c->n) {
+		size_t n = t->nlayouts > (size_t)k ? t->nlayouts : (size_t)k + 1;
+		uint32_t *g = realloc(c->id, n * sizeof(*g));
+		if (!g)
+			return 0;
+		memset(g + c->n, 0, (n - c->n) * sizeof(*g));
+		c->id = g;
+		c->n = n;
+	}
+	if (!c->id[k]) {
 		char name[512];
 		snprintf(name, sizeof(name), "~%s", t->names[t->layouts[k].name_id]);
-		cache[k] = intern(t, name);
+		c->id[k] = intern(t, name);
 	}
-	return cache[k];
+	return c->id[k];
 }
 
 static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
@@ -967,7 +982,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 	if (!ncand)
 		return;
 	// What was typed for certain, by (layout, usable size).
-	uint32_t *names = NULL;
+	struct name_cache names = { 0 };
 	struct seen *seen = NULL;
 	size_t nseen = 0, capseen = 0;
 	for (size_t i = 0; i < a->n; i++) {
@@ -1007,8 +1022,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 	t->rule = calloc(a->n, 1);
 	t->conf = calloc(a->n, 1);
 	uint32_t *queue = malloc(a->n * sizeof(uint32_t));
-	names = calloc(t->nlayouts, sizeof(*names));
-	if (!t->rule || !t->conf || !queue || !names) {
+	if (!t->rule || !t->conf || !queue) {
 		free(queue);
 		free(t->rule);
 		free(t->conf);
@@ -1045,7 +1059,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 		}
 		if (found < 0 || ambiguous)
 			continue;
-		uint32_t id = inferred_name(t, found, names);
+		uint32_t id = inferred_name(t, found, &names);
 		if (!id)
 			continue;
 		a->type[i] = id;
@@ -1071,7 +1085,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 			if (b < 0 || a->type[b] || hs_block_size(&s->heap.blocks[b]) < t->layouts[pk].size)
 				continue;
 			layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40));
-			uint32_t id = inferred_name(t, pk, names);
+			uint32_t id = inferred_name(t, pk, &names);
 			if (!id)
 				continue;
 			a->type[b] = id;
@@ -1083,7 +1097,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 	}
 	free(queue);
 out:
-	free(names);
+	free(names.id);
 	free(seen);
 }
 
