@@ -64,7 +64,7 @@ const struct hs_command hs_commands[] = {
 	  .options = OPTIONS(FLAG("--used", "allocations in use"), FLAG("--leaked", "leaked allocations"),
 			     FLAG("--free", "free blocks"),
 			     CHOICE("--by", "KEY", "group by type, size or both", by_values),
-			     NUMBER("--limit", "N", "at most N rows (default 50)")),
+			     NUMBER("--limit", "N", "at most N rows (default 50; JSON: every row)")),
 	  .example = "hs histogram --leaked --by type" },
 	{ "chain", "chain ADDR [--max-hops N]", "a shortest reference chain from a root to ADDR", hs_cmd_chain,
 	  .options = OPTIONS(NUMBER("--max-hops", "N", "at most N lines of hops, the first and the last kept (default 20; 0: all)")),
@@ -131,7 +131,7 @@ const struct hs_command hs_commands[] = {
 		  "anchor as maps shows it.",
 	  .example = "hs map g_sessions --limit 10" },
 	{ "owners", "owners [--limit N]", "retained bytes per root (global, thread) and per container", hs_cmd_owners,
-	  .options = OPTIONS(NUMBER("--limit", "N", "at most N rows")),
+	  .options = OPTIONS(NUMBER("--limit", "N", "at most N rows of each list (default 20; JSON: every row)")),
 	  .example = "hs owners" },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
