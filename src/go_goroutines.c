@@ -474,8 +474,10 @@ static struct hs_error *unwind(struct hs_go_goroutines *l, struct hs_go_goroutin
 			}
 			next_sp = bp + 16;
 		}
-		if (!ret)
+		if (!ret) {
+			gr->unwind_stop = "a zero return address before runtime.goexit";
 			return NULL;
+		}
 		if (next_sp <= sp || next_sp > gr->stack_hi) {
 			gr->unwind_stop = "a frame off the stack";
 			return NULL;
