@@ -421,14 +421,24 @@ static bool top_frame(const char *fn)
 	return false;
 }
 
+// Room for one more in an array of n grown by doubling from 8 (no capacity
+// kept: a million goroutines of a few frames each stay small).
+static bool grow(void **p, size_t n, size_t size)
+{
+	if (n && (n < 8 || (n & (n - 1))))
+		return true;
+	void *q = realloc(*p, (n ? 2 * n : 8) * size);
+	if (!q)
+		return false;
+	*p = q;
+	return true;
+}
+
 static struct hs_error *push_frame(struct hs_go_goroutines *l, struct hs_go_goroutine *gr, uint64_t pc)
 {
-	if (!gr->frames) {
-		gr->frames = malloc(HS_GO_MAX_FRAMES * sizeof(*gr->frames));
-		gr->funcs = malloc(HS_GO_MAX_FRAMES * sizeof(*gr->funcs));
-		if (!gr->frames || !gr->funcs)
-			return &hs_error_nomem;
-	}
+	if (!grow((void **)&gr->frames, gr->nframes, sizeof(*gr->frames)) ||
+	    !grow((void **)&gr->funcs, gr->nframes, sizeof(*gr->funcs)))
+		return &hs_error_nomem;
 	gr->frames[gr->nframes] = pc;
 	gr->funcs[gr->nframes] = hs_go_func_name(l, pc, gr->nframes > 0);
 	gr->nframes++;
@@ -518,7 +528,7 @@ static struct hs_error *read_waits(struct hs_go_goroutines *l, struct hs_go_goro
 		for (size_t i = 0; i < gr->nwaits; i++)
 			seen |= gr->waits[i].chan == c;
 		if (c && !seen) {
-			if (!gr->waits && !(gr->waits = malloc(HS_GO_MAX_WAITS * sizeof(*gr->waits))))
+			if (!grow((void **)&gr->waits, gr->nwaits, sizeof(*gr->waits)))
 				return &hs_error_nomem;
 			uint64_t et = 0;
 			rd64(rt, c + OFF(rt, HC_ELEMTYPE), &et);

@@ -144,6 +144,10 @@ class GoroutinesCore:
             self.assertEqual((main["status"], main["registers"]), ("running", "thread"))
             self.assertEqual(funcs[0], "main.dump_here")
             self.assertIn("thread", main)
+        elif self.kind == "pid":
+            # Waiting in a raw nanosleep that keeps the P: running, in the kernel.
+            self.assertEqual((main["status"], main["registers"]), ("running", "thread"))
+            self.assertEqual(funcs[-4:-3], ["syscall.RawSyscall"])
         elif main["registers"] == "signal":
             # The crash: SIGABRT sent by main.main itself (syscall.Kill),
             # taken on main's own thread: its registers are the signal frame's.
@@ -199,6 +203,55 @@ def make_cases():
 
 
 make_cases()
+
+
+class TestGoroutinesPid(GoroutinesCore, unittest.TestCase):
+    """--pid on the running fixture (go1.24, waiting in a raw system call
+    with async preemption off): the same checks."""
+    kind = "pid"
+    proc = tmpdir = None
+
+    @classmethod
+    def setUpClass(cls):
+        import subprocess
+        import time
+        exe = os.path.join(hslib.CORES, "go124_goroutines")
+        if not os.access(exe, os.X_OK):
+            raise AssertionError("%s is missing (run make cores)" % exe)
+        cls.tmpdir = tempfile.mkdtemp(prefix="hs-gor-pid-")
+        cls.path = os.path.join(cls.tmpdir, "truth.json")
+        cls.proc = subprocess.Popen([exe, cls.path, "wait"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    env=dict(os.environ, GODEBUG="asyncpreemptoff=1"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and cls.proc.poll() is None:
+            if os.path.exists(cls.path):
+                with open(cls.path) as f:
+                    if f.read().endswith("}\n"):
+                        break
+            time.sleep(0.1)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.proc:
+            cls.proc.kill()
+            cls.proc.wait()
+        shutil.rmtree(cls.tmpdir, ignore_errors=True)
+
+    def setUp(self):
+        import json
+        self.assertIsNone(self.proc.poll(), "the fixture exited")
+        with open(self.path) as f:
+            self.truth = json.load(f)
+        self.doc = hslib.run_json(["--pid", str(self.proc.pid), "goroutines", "--list"], timeout=120)
+        self.gs = {g["goid"]: g for g in self.doc["goroutines"]}
+        self.stacks = parse_stacks(self.truth["stacks"])
+        self.core = None
+        self.extra = ("--pid", str(self.proc.pid))
+
+    def test_text_findings(self):
+        self.core = self.extra[1]
+        self.extra = ("--pid",)
+        GoroutinesCore.test_text_findings(self)
 
 
 class TestGoroutinesRefused(unittest.TestCase):
