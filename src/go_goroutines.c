@@ -291,21 +291,21 @@ static bool pcln_value(const struct pcln *c, uint64_t fo, uint32_t table, uint64
 {
 	uint64_t entry = c->text + ld(c->base + fo, 4);
 	uint64_t p = c->pctab + table, cur = entry;
-	int64_t val = -1;
+	uint64_t val = UINT64_MAX;   // -1, in wrapping arithmetic (the table is not trusted)
 	for (int step = 0; step < 100000 && p < c->len; step++) {
 		size_t used;
 		uint64_t uv = uvarint(c->base + p, c->len - p, &used);
 		if (!used || (uv == 0 && step > 0))
 			return false;
 		p += used;
-		val += (uv & 1) ? ~(int64_t)(uv >> 1) : (int64_t)(uv >> 1);
+		val += (uv & 1) ? ~(uv >> 1) : uv >> 1;
 		uint64_t pcd = uvarint(c->base + p, c->len - p, &used);
 		if (!used)
 			return false;
 		p += used;
 		cur += pcd;
 		if (pc < cur) {
-			*ret = val;
+			*ret = (int64_t)val;
 			return true;
 		}
 	}
