@@ -164,6 +164,78 @@ static void json_goroutine(struct hs_out *o, const struct hs_go_goroutine *g, bo
 	hs_json_end_object(o);
 }
 
+/* The leaked-goroutine findings: the program's own parked goroutines by
+ * (wait reason, blocking function, channels), whatever their stacks (a
+ * recursion of any depth that ends in the same receive is one finding). */
+struct finding { const struct group *gr; size_t count; };
+
+static bool blocked(const struct group *gr)
+{
+	const struct hs_go_goroutine *g = gr->first;
+	return !g->system && g->status == HS_G_WAITING && blocking_of(g);
+}
+
+static int chan_cmp(const void *x, const void *y)
+{
+	const struct gchan *a = x, *b = y;
+	return (a->chan > b->chan) - (a->chan < b->chan);
+}
+
+static int finding_key_cmp(const struct group *a, const struct group *b)
+{
+	int d = str_cmp(a->first->wait_reason, b->first->wait_reason);
+	if (!d)
+		d = str_cmp(blocking_of(a->first), blocking_of(b->first));
+	if (!d)
+		d = (a->nchans > b->nchans) - (a->nchans < b->nchans);
+	if (!d)
+		d = (a->more_chans > b->more_chans) - (a->more_chans < b->more_chans);
+	for (size_t i = 0; !d && i < a->nchans; i++)   // chans sorted by address
+		d = chan_cmp(&a->chans[i], &b->chans[i]);
+	return d;
+}
+
+static int finding_sort(const void *x, const void *y)
+{
+	const struct finding *a = x, *b = y;
+	int d = finding_key_cmp(a->gr, b->gr);
+	return d ? d : (a->gr > b->gr) - (a->gr < b->gr);
+}
+
+static int finding_by_count(const void *x, const void *y)
+{
+	const struct finding *a = x, *b = y;
+	if (a->count != b->count)
+		return a->count < b->count ? 1 : -1;
+	return (a->gr > b->gr) - (a->gr < b->gr);   // groups are in output order
+}
+
+// The findings, largest first (*nret of them; NULL when none or no memory).
+static struct finding *make_findings(struct group *groups, size_t ngroups, size_t *nret)
+{
+	struct finding *f = malloc((ngroups ? ngroups : 1) * sizeof(*f));
+	size_t n = 0;
+	*nret = 0;
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < ngroups; i++) {
+		qsort(groups[i].chans, groups[i].nchans, sizeof(groups[i].chans[0]), chan_cmp);
+		if (blocked(&groups[i]))
+			f[n++] = (struct finding){ &groups[i], groups[i].count };
+	}
+	qsort(f, n, sizeof(*f), finding_sort);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (m && !finding_key_cmp(f[m - 1].gr, f[i].gr))
+			f[m - 1].count += f[i].count;
+		else
+			f[m++] = f[i];
+	}
+	qsort(f, m, sizeof(*f), finding_by_count);
+	*nret = m;
+	return f;
+}
+
 // "on channel 0xc000068060 (chan *main.Job)", "on channels A (chan T), B (chan U)"
 static void text_chans(struct hs_out *o, const struct group *gr)
 {
@@ -228,6 +300,13 @@ struct hs_error *hs_cmd_goroutines(struct hs_cmd *c)
 	struct group *groups;
 	size_t ngroups, *order, nsystem = 0;
 	HS_CHECK(make_groups(l, &groups, &ngroups, &order));
+	size_t nfindings;
+	struct finding *findings = make_findings(groups, ngroups, &nfindings);
+	if (!findings) {
+		free(groups);
+		free(order);
+		return &hs_error_nomem;
+	}
 	for (size_t i = 0; i < l->n; i++)
 		nsystem += l->g[i].system;
 	size_t shown = limit && limit < ngroups ? (size_t)limit : ngroups;
@@ -285,6 +364,26 @@ struct hs_error *hs_cmd_goroutines(struct hs_cmd *c)
 		hs_json_end_array(o);
 		hs_json_ku64(o, "groups_total", ngroups);
 		hs_json_kbool(o, "groups_truncated", shown < ngroups);
+		hs_json_key(o, "blocked");
+		hs_json_begin_array(o);
+		for (size_t i = 0; i < nfindings && !o->stopped; i++) {
+			const struct group *gr = findings[i].gr;
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "count", findings[i].count);
+			hs_json_kstr(o, "wait_reason", gr->first->wait_reason);
+			hs_json_kstr(o, "function", blocking_of(gr->first));
+			hs_json_key(o, "channels");
+			hs_json_begin_array(o);
+			for (size_t k = 0; k < gr->nchans; k++) {
+				hs_json_begin_object(o);
+				hs_json_ku64(o, "address", gr->chans[k].chan);
+				hs_json_kstr(o, "elem_type", gr->chans[k].elem);
+				hs_json_end_object(o);
+			}
+			hs_json_end_array(o);
+			hs_json_end_object(o);
+		}
+		hs_json_end_array(o);
 		if (list) {
 			hs_json_key(o, "goroutines");
 			hs_json_begin_array(o);
@@ -305,27 +404,23 @@ struct hs_error *hs_cmd_goroutines(struct hs_cmd *c)
 		if (shown < ngroups)
 			hs_out_printf(o, "  ... %zu more groups (--limit N)\n\n", ngroups - shown);
 		// The findings: the program's own goroutines parked for good.
-		bool header = false;
-		for (size_t i = 0; i < ngroups && !o->stopped; i++) {
-			const struct group *gr = &groups[i];
-			const struct hs_go_goroutine *g = gr->first;
-			if (g->system || g->status != HS_G_WAITING || !blocking_of(g))
-				continue;
-			if (!header)
-				hs_out_puts(o, "Blocked goroutines (leaked if nothing will wake them):\n");
-			header = true;
-			hs_out_printf(o, "  %zu goroutine%s blocked in %s on %s", gr->count, gr->count == 1 ? "" : "s",
-				      blocking_of(g), g->wait_reason);
+		if (nfindings)
+			hs_out_puts(o, "Blocked goroutines (leaked if nothing will wake them):\n");
+		for (size_t i = 0; i < nfindings && !o->stopped; i++) {
+			const struct group *gr = findings[i].gr;
+			hs_out_printf(o, "  %zu goroutine%s blocked in %s on %s", findings[i].count,
+				      findings[i].count == 1 ? "" : "s", blocking_of(gr->first), gr->first->wait_reason);
 			text_chans(o, gr);
 			hs_out_puts(o, "\n");
 		}
 		if (list) {
-			hs_out_puts(o, header ? "\n" : "");
+			hs_out_puts(o, nfindings ? "\n" : "");
 			for (size_t i = 0; i < l->n && !o->stopped; i++)
 				text_goroutine(o, &l->g[i]);
 		}
 		hs_cmd_diagnostics(c);
 	}
+	free(findings);
 	free(groups);
 	free(order);
 	return NULL;

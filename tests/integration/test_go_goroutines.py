@@ -172,6 +172,15 @@ class GoroutinesCore:
             states = {self.stacks[i][0] for i in g["goids"]}
             self.assertEqual(states, {g["wait_reason"]}, p["function"])
             self.assertEqual(len(g["goids"]), p["count"])
+        # The findings: exactly the patterns (main runs; the runtime's are system).
+        blocked = sorted((b["function"], b["count"], b["wait_reason"],
+                          sorted((c["address"], c["elem_type"]) for c in b["channels"])) for b in self.doc["blocked"])
+        want = []
+        for p in self.truth["patterns"]:
+            goid = next(i for i, st in self.stacks.items() if blocking(st[1]) == p["function"])
+            want.append((p["function"], p["count"], self.stacks[goid][0],
+                         sorted((int(c["address"], 16), c["elem"]) for c in (p["channels"] or []))))
+        self.assertEqual(blocked, sorted(want))
         self.assertEqual(self.doc["groups_total"], len(self.doc["groups"]))
         self.assertEqual(sum(g["count"] for g in self.doc["groups"]), self.doc["total"])
 
