@@ -325,7 +325,7 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 		hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(ow.shared_bytes, x, sizeof(x)),
 			      ow.shared_count, "", "(shared: reached from several roots)");
 		hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(a->leaked_bytes, x, sizeof(x)),
-			      a->leaked_count, "", "(leaked: no root)");
+			      a->leaked_count, "", c->s->go_rt ? "(garbage awaiting GC: no root)" : "(leaked: no root)");
 		hs_out_printf(o, "\nRetained by each container:\n\n  %12s %10s  %s\n", "RETAINED", "ENTRIES", "CONTAINER");
 	}
 	for (size_t i = 0; i < cs->n && i < limit && !o->stopped; i++) {
