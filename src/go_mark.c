@@ -211,8 +211,11 @@ struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, s
 		return err;
 	}
 	struct rb b = { .r = ret };
-	add_mask(&b, rt, rt->data, rt->gcdata_n, rt->gcdata_bits);
-	add_mask(&b, rt, rt->bss, rt->gcbss_n, rt->gcbss_bits);
+	// A mask covers its section at most (a damaged n must not make millions of roots).
+	add_mask(&b, rt, rt->data, rt->edata > rt->data && rt->gcdata_n > (rt->edata - rt->data) / 8 ?
+		 (rt->edata - rt->data) / 8 : rt->gcdata_n, rt->gcdata_bits);
+	add_mask(&b, rt, rt->bss, rt->ebss > rt->bss && rt->gcbss_n > (rt->ebss - rt->bss) / 8 ?
+		 (rt->ebss - rt->bss) / 8 : rt->gcbss_n, rt->gcbss_bits);
 	m->global_words = 0;
 	for (size_t i = 0; i < ret->n; i++)
 		m->global_words += (ret->ranges[i].end - ret->ranges[i].start) / 8;
