@@ -525,8 +525,8 @@ static int64_t pointer_offset(struct hs_session *s, size_t from, size_t to)
 static const struct hs_pool *hop_pool(struct hs_session *s, size_t i, int64_t offset)
 {
 	const struct hs_block *b = &s->heap.blocks[i];
-	const struct hs_pool_object *o = hs_pools_find(s, b->address + (offset > 0 ? (uint64_t)offset : 0));
-	if (!o || (offset < 0 && !hs_pools_block_pooled(s, i)))
+	const struct hs_pool_object *o = hs_pools_find(s->pools, b->address + (offset > 0 ? (uint64_t)offset : 0));
+	if (!o || (offset < 0 && !hs_pools_block_pooled(s->pools, &s->heap, i)))
 		return NULL;
 	return &s->pools->pools[o->pool];
 }
@@ -1506,7 +1506,7 @@ static void json_owner(struct hs_cmd *c, const struct top_owner *ow)
 
 static const char *row_state(struct hs_session *s, uint32_t i)
 {
-	return hs_node_leaked(s->analysis, i) ? "leaked" : hs_pools_block_pooled(s, i) ? "pooled" : "anchored";
+	return hs_node_leaked(s->analysis, i) ? "leaked" : hs_pools_block_pooled(s->pools, &s->heap, i) ? "pooled" : "anchored";
 }
 
 static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
@@ -1526,7 +1526,7 @@ static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
 	hs_json_ku64(o, "retained", d->retained[i]);
 	hs_json_ku64(o, "retained_count", d->retained_count[i]);
 	hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
-	hs_json_kbool(o, "pooled", hs_pools_block_pooled(s, i));
+	hs_json_kbool(o, "pooled", hs_pools_block_pooled(s->pools, &s->heap, i));
 	hs_json_kstr(o, "type", hs_block_type(s, i));
 	hs_json_type_info(o, s, i);
 	json_owner(c, &t->owners[row->owner]);
