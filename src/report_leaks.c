@@ -305,6 +305,15 @@ void hs_report_leak_totals(struct hs_cmd *c)
 {
 	const struct hs_analysis *a = c->s->analysis;
 	char x[32], y[32];
+	if (c->s->go_rt) {
+		// Go: unreachable objects are garbage the next GC frees, not leaks.
+		if (c->json)
+			hs_json_kcount(c->out, "garbage", a->leaked_count, a->leaked_bytes);
+		else
+			hs_out_printf(c->out, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "garbage awaiting GC",
+				      a->leaked_count, hs_fmt_size(a->leaked_bytes, x, sizeof(x)), a->leaked_bytes);
+		return;
+	}
 	if (c->json) {
 		hs_json_kcount(c->out, "leaked", a->leaked_count, a->leaked_bytes);
 		hs_json_kcount(c->out, "unreferenced", a->unref_count, a->unref_bytes);
@@ -319,6 +328,7 @@ void hs_report_leak_totals(struct hs_cmd *c)
 /* What leaks shows: the totals, the groups with their samples and, with
  * --list, the leaked allocations (at most limit of total). */
 struct leaks_model {
+	bool go;                      /* a Go heap: unreachable is garbage awaiting GC, not leaked */
 	uint64_t leaked_count, leaked_bytes, unref_count;
 	struct groups_model groups;
 	bool list;
@@ -331,7 +341,7 @@ static struct hs_error *leaks_model(struct hs_session *s, bool list, uint64_t li
 				    struct leaks_model *m)
 {
 	const struct hs_analysis *a = s->analysis;
-	*m = (struct leaks_model){ .leaked_count = a->leaked_count, .leaked_bytes = a->leaked_bytes,
+	*m = (struct leaks_model){ .go = s->go_rt != NULL, .leaked_count = a->leaked_count, .leaked_bytes = a->leaked_bytes,
 				   .unref_count = a->unref_count, .list = list };
 	const struct selection sel = { SEL_LEAKED, min_size };
 	HS_CHECK(groups_model(s, &sel, BY_TYPE_SIZE, list ? UINT64_MAX : limit, true, &m->groups));
@@ -389,14 +399,20 @@ static void leaks_text(struct hs_cmd *c, const struct leaks_model *m)
 	struct hs_session *s = c->s;
 	struct hs_out *o = c->out;
 	if (!m->leaked_count) {
-		hs_out_printf(o, "No leaks found.\n");
+		hs_out_printf(o, m->go ? "No garbage awaiting GC: every allocated Go object is reachable.\n"
+				       : "No leaks found.\n");
 		hs_cmd_diagnostics(c);
 		return;
 	}
 	char x[32];
-	hs_out_printf(o, "%" PRIu64 " leaked allocations, %s (%" PRIu64 " bytes); %" PRIu64
-		      " of them unreferenced (cluster heads: fix these first)\n\n",
-		      m->leaked_count, hs_fmt_size(m->leaked_bytes, x, sizeof(x)), m->leaked_bytes, m->unref_count);
+	if (m->go)
+		hs_out_printf(o, "%" PRIu64 " Go objects, %s (%" PRIu64 " bytes), are unreachable: garbage awaiting GC "
+			      "(the next GC frees them), not leaks\n\n", m->leaked_count,
+			      hs_fmt_size(m->leaked_bytes, x, sizeof(x)), m->leaked_bytes);
+	else
+		hs_out_printf(o, "%" PRIu64 " leaked allocations, %s (%" PRIu64 " bytes); %" PRIu64
+			      " of them unreferenced (cluster heads: fix these first)\n\n",
+			      m->leaked_count, hs_fmt_size(m->leaked_bytes, x, sizeof(x)), m->leaked_bytes, m->unref_count);
 	groups_text(c, &m->groups);
 	if (m->list) {
 		hs_out_printf(o, "\n  %-18s %10s %-5s %s\n", "ADDRESS", "SIZE", "HEAD", "TYPE");
@@ -428,7 +444,7 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 		leaks_json(c, &m);
 	else
 		leaks_text(c, &m);
-	if (fail && m.leaked_count)
+	if (fail && m.leaked_count && !m.go)
 		c->status = 1;
 	groups_model_free(&m.groups);
 	free(m.objects);
