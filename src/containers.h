@@ -30,6 +30,10 @@
 struct hs_session;
 struct hs_analysis;
 struct hs_cwalk;
+struct hs_heap;
+struct hs_memory;
+struct hs_notes;
+struct hs_symbols;
 
 #define HS_CONTAINER_MAX_NODES (UINT64_C(1) << 26)
 
@@ -171,11 +175,20 @@ struct hs_owner {
 	uint64_t retained, count;
 };
 struct hs_owners {
-	struct hs_owner *v;
+	struct hs_owner *v;         /* most retained first, then by name */
 	size_t n;
 	uint64_t shared_bytes, shared_count;     /* reached from more than one owner */
 };
-struct hs_error *hs_owners_compute(struct hs_session *s, struct hs_owners *ret);
-void hs_owners_deinit(struct hs_owners *o);
+/* What the owners stage reads (the session fills it in: hs_session_need_owners). */
+struct hs_owners_input {
+	const struct hs_analysis *a;             /* roots, graph, address map */
+	const struct hs_heap *heap;
+	struct hs_memory *mem;
+	const struct hs_notes *notes;            /* each thread's registers own what they point at */
+	struct hs_symbols *symbols;              /* NULL: globals are named by address */
+	const struct hs_containers *containers;  /* NULL: none; anchors name globals without symbols */
+};
+struct hs_error *hs_owners_create(const struct hs_owners_input *in, struct hs_owners **ret);
+void hs_owners_destroy(struct hs_owners *o);
 
 #endif

@@ -3,10 +3,8 @@
 #include <string.h>
 #include "dominators.h"
 #include "graph.h"
-#include "progress.h"
-#include "session.h"
 
-#define NONE UINT32_MAX
+#define NONE HS_DOM_NONE
 
 struct lt {
 	const struct hs_analysis *a;
@@ -103,18 +101,12 @@ static void semidominators(struct lt *t, uint32_t *path)
 	}
 }
 
-struct hs_error *hs_session_need_dominators(struct hs_session *s)
+struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct hs_heap *heap,
+				      struct hs_dominators **ret)
 {
-	HS_CHECK(hs_session_need_analysis(s));
-	struct hs_analysis *a = s->analysis;
-	if (a->idom)
-		return NULL;
-	double t0 = hs_now();
-	HS_CHECK(hs_analysis_need_reverse(a));
-	hs_session_time(s, "reverse", t0);
-	t0 = hs_now();
-	hs_progress_begin(s, "dominators", 0);
+	*ret = NULL;
 	size_t n = a->n, m = n + 1;
+	struct hs_dominators *d = calloc(1, sizeof(*d));
 	struct lt t = { .a = a, .n = n };
 	uint32_t **arrays[] = { &t.dfnum, &t.vertex, &t.parent, &t.semi, &t.ancestor, &t.best,
 				&t.samedom, &t.idom, &t.bucket, &t.next };
@@ -122,7 +114,7 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 	uint64_t *retained = calloc(m, sizeof(uint64_t));
 	uint32_t *rcount = calloc(m, sizeof(uint32_t));
 	t.from_root = calloc(m, 1);
-	bool ok = stack && pos && retained && rcount && t.from_root;
+	bool ok = d && stack && pos && retained && rcount && t.from_root;
 	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
 		ok &= (*arrays[k] = malloc(m * sizeof(uint32_t))) != NULL;
 	if (!ok)
@@ -152,21 +144,22 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 	// Retained sizes: children before parents (reverse DFS order).
 	for (size_t i = t.count - 1; i >= 1; i--) {
 		uint32_t w = t.vertex[i];
-		retained[w] += hs_block_size(&s->heap.blocks[w]);
+		retained[w] += hs_block_size(&heap->blocks[w]);
 		rcount[w]++;
 		if (t.idom[w] != NONE) {
 			retained[t.idom[w]] += retained[w];
 			rcount[t.idom[w]] += rcount[w];
 		}
 	}
-	a->idom = t.idom;
-	a->retained = retained;
-	a->retained_count = rcount;
+	d->n = n;
+	d->idom = t.idom;
+	d->retained = retained;
+	d->retained_count = rcount;
+	*ret = d;
+	d = NULL;
 	t.idom = NULL;
 	retained = NULL;
 	rcount = NULL;
-	ok = true;
-	hs_session_time(s, "dominators", t0);
 nomem:
 	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
 		free(*arrays[k]);
@@ -175,6 +168,16 @@ nomem:
 	free(retained);
 	free(rcount);
 	free(t.from_root);
-	hs_progress_end(s);
+	free(d);
 	return ok ? NULL : &hs_error_nomem;
+}
+
+void hs_dominators_destroy(struct hs_dominators *d)
+{
+	if (!d)
+		return;
+	free(d->idom);
+	free(d->retained);
+	free(d->retained_count);
+	free(d);
 }

@@ -10,11 +10,31 @@
 #ifndef HS_DOMINATORS_H
 #define HS_DOMINATORS_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include "error.h"
 
-struct hs_session;
+struct hs_analysis;
+struct hs_heap;
 
-/* Fill s->analysis->idom (the virtual root is n) and ->retained. */
-struct hs_error *hs_session_need_dominators(struct hs_session *s);
+#define HS_DOM_NONE UINT32_MAX
+
+/* The result: per block i < n, idom[i] is its immediate dominator (n, the
+ * virtual root, for the root's children; HS_DOM_NONE for blocks that are not
+ * used allocations), retained[i] the bytes and retained_count[i] the
+ * allocations of its dominated subtree, itself included.  Arrays have n + 1
+ * entries.  The session owns it (hs_session_need_dominators, session.h). */
+struct hs_dominators {
+	size_t n;
+	uint32_t *idom;
+	uint64_t *retained;
+	uint32_t *retained_count;
+};
+
+/* The dominator tree of a's graph (its reverse edges built:
+ * hs_analysis_need_reverse) over heap, a's heap index. */
+struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct hs_heap *heap,
+				      struct hs_dominators **ret);
+void hs_dominators_destroy(struct hs_dominators *d);
 
 #endif

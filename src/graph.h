@@ -75,10 +75,6 @@ struct hs_analysis {
 	uint32_t *type;
 	struct hs_types *types;
 	void (*types_destroy)(struct hs_types *);  /* set with types: the session calls it */
-	/* dominators.c */
-	uint64_t *retained;
-	uint32_t *retained_count;     /* allocations in the dominated subtree, itself included */
-	uint32_t *idom;
 };
 
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,

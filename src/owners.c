@@ -2,7 +2,8 @@
  * one root owner (a global variable, a thread's stack, TLS or registers) from
  * which all its paths start, or "shared" when several owners reach it.  A
  * label changes at most twice (none -> owner -> shared): linear in the graph.
- * Declared in containers.h (the per-container share is there too).
+ * Declared in containers.h (the per-container share is there too); reads
+ * only its struct hs_owners_input, never the session.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,17 +11,29 @@
 #include <string.h>
 #include "containers.h"
 #include "graph.h"
+#include "memory.h"
+#include "notes.h"
 #include "rtti.h"
-#include "session.h"
+#include "symbols.h"
 
 #define SHARED UINT32_MAX
 
-void hs_owners_deinit(struct hs_owners *o)
+void hs_owners_destroy(struct hs_owners *o)
 {
+	if (!o)
+		return;
 	for (size_t i = 0; i < o->n; i++)
 		free(o->v[i].name);
 	free(o->v);
-	memset(o, 0, sizeof(*o));
+	free(o);
+}
+
+static int owner_cmp(const void *x, const void *y)
+{
+	const struct hs_owner *a = x, *b = y;
+	if (a->retained != b->retained)
+		return a->retained > b->retained ? -1 : 1;
+	return strcmp(a->name, b->name);
 }
 
 struct table {
@@ -105,9 +118,8 @@ static bool holds(const struct hs_container *c, uint64_t p)
 
 // The container whose object holds global word p.  Those in root ranges were
 // found first, in address order (a binary search); DWARF's refused ones last.
-static const struct hs_container *global_container(struct hs_session *s, uint64_t p)
+static const struct hs_container *global_container(const struct hs_containers *cs, uint64_t p)
 {
-	const struct hs_containers *cs = s->containers;
 	if (!cs)
 		return NULL;
 	for (size_t i = cs->nshape; i < cs->n; i++)
@@ -131,7 +143,7 @@ static const struct hs_container *global_container(struct hs_session *s, uint64_
 // The owner of root word p in range r: the variable holding it, or the thread.
 struct sym_cache { uint64_t start, end; uint32_t id; };
 
-static uint32_t root_owner(struct hs_session *s, struct table *t, const struct hs_root_range *r, uint64_t p,
+static uint32_t root_owner(const struct hs_owners_input *in, struct table *t, const struct hs_root_range *r, uint64_t p,
 			   struct sym_cache *cache)
 {
 	char name[300];
@@ -141,7 +153,7 @@ static uint32_t root_owner(struct hs_session *s, struct table *t, const struct h
 			return cache->id;
 		struct hs_symbol sym;
 		uint64_t off;
-		if (s->symbols && hs_symbols_addr_symbol(s->symbols, p, &sym, &off) && sym.size) {
+		if (in->symbols && hs_symbols_addr_symbol(in->symbols, p, &sym, &off) && sym.size) {
 			hs_demangle(sym.name, name, sizeof(name));
 			cache->start = sym.address;
 			cache->end = sym.address + sym.size;
@@ -149,10 +161,10 @@ static uint32_t root_owner(struct hs_session *s, struct table *t, const struct h
 			return cache->id;
 		}
 		// No symbol (stripped): a container there names the words it spans.
-		const struct hs_container *c = global_container(s, p);
+		const struct hs_container *c = global_container(in->containers, p);
 		if (c)
 			return owner_id(t, c->anchor, "global");
-		if (!s->symbols || !hs_symbols_describe(s->symbols, p, name, sizeof(name)))
+		if (!in->symbols || !hs_symbols_describe(in->symbols, p, name, sizeof(name)))
 			snprintf(name, sizeof(name), "global 0x%" PRIx64, p);
 		return owner_id(t, name, "global");
 	}
@@ -167,16 +179,17 @@ static uint32_t root_owner(struct hs_session *s, struct table *t, const struct h
 	}
 }
 
-struct hs_error *hs_owners_compute(struct hs_session *s, struct hs_owners *ret)
+struct hs_error *hs_owners_create(const struct hs_owners_input *in, struct hs_owners **retp)
 {
-	memset(ret, 0, sizeof(*ret));
-	HS_CHECK(hs_session_need_analysis(s));
-	const struct hs_analysis *a = s->analysis;
+	*retp = NULL;
+	const struct hs_analysis *a = in->a;
 	size_t n = a->n;
+	struct hs_owners *ret = calloc(1, sizeof(*ret));
 	uint32_t *lab = calloc(n ? n : 1, sizeof(uint32_t));
 	uint32_t *queue = malloc((2 * n + 1) * sizeof(uint32_t));
 	struct table t = { .o = ret };
-	if (!lab || !queue) {
+	if (!ret || !lab || !queue) {
+		free(ret);
 		free(lab);
 		free(queue);
 		return &hs_error_nomem;
@@ -189,7 +202,7 @@ struct hs_error *hs_owners_compute(struct hs_session *s, struct hs_owners *ret)
 		uint64_t p = (range->start + 7) & ~UINT64_C(7);
 		while (p + 8 <= range->end) {
 			// Holes and memory not dumped are skipped, never faulted in.
-			uint64_t len, q = hs_memory_next_scan_run(&s->target->mem, p, range->end, &len);
+			uint64_t len, q = hs_memory_next_scan_run(in->mem, p, range->end, &len);
 			if (q == UINT64_MAX)
 				break;
 			uint64_t stop = q + len;
@@ -198,7 +211,7 @@ struct hs_error *hs_owners_compute(struct hs_session *s, struct hs_owners *ret)
 				p = stop;
 				continue;
 			}
-			const uint8_t *base = hs_memory_span(&s->target->mem, p, stop - p);
+			const uint8_t *base = hs_memory_span(in->mem, p, stop - p);
 			if (!base)
 				break;
 			uint64_t p0 = p;
@@ -209,11 +222,11 @@ struct hs_error *hs_owners_compute(struct hs_session *s, struct hs_owners *ret)
 					continue;
 				ptrdiff_t b = hs_addrmap_lookup(&a->map, v);
 				if (b >= 0)
-					label(lab, (size_t)b, root_owner(s, &t, range, p, &cache), queue, &tail);
+					label(lab, (size_t)b, root_owner(in, &t, range, p, &cache), queue, &tail);
 			}
 		}
 	}
-	const struct hs_notes *notes = &s->target->notes;
+	const struct hs_notes *notes = in->notes;
 	for (size_t i = 0; i < notes->nthreads && !t.nomem; i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "thread %d registers", notes->threads[i].tid);
@@ -231,7 +244,7 @@ struct hs_error *hs_owners_compute(struct hs_session *s, struct hs_owners *ret)
 	for (size_t i = 0; i < n; i++) {
 		if (!lab[i] || !(a->flags[i] & HS_NODE_USED))
 			continue;
-		uint64_t size = hs_block_size(&s->heap.blocks[i]);
+		uint64_t size = hs_block_size(&in->heap->blocks[i]);
 		if (lab[i] == SHARED) {
 			ret->shared_bytes += size;
 			ret->shared_count++;
@@ -244,8 +257,10 @@ struct hs_error *hs_owners_compute(struct hs_session *s, struct hs_owners *ret)
 	free(queue);
 	free(t.slots);
 	if (t.nomem) {
-		hs_owners_deinit(ret);
+		hs_owners_destroy(ret);
 		return &hs_error_nomem;
 	}
+	qsort(ret->v, ret->n, sizeof(*ret->v), owner_cmp);
+	*retp = ret;
 	return NULL;
 }

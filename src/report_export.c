@@ -299,6 +299,7 @@ struct hs_error *hs_stacks_build(struct hs_session *s, struct hs_stacks *st)
 	HS_CHECK(hs_session_need_types(s));
 	HS_CHECK(hs_session_need_dominators(s));
 	const struct hs_analysis *a = s->analysis;
+	const struct hs_dominators *d = s->dominators;
 	size_t n = a->n;
 	hs_progress_begin(s, "ownership", n);
 	struct root_pick *pick = NULL;
@@ -335,11 +336,11 @@ struct hs_error *hs_stacks_build(struct hs_session *s, struct hs_stacks *st)
 		uint32_t v = (uint32_t)i;
 		while (v < n && st->of_block[v] == HS_STACK_NONE && depth < n) {
 			work[depth++] = v;
-			v = a->idom[v];
+			v = d->idom[v];
 		}
 		while (depth-- > 0) {
 			uint32_t b = work[depth];
-			uint32_t up = a->idom[b];
+			uint32_t up = d->idom[b];
 			uint32_t parent = up < n ? st->of_block[up] : root_node(s, st, &pick[b], b, deeper);
 			uint32_t t = a->type ? a->type[b] : 0;
 			uint32_t frame;
@@ -463,7 +464,7 @@ struct hs_error *hs_stacks_build_owners(struct hs_session *s, struct hs_stacks *
 	memset(st, 0, sizeof(*st));
 	HS_CHECK(hs_session_need_analysis(s));
 	struct hs_analysis *a = s->analysis;
-	if (a->idom)   // the dominator tree is there already: nothing to save
+	if (s->dominators)   // the dominator tree is there already: nothing to save
 		return hs_stacks_build(s, st);
 	HS_CHECK(hs_analysis_need_reverse(a));
 	size_t n = a->n, m = n ? n : 1;

@@ -189,6 +189,7 @@ static struct hs_error *build(struct report *r, struct hs_session *s)
 	r->s = s;
 	HS_CHECK(hs_stacks_build(s, &r->st));
 	const struct hs_analysis *a = s->analysis;
+	const struct hs_dominators *d = s->dominators;
 	for (size_t i = 0; i < s->heap.n; i++) {
 		const struct hs_block *b = &s->heap.blocks[i];
 		unsigned w = hs_block_where(b);
@@ -234,10 +235,10 @@ static struct hs_error *build(struct report *r, struct hs_session *s)
 	// list) at the top of the dominator tree, so that a list of 1000 nodes
 	// is its head, not its first ten nodes.
 	for (size_t i = 0; i < a->n; i++) {
-		if (!(a->flags[i] & HS_NODE_USED) || a->idom[i] < a->n)
+		if (!(a->flags[i] & HS_NODE_USED) || d->idom[i] < a->n)
 			continue;
 		size_t pos = r->nretainers;
-		while (pos > 0 && a->retained[r->retainers[pos - 1]] < a->retained[i])
+		while (pos > 0 && d->retained[r->retainers[pos - 1]] < d->retained[i])
 			pos--;
 		if (pos >= TOP_N)
 			continue;
@@ -261,6 +262,7 @@ static void report_deinit(struct report *r)
 static size_t chain_of(const struct report *r, uint32_t i, uint32_t *out, bool *cut)
 {
 	const struct hs_analysis *a = r->s->analysis;
+	const struct hs_dominators *d = r->s->dominators;
 	uint32_t up[CHAIN_MAX];
 	size_t n = 0, total = 0;
 	uint32_t v = i, top = i;
@@ -269,7 +271,7 @@ static size_t chain_of(const struct report *r, uint32_t i, uint32_t *out, bool *
 			up[n++] = v;
 		top = v;
 		total++;
-		v = a->idom[v];
+		v = d->idom[v];
 	}
 	*cut = total > CHAIN_MAX;
 	size_t k = 0;
@@ -334,6 +336,7 @@ static void text_report(struct hs_cmd *c, struct report *r)
 	struct hs_out *o = c->out;
 	struct hs_session *s = r->s;
 	const struct hs_analysis *a = s->analysis;
+	const struct hs_dominators *d = s->dominators;
 	const struct hs_notes *nt = &s->target->notes;
 	char x[32], y[32], path[1024];
 	struct hs_module *m = s->symbols ? hs_symbols_main_module(s->symbols) : NULL;
@@ -383,7 +386,7 @@ static void text_report(struct hs_cmd *c, struct report *r)
 	for (size_t i = 0; i < r->nretainers; i++) {
 		uint32_t b = r->retainers[i];
 		const char *t = hs_block_type(s, b);
-		hs_out_printf(o, "  %12s  0x%" PRIx64 " %s%s\n", hs_fmt_size(a->retained[b], x, sizeof(x)), s->heap.blocks[b].address,
+		hs_out_printf(o, "  %12s  0x%" PRIx64 " %s%s\n", hs_fmt_size(d->retained[b], x, sizeof(x)), s->heap.blocks[b].address,
 			      t ? t : "?", hs_node_leaked(a, b) ? " LEAKED" : "");
 	}
 	hs_out_printf(o, "\nLeak suspects\n");
@@ -425,6 +428,7 @@ static void json_report(struct hs_cmd *c, struct report *r)
 	struct hs_out *o = c->out;
 	struct hs_session *s = r->s;
 	const struct hs_analysis *a = s->analysis;
+	const struct hs_dominators *d = s->dominators;
 	const struct hs_notes *nt = &s->target->notes;
 	char path[1024];
 	hs_cmd_json_begin(c, "report");
@@ -472,7 +476,7 @@ static void json_report(struct hs_cmd *c, struct report *r)
 		hs_json_begin_object(o);
 		hs_json_ku64(o, "address", s->heap.blocks[b].address);
 		hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[b]));
-		hs_json_ku64(o, "retained", a->retained[b]);
+		hs_json_ku64(o, "retained", d->retained[b]);
 		hs_json_kstr(o, "type", hs_block_type(s, b));
 		hs_json_kbool(o, "leaked", hs_node_leaked(a, b));
 		hs_json_end_object(o);
@@ -789,7 +793,7 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 	hs_out_puts(o, "</table>\n<h3>Top retainers</h3>\n<table><tr><th>retained</th><th>size</th><th>object</th></tr>\n");
 	for (size_t i = 0; i < r->nretainers; i++) {
 		uint32_t b = r->retainers[i];
-		hs_out_printf(o, "<tr><td class=\"n\">%s</td><td class=\"n\">%" PRIu64 "</td><td>", hs_fmt_size(a->retained[b], x, sizeof(x)),
+		hs_out_printf(o, "<tr><td class=\"n\">%s</td><td class=\"n\">%" PRIu64 "</td><td>", hs_fmt_size(s->dominators->retained[b], x, sizeof(x)),
 			      hs_block_size(&s->heap.blocks[b]));
 		html_block(o, s, b);
 		hs_out_printf(o, "%s</td></tr>\n", hs_node_leaked(a, b) ? " <span class=\"tag\">leaked</span>" : "");

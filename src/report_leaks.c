@@ -1240,12 +1240,12 @@ static void root_text(struct hs_session *s, const struct root_ref *r, char *buf,
 
 // The top-level row above block v (climbing the dominator tree), or UINT32_MAX
 // past the step budget.
-static uint32_t top_ancestor(const struct hs_analysis *a, uint32_t v, size_t *budget)
+static uint32_t top_ancestor(const struct hs_dominators *d, uint32_t v, size_t *budget)
 {
-	while (a->idom[v] < a->n) {
+	while (d->idom[v] < d->n) {
 		if (!(*budget)--)
 			return UINT32_MAX;
-		v = a->idom[v];
+		v = d->idom[v];
 	}
 	return v;
 }
@@ -1277,7 +1277,7 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 			uint32_t p = a->rev[e];
 			if (!(a->flags[p] & HS_NODE_REACHABLE))
 				continue;
-			uint32_t t = top_ancestor(a, p, &budget);
+			uint32_t t = top_ancestor(s->dominators, p, &budget);
 			if (t == UINT32_MAX || t == b)
 				continue;
 			bool dup = false;
@@ -1357,9 +1357,9 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 }
 
 // Children of the dominator tree as CSR: kids[koff[v] .. koff[v + 1]).
-static struct hs_error *dominator_children(const struct hs_analysis *a, uint32_t **koff_ret, uint32_t **kids_ret)
+static struct hs_error *dominator_children(const struct hs_dominators *d, uint32_t **koff_ret, uint32_t **kids_ret)
 {
-	size_t n = a->n;
+	size_t n = d->n;
 	uint32_t *koff = calloc(n + 2, sizeof(uint32_t)), *kids = malloc((n ? n : 1) * sizeof(uint32_t));
 	if (!koff || !kids) {
 		free(koff);
@@ -1367,13 +1367,13 @@ static struct hs_error *dominator_children(const struct hs_analysis *a, uint32_t
 		return &hs_error_nomem;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (a->idom[i] < n)
-			koff[a->idom[i] + 2]++;
+		if (d->idom[i] < n)
+			koff[d->idom[i] + 2]++;
 	for (size_t v = 0; v < n; v++)
 		koff[v + 2] += koff[v + 1];
 	for (size_t i = 0; i < n; i++)
-		if (a->idom[i] < n)
-			kids[koff[a->idom[i] + 1]++] = (uint32_t)i;
+		if (d->idom[i] < n)
+			kids[koff[d->idom[i] + 1]++] = (uint32_t)i;
 	*koff_ret = koff;
 	*kids_ret = kids;
 	return NULL;
@@ -1407,17 +1407,18 @@ static bool top_add(struct top *t, struct top_row r)
 static struct hs_error *top_build(struct hs_session *s, uint64_t limit, uint64_t depth, struct top *t)
 {
 	const struct hs_analysis *a = s->analysis;
+	const struct hs_dominators *dom = s->dominators;
 	size_t n = a->n, k = 0;
 	uint32_t *cand = malloc((n ? n : 1) * sizeof(uint32_t));
 	if (!cand)
 		return &hs_error_nomem;
 	for (size_t i = 0; i < n; i++)
-		if ((a->flags[i] & HS_NODE_USED) && a->idom[i] == n)
+		if ((a->flags[i] & HS_NODE_USED) && dom->idom[i] == n)
 			cand[k++] = (uint32_t)i;
 	t->total = k;
-	size_t shown = select_top(cand, k, limit, a->retained);
+	size_t shown = select_top(cand, k, limit, dom->retained);
 	for (size_t j = shown; j < k; j++)
-		t->more_bytes += a->retained[cand[j]];
+		t->more_bytes += dom->retained[cand[j]];
 	for (size_t j = 0; j < shown; j++)
 		if (!top_add(t, (struct top_row){ .block = cand[j], .owner = (uint32_t)j, .via_offset = -1 }))
 			goto nomem;
@@ -1432,7 +1433,7 @@ static struct hs_error *top_build(struct hs_session *s, uint64_t limit, uint64_t
 	}
 	if (depth && shown) {
 		uint32_t *koff, *kids;
-		err = dominator_children(a, &koff, &kids);
+		err = dominator_children(dom, &koff, &kids);
 		if (err) {
 			free(cand);
 			return err;
@@ -1443,13 +1444,13 @@ static struct hs_error *top_build(struct hs_session *s, uint64_t limit, uint64_t
 				uint32_t b = t->rows[r].block;
 				size_t nk = koff[b + 1] - koff[b];
 				memcpy(cand, kids + koff[b], nk * sizeof(uint32_t));
-				size_t ns = select_top(cand, nk, limit, a->retained);
+				size_t ns = select_top(cand, nk, limit, dom->retained);
 				t->rows[r].unfolded = true;
 				t->rows[r].first_child = (uint32_t)t->nrows;
 				t->rows[r].nchildren = (uint32_t)ns;
 				t->rows[r].more_children = nk - ns;
 				for (size_t j = ns; j < nk; j++)
-					t->rows[r].more_bytes += a->retained[cand[j]];
+					t->rows[r].more_bytes += dom->retained[cand[j]];
 				for (size_t j = 0; j < ns; j++) {
 					struct top_row c = { .block = cand[j], .depth = (uint32_t)d, .owner = t->rows[r].owner,
 							     .via_offset = pointer_offset(s, b, cand[j]) };
@@ -1513,16 +1514,17 @@ static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
 	struct hs_out *o = c->out;
 	struct hs_session *s = c->s;
 	const struct hs_analysis *a = s->analysis;
+	const struct hs_dominators *d = s->dominators;
 	const struct top_row *row = &t->rows[r];
 	uint32_t i = row->block;
 	char field[128];
 	bool have_field = row->via_offset >= 0 && row->depth &&
-			  hs_block_field(s, s->analysis->idom[i], (uint64_t)row->via_offset, field, sizeof(field));
+			  hs_block_field(s, s->dominators->idom[i], (uint64_t)row->via_offset, field, sizeof(field));
 	hs_json_begin_object(o);
 	hs_json_ku64(o, "address", s->heap.blocks[i].address);
 	hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
-	hs_json_ku64(o, "retained", a->retained[i]);
-	hs_json_ku64(o, "retained_count", a->retained_count[i]);
+	hs_json_ku64(o, "retained", d->retained[i]);
+	hs_json_ku64(o, "retained_count", d->retained_count[i]);
 	hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
 	hs_json_kbool(o, "pooled", hs_pools_block_pooled(s, i));
 	hs_json_kstr(o, "type", hs_block_type(s, i));
@@ -1541,14 +1543,14 @@ static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
 static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_width, int owner_width)
 {
 	struct hs_session *s = c->s;
-	const struct hs_analysis *a = s->analysis;
+	const struct hs_dominators *d = s->dominators;
 	const struct top_row *row = &t->rows[r];
 	uint32_t i = row->block;
 	char y[32], addr[96], via[160] = "";
 	snprintf(addr, sizeof(addr), "%*s0x%016" PRIx64, (int)(2 * row->depth), "", s->heap.blocks[i].address);
 	if (row->depth && row->via_offset >= 0) {
 		char field[128];
-		if (hs_block_field(s, a->idom[i], (uint64_t)row->via_offset, field, sizeof(field)))
+		if (hs_block_field(s, d->idom[i], (uint64_t)row->via_offset, field, sizeof(field)))
 			snprintf(via, sizeof(via), "  (via .%s)", field);
 		else
 			snprintf(via, sizeof(via), "  (via +0x%" PRIx64 ")", (uint64_t)row->via_offset);
@@ -1556,8 +1558,8 @@ static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_w
 	const char *type = hs_block_type(s, i);
 	// An allocation's own size exact (as chunks, leaks, histogram), sums in units.
 	hs_out_printf(c->out, "  %-*s %10" PRIu64 " %10s %10" PRIu32 " %-8s %-*s %s%s\n", addr_width, addr,
-		      hs_block_size(&s->heap.blocks[i]), hs_fmt_size(a->retained[i], y, sizeof(y)),
-		      a->retained_count[i], row_state(s, i), owner_width, t->owners[row->owner].name, type ? type : "?", via);
+		      hs_block_size(&s->heap.blocks[i]), hs_fmt_size(d->retained[i], y, sizeof(y)),
+		      d->retained_count[i], row_state(s, i), owner_width, t->owners[row->owner].name, type ? type : "?", via);
 }
 
 static void text_more(struct hs_cmd *c, uint32_t depth, uint64_t more, uint64_t bytes, const char *what)

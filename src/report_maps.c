@@ -276,14 +276,6 @@ struct hs_error *hs_cmd_map(struct hs_cmd *c)
 
 /* owners */
 
-static int owner_cmp(const void *x, const void *y)
-{
-	const struct hs_owner *a = x, *b = y;
-	if (a->retained != b->retained)
-		return a->retained > b->retained ? -1 : 1;
-	return strcmp(a->name, b->name);
-}
-
 struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 {
 	uint64_t limit = UINT64_MAX;    /* not given: 20 rows of text, every row of JSON */
@@ -292,15 +284,10 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 	if (limit == UINT64_MAX && !c->json)
 		limit = 20;
 	HS_CHECK(need(c));
-	struct hs_owners ow;
-	HS_CHECK(hs_owners_compute(c->s, &ow));
-	qsort(ow.v, ow.n, sizeof(*ow.v), owner_cmp);
+	HS_CHECK(hs_session_need_owners(c->s));
+	const struct hs_owners ow = *c->s->owners;
 	const struct hs_container **v;
-	struct hs_error *err = sorted(c->s, &v);
-	if (err) {
-		hs_owners_deinit(&ow);
-		return err;
-	}
+	HS_CHECK(sorted(c->s, &v));
 	const struct hs_containers *cs = c->s->containers;
 	const struct hs_analysis *a = c->s->analysis;
 	struct hs_out *o = c->out;
@@ -370,6 +357,5 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 		hs_json_done(o);
 	}
 	free(v);
-	hs_owners_deinit(&ow);
 	return NULL;
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include "commands.h"
 #include "containers.h"
+#include "dominators.h"
 #include "locals.h"
 #include "graph.h"
 #include "pools.h"
@@ -16,6 +17,7 @@
 #include "roots.h"
 #include "session.h"
 #include "testhook.h"
+#include "types.h"
 
 
 const char *hs_version(void) { return HEAPSCOPE_VERSION; }
@@ -177,7 +179,7 @@ struct hs_error *hs_session_set_thread_regs(struct hs_session *s, int tid, const
 	return hs_target_set_regs(s->target, tid, regs, nregs);
 }
 
-// The analysis and what later stages hung on it (types.c's, dominators.c's).
+// The analysis and what types.c hung on it.
 static void drop_analysis(struct hs_analysis *a)
 {
 	if (!a)
@@ -185,9 +187,6 @@ static void drop_analysis(struct hs_analysis *a)
 	free(a->type);
 	if (a->types && a->types_destroy)
 		a->types_destroy(a->types);
-	free(a->retained);
-	free(a->retained_count);
-	free(a->idom);
 	hs_analysis_destroy(a);
 }
 
@@ -201,8 +200,10 @@ void hs_session_destroy(struct hs_session *s)
 	for (size_t i = 0; s->pool_specs && s->pool_specs[i]; i++)
 		free(s->pool_specs[i]);
 	free(s->pool_specs);
+	hs_owners_destroy(s->owners);
 	hs_containers_destroy(s->containers);
 	hs_locals_destroy(s);
+	hs_dominators_destroy(s->dominators);
 	drop_analysis(s->analysis);
 	hs_error_destroy(s->analysis_error);
 	hs_heap_deinit(&s->heap);
@@ -448,4 +449,34 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 		return err;
 	s->analysis_error = err;
 	return error_copy(err);
+}
+
+struct hs_error *hs_session_need_dominators(struct hs_session *s)
+{
+	if (s->dominators)
+		return NULL;
+	HS_CHECK(hs_session_need_analysis(s));
+	double t0 = hs_now();
+	HS_CHECK(hs_analysis_need_reverse(s->analysis));
+	hs_session_time(s, "reverse", t0);
+	t0 = hs_now();
+	hs_progress_begin(s, "dominators", 0);
+	struct hs_error *err = hs_dominators_create(s->analysis, &s->heap, &s->dominators);
+	hs_progress_end(s);
+	if (!err)
+		hs_session_time(s, "dominators", t0);
+	return err;
+}
+
+struct hs_error *hs_session_need_owners(struct hs_session *s)
+{
+	if (s->owners)
+		return NULL;
+	HS_CHECK(hs_session_need_types(s));
+	HS_CHECK(hs_containers_need_anchors(s));
+	const struct hs_owners_input in = {
+		.a = s->analysis, .heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
+		.symbols = s->symbols, .containers = s->containers,
+	};
+	return hs_owners_create(&in, &s->owners);
 }

@@ -48,6 +48,7 @@ struct hs_session {
 	bool unwinder_attached, unwinder_ok;   /* roots.c: libdwfl's core unwinder */
 	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
 	struct hs_error *analysis_error;
+	struct hs_dominators *dominators;      /* dominators.c: NULL until needed */
 
 	struct hs_api_facts *api_facts;        /* api_tables.c: NULL until asked */
 	/* pools.c: --pool specs (owned, NULL-terminated) and the pools found */
@@ -63,6 +64,7 @@ struct hs_session {
 	/* Wall seconds per stage, in the order they first ran (--verbose). */
 	struct hs_timings timings;
 	struct hs_containers *containers;      /* containers.c: NULL until needed */
+	struct hs_owners *owners;              /* owners.c: NULL until needed */
 	struct hs_locals_cache *locals;        /* locals.c: NULL until asked */
 };
 
@@ -71,6 +73,13 @@ struct hs_error *hs_session_need_heap(struct hs_session *s);
 struct hs_analysis;
 /* The root set, pointer graph, reachability and leak classes (graph.h). */
 struct hs_error *hs_session_need_analysis(struct hs_session *s);
+struct hs_dominators;
+/* The dominator tree and retained sizes (dominators.h) in s->dominators. */
+struct hs_error *hs_session_need_dominators(struct hs_session *s);
+struct hs_owners;
+/* Retained bytes per root (containers.h) in s->owners; needs the types and
+ * the containers' anchors. */
+struct hs_error *hs_session_need_owners(struct hs_session *s);
 /* HS_ERR_HEAP "WHAT is not supported for Go heaps yet WHY; ... work" when the
  * walked heap (hs_session_need_heap first) has the Go runtime's; else NULL. */
 struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *what, const char *why);
