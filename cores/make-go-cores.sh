@@ -18,7 +18,11 @@
 #                      fetched into build/debian/SUITE/golang-1.2N by
 #                      scripts/debian-release.sh (a private apt sources list,
 #                      dpkg-deb -x; nothing installed)
-# For go_heap and go12N_heap: NAME.gdb.core and NAME.truth.json (gdb at
+#   go_goroutines, go_goroutines_nodwarf, go_goroutines_stripped,
+#   go121_goroutines ... go124_goroutines
+#                      cores/go_goroutines/*.go (leaked goroutines) the same
+#                      ways
+# For go_heap, go12N_heap, go_goroutines and go12N_goroutines: NAME.gdb.core and NAME.truth.json (gdb at
 # main.dump_here); for each variant NAME.kernel.core and NAME.kernel.truth.json
 # (the program raises SIGABRT; it set GOTRACEBACK=crash itself, so the runtime
 # dumps core).  Work is redone only when stale.
@@ -29,6 +33,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 init make-go-cores
 GOROOT=${GO_ROOT:-/usr/lib/go-1.19}
 VARIANTS="go_heap go_heap_nodwarf go_heap_stripped go_heap_cgo go121_heap go122_heap go123_heap go124_heap"
+VARIANTS="$VARIANTS go_goroutines go_goroutines_nodwarf go_goroutines_stripped go121_goroutines go122_goroutines"
+VARIANTS="$VARIANTS go123_goroutines go124_goroutines"
 TOP=$(cd "$HERE/.." && pwd)
 
 [ $# -eq 0 ] && set -- $VARIANTS
@@ -40,24 +46,25 @@ lock make-go-cores
 check_kernel_cores
 
 build() {
-	name=$1 exe=$OUT/$1 root=$GOROOT cgo=0
+	name=$1 exe=$OUT/$1 root=$GOROOT cgo=0 src=go_heap
+	case $name in *goroutines*) src=go_goroutines ;; esac
 	case $name in
-	go_heap) flags= ;;
-	go_heap_nodwarf) flags=-w ;;
-	go_heap_stripped) flags='-s -w' ;;
+	go_heap|go_goroutines) flags= ;;
+	go_heap_nodwarf|go_goroutines_nodwarf) flags=-w ;;
+	go_heap_stripped|go_goroutines_stripped) flags='-s -w' ;;
 	go_heap_cgo) flags= cgo=1 ;;
-	go12[1-4]_heap) flags=
-		v=1.${name#go1}; v=${v%_heap}
+	go12[1-4]_heap|go12[1-4]_goroutines) flags=
+		v=1.${name#go1}; v=${v%_*}
 		suite=bookworm-backports
 		[ "$v" = 1.24 ] && suite=trixie
 		root=$("$TOP/scripts/debian-release.sh" $suite golang-$v)/usr/lib/go-$v ||
 			fail "Go $v (Debian $suite's golang-$v-go) could not be fetched" ;;
 	*) fail "unknown Go fixture $name (known: $VARIANTS)" ;;
 	esac
-	stale "$exe" "$HERE"/go_heap/*.go "$HERE/make-go-cores.sh" || return 0
+	stale "$exe" "$HERE/$src"/*.go "$HERE/make-go-cores.sh" || return 0
 	say "go build $name ($("$root/bin/go" env GOVERSION 2>/dev/null || echo "$root"))"
 	mkdir -p "$OUT/go-cache/$name"
-	(cd "$HERE/go_heap" && env GOROOT="$root" GOCACHE="$OUT/go-cache/$name" GOPATH="$OUT/go-cache/path" \
+	(cd "$HERE/$src" && env GOROOT="$root" GOCACHE="$OUT/go-cache/$name" GOPATH="$OUT/go-cache/path" \
 		GOPROXY=off GOFLAGS= GO111MODULE=off CGO_ENABLED=$cgo GOTOOLCHAIN=local \
 		"$root/bin/go" build -trimpath -ldflags="$flags" -o "$exe" .)
 }
@@ -87,6 +94,6 @@ go_gdb_core() {
 for n in "$@"; do
 	case " $VARIANTS " in *" $n "*) ;; *) fail "unknown Go fixture $n (known: $VARIANTS)" ;; esac
 	build "$n"
-	case $n in go_heap|go_heap_cgo|go12[1-4]_heap) go_gdb_core "$n" ;; esac
+	case $n in go_heap|go_heap_cgo|go12[1-4]_heap|go_goroutines|go12[1-4]_goroutines) go_gdb_core "$n" ;; esac
 	kernel_core "$n"
 done

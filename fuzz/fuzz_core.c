@@ -155,7 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	static const char *const simple[][2] = {
 		{ "info" }, { "summary" }, { "arenas" }, { "chunks" }, { "bins" },
-		{ "leaks" }, { "histogram" }, { "top" },
+		{ "leaks" }, { "histogram" }, { "top" }, { "goroutines" },
 	};
 	struct buf chunks = { 0 };
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)

@@ -133,6 +133,16 @@ const struct hs_command hs_commands[] = {
 	{ "owners", "owners [--limit N]", "retained bytes per root (global, thread) and per container", hs_cmd_owners,
 	  .options = OPTIONS(NUMBER("--limit", "N", "at most N rows of each list (default 20; JSON: every row)")),
 	  .example = "hs owners" },
+	{ "goroutines", "goroutines [--list] [--limit N]",
+	  "a Go program's goroutines grouped by wait reason, blocking function and stack", hs_cmd_goroutines,
+	  .options = OPTIONS(FLAG("--list", "also every goroutine: id, state, stack bounds, thread, channels"),
+			     NUMBER("--limit", "N", "at most N groups (default: all)")),
+	  .help = "Every goroutine of a Go core or process (runtime.allgs), grouped like pprof's\n"
+		  "goroutine profile by (wait reason, blocking function, stack); the blocking\n"
+		  "function is the first frame outside the runtime and sync/time; [system] marks\n"
+		  "the runtime's own goroutines.  Ends with the goroutines blocked for good and the\n"
+		  "channels they wait on.  Not a Go program: exit status 4.",
+	  .example = "hs goroutines" },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);
 

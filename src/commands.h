@@ -96,6 +96,7 @@ struct hs_error *hs_cmd_chain(struct hs_cmd *c);
 struct hs_error *hs_cmd_refs(struct hs_cmd *c);
 struct hs_error *hs_cmd_top(struct hs_cmd *c);
 struct hs_error *hs_cmd_pools(struct hs_cmd *c);
+struct hs_error *hs_cmd_goroutines(struct hs_cmd *c);
 struct hs_error *hs_cmd_export(struct hs_cmd *c);
 struct hs_error *hs_cmd_diff(struct hs_cmd *c);
 struct hs_error *hs_cmd_report(struct hs_cmd *c);

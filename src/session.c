@@ -11,6 +11,7 @@
 #include "containers.h"
 #include "dominators.h"
 #include "locals.h"
+#include "go_goroutines.h"
 #include "graph.h"
 #include "pools.h"
 #include "progress.h"
@@ -202,6 +203,8 @@ void hs_session_destroy(struct hs_session *s)
 	free(s->pool_specs);
 	hs_owners_destroy(s->owners);
 	hs_containers_destroy(s->containers);
+	hs_go_goroutines_free(s->goroutines);
+	hs_error_destroy(s->goroutines_error);
 	hs_locals_destroy(s);
 	hs_dominators_destroy(s->dominators);
 	drop_analysis(s->analysis);
@@ -409,6 +412,31 @@ static struct hs_error *analysis_supported(struct hs_session *s)
 					 "(leaks, chain, refs, top, retained sizes): heapscope does not mark from Go's "
 					 "roots (goroutine stacks, globals) yet, and an unreachable Go object is garbage "
 					 "awaiting GC, not a leak");
+}
+
+struct hs_error *hs_session_need_goroutines(struct hs_session *s)
+{
+	if (s->goroutines)
+		return NULL;
+	if (s->goroutines_error)
+		return error_copy(s->goroutines_error);
+	HS_CHECK(hs_session_need_symbols(s));
+	size_t w = 0;
+	while (w < hs_nwalkers && strcmp(hs_walkers[w]->name, "go"))
+		w++;
+	struct hs_walk_ctx ctx;
+	hs_session_walk_ctx(s, w < hs_nwalkers ? w : 0, &ctx);
+	struct hs_error *err = hs_go_goroutines_list(&ctx, &s->goroutines);
+	if (err && err->code == HS_ERR_NOT_FOUND) {
+		struct hs_error *e = hs_error_create(HS_ERR_HEAP, "goroutines: %s: not a Go program (goroutines are read "
+						     "from Go cores and processes)", hs_error_message(err));
+		hs_error_destroy(err);
+		err = e;
+	}
+	if (!err || err->code == HS_ERR_INTERRUPTED || err->is_static)
+		return err;
+	s->goroutines_error = err;
+	return error_copy(err);
 }
 
 struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *what, const char *why)

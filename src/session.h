@@ -66,6 +66,8 @@ struct hs_session {
 	struct hs_containers *containers;      /* containers.c: NULL until needed */
 	struct hs_owners *owners;              /* owners.c: NULL until needed */
 	struct hs_locals_cache *locals;        /* locals.c: NULL until asked */
+	struct hs_go_goroutines *goroutines;   /* go_goroutines.c: NULL until needed */
+	struct hs_error *goroutines_error;
 };
 
 struct hs_error *hs_session_need_symbols(struct hs_session *s);
@@ -73,6 +75,12 @@ struct hs_error *hs_session_need_heap(struct hs_session *s);
 struct hs_analysis;
 /* The root set, pointer graph, reachability and leak classes (graph.h). */
 struct hs_error *hs_session_need_analysis(struct hs_session *s);
+/* Every goroutine of a Go program (go_goroutines.h), read once: stack
+ * bounds for stack roots, states, wait reasons, stacks, channels waited on.
+ * HS_ERR_HEAP with why on a target that is no Go program or whose
+ * goroutines cannot be read. */
+struct hs_go_goroutines;
+struct hs_error *hs_session_need_goroutines(struct hs_session *s);
 struct hs_dominators;
 /* The dominator tree and retained sizes (dominators.h) in s->dominators. */
 struct hs_error *hs_session_need_dominators(struct hs_session *s);
