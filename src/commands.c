@@ -462,7 +462,9 @@ struct hs_error *hs_session_run(struct hs_session *s, int argc, const char *cons
 	struct hs_cmd c = { .s = s, .out = out, .json = format == HS_FORMAT_JSON,
 			    .argc = argc, .argv = argv, .cmd = cmd };
 	hs_interrupt_clear();
+	s->command = cmd->name;
 	struct hs_error *err = cmd->run(&c);
+	s->command = NULL;
 	// Every command's output carries the diagnostics: JSON documents get them
 	// as they close; text gets them here, also when the heap could not be
 	// reconstructed (they say why), not after a usage error.

@@ -198,6 +198,8 @@ struct worker {
 	int64_t hit[HS_LOOKUP_BATCH];
 	size_t nval;
 	uint32_t last_src, last_target;
+	uint64_t *bits;              /* in->pointer_bits' answer */
+	size_t capbits;
 };
 
 static bool in_image(const struct hs_analysis *a, uint64_t v)
@@ -257,6 +259,38 @@ static void scan_block(struct worker *w, size_t i, const uint64_t *words, size_t
 	}
 }
 
+// Only the words the block's pointer map names (1); -1: no map, scan all.
+static int scan_precise(struct worker *w, size_t i, uint64_t addr, uint64_t size, const uint64_t *words)
+{
+	size_t need = (size / 8 + 63) / 64;
+	if (need > w->capbits) {
+		uint64_t *n = realloc(w->bits, need * sizeof(*n));
+		if (!n) {
+			w->nomem = true;
+			return 0;
+		}
+		w->bits = n;
+		w->capbits = need;
+	}
+	int r = w->in->pointer_bits(w->in->pointer_ctx, addr, size, w->bits);
+	if (r <= 0)
+		return r;
+	const struct hs_addrmap *m = &w->a->map;
+	for (size_t k = 0; k < need; k++) {
+		for (uint64_t b = w->bits[k]; b; b &= b - 1) {
+			size_t j = k * 64 + (size_t)__builtin_ctzll(b);
+			uint64_t v = words[j];
+			if (v < m->lo || v >= m->hi)
+				continue;
+			w->val[w->nval] = v;
+			w->src[w->nval++] = (uint32_t)i;
+			if (w->nval == HS_LOOKUP_BATCH)
+				flush_words(w);
+		}
+	}
+	return 1;
+}
+
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
@@ -277,7 +311,13 @@ static void *worker_run(void *arg)
 			seg = NULL;
 			continue;
 		}
-		scan_block(w, i, (const uint64_t *)(seg->data + (addr - seg->start)), size / 8);
+		const uint64_t *words = (const uint64_t *)(seg->data + (addr - seg->start));
+		if (w->in->pointer_bits) {
+			int r = scan_precise(w, i, addr, size, words);
+			if (r >= 0)
+				continue;
+		}
+		scan_block(w, i, words, size / 8);
 	}
 	if (!w->nomem)
 		flush_words(w);
@@ -369,8 +409,10 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 			    "%zu allocations are not in the core (not dumped): their pointers are unknown, so what they hold may be reported leaked",
 			    not_dumped);
 out:
-	for (size_t j = 0; j < k; j++)
+	for (size_t j = 0; j < k; j++) {
 		free(w[j].edges.v);
+		free(w[j].bits);
+	}
 	free(w);
 	free(degree);
 	return err;

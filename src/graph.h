@@ -127,6 +127,12 @@ struct hs_graph_input {
 	bool exact_pointers;              /* only a block's start makes an edge */
 	struct hs_diags *diags;
 	struct hs_timings *timings;       /* load, index, scan, roots, reachability, classes */
+	/* Precise scanning (the Go heap, go_mark.c): which words of the used
+	 * block [addr, addr + size) hold pointers, bit k of bits (cleared by
+	 * it) for word k: 1 bits filled, 0 none, -1 unknown (every word is
+	 * scanned).  Called from the scan threads.  NULL: every word. */
+	int (*pointer_bits)(const void *ctx, uint64_t addr, uint64_t size, uint64_t *bits);
+	const void *pointer_ctx;
 };
 /* The pointer graph from the roots (roots.c's, taken over: freed with the
  * analysis, or here on failure). */

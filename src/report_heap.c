@@ -720,6 +720,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 	bool graph = try_analysis(c);
 	const struct hs_analysis *an = s->analysis;
 	const char *type = graph ? hs_block_type(s, (size_t)k) : NULL;
+	bool go = s->go_rt != NULL, go_reach = go && hs_session_go_reach_ok(s);
 	if (c->json) {
 		hs_cmd_json_begin(c, "show");
 		hs_json_ku64(o, "address", addr);
@@ -743,10 +744,14 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 			hs_json_null(o);
 		}
 		hs_json_kstr(o, "arena_name", label);
-		if (graph) {
+		if (graph && !go) {
 			hs_json_kbool(o, "anchored", (an->flags[k] & HS_NODE_REACHABLE) != 0);
 			hs_json_kbool(o, "leaked", hs_node_leaked(an, (size_t)k));
 			hs_json_kbool(o, "unreferenced", hs_node_unreferenced(an, (size_t)k));
+		} else if (graph && go_reach) {
+			// Go: unreachable is garbage awaiting GC, never a leak.
+			hs_json_kbool(o, "anchored", (an->flags[k] & HS_NODE_REACHABLE) != 0);
+			hs_json_kbool(o, "garbage", hs_node_leaked(an, (size_t)k));
 		}
 		hs_json_kstr(o, "type", type);
 		hs_json_type_info(o, s, (size_t)k);
@@ -767,7 +772,10 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 			hs_out_printf(o, "  pooled: %s 0x%" PRIx64 " (%" PRIu64 " bytes) on the free list of pool %s%s\n",
 				      pool->slab ? "the slot" : "the object", po->address, po->size, pool->anchor, thread);
 		}
-		if (graph && (an->flags[k] & HS_NODE_USED))
+		if (graph && go && (an->flags[k] & HS_NODE_USED))
+			hs_out_printf(o, "  %stype %s\n", !go_reach ? "" : (an->flags[k] & HS_NODE_REACHABLE) ? "reachable, " :
+				      "garbage awaiting GC (unreachable), ", type ? type : "? (not typed)");
+		else if (graph && (an->flags[k] & HS_NODE_USED))
 			hs_out_printf(o, "  %s%s, type %s\n", (an->flags[k] & HS_NODE_REACHABLE) ? "anchored" : "LEAKED",
 				      hs_node_unreferenced(an, (size_t)k) ? " (unreferenced: a cluster head)" : "",
 				      type ? type : "?");

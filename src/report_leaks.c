@@ -254,6 +254,15 @@ void hs_report_leak_totals(struct hs_cmd *c)
 {
 	const struct hs_analysis *a = c->s->analysis;
 	char x[32], y[32];
+	if (c->s->go_rt) {
+		// Go: unreachable objects are garbage the next GC frees, not leaks.
+		if (c->json)
+			hs_json_kcount(c->out, "garbage", a->leaked_count, a->leaked_bytes);
+		else
+			hs_out_printf(c->out, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "garbage awaiting GC",
+				      a->leaked_count, hs_fmt_size(a->leaked_bytes, x, sizeof(x)), a->leaked_bytes);
+		return;
+	}
 	if (c->json) {
 		hs_json_kcount(c->out, "leaked", a->leaked_count, a->leaked_bytes);
 		hs_json_kcount(c->out, "unreferenced", a->unref_count, a->unref_bytes);
@@ -282,9 +291,20 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 	size_t ng;
 	const struct selection sel = { SEL_LEAKED, min_size };
 	HS_CHECK(make_groups(s, &sel, BY_TYPE_SIZE, &g, &ng));
+	bool go = s->go_rt != NULL;
 	if (c->json) {
 		hs_cmd_json_begin(c, "leaks");
 		hs_report_leak_totals(c);
+	} else if (go && !a->leaked_count) {
+		free(g);
+		hs_out_printf(o, "No garbage awaiting GC: every allocated Go object is reachable.\n");
+		hs_cmd_diagnostics(c);
+		return NULL;
+	} else if (go) {
+		char x[32];
+		hs_out_printf(o, "%" PRIu64 " Go objects, %s (%" PRIu64 " bytes), are unreachable: garbage awaiting GC "
+			      "(the next GC frees them), not leaks\n\n", a->leaked_count,
+			      hs_fmt_size(a->leaked_bytes, x, sizeof(x)), a->leaked_bytes);
 	} else if (!a->leaked_count) {
 		free(g);
 		hs_out_printf(o, "No leaks found.\n");
@@ -334,7 +354,7 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 		hs_json_end_object(o);
 		hs_json_done(o);
 	}
-	if (fail && a->leaked_count)
+	if (fail && a->leaked_count && !go)
 		c->status = 1;
 	return NULL;
 }

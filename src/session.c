@@ -17,6 +17,7 @@
 #include "progress.h"
 #include "roots.h"
 #include "session.h"
+#include "go_rt.h"
 #include "testhook.h"
 #include "types.h"
 
@@ -208,6 +209,7 @@ void hs_session_destroy(struct hs_session *s)
 	hs_locals_destroy(s);
 	hs_dominators_destroy(s->dominators);
 	drop_analysis(s->analysis);
+	hs_gort_close(s->go_rt);
 	hs_error_destroy(s->analysis_error);
 	hs_heap_deinit(&s->heap);
 	for (size_t i = 0; i < s->ndesc; i++)
@@ -402,16 +404,54 @@ struct hs_error *hs_session_need_heap(struct hs_session *s)
 	return s->heap_error ? error_copy(s->heap_error) : NULL;
 }
 
-// Which Go objects are live is a mark from Go's own roots (goroutine stacks
-// in manual spans, globals through their GC masks, finalizers): not done yet.
-// A C-style conservative scan would call garbage awaiting GC "leaked" and
-// miss what only goroutine stacks hold, so it is refused, not guessed.
-static struct hs_error *analysis_supported(struct hs_session *s)
+static bool heap_is_go(const struct hs_session *s)
 {
+	for (size_t i = 0; i < s->ndesc; i++)
+		if (s->desc[i].allocator && !strcmp(s->desc[i].allocator, "go"))
+			return true;
+	return false;
+}
+
+// The Go heap's graph is built from Go's own roots with its pointer maps
+// (go_mark.c).  The commands that need only what it types (histogram, show)
+// have it; those that need every root (reachability) have it once the roots
+// are complete (hs_session_go_reach_unsupported, checked when built); the
+// others are refused: a C-style answer would call garbage awaiting GC
+// "leaked".
+static struct hs_error *go_command_check(struct hs_session *s, bool built)
+{
+	static const char *const typed[] = { "histogram", "show", NULL };
+	static const char *const reach[] = { "leaks", "chain", "refs", "top", "owners", NULL };
+	if (!heap_is_go(s))
+		return NULL;
+	for (size_t i = 0; s->command && typed[i]; i++)
+		if (!strcmp(s->command, typed[i]))
+			return NULL;
+	for (size_t i = 0; s->command && reach[i]; i++)
+		if (!strcmp(s->command, reach[i]))
+			return built ? hs_session_go_reach_unsupported(s) : NULL;
 	return hs_session_go_unsupported(s, "reachability",
 					 "(leaks, chain, refs, top, retained sizes): heapscope does not mark from Go's "
 					 "roots (goroutine stacks, globals) yet, and an unreachable Go object is garbage "
 					 "awaiting GC, not a leak");
+}
+
+bool hs_session_go_reach_ok(const struct hs_session *s)
+{
+	return !heap_is_go(s) || (s->analysis && s->go_mark.stacks && s->ndesc == 1);
+}
+
+struct hs_error *hs_session_go_reach_unsupported(struct hs_session *s)
+{
+	if (hs_session_go_reach_ok(s))
+		return NULL;
+	return hs_session_go_unsupported(s, "reachability",
+					 s->ndesc > 1 ? "(leaks, chain, refs, top, retained sizes) beside another "
+					 "allocator (cgo): the C heap's roots are not joined to Go's yet (and an "
+					 "unreachable Go object is garbage awaiting GC, not a leak)" :
+					 "(leaks, chain, refs, top, retained sizes): heapscope does not mark from Go's "
+					 "goroutine stacks yet, and an unreachable Go object is garbage awaiting GC, not "
+					 "a leak");
 }
 
 struct hs_error *hs_session_need_goroutines(struct hs_session *s)
@@ -444,23 +484,27 @@ struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *wha
 	for (size_t i = 0; i < s->ndesc; i++)
 		if (s->desc[i].allocator && !strcmp(s->desc[i].allocator, "go"))
 			return hs_error_create(HS_ERR_HEAP, "%s is not supported for Go heaps yet %s; summary, info, "
-					       "arenas, bins, chunks and show work (docs/go.md)", what, why);
+					       "arenas, bins, chunks, show and histogram work (docs/go.md)", what, why);
 	return NULL;
 }
 
 struct hs_error *hs_session_need_analysis(struct hs_session *s)
 {
 	if (s->analysis)
-		return NULL;
+		return go_command_check(s, true);
 	if (s->analysis_error)
 		return error_copy(s->analysis_error);
 	HS_CHECK(hs_session_need_heap(s));
-	HS_CHECK(analysis_supported(s));
+	HS_CHECK(go_command_check(s, false));
 	HS_CHECK(hs_test_hold("analysis"));
 	hs_progress_begin(s, "scan", 0);
 	struct hs_roots roots;
 	double t0 = hs_now();
-	struct hs_error *err = hs_roots_build(s, &roots);
+	bool go = heap_is_go(s);
+	hs_gort_close(s->go_rt);
+	s->go_rt = NULL;
+	struct hs_error *err = go ? hs_go_roots_build(s, &roots, &s->go_mark) : hs_roots_build(s, &roots);
+	s->go_rt = s->go_mark.rt;
 	hs_session_time(s, "roots", t0);
 	if (!err) {
 		const struct hs_graph_input in = {
@@ -469,11 +513,14 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 			.nmodules = s->symbols ? s->symbols->nmodules : 0,
 			.jobs = s->jobs, .exact_pointers = s->exact_pointers,
 			.diags = &s->diags, .timings = &s->timings,
+			.pointer_bits = s->go_mark.pointer_bits, .pointer_ctx = s->go_rt,
 		};
 		err = hs_analysis_create(&in, &roots, &s->analysis);
 	}
 	hs_progress_end(s);
-	if (!err || err->code == HS_ERR_INTERRUPTED || err->is_static)
+	if (!err)
+		return go_command_check(s, true);
+	if (err->code == HS_ERR_INTERRUPTED || err->is_static)
 		return err;
 	s->analysis_error = err;
 	return error_copy(err);

@@ -17,6 +17,7 @@
 #include "symbols.h"
 #include "target.h"
 #include "walker.h"
+#include "go_mark.h"
 
 #define HS_MAX_OVERRIDES 16
 
@@ -66,6 +67,9 @@ struct hs_session {
 	struct hs_containers *containers;      /* containers.c: NULL until needed */
 	struct hs_owners *owners;              /* owners.c: NULL until needed */
 	struct hs_locals_cache *locals;        /* locals.c: NULL until asked */
+	const char *command;                   /* the command being run (hs_session_run) */
+	struct hs_gort *go_rt;                /* go_rt.c: the Go heap's runtime, with the analysis */
+	struct hs_go_mark go_mark;             /* go_mark.c: its roots, counted */
 	struct hs_go_goroutines *goroutines;   /* go_goroutines.c: NULL until needed */
 	struct hs_error *goroutines_error;
 };
@@ -91,6 +95,10 @@ struct hs_error *hs_session_need_owners(struct hs_session *s);
 /* HS_ERR_HEAP "WHAT is not supported for Go heaps yet WHY; ... work" when the
  * walked heap (hs_session_need_heap first) has the Go runtime's; else NULL. */
 struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *what, const char *why);
+/* HS_ERR_HEAP when the heap is Go's and reachability from its roots is not
+ * complete yet (goroutine stacks missing); else NULL. */
+struct hs_error *hs_session_go_reach_unsupported(struct hs_session *s);
+bool hs_session_go_reach_ok(const struct hs_session *s);
 /* The context walker w (an index in hs_walkers) sees: the target, symbols,
  * options, and this session's diagnostics; arena_base follows the
  * allocators already described. */

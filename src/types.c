@@ -11,6 +11,7 @@
 #include "output.h"
 #include "expr.h"
 #include "fields.h"
+#include "go_types.h"
 #include "graph.h"
 #include "rtti.h"
 #include "session.h"
@@ -1271,6 +1272,14 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	for (size_t i = 0; i < a->n; i++)
 		t->block_layout[i] = -1;
 	double t0 = hs_now();
+	if (s->go_rt) {
+		// The Go heap: by Go's own types (go_types.c); C's rules do not apply.
+		hs_go_types(s, a, t);
+		hs_session_time(s, "types", t0);
+		a->types = t;
+		a->types_destroy = hs_types_destroy;
+		return NULL;
+	}
 	if (s->symbols) {
 		type_by_vtables(s, a, t);
 		type_by_dwarf(s, a, t);

@@ -100,6 +100,7 @@ func main() {
 		larges = append(larges, make([]byte, 100000))
 	}
 	huge = make([]*int64, 300000)
+	makeTyped() // types.go
 
 	// Drop every other object of each kind (the last large one, all of them
 	// kept; the huge one kept) and remember one dropped address of each.
@@ -148,6 +149,7 @@ func main() {
 	debug.SetGCPercent(-1)
 	runtime.GC()
 	runtime.GC()
+	makeGarbage()             // types.go: allocated and unreachable
 	runtime.ReadMemStats(&ms) // stops the world, flushes the mcaches
 
 	// From here on nothing allocates.
@@ -228,7 +230,9 @@ func main() {
 	}
 	blocks("c_live", cLive)
 	blocks("c_freed", cFreed)
-	out = append(out, "]}\n"...)
+	out = append(out, ']')
+	out = typesTruth(out) // types.go
+	out = append(out, "}\n"...)
 	syscall.Write(fd, out)
 	syscall.Close(fd)
 

@@ -1,0 +1,25 @@
+/* go_mark.h - the Go runtime's roots and pointer maps for the pointer graph
+ * (see go_mark.c). */
+#ifndef HS_GO_MARK_H
+#define HS_GO_MARK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "error.h"
+#include "roots.h"
+
+struct hs_session;
+struct hs_gort;
+
+struct hs_go_mark {
+	struct hs_gort *rt;            /* owned by the caller (hs_gort_close) */
+	int (*pointer_bits)(const void *ctx, uint64_t addr, uint64_t size, uint64_t *bits);
+	uint64_t global_words, finalizers, goroutines, m_stacks;
+	bool stacks;                    /* goroutine stacks are among the roots */
+};
+
+/* The roots of the session's Go heap, and what the graph needs to scan it
+ * precisely.  HS_ERR_NOT_FOUND when the heap has no Go allocator. */
+struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, struct hs_go_mark *m);
+
+#endif
