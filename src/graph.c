@@ -216,7 +216,8 @@ static bool in_image(const struct hs_analysis *a, uint64_t v)
 }
 
 /* Look the waiting words up, and append their edges in word order: no
- * self-edges, and a run of words into one block is one edge. */
+ * self-edges, and a run of words into one block is one edge.  types.c
+ * (word_targets) reads the words' targets back off these rules. */
 static void flush_words(struct worker *w)
 {
 	hs_addrmap_lookup_many(&w->a->map, w->val, w->hit, w->nval);

@@ -868,46 +868,118 @@ static int seen_cmp(const void *x, const void *y)
 	return a->size != b->size ? (a->size < b->size ? -1 : 1) : (a->k > b->k) - (a->k < b->k);
 }
 
-static const uint8_t *block_bytes(struct hs_session *s, size_t i, uint64_t *size)
+/* Block bytes for inference, read where the scan read them (a segment's
+ * dumped data, never loaded here: threads share the memory), the last
+ * segment kept. */
+struct cursor {
+	const struct hs_memory *mem;
+	const struct hs_block *blocks;
+	const struct hs_segment *seg;
+};
+
+static const uint8_t *block_bytes(struct cursor *c, size_t i, uint64_t *size)
 {
-	*size = hs_block_size(&s->heap.blocks[i]);
+	uint64_t addr = c->blocks[i].address;
+	*size = hs_block_size(&c->blocks[i]);
 	if (*size > INFER_MAX_BYTES)
 		*size = INFER_MAX_BYTES;
-	return hs_memory_span(&s->target->mem, s->heap.blocks[i].address, *size);
+	const struct hs_segment *seg = c->seg;
+	if (!seg || addr < seg->start || addr - seg->start >= seg->filesz)
+		seg = c->seg = hs_memory_segment(c->mem, addr);
+	if (!seg || !seg->data || addr - seg->start > seg->filesz || *size > seg->filesz - (addr - seg->start))
+		return NULL;
+	return seg->data + (addr - seg->start);
 }
 
-// The used block starting exactly at v, or -1.
-static int64_t block_at(struct hs_analysis *a, const struct hs_session *s, uint64_t v)
+/* Inference reads a block, the headers of the blocks it points at and their
+ * types: all cache misses, in no order the hardware guesses.  Ask for those
+ * of a block some blocks ahead. */
+#define INFER_AHEAD 8
+static void prefetch_block(struct cursor *c, const struct hs_analysis *a, const struct hs_types *t, size_t i)
 {
-	if (!v || (v & 7))
-		return -1;
-	ptrdiff_t b = hs_addrmap_lookup(&a->map, v);
-	return b >= 0 && s->heap.blocks[b].address == v ? b : -1;
+	uint64_t size;
+	const uint8_t *d = block_bytes(c, i, &size);
+	if (d) {
+		__builtin_prefetch(d);
+		if (size > 64)
+			__builtin_prefetch(d + 64);
+	}
+	for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
+		uint32_t b = a->fwd[e];
+		__builtin_prefetch(&c->blocks[b]);
+		__builtin_prefetch(&a->type[b]);
+		if (t->rule)
+			__builtin_prefetch(&t->rule[b]);
+	}
+}
+
+static bool points_into(const struct hs_analysis *a, const struct hs_block *b, uint64_t v)
+{
+	return v >= b->address && (a->map.exact ? v == b->address : v - b->address < hs_block_size(b));
+}
+
+/* The used block each of block i's first nw words points into (-1: none),
+ * read off the pointer graph instead of looked up again: the scan appended
+ * block i's edges in word order, a run of words into one block as one edge,
+ * none to block i itself (graph.c, flush_words).  So a word points into the
+ * last edge's block, the next edge's, block i, or no used block at all; one
+ * read of the target's header instead of a lookup that misses the cache
+ * twice. */
+static void word_targets(const struct hs_analysis *a, const struct hs_block *blocks, size_t i,
+			 const uint8_t *d, size_t nw, int64_t *out)
+{
+	uint32_t e = a->fwd_off[i], end = a->fwd_off[i + 1];
+	int64_t last = -1;
+	for (size_t k = 0; k < nw; k++) {
+		uint64_t v;
+		memcpy(&v, d + 8 * k, 8);
+		out[k] = -1;
+		if (v < a->map.lo || v >= a->map.hi)
+			continue;
+		if (last >= 0 && points_into(a, &blocks[last], v))
+			out[k] = last;
+		else if (e < end && points_into(a, &blocks[a->fwd[e]], v))
+			out[k] = last = a->fwd[e++];
+		else if (points_into(a, &blocks[i], v))
+			out[k] = (int64_t)i;
+	}
+}
+
+// Block i's bytes (at most INFER_MAX_BYTES) and what each of its first
+// `upto` bytes' words points into.
+static const uint8_t *block_words(struct cursor *c, const struct hs_analysis *a, size_t i,
+				  uint64_t upto, uint64_t *size, int64_t *tg)
+{
+	const uint8_t *d = block_bytes(c, i, size);
+	if (d)
+		word_targets(a, c->blocks, i, d, (upto < *size ? upto : *size) / 8, tg);
+	return d;
 }
 
 // The heap-pointer words of block i's first 64 words.
-static uint64_t pointer_mask(struct hs_session *s, struct hs_analysis *a, size_t i)
+static uint64_t pointer_mask(struct cursor *c, struct hs_analysis *a, size_t i)
 {
 	uint64_t size, mask = 0;
-	const uint8_t *d = block_bytes(s, i, &size);
-	for (uint64_t o = 0; d && o + 8 <= size && o < 512; o += 8) {
-		uint64_t v;
-		memcpy(&v, d + o, 8);
-		if (v && hs_addrmap_lookup(&a->map, v) >= 0)
-			mask |= 1ull << (o / 8);
-	}
+	int64_t tg[INFER_MAX_BYTES / 8];
+	if (!block_words(c, a, i, INFER_MAX_BYTES, &size, tg))
+		return 0;
+	for (uint64_t k = 0; k < size / 8; k++)
+		if (tg[k] >= 0)
+			mask |= 1ull << k;
 	return mask;
 }
 
-// Does block i fit layout l (seen typed with pointer words mask)?  The number
-// of pointer slots holding a fitting heap pointer, or -1 on a contradiction.
-static int layout_fits(struct hs_session *s, struct hs_analysis *a, struct hs_types *t, size_t i,
+// Does block i (its words d, their targets tg) fit layout l (seen typed with
+// pointer words mask)?  The number of pointer slots holding a fitting heap
+// pointer, or -1 on a contradiction.  Reads what inference does not change
+// (certain types, the graph), so parts of the heap are matched in parallel.
+static int layout_fits(const struct hs_session *s, const struct hs_analysis *a, const struct hs_types *t,
+		       const uint8_t *d, uint64_t size, const int64_t *tg,
 		       const struct layout *l, uint64_t mask, const struct seen *seen, size_t nseen)
 {
-	uint64_t size;
-	const uint8_t *d = block_bytes(s, i, &size);
-	if (!d || l->size > size || l->size > INFER_MAX_BYTES)
+	if (l->size > size || l->size > INFER_MAX_BYTES)
 		return -1;
+	const struct hs_block *blocks = s->heap.blocks;
 	int hits = 0;
 	for (uint64_t o = 0; o + 8 <= l->size; o += 8) {
 		uint64_t v;
@@ -916,24 +988,23 @@ static int layout_fits(struct hs_session *s, struct hs_analysis *a, struct hs_ty
 		for (size_t k = 0; k < l->nslots && !sl; k++)
 			if (l->slots[k].offset == o)
 				sl = &l->slots[k];
-		bool heap = v && hs_addrmap_lookup(&a->map, v) >= 0;
+		int64_t b = tg[o / 8];
 		if (!sl) {
 			// A heap pointer where the type has none, and no typed
 			// instance had one either: another layout.
-			if (heap && !(mask >> (o / 8) & 1))
+			if (b >= 0 && !(mask >> (o / 8) & 1))
 				return -1;
 			continue;
 		}
 		if (!v)
 			continue;
-		int64_t b = block_at(a, s, v);
-		if (b < 0)
+		if (b < 0 || blocks[b].address != v)
 			return -1;      // a struct pointer that is no block start
 		// The target's size fits the pointed type: a size it was seen at,
 		// or its own size rounded up to a chunk (glibc: at most 23 bytes
 		// more): a pointer into a bigger block is another layout's.
 		const struct layout *p = &t->layouts[sl->pointee];
-		uint64_t tsize = hs_block_size(&s->heap.blocks[b]);
+		uint64_t tsize = hs_block_size(&blocks[b]);
 		bool fits = tsize >= p->size && tsize < p->size + 24;
 		for (size_t j = 0; j < nseen && !fits; j++)
 			fits = seen[j].k == sl->pointee && seen[j].size == tsize;
@@ -944,6 +1015,75 @@ static int layout_fits(struct hs_session *s, struct hs_analysis *a, struct hs_ty
 		hits++;
 	}
 	return hits;
+}
+
+/* The layout rule over blocks [first, last): a block that fits exactly one
+ * type's layouts gets block_layout (the layout) and conf (nonzero); the
+ * caller applies them in block order. */
+struct infer_part {
+	struct hs_session *s;
+	struct hs_analysis *a;
+	struct hs_types *t;
+	const struct seen *seen;
+	size_t nseen, first, last;
+};
+
+static void *infer_layouts(void *arg)
+{
+	const struct infer_part *ip = arg;
+	struct hs_session *s = ip->s;
+	struct hs_analysis *a = ip->a;
+	struct hs_types *t = ip->t;
+	const struct seen *seen = ip->seen;
+	size_t nseen = ip->nseen;
+	int64_t tg[INFER_MAX_BYTES / 8];
+	struct cursor c = { &s->target->mem, s->heap.blocks, NULL }, ahead = c;
+	for (size_t i = ip->first; i < ip->last; i++) {
+		size_t j = i + INFER_AHEAD;
+		if (j < ip->last && (a->flags[j] & HS_NODE_USED) && !a->type[j])
+			prefetch_block(&ahead, a, t, j);
+		if (!(a->flags[i] & HS_NODE_USED) || a->type[i] || a->fwd_off[i + 1] == a->fwd_off[i])
+			continue;
+		uint64_t size = hs_block_size(&s->heap.blocks[i]);
+		// Every layout seen at this size.
+		size_t lo = 0, hi = nseen;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (seen[mid].size < size)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == nseen || seen[lo].size != size)
+			continue;
+		uint64_t bytes, upto = 0;
+		for (size_t j = lo; j < nseen && seen[j].size == size; j++)
+			if (t->layouts[seen[j].k].size > upto)
+				upto = t->layouts[seen[j].k].size;
+		const uint8_t *d = block_words(&c, a, i, upto, &bytes, tg);
+		if (!d)
+			continue;
+		int found = -1, hits = 0;
+		uint64_t count = 0;
+		bool ambiguous = false;
+		for (size_t j = lo; j < nseen && seen[j].size == size; j++) {
+			const struct layout *l = &t->layouts[seen[j].k];
+			int h = layout_fits(s, a, t, d, bytes, tg, l, seen[j].mask, seen, nseen);
+			if (h <= 0)
+				continue;
+			if (found >= 0 && t->layouts[found].name_id != l->name_id)
+				ambiguous = true;
+			found = seen[j].k;
+			hits = h;
+			count = seen[j].count;
+		}
+		if (found < 0 || ambiguous)
+			continue;
+		t->block_layout[i] = found;
+		// More pointers matched and more typed instances seen: surer.
+		t->conf[i] = (uint8_t)(60 + (hits > 1 ? 15 : 5) + (count >= 8 ? 15 : count >= 2 ? 10 : 0));
+	}
+	return NULL;
 }
 
 // "~NAME" of layout k, interned once per layout.  The cache grows: building a
@@ -984,6 +1124,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 		return;
 	// What was typed for certain, by (layout, usable size).
 	struct name_cache names = { 0 };
+	struct cursor learn = { &s->target->mem, s->heap.blocks, NULL };
 	struct seen *seen = NULL;
 	size_t nseen = 0, capseen = 0;
 	for (size_t i = 0; i < a->n; i++) {
@@ -1012,7 +1153,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 		e->count++;
 		if (e->learned < INFER_LEARN) {
 			e->learned++;
-			e->mask |= pointer_mask(s, a, i);
+			e->mask |= pointer_mask(&learn, a, i);
 		}
 	}
 	if (!nseen)
@@ -1030,60 +1171,61 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 		t->rule = t->conf = NULL;
 		goto out;
 	}
+	// layout: both halves of the heap at once, applied in block order.
+	struct infer_part parts[2];
+	size_t nparts = s->jobs > 1 && a->n > 4096 ? 2 : 1;
+	pthread_t tid;
+	bool threaded = false;
+	for (size_t k = 0; k < nparts; k++)
+		parts[k] = (struct infer_part){ .s = s, .a = a, .t = t, .seen = seen, .nseen = nseen,
+						.first = a->n * k / nparts, .last = a->n * (k + 1) / nparts };
+	if (nparts == 2)
+		threaded = pthread_create(&tid, NULL, infer_layouts, &parts[1]) == 0;
+	infer_layouts(&parts[0]);
+	if (threaded)
+		pthread_join(tid, NULL);
+	else if (nparts == 2)
+		infer_layouts(&parts[1]);
 	size_t head = 0, tail = 0;
 	for (size_t i = 0; i < a->n; i++) {
-		if (!(a->flags[i] & HS_NODE_USED) || a->type[i] || a->fwd_off[i + 1] == a->fwd_off[i])
+		if (!t->conf[i])
 			continue;
-		uint64_t size = hs_block_size(&s->heap.blocks[i]);
-		// Every layout seen at this size.
-		size_t lo = 0, hi = nseen;
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (seen[mid].size < size)
-				lo = mid + 1;
-			else
-				hi = mid;
+		uint32_t id = inferred_name(t, t->block_layout[i], &names);
+		if (!id) {
+			t->conf[i] = 0;
+			t->block_layout[i] = -1;
+			continue;
 		}
-		int found = -1, hits = 0;
-		uint64_t count = 0;
-		bool ambiguous = false;
-		for (size_t j = lo; j < nseen && seen[j].size == size; j++) {
-			const struct layout *l = &t->layouts[seen[j].k];
-			int h = layout_fits(s, a, t, i, l, seen[j].mask, seen, nseen);
-			if (h <= 0)
-				continue;
-			if (found >= 0 && t->layouts[found].name_id != l->name_id)
-				ambiguous = true;
-			found = seen[j].k;
-			hits = h;
-			count = seen[j].count;
-		}
-		if (found < 0 || ambiguous)
-			continue;
-		uint32_t id = inferred_name(t, found, &names);
-		if (!id)
-			continue;
 		a->type[i] = id;
-		t->block_layout[i] = found;
 		t->rule[i] = INFER_LAYOUT;
-		// More pointers matched and more typed instances seen: surer.
-		t->conf[i] = (uint8_t)(60 + (hits > 1 ? 15 : 5) + (count >= 8 ? 15 : count >= 2 ? 10 : 0));
 		queue[tail++] = (uint32_t)i;
 	}
 	// field: what inferred blocks' pointer members point at.
+	int64_t tg[INFER_MAX_BYTES / 8];
+	struct cursor c = { &s->target->mem, s->heap.blocks, NULL }, ahead = c;
 	while (head < tail) {
+		// The queue is in no address order: ask for each block's header
+		// and edges first, then its bytes and its edges' targets.
+		if (head + 2 * INFER_AHEAD < tail) {
+			uint32_t j = queue[head + 2 * INFER_AHEAD];
+			__builtin_prefetch(&s->heap.blocks[j]);
+			__builtin_prefetch(&a->fwd_off[j]);
+		}
+		if (head + INFER_AHEAD < tail)
+			prefetch_block(&ahead, a, t, queue[head + INFER_AHEAD]);
 		uint32_t i = queue[head++];
 		const struct layout *l = layout_built(t, t->block_layout[i], (unsigned)(t->layouts[t->block_layout[i]].key >> 40));
 		uint64_t size;
-		const uint8_t *d = block_bytes(s, i, &size);
+		const uint8_t *d = block_words(&c, a, i, l->size, &size, tg);
 		for (size_t k = 0; d && k < l->nslots; k++) {
 			if (l->slots[k].offset + 8 > size)
 				continue;
 			uint64_t v;
 			memcpy(&v, d + l->slots[k].offset, 8);
-			int64_t b = block_at(a, s, v);
+			int64_t b = tg[l->slots[k].offset / 8];
 			int pk = l->slots[k].pointee;
-			if (b < 0 || a->type[b] || hs_block_size(&s->heap.blocks[b]) < t->layouts[pk].size)
+			if (b < 0 || s->heap.blocks[b].address != v || a->type[b] ||
+			    hs_block_size(&s->heap.blocks[b]) < t->layouts[pk].size)
 				continue;
 			layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40));
 			uint32_t id = inferred_name(t, pk, &names);

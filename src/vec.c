@@ -1,20 +1,26 @@
 /* vec.c - see vec.h: the growable vector and the lower bound. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include "vec.h"
 
 #define HUGE_MIN ((size_t)4 << 20)
-#define HUGE_PAGE ((uintptr_t)2 << 20)
+#define HUGE_SMALL ((uintptr_t)4096)
 
 void hs_hint_huge(void *p, size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
 	if (!p || bytes < HUGE_MIN)
 		return;
-	uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-	uintptr_t e = ((uintptr_t)p + bytes) & ~(HUGE_PAGE - 1);
-	if (e > a)
+	// Advise the block's whole mapping, never a part: a part splits the
+	// mapping, and realloc can then no longer move it with mremap but
+	// copies it (every page written anew).  A block this big is a mapping
+	// of its own in glibc, its 16-byte header at the start of the first
+	// page and its usable size reaching to the end of the last.
+	uintptr_t a = (uintptr_t)p & ~(HUGE_SMALL - 1);
+	uintptr_t e = (uintptr_t)p + malloc_usable_size(p);
+	if (a + 16 == (uintptr_t)p && !(e & (HUGE_SMALL - 1)))
 		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 #else
 	(void)p;
