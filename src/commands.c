@@ -139,9 +139,9 @@ const struct hs_command hs_commands[] = {
 			     NUMBER("--limit", "N", "at most N groups (default: all)")),
 	  .help = "Every goroutine of a Go core or process (runtime.allgs), grouped like pprof's\n"
 		  "goroutine profile by (wait reason, blocking function, stack); the blocking\n"
-		  "function is the first frame outside the runtime and sync/time; [system] marks\n"
-		  "the runtime's own goroutines.  Ends with the goroutines blocked for good and the\n"
-		  "channels they wait on.  Not a Go program: exit status 4.",
+		  "function is the first frame outside the runtime, sync, time and syscall;\n"
+		  "[system] marks the runtime's own goroutines.  Ends with the goroutines blocked\n"
+		  "for good and the channels they wait on.  Not a Go program: exit status 4.",
 	  .example = "hs goroutines" },
 };
 const size_t hs_ncommands = sizeof(hs_commands) / sizeof(hs_commands[0]);

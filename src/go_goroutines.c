@@ -403,12 +403,13 @@ static bool in_package(const char *fn, const char *pkg)
 }
 
 /* The runtime and the standard library's waiting primitives (sync.Mutex,
- * WaitGroup, Cond, time.Sleep): the blocking function is the first frame
- * past them, the program's own. */
+ * WaitGroup, Cond, time.Sleep, system calls): the blocking function is the
+ * first frame past them, the program's own. */
 static bool waiting_machinery(const char *fn)
 {
 	return in_package(fn, "runtime") || !strncmp(fn, "runtime/", 8) || !strncmp(fn, "internal/", 9) ||
-	       in_package(fn, "sync") || in_package(fn, "sync/atomic") || in_package(fn, "time");
+	       in_package(fn, "sync") || in_package(fn, "sync/atomic") || in_package(fn, "time") ||
+	       in_package(fn, "syscall");
 }
 
 static bool top_frame(const char *fn)

@@ -172,7 +172,7 @@ struct finding { const struct group *gr; size_t count; };
 static bool blocked(const struct group *gr)
 {
 	const struct hs_go_goroutine *g = gr->first;
-	return !g->system && g->status == HS_G_WAITING && blocking_of(g);
+	return !g->system && (g->status == HS_G_WAITING || g->status == HS_G_SYSCALL) && blocking_of(g);
 }
 
 static int chan_cmp(const void *x, const void *y)
@@ -183,7 +183,7 @@ static int chan_cmp(const void *x, const void *y)
 
 static int finding_key_cmp(const struct group *a, const struct group *b)
 {
-	int d = str_cmp(a->first->wait_reason, b->first->wait_reason);
+	int d = str_cmp(state_of(a->first), state_of(b->first));
 	if (!d)
 		d = str_cmp(blocking_of(a->first), blocking_of(b->first));
 	if (!d)
@@ -370,6 +370,7 @@ struct hs_error *hs_cmd_goroutines(struct hs_cmd *c)
 			const struct group *gr = findings[i].gr;
 			hs_json_begin_object(o);
 			hs_json_ku64(o, "count", findings[i].count);
+			hs_json_kstr(o, "status", gr->first->status_name);
 			hs_json_kstr(o, "wait_reason", gr->first->wait_reason);
 			hs_json_kstr(o, "function", blocking_of(gr->first));
 			hs_json_key(o, "channels");
@@ -409,7 +410,7 @@ struct hs_error *hs_cmd_goroutines(struct hs_cmd *c)
 		for (size_t i = 0; i < nfindings && !o->stopped; i++) {
 			const struct group *gr = findings[i].gr;
 			hs_out_printf(o, "  %zu goroutine%s blocked in %s on %s", findings[i].count,
-				      findings[i].count == 1 ? "" : "s", blocking_of(gr->first), gr->first->wait_reason);
+				      findings[i].count == 1 ? "" : "s", blocking_of(gr->first), state_of(gr->first));
 			text_chans(o, gr);
 			hs_out_puts(o, "\n");
 		}

@@ -1,5 +1,6 @@
 // go_goroutines: goroutines leaked in the usual ways (blocked forever on a
-// channel receive, a send, a select, a mutex, a WaitGroup, a sleep), and
+// channel receive, a send, a select, a mutex, a WaitGroup, a sleep, a read
+// of a pipe nobody writes), and
 // their truth as the runtime itself tells it, before a core is dumped.
 //
 //	go_goroutines TRUTH.json          stop in main.dump_here (gdb writes the core)
@@ -77,6 +78,14 @@ func waitGroupForever() { wg.Wait() }
 //go:noinline
 func sleepForever() { time.Sleep(10 * time.Hour) }
 
+// A read nobody will answer: the goroutine stays in the system call.
+//
+//go:noinline
+func readForever(fd int) {
+	var b [1]byte
+	syscall.Read(fd, b[:])
+}
+
 //go:noinline
 func dump_here() {}
 
@@ -126,6 +135,7 @@ func main() {
 		{"main.lockForever", 5, nil},
 		{"main.waitGroupForever", 3, nil},
 		{"main.sleepForever", 4, nil},
+		{"main.readForever", 2, nil},
 	}
 	for i := 0; i < 64; i++ {
 		go waitForever(i)
@@ -148,6 +158,14 @@ func main() {
 	for i := 0; i < 4; i++ {
 		go sleepForever()
 	}
+	var pipe [2]int
+	if err := syscall.Pipe(pipe[:]); err != nil {
+		os.Stderr.WriteString("go_goroutines: pipe: " + err.Error() + "\n")
+		os.Exit(1)
+	}
+	for i := 0; i < 2; i++ {
+		go readForever(pipe[0])
+	}
 
 	// Until every goroutine is parked where it blocks for good.
 	buf := make([]byte, 1<<20)
@@ -161,7 +179,7 @@ func main() {
 				parked = false
 			}
 		}
-		if parked && strings.Count(stacks, "\ngoroutine ") == 64+20+10+6+5+3+4 {
+		if parked && strings.Count(stacks, "\ngoroutine ") == 64+20+10+6+5+3+4+2 {
 			break
 		}
 		if try == 500 {

@@ -54,7 +54,7 @@ def machinery(fn):
     """The runtime and the standard library's waiting primitives (the blocking
     function is the first frame past them: docs/cli.md)."""
     pkg = fn.split(".")[0] if not fn.startswith(("internal/", "runtime/")) else fn.split("/")[0]
-    return pkg in ("runtime", "internal", "sync", "time") or fn.startswith("sync/atomic.")
+    return pkg in ("runtime", "internal", "sync", "time", "syscall") or fn.startswith("sync/atomic.")
 
 
 def parse_stacks(text):
@@ -114,12 +114,20 @@ class GoroutinesCore:
             g = self.gs[goid]
             if goid == 1:
                 continue   # main: running, checked below
-            self.assertEqual(g["status"], "waiting", goid)
-            self.assertEqual(g["wait_reason"], state, goid)
+            if state == "syscall":
+                # In the kernel, on its thread's stack: the thread's
+                # registers; in a kernel core the crash signalled every
+                # thread: the ones its signal frame saved.
+                self.assertEqual((g["status"], g["wait_reason"]), ("syscall", None), goid)
+                self.assertEqual(g["registers"], "signal" if self.kind == "kernel" else "thread", goid)
+                self.assertIn("thread", g)
+            else:
+                self.assertEqual(g["status"], "waiting", goid)
+                self.assertEqual(g["wait_reason"], state, goid)
+                self.assertEqual(g["registers"], "sched", goid)
             self.assertEqual(g["function"], blocking(funcs), goid)
             self.assertEqual(g["created_by"], created, goid)
             self.assertIsNone(g["stack_cut"], goid)
-            self.assertEqual(g["registers"], "sched", goid)
 
     def test_system_goroutines_are_the_runtimes(self):
         for g in self.doc["goroutines"]:
@@ -170,10 +178,10 @@ class GoroutinesCore:
             got = sorted((c["address"], c["elem_type"], c["goroutines"]) for c in g["channels"])
             self.assertEqual(got, want, p["function"])
             states = {self.stacks[i][0] for i in g["goids"]}
-            self.assertEqual(states, {g["wait_reason"]}, p["function"])
+            self.assertEqual(states, {g["wait_reason"] or g["status"]}, p["function"])
             self.assertEqual(len(g["goids"]), p["count"])
         # The findings: exactly the patterns (main runs; the runtime's are system).
-        blocked = sorted((b["function"], b["count"], b["wait_reason"],
+        blocked = sorted((b["function"], b["count"], b["wait_reason"] or b["status"],
                           sorted((c["address"], c["elem_type"]) for c in b["channels"])) for b in self.doc["blocked"])
         want = []
         for p in self.truth["patterns"]:
