@@ -138,7 +138,7 @@ static struct hs_error *je_detect(struct hs_walk_ctx *ctx, void **state_ret)
 				       "jemalloc is not in this process: no libjemalloc module, no je_arena_emap_global symbol and no jemalloc version string in the executable (a stripped one can be given with --override je_arena_emap_global=ADDR)");
 	}
 	snprintf(j->module_name, sizeof(j->module_name), "%s",
-		 j->mod ? je_base_name(j->mod->path ? j->mod->path : j->mod->name) : "the target");
+		 j->mod ? hs_base_name(j->mod->path ? j->mod->path : j->mod->name) : "the target");
 	j->file = j->mod ? hs_elf_open(j->mod->path, j->mod->bias) : NULL;
 	struct hs_error *err = je_check_build(j);
 	if (!err) {

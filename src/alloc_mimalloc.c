@@ -77,12 +77,6 @@ struct mi_st {
 
 static bool rd64(struct mi_st *m, uint64_t a, uint64_t *v) { return hs_walk_read_u64(m->ctx, a, v); }
 
-static const char *base_name(const char *p)
-{
-	const char *s = p ? strrchr(p, '/') : NULL;
-	return s ? s + 1 : (p ? p : "?");
-}
-
 static uint16_t ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 static uint32_t ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
@@ -313,7 +307,7 @@ static struct hs_error *mi_detect(struct hs_walk_ctx *ctx, void **state_ret)
 		free(m);
 		return hs_error_create(HS_ERR_NOT_FOUND, "mimalloc is not in this process: no libmimalloc module and no mi_version symbol");
 	}
-	snprintf(m->module_name, sizeof(m->module_name), "%s", base_name(m->mod->path ? m->mod->path : m->mod->name));
+	snprintf(m->module_name, sizeof(m->module_name), "%s", hs_base_name(m->mod->path ? m->mod->path : m->mod->name));
 	struct hs_error *err = check_version(m);
 	if (!err)
 		err = find_segments(m);

@@ -98,12 +98,6 @@ static bool plausible_ptr(uint64_t p)
 	return p >= 4096 && p < USER_MAX && (p & 7) == 0;
 }
 
-static const char *base_name(const char *p)
-{
-	const char *s = p ? strrchr(p, '/') : NULL;
-	return s ? s + 1 : (p ? p : "?");
-}
-
 /* "gperftools X.Y" (TC_VERSION_STRING), NUL on both sides, in the file. */
 static bool find_version(const uint8_t *p, uint64_t len, char *buf, size_t cap)
 {
@@ -147,44 +141,9 @@ static const char SYM_HEAPS[] = "_ZN8tcmalloc11ThreadCache13thread_heaps_E";
  * its file, checked against the ELF header in memory, and its load bias. */
 static struct hs_module *module_from_files(struct tc_state *t)
 {
-	const struct hs_mapped_file *first = NULL;
-	uint64_t end = 0;
-	for (size_t i = 0; i < t->ctx->nfiles; i++) {
-		const struct hs_mapped_file *f = &t->ctx->files[i];
-		if (!f->path || strncmp(base_name(f->path), "libtcmalloc", 11))
-			continue;
-		if (!first && f->offset == 0)
-			first = f;
-		if (first && !strcmp(f->path, first->path) && f->end > end)
-			end = f->end;
-	}
-	if (!first)
-		return NULL;
-	struct hs_elf_file *f = hs_elf_open(first->path, 0);
-	if (!f)
-		return NULL;
-	GElf_Phdr ph;
-	bool ok = false;
 	struct hs_module *m = &t->nt_module;
-	memset(m, 0, sizeof(*m));
-	for (size_t i = 0; i < hs_elf_nphdrs(f) && !ok; i++)
-		if (hs_elf_phdr(f, i, &ph) && ph.p_type == PT_LOAD) {
-			m->bias = first->start - (ph.p_vaddr & ~UINT64_C(4095));
-			ok = true;
-		}
-	uint8_t hdr[64];
-	uint64_t fsize;
-	const uint8_t *image = hs_elf_image(f, &fsize);
-	if (ok && hs_walk_read(t->ctx, first->start, hdr, sizeof(hdr)) && fsize >= sizeof(hdr) &&
-	    memcmp(hdr, image, sizeof(hdr)))
-		ok = false;   // another file now at that path
-	hs_elf_close(f);
-	if (!ok)
+	if (!hs_walk_module_from_files(t->ctx, "libtcmalloc", m))
 		return NULL;
-	m->name = first->path;
-	m->path = first->path;
-	m->start = first->start;
-	m->end = end;
 	t->mod_from_files = true;
 	hs_walk_diag(t->ctx, HS_DIAG_INFO, m->start,
 		     "%s is not among the modules the target lists; using it as the file mappings show it",
@@ -546,7 +505,7 @@ static struct hs_error *tc_detect(struct hs_walk_ctx *ctx, void **state_ret)
 				       "tcmalloc is not in this process: no libtcmalloc module, no tcmalloc symbols and no gperftools version string in the executable");
 	}
 	snprintf(t->module_name, sizeof(t->module_name), "%s",
-		 base_name(t->mod->path ? t->mod->path : t->mod->name));
+		 hs_base_name(t->mod->path ? t->mod->path : t->mod->name));
 	struct hs_elf_file *f = hs_elf_open(t->mod->path, t->mod->bias);
 	struct hs_error *err = check_version(t, f);
 	if (!err)

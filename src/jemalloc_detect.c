@@ -68,12 +68,6 @@ static bool contains(const uint8_t *p, uint64_t len, const char *needle)
 
 /* --- detection ------------------------------------------------------------- */
 
-const char *je_base_name(const char *p)
-{
-	const char *s = strrchr(p, '/');
-	return s ? s + 1 : p;
-}
-
 
 /* The extent map's names: 5.3's emap, 5.2's rtree, with the prefixes
  * jemalloc is built with (je_, tikv-jemallocator's _rjem_je_, none). */
@@ -98,46 +92,8 @@ static bool symbol_in(struct je_state *j, struct hs_module *mod, const char *nam
  * against the ELF header the core holds, and its load bias. */
 static struct hs_module *module_from_notes(struct je_state *j)
 {
-	const struct hs_notes *nt = j->ctx->notes;
-	const struct hs_mapped_file *first = NULL;
-	uint64_t end = 0;
-	for (size_t i = 0; i < nt->nfiles; i++) {
-		const struct hs_mapped_file *f = &nt->files[i];
-		if (!f->path || strncmp(je_base_name(f->path), "libjemalloc", 11))
-			continue;
-		if (!first && f->offset == 0)
-			first = f;
-		if (first && !strcmp(f->path, first->path) && f->end > end)
-			end = f->end;
-	}
-	if (!first)
-		return NULL;
 	struct hs_module *m = &j->nt_module;
-	memset(m, 0, sizeof(*m));
-	m->name = first->path;
-	m->path = first->path;
-	m->start = first->start;
-	m->end = end;
-	struct hs_elf_file *f = hs_elf_open(m->path, 0);
-	if (!f)
-		return NULL;
-	// The bias puts the first PT_LOAD (file offset 0) at the mapping's start.
-	GElf_Phdr ph;
-	bool ok = false;
-	for (size_t i = 0; i < hs_elf_nphdrs(f) && !ok; i++)
-		if (hs_elf_phdr(f, i, &ph) && ph.p_type == PT_LOAD) {
-			m->bias = first->start - (ph.p_vaddr & ~UINT64_C(4095));
-			ok = true;
-		}
-	uint8_t hdr[256];
-	uint64_t fsize;
-	const uint8_t *image = hs_elf_image(f, &fsize);
-	struct hs_error *err = hs_memory_read(j->mem, first->start, hdr, sizeof(hdr));
-	if (!err && fsize >= sizeof(hdr) && memcmp(hdr, image, sizeof(hdr)))
-		ok = false;   // another file now at that path
-	hs_error_destroy(err);
-	hs_elf_close(f);
-	if (!ok)
+	if (!hs_walk_module_from_files(j->ctx, "libjemalloc", m))
 		return NULL;
 	j->mod_from_notes = true;
 	hs_walk_diag(j->ctx, HS_DIAG_INFO, m->start,

@@ -205,7 +205,6 @@ bool je_locate_by_tls(struct je_state *j);
 bool je_locate_by_scan(struct je_state *j);
 
 /* jemalloc_detect.c: module, build, size classes, the emap, arenas */
-const char *je_base_name(const char *p);
 struct hs_module *je_find_module(struct je_state *j, struct hs_symbol *emap_sym, bool *have_sym);
 struct hs_error *je_check_build(struct je_state *j);
 struct hs_error *je_check_size_classes(struct je_state *j);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "clock.h"
+#include "symtab.h"
 #include "walker.h"
 
 bool hs_walk_interrupted(const struct hs_walk_ctx *ctx)
@@ -63,6 +64,58 @@ struct hs_module *hs_walk_module_named(struct hs_walk_ctx *ctx, const char *pref
 struct hs_module *hs_walk_module_at(struct hs_walk_ctx *ctx, uint64_t addr)
 {
 	return ctx->symbols ? hs_symbols_module_at(ctx->symbols, addr) : NULL;
+}
+
+const char *hs_base_name(const char *path)
+{
+	const char *s = path ? strrchr(path, '/') : NULL;
+	return s ? s + 1 : (path ? path : "?");
+}
+
+bool hs_walk_module_from_files(struct hs_walk_ctx *ctx, const char *prefix, struct hs_module *m)
+{
+	const struct hs_mapped_file *first = NULL;
+	uint64_t end = 0;
+	size_t plen = strlen(prefix);
+	for (size_t i = 0; i < ctx->nfiles; i++) {
+		const struct hs_mapped_file *f = &ctx->files[i];
+		if (!f->path || strncmp(hs_base_name(f->path), prefix, plen))
+			continue;
+		if (!first && f->offset == 0)
+			first = f;
+		if (first && !strcmp(f->path, first->path) && f->end > end)
+			end = f->end;
+	}
+	if (!first)
+		return false;
+	struct hs_elf_file *f = hs_elf_open(first->path, 0);
+	if (!f)
+		return false;
+	// The bias puts the first PT_LOAD (file offset 0) at the mapping's start.
+	GElf_Phdr ph;
+	bool ok = false;
+	memset(m, 0, sizeof(*m));
+	for (size_t i = 0; i < hs_elf_nphdrs(f) && !ok; i++)
+		if (hs_elf_phdr(f, i, &ph) && ph.p_type == PT_LOAD) {
+			m->bias = first->start - (ph.p_vaddr & ~UINT64_C(4095));
+			ok = true;
+		}
+	// The ELF header and program headers the target holds must be the
+	// file's: otherwise another file is at that path now.
+	uint8_t hdr[256];
+	uint64_t fsize;
+	const uint8_t *image = hs_elf_image(f, &fsize);
+	size_t n = fsize >= sizeof(hdr) ? sizeof(hdr) : 64;
+	if (ok && fsize >= n && hs_walk_read(ctx, first->start, hdr, n) && memcmp(hdr, image, n))
+		ok = false;
+	hs_elf_close(f);
+	if (!ok)
+		return false;
+	m->name = first->path;
+	m->path = first->path;
+	m->start = first->start;
+	m->end = end;
+	return true;
 }
 
 struct hs_error *hs_walk_symbol(struct hs_walk_ctx *ctx, struct hs_module *mod, const char *name,

@@ -99,6 +99,14 @@ enum hs_chain_step hs_chain_next(struct hs_chain *ch, uint64_t addr);
 /* First module whose name or path's basename starts with prefix, or NULL. */
 struct hs_module *hs_walk_module_named(struct hs_walk_ctx *ctx, const char *prefix);
 struct hs_module *hs_walk_module_at(struct hs_walk_ctx *ctx, uint64_t addr);
+/* A library as the file mappings show it, when no module list names it (a
+ * truncated core loses the dynamic linker's list): the file whose base name
+ * starts with prefix, its load range and bias, and only when the headers the
+ * target holds at its start are the file's (not another file now at that
+ * path).  Fills *m (its names point into ctx->files). */
+bool hs_walk_module_from_files(struct hs_walk_ctx *ctx, const char *prefix, struct hs_module *m);
+/* The last component of a path ("?" for none). */
+const char *hs_base_name(const char *path);
 /* ELF symbol by exact name in mod (NULL: every module); HS_ERR_NOT_FOUND when
  * absent or without symbols. */
 struct hs_error *hs_walk_symbol(struct hs_walk_ctx *ctx, struct hs_module *mod, const char *name,
