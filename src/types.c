@@ -55,6 +55,7 @@ struct hs_types {
 	size_t ncap;
 	struct layout *layouts;
 	size_t nlayouts;
+	uint32_t *lindex;           /* hash index of layouts by key (index + 1; 0 empty) */
 	int32_t *block_layout;      /* per block: the DWARF layout that typed it, or -1 */
 	/* vtable cache: word -> name id (0 none), open addressing */
 	uint64_t *vkeys;
@@ -80,6 +81,7 @@ void hs_types_destroy(struct hs_types *t)
 	}
 	free(t->layouts);
 	free(t->block_layout);
+	free(t->lindex);
 	free(t->vkeys);
 	free(t->vvals);
 	free(t->rule);
@@ -350,9 +352,13 @@ static void collect_members(struct layout *l)
 static int layout_find_or_add(struct hs_types *t, Dwarf_Die *die, unsigned module)
 {
 	uint64_t key = ((uint64_t)module << 40) | dwarf_dieoffset(die);
-	for (size_t i = 0; i < t->nlayouts; i++)
-		if (t->layouts[i].key == key)
-			return (int)i;
+	// The index has twice the slots the layouts can fill: never full.
+	if (!t->lindex && !(t->lindex = calloc(2 * MAX_LAYOUTS, sizeof(*t->lindex))))
+		return -1;
+	size_t mask = 2 * MAX_LAYOUTS - 1, h = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+	for (; t->lindex[h]; h = (h + 1) & mask)
+		if (t->layouts[t->lindex[h] - 1].key == key)
+			return (int)t->lindex[h] - 1;
 	const char *name = dwarf_diename(die);
 	int size = dwarf_bytesize(die);
 	if (!name || size <= 0)
@@ -369,6 +375,7 @@ static int layout_find_or_add(struct hs_types *t, Dwarf_Die *die, unsigned modul
 	l->key = key;
 	l->name_id = intern(t, name);
 	l->size = (uint64_t)size;
+	t->lindex[h] = (uint32_t)t->nlayouts + 1;
 	return (int)t->nlayouts++;
 }
 
