@@ -126,21 +126,27 @@ def one_line(text):
     return len(lines) == 1
 
 
-def load_segments(path):
-    """[(vaddr, memsz, offset, filesz)] of a core's PT_LOAD headers (for tests
-    that corrupt a copy of a core at an address)."""
+def program_headers(path):
+    """[(p_type, offset, vaddr, filesz, memsz)] of every program header of an
+    ELF file (a core: notes and loads)."""
     with open(path, "rb") as f:
         eh = f.read(64)
         phoff, = struct.unpack_from("<Q", eh, 32)
         phentsize, phnum = struct.unpack_from("<HH", eh, 54)
         f.seek(phoff)
         ph = f.read(phentsize * phnum)
-    segs = []
+    out = []
     for i in range(phnum):
         p_type, _flags, off, vaddr, _pa, filesz, memsz, _al = struct.unpack_from("<IIQQQQQQ", ph, i * phentsize)
-        if p_type == 1:
-            segs.append((vaddr, memsz, off, filesz))
-    return segs
+        out.append((p_type, off, vaddr, filesz, memsz))
+    return out
+
+
+def load_segments(path):
+    """[(vaddr, memsz, offset, filesz)] of a core's PT_LOAD headers (for tests
+    that corrupt a copy of a core at an address)."""
+    return [(vaddr, memsz, off, filesz)
+            for p_type, off, vaddr, filesz, memsz in program_headers(path) if p_type == 1]
 
 
 def file_offset(segs, addr):
