@@ -832,6 +832,10 @@ struct hs_error *hs_go_goroutines_list(struct hs_walk_ctx *ctx, struct hs_go_gor
 	rt->file = hs_elf_open(mod->path, mod->bias);
 	read_version(rt->file, l->version, sizeof(l->version));
 	err = resolve_layout(rt, l);
+	if (!err && version_index(l->version) < 0)
+		hs_walk_diag(ctx, HS_DIAG_WARNING, 0, "%s is not a Go release heapscope was checked on (go1.19, "
+			     "go1.21-1.24): the goroutines are read by the DWARF names of those",
+			     l->version[0] ? l->version : "the Go version");
 	if (!err) {
 		rt->have_pcln = pcln_open(rt);
 		l->unwinder = rt->have_pcln ? "pclntab frame sizes" : "frame pointers";
