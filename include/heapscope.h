@@ -109,6 +109,36 @@ HS_PUBLIC void hs_write_json_error(enum hs_error_code code, const char *message,
 HS_PUBLIC void hs_interrupt(void);
 HS_PUBLIC void hs_interrupt_clear(void);
 
+/* ---- Commands on a live process that write cores: capture and watch ------------
+ *
+ * "capture -o FILE ..." writes one core of process pid; "watch ... -o DIR"
+ * polls its memory (RSS or its cgroup) and takes a core whenever a threshold
+ * is crossed (docs/cli.md has both).  The library writes the cores and the
+ * report (text or JSON through write); the front end stops and resumes the
+ * process, since it owns ptrace: */
+struct hs_live_ops {
+	/* Stop every thread of pid (the library reads its registers and memory):
+	 * 0 and the thread ids (valid until resume), or an errno. */
+	int (*stop)(void *ctx, int pid, const int **tids_ret, size_t *ntids_ret);
+	/* Let the process go; called after every stop, failed or not. */
+	void (*resume)(void *ctx);
+	/* The temporary file being written, NULL once it is named or removed: a
+	 * front end that dies of a signal meanwhile removes it.  May be NULL. */
+	void (*temp_file)(void *ctx, const char *path);
+	/* A line for the user beside the output ("...; 2 cores taken"). May be NULL. */
+	void (*message)(void *ctx, const char *text);
+	void *ctx;
+};
+/* Is name a live command ("capture", "watch")? */
+HS_PUBLIC int hs_live_command(const char *name);
+/* Run a live command (argv[0] is its name) on pid.  An error says why it
+ * failed (no core was taken, or the last one failed: watch's JSON document is
+ * still closed); *status_ret is 130 when watch was interrupted between polls
+ * (hs_interrupt), else 0. */
+HS_PUBLIC struct hs_error *hs_live_run(int pid, int argc, const char *const *argv, enum hs_format format,
+				       hs_write_fn write, void *ctx, const struct hs_live_ops *ops,
+				       int *status_ret);
+
 /* ---- Facts and tables ---------------------------------------------------------
  *
  * Everything a front end needs to know besides the commands' output: what the

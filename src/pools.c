@@ -9,7 +9,9 @@
 #include "expr.h"
 #include "graph.h"
 #include "pools.h"
-#include "session.h"
+#include "memory.h"
+#include "notes.h"
+#include "symbols.h"
 
 /* Bounds: hostile DWARF and huge programs must not make detection slow. */
 #define MAX_CANDIDATES 4096       /* head pointers examined */
@@ -197,18 +199,18 @@ static struct hs_error *chain_cut_cycle(struct chain *c)
 	return NULL;
 }
 
-static size_t walk_bound(const struct hs_session *s)
+static size_t walk_bound(const struct hs_heap *heap)
 {
 	// No list holds more objects than the heap has 16-byte units in use.
 	uint64_t bytes = 0;
-	for (size_t i = 0; i < s->heap.n; i++)
-		if (hs_where_is_used(hs_block_where(&s->heap.blocks[i])))
-			bytes += hs_block_size(&s->heap.blocks[i]);
+	for (size_t i = 0; i < heap->n; i++)
+		if (hs_where_is_used(hs_block_where(&heap->blocks[i])))
+			bytes += hs_block_size(&heap->blocks[i]);
 	return (size_t)(bytes / 16 + 1);
 }
 
 // Follow head through the word at link, Brent's cycle check, bounded.
-static struct hs_error *walk(struct hs_session *s, uint64_t head, uint64_t link, size_t bound, struct chain *c)
+static struct hs_error *walk(const struct hs_pools_input *in, uint64_t head, uint64_t link, size_t bound, struct chain *c)
 {
 	chain_reset(c);
 	uint64_t p = head, tortoise = head;
@@ -220,8 +222,8 @@ static struct hs_error *walk(struct hs_session *s, uint64_t head, uint64_t link,
 			c->bad = p;
 			break;
 		}
-		ptrdiff_t k = hs_heap_find(&s->heap, p);
-		const struct hs_block *b = k >= 0 ? &s->heap.blocks[k] : NULL;
+		ptrdiff_t k = hs_heap_find(in->heap, p);
+		const struct hs_block *b = k >= 0 ? &in->heap->blocks[k] : NULL;
 		if (!b || !hs_where_is_used(hs_block_where(b)) || (p & 7)) {
 			c->why = b ? "links to a block that is not in use" : "links outside the heap";
 			c->bad = p;
@@ -237,7 +239,7 @@ static struct hs_error *walk(struct hs_session *s, uint64_t head, uint64_t link,
 		if (p != b->address)
 			c->slab = true;
 		uint64_t next;
-		struct hs_error *err = hs_memory_read_u64(&s->target->mem, p + link, &next);
+		struct hs_error *err = hs_memory_read_u64(in->mem, p + link, &next);
 		if (err) {
 			hs_error_destroy(err);
 			c->why = "has a link word that cannot be read (not dumped)";
@@ -265,14 +267,14 @@ static struct hs_error *walk(struct hs_session *s, uint64_t head, uint64_t link,
 }
 
 // Separate allocations: one usable size?  Slots: the stride.
-static void chain_sizes(struct hs_session *s, struct chain *c, uint64_t size_hint)
+static void chain_sizes(const struct hs_pools_input *in, struct chain *c, uint64_t size_hint)
 {
 	if (!c->n)
 		return;
 	if (!c->slab) {
-		c->size = hs_block_size(&s->heap.blocks[hs_heap_find(&s->heap, c->v[0])]);
+		c->size = hs_block_size(&in->heap->blocks[hs_heap_find(in->heap, c->v[0])]);
 		for (size_t i = 1; i < c->n; i++)
-			if (hs_block_size(&s->heap.blocks[hs_heap_find(&s->heap, c->v[i])]) != c->size)
+			if (hs_block_size(&in->heap->blocks[hs_heap_find(in->heap, c->v[i])]) != c->size)
 				c->mixed = true;
 		return;
 	}
@@ -283,23 +285,23 @@ static void chain_sizes(struct hs_session *s, struct chain *c, uint64_t size_hin
 	qsort(sorted, c->n, sizeof(*sorted), u64_cmp);
 	uint64_t g = 0;
 	for (size_t i = 1; i < c->n; i++)
-		if (hs_heap_find(&s->heap, sorted[i]) == hs_heap_find(&s->heap, sorted[i - 1]))
+		if (hs_heap_find(in->heap, sorted[i]) == hs_heap_find(in->heap, sorted[i - 1]))
 			g = gcd(g, sorted[i] - sorted[i - 1]);
 	free(sorted);
 	c->size = g ? g : size_hint;
 }
 
-static uint64_t object_bytes(const struct hs_session *s, const struct chain *c, size_t i)
+static uint64_t object_bytes(const struct hs_pools_input *in, const struct chain *c, size_t i)
 {
 	if (c->slab)
 		return c->size;
-	return hs_block_size(&s->heap.blocks[hs_heap_find(&s->heap, c->v[i])]);
+	return hs_block_size(&in->heap->blocks[hs_heap_find(in->heap, c->v[i])]);
 }
 
 /* The pool list. */
 
 struct builder {
-	struct hs_session *s;
+	const struct hs_pools_input *in;
 	struct hs_pools *p;
 	size_t pcap, ocap;
 	size_t bound;
@@ -342,10 +344,10 @@ static struct hs_error *add_pool(struct builder *b, const char *anchor, uint64_t
 	pool->first = p->nobjs;
 	pool->count = c->n;
 	for (size_t i = 0; i < c->n; i++) {
-		uint64_t size = object_bytes(b->s, c, i);
+		uint64_t size = object_bytes(b->in, c, i);
 		p->objs[p->nobjs++] = (struct hs_pool_object){
 			.address = c->v[i], .size = size, .pool = (uint32_t)p->n,
-			.block = (uint32_t)hs_heap_find(&b->s->heap, c->v[i]),
+			.block = (uint32_t)hs_heap_find(b->in->heap, c->v[i]),
 		};
 		pool->bytes += size;
 	}
@@ -382,28 +384,28 @@ static struct hs_error *spec_link(const char *text, const struct spec *sp, struc
 	return NULL;
 }
 
-static void report_broken(struct hs_session *s, const char *anchor, int tid, const struct chain *c)
+static void report_broken(const struct hs_pools_input *in, const char *anchor, int tid, const struct chain *c)
 {
 	char thread[32] = "";
 	if (tid)
 		snprintf(thread, sizeof(thread), " (thread %d)", tid);
 	if (!strcmp(c->why, "is cyclic"))
-		hs_diag_add(&s->diags, HS_DIAG_ERROR, "pools", c->bad,
+		hs_diag_add(in->diags, HS_DIAG_ERROR, "pools", c->bad,
 			    "the free list of pool %s%s is cyclic (0x%" PRIx64 " comes again): counted its %zu distinct objects",
 			    anchor, thread, c->bad, c->n);
 	else
-		hs_diag_add(&s->diags, HS_DIAG_ERROR, "pools", c->bad,
+		hs_diag_add(in->diags, HS_DIAG_ERROR, "pools", c->bad,
 			    "the free list of pool %s%s %s at 0x%" PRIx64 ": counted the %zu objects before it", anchor,
 			    thread, c->why, c->bad, c->n);
 }
 
 static struct hs_error *declare(struct builder *b, const char *text, struct chain *c)
 {
-	struct hs_session *s = b->s;
+	const struct hs_pools_input *in = b->in;
 	struct spec sp;
 	HS_CHECK(spec_parse(text, &sp));
 	struct hs_expr_result r;
-	struct hs_error *err = hs_expr_eval(s, sp.expr, &r);
+	struct hs_error *err = in->eval(in->ctx, sp.expr, &r);
 	if (err) {
 		// The resolver's messages begin with the expression: say it once.
 		const char *msg = hs_error_message(err);
@@ -419,17 +421,17 @@ static struct hs_error *declare(struct builder *b, const char *text, struct chai
 	err = spec_link(text, &sp, &r, &link, &size_hint);
 	for (size_t i = 0; !err && i < r.n; i++) {
 		uint64_t head;
-		struct hs_error *rerr = hs_memory_read_u64(&s->target->mem, r.locs[i].address, &head);
+		struct hs_error *rerr = hs_memory_read_u64(in->mem, r.locs[i].address, &head);
 		if (rerr) {
-			hs_diag_add(&s->diags, HS_DIAG_ERROR, "pools", r.locs[i].address, "pool %s: cannot read its head: %s",
+			hs_diag_add(in->diags, HS_DIAG_ERROR, "pools", r.locs[i].address, "pool %s: cannot read its head: %s",
 				    sp.expr, hs_error_message(rerr));
 			hs_error_destroy(rerr);
 			continue;
 		}
-		if (!(err = walk(s, head, link, b->bound, c))) {
-			chain_sizes(s, c, size_hint);
+		if (!(err = walk(in, head, link, b->bound, c))) {
+			chain_sizes(in, c, size_hint);
 			if (!c->ended)
-				report_broken(s, sp.expr, r.locs[i].tid, c);
+				report_broken(in, sp.expr, r.locs[i].tid, c);
 			err = add_pool(b, sp.expr, r.locs[i].address, r.locs[i].tid, true, head, link, c);
 		}
 	}
@@ -503,7 +505,7 @@ static int64_t self_link(Dwarf_Die *pointee)
 }
 
 struct visit {
-	struct hs_session *s;
+	const struct hs_pools_input *in;
 	struct candidates *cs;
 	uint64_t (*tls_blocks)[2];  /* tid, block */
 	size_t ntls;
@@ -625,7 +627,7 @@ static void candidates_from_symtab(struct visit *v, struct hs_module *mod)
 }
 
 // Is there an offset j where every object after the first points back to the one before?
-static bool doubly_linked(struct hs_session *s, const struct chain *c, uint64_t link)
+static bool doubly_linked(const struct hs_pools_input *in, const struct chain *c, uint64_t link)
 {
 	if (c->n < 2)
 		return false;
@@ -636,7 +638,7 @@ static bool doubly_linked(struct hs_session *s, const struct chain *c, uint64_t 
 		bool all = true;
 		for (size_t i = 1; i < c->n && all; i++) {
 			uint64_t w;
-			struct hs_error *err = hs_memory_read_u64(&s->target->mem, c->v[i] + j, &w);
+			struct hs_error *err = hs_memory_read_u64(in->mem, c->v[i] + j, &w);
 			if (err) {
 				hs_error_destroy(err);
 				all = false;
@@ -660,27 +662,27 @@ static bool chain_is_pool(const struct chain *c)
 static struct hs_error *try_candidate(struct builder *b, const struct candidate *cand, uint64_t head,
 				      struct chain *c, struct chain *best, uint64_t *link_ret)
 {
-	struct hs_session *s = b->s;
+	const struct hs_pools_input *in = b->in;
 	*link_ret = 0;
 	chain_reset(best);
 	if (cand->link_hint >= 0) {
-		HS_CHECK(walk(s, head, (uint64_t)cand->link_hint, b->bound, best));
-		chain_sizes(s, best, cand->size_hint);
+		HS_CHECK(walk(in, head, (uint64_t)cand->link_hint, b->bound, best));
+		chain_sizes(in, best, cand->size_hint);
 		*link_ret = (uint64_t)cand->link_hint;
 		if (!chain_is_pool(best))
 			chain_reset(best);
 		return NULL;
 	}
-	ptrdiff_t k = hs_heap_find(&s->heap, head);
+	ptrdiff_t k = hs_heap_find(in->heap, head);
 	if (k < 0)
 		return NULL;
-	const struct hs_block *blk = &s->heap.blocks[k];
+	const struct hs_block *blk = &in->heap->blocks[k];
 	uint64_t room = blk->address + hs_block_size(blk) - head;
 	if (cand->size_hint && cand->size_hint < room)
 		room = cand->size_hint;
 	for (uint64_t off = 0; off + 8 <= room && off < MAX_LINK_OFFSET; off += 8) {
-		HS_CHECK(walk(s, head, off, b->bound, c));
-		chain_sizes(s, c, cand->size_hint);
+		HS_CHECK(walk(in, head, off, b->bound, c));
+		chain_sizes(in, c, cand->size_hint);
 		// A guessed link must link: two objects at least.
 		if (!chain_is_pool(c) || c->n < 2 || c->n <= best->n)
 			continue;
@@ -696,7 +698,7 @@ static struct hs_error *try_candidate(struct builder *b, const struct candidate 
  * or in an allocation, pointing into a candidate's object, that is neither
  * the anchor nor a link word of the chain (stacks and registers may). */
 struct ref_check {
-	struct hs_session *s;
+	const struct hs_pools_input *in;
 	struct { uint64_t addr, end; uint32_t cand; } *objs;
 	size_t nobjs;
 	uint64_t *allowed;          /* sorted word addresses */
@@ -726,7 +728,7 @@ static void check_word(struct ref_check *r, uint64_t where, uint64_t v)
 
 static void check_range(struct ref_check *r, uint64_t start, uint64_t len)
 {
-	struct hs_memory *mem = &r->s->target->mem;
+	struct hs_memory *mem = r->in->mem;
 	uint64_t a = (start + 7) & ~UINT64_C(7), end = start + len;
 	uint64_t lo = r->objs[0].addr, hi = r->objs[r->nobjs - 1].end;
 	while (a + 8 <= end) {
@@ -759,17 +761,17 @@ static int u32_cmp(const void *x, const void *y)
 }
 
 // pools[first..n) are candidates: mark the ones referenced from elsewhere.
-static struct hs_error *referenced_elsewhere(struct hs_session *s, struct hs_pools *p, size_t first, bool *referenced)
+static struct hs_error *referenced_elsewhere(const struct hs_pools_input *in, struct hs_pools *p, size_t first, bool *referenced)
 {
 	size_t nobj = 0;
 	for (size_t i = first; i < p->n; i++)
 		nobj += p->pools[i].count;
 	if (!nobj)
 		return NULL;
-	HS_CHECK(hs_session_need_analysis(s));
-	struct hs_analysis *a = s->analysis;
+	struct hs_analysis *a;
+	HS_CHECK(in->graph(in->ctx, &a));
 	HS_CHECK(hs_analysis_need_reverse(a));
-	struct ref_check r = { .s = s, .referenced = referenced };
+	struct ref_check r = { .in = in, .referenced = referenced };
 	r.objs = malloc(nobj * sizeof(*r.objs));
 	r.allowed = malloc((nobj + p->n) * sizeof(uint64_t));
 	uint32_t *blocks = NULL;
@@ -799,7 +801,7 @@ static struct hs_error *referenced_elsewhere(struct hs_session *s, struct hs_poo
 	// The allocations holding the objects, and every allocation pointing into them.
 	size_t nb = 0, cap = 0;
 	for (size_t k = 0; k < r.nobjs; k++) {
-		uint32_t bl = (uint32_t)hs_heap_find(&s->heap, r.objs[k].addr);
+		uint32_t bl = (uint32_t)hs_heap_find(in->heap, r.objs[k].addr);
 		size_t need = nb + 1 + (a->rev_off[bl + 1] - a->rev_off[bl]);
 		if (need > cap) {
 			cap = need * 2;
@@ -818,7 +820,7 @@ static struct hs_error *referenced_elsewhere(struct hs_session *s, struct hs_poo
 	for (size_t k = 0; k < nb; k++) {
 		if (k && blocks[k] == blocks[k - 1])
 			continue;
-		const struct hs_block *b = &s->heap.blocks[blocks[k]];
+		const struct hs_block *b = &in->heap->blocks[blocks[k]];
 		check_range(&r, b->address, hs_block_size(b));
 	}
 out:
@@ -861,19 +863,19 @@ static void drop_pools_from(struct hs_pools *p, size_t first, const bool *drop)
 
 static struct hs_error *detect(struct builder *b, struct chain *c, struct chain *best)
 {
-	struct hs_session *s = b->s;
-	struct hs_symbols *sy = s->symbols;
+	const struct hs_pools_input *in = b->in;
+	struct hs_symbols *sy = in->symbols;
 	if (!sy)
 		return NULL;
 	struct candidates cs = { 0 };
-	const struct hs_notes *notes = &s->target->notes;
-	struct visit v = { .s = s, .cs = &cs };
+	const struct hs_notes *notes = in->notes;
+	struct visit v = { .in = in, .cs = &cs };
 	v.tls_blocks = calloc(notes->nthreads ? notes->nthreads : 1, sizeof(*v.tls_blocks));
 	if (!v.tls_blocks)
 		return &hs_error_nomem;
 	for (size_t t = 0; t < notes->nthreads; t++) {
 		uint64_t block;
-		struct hs_error *err = hs_tls_block(s, t, &block);
+		struct hs_error *err = in->tls_block(in->ctx, t, &block);
 		if (err) {
 			hs_error_destroy(err);
 			continue;
@@ -892,23 +894,23 @@ static struct hs_error *detect(struct builder *b, struct chain *c, struct chain 
 	}
 	free(v.tls_blocks);
 	if (cs.full)
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "pools", 0,
+		hs_diag_add(in->diags, HS_DIAG_WARNING, "pools", 0,
 			    "pool detection looked at the first %d candidate head pointers only", MAX_CANDIDATES);
 	size_t first = b->p->n;
 	struct hs_error *err = NULL;
 	for (size_t i = 0; i < cs.n && !err; i++) {
 		const struct candidate *cand = &cs.v[i];
 		uint64_t head, link;
-		struct hs_error *rerr = hs_memory_read_u64(&s->target->mem, cand->address, &head);
+		struct hs_error *rerr = hs_memory_read_u64(in->mem, cand->address, &head);
 		if (rerr) {
 			hs_error_destroy(rerr);
 			continue;
 		}
-		if (!head || (head & 7) || hs_heap_find(&s->heap, head) < 0 || head_known(b->p, cand->address, head))
+		if (!head || (head & 7) || hs_heap_find(in->heap, head) < 0 || head_known(b->p, cand->address, head))
 			continue;
 		if ((err = try_candidate(b, cand, head, c, best, &link)) || !best->n)
 			continue;
-		if (doubly_linked(s, best, link))
+		if (doubly_linked(in, best, link))
 			continue;
 		err = add_pool(b, cand->label, cand->address, cand->tid, false, head, link, best);
 	}
@@ -918,14 +920,14 @@ static struct hs_error *detect(struct builder *b, struct chain *c, struct chain 
 	bool *referenced = calloc(b->p->n - first, sizeof(bool));
 	if (!referenced)
 		return &hs_error_nomem;
-	err = referenced_elsewhere(s, b->p, first, referenced);
+	err = referenced_elsewhere(in, b->p, first, referenced);
 	if (err && (err->code == HS_ERR_INTERRUPTED || err->code == HS_ERR_NOMEM)) {
 		free(referenced);
 		return err;
 	}
 	if (err) {
 		// Without the graph a live list cannot be told from a pool: detect nothing.
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "pools", 0, "pool detection needs the pointer graph: %s",
+		hs_diag_add(in->diags, HS_DIAG_WARNING, "pools", 0, "pool detection needs the pointer graph: %s",
 			    hs_error_message(err));
 		hs_error_destroy(err);
 		err = NULL;
@@ -963,17 +965,18 @@ static int sorted_cmp(const void *x, const void *y, void *ctx)
 	return (a > b) - (a < b);
 }
 
-static struct hs_error *pools_build(struct hs_session *s, struct hs_pools **ret)
+struct hs_error *hs_pools_create(const struct hs_pools_input *in, struct hs_pools **ret)
 {
+	*ret = NULL;
 	struct hs_pools *p = calloc(1, sizeof(*p));
 	if (!p)
 		return &hs_error_nomem;
-	struct builder b = { .s = s, .p = p, .bound = walk_bound(s) };
+	struct builder b = { .in = in, .p = p, .bound = walk_bound(in->heap) };
 	struct chain c = { 0 }, best = { 0 };
 	struct hs_error *err = NULL;
-	for (size_t i = 0; !err && i < s->npool_specs; i++)
-		err = declare(&b, s->pool_specs[i], &c);
-	if (!err && !s->no_pool_detection)
+	for (size_t i = 0; !err && i < in->nspecs; i++)
+		err = declare(&b, in->specs[i], &c);
+	if (!err && in->detect)
 		err = detect(&b, &c, &best);
 	free(c.v);
 	free(best.v);
@@ -995,24 +998,8 @@ static struct hs_error *pools_build(struct hs_session *s, struct hs_pools **ret)
 	return NULL;
 }
 
-struct hs_error *hs_session_need_pools(struct hs_session *s)
+const struct hs_pool_object *hs_pools_find(const struct hs_pools *p, uint64_t addr)
 {
-	if (s->pools)
-		return NULL;
-	if (s->pools_error)
-		return hs_error_create(s->pools_error->code, "%s", s->pools_error->message);
-	HS_CHECK(hs_session_need_heap(s));
-	struct hs_error *err = pools_build(s, &s->pools);
-	if (err && !err->is_static && err->code != HS_ERR_INTERRUPTED) {
-		s->pools_error = err;
-		return hs_error_create(err->code, "%s", err->message);
-	}
-	return err;
-}
-
-const struct hs_pool_object *hs_pools_find(const struct hs_session *s, uint64_t addr)
-{
-	const struct hs_pools *p = s->pools;
 	if (!p || !p->nobjs)
 		return NULL;
 	size_t lo = 0, hi = p->nobjs;
@@ -1029,17 +1016,19 @@ const struct hs_pool_object *hs_pools_find(const struct hs_session *s, uint64_t 
 	return addr < o->address + o->size ? o : NULL;
 }
 
-bool hs_pools_block_pooled(const struct hs_session *s, size_t i)
+bool hs_pools_block_pooled(const struct hs_pools *p, const struct hs_heap *heap, size_t i)
 {
-	const struct hs_pool_object *o = hs_pools_find(s, s->heap.blocks[i].address);
-	return o && !s->pools->pools[o->pool].slab && o->address == s->heap.blocks[i].address;
+	const struct hs_pool_object *o = hs_pools_find(p, heap->blocks[i].address);
+	return o && !p->pools[o->pool].slab && o->address == heap->blocks[i].address;
 }
 
 /* What pooled objects hold and retain. */
 
 struct retain {
-	struct hs_session *s;
-	struct hs_analysis *a;
+	const struct hs_pools *p;
+	const struct hs_heap *heap;
+	struct hs_memory *mem;
+	const struct hs_analysis *a;
 	uint8_t *whole;             /* per block: a pooled object (separate allocation) */
 	uint8_t *slots;             /* per block: holds pooled slots */
 	uint32_t *queue;
@@ -1056,16 +1045,16 @@ static void retain_push(struct retain *r, size_t t)
 		return;
 	r->stamp[t] = r->mark;
 	r->queue[r->tail++] = (uint32_t)t;
-	r->bytes += hs_block_size(&r->s->heap.blocks[t]);
+	r->bytes += hs_block_size(&r->heap->blocks[t]);
 }
 
 // The words of [start, start + len) that are not in a pooled slot.
 static void push_words(struct retain *r, uint64_t start, uint64_t len, bool skip_pooled, uint64_t skip_word)
 {
-	struct hs_memory *mem = &r->s->target->mem;
+	struct hs_memory *mem = r->mem;
 	const struct hs_addrmap *m = &r->a->map;
 	for (uint64_t a = start; a + 8 <= start + len; a += 8) {
-		if (a == skip_word || (skip_pooled && hs_pools_find(r->s, a)))
+		if (a == skip_word || (skip_pooled && hs_pools_find(r->p, a)))
 			continue;
 		const uint8_t *p = hs_memory_span(mem, a, 8);
 		uint64_t v;
@@ -1087,7 +1076,7 @@ static void retain_run(struct retain *r)
 		if (r->whole[i])
 			continue;
 		if (r->slots[i]) {
-			const struct hs_block *b = &r->s->heap.blocks[i];
+			const struct hs_block *b = &r->heap->blocks[i];
 			push_words(r, b->address, hs_block_size(b), true, UINT64_MAX);
 			continue;
 		}
@@ -1096,38 +1085,35 @@ static void retain_run(struct retain *r)
 	}
 }
 
-static bool polluted(struct hs_session *s, const struct hs_pool *pool, const struct hs_pool_object *o)
+static bool polluted(const struct retain *r, const struct hs_pool *pool, const struct hs_pool_object *o)
 {
-	const struct hs_addrmap *m = &s->analysis->map;
+	const struct hs_addrmap *m = &r->a->map;
 	for (uint64_t a = o->address; a + 8 <= o->address + o->size; a += 8) {
 		if (a == o->address + pool->link)
 			continue;
-		const uint8_t *p = hs_memory_span(&s->target->mem, a, 8);
+		const uint8_t *p = hs_memory_span(r->mem, a, 8);
 		uint64_t v;
 		if (!p)
 			continue;
 		memcpy(&v, p, 8);
-		if (v < m->lo || v >= m->hi || hs_addrmap_lookup(m, v) < 0 || hs_pools_find(s, v))
+		if (v < m->lo || v >= m->hi || hs_addrmap_lookup(m, v) < 0 || hs_pools_find(r->p, v))
 			continue;
 		return true;
 	}
 	return false;
 }
 
-struct hs_error *hs_session_need_pool_analysis(struct hs_session *s)
+struct hs_error *hs_pools_analyse(struct hs_pools *p, const struct hs_analysis *a, const struct hs_heap *heap,
+				  struct hs_memory *mem)
 {
-	HS_CHECK(hs_session_need_pools(s));
-	struct hs_pools *p = s->pools;
 	if (p->analysed)
 		return NULL;
+	size_t n = a->n;
 	if (!p->nobjs) {
 		p->analysed = true;
 		return NULL;
 	}
-	HS_CHECK(hs_session_need_analysis(s));
-	struct hs_analysis *a = s->analysis;
-	size_t n = a->n;
-	struct retain r = { .s = s, .a = a };
+	struct retain r = { .p = p, .heap = heap, .mem = mem, .a = a };
 	r.whole = calloc(n ? n : 1, 1);
 	r.slots = calloc(n ? n : 1, 1);
 	uint8_t *only = calloc(n ? n : 1, 1);
@@ -1143,7 +1129,7 @@ struct hs_error *hs_session_need_pool_analysis(struct hs_session *s)
 			r.slots[o->block] = 1;
 		else
 			r.whole[o->block] = 1;
-		o->polluted = polluted(s, &p->pools[o->pool], o);
+		o->polluted = polluted(&r, &p->pools[o->pool], o);
 		p->pools[o->pool].polluted += o->polluted;
 		p->polluted += o->polluted;
 	}
@@ -1157,7 +1143,7 @@ struct hs_error *hs_session_need_pool_analysis(struct hs_session *s)
 	for (size_t i = 0; i < n; i++) {
 		only[i] = (a->flags[i] & HS_NODE_REACHABLE) && r.stamp[i] != 1 && !r.whole[i];
 		if (only[i])
-			p->polluted_retained += hs_block_size(&s->heap.blocks[i]);
+			p->polluted_retained += hs_block_size(&heap->blocks[i]);
 	}
 	r.only = only;
 	for (size_t i = 0; i < p->n; i++) {

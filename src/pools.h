@@ -22,7 +22,13 @@
 #include <stdint.h>
 #include "error.h"
 
-struct hs_session;
+struct hs_analysis;
+struct hs_diags;
+struct hs_expr_result;
+struct hs_heap;
+struct hs_memory;
+struct hs_notes;
+struct hs_symbols;
 
 struct hs_pool {
 	char *anchor;               /* the expression or the detected variable path */
@@ -36,7 +42,7 @@ struct hs_pool {
 	uint64_t count, bytes;
 	bool broken;                /* the list is cyclic or leaves the heap (diagnostic) */
 	size_t first;               /* objs[first .. first + count) */
-	/* hs_session_need_pool_analysis() */
+	/* hs_pools_analyse() */
 	uint64_t polluted;          /* pooled objects pointing into other heap memory */
 	uint64_t polluted_retained; /* bytes only this pool's objects keep alive */
 };
@@ -62,14 +68,35 @@ struct hs_pools {
 
 /* Parse-only check of a --pool spec (EXPR[:LINK]), for option handling. */
 struct hs_error *hs_pool_spec_check(const char *spec);
-/* Declared and detected pools (needs the heap; detection needs the graph). */
-struct hs_error *hs_session_need_pools(struct hs_session *s);
-/* polluted and polluted_retained of every pool (needs the graph). */
-struct hs_error *hs_session_need_pool_analysis(struct hs_session *s);
+
+/* What the pools stage reads (the session fills it in: hs_session_need_pools,
+ * session.h).  What it may not need at all it asks for through the callbacks,
+ * only when it does: an expression of a --pool, a thread's TLS block, and the
+ * pointer graph (detection, when a candidate list was found; an error there
+ * means "detect nothing", with a warning). */
+struct hs_pools_input {
+	const struct hs_heap *heap;
+	struct hs_memory *mem;
+	const struct hs_notes *notes;
+	struct hs_symbols *symbols;       /* NULL: no detection */
+	struct hs_diags *diags;
+	char *const *specs;               /* --pool specs */
+	size_t nspecs;
+	bool detect;
+	void *ctx;                        /* the callbacks' */
+	struct hs_error *(*eval)(void *ctx, const char *expr, struct hs_expr_result *ret);
+	struct hs_error *(*tls_block)(void *ctx, size_t thread, uint64_t *ret);
+	struct hs_error *(*graph)(void *ctx, struct hs_analysis **ret);
+};
+/* Declared and detected pools. */
+struct hs_error *hs_pools_create(const struct hs_pools_input *in, struct hs_pools **ret);
+/* polluted and polluted_retained of every pool over a, the graph of heap. */
+struct hs_error *hs_pools_analyse(struct hs_pools *p, const struct hs_analysis *a, const struct hs_heap *heap,
+				  struct hs_memory *mem);
 void hs_pools_destroy(struct hs_pools *p);
-/* The pooled object holding addr, or NULL (pools computed or not). */
-const struct hs_pool_object *hs_pools_find(const struct hs_session *s, uint64_t addr);
+/* The pooled object holding addr, or NULL (p may be NULL: not computed). */
+const struct hs_pool_object *hs_pools_find(const struct hs_pools *p, uint64_t addr);
 /* Is heap block i itself a pooled object (a separate allocation)? */
-bool hs_pools_block_pooled(const struct hs_session *s, size_t i);
+bool hs_pools_block_pooled(const struct hs_pools *p, const struct hs_heap *heap, size_t i);
 
 #endif

@@ -48,7 +48,7 @@ static struct hs_error *try_pools(struct hs_cmd *c)
 static unsigned block_where(const struct hs_session *s, size_t i)
 {
 	unsigned w = hs_block_where(&s->heap.blocks[i]);
-	return hs_where_is_used(w) && hs_pools_block_pooled(s, i) ? HS_WHERE_POOL : w;
+	return hs_where_is_used(w) && hs_pools_block_pooled(s->pools, &s->heap, i) ? HS_WHERE_POOL : w;
 }
 
 static const char *where_state(unsigned w)
@@ -713,7 +713,7 @@ struct hs_error *hs_cmd_show(struct hs_cmd *c)
 	HS_CHECK(try_pools(c));
 	uint64_t size = hs_block_size(b);
 	unsigned w = block_where(s, (size_t)k);
-	const struct hs_pool_object *po = hs_pools_find(s, addr);
+	const struct hs_pool_object *po = hs_pools_find(s->pools, addr);
 	const struct hs_pool *pool = po ? &s->pools->pools[po->pool] : NULL;
 	const char *label = arena_label(s, hs_block_arena(b));
 	uint64_t dump = size < max_bytes ? size : max_bytes;

@@ -145,109 +145,160 @@ static void sample_word(struct hs_session *s, uint64_t v, char *buf, size_t len)
 	}
 }
 
-// One member of a leak group, so it can be recognised: its address and its
-// first members (DWARF) or words.
-static void render_sample(struct hs_cmd *c, size_t i)
-{
-	struct hs_session *s = c->s;
-	struct hs_out *o = c->out;
-	const struct hs_block *b = &s->heap.blocks[i];
+/* One member of a leak group, so it can be recognised: its address and its
+ * first members (DWARF) or words. */
+struct sample {
+	uint64_t address, size;
+	bool unreferenced;
 	struct hs_field f[SAMPLE_FIELDS];
-	size_t nf = hs_block_fields(s, i, UINT64_MAX, f, SAMPLE_FIELDS);
+	size_t nf;
 	uint64_t w[SAMPLE_WORDS];
-	size_t nw = 0;
-	for (; nw < SAMPLE_WORDS && (nw + 1) * 8 <= hs_block_size(b); nw++) {
-		struct hs_error *err = hs_memory_read_u64(&s->target->mem, b->address + 8 * nw, &w[nw]);
+	size_t nw;
+	char wtext[SAMPLE_WORDS][256];  /* the words as text shows them (sample_word) */
+};
+
+static void sample_build(struct hs_session *s, size_t i, struct sample *m)
+{
+	const struct hs_block *b = &s->heap.blocks[i];
+	m->address = b->address;
+	m->size = hs_block_size(b);
+	m->unreferenced = hs_node_unreferenced(s->analysis, i);
+	m->nf = hs_block_fields(s, i, UINT64_MAX, m->f, SAMPLE_FIELDS);
+	m->nw = 0;
+	for (; m->nw < SAMPLE_WORDS && (m->nw + 1) * 8 <= m->size; m->nw++) {
+		struct hs_error *err = hs_memory_read_u64(&s->target->mem, b->address + 8 * m->nw, &m->w[m->nw]);
 		if (err) {
 			hs_error_destroy(err);
 			break;
 		}
+		sample_word(s, m->w[m->nw], m->wtext[m->nw], sizeof(m->wtext[m->nw]));
 	}
-	if (c->json) {
-		hs_json_key(o, "sample");
-		hs_json_begin_object(o);
-		hs_json_ku64(o, "address", b->address);
-		hs_json_kbool(o, "unreferenced", hs_node_unreferenced(s->analysis, i));
-		hs_json_key(o, "words");
-		hs_json_begin_array(o);
-		for (size_t k = 0; k < nw; k++)
-			hs_json_u64(o, w[k]);
-		hs_json_end_array(o);
-		hs_json_key(o, "fields");
-		hs_json_begin_array(o);
-		for (size_t k = 0; k < nf; k++) {
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "name", f[k].name);
-			hs_json_ku64(o, "offset", f[k].offset);
-			hs_json_key(o, "value");
-			if (f[k].has_value)
-				hs_json_u64(o, f[k].value);
-			else
-				hs_json_null(o);
-			hs_json_kstr(o, "text", f[k].text);
-			hs_json_end_object(o);
-		}
-		hs_json_end_array(o);
-		hs_json_end_object(o);
-		return;
-	}
-	hs_out_printf(o, "  %10s e.g. 0x%" PRIx64 ":", "", b->address);
-	for (size_t k = 0; k < nf; k++)
-		hs_out_printf(o, "%s .%s = %s", k ? "," : "", f[k].name, f[k].text);
-	for (size_t k = 0; !nf && k < nw; k++) {
-		char one[256];
-		sample_word(s, w[k], one, sizeof(one));
-		hs_out_printf(o, "%s %s", k ? "," : "", one);
-	}
-	uint64_t shown = nf ? f[nf - 1].offset + f[nf - 1].size : nw * 8;
-	hs_out_printf(o, "%s\n", shown < hs_block_size(b) ? ", ..." : "");
 }
 
-static void render_groups(struct hs_cmd *c, const struct group *g, size_t n, enum group_by by, bool heads,
-			  uint64_t limit)
+static void sample_json(struct hs_out *o, const struct sample *m)
+{
+	hs_json_key(o, "sample");
+	hs_json_begin_object(o);
+	hs_json_ku64(o, "address", m->address);
+	hs_json_kbool(o, "unreferenced", m->unreferenced);
+	hs_json_key(o, "words");
+	hs_json_begin_array(o);
+	for (size_t k = 0; k < m->nw; k++)
+		hs_json_u64(o, m->w[k]);
+	hs_json_end_array(o);
+	hs_json_key(o, "fields");
+	hs_json_begin_array(o);
+	for (size_t k = 0; k < m->nf; k++) {
+		const struct hs_field *f = &m->f[k];
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "name", f->name);
+		hs_json_ku64(o, "offset", f->offset);
+		hs_json_key(o, "value");
+		if (f->has_value)
+			hs_json_u64(o, f->value);
+		else
+			hs_json_null(o);
+		hs_json_kstr(o, "text", f->text);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_json_end_object(o);
+}
+
+static void sample_text(struct hs_out *o, const struct sample *m)
+{
+	hs_out_printf(o, "  %10s e.g. 0x%" PRIx64 ":", "", m->address);
+	for (size_t k = 0; k < m->nf; k++)
+		hs_out_printf(o, "%s .%s = %s", k ? "," : "", m->f[k].name, m->f[k].text);
+	for (size_t k = 0; !m->nf && k < m->nw; k++)
+		hs_out_printf(o, "%s %s", k ? "," : "", m->wtext[k]);
+	uint64_t shown = m->nf ? m->f[m->nf - 1].offset + m->f[m->nf - 1].size : m->nw * 8;
+	hs_out_printf(o, "%s\n", shown < m->size ? ", ..." : "");
+}
+
+/* The groups model (leaks, histogram): groups by key, most bytes first, at
+ * most limit shown; leaks gives each shown group a sample. */
+struct groups_model {
+	struct group *g;
+	size_t n;
+	enum group_by by;
+	uint64_t limit;
+	struct sample *samples;      /* NULL, or one per shown group */
+};
+
+static struct hs_error *groups_model(struct hs_session *s, const struct selection *sel, enum group_by by,
+				     uint64_t limit, bool samples, struct groups_model *m)
+{
+	*m = (struct groups_model){ .by = by, .limit = limit };
+	HS_CHECK(make_groups(s, sel, by, &m->g, &m->n));
+	if (!samples)
+		return NULL;
+	size_t shown = m->n < limit ? m->n : (size_t)limit;
+	m->samples = malloc((shown ? shown : 1) * sizeof(*m->samples));
+	if (!m->samples) {
+		free(m->g);
+		return &hs_error_nomem;
+	}
+	for (size_t i = 0; i < shown; i++)
+		sample_build(s, m->g[i].sample, &m->samples[i]);
+	return NULL;
+}
+
+static void groups_model_free(struct groups_model *m)
+{
+	free(m->g);
+	free(m->samples);
+}
+
+static void groups_json(struct hs_cmd *c, const struct groups_model *m)
 {
 	struct hs_out *o = c->out;
-	char sz[32];
-	if (c->json) {
-		hs_json_key(o, "groups");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "  %10s %10s %12s %s  %s\n", "COUNT", "SIZE", "BYTES", heads ? "  HEADS" : "", "TYPE");
-	}
-	for (size_t i = 0; i < n && i < limit && !o->stopped; i++) {
-		const char *t = type_name(c->s, g[i].type);
-		if (c->json) {
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "type", t);
-			hs_json_type_name_info(o, t);
-			hs_json_key(o, "size");
-			if (by == BY_TYPE)
-				hs_json_null(o);
-			else
-				hs_json_u64(o, g[i].size);
-			hs_json_ku64(o, "count", g[i].count);
-			hs_json_ku64(o, "bytes", g[i].bytes);
-			if (heads) {
-				hs_json_ku64(o, "unreferenced", g[i].heads);
-				render_sample(c, g[i].sample);
-			}
-			hs_json_end_object(o);
-			continue;
+	hs_json_key(o, "groups");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < m->n && i < m->limit && !o->stopped; i++) {
+		const struct group *g = &m->g[i];
+		const char *t = type_name(c->s, g->type);
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "type", t);
+		hs_json_type_name_info(o, t);
+		hs_json_key(o, "size");
+		if (m->by == BY_TYPE)
+			hs_json_null(o);
+		else
+			hs_json_u64(o, g->size);
+		hs_json_ku64(o, "count", g->count);
+		hs_json_ku64(o, "bytes", g->bytes);
+		if (m->samples) {
+			hs_json_ku64(o, "unreferenced", g->heads);
+			sample_json(o, &m->samples[i]);
 		}
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_cmd_limited(c, "groups", m->limit, m->n, "groups");
+}
+
+static void groups_text(struct hs_cmd *c, const struct groups_model *m)
+{
+	struct hs_out *o = c->out;
+	bool heads = m->samples != NULL;
+	char sz[32];
+	hs_out_printf(o, "  %10s %10s %12s %s  %s\n", "COUNT", "SIZE", "BYTES", heads ? "  HEADS" : "", "TYPE");
+	for (size_t i = 0; i < m->n && i < m->limit && !o->stopped; i++) {
+		const struct group *g = &m->g[i];
+		const char *t = type_name(c->s, g->type);
 		char size[24] = "*";
-		if (by != BY_TYPE)
-			snprintf(size, sizeof(size), "%" PRIu64, g[i].size);
+		if (m->by != BY_TYPE)
+			snprintf(size, sizeof(size), "%" PRIu64, g->size);
 		char h[24] = "";
 		if (heads)
-			snprintf(h, sizeof(h), "%7" PRIu64, g[i].heads);
-		hs_out_printf(o, "  %10" PRIu64 " %10s %12s %s  %s\n", g[i].count, size,
-			      hs_fmt_size(g[i].bytes, sz, sizeof(sz)), h, t ? t : by == BY_SIZE ? "" : "?");
+			snprintf(h, sizeof(h), "%7" PRIu64, g->heads);
+		hs_out_printf(o, "  %10" PRIu64 " %10s %12s %s  %s\n", g->count, size,
+			      hs_fmt_size(g->bytes, sz, sizeof(sz)), h, t ? t : m->by == BY_SIZE ? "" : "?");
 		if (heads)
-			render_sample(c, g[i].sample);
+			sample_text(o, &m->samples[i]);
 	}
-	if (c->json)
-		hs_json_end_array(o);
-	hs_cmd_limited(c, "groups", limit, n, "groups");
+	hs_cmd_limited(c, "groups", m->limit, m->n, "groups");
 }
 
 void hs_report_leak_totals(struct hs_cmd *c)
@@ -274,6 +325,109 @@ void hs_report_leak_totals(struct hs_cmd *c)
 		      hs_fmt_size(a->unref_bytes, y, sizeof(y)), a->unref_bytes);
 }
 
+/* What leaks shows: the totals, the groups with their samples and, with
+ * --list, the leaked allocations (at most limit of total). */
+struct leaks_model {
+	bool go;                      /* a Go heap: unreachable is garbage awaiting GC, not leaked */
+	uint64_t leaked_count, leaked_bytes, unref_count;
+	struct groups_model groups;
+	bool list;
+	uint32_t *objects;
+	size_t nobjects;
+	uint64_t total;
+};
+
+static struct hs_error *leaks_model(struct hs_session *s, bool list, uint64_t limit, uint64_t min_size,
+				    struct leaks_model *m)
+{
+	const struct hs_analysis *a = s->analysis;
+	*m = (struct leaks_model){ .go = s->go_rt != NULL, .leaked_count = a->leaked_count, .leaked_bytes = a->leaked_bytes,
+				   .unref_count = a->unref_count, .list = list };
+	const struct selection sel = { SEL_LEAKED, min_size };
+	HS_CHECK(groups_model(s, &sel, BY_TYPE_SIZE, list ? UINT64_MAX : limit, true, &m->groups));
+	if (!list)
+		return NULL;
+	size_t cap = 0;
+	for (size_t i = 0; i < s->heap.n; i++) {
+		if (!selected(s, &sel, i) || m->total++ >= limit)
+			continue;
+		if (m->nobjects == cap) {
+			cap = cap ? 2 * cap : 256;
+			uint32_t *g = realloc(m->objects, cap * sizeof(*g));
+			if (!g) {
+				free(m->objects);
+				groups_model_free(&m->groups);
+				return &hs_error_nomem;
+			}
+			m->objects = g;
+		}
+		m->objects[m->nobjects++] = (uint32_t)i;
+	}
+	return NULL;
+}
+
+static void leaks_json(struct hs_cmd *c, const struct leaks_model *m)
+{
+	struct hs_session *s = c->s;
+	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "leaks");
+	hs_report_leak_totals(c);
+	groups_json(c, &m->groups);
+	if (m->list) {
+		hs_json_key(o, "objects");
+		hs_json_begin_array(o);
+		for (size_t k = 0; k < m->nobjects && !o->stopped; k++) {
+			size_t i = m->objects[k];
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "address", s->heap.blocks[i].address);
+			hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
+			hs_json_kbool(o, "unreferenced", hs_node_unreferenced(s->analysis, i));
+			hs_json_kstr(o, "type", hs_block_type(s, i));
+			hs_json_type_info(o, s, i);
+			hs_json_end_object(o);
+		}
+		hs_json_end_array(o);
+		hs_cmd_limited(c, "objects", m->nobjects, m->total, "objects");
+	}
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+static void leaks_text(struct hs_cmd *c, const struct leaks_model *m)
+{
+	struct hs_session *s = c->s;
+	struct hs_out *o = c->out;
+	if (!m->leaked_count) {
+		hs_out_printf(o, m->go ? "No garbage awaiting GC: every allocated Go object is reachable.\n"
+				       : "No leaks found.\n");
+		hs_cmd_diagnostics(c);
+		return;
+	}
+	char x[32];
+	if (m->go)
+		hs_out_printf(o, "%" PRIu64 " Go objects, %s (%" PRIu64 " bytes), are unreachable: garbage awaiting GC "
+			      "(the next GC frees them), not leaks\n\n", m->leaked_count,
+			      hs_fmt_size(m->leaked_bytes, x, sizeof(x)), m->leaked_bytes);
+	else
+		hs_out_printf(o, "%" PRIu64 " leaked allocations, %s (%" PRIu64 " bytes); %" PRIu64
+			      " of them unreferenced (cluster heads: fix these first)\n\n",
+			      m->leaked_count, hs_fmt_size(m->leaked_bytes, x, sizeof(x)), m->leaked_bytes, m->unref_count);
+	groups_text(c, &m->groups);
+	if (m->list) {
+		hs_out_printf(o, "\n  %-18s %10s %-5s %s\n", "ADDRESS", "SIZE", "HEAD", "TYPE");
+		for (size_t k = 0; k < m->nobjects && !o->stopped; k++) {
+			size_t i = m->objects[k];
+			const char *t = hs_block_type(s, i);
+			hs_out_printf(o, "  0x%016" PRIx64 " %10" PRIu64 " %-5s %s\n", s->heap.blocks[i].address,
+				      hs_block_size(&s->heap.blocks[i]), hs_node_unreferenced(s->analysis, i) ? "yes" : "",
+				      t ? t : "?");
+		}
+		hs_cmd_limited(c, "objects", m->nobjects, m->total, "objects");
+	}
+	hs_cmd_diagnostics(c);
+}
+
 struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 {
 	bool list = false, fail = false;
@@ -284,78 +438,16 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 	};
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	HS_CHECK(hs_session_need_types(c->s));
-	struct hs_session *s = c->s;
-	const struct hs_analysis *a = s->analysis;
-	struct hs_out *o = c->out;
-	struct group *g;
-	size_t ng;
-	const struct selection sel = { SEL_LEAKED, min_size };
-	HS_CHECK(make_groups(s, &sel, BY_TYPE_SIZE, &g, &ng));
-	bool go = s->go_rt != NULL;
-	if (c->json) {
-		hs_cmd_json_begin(c, "leaks");
-		hs_report_leak_totals(c);
-	} else if (go && !a->leaked_count) {
-		free(g);
-		hs_out_printf(o, "No garbage awaiting GC: every allocated Go object is reachable.\n");
-		hs_cmd_diagnostics(c);
-		return NULL;
-	} else if (go) {
-		char x[32];
-		hs_out_printf(o, "%" PRIu64 " Go objects, %s (%" PRIu64 " bytes), are unreachable: garbage awaiting GC "
-			      "(the next GC frees them), not leaks\n\n", a->leaked_count,
-			      hs_fmt_size(a->leaked_bytes, x, sizeof(x)), a->leaked_bytes);
-	} else if (!a->leaked_count) {
-		free(g);
-		hs_out_printf(o, "No leaks found.\n");
-		hs_cmd_diagnostics(c);
-		return NULL;
-	} else {
-		char x[32];
-		hs_out_printf(o, "%" PRIu64 " leaked allocations, %s (%" PRIu64 " bytes); %" PRIu64
-			      " of them unreferenced (cluster heads: fix these first)\n\n",
-			      a->leaked_count, hs_fmt_size(a->leaked_bytes, x, sizeof(x)), a->leaked_bytes, a->unref_count);
-	}
-	render_groups(c, g, ng, BY_TYPE_SIZE, true, list ? UINT64_MAX : limit);
-	free(g);
-	if (list) {
-		if (c->json) {
-			hs_json_key(o, "objects");
-			hs_json_begin_array(o);
-		} else {
-			hs_out_printf(o, "\n  %-18s %10s %-5s %s\n", "ADDRESS", "SIZE", "HEAD", "TYPE");
-		}
-		uint64_t shown = 0, total = 0;
-		for (size_t i = 0; i < s->heap.n && !o->stopped; i++) {
-			if (!selected(s, &sel, i) || total++ >= limit)
-				continue;
-			shown++;
-			const char *t = hs_block_type(s, i);
-			bool head = hs_node_unreferenced(a, i);
-			if (c->json) {
-				hs_json_begin_object(o);
-				hs_json_ku64(o, "address", s->heap.blocks[i].address);
-				hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
-				hs_json_kbool(o, "unreferenced", head);
-				hs_json_kstr(o, "type", t);
-				hs_json_type_info(o, s, i);
-				hs_json_end_object(o);
-			} else {
-				hs_out_printf(o, "  0x%016" PRIx64 " %10" PRIu64 " %-5s %s\n", s->heap.blocks[i].address,
-					      hs_block_size(&s->heap.blocks[i]), head ? "yes" : "", t ? t : "?");
-			}
-		}
-		if (c->json)
-			hs_json_end_array(o);
-		hs_cmd_limited(c, "objects", shown, total, "objects");
-	}
-	hs_cmd_diagnostics(c);
-	if (c->json) {
-		hs_json_end_object(o);
-		hs_json_done(o);
-	}
-	if (fail && a->leaked_count && !go)
+	struct leaks_model m;
+	HS_CHECK(leaks_model(c->s, list, limit, min_size, &m));
+	if (c->json)
+		leaks_json(c, &m);
+	else
+		leaks_text(c, &m);
+	if (fail && m.leaked_count && !m.go)
 		c->status = 1;
+	groups_model_free(&m.groups);
+	free(m.objects);
 	return NULL;
 }
 
@@ -383,21 +475,20 @@ struct hs_error *hs_cmd_histogram(struct hs_cmd *c)
 	if (used + leaked + free_ > 1)
 		return hs_error_create(HS_ERR_USAGE, "histogram: give one of --used, --leaked, --free");
 	HS_CHECK(hs_session_need_types(c->s));
-	struct group *g;
-	size_t ng;
+	struct groups_model m;
 	const struct selection sel = { leaked ? SEL_LEAKED : free_ ? SEL_FREE : SEL_USED, 0 };
-	HS_CHECK(make_groups(c->s, &sel, mode, &g, &ng));
+	HS_CHECK(groups_model(c->s, &sel, mode, limit, false, &m));
 	if (c->json) {
 		hs_cmd_json_begin(c, "histogram");
 		hs_json_kstr(c->out, "set", leaked ? "leaked" : free_ ? "free" : "used");
 		hs_json_kstr(c->out, "by", by);
-	}
-	render_groups(c, g, ng, mode, false, limit);
-	free(g);
-	if (c->json) {
+		groups_json(c, &m);
 		hs_json_end_object(c->out);
 		hs_json_done(c->out);
+	} else {
+		groups_text(c, &m);
 	}
+	groups_model_free(&m);
 	return NULL;
 }
 
@@ -545,8 +636,8 @@ static int64_t pointer_offset(struct hs_session *s, size_t from, size_t to)
 static const struct hs_pool *hop_pool(struct hs_session *s, size_t i, int64_t offset)
 {
 	const struct hs_block *b = &s->heap.blocks[i];
-	const struct hs_pool_object *o = hs_pools_find(s, b->address + (offset > 0 ? (uint64_t)offset : 0));
-	if (!o || (offset < 0 && !hs_pools_block_pooled(s, i)))
+	const struct hs_pool_object *o = hs_pools_find(s->pools, b->address + (offset > 0 ? (uint64_t)offset : 0));
+	if (!o || (offset < 0 && !hs_pools_block_pooled(s->pools, &s->heap, i)))
 		return NULL;
 	return &s->pools->pools[o->pool];
 }
@@ -1526,7 +1617,7 @@ static void json_owner(struct hs_cmd *c, const struct top_owner *ow)
 
 static const char *row_state(struct hs_session *s, uint32_t i)
 {
-	return hs_node_leaked(s->analysis, i) ? "leaked" : hs_pools_block_pooled(s, i) ? "pooled" : "anchored";
+	return hs_node_leaked(s->analysis, i) ? "leaked" : hs_pools_block_pooled(s->pools, &s->heap, i) ? "pooled" : "anchored";
 }
 
 static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
@@ -1546,7 +1637,7 @@ static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
 	hs_json_ku64(o, "retained", d->retained[i]);
 	hs_json_ku64(o, "retained_count", d->retained_count[i]);
 	hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
-	hs_json_kbool(o, "pooled", hs_pools_block_pooled(s, i));
+	hs_json_kbool(o, "pooled", hs_pools_block_pooled(s->pools, &s->heap, i));
 	hs_json_kstr(o, "type", hs_block_type(s, i));
 	hs_json_type_info(o, s, i);
 	json_owner(c, &t->owners[row->owner]);

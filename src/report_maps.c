@@ -88,16 +88,23 @@ static void type_text(const struct hs_container *k, char *buf, size_t len)
 		snprintf(buf, len, "%s", k->kind_name);
 }
 
-static struct hs_error *sorted(struct hs_session *s, const struct hs_container ***ret)
+/* The maps model: every container, most retained first; limit bounds the
+ * rows shown (hs_cmd_limited says how many were left out). */
+struct maps_model {
+	const struct hs_container **v;
+	size_t n;
+	uint64_t limit;
+};
+
+static struct hs_error *maps_model(const struct hs_containers *cs, uint64_t limit, struct maps_model *m)
 {
-	const struct hs_containers *cs = s->containers;
-	const struct hs_container **v = malloc((cs->n ? cs->n : 1) * sizeof(*v));
-	if (!v)
+	*m = (struct maps_model){ .n = cs->n, .limit = limit };
+	m->v = malloc((cs->n ? cs->n : 1) * sizeof(*m->v));
+	if (!m->v)
 		return &hs_error_nomem;
 	for (size_t i = 0; i < cs->n; i++)
-		v[i] = &cs->v[i];
-	qsort(v, cs->n, sizeof(*v), by_retained);
-	*ret = v;
+		m->v[i] = &cs->v[i];
+	qsort(m->v, cs->n, sizeof(*m->v), by_retained);
 	return NULL;
 }
 
@@ -108,37 +115,36 @@ static struct hs_error *need(struct hs_cmd *c)
 	return NULL;
 }
 
-struct hs_error *hs_cmd_maps(struct hs_cmd *c)
+static void maps_json(struct hs_cmd *c, const struct maps_model *m)
 {
-	uint64_t limit = UINT64_MAX;
-	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
-	HS_CHECK(need(c));
-	const struct hs_containers *cs = c->s->containers;
-	const struct hs_container **v;
-	HS_CHECK(sorted(c->s, &v));
 	struct hs_out *o = c->out;
-	if (c->json) {
-		hs_cmd_json_begin(c, "maps");
-		hs_json_key(o, "containers");
-		hs_json_begin_array(o);
-	} else if (!cs->n) {
-		free(v);
+	hs_cmd_json_begin(c, "maps");
+	hs_json_key(o, "containers");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < m->n && i < m->limit && !o->stopped; i++) {
+		hs_json_begin_object(o);
+		json_container(c, m->v[i]);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_cmd_limited(c, "containers", m->limit, m->n, "containers");
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+static void maps_text(struct hs_cmd *c, const struct maps_model *m)
+{
+	struct hs_out *o = c->out;
+	if (!m->n) {
 		hs_out_printf(o, "No containers found.\n");
 		hs_cmd_diagnostics(c);
-		return NULL;
-	} else {
-		hs_out_printf(o, "%zu containers\n\n  %-18s %8s %8s %6s %5s %11s %11s  %s\n", cs->n, "ADDRESS", "COUNT",
-			      "BUCKETS", "CHAIN", "LOAD", "BYTES", "RETAINED", "ANCHOR  KIND");
+		return;
 	}
-	for (size_t i = 0; i < cs->n && i < limit && !o->stopped; i++) {
-		const struct hs_container *k = v[i];
-		if (c->json) {
-			hs_json_begin_object(o);
-			json_container(c, k);
-			hs_json_end_object(o);
-			continue;
-		}
+	hs_out_printf(o, "%zu containers\n\n  %-18s %8s %8s %6s %5s %11s %11s  %s\n", m->n, "ADDRESS", "COUNT",
+		      "BUCKETS", "CHAIN", "LOAD", "BYTES", "RETAINED", "ANCHOR  KIND");
+	for (size_t i = 0; i < m->n && i < m->limit && !o->stopped; i++) {
+		const struct hs_container *k = m->v[i];
 		char b[24] = "-", ch[24] = "-", ld[16] = "-", x[32], y[32], t[512];
 		if (k->buckets >= 0)
 			snprintf(b, sizeof(b), "%" PRId64, k->buckets);
@@ -156,15 +162,23 @@ struct hs_error *hs_cmd_maps(struct hs_cmd *c)
 			if (k->findings & finding_names[f].bit)
 				hs_out_printf(o, "%23s! %s\n", "", finding_names[f].text);
 	}
-	free(v);
-	if (c->json)
-		hs_json_end_array(o);
-	hs_cmd_limited(c, "containers", limit, cs->n, "containers");
+	hs_cmd_limited(c, "containers", m->limit, m->n, "containers");
 	hs_cmd_diagnostics(c);
-	if (c->json) {
-		hs_json_end_object(o);
-		hs_json_done(o);
-	}
+}
+
+struct hs_error *hs_cmd_maps(struct hs_cmd *c)
+{
+	uint64_t limit = UINT64_MAX;
+	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
+	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	HS_CHECK(need(c));
+	struct maps_model m;
+	HS_CHECK(maps_model(c->s->containers, limit, &m));
+	if (c->json)
+		maps_json(c, &m);
+	else
+		maps_text(c, &m);
+	free(m.v);
 	return NULL;
 }
 
@@ -274,7 +288,82 @@ struct hs_error *hs_cmd_map(struct hs_cmd *c)
 	return NULL;
 }
 
-/* owners */
+/* owners: the roots by what each alone retains, then the containers (the
+ * maps model); the shared and leaked lines come from the owners stage and
+ * the graph. */
+struct owners_model {
+	const struct hs_owners *ow;   /* most retained first */
+	uint64_t limit;               /* roots and containers shown */
+	uint64_t leaked_count, leaked_bytes;
+	struct maps_model maps;
+};
+
+static void owners_json(struct hs_cmd *c, const struct owners_model *m)
+{
+	struct hs_out *o = c->out;
+	const struct hs_owners *ow = m->ow;
+	hs_cmd_json_begin(c, "owners");
+	hs_json_key(o, "roots");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < ow->n && i < m->limit && !o->stopped; i++) {
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "name", ow->v[i].name);
+		hs_json_kstr(o, "kind", ow->v[i].kind);
+		hs_json_ku64(o, "retained", ow->v[i].retained);
+		hs_json_ku64(o, "count", ow->v[i].count);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_cmd_limited(c, "roots", m->limit, ow->n, "roots");
+	hs_json_kcount(o, "shared", ow->shared_count, ow->shared_bytes);
+	hs_json_kcount(o, "leaked", m->leaked_count, m->leaked_bytes);
+	hs_json_key(o, "containers");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < m->maps.n && i < m->limit && !o->stopped; i++) {
+		const struct hs_container *k = m->maps.v[i];
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "anchor", k->anchor);
+		hs_json_kstr(o, "kind", k->kind_name);
+		hs_json_ku64(o, "address", k->address);
+		hs_json_ku64(o, "count", k->count);
+		hs_json_ku64(o, "bytes", k->bytes);
+		hs_json_ku64(o, "retained", k->retained);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_cmd_limited(c, "containers", m->limit, m->maps.n, "containers");
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+static void owners_text(struct hs_cmd *c, const struct owners_model *m)
+{
+	struct hs_out *o = c->out;
+	const struct hs_owners *ow = m->ow;
+	char x[32], y[32];
+	hs_out_printf(o, "Retained by each root (what would go away with it alone):\n\n  %12s %10s  %-9s %s\n",
+		      "RETAINED", "COUNT", "KIND", "OWNER");
+	for (size_t i = 0; i < ow->n && i < m->limit && !o->stopped; i++)
+		hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(ow->v[i].retained, x, sizeof(x)),
+			      ow->v[i].count, ow->v[i].kind, ow->v[i].name);
+	hs_cmd_limited(c, "roots", m->limit, ow->n, "roots");
+	hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(ow->shared_bytes, x, sizeof(x)),
+		      ow->shared_count, "", "(shared: reached from several roots)");
+	hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(m->leaked_bytes, x, sizeof(x)),
+		      m->leaked_count, "", "(leaked: no root)");
+	hs_out_printf(o, "\nRetained by each container:\n\n  %12s %10s  %s\n", "RETAINED", "ENTRIES", "CONTAINER");
+	for (size_t i = 0; i < m->maps.n && i < m->limit && !o->stopped; i++) {
+		const struct hs_container *k = m->maps.v[i];
+		char t[512];
+		type_text(k, t, sizeof(t));
+		hs_out_printf(o, "  %12s %10" PRIu64 "  %s holds %s in %" PRIu64 " entries (%s)\n",
+			      hs_fmt_size(k->retained, x, sizeof(x)), k->count, k->anchor ? k->anchor : "(leaked)",
+			      hs_fmt_size(k->retained, y, sizeof(y)), k->count, t);
+	}
+	hs_cmd_limited(c, "containers", m->limit, m->maps.n, "containers");
+	if (!m->maps.n)
+		hs_out_printf(o, "  No containers found.\n");
+}
 
 struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 {
@@ -285,77 +374,14 @@ struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 		limit = 20;
 	HS_CHECK(need(c));
 	HS_CHECK(hs_session_need_owners(c->s));
-	const struct hs_owners ow = *c->s->owners;
-	const struct hs_container **v;
-	HS_CHECK(sorted(c->s, &v));
-	const struct hs_containers *cs = c->s->containers;
 	const struct hs_analysis *a = c->s->analysis;
-	struct hs_out *o = c->out;
-	char x[32], y[32];
-	if (c->json) {
-		hs_cmd_json_begin(c, "owners");
-		hs_json_key(o, "roots");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "Retained by each root (what would go away with it alone):\n\n  %12s %10s  %-9s %s\n",
-			      "RETAINED", "COUNT", "KIND", "OWNER");
-	}
-	for (size_t i = 0; i < ow.n && i < limit && !o->stopped; i++) {
-		if (c->json) {
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "name", ow.v[i].name);
-			hs_json_kstr(o, "kind", ow.v[i].kind);
-			hs_json_ku64(o, "retained", ow.v[i].retained);
-			hs_json_ku64(o, "count", ow.v[i].count);
-			hs_json_end_object(o);
-		} else {
-			hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(ow.v[i].retained, x, sizeof(x)),
-				      ow.v[i].count, ow.v[i].kind, ow.v[i].name);
-		}
-	}
-	if (c->json) {
-		hs_json_end_array(o);
-		hs_cmd_limited(c, "roots", limit, ow.n, "roots");
-		hs_json_kcount(o, "shared", ow.shared_count, ow.shared_bytes);
-		hs_json_kcount(o, "leaked", a->leaked_count, a->leaked_bytes);
-		hs_json_key(o, "containers");
-		hs_json_begin_array(o);
-	} else {
-		hs_cmd_limited(c, "roots", limit, ow.n, "roots");
-		hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(ow.shared_bytes, x, sizeof(x)),
-			      ow.shared_count, "", "(shared: reached from several roots)");
-		hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(a->leaked_bytes, x, sizeof(x)),
-			      a->leaked_count, "", "(leaked: no root)");
-		hs_out_printf(o, "\nRetained by each container:\n\n  %12s %10s  %s\n", "RETAINED", "ENTRIES", "CONTAINER");
-	}
-	for (size_t i = 0; i < cs->n && i < limit && !o->stopped; i++) {
-		const struct hs_container *k = v[i];
-		char t[512];
-		type_text(k, t, sizeof(t));
-		if (c->json) {
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "anchor", k->anchor);
-			hs_json_kstr(o, "kind", k->kind_name);
-			hs_json_ku64(o, "address", k->address);
-			hs_json_ku64(o, "count", k->count);
-			hs_json_ku64(o, "bytes", k->bytes);
-			hs_json_ku64(o, "retained", k->retained);
-			hs_json_end_object(o);
-		} else {
-			hs_out_printf(o, "  %12s %10" PRIu64 "  %s holds %s in %" PRIu64 " entries (%s)\n",
-				      hs_fmt_size(k->retained, x, sizeof(x)), k->count, k->anchor ? k->anchor : "(leaked)",
-				      hs_fmt_size(k->retained, y, sizeof(y)), k->count, t);
-		}
-	}
+	struct owners_model m = { .ow = c->s->owners, .limit = limit, .leaked_count = a->leaked_count,
+				  .leaked_bytes = a->leaked_bytes };
+	HS_CHECK(maps_model(c->s->containers, limit, &m.maps));
 	if (c->json)
-		hs_json_end_array(o);
-	hs_cmd_limited(c, "containers", limit, cs->n, "containers");
-	if (!c->json && !cs->n)
-		hs_out_printf(o, "  No containers found.\n");
-	if (c->json) {
-		hs_json_end_object(o);
-		hs_json_done(o);
-	}
-	free(v);
+		owners_json(c, &m);
+	else
+		owners_text(c, &m);
+	free(m.maps.v);
 	return NULL;
 }

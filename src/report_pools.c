@@ -1,9 +1,47 @@
 /* report_pools.c - the pools command: every application pool, its free list
- * and what its pooled objects still hold (pools.h). */
+ * and what its pooled objects still hold (pools.h).
+ *
+ * A report is a model and two renderers: pools_model() chooses the rows and
+ * sums the totals; pools_text() and pools_json() only format that model. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "commands.h"
 #include "pools.h"
+
+/* What the pools command shows, text or JSON. */
+struct pools_model {
+	const struct hs_pools *p;
+	const struct hs_pool **rows;  /* the pools shown (--declared, --detected), in order */
+	size_t n;
+	bool list;                    /* --list: each pool's objects too */
+	uint64_t count, bytes;        /* pooled objects of the rows */
+	uint64_t polluted, retained;  /* unfiltered: what several pools retain counted once */
+};
+
+static struct hs_error *pools_model(const struct hs_pools *p, bool declared, bool detected, bool list,
+				    struct pools_model *m)
+{
+	*m = (struct pools_model){ .p = p, .list = list };
+	m->rows = malloc((p->n ? p->n : 1) * sizeof(*m->rows));
+	if (!m->rows)
+		return &hs_error_nomem;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct hs_pool *pool = &p->pools[i];
+		if ((declared && !pool->declared) || (detected && pool->declared))
+			continue;
+		m->rows[m->n++] = pool;
+		m->count += pool->count;
+		m->bytes += pool->bytes;
+		m->polluted += pool->polluted;
+		m->retained += pool->polluted_retained;
+	}
+	if (!declared && !detected) {
+		m->polluted = p->polluted;
+		m->retained = p->polluted_retained;
+	}
+	return NULL;
+}
 
 static void json_pool(struct hs_cmd *c, const struct hs_pools *p, const struct hs_pool *pool, bool list)
 {
@@ -59,6 +97,39 @@ static void text_pool(struct hs_cmd *c, const struct hs_pools *p, const struct h
 	}
 }
 
+static void pools_json(struct hs_cmd *c, const struct pools_model *m)
+{
+	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "pools");
+	hs_json_key(o, "pools");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < m->n && !o->stopped; i++)
+		json_pool(c, m->p, m->rows[i], m->list);
+	hs_json_end_array(o);
+	hs_json_kcount(o, "pooled", m->count, m->bytes);
+	hs_json_ku64(o, "polluted", m->polluted);
+	hs_json_ku64(o, "polluted_retained", m->retained);
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+static void pools_text(struct hs_cmd *c, const struct pools_model *m)
+{
+	struct hs_out *o = c->out;
+	hs_out_printf(o, "  %-28s %-7s %-8s %-5s %6s %7s %10s %8s %10s\n", "ANCHOR", "THREAD", "FOUND", "LINK",
+		      "SIZE", "COUNT", "BYTES", "POLLUTED", "RETAINED");
+	for (size_t i = 0; i < m->n && !o->stopped; i++)
+		text_pool(c, m->p, m->rows[i], m->list);
+	char a[32], b[32];
+	if (!m->n)
+		hs_out_puts(o, "  (no pools: declare one with --pool EXPR[:LINK])\n");
+	hs_out_printf(o, "%zu pool%s, %" PRIu64 " pooled objects (%s); %" PRIu64 " polluted, retaining %s (%" PRIu64 " bytes) that only pools keep alive\n",
+		      m->n, m->n == 1 ? "" : "s", m->count, hs_fmt_size(m->bytes, a, sizeof(a)), m->polluted,
+		      hs_fmt_size(m->retained, b, sizeof(b)), m->retained);
+	hs_cmd_diagnostics(c);
+}
+
 struct hs_error *hs_cmd_pools(struct hs_cmd *c)
 {
 	bool list = false, declared = false, detected = false;
@@ -68,53 +139,12 @@ struct hs_error *hs_cmd_pools(struct hs_cmd *c)
 	HS_CHECK(hs_session_need_heap(c->s));
 	HS_CHECK(hs_session_go_unsupported(c->s, "pools", "(sync.Pool is not read yet)"));
 	HS_CHECK(hs_session_need_pool_analysis(c->s));
-	const struct hs_pools *p = c->s->pools;
-	struct hs_out *o = c->out;
-	uint64_t count = 0, bytes = 0, npools = 0, npolluted = 0, retained = 0;
-	bool filtered = declared || detected;
-	if (c->json) {
-		hs_cmd_json_begin(c, "pools");
-		hs_json_key(o, "pools");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "  %-28s %-7s %-8s %-5s %6s %7s %10s %8s %10s\n", "ANCHOR", "THREAD", "FOUND", "LINK",
-			      "SIZE", "COUNT", "BYTES", "POLLUTED", "RETAINED");
-	}
-	for (size_t i = 0; i < p->n && !o->stopped; i++) {
-		const struct hs_pool *pool = &p->pools[i];
-		if ((declared && !pool->declared) || (detected && pool->declared))
-			continue;
-		npools++;
-		count += pool->count;
-		bytes += pool->bytes;
-		npolluted += pool->polluted;
-		retained += pool->polluted_retained;
-		if (c->json)
-			json_pool(c, p, pool, list);
-		else
-			text_pool(c, p, pool, list);
-	}
-	// Unfiltered, what several pools retain is counted once.
-	if (!filtered) {
-		npolluted = p->polluted;
-		retained = p->polluted_retained;
-	}
-	char a[32], b[32];
-	if (c->json) {
-		hs_json_end_array(o);
-		hs_json_kcount(o, "pooled", count, bytes);
-		hs_json_ku64(o, "polluted", npolluted);
-		hs_json_ku64(o, "polluted_retained", retained);
-		hs_cmd_diagnostics(c);
-		hs_json_end_object(o);
-		hs_json_done(o);
-		return NULL;
-	}
-	if (!npools)
-		hs_out_puts(o, "  (no pools: declare one with --pool EXPR[:LINK])\n");
-	hs_out_printf(o, "%" PRIu64 " pool%s, %" PRIu64 " pooled objects (%s); %" PRIu64 " polluted, retaining %s (%" PRIu64 " bytes) that only pools keep alive\n",
-		      npools, npools == 1 ? "" : "s", count, hs_fmt_size(bytes, a, sizeof(a)), npolluted,
-		      hs_fmt_size(retained, b, sizeof(b)), retained);
-	hs_cmd_diagnostics(c);
+	struct pools_model m;
+	HS_CHECK(pools_model(c->s->pools, declared, detected, list, &m));
+	if (c->json)
+		pools_json(c, &m);
+	else
+		pools_text(c, &m);
+	free(m.rows);
 	return NULL;
 }

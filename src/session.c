@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "containers.h"
 #include "dominators.h"
+#include "expr.h"
 #include "locals.h"
 #include "go_goroutines.h"
 #include "graph.h"
@@ -554,4 +555,57 @@ struct hs_error *hs_session_need_owners(struct hs_session *s)
 		.symbols = s->symbols, .containers = s->containers,
 	};
 	return hs_owners_create(&in, &s->owners);
+}
+
+static struct hs_error *pools_eval(void *ctx, const char *expr, struct hs_expr_result *ret)
+{
+	return hs_expr_eval(ctx, expr, ret);
+}
+
+static struct hs_error *pools_tls_block(void *ctx, size_t thread, uint64_t *ret)
+{
+	return hs_tls_block(ctx, thread, ret);
+}
+
+static struct hs_error *pools_graph(void *ctx, struct hs_analysis **ret)
+{
+	struct hs_session *s = ctx;
+	HS_CHECK(hs_session_need_analysis(s));
+	*ret = s->analysis;
+	return NULL;
+}
+
+struct hs_error *hs_session_need_pools(struct hs_session *s)
+{
+	if (s->pools)
+		return NULL;
+	if (s->pools_error)
+		return hs_error_create(s->pools_error->code, "%s", s->pools_error->message);
+	HS_CHECK(hs_session_need_heap(s));
+	const struct hs_pools_input in = {
+		.heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
+		.symbols = s->symbols, .diags = &s->diags,
+		.specs = s->pool_specs, .nspecs = s->npool_specs, .detect = !s->no_pool_detection,
+		.ctx = s, .eval = pools_eval, .tls_block = pools_tls_block, .graph = pools_graph,
+	};
+	struct hs_error *err = hs_pools_create(&in, &s->pools);
+	if (err && !err->is_static && err->code != HS_ERR_INTERRUPTED) {
+		s->pools_error = err;
+		return hs_error_create(err->code, "%s", err->message);
+	}
+	return err;
+}
+
+struct hs_error *hs_session_need_pool_analysis(struct hs_session *s)
+{
+	HS_CHECK(hs_session_need_pools(s));
+	struct hs_pools *p = s->pools;
+	if (p->analysed)
+		return NULL;
+	if (!p->nobjs) {
+		p->analysed = true;
+		return NULL;
+	}
+	HS_CHECK(hs_session_need_analysis(s));
+	return hs_pools_analyse(p, s->analysis, &s->heap, &s->target->mem);
 }

@@ -92,6 +92,10 @@ struct hs_owners;
 /* Retained bytes per root (containers.h) in s->owners; needs the types and
  * the containers' anchors. */
 struct hs_error *hs_session_need_owners(struct hs_session *s);
+/* Declared and detected pools (pools.h) in s->pools; then their pollution
+ * (needs the graph when there are pooled objects). */
+struct hs_error *hs_session_need_pools(struct hs_session *s);
+struct hs_error *hs_session_need_pool_analysis(struct hs_session *s);
 /* HS_ERR_HEAP "WHAT is not supported for Go heaps yet WHY; ... work" when the
  * walked heap (hs_session_need_heap first) has the Go runtime's; else NULL. */
 struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *what, const char *why);

@@ -145,10 +145,10 @@ static void test_walks(void **state)
 	assert_int_equal(unit_count_diags(s, HS_DIAG_ERROR, "links outside the heap"), 1);
 	assert_int_equal(unit_count_diags(s, HS_DIAG_ERROR, "links to a block that is not in use"), 1);
 	// Lookups: an object's interior; a block that is not pooled.
-	assert_non_null(hs_pools_find(s, BLOCK(1) + 17));
-	assert_null(hs_pools_find(s, BLOCK(12)));
-	assert_true(hs_pools_block_pooled(s, 1));
-	assert_false(hs_pools_block_pooled(s, 12));
+	assert_non_null(hs_pools_find(s->pools, BLOCK(1) + 17));
+	assert_null(hs_pools_find(s->pools, BLOCK(12)));
+	assert_true(hs_pools_block_pooled(s->pools, &s->heap, 1));
+	assert_false(hs_pools_block_pooled(s->pools, &s->heap, 12));
 	close_synth(&x);
 }
 
@@ -171,9 +171,9 @@ static void test_slots(void **state)
 	assert_true(p->slab);
 	assert_int_equal(p->object_size, 32);
 	assert_int_equal(p->bytes, 128);
-	assert_false(hs_pools_block_pooled(s, 15));
-	assert_non_null(hs_pools_find(s, b + 100));
-	assert_null(hs_pools_find(s, b + 64));
+	assert_false(hs_pools_block_pooled(s->pools, &s->heap, 15));
+	assert_non_null(hs_pools_find(s->pools, b + 100));
+	assert_null(hs_pools_find(s->pools, b + 64));
 	close_synth(&x);
 }
 
