@@ -82,6 +82,7 @@ struct gt {
 	uint64_t types;             /* moduledata.types */
 	struct item *q;
 	size_t qhead, qtail, qcap;
+	uint64_t visits;
 	bool nomem;
 };
 
@@ -437,12 +438,16 @@ static void visit(struct gt *g, int k, uint64_t addr)
 	}
 }
 
+// Values visited at most: each block is typed once, but a damaged core's
+// types could ask for billions of reads.
+#define MAX_VISITS (UINT64_C(1) << 27)
+
 static void drain(struct gt *g)
 {
-	while (g->qhead < g->qtail && !g->nomem) {
+	while (g->qhead < g->qtail && !g->nomem && g->visits < MAX_VISITS) {
 		struct item it = g->q[g->qhead++];
 		uint64_t es = g->plans[it.plan].size;
-		for (uint64_t i = 0; i < it.count; i++)
+		for (uint64_t i = 0; i < it.count && g->visits < MAX_VISITS; i++, g->visits++)
 			visit(g, it.plan, it.data + i * es);
 	}
 }
