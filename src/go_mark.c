@@ -11,8 +11,11 @@
  *               not read;
  *   threads     each thread's registers (graph.c, always).
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "go_goroutines.h"
 #include "go_mark.h"
 #include "go_rt.h"
 #include "session.h"
@@ -159,6 +162,32 @@ static uint64_t add_m_stacks(struct rb *b, struct hs_gort *rt)
 	return added;
 }
 
+// Each live goroutine's stack from where it stopped, [sp, stack.hi) (the
+// whole stack when sp is not in it), scanned conservatively.  True when
+// every goroutine of allgs was read.
+static bool add_goroutines(struct rb *b, struct hs_session *s, uint64_t *count)
+{
+	struct hs_error *err = hs_session_need_goroutines(s);
+	if (err) {
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "go", 0, "goroutine stacks are not roots: %s",
+			    hs_error_message(err));
+		hs_error_destroy(err);
+		return false;
+	}
+	const struct hs_go_goroutines *l = s->goroutines;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct hs_go_goroutine *g = &l->g[i];
+		if (g->stack_hi <= g->stack_lo)
+			continue;
+		uint64_t from = g->sp >= g->stack_lo && g->sp < g->stack_hi ? g->sp : g->stack_lo;
+		add(b, from & ~UINT64_C(7), g->stack_hi, HS_ROOT_STACK, NULL);
+		if (b->r->n)
+			b->r->ranges[b->r->n - 1].tid = g->tid;
+		(*count)++;
+	}
+	return l->unreadable == 0;
+}
+
 static int range_cmp(const void *x, const void *y)
 {
 	const struct hs_root_range *a = x, *b = y;
@@ -182,12 +211,16 @@ struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, s
 		return err;
 	}
 	struct rb b = { .r = ret };
-	add_mask(&b, rt, rt->data, rt->gcdata_n, rt->gcdata_bits);
-	add_mask(&b, rt, rt->bss, rt->gcbss_n, rt->gcbss_bits);
+	// A mask covers its section at most (a damaged n must not make millions of roots).
+	add_mask(&b, rt, rt->data, rt->edata > rt->data && rt->gcdata_n > (rt->edata - rt->data) / 8 ?
+		 (rt->edata - rt->data) / 8 : rt->gcdata_n, rt->gcdata_bits);
+	add_mask(&b, rt, rt->bss, rt->ebss > rt->bss && rt->gcbss_n > (rt->ebss - rt->bss) / 8 ?
+		 (rt->ebss - rt->bss) / 8 : rt->gcbss_n, rt->gcbss_bits);
 	m->global_words = 0;
 	for (size_t i = 0; i < ret->n; i++)
 		m->global_words += (ret->ranges[i].end - ret->ranges[i].start) / 8;
 	add_finalizers(&b, rt, &m->finalizers);
+	m->stacks = add_goroutines(&b, s, &m->goroutines);
 	m->m_stacks = add_m_stacks(&b, rt);
 	if (b.nomem) {
 		hs_roots_deinit(ret);
@@ -210,4 +243,19 @@ struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, s
 	m->rt = rt;
 	m->pointer_bits = go_pointer_bits;
 	return NULL;
+}
+
+bool hs_go_stack_root_name(struct hs_session *s, uint64_t addr, char *buf, size_t len, uint64_t *goid)
+{
+	const struct hs_go_goroutines *l = s->go_rt ? s->goroutines : NULL;
+	for (size_t i = 0; l && i < l->n; i++) {
+		const struct hs_go_goroutine *g = &l->g[i];
+		if (addr < g->stack_lo || addr >= g->stack_hi)
+			continue;
+		const char *fn = g->blocking < g->nframes && g->funcs ? g->funcs[g->blocking] : g->start_func;
+		snprintf(buf, len, "goroutine %" PRIu64 "%s%s%s", g->goid, fn ? " (" : "", fn ? fn : "", fn ? ")" : "");
+		*goid = g->goid;
+		return true;
+	}
+	return false;
 }

@@ -22,4 +22,8 @@ struct hs_go_mark {
  * precisely.  HS_ERR_NOT_FOUND when the heap has no Go allocator. */
 struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, struct hs_go_mark *m);
 
+/* The goroutine whose stack holds addr, as "goroutine 17 (main.leakRecv)"
+ * (its blocking function, else the one it runs); false when none does. */
+bool hs_go_stack_root_name(struct hs_session *s, uint64_t addr, char *buf, size_t len, uint64_t *goid);
+
 #endif

@@ -76,9 +76,7 @@ static struct hs_error *read_spans(struct hs_gort *rt, uint64_t allspans_off)
 	HS_CHECK(field(rt, "runtime.mspan", "elemsize", 104, &o_elem, NULL));
 	if (!hs_go_read(rt, rt->mheap + allspans_off, hdr, sizeof(hdr)) || hdr[1] > MAX_SPANS)
 		return hs_error_create(HS_ERR_HEAP, "runtime.mheap_.allspans cannot be read");
-	rt->spans = calloc(hdr[1] ? hdr[1] : 1, sizeof(*rt->spans));
-	if (!rt->spans)
-		return &hs_error_nomem;
+	size_t cap = 0;
 	uint8_t b[256];
 	uint64_t need = rt->sp_large_type ? rt->sp_large_type + 8 : o_elem + 8;
 	if (rt->sp_specials + 8 > need)
@@ -89,6 +87,13 @@ static struct hs_error *read_spans(struct hs_gort *rt, uint64_t allspans_off)
 		uint64_t p;
 		if (!rd64(rt, hdr[0] + i * 8, &p) || !p || !hs_go_read(rt, p, b, need) || b[o_state] != 1)
 			continue;
+		if (rt->nspans == cap) {
+			cap = cap ? 2 * cap : 1024;
+			struct hs_go_span *n = realloc(rt->spans, cap * sizeof(*n));
+			if (!n)
+				return &hs_error_nomem;
+			rt->spans = n;
+		}
 		struct hs_go_span *s = &rt->spans[rt->nspans];
 		uint64_t npages;
 		memcpy(&s->start, b + o_start, 8);
@@ -471,7 +476,7 @@ int hs_go_pointer_bits(const struct hs_gort *rt, uint64_t addr, uint64_t size, u
 		return -1;
 	if (!t->ptrbytes)
 		return 0;
-	if (!t->mask || !t->size)
+	if (!t->mask || t->ptrbytes < 8)
 		return -1;
 	uint64_t pw = t->ptrbytes / 8;
 	for (uint64_t o = off; o + t->ptrbytes <= size; o += t->size)

@@ -9,6 +9,7 @@
 #include "containers.h"
 #include "dominators.h"
 #include "fields.h"
+#include "go_mark.h"
 #include "graph.h"
 #include "pools.h"
 #include "rtti.h"
@@ -581,10 +582,17 @@ static void render_root(struct hs_cmd *c, const struct root_ref *r)
 		hs_demangle(mangled, fn, sizeof(fn));
 	}
 	const char *reg = r->reg >= 0 ? hs_reg_names[r->reg] : NULL;
+	// Go: a goroutine's stack, scanned conservatively.
+	char gname[256];
+	uint64_t goid = 0;
+	bool go_stack = r->kind == HS_ROOT_STACK && r->word && s->go_rt &&
+			hs_go_stack_root_name(s, r->word, gname, sizeof(gname), &goid);
 	if (c->json) {
 		struct hs_out *o = c->out;
 		hs_json_begin_object(o);
 		hs_json_kstr(o, "kind", hs_root_kind_name(r->kind));
+		if (go_stack)
+			hs_json_ku64(o, "goroutine", goid);
 		hs_json_key(o, "address");
 		if (r->word)
 			hs_json_u64(o, r->word);
@@ -604,6 +612,8 @@ static void render_root(struct hs_cmd *c, const struct root_ref *r)
 	hs_out_printf(c->out, "  %-8s ", hs_root_kind_name(r->kind));
 	if (reg)
 		hs_out_printf(c->out, "register %s of thread %d\n", reg, r->tid);
+	else if (go_stack)
+		hs_out_printf(c->out, "0x%" PRIx64 " in %s (scanned conservatively)\n", r->word, gname);
 	else if (r->kind == HS_ROOT_STACK || r->kind == HS_ROOT_TLS)
 		hs_out_printf(c->out, "0x%" PRIx64 " in thread %d%s%s%s\n", r->word, r->tid,
 			      have_fn ? " (frame of " : "", have_fn ? fn : "", have_fn ? ")" : "");
@@ -1073,6 +1083,15 @@ struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 	} else if (anchored) {
 		hs_out_printf(o, "0x%" PRIx64 " is anchored; a shortest chain from a root (%s hop%s):\n",
 			      s->heap.blocks[target].address, hops, len == 1 ? "" : "s");
+	} else if (s->go_rt) {
+		// Go: no root reaches it, so the next GC frees it.
+		if (len)
+			hs_out_printf(o, "0x%" PRIx64 " is unreachable: garbage awaiting GC (not a leak); the chain from "
+				      "its cluster head (%s hop%s):\n", s->heap.blocks[target].address, hops,
+				      len == 1 ? "" : "s");
+		else
+			hs_out_printf(o, "0x%" PRIx64 " is unreachable: garbage awaiting GC (not a leak), in a cycle\n",
+				      s->heap.blocks[target].address);
 	} else if (len) {
 		hs_out_printf(o, "0x%" PRIx64 " is LEAKED; the chain from its cluster head (unreferenced, %s hop%s):\n",
 			      s->heap.blocks[target].address, hops, len == 1 ? "" : "s");
@@ -1150,7 +1169,7 @@ struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 		hs_out_printf(o, "Referrers of 0x%" PRIx64 " (%" PRIu64 " bytes, %s):\n", s->heap.blocks[target].address,
 			      hs_block_size(&s->heap.blocks[target]),
 			      !(a->flags[target] & HS_NODE_USED) ? "free" :
-			      (a->flags[target] & HS_NODE_REACHABLE) ? "anchored" : "leaked");
+			      (a->flags[target] & HS_NODE_REACHABLE) ? "anchored" : s->go_rt ? "garbage awaiting GC" : "leaked");
 	}
 	for (size_t i = 0; i < refs.n; i++)
 		render_root(c, &refs.v[i]);
@@ -1328,6 +1347,9 @@ static void root_text(struct hs_session *s, const struct root_ref *r, char *buf,
 		return;
 	case HS_ROOT_STACK: {
 		char fn[256];
+		uint64_t goid;
+		if (s->go_rt && r->word && hs_go_stack_root_name(s, r->word, buf, len, &goid))
+			return;
 		if (hs_stack_frame_function(s, r->tid, r->word, fn, sizeof(fn))) {
 			hs_demangle(fn, what, sizeof(what));
 			snprintf(buf, len, "thread %d %s()", r->tid, what);
@@ -1435,7 +1457,7 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 	for (size_t k = 0; k < nrows; k++) {
 		struct top_owner *o = &own[k];
 		if (o->kind == OWNER_LEAKED) {
-			snprintf(o->name, sizeof(o->name), "(leaked)");
+			snprintf(o->name, sizeof(o->name), "%s", s->go_rt ? "(garbage awaiting GC)" : "(leaked)");
 		} else if (o->kind == OWNER_ROOT) {
 			uint32_t key = rows[k];
 			const uint32_t *hit = bsearch(&key, want, nwant, sizeof(*want), u32_cmp);
@@ -1617,7 +1639,9 @@ static void json_owner(struct hs_cmd *c, const struct top_owner *ow)
 
 static const char *row_state(struct hs_session *s, uint32_t i)
 {
-	return hs_node_leaked(s->analysis, i) ? "leaked" : hs_pools_block_pooled(s->pools, &s->heap, i) ? "pooled" : "anchored";
+	if (hs_node_leaked(s->analysis, i))
+		return s->go_rt ? "garbage" : "leaked";
+	return hs_pools_block_pooled(s->pools, &s->heap, i) ? "pooled" : "anchored";
 }
 
 static void json_row(struct hs_cmd *c, const struct top *t, size_t r)

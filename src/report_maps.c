@@ -350,7 +350,7 @@ static void owners_text(struct hs_cmd *c, const struct owners_model *m)
 	hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(ow->shared_bytes, x, sizeof(x)),
 		      ow->shared_count, "", "(shared: reached from several roots)");
 	hs_out_printf(o, "  %12s %10" PRIu64 "  %-9s %s\n", hs_fmt_size(m->leaked_bytes, x, sizeof(x)),
-		      m->leaked_count, "", "(leaked: no root)");
+		      m->leaked_count, "", c->s->go_rt ? "(garbage awaiting GC: no root)" : "(leaked: no root)");
 	hs_out_printf(o, "\nRetained by each container:\n\n  %12s %10s  %s\n", "RETAINED", "ENTRIES", "CONTAINER");
 	for (size_t i = 0; i < m->maps.n && i < m->limit && !o->stopped; i++) {
 		const struct hs_container *k = m->maps.v[i];

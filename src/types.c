@@ -1112,6 +1112,67 @@ static uint32_t inferred_name(struct hs_types *t, int k, struct name_cache *c)
 	return c->id[k];
 }
 
+/* The field rule's candidates of queue[from, to): each queued block's
+ * pointer members that point at the start of an untyped block big enough
+ * for the member's type, in queue and member order.  Reads only: the queued
+ * blocks' layouts are built, and a block typed stays typed, so the caller
+ * checks again only that the target is still untyped. */
+#define FIELD_STRETCH 65536
+struct field_pair { uint32_t b, src; int32_t pk; };
+struct field_part {
+	struct hs_session *s;
+	struct hs_analysis *a;
+	struct hs_types *t;
+	const uint32_t *queue;
+	size_t from, to;
+	struct field_pair *pairs;
+	size_t n, cap;
+	bool nomem;
+};
+
+static void *field_gather(void *arg)
+{
+	struct field_part *fp = arg;
+	struct hs_session *s = fp->s;
+	struct hs_analysis *a = fp->a;
+	const struct hs_types *t = fp->t;
+	const uint32_t *queue = fp->queue;
+	int64_t tg[INFER_MAX_BYTES / 8];
+	struct cursor c = { &s->target->mem, s->heap.blocks, NULL }, ahead = c;
+	for (size_t q = fp->from; q < fp->to; q++) {
+		// The queue is in no address order: ask for each block's header
+		// and edges first, then its bytes and its edges' targets.
+		if (q + 2 * INFER_AHEAD < fp->to) {
+			uint32_t j = queue[q + 2 * INFER_AHEAD];
+			__builtin_prefetch(&s->heap.blocks[j]);
+			__builtin_prefetch(&a->fwd_off[j]);
+		}
+		if (q + INFER_AHEAD < fp->to)
+			prefetch_block(&ahead, a, t, queue[q + INFER_AHEAD]);
+		uint32_t i = queue[q];
+		const struct layout *l = &t->layouts[t->block_layout[i]];
+		uint64_t size;
+		const uint8_t *d = block_words(&c, a, i, l->size, &size, tg);
+		for (size_t k = 0; d && k < l->nslots; k++) {
+			if (l->slots[k].offset + 8 > size)
+				continue;
+			uint64_t v;
+			memcpy(&v, d + l->slots[k].offset, 8);
+			int64_t b = tg[l->slots[k].offset / 8];
+			int pk = l->slots[k].pointee;
+			if (b < 0 || s->heap.blocks[b].address != v || a->type[b] ||
+			    hs_block_size(&s->heap.blocks[b]) < t->layouts[pk].size)
+				continue;
+			if (HS_VEC_GROW(fp->pairs, fp->cap, fp->n + 1)) {
+				fp->nomem = true;
+				return NULL;
+			}
+			fp->pairs[fp->n++] = (struct field_pair){ (uint32_t)b, i, pk };
+		}
+	}
+	return NULL;
+}
+
 static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
 {
 	if (!t->nlayouts || !a->n)
@@ -1200,44 +1261,51 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 		t->rule[i] = INFER_LAYOUT;
 		queue[tail++] = (uint32_t)i;
 	}
-	// field: what inferred blocks' pointer members point at.
-	int64_t tg[INFER_MAX_BYTES / 8];
-	struct cursor c = { &s->target->mem, s->heap.blocks, NULL }, ahead = c;
+	// field: what inferred blocks' pointer members point at, a stretch of
+	// the queue at a time: its pointers gathered on two threads, then
+	// applied in queue order (the result of visiting blocks one by one).
+	struct field_part parts2[2] = { { .s = s, .a = a, .t = t, .queue = queue },
+					{ .s = s, .a = a, .t = t, .queue = queue } };
 	while (head < tail) {
-		// The queue is in no address order: ask for each block's header
-		// and edges first, then its bytes and its edges' targets.
-		if (head + 2 * INFER_AHEAD < tail) {
-			uint32_t j = queue[head + 2 * INFER_AHEAD];
-			__builtin_prefetch(&s->heap.blocks[j]);
-			__builtin_prefetch(&a->fwd_off[j]);
+		size_t to = tail - head > FIELD_STRETCH ? head + FIELD_STRETCH : tail;
+		size_t n2 = nparts == 2 && to - head >= 1024 ? 2 : 1;
+		for (size_t k = 0; k < n2; k++) {
+			parts2[k].from = head + (to - head) * k / n2;
+			parts2[k].to = head + (to - head) * (k + 1) / n2;
+			parts2[k].n = 0;
 		}
-		if (head + INFER_AHEAD < tail)
-			prefetch_block(&ahead, a, t, queue[head + INFER_AHEAD]);
-		uint32_t i = queue[head++];
-		const struct layout *l = layout_built(t, t->block_layout[i], (unsigned)(t->layouts[t->block_layout[i]].key >> 40));
-		uint64_t size;
-		const uint8_t *d = block_words(&c, a, i, l->size, &size, tg);
-		for (size_t k = 0; d && k < l->nslots; k++) {
-			if (l->slots[k].offset + 8 > size)
-				continue;
-			uint64_t v;
-			memcpy(&v, d + l->slots[k].offset, 8);
-			int64_t b = tg[l->slots[k].offset / 8];
-			int pk = l->slots[k].pointee;
-			if (b < 0 || s->heap.blocks[b].address != v || a->type[b] ||
-			    hs_block_size(&s->heap.blocks[b]) < t->layouts[pk].size)
-				continue;
-			layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40));
-			uint32_t id = inferred_name(t, pk, &names);
-			if (!id)
-				continue;
-			a->type[b] = id;
-			t->block_layout[b] = pk;
-			t->rule[b] = INFER_FIELD;
-			t->conf[b] = (uint8_t)(t->conf[i] * 95 / 100);
-			queue[tail++] = (uint32_t)b;
+		threaded = n2 == 2 && pthread_create(&tid, NULL, field_gather, &parts2[1]) == 0;
+		field_gather(&parts2[0]);
+		if (threaded)
+			pthread_join(tid, NULL);
+		else if (n2 == 2)
+			field_gather(&parts2[1]);
+		bool nomem = false;
+		for (size_t k = 0; k < n2; k++) {
+			const struct field_part *fp = &parts2[k];
+			nomem |= fp->nomem;
+			for (size_t x = 0; x < fp->n; x++) {
+				uint32_t bi = fp->pairs[x].b;
+				int pk = fp->pairs[x].pk;
+				if (a->type[bi])
+					continue;
+				layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40));
+				uint32_t id = inferred_name(t, pk, &names);
+				if (!id)
+					continue;
+				a->type[bi] = id;
+				t->block_layout[bi] = pk;
+				t->rule[bi] = INFER_FIELD;
+				t->conf[bi] = (uint8_t)(t->conf[fp->pairs[x].src] * 95 / 100);
+				queue[tail++] = bi;
+			}
 		}
+		head = to;
+		if (nomem)
+			break;  // what was inferred is still true
 	}
+	free(parts2[0].pairs);
+	free(parts2[1].pairs);
 	free(queue);
 out:
 	free(names.id);
@@ -1320,6 +1388,8 @@ const char *hs_block_type(const struct hs_session *s, size_t i)
 
 bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
 {
+	if (s->go_rt)
+		return hs_go_block_field(s, i, off, buf, len);
 	struct hs_analysis *a = s->analysis;
 	if (!a || !a->types || i >= a->n || a->types->block_layout[i] < 0)
 		return false;

@@ -10,8 +10,8 @@ package main
 //	boxes    30 *Order and 10 Point values in a []interface{}: typed through
 //	         the interfaces' runtime type words
 //	garbage  300 *Garbage (200 bytes: the 208-byte class, used by nothing
-//	         else) allocated after the last GC and dropped: allocated,
-//	         unreachable, garbage awaiting GC
+//	         else) allocated after the last GC by a goroutine that exits:
+//	         allocated, unreachable, garbage awaiting GC
 // typesTruth appends the counts by type, a chosen object of each type and
 // every garbage address to the truth.
 
@@ -72,18 +72,21 @@ func makeTyped() {
 	}
 }
 
-// After the last GC (and with the GC off): dropped at once.
-//
-//go:noinline
+// After the last GC (and with the GC off): dropped at once, by a goroutine
+// that then exits, so no live stack keeps a stale pointer to one (stacks are
+// scanned conservatively); none points at another.
 func makeGarbage() {
-	var prev *Garbage
-	for i := range garbage {
-		g := &Garbage{p: prev}
-		garbage[i] = uintptr(unsafe.Pointer(g))
-		sink = g
-		prev = g
-	}
-	sink = nil
+	done := make(chan bool)
+	go func() {
+		for i := range garbage {
+			g := &Garbage{}
+			garbage[i] = uintptr(unsafe.Pointer(g))
+			sink = g
+		}
+		sink = nil
+		done <- true
+	}()
+	<-done
 }
 
 func typesTruth(out []byte) []byte {
