@@ -602,8 +602,9 @@ static struct hs_error *read_goroutine(struct hs_go_goroutines *l, uint64_t gp, 
 	if (OFF(rt, G_PARENTGOID) != NA)
 		gr->parent_goid = ld(b + OFF(rt, G_PARENTGOID), SZ(rt, G_PARENTGOID));
 	gr->waitreason = (unsigned)ld(b + OFF(rt, G_WAITREASON), SZ(rt, G_WAITREASON));
-	if (status == HS_G_WAITING)
-		gr->wait_reason = reason_name(rt, gr->waitreason);
+	// waitReasonZero is "": the runtime then says "waiting", as status does.
+	if (status == HS_G_WAITING && (gr->wait_reason = reason_name(rt, gr->waitreason)) && !gr->wait_reason[0])
+		gr->wait_reason = NULL;
 	gr->waitsince = (int64_t)ld(b + OFF(rt, G_WAITSINCE), 8);
 	gr->stack_lo = ld(b + OFF(rt, G_STACK_LO), 8);
 	gr->stack_hi = ld(b + OFF(rt, G_STACK_HI), 8);
