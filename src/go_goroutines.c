@@ -435,13 +435,13 @@ static bool grow(void **p, size_t n, size_t size)
 	return true;
 }
 
-static struct hs_error *push_frame(struct hs_go_goroutines *l, struct hs_go_goroutine *gr, uint64_t pc)
+static struct hs_error *push_frame(struct hs_go_goroutines *l, struct hs_go_goroutine *gr, uint64_t pc, bool exact)
 {
 	if (!grow((void **)&gr->frames, gr->nframes, sizeof(*gr->frames)) ||
 	    !grow((void **)&gr->funcs, gr->nframes, sizeof(*gr->funcs)))
 		return &hs_error_nomem;
 	gr->frames[gr->nframes] = pc;
-	gr->funcs[gr->nframes] = hs_go_func_name(l, pc, gr->nframes > 0);
+	gr->funcs[gr->nframes] = hs_go_func_name(l, pc, !exact);
 	gr->nframes++;
 	return NULL;
 }
@@ -450,18 +450,19 @@ static struct hs_error *unwind(struct hs_go_goroutines *l, struct hs_go_goroutin
 {
 	struct hs_go_rt *rt = l->rt;
 	uint64_t pc = gr->pc, sp = gr->sp, bp = gr->bp;
+	bool exact = true;   // pc is where the frame stopped, not a return address
 	if (!pc) {
 		gr->unwind_stop = "no saved pc";
 		return NULL;
 	}
 	while (gr->nframes < HS_GO_MAX_FRAMES) {
-		HS_CHECK(push_frame(l, gr, pc));
+		HS_CHECK(push_frame(l, gr, pc, exact));
 		const char *fn = gr->funcs[gr->nframes - 1];
 		if (fn && top_frame(fn))
 			return NULL;
 		uint64_t ret, next_sp, next_bp = bp;
 		if (rt->have_pcln) {
-			uint64_t fo = pcln_func(&rt->pcln, gr->nframes > 1 ? pc - 1 : pc);
+			uint64_t fo = pcln_func(&rt->pcln, exact ? pc : pc - 1);
 			int64_t size;
 			if (!fo) {
 				gr->unwind_stop = "a pc outside Go's code";
@@ -493,6 +494,9 @@ static struct hs_error *unwind(struct hs_go_goroutines *l, struct hs_go_goroutin
 			gr->unwind_stop = "a frame off the stack";
 			return NULL;
 		}
+		// A frame a signal injected (asynchronous preemption, a fault)
+		// returns to where its caller was interrupted.
+		exact = fn && (!strcmp(fn, "runtime.asyncPreempt") || !strcmp(fn, "runtime.sigpanic"));
 		pc = ret;
 		sp = next_sp;
 		bp = next_bp;
@@ -598,8 +602,9 @@ static struct hs_error *read_goroutine(struct hs_go_goroutines *l, uint64_t gp, 
 	if (OFF(rt, G_PARENTGOID) != NA)
 		gr->parent_goid = ld(b + OFF(rt, G_PARENTGOID), SZ(rt, G_PARENTGOID));
 	gr->waitreason = (unsigned)ld(b + OFF(rt, G_WAITREASON), SZ(rt, G_WAITREASON));
-	if (status == HS_G_WAITING)
-		gr->wait_reason = reason_name(rt, gr->waitreason);
+	// waitReasonZero is "": the runtime then says "waiting", as status does.
+	if (status == HS_G_WAITING && (gr->wait_reason = reason_name(rt, gr->waitreason)) && !gr->wait_reason[0])
+		gr->wait_reason = NULL;
 	gr->waitsince = (int64_t)ld(b + OFF(rt, G_WAITSINCE), 8);
 	gr->stack_lo = ld(b + OFF(rt, G_STACK_LO), 8);
 	gr->stack_hi = ld(b + OFF(rt, G_STACK_HI), 8);
@@ -832,6 +837,10 @@ struct hs_error *hs_go_goroutines_list(struct hs_walk_ctx *ctx, struct hs_go_gor
 	rt->file = hs_elf_open(mod->path, mod->bias);
 	read_version(rt->file, l->version, sizeof(l->version));
 	err = resolve_layout(rt, l);
+	if (!err && version_index(l->version) < 0)
+		hs_walk_diag(ctx, HS_DIAG_WARNING, 0, "%s is not a Go release heapscope was checked on (go1.19, "
+			     "go1.21-1.24): the goroutines are read by the DWARF names of those",
+			     l->version[0] ? l->version : "the Go version");
 	if (!err) {
 		rt->have_pcln = pcln_open(rt);
 		l->unwinder = rt->have_pcln ? "pclntab frame sizes" : "frame pointers";

@@ -352,6 +352,13 @@ static void push(struct gt *g, uint32_t b, int plan, uint64_t data, uint64_t cou
 	g->q[g->qtail++] = (struct item){ b, plan, data, count };
 }
 
+// Block b's element type (for field names): its DIE, and its data offset.
+static void record(struct gt *g, size_t b, int k, uint64_t off)
+{
+	if (k >= 0 && g->s->go_block_die)
+		g->s->go_block_die[b] = (g->plans[k].die_off + 1) | (off ? UINT64_C(1) << 63 : 0);
+}
+
 // v points at what plan k describes (count of them at most; 0: as many as
 // the block holds): type its block.
 static void type_target(struct gt *g, uint64_t v, int k, uint32_t name, uint64_t count)
@@ -377,6 +384,7 @@ static void type_target(struct gt *g, uint64_t v, int k, uint32_t name, uint64_t
 	if (!name)
 		name = count >= 2 ? intern_array(g, g->plans[k].name) : g->plans[k].name;
 	g->a->type[b] = name;
+	record(g, (size_t)b, k, off);
 	push(g, (uint32_t)b, k, v, count > MAX_ELEMS ? MAX_ELEMS : count);
 }
 
@@ -552,7 +560,9 @@ static void type_runtime(struct gt *g)
 		if (!last_name)
 			continue;
 		g->a->type[i] = n >= 2 ? intern_array(g, last_name) : last_name;
-		push(g, (uint32_t)i, plan_of_runtime(g, ta), b->address + off, n > MAX_ELEMS ? MAX_ELEMS : n);
+		int k = plan_of_runtime(g, ta);
+		record(g, i, k, off);
+		push(g, (uint32_t)i, k, b->address + off, n > MAX_ELEMS ? MAX_ELEMS : n);
 	}
 }
 
@@ -562,6 +572,8 @@ void hs_go_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t
 		return;
 	struct gt g = { .s = s, .a = a, .t = t, .rt = s->go_rt, .types = s->go_rt->types };
 	bool dwarf = s->go_rt->dwarf;
+	free(s->go_block_die);
+	s->go_block_die = dwarf ? calloc(a->n ? a->n : 1, sizeof(*s->go_block_die)) : NULL;
 	if (dwarf) {
 		g.plans = calloc(MAX_PLANS, sizeof(*g.plans));
 		g.pcap = 2 * MAX_PLANS;
@@ -587,4 +599,90 @@ void hs_go_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t
 	free(g.rkeys);
 	free(g.rvals);
 	free(g.q);
+}
+
+// buf = head, "[index]" (unless UINT64_MAX), then ".inner" (or "inner"
+// when it is an index itself), truncated to len.
+static void join(char *buf, size_t len, const char *head, unsigned long long index, const char *inner)
+{
+	char tmp[600];
+	char idx[32] = "";
+	if (index != UINT64_MAX)
+		snprintf(idx, sizeof(idx), "[%llu]", index);
+	const char *dot = inner[0] && inner[0] != '[' && (head[0] || idx[0]) ? "." : "";
+	snprintf(tmp, sizeof(tmp), "%.200s%s%s%.300s", head, idx, dot, inner);
+	size_t n = strlen(tmp);
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, tmp, n);
+	buf[n] = 0;
+}
+
+// The member of type d holding byte off: "next", "hdr.len", "[3]".
+static bool member_at(Dwarf_Die *d, uint64_t off, char *buf, size_t len, int depth)
+{
+	if (depth > MAX_DEPTH || !len)
+		return false;
+	int tag = dwarf_tag(d);
+	Dwarf_Die t;
+	if (tag == DW_TAG_array_type && die_type(d, &t)) {
+		uint64_t es = type_size(&t);
+		if (!es)
+			return false;
+		char inner[256] = "";
+		if (!member_at(&t, off % es, inner, sizeof(inner), depth + 1))
+			inner[0] = 0;
+		join(buf, len, "", (unsigned long long)(off / es), inner);
+		return true;
+	}
+	if (tag != DW_TAG_structure_type || go_kind(d) == GO_KIND_SLICE || go_kind(d) == GO_KIND_STRING ||
+	    go_kind(d) == GO_KIND_INTERFACE)
+		return false;
+	Dwarf_Die m;
+	if (dwarf_child(d, &m) != 0)
+		return false;
+	do {
+		uint64_t mo;
+		Dwarf_Die mt;
+		const char *name = dwarf_diename(&m);
+		if (dwarf_tag(&m) != DW_TAG_member || !name || !hs_dwarf_member_location(&m, &mo) || !die_type(&m, &mt))
+			continue;
+		uint64_t sz = type_size(&mt);
+		if (off < mo || off >= mo + (sz ? sz : 1))
+			continue;
+		char inner[256] = "";
+		if (!member_at(&mt, off - mo, inner, sizeof(inner), depth + 1))
+			inner[0] = 0;
+		join(buf, len, name, UINT64_MAX, inner);
+		return true;
+	} while (dwarf_siblingof(&m, &m) == 0);
+	return false;
+}
+
+bool hs_go_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
+{
+	if (!s->go_rt || !s->go_block_die || !s->analysis || i >= s->analysis->n || !s->go_block_die[i])
+		return false;
+	uint64_t v = s->go_block_die[i], data = v >> 63 ? 8 : 0;
+	Dwarf_Addr bias;
+	Dwarf *dw = s->go_rt->mod->dwfl_module ? dwfl_module_getdwarf(s->go_rt->mod->dwfl_module, &bias) : NULL;
+	Dwarf_Die d;
+	if (!dw || off < data || !dwarf_offdie(dw, (v & ~(UINT64_C(1) << 63)) - 1, &d))
+		return false;
+	uint64_t es = type_size(&d), in = off - data;
+	if (!es)
+		return false;
+	uint64_t elem = in / es;
+	char inner[256];
+	bool have = member_at(&d, in % es, inner, sizeof(inner), 0);
+	bool array = hs_block_size(&s->heap.blocks[i]) - data >= 2 * es;
+	if (!have)
+		inner[0] = 0;
+	if (array)
+		join(buf, len, "", elem, inner);
+	else if (have)
+		join(buf, len, "", UINT64_MAX, inner);
+	else
+		return false;
+	return true;
 }

@@ -10,4 +10,11 @@ struct hs_types;
  * analysis); nothing when the heap is not Go's. */
 void hs_go_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t);
 
+/* The field of Go block i at byte off ("next", "[7]", "[3].item"), when its
+ * type came from DWARF; false otherwise. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+bool hs_go_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len);
+
 #endif

@@ -182,6 +182,120 @@ static void print_allocator_totals(struct hs_out *o, const struct hs_session *s)
 	}
 }
 
+/* What summary shows: totals by state and `where`, the pools' share, the
+ * allocators as walked and, with --leaks, the leak classes. */
+struct summary_model {
+	struct heap_totals t;
+	struct totals pooled, live;     /* pooled: on an application pool's free list;
+	                                   live: in use and not pooled */
+	const struct hs_pools *pools;   /* NULL: none computed */
+	bool pollution;                 /* pools->polluted, polluted_retained are known */
+	bool leaks;                     /* the analysis' leak totals are shown */
+	bool go;                        /* a Go heap: its metadata states are named */
+	const struct hs_alloc_desc *desc;
+	size_t ndesc;
+	const char *not_walked;         /* an allocator found but not walked, or NULL */
+};
+
+static void summary_model(const struct hs_session *s, bool leaks, bool pollution, struct summary_model *m)
+{
+	const struct hs_pools *pl = s->pools;
+	*m = (struct summary_model){ .pooled = { pl ? pl->count : 0, pl ? pl->bytes : 0 }, .pools = pl,
+				     .pollution = pollution, .leaks = leaks, .desc = s->desc, .ndesc = s->ndesc,
+				     .not_walked = s->walk_failure ? s->walk_failure->message : NULL };
+	heap_totals(&s->heap, &m->t);
+	uint64_t pooled_blocks = 0;
+	for (size_t k = 0; pl && k < pl->nobjs; k++)
+		pooled_blocks += !pl->pools[pl->objs[k].pool].slab;
+	m->live.count = m->t.used.count - pooled_blocks;
+	m->live.bytes = m->t.used.bytes - m->pooled.bytes;
+	for (size_t d = 0; d < s->ndesc; d++)
+		m->go |= s->desc[d].allocator && !strcmp(s->desc[d].allocator, "go");
+}
+
+static void summary_json(struct hs_cmd *c, const struct summary_model *m)
+{
+	struct hs_out *o = c->out;
+	const struct hs_pools *pl = m->pools;
+	hs_cmd_json_begin(c, "summary");
+	hs_cmd_json_allocators(c);
+	hs_json_ku64(o, "arenas", total_arenas(c->s));
+	json_totals(o, "in_use", &m->t.used);
+	json_totals(o, "free", &m->t.free);
+	json_totals(o, "metadata", &m->t.meta);
+	json_totals(o, "pooled", &m->pooled);
+	hs_json_ku64(o, "pools", pl ? pl->n : 0);
+	json_totals(o, "live", &m->live);
+	if (m->pollution) {
+		hs_json_ku64(o, "polluted", pl->polluted);
+		hs_json_ku64(o, "polluted_retained", pl->polluted_retained);
+	}
+	if (m->leaks)
+		hs_report_leak_totals(c);
+	hs_json_key(o, "by_where");
+	hs_json_begin_array(o);
+	for (size_t k = 0; k < hs_where_count(); k++) {
+		unsigned w = hs_where_at(k);
+		if (!m->t.where[w].count)
+			continue;
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "where", hs_where_name(w));
+		hs_json_kstr(o, "state", hs_where_state(w));
+		hs_json_ku64(o, "count", m->t.where[w].count);
+		hs_json_ku64(o, "bytes", m->t.where[w].bytes);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+static void summary_text(struct hs_cmd *c, const struct summary_model *m)
+{
+	struct hs_out *o = c->out;
+	const struct heap_totals *t = &m->t;
+	const struct hs_pools *pl = m->pools;
+	char a[32];
+	for (size_t d = 0; d < m->ndesc; d++) {
+		const struct hs_alloc_desc *ad = &m->desc[d];
+		hs_out_printf(o, "Allocator:  %s %s, %zu arena%s (layout: %s)\n", ad->allocator, ad->version,
+			      ad->narenas, ad->narenas == 1 ? "" : "s", ad->layout_source);
+	}
+	// Said first, not only among the diagnostics: the totals below lack it.
+	if (m->not_walked)
+		hs_out_printf(o, "Not walked: %s\n", m->not_walked);
+	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "BYTES", "EXACT");
+	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "in use", t->used.count,
+		      hs_fmt_size(t->used.bytes, a, sizeof(a)), t->used.bytes);
+	print_where_totals(o, t, HS_STATE_USED);
+	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "free", t->free.count,
+		      hs_fmt_size(t->free.bytes, a, sizeof(a)), t->free.bytes);
+	print_where_totals(o, t, HS_STATE_FREE);
+	if (t->meta.count)
+		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "allocator metadata", t->meta.count,
+			      hs_fmt_size(t->meta.bytes, a, sizeof(a)), t->meta.bytes);
+	// A Go heap's metadata is goroutine stacks and runtime structs: named.
+	if (m->go)
+		print_where_totals(o, t, HS_STATE_META);
+	if (m->pooled.count) {
+		hs_out_printf(o, "\n  %-22s %12" PRIu64 " %12s  %" PRIu64 "   (%zu pool%s; see: pools)\n", "pooled (in use)",
+			      m->pooled.count, hs_fmt_size(m->pooled.bytes, a, sizeof(a)), m->pooled.bytes, pl->n,
+			      pl->n == 1 ? "" : "s");
+		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "live (in use - pooled)", m->live.count,
+			      hs_fmt_size(m->live.bytes, a, sizeof(a)), m->live.bytes);
+		if (m->pollution)
+			hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "   (kept alive only by pooled objects)\n",
+				      "polluted pooled", pl->polluted, hs_fmt_size(pl->polluted_retained, a, sizeof(a)),
+				      pl->polluted_retained);
+	}
+	if (m->ndesc > 1)
+		print_allocator_totals(o, c->s);
+	if (m->leaks)
+		hs_report_leak_totals(c);
+	hs_cmd_diagnostics(c);
+}
+
 struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 {
 	// The walk alone by default (DESIGN: summary needs only the walk);
@@ -202,93 +316,12 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 			return err;
 		hs_error_destroy(err);
 	}
-	// Pooled: on an application pool's free list; live: in use and not pooled.
-	const struct hs_pools *pl = c->s->pools;
-	struct totals pooled = { pl ? pl->count : 0, pl ? pl->bytes : 0 }, live;
-	struct heap_totals t;
-	heap_totals(&c->s->heap, &t);
-	uint64_t pooled_blocks = 0;
-	for (size_t k = 0; pl && k < pl->nobjs; k++)
-		pooled_blocks += !pl->pools[pl->objs[k].pool].slab;
-	live.count = t.used.count - pooled_blocks;
-	live.bytes = t.used.bytes - pooled.bytes;
-	struct hs_out *o = c->out;
-	if (c->json) {
-		hs_cmd_json_begin(c, "summary");
-		hs_cmd_json_allocators(c);
-		hs_json_ku64(o, "arenas", total_arenas(c->s));
-		json_totals(o, "in_use", &t.used);
-		json_totals(o, "free", &t.free);
-		json_totals(o, "metadata", &t.meta);
-		json_totals(o, "pooled", &pooled);
-		hs_json_ku64(o, "pools", pl ? pl->n : 0);
-		json_totals(o, "live", &live);
-		if (pollution) {
-			hs_json_ku64(o, "polluted", pl->polluted);
-			hs_json_ku64(o, "polluted_retained", pl->polluted_retained);
-		}
-		if (leaks)
-			hs_report_leak_totals(c);
-		hs_json_key(o, "by_where");
-		hs_json_begin_array(o);
-		for (size_t k = 0; k < hs_where_count(); k++) {
-			unsigned w = hs_where_at(k);
-			if (!t.where[w].count)
-				continue;
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "where", hs_where_name(w));
-			hs_json_kstr(o, "state", hs_where_state(w));
-			hs_json_ku64(o, "count", t.where[w].count);
-			hs_json_ku64(o, "bytes", t.where[w].bytes);
-			hs_json_end_object(o);
-		}
-		hs_json_end_array(o);
-		hs_cmd_diagnostics(c);
-		hs_json_end_object(o);
-		hs_json_done(o);
-		return NULL;
-	}
-	char a[32];
-	for (size_t d = 0; d < c->s->ndesc; d++) {
-		const struct hs_alloc_desc *ad = &c->s->desc[d];
-		hs_out_printf(o, "Allocator:  %s %s, %zu arena%s (layout: %s)\n", ad->allocator, ad->version,
-			      ad->narenas, ad->narenas == 1 ? "" : "s", ad->layout_source);
-	}
-	// Said first, not only among the diagnostics: the totals below lack it.
-	if (c->s->walk_failure)
-		hs_out_printf(o, "Not walked: %s\n", c->s->walk_failure->message);
-	hs_out_printf(o, "\n  %-22s %12s %12s  %s\n", "", "COUNT", "BYTES", "EXACT");
-	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "in use", t.used.count,
-		      hs_fmt_size(t.used.bytes, a, sizeof(a)), t.used.bytes);
-	print_where_totals(o, &t, HS_STATE_USED);
-	hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "free", t.free.count,
-		      hs_fmt_size(t.free.bytes, a, sizeof(a)), t.free.bytes);
-	print_where_totals(o, &t, HS_STATE_FREE);
-	if (t.meta.count)
-		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "allocator metadata", t.meta.count,
-			      hs_fmt_size(t.meta.bytes, a, sizeof(a)), t.meta.bytes);
-	// A Go heap's metadata is goroutine stacks and runtime structs: named.
-	bool go = false;
-	for (size_t d = 0; d < c->s->ndesc; d++)
-		go |= c->s->desc[d].allocator && !strcmp(c->s->desc[d].allocator, "go");
-	if (go)
-		print_where_totals(o, &t, HS_STATE_META);
-	if (pooled.count) {
-		hs_out_printf(o, "\n  %-22s %12" PRIu64 " %12s  %" PRIu64 "   (%zu pool%s; see: pools)\n", "pooled (in use)",
-			      pooled.count, hs_fmt_size(pooled.bytes, a, sizeof(a)), pooled.bytes, pl->n,
-			      pl->n == 1 ? "" : "s");
-		hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "\n", "live (in use - pooled)", live.count,
-			      hs_fmt_size(live.bytes, a, sizeof(a)), live.bytes);
-		if (pollution)
-			hs_out_printf(o, "  %-22s %12" PRIu64 " %12s  %" PRIu64 "   (kept alive only by pooled objects)\n",
-				      "polluted pooled", pl->polluted, hs_fmt_size(pl->polluted_retained, a, sizeof(a)),
-				      pl->polluted_retained);
-	}
-	if (c->s->ndesc > 1)
-		print_allocator_totals(o, c->s);
-	if (leaks)
-		hs_report_leak_totals(c);
-	hs_cmd_diagnostics(c);
+	struct summary_model m;
+	summary_model(c->s, leaks, pollution, &m);
+	if (c->json)
+		summary_json(c, &m);
+	else
+		summary_text(c, &m);
 	return NULL;
 }
 

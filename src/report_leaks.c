@@ -1705,9 +1705,58 @@ static void text_more(struct hs_cmd *c, uint32_t depth, uint64_t more, uint64_t 
 }
 
 // Rows in tree order (a row, then its children), without recursion.
-static void render_top(struct hs_cmd *c, const struct top *t)
+/* The top model is struct top (top_build): the rows, each unfolded one
+ * followed by its children; the renderers walk that tree, depth first. */
+struct top_frame { size_t row, next; };
+
+static void top_json(struct hs_cmd *c, const struct top *t, uint64_t depth)
 {
 	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "top");
+	hs_json_ku64(o, "total", t->total);
+	hs_json_kbool(o, "truncated", t->ntop < t->total);
+	hs_json_ku64(o, "objects_total", t->total);
+	hs_json_kbool(o, "objects_truncated", t->ntop < t->total);
+	hs_json_ku64(o, "depth", depth);
+	hs_json_key(o, "objects");
+	hs_json_begin_array(o);
+	struct top_frame *stack = malloc((t->maxdepth + 2) * sizeof(*stack));
+	for (size_t k = 0; stack && k < t->ntop && !o->stopped; k++) {
+		size_t sp = 0;
+		stack[sp++] = (struct top_frame){ k, 0 };
+		json_row(c, t, k);
+		while (sp && !o->stopped) {
+			struct top_frame *f = &stack[sp - 1];
+			const struct top_row *row = &t->rows[f->row];
+			if (f->next == 0 && row->unfolded) {
+				hs_json_key(o, "children");
+				hs_json_begin_array(o);
+			}
+			if (f->next < row->nchildren) {
+				size_t child = row->first_child + f->next++;
+				json_row(c, t, child);
+				stack[sp++] = (struct top_frame){ child, 0 };
+				continue;
+			}
+			if (row->unfolded) {
+				hs_json_end_array(o);
+				hs_json_ku64(o, "children_more", row->more_children);
+			}
+			hs_json_end_object(o);
+			sp--;
+		}
+	}
+	free(stack);
+	hs_json_end_array(o);
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+static void top_text(struct hs_cmd *c, const struct top *t)
+{
+	struct hs_out *o = c->out;
+	hs_out_printf(o, "The allocations that keep the most memory alive; what one keeps alone is folded\n"
+			 "under it (the dominator tree; --depth N unfolds N levels).\n\n");
 	int owner_width = 5;
 	for (size_t k = 0; k < t->ntop; k++) {
 		int w = (int)strlen(t->owners[k].name);
@@ -1715,51 +1764,31 @@ static void render_top(struct hs_cmd *c, const struct top *t)
 			owner_width = w > 40 ? 40 : w;
 	}
 	int addr_width = 18 + 2 * (int)t->maxdepth;
-	if (!c->json)
-		hs_out_printf(o, "  %-*s %10s %10s %10s %-8s %-*s %s\n", addr_width, "ADDRESS", "SIZE", "RETAINED", "OBJECTS",
-			      "STATE", owner_width, "OWNER", "TYPE");
-	struct frame { size_t row, next; };
-	struct frame *stack = malloc((t->maxdepth + 2) * sizeof(*stack));
-	if (!stack)
-		return;
-	for (size_t k = 0; k < t->ntop && !o->stopped; k++) {
+	hs_out_printf(o, "  %-*s %10s %10s %10s %-8s %-*s %s\n", addr_width, "ADDRESS", "SIZE", "RETAINED", "OBJECTS",
+		      "STATE", owner_width, "OWNER", "TYPE");
+	struct top_frame *stack = malloc((t->maxdepth + 2) * sizeof(*stack));
+	for (size_t k = 0; stack && k < t->ntop && !o->stopped; k++) {
 		size_t sp = 0;
-		stack[sp++] = (struct frame){ k, 0 };
-		if (c->json)
-			json_row(c, t, k);
-		else
-			text_row(c, t, k, addr_width, owner_width);
+		stack[sp++] = (struct top_frame){ k, 0 };
+		text_row(c, t, k, addr_width, owner_width);
 		while (sp && !o->stopped) {
-			struct frame *f = &stack[sp - 1];
+			struct top_frame *f = &stack[sp - 1];
 			const struct top_row *row = &t->rows[f->row];
-			bool unfolded = row->unfolded;
-			if (f->next == 0 && c->json && unfolded) {
-				hs_json_key(o, "children");
-				hs_json_begin_array(o);
-			}
 			if (f->next < row->nchildren) {
 				size_t child = row->first_child + f->next++;
-				if (c->json)
-					json_row(c, t, child);
-				else
-					text_row(c, t, child, addr_width, owner_width);
-				stack[sp++] = (struct frame){ child, 0 };
+				text_row(c, t, child, addr_width, owner_width);
+				stack[sp++] = (struct top_frame){ child, 0 };
 				continue;
 			}
-			if (c->json) {
-				if (unfolded) {
-					hs_json_end_array(o);
-					hs_json_ku64(o, "children_more", row->more_children);
-				}
-				hs_json_end_object(o);
-			} else if (row->more_children) {
+			if (row->more_children)
 				text_more(c, row->depth + 1, row->more_children, row->more_bytes,
 					  row->more_children == 1 ? "child" : "children");
-			}
 			sp--;
 		}
 	}
 	free(stack);
+	if (t->ntop < t->total)
+		text_more(c, 0, t->total - t->ntop, t->more_bytes, "objects");
 }
 
 #define TOP_MAX_DEPTH 100
@@ -1785,28 +1814,10 @@ struct hs_error *hs_cmd_top(struct hs_cmd *c)
 		free(t.owners);
 		return err;
 	}
-	struct hs_out *o = c->out;
-	if (c->json) {
-		hs_cmd_json_begin(c, "top");
-		hs_json_ku64(o, "total", t.total);
-		hs_json_kbool(o, "truncated", t.ntop < t.total);
-		hs_json_ku64(o, "objects_total", t.total);
-		hs_json_kbool(o, "objects_truncated", t.ntop < t.total);
-		hs_json_ku64(o, "depth", depth);
-		hs_json_key(o, "objects");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "The allocations that keep the most memory alive; what one keeps alone is folded\n"
-				 "under it (the dominator tree; --depth N unfolds N levels).\n\n");
-	}
-	render_top(c, &t);
-	if (c->json) {
-		hs_json_end_array(o);
-		hs_json_end_object(o);
-		hs_json_done(o);
-	} else if (t.ntop < t.total) {
-		text_more(c, 0, t.total - t.ntop, t.more_bytes, "objects");
-	}
+	if (c->json)
+		top_json(c, &t, depth);
+	else
+		top_text(c, &t);
 	free(t.rows);
 	free(t.owners);
 	return NULL;

@@ -221,7 +221,9 @@ static int frame_cb(Dwfl_Frame *frame, void *arg)
 
 bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char *buf, size_t len)
 {
-	if (!s->symbols || s->target->kind != HS_TARGET_CORE || !s->symbols->dwfl)
+	// A Go program's stack roots are goroutine stacks, not the threads'
+	// (go_mark.c names them by goroutine).
+	if (!s->symbols || s->target->kind != HS_TARGET_CORE || !s->symbols->dwfl || s->go_rt)
 		return false;
 	Dwfl *dwfl = s->symbols->dwfl;
 	if (!s->unwinder_attached) {

@@ -211,6 +211,7 @@ void hs_session_destroy(struct hs_session *s)
 	hs_dominators_destroy(s->dominators);
 	drop_analysis(s->analysis);
 	hs_gort_close(s->go_rt);
+	free(s->go_block_die);
 	hs_error_destroy(s->analysis_error);
 	hs_heap_deinit(&s->heap);
 	for (size_t i = 0; i < s->ndesc; i++)

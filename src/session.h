@@ -70,6 +70,7 @@ struct hs_session {
 	const char *command;                   /* the command being run (hs_session_run) */
 	struct hs_gort *go_rt;                /* go_rt.c: the Go heap's runtime, with the analysis */
 	struct hs_go_mark go_mark;             /* go_mark.c: its roots, counted */
+	uint64_t *go_block_die;                /* go_types.c: per block its element type's DIE + 1 (bit 63: header) */
 	struct hs_go_goroutines *goroutines;   /* go_goroutines.c: NULL until needed */
 	struct hs_error *goroutines_error;
 };

@@ -1395,6 +1395,8 @@ const char *hs_block_type(const struct hs_session *s, size_t i)
 
 bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
 {
+	if (s->go_rt)
+		return hs_go_block_field(s, i, off, buf, len);
 	struct hs_analysis *a = s->analysis;
 	if (!a || !a->types || i >= a->n || a->types->block_layout[i] < 0)
 		return false;

@@ -274,9 +274,15 @@ class GoCore:
             self.assertEqual(ch[0]["symbol"], "main.conns")
         if self.layout == "DWARF":
             self.assertEqual([e.get("type") for e in ch[1:]], ["[]*main.Conn", "main.Conn"])
+            # Go field paths from DWARF: conns[7] is element 7 of the array.
+            self.assertEqual(ch[1]["field"], "[7]")
         self.assertEqual(ch[-1]["address"], conn)
         refs = hslib.run_json(self.args + ["refs", "0x%x" % conn], timeout=120)
         self.assertIn(ch[1]["address"], [r.get("address") for r in refs["referrers"]])
+        if self.layout == "DWARF":
+            # conns[8].next and boxes[7].(*Order).item point at it too.
+            fields = sorted(r.get("field") or "" for r in refs["referrers"])
+            self.assertEqual(fields, ["[7]", "item", "next"])
 
 
 def make_cases():

@@ -292,6 +292,41 @@ class TestGoroutinesRefused(unittest.TestCase):
         doc = hslib.run_json([core, "goroutines"], expect_status=4)
         self.assertIn("not a Go program", doc["error"]["message"])
 
+    def test_other_version_is_said(self):
+        """A release heapscope was not checked on (a copy of the executable
+        whose version says go1.20): read by DWARF names, with a warning;
+        without DWARF, refused by name."""
+        src = go_core("go_goroutines", "kernel")
+        exe_path = os.path.realpath(os.path.join(hslib.CORES, "go_goroutines"))
+        with open(exe_path, "rb") as f:
+            exe = f.read()
+        d = "/tmp/hsgor%d" % os.getpid()
+        d += "v" * (len(exe_path) - len(d) - len("/go_goroutines"))
+        os.makedirs(d, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix="hs-gor-")
+        try:
+            other = d + "/go_goroutines"
+            with open(other, "wb") as f:
+                f.write(exe.replace(b"go1.19.", b"go1.20."))
+            with open(src, "rb") as f:
+                core = f.read()
+            self.assertIn(exe_path.encode(), core)
+            dst = os.path.join(tmp, "other.core")
+            with open(dst, "wb") as f:
+                f.write(core.replace(exe_path.encode(), other.encode()))
+            doc = hslib.run_json([dst, "goroutines"], timeout=60)
+            r = hslib.run(["--no-debuginfo", dst, "goroutines"], timeout=60)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.assertEqual(doc["go_version"], "go1.20.8")
+        self.assertIn("go1.20.8 is not a Go release heapscope was checked on",
+                      " ".join(x["message"] for x in doc["diagnostics"]))
+        self.assertEqual(doc["total"], hslib.run_json([src, "goroutines"])["total"])
+        self.assertEqual(r.status, 4, r.describe())
+        self.assertIn("go1.20.8 without DWARF (--no-debuginfo)", r.stderr)
+        self.assertEqual(r.stdout, "")
+
     def test_same_document_from_the_built_in_layout(self):
         for name in ("go_goroutines", "go124_goroutines"):
             core = go_core(name, "kernel")
