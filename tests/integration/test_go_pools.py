@@ -203,6 +203,14 @@ class TestGoPoolsText(unittest.TestCase):
         self.assertEqual(row[-4:], ["1", "2", "4", "*main.Buf"])
         self.assertRegex(lines[-1], r"^\d+ pools, \d+ pooled objects")
 
+    def test_no_pool_holds_anything(self):
+        """cores/go_heap never uses a sync.Pool: no pool, said so."""
+        core = go_core("go124_heap", "kernel")
+        self.assertEqual(hslib.run_json([core, "pools"])["pools"], [])
+        r = hslib.run([core, "pools"], timeout=120)
+        self.assertEqual(r.status, 0, r.describe())
+        self.assertEqual(r.stdout.splitlines()[0], "  (no sync.Pool holds anything)")
+
 
 if __name__ == "__main__":
     import gdbutil
