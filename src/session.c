@@ -432,6 +432,11 @@ static struct hs_error *go_command_check(struct hs_session *s, bool built)
 	for (size_t i = 0; s->command && reach[i]; i++)
 		if (!strcmp(s->command, reach[i]))
 			return built ? hs_session_go_reach_unsupported(s) : NULL;
+	// Go maps (containers_gomap.c): their retained bytes need reachability.
+	static const char *const maps[] = { "maps", "map", NULL };
+	for (size_t i = 0; s->command && maps[i]; i++)
+		if (!strcmp(s->command, maps[i]))
+			return built ? hs_session_go_reach_unsupported(s) : NULL;
 	return hs_session_go_unsupported(s, "reachability",
 					 "(leaks, chain, refs, top, retained sizes): heapscope does not mark from Go's "
 					 "roots (goroutine stacks, globals) yet, and an unreachable Go object is garbage "
