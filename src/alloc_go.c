@@ -95,12 +95,6 @@ struct go_st {
 #define OFF(g, id) ((g)->f[HS_GO_##id][0])
 #define SIZE(g, id) ((g)->f[HS_GO_##id][1])
 
-static const char *base_name(const char *p)
-{
-	const char *s = p ? strrchr(p, '/') : NULL;
-	return s ? s + 1 : (p ? p : "?");
-}
-
 static uint64_t ld_n(const uint8_t *p, uint64_t size)
 {
 	uint64_t v = 0;
@@ -137,43 +131,32 @@ static bool release_in(const char *version, const char *releases)
 	return false;
 }
 
-static uint64_t uvarint(const uint8_t *p, size_t len, size_t *used)
-{
-	uint64_t v = 0;
-	for (size_t i = 0; i < len && i < 10; i++) {
-		v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-		if (!(p[i] & 0x80)) {
-			*used = i + 1;
-			return v;
-		}
-	}
-	*used = 0;
-	return 0;
-}
-
 // .go.buildinfo (Go 1.18+): "\xff Go buildinf:", pointer size, flags; with
 // flags & 2 the version follows at 32 as a uvarint length and its bytes.
-static bool buildinfo_version(struct hs_elf_file *f, char *buf, size_t len)
+bool hs_go_buildinfo_version(struct hs_elf_file *f, char *buf, size_t len)
 {
 	uint64_t n = 0;
 	const uint8_t *p = f ? hs_elf_section(f, ".go.buildinfo", &n) : NULL;
-	if (!p || n < 33 || memcmp(p, "\xff Go buildinf:", 14) || !(p[15] & 2))
+	buf[0] = 0;
+	if (!p || n < 33 || memcmp(p, "\xff Go buildinf:", 14))
 		return false;
+	if (!(p[15] & 2))
+		return true;
 	size_t used;
-	uint64_t vlen = uvarint(p + 32, n - 32, &used);
+	uint64_t vlen = hs_go_uvarint(p + 32, n - 32, &used);
 	if (!used || vlen == 0 || vlen >= len || vlen > n - 32 - used)
-		return false;
+		return true;
+	for (size_t i = 0; i < vlen; i++)
+		if (p[32 + used + i] < 0x21 || p[32 + used + i] > 0x7e)
+			return true;
 	memcpy(buf, p + 32 + used, vlen);
 	buf[vlen] = 0;
-	for (size_t i = 0; i < vlen; i++)
-		if (buf[i] < 0x21 || buf[i] > 0x7e)
-			return false;
 	return true;
 }
 
 static void read_version(struct go_st *g)
 {
-	if (buildinfo_version(g->file, g->version, sizeof(g->version)))
+	if (hs_go_buildinfo_version(g->file, g->version, sizeof(g->version)) && g->version[0])
 		return;
 	struct hs_symbol sym;
 	struct hs_error *err = hs_walk_symbol(g->ctx, g->mod, "runtime.buildVersion", &sym);
@@ -301,7 +284,7 @@ static struct hs_error *no_symbols(struct hs_walk_ctx *ctx)
 	struct hs_module *mod = ctx->symbols ? hs_symbols_main_module(ctx->symbols) : NULL;
 	struct hs_elf_file *f = mod ? hs_elf_open(mod->path, mod->bias) : NULL;
 	char version[32];
-	bool go = buildinfo_version(f, version, sizeof(version));
+	bool go = hs_go_buildinfo_version(f, version, sizeof(version));
 	hs_elf_close(f);
 	if (!go)
 		return hs_error_create(HS_ERR_NOT_FOUND, "the Go runtime is not in this process: no runtime.mheap_ symbol");
@@ -309,7 +292,7 @@ static struct hs_error *no_symbols(struct hs_walk_ctx *ctx)
 			       "%s is a Go program (%s) without a symbol table (built with -ldflags=-s?): runtime.mheap_ "
 			       "cannot be found, so its heap cannot be walked; process facts (info: threads, "
 			       "mappings) still work; rebuild without -s (-w alone keeps the symbols)",
-			       base_name(mod->path ? mod->path : mod->name), version);
+			       hs_base_name(mod->path ? mod->path : mod->name), version[0] ? version : "version unknown");
 }
 
 static struct hs_error *go_detect(struct hs_walk_ctx *ctx, void **state_ret)
@@ -342,7 +325,7 @@ static struct hs_error *go_detect(struct hs_walk_ctx *ctx, void **state_ret)
 		free(g);
 		return hs_error_create(HS_ERR_HEAP, "runtime.mheap_ (0x%" PRIx64 ") is in no module", sym.address);
 	}
-	snprintf(g->exe_name, sizeof(g->exe_name), "%s", base_name(g->mod->path ? g->mod->path : g->mod->name));
+	snprintf(g->exe_name, sizeof(g->exe_name), "%s", hs_base_name(g->mod->path ? g->mod->path : g->mod->name));
 	g->file = hs_elf_open(g->mod->path, g->mod->bias);
 	read_version(g);
 	if (!release_in(g->version, HS_GO_VERSIONS))

@@ -20,6 +20,7 @@
  * "abandoned" for segments whose thread exited.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,36 @@ static unsigned arena_of(struct mi_st *m, uint64_t thread)
 	return m->nthreads++;
 }
 
+// Arenas in the order of the core's threads, the abandoned segments last:
+// the order segments were met in (their addresses) changes from run to run.
+static void number_arenas(struct mi_st *m)
+{
+	unsigned rank[MAX_THREADS_ARENAS], to[MAX_THREADS_ARENAS], order[MAX_THREADS_ARENAS];
+	for (unsigned i = 0; i < m->nthreads; i++) {
+		rank[i] = UINT_MAX;
+		for (size_t k = 0; m->threads[i] && k < m->ctx->nthreads; k++)
+			if (m->ctx->threads[k].regs[HS_REG_FS_BASE] == m->threads[i]) {
+				rank[i] = (unsigned)k;
+				break;
+			}
+		order[i] = i;
+	}
+	for (unsigned i = 1; i < m->nthreads; i++)   // a stable insertion sort of a few arenas
+		for (unsigned j = i; j > 0 && rank[order[j - 1]] > rank[order[j]]; j--) {
+			unsigned t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	uint64_t threads[MAX_THREADS_ARENAS];
+	for (unsigned i = 0; i < m->nthreads; i++) {
+		to[order[i]] = i;
+		threads[i] = m->threads[order[i]];
+	}
+	memcpy(m->threads, threads, m->nthreads * sizeof(*threads));
+	for (size_t k = 0; k < m->nsegs; k++)
+		m->segs[k].arena = to[m->segs[k].arena];
+}
+
 static int seg_cmp(const void *x, const void *y)
 {
 	const struct mi_seg *a = x, *b = y;
@@ -277,6 +308,7 @@ static struct hs_error *find_segments(struct mi_st *m)
 	}
 	free(cand);
 	free(cand_key);
+	number_arenas(m);
 	if (m->nsegs)
 		qsort(m->segs, m->nsegs, sizeof(*m->segs), seg_cmp);
 	if (!m->nsegs)

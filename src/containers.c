@@ -904,7 +904,7 @@ static void type_key_buffer(struct typing *t, struct hs_cwalk *cw, uint64_t key)
 	if (b < 0 || t->s->containers->owner[b] ||
 	    (t->c->key_kind == HS_KEY_UNKNOWN && !std_string_at(t->s, key, text, sizeof(text), true)))
 		return;
-	t->s->analysis->type[b] = t->string_id;
+	hs_types_ids(t->s->types)[b] = t->string_id;
 }
 
 static void type_element(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t key_len, uint64_t value)
@@ -917,14 +917,15 @@ static void type_element(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint6
 		return;
 	uint64_t v = hs_container_entry_value(t->s, t->c, key, value);
 	ptrdiff_t b = v ? hs_cwalk_block(cw, v) : -1;
-	if (b >= 0 && !t->s->analysis->type[b] && !t->s->containers->owner[b])
-		t->s->analysis->type[b] = t->pointee;
+	if (b >= 0 && !hs_types_ids(t->s->types)[b] && !t->s->containers->owner[b])
+		hs_types_ids(t->s->types)[b] = t->pointee;
 }
 
 static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *cs)
 {
 	struct hs_analysis *a = s->analysis;
-	if (!a->types || !a->type)
+	uint32_t *type = hs_types_ids(s->types);
+	if (!type)
 		return NULL;
 	uint32_t *ids = calloc(cs->n ? cs->n * 8 : 1, sizeof(uint32_t));
 	if (!ids)
@@ -948,7 +949,7 @@ static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *
 			continue;
 		const struct hs_container *c = &cs->v[o - 1];
 		unsigned role = cs->role[i] < 7 ? cs->role[i] : 0;
-		if (role == HS_ROLE_ELEMENT && a->type[i])
+		if (role == HS_ROLE_ELEMENT && type[i])
 			continue;    // an intrusive element keeps its own type
 		if (c->kind == &hs_kind_gomap)
 			continue;    // Go's blocks keep the runtime's names (map.bucket[K]V)
@@ -957,19 +958,19 @@ static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *
 			char name[600], full[512];
 			full_name(c, full, sizeof(full));
 			snprintf(name, sizeof(name), "%s %s", full, role_names[role]);
-			*id = hs_types_intern(a->types, name);
+			*id = hs_types_intern(s->types, name);
 		}
 		if (*id)
-			a->type[i] = *id;
+			type[i] = *id;
 	}
 	free(ids);
 	free(rep);
-	uint32_t string_id = hs_types_intern(a->types, "std::string data");
+	uint32_t string_id = hs_types_intern(s->types, "std::string data");
 	for (size_t i = 0; i < cs->n; i++) {
 		const struct hs_container *c = &cs->v[i];
 		struct typing t = { s, c, 0, string_id };
 		if (c->value_is_pointer && c->value_pointee)
-			t.pointee = hs_types_intern(a->types, c->value_pointee);
+			t.pointee = hs_types_intern(s->types, c->value_pointee);
 		if (c->kind->node_key && (t.pointee || c->key_kind == HS_KEY_STRING || c->key_kind == HS_KEY_UNKNOWN))
 			HS_CHECK(hs_container_entries(s, c, type_element, &t, UINT64_MAX));
 	}

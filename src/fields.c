@@ -6,6 +6,7 @@
 #include <string.h>
 #include "expr.h"
 #include "fields.h"
+#include "glibc_layouts.h"
 #include "graph.h"
 #include "locals.h"
 #include "rtti.h"
@@ -299,8 +300,9 @@ bool hs_free_link(struct hs_session *s, size_t block, uint64_t addr, uint64_t st
 			continue;
 		for (size_t k = 0; k < s->desc[d].nfacts; k++)
 			if (!strcmp(s->desc[d].facts[k].name, "safe_linking") && s->desc[d].facts[k].value) {
-				*ret = stored ^ (addr >> 12);
-				*to_block_ret = strcmp(where, "fastbin") ? 0 : 16;   // fd -> the chunk's header
+				*ret = hs_glibc_reveal(addr, stored);
+				// A fastbin's fd is a chunk header, a tcache next the user's memory.
+				*to_block_ret = strcmp(where, "fastbin") ? 0 : HS_GLIBC_CHUNK_HDR;
 				return true;
 			}
 	}

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "go_goroutines.h"
+#include "go_layout.h"
 
 /* X(id, struct, member (NULL: sizeof), optional, offsets in go1.19, 1.21, 1.22, 1.23, 1.24)
  * The rows are the reference's tables (read from each release's DWARF). */
@@ -129,43 +130,6 @@ static const char *keep(struct hs_go_rt *rt, const char *s, size_t n)
 }
 
 /* --- version and layout --------------------------------------------------- */
-
-static uint64_t uvarint(const uint8_t *p, size_t len, size_t *used)
-{
-	uint64_t v = 0;
-	for (size_t i = 0; i < len && i < 10; i++) {
-		v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-		if (!(p[i] & 0x80)) {
-			*used = i + 1;
-			return v;
-		}
-	}
-	*used = 0;
-	return 0;
-}
-
-// .go.buildinfo: "\xff Go buildinf:", then with flags & 2 the version as a
-// uvarint length and its bytes at 32.
-static bool read_version(struct hs_elf_file *f, char *buf, size_t len)
-{
-	uint64_t n = 0;
-	const uint8_t *p = f ? hs_elf_section(f, ".go.buildinfo", &n) : NULL;
-	buf[0] = 0;
-	if (!p || n < 33 || memcmp(p, "\xff Go buildinf:", 14))
-		return false;
-	if (!(p[15] & 2))
-		return true;
-	size_t used;
-	uint64_t vlen = uvarint(p + 32, n - 32, &used);
-	if (!used || vlen == 0 || vlen >= len || vlen > n - 32 - used)
-		return true;
-	for (size_t i = 0; i < vlen; i++)
-		if (p[32 + used + i] < 0x21 || p[32 + used + i] > 0x7e)
-			return true;
-	memcpy(buf, p + 32 + used, vlen);
-	buf[vlen] = 0;
-	return true;
-}
 
 static int version_index(const char *v)
 {
@@ -294,12 +258,12 @@ static bool pcln_value(const struct pcln *c, uint64_t fo, uint32_t table, uint64
 	uint64_t val = UINT64_MAX;   // -1, in wrapping arithmetic (the table is not trusted)
 	for (int step = 0; step < 100000 && p < c->len; step++) {
 		size_t used;
-		uint64_t uv = uvarint(c->base + p, c->len - p, &used);
+		uint64_t uv = hs_go_uvarint(c->base + p, c->len - p, &used);
 		if (!used || (uv == 0 && step > 0))
 			return false;
 		p += used;
 		val += (uv & 1) ? ~(uv >> 1) : uv >> 1;
-		uint64_t pcd = uvarint(c->base + p, c->len - p, &used);
+		uint64_t pcd = hs_go_uvarint(c->base + p, c->len - p, &used);
 		if (!used)
 			return false;
 		p += used;
@@ -382,7 +346,7 @@ static const char *type_name(struct hs_go_rt *rt, uint64_t t)
 	if (str <= 0 || !rd(rt, at, n, 4))
 		return NULL;
 	size_t used;
-	uint64_t len = uvarint(n + 1, 3, &used);
+	uint64_t len = hs_go_uvarint(n + 1, 3, &used);
 	if (!used || len == 0 || len > 512 || !rd(rt, at + 1 + used, n, len))
 		return NULL;
 	size_t skip = (h[TYPE_TFLAG] & TFLAG_EXTRA_STAR) && n[0] == '*';
@@ -799,7 +763,7 @@ static struct hs_error *no_symbols(struct hs_walk_ctx *ctx)
 	struct hs_module *mod = ctx->symbols ? hs_symbols_main_module(ctx->symbols) : NULL;
 	struct hs_elf_file *f = mod ? hs_elf_open(mod->path, mod->bias) : NULL;
 	char version[32];
-	bool go = read_version(f, version, sizeof(version));
+	bool go = hs_go_buildinfo_version(f, version, sizeof(version));
 	hs_elf_close(f);
 	if (!go)
 		return hs_error_create(HS_ERR_NOT_FOUND, "the Go runtime is not in this process: no runtime.allgs symbol");
@@ -835,7 +799,7 @@ struct hs_error *hs_go_goroutines_list(struct hs_walk_ctx *ctx, struct hs_go_gor
 	rt->ctx = ctx;
 	rt->mod = mod;
 	rt->file = hs_elf_open(mod->path, mod->bias);
-	read_version(rt->file, l->version, sizeof(l->version));
+	hs_go_buildinfo_version(rt->file, l->version, sizeof(l->version));
 	err = resolve_layout(rt, l);
 	if (!err && version_index(l->version) < 0)
 		hs_walk_diag(ctx, HS_DIAG_WARNING, 0, "%s is not a Go release heapscope was checked on (go1.19, "

@@ -25,7 +25,31 @@
 #ifndef HS_GO_LAYOUT_H
 #define HS_GO_LAYOUT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* A uvarint (encoding/binary) of at most 10 bytes from p[0..len); *used is
+ * its length, 0 when it does not end there. */
+static inline uint64_t hs_go_uvarint(const uint8_t *p, size_t len, size_t *used)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < len && i < 10; i++) {
+		v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+		if (!(p[i] & 0x80)) {
+			*used = i + 1;
+			return v;
+		}
+	}
+	*used = 0;
+	return 0;
+}
+
+struct hs_elf_file;
+/* The Go release an executable's .go.buildinfo names ("go1.22.4") into buf
+ * (alloc_go.c); false when f has no .go.buildinfo (no Go program, or one
+ * older than go1.18), true with buf "" when the release is not written there. */
+bool hs_go_buildinfo_version(struct hs_elf_file *f, char *buf, size_t len);
 
 /* X(id, struct, member (NULL: the struct's size), go1.19 offset, go1.19 size) */
 #define HS_GO_FIELDS(X) \

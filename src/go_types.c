@@ -70,6 +70,7 @@ struct gt {
 	struct hs_session *s;
 	struct hs_analysis *a;
 	struct hs_types *t;
+	uint32_t *type;             /* hs_types_ids(t): a type per block */
 	struct hs_gort *rt;
 	struct plan *plans;
 	size_t nplans;
@@ -367,7 +368,7 @@ static void type_target(struct gt *g, uint64_t v, int k, uint32_t name, uint64_t
 	// A block the runtime named without a DWARF type to match (go1.22's
 	// map.bucket[K]V in a malloc header) keeps its name; DWARF gives its
 	// contents their types.
-	bool named = b >= 0 && g->a->type[b];
+	bool named = b >= 0 && g->type[b];
 	if (b < 0 || (named && (!g->s->go_block_die || g->s->go_block_die[b])))
 		return;
 	const struct hs_block *blk = &g->s->heap.blocks[b];
@@ -388,7 +389,7 @@ static void type_target(struct gt *g, uint64_t v, int k, uint32_t name, uint64_t
 	if (!name)
 		name = count >= 2 ? intern_array(g, g->plans[k].name) : g->plans[k].name;
 	if (!named)
-		g->a->type[b] = name;
+		g->type[b] = name;
 	record(g, (size_t)b, k, off);
 	push(g, (uint32_t)b, k, v, count > MAX_ELEMS ? MAX_ELEMS : count);
 }
@@ -564,7 +565,7 @@ static void type_runtime(struct gt *g)
 		}
 		if (!last_name)
 			continue;
-		g->a->type[i] = n >= 2 ? intern_array(g, last_name) : last_name;
+		g->type[i] = n >= 2 ? intern_array(g, last_name) : last_name;
 		int k = plan_of_runtime(g, ta);
 		record(g, i, k, off);
 		push(g, (uint32_t)i, k, b->address + off, n > MAX_ELEMS ? MAX_ELEMS : n);
@@ -575,7 +576,7 @@ void hs_go_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t
 {
 	if (!s->go_rt)
 		return;
-	struct gt g = { .s = s, .a = a, .t = t, .rt = s->go_rt, .types = s->go_rt->types };
+	struct gt g = { .s = s, .a = a, .t = t, .type = hs_types_ids(t), .rt = s->go_rt, .types = s->go_rt->types };
 	bool dwarf = s->go_rt->dwarf;
 	free(s->go_block_die);
 	s->go_block_die = dwarf ? calloc(a->n ? a->n : 1, sizeof(*s->go_block_die)) : NULL;

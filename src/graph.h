@@ -70,11 +70,6 @@ struct hs_analysis {
 	size_t nimages;
 	uint64_t used_count, used_bytes;
 	uint64_t leaked_count, leaked_bytes, unref_count, unref_bytes;
-	/* Filled and freed by later stages (the session frees them before the
-	 * analysis): types.c, a type per block (0 = unknown) */
-	uint32_t *type;
-	struct hs_types *types;
-	void (*types_destroy)(struct hs_types *);  /* set with types: the session calls it */
 };
 
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,

@@ -207,10 +207,11 @@ static struct hs_error *collect(struct hs_session *s, int sign, struct deltas *g
 	// million allocations are a few thousand keys: no sort of them all).
 	struct fold f = { 0 };
 	bool wide = false;
+	const uint32_t *type = hs_types_ids(s->types);
 	for (size_t i = 0; i < a->n && !f.nomem; i++) {
 		if (!(a->flags[i] & HS_NODE_USED))
 			continue;
-		uint64_t t = a->type ? a->type[i] : 0, size = hs_block_size(&s->heap.blocks[i]);
+		uint64_t t = type ? type[i] : 0, size = hs_block_size(&s->heap.blocks[i]);
 		wide |= t >= (UINT64_C(1) << 24);
 		fold_add(&f, t << 40 | size);
 	}
@@ -225,7 +226,7 @@ static struct hs_error *collect(struct hs_session *s, int sign, struct deltas *g
 			continue;
 		uint32_t t = (uint32_t)(f.keys[i] >> 40);
 		uint64_t size = f.keys[i] & HS_BLOCK_SIZE_MAX, n = f.counts[i];
-		const char *name = t && a->types ? hs_types_name(a->types, t) : NULL;
+		const char *name = hs_types_name(s->types, t);
 		deltas_add(groups, name, size, sign * (int64_t)n, sign * (int64_t)(n * size));
 	}
 	free(f.keys);

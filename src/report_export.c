@@ -305,9 +305,10 @@ struct hs_error *hs_stacks_build(struct hs_session *s, struct hs_stacks *st)
 	struct root_pick *pick = NULL;
 	HS_CHECK(pick_roots(s, &pick));
 	size_t ntypes = 0;
-	for (size_t i = 0; a->type && i < n; i++)
-		if (a->type[i] >= ntypes)
-			ntypes = (size_t)a->type[i] + 1;
+	const uint32_t *type = hs_types_ids(s->types);
+	for (size_t i = 0; type && i < n; i++)
+		if (type[i] >= ntypes)
+			ntypes = (size_t)type[i] + 1;
 	uint32_t *type_frame = malloc((ntypes ? ntypes : 1) * sizeof(uint32_t));
 	uint32_t *work = malloc((n ? n : 1) * sizeof(uint32_t));
 	st->of_block = malloc((n ? n : 1) * sizeof(uint32_t));
@@ -342,12 +343,12 @@ struct hs_error *hs_stacks_build(struct hs_session *s, struct hs_stacks *st)
 			uint32_t b = work[depth];
 			uint32_t up = d->idom[b];
 			uint32_t parent = up < n ? st->of_block[up] : root_node(s, st, &pick[b], b, deeper);
-			uint32_t t = a->type ? a->type[b] : 0;
+			uint32_t t = type ? type[b] : 0;
 			uint32_t frame;
 			if (t && t < ntypes && type_frame[t] != HS_STACK_NONE) {
 				frame = type_frame[t];
 			} else {
-				const char *name = t && a->types ? hs_types_name(a->types, t) : NULL;
+				const char *name = hs_types_name(s->types, t);
 				char buf[64];
 				if (!name) {
 					snprintf(buf, sizeof(buf), "? (%" PRIu64 " bytes)", hs_block_size(&s->heap.blocks[b]));

@@ -118,6 +118,21 @@ static struct hs_error *make_groups(const struct hs_go_goroutines *l, struct gro
 	return NULL;
 }
 
+// "stack": [{pc, function}...] and "stack_cut" of goroutine g.
+static void json_stack(struct hs_out *o, const struct hs_go_goroutine *g)
+{
+	hs_json_key(o, "stack");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < g->nframes; i++) {
+		hs_json_begin_object(o);
+		hs_json_ku64(o, "pc", g->frames[i]);
+		hs_json_kstr(o, "function", g->funcs[i]);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_json_kstr(o, "stack_cut", g->unwind_stop);
+}
+
 static void json_goroutine(struct hs_out *o, const struct hs_go_goroutine *g, bool stack)
 {
 	hs_json_begin_object(o);
@@ -149,18 +164,8 @@ static void json_goroutine(struct hs_out *o, const struct hs_go_goroutine *g, bo
 		hs_json_end_object(o);
 	}
 	hs_json_end_array(o);
-	if (stack) {
-		hs_json_key(o, "stack");
-		hs_json_begin_array(o);
-		for (size_t i = 0; i < g->nframes; i++) {
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "pc", g->frames[i]);
-			hs_json_kstr(o, "function", g->funcs[i]);
-			hs_json_end_object(o);
-		}
-		hs_json_end_array(o);
-		hs_json_kstr(o, "stack_cut", g->unwind_stop);
-	}
+	if (stack)
+		json_stack(o, g);
 	hs_json_end_object(o);
 }
 
@@ -333,16 +338,7 @@ struct hs_error *hs_cmd_goroutines(struct hs_cmd *c)
 			hs_json_kbool(o, "system", g->system);
 			hs_json_kstr(o, "start_function", g->start_func);
 			hs_json_kstr(o, "created_by", g->created_by);
-			hs_json_key(o, "stack");
-			hs_json_begin_array(o);
-			for (size_t k = 0; k < g->nframes; k++) {
-				hs_json_begin_object(o);
-				hs_json_ku64(o, "pc", g->frames[k]);
-				hs_json_kstr(o, "function", g->funcs[k]);
-				hs_json_end_object(o);
-			}
-			hs_json_end_array(o);
-			hs_json_kstr(o, "stack_cut", g->unwind_stop);
+			json_stack(o, g);
 			hs_json_key(o, "channels");
 			hs_json_begin_array(o);
 			for (size_t k = 0; k < gr->nchans; k++) {

@@ -124,7 +124,7 @@ static struct hs_error *build_containers(struct report *r, struct hs_session *s)
 
 static const char *rtype_name(const struct report *r, uint32_t t)
 {
-	return t && r->s->analysis->types ? hs_types_name(r->s->analysis->types, t) : NULL;
+	return hs_types_name(r->s->types, t);
 }
 
 static int group_cmp(const void *x, const void *y)
@@ -153,11 +153,12 @@ static struct hs_error *make_groups(struct report *r, bool leaked, bool by_size,
 	if (!g)
 		return &hs_error_nomem;
 	size_t m = 0;
+	const uint32_t *type = hs_types_ids(s->types);
 	for (size_t i = 0; i < a->n && m < k; i++) {
 		if (!(a->flags[i] & HS_NODE_USED) || (leaked && !hs_node_leaked(a, i)))
 			continue;
 		uint64_t size = hs_block_size(&s->heap.blocks[i]);
-		g[m++] = (struct rgroup){ a->type ? a->type[i] : 0, by_size ? size : 0, 1, size, (uint32_t)i };
+		g[m++] = (struct rgroup){ type ? type[i] : 0, by_size ? size : 0, 1, size, (uint32_t)i };
 	}
 	qsort(g, m, sizeof(*g), group_cmp);
 	size_t out = 0;

@@ -73,6 +73,7 @@ static struct hs_error *make_groups(struct hs_session *s, const struct selection
 				    enum group_by by, struct group **ret, size_t *n_ret)
 {
 	const struct hs_analysis *a = s->analysis;
+	const uint32_t *types = hs_types_ids(s->types);
 	size_t cap = 1024, used = 0;
 	struct group *t = calloc(cap, sizeof(*t));
 	if (!t)
@@ -81,7 +82,7 @@ static struct hs_error *make_groups(struct hs_session *s, const struct selection
 		if (!selected(s, sel, i))
 			continue;
 		uint64_t size = hs_block_size(&s->heap.blocks[i]);
-		uint32_t type = by == BY_SIZE || !a || !a->type ? 0 : a->type[i];
+		uint32_t type = by == BY_SIZE || !types ? 0 : types[i];
 		uint64_t key_size = by == BY_TYPE ? 0 : size;
 		size_t h = group_slot(t, cap - 1, type, key_size);
 		if (!t[h].count) {
@@ -121,7 +122,7 @@ static struct hs_error *make_groups(struct hs_session *s, const struct selection
 
 static const char *type_name(const struct hs_session *s, uint32_t id)
 {
-	return id && s->analysis && s->analysis->types ? hs_types_name(s->analysis->types, id) : NULL;
+	return hs_types_name(s->types, id);
 }
 
 #define SAMPLE_WORDS 4
@@ -914,8 +915,8 @@ struct hop_key { uint64_t what; int64_t offset; const void *pool; uint32_t conta
 
 static struct hop_key hop_key(struct hs_session *s, size_t i, int64_t offset)
 {
-	const struct hs_analysis *a = s->analysis;
-	uint32_t t = a->type ? a->type[i] : 0;
+	const uint32_t *type = hs_types_ids(s->types);
+	uint32_t t = type ? type[i] : 0;
 	const struct hs_containers *cs = s->containers;
 	return (struct hop_key){ t ? t : hs_block_size(&s->heap.blocks[i]), offset, hop_pool(s, i, offset),
 				 cs && cs->owner ? cs->owner[i] : 0, t != 0 };

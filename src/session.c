@@ -182,17 +182,6 @@ struct hs_error *hs_session_set_thread_regs(struct hs_session *s, int tid, const
 	return hs_target_set_regs(s->target, tid, regs, nregs);
 }
 
-// The analysis and what types.c hung on it.
-static void drop_analysis(struct hs_analysis *a)
-{
-	if (!a)
-		return;
-	free(a->type);
-	if (a->types && a->types_destroy)
-		a->types_destroy(a->types);
-	hs_analysis_destroy(a);
-}
-
 void hs_session_destroy(struct hs_session *s)
 {
 	if (!s)
@@ -209,7 +198,8 @@ void hs_session_destroy(struct hs_session *s)
 	hs_error_destroy(s->goroutines_error);
 	hs_locals_destroy(s);
 	hs_dominators_destroy(s->dominators);
-	drop_analysis(s->analysis);
+	hs_types_destroy(s->types);
+	hs_analysis_destroy(s->analysis);
 	hs_gort_close(s->go_rt);
 	free(s->go_block_die);
 	hs_error_destroy(s->analysis_error);

@@ -50,6 +50,7 @@ struct hs_session {
 	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
 	struct hs_error *analysis_error;
 	struct hs_dominators *dominators;      /* dominators.c: NULL until needed */
+	struct hs_types *types;                /* types.c: a type per block; NULL until needed */
 
 	struct hs_api_facts *api_facts;        /* api_tables.c: NULL until asked */
 	/* pools.c: --pool specs (owned, NULL-terminated) and the pools found */

@@ -56,6 +56,8 @@ struct hs_types {
 	struct layout *layouts;
 	size_t nlayouts;
 	uint32_t *lindex;           /* hash index of layouts by key (index + 1; 0 empty) */
+	uint32_t *type;             /* per block: its type id, 0 = unknown */
+	size_t n;                   /* blocks */
 	int32_t *block_layout;      /* per block: the DWARF layout that typed it, or -1 */
 	/* vtable cache: word -> name id (0 none), open addressing */
 	uint64_t *vkeys;
@@ -80,6 +82,7 @@ void hs_types_destroy(struct hs_types *t)
 		free(t->layouts[i].members);
 	}
 	free(t->layouts);
+	free(t->type);
 	free(t->block_layout);
 	free(t->lindex);
 	free(t->vkeys);
@@ -199,7 +202,7 @@ static void type_by_vtables(struct hs_session *s, struct hs_analysis *a, struct 
 				memset(t->vkeys, 0, t->vcap * sizeof(*t->vkeys)), used_slots = 0;
 		}
 		used_slots++;
-		a->type[i] = vtable_lookup(s, t, w);
+		t->type[i] = vtable_lookup(s, t, w);
 	}
 }
 
@@ -422,9 +425,9 @@ static bool type_hit(struct propagate *p, uint64_t v, int64_t b, int k)
 		return true;
 	if (b < 0 || p->s->heap.blocks[b].address != v)
 		return false;
-	if (p->a->type[b] != 0 || hs_block_size(&p->s->heap.blocks[b]) < p->t->layouts[k].size)
+	if (p->t->type[b] != 0 || hs_block_size(&p->s->heap.blocks[b]) < p->t->layouts[k].size)
 		return true;
-	p->a->type[b] = p->t->layouts[k].name_id;
+	p->t->type[b] = p->t->layouts[k].name_id;
 	p->t->block_layout[b] = k;
 	p->queue[p->tail++] = (uint32_t)b;
 	return true;
@@ -566,7 +569,7 @@ static void apply(struct propagate *p, const struct tbatch *r, unsigned module)
 	const struct hs_block *blocks = p->s->heap.blocks;
 	for (size_t i = 0; i < r->nv; i++)
 		if (r->hits[i] >= 0)
-			__builtin_prefetch(&p->a->type[r->hits[i]]);
+			__builtin_prefetch(&p->t->type[r->hits[i]]);
 	size_t nv = 0;
 	for (size_t j = r->from; j < r->to; j++) {
 		uint32_t b = p->queue[j];
@@ -833,7 +836,7 @@ static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs
 			any |= p.wanted[w].layout >= 0 && p.wanted[w].module == m;
 		for (size_t i = 0; any && i < a->n; i++) {
 			// wanted[id - 1] is the entry of vtable name id.
-			uint32_t id = a->type[i];
+			uint32_t id = t->type[i];
 			if (!id || id > p.nwanted || t->block_layout[i] >= 0)
 				continue;
 			const struct wanted *w = &p.wanted[id - 1];
@@ -914,7 +917,7 @@ static void prefetch_block(struct cursor *c, const struct hs_analysis *a, const 
 	for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 		uint32_t b = a->fwd[e];
 		__builtin_prefetch(&c->blocks[b]);
-		__builtin_prefetch(&a->type[b]);
+		__builtin_prefetch(&t->type[b]);
 		if (t->rule)
 			__builtin_prefetch(&t->rule[b]);
 	}
@@ -980,7 +983,7 @@ static uint64_t pointer_mask(struct cursor *c, struct hs_analysis *a, size_t i)
 // pointer words mask)?  The number of pointer slots holding a fitting heap
 // pointer, or -1 on a contradiction.  Reads what inference does not change
 // (certain types, the graph), so parts of the heap are matched in parallel.
-static int layout_fits(const struct hs_session *s, const struct hs_analysis *a, const struct hs_types *t,
+static int layout_fits(const struct hs_session *s, const struct hs_types *t,
 		       const uint8_t *d, uint64_t size, const int64_t *tg,
 		       const struct layout *l, uint64_t mask, const struct seen *seen, size_t nseen)
 {
@@ -1017,7 +1020,7 @@ static int layout_fits(const struct hs_session *s, const struct hs_analysis *a, 
 			fits = seen[j].k == sl->pointee && seen[j].size == tsize;
 		if (!fits)
 			return -1;
-		if (a->type[b] && !t->rule[b] && a->type[b] != p->name_id)
+		if (t->type[b] && !t->rule[b] && t->type[b] != p->name_id)
 			return -1;      // points at a certain block of another type
 		hits++;
 	}
@@ -1047,9 +1050,9 @@ static void *infer_layouts(void *arg)
 	struct cursor c = { &s->target->mem, s->heap.blocks, NULL }, ahead = c;
 	for (size_t i = ip->first; i < ip->last; i++) {
 		size_t j = i + INFER_AHEAD;
-		if (j < ip->last && (a->flags[j] & HS_NODE_USED) && !a->type[j])
+		if (j < ip->last && (a->flags[j] & HS_NODE_USED) && !t->type[j])
 			prefetch_block(&ahead, a, t, j);
-		if (!(a->flags[i] & HS_NODE_USED) || a->type[i] || a->fwd_off[i + 1] == a->fwd_off[i])
+		if (!(a->flags[i] & HS_NODE_USED) || t->type[i] || a->fwd_off[i + 1] == a->fwd_off[i])
 			continue;
 		uint64_t size = hs_block_size(&s->heap.blocks[i]);
 		// Every layout seen at this size.
@@ -1075,7 +1078,7 @@ static void *infer_layouts(void *arg)
 		bool ambiguous = false;
 		for (size_t j = lo; j < nseen && seen[j].size == size; j++) {
 			const struct layout *l = &t->layouts[seen[j].k];
-			int h = layout_fits(s, a, t, d, bytes, tg, l, seen[j].mask, seen, nseen);
+			int h = layout_fits(s, t, d, bytes, tg, l, seen[j].mask, seen, nseen);
 			if (h <= 0)
 				continue;
 			if (found >= 0 && t->layouts[found].name_id != l->name_id)
@@ -1167,7 +1170,7 @@ static void *field_gather(void *arg)
 			memcpy(&v, d + l->slots[k].offset, 8);
 			int64_t b = tg[l->slots[k].offset / 8];
 			int pk = l->slots[k].pointee;
-			if (b < 0 || s->heap.blocks[b].address != v || a->type[b] ||
+			if (b < 0 || s->heap.blocks[b].address != v || t->type[b] ||
 			    hs_block_size(&s->heap.blocks[b]) < t->layouts[pk].size)
 				continue;
 			if (HS_VEC_GROW(fp->pairs, fp->cap, fp->n + 1)) {
@@ -1187,7 +1190,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 	// Candidates: untyped used blocks that hold a heap pointer.
 	size_t ncand = 0;
 	for (size_t i = 0; i < a->n; i++)
-		ncand += (a->flags[i] & HS_NODE_USED) && !a->type[i] && a->fwd_off[i + 1] > a->fwd_off[i];
+		ncand += (a->flags[i] & HS_NODE_USED) && !t->type[i] && a->fwd_off[i + 1] > a->fwd_off[i];
 	if (!ncand)
 		return;
 	// What was typed for certain, by (layout, usable size).
@@ -1197,7 +1200,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 	size_t nseen = 0, capseen = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		int k = t->block_layout[i];
-		if (k < 0 || !a->type[i] || a->type[i] != t->layouts[k].name_id)
+		if (k < 0 || !t->type[i] || t->type[i] != t->layouts[k].name_id)
 			continue;
 		uint64_t size = hs_block_size(&s->heap.blocks[i]);
 		if (size > INFER_MAX_BYTES)
@@ -1264,7 +1267,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 			t->block_layout[i] = -1;
 			continue;
 		}
-		a->type[i] = id;
+		t->type[i] = id;
 		t->rule[i] = INFER_LAYOUT;
 		queue[tail++] = (uint32_t)i;
 	}
@@ -1294,13 +1297,13 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 			for (size_t x = 0; x < fp->n; x++) {
 				uint32_t bi = fp->pairs[x].b;
 				int pk = fp->pairs[x].pk;
-				if (a->type[bi])
+				if (t->type[bi])
 					continue;
 				layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40));
 				uint32_t id = inferred_name(t, pk, &names);
 				if (!id)
 					continue;
-				a->type[bi] = id;
+				t->type[bi] = id;
 				t->block_layout[bi] = pk;
 				t->rule[bi] = INFER_FIELD;
 				t->conf[bi] = (uint8_t)(t->conf[fp->pairs[x].src] * 95 / 100);
@@ -1336,7 +1339,7 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 {
 	HS_CHECK(hs_session_need_analysis(s));
 	struct hs_analysis *a = s->analysis;
-	if (a->types)
+	if (s->types)
 		return NULL;
 	struct hs_types *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -1347,14 +1350,13 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	t->vcap = 1 << 14;
 	t->vkeys = calloc(t->vcap, sizeof(*t->vkeys));
 	t->vvals = calloc(t->vcap, sizeof(*t->vvals));
+	t->n = a->n;
 	t->block_layout = malloc((a->n ? a->n : 1) * sizeof(int32_t));
-	a->type = calloc(a->n ? a->n : 1, sizeof(uint32_t));
+	t->type = calloc(a->n ? a->n : 1, sizeof(uint32_t));
 	hs_hint_huge(t->block_layout, a->n * sizeof(int32_t));
-	hs_hint_huge(a->type, a->n * sizeof(uint32_t));
-	if (!t->names || !t->vkeys || !t->vvals || !t->block_layout || !a->type) {
+	hs_hint_huge(t->type, a->n * sizeof(uint32_t));
+	if (!t->names || !t->vkeys || !t->vvals || !t->block_layout || !t->type) {
 		hs_types_destroy(t);
-		free(a->type);
-		a->type = NULL;
 		return &hs_error_nomem;
 	}
 	for (size_t i = 0; i < a->n; i++)
@@ -1364,8 +1366,7 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 		// The Go heap: by Go's own types (go_types.c); C's rules do not apply.
 		hs_go_types(s, a, t);
 		hs_session_time(s, "types", t0);
-		a->types = t;
-		a->types_destroy = hs_types_destroy;
+		s->types = t;
 		return need_containers(s);
 	}
 	if (s->symbols) {
@@ -1373,13 +1374,17 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 		type_by_dwarf(s, a, t);
 	}
 	hs_session_time(s, "types", t0);
-	a->types = t;
-	a->types_destroy = hs_types_destroy;
+	s->types = t;
 	HS_CHECK(need_containers(s));
 	t0 = hs_now();
 	infer_types(s, a, t);
 	hs_session_time(s, "infer", t0);
 	return NULL;
+}
+
+uint32_t *hs_types_ids(struct hs_types *t)
+{
+	return t ? t->type : NULL;
 }
 
 uint32_t hs_types_intern(struct hs_types *t, const char *name)
@@ -1394,20 +1399,20 @@ const char *hs_types_name(const struct hs_types *t, uint32_t id)
 
 const char *hs_block_type(const struct hs_session *s, size_t i)
 {
-	const struct hs_analysis *a = s->analysis;
-	if (!a || !a->types || i >= a->n || !a->type[i])
+	const struct hs_types *t = s->types;
+	if (!t || i >= t->n || !t->type[i])
 		return NULL;
-	return a->types->names[a->type[i]];
+	return t->names[t->type[i]];
 }
 
 bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
 {
 	if (s->go_rt)
 		return hs_go_block_field(s, i, off, buf, len);
-	struct hs_analysis *a = s->analysis;
-	if (!a || !a->types || i >= a->n || a->types->block_layout[i] < 0)
+	const struct hs_types *t = s->types;
+	if (!t || i >= t->n || t->block_layout[i] < 0)
 		return false;
-	const struct layout *l = &a->types->layouts[a->types->block_layout[i]];
+	const struct layout *l = &t->layouts[t->block_layout[i]];
 	if (!l->size)
 		return false;
 	uint64_t elem = off / l->size, in = off % l->size;
@@ -1426,22 +1431,21 @@ bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, siz
 
 bool hs_block_type_die(const struct hs_session *s, size_t i, Dwarf_Die *ret)
 {
-	const struct hs_analysis *a = s->analysis;
-	if (!a || !a->types || i >= a->n || !a->types->block_layout || a->types->block_layout[i] < 0)
+	const struct hs_types *t = s->types;
+	if (!t || i >= t->n || t->block_layout[i] < 0)
 		return false;
-	*ret = a->types->layouts[a->types->block_layout[i]].die;
+	*ret = t->layouts[t->block_layout[i]].die;
 	return true;
 }
 
 int hs_block_type_certainty(const struct hs_session *s, size_t i, const char **rule, unsigned *confidence)
 {
 	static const char *const rules[] = { [INFER_LAYOUT] = "layout", [INFER_FIELD] = "field" };
-	const struct hs_analysis *a = s->analysis;
+	const struct hs_types *t = s->types;
 	*rule = NULL;
 	*confidence = 0;
-	if (!a || !a->types || i >= a->n || !a->type[i])
+	if (!t || i >= t->n || !t->type[i])
 		return HS_TYPE_UNKNOWN;
-	const struct hs_types *t = a->types;
 	if (t->rule && t->rule[i]) {
 		*rule = rules[t->rule[i]];
 		*confidence = t->conf[i];

@@ -17,9 +17,12 @@
 struct hs_session;
 struct hs_types;
 
-/* Fill s->analysis->type (needs the analysis). Idempotent. */
+/* Type every block: s->types (needs the analysis). Idempotent. */
 struct hs_error *hs_session_need_types(struct hs_session *s);
 void hs_types_destroy(struct hs_types *t);
+/* Per block of the heap its type id (0 = unknown, else hs_types_name's id);
+ * NULL for a NULL t.  Writable: containers.c and the Go types name blocks. */
+uint32_t *hs_types_ids(struct hs_types *t);
 /* The name of type id (1..), or NULL. */
 const char *hs_types_name(const struct hs_types *t, uint32_t id);
 /* The id of a type name, added if new (containers.c names nodes); 0 on no memory. */
