@@ -85,14 +85,15 @@ const struct hs_command hs_commands[] = {
 		  "register; 'shared: ...' when several roots reach it, '(leaked)' when none.",
 	  .example = "hs top --limit 10 --depth 2" },
 	{ "pools", "pools [--list] [--declared|--detected]",
-	  "application object pools: free lists, pooled objects, pollution", hs_cmd_pools,
+	  "application object pools (free lists, Go sync.Pools): pooled objects, pollution", hs_cmd_pools,
 	  .options = OPTIONS(FLAG("--list", "list every pooled object"),
 			     FLAG("--declared", "only pools given with --pool"),
 			     FLAG("--detected", "only pools found without a --pool spec")),
 	  .last = "pools",
 	  .help = "Free lists the program keeps itself: declared with --pool EXPR[:LINK], or\n"
-		  "detected (docs/cli.md gives the rule).  polluted: pooled objects still\n"
-		  "pointing at heap memory; polluted_retained: the bytes only they keep alive.",
+		  "detected (docs/cli.md gives the rule); a Go program's sync.Pools, by\n"
+		  "per-P cache and type.  polluted: pooled objects still pointing at heap\n"
+		  "memory; polluted_retained: the bytes only they keep alive.",
 	  .example = "hs pools --list" },
 	{ "export", "export --format pprof|folded [-o FILE]",
 	  "who holds the memory, as a pprof profile or folded stacks (flame graphs)", hs_cmd_export,

@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include "error.h"
 
+struct hs_root_range;
+
 struct hs_session;
 struct hs_analysis;
 struct hs_cwalk;
@@ -171,7 +173,8 @@ bool hs_container_node_name(struct hs_session *s, size_t i, char *buf, size_t le
  * reaches it (or "shared"). */
 struct hs_owner {
 	char *name;                 /* "g_cache", "thread 1234 stack", ... */
-	const char *kind;           /* "global", "stack", "tls", "register", "memory" */
+	const char *kind;           /* "global", "stack", "tls", "register", "memory";
+				       Go: "goroutine", "finalizer" */
 	uint64_t retained, count;
 };
 struct hs_owners {
@@ -187,6 +190,17 @@ struct hs_owners_input {
 	const struct hs_notes *notes;            /* each thread's registers own what they point at */
 	struct hs_symbols *symbols;              /* NULL: globals are named by address */
 	const struct hs_containers *containers;  /* NULL: none; anchors name globals without symbols */
+	/* The owner of root word p in range r when the front of the heap knows
+	 * better than "thread N stack" (a Go goroutine: "goroutine 17
+	 * (main.f)", kind "goroutine"; Go finalizers): true and the name and
+	 * kind (a static string); false: the default.  NULL: none. */
+	bool (*root_name)(void *ctx, const struct hs_root_range *r, uint64_t p, char *buf, size_t len,
+			  const char **kind);
+	/* A root that owns only what no other root reaches (a Go runtime
+	 * goroutine's stack: its stale words must not make the program's data
+	 * shared).  NULL: none. */
+	bool (*weak_root)(void *ctx, const struct hs_root_range *r);
+	void *ctx;
 };
 struct hs_error *hs_owners_create(const struct hs_owners_input *in, struct hs_owners **ret);
 void hs_owners_destroy(struct hs_owners *o);

@@ -528,7 +528,7 @@ struct go_m { uint64_t curg, procid, sig_lo, sig_hi; };
 #define UC_STACK 16
 #define UC_GREGS 40
 static bool signal_regs(struct hs_go_rt *rt, const struct go_m *m, uint64_t rsp, uint64_t lo, uint64_t hi,
-			uint64_t *sp, uint64_t *pc, uint64_t *bp)
+			uint64_t *sp, uint64_t *pc, uint64_t *bp, uint64_t *at)
 {
 	if (!m->sig_lo || rsp < m->sig_lo || rsp >= m->sig_hi || m->sig_hi - rsp > (UINT64_C(1) << 20))
 		return false;
@@ -543,6 +543,7 @@ static bool signal_regs(struct hs_go_rt *rt, const struct go_m *m, uint64_t rsp,
 			if (i < UC_STACK / 8 || g + 17 > n || w[g + 15] < lo || w[g + 15] >= hi)
 				continue;
 			*bp = w[g + 10], *sp = w[g + 15], *pc = w[g + 16];
+			*at = rsp + 8 * g;
 			found = true;
 		}
 	}
@@ -599,7 +600,8 @@ static struct hs_error *read_goroutine(struct hs_go_goroutines *l, uint64_t gp, 
 		if (r[HS_REG_RSP] >= gr->stack_lo && r[HS_REG_RSP] < gr->stack_hi) {
 			gr->sp = r[HS_REG_RSP], gr->pc = r[HS_REG_RIP], gr->bp = r[HS_REG_RBP];
 			gr->regs_from = "thread";
-		} else if (signal_regs(rt, &ms[i], r[HS_REG_RSP], gr->stack_lo, gr->stack_hi, &gr->sp, &gr->pc, &gr->bp)) {
+		} else if (signal_regs(rt, &ms[i], r[HS_REG_RSP], gr->stack_lo, gr->stack_hi, &gr->sp, &gr->pc, &gr->bp,
+					       &gr->regs_at)) {
 			gr->regs_from = "signal";
 		}
 	}

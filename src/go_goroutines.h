@@ -24,6 +24,7 @@
 
 #define HS_GO_MAX_FRAMES 100
 #define HS_GO_MAX_WAITS 64
+#define HS_GO_SIGNAL_REGS 23     /* a ucontext's gregs (x86-64) */
 
 enum hs_go_gstatus {   /* runtime/runtime2.go, the same in every version read */
 	HS_G_IDLE, HS_G_RUNNABLE, HS_G_RUNNING, HS_G_SYSCALL, HS_G_WAITING, HS_G_MORIBUND, HS_G_DEAD,
@@ -50,6 +51,8 @@ struct hs_go_goroutine {
 	 * (its registers in the signal frame of the thread that crashed). */
 	uint64_t sp, pc, bp;
 	const char *regs_from;
+	uint64_t regs_at;            /* "signal": where the kernel saved its general
+					registers (HS_GO_SIGNAL_REGS words), else 0 */
 	int tid;                     /* the thread running it (m.curg), 0 none */
 	uint64_t startpc, gopc;      /* the function it runs; the `go` statement */
 	const char *start_func, *created_by;   /* names, NULL unknown */

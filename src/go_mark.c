@@ -5,10 +5,13 @@
  *   finalizers  each finalizer special's fn, and the pointer words of the
  *               object it is set on (the object itself is not a root: the
  *               GC keeps what it points at, not the object);
- *   goroutines  each live goroutine's stack [sched.sp, stack.hi) and each
- *               M's g0/gsignal stack: scanned conservatively (every word
- *               that lands in an allocated object), as Go's stack maps are
- *               not read;
+ *   goroutines  each live goroutine's stack [sched.sp, stack.hi), and the
+ *               registers of one a signal stopped (saved on its M's signal
+ *               stack): scanned conservatively (every word that lands in an
+ *               allocated object), as Go's stack maps are not read.  The
+ *               Ms' own stacks (g0, gsignal) are not roots, as for the GC:
+ *               the runtime keeps no heap pointer there alone, and what its
+ *               mark left there is stale;
  *   threads     each thread's registers (graph.c, always).
  */
 #include <inttypes.h>
@@ -35,7 +38,8 @@ static void add(struct rb *b, uint64_t start, uint64_t end, enum hs_root_kind ki
 	if (b->nomem || start >= end)
 		return;
 	struct hs_root_range *last = b->r->n ? &b->r->ranges[b->r->n - 1] : NULL;
-	if (last && last->end == start && last->kind == kind && last->module == mod) {
+	// Globals join; a stack stays one goroutine's (its owner).
+	if (last && last->end == start && last->kind == kind && last->module == mod && kind == HS_ROOT_GLOBAL) {
 		last->end = end;
 		return;
 	}
@@ -111,61 +115,10 @@ static void add_finalizers(struct rb *b, struct hs_gort *rt, uint64_t *count)
 	free(bits);
 }
 
-// Each thread's stack from its sp: the g0 or gsignal stack of its M
-// (runtime.allm, linked by alllink) that holds the sp, scanned
-// conservatively [sp, stack.hi).  A thread running a goroutine is that
-// goroutine's (add_goroutines).  Returns how many were added.
-static uint64_t add_m_stacks(struct rb *b, struct hs_gort *rt)
-{
-	struct hs_session *s = rt->s;
-	struct hs_symbol sym;
-	uint64_t o_link, o_g0, o_gsig, o_lo, o_hi, m, added = 0;
-	struct hs_error *err = hs_symbols_lookup(s->symbols, rt->mod, "runtime.allm", &sym);
-	if (!err)
-		err = hs_gort_field(rt, "runtime.m", "alllink", 336, &o_link);
-	if (!err)
-		err = hs_gort_field(rt, "runtime.m", "g0", 0, &o_g0);
-	if (!err)
-		err = hs_gort_field(rt, "runtime.m", "gsignal", 80, &o_gsig);
-	if (!err)
-		err = hs_gort_field(rt, "runtime.g", "stack.lo", 0, &o_lo);
-	if (!err)
-		err = hs_gort_field(rt, "runtime.g", "stack.hi", 8, &o_hi);
-	if (err || !hs_go_read(rt, sym.address, &m, 8)) {
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "go", 0, "the Ms' stacks are not scanned: runtime.allm cannot be read%s%s",
-			    err ? ": " : "", err ? hs_error_message(err) : "");
-		hs_error_destroy(err);
-		return 0;
-	}
-	const struct hs_notes *notes = &s->target->notes;
-	for (unsigned n = 0; m && n < 100000; n++) {
-		uint64_t gs[2];
-		if (!hs_go_read(rt, m + o_g0, &gs[0], 8) || !hs_go_read(rt, m + o_gsig, &gs[1], 8))
-			break;
-		for (int k = 0; k < 2; k++) {
-			uint64_t lo, hi;
-			if (!gs[k] || !hs_go_read(rt, gs[k] + o_lo, &lo, 8) || !hs_go_read(rt, gs[k] + o_hi, &hi, 8) ||
-			    hi <= lo)
-				continue;
-			for (size_t t = 0; t < notes->nthreads; t++) {
-				uint64_t sp = notes->threads[t].regs[HS_REG_RSP];
-				if (sp >= lo && sp < hi) {
-					add(b, sp & ~UINT64_C(7), hi, HS_ROOT_STACK, NULL);
-					b->r->ranges[b->r->n - 1].tid = notes->threads[t].tid;
-					added++;
-				}
-			}
-		}
-		if (!hs_go_read(rt, m + o_link, &m, 8))
-			break;
-	}
-	return added;
-}
-
 // Each live goroutine's stack from where it stopped, [sp, stack.hi) (the
 // whole stack when sp is not in it), scanned conservatively.  True when
 // every goroutine of allgs was read.
-static bool add_goroutines(struct rb *b, struct hs_session *s, uint64_t *count)
+static bool add_goroutines(struct rb *b, struct hs_session *s, uint64_t *count, uint64_t *signal_regs)
 {
 	struct hs_error *err = hs_session_need_goroutines(s);
 	if (err) {
@@ -184,6 +137,14 @@ static bool add_goroutines(struct rb *b, struct hs_session *s, uint64_t *count)
 		if (b->r->n)
 			b->r->ranges[b->r->n - 1].tid = g->tid;
 		(*count)++;
+		// A goroutine a signal stopped (the crash of a kernel core): its
+		// registers, where the kernel saved them on its M's signal stack.
+		if (g->regs_at) {
+			add(b, g->regs_at, g->regs_at + 8 * HS_GO_SIGNAL_REGS, HS_ROOT_STACK, NULL);
+			if (b->r->n)
+				b->r->ranges[b->r->n - 1].tid = g->tid;
+			(*signal_regs)++;
+		}
 	}
 	return l->unreadable == 0;
 }
@@ -220,8 +181,7 @@ struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, s
 	for (size_t i = 0; i < ret->n; i++)
 		m->global_words += (ret->ranges[i].end - ret->ranges[i].start) / 8;
 	add_finalizers(&b, rt, &m->finalizers);
-	m->stacks = add_goroutines(&b, s, &m->goroutines);
-	m->m_stacks = add_m_stacks(&b, rt);
+	m->stacks = add_goroutines(&b, s, &m->goroutines, &m->signal_regs);
 	if (b.nomem) {
 		hs_roots_deinit(ret);
 		hs_gort_close(rt);
@@ -245,13 +205,28 @@ struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, s
 	return NULL;
 }
 
-bool hs_go_stack_root_name(struct hs_session *s, uint64_t addr, char *buf, size_t len, uint64_t *goid)
+static const struct hs_go_goroutine *stack_root(struct hs_session *s, uint64_t addr)
 {
 	const struct hs_go_goroutines *l = s->go_rt ? s->goroutines : NULL;
 	for (size_t i = 0; l && i < l->n; i++) {
 		const struct hs_go_goroutine *g = &l->g[i];
-		if (addr < g->stack_lo || addr >= g->stack_hi)
-			continue;
+		bool regs = g->regs_at && addr >= g->regs_at && addr < g->regs_at + 8 * HS_GO_SIGNAL_REGS;
+		if (regs || (addr >= g->stack_lo && addr < g->stack_hi))
+			return g;
+	}
+	return NULL;
+}
+
+bool hs_go_stack_root_system(struct hs_session *s, uint64_t addr)
+{
+	const struct hs_go_goroutine *g = stack_root(s, addr);
+	return g && g->system;
+}
+
+bool hs_go_stack_root_name(struct hs_session *s, uint64_t addr, char *buf, size_t len, uint64_t *goid)
+{
+	const struct hs_go_goroutine *g = stack_root(s, addr);
+	if (g) {
 		const char *fn = g->blocking < g->nframes && g->funcs ? g->funcs[g->blocking] : g->start_func;
 		snprintf(buf, len, "goroutine %" PRIu64 "%s%s%s", g->goid, fn ? " (" : "", fn ? fn : "", fn ? ")" : "");
 		*goid = g->goid;

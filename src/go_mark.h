@@ -14,7 +14,7 @@ struct hs_gort;
 struct hs_go_mark {
 	struct hs_gort *rt;            /* owned by the caller (hs_gort_close) */
 	int (*pointer_bits)(const void *ctx, uint64_t addr, uint64_t size, uint64_t *bits);
-	uint64_t global_words, finalizers, goroutines, m_stacks;
+	uint64_t global_words, finalizers, goroutines, signal_regs;
 	bool stacks;                    /* goroutine stacks are among the roots */
 };
 
@@ -22,8 +22,11 @@ struct hs_go_mark {
  * precisely.  HS_ERR_NOT_FOUND when the heap has no Go allocator. */
 struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, struct hs_go_mark *m);
 
-/* The goroutine whose stack holds addr, as "goroutine 17 (main.leakRecv)"
+/* The goroutine whose stack (or saved registers) holds addr, as "goroutine 17 (main.leakRecv)"
  * (its blocking function, else the one it runs); false when none does. */
 bool hs_go_stack_root_name(struct hs_session *s, uint64_t addr, char *buf, size_t len, uint64_t *goid);
+
+/* Is addr on the stack of a runtime goroutine (go_goroutines.h's system)? */
+bool hs_go_stack_root_system(struct hs_session *s, uint64_t addr);
 
 #endif

@@ -103,9 +103,9 @@ static uint32_t owner_id(struct table *t, const char *name, const char *kind)
 	return t->slots[h];
 }
 
-static void label(uint32_t *lab, size_t b, uint32_t id, uint32_t *queue, size_t *tail)
+static void label(uint32_t *lab, size_t b, uint32_t id, uint32_t *queue, size_t *tail, bool weak)
 {
-	if (!id || lab[b] == id || lab[b] == SHARED)
+	if (!id || lab[b] == id || lab[b] == SHARED || (weak && lab[b]))
 		return;
 	lab[b] = lab[b] ? SHARED : id;
 	queue[(*tail)++] = (uint32_t)b;
@@ -141,12 +141,23 @@ static const struct hs_container *global_container(const struct hs_containers *c
 }
 
 // The owner of root word p in range r: the variable holding it, or the thread.
-struct sym_cache { uint64_t start, end; uint32_t id; };
+struct sym_cache { uint64_t start, end; uint32_t id; const struct hs_root_range *range; };
 
 static uint32_t root_owner(const struct hs_owners_input *in, struct table *t, const struct hs_root_range *r, uint64_t p,
 			   struct sym_cache *cache)
 {
 	char name[300];
+	const char *kind;
+	if (in->root_name && r->kind != HS_ROOT_GLOBAL) {
+		// One name a range (a goroutine's stack): asked once.
+		if (cache->range == r)
+			return cache->id;
+		cache->range = r;
+		cache->id = in->root_name(in->ctx, r, p, name, sizeof(name), &kind) ? owner_id(t, name, kind) : 0;
+		if (cache->id)
+			return cache->id;
+		cache->range = NULL;
+	}
 	switch (r->kind) {
 	case HS_ROOT_GLOBAL: {
 		if (cache->id && p >= cache->start && p < cache->end)
@@ -179,25 +190,19 @@ static uint32_t root_owner(const struct hs_owners_input *in, struct table *t, co
 	}
 }
 
-struct hs_error *hs_owners_create(const struct hs_owners_input *in, struct hs_owners **retp)
+// Label what the root ranges point at: the strong ones, or (weak) the
+// weak ones, into unlabelled blocks only.
+static void label_roots(const struct hs_owners_input *in, struct table *t, uint32_t *lab, uint32_t *queue,
+			size_t *tail, bool weak)
 {
-	*retp = NULL;
 	const struct hs_analysis *a = in->a;
-	size_t n = a->n;
-	struct hs_owners *ret = calloc(1, sizeof(*ret));
-	uint32_t *lab = calloc(n ? n : 1, sizeof(uint32_t));
-	uint32_t *queue = malloc((2 * n + 1) * sizeof(uint32_t));
-	struct table t = { .o = ret };
-	if (!ret || !lab || !queue) {
-		free(ret);
-		free(lab);
-		free(queue);
-		return &hs_error_nomem;
-	}
-	size_t head = 0, tail = 0;
 	const struct hs_roots *roots = &a->roots;
-	for (size_t r = 0; r < roots->n && !t.nomem; r++) {
+	for (size_t r = 0; r < roots->n && !t->nomem; r++) {
 		const struct hs_root_range *range = &roots->ranges[r];
+		if (in->weak_root && in->weak_root(in->ctx, range) != weak)
+			continue;
+		if (!in->weak_root && weak)
+			return;
 		struct sym_cache cache = { 0 };
 		uint64_t p = (range->start + 7) & ~UINT64_C(7);
 		while (p + 8 <= range->end) {
@@ -222,10 +227,29 @@ struct hs_error *hs_owners_create(const struct hs_owners_input *in, struct hs_ow
 					continue;
 				ptrdiff_t b = hs_addrmap_lookup(&a->map, v);
 				if (b >= 0)
-					label(lab, (size_t)b, root_owner(in, &t, range, p, &cache), queue, &tail);
+					label(lab, (size_t)b, root_owner(in, t, range, p, &cache), queue, tail, weak);
 			}
 		}
 	}
+}
+
+struct hs_error *hs_owners_create(const struct hs_owners_input *in, struct hs_owners **retp)
+{
+	*retp = NULL;
+	const struct hs_analysis *a = in->a;
+	size_t n = a->n;
+	struct hs_owners *ret = calloc(1, sizeof(*ret));
+	uint32_t *lab = calloc(n ? n : 1, sizeof(uint32_t));
+	uint32_t *queue = malloc((2 * n + 1) * sizeof(uint32_t));
+	struct table t = { .o = ret };
+	if (!ret || !lab || !queue) {
+		free(ret);
+		free(lab);
+		free(queue);
+		return &hs_error_nomem;
+	}
+	size_t head = 0, tail = 0;
+	label_roots(in, &t, lab, queue, &tail, false);
 	const struct hs_notes *notes = in->notes;
 	for (size_t i = 0; i < notes->nthreads && !t.nomem; i++) {
 		char name[64];
@@ -233,13 +257,22 @@ struct hs_error *hs_owners_create(const struct hs_owners_input *in, struct hs_ow
 		for (int r = 0; r < HS_NREGS; r++) {
 			ptrdiff_t b = hs_addrmap_lookup(&a->map, notes->threads[i].regs[r]);
 			if (b >= 0)
-				label(lab, (size_t)b, owner_id(&t, name, "register"), queue, &tail);
+				label(lab, (size_t)b, owner_id(&t, name, "register"), queue, &tail, false);
 		}
 	}
 	while (head < tail) {
 		uint32_t v = queue[head++];
 		for (uint32_t e = a->fwd_off[v]; e < a->fwd_off[v + 1]; e++)
-			label(lab, a->fwd[e], lab[v], queue, &tail);
+			label(lab, a->fwd[e], lab[v], queue, &tail, false);
+	}
+	// Then the weak roots, into what no other root reached.
+	if (in->weak_root) {
+		label_roots(in, &t, lab, queue, &tail, true);
+		while (head < tail) {
+			uint32_t v = queue[head++];
+			for (uint32_t e = a->fwd_off[v]; e < a->fwd_off[v + 1]; e++)
+				label(lab, a->fwd[e], lab[v], queue, &tail, true);
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!lab[i] || !(a->flags[i] & HS_NODE_USED))

@@ -945,8 +945,12 @@ void hs_pools_destroy(struct hs_pools *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; i < p->n; i++) {
 		free(p->pools[i].anchor);
+		for (size_t k = 0; k < p->pools[i].ntypes; k++)
+			free(p->pools[i].types[k].name);
+		free(p->pools[i].types);
+	}
 	free(p->pools);
 	free(p->objs);
 	free(p->sorted);
@@ -978,6 +982,8 @@ struct hs_error *hs_pools_create(const struct hs_pools_input *in, struct hs_pool
 		err = declare(&b, in->specs[i], &c);
 	if (!err && in->detect)
 		err = detect(&b, &c, &best);
+	if (!err && in->more)
+		err = in->more(in->ctx, p);
 	free(c.v);
 	free(best.v);
 	if (!err && p->nobjs) {
@@ -995,6 +1001,35 @@ struct hs_error *hs_pools_create(const struct hs_pools_input *in, struct hs_pool
 		return err;
 	}
 	*ret = p;
+	return NULL;
+}
+
+struct hs_error *hs_pools_add(struct hs_pools *p, struct hs_pool *pool, const struct hs_pool_object *objs, size_t n)
+{
+	struct hs_pool *g = realloc(p->pools, (p->n + 1) * sizeof(*g));
+	struct hs_pool_object *o = g ? realloc(p->objs, (p->nobjs + n ? p->nobjs + n : 1) * sizeof(*o)) : NULL;
+	if (g)
+		p->pools = g;
+	if (o)
+		p->objs = o;
+	if (!g || !o || p->nobjs + n > UINT32_MAX) {
+		free(pool->anchor);
+		for (size_t k = 0; k < pool->ntypes; k++)
+			free(pool->types[k].name);
+		free(pool->types);
+		return &hs_error_nomem;
+	}
+	pool->first = p->nobjs;
+	pool->count = n;
+	pool->bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		p->objs[p->nobjs] = objs[i];
+		p->objs[p->nobjs++].pool = (uint32_t)p->n;
+		pool->bytes += objs[i].size;
+	}
+	p->pools[p->n++] = *pool;
+	p->count += pool->count;
+	p->bytes += pool->bytes;
 	return NULL;
 }
 
@@ -1085,8 +1120,19 @@ static void retain_run(struct retain *r)
 	}
 }
 
+// A sync.Pool's object is a Go object, scanned precisely: its graph edges.
+static bool polluted_edges(const struct retain *r, const struct hs_pool_object *o)
+{
+	for (uint32_t e = r->a->fwd_off[o->block]; e < r->a->fwd_off[o->block + 1]; e++)
+		if (!hs_pools_find(r->p, r->heap->blocks[r->a->fwd[e]].address))
+			return true;
+	return false;
+}
+
 static bool polluted(const struct retain *r, const struct hs_pool *pool, const struct hs_pool_object *o)
 {
+	if (pool->sync_pool)
+		return polluted_edges(r, o);
 	const struct hs_addrmap *m = &r->a->map;
 	for (uint64_t a = o->address; a + 8 <= o->address + o->size; a += 8) {
 		if (a == o->address + pool->link)
@@ -1153,7 +1199,11 @@ struct hs_error *hs_pools_analyse(struct hs_pools *p, const struct hs_analysis *
 		r.bytes = 0;
 		for (size_t k = 0; k < pool->count; k++) {
 			const struct hs_pool_object *o = &p->objs[pool->first + k];
-			push_words(&r, o->address, o->size, false, o->address + pool->link);
+			if (pool->sync_pool)
+				for (uint32_t e = a->fwd_off[o->block]; e < a->fwd_off[o->block + 1]; e++)
+					retain_push(&r, a->fwd[e]);
+			else
+				push_words(&r, o->address, o->size, false, o->address + pool->link);
 		}
 		retain_run(&r);
 		pool->polluted_retained = r.bytes;

@@ -30,6 +30,15 @@ struct hs_memory;
 struct hs_notes;
 struct hs_symbols;
 
+/* A Go sync.Pool's caches (go_pools.c): each P's poolLocal has a private
+ * slot and a shared chain of rings; a GC moves them to the victim cache. */
+enum hs_pool_cache { HS_POOL_PRIVATE, HS_POOL_SHARED, HS_POOL_VICTIM, HS_POOL_NCACHES };
+
+struct hs_pool_type {
+	char *name;                 /* the pooled value's Go type ("*main.Buf") */
+	uint64_t count, bytes;
+};
+
 struct hs_pool {
 	char *anchor;               /* the expression or the detected variable path */
 	uint64_t anchor_address;    /* where the head pointer is stored */
@@ -45,6 +54,13 @@ struct hs_pool {
 	/* hs_pools_analyse() */
 	uint64_t polluted;          /* pooled objects pointing into other heap memory */
 	uint64_t polluted_retained; /* bytes only this pool's objects keep alive */
+	/* A Go sync.Pool (go_pools.c): no list (head, link 0); objects by cache
+	 * and by type; procs: its local caches (localSize), victim_procs. */
+	bool sync_pool;
+	uint64_t procs, victim_procs;
+	uint64_t cache_count[HS_POOL_NCACHES], cache_bytes[HS_POOL_NCACHES];
+	struct hs_pool_type *types; /* most bytes first */
+	size_t ntypes;
 };
 
 struct hs_pool_object {
@@ -53,6 +69,9 @@ struct hs_pool_object {
 	uint32_t pool;
 	uint32_t block;             /* heap index of the allocation holding it */
 	bool polluted;
+	uint8_t cache;              /* sync.Pool: enum hs_pool_cache */
+	uint32_t proc;              /* sync.Pool: the P (poolLocal index) */
+	uint32_t type;              /* sync.Pool: index in its pool's types */
 };
 
 struct hs_pools {
@@ -87,6 +106,9 @@ struct hs_pools_input {
 	struct hs_error *(*eval)(void *ctx, const char *expr, struct hs_expr_result *ret);
 	struct hs_error *(*tls_block)(void *ctx, size_t thread, uint64_t *ret);
 	struct hs_error *(*graph)(void *ctx, struct hs_analysis **ret);
+	/* More pools found another way (a Go program's sync.Pools), added after
+	 * the declared and detected ones with hs_pools_add; NULL: none. */
+	struct hs_error *(*more)(void *ctx, struct hs_pools *p);
 };
 /* Declared and detected pools. */
 struct hs_error *hs_pools_create(const struct hs_pools_input *in, struct hs_pools **ret);
@@ -94,6 +116,9 @@ struct hs_error *hs_pools_create(const struct hs_pools_input *in, struct hs_pool
 struct hs_error *hs_pools_analyse(struct hs_pools *p, const struct hs_analysis *a, const struct hs_heap *heap,
 				  struct hs_memory *mem);
 void hs_pools_destroy(struct hs_pools *p);
+/* Append pool (its anchor and types taken over, also on failure) with its n
+ * objects (pool, first, count and bytes are set here from them). */
+struct hs_error *hs_pools_add(struct hs_pools *p, struct hs_pool *pool, const struct hs_pool_object *objs, size_t n);
 /* The pooled object holding addr, or NULL (p may be NULL: not computed). */
 const struct hs_pool_object *hs_pools_find(const struct hs_pools *p, uint64_t addr);
 /* Is heap block i itself a pooled object (a separate allocation)? */

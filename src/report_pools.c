@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "commands.h"
 #include "pools.h"
 
@@ -18,6 +19,17 @@ struct pools_model {
 	uint64_t count, bytes;        /* pooled objects of the rows */
 	uint64_t polluted, retained;  /* unfiltered: what several pools retain counted once */
 };
+
+static int sync_pool_cmp(const void *x, const void *y)
+{
+	const struct hs_pool *a = *(const struct hs_pool *const *)x, *b = *(const struct hs_pool *const *)y;
+	uint64_t ka = a->bytes + a->polluted_retained, kb = b->bytes + b->polluted_retained;
+	if (ka != kb)
+		return ka > kb ? -1 : 1;
+	return strcmp(a->anchor, b->anchor);
+}
+
+static const char *const cache_names[HS_POOL_NCACHES] = { "private", "shared", "victim" };
 
 static struct hs_error *pools_model(const struct hs_pools *p, bool declared, bool detected, bool list,
 				    struct pools_model *m)
@@ -40,7 +52,32 @@ static struct hs_error *pools_model(const struct hs_pools *p, bool declared, boo
 		m->polluted = p->polluted;
 		m->retained = p->polluted_retained;
 	}
+	// A Go program's sync.Pools (they follow any declared pool): what each
+	// keeps alive, most first.
+	size_t k = 0;
+	while (k < m->n && !m->rows[k]->sync_pool)
+		k++;
+	qsort(m->rows + k, m->n - k, sizeof(*m->rows), sync_pool_cmp);
 	return NULL;
+}
+
+// A sync.Pool's caches and types.
+static void json_sync_pool(struct hs_out *o, const struct hs_pool *pool)
+{
+	hs_json_ku64(o, "procs", pool->procs);
+	hs_json_ku64(o, "victim_procs", pool->victim_procs);
+	for (int k = 0; k < HS_POOL_NCACHES; k++)
+		hs_json_kcount(o, cache_names[k], pool->cache_count[k], pool->cache_bytes[k]);
+	hs_json_key(o, "types");
+	hs_json_begin_array(o);
+	for (size_t k = 0; k < pool->ntypes; k++) {
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "type", pool->types[k].name);
+		hs_json_ku64(o, "count", pool->types[k].count);
+		hs_json_ku64(o, "bytes", pool->types[k].bytes);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
 }
 
 static void json_pool(struct hs_cmd *c, const struct hs_pools *p, const struct hs_pool *pool, bool list)
@@ -54,9 +91,17 @@ static void json_pool(struct hs_cmd *c, const struct hs_pools *p, const struct h
 		hs_json_i64(o, pool->tid);
 	else
 		hs_json_null(o);
-	hs_json_ku64(o, "head", pool->head);
-	hs_json_ku64(o, "link", pool->link);
-	hs_json_kstr(o, "kind", pool->slab ? "slots" : "allocations");
+	hs_json_key(o, "head");
+	if (pool->sync_pool)
+		hs_json_null(o);
+	else
+		hs_json_u64(o, pool->head);
+	hs_json_key(o, "link");
+	if (pool->sync_pool)
+		hs_json_null(o);
+	else
+		hs_json_u64(o, pool->link);
+	hs_json_kstr(o, "kind", pool->sync_pool ? "sync.Pool" : pool->slab ? "slots" : "allocations");
 	hs_json_ku64(o, "object_size", pool->object_size);
 	hs_json_ku64(o, "count", pool->count);
 	hs_json_ku64(o, "bytes", pool->bytes);
@@ -64,6 +109,8 @@ static void json_pool(struct hs_cmd *c, const struct hs_pools *p, const struct h
 	hs_json_kbool(o, "broken", pool->broken);
 	hs_json_ku64(o, "polluted", pool->polluted);
 	hs_json_ku64(o, "polluted_retained", pool->polluted_retained);
+	if (pool->sync_pool)
+		json_sync_pool(o, pool);
 	if (list) {
 		hs_json_key(o, "objects");
 		hs_json_begin_array(o);
@@ -72,6 +119,12 @@ static void json_pool(struct hs_cmd *c, const struct hs_pools *p, const struct h
 			hs_json_begin_object(o);
 			hs_json_ku64(o, "address", ob->address);
 			hs_json_kbool(o, "polluted", ob->polluted);
+			if (pool->sync_pool) {
+				hs_json_ku64(o, "size", ob->size);
+				hs_json_kstr(o, "type", pool->types[ob->type].name);
+				hs_json_kstr(o, "cache", cache_names[ob->cache]);
+				hs_json_ku64(o, "p", ob->proc);
+			}
 			hs_json_end_object(o);
 		}
 		hs_json_end_array(o);
@@ -114,16 +167,48 @@ static void pools_json(struct hs_cmd *c, const struct pools_model *m)
 	hs_json_done(o);
 }
 
+// A Go program's sync.Pool: its objects by cache and by type.
+static void text_sync_pool(struct hs_cmd *c, const struct hs_pools *p, const struct hs_pool *pool, bool list)
+{
+	struct hs_out *o = c->out;
+	char bytes[32], ret[32], types[256] = "";
+	size_t used = 0;
+	for (size_t k = 0; k < pool->ntypes && used < sizeof(types); k++)
+		used += (size_t)snprintf(types + used, sizeof(types) - used, "%s%s", k ? ", " : "", pool->types[k].name);
+	hs_out_printf(o, "  %-28s %7" PRIu64 " %10s %10s %8" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 "  %s%s\n",
+		      pool->anchor, pool->count, hs_fmt_size(pool->bytes, bytes, sizeof(bytes)),
+		      hs_fmt_size(pool->polluted_retained, ret, sizeof(ret)), pool->polluted,
+		      pool->cache_count[HS_POOL_PRIVATE], pool->cache_count[HS_POOL_SHARED],
+		      pool->cache_count[HS_POOL_VICTIM], types, pool->broken ? "  BROKEN (see diagnostics)" : "");
+	for (size_t k = 0; list && k < pool->count && !o->stopped; k++) {
+		const struct hs_pool_object *ob = &p->objs[pool->first + k];
+		hs_out_printf(o, "      0x%016" PRIx64 " %8" PRIu64 "  %-7s P%-4" PRIu32 " %s%s\n", ob->address, ob->size,
+			      cache_names[ob->cache], ob->proc, pool->types[ob->type].name, ob->polluted ? "  polluted" : "");
+	}
+}
+
 static void pools_text(struct hs_cmd *c, const struct pools_model *m)
 {
 	struct hs_out *o = c->out;
-	hs_out_printf(o, "  %-28s %-7s %-8s %-5s %6s %7s %10s %8s %10s\n", "ANCHOR", "THREAD", "FOUND", "LINK",
-		      "SIZE", "COUNT", "BYTES", "POLLUTED", "RETAINED");
+	size_t nsync = 0;
+	for (size_t i = 0; i < m->n; i++)
+		nsync += m->rows[i]->sync_pool;
+	if (m->n > nsync || !m->n)
+		hs_out_printf(o, "  %-28s %-7s %-8s %-5s %6s %7s %10s %8s %10s\n", "ANCHOR", "THREAD", "FOUND", "LINK",
+			      "SIZE", "COUNT", "BYTES", "POLLUTED", "RETAINED");
 	for (size_t i = 0; i < m->n && !o->stopped; i++)
-		text_pool(c, m->p, m->rows[i], m->list);
+		if (!m->rows[i]->sync_pool)
+			text_pool(c, m->p, m->rows[i], m->list);
+	if (nsync)
+		hs_out_printf(o, "%s  %-28s %7s %10s %10s %8s %7s %7s %7s  %s\n", m->n > nsync ? "\n" : "", "SYNC.POOL",
+			      "COUNT", "BYTES", "RETAINED", "POLLUTED", "PRIVATE", "SHARED", "VICTIM", "TYPES");
+	for (size_t i = 0; i < m->n && !o->stopped; i++)
+		if (m->rows[i]->sync_pool)
+			text_sync_pool(c, m->p, m->rows[i], m->list);
 	char a[32], b[32];
 	if (!m->n)
-		hs_out_puts(o, "  (no pools: declare one with --pool EXPR[:LINK])\n");
+		hs_out_puts(o, c->s->go_rt ? "  (no sync.Pool holds anything)\n" :
+			    "  (no pools: declare one with --pool EXPR[:LINK])\n");
 	hs_out_printf(o, "%zu pool%s, %" PRIu64 " pooled objects (%s); %" PRIu64 " polluted, retaining %s (%" PRIu64 " bytes) that only pools keep alive\n",
 		      m->n, m->n == 1 ? "" : "s", m->count, hs_fmt_size(m->bytes, a, sizeof(a)), m->polluted,
 		      hs_fmt_size(m->retained, b, sizeof(b)), m->retained);
@@ -137,7 +222,6 @@ struct hs_error *hs_cmd_pools(struct hs_cmd *c)
 				       { "--detected", HS_OPT_FLAG, &detected }, { 0 } };
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	HS_CHECK(hs_session_need_heap(c->s));
-	HS_CHECK(hs_session_go_unsupported(c->s, "pools", "(sync.Pool is not read yet)"));
 	HS_CHECK(hs_session_need_pool_analysis(c->s));
 	struct pools_model m;
 	HS_CHECK(pools_model(c->s->pools, declared, detected, list, &m));

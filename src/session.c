@@ -13,6 +13,7 @@
 #include "expr.h"
 #include "locals.h"
 #include "go_goroutines.h"
+#include "go_pools.h"
 #include "graph.h"
 #include "pools.h"
 #include "progress.h"
@@ -413,7 +414,7 @@ static bool heap_is_go(const struct hs_session *s)
 static struct hs_error *go_command_check(struct hs_session *s, bool built)
 {
 	static const char *const typed[] = { "histogram", "show", NULL };
-	static const char *const reach[] = { "leaks", "chain", "refs", "top", "owners", NULL };
+	static const char *const reach[] = { "leaks", "chain", "refs", "top", "owners", "pools", NULL };
 	if (!heap_is_go(s))
 		return NULL;
 	for (size_t i = 0; s->command && typed[i]; i++)
@@ -535,6 +536,29 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 	return err;
 }
 
+// A Go heap's stack roots are goroutines; its other root memory, finalizers.
+static bool owners_root_name(void *ctx, const struct hs_root_range *r, uint64_t p, char *buf, size_t len,
+			     const char **kind)
+{
+	struct hs_session *s = ctx;
+	uint64_t goid;
+	if (r->kind == HS_ROOT_STACK && hs_go_stack_root_name(s, p, buf, len, &goid)) {
+		*kind = "goroutine";
+		return true;
+	}
+	if (r->kind == HS_ROOT_MEMORY) {
+		snprintf(buf, len, "finalizers");
+		*kind = "finalizer";
+		return true;
+	}
+	return false;
+}
+
+static bool owners_weak_root(void *ctx, const struct hs_root_range *r)
+{
+	return r->kind == HS_ROOT_STACK && hs_go_stack_root_system(ctx, r->start);
+}
+
 struct hs_error *hs_session_need_owners(struct hs_session *s)
 {
 	if (s->owners)
@@ -544,6 +568,8 @@ struct hs_error *hs_session_need_owners(struct hs_session *s)
 	const struct hs_owners_input in = {
 		.a = s->analysis, .heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
 		.symbols = s->symbols, .containers = s->containers,
+		.root_name = s->go_rt ? owners_root_name : NULL, .ctx = s,
+		.weak_root = s->go_rt ? owners_weak_root : NULL,
 	};
 	return hs_owners_create(&in, &s->owners);
 }
@@ -566,6 +592,11 @@ static struct hs_error *pools_graph(void *ctx, struct hs_analysis **ret)
 	return NULL;
 }
 
+static struct hs_error *pools_go(void *ctx, struct hs_pools *p)
+{
+	return hs_go_pools_read(ctx, p);
+}
+
 struct hs_error *hs_session_need_pools(struct hs_session *s)
 {
 	if (s->pools)
@@ -573,12 +604,17 @@ struct hs_error *hs_session_need_pools(struct hs_session *s)
 	if (s->pools_error)
 		return hs_error_create(s->pools_error->code, "%s", s->pools_error->message);
 	HS_CHECK(hs_session_need_heap(s));
-	const struct hs_pools_input in = {
+	struct hs_pools_input in = {
 		.heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
 		.symbols = s->symbols, .diags = &s->diags,
 		.specs = s->pool_specs, .nspecs = s->npool_specs, .detect = !s->no_pool_detection,
 		.ctx = s, .eval = pools_eval, .tls_block = pools_tls_block, .graph = pools_graph,
 	};
+	// A Go heap's pools are its sync.Pools: the C rule (a global heading a
+	// free list) would take a Go list for one.
+	bool go = heap_is_go(s);
+	in.detect = in.detect && !go;
+	in.more = go ? pools_go : NULL;
 	struct hs_error *err = hs_pools_create(&in, &s->pools);
 	if (err && !err->is_static && err->code != HS_ERR_INTERRUPTED) {
 		s->pools_error = err;

@@ -224,7 +224,7 @@ class GoCore:
 
     def test_garbage_awaiting_gc(self):
         """The mark from Go's roots (GC-masked globals, finalizers, goroutine
-        and M stacks): the fixture's 300 garbage objects (allocated after the
+        stacks, registers): the fixture's 300 garbage objects (allocated after the
         last GC by a goroutine that exited) are exactly the unreachable ones
         of their size class, called garbage, never leaks; every kept object
         is reachable.  cgo: refused (the C heap's roots are not joined yet)."""
@@ -517,7 +517,7 @@ class TestGoBadInput(unittest.TestCase):
                     self.assertNotRegex("\n".join(figures), r"\d", r.describe())
                 else:
                     self.assertIn(cmd[0], ("info", "summary", "arenas", "chunks", "bins", "show", "histogram",
-                                           "leaks", "chain", "refs", "top", "owners"), r.describe())
+                                           "leaks", "chain", "refs", "top", "owners", "pools"), r.describe())
 
     def test_random_damage_to_the_runtime_metadata(self):
         """Seeded random words written over mspan structs, mheap_ and the
