@@ -302,29 +302,118 @@ static struct hs_error *open_like(struct hs_session *s, const char *path, struct
 	return NULL;
 }
 
+/* What diff shows, for its two renderers: the two cores, their totals, and
+ * the changes by type and size, by owner and by map, largest first. */
+struct diff_model {
+	const char *new_path, *old_path;
+	char id_new[140], id_old[140];
+	bool have_new, have_old;
+	struct side sn, so;
+	struct deltas groups, owners, maps;
+	uint64_t limit;
+};
+
+static void diff_model_free(struct diff_model *m)
+{
+	deltas_deinit(&m->groups);
+	deltas_deinit(&m->owners);
+	deltas_deinit(&m->maps);
+}
+
+// Both cores analysed at the same time: the old one on a thread of its own
+// (sessions share no state; libdw handles are per session).
+static struct hs_error *diff_model(struct hs_session *s, const char *old_path, bool force, uint64_t limit,
+				   struct diff_model *m)
+{
+	*m = (struct diff_model){ .new_path = s->target->path, .old_path = old_path, .limit = limit };
+	struct hs_session *old = NULL;
+	HS_CHECK(open_like(s, old_path, &old));
+	m->have_new = main_build_id(s, m->id_new, sizeof(m->id_new));
+	m->have_old = main_build_id(old, m->id_old, sizeof(m->id_old));
+	if (m->have_new && m->have_old && strcmp(m->id_new, m->id_old)) {
+		if (!force) {
+			hs_session_destroy(old);
+			return hs_error_create(HS_ERR_USAGE,
+					       "diff: %s and %s are cores of different programs (executable build-ids %s and %s); "
+					       "--force compares them anyway", s->target->path, old_path, m->id_new, m->id_old);
+		}
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "diff", 0,
+			    "DIFFERENT PROGRAMS: executable build-ids %s (new) and %s (old) differ; types and owners may not correspond",
+			    m->id_new, m->id_old);
+	} else if (!m->have_new || !m->have_old) {
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "diff", 0,
+			    "the executable's build-id is unknown in %s: cannot check both cores are of the same program",
+			    !m->have_new ? s->target->path : old_path);
+	}
+	struct old_job job = { .s = old, .side = &m->so };
+	hs_session_set_progress(old, NULL, NULL);   // one progress line: the new core's
+	pthread_t thread;
+	bool threaded = pthread_create(&thread, NULL, old_main, &job) == 0;
+	struct hs_error *err = collect(s, 1, &m->groups, &m->owners, &m->maps, &m->sn);
+	if (threaded)
+		pthread_join(thread, NULL);
+	else
+		old_main(&job);
+	if (!err && job.err)
+		err = job.err;
+	else
+		hs_error_destroy(job.err);
+	for (size_t i = 0; !err && i < job.groups.n; i++)
+		deltas_add(&m->groups, job.groups.v[i].key, job.groups.v[i].size, job.groups.v[i].count,
+			   job.groups.v[i].bytes);
+	for (size_t i = 0; !err && i < job.owners.n; i++)
+		deltas_add(&m->owners, job.owners.v[i].key, 0, job.owners.v[i].count, job.owners.v[i].bytes);
+	for (size_t i = 0; !err && i < job.maps.n; i++)
+		deltas_add(&m->maps, job.maps.v[i].key, 0, job.maps.v[i].count, job.maps.v[i].bytes);
+	deltas_deinit(&job.groups);
+	deltas_deinit(&job.owners);
+	deltas_deinit(&job.maps);
+	if (!err && (m->groups.nomem || m->owners.nomem || m->maps.nomem))
+		err = &hs_error_nomem;
+	if (!err) {
+		// The old core's own findings, said once here.
+		for (size_t i = 0; i < old->diags.n; i++)
+			if (old->diags.items[i].level != HS_DIAG_INFO)
+				hs_diag_add(&s->diags, old->diags.items[i].level, "old core", old->diags.items[i].address, "%s",
+					    old->diags.items[i].message);
+	}
+	hs_session_destroy(old);
+	if (err) {
+		diff_model_free(m);
+		return err;
+	}
+	deltas_finish(&m->groups);
+	deltas_finish(&m->owners);
+	deltas_finish(&m->maps);
+	return NULL;
+}
+
 enum delta_kind { BY_TYPE, BY_OWNER, BY_MAP };
 
-static void render_deltas(struct hs_cmd *c, const char *key, const struct deltas *d, enum delta_kind kind,
-			  uint64_t limit)
+static void json_deltas(struct hs_cmd *c, const char *key, const struct deltas *d, enum delta_kind kind,
+			uint64_t limit)
+{
+	struct hs_out *o = c->out;
+	hs_json_key(o, key);
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < d->n && i < limit; i++) {
+		hs_json_begin_object(o);
+		hs_json_kstr(o, kind == BY_TYPE ? "type" : kind == BY_OWNER ? "owner" : "map", d->v[i].key);
+		if (kind == BY_TYPE)
+			hs_json_ku64(o, "size", d->v[i].size);
+		hs_json_ki64(o, "count_delta", d->v[i].count);
+		hs_json_ki64(o, "bytes_delta", d->v[i].bytes);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_cmd_limited(c, key, limit, d->n, "rows");
+}
+
+static void text_deltas(struct hs_cmd *c, const char *key, const struct deltas *d, enum delta_kind kind,
+			uint64_t limit)
 {
 	struct hs_out *o = c->out;
 	bool groups = kind == BY_TYPE;
-	if (c->json) {
-		hs_json_key(o, key);
-		hs_json_begin_array(o);
-		for (size_t i = 0; i < d->n && i < limit; i++) {
-			hs_json_begin_object(o);
-			hs_json_kstr(o, kind == BY_TYPE ? "type" : kind == BY_OWNER ? "owner" : "map", d->v[i].key);
-			if (groups)
-				hs_json_ku64(o, "size", d->v[i].size);
-			hs_json_ki64(o, "count_delta", d->v[i].count);
-			hs_json_ki64(o, "bytes_delta", d->v[i].bytes);
-			hs_json_end_object(o);
-		}
-		hs_json_end_array(o);
-		hs_cmd_limited(c, key, limit, d->n, "rows");
-		return;
-	}
 	if (groups)
 		hs_out_printf(o, "\nBy type and size (largest growth first):\n  %12s %10s %14s  %s\n", "COUNT", "SIZE",
 			      "BYTES", "TYPE");
@@ -354,6 +443,45 @@ static void json_delta(struct hs_out *o, const char *key, int64_t count, int64_t
 	hs_json_end_object(o);
 }
 
+static void diff_json(struct hs_cmd *c, const struct diff_model *m)
+{
+	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "diff");
+	hs_json_kstr(o, "new", m->new_path);
+	hs_json_kstr(o, "old", m->old_path);
+	hs_json_kstr(o, "new_build_id", m->have_new ? m->id_new : NULL);
+	hs_json_kstr(o, "old_build_id", m->have_old ? m->id_old : NULL);
+	json_delta(o, "in_use", (int64_t)m->sn.count - (int64_t)m->so.count, (int64_t)m->sn.bytes - (int64_t)m->so.bytes);
+	json_delta(o, "leaked", (int64_t)m->sn.leaked_count - (int64_t)m->so.leaked_count,
+		   (int64_t)m->sn.leaked_bytes - (int64_t)m->so.leaked_bytes);
+	hs_json_kcount(o, "new_in_use", m->sn.count, m->sn.bytes);
+	hs_json_kcount(o, "old_in_use", m->so.count, m->so.bytes);
+	json_deltas(c, "groups", &m->groups, BY_TYPE, m->limit);
+	json_deltas(c, "owners", &m->owners, BY_OWNER, m->limit);
+	json_deltas(c, "maps", &m->maps, BY_MAP, m->limit);
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+static void diff_text(struct hs_cmd *c, const struct diff_model *m)
+{
+	struct hs_out *o = c->out;
+	char x[32], y[32];
+	hs_out_printf(o, "%s (new) against %s (old):\n", m->new_path, m->old_path);
+	hs_out_printf(o, "  in use  %+" PRId64 " allocations, %+" PRId64 " bytes (%s -> %s)\n",
+		      (int64_t)m->sn.count - (int64_t)m->so.count, (int64_t)m->sn.bytes - (int64_t)m->so.bytes,
+		      hs_fmt_size(m->so.bytes, x, sizeof(x)), hs_fmt_size(m->sn.bytes, y, sizeof(y)));
+	hs_out_printf(o, "  leaked  %+" PRId64 " allocations, %+" PRId64 " bytes (%s -> %s)\n",
+		      (int64_t)m->sn.leaked_count - (int64_t)m->so.leaked_count,
+		      (int64_t)m->sn.leaked_bytes - (int64_t)m->so.leaked_bytes,
+		      hs_fmt_size(m->so.leaked_bytes, x, sizeof(x)), hs_fmt_size(m->sn.leaked_bytes, y, sizeof(y)));
+	text_deltas(c, "groups", &m->groups, BY_TYPE, m->limit);
+	text_deltas(c, "owners", &m->owners, BY_OWNER, m->limit);
+	text_deltas(c, "maps", &m->maps, BY_MAP, m->limit);
+	hs_cmd_diagnostics(c);
+}
+
 struct hs_error *hs_cmd_diff(struct hs_cmd *c)
 {
 	bool force = false;
@@ -366,103 +494,12 @@ struct hs_error *hs_cmd_diff(struct hs_cmd *c)
 		return hs_error_create(HS_ERR_USAGE, "diff needs the older core: heapscope NEW-CORE diff OLD-CORE");
 	if (limit == UINT64_MAX && !c->json)
 		limit = 20;
-	struct hs_session *s = c->s;
-	struct hs_session *old = NULL;
-	HS_CHECK(open_like(s, pos[0], &old));
-	char id_new[140] = "", id_old[140] = "";
-	bool have_new = main_build_id(s, id_new, sizeof(id_new)), have_old = main_build_id(old, id_old, sizeof(id_old));
-	if (have_new && have_old && strcmp(id_new, id_old)) {
-		if (!force) {
-			hs_session_destroy(old);
-			return hs_error_create(HS_ERR_USAGE,
-					       "diff: %s and %s are cores of different programs (executable build-ids %s and %s); "
-					       "--force compares them anyway", s->target->path, pos[0], id_new, id_old);
-		}
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "diff", 0,
-			    "DIFFERENT PROGRAMS: executable build-ids %s (new) and %s (old) differ; types and owners may not correspond",
-			    id_new, id_old);
-	} else if (!have_new || !have_old) {
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "diff", 0,
-			    "the executable's build-id is unknown in %s: cannot check both cores are of the same program",
-			    !have_new ? s->target->path : pos[0]);
-	}
-	// The two cores are analysed at the same time: the old one on a thread
-	// of its own (sessions share no state; libdw handles are per session).
-	struct deltas groups = { 0 }, owners = { 0 }, maps = { 0 };
-	struct side sn = { 0 }, so = { 0 };
-	struct old_job job = { .s = old, .side = &so };
-	hs_session_set_progress(old, NULL, NULL);   // one progress line: the new core's
-	pthread_t thread;
-	bool threaded = pthread_create(&thread, NULL, old_main, &job) == 0;
-	struct hs_error *err = collect(s, 1, &groups, &owners, &maps, &sn);
-	if (threaded)
-		pthread_join(thread, NULL);
+	struct diff_model m;
+	HS_CHECK(diff_model(c->s, pos[0], force, limit, &m));
+	if (c->json)
+		diff_json(c, &m);
 	else
-		old_main(&job);
-	if (!err && job.err)
-		err = job.err;
-	else
-		hs_error_destroy(job.err);
-	for (size_t i = 0; !err && i < job.groups.n; i++)
-		deltas_add(&groups, job.groups.v[i].key, job.groups.v[i].size, job.groups.v[i].count, job.groups.v[i].bytes);
-	for (size_t i = 0; !err && i < job.owners.n; i++)
-		deltas_add(&owners, job.owners.v[i].key, 0, job.owners.v[i].count, job.owners.v[i].bytes);
-	for (size_t i = 0; !err && i < job.maps.n; i++)
-		deltas_add(&maps, job.maps.v[i].key, 0, job.maps.v[i].count, job.maps.v[i].bytes);
-	deltas_deinit(&job.groups);
-	deltas_deinit(&job.owners);
-	deltas_deinit(&job.maps);
-	if (!err && (groups.nomem || owners.nomem || maps.nomem))
-		err = &hs_error_nomem;
-	if (!err) {
-		// The old core's own findings, said once here.
-		for (size_t i = 0; i < old->diags.n; i++)
-			if (old->diags.items[i].level != HS_DIAG_INFO)
-				hs_diag_add(&s->diags, old->diags.items[i].level, "old core", old->diags.items[i].address, "%s",
-					    old->diags.items[i].message);
-	}
-	hs_session_destroy(old);
-	if (err) {
-		deltas_deinit(&groups);
-		deltas_deinit(&owners);
-		deltas_deinit(&maps);
-		return err;
-	}
-	deltas_finish(&groups);
-	deltas_finish(&owners);
-	deltas_finish(&maps);
-	struct hs_out *o = c->out;
-	int64_t dc = (int64_t)sn.count - (int64_t)so.count, db = (int64_t)sn.bytes - (int64_t)so.bytes;
-	int64_t lc = (int64_t)sn.leaked_count - (int64_t)so.leaked_count;
-	int64_t lb = (int64_t)sn.leaked_bytes - (int64_t)so.leaked_bytes;
-	if (c->json) {
-		hs_cmd_json_begin(c, "diff");
-		hs_json_kstr(o, "new", s->target->path);
-		hs_json_kstr(o, "old", pos[0]);
-		hs_json_kstr(o, "new_build_id", have_new ? id_new : NULL);
-		hs_json_kstr(o, "old_build_id", have_old ? id_old : NULL);
-		json_delta(o, "in_use", dc, db);
-		json_delta(o, "leaked", lc, lb);
-		hs_json_kcount(o, "new_in_use", sn.count, sn.bytes);
-		hs_json_kcount(o, "old_in_use", so.count, so.bytes);
-	} else {
-		char x[32], y[32];
-		hs_out_printf(o, "%s (new) against %s (old):\n", s->target->path, pos[0]);
-		hs_out_printf(o, "  in use  %+" PRId64 " allocations, %+" PRId64 " bytes (%s -> %s)\n", dc, db,
-			      hs_fmt_size(so.bytes, x, sizeof(x)), hs_fmt_size(sn.bytes, y, sizeof(y)));
-		hs_out_printf(o, "  leaked  %+" PRId64 " allocations, %+" PRId64 " bytes (%s -> %s)\n", lc, lb,
-			      hs_fmt_size(so.leaked_bytes, x, sizeof(x)), hs_fmt_size(sn.leaked_bytes, y, sizeof(y)));
-	}
-	render_deltas(c, "groups", &groups, BY_TYPE, limit);
-	render_deltas(c, "owners", &owners, BY_OWNER, limit);
-	render_deltas(c, "maps", &maps, BY_MAP, limit);
-	hs_cmd_diagnostics(c);
-	if (c->json) {
-		hs_json_end_object(o);
-		hs_json_done(o);
-	}
-	deltas_deinit(&groups);
-	deltas_deinit(&owners);
-	deltas_deinit(&maps);
+		diff_text(c, &m);
+	diff_model_free(&m);
 	return NULL;
 }

@@ -293,6 +293,151 @@ static void text_goroutine(struct hs_out *o, const struct hs_go_goroutine *g)
 	hs_out_puts(o, "\n");
 }
 
+/* What the goroutines command shows, for its two renderers. */
+struct goroutines_model {
+	const struct hs_go_goroutines *l;
+	struct group *groups;          /* largest first */
+	size_t ngroups, shown;         /* shown: the first groups, --limit */
+	size_t *order;                 /* goroutine indices, grouped */
+	struct finding *findings;      /* blocked groups of the program's own goroutines */
+	size_t nfindings;
+	size_t nsystem;
+	bool list;                     /* --list: every goroutine too */
+};
+
+static struct hs_error *goroutines_model(const struct hs_go_goroutines *l, bool list, uint64_t limit,
+					 struct goroutines_model *m)
+{
+	*m = (struct goroutines_model){ .l = l, .list = list };
+	HS_CHECK(make_groups(l, &m->groups, &m->ngroups, &m->order));
+	m->findings = make_findings(m->groups, m->ngroups, &m->nfindings);
+	if (!m->findings) {
+		free(m->groups);
+		free(m->order);
+		return &hs_error_nomem;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		m->nsystem += l->g[i].system;
+	m->shown = limit && limit < m->ngroups ? (size_t)limit : m->ngroups;
+	return NULL;
+}
+
+static void goroutines_model_free(struct goroutines_model *m)
+{
+	free(m->findings);
+	free(m->groups);
+	free(m->order);
+}
+
+static void goroutines_json(struct hs_cmd *c, const struct goroutines_model *m)
+{
+	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "goroutines");
+	hs_json_kstr(o, "go_version", m->l->version);
+	hs_json_kstr(o, "layout", m->l->layout);
+	hs_json_kstr(o, "unwinder", m->l->unwinder);
+	hs_json_kstr(o, "names", m->l->names);
+	hs_json_ku64(o, "total", m->l->n);
+	hs_json_ku64(o, "system", m->nsystem);
+	hs_json_ku64(o, "dead", m->l->ndead);
+	hs_json_ku64(o, "unreadable", m->l->unreadable);
+	hs_json_key(o, "groups");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < m->shown && !o->stopped; i++) {
+		const struct group *gr = &m->groups[i];
+		const struct hs_go_goroutine *g = gr->first;
+		hs_json_begin_object(o);
+		hs_json_ku64(o, "count", gr->count);
+		hs_json_kstr(o, "status", g->status_name);
+		hs_json_kstr(o, "wait_reason", g->wait_reason);
+		hs_json_kstr(o, "function", blocking_of(g));
+		hs_json_kbool(o, "system", g->system);
+		hs_json_kstr(o, "start_function", g->start_func);
+		hs_json_kstr(o, "created_by", g->created_by);
+		json_stack(o, g);
+		hs_json_key(o, "channels");
+		hs_json_begin_array(o);
+		for (size_t k = 0; k < gr->nchans; k++) {
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "address", gr->chans[k].chan);
+			hs_json_kstr(o, "elem_type", gr->chans[k].elem);
+			hs_json_ku64(o, "goroutines", gr->chans[k].count);
+			hs_json_end_object(o);
+		}
+		hs_json_end_array(o);
+		hs_json_ku64(o, "channels_more", gr->more_chans);
+		hs_json_key(o, "goids");
+		hs_json_begin_array(o);
+		for (size_t k = 0; k < gr->count; k++)
+			hs_json_u64(o, m->l->g[gr->members[k]].goid);
+		hs_json_end_array(o);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_json_ku64(o, "groups_total", m->ngroups);
+	hs_json_kbool(o, "groups_truncated", m->shown < m->ngroups);
+	hs_json_key(o, "blocked");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < m->nfindings && !o->stopped; i++) {
+		const struct group *gr = m->findings[i].gr;
+		hs_json_begin_object(o);
+		hs_json_ku64(o, "count", m->findings[i].count);
+		hs_json_kstr(o, "status", gr->first->status_name);
+		hs_json_kstr(o, "wait_reason", gr->first->wait_reason);
+		hs_json_kstr(o, "function", blocking_of(gr->first));
+		hs_json_key(o, "channels");
+		hs_json_begin_array(o);
+		for (size_t k = 0; k < gr->nchans; k++) {
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "address", gr->chans[k].chan);
+			hs_json_kstr(o, "elem_type", gr->chans[k].elem);
+			hs_json_end_object(o);
+		}
+		hs_json_end_array(o);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	if (m->list) {
+		hs_json_key(o, "goroutines");
+		hs_json_begin_array(o);
+		for (size_t i = 0; i < m->l->n && !o->stopped; i++)
+			json_goroutine(o, &m->l->g[i], true);
+		hs_json_end_array(o);
+	}
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+static void goroutines_text(struct hs_cmd *c, const struct goroutines_model *m)
+{
+	struct hs_out *o = c->out;
+	hs_out_printf(o, "%zu goroutine%s (%zu system) in %s, %zu group%s; stacks by %s, names from %s "
+		      "(layout: %s)\n\n", m->l->n, m->l->n == 1 ? "" : "s", m->nsystem,
+		      m->l->version[0] ? m->l->version : "a Go program", m->ngroups, m->ngroups == 1 ? "" : "s",
+		      m->l->unwinder, m->l->names, m->l->layout);
+	for (size_t i = 0; i < m->shown && !o->stopped; i++)
+		text_group(o, &m->groups[i]);
+	if (m->shown < m->ngroups)
+		hs_out_printf(o, "  ... %zu more groups (--limit N)\n\n", m->ngroups - m->shown);
+	// The findings: the program's own goroutines parked for good.
+	if (m->nfindings)
+		hs_out_puts(o, "Blocked goroutines (leaked if nothing will wake them):\n");
+	for (size_t i = 0; i < m->nfindings && !o->stopped; i++) {
+		const struct group *gr = m->findings[i].gr;
+		hs_out_printf(o, "  %zu goroutine%s blocked in %s on %s", m->findings[i].count,
+			      m->findings[i].count == 1 ? "" : "s", blocking_of(gr->first), state_of(gr->first));
+		text_chans(o, gr);
+		hs_out_puts(o, "\n");
+	}
+	if (m->list) {
+		hs_out_puts(o, m->nfindings ? "\n" : "");
+		for (size_t i = 0; i < m->l->n && !o->stopped; i++)
+			text_goroutine(o, &m->l->g[i]);
+	}
+	hs_cmd_diagnostics(c);
+}
+
 struct hs_error *hs_cmd_goroutines(struct hs_cmd *c)
 {
 	bool list = false;
@@ -300,125 +445,12 @@ struct hs_error *hs_cmd_goroutines(struct hs_cmd *c)
 	const struct hs_opt opts[] = { { "--list", HS_OPT_FLAG, &list }, { "--limit", HS_OPT_U64, &limit }, { 0 } };
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	HS_CHECK(hs_session_need_goroutines(c->s));
-	const struct hs_go_goroutines *l = c->s->goroutines;
-	struct hs_out *o = c->out;
-	struct group *groups;
-	size_t ngroups, *order, nsystem = 0;
-	HS_CHECK(make_groups(l, &groups, &ngroups, &order));
-	size_t nfindings;
-	struct finding *findings = make_findings(groups, ngroups, &nfindings);
-	if (!findings) {
-		free(groups);
-		free(order);
-		return &hs_error_nomem;
-	}
-	for (size_t i = 0; i < l->n; i++)
-		nsystem += l->g[i].system;
-	size_t shown = limit && limit < ngroups ? (size_t)limit : ngroups;
-	if (c->json) {
-		hs_cmd_json_begin(c, "goroutines");
-		hs_json_kstr(o, "go_version", l->version);
-		hs_json_kstr(o, "layout", l->layout);
-		hs_json_kstr(o, "unwinder", l->unwinder);
-		hs_json_kstr(o, "names", l->names);
-		hs_json_ku64(o, "total", l->n);
-		hs_json_ku64(o, "system", nsystem);
-		hs_json_ku64(o, "dead", l->ndead);
-		hs_json_ku64(o, "unreadable", l->unreadable);
-		hs_json_key(o, "groups");
-		hs_json_begin_array(o);
-		for (size_t i = 0; i < shown && !o->stopped; i++) {
-			const struct group *gr = &groups[i];
-			const struct hs_go_goroutine *g = gr->first;
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "count", gr->count);
-			hs_json_kstr(o, "status", g->status_name);
-			hs_json_kstr(o, "wait_reason", g->wait_reason);
-			hs_json_kstr(o, "function", blocking_of(g));
-			hs_json_kbool(o, "system", g->system);
-			hs_json_kstr(o, "start_function", g->start_func);
-			hs_json_kstr(o, "created_by", g->created_by);
-			json_stack(o, g);
-			hs_json_key(o, "channels");
-			hs_json_begin_array(o);
-			for (size_t k = 0; k < gr->nchans; k++) {
-				hs_json_begin_object(o);
-				hs_json_ku64(o, "address", gr->chans[k].chan);
-				hs_json_kstr(o, "elem_type", gr->chans[k].elem);
-				hs_json_ku64(o, "goroutines", gr->chans[k].count);
-				hs_json_end_object(o);
-			}
-			hs_json_end_array(o);
-			hs_json_ku64(o, "channels_more", gr->more_chans);
-			hs_json_key(o, "goids");
-			hs_json_begin_array(o);
-			for (size_t k = 0; k < gr->count; k++)
-				hs_json_u64(o, l->g[gr->members[k]].goid);
-			hs_json_end_array(o);
-			hs_json_end_object(o);
-		}
-		hs_json_end_array(o);
-		hs_json_ku64(o, "groups_total", ngroups);
-		hs_json_kbool(o, "groups_truncated", shown < ngroups);
-		hs_json_key(o, "blocked");
-		hs_json_begin_array(o);
-		for (size_t i = 0; i < nfindings && !o->stopped; i++) {
-			const struct group *gr = findings[i].gr;
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "count", findings[i].count);
-			hs_json_kstr(o, "status", gr->first->status_name);
-			hs_json_kstr(o, "wait_reason", gr->first->wait_reason);
-			hs_json_kstr(o, "function", blocking_of(gr->first));
-			hs_json_key(o, "channels");
-			hs_json_begin_array(o);
-			for (size_t k = 0; k < gr->nchans; k++) {
-				hs_json_begin_object(o);
-				hs_json_ku64(o, "address", gr->chans[k].chan);
-				hs_json_kstr(o, "elem_type", gr->chans[k].elem);
-				hs_json_end_object(o);
-			}
-			hs_json_end_array(o);
-			hs_json_end_object(o);
-		}
-		hs_json_end_array(o);
-		if (list) {
-			hs_json_key(o, "goroutines");
-			hs_json_begin_array(o);
-			for (size_t i = 0; i < l->n && !o->stopped; i++)
-				json_goroutine(o, &l->g[i], true);
-			hs_json_end_array(o);
-		}
-		hs_cmd_diagnostics(c);
-		hs_json_end_object(o);
-		hs_json_done(o);
-	} else {
-		hs_out_printf(o, "%zu goroutine%s (%zu system) in %s, %zu group%s; stacks by %s, names from %s "
-			      "(layout: %s)\n\n", l->n, l->n == 1 ? "" : "s", nsystem,
-			      l->version[0] ? l->version : "a Go program", ngroups, ngroups == 1 ? "" : "s",
-			      l->unwinder, l->names, l->layout);
-		for (size_t i = 0; i < shown && !o->stopped; i++)
-			text_group(o, &groups[i]);
-		if (shown < ngroups)
-			hs_out_printf(o, "  ... %zu more groups (--limit N)\n\n", ngroups - shown);
-		// The findings: the program's own goroutines parked for good.
-		if (nfindings)
-			hs_out_puts(o, "Blocked goroutines (leaked if nothing will wake them):\n");
-		for (size_t i = 0; i < nfindings && !o->stopped; i++) {
-			const struct group *gr = findings[i].gr;
-			hs_out_printf(o, "  %zu goroutine%s blocked in %s on %s", findings[i].count,
-				      findings[i].count == 1 ? "" : "s", blocking_of(gr->first), state_of(gr->first));
-			text_chans(o, gr);
-			hs_out_puts(o, "\n");
-		}
-		if (list) {
-			hs_out_puts(o, nfindings ? "\n" : "");
-			for (size_t i = 0; i < l->n && !o->stopped; i++)
-				text_goroutine(o, &l->g[i]);
-		}
-		hs_cmd_diagnostics(c);
-	}
-	free(findings);
-	free(groups);
-	free(order);
+	struct goroutines_model m;
+	HS_CHECK(goroutines_model(c->s->goroutines, list, limit, &m));
+	if (c->json)
+		goroutines_json(c, &m);
+	else
+		goroutines_text(c, &m);
+	goroutines_model_free(&m);
 	return NULL;
 }

@@ -325,39 +325,49 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 	return NULL;
 }
 
-struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
+/* arenas, chunks, bins: their models are the walkers' descriptions (struct
+ * hs_alloc_desc: arenas, regions, free lists) and the heap index, read as
+ * they are; a filter says which blocks a listing takes.  The renderers only
+ * format them. */
+
+static void arenas_text(struct hs_cmd *c)
 {
-	HS_CHECK(hs_cmd_parse(c, NULL, NULL, 0, NULL));
-	HS_CHECK(need_heap(c));
 	struct hs_out *o = c->out;
 	char a[32], b[32], m[32];
-	if (c->json) {
-		hs_cmd_json_begin(c, "arenas");
-		hs_cmd_json_allocators(c);
-		hs_json_key(o, "arenas");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "  %-5s %-18s %-14s %10s %10s %10s %8s %8s %s\n", "INDEX", "ADDRESS", "NAME", "SYSTEM",
-			      "IN USE", "FREE", "USED#", "FREE#", "THREADS");
-	}
+	hs_out_printf(o, "  %-5s %-18s %-14s %10s %10s %10s %8s %8s %s\n", "INDEX", "ADDRESS", "NAME", "SYSTEM",
+		      "IN USE", "FREE", "USED#", "FREE#", "THREADS");
 	unsigned index = 0;
 	for (size_t d = 0; d < c->s->ndesc; d++) {
 		const struct hs_alloc_desc *ad = &c->s->desc[d];
 		for (size_t i = 0; i < ad->narenas; i++, index++) {
 			const struct hs_arena *ar = &ad->arenas[i];
-			if (!c->json) {
-				hs_out_printf(o, "  %-5u 0x%016" PRIx64 " %-14s %10s %10s %10s %8" PRIu64 " %8" PRIu64 " %d\n",
-					      index, ar->address, ar->label, hs_fmt_size(ar->system_mem, m, sizeof(m)),
-					      hs_fmt_size(ar->used_bytes, a, sizeof(a)),
-					      hs_fmt_size(ar->free_bytes, b, sizeof(b)), ar->used_count, ar->free_count,
-					      ar->nthreads);
-				for (size_t r = 0; r < ad->nregions; r++)
-					if (ad->regions[r].arena == i && ad->regions[r].kind == HS_REGION_HEAP)
-						hs_out_printf(o, "        heap 0x%" PRIx64 "-0x%" PRIx64 " (%s)\n",
-							      ad->regions[r].start, ad->regions[r].end,
-							      hs_fmt_size(ad->regions[r].end - ad->regions[r].start, m, sizeof(m)));
-				continue;
-			}
+			hs_out_printf(o, "  %-5u 0x%016" PRIx64 " %-14s %10s %10s %10s %8" PRIu64 " %8" PRIu64 " %d\n",
+				      index, ar->address, ar->label, hs_fmt_size(ar->system_mem, m, sizeof(m)),
+				      hs_fmt_size(ar->used_bytes, a, sizeof(a)),
+				      hs_fmt_size(ar->free_bytes, b, sizeof(b)), ar->used_count, ar->free_count,
+				      ar->nthreads);
+			for (size_t r = 0; r < ad->nregions; r++)
+				if (ad->regions[r].arena == i && ad->regions[r].kind == HS_REGION_HEAP)
+					hs_out_printf(o, "        heap 0x%" PRIx64 "-0x%" PRIx64 " (%s)\n",
+						      ad->regions[r].start, ad->regions[r].end,
+						      hs_fmt_size(ad->regions[r].end - ad->regions[r].start, m, sizeof(m)));
+		}
+	}
+	hs_cmd_diagnostics(c);
+}
+
+static void arenas_json(struct hs_cmd *c)
+{
+	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "arenas");
+	hs_cmd_json_allocators(c);
+	hs_json_key(o, "arenas");
+	hs_json_begin_array(o);
+	unsigned index = 0;
+	for (size_t d = 0; d < c->s->ndesc; d++) {
+		const struct hs_alloc_desc *ad = &c->s->desc[d];
+		for (size_t i = 0; i < ad->narenas; i++, index++) {
+			const struct hs_arena *ar = &ad->arenas[i];
 			hs_json_begin_object(o);
 			hs_json_ku64(o, "index", index);
 			hs_json_kstr(o, "allocator", ad->allocator);
@@ -383,14 +393,20 @@ struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
 			hs_json_end_object(o);
 		}
 	}
-	if (c->json) {
-		hs_json_end_array(o);
-		hs_cmd_diagnostics(c);
-		hs_json_end_object(o);
-		hs_json_done(o);
-	} else {
-		hs_cmd_diagnostics(c);
-	}
+	hs_json_end_array(o);
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
+{
+	HS_CHECK(hs_cmd_parse(c, NULL, NULL, 0, NULL));
+	HS_CHECK(need_heap(c));
+	if (c->json)
+		arenas_json(c);
+	else
+		arenas_text(c);
 	return NULL;
 }
 
@@ -406,122 +422,125 @@ static void json_block(struct hs_out *o, const struct hs_block *b, unsigned w)
 	hs_json_end_object(o);
 }
 
-struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
+/* Which blocks chunks lists (its options), and where the listing is. */
+struct chunks_filter {
+	bool used, free_;
+	uint64_t arena, min_size, limit;
+	int where;                 /* -1: any */
+	size_t next;               /* the next block to look at */
+	uint64_t shown, total;     /* listed; matching (past --limit too) */
+	bool interrupted;
+};
+
+// The next block to list (its index, its where in *w), or -1 at the end;
+// blocks past the limit are counted in total, not returned.
+static ptrdiff_t chunks_next(const struct hs_session *s, struct chunks_filter *f, unsigned *w)
 {
-	bool used = false, free_ = false;
-	uint64_t arena = UINT64_MAX, min_size = 0, limit = UINT64_MAX;
-	const char *where = NULL;
-	const struct hs_opt opts[] = {
-		{ "--used", HS_OPT_FLAG, &used }, { "--free", HS_OPT_FLAG, &free_ },
-		{ "--arena", HS_OPT_U64, &arena }, { "--min-size", HS_OPT_U64, &min_size },
-		{ "--limit", HS_OPT_U64, &limit }, { "--where", HS_OPT_STR, &where }, { 0 },
-	};
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
-	int where_id = -1;
-	if (where) {
-		where_id = hs_where_by_name(where);
-		if (where_id < 0)
-			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", where);
-	}
-	HS_CHECK(need_heap(c));
-	HS_CHECK(check_arena(c, arena));
-	HS_CHECK(try_pools(c));
-	struct hs_out *o = c->out;
-	const struct hs_heap *h = &c->s->heap;
-	if (c->json) {
-		hs_cmd_json_begin(c, "chunks");
-		hs_json_key(o, "allocations");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "  %-18s %12s %-6s %-13s %s\n", "ADDRESS", "SIZE", "STATE", "WHERE", "ARENA");
-	}
-	uint64_t shown = 0, total = 0;
-	for (size_t i = 0; i < h->n && !o->stopped; i++) {
-		const struct hs_block *b = &h->blocks[i];
-		unsigned w = block_where(c->s, i);
-		bool is_free = where_free(w);
-		if ((i & 0xffff) == 0 && hs_interrupted())
-			return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
-		if ((used && !where_used(w)) || (free_ && !is_free) || hs_block_size(b) < min_size ||
-		    (arena != UINT64_MAX && hs_block_arena(b) != arena) || (where_id >= 0 && (int)w != where_id))
-			continue;
-		// Past the limit: counted, for "N more".
-		if (total++ >= limit)
-			continue;
-		shown++;
-		if (c->json) {
-			json_block(o, b, w);
-			continue;
+	const struct hs_heap *h = &s->heap;
+	for (; f->next < h->n; f->next++) {
+		size_t i = f->next;
+		if ((i & 0xffff) == 0 && hs_interrupted()) {
+			f->interrupted = true;
+			return -1;
 		}
+		const struct hs_block *b = &h->blocks[i];
+		*w = block_where(s, i);
+		if ((f->used && !where_used(*w)) || (f->free_ && !where_free(*w)) || hs_block_size(b) < f->min_size ||
+		    (f->arena != UINT64_MAX && hs_block_arena(b) != f->arena) || (f->where >= 0 && (int)*w != f->where))
+			continue;
+		if (f->total++ >= f->limit)
+			continue;
+		f->shown++;
+		f->next++;
+		return (ptrdiff_t)i;
+	}
+	return -1;
+}
+
+static struct hs_error *chunks_text(struct hs_cmd *c, struct chunks_filter *f)
+{
+	struct hs_out *o = c->out;
+	hs_out_printf(o, "  %-18s %12s %-6s %-13s %s\n", "ADDRESS", "SIZE", "STATE", "WHERE", "ARENA");
+	unsigned w;
+	for (ptrdiff_t i; !o->stopped && (i = chunks_next(c->s, f, &w)) >= 0;) {
+		const struct hs_block *b = &c->s->heap.blocks[i];
 		const char *label = arena_label(c->s, hs_block_arena(b));
 		hs_out_printf(o, "  0x%016" PRIx64 " %12" PRIu64 " %-6s %-13s %s\n", b->address, hs_block_size(b),
-			      where_state(w), hs_where_name(w),
-			      label ? label : "-");
+			      where_state(w), hs_where_name(w), label ? label : "-");
 	}
-	if (c->json) {
-		hs_json_end_array(o);
-		hs_json_ku64(o, "count", shown);
-		hs_cmd_limited(c, "allocations", shown, total, "blocks");
-		hs_cmd_diagnostics(c);
-		hs_json_end_object(o);
-		hs_json_done(o);
-	} else {
-		hs_cmd_limited(c, "allocations", shown, total, "blocks");
-		if (!shown)
-			hs_out_printf(o, "No blocks match.\n");
-		else
-			hs_out_printf(o, "%" PRIu64 " block%s\n", shown, shown == 1 ? "" : "s");
-		hs_cmd_diagnostics(c);
-	}
+	if (f->interrupted)
+		return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
+	hs_cmd_limited(c, "allocations", f->shown, f->total, "blocks");
+	if (!f->shown)
+		hs_out_printf(o, "No blocks match.\n");
+	else
+		hs_out_printf(o, "%" PRIu64 " block%s\n", f->shown, f->shown == 1 ? "" : "s");
+	hs_cmd_diagnostics(c);
 	return NULL;
 }
 
-struct hs_error *hs_cmd_bins(struct hs_cmd *c)
+static struct hs_error *chunks_json(struct hs_cmd *c, struct chunks_filter *f)
 {
-	uint64_t arena = UINT64_MAX;
-	const struct hs_opt opts[] = { { "--arena", HS_OPT_U64, &arena }, { 0 } };
+	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "chunks");
+	hs_json_key(o, "allocations");
+	hs_json_begin_array(o);
+	unsigned w;
+	for (ptrdiff_t i; !o->stopped && (i = chunks_next(c->s, f, &w)) >= 0;)
+		json_block(o, &c->s->heap.blocks[i], w);
+	if (f->interrupted)
+		return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
+	hs_json_end_array(o);
+	hs_json_ku64(o, "count", f->shown);
+	hs_cmd_limited(c, "allocations", f->shown, f->total, "blocks");
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+	return NULL;
+}
+
+struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
+{
+	struct chunks_filter f = { .arena = UINT64_MAX, .limit = UINT64_MAX, .where = -1 };
+	const char *where = NULL;
+	const struct hs_opt opts[] = {
+		{ "--used", HS_OPT_FLAG, &f.used }, { "--free", HS_OPT_FLAG, &f.free_ },
+		{ "--arena", HS_OPT_U64, &f.arena }, { "--min-size", HS_OPT_U64, &f.min_size },
+		{ "--limit", HS_OPT_U64, &f.limit }, { "--where", HS_OPT_STR, &where }, { 0 },
+	};
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	if (where) {
+		f.where = hs_where_by_name(where);
+		if (f.where < 0)
+			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", where);
+	}
 	HS_CHECK(need_heap(c));
-	HS_CHECK(check_arena(c, arena));
+	HS_CHECK(check_arena(c, f.arena));
+	HS_CHECK(try_pools(c));
+	return c->json ? chunks_json(c, &f) : chunks_text(c, &f);
+}
+
+/* bins: every free list of every allocator, with the arena numbering
+ * across allocators (an allocator's arena a is base + a). */
+static unsigned list_arena(const struct hs_freelist *l, unsigned base)
+{
+	return l->arena == HS_ARENA_NONE ? HS_ARENA_NONE : base + l->arena;
+}
+
+static void bins_text(struct hs_cmd *c, uint64_t arena)
+{
 	struct hs_out *o = c->out;
 	char a[32];
-	if (c->json) {
-		hs_cmd_json_begin(c, "bins");
-		hs_json_key(o, "lists");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "  %-9s %-9s %-14s %-8s %5s %10s %8s %8s %12s  %s\n", "ALLOCATOR", "KIND", "ARENA", "THREAD",
-			      "BIN", "CHUNKSIZE", "COUNT", "DECLARED", "BYTES", "");
-	}
+	hs_out_printf(o, "  %-9s %-9s %-14s %-8s %5s %10s %8s %8s %12s  %s\n", "ALLOCATOR", "KIND", "ARENA", "THREAD",
+		      "BIN", "CHUNKSIZE", "COUNT", "DECLARED", "BYTES", "");
 	unsigned base = 0;
 	for (size_t d = 0; d < c->s->ndesc; d++) {
 		const struct hs_alloc_desc *ad = &c->s->desc[d];
 		for (size_t i = 0; i < ad->nlists; i++) {
 			const struct hs_freelist *l = &ad->lists[i];
-			unsigned global = l->arena == HS_ARENA_NONE ? HS_ARENA_NONE : base + l->arena;
+			unsigned global = list_arena(l, base);
 			if (arena != UINT64_MAX && global != arena)
 				continue;
-			if (c->json) {
-				hs_json_begin_object(o);
-				hs_json_kstr(o, "allocator", ad->allocator);
-				hs_json_kstr(o, "kind", hs_where_name(l->where));
-				hs_json_key(o, "arena");
-				json_arena(o, global);
-				hs_json_ki64(o, "thread", l->tid);
-				hs_json_ku64(o, "owner", l->owner);
-				hs_json_ki64(o, "index", l->index);
-				hs_json_ku64(o, "chunk_size", l->chunk_size);
-				hs_json_ku64(o, "count", l->count);
-				hs_json_ku64(o, "bytes", l->bytes);
-				hs_json_key(o, "declared");
-				if (l->declared < 0)
-					hs_json_null(o);
-				else
-					hs_json_i64(o, l->declared);
-				hs_json_kbool(o, "broken", l->broken);
-				hs_json_end_object(o);
-				continue;
-			}
 			const char *label = global == HS_ARENA_NONE ? "-" : arena_label(c->s, global);
 			char thread[16] = "-", declared[24] = "-";
 			if (l->tid)
@@ -536,13 +555,61 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 		}
 		base += ad->narenas;
 	}
-	if (c->json)
-		hs_json_end_array(o);
 	hs_cmd_diagnostics(c);
-	if (c->json) {
-		hs_json_end_object(o);
-		hs_json_done(o);
+}
+
+static void bins_json(struct hs_cmd *c, uint64_t arena)
+{
+	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "bins");
+	hs_json_key(o, "lists");
+	hs_json_begin_array(o);
+	unsigned base = 0;
+	for (size_t d = 0; d < c->s->ndesc; d++) {
+		const struct hs_alloc_desc *ad = &c->s->desc[d];
+		for (size_t i = 0; i < ad->nlists; i++) {
+			const struct hs_freelist *l = &ad->lists[i];
+			unsigned global = list_arena(l, base);
+			if (arena != UINT64_MAX && global != arena)
+				continue;
+			hs_json_begin_object(o);
+			hs_json_kstr(o, "allocator", ad->allocator);
+			hs_json_kstr(o, "kind", hs_where_name(l->where));
+			hs_json_key(o, "arena");
+			json_arena(o, global);
+			hs_json_ki64(o, "thread", l->tid);
+			hs_json_ku64(o, "owner", l->owner);
+			hs_json_ki64(o, "index", l->index);
+			hs_json_ku64(o, "chunk_size", l->chunk_size);
+			hs_json_ku64(o, "count", l->count);
+			hs_json_ku64(o, "bytes", l->bytes);
+			hs_json_key(o, "declared");
+			if (l->declared < 0)
+				hs_json_null(o);
+			else
+				hs_json_i64(o, l->declared);
+			hs_json_kbool(o, "broken", l->broken);
+			hs_json_end_object(o);
+		}
+		base += ad->narenas;
 	}
+	hs_json_end_array(o);
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+struct hs_error *hs_cmd_bins(struct hs_cmd *c)
+{
+	uint64_t arena = UINT64_MAX;
+	const struct hs_opt opts[] = { { "--arena", HS_OPT_U64, &arena }, { 0 } };
+	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	HS_CHECK(need_heap(c));
+	HS_CHECK(check_arena(c, arena));
+	if (c->json)
+		bins_json(c, arena);
+	else
+		bins_text(c, arena);
 	return NULL;
 }
 

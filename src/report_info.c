@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include "commands.h"
 
@@ -118,10 +119,53 @@ static void build_id_hex(const struct hs_module *m, char *buf, size_t len)
 		snprintf(buf + 2 * i, 3, "%02x", m->build_id[i]);
 }
 
-static void json_process(struct hs_cmd *c)
+/* What info shows, for its two renderers: the target and the process (from
+ * the target), threads (the notes) and modules (the symbols) as they are,
+ * and every mapping classified with the totals per category. */
+struct info_model {
+	struct hs_session *s;
+	bool have_heap;
+	struct mapping *maps;          /* one per segment of the target's memory */
+	size_t nmaps;
+	struct { uint64_t count, bytes, dumped, free; } tot[CAT_COUNT];
+	int signal;                    /* the one that ended the process, 0 unknown */
+};
+
+static struct hs_error *info_model(struct hs_session *s, bool have_heap, struct info_model *m)
 {
-	const struct hs_target *t = c->s->target;
+	const struct hs_target *t = s->target;
+	const struct hs_memory *mem = &t->mem;
+	*m = (struct info_model){ .s = s, .have_heap = have_heap, .nmaps = mem->nsegs };
+	m->maps = calloc(mem->nsegs ? mem->nsegs : 1, sizeof(*m->maps));
+	if (!m->maps)
+		return &hs_error_nomem;
+	for (size_t i = 0; i < mem->nsegs; i++) {
+		struct mapping *mp = &m->maps[i];
+		mp->seg = &mem->segs[i];
+		classify(s, have_heap, mp);
+		m->tot[mp->cat].count++;
+		m->tot[mp->cat].bytes += mp->seg->end - mp->seg->start;
+		m->tot[mp->cat].dumped += mp->seg->filesz;
+		m->tot[mp->cat].free += mp->free_bytes;
+	}
+	m->signal = t->notes.have_siginfo ? t->notes.signo : t->notes.nthreads ? t->notes.threads[0].signo : 0;
+	return NULL;
+}
+
+static bool has_free(int cat)
+{
+	return cat == CAT_HEAP || cat == CAT_MMAPPED_CHUNK;
+}
+
+/* --- JSON ---------------------------------------------------------------- */
+
+static void info_json(struct hs_cmd *c, const struct info_model *m)
+{
+	const struct hs_target *t = m->s->target;
+	struct hs_symbols *sy = m->s->symbols;
 	struct hs_out *o = c->out;
+	char sym[256], id[160], p[4];
+	hs_cmd_json_begin(c, "info");
 	hs_json_key(o, "target");
 	hs_json_begin_object(o);
 	hs_json_kstr(o, "kind", t->kind == HS_TARGET_CORE ? "core" : t->kind == HS_TARGET_PID ? "live" : "memory");
@@ -135,64 +179,107 @@ static void json_process(struct hs_cmd *c)
 	hs_json_ki64(o, "pid", t->pid);
 	hs_json_kstr(o, "name", t->notes.fname);
 	hs_json_kstr(o, "command_line", t->notes.psargs);
-	hs_json_ki64(o, "signal", t->notes.have_siginfo ? t->notes.signo :
-		     t->notes.nthreads ? t->notes.threads[0].signo : 0);
+	hs_json_ki64(o, "signal", m->signal);
 	hs_json_end_object(o);
-}
 
-static void text_process(struct hs_cmd *c)
-{
-	const struct hs_target *t = c->s->target;
-	char sz[32];
-	hs_out_printf(c->out, "%-9s %s (%s)\n", t->kind == HS_TARGET_CORE ? "Core:" : "Process:",
-		      t->path, hs_fmt_size(t->file_size, sz, sizeof(sz)));
-	if (t->missing_bytes)
-		hs_out_printf(c->out, "%-9s TRUNCATED: %s of dumped memory missing\n", "",
-			      hs_fmt_size(t->missing_bytes, sz, sizeof(sz)));
-	int sig = t->notes.have_siginfo ? t->notes.signo : t->notes.nthreads ? t->notes.threads[0].signo : 0;
-	hs_out_printf(c->out, "%-9s pid %d, %s", "Process:", t->pid,
-		      t->notes.psargs[0] ? t->notes.psargs : t->notes.fname);
-	if (sig)
-		hs_out_printf(c->out, ", signal %d (%s)", sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
-	hs_out_puts(c->out, "\n");
-}
-
-static void report_threads(struct hs_cmd *c)
-{
-	const struct hs_target *t = c->s->target;
-	struct hs_out *o = c->out;
-	char sym[256], sz[32];
-	if (c->json) {
-		hs_json_key(o, "threads");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "\nThreads (%zu):\n  %-8s %-18s %-40s %-18s %s\n", t->notes.nthreads,
-			      "TID", "PC", "FUNCTION", "SP", "STACK");
+	hs_json_key(o, "threads");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < t->notes.nthreads; i++) {
+		const struct hs_thread *th = &t->notes.threads[i];
+		uint64_t pc = th->regs[HS_REG_RIP];
+		bool have_sym = sy && hs_symbols_describe(sy, pc, sym, sizeof(sym));
+		hs_json_begin_object(o);
+		hs_json_ki64(o, "tid", th->tid);
+		hs_json_ku64(o, "pc", pc);
+		hs_json_kstr(o, "pc_symbol", have_sym ? sym : NULL);
+		hs_json_ku64(o, "sp", th->regs[HS_REG_RSP]);
+		hs_json_ku64(o, "fs_base", th->regs[HS_REG_FS_BASE]);
+		hs_json_key(o, "stack");
+		if (th->stack_hi) {
+			hs_json_begin_object(o);
+			hs_json_ku64(o, "start", th->stack_lo);
+			hs_json_ku64(o, "end", th->stack_hi);
+			hs_json_ku64(o, "size", th->stack_hi - th->stack_lo);
+			hs_json_end_object(o);
+		} else {
+			hs_json_null(o);
+		}
+		hs_json_end_object(o);
 	}
+	hs_json_end_array(o);
+
+	hs_json_key(o, "modules");
+	hs_json_begin_array(o);
+	for (size_t i = 0; sy && i < sy->nmodules; i++) {
+		const struct hs_module *md = &sy->modules[i];
+		build_id_hex(md, id, sizeof(id));
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "name", md->name);
+		hs_json_kstr(o, "path", md->path);
+		hs_json_ku64(o, "start", md->start);
+		hs_json_ku64(o, "end", md->end);
+		hs_json_kstr(o, "build_id", md->build_id_len ? id : NULL);
+		hs_json_kbool(o, "main", md->is_main);
+		hs_json_kbool(o, "elf_found", md->elf_found);
+		hs_json_kbool(o, "debuginfo_found", md->debug_found);
+		hs_json_kstr(o, "debuginfo_path", md->debug_path);
+		hs_json_kbool(o, "build_id_mismatch", md->build_id_mismatch);
+		hs_json_kstr(o, "mismatch_path", md->mismatch_path);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+
+	hs_json_key(o, "mappings");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < m->nmaps; i++) {
+		const struct mapping *mp = &m->maps[i];
+		perms(mp->seg, p);
+		hs_json_begin_object(o);
+		hs_json_ku64(o, "start", mp->seg->start);
+		hs_json_ku64(o, "end", mp->seg->end);
+		hs_json_kstr(o, "perms", p);
+		hs_json_kstr(o, "category", category_names[mp->cat]);
+		hs_json_ku64(o, "dumped", mp->seg->filesz);
+		if (m->have_heap && has_free(mp->cat))
+			hs_json_ku64(o, "free", mp->free_bytes);
+		hs_json_kstr(o, "name", mp->name);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_json_key(o, "categories");
+	hs_json_begin_array(o);
+	for (int k = 0; k < CAT_COUNT; k++) {
+		if (!m->tot[k].count)
+			continue;
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "category", category_names[k]);
+		hs_json_ku64(o, "count", m->tot[k].count);
+		hs_json_ku64(o, "bytes", m->tot[k].bytes);
+		hs_json_ku64(o, "dumped", m->tot[k].dumped);
+		if (has_free(k))
+			hs_json_ku64(o, "free", m->tot[k].free);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	if (m->have_heap)
+		hs_cmd_json_allocators(c);
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+}
+
+/* --- text ---------------------------------------------------------------- */
+
+static void text_threads(struct hs_out *o, const struct info_model *m)
+{
+	const struct hs_target *t = m->s->target;
+	char sym[256], sz[32];
+	hs_out_printf(o, "\nThreads (%zu):\n  %-8s %-18s %-40s %-18s %s\n", t->notes.nthreads,
+		      "TID", "PC", "FUNCTION", "SP", "STACK");
 	for (size_t i = 0; i < t->notes.nthreads; i++) {
 		const struct hs_thread *th = &t->notes.threads[i];
 		uint64_t pc = th->regs[HS_REG_RIP], sp = th->regs[HS_REG_RSP];
-		bool have_sym = c->s->symbols && hs_symbols_describe(c->s->symbols, pc, sym, sizeof(sym));
-		if (c->json) {
-			hs_json_begin_object(o);
-			hs_json_ki64(o, "tid", th->tid);
-			hs_json_ku64(o, "pc", pc);
-			hs_json_kstr(o, "pc_symbol", have_sym ? sym : NULL);
-			hs_json_ku64(o, "sp", sp);
-			hs_json_ku64(o, "fs_base", th->regs[HS_REG_FS_BASE]);
-			hs_json_key(o, "stack");
-			if (th->stack_hi) {
-				hs_json_begin_object(o);
-				hs_json_ku64(o, "start", th->stack_lo);
-				hs_json_ku64(o, "end", th->stack_hi);
-				hs_json_ku64(o, "size", th->stack_hi - th->stack_lo);
-				hs_json_end_object(o);
-			} else {
-				hs_json_null(o);
-			}
-			hs_json_end_object(o);
-			continue;
-		}
+		bool have_sym = m->s->symbols && hs_symbols_describe(m->s->symbols, pc, sym, sizeof(sym));
 		hs_out_printf(o, "  %-8d 0x%016" PRIx64 " %-40.40s 0x%016" PRIx64 " ", th->tid, pc,
 			      have_sym ? sym : "?", sp);
 		if (th->stack_hi)
@@ -201,134 +288,57 @@ static void report_threads(struct hs_cmd *c)
 		else
 			hs_out_puts(o, "unknown (sp is in no mapping)\n");
 	}
-	if (c->json)
-		hs_json_end_array(o);
 }
 
-static void report_modules(struct hs_cmd *c)
+static void text_modules(struct hs_out *o, const struct info_model *m)
 {
-	struct hs_out *o = c->out;
-	const struct hs_symbols *sy = c->s->symbols;
+	const struct hs_symbols *sy = m->s->symbols;
 	size_t n = sy ? sy->nmodules : 0;
 	char id[160];
-	if (c->json) {
-		hs_json_key(o, "modules");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "\nModules (%zu):\n  %-33s %-40s %-5s %s\n", n, "RANGE", "BUILD-ID", "ELF", "DEBUG INFO  NAME");
-	}
+	hs_out_printf(o, "\nModules (%zu):\n  %-33s %-40s %-5s %s\n", n, "RANGE", "BUILD-ID", "ELF", "DEBUG INFO  NAME");
 	for (size_t i = 0; i < n; i++) {
-		const struct hs_module *m = &sy->modules[i];
-		build_id_hex(m, id, sizeof(id));
-		if (c->json) {
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "name", m->name);
-			hs_json_kstr(o, "path", m->path);
-			hs_json_ku64(o, "start", m->start);
-			hs_json_ku64(o, "end", m->end);
-			hs_json_kstr(o, "build_id", m->build_id_len ? id : NULL);
-			hs_json_kbool(o, "main", m->is_main);
-			hs_json_kbool(o, "elf_found", m->elf_found);
-			hs_json_kbool(o, "debuginfo_found", m->debug_found);
-			hs_json_kstr(o, "debuginfo_path", m->debug_path);
-			hs_json_kbool(o, "build_id_mismatch", m->build_id_mismatch);
-			hs_json_kstr(o, "mismatch_path", m->mismatch_path);
-			hs_json_end_object(o);
-			continue;
-		}
-		hs_out_printf(o, "  0x%012" PRIx64 "-0x%012" PRIx64 " %-40s %-5s %-11s %s%s\n", m->start, m->end,
-			      m->build_id_len ? id : "-", m->elf_found ? "yes" : m->build_id_mismatch ? "MISMATCH" : "no",
-			      m->debug_found ? "yes" : "no", m->name, m->is_main ? " (main)" : "");
-		if (m->path && strcmp(m->path, m->name))
-			hs_out_printf(o, "  %-33s   elf: %s\n", "", m->path);
-		if (m->debug_path)
-			hs_out_printf(o, "  %-33s   debug: %s\n", "", m->debug_path);
+		const struct hs_module *md = &sy->modules[i];
+		build_id_hex(md, id, sizeof(id));
+		hs_out_printf(o, "  0x%012" PRIx64 "-0x%012" PRIx64 " %-40s %-5s %-11s %s%s\n", md->start, md->end,
+			      md->build_id_len ? id : "-", md->elf_found ? "yes" : md->build_id_mismatch ? "MISMATCH" : "no",
+			      md->debug_found ? "yes" : "no", md->name, md->is_main ? " (main)" : "");
+		if (md->path && strcmp(md->path, md->name))
+			hs_out_printf(o, "  %-33s   elf: %s\n", "", md->path);
+		if (md->debug_path)
+			hs_out_printf(o, "  %-33s   debug: %s\n", "", md->debug_path);
 	}
-	if (c->json)
-		hs_json_end_array(o);
 }
 
-static void report_mappings(struct hs_cmd *c, bool have_heap)
+static void text_mappings(struct hs_out *o, const struct info_model *m)
 {
-	struct hs_out *o = c->out;
-	const struct hs_memory *mem = &c->s->target->mem;
-	struct { uint64_t count, bytes, dumped, free; } tot[CAT_COUNT] = { 0 };
-	char p[4], sz[32], dz[32];
-	if (c->json) {
-		hs_json_key(o, "mappings");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "\nMemory map (%zu mappings):\n  %-33s %-4s %10s %10s %-14s %s\n", mem->nsegs,
-			      "RANGE", "PERM", "SIZE", "IN CORE", "CATEGORY", "NAME");
+	char p[4], sz[32], dz[32], fz[32];
+	hs_out_printf(o, "\nMemory map (%zu mappings):\n  %-33s %-4s %10s %10s %-14s %s\n", m->nmaps,
+		      "RANGE", "PERM", "SIZE", "IN CORE", "CATEGORY", "NAME");
+	for (size_t i = 0; i < m->nmaps; i++) {
+		const struct mapping *mp = &m->maps[i];
+		uint64_t size = mp->seg->end - mp->seg->start;
+		perms(mp->seg, p);
+		hs_out_printf(o, "  0x%012" PRIx64 "-0x%012" PRIx64 " %-4s %10s %10s %-14s %s\n", mp->seg->start,
+			      mp->seg->end, p, hs_fmt_size(size, sz, sizeof(sz)),
+			      mp->seg->filesz == size ? "all" : hs_fmt_size(mp->seg->filesz, dz, sizeof(dz)),
+			      category_names[mp->cat], mp->name ? mp->name : "");
 	}
-	for (size_t i = 0; i < mem->nsegs; i++) {
-		struct mapping m = { .seg = &mem->segs[i] };
-		classify(c->s, have_heap, &m);
-		uint64_t size = m.seg->end - m.seg->start;
-		tot[m.cat].count++;
-		tot[m.cat].bytes += size;
-		tot[m.cat].dumped += m.seg->filesz;
-		tot[m.cat].free += m.free_bytes;
-		perms(m.seg, p);
-		if (c->json) {
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "start", m.seg->start);
-			hs_json_ku64(o, "end", m.seg->end);
-			hs_json_kstr(o, "perms", p);
-			hs_json_kstr(o, "category", category_names[m.cat]);
-			hs_json_ku64(o, "dumped", m.seg->filesz);
-			if (have_heap && (m.cat == CAT_HEAP || m.cat == CAT_MMAPPED_CHUNK))
-				hs_json_ku64(o, "free", m.free_bytes);
-			hs_json_kstr(o, "name", m.name);
-			hs_json_end_object(o);
-			continue;
-		}
-		hs_out_printf(o, "  0x%012" PRIx64 "-0x%012" PRIx64 " %-4s %10s %10s %-14s %s\n", m.seg->start,
-			      m.seg->end, p, hs_fmt_size(size, sz, sizeof(sz)),
-			      m.seg->filesz == size ? "all" : hs_fmt_size(m.seg->filesz, dz, sizeof(dz)),
-			      category_names[m.cat], m.name ? m.name : "");
-	}
-	if (c->json) {
-		hs_json_end_array(o);
-		hs_json_key(o, "categories");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "\nBy category:\n  %-14s %6s %10s %10s %10s\n", "CATEGORY", "COUNT", "SIZE", "IN CORE", "FREE");
-	}
+	hs_out_printf(o, "\nBy category:\n  %-14s %6s %10s %10s %10s\n", "CATEGORY", "COUNT", "SIZE", "IN CORE", "FREE");
 	for (int k = 0; k < CAT_COUNT; k++) {
-		if (!tot[k].count)
+		if (!m->tot[k].count)
 			continue;
-		if (c->json) {
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "category", category_names[k]);
-			hs_json_ku64(o, "count", tot[k].count);
-			hs_json_ku64(o, "bytes", tot[k].bytes);
-			hs_json_ku64(o, "dumped", tot[k].dumped);
-			if (k == CAT_HEAP || k == CAT_MMAPPED_CHUNK)
-				hs_json_ku64(o, "free", tot[k].free);
-			hs_json_end_object(o);
-			continue;
-		}
-		char fz[32];
-		hs_out_printf(o, "  %-14s %6" PRIu64 " %10s %10s %10s\n", category_names[k], tot[k].count,
-			      hs_fmt_size(tot[k].bytes, sz, sizeof(sz)), hs_fmt_size(tot[k].dumped, dz, sizeof(dz)),
-			      (k == CAT_HEAP || k == CAT_MMAPPED_CHUNK) && have_heap ? hs_fmt_size(tot[k].free, fz, sizeof(fz)) : "");
+		hs_out_printf(o, "  %-14s %6" PRIu64 " %10s %10s %10s\n", category_names[k], m->tot[k].count,
+			      hs_fmt_size(m->tot[k].bytes, sz, sizeof(sz)), hs_fmt_size(m->tot[k].dumped, dz, sizeof(dz)),
+			      has_free(k) && m->have_heap ? hs_fmt_size(m->tot[k].free, fz, sizeof(fz)) : "");
 	}
-	if (c->json)
-		hs_json_end_array(o);
 }
 
 // Each allocator's layout: where it came from (a built-in table row, libc's
 // DWARF, overrides) and the facts the walk used (offsets, sizes, roots).
-static void report_allocators(struct hs_cmd *c)
+static void text_allocators(struct hs_out *o, const struct info_model *m)
 {
-	struct hs_out *o = c->out;
-	if (c->json) {
-		hs_cmd_json_allocators(c);
-		return;
-	}
-	for (size_t d = 0; d < c->s->ndesc; d++) {
-		const struct hs_alloc_desc *a = &c->s->desc[d];
+	for (size_t d = 0; d < m->s->ndesc; d++) {
+		const struct hs_alloc_desc *a = &m->s->desc[d];
 		hs_out_printf(o, "\nAllocator %s %s (layout: %s):\n", a->allocator, a->version, a->layout_source);
 		for (size_t f = 0; f < a->nfacts; f++) {
 			uint64_t v = a->facts[f].value;
@@ -338,6 +348,30 @@ static void report_allocators(struct hs_cmd *c)
 				hs_out_printf(o, "  %-28s %" PRIu64 "\n", a->facts[f].name, v);
 		}
 	}
+}
+
+static void info_text(struct hs_cmd *c, const struct info_model *m)
+{
+	const struct hs_target *t = m->s->target;
+	struct hs_out *o = c->out;
+	char sz[32];
+	hs_out_printf(o, "%-9s %s (%s)\n", t->kind == HS_TARGET_CORE ? "Core:" : "Process:",
+		      t->path, hs_fmt_size(t->file_size, sz, sizeof(sz)));
+	if (t->missing_bytes)
+		hs_out_printf(o, "%-9s TRUNCATED: %s of dumped memory missing\n", "",
+			      hs_fmt_size(t->missing_bytes, sz, sizeof(sz)));
+	hs_out_printf(o, "%-9s pid %d, %s", "Process:", t->pid,
+		      t->notes.psargs[0] ? t->notes.psargs : t->notes.fname);
+	if (m->signal)
+		hs_out_printf(o, ", signal %d (%s)", m->signal,
+			      sigabbrev_np(m->signal) ? sigabbrev_np(m->signal) : "?");
+	hs_out_puts(o, "\n");
+	text_threads(o, m);
+	text_modules(o, m);
+	text_mappings(o, m);
+	if (m->have_heap)
+		text_allocators(o, m);
+	hs_cmd_diagnostics(c);
 }
 
 struct hs_error *hs_cmd_info(struct hs_cmd *c)
@@ -357,21 +391,12 @@ struct hs_error *hs_cmd_info(struct hs_cmd *c)
 		hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "heap", 0, "%s", hs_error_message(err));
 		hs_error_destroy(err);
 	}
-	if (c->json) {
-		hs_cmd_json_begin(c, "info");
-		json_process(c);
-	} else {
-		text_process(c);
-	}
-	report_threads(c);
-	report_modules(c);
-	report_mappings(c, have_heap);
-	if (have_heap)
-		report_allocators(c);
-	hs_cmd_diagnostics(c);
-	if (c->json) {
-		hs_json_end_object(c->out);
-		hs_json_done(c->out);
-	}
+	struct info_model m;
+	HS_CHECK(info_model(c->s, have_heap, &m));
+	if (c->json)
+		info_json(c, &m);
+	else
+		info_text(c, &m);
+	free(m.maps);
 	return NULL;
 }
