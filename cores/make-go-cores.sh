@@ -22,10 +22,13 @@
 #   go121_goroutines ... go124_goroutines
 #                      cores/go_goroutines/*.go (leaked goroutines) the same
 #                      ways
+#   go_maps, go_maps_nodwarf, go121_maps ... go124_maps
+#                      cores/go_maps/*.go (maps of known shape: hmap up to
+#                      go1.23, Swiss tables in go1.24) the same ways
 #   go_pools, go121_pools ... go124_pools
 #                      cores/go_pools/main.go (sync.Pools, owners with known
 #                      retained bytes) with Go 1.19 and 1.21-1.24
-# For go_heap, go12N_heap, go_goroutines, go12N_goroutines, go_pools and go12N_pools: NAME.gdb.core and NAME.truth.json (gdb at
+# For go_heap, go12N_heap, go_goroutines, go12N_goroutines, go_pools, go12N_pools, go_maps and go12N_maps: NAME.gdb.core and NAME.truth.json (gdb at
 # main.dump_here); for each variant NAME.kernel.core and NAME.kernel.truth.json
 # (the program raises SIGABRT; it set GOTRACEBACK=crash itself, so the runtime
 # dumps core).  Work is redone only when stale.
@@ -38,6 +41,7 @@ GOROOT=${GO_ROOT:-/usr/lib/go-1.19}
 VARIANTS="go_heap go_heap_nodwarf go_heap_stripped go_heap_cgo go121_heap go122_heap go123_heap go124_heap"
 VARIANTS="$VARIANTS go_goroutines go_goroutines_nodwarf go_goroutines_stripped go121_goroutines go122_goroutines"
 VARIANTS="$VARIANTS go123_goroutines go124_goroutines"
+VARIANTS="$VARIANTS go_maps go_maps_nodwarf go121_maps go122_maps go123_maps go124_maps"
 VARIANTS="$VARIANTS go_pools go121_pools go122_pools go123_pools go124_pools"
 TOP=$(cd "$HERE/.." && pwd)
 
@@ -51,13 +55,13 @@ check_kernel_cores
 
 build() {
 	name=$1 exe=$OUT/$1 root=$GOROOT cgo=0 src=go_heap
-	case $name in *goroutines*) src=go_goroutines ;; *pools*) src=go_pools ;; esac
+	case $name in *goroutines*) src=go_goroutines ;; *pools*) src=go_pools ;; *maps*) src=go_maps ;; esac
 	case $name in
-	go_heap|go_goroutines|go_pools) flags= ;;
-	go_heap_nodwarf|go_goroutines_nodwarf) flags=-w ;;
+	go_heap|go_goroutines|go_pools|go_maps) flags= ;;
+	go_heap_nodwarf|go_goroutines_nodwarf|go_maps_nodwarf) flags=-w ;;
 	go_heap_stripped|go_goroutines_stripped) flags='-s -w' ;;
 	go_heap_cgo) flags= cgo=1 ;;
-	go12[1-4]_heap|go12[1-4]_goroutines|go12[1-4]_pools) flags=
+	go12[1-4]_heap|go12[1-4]_goroutines|go12[1-4]_pools|go12[1-4]_maps) flags=
 		v=1.${name#go1}; v=${v%_*}
 		suite=bookworm-backports
 		[ "$v" = 1.24 ] && suite=trixie
@@ -100,5 +104,6 @@ for n in "$@"; do
 	build "$n"
 	case $n in go_heap|go_heap_cgo|go12[1-4]_heap|go_goroutines|go12[1-4]_goroutines) go_gdb_core "$n" ;; esac
 	case $n in go_pools|go12[1-4]_pools) go_gdb_core "$n" ;; esac
+	case $n in go_maps|go12[1-4]_maps) go_gdb_core "$n" ;; esac
 	kernel_core "$n"
 done

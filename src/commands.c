@@ -122,14 +122,16 @@ const struct hs_command hs_commands[] = {
 	  .options = OPTIONS(NUMBER("--limit", "N", "at most N containers")),
 	  .last = "containers",
 	  .help = "std::unordered_map/set (+multi), std::map/set (+multi), GHashTable and uthash\n"
-		  "tables, found by their shape and named by DWARF when there is some.",
+		  "tables, found by their shape and named by DWARF when there is some; Go maps\n"
+		  "(go1.19-1.23 buckets, go1.24 Swiss tables: overflow buckets, tombstones)\n"
+		  "through their Go types, which need the executable's DWARF.",
 	  .example = "hs maps" },
 	{ "map", "map ADDR|ANCHOR [--limit N]", "one container's entries: keys, nodes, values", hs_cmd_map,
 	  .options = OPTIONS(NUMBER("--limit", "N", "at most N entries")),
 	  .argument = "ADDR",
 	  .help = "ADDR is the container itself (g_sessions) or a pointer to it (g_table, the\n"
 		  "head of a uthash table); in GDB any expression, in the CLI an address or an\n"
-		  "anchor as maps shows it.",
+		  "anchor as maps shows it (main.sessions, main.registry.ByID for Go).",
 	  .example = "hs map g_sessions --limit 10" },
 	{ "owners", "owners [--limit N]", "retained bytes per root (global, thread) and per container", hs_cmd_owners,
 	  .options = OPTIONS(NUMBER("--limit", "N", "at most N rows of each list (default 20; JSON: every row)")),

@@ -7,6 +7,8 @@
 #include <string.h>
 #include "containers.h"
 #include "containers_dwarf.h"
+#include "go_rt.h"
+#include "go_types.h"
 #include "graph.h"
 #include "locals.h"
 #include "rtti.h"
@@ -155,7 +157,7 @@ static char *xstrdup(const char *s)
 // Walk kind k at addr; keep it when it holds (or when forced: DWARF says it
 // is one, and then a broken one is kept with a diagnostic).
 static bool try_container(struct discovery *d, const struct hs_container_kind *k, uint64_t addr,
-			  const uint64_t *w, const struct hs_dwarf_container *known)
+			  const uint64_t *w, const struct hs_dwarf_container *known, const struct hs_go_map_found *go)
 {
 	struct hs_containers *cs = d->cs;
 	if (cs->n == d->cap) {
@@ -173,7 +175,10 @@ static bool try_container(struct discovery *d, const struct hs_container_kind *k
 	c->kind = k;
 	c->address = addr;
 	c->buckets = c->max_chain = c->height = -1;
+	c->overflow = c->tombstones = c->tables = -1;
 	c->key_kind = k->key_kind;
+	if (go)
+		c->go = go->layout;
 	struct hs_cwalk *cw = &d->cw;
 	cwalk_reset(cw);
 	cw->c = c;
@@ -184,14 +189,19 @@ static bool try_container(struct discovery *d, const struct hs_container_kind *k
 		d->err = &hs_error_nomem;
 		return false;
 	}
-	if (!ok && !known) {
+	if (!ok && !known && !go) {
 		rollback(cw);
 		return false;
 	}
 	if (!ok) {
 		c->findings |= HS_FIND_CORRUPT;
-		hs_diag_add(&d->s->diags, HS_DIAG_ERROR, "containers", addr, "%s %s: %s; what was walked is reported",
-			    known->kind, known->name, cw->why);
+		if (known)
+			hs_diag_add(&d->s->diags, HS_DIAG_ERROR, "containers", addr, "%s %s: %s; what was walked is reported",
+				    known->kind, known->name, cw->why);
+		else
+			hs_diag_add(&d->s->diags, HS_DIAG_ERROR, "containers", addr,
+				    "Go map[%s]%s at 0x%" PRIx64 ": %s; what was walked is reported", go->key_type,
+				    go->value_type, addr, cw->why);
 	}
 	for (size_t i = 0; i < cw->nowned; i++)
 		c->bytes += hs_block_size(&d->s->heap.blocks[cw->owned[i]]);
@@ -206,6 +216,13 @@ static bool try_container(struct discovery *d, const struct hs_container_kind *k
 		c->key_size = known->key_size;
 		c->value_offset = known->value_offset;
 		c->value_is_pointer = known->value_pointee != NULL;
+	} else if (go) {
+		c->from_dwarf = true;
+		c->kind_name = xstrdup(k->name);
+		c->key_type = xstrdup(go->key_type);
+		c->value_type = xstrdup(go->value_type);
+		c->key_kind = go->layout.key_kind;
+		c->key_size = go->layout.key_size;
 	} else {
 		c->kind_name = xstrdup(k->name);
 	}
@@ -285,7 +302,7 @@ static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdi
 					continue;
 				if (recently_found(d->cs, obj))
 					continue;
-				try_container(d, kind, obj, w, dwarf_at(d->dwarf, obj));
+				try_container(d, kind, obj, w, dwarf_at(d->dwarf, obj), NULL);
 			}
 		}
 	}
@@ -304,6 +321,9 @@ static void discover(struct discovery *d)
 		if (!(a->flags[i] & HS_NODE_USED))
 			continue;
 		const struct hs_block *b = &s->heap.blocks[i];
+		// Go's objects hold Go containers, found by type below, not C's.
+		if (s->go_rt && hs_go_span_of(s->go_rt, b->address))
+			continue;
 		probe_range(d, b->address, b->address + hs_block_size(b), (ptrdiff_t)i);
 	}
 	d->cs->nshape = d->cs->n;
@@ -314,7 +334,25 @@ static void discover(struct discovery *d)
 			continue;
 		const uint64_t *w = (const uint64_t *)hs_memory_span(&s->target->mem, k->address, k->kind_impl->size);
 		if (w)
-			try_container(d, k->kind_impl, k->address, w, k);
+			try_container(d, k->kind_impl, k->address, w, k, NULL);
+	}
+	// Go maps: every header block the Go types name (containers_gomap.c).
+	// Objects of one type come in runs: a type that is no map is asked once.
+	uint64_t not_map = 0;
+	for (size_t i = 0; s->go_rt && s->go_block_die && i < s->heap.n && !d->err; i++) {
+		struct hs_go_map_found go;
+		uint64_t die = s->go_block_die[i];
+		if (!die || die == not_map || !(a->flags[i] & HS_NODE_USED))
+			continue;
+		if (!hs_go_map_describe(s, i, &go)) {
+			not_map = die;
+			continue;
+		}
+		uint64_t addr = s->heap.blocks[i].address;
+		const uint64_t *w = (const uint64_t *)hs_memory_span(&s->target->mem, addr, hs_kind_gomap.size);
+		if (w && !hs_container_at(s, addr))
+			try_container(d, &hs_kind_gomap, addr, w, NULL, &go);
+		hs_go_map_found_deinit(&go);
 	}
 }
 
@@ -443,6 +481,9 @@ static void root_name(struct hs_session *s, uint64_t word, char *buf, size_t len
 		uint64_t off;
 		if (s->symbols && hs_symbols_addr_symbol(s->symbols, word, &sym, &off)) {
 			char name[256];
+			// Go: the global's field by its DWARF type ("main.registry.ByID").
+			if (off && s->go_rt && hs_go_global_field(s, sym.name, off, buf, len))
+				return;
 			hs_demangle(sym.name, name, sizeof(name));
 			int n = snprintf(buf, len, "%s", name);
 			if (off && n >= 0 && (size_t)n < len)
@@ -837,7 +878,9 @@ static void findings(struct hs_session *s, struct hs_containers *cs)
 
 static void full_name(const struct hs_container *c, char *buf, size_t len)
 {
-	if (c->key_type && c->value_type)
+	if (c->kind == &hs_kind_gomap)
+		snprintf(buf, len, "map[%s]%s", c->key_type ? c->key_type : "?", c->value_type ? c->value_type : "?");
+	else if (c->key_type && c->value_type)
 		snprintf(buf, len, "%s<%s, %s>", c->kind_name, c->key_type, c->value_type);
 	else if (c->key_type)
 		snprintf(buf, len, "%s<%s>", c->kind_name, c->key_type);
@@ -908,6 +951,8 @@ static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *
 		unsigned role = cs->role[i] < 7 ? cs->role[i] : 0;
 		if (role == HS_ROLE_ELEMENT && type[i])
 			continue;    // an intrusive element keeps its own type
+		if (c->kind == &hs_kind_gomap)
+			continue;    // Go's blocks keep the runtime's names (map.bucket[K]V)
 		uint32_t *id = &ids[(size_t)rep[o - 1] * 8 + role];
 		if (!*id) {
 			char name[600], full[512];
@@ -1123,6 +1168,20 @@ void hs_container_key_text(struct hs_session *s, const struct hs_container *c, u
 		hs_error_destroy(err);
 		return;
 	}
+	case HS_KEY_GO_STRING: {
+		uint64_t w[2];
+		struct hs_error *err = hs_memory_read(&s->target->mem, key, w, sizeof(w));
+		if (!err && len && (w[1] == 0 || (w[1] <= MAX_KEY_TEXT && read_text(s, w[0], w[1], buf, len)))) {
+			if (w[1] == 0)
+				buf[0] = 0;
+			*is_string_ret = true;
+			return;
+		}
+		hs_error_destroy(err);
+		*is_string_ret = false;
+		snprintf(buf, len, "?");
+		return;
+	}
 	case HS_KEY_BYTES:
 		if (key_len == 1 || key_len == 2 || key_len == 4 || key_len == 8) {
 			int_text(s, key, (uint32_t)key_len, true, buf, len);
@@ -1162,5 +1221,52 @@ bool hs_container_node_name(struct hs_session *s, size_t i, char *buf, size_t le
 	bool str;
 	hs_container_key_text(s, c, key, key_len, k, sizeof(k), &str);
 	snprintf(buf, len, str ? "%s[\"%s\"]" : "%s[%s]", c->anchor ? c->anchor : "(leaked)", k);
+	return true;
+}
+
+bool hs_container_entry_name(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
+{
+	const struct hs_containers *cs = s->containers;
+	if (!cs || i >= s->analysis->n || !cs->owner[i])
+		return false;
+	const struct hs_container *c = &cs->v[cs->owner[i] - 1];
+	if (!c->kind->slot_key)
+		return hs_container_node_name(s, i, buf, len);
+	struct hs_error *err = hs_containers_need_anchors(s);
+	if (err) {
+		hs_error_destroy(err);
+		return false;
+	}
+	struct hs_cwalk cw = { .s = s, .c = (struct hs_container *)c, .verify_only = true };
+	uint64_t key;
+	if (!c->kind->slot_key(&cw, i, s->heap.blocks[i].address + off, &key))
+		return false;
+	char k[MAX_KEY_TEXT + 1];
+	bool str;
+	hs_container_key_text(s, c, key, 0, k, sizeof(k), &str);
+	snprintf(buf, len, str ? "%s[\"%s\"]" : "%s[%s]", c->anchor ? c->anchor : "(leaked)", k);
+	return true;
+}
+
+bool hs_container_value_text(struct hs_session *s, const struct hs_container *c, uint64_t node, uint64_t key,
+			     char *buf, size_t len, bool *is_string_ret)
+{
+	const struct hs_go_map_layout *L = &c->go;
+	if (c->kind != &hs_kind_gomap || (L->elem_kind != HS_KEY_INT && L->elem_kind != HS_KEY_UINT &&
+					  L->elem_kind != HS_KEY_GO_STRING))
+		return false;
+	uint64_t addr;
+	if (L->swiss) {
+		addr = key - L->slot_key_off + L->slot_elem_off;
+	} else {
+		if (!L->key_size || key < node + L->keys_off)
+			return false;
+		uint64_t j = (key - node - L->keys_off) / L->key_size;
+		addr = node + L->elems_off + j * L->elem_size;
+	}
+	struct hs_container v = *c;
+	v.key_kind = L->elem_kind;
+	v.key_size = L->elem_size;
+	hs_container_key_text(s, &v, addr, 0, buf, len, is_string_ret);
 	return true;
 }

@@ -55,6 +55,23 @@ enum hs_key_kind {
 	HS_KEY_POINTER,             /* a pointer in place */
 	HS_KEY_CSTRING_PTR,         /* the entry holds a pointer to a C string or an object */
 	HS_KEY_BYTES,               /* key_size bytes at the key address (uthash) */
+	HS_KEY_GO_STRING,           /* a Go string in place: {pointer, length} */
+};
+
+/* A Go map's layout, from the DWARF of its synthesized types
+ * (containers_gomap.c): offsets in the header, a table (Swiss), a bucket or
+ * group, a slot. */
+struct hs_go_map_layout {
+	bool swiss;
+	uint32_t count_off, flags_off, b_off, buckets_off, oldbuckets_off;   /* hmap */
+	uint32_t extra_off, x_size, x_overflow_off, x_oldoverflow_off;      /* hmap.extra (0: none) */
+	uint32_t dir_ptr_off, dir_len_off;                                   /* Swiss Map */
+	uint32_t t_used_off, t_cap_off, t_growth_off, t_data_off, t_mask_off;/* Swiss table */
+	uint32_t bucket_size;       /* an hmap bucket, a Swiss group */
+	uint32_t keys_off, elems_off, overflow_off;   /* in a bucket; Swiss: keys_off is the slots' */
+	uint32_t slot_size, slot_key_off, slot_elem_off;                     /* Swiss */
+	uint32_t key_size, elem_size;
+	uint8_t key_kind, elem_kind;  /* enum hs_key_kind */
 };
 
 struct hs_container {
@@ -71,6 +88,10 @@ struct hs_container {
 	char *value_pointee;        /* "Session" */
 	uint64_t count;
 	int64_t buckets, max_chain, height;   /* -1: not this kind's notion */
+	int64_t overflow, tombstones, tables; /* Go maps: overflow buckets (hmap),
+	                               deleted slots, tables (Swiss); -1: not this kind's */
+	const char *layout;         /* Go maps: "hmap" or "swiss" (static); NULL */
+	struct hs_go_map_layout go; /* Go maps */
 	uint64_t nblocks, bytes;    /* its own allocations: nodes, bucket arrays, table */
 	uint64_t retained;          /* bytes plus what only it reaches */
 	unsigned findings;          /* enum hs_container_finding */
@@ -108,6 +129,9 @@ struct hs_container_kind {
 	bool (*walk)(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w);
 	/* The key of node (as walk() reports it to entry()); false if none. */
 	bool (*node_key)(struct hs_cwalk *cw, uint64_t node, uint64_t *key_ret, uint64_t *key_len_ret);
+	/* Kinds whose blocks hold many entries (Go's bucket arrays): the key of
+	 * the live entry whose key or value holds byte word of own block b. */
+	bool (*slot_key)(struct hs_cwalk *cw, size_t b, uint64_t word, uint64_t *key_ret);
 };
 
 /* What a walk reports to (containers.c implements it). */
@@ -141,6 +165,17 @@ bool hs_cwalk_in_module(struct hs_cwalk *cw, uint64_t addr);
 bool hs_cwalk_fail(struct hs_cwalk *cw, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 extern const struct hs_container_kind hs_kind_hashtable, hs_kind_rbtree, hs_kind_ghash, hs_kind_uthash;
+/* Go maps: not probed by shape; found through the Go types of their headers. */
+extern const struct hs_container_kind hs_kind_gomap;
+
+/* Block i is a Go map's header (its Go type hash<K,V> or map<K,V>): its
+ * layout and key and value types (free with hs_go_map_found_deinit). */
+struct hs_go_map_found {
+	struct hs_go_map_layout layout;
+	char *key_type, *value_type;
+};
+bool hs_go_map_describe(struct hs_session *s, size_t i, struct hs_go_map_found *ret);
+void hs_go_map_found_deinit(struct hs_go_map_found *f);
 
 /* Find, walk, name and measure every container; type their nodes and
  * elements (idempotent; needs the types).  Called from hs_session_need_types. */
@@ -165,8 +200,15 @@ uint64_t hs_container_entry_value(struct hs_session *s, const struct hs_containe
  * or "0x55..."; *is_string_ret says which. */
 void hs_container_key_text(struct hs_session *s, const struct hs_container *c, uint64_t key,
 			   uint64_t key_len, char *buf, size_t len, bool *is_string_ret);
+/* A Go map entry's value when it is a number or a string (not a pointer:
+ * see hs_container_entry_value), rendered as keys are; false otherwise. */
+bool hs_container_value_text(struct hs_session *s, const struct hs_container *c, uint64_t node, uint64_t key,
+			     char *buf, size_t len, bool *is_string_ret);
 /* When block i is a node of a container with keys: "g_sessions[\"k\"]". */
 bool hs_container_node_name(struct hs_session *s, size_t i, char *buf, size_t len);
+/* The same for the entry of block i holding byte off (Go's bucket arrays:
+ * "main.sessions[\"sess/00012\"]"); falls back to hs_container_node_name. */
+bool hs_container_entry_name(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len);
 
 /* Owners: retained bytes per root (each global, each thread's stack, TLS,
  * registers) computed by labelling every block with the one owner that

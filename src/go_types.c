@@ -365,7 +365,11 @@ static void record(struct gt *g, size_t b, int k, uint64_t off)
 static void type_target(struct gt *g, uint64_t v, int k, uint32_t name, uint64_t count)
 {
 	ptrdiff_t b = v ? hs_addrmap_lookup(&g->a->map, v) : -1;
-	if (b < 0 || g->type[b])
+	// A block the runtime named without a DWARF type to match (go1.22's
+	// map.bucket[K]V in a malloc header) keeps its name; DWARF gives its
+	// contents their types.
+	bool named = b >= 0 && g->type[b];
+	if (b < 0 || (named && (!g->s->go_block_die || g->s->go_block_die[b])))
 		return;
 	const struct hs_block *blk = &g->s->heap.blocks[b];
 	uint64_t size = hs_block_size(blk), off = 0;
@@ -384,7 +388,8 @@ static void type_target(struct gt *g, uint64_t v, int k, uint32_t name, uint64_t
 		count = fit;
 	if (!name)
 		name = count >= 2 ? intern_array(g, g->plans[k].name) : g->plans[k].name;
-	g->type[b] = name;
+	if (!named)
+		g->type[b] = name;
 	record(g, (size_t)b, k, off);
 	push(g, (uint32_t)b, k, v, count > MAX_ELEMS ? MAX_ELEMS : count);
 }
@@ -685,5 +690,37 @@ bool hs_go_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, 
 		join(buf, len, "", UINT64_MAX, inner);
 	else
 		return false;
+	return true;
+}
+
+// The DWARF type of the global named var (a top-level DW_TAG_variable).
+static bool global_type(Dwarf *dw, const char *var, Dwarf_Die *ret)
+{
+	Dwarf_CU *cu = NULL;
+	Dwarf_Die cudie, sub, c;
+	Dwarf_Half version;
+	uint8_t ut;
+	while (dwarf_get_units(dw, cu, &cu, &version, &ut, &cudie, &sub) == 0) {
+		if (dwarf_child(&cudie, &c) != 0)
+			continue;
+		do {
+			const char *n;
+			if (dwarf_tag(&c) == DW_TAG_variable && (n = dwarf_diename(&c)) && !strcmp(n, var))
+				return die_type(&c, ret);
+		} while (dwarf_siblingof(&c, &c) == 0);
+	}
+	return false;
+}
+
+bool hs_go_global_field(struct hs_session *s, const char *var, uint64_t off, char *buf, size_t len)
+{
+	Dwarf_Addr bias;
+	Dwarf *dw = s->go_rt && s->go_rt->dwarf && s->go_rt->mod->dwfl_module
+			    ? dwfl_module_getdwarf(s->go_rt->mod->dwfl_module, &bias) : NULL;
+	Dwarf_Die t;
+	char inner[256];
+	if (!dw || !global_type(dw, var, &t) || off >= type_size(&t) || !member_at(&t, off, inner, sizeof(inner), 0))
+		return false;
+	join(buf, len, var, UINT64_MAX, inner);
 	return true;
 }

@@ -16,5 +16,8 @@ void hs_go_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t
 #include <stddef.h>
 #include <stdint.h>
 bool hs_go_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len);
+/* The field at byte off of the Go global named var, by its DWARF type:
+ * "main.registry.ByID"; false without DWARF or when no member holds it. */
+bool hs_go_global_field(struct hs_session *s, const char *var, uint64_t off, char *buf, size_t len);
 
 #endif

@@ -662,7 +662,8 @@ static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
 	char field[128];
 	bool have_field = offset >= 0 && hs_block_field(s, i, (uint64_t)offset, field, sizeof(field));
 	char entry[320];
-	bool have_entry = hs_container_node_name(s, i, entry, sizeof(entry));
+	bool have_entry = offset >= 0 ? hs_container_entry_name(s, i, (uint64_t)offset, entry, sizeof(entry))
+				      : hs_container_node_name(s, i, entry, sizeof(entry));
 	// A container's node is named by its key; its DWARF layout is the node base's.
 	if (have_entry)
 		have_field = false;

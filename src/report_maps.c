@@ -6,6 +6,7 @@
 #include <string.h>
 #include "commands.h"
 #include "containers.h"
+#include "go_rt.h"
 #include "graph.h"
 #include "types.h"
 
@@ -59,6 +60,10 @@ static void json_container(struct hs_cmd *c, const struct hs_container *k)
 	json_i64_or_null(o, "buckets", k->buckets);
 	json_i64_or_null(o, "max_chain", k->max_chain);
 	json_i64_or_null(o, "height", k->height);
+	hs_json_kstr(o, "layout", k->layout);
+	json_i64_or_null(o, "overflow_buckets", k->overflow);
+	json_i64_or_null(o, "tombstones", k->tombstones);
+	json_i64_or_null(o, "tables", k->tables);
 	hs_json_key(o, "load");
 	if (k->buckets > 0) {
 		char buf[32];
@@ -80,7 +85,9 @@ static void json_container(struct hs_cmd *c, const struct hs_container *k)
 
 static void type_text(const struct hs_container *k, char *buf, size_t len)
 {
-	if (k->key_type && k->value_type)
+	if (k->kind == &hs_kind_gomap)
+		snprintf(buf, len, "map[%s]%s", k->key_type ? k->key_type : "?", k->value_type ? k->value_type : "?");
+	else if (k->key_type && k->value_type)
 		snprintf(buf, len, "%s<%s, %s>", k->kind_name, k->key_type, k->value_type);
 	else if (k->key_type)
 		snprintf(buf, len, "%s<%s>", k->kind_name, k->key_type);
@@ -112,6 +119,12 @@ static struct hs_error *need(struct hs_cmd *c)
 {
 	HS_CHECK(hs_session_need_types(c->s));
 	HS_CHECK(hs_containers_need_retained(c->s));
+	// Go maps are found through the Go types DWARF gives their headers.
+	if (c->s->go_rt && !c->s->go_rt->dwarf)
+		hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "maps", 0,
+			    "Go maps are found through the executable's DWARF, and it has none (built with "
+			    "-ldflags=-w?): no Go map is listed; summary, histogram, leaks, chain, refs, top and "
+			    "goroutines still work");
 	return NULL;
 }
 
@@ -158,6 +171,16 @@ static void maps_text(struct hs_cmd *c, const struct maps_model *m)
 		hs_out_printf(o, "  0x%016" PRIx64 " %8" PRIu64 " %8s %6s %5s %11s %11s  %s  %s\n", k->address, k->count, b,
 			      ch, ld, hs_fmt_size(k->bytes, x, sizeof(x)), hs_fmt_size(k->retained, y, sizeof(y)),
 			      k->anchor ? k->anchor : "(leaked)", t);
+		if (k->layout && k->tables == 0)
+			hs_out_printf(o, "%23s%s: %s, %" PRId64 " tombstones\n", "", k->layout,
+				      k->buckets ? "one group (a small map)" : "no group yet", k->tombstones);
+		else if (k->layout && k->tables >= 0)
+			hs_out_printf(o, "%23s%s: %" PRId64 " group%s in %" PRId64 " table%s, %" PRId64 " tombstones\n", "",
+				      k->layout, k->buckets, k->buckets == 1 ? "" : "s", k->tables, k->tables == 1 ? "" : "s",
+				      k->tombstones);
+		else if (k->layout)
+			hs_out_printf(o, "%23s%s: %" PRId64 " bucket%s, %" PRId64 " overflow, %" PRId64 " tombstones\n", "",
+				      k->layout, k->buckets, k->buckets == 1 ? "" : "s", k->overflow, k->tombstones);
 		for (size_t f = 0; f < sizeof(finding_names) / sizeof(finding_names[0]); f++)
 			if (k->findings & finding_names[f].bit)
 				hs_out_printf(o, "%23s! %s\n", "", finding_names[f].text);
@@ -214,6 +237,8 @@ static void on_entry(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t 
 	bool str;
 	hs_container_key_text(s, l->k, key, key_len, text, sizeof(text), &str);
 	uint64_t v = hs_container_entry_value(s, l->k, key, value);
+	char vtext[256];
+	bool vstr = false, have_vtext = !v && hs_container_value_text(s, l->k, node, key, vtext, sizeof(vtext), &vstr);
 	const char *vt = NULL;
 	if (v) {
 		ptrdiff_t b = hs_heap_find(&s->heap, v);
@@ -234,6 +259,13 @@ static void on_entry(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t 
 		else
 			hs_json_null(o);
 		hs_json_kstr(o, "value_type", vt);
+		if (have_vtext) {
+			hs_json_key(o, "value_text");
+			if (vstr)
+				hs_json_string(o, vtext);
+			else
+				json_raw_number(o, vtext[0] == '?' ? "null" : vtext);
+		}
 		hs_json_end_object(o);
 		return;
 	}
@@ -242,6 +274,8 @@ static void on_entry(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t 
 	hs_out_printf(o, "  %-28s 0x%016" PRIx64, k, node);
 	if (v)
 		hs_out_printf(o, "  0x%016" PRIx64 " %s", v, vt ? vt : "?");
+	else if (have_vtext)
+		hs_out_printf(o, vstr ? "  \"%s\"" : "  %s", vtext);
 	hs_out_puts(o, "\n");
 }
 

@@ -414,7 +414,8 @@ static bool heap_is_go(const struct hs_session *s)
 static struct hs_error *go_command_check(struct hs_session *s, bool built)
 {
 	static const char *const typed[] = { "histogram", "show", NULL };
-	static const char *const reach[] = { "leaks", "chain", "refs", "top", "owners", "pools", NULL };
+	// maps, map: Go maps' retained bytes (containers_gomap.c) need reachability.
+	static const char *const reach[] = { "leaks", "chain", "refs", "top", "owners", "pools", "maps", "map", NULL };
 	if (!heap_is_go(s))
 		return NULL;
 	for (size_t i = 0; s->command && typed[i]; i++)

@@ -1322,6 +1322,19 @@ out:
 	free(seen);
 }
 
+// Containers name their nodes and elements (containers.c); only running
+// out of memory stops the types.
+static struct hs_error *need_containers(struct hs_session *s)
+{
+	struct hs_error *err = hs_session_need_containers(s);
+	if (err && err->code == HS_ERR_NOMEM)
+		return err;
+	if (err)
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "containers", 0, "%s", hs_error_message(err));
+	hs_error_destroy(err);
+	return NULL;
+}
+
 struct hs_error *hs_session_need_types(struct hs_session *s)
 {
 	HS_CHECK(hs_session_need_analysis(s));
@@ -1354,7 +1367,7 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 		hs_go_types(s, a, t);
 		hs_session_time(s, "types", t0);
 		s->types = t;
-		return NULL;
+		return need_containers(s);
 	}
 	if (s->symbols) {
 		type_by_vtables(s, a, t);
@@ -1362,13 +1375,7 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	}
 	hs_session_time(s, "types", t0);
 	s->types = t;
-	// Containers name their nodes and elements (containers.c).
-	struct hs_error *err = hs_session_need_containers(s);
-	if (err && err->code == HS_ERR_NOMEM)
-		return err;
-	if (err)
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "containers", 0, "%s", hs_error_message(err));
-	hs_error_destroy(err);
+	HS_CHECK(need_containers(s));
 	t0 = hs_now();
 	infer_types(s, a, t);
 	hs_session_time(s, "infer", t0);
