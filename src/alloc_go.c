@@ -106,12 +106,7 @@ static uint64_t ld_n(const uint8_t *p, uint64_t size)
  * read-only segments out) from the file. */
 static bool read_exe(struct go_st *g, uint64_t addr, void *buf, size_t len)
 {
-	if (hs_walk_read(g->ctx, addr, buf, len))
-		return true;
-	const uint8_t *p = g->file ? hs_elf_at(g->file, addr - hs_elf_bias(g->file), len) : NULL;
-	if (p)
-		memcpy(buf, p, len);
-	return p != NULL;
+	return hs_elf_read_image(g->ctx->mem, g->file, addr, buf, len);
 }
 
 /* --- detect --------------------------------------------------------------- */

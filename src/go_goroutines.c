@@ -103,12 +103,7 @@ static uint64_t ld(const uint8_t *p, uint64_t size)
  * kernel core leaves out: rodata, pclntab). */
 static bool rd(struct hs_go_rt *rt, uint64_t addr, void *buf, size_t len)
 {
-	if (hs_walk_read(rt->ctx, addr, buf, len))
-		return true;
-	const uint8_t *p = rt->file ? hs_elf_at(rt->file, addr - hs_elf_bias(rt->file), len) : NULL;
-	if (p)
-		memcpy(buf, p, len);
-	return p != NULL;
+	return hs_elf_read_image(rt->ctx->mem, rt->file, addr, buf, len);
 }
 
 static bool rd64(struct hs_go_rt *rt, uint64_t addr, uint64_t *v)

@@ -96,7 +96,7 @@ static uint32_t type_index(struct reader *r, uint64_t t)
 		r->nomem = true;
 		return 0;
 	}
-	r->pool.types[r->pool.ntypes] = (struct hs_pool_type){ .name = copy };
+	r->pool.types[r->pool.ntypes] = (struct hs_pool_type){ .name = copy, .addr = t };
 	r->type_addr[r->pool.ntypes] = t;
 	return (uint32_t)r->pool.ntypes++;
 }
@@ -127,7 +127,8 @@ static void value(struct reader *r, const uint64_t v[2], enum hs_pool_cache c, u
 	const struct hs_block *blk = &h->blocks[b];
 	uint64_t size = hs_block_size(blk);
 	r->objs[r->n++] = (struct hs_pool_object){ .address = blk->address, .size = size, .block = (uint32_t)b,
-						   .cache = (uint8_t)c, .proc = (uint32_t)proc, .type = t };
+						   .cache = (uint8_t)c, .proc = (uint32_t)proc, .type = t,
+						   .value = v[1] };
 	r->pool.cache_count[c]++;
 	r->pool.cache_bytes[c] += size;
 	r->pool.types[t].count++;

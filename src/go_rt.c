@@ -20,12 +20,7 @@ static struct hs_error *field(struct hs_gort *rt, const char *type, const char *
 
 bool hs_go_read(struct hs_gort *rt, uint64_t addr, void *buf, size_t len)
 {
-	const uint8_t *p = hs_memory_span(&rt->s->target->mem, addr, len);
-	if (!p && rt->file)
-		p = hs_elf_at(rt->file, addr - hs_elf_bias(rt->file), len);
-	if (p)
-		memcpy(buf, p, len);
-	return p != NULL;
+	return hs_elf_read_image(&rt->s->target->mem, rt->file, addr, buf, len);
 }
 
 static bool rd64(struct hs_gort *rt, uint64_t addr, uint64_t *v)

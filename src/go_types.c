@@ -30,6 +30,7 @@
 #include "expr.h"
 #include "go_rt.h"
 #include "go_types.h"
+#include "pools.h"
 #include "graph.h"
 #include "session.h"
 #include "types.h"
@@ -572,6 +573,25 @@ static void type_runtime(struct gt *g)
 	}
 }
 
+// The objects of the program's sync.Pools (go_pools.c): reached only
+// through the pools' unsafe.Pointer caches, typed by their interface values.
+static void type_pooled(struct gt *g)
+{
+	struct hs_error *err = hs_session_need_pools(g->s);
+	if (err) {
+		hs_error_destroy(err);   // the pools command says why
+		return;
+	}
+	const struct hs_pools *p = g->s->pools;
+	for (size_t i = 0; i < p->n && !g->nomem; i++) {
+		const struct hs_pool *pool = &p->pools[i];
+		for (size_t k = 0; pool->sync_pool && k < pool->count; k++) {
+			const struct hs_pool_object *o = &p->objs[pool->first + k];
+			type_iface(g, pool->types[o->type].addr, o->value);
+		}
+	}
+}
+
 void hs_go_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
 {
 	if (!s->go_rt)
@@ -593,6 +613,8 @@ void hs_go_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t
 	}
 	if (dwarf) {
 		scan_dwarf(&g, s->go_rt->mod);
+		drain(&g);
+		type_pooled(&g);
 		drain(&g);
 	} else {
 		type_runtime(&g);

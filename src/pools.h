@@ -36,6 +36,7 @@ enum hs_pool_cache { HS_POOL_PRIVATE, HS_POOL_SHARED, HS_POOL_VICTIM, HS_POOL_NC
 
 struct hs_pool_type {
 	char *name;                 /* the pooled value's Go type ("*main.Buf") */
+	uint64_t addr;              /* its type descriptor */
 	uint64_t count, bytes;
 };
 
@@ -72,6 +73,7 @@ struct hs_pool_object {
 	uint8_t cache;              /* sync.Pool: enum hs_pool_cache */
 	uint32_t proc;              /* sync.Pool: the P (poolLocal index) */
 	uint32_t type;              /* sync.Pool: index in its pool's types */
+	uint64_t value;             /* sync.Pool: the interface value's data word */
 };
 
 struct hs_pools {

@@ -520,78 +520,88 @@ struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 	return c->json ? chunks_json(c, &f) : chunks_text(c, &f);
 }
 
-/* bins: every free list of every allocator, with the arena numbering
- * across allocators (an allocator's arena a is base + a). */
-static unsigned list_arena(const struct hs_freelist *l, unsigned base)
+/* bins: every free list of every allocator (--arena: of one arena), with
+ * the arena numbering across allocators (an allocator's arena a is
+ * base + a). */
+struct bin_row {
+	const struct hs_alloc_desc *ad;
+	const struct hs_freelist *l;
+	unsigned arena;
+};
+
+static struct hs_error *bins_model(const struct hs_session *s, uint64_t arena, struct bin_row **ret, size_t *nret)
 {
-	return l->arena == HS_ARENA_NONE ? HS_ARENA_NONE : base + l->arena;
+	size_t n = 0, cap = 0;
+	for (size_t d = 0; d < s->ndesc; d++)
+		cap += s->desc[d].nlists;
+	struct bin_row *rows = malloc((cap ? cap : 1) * sizeof(*rows));
+	if (!rows)
+		return &hs_error_nomem;
+	unsigned base = 0;
+	for (size_t d = 0; d < s->ndesc; d++) {
+		const struct hs_alloc_desc *ad = &s->desc[d];
+		for (size_t i = 0; i < ad->nlists; i++) {
+			const struct hs_freelist *l = &ad->lists[i];
+			unsigned global = l->arena == HS_ARENA_NONE ? HS_ARENA_NONE : base + l->arena;
+			if (arena == UINT64_MAX || global == arena)
+				rows[n++] = (struct bin_row){ ad, l, global };
+		}
+		base += ad->narenas;
+	}
+	*ret = rows;
+	*nret = n;
+	return NULL;
 }
 
-static void bins_text(struct hs_cmd *c, uint64_t arena)
+static void bins_text(struct hs_cmd *c, const struct bin_row *rows, size_t n)
 {
 	struct hs_out *o = c->out;
 	char a[32];
 	hs_out_printf(o, "  %-9s %-9s %-14s %-8s %5s %10s %8s %8s %12s  %s\n", "ALLOCATOR", "KIND", "ARENA", "THREAD",
 		      "BIN", "CHUNKSIZE", "COUNT", "DECLARED", "BYTES", "");
-	unsigned base = 0;
-	for (size_t d = 0; d < c->s->ndesc; d++) {
-		const struct hs_alloc_desc *ad = &c->s->desc[d];
-		for (size_t i = 0; i < ad->nlists; i++) {
-			const struct hs_freelist *l = &ad->lists[i];
-			unsigned global = list_arena(l, base);
-			if (arena != UINT64_MAX && global != arena)
-				continue;
-			const char *label = global == HS_ARENA_NONE ? "-" : arena_label(c->s, global);
-			char thread[16] = "-", declared[24] = "-";
-			if (l->tid)
-				snprintf(thread, sizeof(thread), "%d", l->tid);
-			if (l->declared >= 0)
-				snprintf(declared, sizeof(declared), "%" PRId64, l->declared);
-			hs_out_printf(o, "  %-9s %-9s %-14s %-8s %5d %#10" PRIx64 " %8" PRIu64 " %8s %12s  %s\n",
-				      ad->allocator, hs_where_name(l->where), label ? label : "?", thread, l->index, l->chunk_size,
-				      l->count, declared, hs_fmt_size(l->bytes, a, sizeof(a)),
-				      l->broken ? "BROKEN (see diagnostics)" :
-				      (l->declared >= 0 && (uint64_t)l->declared != l->count) ? "COUNT MISMATCH" : "");
-		}
-		base += ad->narenas;
+	for (size_t i = 0; i < n; i++) {
+		const struct hs_freelist *l = rows[i].l;
+		const char *label = rows[i].arena == HS_ARENA_NONE ? "-" : arena_label(c->s, rows[i].arena);
+		char thread[16] = "-", declared[24] = "-";
+		if (l->tid)
+			snprintf(thread, sizeof(thread), "%d", l->tid);
+		if (l->declared >= 0)
+			snprintf(declared, sizeof(declared), "%" PRId64, l->declared);
+		hs_out_printf(o, "  %-9s %-9s %-14s %-8s %5d %#10" PRIx64 " %8" PRIu64 " %8s %12s  %s\n",
+			      rows[i].ad->allocator, hs_where_name(l->where), label ? label : "?", thread, l->index,
+			      l->chunk_size, l->count, declared, hs_fmt_size(l->bytes, a, sizeof(a)),
+			      l->broken ? "BROKEN (see diagnostics)" :
+			      (l->declared >= 0 && (uint64_t)l->declared != l->count) ? "COUNT MISMATCH" : "");
 	}
 	hs_cmd_diagnostics(c);
 }
 
-static void bins_json(struct hs_cmd *c, uint64_t arena)
+static void bins_json(struct hs_cmd *c, const struct bin_row *rows, size_t n)
 {
 	struct hs_out *o = c->out;
 	hs_cmd_json_begin(c, "bins");
 	hs_json_key(o, "lists");
 	hs_json_begin_array(o);
-	unsigned base = 0;
-	for (size_t d = 0; d < c->s->ndesc; d++) {
-		const struct hs_alloc_desc *ad = &c->s->desc[d];
-		for (size_t i = 0; i < ad->nlists; i++) {
-			const struct hs_freelist *l = &ad->lists[i];
-			unsigned global = list_arena(l, base);
-			if (arena != UINT64_MAX && global != arena)
-				continue;
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "allocator", ad->allocator);
-			hs_json_kstr(o, "kind", hs_where_name(l->where));
-			hs_json_key(o, "arena");
-			json_arena(o, global);
-			hs_json_ki64(o, "thread", l->tid);
-			hs_json_ku64(o, "owner", l->owner);
-			hs_json_ki64(o, "index", l->index);
-			hs_json_ku64(o, "chunk_size", l->chunk_size);
-			hs_json_ku64(o, "count", l->count);
-			hs_json_ku64(o, "bytes", l->bytes);
-			hs_json_key(o, "declared");
-			if (l->declared < 0)
-				hs_json_null(o);
-			else
-				hs_json_i64(o, l->declared);
-			hs_json_kbool(o, "broken", l->broken);
-			hs_json_end_object(o);
-		}
-		base += ad->narenas;
+	for (size_t i = 0; i < n; i++) {
+		const struct hs_freelist *l = rows[i].l;
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "allocator", rows[i].ad->allocator);
+		hs_json_kstr(o, "kind", hs_where_name(l->where));
+		hs_json_key(o, "arena");
+		json_arena(o, rows[i].arena);
+		hs_json_ki64(o, "thread", l->tid);
+		hs_json_ku64(o, "owner", l->owner);
+		hs_json_ki64(o, "index", l->index);
+		hs_json_ku64(o, "chunk_size", l->chunk_size);
+		hs_json_ku64(o, "count", l->count);
+		hs_json_ku64(o, "bytes", l->bytes);
+		hs_json_key(o, "declared");
+		if (l->declared < 0)
+			hs_json_null(o);
+		else
+			hs_json_i64(o, l->declared);
+		hs_json_kbool(o, "broken", l->broken);
+		hs_json_end_object(o);
 	}
 	hs_json_end_array(o);
 	hs_cmd_diagnostics(c);
@@ -606,10 +616,14 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
 	HS_CHECK(need_heap(c));
 	HS_CHECK(check_arena(c, arena));
+	struct bin_row *rows;
+	size_t n;
+	HS_CHECK(bins_model(c->s, arena, &rows, &n));
 	if (c->json)
-		bins_json(c, arena);
+		bins_json(c, rows, n);
 	else
-		bins_text(c, arena);
+		bins_text(c, rows, n);
+	free(rows);
 	return NULL;
 }
 

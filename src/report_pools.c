@@ -193,7 +193,7 @@ static void pools_text(struct hs_cmd *c, const struct pools_model *m)
 	size_t nsync = 0;
 	for (size_t i = 0; i < m->n; i++)
 		nsync += m->rows[i]->sync_pool;
-	if (m->n > nsync || !m->n)
+	if (m->n > nsync || (!m->n && !hs_session_heap_is_go(c->s)))
 		hs_out_printf(o, "  %-28s %-7s %-8s %-5s %6s %7s %10s %8s %10s\n", "ANCHOR", "THREAD", "FOUND", "LINK",
 			      "SIZE", "COUNT", "BYTES", "POLLUTED", "RETAINED");
 	for (size_t i = 0; i < m->n && !o->stopped; i++)
@@ -207,7 +207,7 @@ static void pools_text(struct hs_cmd *c, const struct pools_model *m)
 			text_sync_pool(c, m->p, m->rows[i], m->list);
 	char a[32], b[32];
 	if (!m->n)
-		hs_out_puts(o, c->s->go_rt ? "  (no sync.Pool holds anything)\n" :
+		hs_out_puts(o, hs_session_heap_is_go(c->s) ? "  (no sync.Pool holds anything)\n" :
 			    "  (no pools: declare one with --pool EXPR[:LINK])\n");
 	hs_out_printf(o, "%zu pool%s, %" PRIu64 " pooled objects (%s); %" PRIu64 " polluted, retaining %s (%" PRIu64 " bytes) that only pools keep alive\n",
 		      m->n, m->n == 1 ? "" : "s", m->count, hs_fmt_size(m->bytes, a, sizeof(a)), m->polluted,

@@ -397,7 +397,7 @@ struct hs_error *hs_session_need_heap(struct hs_session *s)
 	return s->heap_error ? error_copy(s->heap_error) : NULL;
 }
 
-static bool heap_is_go(const struct hs_session *s)
+bool hs_session_heap_is_go(const struct hs_session *s)
 {
 	for (size_t i = 0; i < s->ndesc; i++)
 		if (s->desc[i].allocator && !strcmp(s->desc[i].allocator, "go"))
@@ -416,7 +416,7 @@ static struct hs_error *go_command_check(struct hs_session *s, bool built)
 	static const char *const typed[] = { "histogram", "show", NULL };
 	// maps, map: Go maps' retained bytes (containers_gomap.c) need reachability.
 	static const char *const reach[] = { "leaks", "chain", "refs", "top", "owners", "pools", "maps", "map", NULL };
-	if (!heap_is_go(s))
+	if (!hs_session_heap_is_go(s))
 		return NULL;
 	for (size_t i = 0; s->command && typed[i]; i++)
 		if (!strcmp(s->command, typed[i]))
@@ -432,7 +432,7 @@ static struct hs_error *go_command_check(struct hs_session *s, bool built)
 
 bool hs_session_go_reach_ok(const struct hs_session *s)
 {
-	return !heap_is_go(s) || (s->analysis && s->go_mark.stacks && s->ndesc == 1);
+	return !hs_session_heap_is_go(s) || (s->analysis && s->go_mark.stacks && s->ndesc == 1);
 }
 
 struct hs_error *hs_session_go_reach_unsupported(struct hs_session *s)
@@ -494,7 +494,7 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 	hs_progress_begin(s, "scan", 0);
 	struct hs_roots roots;
 	double t0 = hs_now();
-	bool go = heap_is_go(s);
+	bool go = hs_session_heap_is_go(s);
 	hs_gort_close(s->go_rt);
 	s->go_rt = NULL;
 	struct hs_error *err = go ? hs_go_roots_build(s, &roots, &s->go_mark) : hs_roots_build(s, &roots);
@@ -613,7 +613,7 @@ struct hs_error *hs_session_need_pools(struct hs_session *s)
 	};
 	// A Go heap's pools are its sync.Pools: the C rule (a global heading a
 	// free list) would take a Go list for one.
-	bool go = heap_is_go(s);
+	bool go = hs_session_heap_is_go(s);
 	in.detect = in.detect && !go;
 	in.more = go ? pools_go : NULL;
 	struct hs_error *err = hs_pools_create(&in, &s->pools);

@@ -105,6 +105,8 @@ struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *wha
  * complete yet (goroutine stacks missing); else NULL. */
 struct hs_error *hs_session_go_reach_unsupported(struct hs_session *s);
 bool hs_session_go_reach_ok(const struct hs_session *s);
+/* Is one of the walked heaps the Go runtime's? */
+bool hs_session_heap_is_go(const struct hs_session *s);
 /* The context walker w (an index in hs_walkers) sees: the target, symbols,
  * options, and this session's diagnostics; arena_base follows the
  * allocators already described. */

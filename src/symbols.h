@@ -122,6 +122,12 @@ bool hs_elf_phdr(const struct hs_elf_file *f, size_t i, GElf_Phdr *ret);
 bool hs_elf_phdr_of_type(const struct hs_elf_file *f, uint32_t type, GElf_Phdr *ret);
 /* File bytes behind [vaddr, vaddr + len) of a PT_LOAD, or NULL. */
 const uint8_t *hs_elf_at(const struct hs_elf_file *f, uint64_t vaddr, uint64_t len);
+struct hs_memory;
+/* len bytes of a module's image at (relocated) addr into buf: from the
+ * target's memory, else from its file f (a kernel core leaves read-only
+ * segments out: type descriptors, names, pclntab).  False when neither has
+ * them all. */
+bool hs_elf_read_image(struct hs_memory *mem, const struct hs_elf_file *f, uint64_t addr, void *buf, size_t len);
 /* A defined symbol by name from .symtab, then .dynsym (st_value unrelocated). */
 bool hs_elf_symbol(const struct hs_elf_file *f, const char *name, GElf_Sym *ret);
 /* The bytes of the section named name, or NULL. */

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "memory.h"
 #include "symbols.h"
 
 struct hs_elf_file {
@@ -169,4 +170,19 @@ bool hs_elf_each_rela(const struct hs_elf_file *f, uint32_t type,
 		}
 	}
 	return false;
+}
+
+bool hs_elf_read_image(struct hs_memory *mem, const struct hs_elf_file *f, uint64_t addr, void *buf, size_t len)
+{
+	const uint8_t *p = hs_memory_span(mem, addr, len);
+	if (!p) {
+		struct hs_error *err = hs_memory_read(mem, addr, buf, len);   // across segments
+		if (!err)
+			return true;
+		hs_error_destroy(err);
+		p = f ? hs_elf_at(f, addr - hs_elf_bias(f), len) : NULL;
+	}
+	if (p)
+		memcpy(buf, p, len);
+	return p != NULL;
 }

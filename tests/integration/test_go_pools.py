@@ -133,6 +133,15 @@ class OwnersCore:
         self.assertIn("goroutine", kinds)
         self.assertEqual(self.doc["diagnostics"], [])
 
+    def test_histogram_types_pooled_objects(self):
+        """Pooled objects are reached only through the pools' unsafe.Pointer
+        caches: typed by their interface values (with DWARF)."""
+        doc = hslib.run_json([self.core, "histogram", "--by", "type"], timeout=120)
+        got = {g["type"]: g["count"] for g in doc["groups"]}
+        for want in self.truth["pools"]:
+            if want["type"].startswith("*"):
+                self.assertEqual(got.get(want["type"][1:]), want["count"], want["type"])
+
     def test_the_text_names_them(self):
         r = hslib.run([self.core, "owners", "--limit", "100"], timeout=120)
         self.assertEqual(r.status, 0, r.describe())
@@ -202,6 +211,14 @@ class TestGoPoolsText(unittest.TestCase):
         self.assertEqual(row[1], "7")
         self.assertEqual(row[-4:], ["1", "2", "4", "*main.Buf"])
         self.assertRegex(lines[-1], r"^\d+ pools, \d+ pooled objects")
+
+    def test_no_pool_holds_anything(self):
+        """cores/go_heap never uses a sync.Pool: no pool, said so."""
+        core = go_core("go124_heap", "kernel")
+        self.assertEqual(hslib.run_json([core, "pools"])["pools"], [])
+        r = hslib.run([core, "pools"], timeout=120)
+        self.assertEqual(r.status, 0, r.describe())
+        self.assertEqual(r.stdout.splitlines()[0], "  (no sync.Pool holds anything)")
 
 
 if __name__ == "__main__":
