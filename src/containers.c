@@ -1143,6 +1143,18 @@ void hs_container_key_text(struct hs_session *s, const struct hs_container *c, u
 			   uint64_t key_len, char *buf, size_t len, bool *is_string_ret)
 {
 	*is_string_ret = false;
+	// A Go key is in place: a pointer key is the word there; a key of
+	// another type (a struct, an interface) is shown by its address.
+	if (c->kind == &hs_kind_gomap && (c->key_kind == HS_KEY_POINTER || c->key_kind == HS_KEY_BYTES)) {
+		uint64_t v = key;
+		struct hs_error *err = c->key_kind == HS_KEY_POINTER ? hs_memory_read_u64(&s->target->mem, key, &v) : NULL;
+		if (err)
+			snprintf(buf, len, "?");
+		else
+			snprintf(buf, len, "0x%" PRIx64, v);
+		hs_error_destroy(err);
+		return;
+	}
 	switch (c->key_kind) {
 	case HS_KEY_STRING:
 		if ((*is_string_ret = std_string_at(s, key, buf, len, false)))

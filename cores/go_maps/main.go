@@ -16,6 +16,7 @@
 //	growing       map[int]int, 1665 entries: with buckets (go1.19-1.23) the
 //	              last insert starts a grow that is not finished
 //	empty         map[string]*Conn, made and empty
+//	byConn        map[*Conn]int, 3 entries: pointer keys
 //
 // For each map the truth has its name, address (what %p prints for the
 // map), count, key and value types (reflect), and its shape read from the
@@ -23,8 +24,8 @@
 // shape_swiss.go): buckets (hmap: 1 << B; Swiss: groups), overflow buckets
 // (hmap), tombstones (hmap: emptyOne tophash bytes; Swiss: deleted ctrl
 // bytes), tables (Swiss), whether it is growing (hmap).  "entries" lists
-// every entry of sessions and registry.ByID (key, value address) and of
-// churn (key, value string).  The GC is off after the last runtime.GC():
+// every entry of sessions and registry.ByID (key, value address), of churn
+// (key, value string) and of byConn (key: the pointer, value: the int).  The GC is off after the last runtime.GC():
 // nothing moves, nothing is freed.
 package main
 
@@ -64,6 +65,7 @@ var (
 	small    map[string]int
 	growing  map[int]int
 	empty    map[string]*Conn
+	byConn   map[*Conn]int
 )
 
 type mapTruth struct {
@@ -118,6 +120,10 @@ func fill() {
 		growing[i] = i * i
 	}
 	empty = make(map[string]*Conn)
+	byConn = map[*Conn]int{}
+	for i := 0; i < 3; i++ {
+		byConn[&Conn{id: 1000 + i}] = 1000 + i
+	}
 }
 
 // scrub overwrites the stack below main's frame (where fill and writeTruth
@@ -161,7 +167,7 @@ func writeTruth(path string) {
 		Chain: map[string]uint64{}}
 	truth.Maps = []mapTruth{describe("main.sessions", sessions), describe("main.registry.ByID", registry.ByID),
 		describe("main.churn", churn), describe("main.small", small), describe("main.growing", growing),
-		describe("main.empty", empty)}
+		describe("main.empty", empty), describe("main.byConn", byConn)}
 	var es []entry
 	for k, v := range sessions {
 		es = append(es, entry{Key: k, Value: uint64(uintptr(unsafe.Pointer(v)))})
@@ -181,6 +187,11 @@ func writeTruth(path string) {
 	}
 	sort.Slice(es, func(i, j int) bool { return es[i].Key.(int) < es[j].Key.(int) })
 	truth.Entries["main.churn"] = es
+	es = nil
+	for k, v := range byConn {
+		es = append(es, entry{Key: uint64(uintptr(unsafe.Pointer(k))), Value: uint64(v)})
+	}
+	truth.Entries["main.byConn"] = es
 	truth.Chain[`main.sessions["sess/00012"]`] = uint64(uintptr(unsafe.Pointer(sessions["sess/00012"])))
 	truth.Chain[`main.registry.ByID[42]`] = uint64(uintptr(unsafe.Pointer(registry.ByID[42])))
 	out, err := json.MarshalIndent(&truth, "", " ")

@@ -6,12 +6,13 @@ maps of known shape: main.sessions (map[string]*main.Conn, 200 entries),
 main.registry.ByID (map[int]*main.Order in a global struct, 300), main.churn
 (map[int]string: 2000 inserted, 1900 deleted: tombstones), main.small (3
 entries: one bucket or group), main.growing (1665 entries: with buckets, a
-grow not finished) and main.empty (made, empty).  Its truth: each map's
+grow not finished), main.empty (made, empty) and main.byConn (pointer
+keys).  Its truth: each map's
 address as %p prints it, count, key and value types (reflect), and its shape
 read from the runtime's own header with that release's layout: buckets
 (hmap: 1 << B; Swiss: groups), overflow buckets and emptyOne tombstones
 (hmap, go1.19-1.23), deleted slots and tables (Swiss, go1.24); every entry of
-sessions, registry.ByID and churn; the *Conn of sessions["sess/00012"] and
+sessions, registry.ByID, churn and byConn; the *Conn of sessions["sess/00012"] and
 the *Order of registry.ByID[42].  Built with go1.19 and go1.21-1.24, gdb
 cores (stopped in main.dump_here) and kernel cores (GOTRACEBACK=crash); and
 with -ldflags=-w (no DWARF: maps are found through DWARF, and the report says
@@ -63,7 +64,7 @@ class GoMapsCore:
         return c
 
     def test_every_map_exactly(self):
-        self.assertEqual(len(self.truth["maps"]), 6)
+        self.assertEqual(len(self.truth["maps"]), 7)
         for m in self.truth["maps"]:
             with self.subTest(m=m["name"]):
                 c = self.found(m)
@@ -96,14 +97,16 @@ class GoMapsCore:
 
     def test_retained_by_value(self):
         """Each *Order (48 bytes) is reached only through its map: the map
-        retains them, exactly.  Each *Conn (48 bytes), its 40-byte buffer
-        and its key's 10 bytes (a 16-byte tiny block, which the allocator
-        may share with a few other small objects) are retained by
-        main.sessions."""
+        retains them, exactly.  Each *Conn (48 bytes) and its 40-byte buffer
+        are retained by main.sessions, and its key's 10 bytes (a 16-byte
+        tiny block) too unless the fixture's truth writer (encoding/json,
+        whose caches outlive it) still points at them, or the tiny block
+        holds another small object."""
         m = {x["name"]: x for x in self.truth["maps"]}
         s, r = self.found(m["main.sessions"]), self.found(m["main.registry.ByID"])
         self.assertEqual(r["retained"] - r["bytes"], 300 * 48)
-        self.assertAlmostEqual(s["retained"] - s["bytes"], 200 * (48 + 48 + 16), delta=64)
+        self.assertGreaterEqual(s["retained"] - s["bytes"], 200 * (48 + 48))
+        self.assertLessEqual(s["retained"] - s["bytes"], 200 * (48 + 48 + 16) + 64)
 
     def entries(self, name):
         doc = hslib.run_json([self.core, "map", name], timeout=300)
@@ -124,6 +127,18 @@ class GoMapsCore:
         want = sorted((e["key"], e["text"]) for e in self.truth["entries"]["main.churn"])
         self.assertEqual(got, want)
         self.assertEqual(len(got), 100)
+
+    def test_entries_with_pointer_keys(self):
+        """A pointer key is shown by its value (text); JSON has no key
+        value for it (null) but the key's address."""
+        want = sorted((e["key"], e["value"]) for e in self.truth["entries"]["main.byConn"])
+        es = self.entries("main.byConn")
+        self.assertEqual([e["key"] for e in es], [None] * 3)
+        self.assertEqual(sorted(e["value_text"] for e in es), [v for _, v in want])
+        r = hslib.run([self.core, "map", "main.byConn"], timeout=300)
+        self.assertEqual(r.status, 0, r.describe())
+        rows = [l.split() for l in r.stdout.splitlines()[3:] if l.strip()]
+        self.assertEqual(sorted((int(w[0], 16), int(w[-1])) for w in rows), want)
 
     def test_entries_by_address(self):
         m = self.truth["maps"][0]
