@@ -118,6 +118,27 @@ static struct hs_error *make_groups(const struct hs_go_goroutines *l, struct gro
 	return NULL;
 }
 
+// {address, elem_type[, goroutines]} of a channel waited on.
+static void json_chan(struct hs_out *o, uint64_t chan, const char *elem, const uint64_t *goroutines)
+{
+	hs_json_begin_object(o);
+	hs_json_ku64(o, "address", chan);
+	hs_json_kstr(o, "elem_type", elem);
+	if (goroutines)
+		hs_json_ku64(o, "goroutines", *goroutines);
+	hs_json_end_object(o);
+}
+
+// "channels": what a group waits on (counts: how many of it wait on each).
+static void json_chans(struct hs_out *o, const struct group *gr, bool counts)
+{
+	hs_json_key(o, "channels");
+	hs_json_begin_array(o);
+	for (size_t k = 0; k < gr->nchans; k++)
+		json_chan(o, gr->chans[k].chan, gr->chans[k].elem, counts ? &gr->chans[k].count : NULL);
+	hs_json_end_array(o);
+}
+
 // "stack": [{pc, function}...] and "stack_cut" of goroutine g.
 static void json_stack(struct hs_out *o, const struct hs_go_goroutine *g)
 {
@@ -157,12 +178,8 @@ static void json_goroutine(struct hs_out *o, const struct hs_go_goroutine *g, bo
 		hs_json_ki64(o, "thread", g->tid);
 	hs_json_key(o, "channels");
 	hs_json_begin_array(o);
-	for (size_t i = 0; i < g->nwaits; i++) {
-		hs_json_begin_object(o);
-		hs_json_ku64(o, "address", g->waits[i].chan);
-		hs_json_kstr(o, "elem_type", g->waits[i].elem_type);
-		hs_json_end_object(o);
-	}
+	for (size_t i = 0; i < g->nwaits; i++)
+		json_chan(o, g->waits[i].chan, g->waits[i].elem_type, NULL);
 	hs_json_end_array(o);
 	if (stack)
 		json_stack(o, g);
@@ -355,16 +372,7 @@ static void goroutines_json(struct hs_cmd *c, const struct goroutines_model *m)
 		hs_json_kstr(o, "start_function", g->start_func);
 		hs_json_kstr(o, "created_by", g->created_by);
 		json_stack(o, g);
-		hs_json_key(o, "channels");
-		hs_json_begin_array(o);
-		for (size_t k = 0; k < gr->nchans; k++) {
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "address", gr->chans[k].chan);
-			hs_json_kstr(o, "elem_type", gr->chans[k].elem);
-			hs_json_ku64(o, "goroutines", gr->chans[k].count);
-			hs_json_end_object(o);
-		}
-		hs_json_end_array(o);
+		json_chans(o, gr, true);
 		hs_json_ku64(o, "channels_more", gr->more_chans);
 		hs_json_key(o, "goids");
 		hs_json_begin_array(o);
@@ -385,15 +393,7 @@ static void goroutines_json(struct hs_cmd *c, const struct goroutines_model *m)
 		hs_json_kstr(o, "status", gr->first->status_name);
 		hs_json_kstr(o, "wait_reason", gr->first->wait_reason);
 		hs_json_kstr(o, "function", blocking_of(gr->first));
-		hs_json_key(o, "channels");
-		hs_json_begin_array(o);
-		for (size_t k = 0; k < gr->nchans; k++) {
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "address", gr->chans[k].chan);
-			hs_json_kstr(o, "elem_type", gr->chans[k].elem);
-			hs_json_end_object(o);
-		}
-		hs_json_end_array(o);
+		json_chans(o, gr, false);
 		hs_json_end_object(o);
 	}
 	hs_json_end_array(o);
