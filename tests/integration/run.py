@@ -45,6 +45,14 @@ class Result(unittest.TestResult):
         self.line("ERROR", test)
         self.details.append((self.name(test), self._exc_info_to_string(err, test)))
 
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            # A failed subTest counts in the total: say which, with why.
+            self.line("FAIL", test, " " + subtest._subDescription())
+            self.details.append((self.name(test) + " " + subtest._subDescription(),
+                                 self._exc_info_to_string(err, test)))
+
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
         self.line("SKIP", test, ": " + reason)
