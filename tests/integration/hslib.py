@@ -154,3 +154,17 @@ def file_offset(segs, addr):
         if vaddr <= addr < vaddr + filesz:
             return off + addr - vaddr
     raise AssertionError("0x%x is not dumped in the core" % addr)
+
+
+# The Go releases the Go fixtures are built with: "" (Debian 12's go1.19)
+# and go1.21-1.24 (cores/make-go-cores.sh names them go12N_...).
+GO_VERSIONS = ("", "121", "122", "123", "124")
+
+
+def go_core(name, kind):
+    """core(), with what to run when a Go fixture core is missing."""
+    try:
+        return core(name, kind)
+    except AssertionError:
+        raise AssertionError("%s.%s.core is missing (run make cores, or BUILD=%s cores/make-go-cores.sh)"
+                             % (name, kind, os.path.relpath(BUILD, ROOT)))

@@ -48,14 +48,6 @@ import hslib  # noqa: E402
 FREE_STATES = ("free-slot", "idle-pages")
 
 
-def go_core(name, kind):
-    try:
-        return hslib.core(name, kind)
-    except AssertionError:
-        raise AssertionError("%s.%s.core is missing (run make cores, or BUILD=%s cores/make-go-cores.sh)"
-                             % (name, kind, os.path.relpath(hslib.BUILD, hslib.ROOT)))
-
-
 def go_desc(doc):
     for a in doc.get("allocators", []):
         if a["name"] == "go":
@@ -94,7 +86,7 @@ class GoCore:
     layout = "DWARF"
 
     def setUp(self):
-        self.core = go_core(self.name, self.kind)
+        self.core = hslib.go_core(self.name, self.kind)
         self.truth = hslib.truth(self.name, self.kind)
         self.args = list(self.extra) + [self.core]
         self.summary = hslib.run_json(self.args + ["summary"], timeout=120)
@@ -355,7 +347,7 @@ class TestGoBadInput(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_stripped_binary_says_what_is_missing(self):
-        core = go_core("go_heap_stripped", "kernel")
+        core = hslib.go_core("go_heap_stripped", "kernel")
         truth = hslib.truth("go_heap_stripped", "kernel")
         r = hslib.run([core, "summary"], timeout=60)
         hslib.check_no_crash(r)
@@ -368,7 +360,7 @@ class TestGoBadInput(unittest.TestCase):
         self.assertGreaterEqual(len(info["threads"]), 1)
 
     def test_no_built_in_layout_for_go_1_24(self):
-        core = go_core("go124_heap", "kernel")
+        core = hslib.go_core("go124_heap", "kernel")
         r = hslib.run(["--no-debuginfo", core, "summary"], timeout=60)
         hslib.check_no_crash(r)
         self.assertEqual(r.status, 4, r.describe())
@@ -380,7 +372,7 @@ class TestGoBadInput(unittest.TestCase):
         # A copy of the kernel core that names a copy of the executable whose
         # version says go1.20 (.go.buildinfo and runtime.buildVersion's
         # bytes), at a path of the same length.
-        src = go_core("go_heap", "kernel")
+        src = hslib.go_core("go_heap", "kernel")
         exe_path = os.path.realpath(os.path.join(hslib.CORES, "go_heap"))
         with open(exe_path, "rb") as f:
             exe = f.read()
@@ -411,7 +403,7 @@ class TestGoBadInput(unittest.TestCase):
     def damaged(self, field, value, size):
         """A copy of go_heap's gdb core with one field of the mspan of the
         node48 kept object's span overwritten; (core, span start, npages)."""
-        src = go_core("go_heap", "gdb")
+        src = hslib.go_core("go_heap", "gdb")
         truth = hslib.truth("go_heap", "gdb")
         doc = hslib.run_json([src, "summary"])
         facts = go_desc(doc)["facts"]
@@ -446,7 +438,7 @@ class TestGoBadInput(unittest.TestCase):
     def test_bad_span_state_leaves_that_span_out(self):
         core, start, size = self.damaged("mspan.state", 7, 1)
         truth = hslib.truth("go_heap", "gdb")
-        good = Heap([go_core("go_heap", "gdb")])
+        good = Heap([hslib.go_core("go_heap", "gdb")])
         lost = [b for b in good.blocks if start <= b["address"] < start + size and b["state"] == "used"]
         self.assertTrue(lost)
         doc = hslib.run_json([core, "summary"])
@@ -460,7 +452,7 @@ class TestGoBadInput(unittest.TestCase):
     def test_unreadable_alloc_bits_leave_that_span_out(self):
         core, start, size = self.damaged("mspan.allocBits", 0x1000, 8)
         truth = hslib.truth("go_heap", "gdb")
-        good = Heap([go_core("go_heap", "gdb")])
+        good = Heap([hslib.go_core("go_heap", "gdb")])
         lost = [b for b in good.blocks if start <= b["address"] < start + size and b["state"] == "used"]
         doc = hslib.run_json([core, "summary"])
         self.assertEqual(doc["in_use"]["count"], truth["heap_objects"] - len(lost))
@@ -471,7 +463,7 @@ class TestGoBadInput(unittest.TestCase):
 
     def damaged_mheap(self, field, value):
         """A copy of go_heap's gdb core with one word of runtime.mheap_ overwritten."""
-        src = go_core("go_heap", "gdb")
+        src = hslib.go_core("go_heap", "gdb")
         facts = go_desc(hslib.run_json([src, "summary"]))["facts"]
         segs = hslib.load_segments(src)
         dst = os.path.join(self.tmp, "mheap.core")
@@ -499,8 +491,8 @@ class TestGoBadInput(unittest.TestCase):
         """Every command on a Go core: an answer (0), or a refusal naming Go
         (4) with nothing on stdout, never a number the walk cannot back."""
         for kind in ("gdb", "kernel"):
-            core = go_core("go_heap", kind)
-            other = go_core("go_heap", "gdb" if kind == "kernel" else "kernel")
+            core = hslib.go_core("go_heap", kind)
+            other = hslib.go_core("go_heap", "gdb" if kind == "kernel" else "kernel")
             addr = "0x%x" % hslib.truth("go_heap", kind)["kinds"][1]["kept_address"]
             out = os.path.join(self.tmp, "out")
             for cmd in (["info"], ["summary"], ["summary", "--leaks"], ["arenas"], ["chunks", "--limit", "5"],
@@ -525,7 +517,7 @@ class TestGoBadInput(unittest.TestCase):
         page map: a finding or a refusal, never a crash, a hang or a
         document that is not one."""
         import random
-        src = go_core("go_heap", "kernel")
+        src = hslib.go_core("go_heap", "kernel")
         doc = hslib.run_json([src, "summary"])
         facts = go_desc(doc)["facts"]
         h = Heap([src])
@@ -559,7 +551,7 @@ class TestGoBadInput(unittest.TestCase):
             os.unlink(dst)
 
     def test_truncated_core(self):
-        src = go_core("go_heap", "kernel")
+        src = hslib.go_core("go_heap", "kernel")
         dst = os.path.join(self.tmp, "cut.core")
         with open(src, "rb") as f, open(dst, "wb") as g:
             g.write(f.read(os.path.getsize(src) // 3))
@@ -579,7 +571,7 @@ class TestGoGdbTwin(unittest.TestCase):
     def twin(self, name):
         import gdbutil
         gdbutil.need_build()
-        core = go_core(name, "gdb")
+        core = hslib.go_core(name, "gdb")
         exe = os.path.join(hslib.CORES, name)
         addr = "0x%x" % hslib.truth(name, "gdb")["kinds"][1]["kept_address"]
         tmp = tempfile.mkdtemp(prefix="hs-go-gdb-")

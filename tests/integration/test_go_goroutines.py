@@ -39,16 +39,6 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hslib  # noqa: E402
 
-VERSIONS = ("", "121", "122", "123", "124")
-
-
-def go_core(name, kind):
-    try:
-        return hslib.core(name, kind)
-    except AssertionError:
-        raise AssertionError("%s.%s.core is missing (run make cores, or BUILD=%s cores/make-go-cores.sh)"
-                             % (name, kind, os.path.relpath(hslib.BUILD, hslib.ROOT)))
-
 
 def machinery(fn):
     """The runtime and the standard library's waiting primitives (the blocking
@@ -90,7 +80,7 @@ class GoroutinesCore:
     layout = "DWARF"
 
     def setUp(self):
-        self.core = go_core(self.name, self.kind)
+        self.core = hslib.go_core(self.name, self.kind)
         self.truth = hslib.truth(self.name, self.kind)
         self.doc = hslib.run_json(list(self.extra) + [self.core, "goroutines", "--list"], timeout=120)
         self.gs = {g["goid"]: g for g in self.doc["goroutines"]}
@@ -207,7 +197,7 @@ class GoroutinesCore:
 
 def make_cases():
     cases = [("go%s_goroutines" % v if v else "go_goroutines", kind, (), "DWARF")
-             for v in VERSIONS for kind in ("gdb", "kernel")]
+             for v in hslib.GO_VERSIONS for kind in ("gdb", "kernel")]
     cases += [("go_goroutines_nodwarf", "kernel", (), "built-in go1.19"),
               ("go_goroutines", "kernel", ("--no-debuginfo",), "built-in go1.19"),
               ("go124_goroutines", "kernel", ("--no-debuginfo",), "built-in go1.24"),
@@ -273,7 +263,7 @@ class TestGoroutinesPid(GoroutinesCore, unittest.TestCase):
 
 class TestGoroutinesRefused(unittest.TestCase):
     def test_stripped_binary_says_what_is_missing(self):
-        core = go_core("go_goroutines_stripped", "kernel")
+        core = hslib.go_core("go_goroutines_stripped", "kernel")
         truth = hslib.truth("go_goroutines_stripped", "kernel")
         r = hslib.run([core, "goroutines"], timeout=60)
         hslib.check_no_crash(r)
@@ -296,7 +286,7 @@ class TestGoroutinesRefused(unittest.TestCase):
         """A release heapscope was not checked on (a copy of the executable
         whose version says go1.20): read by DWARF names, with a warning;
         without DWARF, refused by name."""
-        src = go_core("go_goroutines", "kernel")
+        src = hslib.go_core("go_goroutines", "kernel")
         exe_path = os.path.realpath(os.path.join(hslib.CORES, "go_goroutines"))
         with open(exe_path, "rb") as f:
             exe = f.read()
@@ -329,7 +319,7 @@ class TestGoroutinesRefused(unittest.TestCase):
 
     def test_same_document_from_the_built_in_layout(self):
         for name in ("go_goroutines", "go124_goroutines"):
-            core = go_core(name, "kernel")
+            core = hslib.go_core(name, "kernel")
             a = hslib.run_json([core, "goroutines", "--list"], timeout=120)
             b = hslib.run_json(["--no-debuginfo", core, "goroutines", "--list"], timeout=120)
             a.pop("layout"), b.pop("layout")
@@ -346,7 +336,7 @@ class TestGoroutinesHostile(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def copy(self, name, kind, writes):
-        src = go_core(name, kind)
+        src = hslib.go_core(name, kind)
         segs = hslib.load_segments(src)
         with open(src, "rb") as f:
             data = bytearray(f.read())
@@ -367,7 +357,7 @@ class TestGoroutinesHostile(unittest.TestCase):
 
     def test_sudog_list_that_loops(self):
         # go1.19: g.waiting at 328, sudog.waitlink at 64 (go-runtime.md).
-        doc = hslib.run_json([go_core("go_goroutines", "gdb"), "goroutines", "--list"])
+        doc = hslib.run_json([hslib.go_core("go_goroutines", "gdb"), "goroutines", "--list"])
         g = next(g for g in doc["goroutines"] if g["function"] == "main.selectForever")
 
         def writes(read):
@@ -379,7 +369,7 @@ class TestGoroutinesHostile(unittest.TestCase):
         self.assertEqual(len(got["channels"]), 1)
 
     def test_frames_that_point_anywhere(self):
-        doc = hslib.run_json([go_core("go_goroutines", "gdb"), "goroutines", "--list"])
+        doc = hslib.run_json([hslib.go_core("go_goroutines", "gdb"), "goroutines", "--list"])
         gs = [g for g in doc["goroutines"] if g["function"] == "main.waitForever"][:4]
 
         def writes(read):
@@ -409,7 +399,7 @@ class TestGoroutinesHostile(unittest.TestCase):
 
     def test_random_damage_to_g_structs(self):
         import random
-        src = go_core("go_goroutines", "kernel")
+        src = hslib.go_core("go_goroutines", "kernel")
         doc = hslib.run_json([src, "goroutines", "--list"])
         gaddrs = [g["address"] for g in doc["goroutines"]]
         rng = random.Random(4)
@@ -431,7 +421,7 @@ class TestGoroutinesGdbTwin(unittest.TestCase):
     def twin(self, name):
         import gdbutil
         gdbutil.need_build()
-        core = go_core(name, "gdb")
+        core = hslib.go_core(name, "gdb")
         exe = os.path.join(hslib.CORES, name)
         tmp = tempfile.mkdtemp(prefix="hs-gor-gdb-")
         try:

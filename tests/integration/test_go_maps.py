@@ -37,23 +37,13 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hslib  # noqa: E402
 
-VERSIONS = ("", "121", "122", "123", "124")
-
-
-def go_core(name, kind):
-    try:
-        return hslib.core(name, kind)
-    except AssertionError:
-        raise AssertionError("%s.%s.core is missing (run make cores, or BUILD=%s cores/make-go-cores.sh)"
-                             % (name, kind, os.path.relpath(hslib.BUILD, hslib.ROOT)))
-
 
 class GoMapsCore:
     name = kind = None
 
     @classmethod
     def setUpClass(cls):
-        cls.core = go_core(cls.name, cls.kind)
+        cls.core = hslib.go_core(cls.name, cls.kind)
         cls.truth = hslib.truth(cls.name, cls.kind)
         cls.doc = hslib.run_json([cls.core, "maps"], timeout=300)
         cls.by_addr = {c["address"]: c for c in cls.doc["containers"]}
@@ -163,7 +153,7 @@ class GoMapsCore:
 
 
 def make_cases():
-    for v in VERSIONS:
+    for v in hslib.GO_VERSIONS:
         for kind in ("gdb", "kernel"):
             name = "go%s_maps" % v if v else "go_maps"
             cls = type("TestGoMaps_%s_%s" % (name, kind), (GoMapsCore, unittest.TestCase),
@@ -179,7 +169,7 @@ class TestGoMapsNoDwarf(unittest.TestCase):
     what still works."""
 
     def test_said(self):
-        core = go_core("go_maps_nodwarf", "kernel")
+        core = hslib.go_core("go_maps_nodwarf", "kernel")
         doc = hslib.run_json([core, "maps"], timeout=300)
         self.assertEqual([c for c in doc["containers"] if c["family"] == "gomap"], [])
         msgs = " ".join(d["message"] for d in doc["diagnostics"])
@@ -207,7 +197,7 @@ class TestGoMapsDamaged(unittest.TestCase):
     def damaged(self, name, writes):
         """writes(read) -> [(address, u64)]; read(address) -> u64 of the core."""
         import struct
-        src = go_core(name, "kernel")
+        src = hslib.go_core(name, "kernel")
         segs = hslib.load_segments(src)
         with open(src, "rb") as f:
             data = bytearray(f.read())
@@ -271,7 +261,7 @@ class TestGoMapsGdbTwin(unittest.TestCase):
     def twin(self, name):
         import gdbutil
         gdbutil.need_build()
-        core = go_core(name, "gdb")
+        core = hslib.go_core(name, "gdb")
         exe = os.path.join(hslib.CORES, name)
         tmp = tempfile.mkdtemp(prefix="hs-gomaps-gdb-")
         try:

@@ -35,23 +35,13 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hslib  # noqa: E402
 
-VERSIONS = ("", "121", "122", "123", "124")
-
-
-def go_core(name, kind):
-    try:
-        return hslib.core(name, kind)
-    except AssertionError:
-        raise AssertionError("%s.%s.core is missing (run make cores, or BUILD=%s cores/make-go-cores.sh)"
-                             % (name, kind, os.path.relpath(hslib.BUILD, hslib.ROOT)))
-
 
 class PoolsCore:
     name = kind = None
     extra = ()
 
     def setUp(self):
-        self.core = go_core(self.name, self.kind)
+        self.core = hslib.go_core(self.name, self.kind)
         self.truth = hslib.truth(self.name, self.kind)
         self.doc = hslib.run_json(list(self.extra) + [self.core, "pools", "--list"], timeout=120)
         self.pools = {p["anchor"]: p for p in self.doc["pools"]}
@@ -113,7 +103,7 @@ class OwnersCore:
     name = kind = None
 
     def setUp(self):
-        self.core = go_core(self.name, self.kind)
+        self.core = hslib.go_core(self.name, self.kind)
         self.truth = hslib.truth(self.name, self.kind)
         self.doc = hslib.run_json([self.core, "owners"], timeout=120)
         self.roots = {r["name"]: r for r in self.doc["roots"]}
@@ -151,7 +141,7 @@ class OwnersCore:
 
 
 def make_cases():
-    cases = [("go%s_pools" % v if v else "go_pools", kind, ()) for v in VERSIONS for kind in ("gdb", "kernel")]
+    cases = [("go%s_pools" % v if v else "go_pools", kind, ()) for v in hslib.GO_VERSIONS for kind in ("gdb", "kernel")]
     cases += [("go_pools", "kernel", ("--no-debuginfo",))]
     for name, kind, extra in cases:
         cls = type("TestGoPools_%s_%s%s" % (name, kind, "_nodebuginfo" if extra else ""),
@@ -172,7 +162,7 @@ class TestGoPoolsGdbTwin(unittest.TestCase):
     def twin(self, name):
         import gdbutil
         gdbutil.need_build()
-        core = go_core(name, "gdb")
+        core = hslib.go_core(name, "gdb")
         exe = os.path.join(hslib.CORES, name)
         tmp = tempfile.mkdtemp(prefix="hs-pools-gdb-")
         cases = (("pools", "hs pools", ["pools"]), ("pools-json", "hs --json pools --list", ["pools", "--list"]),
@@ -201,7 +191,7 @@ class TestGoPoolsGdbTwin(unittest.TestCase):
 
 class TestGoPoolsText(unittest.TestCase):
     def test_the_table(self):
-        core = go_core("go124_pools", "kernel")
+        core = hslib.go_core("go124_pools", "kernel")
         r = hslib.run([core, "pools"], timeout=120)
         self.assertEqual(r.status, 0, r.describe())
         lines = r.stdout.splitlines()
@@ -214,7 +204,7 @@ class TestGoPoolsText(unittest.TestCase):
 
     def test_no_pool_holds_anything(self):
         """cores/go_heap never uses a sync.Pool: no pool, said so."""
-        core = go_core("go124_heap", "kernel")
+        core = hslib.go_core("go124_heap", "kernel")
         self.assertEqual(hslib.run_json([core, "pools"])["pools"], [])
         r = hslib.run([core, "pools"], timeout=120)
         self.assertEqual(r.status, 0, r.describe())
