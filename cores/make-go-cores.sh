@@ -102,11 +102,12 @@ go_gdb_core() {
 for n in "$@"; do
 	case " $VARIANTS " in *" $n "*) ;; *) fail "unknown Go fixture $n (known: $VARIANTS)" ;; esac
 	build "$n"
-	# go_pools' owners are exact only if no goroutine is stopped by an
-	# asynchronous preemption: its frame then holds every register, and a
-	# register may still hold what the goroutine that ran before had in it
-	# (the runtime, scanning such a frame conservatively, keeps that alive).
-	case $n in *_pools) export GODEBUG=asyncpreemptoff=1 ;; *) unset GODEBUG ;; esac
+	# go_pools' owners and go_maps' retained bytes are exact only if no
+	# goroutine is stopped by an asynchronous preemption: its frame then
+	# holds every register, and a register may still hold what the goroutine
+	# that ran before had in it (the runtime, scanning such a frame
+	# conservatively, keeps that alive).
+	case $n in *_pools|*_maps) export GODEBUG=asyncpreemptoff=1 ;; *) unset GODEBUG ;; esac
 	case $n in go_heap|go_heap_cgo|go12[1-4]_heap|go_goroutines|go12[1-4]_goroutines) go_gdb_core "$n" ;; esac
 	case $n in go_pools|go12[1-4]_pools) go_gdb_core "$n" ;; esac
 	case $n in go_maps|go12[1-4]_maps) go_gdb_core "$n" ;; esac
