@@ -5,12 +5,20 @@ CC ?= cc
 OPT ?= -O2
 SAN ?=
 CFLAGS_BASE = -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wno-missing-field-initializers \
-	-fPIC -fvisibility=hidden -pthread -Iinclude -Isrc -D_GNU_SOURCE $(SAN)
+	-fPIC -fvisibility=hidden -pthread -Iinclude -D_GNU_SOURCE $(SAN)
+# The library's folders, in data-flow order (docs/architecture.md): the target,
+# its symbols, the allocator walkers, the analysis stages, the reports, the
+# live commands; src/ itself holds the session, the command table and what
+# every stage shares.  Headers are included by name: each folder is on -I.
+LIB_DIRS = src src/target src/symbols src/alloc src/analysis src/report src/live
+LIB_INC = $(LIB_DIRS:%=-I%)
 LIBS = -ldw -lelf -lz -lzstd -llzma -llz4 -lpthread -lm -lstdc++
 TEST_LIBS = -lcmocka
 
-LIB_SRC = $(filter-out src/cli.c src/cli_%.c,$(wildcard src/*.c))
-CLI_SRC = src/cli.c $(wildcard src/cli_*.c)
+LIB_SRC = $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+LIB_HDR = $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.h))
+# The front end sees the public header only.
+CLI_SRC = $(wildcard src/cli/*.c)
 LIB_OBJ = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -25,9 +33,9 @@ deps-build:
 deps-check:
 	@scripts/deps.sh check
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/heapscope.h
+$(BUILD)/obj/%.o: src/%.c $(LIB_HDR) include/heapscope.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -c -o $@ $<
+	$(CC) $(CFLAGS_BASE) $(LIB_INC) -c -o $@ $<
 
 $(BUILD)/libheapscope.a: $(LIB_OBJ)
 	rm -f $@; ar rcs $@ $^
@@ -35,12 +43,12 @@ $(BUILD)/libheapscope.a: $(LIB_OBJ)
 $(BUILD)/libheapscope.so: $(LIB_OBJ)
 	$(CC) $(CFLAGS_BASE) -shared -Wl,--no-undefined -Wl,-soname,libheapscope.so.1 -o $@ $^ $(LIBS)
 
-$(BUILD)/heapscope: $(CLI_SRC) $(wildcard src/*.h) $(BUILD)/libheapscope.a
-	$(CC) $(CFLAGS_BASE) -o $@ $(CLI_SRC) $(BUILD)/libheapscope.a $(LIBS)
+$(BUILD)/heapscope: $(CLI_SRC) $(wildcard src/cli/*.h) include/heapscope.h $(BUILD)/libheapscope.a
+	$(CC) $(CFLAGS_BASE) -Isrc/cli -o $@ $(CLI_SRC) $(BUILD)/libheapscope.a $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(wildcard tests/unit/*.h) $(BUILD)/libheapscope.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -Itests/unit -o $@ $< $(UNIT_HELPERS) $(BUILD)/libheapscope.a $(LIBS) $(TEST_LIBS)
+	$(CC) $(CFLAGS_BASE) $(LIB_INC) -Itests/unit -o $@ $< $(UNIT_HELPERS) $(BUILD)/libheapscope.a $(LIBS) $(TEST_LIBS)
 
 check: deps-check all $(UNIT_BIN) cores
 	@BUILD=$(BUILD) tests/run-tests.sh
@@ -79,7 +87,7 @@ asan:
 FUZZ_CC ?= clang-14
 FUZZ_SECONDS ?= 120
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_FLAGS = -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-missing-field-initializers -Iinclude -Isrc -Itests/unit -D_GNU_SOURCE -pthread $(FUZZ_SAN)
+FUZZ_FLAGS = -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-missing-field-initializers -Iinclude $(LIB_INC) -Itests/unit -D_GNU_SOURCE -pthread $(FUZZ_SAN)
 fuzz-build:
 	@scripts/deps.sh fuzz
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 \

@@ -146,10 +146,11 @@ class Refused(unittest.TestCase):
 
     def test_every_override_a_walker_reads_is_accepted(self):
         names = set()
-        for f in os.listdir(os.path.join(ROOT, "src")):
-            if f.endswith(".c"):
-                with open(os.path.join(ROOT, "src", f)) as fh:
-                    names |= set(re.findall(r'hs_walk_override\([^,]+,\s*"(\w+)"', fh.read()))
+        for d, _, files in os.walk(os.path.join(ROOT, "src")):
+            for f in files:
+                if f.endswith(".c"):
+                    with open(os.path.join(d, f)) as fh:
+                        names |= set(re.findall(r'hs_walk_override\([^,]+,\s*"(\w+)"', fh.read()))
         self.assertGreater(len(names), 8)
         core = hslib.core("glibc_heap", "gdb")
         for name in sorted(names):

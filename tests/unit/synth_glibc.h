@@ -8,7 +8,7 @@
  * as it goes, so a test builds, walks, and compares.
  *
  * The struct offsets here are derived from glibc's struct definitions on
- * their own, not taken from src/glibc_layouts.c, so that the table is tested
+ * their own, not taken from src/alloc/glibc_layouts.c, so that the table is tested
  * rather than repeated.
  */
 #ifndef SYNTH_GLIBC_H

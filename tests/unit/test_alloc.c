@@ -22,7 +22,7 @@
 	HS_WALKER(glibc) \
 	HS_WALKER(jemalloc) \
 	HS_WALKER(dummy)
-#include "../../src/walkers.c"
+#include "../../src/alloc/walkers.c"
 
 /* --- the dummy allocator: a heap at dummy_heap=ADDR starting "DUMMYHP!",
  * then a count and that many {size, state} records; blocks follow the

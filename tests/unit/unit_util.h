@@ -9,7 +9,7 @@
 #include "session.h"
 
 /* A registered state's block `where` ("tcache", "slab"): walkers declare their
- * own states (src/alloc.h), the registry numbers them. */
+ * own states (src/alloc/alloc.h), the registry numbers them. */
 #define WHERE(name) ((unsigned)hs_where_by_name(name))
 
 /* Run walker `name` on the session as heap_walk() does: a context, detect,

@@ -1,11 +1,11 @@
 /* alloc.h - allocator walkers and what they describe.
  *
  * A walker is a table of functions (struct hs_walker) listed in the walker
- * table, src/walkers.c.  detect() says whether its allocator is in the target
+ * table, src/alloc/walkers.c.  detect() says whether its allocator is in the target
  * and finds its roots (arenas, emap); walk() emits every block into the heap
  * index and fills the allocator-neutral description (arenas, free lists,
  * mapped regions, facts) used by the arenas/bins/info reports.  Both see the
- * target only through a struct hs_walk_ctx (src/walker.h, the one header a
+ * target only through a struct hs_walk_ctx (src/alloc/walker.h, the one header a
  * walker includes).  Walkers never print: findings (corruption, unsupported
  * layout, not dumped memory) go to diagnostics, and the walk goes on from the
  * next trustworthy point.
@@ -106,7 +106,7 @@ struct hs_walker {
 	const char *const *overrides;
 };
 
-/* The walker table (src/walkers.c), in detection order. */
+/* The walker table (src/alloc/walkers.c), in detection order. */
 extern const struct hs_walker *const hs_walkers[];
 extern const size_t hs_nwalkers;
 const struct hs_walker *hs_walker_named(const char *name);   /* NULL: none */

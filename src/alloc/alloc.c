@@ -1,7 +1,7 @@
 /* alloc.c - what allocator walkers describe: the allocator-neutral
  * description (arenas, regions, free lists, facts), and the state registry:
  * the shared states and every walker's own, numbered once from the walker
- * table (src/walkers.c).
+ * table (src/alloc/walkers.c).
  */
 #include <pthread.h>
 #include <stdio.h>

@@ -26,8 +26,8 @@
 /* A block's state ("where": the list or place it is in).  Five states are
  * shared by every allocator and have fixed ids; an allocator's own states
  * (glibc "tcache", jemalloc "slab", ...) are declared by its walker
- * (struct hs_state_def in src/alloc.h) and numbered from HS_WHERE_SHARED up by
- * the registry in src/alloc.c, which every report names them through.  Two
+ * (struct hs_state_def in src/alloc/alloc.h) and numbered from HS_WHERE_SHARED up by
+ * the registry in src/alloc/alloc.c, which every report names them through.  Two
  * walkers declaring the same name share one state. */
 enum hs_where {
 	HS_WHERE_USED = 0,        /* a live allocation in an arena heap / slab */
@@ -41,7 +41,7 @@ enum hs_where {
 
 enum hs_state_kind { HS_STATE_NONE, HS_STATE_USED, HS_STATE_META, HS_STATE_FREE };
 
-/* The registry: every state of every walker in src/walkers.c, built once. */
+/* The registry: every state of every walker in src/alloc/walkers.c, built once. */
 const char *hs_where_name(unsigned w);           /* "used", "tcache", ...; "unknown" */
 const char *hs_where_state(unsigned w);          /* "used", "free" or "meta" */
 const char *hs_where_description(unsigned w);
