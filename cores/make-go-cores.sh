@@ -106,8 +106,10 @@ for n in "$@"; do
 	# goroutine is stopped by an asynchronous preemption: its frame then
 	# holds every register, and a register may still hold what the goroutine
 	# that ran before had in it (the runtime, scanning such a frame
-	# conservatively, keeps that alive).
-	case $n in *_pools|*_maps) export GODEBUG=asyncpreemptoff=1 ;; *) unset GODEBUG ;; esac
+	# conservatively, keeps that alive).  go_heap's figures are exact only if
+	# main is not preempted between them and the core: another goroutine
+	# (the runtime's) could allocate there.
+	case $n in *_pools|*_maps|*_heap|*_heap_*) export GODEBUG=asyncpreemptoff=1 ;; *) unset GODEBUG ;; esac
 	case $n in go_heap|go_heap_cgo|go12[1-4]_heap|go_goroutines|go12[1-4]_goroutines) go_gdb_core "$n" ;; esac
 	case $n in go_pools|go12[1-4]_pools) go_gdb_core "$n" ;; esac
 	case $n in go_maps|go12[1-4]_maps) go_gdb_core "$n" ;; esac

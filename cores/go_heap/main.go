@@ -11,8 +11,11 @@
 // the GC is off (SetGCPercent(-1)), GOMAXPROCS is 1, and ReadMemStats (which
 // stops the world and flushes every P's mcache) is the last thing that
 // looks at the heap.  The JSON is then built in a buffer allocated before
-// and written with syscall.Write: nothing allocates between the figures and
-// the core.
+// and written with a raw write(2): nothing allocates between the figures and
+// the core.  No other goroutine may run there either (the runtime's own
+// allocate): main yields just before the figures, so it starts them on a
+// fresh time slice, the cores are made with GODEBUG=asyncpreemptoff=1, and
+// a raw system call never hands the P to another goroutine.
 package main
 
 import (
@@ -150,6 +153,7 @@ func main() {
 	runtime.GC()
 	runtime.GC()
 	makeGarbage()             // types.go: allocated and unreachable
+	runtime.Gosched()         // whatever else is runnable runs now
 	runtime.ReadMemStats(&ms) // stops the world, flushes the mcaches
 
 	// From here on nothing allocates.
@@ -233,8 +237,16 @@ func main() {
 	out = append(out, ']')
 	out = typesTruth(out) // types.go
 	out = append(out, "}\n"...)
-	syscall.Write(fd, out)
-	syscall.Close(fd)
+	for len(out) > 0 {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&out[0])), uintptr(len(out)))
+		if e != 0 && e != syscall.EINTR {
+			break
+		}
+		if e == 0 {
+			out = out[n:]
+		}
+	}
+	syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
 
 	dump_here()
 	// A raw system call keeps the only P: no other goroutine runs (the
