@@ -47,6 +47,7 @@ struct walk {
 	size_t cur;           /* cursor into the sorted free entries */
 	uint64_t walked_end;  /* where the last good chunk ended */
 	struct hs_error *err;
+	const uint8_t *kinds; /* hs_where_kinds(), looked up once a heap */
 };
 
 static void emit(struct walk *w, uint64_t chunk, uint64_t usable, unsigned where)
@@ -55,10 +56,11 @@ static void emit(struct walk *w, uint64_t chunk, uint64_t usable, unsigned where
 		return;
 	w->err = hs_heap_add(w->out, chunk + HS_GLIBC_CHUNK_HDR, usable, where, w->h->arena);
 	struct hs_arena *o = &w->arena->out;
-	if (hs_where_is_free(where)) {
+	enum hs_state_kind k = (enum hs_state_kind)w->kinds[where & 0xff];
+	if (k == HS_STATE_FREE) {
 		o->free_count++;
 		o->free_bytes += usable;
-	} else if (hs_where_is_used(where)) {
+	} else if (k == HS_STATE_USED) {
 		o->used_count++;
 		o->used_bytes += usable;
 	}
@@ -185,7 +187,7 @@ static uint64_t walk_heap(struct gl *g, const struct gl_heap *h, struct hs_heap 
 			  struct hs_error **err_ret)
 {
 	struct gl_arena *a = &g->arenas[h->arena];
-	struct walk w = { .g = g, .out = out, .h = h, .arena = a,
+	struct walk w = { .g = g, .out = out, .h = h, .arena = a, .kinds = hs_where_kinds(),
 			  .limit = h->has_top ? a->top : h->end };
 	uint64_t p = h->first, sf = 0;
 	unsigned long iter = 0;
@@ -282,7 +284,7 @@ static struct hs_error *emit_top(struct gl *g, unsigned ai, const struct gl_heap
 	}
 	hs_arena_fact_set(&a->out, "top", a->top + HS_GLIBC_CHUNK_HDR);
 	hs_arena_fact_set(&a->out, "top_size", cs - HS_GLIBC_SIZE_SZ);
-	struct walk w = { .g = g, .out = out, .h = h, .arena = a };
+	struct walk w = { .g = g, .out = out, .h = h, .arena = a, .kinds = hs_where_kinds() };
 	emit(&w, a->top, cs - HS_GLIBC_SIZE_SZ, GST(GL_TOP));
 	return w.err;
 }
