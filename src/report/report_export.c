@@ -629,12 +629,9 @@ static const char export_usage[] = "export --format pprof|folded [-o FILE]";
 
 struct hs_error *hs_cmd_export(struct hs_cmd *c)
 {
-	const char *format = NULL, *file = NULL;
-	const struct hs_opt opts[] = {
-		{ "--format", HS_OPT_STR, &format }, { "-o", HS_OPT_STR, &file }, { "--output", HS_OPT_STR, &file },
-		{ 0 },
-	};
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_export_opts opt = { 0 };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	const char *format = opt.format, *file = opt.file;
 	if (!format || (strcmp(format, "pprof") && strcmp(format, "folded")))
 		return hs_error_create(HS_ERR_USAGE, "export needs --format pprof or --format folded: %s", export_usage);
 	bool pprof = !strcmp(format, "pprof");

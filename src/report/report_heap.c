@@ -300,13 +300,11 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 {
 	// The walk alone by default (DESIGN: summary needs only the walk);
 	// --leaks adds the pointer graph's classes.
-	bool with_leaks = false, no_leaks = false;
-	const struct hs_opt opts[] = { { "--leaks", HS_OPT_FLAG, &with_leaks },
-				       { "--no-leaks", HS_OPT_FLAG, &no_leaks }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_summary_opts opt = { 0 };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
 	HS_CHECK(need_heap(c));
 	HS_CHECK(try_pools(c));
-	bool leaks = with_leaks && !no_leaks && try_analysis(c);
+	bool leaks = opt.leaks && !opt.no_leaks && try_analysis(c);
 	// With the graph: what pooled objects alone keep alive.
 	bool pollution = false;
 	if (leaks && c->s->pools && c->s->pools->n) {
@@ -401,7 +399,7 @@ static void arenas_json(struct hs_cmd *c)
 
 struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
 {
-	HS_CHECK(hs_cmd_parse(c, NULL, NULL, 0, NULL));
+	HS_CHECK(hs_cmd_parse(c, NULL, 0, NULL, 0, NULL));
 	HS_CHECK(need_heap(c));
 	if (c->json)
 		arenas_json(c);
@@ -501,18 +499,14 @@ static struct hs_error *chunks_json(struct hs_cmd *c, struct chunks_filter *f)
 
 struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 {
-	struct chunks_filter f = { .arena = UINT64_MAX, .limit = UINT64_MAX, .where = -1 };
-	const char *where = NULL;
-	const struct hs_opt opts[] = {
-		{ "--used", HS_OPT_FLAG, &f.used }, { "--free", HS_OPT_FLAG, &f.free_ },
-		{ "--arena", HS_OPT_U64, &f.arena }, { "--min-size", HS_OPT_U64, &f.min_size },
-		{ "--limit", HS_OPT_U64, &f.limit }, { "--where", HS_OPT_STR, &where }, { 0 },
-	};
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
-	if (where) {
-		f.where = hs_where_by_name(where);
+	struct hs_chunks_opts opt = { .arena = UINT64_MAX, .limit = UINT64_MAX };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	struct chunks_filter f = { .used = opt.used, .free_ = opt.free_, .arena = opt.arena, .min_size = opt.min_size,
+				   .limit = opt.limit, .where = -1 };
+	if (opt.where) {
+		f.where = hs_where_by_name(opt.where);
 		if (f.where < 0)
-			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", where);
+			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", opt.where);
 	}
 	HS_CHECK(need_heap(c));
 	HS_CHECK(check_arena(c, f.arena));
@@ -611,9 +605,9 @@ static void bins_json(struct hs_cmd *c, const struct bin_row *rows, size_t n)
 
 struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 {
-	uint64_t arena = UINT64_MAX;
-	const struct hs_opt opts[] = { { "--arena", HS_OPT_U64, &arena }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_bins_opts opt = { .arena = UINT64_MAX };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	uint64_t arena = opt.arena;
 	HS_CHECK(need_heap(c));
 	HS_CHECK(check_arena(c, arena));
 	struct bin_row *rows;
@@ -787,11 +781,11 @@ static void show_fields(struct hs_cmd *c, size_t k, uint64_t limit)
 
 struct hs_error *hs_cmd_show(struct hs_cmd *c)
 {
-	uint64_t max_bytes = 256;
-	const struct hs_opt opts[] = { { "--bytes", HS_OPT_U64, &max_bytes }, { 0 } };
+	struct hs_show_opts opt = { .bytes = 256 };
 	const char *pos[1];
 	size_t npos;
-	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), pos, 1, &npos));
+	uint64_t max_bytes = opt.bytes;
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "show needs an address: show ADDR");
 	uint64_t addr;

@@ -432,21 +432,16 @@ static void leaks_text(struct hs_cmd *c, const struct leaks_model *m)
 
 struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 {
-	bool list = false, fail = false;
-	uint64_t limit = UINT64_MAX, min_size = 0;
-	const struct hs_opt opts[] = {
-		{ "--list", HS_OPT_FLAG, &list }, { "--limit", HS_OPT_U64, &limit },
-		{ "--min-size", HS_OPT_U64, &min_size }, { "--fail-on-leaks", HS_OPT_FLAG, &fail }, { 0 },
-	};
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_leaks_opts opt = { .limit = UINT64_MAX };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
 	HS_CHECK(hs_session_need_types(c->s));
 	struct leaks_model m;
-	HS_CHECK(leaks_model(c->s, list, limit, min_size, &m));
+	HS_CHECK(leaks_model(c->s, opt.list, opt.limit, opt.min_size, &m));
 	if (c->json)
 		leaks_json(c, &m);
 	else
 		leaks_text(c, &m);
-	if (fail && m.leaked_count && !m.go)
+	if (opt.fail_on_leaks && m.leaked_count && !m.go)
 		c->status = 1;
 	groups_model_free(&m.groups);
 	free(m.objects);
@@ -455,14 +450,12 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 
 struct hs_error *hs_cmd_histogram(struct hs_cmd *c)
 {
-	bool used = false, leaked = false, free_ = false;
-	const char *by = "type+size";
-	uint64_t limit = UINT64_MAX;    /* not given: 50 rows of text, every row of JSON */
-	const struct hs_opt opts[] = {
-		{ "--used", HS_OPT_FLAG, &used }, { "--leaked", HS_OPT_FLAG, &leaked }, { "--free", HS_OPT_FLAG, &free_ },
-		{ "--by", HS_OPT_STR, &by }, { "--limit", HS_OPT_U64, &limit }, { 0 },
-	};
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	/* --limit not given: 50 rows of text, every row of JSON */
+	struct hs_histogram_opts opt = { .by = "type+size", .limit = UINT64_MAX };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	bool used = opt.used, leaked = opt.leaked, free_ = opt.free_;
+	const char *by = opt.by;
+	uint64_t limit = opt.limit;
 	if (limit == UINT64_MAX && !c->json)
 		limit = 50;
 	enum group_by mode;
@@ -722,12 +715,12 @@ static struct hs_error *need_pools(struct hs_cmd *c)
 	return NULL;
 }
 
-static struct hs_error *target_block(struct hs_cmd *c, const char *what, const struct hs_opt *opts, size_t *ret,
+static struct hs_error *target_block(struct hs_cmd *c, const char *what, void *opts, size_t size, size_t *ret,
 				     uint64_t *addr_ret)
 {
 	const char *pos[1];
 	size_t npos;
-	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
+	HS_CHECK(hs_cmd_parse(c, opts, size, pos, 1, &npos));
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "%s needs an address: %s ADDR", what, what);
 	uint64_t addr;
@@ -1031,9 +1024,10 @@ static void render_elided(struct hs_cmd *c, size_t hops, size_t lines)
 struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 {
 	size_t target = 0;
-	uint64_t asked = 0, max_hops = 20;
-	const struct hs_opt opts[] = { { "--max-hops", HS_OPT_U64, &max_hops }, { 0 } };
-	HS_CHECK(target_block(c, "chain", opts, &target, &asked));
+	uint64_t asked = 0;
+	struct hs_chain_opts opt = { .max_hops = 20 };
+	HS_CHECK(target_block(c, "chain", &opt, sizeof(opt), &target, &asked));
+	uint64_t max_hops = opt.max_hops;
 	struct hs_session *s = c->s;
 	const struct hs_analysis *a = s->analysis;
 	struct hs_out *o = c->out;
@@ -1153,7 +1147,7 @@ struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 {
 	size_t target = 0;
 	uint64_t asked = 0;
-	HS_CHECK(target_block(c, "refs", NULL, &target, &asked));
+	HS_CHECK(target_block(c, "refs", NULL, 0, &target, &asked));
 	struct hs_session *s = c->s;
 	struct hs_analysis *a = s->analysis;
 	HS_CHECK(hs_analysis_need_reverse(a));
@@ -1797,9 +1791,9 @@ static void top_text(struct hs_cmd *c, const struct top *t)
 
 struct hs_error *hs_cmd_top(struct hs_cmd *c)
 {
-	uint64_t limit = 20, depth = 0;
-	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { "--depth", HS_OPT_U64, &depth }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_top_opts opt = { .limit = 20 };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	uint64_t limit = opt.limit, depth = opt.depth;
 	// Each level nests the JSON once more: readers (Python's json among
 	// them) stop at about a thousand.
 	if (depth > TOP_MAX_DEPTH)

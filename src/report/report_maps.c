@@ -191,9 +191,9 @@ static void maps_text(struct hs_cmd *c, const struct maps_model *m)
 
 struct hs_error *hs_cmd_maps(struct hs_cmd *c)
 {
-	uint64_t limit = UINT64_MAX;
-	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_maps_opts opt = { .limit = UINT64_MAX };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	uint64_t limit = opt.limit;
 	HS_CHECK(need(c));
 	struct maps_model m;
 	HS_CHECK(maps_model(c->s->containers, limit, &m));
@@ -281,11 +281,11 @@ static void on_entry(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t 
 
 struct hs_error *hs_cmd_map(struct hs_cmd *c)
 {
-	uint64_t limit = UINT64_MAX;
-	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
+	struct hs_map_opts opt = { .limit = UINT64_MAX };
 	const char *pos[1];
 	size_t npos;
-	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), pos, 1, &npos));
+	uint64_t limit = opt.limit;
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "map needs a container: map ADDR|ANCHOR (see: maps)");
 	HS_CHECK(need(c));
@@ -401,9 +401,9 @@ static void owners_text(struct hs_cmd *c, const struct owners_model *m)
 
 struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 {
-	uint64_t limit = UINT64_MAX;    /* not given: 20 rows of text, every row of JSON */
-	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_owners_opts opt = { .limit = UINT64_MAX };   /* not given: 20 rows of text, every row of JSON */
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	uint64_t limit = opt.limit;
 	if (limit == UINT64_MAX && !c->json)
 		limit = 20;
 	HS_CHECK(need(c));
