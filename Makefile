@@ -81,11 +81,15 @@ asan:
 	 $(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
-# Fuzzing (docs/fuzzing.md): a libFuzzer harness over the public API, built
-# with clang, ASan and UBSan in build-fuzz/, seeded with synthetic cores from
-# the unit tests' builders; runs FUZZ_SECONDS, findings go to build-fuzz/crashes/.
+# Fuzzing (docs/fuzzing.md): two libFuzzer harnesses over the public API,
+# built with clang, ASan and UBSan in build-fuzz/: fuzz_core (whole cores,
+# seeded with synthetic cores from the unit tests' builders) for FUZZ_SECONDS,
+# then fuzz_go (patches to real Go cores: the fixtures' go_maps, go124_maps and
+# go_pools kernel cores) for FUZZ_GO_SECONDS; findings go to build-fuzz/crashes/.
 FUZZ_CC ?= clang-14
 FUZZ_SECONDS ?= 120
+FUZZ_GO_SECONDS ?= 60
+FUZZ_GO_CORES = build/cores/go_maps.kernel.core:build/cores/go124_maps.kernel.core:build/cores/go_pools.kernel.core
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_FLAGS = -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-missing-field-initializers -Iinclude $(LIB_INC) -Itests/unit -D_GNU_SOURCE -pthread $(FUZZ_SAN)
 fuzz-build:
@@ -93,6 +97,8 @@ fuzz-build:
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 \
 		SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" build-fuzz/libheapscope.a
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o build-fuzz/fuzz_core fuzz/fuzz_core.c \
+		build-fuzz/libheapscope.a $(LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o build-fuzz/fuzz_go fuzz/fuzz_go.c \
 		build-fuzz/libheapscope.a $(LIBS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o build-fuzz/make_seeds fuzz/make_seeds.c tests/unit/synth_core.c \
 		tests/unit/synth_glibc.c build-fuzz/libheapscope.a $(LIBS)
@@ -103,6 +109,14 @@ fuzz: fuzz-build
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build-fuzz/fuzz_core \
 		-max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2560 -max_len=131072 \
 		-artifact_prefix=build-fuzz/crashes/ -print_final_stats=1 build-fuzz/corpus build-fuzz/seeds
+	@BUILD=build cores/make-go-cores.sh go_maps go124_maps go_pools
+	@rm -rf build-fuzz/go-seeds; mkdir -p build-fuzz/go-seeds build-fuzz/go-corpus
+	@printf '\000' >build-fuzz/go-seeds/maps; printf '\001' >build-fuzz/go-seeds/swiss; \
+		printf '\002' >build-fuzz/go-seeds/pools
+	HS_FUZZ_GO_CORES=$(FUZZ_GO_CORES) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+		build-fuzz/fuzz_go -max_total_time=$(FUZZ_GO_SECONDS) -timeout=20 -rss_limit_mb=2560 \
+		-max_len=1024 -artifact_prefix=build-fuzz/crashes/go- -print_final_stats=1 \
+		build-fuzz/go-corpus build-fuzz/go-seeds
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \

@@ -95,13 +95,6 @@ struct go_st {
 #define OFF(g, id) ((g)->f[HS_GO_##id][0])
 #define SIZE(g, id) ((g)->f[HS_GO_##id][1])
 
-static uint64_t ld_n(const uint8_t *p, uint64_t size)
-{
-	uint64_t v = 0;
-	memcpy(&v, p, size > 8 ? 8 : size);   // little-endian target
-	return v;
-}
-
 /* Bytes of the executable: from the core, else (a kernel core leaves the
  * read-only segments out) from the file. */
 static bool read_exe(struct go_st *g, uint64_t addr, void *buf, size_t len)
@@ -157,7 +150,7 @@ static void read_version(struct go_st *g)
 	struct hs_error *err = hs_walk_symbol(g->ctx, g->mod, "runtime.buildVersion", &sym);
 	uint8_t hdr[16];
 	if (!err && read_exe(g, sym.address, hdr, sizeof(hdr))) {
-		uint64_t ptr = ld_n(hdr, 8), n = ld_n(hdr + 8, 8);
+		uint64_t ptr = hs_go_ld(hdr, 8), n = hs_go_ld(hdr + 8, 8);
 		if (n > 0 && n < sizeof(g->version) && read_exe(g, ptr, g->version, n)) {
 			g->version[n] = 0;
 			return;
@@ -237,16 +230,16 @@ static struct hs_error *read_mheap(struct go_st *g)
 		return hs_error_create(HS_ERR_HEAP, "runtime.mheap_ (0x%" PRIx64 ", %" PRIu64 " bytes) is not in the core: "
 				       "the Go heap cannot be found", g->mheap, size);
 	}
-	g->allspans = ld_n(h + OFF(g, MH_ALLSPANS), 8);
-	g->nallspans = ld_n(h + OFF(g, MH_ALLSPANS) + 8, 8);
-	g->allarenas = ld_n(h + OFF(g, MH_ALLARENAS), 8);
-	g->nallarenas = ld_n(h + OFF(g, MH_ALLARENAS) + 8, 8);
-	g->arenas_l2 = ld_n(h + OFF(g, MH_ARENAS), 8);
-	g->cur_base = ld_n(h + OFF(g, MH_CURARENA_BASE), 8);
-	g->cur_end = ld_n(h + OFF(g, MH_CURARENA_END), 8);
-	g->sweepgen = ld_n(h + OFF(g, MH_SWEEPGEN), SIZE(g, MH_SWEEPGEN));
-	g->spanalloc_inuse = ld_n(h + OFF(g, MH_SPANALLOC_INUSE), 8);
-	g->cachealloc_inuse = ld_n(h + OFF(g, MH_CACHEALLOC_INUSE), 8);
+	g->allspans = hs_go_ld(h + OFF(g, MH_ALLSPANS), 8);
+	g->nallspans = hs_go_ld(h + OFF(g, MH_ALLSPANS) + 8, 8);
+	g->allarenas = hs_go_ld(h + OFF(g, MH_ALLARENAS), 8);
+	g->nallarenas = hs_go_ld(h + OFF(g, MH_ALLARENAS) + 8, 8);
+	g->arenas_l2 = hs_go_ld(h + OFF(g, MH_ARENAS), 8);
+	g->cur_base = hs_go_ld(h + OFF(g, MH_CURARENA_BASE), 8);
+	g->cur_end = hs_go_ld(h + OFF(g, MH_CURARENA_END), 8);
+	g->sweepgen = hs_go_ld(h + OFF(g, MH_SWEEPGEN), SIZE(g, MH_SWEEPGEN));
+	g->spanalloc_inuse = hs_go_ld(h + OFF(g, MH_SPANALLOC_INUSE), 8);
+	g->cachealloc_inuse = hs_go_ld(h + OFF(g, MH_CACHEALLOC_INUSE), 8);
 	free(h);
 	if (g->nallarenas == 0 || !g->arenas_l2)
 		return hs_error_create(HS_ERR_HEAP, "runtime.mheap_ (0x%" PRIx64 ") has no heap arena: the Go heap was not "
@@ -513,15 +506,15 @@ static bool read_span(struct walk *w, uint64_t p, const uint8_t *b, struct go_sp
 	}
 	if (s->state != SPAN_IN_USE && s->state != SPAN_MANUAL)
 		return span_diag(w, p, "state %u is none of dead (0), in use (1), manual (2)", s->state);
-	s->start = ld_n(b + OFF(g, SP_STARTADDR), 8);
-	s->npages = ld_n(b + OFF(g, SP_NPAGES), 8);
+	s->start = hs_go_ld(b + OFF(g, SP_STARTADDR), 8);
+	s->npages = hs_go_ld(b + OFF(g, SP_NPAGES), 8);
 	s->spanclass = b[OFF(g, SP_SPANCLASS)];
-	s->elemsize = ld_n(b + OFF(g, SP_ELEMSIZE), SIZE(g, SP_ELEMSIZE));
-	s->nelems = ld_n(b + OFF(g, SP_NELEMS), SIZE(g, SP_NELEMS));
-	s->freeindex = ld_n(b + OFF(g, SP_FREEINDEX), SIZE(g, SP_FREEINDEX));
-	s->allocbits = ld_n(b + OFF(g, SP_ALLOCBITS), 8);
-	s->allocated_declared = (unsigned)ld_n(b + OFF(g, SP_ALLOCCOUNT), SIZE(g, SP_ALLOCCOUNT));
-	s->sweepgen = (uint32_t)ld_n(b + OFF(g, SP_SWEEPGEN), SIZE(g, SP_SWEEPGEN));
+	s->elemsize = hs_go_ld(b + OFF(g, SP_ELEMSIZE), SIZE(g, SP_ELEMSIZE));
+	s->nelems = hs_go_ld(b + OFF(g, SP_NELEMS), SIZE(g, SP_NELEMS));
+	s->freeindex = hs_go_ld(b + OFF(g, SP_FREEINDEX), SIZE(g, SP_FREEINDEX));
+	s->allocbits = hs_go_ld(b + OFF(g, SP_ALLOCBITS), 8);
+	s->allocated_declared = (unsigned)hs_go_ld(b + OFF(g, SP_ALLOCCOUNT), SIZE(g, SP_ALLOCCOUNT));
+	s->sweepgen = (uint32_t)hs_go_ld(b + OFF(g, SP_SWEEPGEN), SIZE(g, SP_SWEEPGEN));
 	if (s->start % HS_GO_PAGE_SIZE || s->npages == 0 || s->npages > UINT64_MAX / HS_GO_PAGE_SIZE ||
 	    !in_heap(w, s->start, s->start + s->npages * HS_GO_PAGE_SIZE))
 		return span_diag(w, p, "pages 0x%" PRIx64 " + %" PRIu64 " are not in the Go heap's arenas", s->start,

@@ -28,6 +28,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* A field of `size` bytes (a DWARF member's size: 1, 2, 4 or 8; more is
+ * read as its first word) at p, of the little-endian target. */
+static inline uint64_t hs_go_ld(const uint8_t *p, uint64_t size)
+{
+	uint64_t v = 0;
+	memcpy(&v, p, size > 8 ? 8 : size);
+	return v;
+}
 
 /* A uvarint (encoding/binary) of at most 10 bytes from p[0..len); *used is
  * its length, 0 when it does not end there. */

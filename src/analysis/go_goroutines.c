@@ -92,13 +92,6 @@ struct hs_go_rt {
 #define OFF(rt, id) ((rt)->f[id][0])
 #define SZ(rt, id) ((rt)->f[id][1])
 
-static uint64_t ld(const uint8_t *p, uint64_t size)
-{
-	uint64_t v = 0;
-	memcpy(&v, p, size > 8 ? 8 : size);   // little-endian target
-	return v;
-}
-
 /* Bytes of the process: from the core, else from the executable (what a
  * kernel core leaves out: rodata, pclntab). */
 static bool rd(struct hs_go_rt *rt, uint64_t addr, void *buf, size_t len)
@@ -195,17 +188,17 @@ static bool pcln_open(struct hs_go_rt *rt)
 	const uint8_t *p = rt->file ? hs_elf_section(rt->file, ".gopclntab", &n) : NULL;
 	if (!p || n < 72)
 		return false;
-	uint32_t magic = (uint32_t)ld(p, 4);
+	uint32_t magic = (uint32_t)hs_go_ld(p, 4);
 	if ((magic != 0xfffffff0 && magic != 0xfffffff1) || p[6] != 1 || p[7] != 8)
 		return false;   // go1.18+ layout, amd64 (pc quantum 1, 8-byte pointers)
 	struct pcln *c = &rt->pcln;
 	c->base = p;
 	c->len = n;
-	c->nfunc = ld(p + 8, 8);
-	c->text = ld(p + 24, 8) + hs_elf_bias(rt->file);
-	c->funcnames = ld(p + 32, 8);
-	c->pctab = ld(p + 56, 8);
-	c->functab = ld(p + 64, 8);
+	c->nfunc = hs_go_ld(p + 8, 8);
+	c->text = hs_go_ld(p + 24, 8) + hs_elf_bias(rt->file);
+	c->funcnames = hs_go_ld(p + 32, 8);
+	c->pctab = hs_go_ld(p + 56, 8);
+	c->functab = hs_go_ld(p + 64, 8);
 	if (c->nfunc == 0 || c->nfunc > n / 8 || c->funcnames >= n || c->pctab >= n || c->functab >= n ||
 	    (c->nfunc + 1) * 8 > n - c->functab)
 		return false;
@@ -219,25 +212,25 @@ static uint64_t pcln_func(const struct pcln *c, uint64_t pc)
 		return 0;
 	uint64_t off = pc - c->text;
 	const uint8_t *ft = c->base + c->functab;
-	if (off >= ld(ft + c->nfunc * 8, 4))   // the last entry is the end of text
+	if (off >= hs_go_ld(ft + c->nfunc * 8, 4))   // the last entry is the end of text
 		return 0;
 	size_t lo = 0, hi = c->nfunc;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (ld(ft + mid * 8, 4) <= off)
+		if (hs_go_ld(ft + mid * 8, 4) <= off)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	if (ld(ft + lo * 8, 4) > off)
+	if (hs_go_ld(ft + lo * 8, 4) > off)
 		return 0;
-	uint64_t fo = c->functab + ld(ft + lo * 8 + 4, 4);
+	uint64_t fo = c->functab + hs_go_ld(ft + lo * 8 + 4, 4);
 	return fo + 20 <= c->len ? fo : 0;
 }
 
 static const char *pcln_name(const struct pcln *c, uint64_t fo)
 {
-	int32_t noff = (int32_t)ld(c->base + fo + 4, 4);
+	int32_t noff = (int32_t)hs_go_ld(c->base + fo + 4, 4);
 	if (noff < 0 || c->funcnames + (uint64_t)noff >= c->len)
 		return NULL;
 	const char *s = (const char *)c->base + c->funcnames + noff;
@@ -248,7 +241,7 @@ static const char *pcln_name(const struct pcln *c, uint64_t fo)
 // for pc (-1 when pc is past its table).
 static bool pcln_value(const struct pcln *c, uint64_t fo, uint32_t table, uint64_t pc, int64_t *ret)
 {
-	uint64_t entry = c->text + ld(c->base + fo, 4);
+	uint64_t entry = c->text + hs_go_ld(c->base + fo, 4);
 	uint64_t p = c->pctab + table, cur = entry;
 	uint64_t val = UINT64_MAX;   // -1, in wrapping arithmetic (the table is not trusted)
 	for (int step = 0; step < 100000 && p < c->len; step++) {
@@ -335,7 +328,7 @@ static const char *type_name(struct hs_go_rt *rt, uint64_t t)
 	uint8_t h[48];
 	if (!rd(rt, t, h, sizeof(h)))
 		return NULL;
-	int32_t str = (int32_t)ld(h + TYPE_STR, 4);
+	int32_t str = (int32_t)hs_go_ld(h + TYPE_STR, 4);
 	uint8_t n[4 + 512];
 	uint64_t at = rt->types + (uint64_t)(int64_t)str;
 	if (str <= 0 || !rd(rt, at, n, 4))
@@ -427,7 +420,7 @@ static struct hs_error *unwind(struct hs_go_goroutines *l, struct hs_go_goroutin
 				gr->unwind_stop = "a pc outside Go's code";
 				return NULL;
 			}
-			if (!pcln_value(&rt->pcln, fo, (uint32_t)ld(rt->pcln.base + fo + 16, 4), pc, &size) || size < 0 ||
+			if (!pcln_value(&rt->pcln, fo, (uint32_t)hs_go_ld(rt->pcln.base + fo + 16, 4), pc, &size) || size < 0 ||
 			    size > 1 << 24) {
 				gr->unwind_stop = "no frame size for a pc";
 				return NULL;
@@ -550,7 +543,7 @@ static struct hs_error *read_goroutine(struct hs_go_goroutines *l, uint64_t gp, 
 				       const struct go_m *ms, size_t nms)
 {
 	struct hs_go_rt *rt = l->rt;
-	unsigned status = (unsigned)ld(b + OFF(rt, G_STATUS), SZ(rt, G_STATUS)) & ~0x1000u;
+	unsigned status = (unsigned)hs_go_ld(b + OFF(rt, G_STATUS), SZ(rt, G_STATUS)) & ~0x1000u;
 	if (status == HS_G_DEAD || status == HS_G_IDLE) {
 		l->ndead++;
 		return NULL;
@@ -558,18 +551,18 @@ static struct hs_error *read_goroutine(struct hs_go_goroutines *l, uint64_t gp, 
 	struct hs_go_goroutine *gr = &l->g[l->n];
 	*gr = (struct hs_go_goroutine){ .g = gp, .status = status };
 	gr->status_name = status < sizeof(status_names) / sizeof(status_names[0]) ? status_names[status] : "unknown";
-	gr->goid = ld(b + OFF(rt, G_GOID), SZ(rt, G_GOID));
+	gr->goid = hs_go_ld(b + OFF(rt, G_GOID), SZ(rt, G_GOID));
 	if (OFF(rt, G_PARENTGOID) != NA)
-		gr->parent_goid = ld(b + OFF(rt, G_PARENTGOID), SZ(rt, G_PARENTGOID));
-	gr->waitreason = (unsigned)ld(b + OFF(rt, G_WAITREASON), SZ(rt, G_WAITREASON));
+		gr->parent_goid = hs_go_ld(b + OFF(rt, G_PARENTGOID), SZ(rt, G_PARENTGOID));
+	gr->waitreason = (unsigned)hs_go_ld(b + OFF(rt, G_WAITREASON), SZ(rt, G_WAITREASON));
 	// waitReasonZero is "": the runtime then says "waiting", as status does.
 	if (status == HS_G_WAITING && (gr->wait_reason = reason_name(rt, gr->waitreason)) && !gr->wait_reason[0])
 		gr->wait_reason = NULL;
-	gr->waitsince = (int64_t)ld(b + OFF(rt, G_WAITSINCE), 8);
-	gr->stack_lo = ld(b + OFF(rt, G_STACK_LO), 8);
-	gr->stack_hi = ld(b + OFF(rt, G_STACK_HI), 8);
-	gr->startpc = ld(b + OFF(rt, G_STARTPC), 8);
-	gr->gopc = ld(b + OFF(rt, G_GOPC), 8);
+	gr->waitsince = (int64_t)hs_go_ld(b + OFF(rt, G_WAITSINCE), 8);
+	gr->stack_lo = hs_go_ld(b + OFF(rt, G_STACK_LO), 8);
+	gr->stack_hi = hs_go_ld(b + OFF(rt, G_STACK_HI), 8);
+	gr->startpc = hs_go_ld(b + OFF(rt, G_STARTPC), 8);
+	gr->gopc = hs_go_ld(b + OFF(rt, G_GOPC), 8);
 	gr->start_func = hs_go_func_name(l, gr->startpc, false);
 	// The main goroutine is made by the runtime's start-up, and is the
 	// program's (runtime.isSystemGoroutine says the same).
@@ -601,13 +594,13 @@ static struct hs_error *read_goroutine(struct hs_go_goroutines *l, uint64_t gp, 
 		}
 	}
 	if (!gr->regs_from && status == HS_G_SYSCALL) {
-		gr->sp = ld(b + OFF(rt, G_SYSCALLSP), 8), gr->pc = ld(b + OFF(rt, G_SYSCALLPC), 8);
-		gr->bp = ld(b + OFF(rt, G_SCHED_BP), 8);
+		gr->sp = hs_go_ld(b + OFF(rt, G_SYSCALLSP), 8), gr->pc = hs_go_ld(b + OFF(rt, G_SYSCALLPC), 8);
+		gr->bp = hs_go_ld(b + OFF(rt, G_SCHED_BP), 8);
 		gr->regs_from = "syscall";
 	}
 	if (!gr->regs_from) {
-		gr->sp = ld(b + OFF(rt, G_SCHED_SP), 8), gr->pc = ld(b + OFF(rt, G_SCHED_PC), 8);
-		gr->bp = ld(b + OFF(rt, G_SCHED_BP), 8);
+		gr->sp = hs_go_ld(b + OFF(rt, G_SCHED_SP), 8), gr->pc = hs_go_ld(b + OFF(rt, G_SCHED_PC), 8);
+		gr->bp = hs_go_ld(b + OFF(rt, G_SCHED_BP), 8);
 		gr->regs_from = "sched";
 	}
 	if (gr->sp < gr->stack_lo || gr->sp >= gr->stack_hi)
@@ -620,7 +613,7 @@ static struct hs_error *read_goroutine(struct hs_go_goroutines *l, uint64_t gp, 
 			break;
 	if (gr->blocking < gr->nframes && !gr->funcs[gr->blocking])
 		gr->blocking = gr->nframes;
-	uint64_t waiting = ld(b + OFF(rt, G_WAITING), 8);
+	uint64_t waiting = hs_go_ld(b + OFF(rt, G_WAITING), 8);
 	if (status == HS_G_WAITING && waiting)
 		HS_CHECK(read_waits(l, gr, waiting));
 	return NULL;

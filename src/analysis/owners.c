@@ -293,7 +293,8 @@ struct hs_error *hs_owners_create(const struct hs_owners_input *in, struct hs_ow
 		hs_owners_destroy(ret);
 		return &hs_error_nomem;
 	}
-	qsort(ret->v, ret->n, sizeof(*ret->v), owner_cmp);
+	if (ret->n)
+		qsort(ret->v, ret->n, sizeof(*ret->v), owner_cmp);
 	*retp = ret;
 	return NULL;
 }

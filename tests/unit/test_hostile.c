@@ -385,6 +385,28 @@ static void test_every_command_carries_the_diagnostics(void **state)
 	free(g);
 }
 
+/* Finding (make fuzz, fuzz_core's owners): a process whose roots own nothing
+ * alone sorted an empty owner list through a null pointer (UBSan).  owners on
+ * such a core: no roots, every block leaked, no error. */
+static void test_owners_with_no_owner(void **state)
+{
+	(void)state;
+	struct synth_glibc *g = calloc(1, sizeof(*g));
+	struct synth_core *sc = process_core(g);
+	char *path = write_core(sc, "no_owner.core");
+	const char *const cmd[3] = { "owners" };
+	struct run r = run_cmd(path, 1, cmd);
+	if (r.err)
+		fail_msg("owners: %s", hs_error_message(r.err));
+	assert_non_null(strstr(r.out, "\"roots\": [],"));
+	assert_non_null(strstr(r.out, "\"roots_total\": 0,"));
+	run_free(&r);
+	free(path);
+	synth_core_destroy(sc);
+	synth_glibc_deinit(g);
+	free(g);
+}
+
 /* Finding: --json printed nothing on stdout when the command failed.  A
  * failing command leaves one document, with an "error" member. */
 static void test_failing_command_leaves_a_json_error_document(void **state)
@@ -513,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_sparse_16_gib_segments),
 		cmocka_unit_test(test_names_from_the_core_are_made_safe),
 		cmocka_unit_test(test_every_command_carries_the_diagnostics),
+		cmocka_unit_test(test_owners_with_no_owner),
 		cmocka_unit_test(test_failing_command_leaves_a_json_error_document),
 		cmocka_unit_test(test_doubled_system_mem_is_flagged),
 		cmocka_unit_test(test_refs_on_a_block_mostly_not_in_the_core),
