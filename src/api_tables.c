@@ -26,6 +26,7 @@ static const char *register_list[HS_NREGS + 1];
 
 
 static struct hs_command_info *command_infos;
+static struct hs_option_info *option_infos;
 static size_t ncommand_infos;
 
 static void tables_init(void)
@@ -40,9 +41,22 @@ static void tables_init(void)
 		register_list[r] = hs_reg_names[r];
 	// The public view of src/commands.c's table.  Out of memory here leaves an
 	// empty table, which every front end shows as "no commands".
+	// The options, as front ends see them: each command's {0}-terminated
+	// run of one array.
+	size_t nopts = 0;
+	for (size_t i = 0; i < hs_ncommands; i++)
+		for (const struct hs_cmd_option *o = hs_commands[i].options; o && o->info.name; o++)
+			nopts++;
 	command_infos = calloc(hs_ncommands ? hs_ncommands : 1, sizeof(*command_infos));
-	if (!command_infos)
+	option_infos = calloc(nopts + hs_ncommands + 1, sizeof(*option_infos));
+	if (!command_infos || !option_infos) {
+		free(command_infos);
+		free(option_infos);
+		command_infos = NULL;
+		option_infos = NULL;
 		return;
+	}
+	struct hs_option_info *next = option_infos;
 	for (size_t i = 0; i < hs_ncommands; i++) {
 		const struct hs_command *c = &hs_commands[i];
 		struct hs_command_info *ci = &command_infos[i];
@@ -53,9 +67,10 @@ static void tables_init(void)
 		ci->example = c->example;
 		ci->argument = c->argument;
 		ci->last = c->last;
-		ci->options = c->options;
-		while (c->options && c->options[ci->noptions].name)
-			ci->noptions++;
+		for (const struct hs_cmd_option *o = c->options; o && o->info.name; o++)
+			next[ci->noptions++] = o->info;
+		ci->options = c->options ? next : NULL;
+		next += ci->noptions + 1;
 	}
 	ncommand_infos = hs_ncommands;
 }

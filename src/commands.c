@@ -6,13 +6,13 @@
 #include "api_tables.h"
 #include "commands.h"
 
-/* Option entries for the table below. */
-#define FLAG(name, help) { name, HS_OPTION_FLAG, NULL, help, NULL, NULL }
-#define NUMBER(name, meta, help) { name, HS_OPTION_NUMBER, meta, help, NULL, NULL }
-#define CHOICE(name, meta, help, values) \
-	{ name, HS_OPTION_CHOICE, meta, help, (const char *const *)(values), NULL }
-#define PATHOPT(name, meta, help) { name, HS_OPTION_PATH, meta, help, NULL, NULL }
-#define OPTIONS(...) (const struct hs_option_info[]){ __VA_ARGS__, { 0 } }
+/* Options: each declared once, here, with the field of the command's struct
+ * hs_NAME_opts (src/commands.h) that hs_cmd_parse fills. */
+#define FLAG HS_FLAG
+#define NUMBER HS_NUMBER
+#define CHOICE HS_CHOICE
+#define PATHOPT HS_PATH
+#define OPTIONS HS_OPTIONS
 
 static const char *const by_values[] = { "type", "size", "type+size", NULL };
 static const char *const export_formats[] = { "pprof", "folded", NULL };
@@ -24,8 +24,8 @@ const struct hs_command hs_commands[] = {
 		  "debug info, and every mapping by category.",
 	  .example = "hs info" },
 	{ "summary", "summary [--leaks]", "allocator, arenas, bytes in use and free; --leaks: and leaked (the default command)", hs_cmd_summary,
-	  .options = OPTIONS(FLAG("--leaks", "also the leaked and unreferenced totals (the pointer graph)"),
-			     FLAG("--no-leaks", "the walk alone (the default)")),
+	  OPTIONS(summary, FLAG(summary, leaks, "--leaks", "also the leaked and unreferenced totals (the pointer graph)"),
+		  FLAG(summary, no_leaks, "--no-leaks", "the walk alone (the default)")),
 	  .help = "Bytes in use and free by where they sit; with --leaks also the leaked and\n"
 		  "unreferenced totals from the pointer graph.",
 	  .example = "hs summary --leaks" },
@@ -33,41 +33,42 @@ const struct hs_command hs_commands[] = {
 	  .example = "hs arenas" },
 	{ "chunks", "chunks [--used|--free] [--arena N] [--where W] [--min-size N] [--limit N]",
 	  "every allocation and free block (streams)", hs_cmd_chunks,
-	  .options = OPTIONS(FLAG("--used", "allocations only"), FLAG("--free", "free blocks only"),
-			     NUMBER("--arena", "N", "arena N only"),
-			     NUMBER("--min-size", "N", "blocks of at least N bytes"),
-			     NUMBER("--limit", "N", "at most N blocks"),
-			     CHOICE("--where", "W", "only blocks where W says (the WHERE column)", hs_api_where_list)),
+	  OPTIONS(chunks, FLAG(chunks, used, "--used", "allocations only"), FLAG(chunks, free_, "--free", "free blocks only"),
+		  NUMBER(chunks, arena, "--arena", "N", "arena N only"),
+		  NUMBER(chunks, min_size, "--min-size", "N", "blocks of at least N bytes"),
+		  NUMBER(chunks, limit, "--limit", "N", "at most N blocks"),
+		  CHOICE(chunks, where, "--where", "W", "only blocks where W says (the WHERE column)", hs_api_where_list)),
 	  .last = "allocations",
 	  .example = "hs chunks --used --min-size 1M" },
 	{ "bins", "bins [--arena N]", "every free list: tcache, fastbins, bins", hs_cmd_bins,
-	  .options = OPTIONS(NUMBER("--arena", "N", "arena N only")),
+	  OPTIONS(bins, NUMBER(bins, arena, "--arena", "N", "arena N only")),
 	  .example = "hs bins --arena 0" },
 	{ "show", "show ADDR [--bytes N]", "the block holding ADDR, with an annotated hexdump", hs_cmd_show,
-	  .options = OPTIONS(NUMBER("--bytes", "N", "dump at most N bytes (default 256)")),
+	  OPTIONS(show, NUMBER(show, bytes, "--bytes", "N", "dump at most N bytes (default 256)")),
 	  .argument = "ADDR",
 	  .help = "ADDR is any address in the block (in GDB: any expression: a pointer, a\n"
 		  "register, a symbol).",
 	  .example = "hs show $rdi --bytes 64" },
 	{ "leaks", "leaks [--list] [--limit N] [--min-size N] [--fail-on-leaks]",
 	  "leaked allocations grouped by type and size", hs_cmd_leaks,
-	  .options = OPTIONS(FLAG("--list", "list the leaked objects"),
-			     NUMBER("--limit", "N", "at most N groups or objects"),
-			     NUMBER("--min-size", "N", "allocations of at least N bytes"),
-			     FLAG("--fail-on-leaks", "exit status 1 (in GDB: an error) when anything leaked")),
+	  OPTIONS(leaks, FLAG(leaks, list, "--list", "list the leaked objects"),
+		  NUMBER(leaks, limit, "--limit", "N", "at most N groups or objects"),
+		  NUMBER(leaks, min_size, "--min-size", "N", "allocations of at least N bytes"),
+		  FLAG(leaks, fail_on_leaks, "--fail-on-leaks", "exit status 1 (in GDB: an error) when anything leaked")),
 	  .last = "objects",
 	  .help = "Leaked: in use and unreachable from every root.  --list lists the objects;\n"
 		  "--fail-on-leaks makes the command fail when there are any.",
 	  .example = "hs leaks --list --limit 20" },
 	{ "histogram", "histogram [--used|--leaked|--free] [--by type|size|type+size] [--limit N]",
 	  "allocations grouped by type and size", hs_cmd_histogram,
-	  .options = OPTIONS(FLAG("--used", "allocations in use"), FLAG("--leaked", "leaked allocations"),
-			     FLAG("--free", "free blocks"),
-			     CHOICE("--by", "KEY", "group by type, size or both", by_values),
-			     NUMBER("--limit", "N", "at most N rows (default 50; JSON: every row)")),
+	  OPTIONS(histogram, FLAG(histogram, used, "--used", "allocations in use"),
+		  FLAG(histogram, leaked, "--leaked", "leaked allocations"),
+		  FLAG(histogram, free_, "--free", "free blocks"),
+		  CHOICE(histogram, by, "--by", "KEY", "group by type, size or both", by_values),
+		  NUMBER(histogram, limit, "--limit", "N", "at most N rows (default 50; JSON: every row)")),
 	  .example = "hs histogram --leaked --by type" },
 	{ "chain", "chain ADDR [--max-hops N]", "a shortest reference chain from a root to ADDR", hs_cmd_chain,
-	  .options = OPTIONS(NUMBER("--max-hops", "N", "at most N lines of hops, the first and the last kept (default 20; 0: all)")),
+	  OPTIONS(chain, NUMBER(chain, max_hops, "--max-hops", "N", "at most N lines of hops, the first and the last kept (default 20; 0: all)")),
 	  .argument = "ADDR",
 	  .help = "ADDR is any address in the block (in GDB: any expression).  Hops alike (the\n"
 		  "same type and member, as down a linked list) are one line: 'x 9,999,997'.",
@@ -76,8 +77,8 @@ const struct hs_command hs_commands[] = {
 	  .argument = "ADDR", .help = "ADDR is any address in the block (in GDB: any expression).",
 	  .example = "hs refs $hs_last" },
 	{ "top", "top [--limit N] [--depth N]", "the allocations that retain the most memory, as a tree of owners", hs_cmd_top,
-	  .options = OPTIONS(NUMBER("--limit", "N", "at most N objects (default 20), and N children of each"),
-			     NUMBER("--depth", "N", "unfold N levels of what each keeps alive (default 0, at most 100)")),
+	  OPTIONS(top, NUMBER(top, limit, "--limit", "N", "at most N objects (default 20), and N children of each"),
+		  NUMBER(top, depth, "--depth", "N", "unfold N levels of what each keeps alive (default 0, at most 100)")),
 	  .last = "objects",
 	  .help = "The dominator tree: an allocation kept alive only through another is folded\n"
 		  "under it (a list of 10 M nodes is one row); --depth N unfolds N levels.\n"
@@ -86,9 +87,9 @@ const struct hs_command hs_commands[] = {
 	  .example = "hs top --limit 10 --depth 2" },
 	{ "pools", "pools [--list] [--declared|--detected]",
 	  "application object pools (free lists, Go sync.Pools): pooled objects, pollution", hs_cmd_pools,
-	  .options = OPTIONS(FLAG("--list", "list every pooled object"),
-			     FLAG("--declared", "only pools given with --pool"),
-			     FLAG("--detected", "only pools found without a --pool spec")),
+	  OPTIONS(pools, FLAG(pools, list, "--list", "list every pooled object"),
+		  FLAG(pools, declared, "--declared", "only pools given with --pool"),
+		  FLAG(pools, detected, "--detected", "only pools found without a --pool spec")),
 	  .last = "pools",
 	  .help = "Free lists the program keeps itself: declared with --pool EXPR[:LINK], or\n"
 		  "detected (docs/cli.md gives the rule); a Go program's sync.Pools, by\n"
@@ -97,29 +98,29 @@ const struct hs_command hs_commands[] = {
 	  .example = "hs pools --list" },
 	{ "export", "export --format pprof|folded [-o FILE]",
 	  "who holds the memory, as a pprof profile or folded stacks (flame graphs)", hs_cmd_export,
-	  .options = OPTIONS(CHOICE("--format", "FORMAT", "pprof (gzipped profile.proto) or folded (flame graph lines)",
-				    export_formats),
-			     PATHOPT("-o", "FILE", "write to FILE (atomically) instead of stdout"),
-			     PATHOPT("--output", "FILE", "the same as -o")),
+	  OPTIONS(export, CHOICE(export, format, "--format", "FORMAT", "pprof (gzipped profile.proto) or folded (flame graph lines)",
+			 export_formats),
+		  PATHOPT(export, file, "-o", "FILE", "write to FILE (atomically) instead of stdout"),
+		  PATHOPT(export, file, "--output", "FILE", "the same as -o")),
 	  .help = "Every allocation in use as a stack: the root holding it, the types of its\n"
 		  "owners down the dominator tree, its own type.  Totals are the bytes in use.\n"
 		  "In GDB give -o FILE for pprof (it is binary).",
 	  .example = "hs export --format folded -o heap.folded" },
 	{ "diff", "diff OLD-CORE [--limit N] [--force]",
 	  "what grew since an older core of the same program, by type, owner and leaks", hs_cmd_diff,
-	  .options = OPTIONS(FLAG("--force", "compare even when the build-ids differ"),
-			     NUMBER("--limit", "N", "at most N rows per table (default 20)")),
+	  OPTIONS(diff, FLAG(diff, force, "--force", "compare even when the build-ids differ"),
+		  NUMBER(diff, limit, "--limit", "N", "at most N rows per table (default 20)")),
 	  .argument = "OLD-CORE",
 	  .help = "OLD-CORE is the file name of an older core of the same program (in GDB\n"
 		  "too: it is not an expression).",
 	  .example = "hs diff /var/cores/yesterday.core" },
 	{ "report", "report [--html] [-o FILE]", "a one-page triage of the core (text, or one HTML file)", hs_cmd_report,
-	  .options = OPTIONS(FLAG("--html", "one self-contained HTML page"),
-			     PATHOPT("-o", "FILE", "write to FILE (atomically) instead of stdout"),
-			     PATHOPT("--output", "FILE", "the same as -o")),
+	  OPTIONS(report, FLAG(report, html, "--html", "one self-contained HTML page"),
+		  PATHOPT(report, file, "-o", "FILE", "write to FILE (atomically) instead of stdout"),
+		  PATHOPT(report, file, "--output", "FILE", "the same as -o")),
 	  .example = "hs report --html -o triage.html" },
 	{ "maps", "maps [--limit N]", "every hash map and tree: count, buckets, chains, bytes, retained", hs_cmd_maps,
-	  .options = OPTIONS(NUMBER("--limit", "N", "at most N containers")),
+	  OPTIONS(maps, NUMBER(maps, limit, "--limit", "N", "at most N containers")),
 	  .last = "containers",
 	  .help = "std::unordered_map/set (+multi), std::map/set (+multi), GHashTable and uthash\n"
 		  "tables, found by their shape and named by DWARF when there is some; Go maps\n"
@@ -127,19 +128,19 @@ const struct hs_command hs_commands[] = {
 		  "through their Go types, which need the executable's DWARF.",
 	  .example = "hs maps" },
 	{ "map", "map ADDR|ANCHOR [--limit N]", "one container's entries: keys, nodes, values", hs_cmd_map,
-	  .options = OPTIONS(NUMBER("--limit", "N", "at most N entries")),
+	  OPTIONS(map, NUMBER(map, limit, "--limit", "N", "at most N entries")),
 	  .argument = "ADDR",
 	  .help = "ADDR is the container itself (g_sessions) or a pointer to it (g_table, the\n"
 		  "head of a uthash table); in GDB any expression, in the CLI an address or an\n"
 		  "anchor as maps shows it (main.sessions, main.registry.ByID for Go).",
 	  .example = "hs map g_sessions --limit 10" },
 	{ "owners", "owners [--limit N]", "retained bytes per root (global, thread) and per container", hs_cmd_owners,
-	  .options = OPTIONS(NUMBER("--limit", "N", "at most N rows of each list (default 20; JSON: every row)")),
+	  OPTIONS(owners, NUMBER(owners, limit, "--limit", "N", "at most N rows of each list (default 20; JSON: every row)")),
 	  .example = "hs owners" },
 	{ "goroutines", "goroutines [--list] [--limit N]",
 	  "a Go program's goroutines grouped by wait reason, blocking function and stack", hs_cmd_goroutines,
-	  .options = OPTIONS(FLAG("--list", "also every goroutine: id, state, stack bounds, thread, channels"),
-			     NUMBER("--limit", "N", "at most N groups (default: all)")),
+	  OPTIONS(goroutines, FLAG(goroutines, list, "--list", "also every goroutine: id, state, stack bounds, thread, channels"),
+		  NUMBER(goroutines, limit, "--limit", "N", "at most N groups (default: all)")),
 	  .help = "Every goroutine of a Go core or process (runtime.allgs), grouped like pprof's\n"
 		  "goroutine profile by (wait reason, blocking function, stack); the blocking\n"
 		  "function is the first frame outside the runtime, sync, time and syscall;\n"
@@ -177,46 +178,11 @@ struct hs_error *hs_parse_u64(const char *text, const char *what, uint64_t *ret)
 	return NULL;
 }
 
-static enum hs_opt_kind kind_for(enum hs_option_kind k)
+static const struct hs_cmd_option *find_option(const struct hs_cmd_option *options, const char *arg, size_t nlen)
 {
-	return k == HS_OPTION_FLAG ? HS_OPT_FLAG : k == HS_OPTION_NUMBER ? HS_OPT_U64 : HS_OPT_STR;
-}
-
-/* The command's parser (opts, max_pos) and its table entry must agree. */
-static struct hs_error *check_against_table(const struct hs_command *cmd, const struct hs_opt *opts,
-					    size_t max_pos)
-{
-	const struct hs_option_info *t = cmd->options;
-	for (const struct hs_opt *o = opts; o && o->name; o++) {
-		size_t k = 0;
-		while (t && t[k].name && strcmp(t[k].name, o->name))
-			k++;
-		if (!t || !t[k].name)
-			return hs_error_create(HS_ERR_OTHER, "%s parses %s, which its entry in src/commands.c does not declare",
-					       cmd->name, o->name);
-		if (kind_for(t[k].kind) != o->kind)
-			return hs_error_create(HS_ERR_OTHER, "%s: %s has another kind in src/commands.c than in its parser",
-					       cmd->name, o->name);
-	}
-	for (size_t k = 0; t && t[k].name; k++) {
-		const struct hs_opt *o = opts;
-		while (o && o->name && strcmp(o->name, t[k].name))
-			o++;
-		if (!o || !o->name)
-			return hs_error_create(HS_ERR_OTHER, "%s: src/commands.c declares %s, which its parser does not take",
-					       cmd->name, t[k].name);
-	}
-	if ((max_pos > 0) != (cmd->argument != NULL))
-		return hs_error_create(HS_ERR_OTHER, "%s: src/commands.c and its parser disagree about the argument",
-				       cmd->name);
-	return NULL;
-}
-
-static const struct hs_option_info *table_option(const struct hs_command *cmd, const char *name)
-{
-	for (const struct hs_option_info *t = cmd ? cmd->options : NULL; t && t->name; t++)
-		if (!strcmp(t->name, name))
-			return t;
+	for (const struct hs_cmd_option *o = options; o && o->info.name; o++)
+		if (strlen(o->info.name) == nlen && !strncmp(o->info.name, arg, nlen))
+			return o;
 	return NULL;
 }
 
@@ -238,14 +204,25 @@ static struct hs_error *unknown_option(struct hs_cmd *c, const char *arg, size_t
 			       c->argv[0]);
 }
 
-struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
+struct hs_error *hs_cmd_parse(struct hs_cmd *c, void *opts, size_t size,
 			      const char **pos, size_t max_pos, size_t *npos_ret)
 {
-	hs_api_tables_init();
-	if (c->cmd)
-		HS_CHECK(check_against_table(c->cmd, opts, max_pos));
+	const struct hs_command *cmd = c->cmd;
+	if (cmd && size != cmd->opts_size)
+		return hs_error_create(HS_ERR_OTHER, "%s: its parser fills a struct of %zu bytes, its entry in src/commands.c "
+				       "names one of %zu (struct hs_%s_opts)", cmd->name, size, cmd->opts_size, cmd->name);
+	if (cmd && (max_pos > 0) != (cmd->argument != NULL))
+		return hs_error_create(HS_ERR_OTHER, "%s: src/commands.c and its parser disagree about the argument",
+				       cmd->name);
 	if (c->probe)
 		return hs_error_create(HS_ERR_OTHER, "probe");
+	return hs_cmd_parse_with(c, cmd ? cmd->options : NULL, opts, pos, max_pos, npos_ret);
+}
+
+struct hs_error *hs_cmd_parse_with(struct hs_cmd *c, const struct hs_cmd_option *options, void *opts,
+				   const char **pos, size_t max_pos, size_t *npos_ret)
+{
+	hs_api_tables_init();
 	size_t npos = 0;
 	bool options_done = false;
 	for (int i = 1; i < c->argc; i++) {
@@ -263,34 +240,32 @@ struct hs_error *hs_cmd_parse(struct hs_cmd *c, const struct hs_opt *opts,
 		// --name=value or --name value
 		const char *eq = strchr(arg, '=');
 		size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-		const struct hs_opt *o = opts;
-		for (; o && o->name; o++)
-			if (strlen(o->name) == nlen && !strncmp(o->name, arg, nlen))
-				break;
-		if (!o || !o->name)
+		const struct hs_cmd_option *o = find_option(options, arg, nlen);
+		if (!o)
 			return unknown_option(c, arg, nlen);
-		if (o->kind == HS_OPT_FLAG) {
+		const struct hs_option_info *t = &o->info;
+		void *field = (char *)opts + o->offset;
+		if (t->kind == HS_OPTION_FLAG) {
 			if (eq)
-				return hs_error_create(HS_ERR_USAGE, "%s: %s takes no value", c->argv[0], o->name);
-			*(bool *)o->value = true;
+				return hs_error_create(HS_ERR_USAGE, "%s: %s takes no value", c->argv[0], t->name);
+			*(bool *)field = true;
 			continue;
 		}
 		const char *val = eq ? eq + 1 : (i + 1 < c->argc ? c->argv[++i] : NULL);
 		if (!val)
-			return hs_error_create(HS_ERR_USAGE, "%s: %s needs a value", c->argv[0], o->name);
-		const struct hs_option_info *t = table_option(c->cmd, o->name);
-		if (t && !hs_option_value_ok(t, val)) {
+			return hs_error_create(HS_ERR_USAGE, "%s: %s needs a value", c->argv[0], t->name);
+		if (!hs_option_value_ok(t, val)) {
 			char list[512] = "";
 			for (size_t k = 0; t->values[k]; k++) {
 				size_t len = strlen(list);
 				snprintf(list + len, sizeof(list) - len, "%s%s", k ? ", " : "", t->values[k]);
 			}
-			return hs_error_create(HS_ERR_USAGE, "%s: %s takes one of %s, not '%s'", c->argv[0], o->name, list, val);
+			return hs_error_create(HS_ERR_USAGE, "%s: %s takes one of %s, not '%s'", c->argv[0], t->name, list, val);
 		}
-		if (o->kind == HS_OPT_STR)
-			*(const char **)o->value = val;
+		if (t->kind == HS_OPTION_NUMBER)
+			HS_CHECK(hs_parse_u64(val, t->name, (uint64_t *)field));
 		else
-			HS_CHECK(hs_parse_u64(val, o->name, (uint64_t *)o->value));
+			*(const char **)field = val;
 	}
 	if (npos_ret)
 		*npos_ret = npos;

@@ -52,10 +52,10 @@ static char *build_help(const struct hs_command *cmd)
 		fputs("\nADDR on the command line: a number (0x55d0c8a012a0), SYMBOL[+OFF] (the\n"
 		      "symbol's address, as show and chain print it: g_table+0x10), &SYMBOL (the\n"
 		      "same) or *SYMBOL[+OFF] (the pointer stored at SYMBOL, plus OFF).\n", f);
-	if (cmd->options && cmd->options[0].name) {
+	if (cmd->options && cmd->options[0].info.name) {
 		fputs("\nOptions:\n", f);
-		for (const struct hs_option_info *o = cmd->options; o->name; o++)
-			write_option(f, o);
+		for (const struct hs_cmd_option *o = cmd->options; o->info.name; o++)
+			write_option(f, &o->info);
 	}
 	const char *ex = cmd->example;
 	char fallback[64];
@@ -150,8 +150,8 @@ const char *hs_suggest(const char *word, const char *command)
 		return NULL;
 	if (command) {
 		const struct hs_command *cmd = hs_command_find(command);
-		for (const struct hs_option_info *o = cmd ? cmd->options : NULL; o && o->name; o++)
-			consider(&b, word, o->name);
+		for (const struct hs_cmd_option *o = cmd ? cmd->options : NULL; o && o->info.name; o++)
+			consider(&b, word, o->info.name);
 	} else if (word[0] == '-') {
 		size_t n;
 		const struct hs_option_info *g = hs_global_option_table(&n);

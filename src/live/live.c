@@ -106,13 +106,22 @@ static void report_json_fields(struct hs_out *out, int pid, const char *path, co
 	hs_json_ku64(out, "elapsed_us", (uint64_t)(r->elapsed * 1e6));
 }
 
-struct live_opts {
+struct hs_capture_opts {
 	const char *out, *compress, *filter;
 	bool sync;
 	struct hs_capture_options co;
 };
 
-static struct hs_error *capture_options(struct live_opts *lo)
+/* The live commands' options (not in the command table: the CLI alone runs
+ * them, and checks their values below); help: the CLI's text. */
+static const struct hs_cmd_option capture_opts[] = {
+	HS_PATH(capture, out, "-o", "FILE", NULL), HS_PATH(capture, out, "--output", "FILE", NULL),
+	HS_TEXT(capture, compress, "--compress", "zstd|none", NULL), HS_TEXT(capture, filter, "--filter", "LIST", NULL),
+	HS_FLAG(capture, sync, "--sync", NULL),
+	{ { 0 } },
+};
+
+static struct hs_error *capture_options(struct hs_capture_opts *lo)
 {
 	if (lo->compress) {
 		if (!strcmp(lo->compress, "zstd"))
@@ -129,15 +138,9 @@ static struct hs_error *capture_options(struct live_opts *lo)
 static struct hs_error *cmd_capture(int pid, int argc, const char *const *argv, struct hs_out *out, bool json,
 				     const struct hs_live_ops *ops)
 {
-	struct live_opts lo = { 0 };
-	struct hs_opt opts[] = {
-		{ "-o", HS_OPT_STR, &lo.out }, { "--output", HS_OPT_STR, &lo.out },
-		{ "--compress", HS_OPT_STR, &lo.compress }, { "--filter", HS_OPT_STR, &lo.filter },
-		{ "--sync", HS_OPT_FLAG, &lo.sync },
-		{ NULL, 0, NULL },
-	};
+	struct hs_capture_opts lo = { 0 };
 	struct hs_cmd c = { .argc = argc, .argv = argv };
-	HS_CHECK(hs_cmd_parse(&c, opts, NULL, 0, NULL));
+	HS_CHECK(hs_cmd_parse_with(&c, capture_opts, &lo, NULL, 0, NULL));
 	if (!lo.out)
 		return hs_error_create(HS_ERR_USAGE, "capture needs -o FILE");
 	HS_CHECK(capture_options(&lo));
@@ -183,13 +186,24 @@ static int core_name(char *buf, size_t cap, const char *dir, int pid, bool zstd)
 	return n;
 }
 
-struct watch_args {
+struct hs_watch_opts {
 	const char *rss, *cgroup, *at, *interval, *step, *max_cores;
 	bool once;
-	struct live_opts lo;
+	struct hs_capture_opts lo;
 };
 
-static struct hs_error *watch_open(int pid, struct watch_args *a, struct hs_watch **w)
+static const struct hs_cmd_option watch_opts[] = {
+	HS_PATH(watch, lo.out, "-o", "DIR", NULL), HS_PATH(watch, lo.out, "--output", "DIR", NULL),
+	HS_TEXT(watch, rss, "--rss-above", "SIZE", NULL), HS_PATH(watch, cgroup, "--cgroup", "DIR", NULL),
+	HS_TEXT(watch, at, "--at", "PCT", NULL), HS_TEXT(watch, interval, "--interval", "T", NULL),
+	HS_TEXT(watch, step, "--step", "SIZE", NULL), HS_TEXT(watch, max_cores, "--max-cores", "N", NULL),
+	HS_FLAG(watch, once, "--once", NULL),
+	HS_TEXT(watch, lo.compress, "--compress", "zstd|none", NULL), HS_TEXT(watch, lo.filter, "--filter", "LIST", NULL),
+	HS_FLAG(watch, lo.sync, "--sync", NULL),
+	{ { 0 } },
+};
+
+static struct hs_error *watch_open(int pid, struct hs_watch_opts *a, struct hs_watch **w)
 {
 	uint64_t step = 0;
 	if (a->step)
@@ -225,20 +239,9 @@ static struct hs_error *check_dir(const char *dir)
 static struct hs_error *cmd_watch(int pid, int argc, const char *const *argv, struct hs_out *out, bool json,
 				   const struct hs_live_ops *ops, int *status_ret)
 {
-	struct watch_args a = { 0 };
-	bool once = false;
-	struct hs_opt opts[] = {
-		{ "-o", HS_OPT_STR, &a.lo.out }, { "--output", HS_OPT_STR, &a.lo.out },
-		{ "--rss-above", HS_OPT_STR, &a.rss }, { "--cgroup", HS_OPT_STR, &a.cgroup },
-		{ "--at", HS_OPT_STR, &a.at }, { "--interval", HS_OPT_STR, &a.interval },
-		{ "--step", HS_OPT_STR, &a.step }, { "--max-cores", HS_OPT_STR, &a.max_cores },
-		{ "--once", HS_OPT_FLAG, &once },
-		{ "--compress", HS_OPT_STR, &a.lo.compress }, { "--filter", HS_OPT_STR, &a.lo.filter },
-		{ "--sync", HS_OPT_FLAG, &a.lo.sync },
-		{ NULL, 0, NULL },
-	};
+	struct hs_watch_opts a = { 0 };
 	struct hs_cmd c = { .argc = argc, .argv = argv };
-	struct hs_error *err = hs_cmd_parse(&c, opts, NULL, 0, NULL);
+	struct hs_error *err = hs_cmd_parse_with(&c, watch_opts, &a, NULL, 0, NULL);
 	double interval = 1;
 	uint64_t max_cores = 3;
 	if (!err && !a.lo.out)
@@ -251,7 +254,7 @@ static struct hs_error *cmd_watch(int pid, int argc, const char *const *argv, st
 		err = capture_options(&a.lo);
 	if (err)
 		return err;
-	if (once)
+	if (a.once)
 		max_cores = 1;
 	struct hs_watch *w = NULL;
 	if ((err = check_dir(a.lo.out)) || (err = watch_open(pid, &a, &w)))
@@ -323,7 +326,7 @@ static struct hs_error *cmd_watch(int pid, int argc, const char *const *argv, st
 				hs_out_flush(out);
 			}
 			if (taken >= max_cores) {
-				ended = once ? "once" : "max-cores";
+				ended = a.once ? "once" : "max-cores";
 				break;
 			}
 		}

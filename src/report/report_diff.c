@@ -484,12 +484,12 @@ static void diff_text(struct hs_cmd *c, const struct diff_model *m)
 
 struct hs_error *hs_cmd_diff(struct hs_cmd *c)
 {
-	bool force = false;
-	uint64_t limit = UINT64_MAX;
+	struct hs_diff_opts opt = { .limit = UINT64_MAX };
 	const char *pos[1];
 	size_t npos;
-	const struct hs_opt opts[] = { { "--force", HS_OPT_FLAG, &force }, { "--limit", HS_OPT_U64, &limit }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), pos, 1, &npos));
+	bool force = opt.force;
+	uint64_t limit = opt.limit;
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "diff needs the older core: heapscope NEW-CORE diff OLD-CORE");
 	if (limit == UINT64_MAX && !c->json)

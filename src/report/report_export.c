@@ -625,84 +625,116 @@ static void folded_line(struct hs_out *o, const struct hs_stacks *st, uint32_t k
 	hs_out_printf(o, " %" PRIu64 "\n", st->nodes[k].bytes);
 }
 
+/* The model of export: the stacks (hs_stacks_build), how many of them hold
+ * something, and the profile's comments.  The profile goes to the output or
+ * FILE (export_profile: pprof or folded); with -o FILE the output gets a
+ * summary of it (export_text or export_json). */
+struct export_model {
+	struct hs_stacks st;
+	const char *format, *file;
+	bool pprof;
+	size_t samples;                 /* stacks with allocations */
+	char comment0[600], comment1[200];  /* pprof: what and whose */
+};
+
+static struct hs_error *export_model(struct hs_session *s, const char *format, const char *file,
+				     struct export_model *m)
+{
+	m->format = format;
+	m->file = file;
+	m->pprof = !strcmp(format, "pprof");
+	HS_CHECK(hs_stacks_build(s, &m->st));
+	m->samples = 0;
+	for (size_t k = 0; k < m->st.nnodes; k++)
+		m->samples += m->st.nodes[k].count != 0;
+	struct hs_module *mod = s->symbols ? hs_symbols_main_module(s->symbols) : NULL;
+	snprintf(m->comment0, sizeof(m->comment0), "heapscope %s: who holds the memory of %s", HEAPSCOPE_VERSION,
+		 s->target->path);
+	size_t w = (size_t)snprintf(m->comment1, sizeof(m->comment1), "executable %s build-id ",
+				    mod && mod->name ? mod->name : "?");
+	for (size_t i = 0; mod && i < mod->build_id_len && w + 3 < sizeof(m->comment1); i++)
+		w += (size_t)snprintf(m->comment1 + w, sizeof(m->comment1) - w, "%02x", mod->build_id[i]);
+	return NULL;
+}
+
+// The profile: pprof's bytes, or one folded line per stack that holds something.
+static struct hs_error *export_profile(struct hs_out *o, const struct export_model *m)
+{
+	if (m->pprof) {
+		struct hs_pprof_info info = { { m->comment0, m->comment1, NULL } };
+		uint8_t *data;
+		size_t len;
+		HS_CHECK(hs_pprof_encode(&m->st, &info, &data, &len));
+		hs_out_write(o, (const char *)data, len);
+		free(data);
+		return NULL;
+	}
+	for (size_t k = 0; k < m->st.nnodes && !o->stopped; k++)
+		if (m->st.nodes[k].count)
+			folded_line(o, &m->st, (uint32_t)k);
+	return NULL;
+}
+
+static void export_text(struct hs_cmd *c, const struct export_model *m)
+{
+	char x[32];
+	hs_out_printf(c->out, "wrote %s: %s profile, %zu stacks, %" PRIu64 " allocations, %s (%" PRIu64 " bytes) in use\n",
+		      m->file, m->format, m->samples, m->st.count, hs_fmt_size(m->st.bytes, x, sizeof(x)), m->st.bytes);
+}
+
+static void export_json(struct hs_cmd *c, const struct export_model *m)
+{
+	hs_cmd_json_begin(c, "export");
+	hs_json_kstr(c->out, "format", m->format);
+	hs_json_kstr(c->out, "file", m->file);
+	hs_json_ku64(c->out, "samples", m->samples);
+	hs_json_ku64(c->out, "frames", m->st.nframes);
+	hs_json_kcount(c->out, "in_use", m->st.count, m->st.bytes);
+	hs_json_kcount(c->out, "leaked", m->st.leaked_count, m->st.leaked_bytes);
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(c->out);
+	hs_json_done(c->out);
+}
+
 static const char export_usage[] = "export --format pprof|folded [-o FILE]";
 
 struct hs_error *hs_cmd_export(struct hs_cmd *c)
 {
-	const char *format = NULL, *file = NULL;
-	const struct hs_opt opts[] = {
-		{ "--format", HS_OPT_STR, &format }, { "-o", HS_OPT_STR, &file }, { "--output", HS_OPT_STR, &file },
-		{ 0 },
-	};
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_export_opts opt = { 0 };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	const char *format = opt.format, *file = opt.file;
 	if (!format || (strcmp(format, "pprof") && strcmp(format, "folded")))
 		return hs_error_create(HS_ERR_USAGE, "export needs --format pprof or --format folded: %s", export_usage);
-	bool pprof = !strcmp(format, "pprof");
 	if (c->json && !file)
 		return hs_error_create(HS_ERR_USAGE, "export --json needs -o FILE (stdout gets the JSON summary)");
-	struct hs_session *s = c->s;
-	struct hs_stacks st;
-	HS_CHECK(hs_stacks_build(s, &st));
+	struct export_model m;
+	HS_CHECK(export_model(c->s, format, file, &m));
 	struct hs_outfile f;
 	struct hs_out *o = c->out;
 	struct hs_error *err = NULL;
 	if (file) {
 		if ((err = hs_outfile_open(&f, file))) {
-			hs_stacks_deinit(&st);
+			hs_stacks_deinit(&m.st);
 			return err;
 		}
 		o = &f.out;
 	} else {
 		// The profile itself is the output: bytes as they are (pprof is
 		// binary), and no diagnostics after it (use -o to see them).
-		if (pprof)
+		if (m.pprof)
 			o->escape_text = false;
 		c->diagnostics_done = true;
 	}
-	size_t samples = 0;
-	for (size_t k = 0; k < st.nnodes; k++)
-		samples += st.nodes[k].count != 0;
-	if (pprof) {
-		char c0[600], c1[200];
-		struct hs_module *m = s->symbols ? hs_symbols_main_module(s->symbols) : NULL;
-		snprintf(c0, sizeof(c0), "heapscope %s: who holds the memory of %s", HEAPSCOPE_VERSION, s->target->path);
-		size_t w = (size_t)snprintf(c1, sizeof(c1), "executable %s build-id ", m && m->name ? m->name : "?");
-		for (size_t i = 0; m && i < m->build_id_len && w + 3 < sizeof(c1); i++)
-			w += (size_t)snprintf(c1 + w, sizeof(c1) - w, "%02x", m->build_id[i]);
-		struct hs_pprof_info info = { { c0, c1, NULL } };
-		uint8_t *data;
-		size_t len;
-		err = hs_pprof_encode(&st, &info, &data, &len);
-		if (!err) {
-			hs_out_write(o, (const char *)data, len);
-			free(data);
-		}
-	} else {
-		for (size_t k = 0; k < st.nnodes && !o->stopped; k++)
-			if (st.nodes[k].count)
-				folded_line(o, &st, (uint32_t)k);
-	}
+	err = export_profile(o, &m);
 	if (file) {
 		err = err ? (hs_outfile_abort(&f), err) : hs_outfile_commit(&f);
 		if (!err) {
-			char x[32];
-			if (c->json) {
-				hs_cmd_json_begin(c, "export");
-				hs_json_kstr(c->out, "format", format);
-				hs_json_kstr(c->out, "file", file);
-				hs_json_ku64(c->out, "samples", samples);
-				hs_json_ku64(c->out, "frames", st.nframes);
-				hs_json_kcount(c->out, "in_use", st.count, st.bytes);
-				hs_json_kcount(c->out, "leaked", st.leaked_count, st.leaked_bytes);
-				hs_cmd_diagnostics(c);
-				hs_json_end_object(c->out);
-				hs_json_done(c->out);
-			} else {
-				hs_out_printf(c->out, "wrote %s: %s profile, %zu stacks, %" PRIu64 " allocations, %s (%" PRIu64 " bytes) in use\n",
-					      file, format, samples, st.count, hs_fmt_size(st.bytes, x, sizeof(x)), st.bytes);
-			}
+			if (c->json)
+				export_json(c, &m);
+			else
+				export_text(c, &m);
 		}
 	}
-	hs_stacks_deinit(&st);
+	hs_stacks_deinit(&m.st);
 	return err;
 }

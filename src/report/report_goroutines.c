@@ -440,13 +440,11 @@ static void goroutines_text(struct hs_cmd *c, const struct goroutines_model *m)
 
 struct hs_error *hs_cmd_goroutines(struct hs_cmd *c)
 {
-	bool list = false;
-	uint64_t limit = 0;
-	const struct hs_opt opts[] = { { "--list", HS_OPT_FLAG, &list }, { "--limit", HS_OPT_U64, &limit }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_goroutines_opts opt = { 0 };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
 	HS_CHECK(hs_session_need_goroutines(c->s));
 	struct goroutines_model m;
-	HS_CHECK(goroutines_model(c->s->goroutines, list, limit, &m));
+	HS_CHECK(goroutines_model(c->s->goroutines, opt.list, opt.limit, &m));
 	if (c->json)
 		goroutines_json(c, &m);
 	else

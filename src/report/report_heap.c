@@ -300,13 +300,11 @@ struct hs_error *hs_cmd_summary(struct hs_cmd *c)
 {
 	// The walk alone by default (DESIGN: summary needs only the walk);
 	// --leaks adds the pointer graph's classes.
-	bool with_leaks = false, no_leaks = false;
-	const struct hs_opt opts[] = { { "--leaks", HS_OPT_FLAG, &with_leaks },
-				       { "--no-leaks", HS_OPT_FLAG, &no_leaks }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_summary_opts opt = { 0 };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
 	HS_CHECK(need_heap(c));
 	HS_CHECK(try_pools(c));
-	bool leaks = with_leaks && !no_leaks && try_analysis(c);
+	bool leaks = opt.leaks && !opt.no_leaks && try_analysis(c);
 	// With the graph: what pooled objects alone keep alive.
 	bool pollution = false;
 	if (leaks && c->s->pools && c->s->pools->n) {
@@ -401,7 +399,7 @@ static void arenas_json(struct hs_cmd *c)
 
 struct hs_error *hs_cmd_arenas(struct hs_cmd *c)
 {
-	HS_CHECK(hs_cmd_parse(c, NULL, NULL, 0, NULL));
+	HS_CHECK(hs_cmd_parse(c, NULL, 0, NULL, 0, NULL));
 	HS_CHECK(need_heap(c));
 	if (c->json)
 		arenas_json(c);
@@ -501,18 +499,14 @@ static struct hs_error *chunks_json(struct hs_cmd *c, struct chunks_filter *f)
 
 struct hs_error *hs_cmd_chunks(struct hs_cmd *c)
 {
-	struct chunks_filter f = { .arena = UINT64_MAX, .limit = UINT64_MAX, .where = -1 };
-	const char *where = NULL;
-	const struct hs_opt opts[] = {
-		{ "--used", HS_OPT_FLAG, &f.used }, { "--free", HS_OPT_FLAG, &f.free_ },
-		{ "--arena", HS_OPT_U64, &f.arena }, { "--min-size", HS_OPT_U64, &f.min_size },
-		{ "--limit", HS_OPT_U64, &f.limit }, { "--where", HS_OPT_STR, &where }, { 0 },
-	};
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
-	if (where) {
-		f.where = hs_where_by_name(where);
+	struct hs_chunks_opts opt = { .arena = UINT64_MAX, .limit = UINT64_MAX };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	struct chunks_filter f = { .used = opt.used, .free_ = opt.free_, .arena = opt.arena, .min_size = opt.min_size,
+				   .limit = opt.limit, .where = -1 };
+	if (opt.where) {
+		f.where = hs_where_by_name(opt.where);
 		if (f.where < 0)
-			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", where);
+			return hs_error_create(HS_ERR_USAGE, "chunks: unknown --where '%s' (used, mmapped, tcache, fastbin, unsorted, smallbin, largebin, top, ...)", opt.where);
 	}
 	HS_CHECK(need_heap(c));
 	HS_CHECK(check_arena(c, f.arena));
@@ -611,9 +605,9 @@ static void bins_json(struct hs_cmd *c, const struct bin_row *rows, size_t n)
 
 struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 {
-	uint64_t arena = UINT64_MAX;
-	const struct hs_opt opts[] = { { "--arena", HS_OPT_U64, &arena }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_bins_opts opt = { .arena = UINT64_MAX };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	uint64_t arena = opt.arena;
 	HS_CHECK(need_heap(c));
 	HS_CHECK(check_arena(c, arena));
 	struct bin_row *rows;
@@ -627,7 +621,9 @@ struct hs_error *hs_cmd_bins(struct hs_cmd *c)
 	return NULL;
 }
 
-/* show ADDR */
+/* show ADDR: a model (show_model: what the address is, the block's facts and
+ * fields, and its words, read one at a time by show_next_word: --bytes may be
+ * large, so the words stream), then show_text or show_json. */
 
 // What a word points at: a heap block (with its type), or a symbol.
 static void describe_word(struct hs_session *s, uint64_t v, char *buf, size_t len, ptrdiff_t *block_ret)
@@ -649,289 +645,356 @@ static void describe_word(struct hs_session *s, uint64_t v, char *buf, size_t le
 		hs_symbols_describe(s->symbols, v, buf, len);
 }
 
-// An address outside the heap: which mapping, thread stack, global, and the word there.
-static void show_place(struct hs_cmd *c, uint64_t addr)
+#define SHOW_FIELDS 256
+
+struct show_model {
+	struct hs_session *s;
+	uint64_t addr;
+	const struct hs_block *b;       /* the block holding addr, or NULL */
+	size_t k;                       /* its index */
+	/* Not in a block: its symbol, whether it is mapped, and its place. */
+	bool sym, mapped;
+	char symbol[256];
+	struct hs_place place;
+	char place_to[256];             /* what the word there points at, or "" */
+	/* In a block. */
+	uint64_t size;                  /* usable; a pooled slot: its end from the block's start */
+	unsigned w;
+	const struct hs_pool_object *po;    /* the pooled object, or NULL */
+	const struct hs_pool *pool;
+	const char *label;              /* the arena's name, or NULL */
+	bool graph, go, go_reach;
+	const char *type;
+	struct hs_field *fields;        /* DWARF members (the graph's types), nfields */
+	size_t nfields;
+	/* The words dumped: offsets [first, dump), 8 bytes each. */
+	uint64_t first, dump;
+	uint64_t next;                  /* show_next_word's next offset */
+	struct hs_error *read_error;    /* the read that ended the words early, at read_error_off */
+	uint64_t read_error_off;
+};
+
+// One word of the dump: its value and what it points at (a glibc free-list
+// link decoded).
+struct show_word {
+	uint64_t offset, value;
+	bool linked;
+	uint64_t link;
+	char desc[320];                 /* "" when it points at nothing known */
+};
+
+static struct hs_error *show_model(struct hs_cmd *c, uint64_t addr, uint64_t max_bytes, struct show_model *m)
 {
 	struct hs_session *s = c->s;
-	struct hs_out *o = c->out;
-	struct hs_place p;
-	hs_place_of(s, addr, &p);
-	char to[256] = "";
-	if (p.readable)
-		hs_describe_pointer(s, p.value, to, sizeof(to));
-	if (c->json) {
-		hs_json_key(o, "place");
-		hs_json_begin_object(o);
-		hs_json_kstr(o, "kind", p.kind);
-		hs_json_kstr(o, "what", p.what);
-		hs_json_key(o, "mapping");
-		if (p.end) {
-			hs_json_begin_object(o);
-			hs_json_ku64(o, "start", p.start);
-			hs_json_ku64(o, "end", p.end);
-			hs_json_kstr(o, "perms", p.perms[0] ? p.perms : NULL);
-			hs_json_kstr(o, "file", p.mapping[0] ? p.mapping : NULL);
-			hs_json_end_object(o);
-		} else {
-			hs_json_null(o);
-		}
-		hs_json_key(o, "thread");
-		if (p.tid)
-			hs_json_i64(o, p.tid);
-		else
-			hs_json_null(o);
-		hs_json_key(o, "value");
-		if (p.readable)
-			hs_json_u64(o, p.value);
-		else
-			hs_json_null(o);
-		hs_json_kstr(o, "points_to", to[0] ? to : NULL);
-		hs_json_end_object(o);
-		return;
+	*m = (struct show_model){ .s = s, .addr = addr };
+	ptrdiff_t k = hs_heap_find(&s->heap, addr);
+	m->b = k >= 0 ? &s->heap.blocks[k] : NULL;
+	if (!m->b) {
+		m->sym = s->symbols && hs_symbols_describe(s->symbols, addr, m->symbol, sizeof(m->symbol));
+		m->mapped = hs_memory_segment(&s->target->mem, addr) != NULL;
+		// Words there are described with the heap's types when the graph is there.
+		try_analysis(c);
+		hs_place_of(s, addr, &m->place);
+		if (m->place.readable)
+			hs_describe_pointer(s, m->place.value, m->place_to, sizeof(m->place_to));
+		return NULL;
 	}
-	if (!p.end)
+	m->k = (size_t)k;
+	HS_CHECK(try_pools(c));
+	m->size = hs_block_size(m->b);
+	m->w = block_where(s, m->k);
+	m->po = hs_pools_find(s->pools, addr);
+	m->pool = m->po ? &s->pools->pools[m->po->pool] : NULL;
+	m->label = arena_label(s, hs_block_arena(m->b));
+	m->dump = m->size < max_bytes ? m->size : max_bytes;
+	m->graph = try_analysis(c);
+	m->type = m->graph ? hs_block_type(s, m->k) : NULL;
+	m->go = s->go_rt != NULL;
+	m->go_reach = m->go && hs_session_go_reach_ok(s);
+	if (m->graph && (m->fields = malloc(SHOW_FIELDS * sizeof(*m->fields))))
+		m->nfields = hs_block_fields(s, m->k, max_bytes, m->fields, SHOW_FIELDS);
+	// A pooled slot is dumped from its own start (offsets stay the block's).
+	if (m->pool && m->pool->slab) {
+		m->first = m->po->address - m->b->address;
+		m->dump = m->po->size < max_bytes ? m->po->size : max_bytes;
+		m->size = m->first + m->po->size;
+		m->dump += m->first;
+	}
+	m->next = m->first;
+	return NULL;
+}
+
+static void show_model_free(struct show_model *m)
+{
+	free(m->fields);
+	hs_error_destroy(m->read_error);
+}
+
+// The next word of the dump; false at the end, or when it cannot be read
+// (then m->read_error says why).
+static bool show_next_word(struct show_model *m, uint64_t *off_ret, uint64_t *v_ret)
+{
+	if (m->read_error || m->next + 8 > m->dump)
+		return false;
+	struct hs_error *err = hs_memory_read_u64(&m->s->target->mem, m->b->address + m->next, v_ret);
+	if (err) {
+		m->read_error = err;
+		m->read_error_off = m->next;
+		return false;
+	}
+	*off_ret = m->next;
+	m->next += 8;
+	return true;
+}
+
+static void show_describe(const struct show_model *m, uint64_t off, uint64_t v, struct show_word *wd)
+{
+	struct hs_session *s = m->s;
+	char what[256];
+	ptrdiff_t target;
+	uint64_t link, to_block = 0;
+	wd->offset = off;
+	wd->value = v;
+	wd->linked = hs_free_link(s, m->k, m->b->address + off, v, &link, &to_block);
+	wd->link = link;
+	describe_word(s, wd->linked ? link + to_block : v, what, sizeof(what), &target);
+	if (!wd->linked)
+		snprintf(wd->desc, sizeof(wd->desc), "%s", what);
+	else if (!link)
+		snprintf(wd->desc, sizeof(wd->desc), "safe-linked: 0x0 (the end of the list)");
+	else
+		snprintf(wd->desc, sizeof(wd->desc), "safe-linked: %s0x%" PRIx64 " %s", to_block ? "chunk " : "", link, what);
+}
+
+static void show_place_text(struct hs_out *o, const struct show_model *m)
+{
+	const struct hs_place *p = &m->place;
+	if (!p->end)
 		return;
-	hs_out_printf(o, "  %s: %s\n", p.kind, p.what);
-	hs_out_printf(o, "  mapping 0x%" PRIx64 "-0x%" PRIx64 " %s%s%s\n", p.start, p.end, p.perms[0] ? p.perms : "",
-		      p.mapping[0] ? " " : "", p.mapping[0] ? p.mapping : (p.perms[0] ? "" : "(not in the core)"));
-	if (p.readable)
-		hs_out_printf(o, "  the word at 0x%" PRIx64 ": 0x%" PRIx64 "%s%s\n", addr & ~UINT64_C(7), p.value,
-			      to[0] ? " " : "", to);
+	hs_out_printf(o, "  %s: %s\n", p->kind, p->what);
+	hs_out_printf(o, "  mapping 0x%" PRIx64 "-0x%" PRIx64 " %s%s%s\n", p->start, p->end, p->perms[0] ? p->perms : "",
+		      p->mapping[0] ? " " : "", p->mapping[0] ? p->mapping : (p->perms[0] ? "" : "(not in the core)"));
+	if (p->readable)
+		hs_out_printf(o, "  the word at 0x%" PRIx64 ": 0x%" PRIx64 "%s%s\n", m->addr & ~UINT64_C(7), p->value,
+			      m->place_to[0] ? " " : "", m->place_to);
 	else
 		hs_out_printf(o, "  its bytes are not in the core\n");
 }
 
-// One word of the dump: its value, bytes, and what it points at (a glibc
-// free-list link decoded).
-static void show_word(struct hs_cmd *c, size_t k, uint64_t off, uint64_t v)
+static void show_word_text(struct hs_out *o, const struct show_model *m, uint64_t off, uint64_t v)
 {
-	struct hs_session *s = c->s;
-	struct hs_out *o = c->out;
-	const struct hs_block *b = &s->heap.blocks[k];
-	char desc[320], what[256];
-	ptrdiff_t target;
-	uint64_t link, to_block = 0;
-	bool linked = hs_free_link(s, k, b->address + off, v, &link, &to_block);
-	describe_word(s, linked ? link + to_block : v, what, sizeof(what), &target);
-	if (!linked)
-		snprintf(desc, sizeof(desc), "%s", what);
-	else if (!link)
-		snprintf(desc, sizeof(desc), "safe-linked: 0x0 (the end of the list)");
-	else
-		snprintf(desc, sizeof(desc), "safe-linked: %s0x%" PRIx64 " %s", to_block ? "chunk " : "", link, what);
-	if (c->json) {
-		hs_json_begin_object(o);
-		hs_json_ku64(o, "offset", off);
-		hs_json_ku64(o, "value", v);
-		hs_json_kstr(o, "points_to", desc[0] ? desc : NULL);
-		if (linked)
-			hs_json_ku64(o, "decoded", link);
-		hs_json_end_object(o);
-		return;
-	}
+	struct show_word wd;
+	show_describe(m, off, v, &wd);
 	char ascii[9];
 	for (int j = 0; j < 8; j++) {
 		unsigned char ch = (v >> (8 * j)) & 0xff;
 		ascii[j] = ch >= 0x20 && ch < 0x7f ? (char)ch : '.';
 	}
 	ascii[8] = 0;
-	hs_out_printf(o, "  +0x%04" PRIx64 "  %016" PRIx64 "  %s  %s\n", off, v, ascii, desc);
+	hs_out_printf(o, "  +0x%04" PRIx64 "  %016" PRIx64 "  %s  %s\n", off, v, ascii, wd.desc);
 }
 
 // The end of a run of words equal to the one before: one is shown as it is,
 // more as one line.
-static void squeeze_end(struct hs_cmd *c, size_t k, uint64_t *same, uint64_t last_off, uint64_t v)
+static void squeeze_end(struct hs_out *o, const struct show_model *m, uint64_t *same, uint64_t last_off, uint64_t v)
 {
 	if (*same == 1)
-		show_word(c, k, last_off, v);
+		show_word_text(o, m, last_off, v);
 	else if (*same > 1)
-		hs_out_printf(c->out, "  *        (%" PRIu64 " more words the same, to +0x%04" PRIx64 ")\n", *same, last_off);
+		hs_out_printf(o, "  *        (%" PRIu64 " more words the same, to +0x%04" PRIx64 ")\n", *same, last_off);
 	*same = 0;
 }
 
-#define SHOW_FIELDS 256
-
-// A typed block's members (DWARF): text lines, or JSON "fields".
-static void show_fields(struct hs_cmd *c, size_t k, uint64_t limit)
+static void show_text(struct hs_cmd *c, struct show_model *m)
 {
-	struct hs_field *f = malloc(SHOW_FIELDS * sizeof(*f));
-	if (!f)
-		return;
-	size_t n = hs_block_fields(c->s, k, limit, f, SHOW_FIELDS);
 	struct hs_out *o = c->out;
-	if (c->json) {
+	const struct hs_analysis *an = c->s->analysis;
+	if (!m->b) {
+		hs_out_printf(o, "0x%" PRIx64 " is not in any heap block%s%s; %s\n", m->addr, m->sym ? ": " : "",
+			      m->sym ? m->symbol : "", m->mapped ? "it is mapped in the target" : "it is not mapped in the target");
+		show_place_text(o, m);
+		return;
+	}
+	size_t k = m->k;
+	unsigned w = m->w;
+	hs_out_printf(o, "0x%" PRIx64 " is %s 0x%" PRIx64 " + 0x%" PRIx64 "\n", m->addr,
+		      where_free(w) ? "in the free block" : "in the allocation", m->b->address, m->addr - m->b->address);
+	hs_out_printf(o, "  size %" PRIu64 " (usable), state %s, where %s, arena %s\n", hs_block_size(m->b),
+		      where_free(w) ? "free" : hs_where_kind(w) == HS_STATE_META ? "allocator metadata" : "used",
+		      hs_where_name(w), m->label ? m->label : "-");
+	if (m->pool) {
+		char thread[24] = "";
+		if (m->pool->tid)
+			snprintf(thread, sizeof(thread), " (thread %d)", m->pool->tid);
+		hs_out_printf(o, "  pooled: %s 0x%" PRIx64 " (%" PRIu64 " bytes) on the free list of pool %s%s\n",
+			      m->pool->slab ? "the slot" : "the object", m->po->address, m->po->size, m->pool->anchor, thread);
+	}
+	if (m->graph && m->go && (an->flags[k] & HS_NODE_USED))
+		hs_out_printf(o, "  %stype %s\n", !m->go_reach ? "" : (an->flags[k] & HS_NODE_REACHABLE) ? "reachable, " :
+			      "garbage awaiting GC (unreachable), ", m->type ? m->type : "? (not typed)");
+	else if (m->graph && (an->flags[k] & HS_NODE_USED))
+		hs_out_printf(o, "  %s%s, type %s\n", (an->flags[k] & HS_NODE_REACHABLE) ? "anchored" : "LEAKED",
+			      hs_node_unreferenced(an, k) ? " (unreferenced: a cluster head)" : "",
+			      m->type ? m->type : "?");
+	for (size_t j = 0; j < m->nfields && !o->stopped; j++)
+		hs_out_printf(o, "  +0x%04" PRIx64 "  .%s = %s\n", m->fields[j].offset, m->fields[j].name, m->fields[j].text);
+	// A run of equal words (two or more after the first) is one line, as
+	// hexdump does.
+	uint64_t prev = 0, same = 0, same_off = 0, off, v;
+	while (!o->stopped && show_next_word(m, &off, &v)) {
+		if (off > m->first && v == prev) {
+			same++;
+			same_off = off;
+			continue;
+		}
+		squeeze_end(o, m, &same, same_off, prev);
+		show_word_text(o, m, off, v);
+		prev = v;
+	}
+	if (m->read_error)
+		hs_out_printf(o, "  +0x%04" PRIx64 "  %s\n", m->read_error_off, hs_error_message(m->read_error));
+	squeeze_end(o, m, &same, same_off, prev);
+	if (m->dump < m->size)
+		hs_out_printf(o, "  ... %" PRIu64 " more bytes%s (--bytes N)\n", m->size - m->dump, m->first ? " of the slot" : "");
+}
+
+static void show_place_json(struct hs_out *o, const struct show_model *m)
+{
+	const struct hs_place *p = &m->place;
+	hs_json_key(o, "place");
+	hs_json_begin_object(o);
+	hs_json_kstr(o, "kind", p->kind);
+	hs_json_kstr(o, "what", p->what);
+	hs_json_key(o, "mapping");
+	if (p->end) {
+		hs_json_begin_object(o);
+		hs_json_ku64(o, "start", p->start);
+		hs_json_ku64(o, "end", p->end);
+		hs_json_kstr(o, "perms", p->perms[0] ? p->perms : NULL);
+		hs_json_kstr(o, "file", p->mapping[0] ? p->mapping : NULL);
+		hs_json_end_object(o);
+	} else {
+		hs_json_null(o);
+	}
+	hs_json_key(o, "thread");
+	if (p->tid)
+		hs_json_i64(o, p->tid);
+	else
+		hs_json_null(o);
+	hs_json_key(o, "value");
+	if (p->readable)
+		hs_json_u64(o, p->value);
+	else
+		hs_json_null(o);
+	hs_json_kstr(o, "points_to", m->place_to[0] ? m->place_to : NULL);
+	hs_json_end_object(o);
+}
+
+static void show_json(struct hs_cmd *c, struct show_model *m)
+{
+	struct hs_out *o = c->out;
+	struct hs_session *s = c->s;
+	const struct hs_analysis *an = s->analysis;
+	hs_cmd_json_begin(c, "show");
+	hs_json_ku64(o, "address", m->addr);
+	hs_json_key(o, "allocation");
+	if (!m->b) {
+		hs_json_null(o);
+		hs_json_kstr(o, "symbol", m->sym ? m->symbol : NULL);
+		hs_json_kbool(o, "mapped", m->mapped);
+		show_place_json(o, m);
+		hs_json_end_object(o);
+		hs_json_done(o);
+		return;
+	}
+	size_t k = m->k;
+	json_block(o, m->b, m->w);
+	hs_json_ku64(o, "offset", m->addr - m->b->address);
+	hs_json_key(o, "pool");
+	if (m->pool) {
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "anchor", m->pool->anchor);
+		hs_json_key(o, "thread");
+		if (m->pool->tid)
+			hs_json_i64(o, m->pool->tid);
+		else
+			hs_json_null(o);
+		hs_json_ku64(o, "object", m->po->address);
+		hs_json_ku64(o, "object_size", m->po->size);
+		hs_json_kbool(o, "slot", m->pool->slab);
+		hs_json_end_object(o);
+	} else {
+		hs_json_null(o);
+	}
+	hs_json_kstr(o, "arena_name", m->label);
+	if (m->graph && !m->go) {
+		hs_json_kbool(o, "anchored", (an->flags[k] & HS_NODE_REACHABLE) != 0);
+		hs_json_kbool(o, "leaked", hs_node_leaked(an, k));
+		hs_json_kbool(o, "unreferenced", hs_node_unreferenced(an, k));
+	} else if (m->graph && m->go_reach) {
+		// Go: unreachable is garbage awaiting GC, never a leak.
+		hs_json_kbool(o, "anchored", (an->flags[k] & HS_NODE_REACHABLE) != 0);
+		hs_json_kbool(o, "garbage", hs_node_leaked(an, k));
+	}
+	hs_json_kstr(o, "type", m->type);
+	hs_json_type_info(o, s, k);
+	if (m->graph) {
 		hs_json_key(o, "fields");
 		hs_json_begin_array(o);
-	}
-	for (size_t j = 0; j < n && !o->stopped; j++) {
-		if (c->json) {
+		for (size_t j = 0; j < m->nfields && !o->stopped; j++) {
+			const struct hs_field *f = &m->fields[j];
 			hs_json_begin_object(o);
-			hs_json_kstr(o, "name", f[j].name);
-			hs_json_ku64(o, "offset", f[j].offset);
-			hs_json_ku64(o, "size", f[j].size);
+			hs_json_kstr(o, "name", f->name);
+			hs_json_ku64(o, "offset", f->offset);
+			hs_json_ku64(o, "size", f->size);
 			hs_json_key(o, "value");
-			if (f[j].has_value)
-				hs_json_u64(o, f[j].value);
+			if (f->has_value)
+				hs_json_u64(o, f->value);
 			else
 				hs_json_null(o);
-			hs_json_kstr(o, "text", f[j].text);
+			hs_json_kstr(o, "text", f->text);
 			hs_json_end_object(o);
-		} else {
-			hs_out_printf(o, "  +0x%04" PRIx64 "  .%s = %s\n", f[j].offset, f[j].name, f[j].text);
 		}
-	}
-	if (c->json)
 		hs_json_end_array(o);
-	free(f);
+	}
+	hs_json_key(o, "words");
+	hs_json_begin_array(o);
+	uint64_t off, v;
+	while (!o->stopped && show_next_word(m, &off, &v)) {
+		struct show_word wd;
+		show_describe(m, off, v, &wd);
+		hs_json_begin_object(o);
+		hs_json_ku64(o, "offset", wd.offset);
+		hs_json_ku64(o, "value", wd.value);
+		hs_json_kstr(o, "points_to", wd.desc[0] ? wd.desc : NULL);
+		if (wd.linked)
+			hs_json_ku64(o, "decoded", wd.link);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+	hs_json_end_object(o);
+	hs_json_done(o);
 }
 
 struct hs_error *hs_cmd_show(struct hs_cmd *c)
 {
-	uint64_t max_bytes = 256;
-	const struct hs_opt opts[] = { { "--bytes", HS_OPT_U64, &max_bytes }, { 0 } };
+	struct hs_show_opts opt = { .bytes = 256 };
 	const char *pos[1];
 	size_t npos;
-	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), pos, 1, &npos));
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "show needs an address: show ADDR");
 	uint64_t addr;
 	HS_CHECK(hs_cmd_address(c, pos[0], "show", &addr));
 	HS_CHECK(need_heap(c));
-	struct hs_session *s = c->s;
-	struct hs_out *o = c->out;
-	ptrdiff_t k = hs_heap_find(&s->heap, addr);
-	const struct hs_block *b = k >= 0 ? &s->heap.blocks[k] : NULL;
-	char desc[256];
-	if (!b) {
-		bool sym = s->symbols && hs_symbols_describe(s->symbols, addr, desc, sizeof(desc));
-		const struct hs_segment *seg = hs_memory_segment(&s->target->mem, addr);
-		// Words there are described with the heap's types when the graph is there.
-		try_analysis(c);
-		if (c->json) {
-			hs_cmd_json_begin(c, "show");
-			hs_json_ku64(o, "address", addr);
-			hs_json_key(o, "allocation");
-			hs_json_null(o);
-			hs_json_kstr(o, "symbol", sym ? desc : NULL);
-			hs_json_kbool(o, "mapped", seg != NULL);
-			show_place(c, addr);
-			hs_json_end_object(o);
-			hs_json_done(o);
-			return NULL;
-		}
-		hs_out_printf(o, "0x%" PRIx64 " is not in any heap block%s%s; %s\n", addr, sym ? ": " : "", sym ? desc : "",
-			      seg ? "it is mapped in the target" : "it is not mapped in the target");
-		show_place(c, addr);
-		return NULL;
+	struct show_model m;
+	struct hs_error *err = show_model(c, addr, opt.bytes, &m);
+	if (!err) {
+		if (c->json)
+			show_json(c, &m);
+		else
+			show_text(c, &m);
 	}
-	HS_CHECK(try_pools(c));
-	uint64_t size = hs_block_size(b);
-	unsigned w = block_where(s, (size_t)k);
-	const struct hs_pool_object *po = hs_pools_find(s->pools, addr);
-	const struct hs_pool *pool = po ? &s->pools->pools[po->pool] : NULL;
-	const char *label = arena_label(s, hs_block_arena(b));
-	uint64_t dump = size < max_bytes ? size : max_bytes;
-	bool graph = try_analysis(c);
-	const struct hs_analysis *an = s->analysis;
-	const char *type = graph ? hs_block_type(s, (size_t)k) : NULL;
-	bool go = s->go_rt != NULL, go_reach = go && hs_session_go_reach_ok(s);
-	if (c->json) {
-		hs_cmd_json_begin(c, "show");
-		hs_json_ku64(o, "address", addr);
-		hs_json_key(o, "allocation");
-		json_block(o, b, w);
-		hs_json_ku64(o, "offset", addr - b->address);
-		hs_json_key(o, "pool");
-		if (pool) {
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "anchor", pool->anchor);
-			hs_json_key(o, "thread");
-			if (pool->tid)
-				hs_json_i64(o, pool->tid);
-			else
-				hs_json_null(o);
-			hs_json_ku64(o, "object", po->address);
-			hs_json_ku64(o, "object_size", po->size);
-			hs_json_kbool(o, "slot", pool->slab);
-			hs_json_end_object(o);
-		} else {
-			hs_json_null(o);
-		}
-		hs_json_kstr(o, "arena_name", label);
-		if (graph && !go) {
-			hs_json_kbool(o, "anchored", (an->flags[k] & HS_NODE_REACHABLE) != 0);
-			hs_json_kbool(o, "leaked", hs_node_leaked(an, (size_t)k));
-			hs_json_kbool(o, "unreferenced", hs_node_unreferenced(an, (size_t)k));
-		} else if (graph && go_reach) {
-			// Go: unreachable is garbage awaiting GC, never a leak.
-			hs_json_kbool(o, "anchored", (an->flags[k] & HS_NODE_REACHABLE) != 0);
-			hs_json_kbool(o, "garbage", hs_node_leaked(an, (size_t)k));
-		}
-		hs_json_kstr(o, "type", type);
-		hs_json_type_info(o, s, (size_t)k);
-		if (graph)
-			show_fields(c, (size_t)k, max_bytes);
-		hs_json_key(o, "words");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "0x%" PRIx64 " is %s 0x%" PRIx64 " + 0x%" PRIx64 "\n", addr,
-			      where_free(w) ? "in the free block" : "in the allocation", b->address, addr - b->address);
-		hs_out_printf(o, "  size %" PRIu64 " (usable), state %s, where %s, arena %s\n", size,
-			      where_free(w) ? "free" : hs_where_kind(w) == HS_STATE_META ? "allocator metadata" : "used",
-			      hs_where_name(w), label ? label : "-");
-		if (pool) {
-			char thread[24] = "";
-			if (pool->tid)
-				snprintf(thread, sizeof(thread), " (thread %d)", pool->tid);
-			hs_out_printf(o, "  pooled: %s 0x%" PRIx64 " (%" PRIu64 " bytes) on the free list of pool %s%s\n",
-				      pool->slab ? "the slot" : "the object", po->address, po->size, pool->anchor, thread);
-		}
-		if (graph && go && (an->flags[k] & HS_NODE_USED))
-			hs_out_printf(o, "  %stype %s\n", !go_reach ? "" : (an->flags[k] & HS_NODE_REACHABLE) ? "reachable, " :
-				      "garbage awaiting GC (unreachable), ", type ? type : "? (not typed)");
-		else if (graph && (an->flags[k] & HS_NODE_USED))
-			hs_out_printf(o, "  %s%s, type %s\n", (an->flags[k] & HS_NODE_REACHABLE) ? "anchored" : "LEAKED",
-				      hs_node_unreferenced(an, (size_t)k) ? " (unreferenced: a cluster head)" : "",
-				      type ? type : "?");
-		if (graph)
-			show_fields(c, (size_t)k, max_bytes);
-	}
-	// A pooled slot is dumped from its own start (offsets stay the block's).
-	uint64_t first = 0;
-	if (pool && pool->slab) {
-		first = po->address - b->address;
-		dump = po->size < max_bytes ? po->size : max_bytes;
-		size = first + po->size;
-		dump += first;
-	}
-	// Text squeezes a run of equal words (two or more after the first) into
-	// one line, as hexdump does.
-	uint64_t prev = 0, same = 0, same_off = 0;
-	for (uint64_t off = first; off + 8 <= dump && !o->stopped; off += 8) {
-		uint64_t v;
-		struct hs_error *err = hs_memory_read_u64(&s->target->mem, b->address + off, &v);
-		if (err) {
-			if (!c->json)
-				hs_out_printf(o, "  +0x%04" PRIx64 "  %s\n", off, hs_error_message(err));
-			hs_error_destroy(err);
-			break;
-		}
-		if (!c->json && off > first && v == prev) {
-			same++;
-			same_off = off;
-			continue;
-		}
-		squeeze_end(c, (size_t)k, &same, same_off, prev);
-		show_word(c, (size_t)k, off, v);
-		prev = v;
-	}
-	squeeze_end(c, (size_t)k, &same, same_off, prev);
-	if (c->json) {
-		hs_json_end_array(o);
-		hs_json_end_object(o);
-		hs_json_done(o);
-	} else if (dump < size) {
-		hs_out_printf(o, "  ... %" PRIu64 " more bytes%s (--bytes N)\n", size - dump, first ? " of the slot" : "");
-	}
-	return NULL;
+	show_model_free(&m);
+	return err;
 }

@@ -896,11 +896,10 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 
 struct hs_error *hs_cmd_report(struct hs_cmd *c)
 {
-	bool html = false;
-	const char *file = NULL;
-	const struct hs_opt opts[] = { { "--html", HS_OPT_FLAG, &html }, { "-o", HS_OPT_STR, &file },
-				       { "--output", HS_OPT_STR, &file }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_report_opts opt = { 0 };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	bool html = opt.html;
+	const char *file = opt.file;
 	if (c->json && html && !file)
 		return hs_error_create(HS_ERR_USAGE, "report --html --json needs -o FILE (stdout gets the JSON summary)");
 	struct report r;

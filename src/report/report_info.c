@@ -376,7 +376,7 @@ static void info_text(struct hs_cmd *c, const struct info_model *m)
 
 struct hs_error *hs_cmd_info(struct hs_cmd *c)
 {
-	HS_CHECK(hs_cmd_parse(c, NULL, NULL, 0, NULL));
+	HS_CHECK(hs_cmd_parse(c, NULL, 0, NULL, 0, NULL));
 	struct hs_error *err = hs_session_need_symbols(c->s);
 	if (err) {
 		hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "symbols", 0, "%s", hs_error_message(err));

@@ -432,21 +432,16 @@ static void leaks_text(struct hs_cmd *c, const struct leaks_model *m)
 
 struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 {
-	bool list = false, fail = false;
-	uint64_t limit = UINT64_MAX, min_size = 0;
-	const struct hs_opt opts[] = {
-		{ "--list", HS_OPT_FLAG, &list }, { "--limit", HS_OPT_U64, &limit },
-		{ "--min-size", HS_OPT_U64, &min_size }, { "--fail-on-leaks", HS_OPT_FLAG, &fail }, { 0 },
-	};
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_leaks_opts opt = { .limit = UINT64_MAX };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
 	HS_CHECK(hs_session_need_types(c->s));
 	struct leaks_model m;
-	HS_CHECK(leaks_model(c->s, list, limit, min_size, &m));
+	HS_CHECK(leaks_model(c->s, opt.list, opt.limit, opt.min_size, &m));
 	if (c->json)
 		leaks_json(c, &m);
 	else
 		leaks_text(c, &m);
-	if (fail && m.leaked_count && !m.go)
+	if (opt.fail_on_leaks && m.leaked_count && !m.go)
 		c->status = 1;
 	groups_model_free(&m.groups);
 	free(m.objects);
@@ -455,14 +450,12 @@ struct hs_error *hs_cmd_leaks(struct hs_cmd *c)
 
 struct hs_error *hs_cmd_histogram(struct hs_cmd *c)
 {
-	bool used = false, leaked = false, free_ = false;
-	const char *by = "type+size";
-	uint64_t limit = UINT64_MAX;    /* not given: 50 rows of text, every row of JSON */
-	const struct hs_opt opts[] = {
-		{ "--used", HS_OPT_FLAG, &used }, { "--leaked", HS_OPT_FLAG, &leaked }, { "--free", HS_OPT_FLAG, &free_ },
-		{ "--by", HS_OPT_STR, &by }, { "--limit", HS_OPT_U64, &limit }, { 0 },
-	};
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	/* --limit not given: 50 rows of text, every row of JSON */
+	struct hs_histogram_opts opt = { .by = "type+size", .limit = UINT64_MAX };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	bool used = opt.used, leaked = opt.leaked, free_ = opt.free_;
+	const char *by = opt.by;
+	uint64_t limit = opt.limit;
 	if (limit == UINT64_MAX && !c->json)
 		limit = 50;
 	enum group_by mode;
@@ -571,55 +564,72 @@ static bool root_symbol(struct hs_session *s, uint64_t addr, char *buf, size_t l
 	return s->symbols && hs_symbols_describe(s->symbols, addr, buf, len);
 }
 
-static void render_root(struct hs_cmd *c, const struct root_ref *r)
+/* The rows of chain and refs (a root word, an allocation, a run of hops
+ * alike, the hops --max-hops leaves out): each described (X_describe: what
+ * the row says) and rendered by X_text or X_json. */
+
+struct root_desc {
+	const struct root_ref *r;
+	bool have_sym, have_fn, go_stack;
+	char sym[256], fn[256], gname[256];
+	const char *reg;             /* a register's name, or NULL */
+	uint64_t goid;
+};
+
+static void root_describe(struct hs_session *s, const struct root_ref *r, struct root_desc *d)
 {
-	struct hs_session *s = c->s;
-	char sym[256] = "", fn[256] = "";
-	bool have_sym = r->word && r->kind == HS_ROOT_GLOBAL && root_symbol(s, r->word, sym, sizeof(sym));
-	bool have_fn = r->kind == HS_ROOT_STACK && hs_stack_frame_function(s, r->tid, r->word, fn, sizeof(fn));
-	if (have_fn) {
-		char mangled[sizeof(fn)];
-		memcpy(mangled, fn, sizeof(fn));
-		hs_demangle(mangled, fn, sizeof(fn));
+	d->r = r;
+	d->sym[0] = d->fn[0] = 0;
+	d->have_sym = r->word && r->kind == HS_ROOT_GLOBAL && root_symbol(s, r->word, d->sym, sizeof(d->sym));
+	d->have_fn = r->kind == HS_ROOT_STACK && hs_stack_frame_function(s, r->tid, r->word, d->fn, sizeof(d->fn));
+	if (d->have_fn) {
+		char mangled[sizeof(d->fn)];
+		memcpy(mangled, d->fn, sizeof(d->fn));
+		hs_demangle(mangled, d->fn, sizeof(d->fn));
 	}
-	const char *reg = r->reg >= 0 ? hs_reg_names[r->reg] : NULL;
+	d->reg = r->reg >= 0 ? hs_reg_names[r->reg] : NULL;
 	// Go: a goroutine's stack, scanned conservatively.
-	char gname[256];
-	uint64_t goid = 0;
-	bool go_stack = r->kind == HS_ROOT_STACK && r->word && s->go_rt &&
-			hs_go_stack_root_name(s, r->word, gname, sizeof(gname), &goid);
-	if (c->json) {
-		struct hs_out *o = c->out;
-		hs_json_begin_object(o);
-		hs_json_kstr(o, "kind", hs_root_kind_name(r->kind));
-		if (go_stack)
-			hs_json_ku64(o, "goroutine", goid);
-		hs_json_key(o, "address");
-		if (r->word)
-			hs_json_u64(o, r->word);
-		else
-			hs_json_null(o);
-		hs_json_kstr(o, "symbol", have_sym ? sym : NULL);
-		hs_json_key(o, "thread");
-		if (r->tid)
-			hs_json_i64(o, r->tid);
-		else
-			hs_json_null(o);
-		hs_json_kstr(o, "function", have_fn ? fn : NULL);
-		hs_json_kstr(o, "register", reg);
-		hs_json_end_object(o);
-		return;
-	}
-	hs_out_printf(c->out, "  %-8s ", hs_root_kind_name(r->kind));
-	if (reg)
-		hs_out_printf(c->out, "register %s of thread %d\n", reg, r->tid);
-	else if (go_stack)
-		hs_out_printf(c->out, "0x%" PRIx64 " in %s (scanned conservatively)\n", r->word, gname);
-	else if (r->kind == HS_ROOT_STACK || r->kind == HS_ROOT_TLS)
-		hs_out_printf(c->out, "0x%" PRIx64 " in thread %d%s%s%s\n", r->word, r->tid,
-			      have_fn ? " (frame of " : "", have_fn ? fn : "", have_fn ? ")" : "");
+	d->goid = 0;
+	d->go_stack = r->kind == HS_ROOT_STACK && r->word && s->go_rt &&
+		      hs_go_stack_root_name(s, r->word, d->gname, sizeof(d->gname), &d->goid);
+}
+
+static void root_line_json(struct hs_out *o, const struct root_desc *d)
+{
+	const struct root_ref *r = d->r;
+	hs_json_begin_object(o);
+	hs_json_kstr(o, "kind", hs_root_kind_name(r->kind));
+	if (d->go_stack)
+		hs_json_ku64(o, "goroutine", d->goid);
+	hs_json_key(o, "address");
+	if (r->word)
+		hs_json_u64(o, r->word);
 	else
-		hs_out_printf(c->out, "0x%" PRIx64 "%s%s\n", r->word, have_sym ? " " : "", have_sym ? sym : "");
+		hs_json_null(o);
+	hs_json_kstr(o, "symbol", d->have_sym ? d->sym : NULL);
+	hs_json_key(o, "thread");
+	if (r->tid)
+		hs_json_i64(o, r->tid);
+	else
+		hs_json_null(o);
+	hs_json_kstr(o, "function", d->have_fn ? d->fn : NULL);
+	hs_json_kstr(o, "register", d->reg);
+	hs_json_end_object(o);
+}
+
+static void root_line_text(struct hs_out *o, const struct root_desc *d)
+{
+	const struct root_ref *r = d->r;
+	hs_out_printf(o, "  %-8s ", hs_root_kind_name(r->kind));
+	if (d->reg)
+		hs_out_printf(o, "register %s of thread %d\n", d->reg, r->tid);
+	else if (d->go_stack)
+		hs_out_printf(o, "0x%" PRIx64 " in %s (scanned conservatively)\n", r->word, d->gname);
+	else if (r->kind == HS_ROOT_STACK || r->kind == HS_ROOT_TLS)
+		hs_out_printf(o, "0x%" PRIx64 " in thread %d%s%s%s\n", r->word, r->tid,
+			      d->have_fn ? " (frame of " : "", d->have_fn ? d->fn : "", d->have_fn ? ")" : "");
+	else
+		hs_out_printf(o, "0x%" PRIx64 "%s%s\n", r->word, d->have_sym ? " " : "", d->have_sym ? d->sym : "");
 }
 
 struct first_word { uint64_t word; bool found; };
@@ -653,48 +663,61 @@ static const struct hs_pool *hop_pool(struct hs_session *s, size_t i, int64_t of
 	return &s->pools->pools[o->pool];
 }
 
-static void render_alloc(struct hs_cmd *c, size_t i, int64_t offset)
+struct alloc_desc {
+	const struct hs_block *b;
+	int64_t offset;              /* of the pointer word in it, or -1 */
+	const struct hs_pool *pool;  /* a hop through a pool, or NULL */
+	const char *type;
+	bool have_field, have_entry;
+	char field[128], entry[320];
+};
+
+static void alloc_describe(struct hs_session *s, size_t i, int64_t offset, struct alloc_desc *d)
 {
-	struct hs_session *s = c->s;
-	const struct hs_block *b = &s->heap.blocks[i];
-	const struct hs_pool *pool = hop_pool(s, i, offset);
-	const char *t = hs_block_type(s, i);
-	char field[128];
-	bool have_field = offset >= 0 && hs_block_field(s, i, (uint64_t)offset, field, sizeof(field));
-	char entry[320];
-	bool have_entry = offset >= 0 ? hs_container_entry_name(s, i, (uint64_t)offset, entry, sizeof(entry))
-				      : hs_container_node_name(s, i, entry, sizeof(entry));
+	d->b = &s->heap.blocks[i];
+	d->offset = offset;
+	d->pool = hop_pool(s, i, offset);
+	d->type = hs_block_type(s, i);
+	d->have_field = offset >= 0 && hs_block_field(s, i, (uint64_t)offset, d->field, sizeof(d->field));
+	d->have_entry = offset >= 0 ? hs_container_entry_name(s, i, (uint64_t)offset, d->entry, sizeof(d->entry))
+				    : hs_container_node_name(s, i, d->entry, sizeof(d->entry));
 	// A container's node is named by its key; its DWARF layout is the node base's.
-	if (have_entry)
-		have_field = false;
-	if (c->json) {
-		struct hs_out *o = c->out;
-		hs_json_begin_object(o);
-		hs_json_kstr(o, "kind", "allocation");
-		hs_json_ku64(o, "address", b->address);
-		hs_json_ku64(o, "size", hs_block_size(b));
-		hs_json_key(o, "offset");
-		if (offset >= 0)
-			hs_json_i64(o, offset);
-		else
-			hs_json_null(o);
-		hs_json_kstr(o, "type", t);
-		hs_json_kstr(o, "field", have_field ? field : NULL);
-		hs_json_kbool(o, "pooled", pool != NULL);
-		hs_json_kstr(o, "pool", pool ? pool->anchor : NULL);
-		hs_json_kstr(o, "entry", have_entry ? entry : NULL);
-		hs_json_end_object(o);
-		return;
-	}
-	hs_out_printf(c->out, "  %-8s 0x%" PRIx64 " (%" PRIu64 " bytes%s%s)", "alloc", b->address, hs_block_size(b),
+	if (d->have_entry)
+		d->have_field = false;
+}
+
+static void alloc_json(struct hs_out *o, const struct alloc_desc *d)
+{
+	hs_json_begin_object(o);
+	hs_json_kstr(o, "kind", "allocation");
+	hs_json_ku64(o, "address", d->b->address);
+	hs_json_ku64(o, "size", hs_block_size(d->b));
+	hs_json_key(o, "offset");
+	if (d->offset >= 0)
+		hs_json_i64(o, d->offset);
+	else
+		hs_json_null(o);
+	hs_json_kstr(o, "type", d->type);
+	hs_json_kstr(o, "field", d->have_field ? d->field : NULL);
+	hs_json_kbool(o, "pooled", d->pool != NULL);
+	hs_json_kstr(o, "pool", d->pool ? d->pool->anchor : NULL);
+	hs_json_kstr(o, "entry", d->have_entry ? d->entry : NULL);
+	hs_json_end_object(o);
+}
+
+static void alloc_text(struct hs_out *o, const struct alloc_desc *d)
+{
+	const char *t = d->type;
+	hs_out_printf(o, "  %-8s 0x%" PRIx64 " (%" PRIu64 " bytes%s%s)", "alloc", d->b->address, hs_block_size(d->b),
 		      t ? ", " : "", t ? t : "");
-	if (offset >= 0)
-		hs_out_printf(c->out, " +0x%" PRIx64 "%s%s", (uint64_t)offset, have_field ? " ." : "", have_field ? field : "");
-	if (pool)
-		hs_out_printf(c->out, "  [pooled: %s]", pool->anchor);
-	if (have_entry)
-		hs_out_printf(c->out, " %s", entry);
-	hs_out_puts(c->out, "\n");
+	if (d->offset >= 0)
+		hs_out_printf(o, " +0x%" PRIx64 "%s%s", (uint64_t)d->offset, d->have_field ? " ." : "",
+			      d->have_field ? d->field : "");
+	if (d->pool)
+		hs_out_printf(o, "  [pooled: %s]", d->pool->anchor);
+	if (d->have_entry)
+		hs_out_printf(o, " %s", d->entry);
+	hs_out_puts(o, "\n");
 }
 
 static void json_block_ref(struct hs_cmd *c, const char *key, size_t i)
@@ -722,12 +745,12 @@ static struct hs_error *need_pools(struct hs_cmd *c)
 	return NULL;
 }
 
-static struct hs_error *target_block(struct hs_cmd *c, const char *what, const struct hs_opt *opts, size_t *ret,
+static struct hs_error *target_block(struct hs_cmd *c, const char *what, void *opts, size_t size, size_t *ret,
 				     uint64_t *addr_ret)
 {
 	const char *pos[1];
 	size_t npos;
-	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
+	HS_CHECK(hs_cmd_parse(c, opts, size, pos, 1, &npos));
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "%s needs an address: %s ADDR", what, what);
 	uint64_t addr;
@@ -971,228 +994,383 @@ static void chain_collapse(struct hs_session *s, const uint32_t *path, size_t le
 	}
 }
 
-static void render_run(struct hs_cmd *c, const uint32_t *path, const struct chain_line *r)
-{
-	struct hs_session *s = c->s;
-	size_t first = path[r->k], last = path[r->k + 1 - r->count];
-	const char *t = hs_block_type(s, first);
+struct run_desc {
+	const struct chain_line *r;
+	uint64_t first, last;        /* the addresses of its first and last hop */
+	const char *type;
+	bool have_field;
 	char field[128];
-	bool have_field = r->offset >= 0 && hs_block_field(s, first, (uint64_t)r->offset, field, sizeof(field));
-	const struct hs_pool *pool = hop_pool(s, first, r->offset);
-	struct hs_out *o = c->out;
-	if (c->json) {
-		hs_json_begin_object(o);
-		hs_json_kstr(o, "kind", "run");
-		hs_json_ku64(o, "count", r->count);
-		hs_json_ku64(o, "first", s->heap.blocks[first].address);
-		hs_json_ku64(o, "last", s->heap.blocks[last].address);
-		hs_json_ku64(o, "bytes", r->bytes);
-		hs_json_ku64(o, "min_size", r->min_size);
-		hs_json_ku64(o, "max_size", r->max_size);
-		hs_json_ki64(o, "offset", r->offset);
-		hs_json_kstr(o, "type", t);
-		hs_json_kstr(o, "field", have_field ? field : NULL);
-		hs_json_kbool(o, "pooled", pool != NULL);
-		hs_json_kstr(o, "pool", pool ? pool->anchor : NULL);
-		hs_json_end_object(o);
-		return;
-	}
+	const struct hs_pool *pool;
+};
+
+static void run_describe(struct hs_session *s, const uint32_t *path, const struct chain_line *r, struct run_desc *d)
+{
+	size_t first = path[r->k], last = path[r->k + 1 - r->count];
+	d->r = r;
+	d->first = s->heap.blocks[first].address;
+	d->last = s->heap.blocks[last].address;
+	d->type = hs_block_type(s, first);
+	d->have_field = r->offset >= 0 && hs_block_field(s, first, (uint64_t)r->offset, d->field, sizeof(d->field));
+	d->pool = hop_pool(s, first, r->offset);
+}
+
+static void run_json(struct hs_out *o, const struct run_desc *d)
+{
+	const struct chain_line *r = d->r;
+	hs_json_begin_object(o);
+	hs_json_kstr(o, "kind", "run");
+	hs_json_ku64(o, "count", r->count);
+	hs_json_ku64(o, "first", d->first);
+	hs_json_ku64(o, "last", d->last);
+	hs_json_ku64(o, "bytes", r->bytes);
+	hs_json_ku64(o, "min_size", r->min_size);
+	hs_json_ku64(o, "max_size", r->max_size);
+	hs_json_ki64(o, "offset", r->offset);
+	hs_json_kstr(o, "type", d->type);
+	hs_json_kstr(o, "field", d->have_field ? d->field : NULL);
+	hs_json_kbool(o, "pooled", d->pool != NULL);
+	hs_json_kstr(o, "pool", d->pool ? d->pool->anchor : NULL);
+	hs_json_end_object(o);
+}
+
+static void run_text(struct hs_out *o, const struct run_desc *d)
+{
+	const struct chain_line *r = d->r;
+	const char *t = d->type;
 	char sizes[64], x[32];
 	if (r->min_size == r->max_size)
 		snprintf(sizes, sizeof(sizes), "%" PRIu64 " bytes", r->min_size);
 	else
 		snprintf(sizes, sizeof(sizes), "%" PRIu64 "..%" PRIu64 " bytes", r->min_size, r->max_size);
 	hs_out_printf(o, "  %-8s 0x%" PRIx64 " .. 0x%" PRIx64 " (%s%s%s) %s0x%" PRIx64 "%s%s", "alloc",
-		      s->heap.blocks[first].address, s->heap.blocks[last].address, sizes, t ? ", " : "", t ? t : "",
-		      r->offset < 0 ? "-" : "+", r->offset < 0 ? -(uint64_t)r->offset : (uint64_t)r->offset, have_field ? " ." : "", have_field ? field : "");
-	if (pool)
-		hs_out_printf(o, "  [pooled: %s]", pool->anchor);
+		      d->first, d->last, sizes, t ? ", " : "", t ? t : "",
+		      r->offset < 0 ? "-" : "+", r->offset < 0 ? -(uint64_t)r->offset : (uint64_t)r->offset,
+		      d->have_field ? " ." : "", d->have_field ? d->field : "");
+	if (d->pool)
+		hs_out_printf(o, "  [pooled: %s]", d->pool->anchor);
 	char count[32];
 	fmt_thousands(r->count, count, sizeof(count));
 	hs_out_printf(o, "  x %s (%s)\n", count, hs_fmt_size(r->bytes, x, sizeof(x)));
 }
 
-static void render_elided(struct hs_cmd *c, size_t hops, size_t lines)
+// The hops --max-hops leaves out: hops in lines.
+static void elided_json(struct hs_out *o, size_t hops, size_t lines)
 {
-	if (c->json) {
-		hs_json_begin_object(c->out);
-		hs_json_kstr(c->out, "kind", "elided");
-		hs_json_ku64(c->out, "hops", hops);
-		hs_json_ku64(c->out, "lines", lines);
-		hs_json_end_object(c->out);
-		return;
-	}
+	hs_json_begin_object(o);
+	hs_json_kstr(o, "kind", "elided");
+	hs_json_ku64(o, "hops", hops);
+	hs_json_ku64(o, "lines", lines);
+	hs_json_end_object(o);
+}
+
+static void elided_text(struct hs_out *o, size_t hops, size_t lines)
+{
 	char n[32];
 	fmt_thousands(hops, n, sizeof(n));
-	hs_out_printf(c->out, "  ... %s hop%s in %zu line%s not shown (--max-hops N)\n", n, hops == 1 ? "" : "s",
+	hs_out_printf(o, "  ... %s hop%s in %zu line%s not shown (--max-hops N)\n", n, hops == 1 ? "" : "s",
 		      lines, lines == 1 ? "" : "s");
+}
+
+/* chain ADDR: the model (chain_model: the target, the path to it, its lines
+ * and the root word), then chain_text or chain_json. */
+struct chain_model {
+	size_t target;               /* the block */
+	uint64_t asked;              /* the address given */
+	bool used, anchored, go;
+	uint32_t *path;              /* path[len - 1] (held by the root) .. path[0] (the target) */
+	size_t len;
+	bool have_root;
+	struct root_ref root;        /* the root word of the first hop */
+	struct chain_lines lines;
+	/* --max-hops N: lines [0, head) and [lines.n - tail, lines.n) are shown,
+	 * the elided ones (elided_hops hops) in between said in one line. */
+	size_t head, tail, elided, elided_hops;
+};
+
+static void chain_model_free(struct chain_model *m)
+{
+	free(m->lines.v);
+	free(m->path);
+}
+
+static struct hs_error *chain_model(struct hs_session *s, size_t target, uint64_t asked, uint64_t max_hops,
+				    struct chain_model *m)
+{
+	const struct hs_analysis *a = s->analysis;
+	*m = (struct chain_model){ .target = target, .asked = asked, .go = s->go_rt != NULL, .root = { .reg = -1 } };
+	m->used = a->flags[target] & HS_NODE_USED;
+	m->anchored = m->used && (a->flags[target] & HS_NODE_REACHABLE);
+	if (m->anchored)
+		HS_CHECK(path_from_roots(s, target, &m->path, &m->len));
+	else if (m->used)
+		HS_CHECK(path_from_head(s, target, &m->path, &m->len));
+	if (m->anchored && m->len) {
+		struct ref_list refs = { 0 };
+		struct hs_error *err = root_refs(s, m->path[m->len - 1], &refs);
+		if (err) {
+			free(refs.v);
+			return err;
+		}
+		for (size_t i = 0; i < refs.n; i++)
+			if (!m->have_root || kind_rank(refs.v[i].kind) < kind_rank(m->root.kind)) {
+				m->root = refs.v[i];
+				m->have_root = true;
+			}
+		free(refs.v);
+	}
+	chain_collapse(s, m->path, m->len, &m->lines);
+	if (m->lines.nomem)
+		return &hs_error_nomem;
+	if (hs_interrupted())
+		return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
+	size_t n = m->lines.n;
+	m->head = n;
+	if (max_hops && n > max_hops) {
+		m->tail = max_hops / 2;
+		m->head = max_hops - m->tail;
+		if (!m->head)
+			m->head = 1;
+		if (!m->tail && max_hops > 1)
+			m->tail = 1;
+	}
+	if (n - m->tail > m->head) {
+		m->elided = n - m->tail - m->head;
+		for (size_t j = m->head; j < n - m->tail; j++)
+			m->elided_hops += m->lines.v[j].count;
+	}
+	return NULL;
+}
+
+static void chain_text(struct hs_cmd *c, const struct chain_model *m)
+{
+	struct hs_session *s = c->s;
+	struct hs_out *o = c->out;
+	uint64_t addr = s->heap.blocks[m->target].address;
+	size_t len = m->len;
+	char hops[32];
+	fmt_thousands(len, hops, sizeof(hops));
+	if (!m->used) {
+		hs_out_printf(o, "0x%" PRIx64 " is a free block (%s): nothing keeps it, it is not an allocation\n",
+			      addr, hs_where_name(hs_block_where(&s->heap.blocks[m->target])));
+	} else if (m->anchored) {
+		hs_out_printf(o, "0x%" PRIx64 " is anchored; a shortest chain from a root (%s hop%s):\n",
+			      addr, hops, len == 1 ? "" : "s");
+	} else if (m->go) {
+		// Go: no root reaches it, so the next GC frees it.
+		if (len)
+			hs_out_printf(o, "0x%" PRIx64 " is unreachable: garbage awaiting GC (not a leak); the chain from "
+				      "its cluster head (%s hop%s):\n", addr, hops, len == 1 ? "" : "s");
+		else
+			hs_out_printf(o, "0x%" PRIx64 " is unreachable: garbage awaiting GC (not a leak), in a cycle\n",
+				      addr);
+	} else if (len) {
+		hs_out_printf(o, "0x%" PRIx64 " is LEAKED; the chain from its cluster head (unreferenced, %s hop%s):\n",
+			      addr, hops, len == 1 ? "" : "s");
+	} else {
+		hs_out_printf(o, "0x%" PRIx64 " is LEAKED in a cycle: no root and no unreferenced head reaches it\n",
+			      addr);
+	}
+	if (m->have_root) {
+		struct root_desc d;
+		root_describe(s, &m->root, &d);
+		root_line_text(o, &d);
+	}
+	for (size_t j = 0; j < m->lines.n && !o->stopped; j++) {
+		if (j == m->head && m->elided) {
+			elided_text(o, m->elided_hops, m->elided);
+			j += m->elided - 1;
+			continue;
+		}
+		const struct chain_line *l = &m->lines.v[j];
+		if (l->count > 1) {
+			struct run_desc d;
+			run_describe(s, m->path, l, &d);
+			run_text(o, &d);
+		} else {
+			struct alloc_desc d;
+			alloc_describe(s, m->path[l->k], l->offset, &d);
+			alloc_text(o, &d);
+		}
+	}
+}
+
+static void chain_json(struct hs_cmd *c, const struct chain_model *m)
+{
+	struct hs_session *s = c->s;
+	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "chain");
+	hs_json_ku64(o, "target", m->asked);
+	json_block_ref(c, "allocation", m->target);
+	hs_json_kbool(o, "anchored", m->anchored);
+	hs_json_ku64(o, "hops", m->len);
+	hs_json_key(o, "chain");
+	hs_json_begin_array(o);
+	if (m->have_root) {
+		struct root_desc d;
+		root_describe(s, &m->root, &d);
+		root_line_json(o, &d);
+	}
+	for (size_t j = 0; j < m->lines.n && !o->stopped; j++) {
+		if (j == m->head && m->elided) {
+			elided_json(o, m->elided_hops, m->elided);
+			j += m->elided - 1;
+			continue;
+		}
+		const struct chain_line *l = &m->lines.v[j];
+		if (l->count > 1) {
+			struct run_desc d;
+			run_describe(s, m->path, l, &d);
+			run_json(o, &d);
+		} else {
+			struct alloc_desc d;
+			alloc_describe(s, m->path[l->k], l->offset, &d);
+			alloc_json(o, &d);
+		}
+	}
+	hs_json_end_array(o);
+	hs_json_end_object(o);
+	hs_json_done(o);
 }
 
 struct hs_error *hs_cmd_chain(struct hs_cmd *c)
 {
 	size_t target = 0;
-	uint64_t asked = 0, max_hops = 20;
-	const struct hs_opt opts[] = { { "--max-hops", HS_OPT_U64, &max_hops }, { 0 } };
-	HS_CHECK(target_block(c, "chain", opts, &target, &asked));
-	struct hs_session *s = c->s;
-	const struct hs_analysis *a = s->analysis;
-	struct hs_out *o = c->out;
-	bool used = a->flags[target] & HS_NODE_USED, anchored = used && (a->flags[target] & HS_NODE_REACHABLE);
-	uint32_t *path = NULL;
-	size_t len = 0;
-	if (anchored)
-		HS_CHECK(path_from_roots(s, target, &path, &len));
-	else if (used)
-		HS_CHECK(path_from_head(s, target, &path, &len));
-	// The root word of the first hop.
-	struct root_ref best = { .reg = -1 };
-	bool have_root = false;
-	if (anchored && len) {
-		struct ref_list refs = { 0 };
-		struct hs_error *err = root_refs(s, path[len - 1], &refs);
-		if (err) {
-			free(path);
-			free(refs.v);
-			return err;
-		}
-		for (size_t i = 0; i < refs.n; i++)
-			if (!have_root || kind_rank(refs.v[i].kind) < kind_rank(best.kind)) {
-				best = refs.v[i];
-				have_root = true;
-			}
-		free(refs.v);
-	}
-	struct chain_lines lines = { 0 };
-	chain_collapse(s, path, len, &lines);
-	if (lines.nomem || hs_interrupted()) {
-		free(path);
-		free(lines.v);
-		return lines.nomem ? &hs_error_nomem : hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
-	}
-	char hops[32];
-	fmt_thousands(len, hops, sizeof(hops));
-	if (c->json) {
-		hs_cmd_json_begin(c, "chain");
-		hs_json_ku64(o, "target", asked);
-		json_block_ref(c, "allocation", target);
-		hs_json_kbool(o, "anchored", anchored);
-		hs_json_ku64(o, "hops", len);
-		hs_json_key(o, "chain");
-		hs_json_begin_array(o);
-	} else if (!used) {
-		hs_out_printf(o, "0x%" PRIx64 " is a free block (%s): nothing keeps it, it is not an allocation\n",
-			      s->heap.blocks[target].address, hs_where_name(hs_block_where(&s->heap.blocks[target])));
-	} else if (anchored) {
-		hs_out_printf(o, "0x%" PRIx64 " is anchored; a shortest chain from a root (%s hop%s):\n",
-			      s->heap.blocks[target].address, hops, len == 1 ? "" : "s");
-	} else if (s->go_rt) {
-		// Go: no root reaches it, so the next GC frees it.
-		if (len)
-			hs_out_printf(o, "0x%" PRIx64 " is unreachable: garbage awaiting GC (not a leak); the chain from "
-				      "its cluster head (%s hop%s):\n", s->heap.blocks[target].address, hops,
-				      len == 1 ? "" : "s");
+	uint64_t asked = 0;
+	struct hs_chain_opts opt = { .max_hops = 20 };
+	HS_CHECK(target_block(c, "chain", &opt, sizeof(opt), &target, &asked));
+	struct chain_model m;
+	struct hs_error *err = chain_model(c->s, target, asked, opt.max_hops, &m);
+	if (!err) {
+		if (c->json)
+			chain_json(c, &m);
 		else
-			hs_out_printf(o, "0x%" PRIx64 " is unreachable: garbage awaiting GC (not a leak), in a cycle\n",
-				      s->heap.blocks[target].address);
-	} else if (len) {
-		hs_out_printf(o, "0x%" PRIx64 " is LEAKED; the chain from its cluster head (unreferenced, %s hop%s):\n",
-			      s->heap.blocks[target].address, hops, len == 1 ? "" : "s");
-	} else {
-		hs_out_printf(o, "0x%" PRIx64 " is LEAKED in a cycle: no root and no unreferenced head reaches it\n",
-			      s->heap.blocks[target].address);
+			chain_text(c, &m);
 	}
-	if (have_root)
-		render_root(c, &best);
-	// --max-hops N: the first lines and the last ones, what is between said in one.
-	size_t head = lines.n, tail = 0;
-	if (max_hops && lines.n > max_hops) {
-		tail = max_hops / 2;
-		head = max_hops - tail;
-		if (!head)
-			head = 1;
-		if (!tail && max_hops > 1)
-			tail = 1;
-	}
-	for (size_t j = 0; j < lines.n && !o->stopped; j++) {
-		if (j == head && lines.n - tail > head) {
-			size_t skipped = 0;
-			for (size_t m = head; m < lines.n - tail; m++)
-				skipped += lines.v[m].count;
-			render_elided(c, skipped, lines.n - tail - head);
-			j = lines.n - tail - 1;
-			continue;
-		}
-		const struct chain_line *l = &lines.v[j];
-		if (l->count > 1)
-			render_run(c, path, l);
-		else
-			render_alloc(c, path[l->k], l->offset);
-	}
-	free(lines.v);
-	free(path);
-	if (c->json) {
-		hs_json_end_array(o);
-		hs_json_end_object(o);
-		hs_json_done(o);
-	}
-	return NULL;
+	chain_model_free(&m);
+	return err;
 }
 
-/* refs ADDR */
+/* refs ADDR: the model (refs_model: the target, the root words holding it,
+ * and its referrers, visited one at a time by refs_referrers: there may be
+ * millions), then refs_text or refs_json. */
+struct refs_model {
+	struct hs_session *s;
+	size_t target;
+	uint64_t asked;
+	bool used, anchored, go;
+	struct ref_list roots;
+};
 
-struct alloc_ref_ctx { struct hs_cmd *c; size_t from; uint64_t base; size_t found; };
-
-static void on_alloc_word(uint64_t word, void *ctx)
+static struct hs_error *refs_model(struct hs_session *s, size_t target, uint64_t asked, struct refs_model *m)
 {
-	struct alloc_ref_ctx *x = ctx;
+	struct hs_analysis *a = s->analysis;
+	*m = (struct refs_model){ .s = s, .target = target, .asked = asked, .go = s->go_rt != NULL };
+	HS_CHECK(hs_analysis_need_reverse(a));
+	m->used = a->flags[target] & HS_NODE_USED;
+	m->anchored = a->flags[target] & HS_NODE_REACHABLE;
+	return root_refs(s, target, &m->roots);
+}
+
+// Each referrer word in an allocation (block, offset), until stop says so;
+// the graph keeps no self-edges, so a block's pointers into itself are
+// referrers all the same.  The number visited.
+struct referrer_ctx {
+	const struct refs_model *m;
+	size_t from;
+	uint64_t base;
+	size_t found;
+	void (*fn)(const struct refs_model *m, size_t block, int64_t offset, void *ctx);
+	void *ctx;
+};
+
+static void on_referrer_word(uint64_t word, void *ctx)
+{
+	struct referrer_ctx *x = ctx;
 	x->found++;
-	render_alloc(x->c, x->from, (int64_t)(word - x->base));
+	x->fn(x->m, x->from, (int64_t)(word - x->base), x->ctx);
+}
+
+static size_t refs_referrers(const struct refs_model *m, const bool *stop,
+			     void (*fn)(const struct refs_model *m, size_t block, int64_t offset, void *ctx), void *ctx)
+{
+	struct hs_session *s = m->s;
+	const struct hs_analysis *a = s->analysis;
+	size_t count = 0, target = m->target;
+	for (uint32_t e = a->rev_off[target]; e <= a->rev_off[target + 1] && !*stop; e++) {
+		size_t from = e < a->rev_off[target + 1] ? a->rev[e] : target;
+		struct referrer_ctx x = { m, from, s->heap.blocks[from].address, 0, fn, ctx };
+		hs_scan_for_target(s->analysis, &s->target->mem, x.base, hs_block_size(&s->heap.blocks[from]), target,
+				   on_referrer_word, &x);
+		count += x.found;
+	}
+	return count;
+}
+
+static void referrer_text(const struct refs_model *m, size_t block, int64_t offset, void *ctx)
+{
+	struct alloc_desc d;
+	alloc_describe(m->s, block, offset, &d);
+	alloc_text(ctx, &d);
+}
+
+static void referrer_json(const struct refs_model *m, size_t block, int64_t offset, void *ctx)
+{
+	struct alloc_desc d;
+	alloc_describe(m->s, block, offset, &d);
+	alloc_json(ctx, &d);
+}
+
+static void refs_text(struct hs_cmd *c, const struct refs_model *m)
+{
+	struct hs_out *o = c->out;
+	const struct hs_block *b = &c->s->heap.blocks[m->target];
+	hs_out_printf(o, "Referrers of 0x%" PRIx64 " (%" PRIu64 " bytes, %s):\n", b->address, hs_block_size(b),
+		      !m->used ? "free" : m->anchored ? "anchored" : m->go ? "garbage awaiting GC" : "leaked");
+	for (size_t i = 0; i < m->roots.n; i++) {
+		struct root_desc d;
+		root_describe(c->s, &m->roots.v[i], &d);
+		root_line_text(o, &d);
+	}
+	size_t count = m->roots.n + refs_referrers(m, &o->stopped, referrer_text, o);
+	if (!count)
+		hs_out_puts(o, "  (none)\n");
+}
+
+static void refs_json(struct hs_cmd *c, const struct refs_model *m)
+{
+	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "refs");
+	hs_json_ku64(o, "target", m->asked);
+	json_block_ref(c, "allocation", m->target);
+	hs_json_kbool(o, "anchored", m->anchored);
+	hs_json_key(o, "referrers");
+	hs_json_begin_array(o);
+	for (size_t i = 0; i < m->roots.n; i++) {
+		struct root_desc d;
+		root_describe(c->s, &m->roots.v[i], &d);
+		root_line_json(o, &d);
+	}
+	refs_referrers(m, &o->stopped, referrer_json, o);
+	hs_json_end_array(o);
+	hs_json_end_object(o);
+	hs_json_done(o);
 }
 
 struct hs_error *hs_cmd_refs(struct hs_cmd *c)
 {
 	size_t target = 0;
 	uint64_t asked = 0;
-	HS_CHECK(target_block(c, "refs", NULL, &target, &asked));
-	struct hs_session *s = c->s;
-	struct hs_analysis *a = s->analysis;
-	HS_CHECK(hs_analysis_need_reverse(a));
-	struct ref_list refs = { 0 };
-	HS_CHECK(root_refs(s, target, &refs));
-	struct hs_out *o = c->out;
-	if (c->json) {
-		hs_cmd_json_begin(c, "refs");
-		hs_json_ku64(o, "target", asked);
-		json_block_ref(c, "allocation", target);
-		hs_json_kbool(o, "anchored", (a->flags[target] & HS_NODE_REACHABLE) != 0);
-		hs_json_key(o, "referrers");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "Referrers of 0x%" PRIx64 " (%" PRIu64 " bytes, %s):\n", s->heap.blocks[target].address,
-			      hs_block_size(&s->heap.blocks[target]),
-			      !(a->flags[target] & HS_NODE_USED) ? "free" :
-			      (a->flags[target] & HS_NODE_REACHABLE) ? "anchored" : s->go_rt ? "garbage awaiting GC" : "leaked");
+	HS_CHECK(target_block(c, "refs", NULL, 0, &target, &asked));
+	struct refs_model m;
+	struct hs_error *err = refs_model(c->s, target, asked, &m);
+	if (!err) {
+		if (c->json)
+			refs_json(c, &m);
+		else
+			refs_text(c, &m);
 	}
-	for (size_t i = 0; i < refs.n; i++)
-		render_root(c, &refs.v[i]);
-	free(refs.v);
-	size_t count = refs.n;
-	// The graph keeps no self-edges; a block's pointers into itself are
-	// referrers all the same.
-	for (uint32_t e = a->rev_off[target]; e <= a->rev_off[target + 1] && !o->stopped; e++) {
-		size_t from = e < a->rev_off[target + 1] ? a->rev[e] : target;
-		struct alloc_ref_ctx x = { c, from, s->heap.blocks[from].address, 0 };
-		hs_scan_for_target(s->analysis, &s->target->mem, x.base, hs_block_size(&s->heap.blocks[from]), target, on_alloc_word, &x);
-		count += x.found;
-	}
-	if (c->json) {
-		hs_json_end_array(o);
-		hs_json_end_object(o);
-		hs_json_done(o);
-	} else if (!count) {
-		hs_out_puts(o, "  (none)\n");
-	}
-	return NULL;
+	free(m.roots.v);
+	return err;
 }
 
 /* top: the dominator tree, biggest first.  The rows are the children of
@@ -1797,9 +1975,9 @@ static void top_text(struct hs_cmd *c, const struct top *t)
 
 struct hs_error *hs_cmd_top(struct hs_cmd *c)
 {
-	uint64_t limit = 20, depth = 0;
-	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { "--depth", HS_OPT_U64, &depth }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_top_opts opt = { .limit = 20 };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	uint64_t limit = opt.limit, depth = opt.depth;
 	// Each level nests the JSON once more: readers (Python's json among
 	// them) stop at about a thousand.
 	if (depth > TOP_MAX_DEPTH)

@@ -191,9 +191,9 @@ static void maps_text(struct hs_cmd *c, const struct maps_model *m)
 
 struct hs_error *hs_cmd_maps(struct hs_cmd *c)
 {
-	uint64_t limit = UINT64_MAX;
-	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_maps_opts opt = { .limit = UINT64_MAX };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	uint64_t limit = opt.limit;
 	HS_CHECK(need(c));
 	struct maps_model m;
 	HS_CHECK(maps_model(c->s->containers, limit, &m));
@@ -225,101 +225,139 @@ static const struct hs_container *find_container(struct hs_session *s, const cha
 	return NULL;
 }
 
-struct listing { struct hs_cmd *c; const struct hs_container *k; };
+/* The model of map: the container (find_container) and its entries, each
+ * described by map_entry_describe as hs_container_entries walks them (a map
+ * may hold millions: they stream), then rendered by map_entry_text or
+ * map_entry_json under map_text's or map_json's header. */
+struct map_entry {
+	uint64_t node, key, value;   /* value: a pointer to a heap block, or 0 */
+	char key_text[256];
+	bool key_str;                /* key_text is a string (quoted), else a number */
+	const char *value_type;      /* the type of the block value points at, or NULL */
+	bool have_value_text, value_str;
+	char value_text[256];        /* an inline value, when value is 0 */
+};
+
+static void map_entry_describe(struct hs_session *s, const struct hs_container *k, uint64_t node, uint64_t key,
+			       uint64_t key_len, uint64_t value, struct map_entry *e)
+{
+	e->node = node;
+	e->key = key;
+	hs_container_key_text(s, k, key, key_len, e->key_text, sizeof(e->key_text), &e->key_str);
+	e->value = hs_container_entry_value(s, k, key, value);
+	e->value_str = false;
+	e->have_value_text = !e->value && hs_container_value_text(s, k, node, key, e->value_text, sizeof(e->value_text),
+								   &e->value_str);
+	e->value_type = NULL;
+	if (e->value) {
+		ptrdiff_t b = hs_heap_find(&s->heap, e->value);
+		e->value_type = b >= 0 ? hs_block_type(s, (size_t)b) : NULL;
+	}
+}
+
+static void map_entry_json(struct hs_out *o, const struct map_entry *e)
+{
+	const char *text = e->key_text;
+	hs_json_begin_object(o);
+	hs_json_key(o, "key");
+	if (e->key_str)
+		hs_json_string(o, text);
+	else
+		json_raw_number(o, text[0] == '0' && text[1] == 'x' ? "null" : text);
+	hs_json_ku64(o, "key_address", e->key);
+	hs_json_ku64(o, "node", e->node);
+	hs_json_key(o, "value");
+	if (e->value)
+		hs_json_u64(o, e->value);
+	else
+		hs_json_null(o);
+	hs_json_kstr(o, "value_type", e->value_type);
+	if (e->have_value_text) {
+		hs_json_key(o, "value_text");
+		if (e->value_str)
+			hs_json_string(o, e->value_text);
+		else
+			json_raw_number(o, e->value_text[0] == '?' ? "null" : e->value_text);
+	}
+	hs_json_end_object(o);
+}
+
+static void map_entry_text(struct hs_out *o, const struct map_entry *e)
+{
+	char k[280];
+	snprintf(k, sizeof(k), e->key_str ? "\"%s\"" : "%s", e->key_text);
+	hs_out_printf(o, "  %-28s 0x%016" PRIx64, k, e->node);
+	if (e->value)
+		hs_out_printf(o, "  0x%016" PRIx64 " %s", e->value, e->value_type ? e->value_type : "?");
+	else if (e->have_value_text)
+		hs_out_printf(o, e->value_str ? "  \"%s\"" : "  %s", e->value_text);
+	hs_out_puts(o, "\n");
+}
+
+struct listing {
+	struct hs_session *s;
+	const struct hs_container *k;
+	struct hs_out *o;
+	void (*render)(struct hs_out *o, const struct map_entry *e);
+};
 
 static void on_entry(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t key_len, uint64_t value)
 {
 	struct listing *l = cw->ctx;
-	struct hs_cmd *c = l->c;
-	struct hs_session *s = c->s;
+	struct map_entry e;
+	map_entry_describe(l->s, l->k, node, key, key_len, value, &e);
+	l->render(l->o, &e);
+}
+
+static struct hs_error *map_text(struct hs_cmd *c, const struct hs_container *k, uint64_t limit)
+{
 	struct hs_out *o = c->out;
-	char text[256];
-	bool str;
-	hs_container_key_text(s, l->k, key, key_len, text, sizeof(text), &str);
-	uint64_t v = hs_container_entry_value(s, l->k, key, value);
-	char vtext[256];
-	bool vstr = false, have_vtext = !v && hs_container_value_text(s, l->k, node, key, vtext, sizeof(vtext), &vstr);
-	const char *vt = NULL;
-	if (v) {
-		ptrdiff_t b = hs_heap_find(&s->heap, v);
-		vt = b >= 0 ? hs_block_type(s, (size_t)b) : NULL;
-	}
-	if (c->json) {
-		hs_json_begin_object(o);
-		hs_json_key(o, "key");
-		if (str)
-			hs_json_string(o, text);
-		else
-			json_raw_number(o, text[0] == '0' && text[1] == 'x' ? "null" : text);
-		hs_json_ku64(o, "key_address", key);
-		hs_json_ku64(o, "node", node);
-		hs_json_key(o, "value");
-		if (v)
-			hs_json_u64(o, v);
-		else
-			hs_json_null(o);
-		hs_json_kstr(o, "value_type", vt);
-		if (have_vtext) {
-			hs_json_key(o, "value_text");
-			if (vstr)
-				hs_json_string(o, vtext);
-			else
-				json_raw_number(o, vtext[0] == '?' ? "null" : vtext);
-		}
-		hs_json_end_object(o);
-		return;
-	}
-	char k[280];
-	snprintf(k, sizeof(k), str ? "\"%s\"" : "%s", text);
-	hs_out_printf(o, "  %-28s 0x%016" PRIx64, k, node);
-	if (v)
-		hs_out_printf(o, "  0x%016" PRIx64 " %s", v, vt ? vt : "?");
-	else if (have_vtext)
-		hs_out_printf(o, vstr ? "  \"%s\"" : "  %s", vtext);
-	hs_out_puts(o, "\n");
+	char t[512], x[32], y[32];
+	type_text(k, t, sizeof(t));
+	hs_out_printf(o, "%s %s at 0x%" PRIx64 ": %" PRIu64 " entries, %s own, %s retained\n\n",
+		      k->anchor ? k->anchor : "(leaked)", t, k->address, k->count,
+		      hs_fmt_size(k->bytes, x, sizeof(x)), hs_fmt_size(k->retained, y, sizeof(y)));
+	hs_out_printf(o, "  %-28s %-18s  %-18s %s\n", "KEY", "NODE", "VALUE", "TYPE");
+	struct listing l = { c->s, k, o, map_entry_text };
+	HS_CHECK(hs_container_entries(c->s, k, on_entry, &l, limit));
+	hs_cmd_limited(c, "entries", limit, k->count, "entries");
+	hs_cmd_diagnostics(c);
+	return NULL;
+}
+
+static struct hs_error *map_json(struct hs_cmd *c, const struct hs_container *k, uint64_t limit)
+{
+	struct hs_out *o = c->out;
+	hs_cmd_json_begin(c, "map");
+	hs_json_key(o, "container");
+	hs_json_begin_object(o);
+	json_container(c, k);
+	hs_json_end_object(o);
+	hs_json_key(o, "entries");
+	hs_json_begin_array(o);
+	struct listing l = { c->s, k, o, map_entry_json };
+	HS_CHECK(hs_container_entries(c->s, k, on_entry, &l, limit));
+	hs_json_end_array(o);
+	hs_cmd_limited(c, "entries", limit, k->count, "entries");
+	hs_cmd_diagnostics(c);
+	hs_json_end_object(o);
+	hs_json_done(o);
+	return NULL;
 }
 
 struct hs_error *hs_cmd_map(struct hs_cmd *c)
 {
-	uint64_t limit = UINT64_MAX;
-	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
+	struct hs_map_opts opt = { .limit = UINT64_MAX };
 	const char *pos[1];
 	size_t npos;
-	HS_CHECK(hs_cmd_parse(c, opts, pos, 1, &npos));
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), pos, 1, &npos));
 	if (npos != 1)
 		return hs_error_create(HS_ERR_USAGE, "map needs a container: map ADDR|ANCHOR (see: maps)");
 	HS_CHECK(need(c));
 	const struct hs_container *k = find_container(c->s, pos[0]);
 	if (!k)
 		return hs_error_create(HS_ERR_NOT_FOUND, "no container at or named '%s' (see: maps)", pos[0]);
-	struct hs_out *o = c->out;
-	char t[512], x[32], y[32];
-	type_text(k, t, sizeof(t));
-	if (c->json) {
-		hs_cmd_json_begin(c, "map");
-		hs_json_key(o, "container");
-		hs_json_begin_object(o);
-		json_container(c, k);
-		hs_json_end_object(o);
-		hs_json_key(o, "entries");
-		hs_json_begin_array(o);
-	} else {
-		hs_out_printf(o, "%s %s at 0x%" PRIx64 ": %" PRIu64 " entries, %s own, %s retained\n\n",
-			      k->anchor ? k->anchor : "(leaked)", t, k->address, k->count,
-			      hs_fmt_size(k->bytes, x, sizeof(x)), hs_fmt_size(k->retained, y, sizeof(y)));
-		hs_out_printf(o, "  %-28s %-18s  %-18s %s\n", "KEY", "NODE", "VALUE", "TYPE");
-	}
-	struct listing l = { c, k };
-	HS_CHECK(hs_container_entries(c->s, k, on_entry, &l, limit));
-	if (c->json)
-		hs_json_end_array(o);
-	hs_cmd_limited(c, "entries", limit, k->count, "entries");
-	hs_cmd_diagnostics(c);
-	if (c->json) {
-		hs_json_end_object(o);
-		hs_json_done(o);
-	}
-	return NULL;
+	return c->json ? map_json(c, k, opt.limit) : map_text(c, k, opt.limit);
 }
 
 /* owners: the roots by what each alone retains, then the containers (the
@@ -401,9 +439,9 @@ static void owners_text(struct hs_cmd *c, const struct owners_model *m)
 
 struct hs_error *hs_cmd_owners(struct hs_cmd *c)
 {
-	uint64_t limit = UINT64_MAX;    /* not given: 20 rows of text, every row of JSON */
-	const struct hs_opt opts[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_owners_opts opt = { .limit = UINT64_MAX };   /* not given: 20 rows of text, every row of JSON */
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
+	uint64_t limit = opt.limit;
 	if (limit == UINT64_MAX && !c->json)
 		limit = 20;
 	HS_CHECK(need(c));

@@ -217,14 +217,12 @@ static void pools_text(struct hs_cmd *c, const struct pools_model *m)
 
 struct hs_error *hs_cmd_pools(struct hs_cmd *c)
 {
-	bool list = false, declared = false, detected = false;
-	const struct hs_opt opts[] = { { "--list", HS_OPT_FLAG, &list }, { "--declared", HS_OPT_FLAG, &declared },
-				       { "--detected", HS_OPT_FLAG, &detected }, { 0 } };
-	HS_CHECK(hs_cmd_parse(c, opts, NULL, 0, NULL));
+	struct hs_pools_opts opt = { 0 };
+	HS_CHECK(hs_cmd_parse(c, &opt, sizeof(opt), NULL, 0, NULL));
 	HS_CHECK(hs_session_need_heap(c->s));
 	HS_CHECK(hs_session_need_pool_analysis(c->s));
 	struct pools_model m;
-	HS_CHECK(pools_model(c->s->pools, declared, detected, list, &m));
+	HS_CHECK(pools_model(c->s->pools, opt.declared, opt.detected, opt.list, &m));
 	if (c->json)
 		pools_json(c, &m);
 	else

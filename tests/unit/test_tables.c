@@ -1,5 +1,5 @@
 /* test_tables.c - the facts-and-tables API: every command's parser agrees with
- * its entry in src/commands.c (names, kinds, the argument), the public tables
+ * its entry in src/commands.c (its options struct, the argument), the public tables
  * are complete and NULL-terminated, session options by name accept and refuse
  * what the CLI documents, and errors map to the documented exit statuses. */
 #include <setjmp.h>
@@ -15,7 +15,8 @@
 #include "error.h"
 
 /* Each command, run in probe mode, reaches hs_cmd_parse first and stops there:
- * "probe" when its parser matches its table entry, the mismatch otherwise. */
+ * "probe" when it parses into the options struct its table entry names and
+ * agrees on the argument, the mismatch otherwise. */
 static void test_every_parser_matches_its_entry(void **state)
 {
 	(void)state;
@@ -30,66 +31,61 @@ static void test_every_parser_matches_its_entry(void **state)
 	}
 }
 
-/* A parser and an entry that disagree are caught. */
+/* A command parsing into another struct than its entry names, or
+ * disagreeing about the argument, is caught before anything is parsed. */
 static struct hs_error *run_nothing(struct hs_cmd *c) { (void)c; return NULL; }
+
+struct hs_x_opts { uint64_t limit; bool all; };
 
 static void test_mismatch_is_caught(void **state)
 {
 	(void)state;
-	static const struct hs_option_info declared[] = {
-		{ "--limit", HS_OPTION_NUMBER, "N", "", NULL, NULL }, { 0 } };
-	const struct hs_command cmd = { "x", "x", "x", run_nothing, .options = declared };
-	const char *argv[] = { "x", NULL };
-	struct hs_cmd c = { .argc = 1, .argv = argv, .cmd = &cmd };
-	bool flag = false;
-	uint64_t limit = 0;
-	const struct hs_opt undeclared[] = { { "--limit", HS_OPT_U64, &limit }, { "--all", HS_OPT_FLAG, &flag }, { 0 } };
-	struct hs_error *err = hs_cmd_parse(&c, undeclared, NULL, 0, NULL);
-	assert_non_null(err);
-	assert_non_null(strstr(hs_error_message(err), "--all"));
+	const struct hs_command cmd = { "x", "x", "x", run_nothing,
+		HS_OPTIONS(x, HS_NUMBER(x, limit, "--limit", "N", ""), HS_FLAG(x, all, "--all", "")) };
+	const char *argv[] = { "x", "--limit", "3", "--all", NULL };
+	struct hs_cmd c = { .argc = 4, .argv = argv, .cmd = &cmd };
+	struct hs_x_opts opt = { 0 };
+	uint64_t other = 0;
+	struct hs_error *err = hs_cmd_parse(&c, &other, sizeof(other), NULL, 0, NULL);
+	assert_int_equal(hs_error_code(err), HS_ERR_OTHER);
+	assert_non_null(strstr(hs_error_message(err), "struct hs_x_opts"));
 	hs_error_destroy(err);
-	const struct hs_opt wrong_kind[] = { { "--limit", HS_OPT_FLAG, &flag }, { 0 } };
-	err = hs_cmd_parse(&c, wrong_kind, NULL, 0, NULL);
-	assert_non_null(err);
-	hs_error_destroy(err);
-	const struct hs_opt missing[] = { { 0 } };
-	err = hs_cmd_parse(&c, missing, NULL, 0, NULL);
-	assert_non_null(err);
-	assert_non_null(strstr(hs_error_message(err), "does not take"));
-	hs_error_destroy(err);
+	assert_int_equal(other, 0);
 	const char *pos[1];
 	size_t npos;
-	const struct hs_opt right[] = { { "--limit", HS_OPT_U64, &limit }, { 0 } };
-	err = hs_cmd_parse(&c, right, pos, 1, &npos);   // no argument declared
-	assert_non_null(err);
+	err = hs_cmd_parse(&c, &opt, sizeof(opt), pos, 1, &npos);   // no argument declared
+	assert_int_equal(hs_error_code(err), HS_ERR_OTHER);
 	hs_error_destroy(err);
-	assert_null(hs_cmd_parse(&c, right, NULL, 0, NULL));
+	assert_int_equal(opt.limit, 0);
+	assert_null(hs_cmd_parse(&c, &opt, sizeof(opt), NULL, 0, NULL));
+	assert_int_equal(opt.limit, 3);
+	assert_true(opt.all);
 }
 
-/* A CHOICE value outside the table is a usage error naming the values. */
+/* Every kind lands in its field; a CHOICE value outside the table is a usage
+ * error naming the values. */
 static void test_choice_values_checked(void **state)
 {
 	(void)state;
 	const struct hs_command *cmd = hs_command_find("chunks");
 	assert_non_null(cmd);
-	bool used = false, free_ = false;
-	uint64_t arena = 0, min_size = 0, limit = 0;
-	const char *where = NULL;
-	const struct hs_opt opts[] = {
-		{ "--used", HS_OPT_FLAG, &used }, { "--free", HS_OPT_FLAG, &free_ },
-		{ "--arena", HS_OPT_U64, &arena }, { "--min-size", HS_OPT_U64, &min_size },
-		{ "--limit", HS_OPT_U64, &limit }, { "--where", HS_OPT_STR, &where }, { 0 },
-	};
+	struct hs_chunks_opts opt = { .arena = 7 };
 	const char *bad[] = { "chunks", "--where", "unlisted", NULL };
 	struct hs_cmd c = { .argc = 3, .argv = bad, .cmd = cmd };
-	struct hs_error *err = hs_cmd_parse(&c, opts, NULL, 0, NULL);
+	struct hs_error *err = hs_cmd_parse(&c, &opt, sizeof(opt), NULL, 0, NULL);
 	assert_int_equal(hs_error_code(err), HS_ERR_USAGE);
 	assert_non_null(strstr(hs_error_message(err), "free-unlisted"));
 	hs_error_destroy(err);
-	const char *good[] = { "chunks", "--where=free-unlisted", NULL };
-	c = (struct hs_cmd){ .argc = 2, .argv = good, .cmd = cmd };
-	assert_null(hs_cmd_parse(&c, opts, NULL, 0, NULL));
-	assert_string_equal(where, "free-unlisted");
+	assert_null(opt.where);
+	const char *good[] = { "chunks", "--where=free-unlisted", "--free", "--min-size", "1K", "--limit=0x10", NULL };
+	c = (struct hs_cmd){ .argc = 6, .argv = good, .cmd = cmd };
+	assert_null(hs_cmd_parse(&c, &opt, sizeof(opt), NULL, 0, NULL));
+	assert_string_equal(opt.where, "free-unlisted");
+	assert_true(opt.free_);
+	assert_false(opt.used);
+	assert_int_equal(opt.min_size, 1024);
+	assert_int_equal(opt.limit, 16);
+	assert_int_equal(opt.arena, 7);    /* not given: the default stays */
 }
 
 static size_t count(const char *const *list)
