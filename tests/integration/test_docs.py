@@ -103,10 +103,11 @@ def process_ids(core):
 
 
 NUMBER = re.compile(r"(0x)?[0-9a-f]*[0-9][0-9a-f.]*")
-# Where libraries, thread stacks and mmaps land (0x7f...) shifts with the
-# length of the paths and environment the fixture ran with, even without
-# ASLR: such addresses are compared as addresses, not by value.
-HIGH_ADDRESS = re.compile(r"\b0x0*7f[0-9a-f]{6,}\b")
+# Where libraries, thread stacks and mmaps land (0x7f..., 0x7e... under
+# ASan, whose shadow memory pushes mmaps down) shifts with the length of the
+# paths and environment the fixture ran with, even without ASLR: such
+# addresses (twelve hex digits from 0x7...) are compared as addresses, not by value.
+HIGH_ADDRESS = re.compile(r"\b0x0*7[0-9a-f]{11}\b")
 # Paths of the build the docs were made in.
 BUILD_PATH = re.compile(r"/\S*/build(-[a-z]+)?/cores/")
 
