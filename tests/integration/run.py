@@ -25,10 +25,14 @@ class Result(unittest.TestResult):
         self.t0 = time.monotonic()
 
     def name(self, test):
-        return "%s.%s" % (type(test).__name__, test._testMethodName)
+        # A class whose setUpClass failed (a missing fixture core) comes as
+        # an _ErrorHolder: no test method, its description names the class.
+        method = getattr(test, "_testMethodName", None)
+        return "%s.%s" % (type(test).__name__, method) if method else str(test)
 
     def line(self, word, test, extra=""):
-        print("%-5s %s (%.1fs)%s" % (word, self.name(test), time.monotonic() - self.t0, extra), flush=True)
+        t0 = getattr(self, "t0", None) or time.monotonic()
+        print("%-5s %s (%.1fs)%s" % (word, self.name(test), time.monotonic() - t0, extra), flush=True)
 
     def addSuccess(self, test):
         super().addSuccess(test)
