@@ -308,6 +308,24 @@ static struct hs_error *walk_one(struct hs_session *s, size_t w)
 	return err;
 }
 
+/* Room for as many blocks as the dumped writable memory can hold chunks of
+ * 32 bytes (glibc's smallest; other allocators' smaller ones grow the array
+ * past it), up to 128 M: virtual memory, touched only as the walkers write.
+ * The block array is then never moved while it fills. */
+static void reserve_blocks(struct hs_session *s)
+{
+	const struct hs_memory *mem = &s->target->mem;
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < mem->nsegs; i++)
+		if ((mem->segs[i].flags & HS_SEG_W) && !(mem->segs[i].flags & HS_SEG_NOT_IN_CORE))
+			bytes += mem->segs[i].filesz;
+	uint64_t n = bytes / 32;
+	if (n > (UINT64_C(1) << 27))
+		n = UINT64_C(1) << 27;
+	if (n >= (UINT64_C(1) << 18))
+		(void)hs_heap_reserve(&s->heap, (size_t)n);
+}
+
 static struct hs_error *heap_walk(struct hs_session *s)
 {
 	double t0 = hs_now();
@@ -320,6 +338,7 @@ static struct hs_error *heap_walk(struct hs_session *s)
 	hs_session_time(s, "symbols", t0);
 	t0 = hs_now();
 	hs_memory_prefault_writable(&s->target->mem);
+	reserve_blocks(s);
 	struct hs_error *first_failure = NULL;
 	for (size_t i = 0; i < hs_nwalkers; i++) {
 		const struct hs_walker *w = hs_walkers[i];

@@ -86,6 +86,7 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		first = sp->last_block + 1;
 	}
 	uint32_t *pages = malloc((nentries ? nentries : 1) * sizeof(*pages));
+	hs_hint_huge(pages, nentries * sizeof(*pages));
 	if (!pages) {
 		free(spans);
 		return &hs_error_nomem;
@@ -189,6 +190,7 @@ struct worker {
 	struct hs_analysis *a;
 	size_t first, last;          /* blocks [first, last) */
 	struct u32vec edges;
+	bool fixed;                  /* edges is a slice of reserve_edges' array */
 	uint32_t *degree;            /* shared array, each worker writes its own range */
 	size_t not_dumped;
 	bool nomem;
@@ -231,7 +233,8 @@ static void flush_words(struct worker *w)
 		if (t < 0 || (uint32_t)t == i || (uint32_t)t == w->last_target)
 			continue;
 		w->last_target = (uint32_t)t;
-		if (!u32vec_push(&w->edges, (uint32_t)t)) {
+		// (A reserved slice has room for a word each: never full here.)
+		if ((w->fixed && w->edges.n == w->edges.cap) || !u32vec_push(&w->edges, (uint32_t)t)) {
 			w->nomem = true;
 			break;
 		}
@@ -279,6 +282,8 @@ static int scan_precise(struct worker *w, size_t i, uint64_t addr, uint64_t size
 	for (size_t k = 0; k < need; k++) {
 		for (uint64_t b = w->bits[k]; b; b &= b - 1) {
 			size_t j = k * 64 + (size_t)__builtin_ctzll(b);
+			if (j >= size / 8)
+				break;     /* past the block: not a word of it */
 			uint64_t v = words[j];
 			if (v < m->lo || v >= m->hi)
 				continue;
@@ -324,6 +329,28 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
+/* The edges of all parts in one array reserved ahead: a part has no more
+ * edges than words, part j's start at base[j] (its words before it) with
+ * room up to base[j + 1].  Pages never written cost nothing, and a list that
+ * never grows is never moved (the first read of moved pages is slow on some
+ * virtual machines).  NULL (the parts grow lists of their own) when it
+ * cannot be had. */
+static uint32_t *reserve_edges(struct worker *w, size_t k, const uint64_t *base, uint64_t words)
+{
+	if (words < 4096 || words > UINT32_MAX)
+		return NULL;
+	uint32_t *all = malloc(words * sizeof(*all));
+	if (!all)
+		return NULL;
+	hs_hint_huge(all, words * sizeof(*all));
+	for (size_t j = 0; j < k; j++) {
+		uint64_t end = j + 1 < k ? base[j + 1] : words;
+		w[j].edges = (struct u32vec){ .v = all + base[j], .n = 0, .cap = end - base[j] };
+		w[j].fixed = true;
+	}
+	return all;
+}
+
 // Split the blocks into jobs parts of about equal bytes to scan.
 static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_analysis *a)
 {
@@ -342,17 +369,24 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 	}
 	uint64_t per = a->used_bytes / jobs + 1, acc = 0;
 	size_t first = 0, k = 0;
+	// Each part's words bound its edges: base[j] is where part j's would
+	// start in one array that holds every word (see reserve_edges).
+	uint64_t words = 0, base[65];
+	base[0] = 0;
 	for (size_t i = 0; i < n && k + 1 < jobs; i++) {
-		if (a->flags[i] & HS_NODE_USED)
+		if (a->flags[i] & HS_NODE_USED) {
 			acc += hs_block_size(&in->heap->blocks[i]);
+			words += hs_block_size(&in->heap->blocks[i]) / 8;
+		}
 		if (acc >= per) {
 			w[k] = (struct worker){ .in = in, .a = a, .first = first, .last = i + 1, .degree = degree };
 			first = i + 1;
 			acc = 0;
-			k++;
+			base[++k] = words;
 		}
 	}
 	w[k++] = (struct worker){ .in = in, .a = a, .first = first, .last = n, .degree = degree };
+	uint32_t *all = reserve_edges(w, k, base, a->used_bytes / 8);
 	pthread_t tid[64];
 	bool started[64] = { false };
 	for (size_t j = 1; j < k; j++)
@@ -387,6 +421,20 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 		sum += d;
 	}
 	a->fwd_off[n] = sum;
+	if (all) {
+		// One reserved array: each part's edges moved down after the one
+		// before; the rest (never written) given back in place.
+		size_t at = w[0].edges.n;
+		for (size_t j = 1; j < k; j++) {
+			if (w[j].edges.n && w[j].edges.v != all + at)
+				memmove(all + at, w[j].edges.v, w[j].edges.n * sizeof(uint32_t));
+			at += w[j].edges.n;
+		}
+		uint32_t *g = realloc(all, (total ? total : 1) * sizeof(*g));
+		a->fwd = g ? g : all;
+		all = NULL;
+		goto done;
+	}
 	// The first worker's list grows into the whole edge array (realloc
 	// usually remaps it in place); each other list is freed once copied.
 	a->fwd = realloc(w[0].edges.v, (total ? total : 1) * sizeof(*a->fwd));
@@ -404,15 +452,18 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 		free(w[j].edges.v);
 		w[j].edges.v = NULL;
 	}
+done:
 	if (not_dumped)
 		hs_diag_add(in->diags, HS_DIAG_WARNING, "graph", 0,
 			    "%zu allocations are not in the core (not dumped): their pointers are unknown, so what they hold may be reported leaked",
 			    not_dumped);
 out:
 	for (size_t j = 0; j < k; j++) {
-		free(w[j].edges.v);
+		if (!w[j].fixed)
+			free(w[j].edges.v);
 		free(w[j].bits);
 	}
+	free(all);
 	free(w);
 	free(degree);
 	return err;
@@ -495,11 +546,31 @@ struct reach_part {
 	bool nomem;
 };
 
+/* A queue is visited in no order of the arrays: ask for what the visit of
+ * from[q + REACH_AHEAD] will read (its offsets), of from[q + REACH_AHEAD / 2]
+ * (its edges, by the offsets asked for before) and of from[q + REACH_AHEAD / 4]
+ * (its targets' flags, by the edges asked for before). */
+#define REACH_AHEAD 16
+
+static inline void reach_prefetch(const struct hs_analysis *a, const uint32_t *from, size_t q, size_t n)
+{
+	if (q + REACH_AHEAD < n)
+		__builtin_prefetch(&a->fwd_off[from[q + REACH_AHEAD]]);
+	if (q + REACH_AHEAD / 2 < n)
+		__builtin_prefetch(&a->fwd[a->fwd_off[from[q + REACH_AHEAD / 2]]]);
+	if (q + REACH_AHEAD / 4 < n) {
+		uint32_t i = from[q + REACH_AHEAD / 4];
+		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++)
+			__builtin_prefetch(&a->flags[a->fwd[e]]);
+	}
+}
+
 static void *reach_part_run(void *arg)
 {
 	struct reach_part *r = arg;
 	struct hs_analysis *a = r->a;
 	for (size_t q = 0; q < r->n; q++) {
+		reach_prefetch(a, r->from, q, r->n);
 		uint32_t i = r->from[q];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 			uint32_t t = a->fwd[e];
@@ -524,6 +595,16 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 	memset(parts, 0, sizeof(parts));
 	struct hs_error *err = NULL;
 	size_t head = 0, tail = 0;
+	// Each part's list has room for every block (pages never written cost
+	// nothing): it never grows, so it is never moved (the first read of
+	// moved pages is slow on some virtual machines).
+	for (size_t j = 0; jobs > 1 && a->n >= PARALLEL_FRONTIER && j < jobs; j++) {
+		parts[j].out.v = malloc(a->n * sizeof(uint32_t));
+		if (parts[j].out.v) {
+			parts[j].out.cap = a->n;
+			hs_hint_huge(parts[j].out.v, a->n * sizeof(uint32_t));
+		}
+	}
 	for (size_t i = 0; i < a->n; i++) {
 		if (a->flags[i] & HS_NODE_ROOTED) {
 			a->flags[i] |= HS_NODE_REACHABLE;
@@ -555,6 +636,7 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 			}
 			continue;
 		}
+		reach_prefetch(a, queue, head, tail);
 		uint32_t i = queue[head++];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 			uint32_t t = a->fwd[e];
