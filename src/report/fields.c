@@ -26,7 +26,7 @@ void hs_describe_pointer(struct hs_session *s, uint64_t v, char *buf, size_t len
 	if (k >= 0) {
 		const struct hs_block *b = &s->heap.blocks[k];
 		unsigned w = hs_block_where(b);
-		const char *t = hs_where_is_used(w) ? hs_block_type(s, (size_t)k) : NULL;
+		const char *t = hs_where_is_used(w) ? hs_block_type(s->types, (size_t)k) : NULL;
 		char what[160];
 		if (t)
 			snprintf(what, sizeof(what), "%s", t);
@@ -276,7 +276,7 @@ static void members(struct decode *d, Dwarf_Die *type, uint64_t base, const char
 size_t hs_block_fields(struct hs_session *s, size_t i, uint64_t limit, struct hs_field *ret, size_t max)
 {
 	Dwarf_Die type;
-	if (i >= s->heap.n || !hs_block_type_die(s, i, &type))
+	if (i >= s->heap.n || !hs_block_type_die(s->types, i, &type))
 		return 0;
 	const struct hs_block *b = &s->heap.blocks[i];
 	uint64_t size = hs_block_size(b);

@@ -30,7 +30,8 @@ struct hs_field {
 
 /* types.c: the DWARF type of block i (a struct or class), when its type came
  * from DWARF. */
-bool hs_block_type_die(const struct hs_session *s, size_t i, Dwarf_Die *ret);
+struct hs_types;
+bool hs_block_type_die(const struct hs_types *t, size_t i, Dwarf_Die *ret);
 
 /* The members of block i (at most max, those inside its first limit bytes),
  * in offset order; 0 when its type is not from DWARF. */

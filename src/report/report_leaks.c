@@ -135,7 +135,7 @@ static void sample_word(struct hs_session *s, uint64_t v, char *buf, size_t len)
 	char sym[200];
 	if (k >= 0) {
 		const struct hs_block *b = &s->heap.blocks[k];
-		const char *t = hs_where_is_used(hs_block_where(b)) ? hs_block_type(s, (size_t)k) : NULL;
+		const char *t = hs_where_is_used(hs_block_where(b)) ? hs_block_type(s->types, (size_t)k) : NULL;
 		if (t)
 			snprintf(buf, len, "0x%" PRIx64 " (%s)", v, t);
 		else
@@ -384,8 +384,8 @@ static void leaks_json(struct hs_cmd *c, const struct leaks_model *m)
 			hs_json_ku64(o, "address", s->heap.blocks[i].address);
 			hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
 			hs_json_kbool(o, "unreferenced", hs_node_unreferenced(s->analysis, i));
-			hs_json_kstr(o, "type", hs_block_type(s, i));
-			hs_json_type_info(o, s, i);
+			hs_json_kstr(o, "type", hs_block_type(s->types, i));
+			hs_json_type_info(o, s->types, i);
 			hs_json_end_object(o);
 		}
 		hs_json_end_array(o);
@@ -420,7 +420,7 @@ static void leaks_text(struct hs_cmd *c, const struct leaks_model *m)
 		hs_out_printf(o, "\n  %-18s %10s %-5s %s\n", "ADDRESS", "SIZE", "HEAD", "TYPE");
 		for (size_t k = 0; k < m->nobjects && !o->stopped; k++) {
 			size_t i = m->objects[k];
-			const char *t = hs_block_type(s, i);
+			const char *t = hs_block_type(s->types, i);
 			hs_out_printf(o, "  0x%016" PRIx64 " %10" PRIu64 " %-5s %s\n", s->heap.blocks[i].address,
 				      hs_block_size(&s->heap.blocks[i]), hs_node_unreferenced(s->analysis, i) ? "yes" : "",
 				      t ? t : "?");
@@ -677,10 +677,10 @@ static void alloc_describe(struct hs_session *s, size_t i, int64_t offset, struc
 	d->b = &s->heap.blocks[i];
 	d->offset = offset;
 	d->pool = hop_pool(s, i, offset);
-	d->type = hs_block_type(s, i);
+	d->type = hs_block_type(s->types, i);
 	d->have_field = offset >= 0 && hs_block_field(s, i, (uint64_t)offset, d->field, sizeof(d->field));
-	d->have_entry = offset >= 0 ? hs_container_entry_name(s, i, (uint64_t)offset, d->entry, sizeof(d->entry))
-				    : hs_container_node_name(s, i, d->entry, sizeof(d->entry));
+	d->have_entry = offset >= 0 ? hs_container_entry_name(s->containers, i, (uint64_t)offset, d->entry, sizeof(d->entry))
+				    : hs_container_node_name(s->containers, i, d->entry, sizeof(d->entry));
 	// A container's node is named by its key; its DWARF layout is the node base's.
 	if (d->have_entry)
 		d->have_field = false;
@@ -730,7 +730,7 @@ static void json_block_ref(struct hs_cmd *c, const char *key, size_t i)
 	hs_json_ku64(c->out, "size", hs_block_size(b));
 	hs_json_kstr(c->out, "state", hs_where_state(w));
 	hs_json_kstr(c->out, "where", hs_where_name(w));
-	hs_json_kstr(c->out, "type", hs_block_type(c->s, i));
+	hs_json_kstr(c->out, "type", hs_block_type(c->s->types, i));
 	hs_json_end_object(c->out);
 }
 
@@ -1009,7 +1009,7 @@ static void run_describe(struct hs_session *s, const uint32_t *path, const struc
 	d->r = r;
 	d->first = s->heap.blocks[first].address;
 	d->last = s->heap.blocks[last].address;
-	d->type = hs_block_type(s, first);
+	d->type = hs_block_type(s->types, first);
 	d->have_field = r->offset >= 0 && hs_block_field(s, first, (uint64_t)r->offset, d->field, sizeof(d->field));
 	d->pool = hop_pool(s, first, r->offset);
 }
@@ -1842,8 +1842,8 @@ static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
 	hs_json_ku64(o, "retained_count", d->retained_count[i]);
 	hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
 	hs_json_kbool(o, "pooled", hs_pools_block_pooled(s->pools, &s->heap, i));
-	hs_json_kstr(o, "type", hs_block_type(s, i));
-	hs_json_type_info(o, s, i);
+	hs_json_kstr(o, "type", hs_block_type(s->types, i));
+	hs_json_type_info(o, s->types, i);
 	json_owner(c, &t->owners[row->owner]);
 	if (row->depth) {
 		hs_json_key(o, "via_offset");
@@ -1870,7 +1870,7 @@ static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_w
 		else
 			snprintf(via, sizeof(via), "  (via +0x%" PRIx64 ")", (uint64_t)row->via_offset);
 	}
-	const char *type = hs_block_type(s, i);
+	const char *type = hs_block_type(s->types, i);
 	// An allocation's own size exact (as chunks, leaks, histogram), sums in units.
 	hs_out_printf(c->out, "  %-*s %10" PRIu64 " %10s %10" PRIu32 " %-8s %-*s %s%s\n", addr_width, addr,
 		      hs_block_size(&s->heap.blocks[i]), hs_fmt_size(d->retained[i], y, sizeof(y)),
