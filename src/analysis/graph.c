@@ -46,15 +46,12 @@ static unsigned span_shift(uint64_t bytes, size_t nblocks)
  * without them is looked up by its granules alone. */
 #define GROUP_BYTES_PER_BLOCK 16
 
-static struct hs_error *build_groups(struct hs_addrmap *m)
+static struct hs_error *size_groups(struct hs_addrmap *m)
 {
-	const struct hs_block *blocks = m->heap->blocks;
 	size_t ngroups = 0;
 	for (size_t k = 0; k < m->nspans; k++) {
 		struct hs_addr_span *sp = &m->spans[k];
-		uint64_t or = 0;
-		for (size_t i = sp->first_block; i <= sp->last_block; i++)
-			or |= blocks[i].address - sp->start;
+		uint64_t or = sp->starts_or;
 		unsigned ashift = or ? (unsigned)__builtin_ctzll(or) : 4;
 		if (ashift > 20)
 			ashift = 20;
@@ -74,7 +71,17 @@ static struct hs_error *build_groups(struct hs_addrmap *m)
 	if (!g)
 		return &hs_error_nomem;
 	hs_hint_huge(g, ngroups * sizeof(*g));
-	for (size_t k = 0; k < m->nspans; k++) {
+	m->groups = g;
+	return NULL;
+}
+
+/* Fill the start bits sized by size_groups. */
+static void *fill_groups(void *arg)
+{
+	struct hs_addrmap *m = arg;
+	const struct hs_block *blocks = m->heap->blocks;
+	struct hs_addr_group *g = m->groups;
+	for (size_t k = 0; g && k < m->nspans; k++) {
 		const struct hs_addr_span *sp = &m->spans[k];
 		if (sp->first_group == SIZE_MAX)
 			continue;
@@ -95,12 +102,11 @@ static struct hs_error *build_groups(struct hs_addrmap *m)
 			base += (uint32_t)__builtin_popcountll(sg[q].s);
 		}
 	}
-	m->groups = g;
 	return NULL;
 }
 
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,
-				  const uint8_t *flags, bool exact)
+				  const uint8_t *flags, bool exact, int jobs)
 {
 	memset(m, 0, sizeof(*m));
 	m->heap = heap;
@@ -123,6 +129,7 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 			if (end > spans[nspans - 1].end)
 				spans[nspans - 1].end = end;
 			spans[nspans - 1].last_block = i;
+			spans[nspans - 1].starts_or |= b->address - spans[nspans - 1].start;
 			continue;
 		}
 		if (nspans == cap) {
@@ -151,6 +158,15 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		free(spans);
 		return &hs_error_nomem;
 	}
+	m->spans = spans;
+	m->nspans = nspans;
+	m->pages = pages;
+	m->lo = spans[0].start;
+	m->hi = spans[nspans - 1].end;
+	HS_CHECK(size_groups(m));
+	// The start bits on a thread of their own while the granules fill here.
+	pthread_t tid;
+	bool started = jobs > 1 && m->groups && pthread_create(&tid, NULL, fill_groups, m) == 0;
 	// Pass 2: for each granule, the first block that ends after it starts
 	// (the span's last block when none does).
 	size_t i = 0;
@@ -165,12 +181,11 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		}
 		i = sp->last_block + 1;
 	}
-	m->spans = spans;
-	m->nspans = nspans;
-	m->pages = pages;
-	m->lo = spans[0].start;
-	m->hi = spans[nspans - 1].end;
-	return build_groups(m);
+	if (started)
+		pthread_join(tid, NULL);
+	else
+		fill_groups(m);
+	return NULL;
 }
 
 /* A value's state between the passes of hs_addrmap_lookup_many. */
@@ -829,7 +844,8 @@ struct hs_error *hs_analysis_create(const struct hs_graph_input *in, struct hs_r
 		goto fail;
 	hs_timings_add(in->timings, "load", t0);
 	t0 = hs_now();
-	if ((err = hs_addrmap_build(&a->map, in->heap, a->flags, in->exact_pointers)))
+	if ((err = hs_addrmap_build(&a->map, in->heap, a->flags, in->exact_pointers,
+					 a->n < 4096 ? 1 : (int)jobs_of(in))))
 		goto fail;
 	hs_timings_add(in->timings, "index", t0);
 	if (hs_interrupted()) {

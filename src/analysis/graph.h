@@ -59,6 +59,7 @@ struct hs_addr_span {
 	unsigned shift;             /* granule = 1 << shift bytes */
 	size_t first_entry, nentries;
 	size_t first_block, last_block;
+	uint64_t starts_or;         /* the starts' offsets or-ed: their alignment */
 	unsigned ashift;            /* the starts' alignment, when groups */
 	size_t first_group;         /* SIZE_MAX: no groups */
 };
@@ -87,8 +88,9 @@ struct hs_analysis {
 	uint64_t leaked_count, leaked_bytes, unref_count, unref_bytes;
 };
 
+/* jobs > 1: the granules and the start bits are filled on two threads. */
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,
-				  const uint8_t *flags, bool exact);
+				  const uint8_t *flags, bool exact, int jobs);
 void hs_addrmap_deinit(struct hs_addrmap *m);
 /* The used block holding v (or starting at v when exact), or -1. */
 static inline ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v)
