@@ -645,7 +645,7 @@ static size_t jobs_of(const struct hs_graph_input *in)
  * expanded by all jobs at once (a block is claimed with an atomic or of its
  * REACHABLE flag, so each one is queued once); a narrow one (a long list)
  * goes on here alone. */
-#define PARALLEL_FRONTIER 65536
+#define PARALLEL_FRONTIER 8192
 
 struct reach_part {
 	struct hs_analysis *a;
