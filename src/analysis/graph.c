@@ -446,7 +446,9 @@ static void *worker_run(void *arg)
  * cannot be had. */
 static uint32_t *reserve_edges(struct worker *w, size_t k, const uint64_t *base, uint64_t words)
 {
-	if (words < 4096 || words > UINT32_MAX)
+	// (At most 4 GiB of address space: sizes a hostile core claims bound
+	// nothing real.)
+	if (words < 4096 || words > (UINT64_C(1) << 30))
 		return NULL;
 	uint32_t *all = malloc(words * sizeof(*all));
 	if (!all)
