@@ -21,6 +21,7 @@ void hs_addrmap_deinit(struct hs_addrmap *m)
 {
 	free(m->spans);
 	free(m->pages);
+	free(m->groups);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -40,8 +41,72 @@ static unsigned span_shift(uint64_t bytes, size_t nblocks)
 	return shift;
 }
 
+/* The start bits of the spans whose starts share an alignment and where they
+ * cost at most GROUP_BYTES_PER_BLOCK bytes a block (see graph.h).  A span
+ * without them is looked up by its granules alone. */
+#define GROUP_BYTES_PER_BLOCK 16
+
+static struct hs_error *size_groups(struct hs_addrmap *m)
+{
+	size_t ngroups = 0;
+	for (size_t k = 0; k < m->nspans; k++) {
+		struct hs_addr_span *sp = &m->spans[k];
+		uint64_t or = sp->starts_or;
+		unsigned ashift = or ? (unsigned)__builtin_ctzll(or) : 4;
+		if (ashift > 20)
+			ashift = 20;
+		uint64_t slots = ((sp->end - 1 - sp->start) >> ashift) + 1;
+		uint64_t groups = slots / 64 + 1;
+		uint64_t nblocks = sp->last_block - sp->first_block + 1;
+		if (groups > nblocks * GROUP_BYTES_PER_BLOCK / sizeof(struct hs_addr_group) + 1 ||
+		    nblocks > UINT32_MAX)
+			continue;
+		sp->ashift = ashift;
+		sp->first_group = ngroups;
+		ngroups += (size_t)groups;
+	}
+	if (!ngroups)
+		return NULL;
+	struct hs_addr_group *g = calloc(ngroups, sizeof(*g));
+	if (!g)
+		return &hs_error_nomem;
+	hs_hint_huge(g, ngroups * sizeof(*g));
+	m->groups = g;
+	return NULL;
+}
+
+/* Fill the start bits sized by size_groups. */
+static void *fill_groups(void *arg)
+{
+	struct hs_addrmap *m = arg;
+	const struct hs_block *blocks = m->heap->blocks;
+	struct hs_addr_group *g = m->groups;
+	for (size_t k = 0; g && k < m->nspans; k++) {
+		const struct hs_addr_span *sp = &m->spans[k];
+		if (sp->first_group == SIZE_MAX)
+			continue;
+		struct hs_addr_group *sg = g + sp->first_group;
+		size_t last_group = 0;
+		for (size_t i = sp->first_block; i <= sp->last_block; i++) {
+			const struct hs_block *b = &blocks[i];
+			uint64_t slot = (b->address - sp->start) >> sp->ashift;
+			uint64_t bit = UINT64_C(1) << (slot % 64);
+			sg[slot / 64].s |= bit;
+			if (hs_where_is_used(hs_block_where(b)) && (m->exact || hs_block_size(b) > 0))
+				sg[slot / 64].u |= bit;
+			last_group = slot / 64;
+		}
+		uint32_t base = 0;
+		for (size_t q = 0; q <= last_group; q++) {
+			sg[q].base = base;
+			base += (uint32_t)__builtin_popcountll(sg[q].s);
+		}
+	}
+	return NULL;
+}
+
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,
-				  const uint8_t *flags, bool exact)
+				  const uint8_t *flags, bool exact, int jobs)
 {
 	memset(m, 0, sizeof(*m));
 	m->heap = heap;
@@ -64,6 +129,7 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 			if (end > spans[nspans - 1].end)
 				spans[nspans - 1].end = end;
 			spans[nspans - 1].last_block = i;
+			spans[nspans - 1].starts_or |= b->address - spans[nspans - 1].start;
 			continue;
 		}
 		if (nspans == cap) {
@@ -75,7 +141,8 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 			}
 			spans = g;
 		}
-		spans[nspans++] = (struct hs_addr_span){ .start = b->address, .end = end, .last_block = i };
+		spans[nspans++] = (struct hs_addr_span){ .start = b->address, .end = end, .first_block = i,
+							 .last_block = i, .first_group = SIZE_MAX };
 	}
 	for (size_t k = 0; k < nspans; k++) {
 		struct hs_addr_span *sp = &spans[k];
@@ -91,6 +158,15 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		free(spans);
 		return &hs_error_nomem;
 	}
+	m->spans = spans;
+	m->nspans = nspans;
+	m->pages = pages;
+	m->lo = spans[0].start;
+	m->hi = spans[nspans - 1].end;
+	HS_CHECK(size_groups(m));
+	// The start bits on a thread of their own while the granules fill here.
+	pthread_t tid;
+	bool started = jobs > 1 && m->groups && pthread_create(&tid, NULL, fill_groups, m) == 0;
 	// Pass 2: for each granule, the first block that ends after it starts
 	// (the span's last block when none does).
 	size_t i = 0;
@@ -105,22 +181,26 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		}
 		i = sp->last_block + 1;
 	}
-	m->spans = spans;
-	m->nspans = nspans;
-	m->pages = pages;
-	m->lo = spans[0].start;
-	m->hi = spans[nspans - 1].end;
+	if (started)
+		pthread_join(tid, NULL);
+	else
+		fill_groups(m);
 	return NULL;
 }
+
+/* A value's state between the passes of hs_addrmap_lookup_many. */
+enum { LK_DONE, LK_GROUP, LK_PAGE };
 
 void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64_t *ret, size_t n)
 {
 	const struct hs_addr_span *spn[HS_LOOKUP_BATCH];
+	uint8_t state[HS_LOOKUP_BATCH];
 	const struct hs_block *blocks = m->heap->blocks;
-	// 1: the span and the granule entry of each value; ask for the entries.
+	// 1: the span of each value, and its start bits' group (a value at a
+	// slot of a span that has them) or its granule entry; ask for it.
 	for (size_t k = 0; k < n; k++) {
 		ret[k] = -1;
-		spn[k] = NULL;
+		state[k] = LK_DONE;
 		uint64_t x = v[k];
 		if (x < m->lo || x >= m->hi)
 			continue;
@@ -139,19 +219,48 @@ void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64
 		if (x >= sp->end)
 			continue;
 		spn[k] = sp;
-		ret[k] = (int64_t)(sp->first_entry + ((x - sp->start) >> sp->shift));
+		uint64_t off = x - sp->start;
+		if (sp->first_group != SIZE_MAX && !(off & ((UINT64_C(1) << sp->ashift) - 1))) {
+			state[k] = LK_GROUP;
+			ret[k] = (int64_t)(off >> sp->ashift);
+			__builtin_prefetch(&m->groups[sp->first_group + (off >> sp->ashift) / 64]);
+			continue;
+		}
+		state[k] = LK_PAGE;
+		ret[k] = (int64_t)(sp->first_entry + (off >> sp->shift));
 		__builtin_prefetch(&m->pages[ret[k]]);
 	}
-	// 2: the first candidate block; ask for it.
+	// 2: a value at a slot: the block starting there answers, or no block
+	// starts there and only the granules can tell (not when exact: then
+	// nothing holds it).
 	for (size_t k = 0; k < n; k++) {
-		if (!spn[k])
+		if (state[k] != LK_GROUP)
+			continue;
+		const struct hs_addr_span *sp = spn[k];
+		uint64_t slot = (uint64_t)ret[k];
+		const struct hs_addr_group *g = &m->groups[sp->first_group + slot / 64];
+		uint64_t bit = UINT64_C(1) << (slot % 64);
+		state[k] = LK_DONE;
+		if (g->u & bit) {
+			ret[k] = (int64_t)(sp->first_block + g->base + (size_t)__builtin_popcountll(g->s & (bit - 1)));
+		} else if ((g->s & bit) || m->exact) {
+			ret[k] = -1;
+		} else {
+			state[k] = LK_PAGE;
+			ret[k] = (int64_t)(sp->first_entry + ((v[k] - sp->start) >> sp->shift));
+			__builtin_prefetch(&m->pages[ret[k]]);
+		}
+	}
+	// 3: the first candidate block; ask for it.
+	for (size_t k = 0; k < n; k++) {
+		if (state[k] != LK_PAGE)
 			continue;
 		ret[k] = m->pages[ret[k]];
 		__builtin_prefetch(&blocks[ret[k]]);
 	}
-	// 3: step to the block holding the value.
+	// 4: step to the block holding the value.
 	for (size_t k = 0; k < n; k++) {
-		if (!spn[k])
+		if (state[k] != LK_PAGE)
 			continue;
 		size_t i = (size_t)ret[k];
 		uint64_t x = v[k];
@@ -536,7 +645,7 @@ static size_t jobs_of(const struct hs_graph_input *in)
  * expanded by all jobs at once (a block is claimed with an atomic or of its
  * REACHABLE flag, so each one is queued once); a narrow one (a long list)
  * goes on here alone. */
-#define PARALLEL_FRONTIER 65536
+#define PARALLEL_FRONTIER 8192
 
 struct reach_part {
 	struct hs_analysis *a;
@@ -735,7 +844,8 @@ struct hs_error *hs_analysis_create(const struct hs_graph_input *in, struct hs_r
 		goto fail;
 	hs_timings_add(in->timings, "load", t0);
 	t0 = hs_now();
-	if ((err = hs_addrmap_build(&a->map, in->heap, a->flags, in->exact_pointers)))
+	if ((err = hs_addrmap_build(&a->map, in->heap, a->flags, in->exact_pointers,
+					 a->n < 4096 ? 1 : (int)jobs_of(in))))
 		goto fail;
 	hs_timings_add(in->timings, "index", t0);
 	if (hs_interrupted()) {
