@@ -9,6 +9,7 @@
 #include "glibc_layouts.h"
 #include "graph.h"
 #include "locals.h"
+#include "output.h"
 #include "rtti.h"
 #include "session.h"
 #include "types.h"
@@ -271,6 +272,27 @@ static void members(struct decode *d, Dwarf_Die *type, uint64_t base, const char
 		}
 		snprintf(f->text, sizeof(f->text), "(%" PRIu64 " bytes)", f->size);
 	} while (dwarf_siblingof(&m, &m) == 0);
+}
+
+void hs_json_fields(struct hs_out *o, const struct hs_field *f, size_t n, bool sizes)
+{
+	hs_json_key(o, "fields");
+	hs_json_begin_array(o);
+	for (size_t j = 0; j < n && !o->stopped; j++) {
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "name", f[j].name);
+		hs_json_ku64(o, "offset", f[j].offset);
+		if (sizes)
+			hs_json_ku64(o, "size", f[j].size);
+		hs_json_key(o, "value");
+		if (f[j].has_value)
+			hs_json_u64(o, f[j].value);
+		else
+			hs_json_null(o);
+		hs_json_kstr(o, "text", f[j].text);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
 }
 
 size_t hs_block_fields(struct hs_session *s, size_t i, uint64_t limit, struct hs_field *ret, size_t max)

@@ -938,25 +938,8 @@ static void show_json(struct hs_cmd *c, struct show_model *m)
 	}
 	hs_json_kstr(o, "type", m->type);
 	hs_json_type_info(o, s->types, k);
-	if (m->graph) {
-		hs_json_key(o, "fields");
-		hs_json_begin_array(o);
-		for (size_t j = 0; j < m->nfields && !o->stopped; j++) {
-			const struct hs_field *f = &m->fields[j];
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "name", f->name);
-			hs_json_ku64(o, "offset", f->offset);
-			hs_json_ku64(o, "size", f->size);
-			hs_json_key(o, "value");
-			if (f->has_value)
-				hs_json_u64(o, f->value);
-			else
-				hs_json_null(o);
-			hs_json_kstr(o, "text", f->text);
-			hs_json_end_object(o);
-		}
-		hs_json_end_array(o);
-	}
+	if (m->graph)
+		hs_json_fields(o, m->fields, m->nfields, true);
 	hs_json_key(o, "words");
 	hs_json_begin_array(o);
 	uint64_t off, v;

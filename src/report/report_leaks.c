@@ -188,22 +188,7 @@ static void sample_json(struct hs_out *o, const struct sample *m)
 	for (size_t k = 0; k < m->nw; k++)
 		hs_json_u64(o, m->w[k]);
 	hs_json_end_array(o);
-	hs_json_key(o, "fields");
-	hs_json_begin_array(o);
-	for (size_t k = 0; k < m->nf; k++) {
-		const struct hs_field *f = &m->f[k];
-		hs_json_begin_object(o);
-		hs_json_kstr(o, "name", f->name);
-		hs_json_ku64(o, "offset", f->offset);
-		hs_json_key(o, "value");
-		if (f->has_value)
-			hs_json_u64(o, f->value);
-		else
-			hs_json_null(o);
-		hs_json_kstr(o, "text", f->text);
-		hs_json_end_object(o);
-	}
-	hs_json_end_array(o);
+	hs_json_fields(o, m->f, m->nf, false);
 	hs_json_end_object(o);
 }
 
@@ -1141,6 +1126,44 @@ static struct hs_error *chain_model(struct hs_session *s, size_t target, uint64_
 	return NULL;
 }
 
+/* A chain's rows, rendered as text or JSON: the formatters. */
+struct chain_fmt {
+	void (*root)(struct hs_out *o, const struct root_desc *d);
+	void (*elided)(struct hs_out *o, size_t hops, size_t lines);
+	void (*run)(struct hs_out *o, const struct run_desc *d);
+	void (*alloc)(struct hs_out *o, const struct alloc_desc *d);
+};
+static const struct chain_fmt chain_text_fmt = { root_line_text, elided_text, run_text, alloc_text };
+static const struct chain_fmt chain_json_fmt = { root_line_json, elided_json, run_json, alloc_json };
+
+// The root line, then each hop (runs collapsed, the middle elided).
+static void chain_rows(struct hs_session *s, struct hs_out *o, const struct chain_model *m,
+		       const struct chain_fmt *f)
+{
+	if (m->have_root) {
+		struct root_desc d;
+		root_describe(s, &m->root, &d);
+		f->root(o, &d);
+	}
+	for (size_t j = 0; j < m->lines.n && !o->stopped; j++) {
+		if (j == m->head && m->elided) {
+			f->elided(o, m->elided_hops, m->elided);
+			j += m->elided - 1;
+			continue;
+		}
+		const struct chain_line *l = &m->lines.v[j];
+		if (l->count > 1) {
+			struct run_desc d;
+			run_describe(s, m->path, l, &d);
+			f->run(o, &d);
+		} else {
+			struct alloc_desc d;
+			alloc_describe(s, m->path[l->k], l->offset, &d);
+			f->alloc(o, &d);
+		}
+	}
+}
+
 static void chain_text(struct hs_cmd *c, const struct chain_model *m)
 {
 	struct hs_session *s = c->s;
@@ -1170,28 +1193,7 @@ static void chain_text(struct hs_cmd *c, const struct chain_model *m)
 		hs_out_printf(o, "0x%" PRIx64 " is LEAKED in a cycle: no root and no unreferenced head reaches it\n",
 			      addr);
 	}
-	if (m->have_root) {
-		struct root_desc d;
-		root_describe(s, &m->root, &d);
-		root_line_text(o, &d);
-	}
-	for (size_t j = 0; j < m->lines.n && !o->stopped; j++) {
-		if (j == m->head && m->elided) {
-			elided_text(o, m->elided_hops, m->elided);
-			j += m->elided - 1;
-			continue;
-		}
-		const struct chain_line *l = &m->lines.v[j];
-		if (l->count > 1) {
-			struct run_desc d;
-			run_describe(s, m->path, l, &d);
-			run_text(o, &d);
-		} else {
-			struct alloc_desc d;
-			alloc_describe(s, m->path[l->k], l->offset, &d);
-			alloc_text(o, &d);
-		}
-	}
+	chain_rows(s, o, m, &chain_text_fmt);
 }
 
 static void chain_json(struct hs_cmd *c, const struct chain_model *m)
@@ -1205,28 +1207,7 @@ static void chain_json(struct hs_cmd *c, const struct chain_model *m)
 	hs_json_ku64(o, "hops", m->len);
 	hs_json_key(o, "chain");
 	hs_json_begin_array(o);
-	if (m->have_root) {
-		struct root_desc d;
-		root_describe(s, &m->root, &d);
-		root_line_json(o, &d);
-	}
-	for (size_t j = 0; j < m->lines.n && !o->stopped; j++) {
-		if (j == m->head && m->elided) {
-			elided_json(o, m->elided_hops, m->elided);
-			j += m->elided - 1;
-			continue;
-		}
-		const struct chain_line *l = &m->lines.v[j];
-		if (l->count > 1) {
-			struct run_desc d;
-			run_describe(s, m->path, l, &d);
-			run_json(o, &d);
-		} else {
-			struct alloc_desc d;
-			alloc_describe(s, m->path[l->k], l->offset, &d);
-			alloc_json(o, &d);
-		}
-	}
+	chain_rows(s, o, m, &chain_json_fmt);
 	hs_json_end_array(o);
 	hs_json_end_object(o);
 	hs_json_done(o);
@@ -1306,18 +1287,26 @@ static size_t refs_referrers(const struct refs_model *m, const bool *stop,
 	return count;
 }
 
-static void referrer_text(const struct refs_model *m, size_t block, int64_t offset, void *ctx)
+struct referrer_out { struct hs_out *o; const struct chain_fmt *f; };
+
+static void referrer_row(const struct refs_model *m, size_t block, int64_t offset, void *ctx)
 {
+	const struct referrer_out *r = ctx;
 	struct alloc_desc d;
 	alloc_describe(m->s, block, offset, &d);
-	alloc_text(ctx, &d);
+	r->f->alloc(r->o, &d);
 }
 
-static void referrer_json(const struct refs_model *m, size_t block, int64_t offset, void *ctx)
+// The root words holding the target, then its referrers; how many rows.
+static size_t refs_rows(struct hs_out *o, const struct refs_model *m, const struct chain_fmt *f)
 {
-	struct alloc_desc d;
-	alloc_describe(m->s, block, offset, &d);
-	alloc_json(ctx, &d);
+	for (size_t i = 0; i < m->roots.n; i++) {
+		struct root_desc d;
+		root_describe(m->s, &m->roots.v[i], &d);
+		f->root(o, &d);
+	}
+	struct referrer_out r = { o, f };
+	return m->roots.n + refs_referrers(m, &o->stopped, referrer_row, &r);
 }
 
 static void refs_text(struct hs_cmd *c, const struct refs_model *m)
@@ -1326,13 +1315,7 @@ static void refs_text(struct hs_cmd *c, const struct refs_model *m)
 	const struct hs_block *b = &c->s->heap.blocks[m->target];
 	hs_out_printf(o, "Referrers of 0x%" PRIx64 " (%" PRIu64 " bytes, %s):\n", b->address, hs_block_size(b),
 		      !m->used ? "free" : m->anchored ? "anchored" : m->go ? "garbage awaiting GC" : "leaked");
-	for (size_t i = 0; i < m->roots.n; i++) {
-		struct root_desc d;
-		root_describe(c->s, &m->roots.v[i], &d);
-		root_line_text(o, &d);
-	}
-	size_t count = m->roots.n + refs_referrers(m, &o->stopped, referrer_text, o);
-	if (!count)
+	if (!refs_rows(o, m, &chain_text_fmt))
 		hs_out_puts(o, "  (none)\n");
 }
 
@@ -1345,12 +1328,7 @@ static void refs_json(struct hs_cmd *c, const struct refs_model *m)
 	hs_json_kbool(o, "anchored", m->anchored);
 	hs_json_key(o, "referrers");
 	hs_json_begin_array(o);
-	for (size_t i = 0; i < m->roots.n; i++) {
-		struct root_desc d;
-		root_describe(c->s, &m->roots.v[i], &d);
-		root_line_json(o, &d);
-	}
-	refs_referrers(m, &o->stopped, referrer_json, o);
+	refs_rows(o, m, &chain_json_fmt);
 	hs_json_end_array(o);
 	hs_json_end_object(o);
 	hs_json_done(o);
