@@ -1,4 +1,5 @@
 /* session.c - see session.h: opening, options, and the lazily computed stages. */
+#include <elfutils/libdwfl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <signal.h>
@@ -523,7 +524,11 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 	bool go = hs_session_heap_is_go(s);
 	hs_gort_close(s->go_rt);
 	s->go_rt = NULL;
-	struct hs_error *err = go ? hs_go_roots_build(s, &roots, &s->go_mark) : hs_roots_build(s, &roots);
+	const struct hs_roots_input rin = {
+		.mem = &s->target->mem, .notes = &s->target->notes, .symbols = s->symbols,
+		.desc = s->desc, .ndesc = s->ndesc,
+	};
+	struct hs_error *err = go ? hs_go_roots_build(s, &roots, &s->go_mark) : hs_roots_build(&rin, &roots);
 	s->go_rt = s->go_mark.rt;
 	hs_session_time(s, "roots", t0);
 	if (!err) {
@@ -643,6 +648,19 @@ static const struct hs_local *containers_local_at(void *ctx, int tid, uint64_t a
 static bool containers_local_name(void *ctx, int tid, uint64_t addr, char *buf, size_t len)
 {
 	return hs_local_name(ctx, tid, addr, buf, len);
+}
+
+bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char *buf, size_t len)
+{
+	// A Go program's stack roots are goroutine stacks, not the threads'
+	// (go_mark.c names them by goroutine).
+	if (!s->symbols || s->target->kind != HS_TARGET_CORE || !s->symbols->dwfl || s->go_rt)
+		return false;
+	if (!s->unwinder_attached) {
+		s->unwinder_attached = true;
+		s->unwinder_ok = dwfl_core_file_attach(s->symbols->dwfl, s->target->elf) >= 0;
+	}
+	return s->unwinder_ok && hs_stack_frame_unwind(s->symbols->dwfl, s->symbols, tid, addr, buf, len);
 }
 
 static bool containers_frame_function(void *ctx, int tid, uint64_t addr, char *buf, size_t len)

@@ -46,7 +46,7 @@ struct hs_session {
 	 * status is 4 although the command ran (hs_session_heap_incomplete). */
 	struct hs_error *walk_failure;
 
-	bool unwinder_attached, unwinder_ok;   /* roots.c: libdwfl's core unwinder */
+	bool unwinder_attached, unwinder_ok;   /* hs_stack_frame_function: libdwfl's core unwinder */
 	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
 	struct hs_error *analysis_error;
 	struct hs_dominators *dominators;      /* dominators.c: NULL until needed */
@@ -123,6 +123,10 @@ struct hs_error *hs_session_go_reach_unsupported(struct hs_session *s);
 bool hs_session_go_reach_ok(const struct hs_session *s);
 /* Is one of the walked heaps the Go runtime's? */
 bool hs_session_heap_is_go(const struct hs_session *s);
+/* The function whose frame holds stack address addr of thread tid (cores,
+ * not Go: libdwfl's unwinder, attached once, roots.c's hs_stack_frame_unwind);
+ * false when unknown. */
+bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char *buf, size_t len);
 /* The context walker w (an index in hs_walkers) sees: the target, symbols,
  * options, and this session's diagnostics; arena_base follows the
  * allocators already described. */

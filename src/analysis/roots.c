@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include "alloc.h"
 #include "glibc_layouts.h"
 #include "roots.h"
-#include "session.h"
+#include "symbols.h"
+#include "target.h"
 
 /* How far below fs_base a thread's static TLS blocks may start, at most. */
 #define TLS_MAX_STATIC (1u << 20)
@@ -100,18 +102,18 @@ static void add_outside_regions(struct builder *b, const struct hs_region *regs,
 		add(b, p, end, kind, tid, mod);
 }
 
-static struct hs_error *collect_regions(const struct hs_session *s, struct hs_region **ret, size_t *n_ret)
+static struct hs_error *collect_regions(const struct hs_roots_input *in, struct hs_region **ret, size_t *n_ret)
 {
 	size_t n = 0;
-	for (size_t d = 0; d < s->ndesc; d++)
-		n += s->desc[d].nregions;
+	for (size_t d = 0; d < in->ndesc; d++)
+		n += in->desc[d].nregions;
 	struct hs_region *regs = malloc((n ? n : 1) * sizeof(*regs));
 	if (!regs)
 		return &hs_error_nomem;
 	n = 0;
-	for (size_t d = 0; d < s->ndesc; d++)
-		for (size_t i = 0; i < s->desc[d].nregions; i++)
-			regs[n++] = s->desc[d].regions[i];
+	for (size_t d = 0; d < in->ndesc; d++)
+		for (size_t i = 0; i < in->desc[d].nregions; i++)
+			regs[n++] = in->desc[d].regions[i];
 	qsort(regs, n, sizeof(*regs), region_cmp);
 	*ret = regs;
 	*n_ret = n;
@@ -120,19 +122,19 @@ static struct hs_error *collect_regions(const struct hs_session *s, struct hs_re
 
 // One dumped, writable segment: a thread's stack (live part and TLS), the main
 // thread's TLS mapping, a module's data, or other memory.
-static void add_segment(struct builder *b, struct hs_session *s, const struct hs_segment *seg,
+static void add_segment(struct builder *b, const struct hs_roots_input *in, const struct hs_segment *seg,
 			const struct hs_region *regs, size_t nregs)
 {
 	uint64_t s0 = seg->start, s1 = seg->start + seg->filesz;
-	const struct hs_notes *notes = &s->target->notes;
-	struct hs_module *mod = s->symbols ? hs_symbols_module_at(s->symbols, s0) : NULL;
+	const struct hs_notes *notes = in->notes;
+	struct hs_module *mod = in->symbols ? hs_symbols_module_at(in->symbols, s0) : NULL;
 	for (size_t i = 0; i < notes->nthreads; i++) {
 		const struct hs_thread *th = &notes->threads[i];
 		uint64_t sp = th->regs[HS_REG_RSP], fs = th->regs[HS_REG_FS_BASE];
 		bool has_sp = s0 <= sp && sp < s1, has_fs = fs && s0 <= fs && fs < s1;
 		if (!has_sp && !has_fs)
 			continue;
-		uint64_t tls_lo = has_fs ? static_tls_start(&s->target->mem, fs) : s1;
+		uint64_t tls_lo = has_fs ? static_tls_start(in->mem, fs) : s1;
 		if (tls_lo < s0)
 			tls_lo = s0;
 		if (has_sp) {
@@ -154,18 +156,18 @@ static void add_segment(struct builder *b, struct hs_session *s, const struct hs
 	add_outside_regions(b, regs, nregs, s0, s1, mod ? HS_ROOT_GLOBAL : HS_ROOT_MEMORY, 0, mod);
 }
 
-struct hs_error *hs_roots_build(struct hs_session *s, struct hs_roots *ret)
+struct hs_error *hs_roots_build(const struct hs_roots_input *in, struct hs_roots *ret)
 {
 	struct hs_region *regs;
 	size_t nregs;
-	HS_CHECK(collect_regions(s, &regs, &nregs));
+	HS_CHECK(collect_regions(in, &regs, &nregs));
 	memset(ret, 0, sizeof(*ret));
 	struct builder b = { .r = ret };
-	const struct hs_memory *mem = &s->target->mem;
+	const struct hs_memory *mem = in->mem;
 	for (size_t i = 0; i < mem->nsegs && !b.err; i++) {
 		const struct hs_segment *seg = &mem->segs[i];
 		if ((seg->flags & HS_SEG_W) && seg->filesz)
-			add_segment(&b, s, seg, regs, nregs);
+			add_segment(&b, in, seg, regs, nregs);
 	}
 	free(regs);
 	if (b.err) {
@@ -219,19 +221,8 @@ static int frame_cb(Dwfl_Frame *frame, void *arg)
 	return ++f->depth > 256 ? DWARF_CB_ABORT : DWARF_CB_OK;
 }
 
-bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char *buf, size_t len)
+bool hs_stack_frame_unwind(void *dwfl, struct hs_symbols *symbols, int tid, uint64_t addr, char *buf, size_t len)
 {
-	// A Go program's stack roots are goroutine stacks, not the threads'
-	// (go_mark.c names them by goroutine).
-	if (!s->symbols || s->target->kind != HS_TARGET_CORE || !s->symbols->dwfl || s->go_rt)
-		return false;
-	Dwfl *dwfl = s->symbols->dwfl;
-	if (!s->unwinder_attached) {
-		s->unwinder_attached = true;
-		s->unwinder_ok = dwfl_core_file_attach(dwfl, s->target->elf) >= 0;
-	}
-	if (!s->unwinder_ok)
-		return false;
 	struct frame_search f = { .addr = addr };
 	dwfl_getthread_frames(dwfl, tid, frame_cb, &f);
 	// The outermost frame holds everything above its sp.
@@ -243,7 +234,7 @@ bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char 
 		return false;
 	struct hs_symbol sym;
 	uint64_t off;
-	if (!hs_symbols_addr_symbol(s->symbols, f.pc, &sym, &off))
+	if (!hs_symbols_addr_symbol(symbols, f.pc, &sym, &off))
 		return false;
 	snprintf(buf, len, "%s", sym.name);
 	return true;

@@ -11,8 +11,11 @@
 #include <stdint.h>
 #include "error.h"
 
-struct hs_session;
 struct hs_module;
+struct hs_memory;
+struct hs_notes;
+struct hs_symbols;
+struct hs_alloc_desc;
 
 enum hs_root_kind { HS_ROOT_GLOBAL, HS_ROOT_STACK, HS_ROOT_REGISTER, HS_ROOT_TLS, HS_ROOT_MEMORY };
 
@@ -29,12 +32,24 @@ struct hs_roots {
 };
 
 const char *hs_root_kind_name(enum hs_root_kind k);
-struct hs_error *hs_roots_build(struct hs_session *s, struct hs_roots *ret);
+/* What the root set is built from (the session fills it): the core's memory
+ * and threads, the modules (NULL: none known), and the allocators' regions,
+ * which are left out of every range. */
+struct hs_roots_input {
+	struct hs_memory *mem;
+	const struct hs_notes *notes;
+	struct hs_symbols *symbols;
+	const struct hs_alloc_desc *desc;
+	size_t ndesc;
+};
+
+struct hs_error *hs_roots_build(const struct hs_roots_input *in, struct hs_roots *ret);
 void hs_roots_deinit(struct hs_roots *r);
 /* The range holding addr, or NULL. */
 const struct hs_root_range *hs_roots_find(const struct hs_roots *r, uint64_t addr);
-/* The function whose frame holds stack address addr of thread tid (cores:
- * unwound with libdwfl); false when unknown. */
-bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char *buf, size_t len);
+/* The function whose frame holds stack address addr of thread tid, unwound
+ * with libdwfl's core unwinder already attached to dwfl (a Dwfl *); false when unknown.
+ * The session's hs_stack_frame_function decides when to ask (cores only). */
+bool hs_stack_frame_unwind(void *dwfl, struct hs_symbols *symbols, int tid, uint64_t addr, char *buf, size_t len);
 
 #endif
