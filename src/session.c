@@ -20,6 +20,8 @@
 #include "roots.h"
 #include "session.h"
 #include "go_rt.h"
+#include "go_types.h"
+#include "rtti.h"
 #include "testhook.h"
 #include "types.h"
 
@@ -306,6 +308,24 @@ static struct hs_error *walk_one(struct hs_session *s, size_t w)
 	return err;
 }
 
+/* Room for as many blocks as the dumped writable memory can hold chunks of
+ * 32 bytes (glibc's smallest; other allocators' smaller ones grow the array
+ * past it), up to 128 M: virtual memory, touched only as the walkers write.
+ * The block array is then never moved while it fills. */
+static void reserve_blocks(struct hs_session *s)
+{
+	const struct hs_memory *mem = &s->target->mem;
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < mem->nsegs; i++)
+		if ((mem->segs[i].flags & HS_SEG_W) && !(mem->segs[i].flags & HS_SEG_NOT_IN_CORE))
+			bytes += mem->segs[i].filesz;
+	uint64_t n = bytes / 32;
+	if (n > (UINT64_C(1) << 27))
+		n = UINT64_C(1) << 27;
+	if (n >= (UINT64_C(1) << 18))
+		(void)hs_heap_reserve(&s->heap, (size_t)n);
+}
+
 static struct hs_error *heap_walk(struct hs_session *s)
 {
 	double t0 = hs_now();
@@ -318,6 +338,7 @@ static struct hs_error *heap_walk(struct hs_session *s)
 	hs_session_time(s, "symbols", t0);
 	t0 = hs_now();
 	hs_memory_prefault_writable(&s->target->mem);
+	reserve_blocks(s);
 	struct hs_error *first_failure = NULL;
 	for (size_t i = 0; i < hs_nwalkers; i++) {
 		const struct hs_walker *w = hs_walkers[i];
@@ -542,6 +563,125 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 	return err;
 }
 
+static bool types_rtti_class(void *ctx, uint64_t vptr, char *buf, size_t len)
+{
+	return hs_rtti_class_name(ctx, vptr, buf, len);
+}
+
+static struct hs_error *types_tls_block(void *ctx, size_t thread, uint64_t *ret)
+{
+	return hs_tls_block(ctx, thread, ret);
+}
+
+// Containers name their nodes and elements (containers.c); only running
+// out of memory stops the types.
+static struct hs_error *types_containers(struct hs_session *s)
+{
+	struct hs_error *err = hs_session_need_containers(s);
+	if (err && err->code == HS_ERR_NOMEM)
+		return err;
+	if (err)
+		hs_diag_add(&s->diags, HS_DIAG_WARNING, "containers", 0, "%s", hs_error_message(err));
+	hs_error_destroy(err);
+	return NULL;
+}
+
+struct hs_error *hs_session_need_types(struct hs_session *s)
+{
+	HS_CHECK(hs_session_need_analysis(s));
+	if (s->types)
+		return NULL;
+	struct hs_analysis *a = s->analysis;
+	struct hs_types *t = hs_types_create(a->n);
+	if (!t)
+		return &hs_error_nomem;
+	const struct hs_types_input in = {
+		.a = a, .heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
+		.symbols = s->symbols, .jobs = s->jobs,
+		.ctx = s, .rtti_class = types_rtti_class, .tls_block = types_tls_block,
+	};
+	double t0 = hs_now();
+	if (s->go_rt) {
+		// The Go heap: by Go's own types (go_types.c); C's rules do not apply.
+		hs_go_types(s, a, t);
+		hs_session_time(s, "types", t0);
+		s->types = t;
+		return types_containers(s);
+	}
+	hs_types_certain(&in, t);
+	hs_session_time(s, "types", t0);
+	s->types = t;
+	HS_CHECK(types_containers(s));
+	t0 = hs_now();
+	hs_types_infer(&in, t);
+	hs_session_time(s, "infer", t0);
+	return NULL;
+}
+
+bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
+{
+	if (s->go_rt)
+		return hs_go_block_field(s, i, off, buf, len);
+	return hs_types_block_field(s->types, i, off, buf, len);
+}
+
+static bool containers_block_field(void *ctx, size_t b, uint64_t off, char *buf, size_t len)
+{
+	return hs_block_field(ctx, b, off, buf, len);
+}
+
+static bool containers_global_field(void *ctx, const char *var, uint64_t off, char *buf, size_t len)
+{
+	return hs_go_global_field(ctx, var, off, buf, len);
+}
+
+static const struct hs_local *containers_local_at(void *ctx, int tid, uint64_t addr)
+{
+	return hs_local_at(ctx, tid, addr);
+}
+
+static bool containers_local_name(void *ctx, int tid, uint64_t addr, char *buf, size_t len)
+{
+	return hs_local_name(ctx, tid, addr, buf, len);
+}
+
+static bool containers_frame_function(void *ctx, int tid, uint64_t addr, char *buf, size_t len)
+{
+	return hs_stack_frame_function(ctx, tid, addr, buf, len);
+}
+
+static void containers_locals_tls(void *ctx, const struct hs_local **ret, size_t *n_ret)
+{
+	hs_locals_tls(ctx, ret, n_ret);
+}
+
+struct hs_error *hs_session_need_containers(struct hs_session *s)
+{
+	if (s->containers)
+		return NULL;
+	HS_CHECK(hs_session_need_analysis(s));
+	const struct hs_containers_input in = {
+		.a = s->analysis, .heap = &s->heap, .mem = &s->target->mem, .symbols = s->symbols,
+		.types = s->types, .diags = &s->diags, .go_rt = s->go_rt, .go_block_die = s->go_block_die,
+		.ctx = s, .block_field = containers_block_field, .global_field = containers_global_field,
+		.local_at = containers_local_at, .local_name = containers_local_name,
+		.frame_function = containers_frame_function, .locals_tls = containers_locals_tls,
+	};
+	return hs_containers_create(&in, &s->containers);
+}
+
+struct hs_error *hs_session_need_container_anchors(struct hs_session *s)
+{
+	HS_CHECK(hs_session_need_containers(s));
+	return hs_containers_need_anchors(s->containers);
+}
+
+struct hs_error *hs_session_need_container_retained(struct hs_session *s)
+{
+	HS_CHECK(hs_session_need_containers(s));
+	return hs_containers_need_retained(s->containers);
+}
+
 // A Go heap's stack roots are goroutines; its other root memory, finalizers.
 static bool owners_root_name(void *ctx, const struct hs_root_range *r, uint64_t p, char *buf, size_t len,
 			     const char **kind)
@@ -570,7 +710,7 @@ struct hs_error *hs_session_need_owners(struct hs_session *s)
 	if (s->owners)
 		return NULL;
 	HS_CHECK(hs_session_need_types(s));
-	HS_CHECK(hs_containers_need_anchors(s));
+	HS_CHECK(hs_session_need_container_anchors(s));
 	const struct hs_owners_input in = {
 		.a = s->analysis, .heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
 		.symbols = s->symbols, .containers = s->containers,

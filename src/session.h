@@ -87,6 +87,22 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s);
  * goroutines cannot be read. */
 struct hs_go_goroutines;
 struct hs_error *hs_session_need_goroutines(struct hs_session *s);
+/* A type per block (types.h) in s->types: certain types, the containers'
+ * names for their nodes (containers.h), then inferred types; needs the
+ * analysis.  Idempotent. */
+struct hs_error *hs_session_need_types(struct hs_session *s);
+/* The program's containers (containers.h) in s->containers: found, named,
+ * their nodes and elements typed; hs_session_need_types runs it between the
+ * certain and the inferred types. */
+struct hs_error *hs_session_need_containers(struct hs_session *s);
+/* The containers and how each is reached (anchors); and then their retained
+ * bytes and findings. */
+struct hs_error *hs_session_need_container_anchors(struct hs_session *s);
+struct hs_error *hs_session_need_container_retained(struct hs_session *s);
+/* The name of the member at byte offset off of block i ("next",
+ * "entries[3]"), when its type is known with its members (DWARF, or the Go
+ * runtime's types); false otherwise. */
+bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len);
 struct hs_dominators;
 /* The dominator tree and retained sizes (dominators.h) in s->dominators. */
 struct hs_error *hs_session_need_dominators(struct hs_session *s);

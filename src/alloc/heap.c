@@ -6,8 +6,10 @@
  * blocks that overlap an earlier one.
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "heap.h"
 #include "vec.h"
 
@@ -21,6 +23,22 @@ void hs_heap_deinit(struct hs_heap *h)
 {
 	free(h->blocks);
 	hs_heap_init(h);
+}
+
+bool hs_heap_reserve(struct hs_heap *h, size_t n)
+{
+	if (n <= h->cap || n > SIZE_MAX / sizeof(*h->blocks))
+		return false;
+	struct hs_block *b = malloc(n * sizeof(*b));
+	if (!b)
+		return false;
+	hs_hint_huge(b, n * sizeof(*b));
+	if (h->n)
+		memcpy(b, h->blocks, h->n * sizeof(*b));
+	free(h->blocks);
+	h->blocks = b;
+	h->cap = n;
+	return true;
 }
 
 struct hs_error *hs_heap_add(struct hs_heap *h, uint64_t address, uint64_t size,
@@ -61,12 +79,34 @@ static int piece_cmp(const void *x, const void *y)
 	return a->first < b->first ? -1 : a->first > b->first;
 }
 
+/* Give the whole pages inside src[from, to) back to the kernel: src is
+ * about to be freed, and dst's fresh pages can then be these (memory the
+ * process had already touched: on a virtual machine a page never touched
+ * costs far more than zeroing it).  The malloc header before src[0] is never
+ * inside. */
+static void release_range(struct hs_block *src, size_t from, size_t to)
+{
+#ifdef MADV_DONTNEED
+	const uintptr_t page = 4096;
+	uintptr_t a = ((uintptr_t)(src + from) + page - 1) & ~(page - 1);
+	uintptr_t e = (uintptr_t)(src + to) & ~(page - 1);
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_DONTNEED);
+#else
+	(void)src;
+	(void)from;
+	(void)to;
+#endif
+}
+
 /* Walkers emit heap after heap, each in address order, and heaps do not
  * interleave: cut the blocks into pieces where the address goes down or
  * jumps by more than 1 MiB, and if the pieces ordered by first address do
- * not overlap, copy them into dst in that order: one pass.  False (dst may
- * be partly written) when they overlap or are too many. */
-static bool concat_pieces(const struct hs_block *src, struct hs_block *dst, size_t n)
+ * not overlap, copy them into dst in that order: one pass, each piece's
+ * pages given back once copied (src is freed after a true return).  False
+ * (dst may be partly written, src is untouched) when they overlap or are
+ * too many. */
+static bool concat_pieces(struct hs_block *src, struct hs_block *dst, size_t n)
 {
 	size_t np = 0;
 	for (size_t i = 0; i < n; i++)
@@ -92,6 +132,7 @@ static bool concat_pieces(const struct hs_block *src, struct hs_block *dst, size
 	size_t at = 0;
 	for (size_t j = 0; ok && j < np; j++) {
 		memcpy(dst + at, src + pc[j].start, pc[j].len * sizeof(*dst));
+		release_range(src, pc[j].start, pc[j].start + pc[j].len);
 		at += pc[j].len;
 	}
 	free(pc);

@@ -77,6 +77,11 @@ struct hs_heap {
 
 void hs_heap_init(struct hs_heap *h);
 void hs_heap_deinit(struct hs_heap *h);
+/* Room for n blocks before any is added, from a count known ahead (an upper
+ * bound: pages never written cost nothing).  Growing the array later moves
+ * it (mremap), and the first read of moved pages is slow on some virtual
+ * machines.  A hint: false (and nothing changed) when it cannot be had. */
+bool hs_heap_reserve(struct hs_heap *h, size_t n);
 /* Walkers emit blocks in any order; sizes above HS_BLOCK_SIZE_MAX are clamped. */
 struct hs_error *hs_heap_add(struct hs_heap *h, uint64_t address, uint64_t size,
 			     unsigned where, unsigned arena);

@@ -8,11 +8,11 @@
 #include "containers.h"
 #include "containers_dwarf.h"
 #include "go_rt.h"
-#include "go_types.h"
 #include "graph.h"
 #include "locals.h"
 #include "rtti.h"
-#include "session.h"
+#include "symbols.h"
+#include "target.h"
 #include "types.h"
 
 /* The kinds, probed in this order.  Adding a kind: one file defining a
@@ -52,11 +52,11 @@ void hs_containers_destroy(struct hs_containers *cs)
 
 ptrdiff_t hs_cwalk_block(struct hs_cwalk *cw, uint64_t addr)
 {
-	const struct hs_analysis *a = cw->s->analysis;
+	const struct hs_analysis *a = cw->in->a;
 	if (addr < a->map.lo || addr >= a->map.hi)
 		return -1;
 	ptrdiff_t b = hs_addrmap_lookup(&a->map, addr);
-	if (b < 0 || cw->s->heap.blocks[b].address != addr)
+	if (b < 0 || cw->in->heap->blocks[b].address != addr)
 		return -1;
 	return b;
 }
@@ -80,7 +80,7 @@ bool hs_cwalk_own(struct hs_cwalk *cw, uint64_t addr, enum hs_block_role role)
 		return hs_cwalk_fail(cw, "%s 0x%" PRIx64 " is not an allocation", what, addr);
 	if (cw->verify_only)
 		return true;
-	uint32_t *owner = cw->s->containers->owner;
+	uint32_t *owner = cw->cs->owner;
 	if (owner[b] == cw->id)
 		return hs_cwalk_fail(cw, "%s 0x%" PRIx64 " is reached twice (a cycle)", what, addr);
 	if (owner[b])
@@ -97,18 +97,18 @@ bool hs_cwalk_own(struct hs_cwalk *cw, uint64_t addr, enum hs_block_role role)
 	}
 	cw->owned[cw->nowned++] = (uint32_t)b;
 	owner[b] = cw->id;
-	cw->s->containers->role[b] = (uint8_t)role;
+	cw->cs->role[b] = (uint8_t)role;
 	return true;
 }
 
 bool hs_cwalk_read(struct hs_cwalk *cw, uint64_t addr, void *buf, size_t len)
 {
-	const uint8_t *p = hs_memory_span(&cw->s->target->mem, addr, len);
+	const uint8_t *p = hs_memory_span(cw->in->mem, addr, len);
 	if (p) {
 		memcpy(buf, p, len);
 		return true;
 	}
-	struct hs_error *err = hs_memory_read(&cw->s->target->mem, addr, buf, len);
+	struct hs_error *err = hs_memory_read(cw->in->mem, addr, buf, len);
 	if (!err)
 		return true;
 	hs_error_destroy(err);
@@ -122,13 +122,13 @@ bool hs_cwalk_u64(struct hs_cwalk *cw, uint64_t addr, uint64_t *ret)
 
 bool hs_cwalk_in_module(struct hs_cwalk *cw, uint64_t addr)
 {
-	return cw->s->symbols && hs_symbols_module_at(cw->s->symbols, addr) != NULL;
+	return cw->in->symbols && hs_symbols_module_at(cw->in->symbols, addr) != NULL;
 }
 
 /* Discovery. */
 
 struct discovery {
-	struct hs_session *s;
+	const struct hs_containers_input *in;
 	struct hs_containers *cs;
 	size_t cap;
 	struct hs_cwalk cw;
@@ -145,7 +145,7 @@ static void cwalk_reset(struct hs_cwalk *cw)
 static void rollback(struct hs_cwalk *cw)
 {
 	for (size_t i = 0; i < cw->nowned; i++)
-		cw->s->containers->owner[cw->owned[i]] = 0;
+		cw->cs->owner[cw->owned[i]] = 0;
 	cw->nowned = 0;
 }
 
@@ -196,15 +196,15 @@ static bool try_container(struct discovery *d, const struct hs_container_kind *k
 	if (!ok) {
 		c->findings |= HS_FIND_CORRUPT;
 		if (known)
-			hs_diag_add(&d->s->diags, HS_DIAG_ERROR, "containers", addr, "%s %s: %s; what was walked is reported",
+			hs_diag_add(d->in->diags, HS_DIAG_ERROR, "containers", addr, "%s %s: %s; what was walked is reported",
 				    known->kind, known->name, cw->why);
 		else
-			hs_diag_add(&d->s->diags, HS_DIAG_ERROR, "containers", addr,
+			hs_diag_add(d->in->diags, HS_DIAG_ERROR, "containers", addr,
 				    "Go map[%s]%s at 0x%" PRIx64 ": %s; what was walked is reported", go->key_type,
 				    go->value_type, addr, cw->why);
 	}
 	for (size_t i = 0; i < cw->nowned; i++)
-		c->bytes += hs_block_size(&d->s->heap.blocks[cw->owned[i]]);
+		c->bytes += hs_block_size(&d->in->heap->blocks[cw->owned[i]]);
 	c->nblocks = cw->nowned;
 	if (known) {
 		c->from_dwarf = true;
@@ -257,12 +257,12 @@ static bool recently_found(const struct hs_containers *cs, uint64_t obj)
 // block starts for the kinds that live in their own allocation.
 static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdiff_t block)
 {
-	struct hs_session *s = d->s;
-	const struct hs_analysis *a = s->analysis;
+	const struct hs_containers_input *in = d->in;
+	const struct hs_analysis *a = in->a;
 	start = (start + 7) & ~UINT64_C(7);
 	for (uint64_t p = start; p + 8 <= end && !d->err;) {
 		// Holes and memory not dumped are skipped, never faulted in.
-		uint64_t len, q = hs_memory_next_scan_run(&s->target->mem, p, end, &len);
+		uint64_t len, q = hs_memory_next_scan_run(in->mem, p, end, &len);
 		if (q == UINT64_MAX)
 			break;
 		uint64_t stop = q + len;
@@ -271,7 +271,7 @@ static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdi
 			p = stop;
 			continue;
 		}
-		const uint8_t *base = hs_memory_span(&s->target->mem, p, stop - p);
+		const uint8_t *base = hs_memory_span(in->mem, p, stop - p);
 		if (!base)
 			break;
 		uint64_t p0 = p;
@@ -280,7 +280,7 @@ static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdi
 			memcpy(&v, base + (p - p0), 8);
 			// Most words are neither a heap address nor a block's first.
 			bool heap_word = v >= a->map.lo && v < a->map.hi;
-			bool block_start = block >= 0 && p == s->heap.blocks[block].address;
+			bool block_start = block >= 0 && p == in->heap->blocks[block].address;
 			if (!heap_word && !block_start)
 				continue;
 			for (size_t k = 0; k < NKINDS; k++) {
@@ -297,7 +297,7 @@ static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdi
 				}
 				if (obj + kind->size > end)
 					continue;
-				const uint64_t *w = (const uint64_t *)hs_memory_span(&s->target->mem, obj, kind->size);
+				const uint64_t *w = (const uint64_t *)hs_memory_span(in->mem, obj, kind->size);
 				if (!w || !kind->probe(&d->cw, obj, w))
 					continue;
 				if (recently_found(d->cs, obj))
@@ -310,19 +310,19 @@ static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdi
 
 static void discover(struct discovery *d)
 {
-	struct hs_session *s = d->s;
-	const struct hs_analysis *a = s->analysis;
+	const struct hs_containers_input *in = d->in;
+	const struct hs_analysis *a = in->a;
 	const struct hs_roots *roots = &a->roots;
 	for (size_t r = 0; r < roots->n && !d->err; r++)
 		if (roots->ranges[r].kind != HS_ROOT_REGISTER)
 			probe_range(d, roots->ranges[r].start, roots->ranges[r].end, -1);
 	d->cs->nroot = d->cs->n;
-	for (size_t i = 0; i < s->heap.n && !d->err; i++) {
+	for (size_t i = 0; i < in->heap->n && !d->err; i++) {
 		if (!(a->flags[i] & HS_NODE_USED))
 			continue;
-		const struct hs_block *b = &s->heap.blocks[i];
+		const struct hs_block *b = &in->heap->blocks[i];
 		// Go's objects hold Go containers, found by type below, not C's.
-		if (s->go_rt && hs_go_span_of(s->go_rt, b->address))
+		if (in->go_rt && hs_go_span_of(in->go_rt, b->address))
 			continue;
 		probe_range(d, b->address, b->address + hs_block_size(b), (ptrdiff_t)i);
 	}
@@ -330,35 +330,34 @@ static void discover(struct discovery *d)
 	// What DWARF says is a container but the shape refused (empty, corrupt).
 	for (size_t i = 0; d->dwarf && i < d->dwarf->n && !d->err; i++) {
 		const struct hs_dwarf_container *k = &d->dwarf->v[i];
-		if (hs_container_at(s, k->address))
+		if (hs_container_at(d->cs, k->address))
 			continue;
-		const uint64_t *w = (const uint64_t *)hs_memory_span(&s->target->mem, k->address, k->kind_impl->size);
+		const uint64_t *w = (const uint64_t *)hs_memory_span(in->mem, k->address, k->kind_impl->size);
 		if (w)
 			try_container(d, k->kind_impl, k->address, w, k, NULL);
 	}
 	// Go maps: every header block the Go types name (containers_gomap.c).
 	// Objects of one type come in runs: a type that is no map is asked once.
 	uint64_t not_map = 0;
-	for (size_t i = 0; s->go_rt && s->go_block_die && i < s->heap.n && !d->err; i++) {
+	for (size_t i = 0; in->go_rt && in->go_block_die && i < in->heap->n && !d->err; i++) {
 		struct hs_go_map_found go;
-		uint64_t die = s->go_block_die[i];
+		uint64_t die = in->go_block_die[i];
 		if (!die || die == not_map || !(a->flags[i] & HS_NODE_USED))
 			continue;
-		if (!hs_go_map_describe(s, i, &go)) {
+		if (!hs_go_map_describe(in, i, &go)) {
 			not_map = die;
 			continue;
 		}
-		uint64_t addr = s->heap.blocks[i].address;
-		const uint64_t *w = (const uint64_t *)hs_memory_span(&s->target->mem, addr, hs_kind_gomap.size);
-		if (w && !hs_container_at(s, addr))
+		uint64_t addr = in->heap->blocks[i].address;
+		const uint64_t *w = (const uint64_t *)hs_memory_span(in->mem, addr, hs_kind_gomap.size);
+		if (w && !hs_container_at(d->cs, addr))
 			try_container(d, &hs_kind_gomap, addr, w, NULL, &go);
 		hs_go_map_found_deinit(&go);
 	}
 }
 
-const struct hs_container *hs_container_at(const struct hs_session *s, uint64_t addr)
+const struct hs_container *hs_container_at(const struct hs_containers *cs, uint64_t addr)
 {
-	const struct hs_containers *cs = s->containers;
 	for (size_t i = 0; cs && i < cs->n; i++)
 		if (cs->v[i].address == addr)
 			return &cs->v[i];
@@ -374,7 +373,7 @@ struct member_cache {
 	size_t n, next;
 };
 
-static const struct hs_dwarf_container *member_lookup(struct hs_session *s, struct member_cache *mc,
+static const struct hs_dwarf_container *member_lookup(const struct hs_containers_input *in, struct member_cache *mc,
 							  const char *type, uint64_t off)
 {
 	for (size_t i = 0; i < mc->n; i++)
@@ -385,21 +384,21 @@ static const struct hs_dwarf_container *member_lookup(struct hs_session *s, stru
 		hs_dwarf_container_deinit(&mc->v[i].k);
 	mc->v[i].type = type;
 	mc->v[i].off = off;
-	mc->v[i].found = hs_containers_dwarf_member(s, type, off, &mc->v[i].k);
+	mc->v[i].found = hs_containers_dwarf_member(in, type, off, &mc->v[i].k);
 	return mc->v[i].found ? &mc->v[i].k : NULL;
 }
 
 static void name_members(struct discovery *d)
 {
-	struct hs_session *s = d->s;
+	const struct hs_containers_input *in = d->in;
 	struct member_cache mc = { .n = 0 };
 	for (size_t i = 0; i < d->cs->n; i++) {
 		struct hs_container *c = &d->cs->v[i];
 		if (c->from_dwarf)
 			continue;
-		ptrdiff_t b = hs_addrmap_lookup(&s->analysis->map, c->address);
-		const char *t = b >= 0 ? hs_block_type(s, (size_t)b) : NULL;
-		const struct hs_dwarf_container *k = t ? member_lookup(s, &mc, t, c->address - s->heap.blocks[b].address) : NULL;
+		ptrdiff_t b = hs_addrmap_lookup(&in->a->map, c->address);
+		const char *t = b >= 0 ? hs_block_type(in->types, (size_t)b) : NULL;
+		const struct hs_dwarf_container *k = t ? member_lookup(in, &mc, t, c->address - in->heap->blocks[b].address) : NULL;
 		if (!k || k->kind_impl != c->kind)
 			continue;
 		char *kind = strdup(k->kind);
@@ -424,13 +423,13 @@ static void name_members(struct discovery *d)
 // The same from a stack local's DWARF type (TLS variables are in d->dwarf).
 static void name_locals(struct discovery *d)
 {
-	struct hs_session *s = d->s;
+	const struct hs_containers_input *in = d->in;
 	for (size_t i = 0; i < d->cs->n; i++) {
 		struct hs_container *c = &d->cs->v[i];
-		const struct hs_root_range *r = hs_roots_find(&s->analysis->roots, c->address);
+		const struct hs_root_range *r = hs_roots_find(&in->a->roots, c->address);
 		if (c->from_dwarf || !r || r->kind != HS_ROOT_STACK)
 			continue;
-		const struct hs_local *l = hs_local_at(s, r->tid, c->address);
+		const struct hs_local *l = in->local_at(in->ctx, r->tid, c->address);
 		struct hs_dwarf_container k;
 		if (!l || l->start != c->address || !l->has_type)
 			continue;
@@ -467,9 +466,9 @@ static int root_rank(enum hs_root_kind k)
 }
 
 // A root word, for people: "g_sessions", "g_x+8", "thread 12 stack (frame of f)".
-static void root_name(struct hs_session *s, uint64_t word, char *buf, size_t len)
+static void root_name(const struct hs_containers_input *in, uint64_t word, char *buf, size_t len)
 {
-	const struct hs_root_range *r = hs_roots_find(&s->analysis->roots, word);
+	const struct hs_root_range *r = hs_roots_find(&in->a->roots, word);
 	char fn[256];
 	if (!r) {
 		snprintf(buf, len, "0x%" PRIx64, word);
@@ -479,24 +478,24 @@ static void root_name(struct hs_session *s, uint64_t word, char *buf, size_t len
 	case HS_ROOT_GLOBAL: {
 		struct hs_symbol sym;
 		uint64_t off;
-		if (s->symbols && hs_symbols_addr_symbol(s->symbols, word, &sym, &off)) {
+		if (in->symbols && hs_symbols_addr_symbol(in->symbols, word, &sym, &off)) {
 			char name[256];
 			// Go: the global's field by its DWARF type ("main.registry.ByID").
-			if (off && s->go_rt && hs_go_global_field(s, sym.name, off, buf, len))
+			if (off && in->go_rt && in->global_field(in->ctx, sym.name, off, buf, len))
 				return;
 			hs_demangle(sym.name, name, sizeof(name));
 			int n = snprintf(buf, len, "%s", name);
 			if (off && n >= 0 && (size_t)n < len)
 				snprintf(buf + n, len - (size_t)n, "+0x%" PRIx64, off);
-		} else if (!s->symbols || !hs_symbols_describe(s->symbols, word, buf, len)) {
+		} else if (!in->symbols || !hs_symbols_describe(in->symbols, word, buf, len)) {
 			snprintf(buf, len, "global 0x%" PRIx64, word);
 		}
 		return;
 	}
 	case HS_ROOT_STACK:
-		if (hs_local_name(s, r->tid, word, buf, len))
+		if (in->local_name(in->ctx, r->tid, word, buf, len))
 			return;
-		if (hs_stack_frame_function(s, r->tid, word, fn, sizeof(fn))) {
+		if (in->frame_function(in->ctx, r->tid, word, fn, sizeof(fn))) {
 			char name[256];
 			snprintf(buf, len, "thread %d stack (frame of %s)", r->tid, hs_demangle(fn, name, sizeof(name)));
 		} else {
@@ -504,7 +503,7 @@ static void root_name(struct hs_session *s, uint64_t word, char *buf, size_t len
 		}
 		return;
 	case HS_ROOT_TLS:
-		if (!hs_local_name(s, r->tid, word, buf, len))
+		if (!in->local_name(in->ctx, r->tid, word, buf, len))
 			snprintf(buf, len, "thread %d TLS", r->tid);
 		return;
 	default:
@@ -525,10 +524,10 @@ static void append(char *buf, size_t len, const char *fmt, ...)
 }
 
 // "->member" of block b at offset off, or "->+off" without DWARF.
-static void append_member(struct hs_session *s, size_t b, uint64_t off, char *buf, size_t len)
+static void append_member(const struct hs_containers_input *in, size_t b, uint64_t off, char *buf, size_t len)
 {
 	char field[128];
-	if (hs_block_field(s, b, off, field, sizeof(field)))
+	if (in->block_field(in->ctx, b, off, field, sizeof(field)))
 		append(buf, len, "->%s", field);
 	else
 		append(buf, len, "->+%" PRIu64, off);
@@ -565,9 +564,9 @@ static bool wanted_mark(struct anchors *an, uint32_t b, bool init)
 	return true;
 }
 
-static struct hs_error *anchors_build(struct hs_session *s, struct anchors *an)
+static struct hs_error *anchors_build(const struct hs_containers_input *in, struct anchors *an)
 {
-	const struct hs_analysis *a = s->analysis;
+	const struct hs_analysis *a = in->a;
 	size_t n = a->n;
 	an->seed_word = calloc(n ? n : 1, sizeof(uint64_t));
 	an->parent = malloc((n ? n : 1) * sizeof(uint32_t));
@@ -589,7 +588,7 @@ static struct hs_error *anchors_build(struct hs_session *s, struct anchors *an)
 			uint64_t p = (roots->ranges[r].start + 7) & ~UINT64_C(7), end = roots->ranges[r].end;
 			while (p + 8 <= end) {
 				// Holes and memory not dumped are skipped, never faulted in.
-				uint64_t len, q = hs_memory_next_scan_run(&s->target->mem, p, end, &len);
+				uint64_t len, q = hs_memory_next_scan_run(in->mem, p, end, &len);
 				if (q == UINT64_MAX)
 					break;
 				uint64_t stop = q + len;
@@ -598,7 +597,7 @@ static struct hs_error *anchors_build(struct hs_session *s, struct anchors *an)
 					p = stop;
 					continue;
 				}
-				const uint8_t *base = hs_memory_span(&s->target->mem, p, stop - p);
+				const uint8_t *base = hs_memory_span(in->mem, p, stop - p);
 				uint64_t p0 = p;
 				for (; base && p + 8 <= stop; p += 8) {
 					uint64_t v;
@@ -664,13 +663,13 @@ static int hop_cmp(const void *x, const void *y)
 	return (a->word > b->word) - (a->word < b->word);
 }
 
-static bool hop_word(struct hs_session *s, struct hop_index *hx, size_t from, size_t to, uint64_t *word_ret)
+static bool hop_word(const struct hs_containers_input *in, struct hop_index *hx, size_t from, size_t to, uint64_t *word_ret)
 {
-	const struct hs_analysis *a = s->analysis;
+	const struct hs_analysis *a = in->a;
 	if (!hx->valid || hx->block != from) {
-		const struct hs_block *b = &s->heap.blocks[from];
+		const struct hs_block *b = &in->heap->blocks[from];
 		uint64_t size = hs_block_size(b) & ~UINT64_C(7);
-		const uint8_t *p = hs_memory_span(&s->target->mem, b->address, size);
+		const uint8_t *p = hs_memory_span(in->mem, b->address, size);
 		hx->n = 0;
 		hx->valid = false;
 		for (uint64_t off = 0; p && off + 8 <= size; off += 8) {
@@ -710,12 +709,12 @@ static bool hop_word(struct hs_session *s, struct hop_index *hx, size_t from, si
 	return true;
 }
 
-static char *anchor_of(struct hs_session *s, const struct anchors *an, struct hop_index *hx, uint64_t handle)
+static char *anchor_of(const struct hs_containers_input *in, const struct anchors *an, struct hop_index *hx, uint64_t handle)
 {
-	const struct hs_analysis *a = s->analysis;
+	const struct hs_analysis *a = in->a;
 	char buf[512] = "";
 	if (hs_roots_find(&a->roots, handle)) {
-		root_name(s, handle, buf, sizeof(buf));
+		root_name(in, handle, buf, sizeof(buf));
 		return strdup(buf);
 	}
 	ptrdiff_t b = hs_addrmap_lookup(&a->map, handle);
@@ -724,7 +723,7 @@ static char *anchor_of(struct hs_session *s, const struct anchors *an, struct ho
 	// A root holding exactly the container's address names it best.
 	const uint64_t *h = bsearch(&handle, an->handles, an->nhandles, 8, cmp_u64);
 	if (h && an->exact[h - an->handles]) {
-		root_name(s, an->exact[h - an->handles], buf, sizeof(buf));
+		root_name(in, an->exact[h - an->handles], buf, sizeof(buf));
 		return strdup(buf);
 	}
 	// The path seed -> ... -> b (at most ANCHOR_MAX_HOPS blocks shown).
@@ -741,34 +740,35 @@ static char *anchor_of(struct hs_session *s, const struct anchors *an, struct ho
 	if (!an->seed_word[seed])
 		snprintf(buf, sizeof(buf), "...");
 	else
-		root_name(s, an->seed_word[seed], buf, sizeof(buf));
+		root_name(in, an->seed_word[seed], buf, sizeof(buf));
 	uint64_t last_value = 0;
 	if (an->seed_word[seed])
-		hs_error_destroy(hs_memory_read_u64(&s->target->mem, an->seed_word[seed], &last_value));
+		hs_error_destroy(hs_memory_read_u64(in->mem, an->seed_word[seed], &last_value));
 	for (size_t i = len - 1; i > 0; i--) {
-		const struct hs_block *from = &s->heap.blocks[path[i]];
+		const struct hs_block *from = &in->heap->blocks[path[i]];
 		struct first_hit f = { 0 };
-		f.found = hop_word(s, &hx[i & 1], path[i], path[i - 1], &f.word);
+		f.found = hop_word(in, &hx[i & 1], path[i], path[i - 1], &f.word);
 		uint64_t off = f.found ? f.word - from->address : 0;
-		append_member(s, path[i], off, buf, sizeof(buf));
+		append_member(in, path[i], off, buf, sizeof(buf));
 		last_value = 0;
 		if (f.found) {
-			struct hs_error *err = hs_memory_read_u64(&s->target->mem, f.word, &last_value);
+			struct hs_error *err = hs_memory_read_u64(in->mem, f.word, &last_value);
 			hs_error_destroy(err);
 		}
 	}
 	// The pointer names the block; the container may be a member of it.
-	const struct hs_block *blk = &s->heap.blocks[b];
+	const struct hs_block *blk = &in->heap->blocks[b];
 	if (last_value != handle && handle != blk->address)
-		append_member(s, (size_t)b, handle - blk->address, buf, sizeof(buf));
+		append_member(in, (size_t)b, handle - blk->address, buf, sizeof(buf));
 	return strdup(buf);
 }
 
-static struct hs_error *name_anchors(struct hs_session *s, struct hs_containers *cs)
+static struct hs_error *name_anchors(struct hs_containers *cs)
 {
+	const struct hs_containers_input *in = &cs->in;
 	bool need = false;
 	for (size_t i = 0; i < cs->n; i++)
-		need |= !hs_roots_find(&s->analysis->roots, cs->v[i].handle);
+		need |= !hs_roots_find(&in->a->roots, cs->v[i].handle);
 	struct anchors an = { 0 };
 	an.handles = malloc((cs->n ? cs->n : 1) * sizeof(uint64_t));
 	an.exact = calloc(cs->n ? cs->n : 1, sizeof(uint64_t));
@@ -783,7 +783,7 @@ static struct hs_error *name_anchors(struct hs_session *s, struct hs_containers 
 		free(an.exact);
 		return &hs_error_nomem;
 	}
-	const struct hs_analysis *a = s->analysis;
+	const struct hs_analysis *a = in->a;
 	for (size_t i = 0; i < cs->n; i++) {
 		if (hs_roots_find(&a->roots, cs->v[i].handle))
 			continue;
@@ -793,10 +793,10 @@ static struct hs_error *name_anchors(struct hs_session *s, struct hs_containers 
 			an.wanted[an.nwanted++] = (uint32_t)b;
 	}
 	qsort(an.handles, an.nhandles, 8, cmp_u64);
-	struct hs_error *err = need ? anchors_build(s, &an) : NULL;
+	struct hs_error *err = need ? anchors_build(in, &an) : NULL;
 	struct hop_index hx[2] = { { 0 }, { 0 } };
 	for (size_t i = 0; !err && i < cs->n; i++)
-		cs->v[i].anchor = anchor_of(s, &an, hx, cs->v[i].handle);
+		cs->v[i].anchor = anchor_of(in, &an, hx, cs->v[i].handle);
 	free(hx[0].v);
 	free(hx[1].v);
 	free(an.seed_word);
@@ -815,9 +815,10 @@ static struct hs_error *name_anchors(struct hs_session *s, struct hs_containers 
 
 #define SHARED UINT32_MAX
 
-static struct hs_error *retained(struct hs_session *s, struct hs_containers *cs)
+static struct hs_error *retained(struct hs_containers *cs)
 {
-	const struct hs_analysis *a = s->analysis;
+	const struct hs_containers_input *in = &cs->in;
+	const struct hs_analysis *a = in->a;
 	size_t n = a->n;
 	uint32_t *lab = calloc(n ? n : 1, sizeof(uint32_t));
 	uint32_t *queue = malloc((3 * n + 1) * sizeof(uint32_t));
@@ -850,15 +851,16 @@ static struct hs_error *retained(struct hs_session *s, struct hs_containers *cs)
 		cs->v[i].retained = cs->v[i].bytes;
 	for (size_t i = 0; i < n; i++)
 		if (!cs->owner[i] && lab[i] && lab[i] != SHARED && (a->flags[i] & HS_NODE_USED))
-			cs->v[lab[i] - 1].retained += hs_block_size(&s->heap.blocks[i]);
+			cs->v[lab[i] - 1].retained += hs_block_size(&in->heap->blocks[i]);
 	free(lab);
 	free(queue);
 	return NULL;
 }
 
-static void findings(struct hs_session *s, struct hs_containers *cs)
+static void findings(struct hs_containers *cs)
 {
-	uint64_t used = s->analysis->used_bytes;
+	const struct hs_containers_input *in = &cs->in;
+	uint64_t used = in->a->used_bytes;
 	for (size_t i = 0; i < cs->n; i++) {
 		struct hs_container *c = &cs->v[i];
 		if (c->buckets > 0 && c->max_chain >= DEGENERATE_MIN_CHAIN) {
@@ -888,8 +890,8 @@ static void full_name(const struct hs_container *c, char *buf, size_t len)
 		snprintf(buf, len, "%s", c->kind_name);
 }
 
-struct typing { struct hs_session *s; const struct hs_container *c; uint32_t pointee, string_id; };
-static bool std_string_at(struct hs_session *s, uint64_t key, char *buf, size_t len, bool strict);
+struct typing { struct hs_containers *cs; const struct hs_container *c; uint32_t pointee, string_id; };
+static bool std_string_at(const struct hs_containers_input *in, uint64_t key, char *buf, size_t len, bool strict);
 
 // A std::string key's own buffer: {pointer, length, capacity or in-place bytes}.
 static void type_key_buffer(struct typing *t, struct hs_cwalk *cw, uint64_t key)
@@ -901,10 +903,10 @@ static void type_key_buffer(struct typing *t, struct hs_cwalk *cw, uint64_t key)
 		return;
 	ptrdiff_t b = hs_cwalk_block(cw, p);
 	char text[64];
-	if (b < 0 || t->s->containers->owner[b] ||
-	    (t->c->key_kind == HS_KEY_UNKNOWN && !std_string_at(t->s, key, text, sizeof(text), true)))
+	if (b < 0 || t->cs->owner[b] ||
+	    (t->c->key_kind == HS_KEY_UNKNOWN && !std_string_at(&t->cs->in, key, text, sizeof(text), true)))
 		return;
-	hs_types_ids(t->s->types)[b] = t->string_id;
+	hs_types_ids(t->cs->in.types)[b] = t->string_id;
 }
 
 static void type_element(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint64_t key_len, uint64_t value)
@@ -915,16 +917,17 @@ static void type_element(struct hs_cwalk *cw, uint64_t node, uint64_t key, uint6
 	type_key_buffer(t, cw, key);
 	if (!t->pointee)
 		return;
-	uint64_t v = hs_container_entry_value(t->s, t->c, key, value);
+	uint64_t v = hs_container_entry_value(t->cs, t->c, key, value);
 	ptrdiff_t b = v ? hs_cwalk_block(cw, v) : -1;
-	if (b >= 0 && !hs_types_ids(t->s->types)[b] && !t->s->containers->owner[b])
-		hs_types_ids(t->s->types)[b] = t->pointee;
+	if (b >= 0 && !hs_types_ids(t->cs->in.types)[b] && !t->cs->owner[b])
+		hs_types_ids(t->cs->in.types)[b] = t->pointee;
 }
 
-static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *cs)
+static struct hs_error *type_blocks(struct hs_containers *cs)
 {
-	struct hs_analysis *a = s->analysis;
-	uint32_t *type = hs_types_ids(s->types);
+	const struct hs_containers_input *in = &cs->in;
+	struct hs_analysis *a = in->a;
+	uint32_t *type = hs_types_ids(in->types);
 	if (!type)
 		return NULL;
 	uint32_t *ids = calloc(cs->n ? cs->n * 8 : 1, sizeof(uint32_t));
@@ -958,49 +961,47 @@ static struct hs_error *type_blocks(struct hs_session *s, struct hs_containers *
 			char name[600], full[512];
 			full_name(c, full, sizeof(full));
 			snprintf(name, sizeof(name), "%s %s", full, role_names[role]);
-			*id = hs_types_intern(s->types, name);
+			*id = hs_types_intern(in->types, name);
 		}
 		if (*id)
 			type[i] = *id;
 	}
 	free(ids);
 	free(rep);
-	uint32_t string_id = hs_types_intern(s->types, "std::string data");
+	uint32_t string_id = hs_types_intern(in->types, "std::string data");
 	for (size_t i = 0; i < cs->n; i++) {
 		const struct hs_container *c = &cs->v[i];
-		struct typing t = { s, c, 0, string_id };
+		struct typing t = { cs, c, 0, string_id };
 		if (c->value_is_pointer && c->value_pointee)
-			t.pointee = hs_types_intern(s->types, c->value_pointee);
+			t.pointee = hs_types_intern(in->types, c->value_pointee);
 		if (c->kind->node_key && (t.pointee || c->key_kind == HS_KEY_STRING || c->key_kind == HS_KEY_UNKNOWN))
-			HS_CHECK(hs_container_entries(s, c, type_element, &t, UINT64_MAX));
+			HS_CHECK(hs_container_entries(cs, c, type_element, &t, UINT64_MAX));
 	}
 	return NULL;
 }
 
-struct hs_error *hs_session_need_containers(struct hs_session *s)
+struct hs_error *hs_containers_create(const struct hs_containers_input *input, struct hs_containers **ret)
 {
-	if (s->containers)
-		return NULL;
-	HS_CHECK(hs_session_need_analysis(s));
-	struct hs_analysis *a = s->analysis;
+	*ret = NULL;
+	size_t n = input->a->n;
 	struct hs_containers *cs = calloc(1, sizeof(*cs));
 	if (!cs)
 		return &hs_error_nomem;
-	cs->owner = calloc(a->n ? a->n : 1, sizeof(uint32_t));
-	cs->role = calloc(a->n ? a->n : 1, 1);
+	cs->in = *input;
+	const struct hs_containers_input *in = &cs->in;
+	cs->owner = calloc(n ? n : 1, sizeof(uint32_t));
+	cs->role = calloc(n ? n : 1, 1);
 	if (!cs->owner || !cs->role) {
 		hs_containers_destroy(cs);
 		return &hs_error_nomem;
 	}
-	s->containers = cs;
 	struct hs_containers_dwarf dw = { 0 };
-	struct hs_error *err = hs_containers_dwarf_globals(s, &dw);
+	struct hs_error *err = hs_containers_dwarf_globals(in, &dw);
 	if (err) {
 		hs_containers_destroy(cs);
-		s->containers = NULL;
 		return err;
 	}
-	struct discovery d = { .s = s, .cs = cs, .dwarf = &dw, .cw = { .s = s } };
+	struct discovery d = { .in = in, .cs = cs, .dwarf = &dw, .cw = { .in = in, .cs = cs } };
 	discover(&d);
 	hs_containers_dwarf_deinit(&dw);
 	free(d.cw.owned);
@@ -1011,33 +1012,31 @@ struct hs_error *hs_session_need_containers(struct hs_session *s)
 				cs->v[i].handle = cs->v[i].address;
 		name_members(&d);
 		name_locals(&d);
-		err = type_blocks(s, cs);
+		err = type_blocks(cs);
 	}
 	if (err) {
 		hs_containers_destroy(cs);
-		s->containers = NULL;
+		return err;
 	}
-	return err;
+	*ret = cs;
+	return NULL;
 }
 
-struct hs_error *hs_containers_need_anchors(struct hs_session *s)
+struct hs_error *hs_containers_need_anchors(struct hs_containers *cs)
 {
-	HS_CHECK(hs_session_need_containers(s));
-	struct hs_containers *cs = s->containers;
 	if (!cs->anchors_done) {
-		HS_CHECK(name_anchors(s, cs));
+		HS_CHECK(name_anchors(cs));
 		cs->anchors_done = true;
 	}
 	return NULL;
 }
 
-struct hs_error *hs_containers_need_retained(struct hs_session *s)
+struct hs_error *hs_containers_need_retained(struct hs_containers *cs)
 {
-	HS_CHECK(hs_containers_need_anchors(s));
-	struct hs_containers *cs = s->containers;
+	HS_CHECK(hs_containers_need_anchors(cs));
 	if (!cs->retained_done) {
-		HS_CHECK(retained(s, cs));
-		findings(s, cs);
+		HS_CHECK(retained(cs));
+		findings(cs);
 		cs->retained_done = true;
 	}
 	return NULL;
@@ -1045,22 +1044,22 @@ struct hs_error *hs_containers_need_retained(struct hs_session *s)
 
 /* Entries and keys. */
 
-struct hs_error *hs_container_entries(struct hs_session *s, const struct hs_container *c,
+struct hs_error *hs_container_entries(struct hs_containers *cs, const struct hs_container *c,
 				      void (*entry)(struct hs_cwalk *cw, uint64_t node, uint64_t key,
 						    uint64_t key_len, uint64_t value),
 				      void *ctx, uint64_t limit)
 {
 	struct hs_container copy = *c;
-	struct hs_cwalk cw = { .s = s, .c = &copy, .id = (uint32_t)(c - s->containers->v) + 1,
+	struct hs_cwalk cw = { .in = &cs->in, .cs = cs, .c = &copy, .id = (uint32_t)(c - cs->v) + 1,
 			       .verify_only = true, .entry = entry, .ctx = ctx, .limit = limit };
-	const uint64_t *w = (const uint64_t *)hs_memory_span(&s->target->mem, c->address, c->kind->size);
+	const uint64_t *w = (const uint64_t *)hs_memory_span(cs->in.mem, c->address, c->kind->size);
 	if (!w)
 		return hs_error_create(HS_ERR_NOT_DUMPED, "the container at 0x%" PRIx64 " is not in the core", c->address);
 	c->kind->walk(&cw, c->address, w);
 	return NULL;
 }
 
-uint64_t hs_container_entry_value(struct hs_session *s, const struct hs_container *c, uint64_t key,
+uint64_t hs_container_entry_value(const struct hs_containers *cs, const struct hs_container *c, uint64_t key,
 				  uint64_t value)
 {
 	if (value)
@@ -1068,7 +1067,7 @@ uint64_t hs_container_entry_value(struct hs_session *s, const struct hs_containe
 	if (!c->value_is_pointer || !c->value_offset)
 		return 0;
 	uint64_t v = 0;
-	struct hs_error *err = hs_memory_read_u64(&s->target->mem, key + c->value_offset, &v);
+	struct hs_error *err = hs_memory_read_u64(cs->in.mem, key + c->value_offset, &v);
 	if (err) {
 		hs_error_destroy(err);
 		return 0;
@@ -1086,11 +1085,11 @@ static bool printable(const char *p, size_t n)
 	return true;
 }
 
-static bool read_text(struct hs_session *s, uint64_t addr, uint64_t n, char *buf, size_t len)
+static bool read_text(const struct hs_containers_input *in, uint64_t addr, uint64_t n, char *buf, size_t len)
 {
 	if (n >= len || n > MAX_KEY_TEXT)
 		n = len - 1 < MAX_KEY_TEXT ? len - 1 : MAX_KEY_TEXT;
-	struct hs_error *err = hs_memory_read(&s->target->mem, addr, buf, n);
+	struct hs_error *err = hs_memory_read(in->mem, addr, buf, n);
 	if (err) {
 		hs_error_destroy(err);
 		return false;
@@ -1100,10 +1099,10 @@ static bool read_text(struct hs_session *s, uint64_t addr, uint64_t n, char *buf
 }
 
 // A std::string in place at key: {pointer, length, in-place buffer or capacity}.
-static bool std_string_at(struct hs_session *s, uint64_t key, char *buf, size_t len, bool strict)
+static bool std_string_at(const struct hs_containers_input *in, uint64_t key, char *buf, size_t len, bool strict)
 {
 	uint64_t w[2];
-	struct hs_error *err = hs_memory_read(&s->target->mem, key, w, sizeof(w));
+	struct hs_error *err = hs_memory_read(in->mem, key, w, sizeof(w));
 	if (err) {
 		hs_error_destroy(err);
 		return false;
@@ -1112,20 +1111,20 @@ static bool std_string_at(struct hs_session *s, uint64_t key, char *buf, size_t 
 		if (w[1] > 15)
 			return false;
 	} else if (strict) {
-		ptrdiff_t b = hs_addrmap_lookup(&s->analysis->map, w[0]);
-		if (b < 0 || s->heap.blocks[b].address != w[0] || w[1] >= hs_block_size(&s->heap.blocks[b]) ||
+		ptrdiff_t b = hs_addrmap_lookup(&in->a->map, w[0]);
+		if (b < 0 || in->heap->blocks[b].address != w[0] || w[1] >= hs_block_size(&in->heap->blocks[b]) ||
 		    w[1] < 16)
 			return false;
 	}
-	return read_text(s, w[0], w[1], buf, len);
+	return read_text(in, w[0], w[1], buf, len);
 }
 
-static void int_text(struct hs_session *s, uint64_t key, uint32_t size, bool is_signed, char *buf, size_t len)
+static void int_text(const struct hs_containers_input *in, uint64_t key, uint32_t size, bool is_signed, char *buf, size_t len)
 {
 	uint64_t v = 0;
 	if (size > 8 || !size)
 		size = 8;
-	struct hs_error *err = hs_memory_read(&s->target->mem, key, &v, size);
+	struct hs_error *err = hs_memory_read(in->mem, key, &v, size);
 	if (err) {
 		hs_error_destroy(err);
 		snprintf(buf, len, "?");
@@ -1139,15 +1138,16 @@ static void int_text(struct hs_session *s, uint64_t key, uint32_t size, bool is_
 		snprintf(buf, len, "%" PRIu64, v);
 }
 
-void hs_container_key_text(struct hs_session *s, const struct hs_container *c, uint64_t key,
+void hs_container_key_text(const struct hs_containers *cs, const struct hs_container *c, uint64_t key,
 			   uint64_t key_len, char *buf, size_t len, bool *is_string_ret)
 {
+	const struct hs_containers_input *in = &cs->in;
 	*is_string_ret = false;
 	// A Go key is in place: a pointer key is the word there; a key of
 	// another type (a struct, an interface) is shown by its address.
 	if (c->kind == &hs_kind_gomap && (c->key_kind == HS_KEY_POINTER || c->key_kind == HS_KEY_BYTES)) {
 		uint64_t v = key;
-		struct hs_error *err = c->key_kind == HS_KEY_POINTER ? hs_memory_read_u64(&s->target->mem, key, &v) : NULL;
+		struct hs_error *err = c->key_kind == HS_KEY_POINTER ? hs_memory_read_u64(in->mem, key, &v) : NULL;
 		if (err)
 			snprintf(buf, len, "?");
 		else
@@ -1157,20 +1157,20 @@ void hs_container_key_text(struct hs_session *s, const struct hs_container *c, u
 	}
 	switch (c->key_kind) {
 	case HS_KEY_STRING:
-		if ((*is_string_ret = std_string_at(s, key, buf, len, false)))
+		if ((*is_string_ret = std_string_at(in, key, buf, len, false)))
 			return;
 		snprintf(buf, len, "?");
 		return;
 	case HS_KEY_INT:
 	case HS_KEY_UINT:
-		int_text(s, key, c->key_size, c->key_kind == HS_KEY_INT, buf, len);
+		int_text(in, key, c->key_size, c->key_kind == HS_KEY_INT, buf, len);
 		return;
 	case HS_KEY_POINTER:
 		snprintf(buf, len, "0x%" PRIx64, key);
 		return;
 	case HS_KEY_CSTRING_PTR: {
 		char tmp[MAX_KEY_TEXT + 1];
-		struct hs_error *err = hs_memory_read_string(&s->target->mem, key, tmp, sizeof(tmp));
+		struct hs_error *err = hs_memory_read_string(in->mem, key, tmp, sizeof(tmp));
 		if (!err && tmp[0] && printable(tmp, strlen(tmp))) {
 			snprintf(buf, len, "%s", tmp);
 			*is_string_ret = true;
@@ -1182,8 +1182,8 @@ void hs_container_key_text(struct hs_session *s, const struct hs_container *c, u
 	}
 	case HS_KEY_GO_STRING: {
 		uint64_t w[2];
-		struct hs_error *err = hs_memory_read(&s->target->mem, key, w, sizeof(w));
-		if (!err && len && (w[1] == 0 || (w[1] <= MAX_KEY_TEXT && read_text(s, w[0], w[1], buf, len)))) {
+		struct hs_error *err = hs_memory_read(in->mem, key, w, sizeof(w));
+		if (!err && len && (w[1] == 0 || (w[1] <= MAX_KEY_TEXT && read_text(in, w[0], w[1], buf, len)))) {
 			if (w[1] == 0)
 				buf[0] = 0;
 			*is_string_ret = true;
@@ -1196,27 +1196,26 @@ void hs_container_key_text(struct hs_session *s, const struct hs_container *c, u
 	}
 	case HS_KEY_BYTES:
 		if (key_len == 1 || key_len == 2 || key_len == 4 || key_len == 8) {
-			int_text(s, key, (uint32_t)key_len, true, buf, len);
+			int_text(in, key, (uint32_t)key_len, true, buf, len);
 			return;
 		}
-		if ((*is_string_ret = read_text(s, key, key_len, buf, len)))
+		if ((*is_string_ret = read_text(in, key, key_len, buf, len)))
 			return;
 		snprintf(buf, len, "0x%" PRIx64, key);
 		return;
 	default:
 		// No type: a std::string if it looks like one, else a word.
-		if ((*is_string_ret = std_string_at(s, key, buf, len, true)))
+		if ((*is_string_ret = std_string_at(in, key, buf, len, true)))
 			return;
-		int_text(s, key, 8, true, buf, len);
+		int_text(in, key, 8, true, buf, len);
 	}
 }
 
-bool hs_container_node_name(struct hs_session *s, size_t i, char *buf, size_t len)
+bool hs_container_node_name(struct hs_containers *cs, size_t i, char *buf, size_t len)
 {
-	const struct hs_containers *cs = s->containers;
-	if (!cs || i >= s->analysis->n || !cs->owner[i])
+	if (!cs || i >= cs->in.a->n || !cs->owner[i])
 		return false;
-	struct hs_error *err = hs_containers_need_anchors(s);
+	struct hs_error *err = hs_containers_need_anchors(cs);
 	if (err) {
 		hs_error_destroy(err);
 		return false;
@@ -1225,42 +1224,41 @@ bool hs_container_node_name(struct hs_session *s, size_t i, char *buf, size_t le
 	unsigned role = cs->role[i];
 	if ((role != HS_ROLE_NODE && role != HS_ROLE_ELEMENT) || !c->kind->node_key)
 		return false;
-	struct hs_cwalk cw = { .s = s, .c = (struct hs_container *)c, .verify_only = true };
+	struct hs_cwalk cw = { .in = &cs->in, .cs = cs, .c = (struct hs_container *)c, .verify_only = true };
 	uint64_t key, key_len = 0;
-	if (!c->kind->node_key(&cw, s->heap.blocks[i].address, &key, &key_len))
+	if (!c->kind->node_key(&cw, cs->in.heap->blocks[i].address, &key, &key_len))
 		return false;
 	char k[MAX_KEY_TEXT + 1];
 	bool str;
-	hs_container_key_text(s, c, key, key_len, k, sizeof(k), &str);
+	hs_container_key_text(cs, c, key, key_len, k, sizeof(k), &str);
 	snprintf(buf, len, str ? "%s[\"%s\"]" : "%s[%s]", c->anchor ? c->anchor : "(leaked)", k);
 	return true;
 }
 
-bool hs_container_entry_name(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
+bool hs_container_entry_name(struct hs_containers *cs, size_t i, uint64_t off, char *buf, size_t len)
 {
-	const struct hs_containers *cs = s->containers;
-	if (!cs || i >= s->analysis->n || !cs->owner[i])
+	if (!cs || i >= cs->in.a->n || !cs->owner[i])
 		return false;
 	const struct hs_container *c = &cs->v[cs->owner[i] - 1];
 	if (!c->kind->slot_key)
-		return hs_container_node_name(s, i, buf, len);
-	struct hs_error *err = hs_containers_need_anchors(s);
+		return hs_container_node_name(cs, i, buf, len);
+	struct hs_error *err = hs_containers_need_anchors(cs);
 	if (err) {
 		hs_error_destroy(err);
 		return false;
 	}
-	struct hs_cwalk cw = { .s = s, .c = (struct hs_container *)c, .verify_only = true };
+	struct hs_cwalk cw = { .in = &cs->in, .cs = cs, .c = (struct hs_container *)c, .verify_only = true };
 	uint64_t key;
-	if (!c->kind->slot_key(&cw, i, s->heap.blocks[i].address + off, &key))
+	if (!c->kind->slot_key(&cw, i, cs->in.heap->blocks[i].address + off, &key))
 		return false;
 	char k[MAX_KEY_TEXT + 1];
 	bool str;
-	hs_container_key_text(s, c, key, 0, k, sizeof(k), &str);
+	hs_container_key_text(cs, c, key, 0, k, sizeof(k), &str);
 	snprintf(buf, len, str ? "%s[\"%s\"]" : "%s[%s]", c->anchor ? c->anchor : "(leaked)", k);
 	return true;
 }
 
-bool hs_container_value_text(struct hs_session *s, const struct hs_container *c, uint64_t node, uint64_t key,
+bool hs_container_value_text(const struct hs_containers *cs, const struct hs_container *c, uint64_t node, uint64_t key,
 			     char *buf, size_t len, bool *is_string_ret)
 {
 	const struct hs_go_map_layout *L = &c->go;
@@ -1279,6 +1277,6 @@ bool hs_container_value_text(struct hs_session *s, const struct hs_container *c,
 	struct hs_container v = *c;
 	v.key_kind = L->elem_kind;
 	v.key_size = L->elem_size;
-	hs_container_key_text(s, &v, addr, 0, buf, len, is_string_ret);
+	hs_container_key_text(cs, &v, addr, 0, buf, len, is_string_ret);
 	return true;
 }

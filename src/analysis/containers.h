@@ -15,9 +15,11 @@
  * container is walked even when the shape probe refused it, and a broken one
  * gets a diagnostic naming it.  Walks are bounded (HS_CONTAINER_MAX_NODES).
  *
- * Ownership: struct hs_containers is owned by the analysis (hs_analysis ->
- * containers via the session's stage); strings in it are owned by it.
- * owner[i] of a block is the container it belongs to (index + 1), 0 if none.
+ * The stage reads only its input (struct hs_containers_input, kept in the
+ * result for the entries, keys and names read on demand), never the session.
+ * Ownership: struct hs_containers is the session's (s->containers); strings
+ * in it are owned by it.  owner[i] of a block is the container it belongs to
+ * (index + 1), 0 if none.
  */
 #ifndef HS_CONTAINERS_H
 #define HS_CONTAINERS_H
@@ -29,13 +31,16 @@
 
 struct hs_root_range;
 
-struct hs_session;
 struct hs_analysis;
 struct hs_cwalk;
+struct hs_diags;
+struct hs_gort;
 struct hs_heap;
+struct hs_local;
 struct hs_memory;
 struct hs_notes;
 struct hs_symbols;
+struct hs_types;
 
 #define HS_CONTAINER_MAX_NODES (UINT64_C(1) << 26)
 
@@ -102,7 +107,34 @@ struct hs_container {
 enum hs_block_role { HS_ROLE_NODE, HS_ROLE_BUCKETS, HS_ROLE_KEYS, HS_ROLE_HASHES, HS_ROLE_VALUES,
 		     HS_ROLE_TABLE, HS_ROLE_ELEMENT };
 
+/* What the containers stage reads (the session fills it in:
+ * hs_session_need_containers, session.h).  The services of the symbol layer
+ * it may need come as callbacks, all required. */
+struct hs_containers_input {
+	struct hs_analysis *a;            /* roots, graph, address map */
+	const struct hs_heap *heap;
+	struct hs_memory *mem;
+	struct hs_symbols *symbols;       /* NULL: no DWARF names; globals by address */
+	struct hs_types *types;           /* NULL: nodes and elements are not typed */
+	struct hs_diags *diags;           /* broken containers */
+	const struct hs_gort *go_rt;      /* a Go heap's runtime; NULL */
+	const uint64_t *go_block_die;     /* go_types.c: per block its type's DIE + 1; NULL */
+	void *ctx;                        /* the callbacks' */
+	/* The member at byte off of block b ("next", a Go struct's field). */
+	bool (*block_field)(void *ctx, size_t b, uint64_t off, char *buf, size_t len);
+	/* Go: the field at byte off of global var ("main.registry.ByID"). */
+	bool (*global_field)(void *ctx, const char *var, uint64_t off, char *buf, size_t len);
+	/* Thread tid's local variable at addr (a stack or TLS word): it, its
+	 * name ("main::cache"); the function of the stack frame holding addr. */
+	const struct hs_local *(*local_at)(void *ctx, int tid, uint64_t addr);
+	bool (*local_name)(void *ctx, int tid, uint64_t addr, char *buf, size_t len);
+	bool (*frame_function)(void *ctx, int tid, uint64_t addr, char *buf, size_t len);
+	/* The executable's TLS variables in every thread. */
+	void (*locals_tls)(void *ctx, const struct hs_local **ret, size_t *n_ret);
+};
+
 struct hs_containers {
+	struct hs_containers_input in;
 	struct hs_container *v;
 	size_t n;
 	uint32_t *owner;            /* per block: container index + 1, or 0 */
@@ -136,7 +168,8 @@ struct hs_container_kind {
 
 /* What a walk reports to (containers.c implements it). */
 struct hs_cwalk {
-	struct hs_session *s;
+	const struct hs_containers_input *in;
+	struct hs_containers *cs;
 	struct hs_container *c;
 	uint32_t id;                /* container index + 1 */
 	bool verify_only;
@@ -174,41 +207,43 @@ struct hs_go_map_found {
 	struct hs_go_map_layout layout;
 	char *key_type, *value_type;
 };
-bool hs_go_map_describe(struct hs_session *s, size_t i, struct hs_go_map_found *ret);
+bool hs_go_map_describe(const struct hs_containers_input *in, size_t i, struct hs_go_map_found *ret);
 void hs_go_map_found_deinit(struct hs_go_map_found *f);
 
 /* Find, walk, name and measure every container; type their nodes and
- * elements (idempotent; needs the types).  Called from hs_session_need_types. */
-struct hs_error *hs_session_need_containers(struct hs_session *s);
+ * elements in in->types (the certain types: hs_session_need_types runs this
+ * between the certain and the inferred ones). */
+struct hs_error *hs_containers_create(const struct hs_containers_input *in, struct hs_containers **ret);
 void hs_containers_destroy(struct hs_containers *c);
 /* Anchors (how each container is reached), then retained bytes and findings:
  * each a pass over the graph, computed when a report needs them. */
-struct hs_error *hs_containers_need_anchors(struct hs_session *s);
-struct hs_error *hs_containers_need_retained(struct hs_session *s);
-/* The container at addr (its object), or NULL. */
-const struct hs_container *hs_container_at(const struct hs_session *s, uint64_t addr);
-/* List the entries of c: entry(...) for each, at most limit. */
-struct hs_error *hs_container_entries(struct hs_session *s, const struct hs_container *c,
+struct hs_error *hs_containers_need_anchors(struct hs_containers *cs);
+struct hs_error *hs_containers_need_retained(struct hs_containers *cs);
+/* The container at addr (its object), or NULL (also for a NULL cs). */
+const struct hs_container *hs_container_at(const struct hs_containers *cs, uint64_t addr);
+/* List the entries of c (one of cs's): entry(...) for each, at most limit. */
+struct hs_error *hs_container_entries(struct hs_containers *cs, const struct hs_container *c,
 				      void (*entry)(struct hs_cwalk *cw, uint64_t node, uint64_t key,
 						    uint64_t key_len, uint64_t value),
 				      void *ctx, uint64_t limit);
 /* The mapped value of an entry: what the pointer at key + value_offset
  * holds (0 when c has no pointer values). */
-uint64_t hs_container_entry_value(struct hs_session *s, const struct hs_container *c, uint64_t key,
+uint64_t hs_container_entry_value(const struct hs_containers *cs, const struct hs_container *c, uint64_t key,
 				  uint64_t value);
 /* Render a key as JSON-safe text: "\"session-000012-api\"" (quoted) or "42"
  * or "0x55..."; *is_string_ret says which. */
-void hs_container_key_text(struct hs_session *s, const struct hs_container *c, uint64_t key,
+void hs_container_key_text(const struct hs_containers *cs, const struct hs_container *c, uint64_t key,
 			   uint64_t key_len, char *buf, size_t len, bool *is_string_ret);
 /* A Go map entry's value when it is a number or a string (not a pointer:
  * see hs_container_entry_value), rendered as keys are; false otherwise. */
-bool hs_container_value_text(struct hs_session *s, const struct hs_container *c, uint64_t node, uint64_t key,
+bool hs_container_value_text(const struct hs_containers *cs, const struct hs_container *c, uint64_t node, uint64_t key,
 			     char *buf, size_t len, bool *is_string_ret);
-/* When block i is a node of a container with keys: "g_sessions[\"k\"]". */
-bool hs_container_node_name(struct hs_session *s, size_t i, char *buf, size_t len);
+/* When block i is a node of a container with keys: "g_sessions[\"k\"]"
+ * (false for a NULL cs). */
+bool hs_container_node_name(struct hs_containers *cs, size_t i, char *buf, size_t len);
 /* The same for the entry of block i holding byte off (Go's bucket arrays:
  * "main.sessions[\"sess/00012\"]"); falls back to hs_container_node_name. */
-bool hs_container_entry_name(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len);
+bool hs_container_entry_name(struct hs_containers *cs, size_t i, uint64_t off, char *buf, size_t len);
 
 /* Owners: retained bytes per root (each global, each thread's stack, TLS,
  * registers) computed by labelling every block with the one owner that

@@ -7,7 +7,7 @@
 #include <string.h>
 #include "containers_dwarf.h"
 #include "locals.h"
-#include "session.h"
+#include "symbols.h"
 
 /* Container class templates, by the name DWARF gives their instances. */
 static const struct known {
@@ -232,19 +232,19 @@ static bool visit_scope(Dwarf_Die *scope, uint64_t bias, struct hs_containers_dw
 	return true;
 }
 
-static Dwarf *main_dwarf(struct hs_session *s, Dwarf_Addr *bias)
+static Dwarf *main_dwarf(const struct hs_containers_input *in, Dwarf_Addr *bias)
 {
-	struct hs_module *m = s->symbols ? hs_symbols_main_module(s->symbols) : NULL;
+	struct hs_module *m = in->symbols ? hs_symbols_main_module(in->symbols) : NULL;
 	if (!m || !m->debug_found || !m->dwfl_module)
 		return NULL;
 	return dwfl_module_getdwarf(m->dwfl_module, bias);
 }
 
-struct hs_error *hs_containers_dwarf_globals(struct hs_session *s, struct hs_containers_dwarf *ret)
+struct hs_error *hs_containers_dwarf_globals(const struct hs_containers_input *in, struct hs_containers_dwarf *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	Dwarf_Addr bias;
-	Dwarf *dw = main_dwarf(s, &bias);
+	Dwarf *dw = main_dwarf(in, &bias);
 	if (!dw)
 		return NULL;
 	size_t cap = 0;
@@ -259,9 +259,10 @@ struct hs_error *hs_containers_dwarf_globals(struct hs_session *s, struct hs_con
 		}
 	}
 	// Every thread's thread_local containers.
-	const struct hs_local *tls;
-	size_t ntls;
-	hs_locals_tls(s, &tls, &ntls);
+	const struct hs_local *tls = NULL;
+	size_t ntls = 0;
+	if (in->locals_tls)
+		in->locals_tls(in->ctx, &tls, &ntls);
 	for (size_t i = 0; i < ntls; i++) {
 		Dwarf_Die type = tls[i].type;
 		struct hs_dwarf_container c;
@@ -303,11 +304,11 @@ bool hs_containers_dwarf_describe(Dwarf_Die *type, struct hs_dwarf_container *re
 	return describe(type, ret);
 }
 
-bool hs_containers_dwarf_member(struct hs_session *s, const char *type_name_, uint64_t off,
+bool hs_containers_dwarf_member(const struct hs_containers_input *in, const char *type_name_, uint64_t off,
 				struct hs_dwarf_container *ret)
 {
 	Dwarf_Addr bias;
-	Dwarf *dw = main_dwarf(s, &bias);
+	Dwarf *dw = main_dwarf(in, &bias);
 	if (!dw)
 		return false;
 	// "app::Registry" is looked up by its last component.

@@ -28,14 +28,15 @@ struct hs_containers_dwarf {
 	size_t n;
 };
 
-/* The executable's global containers (none without its DWARF). */
-struct hs_error *hs_containers_dwarf_globals(struct hs_session *s, struct hs_containers_dwarf *ret);
+/* The executable's global containers and its thread_local ones in every
+ * thread (none without its DWARF). */
+struct hs_error *hs_containers_dwarf_globals(const struct hs_containers_input *in, struct hs_containers_dwarf *ret);
 void hs_containers_dwarf_deinit(struct hs_containers_dwarf *d);
 /* Is the DWARF type (a variable's) a known container?  ret filled. */
 bool hs_containers_dwarf_describe(Dwarf_Die *type, struct hs_dwarf_container *ret);
 /* The member at byte offset off of the struct or class named type_name, when
  * it is a container: ret filled (free with hs_dwarf_container_deinit). */
-bool hs_containers_dwarf_member(struct hs_session *s, const char *type_name, uint64_t off,
+bool hs_containers_dwarf_member(const struct hs_containers_input *in, const char *type_name, uint64_t off,
 				struct hs_dwarf_container *ret);
 void hs_dwarf_container_deinit(struct hs_dwarf_container *c);
 

@@ -20,7 +20,7 @@
 #include <string.h>
 #include "containers.h"
 #include "graph.h"
-#include "session.h"
+#include "target.h"
 
 enum {
 	GH_SIZE = 0, GH_MOD_MASK = 1, GH_NODES = 2, GH_FLAGS = 3, GH_KEYS = 4, GH_HASHES = 5, GH_VALUES = 6,
@@ -49,7 +49,7 @@ static bool own_array(struct hs_cwalk *cw, uint64_t addr, uint64_t bytes, enum h
 	if (!hs_cwalk_own(cw, addr, role))
 		return false;
 	ptrdiff_t b = hs_cwalk_block(cw, addr);
-	if (hs_block_size(&cw->s->heap.blocks[b]) < bytes)
+	if (hs_block_size(&cw->in->heap->blocks[b]) < bytes)
 		return hs_cwalk_fail(cw, "an array at 0x%" PRIx64 " is smaller than its %" PRIu64 " bytes", addr, bytes);
 	return true;
 }
@@ -73,9 +73,9 @@ static bool gh_walk(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w)
 		return false;
 	if (w[GH_HASHES] & 3)
 		return hs_cwalk_fail(cw, "its hash array 0x%" PRIx64 " is misaligned", w[GH_HASHES]);
-	const uint32_t *hashes = (const uint32_t *)hs_memory_span(&cw->s->target->mem, w[GH_HASHES], size * 4);
-	const uint8_t *keys = hs_memory_span(&cw->s->target->mem, w[GH_KEYS], size * (big_keys ? 8 : 4));
-	const uint8_t *values = hs_memory_span(&cw->s->target->mem, w[GH_VALUES], size * (big_values ? 8 : 4));
+	const uint32_t *hashes = (const uint32_t *)hs_memory_span(cw->in->mem, w[GH_HASHES], size * 4);
+	const uint8_t *keys = hs_memory_span(cw->in->mem, w[GH_KEYS], size * (big_keys ? 8 : 4));
+	const uint8_t *values = hs_memory_span(cw->in->mem, w[GH_VALUES], size * (big_values ? 8 : 4));
 	if (!hashes || !keys || !values)
 		return hs_cwalk_fail(cw, "its arrays are not in the core");
 	uint64_t used = 0, tombstones = 0;

@@ -32,7 +32,8 @@
 #include "expr.h"
 #include "go_rt.h"
 #include "graph.h"
-#include "session.h"
+#include "symbols.h"
+#include "target.h"
 
 #define SLOTS 8
 #define MIN_TOPHASH 5
@@ -164,16 +165,16 @@ static bool swiss_layout(Dwarf_Die *m, struct hs_go_map_layout *L, Dwarf_Die *kt
 	       L->t_growth_off + 2 <= ts && L->t_data_off + 8 <= ts && L->t_mask_off + 8 <= ts;
 }
 
-bool hs_go_map_describe(struct hs_session *s, size_t i, struct hs_go_map_found *ret)
+bool hs_go_map_describe(const struct hs_containers_input *in, size_t i, struct hs_go_map_found *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	if (!s->go_rt || !s->go_block_die || !s->analysis || i >= s->analysis->n || !s->go_block_die[i] ||
-	    (s->go_block_die[i] >> 63))
+	if (!in->go_rt || !in->go_block_die || !in->a || i >= in->a->n || !in->go_block_die[i] ||
+	    (in->go_block_die[i] >> 63))
 		return false;
 	Dwarf_Addr bias;
-	Dwarf *dw = s->go_rt->mod->dwfl_module ? dwfl_module_getdwarf(s->go_rt->mod->dwfl_module, &bias) : NULL;
+	Dwarf *dw = in->go_rt->mod->dwfl_module ? dwfl_module_getdwarf(in->go_rt->mod->dwfl_module, &bias) : NULL;
 	Dwarf_Die d, kt, vt;
-	if (!dw || !dwarf_offdie(dw, s->go_block_die[i] - 1, &d))
+	if (!dw || !dwarf_offdie(dw, in->go_block_die[i] - 1, &d))
 		return false;
 	const char *n = dwarf_diename(&d);
 	if (!n || dwarf_tag(&d) != DW_TAG_structure_type)
@@ -212,15 +213,15 @@ void hs_go_map_found_deinit(struct hs_go_map_found *f)
 // addr: a malloc header, or overflow buckets taken from the bucket array).
 static bool own_range(struct hs_cwalk *cw, uint64_t addr, uint64_t len, enum hs_block_role role, const char *what)
 {
-	const struct hs_analysis *a = cw->s->analysis;
+	const struct hs_analysis *a = cw->in->a;
 	ptrdiff_t b = addr >= a->map.lo && addr < a->map.hi ? hs_addrmap_lookup(&a->map, addr) : -1;
 	if (b < 0)
 		return hs_cwalk_fail(cw, "its %s 0x%" PRIx64 " is not in a heap object", what, addr);
-	const struct hs_block *blk = &cw->s->heap.blocks[b];
+	const struct hs_block *blk = &cw->in->heap->blocks[b];
 	if (addr + len < addr || addr + len > blk->address + hs_block_size(blk))
 		return hs_cwalk_fail(cw, "its %s 0x%" PRIx64 " (%" PRIu64 " bytes) overruns the object at 0x%" PRIx64, what,
 				     addr, len, blk->address);
-	if (cw->verify_only || cw->s->containers->owner[b] == cw->id)
+	if (cw->verify_only || cw->cs->owner[b] == cw->id)
 		return true;
 	return hs_cwalk_own(cw, blk->address, role);
 }
@@ -254,7 +255,7 @@ static bool hmap_chain(struct hs_cwalk *cw, uint64_t b, bool count_shape, struct
 			return hs_cwalk_fail(cw, "an overflow chain is longer than %u buckets (a cycle?)", MAX_CHAIN);
 		if (n && !own_range(cw, b, L->bucket_size, HS_ROLE_BUCKETS, "overflow bucket"))
 			return false;
-		const uint8_t *p = hs_memory_span(&cw->s->target->mem, b, L->bucket_size);
+		const uint8_t *p = hs_memory_span(cw->in->mem, b, L->bucket_size);
 		if (!p)
 			return hs_cwalk_fail(cw, "its bucket 0x%" PRIx64 " is not in the core", b);
 		if (n && count_shape)
@@ -337,7 +338,7 @@ static bool hmap_walk(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w)
 		if (!own_range(cw, old, nold * bs, HS_ROLE_BUCKETS, "old bucket array"))
 			return false;
 		for (uint64_t i = 0; i < nold; i++) {
-			const uint8_t *p = hs_memory_span(&cw->s->target->mem, old + i * bs, 1);
+			const uint8_t *p = hs_memory_span(cw->in->mem, old + i * bs, 1);
 			if (!p)
 				return hs_cwalk_fail(cw, "its old bucket 0x%" PRIx64 " is not in the core", old + i * bs);
 			if (p[0] > EMPTY_ONE && p[0] < MIN_TOPHASH)
@@ -355,7 +356,7 @@ static bool hmap_walk(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w)
 static bool swiss_group(struct hs_cwalk *cw, uint64_t g, struct tally *t)
 {
 	const struct hs_go_map_layout *L = &cw->c->go;
-	const uint8_t *p = hs_memory_span(&cw->s->target->mem, g, L->bucket_size);
+	const uint8_t *p = hs_memory_span(cw->in->mem, g, L->bucket_size);
 	if (!p)
 		return hs_cwalk_fail(cw, "its group 0x%" PRIx64 " is not in the core", g);
 	for (unsigned j = 0; j < SLOTS; j++) {
@@ -419,7 +420,7 @@ static bool swiss_walk(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w)
 			return hs_cwalk_fail(cw, "its directory has %" PRIu64 " entries", dirlen);
 		if (!own_range(cw, dir, dirlen * 8, HS_ROLE_TABLE, "directory"))
 			return false;
-		const uint8_t *d = hs_memory_span(&cw->s->target->mem, dir, dirlen * 8);
+		const uint8_t *d = hs_memory_span(cw->in->mem, dir, dirlen * 8);
 		if (!d)
 			return hs_cwalk_fail(cw, "its directory 0x%" PRIx64 " is not in the core", dir);
 		uint64_t groups = 0, prev = 0;
@@ -457,15 +458,15 @@ static bool gomap_walk(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w)
 static bool gomap_slot_key(struct hs_cwalk *cw, size_t b, uint64_t word, uint64_t *key_ret)
 {
 	const struct hs_go_map_layout *L = &cw->c->go;
-	const struct hs_block *blk = &cw->s->heap.blocks[b];
+	const struct hs_block *blk = &cw->in->heap->blocks[b];
 	uint64_t data = 0;
-	if (cw->s->go_rt)
-		(void)hs_go_object_type(cw->s->go_rt, blk->address, &data);
+	if (cw->in->go_rt)
+		(void)hs_go_object_type(cw->in->go_rt, blk->address, &data);
 	uint64_t base = blk->address + data;
 	if (word < base || !L->bucket_size)
 		return false;
 	uint64_t g = base + (word - base) / L->bucket_size * L->bucket_size, o = word - g;
-	const uint8_t *p = hs_memory_span(&cw->s->target->mem, g, L->bucket_size);
+	const uint8_t *p = hs_memory_span(cw->in->mem, g, L->bucket_size);
 	if (!p || g + L->bucket_size > blk->address + hs_block_size(blk))
 		return false;
 	unsigned j;

@@ -24,7 +24,7 @@
 #include <string.h>
 #include "containers.h"
 #include "graph.h"
-#include "session.h"
+#include "target.h"
 
 enum {
 	HT_BUCKETS = 0, HT_BUCKET_COUNT = 1, HT_BEFORE_BEGIN = 2, HT_COUNT = 3, HT_MAX_LOAD = 4,
@@ -61,12 +61,12 @@ static int cmp_u64(const void *x, const void *y)
 // The chains: check every bucket, find the longest run.
 static bool ht_chains(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w, const uint32_t *nodes, size_t n)
 {
-	struct hs_session *s = cw->s;
+	const struct hs_containers_input *in = cw->in;
 	uint64_t bc = w[HT_BUCKET_COUNT];
 	uint64_t before_begin = addr + 8 * HT_BEFORE_BEGIN;
 	if (w[HT_BUCKETS] & 7)
 		return hs_cwalk_fail(cw, "the bucket array 0x%" PRIx64 " is misaligned", w[HT_BUCKETS]);
-	const uint64_t *b = (const uint64_t *)hs_memory_span(&s->target->mem, w[HT_BUCKETS], bc * 8);
+	const uint64_t *b = (const uint64_t *)hs_memory_span(in->mem, w[HT_BUCKETS], bc * 8);
 	if (!b)
 		return hs_cwalk_fail(cw, "the bucket array 0x%" PRIx64 " is not in the core", w[HT_BUCKETS]);
 	uint64_t *starts = malloc((n ? n : 1) * sizeof(uint64_t));
@@ -84,7 +84,7 @@ static bool ht_chains(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w, con
 			first = w[HT_BEFORE_BEGIN];
 		} else {
 			ptrdiff_t k = hs_cwalk_block(cw, b[i]);
-			if (k < 0 || s->containers->owner[k] != cw->id) {
+			if (k < 0 || cw->cs->owner[k] != cw->id) {
 				ok = hs_cwalk_fail(cw, "bucket %" PRIu64 " points at 0x%" PRIx64 ", not at one of its nodes", i, b[i]);
 				break;
 			}
@@ -103,7 +103,7 @@ static bool ht_chains(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w, con
 	}
 	uint64_t run = 0, longest = 0;
 	for (size_t i = 0; i < n && ok; i++) {
-		uint64_t node = s->heap.blocks[nodes[i]].address;
+		uint64_t node = in->heap->blocks[nodes[i]].address;
 		if (bsearch(&node, starts, nstarts, sizeof(*starts), cmp_u64)) {
 			if (run > longest)
 				longest = run;
@@ -134,7 +134,7 @@ static bool ht_walk(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w)
 		return hs_cwalk_fail(cw, "the bucket array 0x%" PRIx64 " is not an allocation", w[HT_BUCKETS]);
 	if (bc > 1 && !cw->verify_only) {
 		ptrdiff_t k = hs_cwalk_block(cw, w[HT_BUCKETS]);
-		if (hs_block_size(&cw->s->heap.blocks[k]) < bc * 8)
+		if (hs_block_size(&cw->in->heap->blocks[k]) < bc * 8)
 			return hs_cwalk_fail(cw, "the bucket array is smaller than %" PRIu64 " buckets", bc);
 	}
 	size_t first_node = cw->nowned;

@@ -19,8 +19,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include "containers.h"
-#include "graph.h"
-#include "session.h"
+#include "target.h"
 
 enum {
 	RB_HEADER = 1, RB_COLOR = 1, RB_ROOT = 2, RB_LEFTMOST = 3, RB_RIGHTMOST = 4, RB_COUNT = 5, RB_WORDS = 6,
@@ -37,7 +36,7 @@ static bool rb_probe(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w)
 	// Nodes are malloc'd: a misaligned root is no tree (and no aligned load).
 	if ((uint32_t)w[RB_COLOR] != RB_RED || count == 0 || count > HS_CONTAINER_MAX_NODES || (w[RB_ROOT] & 7))
 		return false;
-	const uint64_t *root = (const uint64_t *)hs_memory_span(&cw->s->target->mem, w[RB_ROOT], 8 * RBN_WORDS);
+	const uint64_t *root = (const uint64_t *)hs_memory_span(cw->in->mem, w[RB_ROOT], 8 * RBN_WORDS);
 	return root && root[RBN_PARENT] == addr + 8 * RB_HEADER && hs_cwalk_block(cw, w[RB_ROOT]) >= 0 &&
 	       hs_cwalk_block(cw, w[RB_LEFTMOST]) >= 0 && hs_cwalk_block(cw, w[RB_RIGHTMOST]) >= 0;
 }

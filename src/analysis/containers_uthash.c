@@ -19,8 +19,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include "containers.h"
-#include "graph.h"
-#include "session.h"
+#include "target.h"
 
 enum {
 	UT_BUCKETS = 0, UT_NBUCKETS = 1, UT_NITEMS = 2, UT_TAIL = 3, UT_HHO = 4, UT_SIGWORD = 7, UT_WORDS = 8,
@@ -87,7 +86,7 @@ static bool ut_walk(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w)
 		return hs_cwalk_fail(cw, "its count says %" PRIu64 " elements, %" PRIu64 " are linked", items, n);
 	if (cw->verify_only)
 		return true;
-	const uint8_t *b = hs_memory_span(&cw->s->target->mem, w[UT_BUCKETS], nb * UT_BUCKET_SIZE);
+	const uint8_t *b = hs_memory_span(cw->in->mem, w[UT_BUCKETS], nb * UT_BUCKET_SIZE);
 	if (!b)
 		return hs_cwalk_fail(cw, "its buckets are not in the core");
 	uint64_t total = 0, longest = 0;

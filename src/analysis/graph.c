@@ -21,6 +21,7 @@ void hs_addrmap_deinit(struct hs_addrmap *m)
 {
 	free(m->spans);
 	free(m->pages);
+	free(m->groups);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -40,8 +41,72 @@ static unsigned span_shift(uint64_t bytes, size_t nblocks)
 	return shift;
 }
 
+/* The start bits of the spans whose starts share an alignment and where they
+ * cost at most GROUP_BYTES_PER_BLOCK bytes a block (see graph.h).  A span
+ * without them is looked up by its granules alone. */
+#define GROUP_BYTES_PER_BLOCK 16
+
+static struct hs_error *size_groups(struct hs_addrmap *m)
+{
+	size_t ngroups = 0;
+	for (size_t k = 0; k < m->nspans; k++) {
+		struct hs_addr_span *sp = &m->spans[k];
+		uint64_t or = sp->starts_or;
+		unsigned ashift = or ? (unsigned)__builtin_ctzll(or) : 4;
+		if (ashift > 20)
+			ashift = 20;
+		uint64_t slots = ((sp->end - 1 - sp->start) >> ashift) + 1;
+		uint64_t groups = slots / 64 + 1;
+		uint64_t nblocks = sp->last_block - sp->first_block + 1;
+		if (groups > nblocks * GROUP_BYTES_PER_BLOCK / sizeof(struct hs_addr_group) + 1 ||
+		    nblocks > UINT32_MAX)
+			continue;
+		sp->ashift = ashift;
+		sp->first_group = ngroups;
+		ngroups += (size_t)groups;
+	}
+	if (!ngroups)
+		return NULL;
+	struct hs_addr_group *g = calloc(ngroups, sizeof(*g));
+	if (!g)
+		return &hs_error_nomem;
+	hs_hint_huge(g, ngroups * sizeof(*g));
+	m->groups = g;
+	return NULL;
+}
+
+/* Fill the start bits sized by size_groups. */
+static void *fill_groups(void *arg)
+{
+	struct hs_addrmap *m = arg;
+	const struct hs_block *blocks = m->heap->blocks;
+	struct hs_addr_group *g = m->groups;
+	for (size_t k = 0; g && k < m->nspans; k++) {
+		const struct hs_addr_span *sp = &m->spans[k];
+		if (sp->first_group == SIZE_MAX)
+			continue;
+		struct hs_addr_group *sg = g + sp->first_group;
+		size_t last_group = 0;
+		for (size_t i = sp->first_block; i <= sp->last_block; i++) {
+			const struct hs_block *b = &blocks[i];
+			uint64_t slot = (b->address - sp->start) >> sp->ashift;
+			uint64_t bit = UINT64_C(1) << (slot % 64);
+			sg[slot / 64].s |= bit;
+			if (hs_where_is_used(hs_block_where(b)) && (m->exact || hs_block_size(b) > 0))
+				sg[slot / 64].u |= bit;
+			last_group = slot / 64;
+		}
+		uint32_t base = 0;
+		for (size_t q = 0; q <= last_group; q++) {
+			sg[q].base = base;
+			base += (uint32_t)__builtin_popcountll(sg[q].s);
+		}
+	}
+	return NULL;
+}
+
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,
-				  const uint8_t *flags, bool exact)
+				  const uint8_t *flags, bool exact, int jobs)
 {
 	memset(m, 0, sizeof(*m));
 	m->heap = heap;
@@ -64,6 +129,7 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 			if (end > spans[nspans - 1].end)
 				spans[nspans - 1].end = end;
 			spans[nspans - 1].last_block = i;
+			spans[nspans - 1].starts_or |= b->address - spans[nspans - 1].start;
 			continue;
 		}
 		if (nspans == cap) {
@@ -75,7 +141,8 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 			}
 			spans = g;
 		}
-		spans[nspans++] = (struct hs_addr_span){ .start = b->address, .end = end, .last_block = i };
+		spans[nspans++] = (struct hs_addr_span){ .start = b->address, .end = end, .first_block = i,
+							 .last_block = i, .first_group = SIZE_MAX };
 	}
 	for (size_t k = 0; k < nspans; k++) {
 		struct hs_addr_span *sp = &spans[k];
@@ -86,10 +153,20 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		first = sp->last_block + 1;
 	}
 	uint32_t *pages = malloc((nentries ? nentries : 1) * sizeof(*pages));
+	hs_hint_huge(pages, nentries * sizeof(*pages));
 	if (!pages) {
 		free(spans);
 		return &hs_error_nomem;
 	}
+	m->spans = spans;
+	m->nspans = nspans;
+	m->pages = pages;
+	m->lo = spans[0].start;
+	m->hi = spans[nspans - 1].end;
+	HS_CHECK(size_groups(m));
+	// The start bits on a thread of their own while the granules fill here.
+	pthread_t tid;
+	bool started = jobs > 1 && m->groups && pthread_create(&tid, NULL, fill_groups, m) == 0;
 	// Pass 2: for each granule, the first block that ends after it starts
 	// (the span's last block when none does).
 	size_t i = 0;
@@ -104,22 +181,26 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		}
 		i = sp->last_block + 1;
 	}
-	m->spans = spans;
-	m->nspans = nspans;
-	m->pages = pages;
-	m->lo = spans[0].start;
-	m->hi = spans[nspans - 1].end;
+	if (started)
+		pthread_join(tid, NULL);
+	else
+		fill_groups(m);
 	return NULL;
 }
+
+/* A value's state between the passes of hs_addrmap_lookup_many. */
+enum { LK_DONE, LK_GROUP, LK_PAGE };
 
 void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64_t *ret, size_t n)
 {
 	const struct hs_addr_span *spn[HS_LOOKUP_BATCH];
+	uint8_t state[HS_LOOKUP_BATCH];
 	const struct hs_block *blocks = m->heap->blocks;
-	// 1: the span and the granule entry of each value; ask for the entries.
+	// 1: the span of each value, and its start bits' group (a value at a
+	// slot of a span that has them) or its granule entry; ask for it.
 	for (size_t k = 0; k < n; k++) {
 		ret[k] = -1;
-		spn[k] = NULL;
+		state[k] = LK_DONE;
 		uint64_t x = v[k];
 		if (x < m->lo || x >= m->hi)
 			continue;
@@ -138,19 +219,48 @@ void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64
 		if (x >= sp->end)
 			continue;
 		spn[k] = sp;
-		ret[k] = (int64_t)(sp->first_entry + ((x - sp->start) >> sp->shift));
+		uint64_t off = x - sp->start;
+		if (sp->first_group != SIZE_MAX && !(off & ((UINT64_C(1) << sp->ashift) - 1))) {
+			state[k] = LK_GROUP;
+			ret[k] = (int64_t)(off >> sp->ashift);
+			__builtin_prefetch(&m->groups[sp->first_group + (off >> sp->ashift) / 64]);
+			continue;
+		}
+		state[k] = LK_PAGE;
+		ret[k] = (int64_t)(sp->first_entry + (off >> sp->shift));
 		__builtin_prefetch(&m->pages[ret[k]]);
 	}
-	// 2: the first candidate block; ask for it.
+	// 2: a value at a slot: the block starting there answers, or no block
+	// starts there and only the granules can tell (not when exact: then
+	// nothing holds it).
 	for (size_t k = 0; k < n; k++) {
-		if (!spn[k])
+		if (state[k] != LK_GROUP)
+			continue;
+		const struct hs_addr_span *sp = spn[k];
+		uint64_t slot = (uint64_t)ret[k];
+		const struct hs_addr_group *g = &m->groups[sp->first_group + slot / 64];
+		uint64_t bit = UINT64_C(1) << (slot % 64);
+		state[k] = LK_DONE;
+		if (g->u & bit) {
+			ret[k] = (int64_t)(sp->first_block + g->base + (size_t)__builtin_popcountll(g->s & (bit - 1)));
+		} else if ((g->s & bit) || m->exact) {
+			ret[k] = -1;
+		} else {
+			state[k] = LK_PAGE;
+			ret[k] = (int64_t)(sp->first_entry + ((v[k] - sp->start) >> sp->shift));
+			__builtin_prefetch(&m->pages[ret[k]]);
+		}
+	}
+	// 3: the first candidate block; ask for it.
+	for (size_t k = 0; k < n; k++) {
+		if (state[k] != LK_PAGE)
 			continue;
 		ret[k] = m->pages[ret[k]];
 		__builtin_prefetch(&blocks[ret[k]]);
 	}
-	// 3: step to the block holding the value.
+	// 4: step to the block holding the value.
 	for (size_t k = 0; k < n; k++) {
-		if (!spn[k])
+		if (state[k] != LK_PAGE)
 			continue;
 		size_t i = (size_t)ret[k];
 		uint64_t x = v[k];
@@ -189,6 +299,7 @@ struct worker {
 	struct hs_analysis *a;
 	size_t first, last;          /* blocks [first, last) */
 	struct u32vec edges;
+	bool fixed;                  /* edges is a slice of reserve_edges' array */
 	uint32_t *degree;            /* shared array, each worker writes its own range */
 	size_t not_dumped;
 	bool nomem;
@@ -231,7 +342,8 @@ static void flush_words(struct worker *w)
 		if (t < 0 || (uint32_t)t == i || (uint32_t)t == w->last_target)
 			continue;
 		w->last_target = (uint32_t)t;
-		if (!u32vec_push(&w->edges, (uint32_t)t)) {
+		// (A reserved slice has room for a word each: never full here.)
+		if ((w->fixed && w->edges.n == w->edges.cap) || !u32vec_push(&w->edges, (uint32_t)t)) {
 			w->nomem = true;
 			break;
 		}
@@ -279,6 +391,8 @@ static int scan_precise(struct worker *w, size_t i, uint64_t addr, uint64_t size
 	for (size_t k = 0; k < need; k++) {
 		for (uint64_t b = w->bits[k]; b; b &= b - 1) {
 			size_t j = k * 64 + (size_t)__builtin_ctzll(b);
+			if (j >= size / 8)
+				break;     /* past the block: not a word of it */
 			uint64_t v = words[j];
 			if (v < m->lo || v >= m->hi)
 				continue;
@@ -324,6 +438,30 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
+/* The edges of all parts in one array reserved ahead: a part has no more
+ * edges than words, part j's start at base[j] (its words before it) with
+ * room up to base[j + 1].  Pages never written cost nothing, and a list that
+ * never grows is never moved (the first read of moved pages is slow on some
+ * virtual machines).  NULL (the parts grow lists of their own) when it
+ * cannot be had. */
+static uint32_t *reserve_edges(struct worker *w, size_t k, const uint64_t *base, uint64_t words)
+{
+	// (At most 4 GiB of address space: sizes a hostile core claims bound
+	// nothing real.)
+	if (words < 4096 || words > (UINT64_C(1) << 30))
+		return NULL;
+	uint32_t *all = malloc(words * sizeof(*all));
+	if (!all)
+		return NULL;
+	hs_hint_huge(all, words * sizeof(*all));
+	for (size_t j = 0; j < k; j++) {
+		uint64_t end = j + 1 < k ? base[j + 1] : words;
+		w[j].edges = (struct u32vec){ .v = all + base[j], .n = 0, .cap = end - base[j] };
+		w[j].fixed = true;
+	}
+	return all;
+}
+
 // Split the blocks into jobs parts of about equal bytes to scan.
 static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_analysis *a)
 {
@@ -342,17 +480,24 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 	}
 	uint64_t per = a->used_bytes / jobs + 1, acc = 0;
 	size_t first = 0, k = 0;
+	// Each part's words bound its edges: base[j] is where part j's would
+	// start in one array that holds every word (see reserve_edges).
+	uint64_t words = 0, base[65];
+	base[0] = 0;
 	for (size_t i = 0; i < n && k + 1 < jobs; i++) {
-		if (a->flags[i] & HS_NODE_USED)
+		if (a->flags[i] & HS_NODE_USED) {
 			acc += hs_block_size(&in->heap->blocks[i]);
+			words += hs_block_size(&in->heap->blocks[i]) / 8;
+		}
 		if (acc >= per) {
 			w[k] = (struct worker){ .in = in, .a = a, .first = first, .last = i + 1, .degree = degree };
 			first = i + 1;
 			acc = 0;
-			k++;
+			base[++k] = words;
 		}
 	}
 	w[k++] = (struct worker){ .in = in, .a = a, .first = first, .last = n, .degree = degree };
+	uint32_t *all = reserve_edges(w, k, base, a->used_bytes / 8);
 	pthread_t tid[64];
 	bool started[64] = { false };
 	for (size_t j = 1; j < k; j++)
@@ -387,6 +532,20 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 		sum += d;
 	}
 	a->fwd_off[n] = sum;
+	if (all) {
+		// One reserved array: each part's edges moved down after the one
+		// before; the rest (never written) given back in place.
+		size_t at = w[0].edges.n;
+		for (size_t j = 1; j < k; j++) {
+			if (w[j].edges.n && w[j].edges.v != all + at)
+				memmove(all + at, w[j].edges.v, w[j].edges.n * sizeof(uint32_t));
+			at += w[j].edges.n;
+		}
+		uint32_t *g = realloc(all, (total ? total : 1) * sizeof(*g));
+		a->fwd = g ? g : all;
+		all = NULL;
+		goto done;
+	}
 	// The first worker's list grows into the whole edge array (realloc
 	// usually remaps it in place); each other list is freed once copied.
 	a->fwd = realloc(w[0].edges.v, (total ? total : 1) * sizeof(*a->fwd));
@@ -404,15 +563,18 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 		free(w[j].edges.v);
 		w[j].edges.v = NULL;
 	}
+done:
 	if (not_dumped)
 		hs_diag_add(in->diags, HS_DIAG_WARNING, "graph", 0,
 			    "%zu allocations are not in the core (not dumped): their pointers are unknown, so what they hold may be reported leaked",
 			    not_dumped);
 out:
 	for (size_t j = 0; j < k; j++) {
-		free(w[j].edges.v);
+		if (!w[j].fixed)
+			free(w[j].edges.v);
 		free(w[j].bits);
 	}
+	free(all);
 	free(w);
 	free(degree);
 	return err;
@@ -485,7 +647,7 @@ static size_t jobs_of(const struct hs_graph_input *in)
  * expanded by all jobs at once (a block is claimed with an atomic or of its
  * REACHABLE flag, so each one is queued once); a narrow one (a long list)
  * goes on here alone. */
-#define PARALLEL_FRONTIER 65536
+#define PARALLEL_FRONTIER 8192
 
 struct reach_part {
 	struct hs_analysis *a;
@@ -495,11 +657,31 @@ struct reach_part {
 	bool nomem;
 };
 
+/* A queue is visited in no order of the arrays: ask for what the visit of
+ * from[q + REACH_AHEAD] will read (its offsets), of from[q + REACH_AHEAD / 2]
+ * (its edges, by the offsets asked for before) and of from[q + REACH_AHEAD / 4]
+ * (its targets' flags, by the edges asked for before). */
+#define REACH_AHEAD 16
+
+static inline void reach_prefetch(const struct hs_analysis *a, const uint32_t *from, size_t q, size_t n)
+{
+	if (q + REACH_AHEAD < n)
+		__builtin_prefetch(&a->fwd_off[from[q + REACH_AHEAD]]);
+	if (q + REACH_AHEAD / 2 < n)
+		__builtin_prefetch(&a->fwd[a->fwd_off[from[q + REACH_AHEAD / 2]]]);
+	if (q + REACH_AHEAD / 4 < n) {
+		uint32_t i = from[q + REACH_AHEAD / 4];
+		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++)
+			__builtin_prefetch(&a->flags[a->fwd[e]]);
+	}
+}
+
 static void *reach_part_run(void *arg)
 {
 	struct reach_part *r = arg;
 	struct hs_analysis *a = r->a;
 	for (size_t q = 0; q < r->n; q++) {
+		reach_prefetch(a, r->from, q, r->n);
 		uint32_t i = r->from[q];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 			uint32_t t = a->fwd[e];
@@ -524,6 +706,16 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 	memset(parts, 0, sizeof(parts));
 	struct hs_error *err = NULL;
 	size_t head = 0, tail = 0;
+	// Each part's list has room for every block (pages never written cost
+	// nothing): it never grows, so it is never moved (the first read of
+	// moved pages is slow on some virtual machines).
+	for (size_t j = 0; jobs > 1 && a->n >= PARALLEL_FRONTIER && j < jobs; j++) {
+		parts[j].out.v = malloc(a->n * sizeof(uint32_t));
+		if (parts[j].out.v) {
+			parts[j].out.cap = a->n;
+			hs_hint_huge(parts[j].out.v, a->n * sizeof(uint32_t));
+		}
+	}
 	for (size_t i = 0; i < a->n; i++) {
 		if (a->flags[i] & HS_NODE_ROOTED) {
 			a->flags[i] |= HS_NODE_REACHABLE;
@@ -555,6 +747,7 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 			}
 			continue;
 		}
+		reach_prefetch(a, queue, head, tail);
 		uint32_t i = queue[head++];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 			uint32_t t = a->fwd[e];
@@ -653,7 +846,8 @@ struct hs_error *hs_analysis_create(const struct hs_graph_input *in, struct hs_r
 		goto fail;
 	hs_timings_add(in->timings, "load", t0);
 	t0 = hs_now();
-	if ((err = hs_addrmap_build(&a->map, in->heap, a->flags, in->exact_pointers)))
+	if ((err = hs_addrmap_build(&a->map, in->heap, a->flags, in->exact_pointers,
+					 a->n < 4096 ? 1 : (int)jobs_of(in))))
 		goto fail;
 	hs_timings_add(in->timings, "index", t0);
 	if (hs_interrupted()) {

@@ -41,12 +41,27 @@ enum {
  * block size, with the first block ending past each granule's start.  A lookup
  * is a short search over the spans, one granule entry and a step or two over
  * neighbouring blocks: no binary search over the blocks.  Used means a used
- * `where` in the block itself (the same as HS_NODE_USED in graph.c's flags). */
+ * `where` in the block itself (the same as HS_NODE_USED in graph.c's flags).
+ *
+ * Most words that point into the heap point at a block's start: a span whose
+ * starts share an alignment (1 << ashift) also has two bits a slot of that
+ * size, in groups of 64 slots: s (a block starts here) and u (a block that
+ * answers a lookup at its start starts here: used, and not empty unless
+ * exact), with base, the blocks of the span before the group.  A start is
+ * then answered from one group (hs_addrmap_lookup_many): the block is the
+ * span's first plus base plus the s bits below. */
+struct hs_addr_group {
+	uint64_t s, u;
+	uint32_t base;
+};
 struct hs_addr_span {
 	uint64_t start, end;
 	unsigned shift;             /* granule = 1 << shift bytes */
 	size_t first_entry, nentries;
-	size_t last_block;
+	size_t first_block, last_block;
+	uint64_t starts_or;         /* the starts' offsets or-ed: their alignment */
+	unsigned ashift;            /* the starts' alignment, when groups */
+	size_t first_group;         /* SIZE_MAX: no groups */
 };
 struct hs_addrmap {
 	const struct hs_heap *heap;
@@ -54,6 +69,7 @@ struct hs_addrmap {
 	struct hs_addr_span *spans;
 	size_t nspans;
 	uint32_t *pages;            /* the granule entries of every span */
+	struct hs_addr_group *groups; /* the start bits of the spans that have them */
 	uint64_t lo, hi;
 	bool exact;
 };
@@ -72,8 +88,9 @@ struct hs_analysis {
 	uint64_t leaked_count, leaked_bytes, unref_count, unref_bytes;
 };
 
+/* jobs > 1: the granules and the start bits are filled on two threads. */
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,
-				  const uint8_t *flags, bool exact);
+				  const uint8_t *flags, bool exact, int jobs);
 void hs_addrmap_deinit(struct hs_addrmap *m);
 /* The used block holding v (or starting at v when exact), or -1. */
 static inline ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v)

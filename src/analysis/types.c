@@ -7,14 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "containers.h"
-#include "output.h"
 #include "expr.h"
-#include "fields.h"
-#include "go_types.h"
 #include "graph.h"
-#include "rtti.h"
-#include "session.h"
+#include "output.h"
+#include "symbols.h"
+#include "target.h"
 #include "types.h"
 #include "vec.h"
 
@@ -148,7 +145,7 @@ static uint32_t intern(struct hs_types *t, const char *name)
 
 /* C++: vtables. */
 
-static uint32_t vtable_lookup(struct hs_session *s, struct hs_types *t, uint64_t w)
+static uint32_t vtable_lookup(const struct hs_types_input *in, struct hs_types *t, uint64_t w)
 {
 	size_t mask = t->vcap - 1, h = (size_t)((w * 0x9e3779b97f4a7c15ull) >> 20) & mask;
 	while (t->vkeys[h] && t->vkeys[h] != w)
@@ -158,7 +155,7 @@ static uint32_t vtable_lookup(struct hs_session *s, struct hs_types *t, uint64_t
 	uint32_t id = 0;
 	struct hs_symbol sym;
 	uint64_t off;
-	if (hs_symbols_addr_symbol(s->symbols, w, &sym, &off) && !strncmp(sym.name, "_ZTV", 4) &&
+	if (hs_symbols_addr_symbol(in->symbols, w, &sym, &off) && !strncmp(sym.name, "_ZTV", 4) &&
 	    off >= 16 && (!sym.size || off < sym.size)) {
 		int status = -1;
 		char *d = __cxa_demangle(sym.name, NULL, NULL, &status);
@@ -168,7 +165,7 @@ static uint32_t vtable_lookup(struct hs_session *s, struct hs_types *t, uint64_t
 	} else {
 		// No vtable symbol (stripped): the class from RTTI.
 		char cls[256];
-		if (hs_rtti_class_name(s, w, cls, sizeof(cls)))
+		if (in->rtti_class && in->rtti_class(in->ctx, w, cls, sizeof(cls)))
 			id = intern(t, cls);
 	}
 	t->vkeys[h] = w;
@@ -184,15 +181,15 @@ static size_t vtable_cache_count(const struct hs_types *t)
 	return n;
 }
 
-static void type_by_vtables(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
+static void type_by_vtables(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
 {
-	const struct hs_heap *h = &s->heap;
+	const struct hs_heap *h = in->heap;
 	size_t used_slots = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		if (!(a->flags[i] & HS_NODE_VPTR))
 			continue;
 		uint64_t w;
-		const uint8_t *p = hs_memory_span(&s->target->mem, h->blocks[i].address, 8);
+		const uint8_t *p = hs_memory_span(in->mem, h->blocks[i].address, 8);
 		if (!p)
 			continue;
 		memcpy(&w, p, 8);
@@ -202,7 +199,7 @@ static void type_by_vtables(struct hs_session *s, struct hs_analysis *a, struct 
 				memset(t->vkeys, 0, t->vcap * sizeof(*t->vkeys)), used_slots = 0;
 		}
 		used_slots++;
-		t->type[i] = vtable_lookup(s, t, w);
+		t->type[i] = vtable_lookup(in, t, w);
 	}
 }
 
@@ -406,7 +403,7 @@ static struct layout *layout_built(struct hs_types *t, int k, unsigned module)
 struct wanted { uint32_t name_id; int layout; unsigned module; };
 
 struct propagate {
-	struct hs_session *s;
+	const struct hs_types_input *in;
 	struct hs_analysis *a;
 	struct hs_types *t;
 	uint32_t *queue;
@@ -423,9 +420,9 @@ static bool type_hit(struct propagate *p, uint64_t v, int64_t b, int k)
 {
 	if (!v)
 		return true;
-	if (b < 0 || p->s->heap.blocks[b].address != v)
+	if (b < 0 || p->in->heap->blocks[b].address != v)
 		return false;
-	if (p->t->type[b] != 0 || hs_block_size(&p->s->heap.blocks[b]) < p->t->layouts[k].size)
+	if (p->t->type[b] != 0 || hs_block_size(&p->in->heap->blocks[b]) < p->t->layouts[k].size)
 		return true;
 	p->t->type[b] = p->t->layouts[k].name_id;
 	p->t->block_layout[b] = k;
@@ -441,7 +438,7 @@ static bool type_value(struct propagate *p, uint64_t v, int k)
 static void type_target(struct propagate *p, uint64_t addr, int k)
 {
 	uint64_t v;
-	const uint8_t *q = hs_memory_span(&p->s->target->mem, addr, 8);
+	const uint8_t *q = hs_memory_span(p->in->mem, addr, 8);
 	if (!q)
 		return;
 	memcpy(&v, q, 8);
@@ -452,9 +449,9 @@ static void type_target(struct propagate *p, uint64_t addr, int k)
 // holds several): the pointer slots, read straight from the core.
 static void visit_block(struct propagate *p, uint32_t b, int k, unsigned module)
 {
-	const struct hs_block *blk = &p->s->heap.blocks[b];
+	const struct hs_block *blk = &p->in->heap->blocks[b];
 	uint64_t size = hs_block_size(blk);
-	const uint8_t *data = hs_memory_span(&p->s->target->mem, blk->address, size);
+	const uint8_t *data = hs_memory_span(p->in->mem, blk->address, size);
 	if (!data)
 		return;
 	struct layout *l = layout_built(p->t, k, module);
@@ -518,7 +515,7 @@ static const uint8_t *bytes_of(struct propagate *p, const struct hs_segment **se
 	if (g && g->data && addr >= g->start && addr - g->start <= g->filesz &&
 	    size <= g->filesz - (addr - g->start))
 		return g->data + (addr - g->start);
-	struct hs_memory *mem = &p->s->target->mem;
+	struct hs_memory *mem = p->in->mem;
 	if (main_thread) {
 		const uint8_t *d = hs_memory_span(mem, addr, size);
 		if (d)
@@ -551,7 +548,7 @@ struct tbatch {
 static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t to, unsigned module,
 		     const struct hs_segment **seg, bool main_thread)
 {
-	const struct hs_block *blocks = p->s->heap.blocks;
+	const struct hs_block *blocks = p->in->heap->blocks;
 	struct hs_types *t = p->t;
 	size_t last, nv = 0;
 	for (size_t j = from; j < to; j++) {
@@ -613,7 +610,7 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
  * would one block at a time (main thread only). */
 static void apply(struct propagate *p, const struct tbatch *r, unsigned module)
 {
-	const struct hs_block *blocks = p->s->heap.blocks;
+	const struct hs_block *blocks = p->in->heap->blocks;
 	for (size_t i = 0; i < r->nv; i++)
 		if (r->hits[i] >= 0)
 			__builtin_prefetch(&p->t->type[r->hits[i]]);
@@ -716,7 +713,7 @@ static void propagate_queue(struct propagate *p, unsigned module)
 	struct helper h = { .p = p, .module = module };
 	pthread_t tid;
 	bool helper = false;
-	if (p->s->jobs > 1 && p->a->n >= 4096) {
+	if (p->in->jobs > 1 && p->a->n >= 4096) {
 		h.nbatches = p->a->n / TYPE_BATCH + 2;
 		h.state = calloc(h.nbatches, 1);
 		h.ring = malloc(TYPE_RING * sizeof(*h.ring));
@@ -797,10 +794,10 @@ static bool tls_variable(Dwarf_Die *var, uint64_t *ret)
 
 static void visit_tls_variable(struct propagate *p, Dwarf_Die *var, uint64_t off, unsigned module)
 {
-	const struct hs_notes *notes = &p->s->target->notes;
+	const struct hs_notes *notes = p->in->notes;
 	for (size_t i = 0; i < notes->nthreads; i++) {
 		uint64_t block;
-		struct hs_error *err = hs_tls_block(p->s, i, &block);
+		struct hs_error *err = p->in->tls_block(p->in->ctx, i, &block);
 		if (err) {
 			hs_error_destroy(err);
 			continue;
@@ -828,7 +825,7 @@ static void match_class(struct propagate *p, Dwarf_Die *die, const char *prefix,
 static void visit_scope(struct propagate *p, Dwarf_Die *scope, uint64_t bias, unsigned module, int depth,
 			const char *prefix)
 {
-	bool is_main = p->s->symbols->modules[module].is_main;
+	bool is_main = p->in->symbols->modules[module].is_main;
 	Dwarf_Die child;
 	if (depth > 4 || dwarf_child(scope, &child) != 0)
 		return;
@@ -850,9 +847,9 @@ static void visit_scope(struct propagate *p, Dwarf_Die *scope, uint64_t bias, un
 	} while (dwarf_siblingof(&child, &child) == 0);
 }
 
-static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
+static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
 {
-	struct propagate p = { .s = s, .a = a, .t = t, .queue = malloc((a->n ? a->n : 1) * sizeof(uint32_t)) };
+	struct propagate p = { .in = in, .a = a, .t = t, .queue = malloc((a->n ? a->n : 1) * sizeof(uint32_t)) };
 	// Every name so far came from a vtable.
 	p.wanted = malloc(t->nnames * sizeof(*p.wanted));
 	if (!p.queue || !p.wanted) {
@@ -862,8 +859,8 @@ static void type_by_dwarf(struct hs_session *s, struct hs_analysis *a, struct hs
 	}
 	for (size_t i = 1; i < t->nnames; i++)
 		p.wanted[p.nwanted++] = (struct wanted){ (uint32_t)i, -1, 0 };
-	for (size_t m = 0; m < s->symbols->nmodules; m++) {
-		struct hs_module *mod = &s->symbols->modules[m];
+	for (size_t m = 0; m < in->symbols->nmodules; m++) {
+		struct hs_module *mod = &in->symbols->modules[m];
 		if (!mod->debug_found || !mod->dwfl_module)
 			continue;
 		Dwarf_Addr bias;
@@ -1031,13 +1028,13 @@ static uint64_t pointer_mask(struct cursor *c, struct hs_analysis *a, size_t i)
 // pointer words mask)?  The number of pointer slots holding a fitting heap
 // pointer, or -1 on a contradiction.  Reads what inference does not change
 // (certain types, the graph), so parts of the heap are matched in parallel.
-static int layout_fits(const struct hs_session *s, const struct hs_types *t,
+static int layout_fits(const struct hs_types_input *in, const struct hs_types *t,
 		       const uint8_t *d, uint64_t size, const int64_t *tg,
 		       const struct layout *l, uint64_t mask, const struct seen *seen, size_t nseen)
 {
 	if (l->size > size || l->size > INFER_MAX_BYTES)
 		return -1;
-	const struct hs_block *blocks = s->heap.blocks;
+	const struct hs_block *blocks = in->heap->blocks;
 	int hits = 0;
 	for (uint64_t o = 0; o + 8 <= l->size; o += 8) {
 		uint64_t v;
@@ -1079,7 +1076,7 @@ static int layout_fits(const struct hs_session *s, const struct hs_types *t,
  * type's layouts gets block_layout (the layout) and conf (nonzero); the
  * caller applies them in block order. */
 struct infer_part {
-	struct hs_session *s;
+	const struct hs_types_input *in;
 	struct hs_analysis *a;
 	struct hs_types *t;
 	const struct seen *seen;
@@ -1089,13 +1086,13 @@ struct infer_part {
 static void *infer_layouts(void *arg)
 {
 	const struct infer_part *ip = arg;
-	struct hs_session *s = ip->s;
+	const struct hs_types_input *in = ip->in;
 	struct hs_analysis *a = ip->a;
 	struct hs_types *t = ip->t;
 	const struct seen *seen = ip->seen;
 	size_t nseen = ip->nseen;
 	int64_t tg[INFER_MAX_BYTES / 8];
-	struct cursor c = { &s->target->mem, s->heap.blocks, NULL }, ahead = c;
+	struct cursor c = { in->mem, in->heap->blocks, NULL }, ahead = c;
 	// The first layout seen at each size (seen is sorted by size; none is
 	// larger than INFER_MAX_BYTES), nseen for none.
 	uint32_t first[INFER_MAX_BYTES + 1];
@@ -1103,7 +1100,7 @@ static void *infer_layouts(void *arg)
 		first[z] = (uint32_t)nseen;
 	for (size_t j = nseen; j-- > 0;)
 		first[seen[j].size] = (uint32_t)j;
-	const struct hs_block *blocks = s->heap.blocks;
+	const struct hs_block *blocks = in->heap->blocks;
 	for (size_t i = ip->first; i < ip->last; i++) {
 		// Only blocks matched below are worth their cache misses.
 		size_t j = i + INFER_AHEAD;
@@ -1132,7 +1129,7 @@ static void *infer_layouts(void *arg)
 		bool ambiguous = false;
 		for (size_t j = lo; j < nseen && seen[j].size == size; j++) {
 			const struct layout *l = &t->layouts[seen[j].k];
-			int h = layout_fits(s, t, d, bytes, tg, l, seen[j].mask, seen, nseen);
+			int h = layout_fits(in, t, d, bytes, tg, l, seen[j].mask, seen, nseen);
 			if (h <= 0)
 				continue;
 			if (found >= 0 && t->layouts[found].name_id != l->name_id)
@@ -1184,7 +1181,7 @@ static uint32_t inferred_name(struct hs_types *t, int k, struct name_cache *c)
 #define FIELD_STRETCH 65536
 struct field_pair { uint32_t b, src; int32_t pk; };
 struct field_part {
-	struct hs_session *s;
+	const struct hs_types_input *in;
 	struct hs_analysis *a;
 	struct hs_types *t;
 	const uint32_t *queue;
@@ -1197,18 +1194,18 @@ struct field_part {
 static void *field_gather(void *arg)
 {
 	struct field_part *fp = arg;
-	struct hs_session *s = fp->s;
+	const struct hs_types_input *in = fp->in;
 	struct hs_analysis *a = fp->a;
 	const struct hs_types *t = fp->t;
 	const uint32_t *queue = fp->queue;
 	int64_t tg[INFER_MAX_BYTES / 8];
-	struct cursor c = { &s->target->mem, s->heap.blocks, NULL }, ahead = c;
+	struct cursor c = { in->mem, in->heap->blocks, NULL }, ahead = c;
 	for (size_t q = fp->from; q < fp->to; q++) {
 		// The queue is in no address order: ask for each block's header
 		// and edges first, then its bytes and its edges' targets.
 		if (q + 2 * INFER_AHEAD < fp->to) {
 			uint32_t j = queue[q + 2 * INFER_AHEAD];
-			__builtin_prefetch(&s->heap.blocks[j]);
+			__builtin_prefetch(&in->heap->blocks[j]);
 			__builtin_prefetch(&a->fwd_off[j]);
 		}
 		if (q + INFER_AHEAD < fp->to)
@@ -1224,8 +1221,8 @@ static void *field_gather(void *arg)
 			memcpy(&v, d + l->slots[k].offset, 8);
 			int64_t b = tg[l->slots[k].offset / 8];
 			int pk = l->slots[k].pointee;
-			if (b < 0 || s->heap.blocks[b].address != v || t->type[b] ||
-			    hs_block_size(&s->heap.blocks[b]) < t->layouts[pk].size)
+			if (b < 0 || in->heap->blocks[b].address != v || t->type[b] ||
+			    hs_block_size(&in->heap->blocks[b]) < t->layouts[pk].size)
 				continue;
 			if (HS_VEC_GROW(fp->pairs, fp->cap, fp->n + 1)) {
 				fp->nomem = true;
@@ -1237,7 +1234,7 @@ static void *field_gather(void *arg)
 	return NULL;
 }
 
-static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
+static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
 {
 	if (!t->nlayouts || !a->n)
 		return;
@@ -1249,7 +1246,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 		return;
 	// What was typed for certain, by (layout, usable size).
 	struct name_cache names = { 0 };
-	struct cursor learn = { &s->target->mem, s->heap.blocks, NULL };
+	struct cursor learn = { in->mem, in->heap->blocks, NULL };
 	struct seen *seen = NULL;
 	size_t nseen = 0, capseen = 0;
 	uint32_t by_size[INFER_MAX_BYTES + 1] = { 0 };
@@ -1257,7 +1254,7 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 		int k = t->block_layout[i];
 		if (k < 0 || !t->type[i] || t->type[i] != t->layouts[k].name_id)
 			continue;
-		uint64_t size = hs_block_size(&s->heap.blocks[i]);
+		uint64_t size = hs_block_size(&in->heap->blocks[i]);
 		if (size > INFER_MAX_BYTES)
 			continue;
 		// The entries of this size, newest first (by_size[size] - 1, then
@@ -1302,11 +1299,11 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 	}
 	// layout: both halves of the heap at once, applied in block order.
 	struct infer_part parts[2];
-	size_t nparts = s->jobs > 1 && a->n > 4096 ? 2 : 1;
+	size_t nparts = in->jobs > 1 && a->n > 4096 ? 2 : 1;
 	pthread_t tid;
 	bool threaded = false;
 	for (size_t k = 0; k < nparts; k++)
-		parts[k] = (struct infer_part){ .s = s, .a = a, .t = t, .seen = seen, .nseen = nseen,
+		parts[k] = (struct infer_part){ .in = in, .a = a, .t = t, .seen = seen, .nseen = nseen,
 						.first = a->n * k / nparts, .last = a->n * (k + 1) / nparts };
 	if (nparts == 2)
 		threaded = pthread_create(&tid, NULL, infer_layouts, &parts[1]) == 0;
@@ -1332,8 +1329,8 @@ static void infer_types(struct hs_session *s, struct hs_analysis *a, struct hs_t
 	// field: what inferred blocks' pointer members point at, a stretch of
 	// the queue at a time: its pointers gathered on two threads, then
 	// applied in queue order (the result of visiting blocks one by one).
-	struct field_part parts2[2] = { { .s = s, .a = a, .t = t, .queue = queue },
-					{ .s = s, .a = a, .t = t, .queue = queue } };
+	struct field_part parts2[2] = { { .in = in, .a = a, .t = t, .queue = queue },
+					{ .in = in, .a = a, .t = t, .queue = queue } };
 	while (head < tail) {
 		size_t to = tail - head > FIELD_STRETCH ? head + FIELD_STRETCH : tail;
 		size_t n2 = nparts == 2 && to - head >= 1024 ? 2 : 1;
@@ -1380,64 +1377,42 @@ out:
 	free(seen);
 }
 
-// Containers name their nodes and elements (containers.c); only running
-// out of memory stops the types.
-static struct hs_error *need_containers(struct hs_session *s)
+struct hs_types *hs_types_create(size_t n)
 {
-	struct hs_error *err = hs_session_need_containers(s);
-	if (err && err->code == HS_ERR_NOMEM)
-		return err;
-	if (err)
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "containers", 0, "%s", hs_error_message(err));
-	hs_error_destroy(err);
-	return NULL;
-}
-
-struct hs_error *hs_session_need_types(struct hs_session *s)
-{
-	HS_CHECK(hs_session_need_analysis(s));
-	struct hs_analysis *a = s->analysis;
-	if (s->types)
-		return NULL;
 	struct hs_types *t = calloc(1, sizeof(*t));
 	if (!t)
-		return &hs_error_nomem;
+		return NULL;
 	t->nnames = 1;
 	t->namecap = 64;
 	t->names = calloc(t->namecap, sizeof(char *));
 	t->vcap = 1 << 14;
 	t->vkeys = calloc(t->vcap, sizeof(*t->vkeys));
 	t->vvals = calloc(t->vcap, sizeof(*t->vvals));
-	t->n = a->n;
-	t->block_layout = malloc((a->n ? a->n : 1) * sizeof(int32_t));
-	t->type = calloc(a->n ? a->n : 1, sizeof(uint32_t));
-	hs_hint_huge(t->block_layout, a->n * sizeof(int32_t));
-	hs_hint_huge(t->type, a->n * sizeof(uint32_t));
+	t->n = n;
+	t->block_layout = malloc((n ? n : 1) * sizeof(int32_t));
+	t->type = calloc(n ? n : 1, sizeof(uint32_t));
+	hs_hint_huge(t->block_layout, n * sizeof(int32_t));
+	hs_hint_huge(t->type, n * sizeof(uint32_t));
 	if (!t->names || !t->vkeys || !t->vvals || !t->block_layout || !t->type) {
 		hs_types_destroy(t);
-		return &hs_error_nomem;
+		return NULL;
 	}
-	for (size_t i = 0; i < a->n; i++)
+	for (size_t i = 0; i < n; i++)
 		t->block_layout[i] = -1;
-	double t0 = hs_now();
-	if (s->go_rt) {
-		// The Go heap: by Go's own types (go_types.c); C's rules do not apply.
-		hs_go_types(s, a, t);
-		hs_session_time(s, "types", t0);
-		s->types = t;
-		return need_containers(s);
-	}
-	if (s->symbols) {
-		type_by_vtables(s, a, t);
-		type_by_dwarf(s, a, t);
-	}
-	hs_session_time(s, "types", t0);
-	s->types = t;
-	HS_CHECK(need_containers(s));
-	t0 = hs_now();
-	infer_types(s, a, t);
-	hs_session_time(s, "infer", t0);
-	return NULL;
+	return t;
+}
+
+void hs_types_certain(const struct hs_types_input *in, struct hs_types *t)
+{
+	if (!in->symbols)
+		return;
+	type_by_vtables(in, in->a, t);
+	type_by_dwarf(in, in->a, t);
+}
+
+void hs_types_infer(const struct hs_types_input *in, struct hs_types *t)
+{
+	infer_types(in, in->a, t);
 }
 
 uint32_t *hs_types_ids(struct hs_types *t)
@@ -1455,19 +1430,15 @@ const char *hs_types_name(const struct hs_types *t, uint32_t id)
 	return t && id && id < t->nnames ? t->names[id] : NULL;
 }
 
-const char *hs_block_type(const struct hs_session *s, size_t i)
+const char *hs_block_type(const struct hs_types *t, size_t i)
 {
-	const struct hs_types *t = s->types;
 	if (!t || i >= t->n || !t->type[i])
 		return NULL;
 	return t->names[t->type[i]];
 }
 
-bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
+bool hs_types_block_field(const struct hs_types *t, size_t i, uint64_t off, char *buf, size_t len)
 {
-	if (s->go_rt)
-		return hs_go_block_field(s, i, off, buf, len);
-	const struct hs_types *t = s->types;
 	if (!t || i >= t->n || t->block_layout[i] < 0)
 		return false;
 	const struct layout *l = &t->layouts[t->block_layout[i]];
@@ -1487,19 +1458,17 @@ bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, siz
 	return false;
 }
 
-bool hs_block_type_die(const struct hs_session *s, size_t i, Dwarf_Die *ret)
+bool hs_block_type_die(const struct hs_types *t, size_t i, Dwarf_Die *ret)
 {
-	const struct hs_types *t = s->types;
 	if (!t || i >= t->n || t->block_layout[i] < 0)
 		return false;
 	*ret = t->layouts[t->block_layout[i]].die;
 	return true;
 }
 
-int hs_block_type_certainty(const struct hs_session *s, size_t i, const char **rule, unsigned *confidence)
+int hs_block_type_certainty(const struct hs_types *t, size_t i, const char **rule, unsigned *confidence)
 {
 	static const char *const rules[] = { [INFER_LAYOUT] = "layout", [INFER_FIELD] = "field" };
-	const struct hs_types *t = s->types;
 	*rule = NULL;
 	*confidence = 0;
 	if (!t || i >= t->n || !t->type[i])
@@ -1513,11 +1482,11 @@ int hs_block_type_certainty(const struct hs_session *s, size_t i, const char **r
 	return HS_TYPE_CERTAIN;
 }
 
-void hs_json_type_info(struct hs_out *o, const struct hs_session *s, size_t i)
+void hs_json_type_info(struct hs_out *o, const struct hs_types *t, size_t i)
 {
 	const char *rule;
 	unsigned conf;
-	int c = hs_block_type_certainty(s, i, &rule, &conf);
+	int c = hs_block_type_certainty(t, i, &rule, &conf);
 	hs_json_kstr(o, "type_certainty", c == HS_TYPE_INFERRED ? "inferred" : c == HS_TYPE_CERTAIN ? "certain" : NULL);
 	hs_json_kstr(o, "type_rule", rule);
 	hs_json_key(o, "type_confidence");

@@ -9,6 +9,7 @@
 #include "glibc_layouts.h"
 #include "graph.h"
 #include "locals.h"
+#include "output.h"
 #include "rtti.h"
 #include "session.h"
 #include "types.h"
@@ -26,7 +27,7 @@ void hs_describe_pointer(struct hs_session *s, uint64_t v, char *buf, size_t len
 	if (k >= 0) {
 		const struct hs_block *b = &s->heap.blocks[k];
 		unsigned w = hs_block_where(b);
-		const char *t = hs_where_is_used(w) ? hs_block_type(s, (size_t)k) : NULL;
+		const char *t = hs_where_is_used(w) ? hs_block_type(s->types, (size_t)k) : NULL;
 		char what[160];
 		if (t)
 			snprintf(what, sizeof(what), "%s", t);
@@ -273,10 +274,31 @@ static void members(struct decode *d, Dwarf_Die *type, uint64_t base, const char
 	} while (dwarf_siblingof(&m, &m) == 0);
 }
 
+void hs_json_fields(struct hs_out *o, const struct hs_field *f, size_t n, bool sizes)
+{
+	hs_json_key(o, "fields");
+	hs_json_begin_array(o);
+	for (size_t j = 0; j < n && !o->stopped; j++) {
+		hs_json_begin_object(o);
+		hs_json_kstr(o, "name", f[j].name);
+		hs_json_ku64(o, "offset", f[j].offset);
+		if (sizes)
+			hs_json_ku64(o, "size", f[j].size);
+		hs_json_key(o, "value");
+		if (f[j].has_value)
+			hs_json_u64(o, f[j].value);
+		else
+			hs_json_null(o);
+		hs_json_kstr(o, "text", f[j].text);
+		hs_json_end_object(o);
+	}
+	hs_json_end_array(o);
+}
+
 size_t hs_block_fields(struct hs_session *s, size_t i, uint64_t limit, struct hs_field *ret, size_t max)
 {
 	Dwarf_Die type;
-	if (i >= s->heap.n || !hs_block_type_die(s, i, &type))
+	if (i >= s->heap.n || !hs_block_type_die(s->types, i, &type))
 		return 0;
 	const struct hs_block *b = &s->heap.blocks[i];
 	uint64_t size = hs_block_size(b);

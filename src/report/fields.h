@@ -30,7 +30,13 @@ struct hs_field {
 
 /* types.c: the DWARF type of block i (a struct or class), when its type came
  * from DWARF. */
-bool hs_block_type_die(const struct hs_session *s, size_t i, Dwarf_Die *ret);
+struct hs_types;
+bool hs_block_type_die(const struct hs_types *t, size_t i, Dwarf_Die *ret);
+
+/* "fields": [{name, offset, size (with sizes), value, text}...] of an open
+ * JSON object. */
+struct hs_out;
+void hs_json_fields(struct hs_out *o, const struct hs_field *f, size_t n, bool sizes);
 
 /* The members of block i (at most max, those inside its first limit bytes),
  * in offset order; 0 when its type is not from DWARF. */

@@ -170,7 +170,7 @@ static void fold_add(struct fold *f, uint64_t key)
 // container analysis that fails is a warning: the rest of the diff stands.
 static struct hs_error *collect_maps(struct hs_session *s, int sign, struct deltas *maps)
 {
-	struct hs_error *err = hs_containers_need_retained(s);
+	struct hs_error *err = hs_session_need_container_retained(s);
 	if (err) {
 		if (err->code == HS_ERR_INTERRUPTED || err == &hs_error_nomem)
 			return err;

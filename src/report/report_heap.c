@@ -636,7 +636,7 @@ static void describe_word(struct hs_session *s, uint64_t v, char *buf, size_t le
 	if (k >= 0) {
 		const struct hs_block *b = &s->heap.blocks[k];
 		*block_ret = k;
-		const char *t = s->analysis && hs_where_is_used(hs_block_where(b)) ? hs_block_type(s, (size_t)k) : NULL;
+		const char *t = s->analysis && hs_where_is_used(hs_block_where(b)) ? hs_block_type(s->types, (size_t)k) : NULL;
 		snprintf(buf, len, "-> %s block 0x%" PRIx64 "+0x%" PRIx64 "%s%s", hs_where_name(hs_block_where(b)),
 			 b->address, v - b->address, t ? ", " : "", t ? t : "");
 		return;
@@ -708,7 +708,7 @@ static struct hs_error *show_model(struct hs_cmd *c, uint64_t addr, uint64_t max
 	m->label = arena_label(s, hs_block_arena(m->b));
 	m->dump = m->size < max_bytes ? m->size : max_bytes;
 	m->graph = try_analysis(c);
-	m->type = m->graph ? hs_block_type(s, m->k) : NULL;
+	m->type = m->graph ? hs_block_type(s->types, m->k) : NULL;
 	m->go = s->go_rt != NULL;
 	m->go_reach = m->go && hs_session_go_reach_ok(s);
 	if (m->graph && (m->fields = malloc(SHOW_FIELDS * sizeof(*m->fields))))
@@ -937,26 +937,9 @@ static void show_json(struct hs_cmd *c, struct show_model *m)
 		hs_json_kbool(o, "garbage", hs_node_leaked(an, k));
 	}
 	hs_json_kstr(o, "type", m->type);
-	hs_json_type_info(o, s, k);
-	if (m->graph) {
-		hs_json_key(o, "fields");
-		hs_json_begin_array(o);
-		for (size_t j = 0; j < m->nfields && !o->stopped; j++) {
-			const struct hs_field *f = &m->fields[j];
-			hs_json_begin_object(o);
-			hs_json_kstr(o, "name", f->name);
-			hs_json_ku64(o, "offset", f->offset);
-			hs_json_ku64(o, "size", f->size);
-			hs_json_key(o, "value");
-			if (f->has_value)
-				hs_json_u64(o, f->value);
-			else
-				hs_json_null(o);
-			hs_json_kstr(o, "text", f->text);
-			hs_json_end_object(o);
-		}
-		hs_json_end_array(o);
-	}
+	hs_json_type_info(o, s->types, k);
+	if (m->graph)
+		hs_json_fields(o, m->fields, m->nfields, true);
 	hs_json_key(o, "words");
 	hs_json_begin_array(o);
 	uint64_t off, v;

@@ -97,7 +97,7 @@ static void stage_error(char *buf, size_t len, struct hs_error *err)
  * the rest of the report. */
 static struct hs_error *build_containers(struct report *r, struct hs_session *s)
 {
-	struct hs_error *err = hs_containers_need_retained(s);
+	struct hs_error *err = hs_session_need_container_retained(s);
 	if (err) {
 		if (err->code == HS_ERR_INTERRUPTED || err == &hs_error_nomem)
 			return err;
@@ -386,7 +386,7 @@ static void text_report(struct hs_cmd *c, struct report *r)
 	hs_out_printf(o, "\nTop retainers (top of the dominator tree: what freeing one object would free)\n");
 	for (size_t i = 0; i < r->nretainers; i++) {
 		uint32_t b = r->retainers[i];
-		const char *t = hs_block_type(s, b);
+		const char *t = hs_block_type(s->types, b);
 		hs_out_printf(o, "  %12s  0x%" PRIx64 " %s%s\n", hs_fmt_size(d->retained[b], x, sizeof(x)), s->heap.blocks[b].address,
 			      t ? t : "?", hs_node_leaked(a, b) ? " LEAKED" : "");
 	}
@@ -403,7 +403,7 @@ static void text_report(struct hs_cmd *c, struct report *r)
 		size_t n = chain_of(r, g->example, ch, &cut);
 		hs_out_puts(o, "      e.g.");
 		for (size_t k = 0; k < n; k++) {
-			const char *ct = hs_block_type(s, ch[k]);
+			const char *ct = hs_block_type(s->types, ch[k]);
 			hs_out_printf(o, "%s 0x%" PRIx64 " (%s, %" PRIu64 " bytes)%s", k ? " ->" : "", s->heap.blocks[ch[k]].address,
 				      ct ? ct : "?", hs_block_size(&s->heap.blocks[ch[k]]), k == 0 && cut ? " -> ..." : "");
 		}
@@ -420,7 +420,7 @@ static void json_block(struct hs_out *o, struct hs_session *s, uint32_t b)
 	hs_json_begin_object(o);
 	hs_json_ku64(o, "address", s->heap.blocks[b].address);
 	hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[b]));
-	hs_json_kstr(o, "type", hs_block_type(s, b));
+	hs_json_kstr(o, "type", hs_block_type(s->types, b));
 	hs_json_end_object(o);
 }
 
@@ -478,7 +478,7 @@ static void json_report(struct hs_cmd *c, struct report *r)
 		hs_json_ku64(o, "address", s->heap.blocks[b].address);
 		hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[b]));
 		hs_json_ku64(o, "retained", d->retained[b]);
-		hs_json_kstr(o, "type", hs_block_type(s, b));
+		hs_json_kstr(o, "type", hs_block_type(s->types, b));
 		hs_json_kbool(o, "leaked", hs_node_leaked(a, b));
 		hs_json_end_object(o);
 	}
@@ -686,7 +686,7 @@ static void svg_types(struct hs_out *o, struct report *r)
 
 static void html_block(struct hs_out *o, struct hs_session *s, uint32_t b)
 {
-	const char *t = hs_block_type(s, b);
+	const char *t = hs_block_type(s->types, b);
 	hs_out_printf(o, "<code>0x%" PRIx64 "</code> ", s->heap.blocks[b].address);
 	html_text(o, t ? t : "?");
 	hs_out_printf(o, " (%" PRIu64 " bytes)", hs_block_size(&s->heap.blocks[b]));

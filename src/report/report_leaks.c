@@ -135,7 +135,7 @@ static void sample_word(struct hs_session *s, uint64_t v, char *buf, size_t len)
 	char sym[200];
 	if (k >= 0) {
 		const struct hs_block *b = &s->heap.blocks[k];
-		const char *t = hs_where_is_used(hs_block_where(b)) ? hs_block_type(s, (size_t)k) : NULL;
+		const char *t = hs_where_is_used(hs_block_where(b)) ? hs_block_type(s->types, (size_t)k) : NULL;
 		if (t)
 			snprintf(buf, len, "0x%" PRIx64 " (%s)", v, t);
 		else
@@ -188,22 +188,7 @@ static void sample_json(struct hs_out *o, const struct sample *m)
 	for (size_t k = 0; k < m->nw; k++)
 		hs_json_u64(o, m->w[k]);
 	hs_json_end_array(o);
-	hs_json_key(o, "fields");
-	hs_json_begin_array(o);
-	for (size_t k = 0; k < m->nf; k++) {
-		const struct hs_field *f = &m->f[k];
-		hs_json_begin_object(o);
-		hs_json_kstr(o, "name", f->name);
-		hs_json_ku64(o, "offset", f->offset);
-		hs_json_key(o, "value");
-		if (f->has_value)
-			hs_json_u64(o, f->value);
-		else
-			hs_json_null(o);
-		hs_json_kstr(o, "text", f->text);
-		hs_json_end_object(o);
-	}
-	hs_json_end_array(o);
+	hs_json_fields(o, m->f, m->nf, false);
 	hs_json_end_object(o);
 }
 
@@ -384,8 +369,8 @@ static void leaks_json(struct hs_cmd *c, const struct leaks_model *m)
 			hs_json_ku64(o, "address", s->heap.blocks[i].address);
 			hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[i]));
 			hs_json_kbool(o, "unreferenced", hs_node_unreferenced(s->analysis, i));
-			hs_json_kstr(o, "type", hs_block_type(s, i));
-			hs_json_type_info(o, s, i);
+			hs_json_kstr(o, "type", hs_block_type(s->types, i));
+			hs_json_type_info(o, s->types, i);
 			hs_json_end_object(o);
 		}
 		hs_json_end_array(o);
@@ -420,7 +405,7 @@ static void leaks_text(struct hs_cmd *c, const struct leaks_model *m)
 		hs_out_printf(o, "\n  %-18s %10s %-5s %s\n", "ADDRESS", "SIZE", "HEAD", "TYPE");
 		for (size_t k = 0; k < m->nobjects && !o->stopped; k++) {
 			size_t i = m->objects[k];
-			const char *t = hs_block_type(s, i);
+			const char *t = hs_block_type(s->types, i);
 			hs_out_printf(o, "  0x%016" PRIx64 " %10" PRIu64 " %-5s %s\n", s->heap.blocks[i].address,
 				      hs_block_size(&s->heap.blocks[i]), hs_node_unreferenced(s->analysis, i) ? "yes" : "",
 				      t ? t : "?");
@@ -677,10 +662,10 @@ static void alloc_describe(struct hs_session *s, size_t i, int64_t offset, struc
 	d->b = &s->heap.blocks[i];
 	d->offset = offset;
 	d->pool = hop_pool(s, i, offset);
-	d->type = hs_block_type(s, i);
+	d->type = hs_block_type(s->types, i);
 	d->have_field = offset >= 0 && hs_block_field(s, i, (uint64_t)offset, d->field, sizeof(d->field));
-	d->have_entry = offset >= 0 ? hs_container_entry_name(s, i, (uint64_t)offset, d->entry, sizeof(d->entry))
-				    : hs_container_node_name(s, i, d->entry, sizeof(d->entry));
+	d->have_entry = offset >= 0 ? hs_container_entry_name(s->containers, i, (uint64_t)offset, d->entry, sizeof(d->entry))
+				    : hs_container_node_name(s->containers, i, d->entry, sizeof(d->entry));
 	// A container's node is named by its key; its DWARF layout is the node base's.
 	if (d->have_entry)
 		d->have_field = false;
@@ -730,7 +715,7 @@ static void json_block_ref(struct hs_cmd *c, const char *key, size_t i)
 	hs_json_ku64(c->out, "size", hs_block_size(b));
 	hs_json_kstr(c->out, "state", hs_where_state(w));
 	hs_json_kstr(c->out, "where", hs_where_name(w));
-	hs_json_kstr(c->out, "type", hs_block_type(c->s, i));
+	hs_json_kstr(c->out, "type", hs_block_type(c->s->types, i));
 	hs_json_end_object(c->out);
 }
 
@@ -1009,7 +994,7 @@ static void run_describe(struct hs_session *s, const uint32_t *path, const struc
 	d->r = r;
 	d->first = s->heap.blocks[first].address;
 	d->last = s->heap.blocks[last].address;
-	d->type = hs_block_type(s, first);
+	d->type = hs_block_type(s->types, first);
 	d->have_field = r->offset >= 0 && hs_block_field(s, first, (uint64_t)r->offset, d->field, sizeof(d->field));
 	d->pool = hop_pool(s, first, r->offset);
 }
@@ -1141,6 +1126,44 @@ static struct hs_error *chain_model(struct hs_session *s, size_t target, uint64_
 	return NULL;
 }
 
+/* A chain's rows, rendered as text or JSON: the formatters. */
+struct chain_fmt {
+	void (*root)(struct hs_out *o, const struct root_desc *d);
+	void (*elided)(struct hs_out *o, size_t hops, size_t lines);
+	void (*run)(struct hs_out *o, const struct run_desc *d);
+	void (*alloc)(struct hs_out *o, const struct alloc_desc *d);
+};
+static const struct chain_fmt chain_text_fmt = { root_line_text, elided_text, run_text, alloc_text };
+static const struct chain_fmt chain_json_fmt = { root_line_json, elided_json, run_json, alloc_json };
+
+// The root line, then each hop (runs collapsed, the middle elided).
+static void chain_rows(struct hs_session *s, struct hs_out *o, const struct chain_model *m,
+		       const struct chain_fmt *f)
+{
+	if (m->have_root) {
+		struct root_desc d;
+		root_describe(s, &m->root, &d);
+		f->root(o, &d);
+	}
+	for (size_t j = 0; j < m->lines.n && !o->stopped; j++) {
+		if (j == m->head && m->elided) {
+			f->elided(o, m->elided_hops, m->elided);
+			j += m->elided - 1;
+			continue;
+		}
+		const struct chain_line *l = &m->lines.v[j];
+		if (l->count > 1) {
+			struct run_desc d;
+			run_describe(s, m->path, l, &d);
+			f->run(o, &d);
+		} else {
+			struct alloc_desc d;
+			alloc_describe(s, m->path[l->k], l->offset, &d);
+			f->alloc(o, &d);
+		}
+	}
+}
+
 static void chain_text(struct hs_cmd *c, const struct chain_model *m)
 {
 	struct hs_session *s = c->s;
@@ -1170,28 +1193,7 @@ static void chain_text(struct hs_cmd *c, const struct chain_model *m)
 		hs_out_printf(o, "0x%" PRIx64 " is LEAKED in a cycle: no root and no unreferenced head reaches it\n",
 			      addr);
 	}
-	if (m->have_root) {
-		struct root_desc d;
-		root_describe(s, &m->root, &d);
-		root_line_text(o, &d);
-	}
-	for (size_t j = 0; j < m->lines.n && !o->stopped; j++) {
-		if (j == m->head && m->elided) {
-			elided_text(o, m->elided_hops, m->elided);
-			j += m->elided - 1;
-			continue;
-		}
-		const struct chain_line *l = &m->lines.v[j];
-		if (l->count > 1) {
-			struct run_desc d;
-			run_describe(s, m->path, l, &d);
-			run_text(o, &d);
-		} else {
-			struct alloc_desc d;
-			alloc_describe(s, m->path[l->k], l->offset, &d);
-			alloc_text(o, &d);
-		}
-	}
+	chain_rows(s, o, m, &chain_text_fmt);
 }
 
 static void chain_json(struct hs_cmd *c, const struct chain_model *m)
@@ -1205,28 +1207,7 @@ static void chain_json(struct hs_cmd *c, const struct chain_model *m)
 	hs_json_ku64(o, "hops", m->len);
 	hs_json_key(o, "chain");
 	hs_json_begin_array(o);
-	if (m->have_root) {
-		struct root_desc d;
-		root_describe(s, &m->root, &d);
-		root_line_json(o, &d);
-	}
-	for (size_t j = 0; j < m->lines.n && !o->stopped; j++) {
-		if (j == m->head && m->elided) {
-			elided_json(o, m->elided_hops, m->elided);
-			j += m->elided - 1;
-			continue;
-		}
-		const struct chain_line *l = &m->lines.v[j];
-		if (l->count > 1) {
-			struct run_desc d;
-			run_describe(s, m->path, l, &d);
-			run_json(o, &d);
-		} else {
-			struct alloc_desc d;
-			alloc_describe(s, m->path[l->k], l->offset, &d);
-			alloc_json(o, &d);
-		}
-	}
+	chain_rows(s, o, m, &chain_json_fmt);
 	hs_json_end_array(o);
 	hs_json_end_object(o);
 	hs_json_done(o);
@@ -1306,18 +1287,26 @@ static size_t refs_referrers(const struct refs_model *m, const bool *stop,
 	return count;
 }
 
-static void referrer_text(const struct refs_model *m, size_t block, int64_t offset, void *ctx)
+struct referrer_out { struct hs_out *o; const struct chain_fmt *f; };
+
+static void referrer_row(const struct refs_model *m, size_t block, int64_t offset, void *ctx)
 {
+	const struct referrer_out *r = ctx;
 	struct alloc_desc d;
 	alloc_describe(m->s, block, offset, &d);
-	alloc_text(ctx, &d);
+	r->f->alloc(r->o, &d);
 }
 
-static void referrer_json(const struct refs_model *m, size_t block, int64_t offset, void *ctx)
+// The root words holding the target, then its referrers; how many rows.
+static size_t refs_rows(struct hs_out *o, const struct refs_model *m, const struct chain_fmt *f)
 {
-	struct alloc_desc d;
-	alloc_describe(m->s, block, offset, &d);
-	alloc_json(ctx, &d);
+	for (size_t i = 0; i < m->roots.n; i++) {
+		struct root_desc d;
+		root_describe(m->s, &m->roots.v[i], &d);
+		f->root(o, &d);
+	}
+	struct referrer_out r = { o, f };
+	return m->roots.n + refs_referrers(m, &o->stopped, referrer_row, &r);
 }
 
 static void refs_text(struct hs_cmd *c, const struct refs_model *m)
@@ -1326,13 +1315,7 @@ static void refs_text(struct hs_cmd *c, const struct refs_model *m)
 	const struct hs_block *b = &c->s->heap.blocks[m->target];
 	hs_out_printf(o, "Referrers of 0x%" PRIx64 " (%" PRIu64 " bytes, %s):\n", b->address, hs_block_size(b),
 		      !m->used ? "free" : m->anchored ? "anchored" : m->go ? "garbage awaiting GC" : "leaked");
-	for (size_t i = 0; i < m->roots.n; i++) {
-		struct root_desc d;
-		root_describe(c->s, &m->roots.v[i], &d);
-		root_line_text(o, &d);
-	}
-	size_t count = m->roots.n + refs_referrers(m, &o->stopped, referrer_text, o);
-	if (!count)
+	if (!refs_rows(o, m, &chain_text_fmt))
 		hs_out_puts(o, "  (none)\n");
 }
 
@@ -1345,12 +1328,7 @@ static void refs_json(struct hs_cmd *c, const struct refs_model *m)
 	hs_json_kbool(o, "anchored", m->anchored);
 	hs_json_key(o, "referrers");
 	hs_json_begin_array(o);
-	for (size_t i = 0; i < m->roots.n; i++) {
-		struct root_desc d;
-		root_describe(c->s, &m->roots.v[i], &d);
-		root_line_json(o, &d);
-	}
-	refs_referrers(m, &o->stopped, referrer_json, o);
+	refs_rows(o, m, &chain_json_fmt);
 	hs_json_end_array(o);
 	hs_json_end_object(o);
 	hs_json_done(o);
@@ -1842,8 +1820,8 @@ static void json_row(struct hs_cmd *c, const struct top *t, size_t r)
 	hs_json_ku64(o, "retained_count", d->retained_count[i]);
 	hs_json_kbool(o, "leaked", hs_node_leaked(a, i));
 	hs_json_kbool(o, "pooled", hs_pools_block_pooled(s->pools, &s->heap, i));
-	hs_json_kstr(o, "type", hs_block_type(s, i));
-	hs_json_type_info(o, s, i);
+	hs_json_kstr(o, "type", hs_block_type(s->types, i));
+	hs_json_type_info(o, s->types, i);
 	json_owner(c, &t->owners[row->owner]);
 	if (row->depth) {
 		hs_json_key(o, "via_offset");
@@ -1870,7 +1848,7 @@ static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_w
 		else
 			snprintf(via, sizeof(via), "  (via +0x%" PRIx64 ")", (uint64_t)row->via_offset);
 	}
-	const char *type = hs_block_type(s, i);
+	const char *type = hs_block_type(s->types, i);
 	// An allocation's own size exact (as chunks, leaks, histogram), sums in units.
 	hs_out_printf(c->out, "  %-*s %10" PRIu64 " %10s %10" PRIu32 " %-8s %-*s %s%s\n", addr_width, addr,
 		      hs_block_size(&s->heap.blocks[i]), hs_fmt_size(d->retained[i], y, sizeof(y)),

@@ -118,7 +118,7 @@ static struct hs_error *maps_model(const struct hs_containers *cs, uint64_t limi
 static struct hs_error *need(struct hs_cmd *c)
 {
 	HS_CHECK(hs_session_need_types(c->s));
-	HS_CHECK(hs_containers_need_retained(c->s));
+	HS_CHECK(hs_session_need_container_retained(c->s));
 	// Go maps are found through the Go types DWARF gives their headers.
 	if (c->s->go_rt && !c->s->go_rt->dwarf)
 		hs_diag_add(&c->s->diags, HS_DIAG_WARNING, "maps", 0,
@@ -243,15 +243,15 @@ static void map_entry_describe(struct hs_session *s, const struct hs_container *
 {
 	e->node = node;
 	e->key = key;
-	hs_container_key_text(s, k, key, key_len, e->key_text, sizeof(e->key_text), &e->key_str);
-	e->value = hs_container_entry_value(s, k, key, value);
+	hs_container_key_text(s->containers, k, key, key_len, e->key_text, sizeof(e->key_text), &e->key_str);
+	e->value = hs_container_entry_value(s->containers, k, key, value);
 	e->value_str = false;
-	e->have_value_text = !e->value && hs_container_value_text(s, k, node, key, e->value_text, sizeof(e->value_text),
+	e->have_value_text = !e->value && hs_container_value_text(s->containers, k, node, key, e->value_text, sizeof(e->value_text),
 								   &e->value_str);
 	e->value_type = NULL;
 	if (e->value) {
 		ptrdiff_t b = hs_heap_find(&s->heap, e->value);
-		e->value_type = b >= 0 ? hs_block_type(s, (size_t)b) : NULL;
+		e->value_type = b >= 0 ? hs_block_type(s->types, (size_t)b) : NULL;
 	}
 }
 
@@ -319,7 +319,7 @@ static struct hs_error *map_text(struct hs_cmd *c, const struct hs_container *k,
 		      hs_fmt_size(k->bytes, x, sizeof(x)), hs_fmt_size(k->retained, y, sizeof(y)));
 	hs_out_printf(o, "  %-28s %-18s  %-18s %s\n", "KEY", "NODE", "VALUE", "TYPE");
 	struct listing l = { c->s, k, o, map_entry_text };
-	HS_CHECK(hs_container_entries(c->s, k, on_entry, &l, limit));
+	HS_CHECK(hs_container_entries(c->s->containers, k, on_entry, &l, limit));
 	hs_cmd_limited(c, "entries", limit, k->count, "entries");
 	hs_cmd_diagnostics(c);
 	return NULL;
@@ -336,7 +336,7 @@ static struct hs_error *map_json(struct hs_cmd *c, const struct hs_container *k,
 	hs_json_key(o, "entries");
 	hs_json_begin_array(o);
 	struct listing l = { c->s, k, o, map_entry_json };
-	HS_CHECK(hs_container_entries(c->s, k, on_entry, &l, limit));
+	HS_CHECK(hs_container_entries(c->s->containers, k, on_entry, &l, limit));
 	hs_json_end_array(o);
 	hs_cmd_limited(c, "entries", limit, k->count, "entries");
 	hs_cmd_diagnostics(c);

@@ -60,7 +60,7 @@ static struct hs_session *open_synth(struct synth *x)
 	assert_null(hs_heap_finish(&s->heap, &dropped));
 	s->heap_done = true;
 	assert_null(hs_session_need_types(s));
-	assert_null(hs_containers_need_retained(s));
+	assert_null(hs_session_need_container_retained(s));
 	return s;
 }
 
@@ -126,7 +126,7 @@ static void put_rb(struct synth *x, uint64_t obj, const struct rb_node *v, size_
 
 static const struct hs_container *at(struct hs_session *s, uint64_t obj)
 {
-	return hs_container_at(s, obj);
+	return hs_container_at(s->containers, obj);
 }
 
 /* Three nodes in two buckets (5 buckets): the longest chain is 2. */
