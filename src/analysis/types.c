@@ -474,6 +474,37 @@ static void visit_block(struct propagate *p, uint32_t b, int k, unsigned module)
 	}
 }
 
+static void word_targets(const struct hs_analysis *a, const struct hs_block *blocks, size_t i,
+			 const uint8_t *d, size_t nw, int64_t *out);
+
+/* hs_addrmap_lookup of layout l's slot words vals (of block b's first
+ * element, its bytes d) into hits, read off the pointer graph as inference
+ * does (word_targets): no lookup, and the headers read are those of the
+ * blocks the slots lead to, which typing reads next.  Slots beyond the first
+ * SLOT_WORDS words or not on a word, and a block the scan did not read
+ * (unaligned), are looked up. */
+#define SLOT_WORDS 64
+static void slot_targets(const struct hs_analysis *a, const struct hs_block *blocks, uint32_t b,
+			 const uint8_t *d, const struct layout *l, const uint64_t *vals, int64_t *hits)
+{
+	uint64_t top = 0;
+	bool words = !(blocks[b].address & 7);
+	for (size_t i = 0; i < l->nslots; i++) {
+		words &= !(l->slots[i].offset & 7);
+		if (l->slots[i].offset + 8 > top)
+			top = l->slots[i].offset + 8;
+	}
+	if (!words || top > 8 * SLOT_WORDS) {
+		for (size_t i = 0; i < l->nslots; i++)
+			hits[i] = hs_addrmap_lookup(&a->map, vals[i]);
+		return;
+	}
+	int64_t tg[SLOT_WORDS];
+	word_targets(a, blocks, b, d, top / 8, tg);
+	for (size_t i = 0; i < l->nslots; i++)
+		hits[i] = tg[l->slots[i].offset / 8];
+}
+
 /* The bytes [addr, addr + size) of a block, through *seg (the segment of the
  * last one) when it holds them too.  Only the main thread may load a
  * segment (live targets). */
@@ -523,6 +554,7 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
 	for (size_t j = from; j < to; j++) {
 		__builtin_prefetch(&blocks[p->queue[j]]);
 		__builtin_prefetch(&t->block_layout[p->queue[j]]);
+		__builtin_prefetch(&p->a->fwd_off[p->queue[j]]);
 	}
 	for (last = from; last < to; last++) {
 		uint32_t b = p->queue[last];
@@ -544,18 +576,33 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
 			__builtin_prefetch(d + l->slots[i].offset);
 		nv += ns;
 	}
+	// The slots' targets off the pointer graph (slot_targets): the blocks'
+	// edges, then the headers of the blocks they lead to.
+	const struct hs_analysis *a = p->a;
+	for (size_t j = from; j < last; j++)
+		if (r->data[j - from])
+			__builtin_prefetch(&a->fwd[a->fwd_off[p->queue[j]]]);
+	for (size_t j = from; j < last; j++) {
+		uint32_t b = p->queue[j];
+		if (r->data[j - from])
+			for (uint32_t e = a->fwd_off[b]; e < a->fwd_off[b + 1]; e++)
+				__builtin_prefetch(&blocks[a->fwd[e]]);
+	}
 	nv = 0;
 	for (size_t j = from; j < last; j++) {
-		const struct layout *l = &t->layouts[t->block_layout[p->queue[j]]];
+		uint32_t b = p->queue[j];
+		const struct layout *l = &t->layouts[t->block_layout[b]];
 		const uint8_t *d = r->data[j - from];
-		if (d && l->nslots <= HS_LOOKUP_BATCH)
-			for (size_t i = 0; i < l->nslots; i++)
-				memcpy(&r->vals[nv++], d + l->slots[i].offset, 8);
+		if (!d || l->nslots > HS_LOOKUP_BATCH)
+			continue;
+		for (size_t i = 0; i < l->nslots; i++)
+			memcpy(&r->vals[nv + i], d + l->slots[i].offset, 8);
+		slot_targets(a, blocks, b, d, l, &r->vals[nv], &r->hits[nv]);
+		nv += l->nslots;
 	}
 	r->from = from;
 	r->to = last;
 	r->nv = nv;
-	hs_addrmap_lookup_many(&p->a->map, r->vals, r->hits, nv);
 	return last;
 }
 
@@ -867,6 +914,7 @@ struct seen {                   /* typed for certain: struct layout k at usable 
 	int k;
 	uint64_t size, count, mask; /* mask: words (of 64) that held heap pointers */
 	size_t learned;
+	uint32_t next;              /* while counting: the previous entry of this size + 1, 0 none */
 };
 
 static int seen_cmp(const void *x, const void *y)
@@ -1045,24 +1093,30 @@ static void *infer_layouts(void *arg)
 	size_t nseen = ip->nseen;
 	int64_t tg[INFER_MAX_BYTES / 8];
 	struct cursor c = { in->mem, in->heap->blocks, NULL }, ahead = c;
+	// The first layout seen at each size (seen is sorted by size; none is
+	// larger than INFER_MAX_BYTES), nseen for none.
+	uint32_t first[INFER_MAX_BYTES + 1];
+	for (size_t z = 0; z <= INFER_MAX_BYTES; z++)
+		first[z] = (uint32_t)nseen;
+	for (size_t j = nseen; j-- > 0;)
+		first[seen[j].size] = (uint32_t)j;
+	const struct hs_block *blocks = in->heap->blocks;
 	for (size_t i = ip->first; i < ip->last; i++) {
+		// Only blocks matched below are worth their cache misses.
 		size_t j = i + INFER_AHEAD;
-		if (j < ip->last && (a->flags[j] & HS_NODE_USED) && !t->type[j])
-			prefetch_block(&ahead, a, t, j);
+		if (j < ip->last && (a->flags[j] & HS_NODE_USED) && !t->type[j] &&
+		    a->fwd_off[j + 1] != a->fwd_off[j]) {
+			uint64_t sz = hs_block_size(&blocks[j]);
+			if (sz <= INFER_MAX_BYTES && first[sz] < nseen)
+				prefetch_block(&ahead, a, t, j);
+		}
 		if (!(a->flags[i] & HS_NODE_USED) || t->type[i] || a->fwd_off[i + 1] == a->fwd_off[i])
 			continue;
-		uint64_t size = hs_block_size(&in->heap->blocks[i]);
+		uint64_t size = hs_block_size(&blocks[i]);
 		// Every layout seen at this size.
-		size_t lo = 0, hi = nseen;
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (seen[mid].size < size)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo == nseen || seen[lo].size != size)
+		if (size > INFER_MAX_BYTES || first[size] == nseen)
 			continue;
+		size_t lo = first[size];
 		uint64_t bytes, upto = 0;
 		for (size_t j = lo; j < nseen && seen[j].size == size; j++)
 			if (t->layouts[seen[j].k].size > upto)
@@ -1195,6 +1249,7 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	struct cursor learn = { in->mem, in->heap->blocks, NULL };
 	struct seen *seen = NULL;
 	size_t nseen = 0, capseen = 0;
+	uint32_t by_size[INFER_MAX_BYTES + 1] = { 0 };
 	for (size_t i = 0; i < a->n; i++) {
 		int k = t->block_layout[i];
 		if (k < 0 || !t->type[i] || t->type[i] != t->layouts[k].name_id)
@@ -1202,10 +1257,12 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 		uint64_t size = hs_block_size(&in->heap->blocks[i]);
 		if (size > INFER_MAX_BYTES)
 			continue;
+		// The entries of this size, newest first (by_size[size] - 1, then
+		// each one's `next` - 1).
 		struct seen *e = NULL;
-		for (size_t j = 0; j < nseen && !e; j++)
-			if (seen[j].k == k && seen[j].size == size)
-				e = &seen[j];
+		for (uint32_t j = by_size[size]; j && !e; j = seen[j - 1].next)
+			if (seen[j - 1].k == k)
+				e = &seen[j - 1];
 		if (!e) {
 			if (nseen == capseen) {
 				size_t cap = capseen ? capseen * 2 : 16;
@@ -1216,7 +1273,8 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 				capseen = cap;
 			}
 			e = &seen[nseen++];
-			*e = (struct seen){ .k = k, .size = size };
+			*e = (struct seen){ .k = k, .size = size, .next = by_size[size] };
+			by_size[size] = (uint32_t)nseen;
 		}
 		e->count++;
 		if (e->learned < INFER_LEARN) {
