@@ -453,9 +453,14 @@ struct hs_error *glibc_find_mmapped(struct gl *g, struct hs_heap *out, struct hs
 	if (!ex)
 		return &hs_error_nomem;
 	struct hs_error *err = NULL;
+	// A chunk's mapping may be several segments (madvise or mprotect split
+	// it): its size is checked against the whole mapping, and the pages of
+	// the segments after the first, its data, are not scanned for headers.
+	uint64_t chunk_end = 0;
 	for (size_t i = 0; i < g->mem->nsegs && !err; i++) {
 		const struct hs_segment *seg = &g->mem->segs[i];
-		if (!(seg->flags & HS_SEG_W) || (seg->flags & HS_SEG_NOT_IN_CORE) || seg->filesz < 16)
+		if (!(seg->flags & HS_SEG_W) || (seg->flags & HS_SEG_NOT_IN_CORE) || seg->filesz < 16 ||
+		    seg->start + seg->filesz <= chunk_end)
 			continue;
 		uint64_t dumped_end = seg->start + seg->filesz;
 		const uint8_t *data = hs_memory_span(g->mem, seg->start, seg->filesz);
@@ -463,7 +468,7 @@ struct hs_error *glibc_find_mmapped(struct gl *g, struct hs_heap *out, struct hs
 			continue;
 		// Every step moves q up; a range or segment ending near the top of
 		// the address space must not wrap the page round-up to 0.
-		uint64_t q = page_up(seg->start);
+		uint64_t q = page_up(seg->start > chunk_end ? seg->start : chunk_end);
 		while (q >= seg->start && q < dumped_end && dumped_end - q >= 16 && !err) {
 			uint64_t until = excluded_until(ex, nex, q);
 			if (!until && (until = hs_memory_skip_hole(g->mem, q)) == q)
@@ -479,7 +484,7 @@ struct hs_error *glibc_find_mmapped(struct gl *g, struct hs_heap *out, struct hs
 			memcpy(&sf, data + (q - seg->start) + HS_GLIBC_CHUNK_SIZE, 8);
 			uint64_t cs = chunksize(sf);
 			if (prev_size == 0 && (sf & HS_GLIBC_SIZE_BITS) == HS_GLIBC_IS_MMAPPED && cs &&
-			    (cs & (PAGE_SIZE_4K - 1)) == 0 && cs <= seg->end - q) {
+			    (cs & (PAGE_SIZE_4K - 1)) == 0 && cs <= hs_memory_mapping_end(g->mem, q) - q) {
 				err = hs_heap_add(out, q + HS_GLIBC_CHUNK_HDR, cs - HS_GLIBC_CHUNK_HDR,
 						  HS_WHERE_MMAPPED, HS_ARENA_NONE);
 				if (!err) {
@@ -489,6 +494,7 @@ struct hs_error *glibc_find_mmapped(struct gl *g, struct hs_heap *out, struct hs
 				}
 				g->nmmapped++;
 				q += cs;
+				chunk_end = q;
 				continue;
 			}
 			if (dumped_end - q <= PAGE_SIZE_4K)

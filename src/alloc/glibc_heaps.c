@@ -299,22 +299,9 @@ static struct hs_error *main_heap_without_top(struct gl *g)
 		 : "the main heap is not walked");
 	if (!ok)
 		return NULL;
-	struct gl_heap h = { .start = start, .end = seg->start + seg->filesz, .first = start,
+	struct gl_heap h = { .start = start, .end = seg->start + seg->span, .first = start,
 			     .arena = 0, .has_top = false, .main = true, .top_guess = true };
 	return glibc_add_heap(g, &h);
-}
-
-/* The end of the mapping holding a, through mappings that follow it without
- * a gap (a core may split one mapping into several segments); a if none. */
-static uint64_t mapping_end(struct gl *g, uint64_t a)
-{
-	const struct hs_segment *seg = hs_memory_segment(g->mem, a);
-	if (!seg)
-		return a;
-	const struct hs_segment *last = g->mem->segs + g->mem->nsegs - 1;
-	while (seg < last && seg[1].start == seg->end)
-		seg++;
-	return seg->end;
 }
 
 static struct hs_error *find_main_heap(struct gl *g)
@@ -324,7 +311,7 @@ static struct hs_error *find_main_heap(struct gl *g)
 	if (!is_chunk_ptr(m->top) || !rd64(g, m->top + HS_GLIBC_CHUNK_SIZE, &sf) || chunksize(sf) < HS_GLIBC_MINSIZE)
 		return main_heap_without_top(g);
 	uint64_t end = m->top + chunksize(sf);
-	uint64_t mapped = mapping_end(g, m->top);
+	uint64_t mapped = hs_memory_mapping_end(g->mem, m->top);
 	if (end > mapped || end < m->top) {
 		// A top that runs past its mapping is a corrupt size word: the
 		// heap ends where the process's memory does.

@@ -418,9 +418,9 @@ static void *worker_run(void *arg)
 		if (!(w->a->flags[i] & HS_NODE_USED))
 			continue;
 		uint64_t addr = blocks[i].address, size = hs_block_size(&blocks[i]) & ~UINT64_C(7);
-		if (!seg || addr < seg->start || addr + size > seg->start + seg->filesz)
+		if (!seg || addr < seg->start || addr + size > seg->start + seg->span)
 			seg = hs_memory_segment(mem, addr);
-		if (!seg || !seg->data || addr + size > seg->start + seg->filesz || (addr & 7)) {
+		if (!seg || !seg->data || addr + size > seg->start + seg->span || (addr & 7)) {
 			w->not_dumped++;
 			seg = NULL;
 			continue;

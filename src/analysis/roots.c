@@ -132,15 +132,18 @@ static void add_segment(struct builder *b, const struct hs_roots_input *in, cons
 		const struct hs_thread *th = &notes->threads[i];
 		uint64_t sp = th->regs[HS_REG_RSP], fs = th->regs[HS_REG_FS_BASE];
 		bool has_sp = s0 <= sp && sp < s1, has_fs = fs && s0 <= fs && fs < s1;
-		if (!has_sp && !has_fs)
+		// A later segment of a stack mapping split in several (stack_hi).
+		bool above_sp = sp < s0 && s0 < th->stack_hi;
+		if (!has_sp && !has_fs && !above_sp)
 			continue;
 		uint64_t tls_lo = has_fs ? static_tls_start(in->mem, fs) : s1;
 		if (tls_lo < s0)
 			tls_lo = s0;
-		if (has_sp) {
+		if (has_sp || above_sp) {
 			// [sp, tls) is the live stack; below sp is dead.
-			uint64_t stack_end = tls_lo > sp ? tls_lo : s1;
-			add_outside_regions(b, regs, nregs, sp, stack_end, HS_ROOT_STACK, th->tid, NULL);
+			uint64_t lo = has_sp ? sp : s0;
+			uint64_t stack_end = tls_lo > lo ? tls_lo : s1;
+			add_outside_regions(b, regs, nregs, lo, stack_end, HS_ROOT_STACK, th->tid, NULL);
 			if (stack_end < s1)
 				add_outside_regions(b, regs, nregs, stack_end, s1, HS_ROOT_TLS, th->tid, NULL);
 			return;

@@ -512,8 +512,8 @@ static const uint8_t *bytes_of(struct propagate *p, const struct hs_segment **se
 			       uint64_t size, bool main_thread)
 {
 	const struct hs_segment *g = *seg;
-	if (g && g->data && addr >= g->start && addr - g->start <= g->filesz &&
-	    size <= g->filesz - (addr - g->start))
+	if (g && g->data && addr >= g->start && addr - g->start <= g->span &&
+	    size <= g->span - (addr - g->start))
 		return g->data + (addr - g->start);
 	struct hs_memory *mem = p->in->mem;
 	if (main_thread) {
@@ -523,7 +523,7 @@ static const uint8_t *bytes_of(struct propagate *p, const struct hs_segment **se
 		return d;
 	}
 	g = hs_memory_segment(mem, addr);
-	if (!g || !g->data || addr - g->start > g->filesz || size > g->filesz - (addr - g->start))
+	if (!g || !g->data || addr - g->start > g->span || size > g->span - (addr - g->start))
 		return NULL;
 	*seg = g;
 	return g->data + (addr - g->start);
@@ -939,9 +939,9 @@ static const uint8_t *block_bytes(struct cursor *c, size_t i, uint64_t *size)
 	if (*size > INFER_MAX_BYTES)
 		*size = INFER_MAX_BYTES;
 	const struct hs_segment *seg = c->seg;
-	if (!seg || addr < seg->start || addr - seg->start >= seg->filesz)
+	if (!seg || addr < seg->start || addr - seg->start >= seg->span)
 		seg = c->seg = hs_memory_segment(c->mem, addr);
-	if (!seg || !seg->data || addr - seg->start > seg->filesz || *size > seg->filesz - (addr - seg->start))
+	if (!seg || !seg->data || addr - seg->start > seg->span || *size > seg->span - (addr - seg->start))
 		return NULL;
 	return seg->data + (addr - seg->start);
 }

@@ -257,6 +257,19 @@ static uint64_t data_run(const struct hs_memory *mem, const struct hs_segment *s
 	return dumped;
 }
 
+/* seg->span: a segment wholly dumped whose bytes the next segment's follow in
+ * place (the same file run, or one live buffer) reads on into it. */
+static void link_spans(struct hs_memory *mem)
+{
+	for (size_t i = mem->nsegs; i-- > 0;) {
+		struct hs_segment *seg = &mem->segs[i], *next = seg + 1;
+		seg->span = seg->data ? seg->filesz : 0;
+		if (seg->data && i + 1 < mem->nsegs && seg->filesz == seg->end - seg->start &&
+		    next->start == seg->end && next->data == seg->data + seg->filesz)
+			seg->span += next->span;
+	}
+}
+
 struct hs_error *hs_memory_finish(struct hs_memory *mem)
 {
 	finish_holes(mem);
@@ -283,6 +296,7 @@ struct hs_error *hs_memory_finish(struct hs_memory *mem)
 	if (err)
 		return err;
 	resolve_overlaps(mem);
+	link_spans(mem);
 	return NULL;
 }
 
@@ -355,25 +369,31 @@ static struct hs_error *gone_error(const struct hs_memory *mem, uint64_t addr)
 	return err;
 }
 
-// Live targets: read a whole segment from /proc/PID/mem once.  A mapping that
-// cannot be read (guard pages, [vvar]) becomes filesz 0: "not dumped".
-static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
+// pread a live segment's bytes to buf: how many it gave.
+static uint64_t read_live(struct hs_memory *mem, const struct hs_segment *seg, uint8_t *buf)
 {
-	if (seg->data || mem->mem_fd < 0 || seg->filesz == 0)
-		return;
-	uint64_t size = seg->filesz;
-	uint8_t *buf = malloc(size);
-	if (!buf)
-		return;
 	uint64_t done = 0;
-	while (done < size) {
-		ssize_t r = pread(mem->mem_fd, buf + done, size - done, (off_t)(seg->start + done));
+	while (done < seg->filesz) {
+		ssize_t r = pread(mem->mem_fd, buf + done, seg->filesz - done, (off_t)(seg->start + done));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;
 		done += r;
 	}
+	return done;
+}
+
+// Live targets: read a whole segment from /proc/PID/mem once.  A mapping that
+// cannot be read (guard pages, [vvar]) becomes filesz 0: "not dumped".
+static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
+{
+	if (seg->data || mem->mem_fd < 0 || seg->filesz == 0)
+		return;
+	uint8_t *buf = malloc(seg->filesz);
+	if (!buf)
+		return;
+	uint64_t done = read_live(mem, seg, buf);
 	if (done == 0) {
 		free(buf);
 		if (hs_process_exited(mem->pid))
@@ -385,15 +405,47 @@ static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
 	seg->filesz = done;
 	seg->owned = buf;
 	seg->data = buf;
+	seg->span = done;
 }
 
+/* Every segment read once, before a multi-threaded scan.  A live process's
+ * adjacent mappings (one that madvise or mprotect split) go into one buffer,
+ * owned by the run's first segment, so that an allocation across the
+ * boundary is one span, as in a core. */
 struct hs_error *hs_memory_load_all(struct hs_memory *mem)
 {
-	for (size_t i = 0; i < mem->nsegs; i++) {
-		segment_load(mem, &mem->segs[i]);
-		if (mem->gone)
-			return gone_error(mem, mem->segs[i].start);
+	for (size_t i = 0; i < mem->nsegs;) {
+		struct hs_segment *first = &mem->segs[i];
+		size_t j = i + 1;
+		uint64_t len = first->filesz;
+		if (mem->mem_fd >= 0 && !first->data && first->filesz == first->end - first->start)
+			while (j < mem->nsegs && !mem->segs[j].data && mem->segs[j].start == mem->segs[j - 1].end &&
+			       mem->segs[j].filesz == mem->segs[j].end - mem->segs[j].start && len < (UINT64_C(1) << 32)) {
+				len += mem->segs[j].filesz;
+				j++;
+			}
+		uint8_t *buf = j > i + 1 ? malloc(len) : NULL;
+		if (!buf) {
+			segment_load(mem, first);    // one segment, or no memory for the run
+			if (mem->gone)
+				return gone_error(mem, first->start);
+			i++;
+			continue;
+		}
+		first->owned = buf;
+		for (uint8_t *at = buf; i < j; i++) {
+			struct hs_segment *seg = &mem->segs[i];
+			uint64_t size = seg->filesz, done = read_live(mem, seg, at);
+			if (done == 0 && hs_process_exited(mem->pid)) {
+				mem->gone = true;
+				return gone_error(mem, seg->start);
+			}
+			seg->filesz = done;
+			seg->data = done ? at : NULL;
+			at += size;
+		}
 	}
+	link_spans(mem);
 	return NULL;
 }
 
@@ -405,7 +457,7 @@ const uint8_t *hs_memory_span(struct hs_memory *mem, uint64_t addr, size_t len)
 	if (!seg->data)
 		segment_load(mem, seg);
 	uint64_t off = addr - seg->start;
-	if (!seg->data || off > seg->filesz || len > seg->filesz - off)
+	if (!seg->data || off > seg->span || len > seg->span - off)
 		return NULL;
 	return seg->data + off;
 }
@@ -427,6 +479,17 @@ uint64_t hs_memory_next_dumped(const struct hs_memory *mem, uint64_t addr)
 			return from;
 	}
 	return UINT64_MAX;
+}
+
+uint64_t hs_memory_mapping_end(const struct hs_memory *mem, uint64_t addr)
+{
+	const struct hs_segment *seg = hs_memory_segment(mem, addr);
+	if (!seg)
+		return addr;
+	const struct hs_segment *last = mem->segs + mem->nsegs - 1;
+	while (seg < last && seg[1].start == seg->end)
+		seg++;
+	return seg->end;
 }
 
 uint64_t hs_memory_available(const struct hs_memory *mem, uint64_t addr)

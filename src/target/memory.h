@@ -14,6 +14,12 @@
  * HS_ERR_NOT_DUMPED, a read of an address in no segment with HS_ERR_UNMAPPED,
  * never with zeros; a live process that exited meanwhile fails every read it
  * could not serve with HS_ERR_TARGET.  Reads that cross segment boundaries are split.
+ *
+ * Adjacent segments: the kernel splits one mapping into several VMAs when part
+ * of it is madvise'd or mprotect'ed (Go's heap arenas with transparent huge
+ * pages), and a core has a PT_LOAD each.  Their bytes follow one another in
+ * the core file, so hs_memory_span() and seg->span serve an allocation across
+ * the boundary in place; a live target reads such a run into one buffer.
  */
 #ifndef HS_MEMORY_H
 #define HS_MEMORY_H
@@ -33,6 +39,10 @@ struct hs_segment {
 	uint64_t filesz;          /* bytes of it that are readable (dumped) */
 	uint64_t file_offset;     /* offset of the dumped bytes in the core file */
 	const uint8_t *data;      /* the dumped bytes, NULL until loaded (live) */
+	uint64_t span;            /* bytes at data that read as [start, start + span):
+				   * filesz, or more when the next segments' bytes
+				   * follow at data + filesz (one mapping the kernel
+				   * split, by madvise or mprotect, in two VMAs) */
 	uint32_t flags;           /* HS_SEG_* */
 	uint8_t *owned;           /* our copy of the bytes (freed with the memory) */
 	size_t owned_map;         /* owned is an anonymous mapping of this size (else malloc'd) */
@@ -79,6 +89,9 @@ struct hs_error *hs_memory_read_string(struct hs_memory *mem, uint64_t addr, cha
 const uint8_t *hs_memory_span(struct hs_memory *mem, uint64_t addr, size_t len);
 /* The lowest address >= addr whose byte is dumped (UINT64_MAX: none). */
 uint64_t hs_memory_next_dumped(const struct hs_memory *mem, uint64_t addr);
+/* The end of the mapping holding addr, through the segments that follow it
+ * without a gap (one mapping split in VMAs); addr when it is in none. */
+uint64_t hs_memory_mapping_end(const struct hs_memory *mem, uint64_t addr);
 /* Bytes readable from addr to the end of its segment's dumped part (0 if none). */
 uint64_t hs_memory_available(const struct hs_memory *mem, uint64_t addr);
 struct hs_error *hs_memory_load_all(struct hs_memory *mem);

@@ -27,7 +27,7 @@ struct hs_thread {
 	int signo;                 /* pr_cursig */
 	uint64_t regs[HS_NREGS];
 	/* Filled by target.c from the memory map: the mapping that holds rsp. */
-	uint64_t stack_lo, stack_hi;   /* [rsp, end of mapping); 0, 0 when unknown */
+	uint64_t stack_lo, stack_hi;   /* [rsp, end of its mapping); 0, 0 when unknown */
 };
 
 struct hs_mapped_file {

@@ -43,6 +43,32 @@ void hs_target_destroy(struct hs_target *t)
 	free(t);
 }
 
+/* The end of the stack mapping holding sp.  A mapping split in several VMAs
+ * (madvise, mprotect) is several segments, but adjacent segments may as well
+ * be other mappings (a heap mmap'd right above a thread's stack), so the
+ * stack runs on past its segment only to a mark known to be in it: a
+ * thread's TCB (fs_base, at the top of a pthread stack) or, for the main
+ * thread, AT_RANDOM's bytes and AT_EXECFN's string (at the top of [stack]),
+ * through segments of the same protections without a gap. */
+static uint64_t stack_end(const struct hs_target *t, const struct hs_thread *th,
+			  const struct hs_segment *seg)
+{
+	uint64_t marks[3] = { th->regs[HS_REG_FS_BASE], hs_notes_auxv(&t->notes, AT_RANDOM),
+			      hs_notes_auxv(&t->notes, AT_EXECFN) };
+	uint64_t end = seg->end;
+	for (size_t k = 0; k < 3; k++) {
+		uint64_t m = marks[k];
+		if (m < end)
+			continue;
+		const struct hs_segment *s = seg, *last = t->mem.segs + t->mem.nsegs - 1;
+		while (s < last && s[1].start == s->end && s[1].flags == seg->flags && s->end <= m)
+			s++;
+		if (s->start <= m && m < s->end)
+			end = s->end;
+	}
+	return end;
+}
+
 void hs_target_compute_stacks(struct hs_target *t)
 {
 	for (size_t i = 0; i < t->notes.nthreads; i++) {
@@ -54,7 +80,7 @@ void hs_target_compute_stacks(struct hs_target *t)
 			continue;
 		}
 		th->stack_lo = sp;
-		th->stack_hi = seg->end;
+		th->stack_hi = stack_end(t, th, seg);
 	}
 }
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "memory.h"
 #include "synth_core.h"
 #include "target.h"
@@ -211,12 +213,101 @@ static void test_span_is_zero_copy(void **state)
 static void test_span_that_cannot_be_one_piece_is_null(void **state)
 {
 	struct hs_memory *mem = mem_of(state);
-	assert_null(hs_memory_span(mem, ADJ1 + 0xff8, 16));      // across two segments
 	assert_null(hs_memory_span(mem, PART + 0xff8, 16));      // into the undumped part
 	assert_null(hs_memory_span(mem, PART + 0x1000, 1));      // in the undumped part
 	assert_null(hs_memory_span(mem, NONE, 1));               // nothing dumped
 	assert_null(hs_memory_span(mem, 0x500000, 1));           // unmapped
 	assert_null(hs_memory_span(mem, TEXT + 0x10, SIZE_MAX)); // absurd length
+}
+
+/* One mapping the kernel split in two VMAs (madvise, mprotect): two PT_LOADs
+ * whose bytes follow one another in the file.  An allocation across the
+ * boundary is one zero-copy span, as if the mapping were whole. */
+static void test_span_across_adjacent_segments_in_one_file_run(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_memory *mem = mem_of(state);
+	uint64_t adj1_off = synth_core_load_offset(f->sc, f->adj1_index);
+	const uint8_t *p = hs_memory_span(mem, ADJ1 + 0xff8, 16);
+	assert_ptr_equal(p, f->t->image + adj1_off + 0xff8);
+	uint8_t want[16];
+	synth_core_fill_pattern(ADJ1 + 0xff8, want, sizeof(want));
+	assert_memory_equal(p, want, sizeof(want));
+	assert_non_null(hs_memory_span(mem, ADJ1, 0x2000));
+	const struct hs_segment *seg = hs_memory_segment(mem, ADJ1);
+	assert_int_equal(seg->span, 0x2000);
+	assert_int_equal(seg->filesz, 0x1000);
+	assert_int_equal(hs_memory_segment(mem, ADJ2)->span, 0x1000);
+	assert_null(hs_memory_span(mem, ADJ1, 0x2001));          // into the gap after
+}
+
+/* Adjacent in memory, not in the file: no span across (the bytes after the
+ * first segment's are another's); reads still split. */
+static void test_adjacent_segments_apart_in_the_file_are_no_span(void **state)
+{
+	(void)state;
+	char *dir = synth_core_mkdtemp();
+	assert_non_null(dir);
+	char *path = synth_core_path(dir, "apart.core");
+	struct synth_core *sc = synth_core_create();
+	struct synth_core_thread th = { .tid = 7 };
+	synth_core_add_prstatus(sc, &th);
+	synth_core_add_load(sc, 0x10000, 0x1000, 0x1000, PF_R | PF_W, NULL);
+	synth_core_add_load(sc, 0x20000, 0x1000, 0x1000, PF_R | PF_W, NULL);   // between them in the file
+	size_t second = synth_core_add_load(sc, 0x11000, 0x1000, 0x1000, PF_R | PF_W, NULL);
+	synth_core_add_load(sc, 0x30000, 0x2000, 0x1000, PF_R | PF_W, NULL);   // partly dumped
+	synth_core_add_load(sc, 0x32000, 0x1000, 0x1000, PF_R | PF_W, NULL);   // follows it in the file
+	assert_int_equal(synth_core_write(sc, path), 0);
+	struct hs_target *t = NULL;
+	assert_null(hs_target_open_core(path, &t));
+	struct hs_memory *mem = &t->mem;
+	assert_null(hs_memory_span(mem, 0x10ff8, 16));
+	assert_int_equal(hs_memory_segment(mem, 0x10000)->span, 0x1000);
+	assert_non_null(hs_memory_span(mem, 0x11000, 8));
+	assert_ptr_equal(hs_memory_span(mem, 0x11000, 8),
+			 t->image + synth_core_load_offset(sc, second));
+	uint8_t got[16], want[16];
+	synth_core_fill_pattern(0x10ff8, want, 8);
+	synth_core_fill_pattern(0x11000, want + 8, 8);
+	assert_null(hs_memory_read(mem, 0x10ff8, got, 16));
+	assert_memory_equal(got, want, 16);
+	// Not wholly dumped: what follows in the file is not the next mapping's.
+	assert_int_equal(hs_memory_segment(mem, 0x30000)->span, 0x1000);
+	assert_null(hs_memory_span(mem, 0x30ff8, 16));
+	hs_target_destroy(t);
+	synth_core_destroy(sc);
+	synth_core_rmdir(dir);
+	free(dir);
+	free(path);
+}
+
+/* A live process's mapping split in two VMAs (MADV_NOHUGEPAGE on its second
+ * half) is read into one buffer: a span across the boundary. */
+static void test_live_adjacent_mappings_are_one_span(void **state)
+{
+	(void)state;
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *map = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	for (long i = 0; i < 4 * page; i++)
+		map[i] = (uint8_t)(i * 7 + 1);
+	// Two VMAs for certain: the second half read-only.
+	assert_int_equal(mprotect(map + 2 * page, 2 * page, PROT_READ), 0);
+	struct hs_target *t = NULL;
+	assert_null(hs_target_open_pid(getpid(), &t));
+	struct hs_memory *mem = &t->mem;
+	uint64_t a = (uint64_t)(uintptr_t)map;
+	const struct hs_segment *s1 = hs_memory_segment(mem, a), *s2 = hs_memory_segment(mem, a + 2 * page);
+	assert_non_null(s1);
+	assert_non_null(s2);
+	assert_ptr_not_equal(s1, s2);
+	assert_null(hs_memory_load_all(mem));
+	const uint8_t *p = hs_memory_span(mem, a + 2 * page - 8, 16);
+	assert_non_null(p);
+	assert_memory_equal(p, map + 2 * page - 8, 16);
+	assert_true(hs_memory_segment(mem, a)->span >= (uint64_t)(4 * page));
+	hs_target_destroy(t);
+	munmap(map, 4 * page);
 }
 
 static void test_available_counts_to_end_of_dumped_part(void **state)
@@ -479,6 +570,9 @@ int main(void)
 		cmocka_unit_test(test_zero_length_read_succeeds_anywhere),
 		cmocka_unit_test(test_span_is_zero_copy),
 		cmocka_unit_test(test_span_that_cannot_be_one_piece_is_null),
+		cmocka_unit_test(test_span_across_adjacent_segments_in_one_file_run),
+		cmocka_unit_test(test_adjacent_segments_apart_in_the_file_are_no_span),
+		cmocka_unit_test(test_live_adjacent_mappings_are_one_span),
 		cmocka_unit_test(test_available_counts_to_end_of_dumped_part),
 		cmocka_unit_test(test_segment_lookup_and_flags),
 		cmocka_unit_test(test_read_string),
