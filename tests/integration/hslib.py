@@ -126,20 +126,26 @@ def one_line(text):
     return len(lines) == 1
 
 
+def raw_program_headers(f):
+    """The ELF header (64 bytes, a bytearray) of the open file f and its program
+    headers as (p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz,
+    p_align) tuples."""
+    f.seek(0)
+    eh = bytearray(f.read(64))
+    phoff, = struct.unpack_from("<Q", eh, 32)
+    phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+    f.seek(phoff)
+    ph = f.read(phentsize * phnum)
+    return eh, [struct.unpack_from("<IIQQQQQQ", ph, i * phentsize) for i in range(phnum)]
+
+
 def program_headers(path):
     """[(p_type, offset, vaddr, filesz, memsz)] of every program header of an
     ELF file (a core: notes and loads)."""
     with open(path, "rb") as f:
-        eh = f.read(64)
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-    out = []
-    for i in range(phnum):
-        p_type, _flags, off, vaddr, _pa, filesz, memsz, _al = struct.unpack_from("<IIQQQQQQ", ph, i * phentsize)
-        out.append((p_type, off, vaddr, filesz, memsz))
-    return out
+        _eh, rows = raw_program_headers(f)
+    return [(p_type, off, vaddr, filesz, memsz)
+            for p_type, _flags, off, vaddr, _pa, filesz, memsz, _al in rows]
 
 
 def load_segments(path):

@@ -36,14 +36,9 @@ def split_core(src, dst, sps=()):
     shutil.copyfile(src, dst)
     cuts = []
     with open(dst, "r+b") as f:
-        eh = bytearray(f.read(64))
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-        f.seek(phoff)
-        table = f.read(phentsize * phnum)
+        eh, rows = hslib.raw_program_headers(f)
         out = []
-        for i in range(phnum):
-            p = struct.unpack_from("<IIQQQQQQ", table, i * phentsize)
+        for p in rows:
             p_type, flags, off, vaddr, _pa, filesz, memsz, align = p
             if p_type != 1 or not flags & 2 or filesz != memsz or filesz <= 2 * PAGE or vaddr % PAGE:
                 out.append(p)
