@@ -500,6 +500,24 @@ struct hs_error *hs_session_need_goroutines(struct hs_session *s)
 	return error_copy(err);
 }
 
+// What the Go modules read to open the runtime (go_rt.h).
+static struct hs_gort_input gort_input(struct hs_session *s)
+{
+	return (struct hs_gort_input){
+		.mem = &s->target->mem, .heap = &s->heap, .symbols = s->symbols,
+		.desc = s->desc, .ndesc = s->ndesc, .no_debuginfo = s->sym_opts.no_debuginfo,
+	};
+}
+
+// go_mark.c's goroutines: the goroutines stage, read once.
+static struct hs_error *mark_goroutines(void *ctx, const struct hs_go_goroutines **ret)
+{
+	struct hs_session *s = ctx;
+	HS_CHECK(hs_session_need_goroutines(s));
+	*ret = s->goroutines;
+	return NULL;
+}
+
 struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *what, const char *why)
 {
 	for (size_t i = 0; i < s->ndesc; i++)
@@ -528,7 +546,10 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 		.mem = &s->target->mem, .notes = &s->target->notes, .symbols = s->symbols,
 		.desc = s->desc, .ndesc = s->ndesc,
 	};
-	struct hs_error *err = go ? hs_go_roots_build(s, &roots, &s->go_mark) : hs_roots_build(&rin, &roots);
+	const struct hs_go_mark_input gin = {
+		.rt = gort_input(s), .diags = &s->diags, .goroutines = mark_goroutines, .ctx = s,
+	};
+	struct hs_error *err = go ? hs_go_roots_build(&gin, &roots, &s->go_mark) : hs_roots_build(&rin, &roots);
 	s->go_rt = s->go_mark.rt;
 	hs_session_time(s, "roots", t0);
 	if (!err) {
@@ -591,6 +612,15 @@ static struct hs_error *types_containers(struct hs_session *s)
 	return NULL;
 }
 
+// go_types.c's pools: the pools stage (their objects are typed by their interface values).
+static struct hs_error *go_types_pools(void *ctx, const struct hs_pools **ret)
+{
+	struct hs_session *s = ctx;
+	HS_CHECK(hs_session_need_pools(s));
+	*ret = s->pools;
+	return NULL;
+}
+
 struct hs_error *hs_session_need_types(struct hs_session *s)
 {
 	HS_CHECK(hs_session_need_analysis(s));
@@ -608,7 +638,11 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	double t0 = hs_now();
 	if (s->go_rt) {
 		// The Go heap: by Go's own types (go_types.c); C's rules do not apply.
-		hs_go_types(s, a, t);
+		const struct hs_go_types_input gin = {
+			.rt = s->go_rt, .a = a, .heap = &s->heap, .mem = &s->target->mem,
+			.pools = go_types_pools, .ctx = s,
+		};
+		hs_go_types(&gin, t, &s->go_block_die);
 		hs_session_time(s, "types", t0);
 		s->types = t;
 		return types_containers(s);
@@ -626,7 +660,7 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 bool hs_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
 {
 	if (s->go_rt)
-		return hs_go_block_field(s, i, off, buf, len);
+		return hs_go_block_field(s->go_rt, s->analysis, &s->heap, s->go_block_die, i, off, buf, len);
 	return hs_types_block_field(s->types, i, off, buf, len);
 }
 
@@ -637,7 +671,8 @@ static bool containers_block_field(void *ctx, size_t b, uint64_t off, char *buf,
 
 static bool containers_global_field(void *ctx, const char *var, uint64_t off, char *buf, size_t len)
 {
-	return hs_go_global_field(ctx, var, off, buf, len);
+	const struct hs_session *s = ctx;
+	return hs_go_global_field(s->go_rt, var, off, buf, len);
 }
 
 static const struct hs_local *containers_local_at(void *ctx, int tid, uint64_t addr)
@@ -706,7 +741,7 @@ static bool owners_root_name(void *ctx, const struct hs_root_range *r, uint64_t 
 {
 	struct hs_session *s = ctx;
 	uint64_t goid;
-	if (r->kind == HS_ROOT_STACK && hs_go_stack_root_name(s, p, buf, len, &goid)) {
+	if (r->kind == HS_ROOT_STACK && hs_go_stack_root_name(s->go_rt ? s->goroutines : NULL, p, buf, len, &goid)) {
 		*kind = "goroutine";
 		return true;
 	}
@@ -720,7 +755,8 @@ static bool owners_root_name(void *ctx, const struct hs_root_range *r, uint64_t 
 
 static bool owners_weak_root(void *ctx, const struct hs_root_range *r)
 {
-	return r->kind == HS_ROOT_STACK && hs_go_stack_root_system(ctx, r->start);
+	const struct hs_session *s = ctx;
+	return r->kind == HS_ROOT_STACK && hs_go_stack_root_system(s->go_rt ? s->goroutines : NULL, r->start);
 }
 
 struct hs_error *hs_session_need_owners(struct hs_session *s)
@@ -758,7 +794,9 @@ static struct hs_error *pools_graph(void *ctx, struct hs_analysis **ret)
 
 static struct hs_error *pools_go(void *ctx, struct hs_pools *p)
 {
-	return hs_go_pools_read(ctx, p);
+	struct hs_session *s = ctx;
+	const struct hs_go_pools_input in = { .rt = gort_input(s), .diags = &s->diags };
+	return hs_go_pools_read(&in, p);
 }
 
 struct hs_error *hs_session_need_pools(struct hs_session *s)

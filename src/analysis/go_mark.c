@@ -21,7 +21,7 @@
 #include "go_goroutines.h"
 #include "go_mark.h"
 #include "go_rt.h"
-#include "session.h"
+#include "diag.h"
 #include "symbols.h"
 
 #define MAX_MASK_BITS (UINT64_C(1) << 28)
@@ -118,16 +118,18 @@ static void add_finalizers(struct rb *b, struct hs_gort *rt, uint64_t *count)
 // Each live goroutine's stack from where it stopped, [sp, stack.hi) (the
 // whole stack when sp is not in it), scanned conservatively.  True when
 // every goroutine of allgs was read.
-static bool add_goroutines(struct rb *b, struct hs_session *s, uint64_t *count, uint64_t *signal_regs)
+static bool add_goroutines(struct rb *b, const struct hs_go_mark_input *in, uint64_t *count, uint64_t *signal_regs)
 {
-	struct hs_error *err = hs_session_need_goroutines(s);
+	const struct hs_go_goroutines *l = NULL;
+	if (!in->goroutines)
+		return false;
+	struct hs_error *err = in->goroutines(in->ctx, &l);
 	if (err) {
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "go", 0, "goroutine stacks are not roots: %s",
+		hs_diag_add(in->diags, HS_DIAG_WARNING, "go", 0, "goroutine stacks are not roots: %s",
 			    hs_error_message(err));
 		hs_error_destroy(err);
 		return false;
 	}
-	const struct hs_go_goroutines *l = s->goroutines;
 	for (size_t i = 0; i < l->n; i++) {
 		const struct hs_go_goroutine *g = &l->g[i];
 		if (g->stack_hi <= g->stack_lo)
@@ -160,12 +162,12 @@ static int go_pointer_bits(const void *ctx, uint64_t addr, uint64_t size, uint64
 	return hs_go_pointer_bits(ctx, addr, size, bits);
 }
 
-struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, struct hs_go_mark *m)
+struct hs_error *hs_go_roots_build(const struct hs_go_mark_input *in, struct hs_roots *ret, struct hs_go_mark *m)
 {
 	memset(ret, 0, sizeof(*ret));
 	memset(m, 0, sizeof(*m));
 	struct hs_gort *rt;
-	HS_CHECK(hs_gort_open(s, &rt));
+	HS_CHECK(hs_gort_open(&in->rt, &rt));
 	struct hs_error *err = hs_gort_prepare_types(rt);
 	if (err) {
 		hs_gort_close(rt);
@@ -181,7 +183,7 @@ struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, s
 	for (size_t i = 0; i < ret->n; i++)
 		m->global_words += (ret->ranges[i].end - ret->ranges[i].start) / 8;
 	add_finalizers(&b, rt, &m->finalizers);
-	m->stacks = add_goroutines(&b, s, &m->goroutines, &m->signal_regs);
+	m->stacks = add_goroutines(&b, in, &m->goroutines, &m->signal_regs);
 	if (b.nomem) {
 		hs_roots_deinit(ret);
 		hs_gort_close(rt);
@@ -205,9 +207,8 @@ struct hs_error *hs_go_roots_build(struct hs_session *s, struct hs_roots *ret, s
 	return NULL;
 }
 
-static const struct hs_go_goroutine *stack_root(struct hs_session *s, uint64_t addr)
+static const struct hs_go_goroutine *stack_root(const struct hs_go_goroutines *l, uint64_t addr)
 {
-	const struct hs_go_goroutines *l = s->go_rt ? s->goroutines : NULL;
 	for (size_t i = 0; l && i < l->n; i++) {
 		const struct hs_go_goroutine *g = &l->g[i];
 		bool regs = g->regs_at && addr >= g->regs_at && addr < g->regs_at + 8 * HS_GO_SIGNAL_REGS;
@@ -217,15 +218,15 @@ static const struct hs_go_goroutine *stack_root(struct hs_session *s, uint64_t a
 	return NULL;
 }
 
-bool hs_go_stack_root_system(struct hs_session *s, uint64_t addr)
+bool hs_go_stack_root_system(const struct hs_go_goroutines *l, uint64_t addr)
 {
-	const struct hs_go_goroutine *g = stack_root(s, addr);
+	const struct hs_go_goroutine *g = stack_root(l, addr);
 	return g && g->system;
 }
 
-bool hs_go_stack_root_name(struct hs_session *s, uint64_t addr, char *buf, size_t len, uint64_t *goid)
+bool hs_go_stack_root_name(const struct hs_go_goroutines *l, uint64_t addr, char *buf, size_t len, uint64_t *goid)
 {
-	const struct hs_go_goroutine *g = stack_root(s, addr);
+	const struct hs_go_goroutine *g = stack_root(l, addr);
 	if (g) {
 		const char *fn = g->blocking < g->nframes && g->funcs ? g->funcs[g->blocking] : g->start_func;
 		snprintf(buf, len, "goroutine %" PRIu64 "%s%s%s", g->goid, fn ? " (" : "", fn ? fn : "", fn ? ")" : "");

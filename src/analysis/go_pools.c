@@ -24,7 +24,8 @@
 #include "go_pools.h"
 #include "go_rt.h"
 #include "pools.h"
-#include "session.h"
+#include "diag.h"
+#include "heap.h"
 #include "symbols.h"
 
 #define MAX_POOLS 100000
@@ -67,7 +68,7 @@ static struct hs_error *layout(struct hs_gort *rt, struct layout *l)
 
 /* One pool being read. */
 struct reader {
-	struct hs_session *s;
+	const struct hs_go_pools_input *in;
 	struct hs_gort *rt;
 	const struct layout *l;
 	struct hs_pool pool;
@@ -107,7 +108,7 @@ static void value(struct reader *r, const uint64_t v[2], enum hs_pool_cache c, u
 {
 	if (!v[0] || !v[1] || r->nomem || r->n >= MAX_OBJECTS)
 		return;
-	const struct hs_heap *h = &r->s->heap;
+	const struct hs_heap *h = r->in->rt.heap;
 	ptrdiff_t b = hs_heap_find(h, v[1]);
 	if (b < 0 || !hs_where_is_used(hs_block_where(&h->blocks[b])))
 		return;
@@ -139,7 +140,7 @@ static void broken(struct reader *r, uint64_t at, const char *fmt, uint64_t a, u
 {
 	char what[160];
 	snprintf(what, sizeof(what), fmt, a, b);
-	hs_diag_add(&r->s->diags, HS_DIAG_WARNING, "pools", at, "sync.Pool %s: %s: the rest of that chain is not read",
+	hs_diag_add(r->in->diags, HS_DIAG_WARNING, "pools", at, "sync.Pool %s: %s: the rest of that chain is not read",
 		    r->pool.anchor, what);
 	r->pool.broken = true;
 }
@@ -206,12 +207,12 @@ static void locals(struct reader *r, uint64_t arr, uint64_t n, bool victim)
 
 // The pool's name: the global holding it ("main.bufPool", "main.srv+0x10"),
 // else its address.
-static char *anchor_name(struct hs_session *s, uint64_t pool)
+static char *anchor_name(const struct hs_go_pools_input *in, uint64_t pool)
 {
 	char name[320];
 	struct hs_symbol sym;
 	uint64_t off;
-	if (hs_symbols_addr_symbol(s->symbols, pool, &sym, &off) && sym.size && off < sym.size) {
+	if (hs_symbols_addr_symbol(in->rt.symbols, pool, &sym, &off) && sym.size && off < sym.size) {
 		if (off)
 			snprintf(name, sizeof(name), "%s+0x%" PRIx64, sym.name, off);
 		else
@@ -230,22 +231,22 @@ static int type_cmp(const void *x, const void *y)
 	return strcmp(a->name, b->name);
 }
 
-static struct hs_error *read_pool(struct hs_session *s, struct hs_gort *rt, const struct layout *l, uint64_t addr,
+static struct hs_error *read_pool(const struct hs_go_pools_input *in, struct hs_gort *rt, const struct layout *l, uint64_t addr,
 				  struct hs_pools *p)
 {
 	uint64_t f[4];
 	if (!hs_go_read(rt, addr + l->local, &f[0], 8) || !hs_go_read(rt, addr + l->local_size, &f[1], 8) ||
 	    !hs_go_read(rt, addr + l->victim, &f[2], 8) || !hs_go_read(rt, addr + l->victim_size, &f[3], 8)) {
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "pools", addr, "sync.Pool at 0x%" PRIx64 " is not in the core",
+		hs_diag_add(in->diags, HS_DIAG_WARNING, "pools", addr, "sync.Pool at 0x%" PRIx64 " is not in the core",
 			    addr);
 		return NULL;
 	}
-	struct reader r = { .s = s, .rt = rt, .l = l };
+	struct reader r = { .in = in, .rt = rt, .l = l };
 	r.pool.sync_pool = true;
 	r.pool.anchor_address = addr;
 	r.pool.procs = f[1];
 	r.pool.victim_procs = f[3];
-	if (!(r.pool.anchor = anchor_name(s, addr)))
+	if (!(r.pool.anchor = anchor_name(in, addr)))
 		return &hs_error_nomem;
 	locals(&r, f[0], f[1], false);
 	locals(&r, f[2], f[3], true);
@@ -290,24 +291,24 @@ static struct hs_error *read_pool(struct hs_session *s, struct hs_gort *rt, cons
 }
 
 // The *Pool values of the []*Pool global name; added to v once each.
-static struct hs_error *pool_list(struct hs_session *s, struct hs_gort *rt, const char *name, uint64_t **v, size_t *n)
+static struct hs_error *pool_list(const struct hs_go_pools_input *in, struct hs_gort *rt, const char *name, uint64_t **v, size_t *n)
 {
 	struct hs_symbol sym;
 	uint64_t hdr[2];
-	struct hs_error *err = hs_symbols_lookup(s->symbols, rt->mod, name, &sym);
+	struct hs_error *err = hs_symbols_lookup(in->rt.symbols, rt->mod, name, &sym);
 	if (err) {
 		hs_error_destroy(err);
 		return NULL;   // a program that never used a sync.Pool may not link these
 	}
 	if (!hs_go_read(rt, sym.address, hdr, sizeof(hdr)) || hdr[1] > MAX_POOLS) {
-		hs_diag_add(&s->diags, HS_DIAG_WARNING, "pools", sym.address, "%s cannot be read: its pools are not listed",
+		hs_diag_add(in->diags, HS_DIAG_WARNING, "pools", sym.address, "%s cannot be read: its pools are not listed",
 			    name);
 		return NULL;
 	}
 	for (uint64_t i = 0; i < hdr[1]; i++) {
 		uint64_t p;
 		if (!hs_go_read(rt, hdr[0] + 8 * i, &p, 8)) {
-			hs_diag_add(&s->diags, HS_DIAG_WARNING, "pools", hdr[0], "%s: entries from %" PRIu64 " on are not "
+			hs_diag_add(in->diags, HS_DIAG_WARNING, "pools", hdr[0], "%s: entries from %" PRIu64 " on are not "
 				    "in the core", name, i);
 			break;
 		}
@@ -325,10 +326,10 @@ static struct hs_error *pool_list(struct hs_session *s, struct hs_gort *rt, cons
 	return NULL;
 }
 
-struct hs_error *hs_go_pools_read(struct hs_session *s, struct hs_pools *p)
+struct hs_error *hs_go_pools_read(const struct hs_go_pools_input *in, struct hs_pools *p)
 {
 	struct hs_gort *rt;
-	struct hs_error *err = hs_gort_open(s, &rt);
+	struct hs_error *err = hs_gort_open(&in->rt, &rt);
 	if (err && err->code == HS_ERR_NOT_FOUND) {
 		hs_error_destroy(err);
 		return NULL;
@@ -339,11 +340,11 @@ struct hs_error *hs_go_pools_read(struct hs_session *s, struct hs_pools *p)
 	size_t n = 0;
 	err = layout(rt, &l);
 	if (!err)
-		err = pool_list(s, rt, "sync.allPools", &v, &n);
+		err = pool_list(in, rt, "sync.allPools", &v, &n);
 	if (!err)
-		err = pool_list(s, rt, "sync.oldPools", &v, &n);
+		err = pool_list(in, rt, "sync.oldPools", &v, &n);
 	for (size_t i = 0; !err && i < n; i++)
-		err = read_pool(s, rt, &l, v[i], p);
+		err = read_pool(in, rt, &l, v[i], p);
 	free(v);
 	hs_gort_close(rt);
 	return err;

@@ -3,13 +3,20 @@
 #define HS_GO_POOLS_H
 
 #include "error.h"
+#include "go_rt.h"
 
-struct hs_session;
+struct hs_diags;
 struct hs_pools;
 
-/* Add every sync.Pool of the session's Go heap, with the objects of its
+/* What hs_go_pools_read reads (the session fills it in: session.c). */
+struct hs_go_pools_input {
+	struct hs_gort_input rt;        /* the runtime to open (go_rt.h): its heap and symbols too */
+	struct hs_diags *diags;         /* damage */
+};
+
+/* Add every sync.Pool of the walked Go heap, with the objects of its
  * caches, to p (hs_pools_add); nothing when the heap is not Go's.  Damage is
  * a diagnostic (the pool marked broken), never an error. */
-struct hs_error *hs_go_pools_read(struct hs_session *s, struct hs_pools *p);
+struct hs_error *hs_go_pools_read(const struct hs_go_pools_input *in, struct hs_pools *p);
 
 #endif

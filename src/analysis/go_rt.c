@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "go_rt.h"
-#include "session.h"
+#include "alloc.h"
+#include "heap.h"
+#include "memory.h"
 #include "symbols.h"
 
 #define MAX_SPANS (UINT64_C(1) << 24)
@@ -20,7 +22,7 @@ static struct hs_error *field(struct hs_gort *rt, const char *type, const char *
 
 bool hs_go_read(struct hs_gort *rt, uint64_t addr, void *buf, size_t len)
 {
-	return hs_elf_read_image(&rt->s->target->mem, rt->file, addr, buf, len);
+	return hs_elf_read_image(rt->mem, rt->file, addr, buf, len);
 }
 
 static bool rd64(struct hs_gort *rt, uint64_t addr, uint64_t *v)
@@ -108,11 +110,11 @@ static struct hs_error *read_spans(struct hs_gort *rt, uint64_t allspans_off)
 	return NULL;
 }
 
-static const struct hs_alloc_desc *go_desc(const struct hs_session *s)
+static const struct hs_alloc_desc *go_desc(const struct hs_gort_input *in)
 {
-	for (size_t i = 0; i < s->ndesc; i++)
-		if (s->desc[i].allocator && !strcmp(s->desc[i].allocator, "go"))
-			return &s->desc[i];
+	for (size_t i = 0; i < in->ndesc; i++)
+		if (in->desc[i].allocator && !strcmp(in->desc[i].allocator, "go"))
+			return &in->desc[i];
 	return NULL;
 }
 
@@ -126,12 +128,11 @@ static bool fact(const struct hs_alloc_desc *d, const char *name, uint64_t *v)
 	return false;
 }
 
-static struct hs_error *open_rt(struct hs_gort *rt)
+static struct hs_error *open_rt(struct hs_gort *rt, const struct hs_gort_input *in)
 {
-	struct hs_session *s = rt->s;
-	const struct hs_alloc_desc *d = go_desc(s);
+	const struct hs_alloc_desc *d = go_desc(in);
 	uint64_t allspans_off, arenas_off, v;
-	if (!d || !s->symbols)
+	if (!d || !in->symbols)
 		return hs_error_create(HS_ERR_NOT_FOUND, "no Go heap");
 	if (!fact(d, "runtime.mheap_", &rt->mheap) || !fact(d, "mheap.allspans", &allspans_off))
 		return hs_error_create(HS_ERR_HEAP, "the Go walk left no runtime.mheap_");
@@ -140,14 +141,14 @@ static struct hs_error *open_rt(struct hs_gort *rt)
 	// The executable (a live process's module range may end before
 	// .noptrbss, where runtime.mheap_ is).
 	struct hs_symbol ms;
-	rt->mod = hs_symbols_main_module(s->symbols);
-	struct hs_error *e = rt->mod ? hs_symbols_lookup(s->symbols, rt->mod, "runtime.mheap_", &ms) : NULL;
+	rt->mod = hs_symbols_main_module(in->symbols);
+	struct hs_error *e = rt->mod ? hs_symbols_lookup(in->symbols, rt->mod, "runtime.mheap_", &ms) : NULL;
 	if (!rt->mod || e || ms.address != rt->mheap)
-		rt->mod = hs_symbols_module_at(s->symbols, rt->mheap);
+		rt->mod = hs_symbols_module_at(in->symbols, rt->mheap);
 	hs_error_destroy(e);
 	if (!rt->mod)
 		return hs_error_create(HS_ERR_HEAP, "runtime.mheap_ is in no module");
-	rt->dwarf = rt->mod->debug_found && !s->sym_opts.no_debuginfo;
+	rt->dwarf = rt->mod->debug_found && !in->no_debuginfo;
 	rt->file = hs_elf_open(rt->mod->path, rt->mod->bias);
 	// Without DWARF the walk accepted go1.19 only: its values below.
 	if (!rt->dwarf && rt->minor != 19)
@@ -167,7 +168,7 @@ static struct hs_error *open_rt(struct hs_gort *rt)
 		return hs_error_create(HS_ERR_HEAP, "runtime.mheap_.arenas cannot be read");
 	// The module data: types (names), data and bss with their GC masks.
 	struct hs_symbol sym;
-	struct hs_error *err = hs_symbols_lookup(s->symbols, rt->mod, "runtime.firstmoduledata", &sym);
+	struct hs_error *err = hs_symbols_lookup(in->symbols, rt->mod, "runtime.firstmoduledata", &sym);
 	if (err)
 		return err;
 	rt->moddata = sym.address;
@@ -202,14 +203,15 @@ static struct hs_error *open_rt(struct hs_gort *rt)
 	return read_spans(rt, allspans_off);
 }
 
-struct hs_error *hs_gort_open(struct hs_session *s, struct hs_gort **ret)
+struct hs_error *hs_gort_open(const struct hs_gort_input *in, struct hs_gort **ret)
 {
 	*ret = NULL;
 	struct hs_gort *rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		return &hs_error_nomem;
-	rt->s = s;
-	struct hs_error *err = open_rt(rt);
+	rt->mem = in->mem;
+	rt->heap = in->heap;
+	struct hs_error *err = open_rt(rt, in);
 	if (err) {
 		hs_gort_close(rt);
 		return err;
@@ -375,7 +377,7 @@ uint64_t hs_go_object_type(const struct hs_gort *rt, uint64_t addr, uint64_t *da
 	if (s->elemsize <= MALLOC_HEADER_MIN)
 		return 0;
 	uint64_t t;
-	const uint8_t *p = hs_memory_span(&rt->s->target->mem, addr, 8);
+	const uint8_t *p = hs_memory_span(rt->mem, addr, 8);
 	if (!p)
 		return 0;
 	memcpy(&t, p, 8);
@@ -387,7 +389,7 @@ struct hs_error *hs_gort_prepare_types(struct hs_gort *rt)
 {
 	if (rt->minor < 22)
 		return NULL;
-	const struct hs_heap *h = &rt->s->heap;
+	const struct hs_heap *h = rt->heap;
 	for (size_t i = 0; i < h->n; i++) {
 		const struct hs_block *b = &h->blocks[i];
 		if (!hs_where_is_used(hs_block_where(b)))
@@ -415,7 +417,7 @@ int hs_go_pointer_bits(const struct hs_gort *rt, uint64_t addr, uint64_t size, u
 		return 0;
 	uint64_t nwords = size / 8;
 	memset(bits, 0, (nwords + 63) / 64 * 8);
-	struct hs_memory *mem = &rt->s->target->mem;
+	struct hs_memory *mem = rt->mem;
 	if (rt->minor < 22) {
 		// The arena's bitmap: go1.19 2 bits per word (pointer bit w%4 and
 		// scan bit 4 + w%4 of byte w/4: no scan bit, no more pointers);

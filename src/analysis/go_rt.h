@@ -18,9 +18,12 @@
 #include <stdint.h>
 #include "error.h"
 
-struct hs_session;
+struct hs_alloc_desc;
+struct hs_heap;
+struct hs_memory;
 struct hs_module;
 struct hs_elf_file;
+struct hs_symbols;
 
 struct hs_go_span {
 	uint64_t start, end, elemsize, mspan, large_type, specials;
@@ -49,7 +52,8 @@ struct hs_go_type {
 };
 
 struct hs_gort {
-	struct hs_session *s;
+	struct hs_memory *mem;      /* the input's: the target's memory and walked heap */
+	const struct hs_heap *heap;
 	struct hs_module *mod;
 	struct hs_elf_file *file;
 	int minor;                  /* 19 for go1.19.8 */
@@ -69,9 +73,21 @@ struct hs_gort {
 	size_t nmasks;
 };
 
-/* The Go runtime of the session's heap, or HS_ERR_NOT_FOUND when the walked
- * heap has no Go allocator. */
-struct hs_error *hs_gort_open(struct hs_session *s, struct hs_gort **ret);
+/* What hs_gort_open reads (the session fills it in: session.c).  mem and
+ * heap must outlive the runtime opened (it keeps them); symbols NULL, or no
+ * "go" description among desc, is HS_ERR_NOT_FOUND. */
+struct hs_gort_input {
+	struct hs_memory *mem;
+	const struct hs_heap *heap;                /* the walked heap (its blocks) */
+	struct hs_symbols *symbols;
+	const struct hs_alloc_desc *desc;          /* the walked allocators' descriptions */
+	size_t ndesc;
+	bool no_debuginfo;                         /* --no-debuginfo: read as without DWARF */
+};
+
+/* The Go runtime of the walked heap, or HS_ERR_NOT_FOUND when it has no Go
+ * allocator. */
+struct hs_error *hs_gort_open(const struct hs_gort_input *in, struct hs_gort **ret);
 void hs_gort_close(struct hs_gort *rt);
 /* A field's offset by DWARF name (the go1.19 value without DWARF). */
 struct hs_error *hs_gort_field(struct hs_gort *rt, const char *type, const char *member, uint64_t v119,

@@ -32,7 +32,8 @@
 #include "go_types.h"
 #include "pools.h"
 #include "graph.h"
-#include "session.h"
+#include "memory.h"
+#include "symbols.h"
 #include "types.h"
 
 #define DW_AT_go_kind 0x2900
@@ -68,7 +69,8 @@ struct plan {
 struct item { uint32_t block; int plan; uint64_t data, count; };
 
 struct gt {
-	struct hs_session *s;
+	const struct hs_go_types_input *in;
+	uint64_t *block_die;        /* hs_go_types' result: NULL without DWARF */
 	struct hs_analysis *a;
 	struct hs_types *t;
 	uint32_t *type;             /* hs_types_ids(t): a type per block */
@@ -357,8 +359,8 @@ static void push(struct gt *g, uint32_t b, int plan, uint64_t data, uint64_t cou
 // Block b's element type (for field names): its DIE, and its data offset.
 static void record(struct gt *g, size_t b, int k, uint64_t off)
 {
-	if (k >= 0 && g->s->go_block_die)
-		g->s->go_block_die[b] = (g->plans[k].die_off + 1) | (off ? UINT64_C(1) << 63 : 0);
+	if (k >= 0 && g->block_die)
+		g->block_die[b] = (g->plans[k].die_off + 1) | (off ? UINT64_C(1) << 63 : 0);
 }
 
 // v points at what plan k describes (count of them at most; 0: as many as
@@ -370,9 +372,9 @@ static void type_target(struct gt *g, uint64_t v, int k, uint32_t name, uint64_t
 	// map.bucket[K]V in a malloc header) keeps its name; DWARF gives its
 	// contents their types.
 	bool named = b >= 0 && g->type[b];
-	if (b < 0 || (named && (!g->s->go_block_die || g->s->go_block_die[b])))
+	if (b < 0 || (named && (!g->block_die || g->block_die[b])))
 		return;
-	const struct hs_block *blk = &g->s->heap.blocks[b];
+	const struct hs_block *blk = &g->in->heap->blocks[b];
 	uint64_t size = hs_block_size(blk), off = 0;
 	const struct hs_go_span *sp = hs_go_span_of(g->rt, blk->address);
 	if (!sp)
@@ -397,7 +399,7 @@ static void type_target(struct gt *g, uint64_t v, int k, uint32_t name, uint64_t
 
 static bool rd(struct gt *g, uint64_t addr, uint64_t *v)
 {
-	const uint8_t *p = hs_memory_span(&g->s->target->mem, addr, 8);
+	const uint8_t *p = hs_memory_span(g->in->mem, addr, 8);
 	if (!p)
 		return false;
 	memcpy(v, p, 8);
@@ -547,7 +549,7 @@ static void scan_dwarf(struct gt *g, struct hs_module *mod)
 // Header- and largeType-typed objects: named by the runtime type.
 static void type_runtime(struct gt *g)
 {
-	const struct hs_heap *h = &g->s->heap;
+	const struct hs_heap *h = g->in->heap;
 	uint64_t last_t = 0;
 	uint32_t last_name = 0;
 	for (size_t i = 0; i < h->n && !g->nomem; i++) {
@@ -577,12 +579,12 @@ static void type_runtime(struct gt *g)
 // through the pools' unsafe.Pointer caches, typed by their interface values.
 static void type_pooled(struct gt *g)
 {
-	struct hs_error *err = hs_session_need_pools(g->s);
-	if (err) {
+	const struct hs_pools *p = NULL;
+	struct hs_error *err = g->in->pools ? g->in->pools(g->in->ctx, &p) : NULL;
+	if (err || !p) {
 		hs_error_destroy(err);   // the pools command says why
 		return;
 	}
-	const struct hs_pools *p = g->s->pools;
 	for (size_t i = 0; i < p->n && !g->nomem; i++) {
 		const struct hs_pool *pool = &p->pools[i];
 		for (size_t k = 0; pool->sync_pool && k < pool->count; k++) {
@@ -592,14 +594,16 @@ static void type_pooled(struct gt *g)
 	}
 }
 
-void hs_go_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t)
+void hs_go_types(const struct hs_go_types_input *in, struct hs_types *t, uint64_t **block_die)
 {
-	if (!s->go_rt)
+	if (!in->rt)
 		return;
-	struct gt g = { .s = s, .a = a, .t = t, .type = hs_types_ids(t), .rt = s->go_rt, .types = s->go_rt->types };
-	bool dwarf = s->go_rt->dwarf;
-	free(s->go_block_die);
-	s->go_block_die = dwarf ? calloc(a->n ? a->n : 1, sizeof(*s->go_block_die)) : NULL;
+	struct hs_analysis *a = in->a;
+	struct gt g = { .in = in, .a = a, .t = t, .type = hs_types_ids(t), .rt = in->rt, .types = in->rt->types };
+	bool dwarf = in->rt->dwarf;
+	free(*block_die);
+	*block_die = dwarf ? calloc(a->n ? a->n : 1, sizeof(**block_die)) : NULL;
+	g.block_die = *block_die;
 	if (dwarf) {
 		g.plans = calloc(MAX_PLANS, sizeof(*g.plans));
 		g.pcap = 2 * MAX_PLANS;
@@ -612,7 +616,7 @@ void hs_go_types(struct hs_session *s, struct hs_analysis *a, struct hs_types *t
 			dwarf = false, g.pcap = g.rcap = 0;
 	}
 	if (dwarf) {
-		scan_dwarf(&g, s->go_rt->mod);
+		scan_dwarf(&g, in->rt->mod);
 		drain(&g);
 		type_pooled(&g);
 		drain(&g);
@@ -687,13 +691,14 @@ static bool member_at(Dwarf_Die *d, uint64_t off, char *buf, size_t len, int dep
 	return false;
 }
 
-bool hs_go_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, size_t len)
+bool hs_go_block_field(const struct hs_gort *rt, const struct hs_analysis *a, const struct hs_heap *heap,
+		       const uint64_t *block_die, size_t i, uint64_t off, char *buf, size_t len)
 {
-	if (!s->go_rt || !s->go_block_die || !s->analysis || i >= s->analysis->n || !s->go_block_die[i])
+	if (!rt || !block_die || !a || i >= a->n || !block_die[i])
 		return false;
-	uint64_t v = s->go_block_die[i], data = v >> 63 ? 8 : 0;
+	uint64_t v = block_die[i], data = v >> 63 ? 8 : 0;
 	Dwarf_Addr bias;
-	Dwarf *dw = s->go_rt->mod->dwfl_module ? dwfl_module_getdwarf(s->go_rt->mod->dwfl_module, &bias) : NULL;
+	Dwarf *dw = rt->mod->dwfl_module ? dwfl_module_getdwarf(rt->mod->dwfl_module, &bias) : NULL;
 	Dwarf_Die d;
 	if (!dw || off < data || !dwarf_offdie(dw, (v & ~(UINT64_C(1) << 63)) - 1, &d))
 		return false;
@@ -703,7 +708,7 @@ bool hs_go_block_field(struct hs_session *s, size_t i, uint64_t off, char *buf, 
 	uint64_t elem = in / es;
 	char inner[256];
 	bool have = member_at(&d, in % es, inner, sizeof(inner), 0);
-	bool array = hs_block_size(&s->heap.blocks[i]) - data >= 2 * es;
+	bool array = hs_block_size(&heap->blocks[i]) - data >= 2 * es;
 	if (!have)
 		inner[0] = 0;
 	if (array)
@@ -734,11 +739,10 @@ static bool global_type(Dwarf *dw, const char *var, Dwarf_Die *ret)
 	return false;
 }
 
-bool hs_go_global_field(struct hs_session *s, const char *var, uint64_t off, char *buf, size_t len)
+bool hs_go_global_field(const struct hs_gort *rt, const char *var, uint64_t off, char *buf, size_t len)
 {
 	Dwarf_Addr bias;
-	Dwarf *dw = s->go_rt && s->go_rt->dwarf && s->go_rt->mod->dwfl_module
-			    ? dwfl_module_getdwarf(s->go_rt->mod->dwfl_module, &bias) : NULL;
+	Dwarf *dw = rt && rt->dwarf && rt->mod->dwfl_module ? dwfl_module_getdwarf(rt->mod->dwfl_module, &bias) : NULL;
 	Dwarf_Die t;
 	char inner[256];
 	if (!dw || !global_type(dw, var, &t) || off >= type_size(&t) || !member_at(&t, off, inner, sizeof(inner), 0))

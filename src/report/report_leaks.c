@@ -576,7 +576,7 @@ static void root_describe(struct hs_session *s, const struct root_ref *r, struct
 	// Go: a goroutine's stack, scanned conservatively.
 	d->goid = 0;
 	d->go_stack = r->kind == HS_ROOT_STACK && r->word && s->go_rt &&
-		      hs_go_stack_root_name(s, r->word, d->gname, sizeof(d->gname), &d->goid);
+		      hs_go_stack_root_name(s->goroutines, r->word, d->gname, sizeof(d->gname), &d->goid);
 }
 
 static void root_line_json(struct hs_out *o, const struct root_desc *d)
@@ -1506,7 +1506,7 @@ static void root_text(struct hs_session *s, const struct root_ref *r, char *buf,
 	case HS_ROOT_STACK: {
 		char fn[256];
 		uint64_t goid;
-		if (s->go_rt && r->word && hs_go_stack_root_name(s, r->word, buf, len, &goid))
+		if (s->go_rt && r->word && hs_go_stack_root_name(s->goroutines, r->word, buf, len, &goid))
 			return;
 		if (hs_stack_frame_function(s, r->tid, r->word, fn, sizeof(fn))) {
 			hs_demangle(fn, what, sizeof(what));
