@@ -22,7 +22,6 @@
 #include "session.h"
 #include "go_rt.h"
 #include "go_types.h"
-#include "rtti.h"
 #include "testhook.h"
 #include "types.h"
 
@@ -589,11 +588,6 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 	return err;
 }
 
-static bool types_rtti_class(void *ctx, uint64_t vptr, char *buf, size_t len)
-{
-	return hs_rtti_class_name(ctx, vptr, buf, len);
-}
-
 static struct hs_error *types_tls_block(void *ctx, size_t thread, uint64_t *ret)
 {
 	return hs_tls_block(ctx, thread, ret);
@@ -633,7 +627,7 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	const struct hs_types_input in = {
 		.a = a, .heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
 		.symbols = s->symbols, .jobs = s->jobs,
-		.ctx = s, .rtti_class = types_rtti_class, .tls_block = types_tls_block,
+		.ctx = s, .tls_block = types_tls_block,
 	};
 	double t0 = hs_now();
 	if (s->go_rt) {

@@ -10,6 +10,7 @@
 #include "expr.h"
 #include "graph.h"
 #include "output.h"
+#include "rtti.h"
 #include "symbols.h"
 #include "target.h"
 #include "types.h"
@@ -165,7 +166,7 @@ static uint32_t vtable_lookup(const struct hs_types_input *in, struct hs_types *
 	} else {
 		// No vtable symbol (stripped): the class from RTTI.
 		char cls[256];
-		if (in->rtti_class && in->rtti_class(in->ctx, w, cls, sizeof(cls)))
+		if (hs_rtti_class_name(in->symbols, in->mem, w, cls, sizeof(cls)))
 			id = intern(t, cls);
 	}
 	t->vkeys[h] = w;

@@ -31,9 +31,6 @@ struct hs_types_input {
 	struct hs_symbols *symbols;       /* NULL: nothing is typed for certain */
 	int jobs;                         /* threads; <= 1: one */
 	void *ctx;                        /* the callbacks' */
-	/* The class of the C++ object whose vtable pointer is vptr, from RTTI
-	 * (stripped programs); NULL: none. */
-	bool (*rtti_class)(void *ctx, uint64_t vptr, char *buf, size_t len);
 	/* Thread thread's TLS block (module 1 of its dtv). */
 	struct hs_error *(*tls_block)(void *ctx, size_t thread, uint64_t *ret);
 };

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "rtti.h"
-#include "session.h"
+#include "memory.h"
 #include "symbols.h"
 
 extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
@@ -53,9 +53,9 @@ const char *hs_demangle(const char *name, char *buf, size_t len)
 	return buf;
 }
 
-static bool in_module(struct hs_session *s, uint64_t addr)
+static bool in_module(struct hs_symbols *sy, uint64_t addr)
 {
-	return s->symbols && hs_symbols_module_at(s->symbols, addr) != NULL;
+	return sy && hs_symbols_module_at(sy, addr) != NULL;
 }
 
 // A mangled type name: [A-Za-z0-9_$.] only, starts with a digit or N/S/St
@@ -75,13 +75,14 @@ static bool plausible_mangled(const char *p)
 
 // A string in a module's read-only data: from the core when it was dumped,
 // else from the module's file (kernel cores leave .rodata out).
-static bool read_module_string(struct hs_session *s, uint64_t addr, char *buf, size_t max)
+static bool read_module_string(struct hs_symbols *sy, struct hs_memory *mem, uint64_t addr, char *buf,
+			       size_t max)
 {
-	struct hs_error *err = hs_memory_read_string(&s->target->mem, addr, buf, max);
+	struct hs_error *err = hs_memory_read_string(mem, addr, buf, max);
 	if (!err)
 		return true;
 	hs_error_destroy(err);
-	struct hs_module *mod = hs_symbols_module_at(s->symbols, addr);
+	struct hs_module *mod = hs_symbols_module_at(sy, addr);
 	Dwarf_Addr bias;
 	Elf *elf = mod && mod->dwfl_module ? dwfl_module_getelf(mod->dwfl_module, &bias) : NULL;
 	size_t n;
@@ -105,16 +106,15 @@ static bool read_module_string(struct hs_session *s, uint64_t addr, char *buf, s
 	return false;
 }
 
-bool hs_rtti_class_name(struct hs_session *s, uint64_t vptr, char *buf, size_t len)
+bool hs_rtti_class_name(struct hs_symbols *sy, struct hs_memory *mem, uint64_t vptr, char *buf, size_t len)
 {
-	struct hs_memory *mem = &s->target->mem;
 	uint64_t ti, top, vt_of_ti, name_ptr;
-	if ((vptr & 7) || !in_module(s, vptr) || !in_module(s, vptr + VPTR_OFFSET_TO_TOP))
+	if ((vptr & 7) || !in_module(sy, vptr) || !in_module(sy, vptr + VPTR_OFFSET_TO_TOP))
 		return false;
 	struct hs_error *err = hs_memory_read_u64(mem, vptr + VPTR_TYPEINFO, &ti);
 	if (!err)
 		err = hs_memory_read_u64(mem, vptr + VPTR_OFFSET_TO_TOP, &top);
-	if (!err && (!ti || (ti & 7) || !in_module(s, ti)))
+	if (!err && (!ti || (ti & 7) || !in_module(sy, ti)))
 		err = hs_error_create(HS_ERR_NOT_FOUND, "no type_info");
 	if (!err)
 		err = hs_memory_read_u64(mem, ti, &vt_of_ti);
@@ -130,10 +130,10 @@ bool hs_rtti_class_name(struct hs_session *s, uint64_t vptr, char *buf, size_t l
 		return false;
 	// type_info's own vptr points into libstdc++'s (or a static copy's)
 	// __class_type_info vtable; its name string lives in some module too.
-	if (!in_module(s, vt_of_ti) || !in_module(s, name_ptr))
+	if (!in_module(sy, vt_of_ti) || !in_module(sy, name_ptr))
 		return false;
 	char mangled[MAX_MANGLED + 3] = "_Z";
-	if (!read_module_string(s, name_ptr, mangled + 2, MAX_MANGLED))
+	if (!read_module_string(sy, mem, name_ptr, mangled + 2, MAX_MANGLED))
 		return false;
 	const char *m = mangled + 2;
 	if (!plausible_mangled(m))

@@ -15,14 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct hs_session;
+struct hs_memory;
+struct hs_symbols;
 
 /* A symbol as people read it: C++ names demangled, ABI tags dropped
  * ("_Z10g_sessionsB5cxx11" -> "g_sessions"); anything else copied.  Returns buf. */
 const char *hs_demangle(const char *name, char *buf, size_t len);
 
-/* The class of an object whose first word is vptr, from RTTI; false when the
- * words around vptr are not a vtable with type_info. */
-bool hs_rtti_class_name(struct hs_session *s, uint64_t vptr, char *buf, size_t len);
+/* The class of an object whose first word is vptr, from RTTI read through mem,
+ * every pointer on the way checked to lie in one of the modules of sy (NULL:
+ * none does); false when the words around vptr are not a vtable with
+ * type_info. */
+bool hs_rtti_class_name(struct hs_symbols *sy, struct hs_memory *mem, uint64_t vptr, char *buf, size_t len);
 
 #endif
