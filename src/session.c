@@ -199,7 +199,7 @@ void hs_session_destroy(struct hs_session *s)
 	hs_containers_destroy(s->containers);
 	hs_go_goroutines_free(s->goroutines);
 	hs_error_destroy(s->goroutines_error);
-	hs_locals_destroy(s);
+	hs_locals_destroy(s->locals);
 	hs_dominators_destroy(s->dominators);
 	hs_types_destroy(s->types);
 	hs_analysis_destroy(s->analysis);
@@ -588,11 +588,6 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 	return err;
 }
 
-static struct hs_error *types_tls_block(void *ctx, size_t thread, uint64_t *ret)
-{
-	return hs_tls_block(ctx, thread, ret);
-}
-
 // Containers name their nodes and elements (containers.c); only running
 // out of memory stops the types.
 static struct hs_error *types_containers(struct hs_session *s)
@@ -627,7 +622,6 @@ struct hs_error *hs_session_need_types(struct hs_session *s)
 	const struct hs_types_input in = {
 		.a = a, .heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
 		.symbols = s->symbols, .jobs = s->jobs,
-		.ctx = s, .tls_block = types_tls_block,
 	};
 	double t0 = hs_now();
 	if (s->go_rt) {
@@ -669,14 +663,28 @@ static bool containers_global_field(void *ctx, const char *var, uint64_t off, ch
 	return hs_go_global_field(s->go_rt, var, off, buf, len);
 }
 
-static const struct hs_local *containers_local_at(void *ctx, int tid, uint64_t addr)
+// libdwfl's unwinder over the core, attached once (a core with symbols only).
+static bool session_unwinder(void *ctx)
 {
-	return hs_local_at(ctx, tid, addr);
+	struct hs_session *s = ctx;
+	if (!s->unwinder_attached) {
+		s->unwinder_attached = true;
+		s->unwinder_ok = dwfl_core_file_attach(s->symbols->dwfl, s->target->elf) >= 0;
+	}
+	return s->unwinder_ok;
 }
 
-static bool containers_local_name(void *ctx, int tid, uint64_t addr, char *buf, size_t len)
+struct hs_locals *hs_session_locals(struct hs_session *s)
 {
-	return hs_local_name(ctx, tid, addr, buf, len);
+	if (!s->locals && s->analysis) {
+		const struct hs_locals_input in = {
+			.mem = &s->target->mem, .notes = &s->target->notes, .symbols = s->symbols,
+			.roots = &s->analysis->roots, .ctx = s,
+			.unwinder = s->target->kind == HS_TARGET_CORE ? session_unwinder : NULL,
+		};
+		s->locals = hs_locals_create(&in);
+	}
+	return s->locals;
 }
 
 bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char *buf, size_t len)
@@ -685,21 +693,12 @@ bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char 
 	// (go_mark.c names them by goroutine).
 	if (!s->symbols || s->target->kind != HS_TARGET_CORE || !s->symbols->dwfl || s->go_rt)
 		return false;
-	if (!s->unwinder_attached) {
-		s->unwinder_attached = true;
-		s->unwinder_ok = dwfl_core_file_attach(s->symbols->dwfl, s->target->elf) >= 0;
-	}
-	return s->unwinder_ok && hs_stack_frame_unwind(s->symbols->dwfl, s->symbols, tid, addr, buf, len);
+	return session_unwinder(s) && hs_stack_frame_unwind(s->symbols->dwfl, s->symbols, tid, addr, buf, len);
 }
 
 static bool containers_frame_function(void *ctx, int tid, uint64_t addr, char *buf, size_t len)
 {
 	return hs_stack_frame_function(ctx, tid, addr, buf, len);
-}
-
-static void containers_locals_tls(void *ctx, const struct hs_local **ret, size_t *n_ret)
-{
-	hs_locals_tls(ctx, ret, n_ret);
 }
 
 struct hs_error *hs_session_need_containers(struct hs_session *s)
@@ -710,9 +709,9 @@ struct hs_error *hs_session_need_containers(struct hs_session *s)
 	const struct hs_containers_input in = {
 		.a = s->analysis, .heap = &s->heap, .mem = &s->target->mem, .symbols = s->symbols,
 		.types = s->types, .diags = &s->diags, .go_rt = s->go_rt, .go_block_die = s->go_block_die,
+		.locals = hs_session_locals(s),
 		.ctx = s, .block_field = containers_block_field, .global_field = containers_global_field,
-		.local_at = containers_local_at, .local_name = containers_local_name,
-		.frame_function = containers_frame_function, .locals_tls = containers_locals_tls,
+		.frame_function = containers_frame_function,
 	};
 	return hs_containers_create(&in, &s->containers);
 }
@@ -773,11 +772,6 @@ static struct hs_error *pools_eval(void *ctx, const char *expr, struct hs_expr_r
 	return hs_expr_eval(ctx, expr, ret);
 }
 
-static struct hs_error *pools_tls_block(void *ctx, size_t thread, uint64_t *ret)
-{
-	return hs_tls_block(ctx, thread, ret);
-}
-
 static struct hs_error *pools_graph(void *ctx, struct hs_analysis **ret)
 {
 	struct hs_session *s = ctx;
@@ -804,7 +798,7 @@ struct hs_error *hs_session_need_pools(struct hs_session *s)
 		.heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
 		.symbols = s->symbols, .diags = &s->diags,
 		.specs = s->pool_specs, .nspecs = s->npool_specs, .detect = !s->no_pool_detection,
-		.ctx = s, .eval = pools_eval, .tls_block = pools_tls_block, .graph = pools_graph,
+		.ctx = s, .eval = pools_eval, .graph = pools_graph,
 	};
 	// A Go heap's pools are its sync.Pools: the C rule (a global heading a
 	// free list) would take a Go list for one.

@@ -67,7 +67,7 @@ struct hs_session {
 	struct hs_timings timings;
 	struct hs_containers *containers;      /* containers.c: NULL until needed */
 	struct hs_owners *owners;              /* owners.c: NULL until needed */
-	struct hs_locals_cache *locals;        /* locals.c: NULL until asked */
+	struct hs_locals *locals;              /* locals.c: NULL until asked (hs_session_locals) */
 	const char *command;                   /* the command being run (hs_session_run) */
 	struct hs_gort *go_rt;                /* go_rt.c: the Go heap's runtime, with the analysis */
 	struct hs_go_mark go_mark;             /* go_mark.c: its roots, counted */
@@ -127,6 +127,10 @@ bool hs_session_heap_is_go(const struct hs_session *s);
  * not Go: libdwfl's unwinder, attached once, roots.c's hs_stack_frame_unwind);
  * false when unknown. */
 bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char *buf, size_t len);
+/* The program's local and TLS variables (locals.h), created on the first ask
+ * once the graph's roots are there (a variable is named only inside them);
+ * NULL before, or on no memory. */
+struct hs_locals *hs_session_locals(struct hs_session *s);
 /* The context walker w (an index in hs_walkers) sees: the target, symbols,
  * options, and this session's diagnostics; arena_base follows the
  * allocators already described. */

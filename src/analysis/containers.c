@@ -429,7 +429,7 @@ static void name_locals(struct discovery *d)
 		const struct hs_root_range *r = hs_roots_find(&in->a->roots, c->address);
 		if (c->from_dwarf || !r || r->kind != HS_ROOT_STACK)
 			continue;
-		const struct hs_local *l = in->local_at(in->ctx, r->tid, c->address);
+		const struct hs_local *l = hs_local_at(in->locals, r->tid, c->address);
 		struct hs_dwarf_container k;
 		if (!l || l->start != c->address || !l->has_type)
 			continue;
@@ -493,7 +493,7 @@ static void root_name(const struct hs_containers_input *in, uint64_t word, char 
 		return;
 	}
 	case HS_ROOT_STACK:
-		if (in->local_name(in->ctx, r->tid, word, buf, len))
+		if (hs_local_name(in->locals, r->tid, word, buf, len))
 			return;
 		if (in->frame_function(in->ctx, r->tid, word, fn, sizeof(fn))) {
 			char name[256];
@@ -503,7 +503,7 @@ static void root_name(const struct hs_containers_input *in, uint64_t word, char 
 		}
 		return;
 	case HS_ROOT_TLS:
-		if (!in->local_name(in->ctx, r->tid, word, buf, len))
+		if (!hs_local_name(in->locals, r->tid, word, buf, len))
 			snprintf(buf, len, "thread %d TLS", r->tid);
 		return;
 	default:

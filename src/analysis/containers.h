@@ -37,6 +37,7 @@ struct hs_diags;
 struct hs_gort;
 struct hs_heap;
 struct hs_local;
+struct hs_locals;
 struct hs_memory;
 struct hs_notes;
 struct hs_symbols;
@@ -108,8 +109,8 @@ enum hs_block_role { HS_ROLE_NODE, HS_ROLE_BUCKETS, HS_ROLE_KEYS, HS_ROLE_HASHES
 		     HS_ROLE_TABLE, HS_ROLE_ELEMENT };
 
 /* What the containers stage reads (the session fills it in:
- * hs_session_need_containers, session.h).  The services of the symbol layer
- * it may need come as callbacks, all required. */
+ * hs_session_need_containers, session.h).  The session's services it may
+ * need come as callbacks, all required. */
 struct hs_containers_input {
 	struct hs_analysis *a;            /* roots, graph, address map */
 	const struct hs_heap *heap;
@@ -119,18 +120,16 @@ struct hs_containers_input {
 	struct hs_diags *diags;           /* broken containers */
 	const struct hs_gort *go_rt;      /* a Go heap's runtime; NULL */
 	const uint64_t *go_block_die;     /* go_types.c: per block its type's DIE + 1; NULL */
+	/* The program's local and TLS variables (locals.h: a stack or TLS word's
+	 * variable and its name, "main::cache"); NULL: none. */
+	struct hs_locals *locals;
 	void *ctx;                        /* the callbacks' */
 	/* The member at byte off of block b ("next", a Go struct's field). */
 	bool (*block_field)(void *ctx, size_t b, uint64_t off, char *buf, size_t len);
 	/* Go: the field at byte off of global var ("main.registry.ByID"). */
 	bool (*global_field)(void *ctx, const char *var, uint64_t off, char *buf, size_t len);
-	/* Thread tid's local variable at addr (a stack or TLS word): it, its
-	 * name ("main::cache"); the function of the stack frame holding addr. */
-	const struct hs_local *(*local_at)(void *ctx, int tid, uint64_t addr);
-	bool (*local_name)(void *ctx, int tid, uint64_t addr, char *buf, size_t len);
+	/* The function of the stack frame of thread tid holding addr. */
 	bool (*frame_function)(void *ctx, int tid, uint64_t addr, char *buf, size_t len);
-	/* The executable's TLS variables in every thread. */
-	void (*locals_tls)(void *ctx, const struct hs_local **ret, size_t *n_ret);
 };
 
 struct hs_containers {

@@ -261,8 +261,7 @@ struct hs_error *hs_containers_dwarf_globals(const struct hs_containers_input *i
 	// Every thread's thread_local containers.
 	const struct hs_local *tls = NULL;
 	size_t ntls = 0;
-	if (in->locals_tls)
-		in->locals_tls(in->ctx, &tls, &ntls);
+	hs_locals_tls(in->locals, &tls, &ntls);
 	for (size_t i = 0; i < ntls; i++) {
 		Dwarf_Die type = tls[i].type;
 		struct hs_dwarf_container c;

@@ -875,7 +875,7 @@ static struct hs_error *detect(struct builder *b, struct chain *c, struct chain 
 		return &hs_error_nomem;
 	for (size_t t = 0; t < notes->nthreads; t++) {
 		uint64_t block;
-		struct hs_error *err = in->tls_block(in->ctx, t, &block);
+		struct hs_error *err = hs_tls_block(notes, in->mem, t, &block);
 		if (err) {
 			hs_error_destroy(err);
 			continue;

@@ -92,8 +92,7 @@ struct hs_error *hs_pool_spec_check(const char *spec);
 
 /* What the pools stage reads (the session fills it in: hs_session_need_pools,
  * session.h).  What it may not need at all it asks for through the callbacks,
- * only when it does: an expression of a --pool, a thread's TLS block, and the
- * pointer graph (detection, when a candidate list was found; an error there
+ * only when it does: an expression of a --pool, and the pointer graph (detection, when a candidate list was found; an error there
  * means "detect nothing", with a warning). */
 struct hs_pools_input {
 	const struct hs_heap *heap;
@@ -106,7 +105,6 @@ struct hs_pools_input {
 	bool detect;
 	void *ctx;                        /* the callbacks' */
 	struct hs_error *(*eval)(void *ctx, const char *expr, struct hs_expr_result *ret);
-	struct hs_error *(*tls_block)(void *ctx, size_t thread, uint64_t *ret);
 	struct hs_error *(*graph)(void *ctx, struct hs_analysis **ret);
 	/* More pools found another way (a Go program's sync.Pools), added after
 	 * the declared and detected ones with hs_pools_add; NULL: none. */

@@ -798,7 +798,7 @@ static void visit_tls_variable(struct propagate *p, Dwarf_Die *var, uint64_t off
 	const struct hs_notes *notes = p->in->notes;
 	for (size_t i = 0; i < notes->nthreads; i++) {
 		uint64_t block;
-		struct hs_error *err = p->in->tls_block(p->in->ctx, i, &block);
+		struct hs_error *err = hs_tls_block(notes, p->in->mem, i, &block);
 		if (err) {
 			hs_error_destroy(err);
 			continue;

@@ -30,9 +30,6 @@ struct hs_types_input {
 	const struct hs_notes *notes;     /* threads, for TLS variables */
 	struct hs_symbols *symbols;       /* NULL: nothing is typed for certain */
 	int jobs;                         /* threads; <= 1: one */
-	void *ctx;                        /* the callbacks' */
-	/* Thread thread's TLS block (module 1 of its dtv). */
-	struct hs_error *(*tls_block)(void *ctx, size_t thread, uint64_t *ret);
 };
 
 /* An empty typing of n blocks (every block unknown); NULL on no memory. */

@@ -370,7 +370,7 @@ void hs_place_of(struct hs_session *s, uint64_t addr, struct hs_place *p)
 	// TLS variables (the executable's): a thread's TLS block lies in its stack's mapping.
 	const struct hs_local *tls;
 	size_t ntls;
-	hs_locals_tls(s, &tls, &ntls);
+	hs_locals_tls(hs_session_locals(s), &tls, &ntls);
 	for (size_t i = 0; i < ntls; i++)
 		if (tls[i].start <= addr && addr < tls[i].end) {
 			p->kind = "tls";
@@ -394,7 +394,7 @@ void hs_place_of(struct hs_session *s, uint64_t addr, struct hs_place *p)
 		char where[256], fn[256], dfn[256];
 		if (!in)
 			snprintf(p->what, sizeof(p->what), "thread %d stack, below its stack pointer (unused)", t->tid);
-		else if (hs_local_name(s, t->tid, addr, where, sizeof(where)))
+		else if (hs_local_name(hs_session_locals(s), t->tid, addr, where, sizeof(where)))
 			snprintf(p->what, sizeof(p->what), "%s", where);
 		else if (hs_stack_frame_function(s, t->tid, addr, fn, sizeof(fn)) && (hs_demangle(fn, dfn, sizeof(dfn)), 1))
 			snprintf(p->what, sizeof(p->what), "thread %d stack, frame of %s()", t->tid, dfn);

@@ -202,14 +202,13 @@ uint64_t hs_dwarf_size(Dwarf_Die *type)
 	return 0;
 }
 
-struct hs_error *hs_tls_block(struct hs_session *s, size_t thread, uint64_t *ret)
+struct hs_error *hs_tls_block(const struct hs_notes *notes, struct hs_memory *mem, size_t thread, uint64_t *ret)
 {
-	const struct hs_notes *notes = &s->target->notes;
 	if (thread >= notes->nthreads)
 		return hs_error_create(HS_ERR_NOT_FOUND, "no thread %zu", thread);
 	uint64_t fs = notes->threads[thread].regs[HS_REG_FS_BASE], dtv;
-	HS_CHECK(hs_memory_read_u64(&s->target->mem, fs + HS_GLIBC_TCB_DTV, &dtv));
-	return hs_memory_read_u64(&s->target->mem, dtv + HS_GLIBC_DTV_ENTRY * HS_GLIBC_DTV_EXE_MODULE, ret);
+	HS_CHECK(hs_memory_read_u64(mem, fs + HS_GLIBC_TCB_DTV, &dtv));
+	return hs_memory_read_u64(mem, dtv + HS_GLIBC_DTV_ENTRY * HS_GLIBC_DTV_EXE_MODULE, ret);
 }
 
 bool hs_elf_tls_symbol(struct hs_module *mod, const char *name, uint64_t *offset_ret)
@@ -308,7 +307,7 @@ tls:
 		r->tls = true;
 		for (size_t t = 0; t < notes->nthreads; t++) {
 			uint64_t block;
-			struct hs_error *err = hs_tls_block(s, t, &block);
+			struct hs_error *err = hs_tls_block(notes, &s->target->mem, t, &block);
 			if (err) {
 				hs_diag_add(&s->diags, HS_DIAG_WARNING, "pools", 0, "thread %d: no TLS block for '%s': %s",
 					    notes->threads[t].tid, e->name, hs_error_message(err));

@@ -79,8 +79,10 @@ uint64_t hs_dwarf_size(Dwarf_Die *type);
 struct hs_module;
 /* An STT_TLS symbol of mod (ELF symbol table): its offset in the TLS block. */
 bool hs_elf_tls_symbol(struct hs_module *mod, const char *name, uint64_t *offset_ret);
-/* The executable's TLS block of thread number i (index into the notes'
- * threads): dtv[1] read from fs_base. */
-struct hs_error *hs_tls_block(struct hs_session *s, size_t thread, uint64_t *ret);
+struct hs_notes;
+struct hs_memory;
+/* The executable's TLS block of thread number thread (index into the notes'
+ * threads): dtv[1] read through mem from its fs_base. */
+struct hs_error *hs_tls_block(const struct hs_notes *notes, struct hs_memory *mem, size_t thread, uint64_t *ret);
 
 #endif

@@ -9,7 +9,8 @@
 #include "graph.h"
 #include "locals.h"
 #include "roots.h"
-#include "session.h"
+#include "symbols.h"
+#include "target.h"
 
 #define MAX_FRAMES 256
 #define MAX_NS_DEPTH 4
@@ -21,7 +22,8 @@ struct thread_locals {
 	size_t n, cap;
 };
 
-struct hs_locals_cache {
+struct hs_locals {
+	struct hs_locals_input in;
 	struct thread_locals *threads;      /* parallel to the core's thread notes */
 	size_t nthreads;
 	bool tls_done;
@@ -35,9 +37,8 @@ static void local_free(struct hs_local *l)
 	free(l->file);
 }
 
-void hs_locals_destroy(struct hs_session *s)
+void hs_locals_destroy(struct hs_locals *c)
 {
-	struct hs_locals_cache *c = s->locals;
 	if (!c)
 		return;
 	for (size_t i = 0; i < c->nthreads; i++) {
@@ -50,17 +51,15 @@ void hs_locals_destroy(struct hs_session *s)
 	free(c->threads);
 	free(c->tls);
 	free(c);
-	s->locals = NULL;
 }
 
-static struct hs_locals_cache *cache(struct hs_session *s)
+struct hs_locals *hs_locals_create(const struct hs_locals_input *in)
 {
-	if (s->locals)
-		return s->locals;
-	struct hs_locals_cache *c = calloc(1, sizeof(*c));
+	struct hs_locals *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	const struct hs_notes *notes = &s->target->notes;
+	c->in = *in;
+	const struct hs_notes *notes = in->notes;
 	c->threads = calloc(notes->nthreads ? notes->nthreads : 1, sizeof(*c->threads));
 	if (!c->threads) {
 		free(c);
@@ -69,7 +68,6 @@ static struct hs_locals_cache *cache(struct hs_session *s)
 	c->nthreads = notes->nthreads;
 	for (size_t i = 0; i < c->nthreads; i++)
 		c->threads[i].tid = notes->threads[i].tid;
-	s->locals = c;
 	return c;
 }
 
@@ -114,19 +112,18 @@ static bool var_type(Dwarf_Die *var, Dwarf_Die *type_ret, uint64_t *size_ret)
 
 /* Is [start, end) inside one root range of this kind and thread?  A location
  * computed wrong must not name other memory. */
-static bool in_root(const struct hs_session *s, uint64_t start, uint64_t end, enum hs_root_kind kind, int tid)
+static bool in_root(const struct hs_locals *c, uint64_t start, uint64_t end, enum hs_root_kind kind, int tid)
 {
-	const struct hs_root_range *r = s->analysis ? hs_roots_find(&s->analysis->roots, start) : NULL;
+	const struct hs_root_range *r = c->in.roots ? hs_roots_find(c->in.roots, start) : NULL;
 	return r && r->kind == kind && r->tid == tid && end <= r->end && start < end;
 }
 
 /* TLS: the executable's thread_local variables in every thread. */
 
 // blocks[t]: thread t's TLS block of the executable (0: unknown).
-static bool tls_scope(struct hs_session *s, Dwarf_Die *scope, const uint64_t *blocks, int depth)
+static bool tls_scope(struct hs_locals *c, Dwarf_Die *scope, const uint64_t *blocks, int depth)
 {
-	struct hs_locals_cache *c = s->locals;
-	const struct hs_notes *notes = &s->target->notes;
+	const struct hs_notes *notes = c->in.notes;
 	Dwarf_Die child;
 	if (depth > MAX_NS_DEPTH || dwarf_child(scope, &child) != 0)
 		return true;
@@ -135,7 +132,7 @@ static bool tls_scope(struct hs_session *s, Dwarf_Die *scope, const uint64_t *bl
 		uint64_t off, size;
 		bool tls;
 		if (tag == DW_TAG_namespace) {
-			if (!tls_scope(s, &child, blocks, depth + 1))
+			if (!tls_scope(c, &child, blocks, depth + 1))
 				return false;
 			continue;
 		}
@@ -149,19 +146,18 @@ static bool tls_scope(struct hs_session *s, Dwarf_Die *scope, const uint64_t *bl
 			l.tid = notes->threads[t].tid;
 			l.start = blocks[t] + off;
 			l.end = l.start + size;
-			if (in_root(s, l.start, l.end, HS_ROOT_TLS, l.tid) && !push(&c->tls, &c->ntls, &c->captls, &l))
+			if (in_root(c, l.start, l.end, HS_ROOT_TLS, l.tid) && !push(&c->tls, &c->ntls, &c->captls, &l))
 				return false;
 		}
 	} while (dwarf_siblingof(&child, &child) == 0);
 	return true;
 }
 
-static void build_tls(struct hs_session *s)
+static void build_tls(struct hs_locals *c)
 {
-	struct hs_locals_cache *c = s->locals;
-	const struct hs_notes *notes = &s->target->notes;
+	const struct hs_notes *notes = c->in.notes;
 	c->tls_done = true;
-	struct hs_module *m = s->symbols ? hs_symbols_main_module(s->symbols) : NULL;
+	struct hs_module *m = c->in.symbols ? hs_symbols_main_module(c->in.symbols) : NULL;
 	Dwarf_Addr bias;
 	Dwarf *dw;
 	if (!m || !m->debug_found || !m->dwfl_module || !(dw = dwfl_module_getdwarf(m->dwfl_module, &bias)))
@@ -170,13 +166,13 @@ static void build_tls(struct hs_session *s)
 	if (!blocks)
 		return;
 	for (size_t t = 0; t < notes->nthreads; t++)
-		hs_error_destroy(hs_tls_block(s, t, &blocks[t]));
+		hs_error_destroy(hs_tls_block(notes, c->in.mem, t, &blocks[t]));
 	Dwarf_CU *cu = NULL;
 	Dwarf_Die cudie, subdie;
 	Dwarf_Half version;
 	uint8_t unit_type;
 	while (dwarf_get_units(dw, cu, &cu, &version, &unit_type, &cudie, &subdie) == 0)
-		if (!tls_scope(s, &cudie, blocks, 0))
+		if (!tls_scope(c, &cudie, blocks, 0))
 			break;      // out of memory: what was found stands
 	free(blocks);
 	if (c->ntls)   // (qsort must not be given a NULL array, even of none)
@@ -287,7 +283,7 @@ static int call_line(Dwarf_Die *inlined)
 	return (int)line;
 }
 
-static bool add_scope_vars(struct hs_session *s, struct thread_locals *tl, Dwarf_Die *scope, Dwarf_Addr pc,
+static bool add_scope_vars(const struct hs_locals *c, struct thread_locals *tl, Dwarf_Die *scope, Dwarf_Addr pc,
 			   const struct frame *fr, uint64_t fb, bool has_fb, int fnum, const struct frame_label *lab)
 {
 	Dwarf_Die child;
@@ -308,7 +304,7 @@ static bool add_scope_vars(struct hs_session *s, struct thread_locals *tl, Dwarf
 		l.has_type = var_type(&child, &l.type, &size);
 		l.start = addr;
 		l.end = addr + size;
-		if (!l.name || l.end < l.start || !in_root(s, l.start, l.end, HS_ROOT_STACK, tl->tid))
+		if (!l.name || l.end < l.start || !in_root(c, l.start, l.end, HS_ROOT_STACK, tl->tid))
 			continue;
 		l.function = lab->function ? strdup(lab->function) : NULL;
 		l.file = base_name_dup(lab->file);
@@ -322,10 +318,10 @@ static bool add_scope_vars(struct hs_session *s, struct thread_locals *tl, Dwarf
 
 /* One physical frame: its inlined calls (one GDB frame each) and the
  * function; returns how many GDB frames it is. */
-static int frame_locals(struct hs_session *s, struct thread_locals *tl, const struct frames *fs, size_t i,
+static int frame_locals(const struct hs_locals *c, struct thread_locals *tl, const struct frames *fs, size_t i,
 			int fnum)
 {
-	Dwfl *dwfl = s->symbols->dwfl;
+	Dwfl *dwfl = c->in.symbols->dwfl;
 	const struct frame *fr = &fs->v[i];
 	Dwfl_Module *mod = dwfl_addrmodule(dwfl, fr->pc);
 	Dwarf_Addr bias;
@@ -357,7 +353,7 @@ static int frame_locals(struct hs_session *s, struct thread_locals *tl, const st
 			// This call's lexical blocks (scopes[lo, j)) and its own scope.
 			lab.function = die_name(&scopes[j]);
 			for (int k = lo; k <= j; k++)
-				if (!add_scope_vars(s, tl, &scopes[k], fr->pc - bias, fr, fb, has_fb, fnum + n, &lab))
+				if (!add_scope_vars(c, tl, &scopes[k], fr->pc - bias, fr, fb, has_fb, fnum + n, &lab))
 					goto out;
 			lo = j + 1;
 			if (tag == DW_TAG_inlined_subroutine) {
@@ -372,17 +368,13 @@ out:
 	return n ? n : 1;
 }
 
-static void build_thread(struct hs_session *s, struct thread_locals *tl)
+static void build_thread(const struct hs_locals *c, struct thread_locals *tl)
 {
 	tl->done = true;
-	if (!s->symbols || !s->symbols->dwfl || s->target->kind != HS_TARGET_CORE)
+	if (!c->in.symbols || !c->in.symbols->dwfl || !c->in.unwinder)
 		return;
-	Dwfl *dwfl = s->symbols->dwfl;
-	if (!s->unwinder_attached) {
-		s->unwinder_attached = true;
-		s->unwinder_ok = dwfl_core_file_attach(dwfl, s->target->elf) >= 0;
-	}
-	if (!s->unwinder_ok)
+	Dwfl *dwfl = c->in.symbols->dwfl;
+	if (!c->in.unwinder(c->in.ctx))
 		return;
 	struct frames *fs = calloc(1, sizeof(*fs));
 	if (!fs)
@@ -390,7 +382,7 @@ static void build_thread(struct hs_session *s, struct thread_locals *tl)
 	dwfl_getthread_frames(dwfl, tl->tid, collect_frame, fs);
 	int fnum = 0;
 	for (size_t i = 0; i < fs->n; i++)
-		fnum += frame_locals(s, tl, fs, i, fnum);
+		fnum += frame_locals(c, tl, fs, i, fnum);
 	free(fs);
 	if (tl->n)
 		qsort(tl->v, tl->n, sizeof(*tl->v), local_cmp);
@@ -415,13 +407,12 @@ static const struct hs_local *find(const struct hs_local *v, size_t n, uint64_t 
 	return best;
 }
 
-const struct hs_local *hs_local_at(struct hs_session *s, int tid, uint64_t addr)
+const struct hs_local *hs_local_at(struct hs_locals *c, int tid, uint64_t addr)
 {
-	struct hs_locals_cache *c = cache(s);
 	if (!c)
 		return NULL;
 	if (!c->tls_done)
-		build_tls(s);
+		build_tls(c);
 	const struct hs_local *l = find(c->tls, c->ntls, addr);
 	if (l && l->tid == tid)
 		return l;
@@ -430,15 +421,15 @@ const struct hs_local *hs_local_at(struct hs_session *s, int tid, uint64_t addr)
 		if (tl->tid != tid)
 			continue;
 		if (!tl->done)
-			build_thread(s, tl);
+			build_thread(c, tl);
 		return find(tl->v, tl->n, addr);
 	}
 	return NULL;
 }
 
-bool hs_local_name(struct hs_session *s, int tid, uint64_t addr, char *buf, size_t len)
+bool hs_local_name(struct hs_locals *c, int tid, uint64_t addr, char *buf, size_t len)
 {
-	const struct hs_local *l = hs_local_at(s, tid, addr);
+	const struct hs_local *l = hs_local_at(c, tid, addr);
 	if (!l)
 		return false;
 	char name[256];
@@ -458,15 +449,14 @@ bool hs_local_name(struct hs_session *s, int tid, uint64_t addr, char *buf, size
 	return true;
 }
 
-void hs_locals_tls(struct hs_session *s, const struct hs_local **ret, size_t *n_ret)
+void hs_locals_tls(struct hs_locals *c, const struct hs_local **ret, size_t *n_ret)
 {
-	struct hs_locals_cache *c = cache(s);
 	*ret = NULL;
 	*n_ret = 0;
 	if (!c)
 		return;
 	if (!c->tls_done)
-		build_tls(s);
+		build_tls(c);
 	*ret = c->tls;
 	*n_ret = c->ntls;
 }
