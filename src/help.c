@@ -208,7 +208,7 @@ struct hs_error *hs_cmd_address(struct hs_cmd *c, const char *text, const char *
 		}
 	}
 	struct hs_expr_result r;
-	struct hs_error *err = hs_expr_eval(c->s, buf, &r);
+	struct hs_error *err = hs_session_expr_eval(c->s, buf, &r);
 	if (err) {
 		struct hs_error *e2 = hs_error_create(HS_ERR_USAGE, "%s: '%s' is not an address or a symbol (%s)", what, text,
 						      hs_error_message(err));

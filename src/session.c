@@ -767,9 +767,26 @@ struct hs_error *hs_session_need_owners(struct hs_session *s)
 	return hs_owners_create(&in, &s->owners);
 }
 
+static struct hs_error *expr_symbols(void *ctx, struct hs_symbols **ret)
+{
+	struct hs_session *s = ctx;
+	HS_CHECK(hs_session_need_symbols(s));
+	*ret = s->symbols;
+	return NULL;
+}
+
+struct hs_error *hs_session_expr_eval(struct hs_session *s, const char *text, struct hs_expr_result *ret)
+{
+	const struct hs_expr_input in = {
+		.mem = &s->target->mem, .notes = &s->target->notes, .diags = &s->diags,
+		.ctx = s, .symbols = expr_symbols,
+	};
+	return hs_expr_eval(&in, text, ret);
+}
+
 static struct hs_error *pools_eval(void *ctx, const char *expr, struct hs_expr_result *ret)
 {
-	return hs_expr_eval(ctx, expr, ret);
+	return hs_session_expr_eval(ctx, expr, ret);
 }
 
 static struct hs_error *pools_graph(void *ctx, struct hs_analysis **ret)

@@ -131,6 +131,10 @@ bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char 
  * once the graph's roots are there (a variable is named only inside them);
  * NULL before, or on no memory. */
 struct hs_locals *hs_session_locals(struct hs_session *s);
+struct hs_expr_result;
+/* An expression over the program's variables (expr.h: "g_pool.free_head"),
+ * loading the symbols when it names one. */
+struct hs_error *hs_session_expr_eval(struct hs_session *s, const char *text, struct hs_expr_result *ret);
 /* The context walker w (an index in hs_walkers) sees: the target, symbols,
  * options, and this session's diagnostics; arena_base follows the
  * allocators already described. */

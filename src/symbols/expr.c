@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "expr.h"
+#include "diag.h"
 #include "glibc_layouts.h"
-#include "session.h"
+#include "memory.h"
+#include "symbols.h"
+#include "target.h"
 
 /* Parsing. */
 
@@ -271,7 +274,8 @@ static bool find_variable(struct hs_module *mod, const char *name, struct found_
 	return false;
 }
 
-static struct hs_error *base_locations(struct hs_session *s, const struct hs_expr *e, struct hs_expr_result *r)
+static struct hs_error *base_locations(const struct hs_expr_input *in, struct hs_symbols *sy, const struct hs_expr *e,
+				       struct hs_expr_result *r)
 {
 	r->size = 8;
 	if (!e->name) {
@@ -282,7 +286,6 @@ static struct hs_error *base_locations(struct hs_session *s, const struct hs_exp
 		r->n = 1;
 		return NULL;
 	}
-	struct hs_symbols *sy = s->symbols;
 	struct found_var v;
 	bool found = false;
 	struct hs_module *main = hs_symbols_main_module(sy);
@@ -300,16 +303,16 @@ static struct hs_error *base_locations(struct hs_session *s, const struct hs_exp
 tls:
 		if (!v.is_main)
 			return hs_error_create(HS_ERR_USAGE, "'%s' is a TLS variable of a shared library: only the executable's TLS is supported", e->name);
-		const struct hs_notes *notes = &s->target->notes;
+		const struct hs_notes *notes = in->notes;
 		r->locs = calloc(notes->nthreads ? notes->nthreads : 1, sizeof(*r->locs));
 		if (!r->locs)
 			return &hs_error_nomem;
 		r->tls = true;
 		for (size_t t = 0; t < notes->nthreads; t++) {
 			uint64_t block;
-			struct hs_error *err = hs_tls_block(notes, &s->target->mem, t, &block);
+			struct hs_error *err = hs_tls_block(notes, in->mem, t, &block);
 			if (err) {
-				hs_diag_add(&s->diags, HS_DIAG_WARNING, "pools", 0, "thread %d: no TLS block for '%s': %s",
+				hs_diag_add(in->diags, HS_DIAG_WARNING, "pools", 0, "thread %d: no TLS block for '%s': %s",
 					    notes->threads[t].tid, e->name, hs_error_message(err));
 				hs_error_destroy(err);
 				continue;
@@ -355,7 +358,7 @@ static const char *type_name(Dwarf_Die *t)
 }
 
 // One step, applied to every location.
-static struct hs_error *apply_step(struct hs_session *s, const char *text, const struct hs_expr_step *st,
+static struct hs_error *apply_step(const struct hs_expr_input *in, const char *text, const struct hs_expr_step *st,
 				   struct hs_expr_result *r)
 {
 	if (!r->typed)
@@ -399,7 +402,7 @@ static struct hs_error *apply_step(struct hs_session *s, const char *text, const
 	for (size_t i = 0; i < r->n; i++) {
 		uint64_t base = r->locs[i].address;
 		if (deref) {
-			struct hs_error *err = hs_memory_read_u64(&s->target->mem, base, &base);
+			struct hs_error *err = hs_memory_read_u64(in->mem, base, &base);
 			if (err) {
 				struct hs_error *e2 = hs_error_create(HS_ERR_USAGE, "'%s': cannot read the pointer at 0x%" PRIx64 ": %s",
 								      text, r->locs[i].address, hs_error_message(err));
@@ -424,22 +427,23 @@ void hs_expr_result_deinit(struct hs_expr_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-struct hs_error *hs_expr_eval(struct hs_session *s, const char *text, struct hs_expr_result *ret)
+struct hs_error *hs_expr_eval(const struct hs_expr_input *in, const char *text, struct hs_expr_result *ret)
 {
 	struct hs_expr e;
 	HS_CHECK(hs_expr_parse(text, &e));
 	struct hs_expr_result r = { 0 };
 	// An address needs no symbols.
-	struct hs_error *err = e.name ? hs_session_need_symbols(s) : NULL;
+	struct hs_symbols *sy = NULL;
+	struct hs_error *err = e.name ? in->symbols(in->ctx, &sy) : NULL;
 	if (err) {
 		struct hs_error *e2 = hs_error_create(HS_ERR_USAGE, "'%s': no symbols: %s", text, hs_error_message(err));
 		hs_error_destroy(err);
 		hs_expr_deinit(&e);
 		return e2;
 	}
-	err = base_locations(s, &e, &r);
+	err = base_locations(in, sy, &e, &r);
 	for (size_t i = 0; !err && i < e.nsteps; i++)
-		err = apply_step(s, text, &e.steps[i], &r);
+		err = apply_step(in, text, &e.steps[i], &r);
 	hs_expr_deinit(&e);
 	if (err) {
 		hs_expr_result_deinit(&r);

@@ -20,7 +20,10 @@
 #include <elfutils/libdw.h>
 #include "error.h"
 
-struct hs_session;
+struct hs_diags;
+struct hs_memory;
+struct hs_notes;
+struct hs_symbols;
 
 enum hs_expr_step_kind { HS_STEP_MEMBER, HS_STEP_ARROW, HS_STEP_INDEX };
 
@@ -57,8 +60,18 @@ struct hs_expr_result {
 	uint64_t size;              /* the value's size in bytes, 8 when untyped */
 };
 
-/* Resolve text in the session (needs symbols). */
-struct hs_error *hs_expr_eval(struct hs_session *s, const char *text, struct hs_expr_result *ret);
+/* What resolution reads (the session fills it in: hs_session_expr_eval). */
+struct hs_expr_input {
+	struct hs_memory *mem;
+	const struct hs_notes *notes;     /* the threads: a TLS variable's blocks */
+	struct hs_diags *diags;           /* a thread without a TLS block (a warning) */
+	void *ctx;                        /* the callback's */
+	/* The symbols, asked for only when the expression names a variable (an
+	 * address needs none); an error says why there are none. */
+	struct hs_error *(*symbols)(void *ctx, struct hs_symbols **ret);
+};
+/* Resolve text (hs_expr_parse's syntax) over in. */
+struct hs_error *hs_expr_eval(const struct hs_expr_input *in, const char *text, struct hs_expr_result *ret);
 void hs_expr_result_deinit(struct hs_expr_result *r);
 
 /* DWARF helpers the expression resolver uses, for other walkers of globals. */
@@ -79,8 +92,6 @@ uint64_t hs_dwarf_size(Dwarf_Die *type);
 struct hs_module;
 /* An STT_TLS symbol of mod (ELF symbol table): its offset in the TLS block. */
 bool hs_elf_tls_symbol(struct hs_module *mod, const char *name, uint64_t *offset_ret);
-struct hs_notes;
-struct hs_memory;
 /* The executable's TLS block of thread number thread (index into the notes'
  * threads): dtv[1] read through mem from its fs_base. */
 struct hs_error *hs_tls_block(const struct hs_notes *notes, struct hs_memory *mem, size_t thread, uint64_t *ret);
