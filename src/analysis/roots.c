@@ -120,43 +120,137 @@ static struct hs_error *collect_regions(const struct hs_roots_input *in, struct 
 	return NULL;
 }
 
-// One dumped, writable segment: a thread's stack (live part and TLS), the main
-// thread's TLS mapping, a module's data, or other memory.
-static void add_segment(struct builder *b, const struct hs_roots_input *in, const struct hs_segment *seg,
-			const struct hs_region *regs, size_t nregs)
+/* A thread's part of memory, decided once for the whole mapping (a mapping may
+ * be split in several segments: the answer must not depend on where). */
+struct thread_span {
+	uint64_t start, end;
+	int kind;                 /* HS_ROOT_STACK, HS_ROOT_TLS, or DEAD */
+	int tid;
+};
+#define DEAD (-1)             /* a stack's part below sp: not a root */
+
+static int span_cmp(const void *a, const void *b)
 {
-	uint64_t s0 = seg->start, s1 = seg->start + seg->filesz;
+	const struct thread_span *x = a, *y = b;
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+// The start of the run of segments without a gap, of addr's protections,
+// that holds addr (one mapping split in several).
+static uint64_t run_start(const struct hs_memory *mem, uint64_t addr)
+{
+	const struct hs_segment *seg = hs_memory_segment(mem, addr);
+	if (!seg)
+		return addr;
+	while (seg > mem->segs && seg[-1].end == seg->start && seg[-1].flags == seg->flags)
+		seg--;
+	return seg->start;
+}
+
+static uint64_t run_end(const struct hs_memory *mem, uint64_t addr)
+{
+	const struct hs_segment *seg = hs_memory_segment(mem, addr), *last = mem->segs + mem->nsegs - 1;
+	if (!seg)
+		return addr;
+	while (seg < last && seg[1].start == seg->end && seg[1].flags == seg->flags)
+		seg++;
+	return seg->end;
+}
+
+/* Each thread's dead stack [start of its segment, sp), live stack [sp, TLS)
+ * and TLS: a pthread's static TLS and TCB sit at the top of its stack mapping
+ * ([lowest static TLS block, stack_hi)); the main thread's in a mapping of
+ * their own ([lowest block, fs_base + TCB_MAX)).  Sorted, disjoint (a
+ * hostile core's overlaps are cut off). */
+static struct hs_error *thread_spans(const struct hs_roots_input *in, struct thread_span **ret, size_t *n_ret)
+{
 	const struct hs_notes *notes = in->notes;
-	struct hs_module *mod = in->symbols ? hs_symbols_module_at(in->symbols, s0) : NULL;
+	struct hs_memory *mem = in->mem;
+	struct thread_span *v = malloc((3 * notes->nthreads + 1) * sizeof(*v));
+	if (!v)
+		return &hs_error_nomem;
+	size_t n = 0;
 	for (size_t i = 0; i < notes->nthreads; i++) {
 		const struct hs_thread *th = &notes->threads[i];
 		uint64_t sp = th->regs[HS_REG_RSP], fs = th->regs[HS_REG_FS_BASE];
-		bool has_sp = s0 <= sp && sp < s1, has_fs = fs && s0 <= fs && fs < s1;
-		// A later segment of a stack mapping split in several (stack_hi).
-		bool above_sp = sp < s0 && s0 < th->stack_hi;
-		if (!has_sp && !has_fs && !above_sp)
-			continue;
-		uint64_t tls_lo = has_fs ? static_tls_start(in->mem, fs) : s1;
-		if (tls_lo < s0)
-			tls_lo = s0;
-		if (has_sp || above_sp) {
-			// [sp, tls) is the live stack; below sp is dead.
-			uint64_t lo = has_sp ? sp : s0;
-			uint64_t stack_end = tls_lo > lo ? tls_lo : s1;
-			add_outside_regions(b, regs, nregs, lo, stack_end, HS_ROOT_STACK, th->tid, NULL);
-			if (stack_end < s1)
-				add_outside_regions(b, regs, nregs, stack_end, s1, HS_ROOT_TLS, th->tid, NULL);
-			return;
+		const struct hs_segment *fseg = fs ? hs_memory_segment(mem, fs) : NULL;
+		bool tls_dumped = fseg && (fseg->flags & HS_SEG_W) && fs - fseg->start < fseg->filesz;
+		uint64_t tls_lo = tls_dumped ? static_tls_start(mem, fs) : 0;
+		if (th->stack_hi) {
+			const struct hs_segment *seg = hs_memory_segment(mem, sp);
+			if (seg && seg->start < sp)
+				v[n++] = (struct thread_span){ seg->start, sp, DEAD, th->tid };
+			if (tls_dumped && sp <= fs && fs < th->stack_hi && tls_lo > sp) {
+				v[n++] = (struct thread_span){ sp, tls_lo, HS_ROOT_STACK, th->tid };
+				v[n++] = (struct thread_span){ tls_lo, th->stack_hi, HS_ROOT_TLS, th->tid };
+				continue;
+			}
+			v[n++] = (struct thread_span){ sp, th->stack_hi, HS_ROOT_STACK, th->tid };
 		}
-		// The main thread's TLS and TCB sit in a mapping of their own.
-		uint64_t tcb_end = fs + TCB_MAX < s1 ? fs + TCB_MAX : s1;
-		enum hs_root_kind base = mod ? HS_ROOT_GLOBAL : HS_ROOT_MEMORY;
-		add_outside_regions(b, regs, nregs, s0, tls_lo, base, 0, mod);
-		add_outside_regions(b, regs, nregs, tls_lo, tcb_end, HS_ROOT_TLS, th->tid, NULL);
-		add_outside_regions(b, regs, nregs, tcb_end, s1, base, 0, mod);
-		return;
+		if (tls_dumped && !(th->stack_hi && sp <= fs && fs < th->stack_hi)) {
+			uint64_t lo = run_start(mem, fs), hi = run_end(mem, fs);
+			uint64_t end = fs + TCB_MAX < hi ? fs + TCB_MAX : hi;
+			v[n++] = (struct thread_span){ tls_lo > lo ? tls_lo : lo, end, HS_ROOT_TLS, th->tid };
+		}
 	}
-	add_outside_regions(b, regs, nregs, s0, s1, mod ? HS_ROOT_GLOBAL : HS_ROOT_MEMORY, 0, mod);
+	qsort(v, n, sizeof(*v), span_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k && v[i].start < v[k - 1].end)
+			v[i].start = v[k - 1].end;
+		if (v[i].start < v[i].end)
+			v[k++] = v[i];
+	}
+	*ret = v;
+	*n_ret = k;
+	return NULL;
+}
+
+// [start, end) of no thread's: a module's data (to the module's end, page
+// rounded: its bss runs to there), else other memory (to the next module).
+static void add_base(struct builder *b, const struct hs_roots_input *in, const struct hs_region *regs, size_t nregs,
+		     uint64_t start, uint64_t end)
+{
+	while (start < end && !b->err) {
+		struct hs_module *mod = in->symbols ? hs_symbols_module_at(in->symbols, start) : NULL;
+		uint64_t stop = end;
+		if (mod) {
+			uint64_t mend = mod->end + 0xfff < mod->end ? UINT64_MAX : (mod->end + 0xfff) & ~UINT64_C(0xfff);
+			if (mend < stop)
+				stop = mend;
+		} else if (in->symbols) {
+			struct hs_module *next = hs_symbols_module_after(in->symbols, start);
+			if (next && next->start < stop)
+				stop = next->start;
+		}
+		add_outside_regions(b, regs, nregs, start, stop, mod ? HS_ROOT_GLOBAL : HS_ROOT_MEMORY, 0, mod);
+		start = stop;
+	}
+}
+
+// One dumped, writable segment: the threads' parts of it, and the rest.
+static void add_segment(struct builder *b, const struct hs_roots_input *in, const struct hs_segment *seg,
+			const struct hs_region *regs, size_t nregs, const struct thread_span *ts, size_t nts)
+{
+	uint64_t p = seg->start, s1 = seg->start + seg->filesz;
+	size_t lo = 0, hi = nts;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ts[mid].end <= p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < nts && ts[i].start < s1 && p < s1; i++) {
+		if (ts[i].start > p)
+			add_base(b, in, regs, nregs, p, ts[i].start);
+		uint64_t from = ts[i].start > p ? ts[i].start : p, to = ts[i].end < s1 ? ts[i].end : s1;
+		if (ts[i].kind != DEAD)
+			add_outside_regions(b, regs, nregs, from, to, ts[i].kind, ts[i].tid, NULL);
+		p = to;
+	}
+	if (p < s1)
+		add_base(b, in, regs, nregs, p, s1);
 }
 
 struct hs_error *hs_roots_build(const struct hs_roots_input *in, struct hs_roots *ret)
@@ -164,15 +258,23 @@ struct hs_error *hs_roots_build(const struct hs_roots_input *in, struct hs_roots
 	struct hs_region *regs;
 	size_t nregs;
 	HS_CHECK(collect_regions(in, &regs, &nregs));
+	struct thread_span *ts;
+	size_t nts;
+	struct hs_error *err = thread_spans(in, &ts, &nts);
+	if (err) {
+		free(regs);
+		return err;
+	}
 	memset(ret, 0, sizeof(*ret));
 	struct builder b = { .r = ret };
 	const struct hs_memory *mem = in->mem;
 	for (size_t i = 0; i < mem->nsegs && !b.err; i++) {
 		const struct hs_segment *seg = &mem->segs[i];
 		if ((seg->flags & HS_SEG_W) && seg->filesz)
-			add_segment(&b, in, seg, regs, nregs);
+			add_segment(&b, in, seg, regs, nregs, ts, nts);
 	}
 	free(regs);
+	free(ts);
 	if (b.err) {
 		hs_roots_deinit(ret);
 		return b.err;

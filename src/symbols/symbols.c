@@ -777,6 +777,21 @@ struct hs_module *hs_symbols_module_at(struct hs_symbols *s, uint64_t addr)
 	return addr < m->end ? m : NULL;
 }
 
+struct hs_module *hs_symbols_module_after(struct hs_symbols *s, uint64_t addr)
+{
+	if (!s)
+		return NULL;
+	size_t lo = 0, hi = s->nmodules;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->modules[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->nmodules ? &s->modules[lo] : NULL;
+}
+
 struct hs_module *hs_symbols_module_named(struct hs_symbols *s, const char *prefix)
 {
 	for (size_t i = 0; s && prefix && i < s->nmodules; i++) {

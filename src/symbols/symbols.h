@@ -71,6 +71,8 @@ void hs_symbols_destroy(struct hs_symbols *s);
 
 /* The module whose load range holds addr, or NULL. */
 struct hs_module *hs_symbols_module_at(struct hs_symbols *s, uint64_t addr);
+/* The module starting lowest above addr, or NULL. */
+struct hs_module *hs_symbols_module_after(struct hs_symbols *s, uint64_t addr);
 /* First module whose name or path's basename starts with prefix ("libc.so"), or NULL. */
 struct hs_module *hs_symbols_module_named(struct hs_symbols *s, const char *prefix);
 struct hs_module *hs_symbols_main_module(struct hs_symbols *s);

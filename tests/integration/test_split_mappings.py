@@ -9,9 +9,12 @@ byte of memory moves), checks that allocations do lie across the cuts, and
 asks for the same answers as from the whole core, byte for byte.  A thread's
 stack is cut only above its stack pointer: below it, the core cannot tell the
 stack's own dead part from another mapping right beside it (the pieces there
-are scanned as other memory, roots: fewer leaks, never more).  A heap
-whose allocations straddled a cut was once partly "not in the core" (its
-pointers unknown, so what it held could be reported leaked).
+are scanned as other memory, roots: fewer leaks, never more).  Each
+thread's TLS page and the page below it are cut too: static TLS blocks lie
+below fs_base, and a cut between them and the TCB once turned the main
+thread's TLS into "other memory".  A heap whose allocations straddled a cut
+was once partly "not in the core" (its pointers unknown, so what it held
+could be reported leaked).
 """
 import bisect
 import os
@@ -28,11 +31,12 @@ COMMANDS = (["summary", "--leaks"], ["leaks", "--list"], ["histogram"], ["top"],
             ["pools"], ["maps"], ["chunks"])
 
 
-def split_core(src, dst, sps=()):
+def split_core(src, dst, sps=(), tls=()):
     """Copy src to dst with each wholly dumped writable PT_LOAD of more than two
     pages cut at odd page boundaries (4 KiB, not 8 KiB aligned: inside Go's
-    spans too); a load that holds a thread's stack pointer (sps) only above
-    it.  Returns the cut addresses."""
+    spans too), and at the page of each address in tls and the page below;
+    a load that holds a thread's stack pointer (sps) only above it.  Returns
+    the cut addresses."""
     shutil.copyfile(src, dst)
     cuts = []
     with open(dst, "r+b") as f:
@@ -46,6 +50,10 @@ def split_core(src, dst, sps=()):
             pages = filesz // PAGE
             step = 2 * max(1, pages // (2 * MAX_CUTS))
             at = [vaddr + k * PAGE for k in range(1, pages, step)]
+            for fs in tls:
+                page = fs & ~(PAGE - 1)
+                at += [c for c in (page - PAGE, page) if vaddr < c < vaddr + filesz]
+            at = sorted(set(at))
             below = [sp for sp in sps if vaddr <= sp < vaddr + filesz]
             at = [c for c in at if all(c > sp for sp in below)]
             prev = vaddr
@@ -75,7 +83,8 @@ class SplitCase:
         cls.whole = hslib.core(cls.fixture, cls.kind)
         cls.split = os.path.join(cls.tmp, os.path.basename(cls.whole))
         info = hslib.run_json([cls.whole, "info"], timeout=300)
-        cls.cuts = split_core(cls.whole, cls.split, [t["sp"] for t in info["threads"]])
+        cls.cuts = split_core(cls.whole, cls.split, [t["sp"] for t in info["threads"]],
+                              [t["fs_base"] for t in info["threads"] if t.get("fs_base")])
 
     @classmethod
     def tearDownClass(cls):
