@@ -8,6 +8,7 @@
 #include "roots.h"
 #include "symbols.h"
 #include "target.h"
+#include "vec.h"
 
 /* How far below fs_base a thread's static TLS blocks may start, at most. */
 #define TLS_MAX_STATIC (1u << 20)
@@ -132,7 +133,14 @@ struct thread_span {
 static int span_cmp(const void *a, const void *b)
 {
 	const struct thread_span *x = a, *y = b;
-	return (x->start > y->start) - (x->start < y->start);
+	// A total order (two threads' sp in one segment share a dead span's start).
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if (x->end != y->end)
+		return x->end < y->end ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return (x->tid > y->tid) - (x->tid < y->tid);
 }
 
 // The start of the run of segments without a gap, of addr's protections,
@@ -233,15 +241,8 @@ static void add_segment(struct builder *b, const struct hs_roots_input *in, cons
 			const struct hs_region *regs, size_t nregs, const struct thread_span *ts, size_t nts)
 {
 	uint64_t p = seg->start, s1 = seg->start + seg->filesz;
-	size_t lo = 0, hi = nts;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (ts[mid].end <= p)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < nts && ts[i].start < s1 && p < s1; i++) {
+	// The first span ending after p (disjoint and sorted: their ends are sorted too).
+	for (size_t i = HS_LOWER_BOUND(ts, nts, end, p + 1); i < nts && ts[i].start < s1 && p < s1; i++) {
 		if (ts[i].start > p)
 			add_base(b, in, regs, nregs, p, ts[i].start);
 		uint64_t from = ts[i].start > p ? ts[i].start : p, to = ts[i].end < s1 ? ts[i].end : s1;

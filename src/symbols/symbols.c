@@ -31,6 +31,7 @@
 #include "symbols.h"
 #include "symtab.h"
 #include "target.h"
+#include "vec.h"
 
 // Bounds: a core is hostile input, and so are the files it names.
 #define MAX_MODULES        16384
@@ -758,38 +759,26 @@ bool hs_symbols_exe_mismatch(struct hs_symbols *s)
 
 /* ---- modules ---- */
 
+// The number of modules starting at or before addr (they are sorted by start).
+static size_t modules_upto(const struct hs_symbols *s, uint64_t addr)
+{
+	return addr == UINT64_MAX ? s->nmodules : HS_LOWER_BOUND(s->modules, s->nmodules, start, addr + 1);
+}
+
 struct hs_module *hs_symbols_module_at(struct hs_symbols *s, uint64_t addr)
 {
-	if (!s || !s->nmodules)
+	if (!s)
 		return NULL;
-	// The last module starting at or before addr.
-	size_t lo = 0, hi = s->nmodules;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->modules[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0)
-		return NULL;
-	struct hs_module *m = &s->modules[lo - 1];
-	return addr < m->end ? m : NULL;
+	size_t k = modules_upto(s, addr);
+	return k && addr < s->modules[k - 1].end ? &s->modules[k - 1] : NULL;
 }
 
 struct hs_module *hs_symbols_module_after(struct hs_symbols *s, uint64_t addr)
 {
 	if (!s)
 		return NULL;
-	size_t lo = 0, hi = s->nmodules;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->modules[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < s->nmodules ? &s->modules[lo] : NULL;
+	size_t k = modules_upto(s, addr);
+	return k < s->nmodules ? &s->modules[k] : NULL;
 }
 
 struct hs_module *hs_symbols_module_named(struct hs_symbols *s, const char *prefix)
