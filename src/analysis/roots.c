@@ -184,18 +184,20 @@ static struct hs_error *thread_spans(const struct hs_roots_input *in, struct thr
 		const struct hs_segment *fseg = fs ? hs_memory_segment(mem, fs) : NULL;
 		bool tls_dumped = fseg && (fseg->flags & HS_SEG_W) && fs - fseg->start < fseg->filesz;
 		uint64_t tls_lo = tls_dumped ? static_tls_start(mem, fs) : 0;
+		// A pthread's TLS and TCB: at the top of its own stack mapping.
+		bool tls_on_stack = tls_dumped && th->stack_hi && sp <= fs && fs < th->stack_hi;
 		if (th->stack_hi) {
 			const struct hs_segment *seg = hs_memory_segment(mem, sp);
 			if (seg && seg->start < sp)
 				v[n++] = (struct thread_span){ seg->start, sp, DEAD, th->tid };
-			if (tls_dumped && sp <= fs && fs < th->stack_hi && tls_lo > sp) {
+			if (tls_on_stack && tls_lo > sp) {
 				v[n++] = (struct thread_span){ sp, tls_lo, HS_ROOT_STACK, th->tid };
 				v[n++] = (struct thread_span){ tls_lo, th->stack_hi, HS_ROOT_TLS, th->tid };
 				continue;
 			}
 			v[n++] = (struct thread_span){ sp, th->stack_hi, HS_ROOT_STACK, th->tid };
 		}
-		if (tls_dumped && !(th->stack_hi && sp <= fs && fs < th->stack_hi)) {
+		if (tls_dumped && !tls_on_stack) {
 			uint64_t lo = run_start(mem, fs), hi = run_end(mem, fs);
 			uint64_t end = fs + TCB_MAX < hi ? fs + TCB_MAX : hi;
 			v[n++] = (struct thread_span){ tls_lo > lo ? tls_lo : lo, end, HS_ROOT_TLS, th->tid };
