@@ -254,7 +254,7 @@ void hs_session_walk_ctx(struct hs_session *s, size_t w, struct hs_walk_ctx *ctx
 		.notes = n, .target_path = s->target->path,
 		.overrides = s->overrides, .noverrides = s->noverrides,
 		.no_debuginfo = s->sym_opts.no_debuginfo, .state = hs_walker_state_ids(w),
-		.diags = &s->diags,
+		.diags = &s->diags, .jobs = s->jobs,
 	};
 	for (size_t d = 0; d < s->ndesc; d++)
 		ctx->arena_base += (unsigned)s->desc[d].narenas;
@@ -592,7 +592,9 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 // out of memory stops the types.
 static struct hs_error *types_containers(struct hs_session *s)
 {
+	double t0 = hs_now();
 	struct hs_error *err = hs_session_need_containers(s);
+	hs_session_time(s, "containers", t0);
 	if (err && err->code == HS_ERR_NOMEM)
 		return err;
 	if (err)
@@ -709,7 +711,7 @@ struct hs_error *hs_session_need_containers(struct hs_session *s)
 	const struct hs_containers_input in = {
 		.a = s->analysis, .heap = &s->heap, .mem = &s->target->mem, .symbols = s->symbols,
 		.types = s->types, .diags = &s->diags, .go_rt = s->go_rt, .go_block_die = s->go_block_die,
-		.locals = hs_session_locals(s),
+		.locals = hs_session_locals(s), .jobs = s->jobs,
 		.ctx = s, .block_field = containers_block_field, .global_field = containers_global_field,
 		.frame_function = containers_frame_function,
 	};

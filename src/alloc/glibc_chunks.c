@@ -10,6 +10,7 @@
  * headers in anonymous writable mappings, counted against mp_.n_mmaps.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,26 +328,177 @@ static struct hs_error *walk_main_heap(struct gl *g, struct gl_heap *h, struct h
 	return add_heap_region(d, h->start, h->end, 0);
 }
 
+/* Thread heaps are runs of chunks that share nothing a walk writes but the
+ * arena totals and the findings: the last thread heaps, about half of all
+ * heap bytes, are walked on a helper thread ("far" heaps) into a block array
+ * of its own, with its own read cache, arena totals and deferred findings.
+ * Then each far heap is finished here, in order, as if walked here: its
+ * findings said, its blocks appended, its top and region added.  The result
+ * is the one-thread walk's, block for block and finding for finding.  Even
+ * a small heap is split so (a thread costs little next to reading a core):
+ * every core with thread arenas takes this path, tests included. */
+struct far_heap {
+	size_t first, n;            /* its blocks in far.out */
+	size_t diags;               /* its findings start here in far.defer */
+	uint64_t end;               /* where its walk ended */
+	struct hs_error *err;
+	bool interrupted;
+};
+
+struct far {
+	struct gl g;                /* a copy: read cache, context, arenas */
+	struct hs_walk_ctx ctx;
+	struct hs_walk_defer defer;
+	struct hs_heap out;
+	size_t from;                /* heaps [from, g.nheaps) */
+	struct far_heap *heaps;
+};
+
+static void *far_run(void *arg)
+{
+	struct far *f = arg;
+	for (size_t i = f->from; i < f->g.nheaps; i++) {
+		struct far_heap *fh = &f->heaps[i - f->from];
+		fh->first = f->out.n;
+		fh->diags = f->defer.n;
+		fh->end = walk_heap(&f->g, &f->g.heaps[i], &f->out, &fh->err);
+		fh->n = f->out.n - fh->first;
+		fh->interrupted = f->g.interrupted;
+		if (fh->err || fh->interrupted)
+			break;
+	}
+	return NULL;
+}
+
+// The first far heap: thread heaps from there on hold about half of the heap
+// bytes; nheaps when none is worth a thread.
+static size_t far_from(const struct gl *g)
+{
+	if (g->ctx->jobs < 2 || !hs_memory_loaded(g->mem))
+		return g->nheaps;
+	uint64_t total = 0, tail = 0;
+	for (size_t i = 0; i < g->nheaps; i++)
+		total += g->heaps[i].end - g->heaps[i].start;
+	size_t k = g->nheaps;
+	while (k > 0 && !g->heaps[k - 1].main && !g->heaps[k - 1].top_guess && tail < total / 2) {
+		k--;
+		tail += g->heaps[k].end - g->heaps[k].start;
+	}
+	return k;
+}
+
+// After heap i's chunks: its top (when it ends in one) and its region.
+static struct hs_error *heap_done(struct gl *g, size_t i, uint64_t end, struct hs_heap *out,
+				  struct hs_alloc_desc *d)
+{
+	struct gl_heap *h = &g->heaps[i];
+	if (h->has_top) {
+		if (end != g->arenas[h->arena].top && !g->interrupted)
+			gdiag(g, DK_HEADER, HS_DIAG_ERROR, end,
+			      "%s: the chunk walk of heap 0x%" PRIx64 " ended at 0x%" PRIx64 ", not at top",
+			      g->arenas[h->arena].out.label, h->start, end);
+		HS_CHECK(emit_top(g, h->arena, h, out));
+	}
+	return add_heap_region(d, h->start, h->end, h->arena);
+}
+
+static struct hs_error *far_finish(struct gl *g, struct far *f, struct hs_heap *out, struct hs_alloc_desc *d)
+{
+	for (size_t i = f->from; i < g->nheaps && !g->interrupted; i++) {
+		const struct far_heap *fh = &f->heaps[i - f->from];
+		bool last = i + 1 == g->nheaps || fh->err || fh->interrupted;
+		hs_walk_defer_replay(g->ctx, &f->defer, fh->diags, last ? f->defer.n : fh[1].diags);
+		HS_CHECK(fh->err);
+		HS_CHECK(hs_heap_append(out, f->out.blocks + fh->first, fh->n));
+		g->interrupted = fh->interrupted;
+		HS_CHECK(heap_done(g, i, fh->end, out, d));
+		if (last)
+			break;
+	}
+	hs_walk_defer_finish(g->ctx, &f->defer);
+	for (size_t a = 0; a < g->narenas; a++) {
+		struct hs_arena *to = &g->arenas[a].out;
+		const struct hs_arena *from = &f->g.arenas[a].out;
+		to->used_count += from->used_count;
+		to->used_bytes += from->used_bytes;
+		to->free_count += from->free_count;
+		to->free_bytes += from->free_bytes;
+	}
+	return NULL;
+}
+
+static void far_free(struct far *f)
+{
+	if (!f)
+		return;
+	free(f->heaps);
+	free(f->g.arenas);
+	hs_heap_deinit(&f->out);
+	hs_walk_defer_deinit(&f->defer);
+	free(f);
+}
+
+static struct far *far_start(struct gl *g, size_t from, pthread_t *tid)
+{
+	struct far *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->from = from;
+	f->g = *g;
+	f->ctx = *g->ctx;
+	f->ctx.defer = &f->defer;
+	f->g.ctx = &f->ctx;
+	f->g.c_lo = f->g.c_len = 0;
+	f->g.c_data = NULL;
+	hs_heap_init(&f->out);
+	f->heaps = calloc(g->nheaps - from, sizeof(*f->heaps));
+	f->g.arenas = malloc(g->narenas * sizeof(*f->g.arenas));
+	if (!f->heaps || !f->g.arenas) {
+		far_free(f);
+		return NULL;
+	}
+	memcpy(f->g.arenas, g->arenas, g->narenas * sizeof(*f->g.arenas));
+	for (size_t a = 0; a < g->narenas; a++) {
+		struct hs_arena *o = &f->g.arenas[a].out;
+		o->used_count = o->used_bytes = o->free_count = o->free_bytes = 0;
+	}
+	// Room for the most chunks the far heaps can hold: pages never
+	// written cost nothing, and the array never moves.
+	uint64_t bytes = 0;
+	for (size_t i = from; i < g->nheaps; i++)
+		bytes += g->heaps[i].end - g->heaps[i].start;
+	(void)hs_heap_reserve(&f->out, (size_t)(bytes / HS_GLIBC_MINSIZE + 1));
+	if (pthread_create(tid, NULL, far_run, f) != 0) {
+		far_free(f);
+		return NULL;
+	}
+	return f;
+}
+
 struct hs_error *glibc_walk_heaps(struct gl *g, struct hs_heap *out, struct hs_alloc_desc *d)
 {
-	for (size_t i = 0; i < g->nheaps && !g->interrupted; i++) {
+	size_t from = far_from(g);
+	pthread_t tid;
+	struct far *f = from < g->nheaps ? far_start(g, from, &tid) : NULL;
+	size_t here = f ? from : g->nheaps;
+	struct hs_error *err = NULL;
+	for (size_t i = 0; i < here && !g->interrupted && !err; i++) {
 		struct gl_heap *h = &g->heaps[i];
-		struct hs_error *err = NULL;
 		if (h->main && h->has_top) {
-			HS_CHECK(walk_main_heap(g, h, out, d));
+			err = walk_main_heap(g, h, out, d);
 			continue;
 		}
 		uint64_t end = walk_heap(g, h, out, &err);
-		HS_CHECK(err);
-		if (h->has_top) {
-			if (end != g->arenas[h->arena].top && !g->interrupted)
-				gdiag(g, DK_HEADER, HS_DIAG_ERROR, end,
-				      "%s: the chunk walk of heap 0x%" PRIx64 " ended at 0x%" PRIx64 ", not at top",
-				      g->arenas[h->arena].out.label, h->start, end);
-			HS_CHECK(emit_top(g, h->arena, h, out));
-		}
-		HS_CHECK(add_heap_region(d, h->start, h->end, h->arena));
+		if (!err)
+			err = heap_done(g, i, end, out, d);
 	}
+	if (f) {
+		pthread_join(tid, NULL);
+		if (!err && !g->interrupted)
+			err = far_finish(g, f, out, d);
+		far_free(f);
+	}
+	HS_CHECK(err);
 	if (g->interrupted)
 		return hs_error_create(HS_ERR_INTERRUPTED, "interrupted");
 	return NULL;

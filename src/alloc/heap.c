@@ -55,6 +55,19 @@ struct hs_error *hs_heap_add(struct hs_heap *h, uint64_t address, uint64_t size,
 	return NULL;
 }
 
+struct hs_error *hs_heap_append(struct hs_heap *h, const struct hs_block *b, size_t n)
+{
+	if (!n)
+		return NULL;
+	HS_CHECK(HS_VEC_GROW(h->blocks, h->cap, h->n + n));
+	for (size_t i = 0; i < n && h->sorted; i++)
+		if ((i ? b[i - 1].address : h->n ? h->blocks[h->n - 1].address : 0) > b[i].address)
+			h->sorted = false;
+	memcpy(h->blocks + h->n, b, n * sizeof(*b));
+	h->n += n;
+	return NULL;
+}
+
 /* Merge the sorted runs [a, m) and [m, e) of src into dst (stable). */
 static void merge_runs(const struct hs_block *src, struct hs_block *dst,
 		       size_t a, size_t m, size_t e)

@@ -1,10 +1,13 @@
 /* walker.c - the walker context's helpers (walker.h): checked reads, bounded
  * list walks, symbols, overrides and rate-limited diagnostics. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "clock.h"
 #include "symtab.h"
+#include "vec.h"
 #include "walker.h"
 
 bool hs_walk_interrupted(const struct hs_walk_ctx *ctx)
@@ -142,12 +145,27 @@ bool hs_walk_override(const struct hs_walk_ctx *ctx, const char *name, uint64_t 
 	return false;
 }
 
+static void defer(struct hs_walk_defer *df, unsigned kind, enum hs_diag_level level, uint64_t addr,
+		  const char *text)
+{
+	char *m = strdup(text);
+	if (!m || HS_VEC_GROW(df->v, df->cap, df->n + 1)) {
+		free(m);
+		df->nomem = true;
+		return;
+	}
+	df->v[df->n++] = (struct hs_walk_deferred){ kind, level, addr, m };
+}
+
 static void vdiag(struct hs_walk_ctx *ctx, enum hs_diag_level level, uint64_t addr, const char *fmt,
 		  va_list ap)
 {
 	char buf[512];
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	hs_diag_add(ctx->diags, level, ctx->walker ? ctx->walker->name : "heap", addr, "%s", buf);
+	if (ctx->defer)
+		defer(ctx->defer, UINT_MAX, level, addr, buf);
+	else
+		hs_diag_add(ctx->diags, level, ctx->walker ? ctx->walker->name : "heap", addr, "%s", buf);
 }
 
 void hs_walk_diag(struct hs_walk_ctx *ctx, enum hs_diag_level level, uint64_t addr, const char *fmt, ...)
@@ -172,12 +190,56 @@ void hs_walk_diagk(struct hs_walk_ctx *ctx, unsigned kind, enum hs_diag_level le
 {
 	if (kind >= ctx->ndiag_kinds)
 		kind = ctx->ndiag_kinds ? ctx->ndiag_kinds - 1 : 0;
+	struct hs_walk_defer *df = ctx->defer;
+	if (df && ctx->ndiag_kinds) {
+		// Only the first per_kind can ever be listed: keep those.
+		if (df->total[kind]++ >= ctx->diag_per_kind)
+			return;
+		char buf[512];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		va_end(ap);
+		df->kept[kind]++;
+		defer(df, kind, level, addr, buf);
+		return;
+	}
 	if (ctx->diag_counts[kind]++ >= ctx->diag_per_kind && ctx->ndiag_kinds)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
 	vdiag(ctx, level, addr, fmt, ap);
 	va_end(ap);
+}
+
+void hs_walk_defer_replay(struct hs_walk_ctx *ctx, const struct hs_walk_defer *df, size_t from, size_t to)
+{
+	const char *stage = ctx->walker ? ctx->walker->name : "heap";
+	for (size_t i = from; i < to && i < df->n; i++) {
+		const struct hs_walk_deferred *d = &df->v[i];
+		if (d->kind != UINT_MAX && ctx->diag_counts[d->kind]++ >= ctx->diag_per_kind)
+			continue;
+		hs_diag_add(ctx->diags, d->level, stage, d->addr, "%s", d->message);
+	}
+}
+
+// What was counted and never kept comes after every kept finding of its
+// kind, when that kind's limit was reached: only the count is left to add.
+void hs_walk_defer_finish(struct hs_walk_ctx *ctx, const struct hs_walk_defer *df)
+{
+	for (unsigned k = 0; k < ctx->ndiag_kinds; k++)
+		ctx->diag_counts[k] += df->total[k] - df->kept[k];
+	if (df->nomem)
+		hs_diag_add(ctx->diags, HS_DIAG_WARNING, ctx->walker ? ctx->walker->name : "heap", 0,
+			    "out of memory: some findings of the walk were lost");
+}
+
+void hs_walk_defer_deinit(struct hs_walk_defer *df)
+{
+	for (size_t i = 0; i < df->n; i++)
+		free(df->v[i].message);
+	free(df->v);
+	memset(df, 0, sizeof(*df));
 }
 
 void hs_walk_diag_flush(struct hs_walk_ctx *ctx)

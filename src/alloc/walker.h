@@ -66,6 +66,8 @@ struct hs_walk_ctx {
 	const char *const *diag_what;
 	unsigned ndiag_kinds, diag_per_kind;
 	unsigned diag_counts[HS_WALK_DIAG_KINDS];
+	struct hs_walk_defer *defer;              /* non-NULL: findings are kept here */
+	int jobs;                                 /* threads a walker may use */
 };
 
 /* Has the user asked to stop (Ctrl-C, hs_interrupt)? */
@@ -128,5 +130,26 @@ void hs_walk_diagk(struct hs_walk_ctx *ctx, unsigned kind, enum hs_diag_level le
 		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Say how many of each kind were not listed (at the end of walk()). */
 void hs_walk_diag_flush(struct hs_walk_ctx *ctx);
+
+/* Findings of work done on another thread, said later as if said then: a
+ * copy of the context with .defer set keeps its findings (those that could
+ * be listed, and the count of each kind), and hs_walk_defer_replay() says a
+ * stretch of them through the real context, in order. */
+struct hs_walk_deferred {
+	unsigned kind;              /* UINT_MAX: not rate-limited (hs_walk_diag) */
+	enum hs_diag_level level;
+	uint64_t addr;
+	char *message;
+};
+struct hs_walk_defer {
+	struct hs_walk_deferred *v;
+	size_t n, cap;
+	unsigned total[HS_WALK_DIAG_KINDS], kept[HS_WALK_DIAG_KINDS];
+	bool nomem;                 /* some findings were lost */
+};
+void hs_walk_defer_replay(struct hs_walk_ctx *ctx, const struct hs_walk_defer *df, size_t from, size_t to);
+/* The counts of what was never kept (after the last replay). */
+void hs_walk_defer_finish(struct hs_walk_ctx *ctx, const struct hs_walk_defer *df);
+void hs_walk_defer_deinit(struct hs_walk_defer *df);
 
 #endif

@@ -1,6 +1,7 @@
 /* containers.c - see containers.h: the kinds table, discovery by shape,
  * naming by DWARF, anchors, retained bytes and the types containers give. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "symbols.h"
 #include "target.h"
 #include "types.h"
+#include "vec.h"
 
 /* The kinds, probed in this order.  Adding a kind: one file defining a
  * struct hs_container_kind, one line here (docs/containers.md). */
@@ -252,17 +254,79 @@ static bool recently_found(const struct hs_containers *cs, uint64_t obj)
 	return false;
 }
 
-// Offer [start, end) to every kind's probe: at each word that holds a heap
-// address (every non-empty container has one at its anchor_word), and at
-// block starts for the kinds that live in their own allocation.
-static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdiff_t block)
+/* Discovery reads every word of every used block: the probes only read
+ * (the graph, the memory, the symbols), so stretches of blocks are probed on
+ * two threads at once, each keeping the probes that held in address order;
+ * then the stretch's hits are walked on one thread in that order, which is
+ * the order of probing the heap word by word. */
+#define PROBE_STRETCH 262144u   /* blocks */
+
+struct hit { uint64_t obj; uint32_t kind; };
+
+struct probe_part {
+	const struct hs_containers_input *in;
+	struct hs_cwalk cw;         /* the probes' own: they read in, never cs */
+	size_t first, last;         /* blocks */
+	struct hit *v;
+	size_t n, cap;
+	bool nomem;
+};
+
+// Offer the words of [p0, stop), read at base, to every kind's probe: at
+// each word that holds a heap address (every non-empty container has one at
+// its anchor_word), and at block starts for the kinds that live in their own
+// allocation; objects stay inside [start, end).
+static void probe_run(struct probe_part *pp, uint64_t start, uint64_t end, ptrdiff_t block, uint64_t p0,
+		      uint64_t stop, const uint8_t *base)
 {
-	const struct hs_containers_input *in = d->in;
+	const struct hs_containers_input *in = pp->in;
 	const struct hs_analysis *a = in->a;
+	uint64_t first = block >= 0 ? in->heap->blocks[block].address : UINT64_MAX;
+	for (uint64_t p = p0; p + 8 <= stop && !pp->nomem; p += 8) {
+		uint64_t v;
+		memcpy(&v, base + (p - p0), 8);
+		// Most words are neither a heap address nor a block's first.
+		bool heap_word = v >= a->map.lo && v < a->map.hi;
+		bool block_start = p == first;
+		if (!heap_word && !block_start)
+			continue;
+		for (uint32_t k = 0; k < NKINDS; k++) {
+			const struct hs_container_kind *kind = kinds[k];
+			uint64_t obj;
+			if (kind->at_block_start) {
+				if (!block_start)
+					continue;
+				obj = p;
+			} else {
+				if (!heap_word || p - start < 8u * kind->anchor_word)
+					continue;
+				obj = p - 8u * kind->anchor_word;
+			}
+			if (obj + kind->size > end)
+				continue;
+			// Within the run read: no lookup.
+			const uint64_t *w = obj >= p0 && obj + kind->size <= stop
+						    ? (const uint64_t *)(base + (obj - p0))
+						    : (const uint64_t *)hs_memory_span(in->mem, obj, kind->size);
+			if (!w || !kind->probe(&pp->cw, obj, w))
+				continue;
+			if (HS_VEC_GROW(pp->v, pp->cap, pp->n + 1)) {
+				pp->nomem = true;
+				break;
+			}
+			pp->v[pp->n++] = (struct hit){ obj, k };
+		}
+	}
+}
+
+// [start, end) run by run: holes and memory not dumped are skipped, never
+// faulted in.
+static void probe_range(struct probe_part *pp, uint64_t start, uint64_t end, ptrdiff_t block)
+{
+	const struct hs_memory *mem = pp->in->mem;
 	start = (start + 7) & ~UINT64_C(7);
-	for (uint64_t p = start; p + 8 <= end && !d->err;) {
-		// Holes and memory not dumped are skipped, never faulted in.
-		uint64_t len, q = hs_memory_next_scan_run(in->mem, p, end, &len);
+	for (uint64_t p = start; p + 8 <= end && !pp->nomem;) {
+		uint64_t len, q = hs_memory_next_scan_run(mem, p, end, &len);
 		if (q == UINT64_MAX)
 			break;
 		uint64_t stop = q + len;
@@ -271,41 +335,62 @@ static void probe_range(struct discovery *d, uint64_t start, uint64_t end, ptrdi
 			p = stop;
 			continue;
 		}
-		const uint8_t *base = hs_memory_span(in->mem, p, stop - p);
+		const uint8_t *base = hs_memory_span(pp->in->mem, p, stop - p);
 		if (!base)
 			break;
-		uint64_t p0 = p;
-		for (; p + 8 <= stop && !d->err; p += 8) {
-			uint64_t v;
-			memcpy(&v, base + (p - p0), 8);
-			// Most words are neither a heap address nor a block's first.
-			bool heap_word = v >= a->map.lo && v < a->map.hi;
-			bool block_start = block >= 0 && p == in->heap->blocks[block].address;
-			if (!heap_word && !block_start)
-				continue;
-			for (size_t k = 0; k < NKINDS; k++) {
-				const struct hs_container_kind *kind = kinds[k];
-				uint64_t obj;
-				if (kind->at_block_start) {
-					if (!block_start)
-						continue;
-					obj = p;
-				} else {
-					if (!heap_word || p - start < 8u * kind->anchor_word)
-						continue;
-					obj = p - 8u * kind->anchor_word;
-				}
-				if (obj + kind->size > end)
-					continue;
-				const uint64_t *w = (const uint64_t *)hs_memory_span(in->mem, obj, kind->size);
-				if (!w || !kind->probe(&d->cw, obj, w))
-					continue;
-				if (recently_found(d->cs, obj))
-					continue;
-				try_container(d, kind, obj, w, dwarf_at(d->dwarf, obj), NULL);
-			}
-		}
+		probe_run(pp, start, end, block, p, stop, base);
+		p = stop;
 	}
+}
+
+static void *probe_blocks(void *arg)
+{
+	struct probe_part *pp = arg;
+	const struct hs_containers_input *in = pp->in;
+	// The run of readable memory the last block lay in: most blocks lie in
+	// the one before's.
+	uint64_t run_lo = 0, run_hi = 0;
+	const uint8_t *run = NULL;
+	for (size_t i = pp->first; i < pp->last && !pp->nomem; i++) {
+		if (!(in->a->flags[i] & HS_NODE_USED))
+			continue;
+		const struct hs_block *b = &in->heap->blocks[i];
+		// Go's objects hold Go containers, found by type below, not C's.
+		if (in->go_rt && hs_go_span_of(in->go_rt, b->address))
+			continue;
+		uint64_t start = (b->address + 7) & ~UINT64_C(7), end = b->address + hs_block_size(b);
+		if (start >= end)
+			continue;
+		if (!run || start < run_lo || end > run_hi) {
+			uint64_t len = 0, q = hs_memory_next_scan_run(in->mem, start, UINT64_MAX, &len);
+			run = q == start ? hs_memory_span(in->mem, q, len) : NULL;
+			run_lo = q;
+			run_hi = q + len;
+		}
+		if (run && start >= run_lo && end <= run_hi)
+			probe_run(pp, start, end, (ptrdiff_t)i, start, end, run + (start - run_lo));
+		else
+			probe_range(pp, b->address, end, (ptrdiff_t)i);
+	}
+	return NULL;
+}
+
+// Walk the hits of a part in order; a container found a few words back is
+// not walked again.
+static void walk_hits(struct discovery *d, struct probe_part *pp)
+{
+	if (pp->nomem && !d->err)
+		d->err = &hs_error_nomem;
+	for (size_t h = 0; h < pp->n && !d->err; h++) {
+		const struct hs_container_kind *kind = kinds[pp->v[h].kind];
+		uint64_t obj = pp->v[h].obj;
+		if (recently_found(d->cs, obj))
+			continue;
+		const uint64_t *w = (const uint64_t *)hs_memory_span(d->in->mem, obj, kind->size);
+		if (w)
+			try_container(d, kind, obj, w, dwarf_at(d->dwarf, obj), NULL);
+	}
+	pp->n = 0;
 }
 
 static void discover(struct discovery *d)
@@ -313,19 +398,38 @@ static void discover(struct discovery *d)
 	const struct hs_containers_input *in = d->in;
 	const struct hs_analysis *a = in->a;
 	const struct hs_roots *roots = &a->roots;
-	for (size_t r = 0; r < roots->n && !d->err; r++)
-		if (roots->ranges[r].kind != HS_ROOT_REGISTER)
-			probe_range(d, roots->ranges[r].start, roots->ranges[r].end, -1);
-	d->cs->nroot = d->cs->n;
-	for (size_t i = 0; i < in->heap->n && !d->err; i++) {
-		if (!(a->flags[i] & HS_NODE_USED))
+	struct probe_part parts[2];
+	for (size_t k = 0; k < 2; k++)
+		parts[k] = (struct probe_part){ .in = in, .cw = { .in = in, .cs = d->cs } };
+	for (size_t r = 0; r < roots->n && !d->err; r++) {
+		if (roots->ranges[r].kind == HS_ROOT_REGISTER)
 			continue;
-		const struct hs_block *b = &in->heap->blocks[i];
-		// Go's objects hold Go containers, found by type below, not C's.
-		if (in->go_rt && hs_go_span_of(in->go_rt, b->address))
-			continue;
-		probe_range(d, b->address, b->address + hs_block_size(b), (ptrdiff_t)i);
+		probe_range(&parts[0], roots->ranges[r].start, roots->ranges[r].end, -1);
+		walk_hits(d, &parts[0]);
 	}
+	d->cs->nroot = d->cs->n;
+	// Threads only where every segment is loaded already (the scan loaded
+	// them): a probe must not load one.
+	bool two = in->jobs > 1 && in->heap->n >= 2 * 4096 && hs_memory_loaded(in->mem);
+	for (size_t lo = 0; lo < in->heap->n && !d->err; lo += PROBE_STRETCH) {
+		size_t hi = in->heap->n - lo > PROBE_STRETCH ? lo + PROBE_STRETCH : in->heap->n;
+		size_t np = two && hi - lo >= 4096 ? 2 : 1;
+		for (size_t k = 0; k < np; k++) {
+			parts[k].first = lo + (hi - lo) * k / np;
+			parts[k].last = lo + (hi - lo) * (k + 1) / np;
+		}
+		pthread_t tid;
+		bool threaded = np == 2 && pthread_create(&tid, NULL, probe_blocks, &parts[1]) == 0;
+		probe_blocks(&parts[0]);
+		if (threaded)
+			pthread_join(tid, NULL);
+		else if (np == 2)
+			probe_blocks(&parts[1]);
+		for (size_t k = 0; k < np; k++)
+			walk_hits(d, &parts[k]);
+	}
+	free(parts[0].v);
+	free(parts[1].v);
 	d->cs->nshape = d->cs->n;
 	// What DWARF says is a container but the shape refused (empty, corrupt).
 	for (size_t i = 0; d->dwarf && i < d->dwarf->n && !d->err; i++) {
@@ -572,6 +676,10 @@ static struct hs_error *anchors_build(const struct hs_containers_input *in, stru
 	an->parent = malloc((n ? n : 1) * sizeof(uint32_t));
 	an->is_wanted = calloc(n ? n : 1, 1);
 	uint32_t *queue = malloc((n ? n : 1) * sizeof(uint32_t));
+	hs_hint_huge(an->seed_word, n * sizeof(uint64_t));
+	hs_hint_huge(an->parent, n * sizeof(uint32_t));
+	hs_hint_huge(an->is_wanted, n);
+	hs_hint_huge(queue, n * sizeof(uint32_t));
 	if (!an->seed_word || !an->parent || !an->is_wanted || !queue) {
 		free(queue);
 		return &hs_error_nomem;
@@ -822,6 +930,8 @@ static struct hs_error *retained(struct hs_containers *cs)
 	size_t n = a->n;
 	uint32_t *lab = calloc(n ? n : 1, sizeof(uint32_t));
 	uint32_t *queue = malloc((3 * n + 1) * sizeof(uint32_t));
+	hs_hint_huge(lab, n * sizeof(uint32_t));
+	hs_hint_huge(queue, (3 * n + 1) * sizeof(uint32_t));
 	if (!lab || !queue) {
 		free(lab);
 		free(queue);
@@ -991,6 +1101,8 @@ struct hs_error *hs_containers_create(const struct hs_containers_input *input, s
 	const struct hs_containers_input *in = &cs->in;
 	cs->owner = calloc(n ? n : 1, sizeof(uint32_t));
 	cs->role = calloc(n ? n : 1, 1);
+	hs_hint_huge(cs->owner, n * sizeof(uint32_t));
+	hs_hint_huge(cs->role, n);
 	if (!cs->owner || !cs->role) {
 		hs_containers_destroy(cs);
 		return &hs_error_nomem;

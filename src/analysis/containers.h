@@ -123,6 +123,7 @@ struct hs_containers_input {
 	/* The program's local and TLS variables (locals.h: a stack or TLS word's
 	 * variable and its name, "main::cache"); NULL: none. */
 	struct hs_locals *locals;
+	int jobs;                         /* threads discovery may use */
 	void *ctx;                        /* the callbacks' */
 	/* The member at byte off of block b ("next", a Go struct's field). */
 	bool (*block_field)(void *ctx, size_t b, uint64_t off, char *buf, size_t len);

@@ -3,17 +3,28 @@
 #include <string.h>
 #include "dominators.h"
 #include "graph.h"
+#include "vec.h"
 
 #define NONE HS_DOM_NONE
+#define AHEAD 8                 /* vertices ahead whose predecessors are asked for */
+
+/* Lengauer-Tarjan, numbered in depth-first order: the forest (ancestor,
+ * best), the semidominators and the buckets are indexed by depth-first
+ * number and hold depth-first numbers, so a semidominator compares as it is,
+ * and a vertex's parent, ancestors and dominators lie near it in memory.
+ * Only the depth-first search itself and the predecessors are by block. */
+struct vx {                     /* what eval() reads together */
+	uint32_t ancestor, best, semi, parent;
+};
 
 struct lt {
 	const struct hs_analysis *a;
-	size_t n;                /* blocks; the virtual root is n */
-	uint32_t *dfnum;         /* 1-based; 0 unvisited (root is 1) */
-	uint32_t *vertex;        /* dfnum - 1 -> node */
-	uint32_t *parent, *semi, *ancestor, *best, *samedom, *idom;
-	uint32_t *bucket, *next; /* bucket lists */
-	uint8_t *from_root;      /* the virtual root is a predecessor */
+	size_t n;                /* blocks; the virtual root is n, numbered 0 */
+	uint32_t *dfnum;         /* per block: its number + 1; 0 unvisited */
+	uint32_t *vertex;        /* number -> block (n: the root) */
+	struct vx *v;            /* per number */
+	uint32_t *idom, *samedom, *bucket, *next;   /* per number */
+	uint8_t *from_root;      /* per block: the virtual root is a predecessor */
 	size_t count;
 };
 
@@ -21,9 +32,9 @@ static void visit(struct lt *t, uint32_t start, uint32_t parent, uint32_t *stack
 {
 	const struct hs_analysis *a = t->a;
 	size_t sp = 0;
+	t->v[t->count].parent = parent;
+	t->vertex[t->count] = start;
 	t->dfnum[start] = (uint32_t)++t->count;
-	t->vertex[t->count - 1] = start;
-	t->parent[start] = parent;
 	stack[sp] = start;
 	pos[sp++] = a->fwd_off[start];
 	while (sp) {
@@ -35,70 +46,106 @@ static void visit(struct lt *t, uint32_t start, uint32_t parent, uint32_t *stack
 		uint32_t w = a->fwd[pos[sp - 1]++];
 		if (t->dfnum[w])
 			continue;
+		t->v[t->count].parent = t->dfnum[v] - 1;
+		t->vertex[t->count] = w;
 		t->dfnum[w] = (uint32_t)++t->count;
-		t->vertex[t->count - 1] = w;
-		t->parent[w] = v;
+		// Its edges and their targets' numbers are read next.
+		__builtin_prefetch(&a->fwd_off[w]);
 		stack[sp] = w;
 		pos[sp++] = a->fwd_off[w];
 	}
 }
 
 // Path compression without recursion: climb to the top, then walk back down.
-static uint32_t eval(struct lt *t, uint32_t v, uint32_t *path)
+static uint32_t eval(struct vx *vx, uint32_t v, uint32_t *path)
 {
-	if (t->ancestor[v] == NONE)
+	if (vx[v].ancestor == NONE)
 		return v;
 	size_t k = 0;
 	uint32_t u = v;
-	while (t->ancestor[t->ancestor[u]] != NONE) {
+	while (vx[vx[u].ancestor].ancestor != NONE) {
 		path[k++] = u;
-		u = t->ancestor[u];
+		u = vx[u].ancestor;
 	}
 	while (k) {
-		uint32_t x = path[--k];
-		uint32_t anc = t->ancestor[x];
-		if (t->dfnum[t->semi[t->best[anc]]] < t->dfnum[t->semi[t->best[x]]])
-			t->best[x] = t->best[anc];
-		t->ancestor[x] = t->ancestor[anc];
+		struct vx *x = &vx[path[--k]];
+		const struct vx *anc = &vx[x->ancestor];
+		if (vx[anc->best].semi < vx[x->best].semi)
+			x->best = anc->best;
+		x->ancestor = anc->ancestor;
 	}
-	return t->best[v];
+	return vx[v].best;
+}
+
+// The predecessors of the vertex numbered i are read some vertices before
+// they are needed: the block's reverse edges, then their numbers.  Never
+// the root's (number 0: it is no block).
+static void prefetch_preds(const struct lt *t, size_t i)
+{
+	const struct hs_analysis *a = t->a;
+	if (i > 2 * AHEAD) {
+		uint32_t w = t->vertex[i - 2 * AHEAD];
+		__builtin_prefetch(&a->rev_off[w]);
+		__builtin_prefetch(&t->from_root[w]);
+	}
+	if (i > AHEAD) {
+		uint32_t w = t->vertex[i - AHEAD];
+		uint32_t e = a->rev_off[w], end = a->rev_off[w + 1];
+		__builtin_prefetch(&a->rev[e]);
+		for (uint32_t k = 0; k < 4 && e + k < end; k++)
+			__builtin_prefetch(&t->dfnum[a->rev[e + k]]);
+	}
 }
 
 static void semidominators(struct lt *t, uint32_t *path)
 {
 	const struct hs_analysis *a = t->a;
-	uint32_t root = (uint32_t)t->n;
+	struct vx *vx = t->v;
 	for (size_t i = t->count - 1; i >= 1; i--) {
-		uint32_t w = t->vertex[i], p = t->parent[w], s = p;
-		for (uint32_t e = a->rev_off[w]; e < a->rev_off[w + 1]; e++) {
-			uint32_t v = a->rev[e];
-			if (!t->dfnum[v])
-				continue;
-			uint32_t s2 = t->dfnum[v] <= t->dfnum[w] ? v : t->semi[eval(t, v, path)];
-			if (t->dfnum[s2] < t->dfnum[s])
-				s = s2;
+		prefetch_preds(t, i);
+		uint32_t w = t->vertex[i], p = vx[i].parent, s = p;
+		if (t->from_root[w]) {
+			s = 0;      // the root has the smallest number of all
+		} else {
+			for (uint32_t e = a->rev_off[w]; e < a->rev_off[w + 1]; e++) {
+				uint32_t d = t->dfnum[a->rev[e]];
+				if (!d--)
+					continue;
+				uint32_t s2 = d <= i ? d : vx[eval(vx, d, path)].semi;
+				if (s2 < s)
+					s = s2;
+			}
 		}
-		if (t->from_root[w])
-			s = root;   // the root has the smallest dfnum of all
-		t->semi[w] = s;
-		t->next[w] = t->bucket[s];
-		t->bucket[s] = w;
-		t->ancestor[w] = p;
-		t->best[w] = w;
-		for (uint32_t v = t->bucket[p]; v != NONE; v = t->next[v]) {
-			uint32_t y = eval(t, v, path);
-			if (t->semi[y] == t->semi[v])
-				t->idom[v] = p;
+		vx[i].semi = s;
+		t->next[i] = t->bucket[s];
+		t->bucket[s] = (uint32_t)i;
+		vx[i].ancestor = p;
+		vx[i].best = (uint32_t)i;
+		for (uint32_t u = t->bucket[p]; u != NONE; u = t->next[u]) {
+			uint32_t y = eval(vx, u, path);
+			if (vx[y].semi == vx[u].semi)
+				t->idom[u] = p;
 			else
-				t->samedom[v] = y;
+				t->samedom[u] = y;
 		}
 		t->bucket[p] = NONE;
 	}
-	for (size_t i = 1; i < t->count; i++) {
-		uint32_t w = t->vertex[i];
-		if (t->samedom[w] != NONE)
-			t->idom[w] = t->idom[t->samedom[w]];
-	}
+	for (size_t i = 1; i < t->count; i++)
+		if (t->samedom[i] != NONE)
+			t->idom[i] = t->idom[t->samedom[i]];
+}
+
+static void lt_free(struct lt *t)
+{
+	free(t->dfnum);
+	free(t->v);
+	free(t->samedom);
+	free(t->bucket);
+	free(t->next);
+	free(t->from_root);
+	t->dfnum = t->samedom = t->bucket = t->next = NULL;
+	t->v = NULL;
+	t->from_root = NULL;
 }
 
 struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct hs_heap *heap,
@@ -106,27 +153,34 @@ struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct 
 {
 	*ret = NULL;
 	size_t n = a->n, m = n + 1;
-	struct hs_dominators *d = calloc(1, sizeof(*d));
 	struct lt t = { .a = a, .n = n };
-	uint32_t **arrays[] = { &t.dfnum, &t.vertex, &t.parent, &t.semi, &t.ancestor, &t.best,
-				&t.samedom, &t.idom, &t.bucket, &t.next };
+	uint32_t **arrays[] = { &t.vertex, &t.idom, &t.samedom, &t.bucket, &t.next };
 	uint32_t *stack = malloc(m * sizeof(uint32_t)), *pos = malloc(m * sizeof(uint32_t));
-	uint64_t *retained = calloc(m, sizeof(uint64_t));
-	uint32_t *rcount = calloc(m, sizeof(uint32_t));
+	uint64_t *rn = NULL;
+	struct hs_dominators *d = NULL;
+	t.dfnum = calloc(m, sizeof(uint32_t));
+	t.v = malloc(m * sizeof(*t.v));
 	t.from_root = calloc(m, 1);
-	bool ok = d && stack && pos && retained && rcount && t.from_root;
+	bool ok = stack && pos && t.dfnum && t.v && t.from_root;
 	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
 		ok &= (*arrays[k] = malloc(m * sizeof(uint32_t))) != NULL;
 	if (!ok)
-		goto nomem;
-	memset(t.dfnum, 0, m * sizeof(uint32_t));
-	for (size_t i = 0; i < m; i++)
-		t.ancestor[i] = t.samedom[i] = t.bucket[i] = t.idom[i] = NONE;
+		goto out;
+	// Every array is read at random: huge pages spare a TLB miss a read.
+	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
+		hs_hint_huge(*arrays[k], m * sizeof(uint32_t));
+	hs_hint_huge(stack, m * sizeof(uint32_t));
+	hs_hint_huge(pos, m * sizeof(uint32_t));
+	hs_hint_huge(t.dfnum, m * sizeof(uint32_t));
+	hs_hint_huge(t.v, m * sizeof(*t.v));
+	for (size_t i = 0; i < m; i++) {
+		t.samedom[i] = t.bucket[i] = t.idom[i] = NONE;
+		t.v[i] = (struct vx){ .ancestor = NONE, .best = (uint32_t)i, .semi = (uint32_t)i, .parent = NONE };
+	}
 	uint32_t root = (uint32_t)n;
 	t.dfnum[root] = 1;
 	t.vertex[0] = root;
 	t.count = 1;
-	t.semi[root] = root;
 	// The root's children: rooted allocations, leaked heads, then cycles.
 	for (int phase = 0; phase < 3; phase++) {
 		for (size_t i = 0; i < n; i++) {
@@ -137,38 +191,57 @@ struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct 
 				continue;
 			t.from_root[i] = 1;
 			if (!t.dfnum[i])
-				visit(&t, (uint32_t)i, root, stack, pos);
+				visit(&t, (uint32_t)i, 0, stack, pos);
 		}
 	}
 	semidominators(&t, stack);
-	// Retained sizes: children before parents (reverse DFS order).
+	lt_free(&t);
+	free(stack);
+	stack = NULL;
+	// Retained sizes by number: children before parents (reverse
+	// depth-first order), then to blocks.
+	uint32_t *cn = pos;
+	memset(cn, 0, m * sizeof(uint32_t));
+	rn = calloc(m, sizeof(uint64_t));
+	d = calloc(1, sizeof(*d));
+	if (!rn || !d || !(d->retained = calloc(m, sizeof(uint64_t))) ||
+	    !(d->retained_count = calloc(m, sizeof(uint32_t))) || !(d->idom = malloc(m * sizeof(uint32_t)))) {
+		ok = false;
+		goto out;
+	}
+	hs_hint_huge(rn, m * sizeof(uint64_t));
+	hs_hint_huge(d->retained, m * sizeof(uint64_t));
+	hs_hint_huge(d->retained_count, m * sizeof(uint32_t));
+	hs_hint_huge(d->idom, m * sizeof(uint32_t));
 	for (size_t i = t.count - 1; i >= 1; i--) {
-		uint32_t w = t.vertex[i];
-		retained[w] += hs_block_size(&heap->blocks[w]);
-		rcount[w]++;
-		if (t.idom[w] != NONE) {
-			retained[t.idom[w]] += retained[w];
-			rcount[t.idom[w]] += rcount[w];
+		if (i > AHEAD)
+			__builtin_prefetch(&heap->blocks[t.vertex[i - AHEAD]]);
+		rn[i] += hs_block_size(&heap->blocks[t.vertex[i]]);
+		cn[i]++;
+		if (t.idom[i] != NONE) {
+			rn[t.idom[i]] += rn[i];
+			cn[t.idom[i]] += cn[i];
 		}
 	}
+	for (size_t i = 0; i < m; i++)
+		d->idom[i] = NONE;
+	for (size_t i = 0; i < t.count; i++) {
+		uint32_t b = t.vertex[i];
+		d->idom[b] = t.idom[i] == NONE ? NONE : t.vertex[t.idom[i]];
+		d->retained[b] = rn[i];
+		d->retained_count[b] = cn[i];
+	}
 	d->n = n;
-	d->idom = t.idom;
-	d->retained = retained;
-	d->retained_count = rcount;
 	*ret = d;
 	d = NULL;
-	t.idom = NULL;
-	retained = NULL;
-	rcount = NULL;
-nomem:
-	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
-		free(*arrays[k]);
+out:
+	lt_free(&t);
+	free(t.vertex);
+	free(t.idom);
 	free(stack);
 	free(pos);
-	free(retained);
-	free(rcount);
-	free(t.from_root);
-	free(d);
+	free(rn);
+	hs_dominators_destroy(d);
 	return ok ? NULL : &hs_error_nomem;
 }
 

@@ -5,7 +5,8 @@
  * heads of leaked clusters (unreferenced), then one member of each leaked
  * cycle, so every used allocation has an immediate dominator and leaked
  * clusters get retained sizes too.  Lengauer-Tarjan with path compression,
- * iterative (no recursion however deep the heap).
+ * iterative (no recursion however deep the heap), its arrays indexed by
+ * depth-first number (dominators.c).
  */
 #ifndef HS_DOMINATORS_H
 #define HS_DOMINATORS_H

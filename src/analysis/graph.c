@@ -908,6 +908,7 @@ struct hs_error *hs_analysis_need_reverse(struct hs_analysis *a)
 	for (size_t i = 0; i < n; i++)
 		off[i + 1] += off[i];
 	uint32_t *fill = malloc((n ? n : 1) * sizeof(*fill));
+	hs_hint_huge(fill, n * sizeof(*fill));
 	if (!fill) {
 		free(off);
 		free(rev);

@@ -15,6 +15,7 @@
 #include "notes.h"
 #include "rtti.h"
 #include "symbols.h"
+#include "vec.h"
 
 #define SHARED UINT32_MAX
 
@@ -241,6 +242,8 @@ struct hs_error *hs_owners_create(const struct hs_owners_input *in, struct hs_ow
 	struct hs_owners *ret = calloc(1, sizeof(*ret));
 	uint32_t *lab = calloc(n ? n : 1, sizeof(uint32_t));
 	uint32_t *queue = malloc((2 * n + 1) * sizeof(uint32_t));
+	hs_hint_huge(lab, n * sizeof(uint32_t));
+	hs_hint_huge(queue, (2 * n + 1) * sizeof(uint32_t));
 	struct table t = { .o = ret };
 	if (!ret || !lab || !queue) {
 		free(ret);

@@ -851,6 +851,7 @@ static void visit_scope(struct propagate *p, Dwarf_Die *scope, uint64_t bias, un
 static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
 {
 	struct propagate p = { .in = in, .a = a, .t = t, .queue = malloc((a->n ? a->n : 1) * sizeof(uint32_t)) };
+	hs_hint_huge(p.queue, a->n * sizeof(uint32_t));
 	// Every name so far came from a vtable.
 	p.wanted = malloc(t->nnames * sizeof(*p.wanted));
 	if (!p.queue || !p.wanted) {
@@ -964,8 +965,6 @@ static void prefetch_block(struct cursor *c, const struct hs_analysis *a, const 
 		uint32_t b = a->fwd[e];
 		__builtin_prefetch(&c->blocks[b]);
 		__builtin_prefetch(&t->type[b]);
-		if (t->rule)
-			__builtin_prefetch(&t->rule[b]);
 	}
 }
 
@@ -1066,7 +1065,9 @@ static int layout_fits(const struct hs_types_input *in, const struct hs_types *t
 			fits = seen[j].k == sl->pointee && seen[j].size == tsize;
 		if (!fits)
 			return -1;
-		if (t->type[b] && !t->rule[b] && t->type[b] != p->name_id)
+		// (Every type so far is certain: the layout rule runs before any
+		// is inferred.)
+		if (t->type[b] && t->type[b] != p->name_id)
 			return -1;      // points at a certain block of another type
 		hits++;
 	}
@@ -1202,15 +1203,30 @@ static void *field_gather(void *arg)
 	int64_t tg[INFER_MAX_BYTES / 8];
 	struct cursor c = { in->mem, in->heap->blocks, NULL }, ahead = c;
 	for (size_t q = fp->from; q < fp->to; q++) {
-		// The queue is in no address order: ask for each block's header
-		// and edges first, then its bytes and its edges' targets.
-		if (q + 2 * INFER_AHEAD < fp->to) {
-			uint32_t j = queue[q + 2 * INFER_AHEAD];
+		// The queue is in no address order: every read misses.  Ask for
+		// them in three steps, each reading only what the step before
+		// asked for: a block's header and edge offsets, then its bytes
+		// and edges, then its edges' targets.
+		if (q + 3 * INFER_AHEAD < fp->to) {
+			uint32_t j = queue[q + 3 * INFER_AHEAD];
 			__builtin_prefetch(&in->heap->blocks[j]);
 			__builtin_prefetch(&a->fwd_off[j]);
 		}
-		if (q + INFER_AHEAD < fp->to)
-			prefetch_block(&ahead, a, t, queue[q + INFER_AHEAD]);
+		if (q + 2 * INFER_AHEAD < fp->to) {
+			uint32_t j = queue[q + 2 * INFER_AHEAD];
+			uint64_t size;
+			const uint8_t *d = block_bytes(&ahead, j, &size);
+			if (d)
+				__builtin_prefetch(d);
+			__builtin_prefetch(&a->fwd[a->fwd_off[j]]);
+		}
+		if (q + INFER_AHEAD < fp->to) {
+			uint32_t j = queue[q + INFER_AHEAD];
+			for (uint32_t e = a->fwd_off[j]; e < a->fwd_off[j + 1]; e++) {
+				__builtin_prefetch(&in->heap->blocks[a->fwd[e]]);
+				__builtin_prefetch(&t->type[a->fwd[e]]);
+			}
+		}
 		uint32_t i = queue[q];
 		const struct layout *l = &t->layouts[t->block_layout[i]];
 		uint64_t size;
@@ -1291,6 +1307,9 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	t->rule = calloc(a->n, 1);
 	t->conf = calloc(a->n, 1);
 	uint32_t *queue = malloc(a->n * sizeof(uint32_t));
+	hs_hint_huge(t->rule, a->n);
+	hs_hint_huge(t->conf, a->n);
+	hs_hint_huge(queue, a->n * sizeof(uint32_t));
 	if (!t->rule || !t->conf || !queue) {
 		free(queue);
 		free(t->rule);

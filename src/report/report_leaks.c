@@ -14,6 +14,7 @@
 #include "pools.h"
 #include "rtti.h"
 #include "types.h"
+#include "vec.h"
 
 /* Groups of (type, size). */
 
@@ -761,6 +762,9 @@ static struct hs_error *path_from_roots(struct hs_session *s, size_t target, uin
 	size_t n = a->n;
 	uint8_t *rank = malloc(n ? n : 1);
 	uint32_t *parent = malloc((n ? n : 1) * sizeof(uint32_t)), *queue = malloc((n ? n : 1) * sizeof(uint32_t));
+	hs_hint_huge(rank, n);
+	hs_hint_huge(parent, n * sizeof(uint32_t));
+	hs_hint_huge(queue, n * sizeof(uint32_t));
 	if (!rank || !parent || !queue) {
 		free(rank);
 		free(parent);
@@ -835,6 +839,9 @@ static struct hs_error *path_from_head(struct hs_session *s, size_t target, uint
 	size_t n = a->n;
 	uint32_t *toward = malloc((n ? n : 1) * sizeof(uint32_t)), *queue = malloc((n ? n : 1) * sizeof(uint32_t));
 	uint8_t *seen = calloc(n ? n : 1, 1);
+	hs_hint_huge(toward, n * sizeof(uint32_t));
+	hs_hint_huge(queue, n * sizeof(uint32_t));
+	hs_hint_huge(seen, n);
 	if (!toward || !queue || !seen) {
 		free(toward);
 		free(queue);
@@ -1652,6 +1659,8 @@ static struct hs_error *dominator_children(const struct hs_dominators *d, uint32
 {
 	size_t n = d->n;
 	uint32_t *koff = calloc(n + 2, sizeof(uint32_t)), *kids = malloc((n ? n : 1) * sizeof(uint32_t));
+	hs_hint_huge(koff, (n + 2) * sizeof(uint32_t));
+	hs_hint_huge(kids, n * sizeof(uint32_t));
 	if (!koff || !kids) {
 		free(koff);
 		free(kids);
@@ -1703,6 +1712,7 @@ static struct hs_error *top_build(struct hs_session *s, uint64_t limit, uint64_t
 	uint32_t *cand = malloc((n ? n : 1) * sizeof(uint32_t));
 	if (!cand)
 		return &hs_error_nomem;
+	hs_hint_huge(cand, n * sizeof(uint32_t));
 	for (size_t i = 0; i < n; i++)
 		if ((a->flags[i] & HS_NODE_USED) && dom->idom[i] == n)
 			cand[k++] = (uint32_t)i;

@@ -449,6 +449,14 @@ struct hs_error *hs_memory_load_all(struct hs_memory *mem)
 	return NULL;
 }
 
+bool hs_memory_loaded(const struct hs_memory *mem)
+{
+	for (size_t i = 0; i < mem->nsegs; i++)
+		if (mem->segs[i].filesz && !mem->segs[i].data)
+			return false;
+	return true;
+}
+
 const uint8_t *hs_memory_span(struct hs_memory *mem, uint64_t addr, size_t len)
 {
 	struct hs_segment *seg = (struct hs_segment *)hs_memory_segment(mem, addr);

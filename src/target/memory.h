@@ -95,6 +95,9 @@ uint64_t hs_memory_mapping_end(const struct hs_memory *mem, uint64_t addr);
 /* Bytes readable from addr to the end of its segment's dumped part (0 if none). */
 uint64_t hs_memory_available(const struct hs_memory *mem, uint64_t addr);
 struct hs_error *hs_memory_load_all(struct hs_memory *mem);
+/* Is every dumped segment in memory (hs_memory_span then never loads one,
+ * and threads may share it)? */
+bool hs_memory_loaded(const struct hs_memory *mem);
 /* Record that the core file's bytes [start, end) are a hole (cores:
  * target.c); any order, call hs_memory_finish() after. */
 struct hs_error *hs_memory_add_hole(struct hs_memory *mem, uint64_t start, uint64_t end);

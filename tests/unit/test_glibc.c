@@ -543,6 +543,104 @@ static void test_bad_top(void **state)
 }
 
 /* mp_.n_mmaps disagrees with what was found. */
+/* Thread heaps walked on a second thread (--jobs 2) give what one thread
+ * gives: the same blocks in the same order, the same findings in the same
+ * order (rate-limited kinds included: more bad headers than are listed), the
+ * same arena totals and regions.  Three thread arenas of three heaps each,
+ * headers smashed and chunks left free on no list in all of them. */
+#define FAR_ARENAS 3
+#define FAR_HEAPS 3
+
+static struct result walk_jobs(struct synth_glibc *g, int jobs)
+{
+	struct result r = { .s = synth_glibc_session(g) };
+	r.s->jobs = jobs;
+	walk(&r);
+	assert_null(r.detect_err);
+	assert_null(r.walk_err);
+	return r;
+}
+
+static void test_far_heaps_same_as_one_thread(void **state)
+{
+	(void)state;
+	struct synth_glibc *g = calloc(1, sizeof(*g));
+	assert_non_null(g);
+	synth_glibc_init(g, 236);
+	synth_glibc_libc(g, LIBC);
+	struct synth_glibc_heap m;
+	synth_glibc_main_heap(g, MAIN_HEAP, 0x21000, &m);
+	for (int i = 0; i < 40; i++)
+		synth_glibc_chunk(g, &m, 0x30 + 0x10 * (i % 8));
+	synth_glibc_finish_heap(g, &m);
+	uint64_t victims[64], unlisted[64];
+	size_t nv = 0, nu = 0;
+	for (unsigned a = 0; a < FAR_ARENAS; a++) {
+		struct synth_glibc_heap h, next;
+		uint64_t base = ARENA1_H1 - (uint64_t)a * FAR_HEAPS * (UINT64_C(64) << 20);
+		synth_glibc_thread_arena(g, base, 0x8000, &h);
+		for (unsigned k = 0; k < FAR_HEAPS; k++) {
+			// Bad headers 70 chunks apart: the walk resynchronises
+			// (64 good links) before the next one.
+			for (int i = 0; i < 210; i++) {
+				uint64_t c = synth_glibc_chunk(g, &h, 0x20 + 0x10 * ((i + k + a) % 6));
+				if (i % 70 == 35 && nv < 64)
+					victims[nv++] = c;
+				else if (i % 70 == 10 && nu < 64)
+					unlisted[nu++] = c;
+			}
+			if (k + 1 < FAR_HEAPS) {
+				synth_glibc_next_heap(g, &h, base - (uint64_t)(k + 1) * (UINT64_C(64) << 20), 0x8000, &next);
+				h = next;
+			}
+		}
+		synth_glibc_finish_heap(g, &h);
+	}
+	// Free on no list: the next chunk's PREV_INUSE cleared (and its prev_size).
+	for (size_t i = 0; i < nu; i++) {
+		uint64_t sf = synth_glibc_r64(g, unlisted[i] + 8), next = unlisted[i] + (sf & ~UINT64_C(7));
+		synth_glibc_w64(g, next, sf & ~UINT64_C(7));
+		synth_glibc_w64(g, next + 8, synth_glibc_r64(g, next + 8) & ~UINT64_C(1));
+	}
+	for (size_t i = 0; i < nv; i++)
+		synth_glibc_w64(g, victims[i] + 8, UINT64_C(0x4141414141414141) + i);
+	assert_true(nv > 25);   // more bad headers than one kind lists
+
+	struct result one = walk_jobs(g, 1), two = walk_jobs(g, 2);
+	assert_true(one.heap.n > 1000);
+	assert_int_equal(one.heap.n, two.heap.n);
+	assert_memory_equal(one.heap.blocks, two.heap.blocks, one.heap.n * sizeof(*one.heap.blocks));
+	assert_true(unit_count_diags(one.s, HS_DIAG_ERROR, "size field") >= 10);
+	assert_true(unit_count_diags(one.s, HS_DIAG_WARNING, "on no free list") > 0);
+	assert_true(unit_count_diags(one.s, HS_DIAG_WARNING, "were not listed") > 0);
+	assert_int_equal(one.s->diags.n, two.s->diags.n);
+	for (size_t i = 0; i < one.s->diags.n; i++) {
+		const struct hs_diag *x = &one.s->diags.items[i], *y = &two.s->diags.items[i];
+		assert_int_equal(x->level, y->level);
+		assert_int_equal(x->address, y->address);
+		assert_string_equal(x->message, y->message);
+	}
+	assert_int_equal(one.d.narenas, FAR_ARENAS + 1);
+	assert_int_equal(one.d.narenas, two.d.narenas);
+	for (size_t a = 0; a < one.d.narenas; a++) {
+		assert_int_equal(one.d.arenas[a].used_count, two.d.arenas[a].used_count);
+		assert_int_equal(one.d.arenas[a].used_bytes, two.d.arenas[a].used_bytes);
+		assert_int_equal(one.d.arenas[a].free_count, two.d.arenas[a].free_count);
+		assert_int_equal(one.d.arenas[a].free_bytes, two.d.arenas[a].free_bytes);
+	}
+	assert_int_equal(one.d.nregions, two.d.nregions);
+	for (size_t i = 0; i < one.d.nregions; i++) {
+		assert_int_equal(one.d.regions[i].start, two.d.regions[i].start);
+		assert_int_equal(one.d.regions[i].end, two.d.regions[i].end);
+		assert_int_equal(one.d.regions[i].kind, two.d.regions[i].kind);
+		assert_int_equal(one.d.regions[i].arena, two.d.regions[i].arena);
+	}
+	result_free(&one);
+	result_free(&two);
+	synth_glibc_deinit(g);
+	free(g);
+}
+
 static void test_n_mmaps_mismatch(void **state)
 {
 	(void)state;
@@ -619,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_ring_cut),
 		cmocka_unit_test(test_bad_top),
 		cmocka_unit_test(test_n_mmaps_mismatch),
+		cmocka_unit_test(test_far_heaps_same_as_one_thread),
 	};
 	return cmocka_run_group_tests_name("glibc", tests, NULL, NULL);
 }

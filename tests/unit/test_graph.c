@@ -111,6 +111,8 @@ static void reach(const struct world *w, const bool *seed, size_t removed, bool 
 struct expected {
 	bool anchored[MAXN], leaked[MAXN], unreferenced[MAXN];
 	uint64_t retained[MAXN];
+	bool dom[MAXN][MAXN];       /* dom[d][v]: every path from the root to v passes d */
+	size_t idom[MAXN];          /* the strict dominator nearest v; n: the root */
 };
 
 static void expect(const struct world *w, bool exact, struct expected *e)
@@ -144,9 +146,28 @@ static void expect(const struct world *w, bool exact, struct expected *e)
 			continue;
 		bool without[MAXN];
 		reach(w, root_child, d, without, exact);
-		for (size_t v = 0; v < w->n; v++)
-			if (w->used[v] && (v == d || !without[v]))
+		for (size_t v = 0; v < w->n; v++) {
+			e->dom[d][v] = w->used[v] && (v == d || !without[v]);
+			if (e->dom[d][v])
 				e->retained[d] += w->size[v];
+		}
+	}
+	// A vertex's strict dominators form a chain: the nearest is the one
+	// with the most dominators of its own.
+	for (size_t v = 0; v < w->n; v++) {
+		size_t best = w->n, depth = 0;
+		for (size_t d = 0; d < w->n; d++) {
+			if (d == v || !w->used[d] || !e->dom[d][v])
+				continue;
+			size_t k = 0;
+			for (size_t x = 0; x < w->n; x++)
+				k += w->used[x] && e->dom[x][d];
+			if (best == w->n || k > depth) {
+				best = d;
+				depth = k;
+			}
+		}
+		e->idom[v] = best;
 	}
 }
 
@@ -165,8 +186,12 @@ static void check(const struct world *w, bool exact)
 		assert_int_equal(hs_node_leaked(a, i), e->leaked[i]);
 		assert_int_equal(hs_node_unreferenced(a, i), e->unreferenced[i]);
 		assert_int_equal(!!(a->flags[i] & HS_NODE_REACHABLE), e->anchored[i]);
-		if (w->used[i])
+		if (w->used[i]) {
 			assert_int_equal(s->dominators->retained[i], e->retained[i]);
+			assert_int_equal(s->dominators->idom[i], e->idom[i]);
+		} else {
+			assert_int_equal(s->dominators->idom[i], HS_DOM_NONE);
+		}
 		leaked += e->leaked[i];
 		unref += e->unreferenced[i];
 	}
