@@ -952,6 +952,17 @@ static const uint8_t *block_bytes(struct cursor *c, size_t i, uint64_t *size)
  * types: all cache misses, in no order the hardware guesses.  Ask for those
  * of a block some blocks ahead. */
 #define INFER_AHEAD 8
+// Ask for the headers and types of the blocks block i points at.
+static void prefetch_targets(const struct hs_block *blocks, const struct hs_analysis *a,
+			     const struct hs_types *t, size_t i)
+{
+	for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
+		uint32_t b = a->fwd[e];
+		__builtin_prefetch(&blocks[b]);
+		__builtin_prefetch(&t->type[b]);
+	}
+}
+
 static void prefetch_block(struct cursor *c, const struct hs_analysis *a, const struct hs_types *t, size_t i)
 {
 	uint64_t size;
@@ -961,11 +972,7 @@ static void prefetch_block(struct cursor *c, const struct hs_analysis *a, const 
 		if (size > 64)
 			__builtin_prefetch(d + 64);
 	}
-	for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
-		uint32_t b = a->fwd[e];
-		__builtin_prefetch(&c->blocks[b]);
-		__builtin_prefetch(&t->type[b]);
-	}
+	prefetch_targets(c->blocks, a, t, i);
 }
 
 static bool points_into(const struct hs_analysis *a, const struct hs_block *b, uint64_t v)
@@ -1220,13 +1227,8 @@ static void *field_gather(void *arg)
 				__builtin_prefetch(d);
 			__builtin_prefetch(&a->fwd[a->fwd_off[j]]);
 		}
-		if (q + INFER_AHEAD < fp->to) {
-			uint32_t j = queue[q + INFER_AHEAD];
-			for (uint32_t e = a->fwd_off[j]; e < a->fwd_off[j + 1]; e++) {
-				__builtin_prefetch(&in->heap->blocks[a->fwd[e]]);
-				__builtin_prefetch(&t->type[a->fwd[e]]);
-			}
-		}
+		if (q + INFER_AHEAD < fp->to)
+			prefetch_targets(in->heap->blocks, a, t, queue[q + INFER_AHEAD]);
 		uint32_t i = queue[q];
 		const struct layout *l = &t->layouts[t->block_layout[i]];
 		uint64_t size;
