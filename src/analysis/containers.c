@@ -282,14 +282,17 @@ static void probe_run(struct probe_part *pp, uint64_t start, uint64_t end, ptrdi
 	const struct hs_containers_input *in = pp->in;
 	const struct hs_analysis *a = in->a;
 	uint64_t first = block >= 0 ? in->heap->blocks[block].address : UINT64_MAX;
-	for (uint64_t p = p0; p + 8 <= stop && !pp->nomem; p += 8) {
-		uint64_t v;
-		memcpy(&v, base + (p - p0), 8);
-		// Most words are neither a heap address nor a block's first.
+	// Most words are neither a heap address nor a block's first: skipped
+	// up to the next heap address, or to the block's first word.
+	size_t n = (stop - p0) / 8, at_first = first >= p0 && first < stop && !((first - p0) & 7) ? (first - p0) / 8 : n;
+	for (size_t w = 0; w < n && !pp->nomem; w++) {
+		w = hs_next_heap_word(base, w, w <= at_first ? at_first : n, a->map.lo, a->map.hi);
+		if (w >= n)
+			break;
+		uint64_t p = p0 + 8 * w, v;
+		memcpy(&v, base + 8 * w, 8);
 		bool heap_word = v >= a->map.lo && v < a->map.hi;
 		bool block_start = p == first;
-		if (!heap_word && !block_start)
-			continue;
 		for (uint32_t k = 0; k < NKINDS; k++) {
 			const struct hs_container_kind *kind = kinds[k];
 			uint64_t obj;

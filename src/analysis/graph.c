@@ -360,10 +360,8 @@ static void scan_block(struct worker *w, size_t i, const uint64_t *words, size_t
 	// (types.c looks only at the blocks flagged here.)
 	if (nwords && in_image(w->a, words[0]))
 		w->a->flags[i] |= HS_NODE_VPTR;
-	for (size_t k = 0; k < nwords; k++) {
+	for (size_t k = 0; (k = hs_next_heap_word((const uint8_t *)words, k, nwords, lo, hi)) < nwords; k++) {
 		uint64_t v = words[k];
-		if (v < lo || v >= hi)
-			continue;
 		w->val[w->nval] = v;
 		w->src[w->nval++] = (uint32_t)i;
 		if (w->nval == HS_LOOKUP_BATCH)

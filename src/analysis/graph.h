@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "error.h"
 #include "heap.h"
 #include "roots.h"
@@ -121,6 +122,24 @@ static inline ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v
 	if (m->exact ? v != b->address : v - b->address >= hs_block_size(b))
 		return -1;
 	return (ptrdiff_t)i;
+}
+
+/* The first of words [k, n) in [lo, hi) (a heap address, perhaps), n for
+ * none.  Most words of a heap are not: four are tested with one branch. */
+static inline size_t hs_next_heap_word(const uint8_t *words, size_t k, size_t n, uint64_t lo, uint64_t hi)
+{
+	uint64_t span = hi - lo, v[4];
+	for (; k + 4 <= n; k += 4) {
+		memcpy(v, words + 8 * k, sizeof(v));
+		if ((v[0] - lo < span) | (v[1] - lo < span) | (v[2] - lo < span) | (v[3] - lo < span))
+			break;
+	}
+	for (; k < n; k++) {
+		memcpy(v, words + 8 * k, 8);
+		if (v[0] - lo < span)
+			return k;
+	}
+	return n;
 }
 
 /* hs_addrmap_lookup of v[0..n) into ret[0..n), with the memory accesses of

@@ -3,7 +3,6 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,6 +413,16 @@ struct propagate {
 	size_t nwanted;
 };
 
+// Type block b as layout k (untyped, its start, big enough): queued, its
+// layout built now, so that any thread may gather it.
+static void type_block(struct propagate *p, uint32_t b, int k)
+{
+	p->t->type[b] = p->t->layouts[k].name_id;
+	p->t->block_layout[b] = k;
+	p->queue[p->tail++] = b;
+	layout_built(p->t, k, (unsigned)(p->t->layouts[k].key >> 40));
+}
+
 // Pointer value v, found where layout k is expected, is block b's start
 // (hs_addrmap_lookup's answer, -1 for none): type b.  False when v cannot be
 // such a pointer (not null, not a block start).
@@ -423,11 +432,8 @@ static bool type_hit(struct propagate *p, uint64_t v, int64_t b, int k)
 		return true;
 	if (b < 0 || p->in->heap->blocks[b].address != v)
 		return false;
-	if (p->t->type[b] != 0 || hs_block_size(&p->in->heap->blocks[b]) < p->t->layouts[k].size)
-		return true;
-	p->t->type[b] = p->t->layouts[k].name_id;
-	p->t->block_layout[b] = k;
-	p->queue[p->tail++] = (uint32_t)b;
+	if (p->t->type[b] == 0 && hs_block_size(&p->in->heap->blocks[b]) >= p->t->layouts[k].size)
+		type_block(p, (uint32_t)b, k);
 	return true;
 }
 
@@ -531,21 +537,62 @@ static const uint8_t *bytes_of(struct propagate *p, const struct hs_segment **se
 }
 
 #define TYPE_BATCH 32           /* queue entries in a batch */
-#define TYPE_RING 16            /* batches the helper may be ahead */
+#define TYPE_STRETCH 16384      /* queue entries gathered before they are applied */
 
 /* One batch of queue entries [from, to): each block's bytes (NULL: nothing
- * to visit) and its first element's pointer slots, looked up. */
+ * to visit) and its first element's pointer slots, resolved: the block the
+ * slot types (its start, and big enough for the pointed type), SLOT_NONE
+ * (null, or a block too small) or SLOT_NOT_START (no block start: the
+ * block's later elements are not visited). */
+#define SLOT_NONE (-1)
+#define SLOT_NOT_START (-2)
 struct tbatch {
 	size_t from, to, nv;
 	const uint8_t *data[TYPE_BATCH];
+	int layout[TYPE_BATCH];         /* the block's layout and size: not read again */
+	uint64_t size[TYPE_BATCH];
+	bool more[TYPE_BATCH];          /* a later element is visited and may type a block */
 	uint64_t vals[HS_LOOKUP_BATCH];
 	int64_t hits[HS_LOOKUP_BATCH];
 };
 
+/* Does visit_block, after element 0 of block b (its bytes d, its slots'
+ * targets hits), visit another element whose slots may type a block?  The
+ * elements visited are decided without the types: the next while every
+ * slot so far is null or a block start. */
+static bool later_elements(const struct propagate *p, const uint8_t *d, uint64_t size, const struct layout *l,
+			   const int64_t *hits)
+{
+	for (size_t i = 0; i < l->nslots; i++)
+		if (hits[i] == SLOT_NOT_START)
+			return false;
+	uint64_t count = size / l->size;
+	if (count > MAX_ARRAY)
+		count = MAX_ARRAY;
+	for (uint64_t e = 1; e < count && l->nslots; e++) {
+		const uint8_t *elem = d + e * l->size;
+		bool plausible = true;
+		for (size_t i = 0; i < l->nslots; i++) {
+			uint64_t v;
+			memcpy(&v, elem + l->slots[i].offset, 8);
+			if (!v)
+				continue;
+			int64_t b = hs_addrmap_lookup(&p->a->map, v);
+			if (b >= 0 && p->in->heap->blocks[b].address == v)
+				return true;
+			plausible = false;
+		}
+		if (!plausible)
+			return false;
+	}
+	return false;
+}
+
 /* Fill r from the queue entries [from, to), fewer when the slots do not fit
- * (returns where it stopped).  Nothing here depends on what is typed yet, so
- * the helper thread may do it ahead of the main thread; the helper never
- * builds a layout (it stops at a block whose layout is not built). */
+ * or (another thread than the main one) a block's layout is not built or its
+ * bytes are not loaded: returns where it stopped.  Nothing here depends on
+ * what is typed yet, so a stretch of the queue is gathered on several
+ * threads before it is applied. */
 static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t to, unsigned module,
 		     const struct hs_segment **seg, bool main_thread)
 {
@@ -569,12 +616,21 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
 			break;
 		uint64_t size = hs_block_size(&blocks[b]);
 		// Smaller than one element: nothing to visit (as in visit_block).
-		const uint8_t *d = size >= l->size ? bytes_of(p, seg, blocks[b].address, size, main_thread) : NULL;
+		const uint8_t *d = NULL;
+		if (size >= l->size) {
+			d = bytes_of(p, seg, blocks[b].address, size, main_thread);
+			if (!d && !main_thread)
+				break;  // perhaps not loaded: the main thread visits it
+		}
 		r->data[last - from] = d;
+		r->layout[last - from] = t->block_layout[b];
+		r->size[last - from] = size;
 		if (!d)
 			continue;
 		for (size_t i = 0; i < ns; i++)
 			__builtin_prefetch(d + l->slots[i].offset);
+		if (size >= 2 * l->size && ns)
+			__builtin_prefetch(d + l->size);
 		nv += ns;
 	}
 	// The slots' targets off the pointer graph (slot_targets): the blocks'
@@ -598,7 +654,20 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
 			continue;
 		for (size_t i = 0; i < l->nslots; i++)
 			memcpy(&r->vals[nv + i], d + l->slots[i].offset, 8);
-		slot_targets(a, blocks, b, d, l, &r->vals[nv], &r->hits[nv]);
+		int64_t *hits = &r->hits[nv];
+		slot_targets(a, blocks, b, d, l, &r->vals[nv], hits);
+		// What type_hit decides without the types: is the target to be typed?
+		for (size_t i = 0; i < l->nslots; i++) {
+			uint64_t v = r->vals[nv + i];
+			int64_t h = hits[i];
+			if (!v)
+				hits[i] = SLOT_NONE;
+			else if (h < 0 || blocks[h].address != v)
+				hits[i] = SLOT_NOT_START;
+			else if (hs_block_size(&blocks[h]) < t->layouts[l->slots[i].pointee].size)
+				hits[i] = SLOT_NONE;
+		}
+		r->more[j - from] = later_elements(p, d, r->size[j - from], l, hits);
 		nv += l->nslots;
 	}
 	r->from = from;
@@ -607,32 +676,41 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
 	return last;
 }
 
+// Ask for what apply() writes of batch r's targets.
+static void prefetch_hits(const struct propagate *p, const struct tbatch *r)
+{
+	for (size_t i = 0; i < r->nv; i++)
+		if (r->hits[i] >= 0) {
+			__builtin_prefetch(&p->t->type[r->hits[i]], 1);
+			__builtin_prefetch(&p->t->block_layout[r->hits[i]], 1);
+		}
+}
+
 /* Type what the batch's blocks point at, in queue order, as visit_block
  * would one block at a time (main thread only). */
 static void apply(struct propagate *p, const struct tbatch *r, unsigned module)
 {
-	const struct hs_block *blocks = p->in->heap->blocks;
-	for (size_t i = 0; i < r->nv; i++)
-		if (r->hits[i] >= 0)
-			__builtin_prefetch(&p->t->type[r->hits[i]]);
 	size_t nv = 0;
 	for (size_t j = r->from; j < r->to; j++) {
-		uint32_t b = p->queue[j];
-		int k = p->t->block_layout[b];
+		int k = r->layout[j - r->from];
 		const struct layout *l = &p->t->layouts[k];
 		const uint8_t *d = r->data[j - r->from];
 		if (!d)
 			continue;
 		if (l->nslots > HS_LOOKUP_BATCH) {
-			visit_block(p, b, k, module);
+			visit_block(p, p->queue[j], k, module);
 			continue;
 		}
 		bool plausible = true;
-		for (size_t i = 0; i < l->nslots; i++, nv++)
-			plausible &= type_hit(p, r->vals[nv], r->hits[nv], l->slots[i].pointee);
-		if (!l->nslots)
+		for (size_t i = 0; i < l->nslots; i++, nv++) {
+			int64_t h = r->hits[nv];
+			plausible &= h != SLOT_NOT_START;
+			if (h >= 0 && !p->t->type[h])
+				type_block(p, (uint32_t)h, l->slots[i].pointee);
+		}
+		if (!r->more[j - r->from])
 			continue;
-		uint64_t count = hs_block_size(&blocks[b]) / l->size;
+		uint64_t count = r->size[j - r->from] / l->size;
 		if (count > MAX_ARRAY)
 			count = MAX_ARRAY;
 		for (uint64_t e = 1; e < count && plausible; e++) {
@@ -646,118 +724,81 @@ static void apply(struct propagate *p, const struct tbatch *r, unsigned module)
 	}
 }
 
-/* The helper thread (--jobs 2 and more): gathers whole batches ahead of the
- * main thread.  A batch's state: 0 free, 1 the helper's, 2 the helper's and
- * done, 3 the main thread's, 4 the helper gave up (the main thread does it).
- * The helper takes batch k only when it is full, k > main_k (the batch the
- * main thread is at) and k < main_k + TYPE_RING (its ring slot is free: the
- * main thread reads slot k % TYPE_RING for batch k only once it is done, and
- * the helper finishes batches in order). */
-struct helper {
+/* One thread's share [from, to) of a stretch of the queue, gathered into
+ * batches; stop is where it stopped (to, unless a block needs the main
+ * thread, or memory ran out). */
+struct tpart {
 	struct propagate *p;
 	unsigned module;
-	uint8_t *state;
-	size_t nbatches;
-	struct tbatch *ring;
-	size_t main_k, tail;      /* published by the main thread */
-	bool done;
+	bool main_thread;
+	size_t from, to, stop;
+	struct tbatch *batch;
+	size_t nbatch, cap;
 };
 
-static void relax(unsigned *spins)
+static void *tpart_gather(void *arg)
 {
-	if (++*spins < 64)
-		__builtin_ia32_pause();
-	else
-		sched_yield();
-}
-
-static void *helper_run(void *arg)
-{
-	struct helper *h = arg;
+	struct tpart *tp = arg;
 	const struct hs_segment *seg = NULL;
-	size_t k = 0;
-	unsigned spins = 0;
-	while (!__atomic_load_n(&h->done, __ATOMIC_ACQUIRE)) {
-		size_t mk = __atomic_load_n(&h->main_k, __ATOMIC_ACQUIRE);
-		size_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
-		if (k <= mk)
-			k = mk + 1;
-		if (k >= mk + TYPE_RING || k >= h->nbatches || tail < (k + 1) * TYPE_BATCH) {
-			relax(&spins);
-			continue;
-		}
-		spins = 0;
-		uint8_t expect = 0;
-		if (!__atomic_compare_exchange_n(&h->state[k], &expect, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			k++;
-			continue;
-		}
-		struct tbatch *r = &h->ring[k % TYPE_RING];
-		size_t to = gather(h->p, r, k * TYPE_BATCH, (k + 1) * TYPE_BATCH, h->module, &seg, false);
-		__atomic_store_n(&h->state[k], to == (k + 1) * TYPE_BATCH ? 2 : 4, __ATOMIC_RELEASE);
-		k++;
+	const struct hs_segment **segp = tp->main_thread ? &tp->p->seg : &seg;
+	size_t j = tp->from;
+	tp->nbatch = 0;
+	while (j < tp->to && !HS_VEC_GROW(tp->batch, tp->cap, tp->nbatch + 1)) {
+		size_t end = tp->to - j > TYPE_BATCH ? j + TYPE_BATCH : tp->to;
+		size_t last = gather(tp->p, &tp->batch[tp->nbatch], j, end, tp->module, segp, tp->main_thread);
+		if (last == j)
+			break;
+		tp->nbatch++;
+		j = last;
 	}
+	tp->stop = j;
 	return NULL;
 }
 
 /* Propagate through pointer members, breadth first (each block once), a
- * batch of queued blocks at a time: the blocks' bytes and the lookups of
- * their first element's pointer slots are fetched together (memory latency,
- * not work, is what this costs), by the helper thread ahead when there is
- * one; then the batch is typed in queue order by this thread, so the result
- * is the one of visiting the blocks one by one. */
+ * stretch of the queue at a time: its blocks' bytes and the targets of their
+ * first element's pointer slots are gathered on two threads (memory latency,
+ * not work, is what this costs), then the stretch is typed in queue order by
+ * this thread, so the result is the one of visiting the blocks one by one. */
 static void propagate_queue(struct propagate *p, unsigned module)
 {
-	struct tbatch *mine = malloc(sizeof(*mine));
-	if (!mine)
-		return;
-	struct helper h = { .p = p, .module = module };
-	pthread_t tid;
-	bool helper = false;
-	if (p->in->jobs > 1 && p->a->n >= 4096) {
-		h.nbatches = p->a->n / TYPE_BATCH + 2;
-		h.state = calloc(h.nbatches, 1);
-		h.ring = malloc(TYPE_RING * sizeof(*h.ring));
-		h.main_k = p->head / TYPE_BATCH;
-		h.tail = p->tail;
-		helper = h.state && h.ring && pthread_create(&tid, NULL, helper_run, &h) == 0;
-	}
-	size_t cur_k = SIZE_MAX;
+	struct tpart parts[2] = { { .p = p, .module = module, .main_thread = true },
+				  { .p = p, .module = module } };
 	while (p->head < p->tail) {
-		size_t k = p->head / TYPE_BATCH, end = (k + 1) * TYPE_BATCH;
-		if (end > p->tail)
-			end = p->tail;
-		if (k != cur_k) {
-			cur_k = k;
-			if (helper) {
-				__atomic_store_n(&h.main_k, k, __ATOMIC_RELEASE);
-				uint8_t expect = 0;
-				// Done by the helper: take it.  Still in its hands: do it
-				// here rather than wait (on a busy machine the helper may
-				// not be running); the helper's copy is then never read.
-				if (!__atomic_compare_exchange_n(&h.state[k], &expect, 3, false, __ATOMIC_ACQ_REL,
-								 __ATOMIC_ACQUIRE)) {
-					if (__atomic_load_n(&h.state[k], __ATOMIC_ACQUIRE) == 2) {
-						apply(p, &h.ring[k % TYPE_RING], module);
-						p->head = h.ring[k % TYPE_RING].to;
-						__atomic_store_n(&h.tail, p->tail, __ATOMIC_RELEASE);
-						continue;
-					}
-				}
+		size_t to = p->tail - p->head > TYPE_STRETCH ? p->head + TYPE_STRETCH : p->tail;
+		size_t n = p->in->jobs > 1 && to - p->head >= 16 ? 2 : 1;
+		parts[0].from = p->head;
+		parts[0].to = parts[1].from = n == 2 ? p->head + (to - p->head) / 2 : to;
+		parts[1].to = to;
+		pthread_t tid;
+		bool threaded = n == 2 && pthread_create(&tid, NULL, tpart_gather, &parts[1]) == 0;
+		tpart_gather(&parts[0]);
+		if (threaded)
+			pthread_join(tid, NULL);
+		// Applied in queue order; where a part stopped, the rest of the
+		// stretch is gathered here, a batch at a time.
+		for (size_t k = 0; k < n && p->head == parts[k].from; k++) {
+			const struct tpart *tp = &parts[k];
+			for (size_t x = 0; x < tp->nbatch; x++) {
+				if (x == 0)
+					prefetch_hits(p, &tp->batch[0]);
+				if (x + 1 < tp->nbatch)
+					prefetch_hits(p, &tp->batch[x + 1]);
+				apply(p, &tp->batch[x], module);
 			}
+			p->head = tp->stop;
 		}
-		p->head = gather(p, mine, p->head, end, module, &p->seg, true);
-		apply(p, mine, module);
-		if (helper)
-			__atomic_store_n(&h.tail, p->tail, __ATOMIC_RELEASE);
+		while (p->head < to && !HS_VEC_GROW(parts[0].batch, parts[0].cap, 1)) {
+			size_t end = to - p->head > TYPE_BATCH ? p->head + TYPE_BATCH : to;
+			p->head = gather(p, parts[0].batch, p->head, end, module, &p->seg, true);
+			prefetch_hits(p, parts[0].batch);
+			apply(p, parts[0].batch, module);
+		}
+		if (p->head < to)
+			break;  // out of memory: what was typed is still true
 	}
-	if (helper) {
-		__atomic_store_n(&h.done, true, __ATOMIC_RELEASE);
-		pthread_join(tid, NULL);
-	}
-	free(h.state);
-	free(h.ring);
-	free(mine);
+	free(parts[0].batch);
+	free(parts[1].batch);
 }
 
 // A global variable: its type decides what it types.
@@ -889,6 +930,7 @@ static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a
 			if (w->layout < 0 || w->module != m)
 				continue;
 			t->block_layout[i] = w->layout;
+			layout_built(t, w->layout, (unsigned)m);
 			p.queue[p.tail++] = (uint32_t)i;
 		}
 		propagate_queue(&p, (unsigned)m);
@@ -1372,6 +1414,13 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 			const struct field_part *fp = &parts2[k];
 			nomem |= fp->nomem;
 			for (size_t x = 0; x < fp->n; x++) {
+				if (x + INFER_AHEAD < fp->n) {
+					uint32_t ahead = fp->pairs[x + INFER_AHEAD].b;
+					__builtin_prefetch(&t->type[ahead], 1);
+					__builtin_prefetch(&t->block_layout[ahead], 1);
+					__builtin_prefetch(&t->rule[ahead], 1);
+					__builtin_prefetch(&t->conf[ahead], 1);
+				}
 				uint32_t bi = fp->pairs[x].b;
 				int pk = fp->pairs[x].pk;
 				if (t->type[bi])

@@ -480,6 +480,15 @@ class LeakCase(Base):
         bad += ["%s in the truth, not by heapscope: %s" % (what, self.label(a)) for a in sorted(want - got)]
         return bad
 
+    def test_jobs_agree(self):
+        """One thread and two print the same: the stages split over threads
+        (walk, scan, reachability, types, inference, containers) apply what
+        the threads found in one order."""
+        for cmd in (("leaks", "--list", "--limit", str(BIG)), ("histogram",), ("top",), ("owners",)):
+            one = self.run_json(*cmd, opts=list(self.opts) + ["--jobs", "1"])
+            two = self.run_json(*cmd, opts=list(self.opts) + ["--jobs", "2"])
+            self.assertEqual(one, two, "%s: --jobs 1 and --jobs 2 differ" % " ".join(cmd))
+
     # summary
 
     def test_summary_leaked_and_unreferenced(self):

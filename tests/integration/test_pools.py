@@ -180,6 +180,13 @@ class PoolsBase:
         b = self.doc(["--no-pool-detection"], "leaks", "--list")
         self.assertEqual(a, b)
 
+    def test_jobs_agree(self):
+        """One thread and two type the pooled heap alike (the type
+        propagation gathers stretches of its queue on two threads)."""
+        for cmd in (("histogram",), ("leaks", "--list"), ("top",)):
+            self.assertEqual(self.doc(["--jobs", "1"], *cmd), self.doc(["--jobs", "2"], *cmd),
+                             "%s: --jobs 1 and --jobs 2 differ" % " ".join(cmd))
+
     def test_bad_specs(self):
         core = self.core()
         for spec, words in (("g_no_such_pool", "no variable 'g_no_such_pool'"),

@@ -433,6 +433,36 @@ static void test_wide_graph(void **state)
 	free(heap);
 }
 
+/* hs_next_heap_word against a word-by-word search: every start and end of
+ * a run of up to 11 words, the heap addresses at each position, and the
+ * range's edges (lo is in, hi is not; below lo wraps around). */
+static void test_next_heap_word(void **state)
+{
+	(void)state;
+	const uint64_t lo = HEAP_BASE, hi = HEAP_BASE + 0x1000;
+	const uint64_t near[] = { lo - 1, lo, lo + 8, hi - 1, hi, 0, UINT64_MAX, 3 };
+	uint64_t x = 99;
+	for (int round = 0; round < 2000; round++) {
+		uint64_t words[11];
+		for (size_t k = 0; k < 11; k++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			// Mostly not heap addresses, as in a real heap.
+			words[k] = x % 5 ? near[(x >> 33) % 8] : x >> 40;
+			if (x % 5 == 1)
+				words[k] = 12345;
+		}
+		for (size_t k = 0; k <= 11; k++)
+			for (size_t n = k; n <= 11; n++) {
+				size_t want = k;
+				while (want < n && !(words[want] >= lo && words[want] < hi))
+					want++;
+				size_t got = hs_next_heap_word((const uint8_t *)words, k, n, lo, hi);
+				if (got != want)
+					fail_msg("round %d, words [%zu, %zu): %zu, expected %zu", round, k, n, got, want);
+			}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_random_graphs),
 		cmocka_unit_test(test_long_chain),
 		cmocka_unit_test(test_wide_graph),
+		cmocka_unit_test(test_next_heap_word),
 	};
 	return cmocka_run_group_tests_name("graph", tests, NULL, NULL);
 }
