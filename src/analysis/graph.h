@@ -128,15 +128,19 @@ static inline ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v
  * none.  Most words of a heap are not: four are tested with one branch. */
 static inline size_t hs_next_heap_word(const uint8_t *words, size_t k, size_t n, uint64_t lo, uint64_t hi)
 {
-	uint64_t span = hi - lo, v[4];
+	uint64_t span = hi - lo, v0, v1, v2, v3;
 	for (; k + 4 <= n; k += 4) {
-		memcpy(v, words + 8 * k, sizeof(v));
-		if ((v[0] - lo < span) | (v[1] - lo < span) | (v[2] - lo < span) | (v[3] - lo < span))
+		const uint8_t *w = words + 8 * k;
+		memcpy(&v0, w, 8);
+		memcpy(&v1, w + 8, 8);
+		memcpy(&v2, w + 16, 8);
+		memcpy(&v3, w + 24, 8);
+		if ((v0 - lo < span) | (v1 - lo < span) | (v2 - lo < span) | (v3 - lo < span))
 			break;
 	}
 	for (; k < n; k++) {
-		memcpy(v, words + 8 * k, 8);
-		if (v[0] - lo < span)
+		memcpy(&v0, words + 8 * k, 8);
+		if (v0 - lo < span)
 			return k;
 	}
 	return n;
