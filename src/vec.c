@@ -28,6 +28,24 @@ void hs_hint_huge(void *p, size_t bytes)
 #endif
 }
 
+void *hs_array_new(size_t n, size_t elem)
+{
+	if (!n)
+		n = 1;
+	if (elem && n > SIZE_MAX / elem)
+		return NULL;
+	void *p = malloc(n * elem);
+	hs_hint_huge(p, n * elem);
+	return p;
+}
+
+void *hs_array_zeroed(size_t n, size_t elem)
+{
+	void *p = calloc(n ? n : 1, elem);
+	hs_hint_huge(p, (n ? n : 1) * elem);
+	return p;
+}
+
 struct hs_error *hs_vec_reserve(void *itemsp, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)

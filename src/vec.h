@@ -34,6 +34,12 @@
  * hs_vec_reserve() calls it; so do the stages' other big arrays. */
 void hs_hint_huge(void *p, size_t bytes);
 
+/* An array of n elements of elem bytes (room for one when n is 0), hinted
+ * onto huge pages: what a stage keeps per block.  hs_array_zeroed's is all
+ * zeros.  NULL when it cannot be had (n * elem overflowing included). */
+void *hs_array_new(size_t n, size_t elem);
+void *hs_array_zeroed(size_t n, size_t elem);
+
 /* *itemsp is a T * (passed as a pointer to it); elem is sizeof(T). */
 struct hs_error *hs_vec_reserve(void *itemsp, size_t *cap, size_t need, size_t elem);
 

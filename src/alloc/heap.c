@@ -29,10 +29,9 @@ bool hs_heap_reserve(struct hs_heap *h, size_t n)
 {
 	if (n <= h->cap || n > SIZE_MAX / sizeof(*h->blocks))
 		return false;
-	struct hs_block *b = malloc(n * sizeof(*b));
+	struct hs_block *b = hs_array_new(n, sizeof(*b));
 	if (!b)
 		return false;
-	hs_hint_huge(b, n * sizeof(*b));
 	if (h->n)
 		memcpy(b, h->blocks, h->n * sizeof(*b));
 	free(h->blocks);
@@ -173,8 +172,7 @@ static struct hs_error *sort_blocks(struct hs_heap *h)
 		}
 	}
 	runs = malloc((nruns + 1) * sizeof(*runs));
-	tmp = malloc(n * sizeof(*tmp));
-	hs_hint_huge(tmp, n * sizeof(*tmp));
+	tmp = hs_array_new(n, sizeof(*tmp));
 	if (!runs || !tmp) {
 		free(runs);
 		free(tmp);

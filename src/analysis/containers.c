@@ -675,14 +675,10 @@ static struct hs_error *anchors_build(const struct hs_containers_input *in, stru
 {
 	const struct hs_analysis *a = in->a;
 	size_t n = a->n;
-	an->seed_word = calloc(n ? n : 1, sizeof(uint64_t));
-	an->parent = malloc((n ? n : 1) * sizeof(uint32_t));
-	an->is_wanted = calloc(n ? n : 1, 1);
-	uint32_t *queue = malloc((n ? n : 1) * sizeof(uint32_t));
-	hs_hint_huge(an->seed_word, n * sizeof(uint64_t));
-	hs_hint_huge(an->parent, n * sizeof(uint32_t));
-	hs_hint_huge(an->is_wanted, n);
-	hs_hint_huge(queue, n * sizeof(uint32_t));
+	an->seed_word = hs_array_zeroed(n, sizeof(uint64_t));
+	an->parent = hs_array_new(n, sizeof(uint32_t));
+	an->is_wanted = hs_array_zeroed(n, 1);
+	uint32_t *queue = hs_array_new(n, sizeof(uint32_t));
 	if (!an->seed_word || !an->parent || !an->is_wanted || !queue) {
 		free(queue);
 		return &hs_error_nomem;
@@ -931,10 +927,8 @@ static struct hs_error *retained(struct hs_containers *cs)
 	const struct hs_containers_input *in = &cs->in;
 	const struct hs_analysis *a = in->a;
 	size_t n = a->n;
-	uint32_t *lab = calloc(n ? n : 1, sizeof(uint32_t));
-	uint32_t *queue = malloc((3 * n + 1) * sizeof(uint32_t));
-	hs_hint_huge(lab, n * sizeof(uint32_t));
-	hs_hint_huge(queue, (3 * n + 1) * sizeof(uint32_t));
+	uint32_t *lab = hs_array_zeroed(n, sizeof(uint32_t));
+	uint32_t *queue = hs_array_new(3 * n + 1, sizeof(uint32_t));
 	if (!lab || !queue) {
 		free(lab);
 		free(queue);
@@ -1102,10 +1096,8 @@ struct hs_error *hs_containers_create(const struct hs_containers_input *input, s
 		return &hs_error_nomem;
 	cs->in = *input;
 	const struct hs_containers_input *in = &cs->in;
-	cs->owner = calloc(n ? n : 1, sizeof(uint32_t));
-	cs->role = calloc(n ? n : 1, 1);
-	hs_hint_huge(cs->owner, n * sizeof(uint32_t));
-	hs_hint_huge(cs->role, n);
+	cs->owner = hs_array_zeroed(n, sizeof(uint32_t));
+	cs->role = hs_array_zeroed(n, 1);
 	if (!cs->owner || !cs->role) {
 		hs_containers_destroy(cs);
 		return &hs_error_nomem;

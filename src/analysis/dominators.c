@@ -155,24 +155,18 @@ struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct 
 	size_t n = a->n, m = n + 1;
 	struct lt t = { .a = a, .n = n };
 	uint32_t **arrays[] = { &t.vertex, &t.idom, &t.samedom, &t.bucket, &t.next };
-	uint32_t *stack = malloc(m * sizeof(uint32_t)), *pos = malloc(m * sizeof(uint32_t));
+	// Every array is read at random: huge pages spare a TLB miss a read.
+	uint32_t *stack = hs_array_new(m, sizeof(uint32_t)), *pos = hs_array_new(m, sizeof(uint32_t));
 	uint64_t *rn = NULL;
 	struct hs_dominators *d = NULL;
-	t.dfnum = calloc(m, sizeof(uint32_t));
-	t.v = malloc(m * sizeof(*t.v));
+	t.dfnum = hs_array_zeroed(m, sizeof(uint32_t));
+	t.v = hs_array_new(m, sizeof(*t.v));
 	t.from_root = calloc(m, 1);
 	bool ok = stack && pos && t.dfnum && t.v && t.from_root;
 	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
-		ok &= (*arrays[k] = malloc(m * sizeof(uint32_t))) != NULL;
+		ok &= (*arrays[k] = hs_array_new(m, sizeof(uint32_t))) != NULL;
 	if (!ok)
 		goto out;
-	// Every array is read at random: huge pages spare a TLB miss a read.
-	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
-		hs_hint_huge(*arrays[k], m * sizeof(uint32_t));
-	hs_hint_huge(stack, m * sizeof(uint32_t));
-	hs_hint_huge(pos, m * sizeof(uint32_t));
-	hs_hint_huge(t.dfnum, m * sizeof(uint32_t));
-	hs_hint_huge(t.v, m * sizeof(*t.v));
 	for (size_t i = 0; i < m; i++) {
 		t.samedom[i] = t.bucket[i] = t.idom[i] = NONE;
 		t.v[i] = (struct vx){ .ancestor = NONE, .best = (uint32_t)i, .semi = (uint32_t)i, .parent = NONE };
@@ -202,17 +196,14 @@ struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct 
 	// depth-first order), then to blocks.
 	uint32_t *cn = pos;
 	memset(cn, 0, m * sizeof(uint32_t));
-	rn = calloc(m, sizeof(uint64_t));
+	rn = hs_array_zeroed(m, sizeof(uint64_t));
 	d = calloc(1, sizeof(*d));
-	if (!rn || !d || !(d->retained = calloc(m, sizeof(uint64_t))) ||
-	    !(d->retained_count = calloc(m, sizeof(uint32_t))) || !(d->idom = malloc(m * sizeof(uint32_t)))) {
+	if (!rn || !d || !(d->retained = hs_array_zeroed(m, sizeof(uint64_t))) ||
+	    !(d->retained_count = hs_array_zeroed(m, sizeof(uint32_t))) ||
+	    !(d->idom = hs_array_new(m, sizeof(uint32_t)))) {
 		ok = false;
 		goto out;
 	}
-	hs_hint_huge(rn, m * sizeof(uint64_t));
-	hs_hint_huge(d->retained, m * sizeof(uint64_t));
-	hs_hint_huge(d->retained_count, m * sizeof(uint32_t));
-	hs_hint_huge(d->idom, m * sizeof(uint32_t));
 	for (size_t i = t.count - 1; i >= 1; i--) {
 		if (i > AHEAD)
 			__builtin_prefetch(&heap->blocks[t.vertex[i - AHEAD]]);

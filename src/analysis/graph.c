@@ -67,10 +67,9 @@ static struct hs_error *size_groups(struct hs_addrmap *m)
 	}
 	if (!ngroups)
 		return NULL;
-	struct hs_addr_group *g = calloc(ngroups, sizeof(*g));
+	struct hs_addr_group *g = hs_array_zeroed(ngroups, sizeof(*g));
 	if (!g)
 		return &hs_error_nomem;
-	hs_hint_huge(g, ngroups * sizeof(*g));
 	m->groups = g;
 	return NULL;
 }
@@ -152,8 +151,7 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		nentries += sp->nentries;
 		first = sp->last_block + 1;
 	}
-	uint32_t *pages = malloc((nentries ? nentries : 1) * sizeof(*pages));
-	hs_hint_huge(pages, nentries * sizeof(*pages));
+	uint32_t *pages = hs_array_new(nentries, sizeof(*pages));
 	if (!pages) {
 		free(spans);
 		return &hs_error_nomem;
@@ -448,10 +446,9 @@ static uint32_t *reserve_edges(struct worker *w, size_t k, const uint64_t *base,
 	// nothing real.)
 	if (words < 4096 || words > (UINT64_C(1) << 30))
 		return NULL;
-	uint32_t *all = malloc(words * sizeof(*all));
+	uint32_t *all = hs_array_new(words, sizeof(*all));
 	if (!all)
 		return NULL;
-	hs_hint_huge(all, words * sizeof(*all));
 	for (size_t j = 0; j < k; j++) {
 		uint64_t end = j + 1 < k ? base[j + 1] : words;
 		w[j].edges = (struct u32vec){ .v = all + base[j], .n = 0, .cap = end - base[j] };
@@ -469,8 +466,7 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 	if (n < 4096)
 		jobs = 1;
 	struct worker *w = calloc(64, sizeof(*w));
-	uint32_t *degree = malloc((n + 1) * sizeof(*degree));
-	hs_hint_huge(degree, (n + 1) * sizeof(*degree));
+	uint32_t *degree = hs_array_new(n + 1, sizeof(*degree));
 	if (!degree || !w) {
 		free(w);
 		free(degree);
@@ -696,10 +692,9 @@ static void *reach_part_run(void *arg)
 static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysis *a)
 {
 	size_t jobs = jobs_of(in);
-	uint32_t *queue = malloc((a->n ? a->n : 1) * sizeof(*queue));
+	uint32_t *queue = hs_array_new(a->n, sizeof(*queue));
 	if (!queue)
 		return &hs_error_nomem;
-	hs_hint_huge(queue, a->n * sizeof(*queue));
 	struct reach_part parts[64];
 	memset(parts, 0, sizeof(parts));
 	struct hs_error *err = NULL;
@@ -708,11 +703,9 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 	// nothing): it never grows, so it is never moved (the first read of
 	// moved pages is slow on some virtual machines).
 	for (size_t j = 0; jobs > 1 && a->n >= PARALLEL_FRONTIER && j < jobs; j++) {
-		parts[j].out.v = malloc(a->n * sizeof(uint32_t));
-		if (parts[j].out.v) {
+		parts[j].out.v = hs_array_new(a->n, sizeof(uint32_t));
+		if (parts[j].out.v)
 			parts[j].out.cap = a->n;
-			hs_hint_huge(parts[j].out.v, a->n * sizeof(uint32_t));
-		}
 	}
 	for (size_t i = 0; i < a->n; i++) {
 		if (a->flags[i] & HS_NODE_ROOTED) {
@@ -825,8 +818,7 @@ struct hs_error *hs_analysis_create(const struct hs_graph_input *in, struct hs_r
 	*roots = (struct hs_roots){ 0 };
 	struct hs_error *err = NULL;
 	a->n = in->heap->n;
-	a->flags = calloc(a->n ? a->n : 1, 1);
-	hs_hint_huge(a->flags, a->n);
+	a->flags = hs_array_zeroed(a->n, 1);
 	if (!a->flags) {
 		err = &hs_error_nomem;
 		goto fail;
@@ -893,9 +885,7 @@ struct hs_error *hs_analysis_need_reverse(struct hs_analysis *a)
 	if (a->rev_off)
 		return NULL;
 	size_t n = a->n, m = a->fwd_off[n];
-	uint32_t *off = calloc(n + 1, sizeof(*off)), *rev = malloc((m ? m : 1) * sizeof(*rev));
-	hs_hint_huge(off, (n + 1) * sizeof(*off));
-	hs_hint_huge(rev, m * sizeof(*rev));
+	uint32_t *off = hs_array_zeroed(n + 1, sizeof(*off)), *rev = hs_array_new(m, sizeof(*rev));
 	if (!off || !rev) {
 		free(off);
 		free(rev);
@@ -905,8 +895,7 @@ struct hs_error *hs_analysis_need_reverse(struct hs_analysis *a)
 		off[a->fwd[e] + 1]++;
 	for (size_t i = 0; i < n; i++)
 		off[i + 1] += off[i];
-	uint32_t *fill = malloc((n ? n : 1) * sizeof(*fill));
-	hs_hint_huge(fill, n * sizeof(*fill));
+	uint32_t *fill = hs_array_new(n, sizeof(*fill));
 	if (!fill) {
 		free(off);
 		free(rev);

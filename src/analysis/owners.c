@@ -240,10 +240,8 @@ struct hs_error *hs_owners_create(const struct hs_owners_input *in, struct hs_ow
 	const struct hs_analysis *a = in->a;
 	size_t n = a->n;
 	struct hs_owners *ret = calloc(1, sizeof(*ret));
-	uint32_t *lab = calloc(n ? n : 1, sizeof(uint32_t));
-	uint32_t *queue = malloc((2 * n + 1) * sizeof(uint32_t));
-	hs_hint_huge(lab, n * sizeof(uint32_t));
-	hs_hint_huge(queue, (2 * n + 1) * sizeof(uint32_t));
+	uint32_t *lab = hs_array_zeroed(n, sizeof(uint32_t));
+	uint32_t *queue = hs_array_new(2 * n + 1, sizeof(uint32_t));
 	struct table t = { .o = ret };
 	if (!ret || !lab || !queue) {
 		free(ret);

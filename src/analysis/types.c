@@ -891,8 +891,7 @@ static void visit_scope(struct propagate *p, Dwarf_Die *scope, uint64_t bias, un
 
 static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
 {
-	struct propagate p = { .in = in, .a = a, .t = t, .queue = malloc((a->n ? a->n : 1) * sizeof(uint32_t)) };
-	hs_hint_huge(p.queue, a->n * sizeof(uint32_t));
+	struct propagate p = { .in = in, .a = a, .t = t, .queue = hs_array_new(a->n, sizeof(uint32_t)) };
 	// Every name so far came from a vtable.
 	p.wanted = malloc(t->nnames * sizeof(*p.wanted));
 	if (!p.queue || !p.wanted) {
@@ -1348,12 +1347,9 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	qsort(seen, nseen, sizeof(*seen), seen_cmp);
 	for (size_t j = 0; j < nseen; j++)
 		layout_built(t, seen[j].k, (unsigned)(t->layouts[seen[j].k].key >> 40));
-	t->rule = calloc(a->n, 1);
-	t->conf = calloc(a->n, 1);
-	uint32_t *queue = malloc(a->n * sizeof(uint32_t));
-	hs_hint_huge(t->rule, a->n);
-	hs_hint_huge(t->conf, a->n);
-	hs_hint_huge(queue, a->n * sizeof(uint32_t));
+	t->rule = hs_array_zeroed(a->n, 1);
+	t->conf = hs_array_zeroed(a->n, 1);
+	uint32_t *queue = hs_array_new(a->n, sizeof(uint32_t));
 	if (!t->rule || !t->conf || !queue) {
 		free(queue);
 		free(t->rule);
@@ -1460,10 +1456,8 @@ struct hs_types *hs_types_create(size_t n)
 	t->vkeys = calloc(t->vcap, sizeof(*t->vkeys));
 	t->vvals = calloc(t->vcap, sizeof(*t->vvals));
 	t->n = n;
-	t->block_layout = malloc((n ? n : 1) * sizeof(int32_t));
-	t->type = calloc(n ? n : 1, sizeof(uint32_t));
-	hs_hint_huge(t->block_layout, n * sizeof(int32_t));
-	hs_hint_huge(t->type, n * sizeof(uint32_t));
+	t->block_layout = hs_array_new(n, sizeof(int32_t));
+	t->type = hs_array_zeroed(n, sizeof(uint32_t));
 	if (!t->names || !t->vkeys || !t->vvals || !t->block_layout || !t->type) {
 		hs_types_destroy(t);
 		return NULL;

@@ -760,11 +760,8 @@ static struct hs_error *path_from_roots(struct hs_session *s, size_t target, uin
 {
 	const struct hs_analysis *a = s->analysis;
 	size_t n = a->n;
-	uint8_t *rank = malloc(n ? n : 1);
-	uint32_t *parent = malloc((n ? n : 1) * sizeof(uint32_t)), *queue = malloc((n ? n : 1) * sizeof(uint32_t));
-	hs_hint_huge(rank, n);
-	hs_hint_huge(parent, n * sizeof(uint32_t));
-	hs_hint_huge(queue, n * sizeof(uint32_t));
+	uint8_t *rank = hs_array_new(n, 1);
+	uint32_t *parent = hs_array_new(n, sizeof(uint32_t)), *queue = hs_array_new(n, sizeof(uint32_t));
 	if (!rank || !parent || !queue) {
 		free(rank);
 		free(parent);
@@ -837,11 +834,8 @@ static struct hs_error *path_from_head(struct hs_session *s, size_t target, uint
 	struct hs_analysis *a = s->analysis;
 	HS_CHECK(hs_analysis_need_reverse(a));
 	size_t n = a->n;
-	uint32_t *toward = malloc((n ? n : 1) * sizeof(uint32_t)), *queue = malloc((n ? n : 1) * sizeof(uint32_t));
-	uint8_t *seen = calloc(n ? n : 1, 1);
-	hs_hint_huge(toward, n * sizeof(uint32_t));
-	hs_hint_huge(queue, n * sizeof(uint32_t));
-	hs_hint_huge(seen, n);
+	uint32_t *toward = hs_array_new(n, sizeof(uint32_t)), *queue = hs_array_new(n, sizeof(uint32_t));
+	uint8_t *seen = hs_array_zeroed(n, 1);
 	if (!toward || !queue || !seen) {
 		free(toward);
 		free(queue);
@@ -1658,9 +1652,7 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 static struct hs_error *dominator_children(const struct hs_dominators *d, uint32_t **koff_ret, uint32_t **kids_ret)
 {
 	size_t n = d->n;
-	uint32_t *koff = calloc(n + 2, sizeof(uint32_t)), *kids = malloc((n ? n : 1) * sizeof(uint32_t));
-	hs_hint_huge(koff, (n + 2) * sizeof(uint32_t));
-	hs_hint_huge(kids, n * sizeof(uint32_t));
+	uint32_t *koff = hs_array_zeroed(n + 2, sizeof(uint32_t)), *kids = hs_array_new(n, sizeof(uint32_t));
 	if (!koff || !kids) {
 		free(koff);
 		free(kids);
@@ -1709,10 +1701,9 @@ static struct hs_error *top_build(struct hs_session *s, uint64_t limit, uint64_t
 	const struct hs_analysis *a = s->analysis;
 	const struct hs_dominators *dom = s->dominators;
 	size_t n = a->n, k = 0;
-	uint32_t *cand = malloc((n ? n : 1) * sizeof(uint32_t));
+	uint32_t *cand = hs_array_new(n, sizeof(uint32_t));
 	if (!cand)
 		return &hs_error_nomem;
-	hs_hint_huge(cand, n * sizeof(uint32_t));
 	for (size_t i = 0; i < n; i++)
 		if ((a->flags[i] & HS_NODE_USED) && dom->idom[i] == n)
 			cand[k++] = (uint32_t)i;
