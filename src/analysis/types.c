@@ -775,6 +775,8 @@ static void propagate_queue(struct propagate *p, unsigned module)
 		tpart_gather(&parts[0]);
 		if (threaded)
 			pthread_join(tid, NULL);
+		else if (n == 2)
+			tpart_gather(&parts[1]);
 		// Applied in queue order; where a part stopped, the rest of the
 		// stretch is gathered here, a batch at a time.
 		for (size_t k = 0; k < n && p->head == parts[k].from; k++) {
