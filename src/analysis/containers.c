@@ -1,7 +1,6 @@
 /* containers.c - see containers.h: the kinds table, discovery by shape,
  * naming by DWARF, anchors, retained bytes and the types containers give. */
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -421,13 +420,7 @@ static void discover(struct discovery *d)
 			parts[k].first = lo + (hi - lo) * k / np;
 			parts[k].last = lo + (hi - lo) * (k + 1) / np;
 		}
-		pthread_t tid;
-		bool threaded = np == 2 && pthread_create(&tid, NULL, probe_blocks, &parts[1]) == 0;
-		probe_blocks(&parts[0]);
-		if (threaded)
-			pthread_join(tid, NULL);
-		else if (np == 2)
-			probe_blocks(&parts[1]);
+		hs_run_parts(np, probe_blocks, parts, sizeof(parts[0]));
 		for (size_t k = 0; k < np; k++)
 			walk_hits(d, &parts[k]);
 	}

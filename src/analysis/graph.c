@@ -492,17 +492,7 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 	}
 	w[k++] = (struct worker){ .in = in, .a = a, .first = first, .last = n, .degree = degree };
 	uint32_t *all = reserve_edges(w, k, base, a->used_bytes / 8);
-	pthread_t tid[64];
-	bool started[64] = { false };
-	for (size_t j = 1; j < k; j++)
-		started[j] = pthread_create(&tid[j], NULL, worker_run, &w[j]) == 0;
-	worker_run(&w[0]);
-	for (size_t j = 1; j < k; j++) {
-		if (started[j])
-			pthread_join(tid[j], NULL);
-		else
-			worker_run(&w[j]);
-	}
+	hs_run_parts(k, worker_run, w, sizeof(w[0]));
 	bool nomem = false;
 	size_t total = 0, not_dumped = 0;
 	for (size_t j = 0; j < k; j++) {
@@ -614,20 +604,20 @@ static void scan_roots(const struct hs_graph_input *in, struct hs_analysis *a)
 			mark_word(a, notes->threads[t].regs[r]);
 }
 
-/* Run fn(part, arg) for part 0..nparts-1, part 0 here and the others on
- * threads (or here too when a thread cannot start). */
-static void run_parts(size_t nparts, void *(*fn)(void *), void *args, size_t argsize)
+void hs_run_parts(size_t nparts, void *(*fn)(void *), void *parts, size_t argsize)
 {
 	pthread_t tid[64];
 	bool started[64] = { false };
+	if (nparts > 64)
+		nparts = 64;
 	for (size_t j = 1; j < nparts; j++)
-		started[j] = pthread_create(&tid[j], NULL, fn, (char *)args + j * argsize) == 0;
-	fn(args);
+		started[j] = pthread_create(&tid[j], NULL, fn, (char *)parts + j * argsize) == 0;
+	fn(parts);
 	for (size_t j = 1; j < nparts; j++) {
 		if (started[j])
 			pthread_join(tid[j], NULL);
 		else
-			fn((char *)args + j * argsize);
+			fn((char *)parts + j * argsize);
 	}
 }
 
@@ -726,7 +716,7 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 				parts[j].out.n = 0;
 				at += cnt;
 			}
-			run_parts(jobs, reach_part_run, parts, sizeof(parts[0]));
+			hs_run_parts(jobs, reach_part_run, parts, sizeof(parts[0]));
 			head = tail;
 			for (size_t j = 0; j < jobs; j++) {
 				if (parts[j].nomem) {
@@ -778,7 +768,7 @@ static void classify(const struct hs_graph_input *in, struct hs_analysis *a)
 	struct classify_part parts[64];
 	for (size_t j = 0; j < jobs; j++)
 		parts[j] = (struct classify_part){ a, a->n * j / jobs, a->n * (j + 1) / jobs };
-	run_parts(jobs, mark_referenced, parts, sizeof(parts[0]));
+	hs_run_parts(jobs, mark_referenced, parts, sizeof(parts[0]));
 	for (size_t i = 0; i < a->n; i++) {
 		if (!hs_node_leaked(a, i))
 			continue;

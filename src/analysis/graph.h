@@ -146,6 +146,11 @@ static inline size_t hs_next_heap_word(const uint8_t *words, size_t k, size_t n,
 	return n;
 }
 
+/* Run fn on parts[0..nparts) (each argsize bytes, nparts <= 64): part 0
+ * on this thread, the others on threads of their own, or here after part 0
+ * when a thread cannot start.  Returns when every part has run. */
+void hs_run_parts(size_t nparts, void *(*fn)(void *), void *parts, size_t argsize);
+
 /* hs_addrmap_lookup of v[0..n) into ret[0..n), with the memory accesses of
  * all of them in flight together (n <= HS_LOOKUP_BATCH). */
 #define HS_LOOKUP_BATCH 256

@@ -2,7 +2,6 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -770,13 +769,7 @@ static void propagate_queue(struct propagate *p, unsigned module)
 		parts[0].from = p->head;
 		parts[0].to = parts[1].from = n == 2 ? p->head + (to - p->head) / 2 : to;
 		parts[1].to = to;
-		pthread_t tid;
-		bool threaded = n == 2 && pthread_create(&tid, NULL, tpart_gather, &parts[1]) == 0;
-		tpart_gather(&parts[0]);
-		if (threaded)
-			pthread_join(tid, NULL);
-		else if (n == 2)
-			tpart_gather(&parts[1]);
+		hs_run_parts(n, tpart_gather, parts, sizeof(parts[0]));
 		// Applied in queue order; where a part stopped, the rest of the
 		// stretch is gathered here, a batch at a time.
 		for (size_t k = 0; k < n && p->head == parts[k].from; k++) {
@@ -1362,18 +1355,10 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	// layout: both halves of the heap at once, applied in block order.
 	struct infer_part parts[2];
 	size_t nparts = in->jobs > 1 && a->n > 4096 ? 2 : 1;
-	pthread_t tid;
-	bool threaded = false;
 	for (size_t k = 0; k < nparts; k++)
 		parts[k] = (struct infer_part){ .in = in, .a = a, .t = t, .seen = seen, .nseen = nseen,
 						.first = a->n * k / nparts, .last = a->n * (k + 1) / nparts };
-	if (nparts == 2)
-		threaded = pthread_create(&tid, NULL, infer_layouts, &parts[1]) == 0;
-	infer_layouts(&parts[0]);
-	if (threaded)
-		pthread_join(tid, NULL);
-	else if (nparts == 2)
-		infer_layouts(&parts[1]);
+	hs_run_parts(nparts, infer_layouts, parts, sizeof(parts[0]));
 	size_t head = 0, tail = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		if (!t->conf[i])
@@ -1401,12 +1386,7 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 			parts2[k].to = head + (to - head) * (k + 1) / n2;
 			parts2[k].n = 0;
 		}
-		threaded = n2 == 2 && pthread_create(&tid, NULL, field_gather, &parts2[1]) == 0;
-		field_gather(&parts2[0]);
-		if (threaded)
-			pthread_join(tid, NULL);
-		else if (n2 == 2)
-			field_gather(&parts2[1]);
+		hs_run_parts(n2, field_gather, parts2, sizeof(parts2[0]));
 		bool nomem = false;
 		for (size_t k = 0; k < n2; k++) {
 			const struct field_part *fp = &parts2[k];
