@@ -72,6 +72,7 @@ static const char *const status_names[] = {   /* runtime.gStatusStrings */
 struct pcln {                 /* .gopclntab (go1.18+ layout: pcHeader) */
 	const uint8_t *base;
 	uint64_t len, nfunc, text, funcnames, pctab, functab;
+	uint32_t funcsize;            /* sizeof(runtime._func): 40, 44 from go1.20 */
 };
 
 struct hs_go_rt {
@@ -82,11 +83,13 @@ struct hs_go_rt {
 	struct pcln pcln;
 	bool have_pcln;
 	uint64_t types;               /* moduledata.types, 0 unknown */
+	uint64_t rodata, gofunc;      /* moduledata's: bases of stack objects' masks, funcdata */
 	const char **reasons;         /* waitReasonStrings, copied */
 	size_t nreasons;
 	struct { uint64_t addr; char *name; } typenames[MAX_TYPES];
 	size_t ntypes;
 	char *strings;                /* every string this module made, chained */
+	struct stack_scan *scan;      /* stack_live's, kept from one goroutine to the next */
 };
 
 #define OFF(rt, id) ((rt)->f[id][0])
@@ -199,6 +202,7 @@ static bool pcln_open(struct hs_go_rt *rt)
 	c->funcnames = hs_go_ld(p + 32, 8);
 	c->pctab = hs_go_ld(p + 56, 8);
 	c->functab = hs_go_ld(p + 64, 8);
+	c->funcsize = magic == 0xfffffff0 ? 40 : 44;
 	if (c->nfunc == 0 || c->nfunc > n / 8 || c->funcnames >= n || c->pctab >= n || c->functab >= n ||
 	    (c->nfunc + 1) * 8 > n - c->functab)
 		return false;
@@ -387,15 +391,25 @@ static bool grow(void **p, size_t n, size_t size)
 	return true;
 }
 
-static struct hs_error *push_frame(struct hs_go_goroutines *l, struct hs_go_goroutine *gr, uint64_t pc, bool exact)
+static struct hs_error *push_frame(struct hs_go_goroutines *l, struct hs_go_goroutine *gr, uint64_t pc, uint64_t sp,
+				    bool exact)
 {
 	if (!grow((void **)&gr->frames, gr->nframes, sizeof(*gr->frames)) ||
-	    !grow((void **)&gr->funcs, gr->nframes, sizeof(*gr->funcs)))
+	    !grow((void **)&gr->funcs, gr->nframes, sizeof(*gr->funcs)) ||
+	    !grow((void **)&gr->sps, gr->nframes, sizeof(*gr->sps)))
 		return &hs_error_nomem;
 	gr->frames[gr->nframes] = pc;
+	gr->sps[gr->nframes] = sp;
 	gr->funcs[gr->nframes] = hs_go_func_name(l, pc, !exact);
 	gr->nframes++;
 	return NULL;
+}
+
+// A frame a signal injected (asynchronous preemption, a fault): its caller
+// was interrupted anywhere, not at a call.
+static bool async_frame(const char *fn)
+{
+	return !strcmp(fn, "runtime.asyncPreempt") || !strcmp(fn, "runtime.sigpanic");
 }
 
 static struct hs_error *unwind(struct hs_go_goroutines *l, struct hs_go_goroutine *gr)
@@ -408,7 +422,7 @@ static struct hs_error *unwind(struct hs_go_goroutines *l, struct hs_go_goroutin
 		return NULL;
 	}
 	while (gr->nframes < HS_GO_MAX_FRAMES) {
-		HS_CHECK(push_frame(l, gr, pc, exact));
+		HS_CHECK(push_frame(l, gr, pc, sp, exact));
 		const char *fn = gr->funcs[gr->nframes - 1];
 		if (fn && top_frame(fn))
 			return NULL;
@@ -448,13 +462,244 @@ static struct hs_error *unwind(struct hs_go_goroutines *l, struct hs_go_goroutin
 		}
 		// A frame a signal injected (asynchronous preemption, a fault)
 		// returns to where its caller was interrupted.
-		exact = fn && (!strcmp(fn, "runtime.asyncPreempt") || !strcmp(fn, "runtime.sigpanic"));
+		exact = fn && async_frame(fn);
 		pc = ret;
 		sp = next_sp;
 		bp = next_bp;
 	}
 	gr->unwind_stop = "too many frames";
 	return NULL;
+}
+
+/* --- what of a stack the garbage collector scans ------------------------- */
+
+/* runtime/funcdata.h (every version read) */
+#define PCDATA_STACKMAP 1
+#define FUNCDATA_ARGS 0
+#define FUNCDATA_LOCALS 1
+#define FUNCDATA_STACKOBJECTS 2
+#define MAX_MAP_BITS (1u << 20)
+#define MAX_STACK_OBJECTS 4096
+/* A stack above this from sp is scanned word by word: a map per word of it
+ * would cost more than it saves. */
+#define MAX_MAPPED_STACK (UINT64_C(64) << 20)
+
+enum { W_NONE, W_PRECISE, W_ALL };
+
+struct stack_scan {
+	struct hs_go_rt *rt;
+	uint64_t base, hi;   /* [base, hi): from sp to the stack's top */
+	uint8_t *kind;       /* a W_ a word of it */
+	size_t cap;          /* kind's */
+	uint8_t bits[MAX_MAP_BITS / 8];
+};
+
+static void mark(struct stack_scan *ss, uint64_t start, uint64_t end, uint8_t k)
+{
+	if (start < ss->base)
+		start = ss->base;
+	if (end > ss->hi)
+		end = ss->hi;
+	for (uint64_t a = start & ~UINT64_C(7); a < end; a += 8) {
+		uint8_t *w = &ss->kind[(a - ss->base) / 8];
+		if (*w < k)
+			*w = k;
+	}
+}
+
+// Table `table` of the function at fo for pc, as pcdatavalue (-1: none).
+static bool func_pcdata(const struct pcln *c, uint64_t fo, uint32_t table, uint64_t pc, int64_t *v)
+{
+	uint64_t at = fo + c->funcsize + 4 * (uint64_t)table;
+	*v = -1;
+	if (fo + c->funcsize > c->len || table >= hs_go_ld(c->base + fo + 28, 4) || at + 4 > c->len)
+		return true;
+	uint32_t off = (uint32_t)hs_go_ld(c->base + at, 4);
+	return !off || pcln_value(c, fo, off, pc, v);
+}
+
+// Funcdata i of the function at fo: its address in the process, 0 none.
+static uint64_t func_data(const struct hs_go_rt *rt, uint64_t fo, unsigned i)
+{
+	const struct pcln *c = &rt->pcln;
+	if (fo + c->funcsize > c->len || i >= c->base[fo + c->funcsize - 1])
+		return 0;
+	uint64_t at = fo + c->funcsize + 4 * (hs_go_ld(c->base + fo + 28, 4) + i);
+	if (at + 4 > c->len)
+		return 0;
+	uint32_t off = (uint32_t)hs_go_ld(c->base + at, 4);
+	return off == UINT32_MAX ? 0 : rt->gofunc + off;
+}
+
+// Bit vector `index` of the runtime.stackmap at addr ({n, nbit int32;
+// bytedata}) into ss->bits; false when it cannot be read or is not one.
+static bool stackmap_bits(struct stack_scan *ss, uint64_t addr, int64_t index, uint32_t *nbit)
+{
+	uint8_t h[8];
+	if (!addr || !rd(ss->rt, addr, h, 8))
+		return false;
+	int32_t n = (int32_t)hs_go_ld(h, 4), nb = (int32_t)hs_go_ld(h + 4, 4);
+	if (n <= 0 || index < 0 || index >= n || nb < 0 || (uint32_t)nb > MAX_MAP_BITS)
+		return false;
+	uint64_t bytes = ((uint64_t)nb + 7) / 8;
+	*nbit = (uint32_t)nb;
+	return nb == 0 || rd(ss->rt, addr + 8 + (uint64_t)index * bytes, ss->bits, bytes);
+}
+
+static void mark_bits(struct stack_scan *ss, uint64_t at, uint32_t nbit)
+{
+	for (uint32_t k = 0; k < nbit; k++)
+		if (ss->bits[k / 8] >> (k % 8) & 1)
+			mark(ss, at + 8 * (uint64_t)k, at + 8 * (uint64_t)k + 8, W_PRECISE);
+}
+
+// The stack objects of a frame (address-taken locals and arguments), each
+// scanned by its own pointer mask.  The collector scans only those a
+// pointer reaches; all are kept here (what the goroutine's defer and panic
+// records point at is among them), so a dead one keeps at most its own.
+static bool frame_objects(struct stack_scan *ss, uint64_t fo, uint64_t sp, uint64_t varp, uint64_t argp)
+{
+	uint64_t at = func_data(ss->rt, fo, FUNCDATA_STACKOBJECTS), n;
+	if (!at)
+		return true;
+	if (!rd64(ss->rt, at, &n) || n > MAX_STACK_OBJECTS)
+		return false;
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t r[16];   // runtime.stackObjectRecord {off, size, ptrdata int32; gcdataoff uint32}
+		if (!rd(ss->rt, at + 8 + 16 * i, r, 16))
+			return false;
+		int32_t off = (int32_t)hs_go_ld(r, 4), size = (int32_t)hs_go_ld(r + 4, 4);
+		int32_t ptrdata = (int32_t)hs_go_ld(r + 8, 4);
+		uint64_t obj = (off < 0 ? varp : argp) + (uint64_t)(int64_t)off;
+		if (size <= 0 || obj < sp)
+			continue;   // not allocated in the frame yet
+		uint32_t nbit = ptrdata > 0 ? (uint32_t)ptrdata / 8 : 0;
+		if (ptrdata < 0 || ptrdata > size || nbit > MAX_MAP_BITS || !ss->rt->rodata ||
+		    !rd(ss->rt, ss->rt->rodata + (uint32_t)hs_go_ld(r + 12, 4), ss->bits, (nbit + 7) / 8)) {
+			mark(ss, obj, obj + (uint64_t)size, W_ALL);   // a GC program, or no mask
+			continue;
+		}
+		mark_bits(ss, obj, nbit);
+	}
+	return true;
+}
+
+// The live pointer slots of the frame of the function at fo, [sp, fp), fp
+// its caller's sp, stopped at pc (a call's return address, or where the
+// scheduler saved it): as the runtime's getStackMap.  False when its maps
+// cannot be had: the caller scans the frame word by word.
+static bool frame_maps(struct stack_scan *ss, uint64_t fo, uint64_t pc, uint64_t sp, uint64_t fp)
+{
+	const struct pcln *c = &ss->rt->pcln;
+	uint64_t entry = c->text + hs_go_ld(c->base + fo, 4);
+	int64_t index;
+	if (!func_pcdata(c, fo, PCDATA_STACKMAP, pc != entry ? pc - 1 : pc, &index))
+		return false;
+	if (index < 0)
+		index = 0;
+	// varp: below the return address, and the saved frame pointer when
+	// the frame has one; argp: the caller's sp.
+	uint64_t varp = fp - 8, argp = fp;
+	if (varp > sp)
+		varp -= 8;
+	uint32_t nbit;
+	if (varp > sp) {
+		if (!stackmap_bits(ss, func_data(ss->rt, fo, FUNCDATA_LOCALS), index, &nbit) ||
+		    (uint64_t)nbit * 8 > varp - sp)
+			return false;
+		mark_bits(ss, varp - 8 * (uint64_t)nbit, nbit);
+	}
+	uint64_t args = func_data(ss->rt, fo, FUNCDATA_ARGS);
+	int32_t nargs = (int32_t)hs_go_ld(c->base + fo + 8, 4);
+	if (args) {
+		if (!stackmap_bits(ss, args, index, &nbit) || argp + 8 * (uint64_t)nbit > ss->hi)
+			return false;
+		mark_bits(ss, argp, nbit);
+	} else if (nargs > 0) {
+		mark(ss, argp, argp + (uint64_t)nargs, W_ALL);
+	}
+	return frame_objects(ss, fo, sp, varp, argp);
+}
+
+static bool push_live(struct hs_go_goroutine *gr, uint64_t start, uint64_t end, bool precise)
+{
+	struct hs_go_stack_range *last = gr->nlive ? &gr->live[gr->nlive - 1] : NULL;
+	if (last && last->end == start && last->precise == precise) {
+		last->end = end;
+		return true;
+	}
+	if (!grow((void **)&gr->live, gr->nlive, sizeof(*gr->live)))
+		return false;
+	gr->live[gr->nlive++] = (struct hs_go_stack_range){ start, end, precise };
+	return true;
+}
+
+static bool reflect_stub(const char *fn)
+{
+	return !strcmp(fn, "reflect.makeFuncStub") || !strcmp(fn, "reflect.methodValueCall");
+}
+
+/* gr->live: frame by frame from sp up to the outermost (runtime.goexit),
+ * where the collector itself stops.  Word by word: a frame without maps,
+ * the frame a running goroutine is in (it may be anywhere in it) and the one
+ * a signal interrupted, and the rest of the stack where the unwind stopped
+ * short.  Without .gopclntab, the whole stack from sp. */
+static struct hs_error *stack_live(struct hs_go_goroutines *l, struct hs_go_goroutine *gr)
+{
+	struct hs_go_rt *rt = l->rt;
+	uint64_t from = gr->sp >= gr->stack_lo && gr->sp < gr->stack_hi ? gr->sp & ~UINT64_C(7) : gr->stack_lo;
+	// What the scheduler saved is where a goroutine is only when it is not
+	// running (a running one whose thread was not found: a stale picture).
+	bool saved = !strcmp(gr->regs_from, "sched") || !strcmp(gr->regs_from, "syscall");
+	bool settled = gr->status == HS_G_RUNNABLE || gr->status == HS_G_WAITING || gr->status == HS_G_SYSCALL ||
+		       gr->status == HS_G_PREEMPTED;
+	if (!rt->have_pcln || !rt->gofunc || gr->nframes == 0 || gr->stack_hi - from > MAX_MAPPED_STACK ||
+	    (saved && !settled))
+		return push_live(gr, from, gr->stack_hi, false) ? NULL : &hs_error_nomem;
+	size_t nw = (gr->stack_hi - from) / 8;
+	if (!rt->scan && !(rt->scan = calloc(1, sizeof(*rt->scan))))
+		return &hs_error_nomem;
+	struct stack_scan *ss = rt->scan;
+	if (ss->cap < nw) {
+		free(ss->kind);
+		ss->cap = 0;
+		if (!(ss->kind = malloc(nw > 4096 ? nw : 4096)))
+			return &hs_error_nomem;
+		ss->cap = nw > 4096 ? nw : 4096;
+	}
+	memset(ss->kind, 0, nw);
+	ss->rt = rt, ss->base = from, ss->hi = gr->stack_hi;
+	uint8_t *kind = ss->kind;
+	bool interrupted = !saved;   // the next frame stopped anywhere, not at a call
+	for (size_t i = 0; i < gr->nframes; i++) {
+		const char *fn = gr->funcs[i];
+		uint64_t sp = gr->sps[i], pc = gr->frames[i];
+		if (fn && top_frame(fn))
+			break;
+		if (i + 1 == gr->nframes) {   // the unwind stopped here
+			mark(ss, sp, ss->hi, W_ALL);
+			break;
+		}
+		uint64_t fp = gr->sps[i + 1];
+		bool exact = i == 0 || (gr->funcs[i - 1] && async_frame(gr->funcs[i - 1]));
+		uint64_t fo = pcln_func(&rt->pcln, exact ? pc : pc - 1);
+		bool word_by_word = interrupted || !fn || async_frame(fn) || reflect_stub(fn) || !fo;
+		if (word_by_word || !frame_maps(ss, fo, pc, sp, fp)) {
+			int32_t nargs = fo ? (int32_t)hs_go_ld(rt->pcln.base + fo + 8, 4) : 0;
+			mark(ss, sp, fp + (nargs > 0 ? (uint64_t)nargs : 0), W_ALL);
+		}
+		interrupted = fn && async_frame(fn);
+	}
+	bool ok = true;
+	for (size_t w = 0; w < nw && ok;) {
+		size_t e = w + 1;
+		while (e < nw && kind[e] == kind[w])
+			e++;
+		if (kind[w] != W_NONE)
+			ok = push_live(gr, from + 8 * w, from + 8 * e, kind[w] == W_PRECISE);
+		w = e;
+	}
+	return ok ? NULL : &hs_error_nomem;
 }
 
 static struct hs_error *read_waits(struct hs_go_goroutines *l, struct hs_go_goroutine *gr, uint64_t sg)
@@ -608,6 +853,7 @@ static struct hs_error *read_goroutine(struct hs_go_goroutines *l, uint64_t gp, 
 					  : "its saved stack pointer is off its stack";
 	else
 		HS_CHECK(unwind(l, gr));
+	HS_CHECK(stack_live(l, gr));
 	for (gr->blocking = 0; gr->blocking < gr->nframes; gr->blocking++)
 		if (!gr->funcs[gr->blocking] || !waiting_machinery(gr->funcs[gr->blocking]))
 			break;
@@ -678,10 +924,15 @@ void hs_go_goroutines_free(struct hs_go_goroutines *l)
 		free(l->g[i].frames);
 		free(l->g[i].funcs);
 		free(l->g[i].waits);
+		free(l->g[i].sps);
+		free(l->g[i].live);
 	}
 	free(l->g);
 	if (l->rt) {
 		hs_elf_close(l->rt->file);
+		if (l->rt->scan)
+			free(l->rt->scan->kind);
+		free(l->rt->scan);
 		free(l->rt->reasons);
 		for (char *p = l->rt->strings; p;) {
 			char *next;
@@ -805,6 +1056,10 @@ struct hs_error *hs_go_goroutines_list(struct hs_walk_ctx *ctx, struct hs_go_gor
 		struct hs_error *e = hs_walk_symbol(ctx, mod, "runtime.firstmoduledata", &sym);
 		if (e || !rd64(rt, sym.address + OFF(rt, MD_TYPES), &rt->types))
 			rt->types = 0;   // channels' element types are then not named
+		// rodata and gofunc follow types and etypes (go1.18+).
+		if (e || !rd64(rt, sym.address + OFF(rt, MD_TYPES) + 16, &rt->rodata) ||
+		    !rd64(rt, sym.address + OFF(rt, MD_TYPES) + 24, &rt->gofunc))
+			rt->rodata = rt->gofunc = 0;   // stacks are then scanned word by word
 		hs_error_destroy(e);
 		read_reasons(rt);
 		err = list_all(l);

@@ -10,6 +10,10 @@
  * from .gopclntab's pcsp tables (read from the executable: a kernel core
  * leaves it out), and by frame pointers when the executable is not at hand.
  * Function names come from .gopclntab (the runtime's own), else .symtab.
+ * What of a stack is a root is what the runtime's own garbage collector
+ * scans: each frame's live pointer slots by its stack maps (the locals and
+ * arguments bitmaps of pclntab's funcdata at the frame's pc) and the stack
+ * objects they reach; word by word where no map can be trusted.
  *
  * Every list read from the target is bounded (allgs length, sudog chains,
  * frames); a goroutine whose g cannot be read is counted in unreadable.
@@ -34,6 +38,11 @@ enum hs_go_gstatus {   /* runtime/runtime2.go, the same in every version read */
 struct hs_go_wait {
 	uint64_t chan;               /* the *hchan a sudog of g.waiting names */
 	const char *elem_type;       /* its element's Go type ("*main.Job"), or NULL */
+};
+
+struct hs_go_stack_range {
+	uint64_t start, end;
+	bool precise;
 };
 
 struct hs_go_goroutine {
@@ -65,6 +74,14 @@ struct hs_go_goroutine {
 					the standard library's waiting primitives; nframes: none */
 	struct hs_go_wait *waits;    /* at most HS_GO_MAX_WAITS */
 	size_t nwaits;
+	uint64_t *sps;               /* each frame's sp, as frames */
+	/* The words of the stack the garbage collector scans, ascending and
+	 * apart: precise ranges are live pointer slots by the executable's stack
+	 * maps (and of the stack objects they reach); the others are scanned
+	 * word by word, where there is no map to trust (no executable, a frame
+	 * a signal stopped, an unwind cut short). */
+	struct hs_go_stack_range *live;
+	size_t nlive;
 };
 
 struct hs_go_goroutines {

@@ -5,13 +5,13 @@
  *   finalizers  each finalizer special's fn, and the pointer words of the
  *               object it is set on (the object itself is not a root: the
  *               GC keeps what it points at, not the object);
- *   goroutines  each live goroutine's stack [sched.sp, stack.hi), and the
- *               registers of one a signal stopped (saved on its M's signal
- *               stack): scanned conservatively (every word that lands in an
- *               allocated object), as Go's stack maps are not read.  The
- *               Ms' own stacks (g0, gsignal) are not roots, as for the GC:
- *               the runtime keeps no heap pointer there alone, and what its
- *               mark left there is stale;
+ *   goroutines  each live goroutine's stack: its live pointer slots by the
+ *               executable's stack maps, word by word where there are none
+ *               (go_goroutines.c's stack_live), and the registers of one a
+ *               signal stopped (saved on its M's signal stack), word by
+ *               word.  The Ms' own stacks (g0, gsignal) are not roots, as
+ *               for the GC: the runtime keeps no heap pointer there alone,
+ *               and what its mark left there is stale;
  *   threads     each thread's registers (graph.c, always).
  */
 #include <inttypes.h>
@@ -115,9 +115,10 @@ static void add_finalizers(struct rb *b, struct hs_gort *rt, uint64_t *count)
 	free(bits);
 }
 
-// Each live goroutine's stack from where it stopped, [sp, stack.hi) (the
-// whole stack when sp is not in it), scanned conservatively.  True when
-// every goroutine of allgs was read.
+// Each live goroutine's stack: what of it the collector scans (its live
+// ranges, go_goroutines.h: precise slots and word-by-word ranges alike, as
+// the graph scans every word of a root range).  True when every goroutine
+// of allgs was read.
 static bool add_goroutines(struct rb *b, const struct hs_go_mark_input *in, uint64_t *count, uint64_t *signal_regs)
 {
 	const struct hs_go_goroutines *l = NULL;
@@ -132,12 +133,13 @@ static bool add_goroutines(struct rb *b, const struct hs_go_mark_input *in, uint
 	}
 	for (size_t i = 0; i < l->n; i++) {
 		const struct hs_go_goroutine *g = &l->g[i];
-		if (g->stack_hi <= g->stack_lo)
-			continue;
-		uint64_t from = g->sp >= g->stack_lo && g->sp < g->stack_hi ? g->sp : g->stack_lo;
-		add(b, from & ~UINT64_C(7), g->stack_hi, HS_ROOT_STACK, NULL);
-		if (b->r->n)
-			b->r->ranges[b->r->n - 1].tid = g->tid;
+		if (!g->nlive)
+			continue;   // its stack bounds are not a stack
+		for (size_t k = 0; k < g->nlive; k++) {
+			add(b, g->live[k].start, g->live[k].end, HS_ROOT_STACK, NULL);
+			if (b->r->n)
+				b->r->ranges[b->r->n - 1].tid = g->tid;
+		}
 		(*count)++;
 		// A goroutine a signal stopped (the crash of a kernel core): its
 		// registers, where the kernel saved them on its M's signal stack.
@@ -216,6 +218,21 @@ static const struct hs_go_goroutine *stack_root(const struct hs_go_goroutines *l
 			return g;
 	}
 	return NULL;
+}
+
+const char *hs_go_stack_word(const struct hs_go_goroutines *l, uint64_t addr, bool *precise)
+{
+	const struct hs_go_goroutine *g = stack_root(l, addr);
+	*precise = false;
+	if (!g || addr < g->sp || !g->nframes || !g->sps)
+		return NULL;
+	for (size_t k = 0; k < g->nlive; k++)
+		if (addr >= g->live[k].start && addr < g->live[k].end)
+			*precise = g->live[k].precise;
+	size_t i = 0;
+	while (i + 1 < g->nframes && g->sps[i + 1] <= addr)
+		i++;
+	return g->funcs[i];
 }
 
 bool hs_go_stack_root_system(const struct hs_go_goroutines *l, uint64_t addr)

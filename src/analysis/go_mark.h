@@ -41,6 +41,11 @@ struct hs_error *hs_go_roots_build(const struct hs_go_mark_input *in, struct hs_
  * one it runs); false when none does. */
 bool hs_go_stack_root_name(const struct hs_go_goroutines *l, uint64_t addr, char *buf, size_t len, uint64_t *goid);
 
+/* The function whose frame holds the stack word at addr (NULL: none
+ * known), and in *precise whether the word is a live pointer slot by the
+ * stack maps (false: a word scanned word by word, or none a root). */
+const char *hs_go_stack_word(const struct hs_go_goroutines *l, uint64_t addr, bool *precise);
+
 /* Is addr on the stack of a runtime goroutine of l (go_goroutines.h's
  * system)?  l NULL: no. */
 bool hs_go_stack_root_system(const struct hs_go_goroutines *l, uint64_t addr);

@@ -556,7 +556,7 @@ static bool root_symbol(struct hs_session *s, uint64_t addr, char *buf, size_t l
 
 struct root_desc {
 	const struct root_ref *r;
-	bool have_sym, have_fn, go_stack;
+	bool have_sym, have_fn, go_stack, go_precise;
 	char sym[256], fn[256], gname[256];
 	const char *reg;             /* a register's name, or NULL */
 	uint64_t goid;
@@ -576,8 +576,15 @@ static void root_describe(struct hs_session *s, const struct root_ref *r, struct
 	d->reg = r->reg >= 0 ? hs_reg_names[r->reg] : NULL;
 	// Go: a goroutine's stack, scanned conservatively.
 	d->goid = 0;
+	d->go_precise = false;
 	d->go_stack = r->kind == HS_ROOT_STACK && r->word && s->go_rt &&
 		      hs_go_stack_root_name(s->goroutines, r->word, d->gname, sizeof(d->gname), &d->goid);
+	if (d->go_stack) {
+		const char *fn = hs_go_stack_word(s->goroutines, r->word, &d->go_precise);
+		d->have_fn = fn != NULL;
+		if (fn)
+			snprintf(d->fn, sizeof(d->fn), "%s", fn);
+	}
 }
 
 static void root_line_json(struct hs_out *o, const struct root_desc *d)
@@ -585,8 +592,10 @@ static void root_line_json(struct hs_out *o, const struct root_desc *d)
 	const struct root_ref *r = d->r;
 	hs_json_begin_object(o);
 	hs_json_kstr(o, "kind", hs_root_kind_name(r->kind));
-	if (d->go_stack)
+	if (d->go_stack) {
 		hs_json_ku64(o, "goroutine", d->goid);
+		hs_json_kbool(o, "stack_map", d->go_precise);
+	}
 	hs_json_key(o, "address");
 	if (r->word)
 		hs_json_u64(o, r->word);
@@ -610,7 +619,9 @@ static void root_line_text(struct hs_out *o, const struct root_desc *d)
 	if (d->reg)
 		hs_out_printf(o, "register %s of thread %d\n", d->reg, r->tid);
 	else if (d->go_stack)
-		hs_out_printf(o, "0x%" PRIx64 " in %s (scanned conservatively)\n", r->word, d->gname);
+		hs_out_printf(o, "0x%" PRIx64 " in %s%s%s (%s)\n", r->word, d->gname, d->have_fn ? ", frame of " : "",
+			      d->have_fn ? d->fn : "", d->go_precise ? "a live pointer by its stack map" :
+			      "scanned conservatively");
 	else if (r->kind == HS_ROOT_STACK || r->kind == HS_ROOT_TLS)
 		hs_out_printf(o, "0x%" PRIx64 " in thread %d%s%s%s\n", r->word, r->tid,
 			      d->have_fn ? " (frame of " : "", d->have_fn ? d->fn : "", d->have_fn ? ")" : "");

@@ -115,6 +115,19 @@ class OwnersCore:
             self.assertEqual((got["kind"], got["count"], got["retained"]),
                              (want["kind"], want["count"], want["retained"]), want["name"])
 
+    def test_a_goroutine_holds_by_a_live_slot_of_its_frame(self):
+        """main.holdBlob's 1 MiB blob is live across its receive: the word
+        that holds it is a live pointer slot of main.holdBlob's frame by the
+        executable's stack map (funcdata), not a word scanned conservatively."""
+        top = hslib.run_json([self.core, "top", "--limit", "1"], timeout=120)["objects"][0]
+        self.assertEqual(top["size"], 1 << 20)
+        ch = hslib.run_json([self.core, "chain", hex(top["address"])], timeout=120)["chain"]
+        self.assertEqual(len(ch), 2, ch)
+        self.assertEqual((ch[0]["kind"], ch[0]["function"], ch[0]["stack_map"]), ("stack", "main.holdBlob", True))
+        text = hslib.run([self.core, "chain", hex(top["address"])], timeout=120).stdout
+        self.assertRegex(text, r"in goroutine \d+ \(main.holdBlob\), frame of main.holdBlob "
+                               r"\(a live pointer by its stack map\)")
+
     def test_no_thread_stacks_on_a_go_heap(self):
         # Goroutine stacks are named by their goroutine; the Ms' own stacks
         # are not roots.
