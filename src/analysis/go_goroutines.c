@@ -484,13 +484,30 @@ static struct hs_error *unwind(struct hs_go_goroutines *l, struct hs_go_goroutin
  * would cost more than it saves. */
 #define MAX_MAPPED_STACK (UINT64_C(64) << 20)
 
+#define MAX_CACHED_FRAMES (1u << 20)
+
 enum { W_NONE, W_PRECISE, W_ALL };
+
+/* What a frame's maps say, [sp + start, sp + end) of kind: the same for
+ * every frame at one pc (its size is the pc's too), so read once a pc. */
+struct frame_rec { uint32_t start, end; uint8_t kind; };
+struct frame_entry {
+	uint64_t pc, size;   /* size 0: an empty slot */
+	uint32_t first, n;   /* its recs */
+	bool ok;             /* false: no maps to trust */
+};
 
 struct stack_scan {
 	struct hs_go_rt *rt;
 	uint64_t base, hi;   /* [base, hi): from sp to the stack's top */
 	uint8_t *kind;       /* a W_ a word of it */
 	size_t cap;          /* kind's */
+	uint64_t sp;         /* the frame being read */
+	struct frame_rec *recs;
+	size_t nrecs, caprecs;
+	struct frame_entry *cache;   /* open addressing, a power of two */
+	size_t ncache, capcache;
+	bool nomem;
 	uint8_t bits[MAX_MAP_BITS / 8];
 };
 
@@ -505,6 +522,24 @@ static void mark(struct stack_scan *ss, uint64_t start, uint64_t end, uint8_t k)
 		if (*w < k)
 			*w = k;
 	}
+}
+
+// [start, end) of the frame being read is of kind k.
+static void note(struct stack_scan *ss, uint64_t start, uint64_t end, uint8_t k)
+{
+	if (start < ss->sp || end <= start || end - ss->sp > UINT32_MAX)
+		return;
+	if (ss->nrecs == ss->caprecs) {
+		size_t cap = ss->caprecs ? 2 * ss->caprecs : 256;
+		struct frame_rec *r = realloc(ss->recs, cap * sizeof(*r));
+		if (!r) {
+			ss->nomem = true;
+			return;
+		}
+		ss->recs = r;
+		ss->caprecs = cap;
+	}
+	ss->recs[ss->nrecs++] = (struct frame_rec){ (uint32_t)(start - ss->sp), (uint32_t)(end - ss->sp), k };
 }
 
 // Table `table` of the function at fo for pc, as pcdatavalue (-1: none).
@@ -546,11 +581,19 @@ static bool stackmap_bits(struct stack_scan *ss, uint64_t addr, int64_t index, u
 	return nb == 0 || rd(ss->rt, addr + 8 + (uint64_t)index * bytes, ss->bits, bytes);
 }
 
-static void mark_bits(struct stack_scan *ss, uint64_t at, uint32_t nbit)
+static void note_bits(struct stack_scan *ss, uint64_t at, uint32_t nbit)
 {
-	for (uint32_t k = 0; k < nbit; k++)
-		if (ss->bits[k / 8] >> (k % 8) & 1)
-			mark(ss, at + 8 * (uint64_t)k, at + 8 * (uint64_t)k + 8, W_PRECISE);
+	for (uint32_t k = 0; k < nbit;) {
+		if (!(ss->bits[k / 8] >> (k % 8) & 1)) {
+			k++;
+			continue;
+		}
+		uint32_t e = k + 1;
+		while (e < nbit && ss->bits[e / 8] >> (e % 8) & 1)
+			e++;
+		note(ss, at + 8 * (uint64_t)k, at + 8 * (uint64_t)e, W_PRECISE);
+		k = e;
+	}
 }
 
 // The stack objects of a frame (address-taken locals and arguments), each
@@ -576,10 +619,10 @@ static bool frame_objects(struct stack_scan *ss, uint64_t fo, uint64_t sp, uint6
 		uint32_t nbit = ptrdata > 0 ? (uint32_t)ptrdata / 8 : 0;
 		if (ptrdata < 0 || ptrdata > size || nbit > MAX_MAP_BITS || !ss->rt->rodata ||
 		    !rd(ss->rt, ss->rt->rodata + (uint32_t)hs_go_ld(r + 12, 4), ss->bits, (nbit + 7) / 8)) {
-			mark(ss, obj, obj + (uint64_t)size, W_ALL);   // a GC program, or no mask
+			note(ss, obj, obj + (uint64_t)size, W_ALL);   // a GC program, or no mask
 			continue;
 		}
-		mark_bits(ss, obj, nbit);
+		note_bits(ss, obj, nbit);
 	}
 	return true;
 }
@@ -607,18 +650,68 @@ static bool frame_maps(struct stack_scan *ss, uint64_t fo, uint64_t pc, uint64_t
 		if (!stackmap_bits(ss, func_data(ss->rt, fo, FUNCDATA_LOCALS), index, &nbit) ||
 		    (uint64_t)nbit * 8 > varp - sp)
 			return false;
-		mark_bits(ss, varp - 8 * (uint64_t)nbit, nbit);
+		note_bits(ss, varp - 8 * (uint64_t)nbit, nbit);
 	}
 	uint64_t args = func_data(ss->rt, fo, FUNCDATA_ARGS);
 	int32_t nargs = (int32_t)hs_go_ld(c->base + fo + 8, 4);
 	if (args) {
-		if (!stackmap_bits(ss, args, index, &nbit) || argp + 8 * (uint64_t)nbit > ss->hi)
+		if (!stackmap_bits(ss, args, index, &nbit))
 			return false;
-		mark_bits(ss, argp, nbit);
+		note_bits(ss, argp, nbit);
 	} else if (nargs > 0) {
-		mark(ss, argp, argp + (uint64_t)nargs, W_ALL);
+		note(ss, argp, argp + (uint64_t)nargs, W_ALL);
 	}
 	return frame_objects(ss, fo, sp, varp, argp);
+}
+
+// The frame at pc of fp - sp bytes, with [sp, fp) marked by its maps; false
+// when it has none to trust.  Read once a pc (and size).
+static bool frame_cached(struct stack_scan *ss, uint64_t fo, uint64_t pc, bool exact, uint64_t sp, uint64_t fp)
+{
+	uint64_t key = pc ^ (uint64_t)exact << 63, size = fp - sp;
+	if (ss->ncache * 2 >= ss->capcache && ss->capcache < 2 * MAX_CACHED_FRAMES) {
+		size_t cap = ss->capcache ? 2 * ss->capcache : 1024;
+		struct frame_entry *c = calloc(cap, sizeof(*c));
+		if (c) {
+			for (size_t i = 0; i < ss->capcache; i++) {
+				if (!ss->cache[i].size)
+					continue;
+				size_t h = (size_t)(ss->cache[i].pc * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
+				while (c[h].size)
+					h = (h + 1) & (cap - 1);
+				c[h] = ss->cache[i];
+			}
+			free(ss->cache);
+			ss->cache = c;
+			ss->capcache = cap;
+		}
+	}
+	struct frame_entry *e = NULL;
+	if (ss->ncache * 2 < ss->capcache) {
+		size_t h = (size_t)(key * 0x9e3779b97f4a7c15ull >> 20) & (ss->capcache - 1);
+		while (ss->cache[h].size && (ss->cache[h].pc != key || ss->cache[h].size != size))
+			h = (h + 1) & (ss->capcache - 1);
+		e = &ss->cache[h];
+	}
+	if (!e || !e->size) {
+		size_t first = ss->nrecs;
+		ss->sp = sp;
+		bool ok = frame_maps(ss, fo, pc, sp, fp) && !ss->nomem;
+		if (!ok)
+			ss->nrecs = first;
+		struct frame_entry fe = { key, size ? size : 1, (uint32_t)first, (uint32_t)(ss->nrecs - first), ok };
+		if (!e) {   // the cache is full: used once
+			for (size_t k = first; ok && k < ss->nrecs; k++)
+				mark(ss, sp + ss->recs[k].start, sp + ss->recs[k].end, ss->recs[k].kind);
+			ss->nrecs = first;
+			return ok;
+		}
+		*e = fe;
+		ss->ncache++;
+	}
+	for (size_t k = e->first; e->ok && k < (size_t)e->first + e->n; k++)
+		mark(ss, sp + ss->recs[k].start, sp + ss->recs[k].end, ss->recs[k].kind);
+	return e->ok;
 }
 
 static bool push_live(struct hs_go_goroutine *gr, uint64_t start, uint64_t end, bool precise)
@@ -684,7 +777,7 @@ static struct hs_error *stack_live(struct hs_go_goroutines *l, struct hs_go_goro
 		bool exact = i == 0 || (gr->funcs[i - 1] && async_frame(gr->funcs[i - 1]));
 		uint64_t fo = pcln_func(&rt->pcln, exact ? pc : pc - 1);
 		bool word_by_word = interrupted || !fn || async_frame(fn) || reflect_stub(fn) || !fo;
-		if (word_by_word || !frame_maps(ss, fo, pc, sp, fp)) {
+		if (word_by_word || !frame_cached(ss, fo, pc, exact, sp, fp)) {
 			int32_t nargs = fo ? (int32_t)hs_go_ld(rt->pcln.base + fo + 8, 4) : 0;
 			mark(ss, sp, fp + (nargs > 0 ? (uint64_t)nargs : 0), W_ALL);
 		}
@@ -930,8 +1023,11 @@ void hs_go_goroutines_free(struct hs_go_goroutines *l)
 	free(l->g);
 	if (l->rt) {
 		hs_elf_close(l->rt->file);
-		if (l->rt->scan)
+		if (l->rt->scan) {
 			free(l->rt->scan->kind);
+			free(l->rt->scan->recs);
+			free(l->rt->scan->cache);
+		}
 		free(l->rt->scan);
 		free(l->rt->reasons);
 		for (char *p = l->rt->strings; p;) {
