@@ -32,3 +32,9 @@ struct hs_error *hs_test_hold(const char *stage)
 	}
 	return hs_error_create(HS_ERR_OTHER, "HEAPSCOPE_TEST_HOLD: %s was held 120 s and never interrupted", stage);
 }
+
+bool hs_test_no_threads(void)
+{
+	const char *v = getenv("HEAPSCOPE_TEST_NO_THREADS");
+	return v && !strcmp(v, "1");
+}

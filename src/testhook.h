@@ -10,6 +10,13 @@
 #ifndef HS_TESTHOOK_H
 #define HS_TESTHOOK_H
 
+#include <stdbool.h>
+
 struct hs_error *hs_test_hold(const char *stage);
+
+/* With HEAPSCOPE_TEST_NO_THREADS=1 in the environment, true: no thread is
+ * started where one could fail to start (hs_run_parts runs every part on the
+ * calling thread, as when pthread_create fails), so that tests cover that. */
+bool hs_test_no_threads(void);
 
 #endif

@@ -10,6 +10,7 @@
 #include "memory.h"
 #include "notes.h"
 #include "symbols.h"
+#include "testhook.h"
 #include "vec.h"
 
 /* A gap wider than this between blocks starts a new span of the address map. */
@@ -610,7 +611,8 @@ void hs_run_parts(size_t nparts, void *(*fn)(void *), void *parts, size_t argsiz
 	bool started[64] = { false };
 	if (nparts > 64)
 		nparts = 64;
-	for (size_t j = 1; j < nparts; j++)
+	bool threads = nparts > 1 && !hs_test_no_threads();
+	for (size_t j = 1; threads && j < nparts; j++)
 		started[j] = pthread_create(&tid[j], NULL, fn, (char *)parts + j * argsize) == 0;
 	fn(parts);
 	for (size_t j = 1; j < nparts; j++) {

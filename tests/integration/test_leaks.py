@@ -489,6 +489,21 @@ class LeakCase(Base):
             two = self.run_json(*cmd, opts=list(self.opts) + ["--jobs", "2"])
             self.assertEqual(one, two, "%s: --jobs 1 and --jobs 2 differ" % " ".join(cmd))
 
+    def test_jobs_agree_when_no_thread_starts(self):
+        """--jobs 2 where no second thread can start (the test hook makes
+        every split stage run its parts on one thread, as when
+        pthread_create fails) prints what --jobs 1 prints."""
+        cmd = ("leaks", "--list", "--limit", str(BIG))
+        one = self.run_json(*cmd, opts=list(self.opts) + ["--jobs", "1"])
+        os.environ["HEAPSCOPE_TEST_NO_THREADS"] = "1"
+        try:
+            for c in (cmd, ("histogram",)):
+                two = self.run_json(*c, opts=list(self.opts) + ["--jobs", "2"])
+                want = one if c == cmd else self.run_json(*c, opts=list(self.opts) + ["--jobs", "1"])
+                self.assertEqual(want, two, "%s: --jobs 2 without threads differs" % " ".join(c))
+        finally:
+            del os.environ["HEAPSCOPE_TEST_NO_THREADS"]
+
     # summary
 
     def test_summary_leaked_and_unreferenced(self):
