@@ -14,6 +14,7 @@
 #include <string.h>
 #include "go_goroutines.h"
 #include "go_layout.h"
+#include "vec.h"
 
 /* X(id, struct, member (NULL: sizeof), optional, offsets in go1.19, 1.21, 1.22, 1.23, 1.24)
  * The rows are the reference's tables (read from each release's DWARF). */
@@ -529,17 +530,9 @@ static void note(struct stack_scan *ss, uint64_t start, uint64_t end, uint8_t k)
 {
 	if (start < ss->sp || end <= start || end - ss->sp > UINT32_MAX)
 		return;
-	if (ss->nrecs == ss->caprecs) {
-		size_t cap = ss->caprecs ? 2 * ss->caprecs : 256;
-		struct frame_rec *r = realloc(ss->recs, cap * sizeof(*r));
-		if (!r) {
-			ss->nomem = true;
-			return;
-		}
-		ss->recs = r;
-		ss->caprecs = cap;
-	}
-	ss->recs[ss->nrecs++] = (struct frame_rec){ (uint32_t)(start - ss->sp), (uint32_t)(end - ss->sp), k };
+	const struct frame_rec r = { (uint32_t)(start - ss->sp), (uint32_t)(end - ss->sp), k };
+	if (HS_VEC_PUSH(ss->recs, ss->nrecs, ss->caprecs, r))
+		ss->nomem = true;
 }
 
 // Table `table` of the function at fo for pc, as pcdatavalue (-1: none).
@@ -699,7 +692,7 @@ static bool frame_cached(struct stack_scan *ss, uint64_t fo, uint64_t pc, bool e
 		bool ok = frame_maps(ss, fo, pc, sp, fp) && !ss->nomem;
 		if (!ok)
 			ss->nrecs = first;
-		struct frame_entry fe = { key, size ? size : 1, (uint32_t)first, (uint32_t)(ss->nrecs - first), ok };
+		struct frame_entry fe = { key, size, (uint32_t)first, (uint32_t)(ss->nrecs - first), ok };   // size >= 8
 		if (!e) {   // the cache is full: used once
 			for (size_t k = first; ok && k < ss->nrecs; k++)
 				mark(ss, sp + ss->recs[k].start, sp + ss->recs[k].end, ss->recs[k].kind);
