@@ -224,7 +224,8 @@ const char *hs_go_stack_word(const struct hs_go_goroutines *l, uint64_t addr, bo
 {
 	const struct hs_go_goroutine *g = stack_root(l, addr);
 	*precise = false;
-	if (!g || addr < g->sp || !g->nframes || !g->sps)
+	// (A word of the registers a signal saved is in no frame.)
+	if (!g || addr < g->sp || addr >= g->stack_hi || !g->nframes || !g->sps)
 		return NULL;
 	for (size_t k = 0; k < g->nlive; k++)
 		if (addr >= g->live[k].start && addr < g->live[k].end)

@@ -574,7 +574,8 @@ static void root_describe(struct hs_session *s, const struct root_ref *r, struct
 		hs_demangle(mangled, d->fn, sizeof(d->fn));
 	}
 	d->reg = r->reg >= 0 ? hs_reg_names[r->reg] : NULL;
-	// Go: a goroutine's stack, scanned conservatively.
+	// Go: a goroutine's stack, its frame, and whether a stack map or a
+	// word-by-word scan made the word a root.
 	d->goid = 0;
 	d->go_precise = false;
 	d->go_stack = r->kind == HS_ROOT_STACK && r->word && s->go_rt &&
