@@ -475,8 +475,43 @@ static struct far *far_start(struct gl *g, size_t from, pthread_t *tid)
 	return f;
 }
 
+static int heap_start_cmp(const void *x, const void *y)
+{
+	const struct gl_heap *a = *(const struct gl_heap *const *)x, *b = *(const struct gl_heap *const *)y;
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	return (a > b) - (a < b);       // stable: in the order they were found
+}
+
+/* The heaps in address order (stable), so that the blocks come out sorted:
+ * found arena by arena, each arena's newest heap first, they would leave
+ * finish() a second block array to fill.  False when there is no memory for
+ * it (the order is then left as found: finish() sorts). */
+static bool heaps_by_address(struct gl *g)
+{
+	if (g->nheaps < 2)
+		return true;
+	const struct gl_heap **ix = malloc(g->nheaps * sizeof(*ix));
+	struct gl_heap *sorted = malloc(g->nheaps * sizeof(*sorted));
+	if (!ix || !sorted) {
+		free(ix);
+		free(sorted);
+		return false;
+	}
+	for (size_t i = 0; i < g->nheaps; i++)
+		ix[i] = &g->heaps[i];
+	qsort(ix, g->nheaps, sizeof(*ix), heap_start_cmp);
+	for (size_t i = 0; i < g->nheaps; i++)
+		sorted[i] = *ix[i];
+	memcpy(g->heaps, sorted, g->nheaps * sizeof(*sorted));
+	free(sorted);
+	free(ix);
+	return true;
+}
+
 struct hs_error *glibc_walk_heaps(struct gl *g, struct hs_heap *out, struct hs_alloc_desc *d)
 {
+	(void)heaps_by_address(g);
 	size_t from = far_from(g);
 	pthread_t tid;
 	struct far *f = from < g->nheaps ? far_start(g, from, &tid) : NULL;
