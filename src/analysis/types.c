@@ -1117,43 +1117,38 @@ static int layout_fits(const struct hs_types_input *in, const struct hs_types *t
 	return hits;
 }
 
-/* The layout rule over blocks [first, last): a block that fits exactly one
- * type's layouts gets block_layout (the layout) and conf (nonzero); the
- * caller applies them in block order. */
+/* The layout rule over the blocks: a block that fits exactly one type's
+ * layouts gets block_layout (the layout) and conf (nonzero); the caller
+ * applies them in block order.  The candidates crowd where the program's
+ * typed structures do, so the threads take chunks of INFER_CHUNK blocks from
+ * *next as they go rather than a half each. */
+#define INFER_CHUNK 32768
 struct infer_part {
 	const struct hs_types_input *in;
 	struct hs_analysis *a;
 	struct hs_types *t;
 	const struct seen *seen;
-	size_t nseen, first, last;
+	size_t nseen, *next;
 };
 
-static void *infer_layouts(void *arg)
+// The layout rule over blocks [lo, hi) (see infer_part).
+static void infer_chunk(const struct infer_part *ip, size_t lo, size_t hi, const uint32_t *first,
+			int64_t *tg, struct cursor *cp, struct cursor *ahead)
 {
-	const struct infer_part *ip = arg;
 	const struct hs_types_input *in = ip->in;
 	struct hs_analysis *a = ip->a;
 	struct hs_types *t = ip->t;
 	const struct seen *seen = ip->seen;
 	size_t nseen = ip->nseen;
-	int64_t tg[INFER_MAX_BYTES / 8];
-	struct cursor c = { in->mem, in->heap->blocks, NULL }, ahead = c;
-	// The first layout seen at each size (seen is sorted by size; none is
-	// larger than INFER_MAX_BYTES), nseen for none.
-	uint32_t first[INFER_MAX_BYTES + 1];
-	for (size_t z = 0; z <= INFER_MAX_BYTES; z++)
-		first[z] = (uint32_t)nseen;
-	for (size_t j = nseen; j-- > 0;)
-		first[seen[j].size] = (uint32_t)j;
 	const struct hs_block *blocks = in->heap->blocks;
-	for (size_t i = ip->first; i < ip->last; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		// Only blocks matched below are worth their cache misses.
 		size_t j = i + INFER_AHEAD;
-		if (j < ip->last && (a->flags[j] & HS_NODE_USED) && !t->type[j] &&
+		if (j < hi && (a->flags[j] & HS_NODE_USED) && !t->type[j] &&
 		    a->fwd_off[j + 1] != a->fwd_off[j]) {
 			uint64_t sz = hs_block_size(&blocks[j]);
 			if (sz <= INFER_MAX_BYTES && first[sz] < nseen)
-				prefetch_block(&ahead, a, t, j);
+				prefetch_block(ahead, a, t, j);
 		}
 		if (!(a->flags[i] & HS_NODE_USED) || t->type[i] || a->fwd_off[i + 1] == a->fwd_off[i])
 			continue;
@@ -1161,18 +1156,18 @@ static void *infer_layouts(void *arg)
 		// Every layout seen at this size.
 		if (size > INFER_MAX_BYTES || first[size] == nseen)
 			continue;
-		size_t lo = first[size];
+		size_t at = first[size];
 		uint64_t bytes, upto = 0;
-		for (size_t j = lo; j < nseen && seen[j].size == size; j++)
+		for (size_t j = at; j < nseen && seen[j].size == size; j++)
 			if (t->layouts[seen[j].k].size > upto)
 				upto = t->layouts[seen[j].k].size;
-		const uint8_t *d = block_words(&c, a, i, upto, &bytes, tg);
+		const uint8_t *d = block_words(cp, a, i, upto, &bytes, tg);
 		if (!d)
 			continue;
 		int found = -1, hits = 0;
 		uint64_t count = 0;
 		bool ambiguous = false;
-		for (size_t j = lo; j < nseen && seen[j].size == size; j++) {
+		for (size_t j = at; j < nseen && seen[j].size == size; j++) {
 			const struct layout *l = &t->layouts[seen[j].k];
 			int h = layout_fits(in, t, d, bytes, tg, l, seen[j].mask, seen, nseen);
 			if (h <= 0)
@@ -1188,6 +1183,29 @@ static void *infer_layouts(void *arg)
 		t->block_layout[i] = found;
 		// More pointers matched and more typed instances seen: surer.
 		t->conf[i] = (uint8_t)(60 + (hits > 1 ? 15 : 5) + (count >= 8 ? 15 : count >= 2 ? 10 : 0));
+	}
+}
+
+static void *infer_layouts(void *arg)
+{
+	const struct infer_part *ip = arg;
+	const struct seen *seen = ip->seen;
+	size_t nseen = ip->nseen, n = ip->a->n;
+	int64_t tg[INFER_MAX_BYTES / 8];
+	struct cursor c = { ip->in->mem, ip->in->heap->blocks, NULL }, ahead = c;
+	// The first layout seen at each size (seen is sorted by size; none is
+	// larger than INFER_MAX_BYTES), nseen for none.
+	uint32_t first[INFER_MAX_BYTES + 1];
+	for (size_t z = 0; z <= INFER_MAX_BYTES; z++)
+		first[z] = (uint32_t)nseen;
+	for (size_t j = nseen; j-- > 0;)
+		first[seen[j].size] = (uint32_t)j;
+	for (;;) {
+		size_t lo = __atomic_fetch_add(ip->next, INFER_CHUNK, __ATOMIC_RELAXED);
+		if (lo >= n)
+			break;
+		size_t hi = n - lo > INFER_CHUNK ? lo + INFER_CHUNK : n;
+		infer_chunk(ip, lo, hi, first, tg, &c, &ahead);
 	}
 	return NULL;
 }
@@ -1354,10 +1372,10 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	}
 	// layout: both halves of the heap at once, applied in block order.
 	struct infer_part parts[2];
-	size_t nparts = in->jobs > 1 && a->n > 4096 ? 2 : 1;
+	size_t nparts = in->jobs > 1 && a->n > 4096 ? 2 : 1, next = 0;
 	for (size_t k = 0; k < nparts; k++)
 		parts[k] = (struct infer_part){ .in = in, .a = a, .t = t, .seen = seen, .nseen = nseen,
-						.first = a->n * k / nparts, .last = a->n * (k + 1) / nparts };
+						.next = &next };
 	hs_run_parts(nparts, infer_layouts, parts, sizeof(parts[0]));
 	size_t head = 0, tail = 0;
 	for (size_t i = 0; i < a->n; i++) {
