@@ -723,77 +723,153 @@ static void apply(struct propagate *p, const struct tbatch *r, unsigned module)
 	}
 }
 
-/* One thread's share [from, to) of a stretch of the queue, gathered into
- * batches; stop is where it stopped (to, unless a block needs the main
- * thread, or memory ran out). */
-struct tpart {
-	struct propagate *p;
-	unsigned module;
-	bool main_thread;
+/* A stretch of the queue is cut into units of TYPE_UNIT entries, which the
+ * threads that gather it claim one at a time (next).  A unit is gathered
+ * into batches from `from` up to stop: to, unless a block needs the main
+ * thread (its layout not built, its bytes not loaded) or memory ran out,
+ * and then the rest is gathered as the unit is applied. */
+#define TYPE_UNIT 256
+#define TYPE_UNITS (TYPE_STRETCH / TYPE_UNIT)
+struct tunit {
 	size_t from, to, stop;
 	struct tbatch *batch;
 	size_t nbatch, cap;
 };
 
-static void *tpart_gather(void *arg)
+struct tstretch {
+	struct tunit unit[TYPE_UNITS];
+	size_t nunits, next, end;
+};
+
+/* A thread's part of a round: the main thread applies the stretch gathered
+ * in the round before (apply, NULL for none), then both gather the next. */
+struct tpart {
+	struct propagate *p;
+	unsigned module;
+	bool main_thread, nomem;
+	struct tstretch *apply, *gather;
+	struct tbatch *scratch;         /* main: the rest of a unit, a batch at a time */
+};
+
+static void gather_units(struct tpart *tp)
 {
-	struct tpart *tp = arg;
 	const struct hs_segment *seg = NULL;
 	const struct hs_segment **segp = tp->main_thread ? &tp->p->seg : &seg;
-	size_t j = tp->from;
-	tp->nbatch = 0;
-	while (j < tp->to && !HS_VEC_GROW(tp->batch, tp->cap, tp->nbatch + 1)) {
-		size_t end = tp->to - j > TYPE_BATCH ? j + TYPE_BATCH : tp->to;
-		size_t last = gather(tp->p, &tp->batch[tp->nbatch], j, end, tp->module, segp, tp->main_thread);
-		if (last == j)
+	struct tstretch *st = tp->gather;
+	for (;;) {
+		size_t k = __atomic_fetch_add(&st->next, 1, __ATOMIC_RELAXED);
+		if (k >= st->nunits)
 			break;
-		tp->nbatch++;
-		j = last;
+		struct tunit *u = &st->unit[k];
+		size_t j = u->from;
+		u->nbatch = 0;
+		while (j < u->to && !HS_VEC_GROW(u->batch, u->cap, u->nbatch + 1)) {
+			size_t end = u->to - j > TYPE_BATCH ? j + TYPE_BATCH : u->to;
+			size_t last = gather(tp->p, &u->batch[u->nbatch], j, end, tp->module, segp, tp->main_thread);
+			if (last == j)
+				break;
+			u->nbatch++;
+			j = last;
+		}
+		u->stop = j;
 	}
-	tp->stop = j;
+}
+
+// Type what stretch st's blocks point at, unit by unit in queue order (main
+// thread only).  False when memory ran out.
+static bool apply_units(struct tpart *tp)
+{
+	struct propagate *p = tp->p;
+	const struct tstretch *st = tp->apply;
+	for (size_t k = 0; k < st->nunits; k++) {
+		const struct tunit *u = &st->unit[k];
+		for (size_t x = 0; x < u->nbatch; x++) {
+			if (x == 0)
+				prefetch_hits(p, &u->batch[0]);
+			if (x + 1 < u->nbatch)
+				prefetch_hits(p, &u->batch[x + 1]);
+			apply(p, &u->batch[x], tp->module);
+		}
+		p->head = u->stop;
+		while (p->head < u->to) {
+			if (!tp->scratch)
+				return false;
+			size_t end = u->to - p->head > TYPE_BATCH ? p->head + TYPE_BATCH : u->to;
+			p->head = gather(p, tp->scratch, p->head, end, tp->module, &p->seg, true);
+			prefetch_hits(p, tp->scratch);
+			apply(p, tp->scratch, tp->module);
+		}
+	}
+	return true;
+}
+
+static void *tpart_run(void *arg)
+{
+	struct tpart *tp = arg;
+	if (tp->apply && !apply_units(tp)) {
+		tp->nomem = true;
+		return NULL;
+	}
+	gather_units(tp);
 	return NULL;
+}
+
+// Cut the queue entries [from, to) into st's units.
+static void stretch_cut(struct tstretch *st, size_t from, size_t to)
+{
+	st->nunits = 0;
+	st->next = 0;
+	st->end = to;
+	for (size_t j = from; j < to; j += TYPE_UNIT) {
+		struct tunit *u = &st->unit[st->nunits++];
+		u->from = j;
+		u->to = to - j > TYPE_UNIT ? j + TYPE_UNIT : to;
+		u->stop = j;
+		u->nbatch = 0;
+	}
 }
 
 /* Propagate through pointer members, breadth first (each block once), a
  * stretch of the queue at a time: its blocks' bytes and the targets of their
  * first element's pointer slots are gathered on two threads (memory latency,
  * not work, is what this costs), then the stretch is typed in queue order by
- * this thread, so the result is the one of visiting the blocks one by one. */
+ * this thread, so the result is the one of visiting the blocks one by one.
+ * Gathering reads nothing typing writes (but the queue entries it is given,
+ * queued before), so while this thread types one stretch the other gathers
+ * the next one already queued, and this thread joins it when done. */
 static void propagate_queue(struct propagate *p, unsigned module)
 {
-	struct tpart parts[2] = { { .p = p, .module = module, .main_thread = true },
-				  { .p = p, .module = module } };
-	while (p->head < p->tail) {
-		size_t to = p->tail - p->head > TYPE_STRETCH ? p->head + TYPE_STRETCH : p->tail;
-		size_t n = p->in->jobs > 1 && to - p->head >= 16 ? 2 : 1;
-		parts[0].from = p->head;
-		parts[0].to = parts[1].from = n == 2 ? p->head + (to - p->head) / 2 : to;
-		parts[1].to = to;
-		hs_run_parts(n, tpart_gather, parts, sizeof(parts[0]));
-		// Applied in queue order; where a part stopped, the rest of the
-		// stretch is gathered here, a batch at a time.
-		for (size_t k = 0; k < n && p->head == parts[k].from; k++) {
-			const struct tpart *tp = &parts[k];
-			for (size_t x = 0; x < tp->nbatch; x++) {
-				if (x == 0)
-					prefetch_hits(p, &tp->batch[0]);
-				if (x + 1 < tp->nbatch)
-					prefetch_hits(p, &tp->batch[x + 1]);
-				apply(p, &tp->batch[x], module);
-			}
-			p->head = tp->stop;
-		}
-		while (p->head < to && !HS_VEC_GROW(parts[0].batch, parts[0].cap, 1)) {
-			size_t end = to - p->head > TYPE_BATCH ? p->head + TYPE_BATCH : to;
-			p->head = gather(p, parts[0].batch, p->head, end, module, &p->seg, true);
-			prefetch_hits(p, parts[0].batch);
-			apply(p, parts[0].batch, module);
-		}
-		if (p->head < to)
-			break;  // out of memory: what was typed is still true
+	struct tstretch *st = calloc(2, sizeof(*st));
+	struct tbatch *scratch = malloc(sizeof(*scratch));
+	if (!st || !scratch) {
+		free(st);
+		free(scratch);
+		return;
 	}
-	free(parts[0].batch);
-	free(parts[1].batch);
+	struct tstretch *ready = NULL, *next = &st[0];
+	for (;;) {
+		size_t from = ready ? ready->end : p->head;
+		size_t to = p->tail - from > TYPE_STRETCH ? from + TYPE_STRETCH : p->tail;
+		if (!ready && from == to)
+			break;
+		stretch_cut(next, from, to);
+		struct tpart parts[2] = {
+			{ .p = p, .module = module, .main_thread = true, .apply = ready, .gather = next,
+			  .scratch = scratch },
+			{ .p = p, .module = module, .gather = next },
+		};
+		size_t n = p->in->jobs > 1 && to - from >= 16 ? 2 : 1;
+		hs_run_parts(n, tpart_run, parts, sizeof(parts[0]));
+		if (parts[0].nomem)
+			break;  // out of memory: what was typed is still true
+		ready = from < to ? next : NULL;
+		next = next == &st[0] ? &st[1] : &st[0];
+	}
+	for (size_t k = 0; k < 2; k++)
+		for (size_t u = 0; u < TYPE_UNITS; u++)
+			free(st[k].unit[u].batch);
+	free(st);
+	free(scratch);
 }
 
 // A global variable: its type decides what it types.
