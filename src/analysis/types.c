@@ -1312,44 +1312,65 @@ static uint32_t inferred_name(struct hs_types *t, int k, struct name_cache *c)
 	return c->id[k];
 }
 
-/* The field rule's candidates of queue[from, to): each queued block's
- * pointer members that point at the start of an untyped block big enough
- * for the member's type, in queue and member order.  Reads only: the queued
- * blocks' layouts are built, and a block typed stays typed, so the caller
- * checks again only that the target is still untyped. */
+/* The field rule's candidates of a unit of the queue, queue[from, to): each
+ * queued block's pointer members that point at the start of an untyped
+ * block big enough for the member's type, in queue and member order.  Reads
+ * what the typing does not change (the queued blocks and their layouts,
+ * built before they were queued) but for the types: a block typed stays
+ * typed, so the one who applies checks again only that the target is still
+ * untyped, and the types are read and written as atomics. */
 #define FIELD_STRETCH 65536
+#define FIELD_UNIT 4096
+#define FIELD_UNITS (FIELD_STRETCH / FIELD_UNIT)
 struct field_pair { uint32_t b, src; int32_t pk; };
-struct field_part {
-	const struct hs_types_input *in;
-	struct hs_analysis *a;
-	struct hs_types *t;
-	const uint32_t *queue;
+struct field_unit {
 	size_t from, to;
 	struct field_pair *pairs;
 	size_t n, cap;
 	bool nomem;
 };
 
-static void *field_gather(void *arg)
+struct field_stretch {
+	struct field_unit unit[FIELD_UNITS];
+	size_t nunits, next, end;
+};
+
+/* A thread's part of a round of the field rule: the main thread applies the
+ * stretch gathered in the round before (apply, NULL for none), appending what
+ * it types to the queue, then both gather the next stretch, a unit at a
+ * time. */
+struct field_part {
+	const struct hs_types_input *in;
+	struct hs_analysis *a;
+	struct hs_types *t;
+	uint32_t *queue;
+	struct field_stretch *apply, *gather;
+	size_t *tail;
+	struct name_cache *names;
+	bool nomem;
+};
+
+static void field_gather(const struct field_part *fp, struct field_unit *u)
 {
-	struct field_part *fp = arg;
 	const struct hs_types_input *in = fp->in;
 	struct hs_analysis *a = fp->a;
 	const struct hs_types *t = fp->t;
 	const uint32_t *queue = fp->queue;
 	int64_t tg[INFER_MAX_BYTES / 8];
 	struct cursor c = { in->mem, in->heap->blocks, NULL }, ahead = c;
-	for (size_t q = fp->from; q < fp->to; q++) {
+	u->n = 0;
+	u->nomem = false;
+	for (size_t q = u->from; q < u->to; q++) {
 		// The queue is in no address order: every read misses.  Ask for
 		// them in three steps, each reading only what the step before
 		// asked for: a block's header and edge offsets, then its bytes
 		// and edges, then its edges' targets.
-		if (q + 3 * INFER_AHEAD < fp->to) {
+		if (q + 3 * INFER_AHEAD < u->to) {
 			uint32_t j = queue[q + 3 * INFER_AHEAD];
 			__builtin_prefetch(&in->heap->blocks[j]);
 			__builtin_prefetch(&a->fwd_off[j]);
 		}
-		if (q + 2 * INFER_AHEAD < fp->to) {
+		if (q + 2 * INFER_AHEAD < u->to) {
 			uint32_t j = queue[q + 2 * INFER_AHEAD];
 			uint64_t size;
 			const uint8_t *d = block_bytes(&ahead, j, &size);
@@ -1357,7 +1378,7 @@ static void *field_gather(void *arg)
 				__builtin_prefetch(d);
 			__builtin_prefetch(&a->fwd[a->fwd_off[j]]);
 		}
-		if (q + INFER_AHEAD < fp->to)
+		if (q + INFER_AHEAD < u->to)
 			prefetch_targets(in->heap->blocks, a, t, queue[q + INFER_AHEAD]);
 		uint32_t i = queue[q];
 		const struct layout *l = &t->layouts[t->block_layout[i]];
@@ -1370,17 +1391,85 @@ static void *field_gather(void *arg)
 			memcpy(&v, d + l->slots[k].offset, 8);
 			int64_t b = tg[l->slots[k].offset / 8];
 			int pk = l->slots[k].pointee;
-			if (b < 0 || in->heap->blocks[b].address != v || t->type[b] ||
+			if (b < 0 || in->heap->blocks[b].address != v ||
+			    __atomic_load_n(&t->type[b], __ATOMIC_RELAXED) ||
 			    hs_block_size(&in->heap->blocks[b]) < t->layouts[pk].size)
 				continue;
-			if (HS_VEC_GROW(fp->pairs, fp->cap, fp->n + 1)) {
-				fp->nomem = true;
-				return NULL;
+			if (HS_VEC_GROW(u->pairs, u->cap, u->n + 1)) {
+				u->nomem = true;
+				return;
 			}
-			fp->pairs[fp->n++] = (struct field_pair){ (uint32_t)b, i, pk };
+			u->pairs[u->n++] = (struct field_pair){ (uint32_t)b, i, pk };
 		}
 	}
+}
+
+// Type the targets of stretch st's pairs, in queue order (main thread only).
+// False when a unit ran out of memory (what it gathered is applied).
+static bool field_apply(struct field_part *fp)
+{
+	struct hs_types *t = fp->t;
+	const struct field_stretch *st = fp->apply;
+	for (size_t k = 0; k < st->nunits; k++) {
+		const struct field_unit *u = &st->unit[k];
+		for (size_t x = 0; x < u->n; x++) {
+			if (x + INFER_AHEAD < u->n) {
+				uint32_t ahead = u->pairs[x + INFER_AHEAD].b;
+				__builtin_prefetch(&t->type[ahead], 1);
+				__builtin_prefetch(&t->block_layout[ahead], 1);
+				__builtin_prefetch(&t->rule[ahead], 1);
+				__builtin_prefetch(&t->conf[ahead], 1);
+			}
+			uint32_t bi = u->pairs[x].b;
+			int pk = u->pairs[x].pk;
+			if (t->type[bi])
+				continue;
+			layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40));
+			uint32_t id = inferred_name(t, pk, fp->names);
+			if (!id)
+				continue;
+			__atomic_store_n(&t->type[bi], id, __ATOMIC_RELAXED);
+			t->block_layout[bi] = pk;
+			t->rule[bi] = INFER_FIELD;
+			t->conf[bi] = (uint8_t)(t->conf[u->pairs[x].src] * 95 / 100);
+			fp->queue[(*fp->tail)++] = bi;
+		}
+		if (u->nomem)
+			return false;
+	}
+	return true;
+}
+
+static void *field_run(void *arg)
+{
+	struct field_part *fp = arg;
+	if (fp->apply && !field_apply(fp)) {
+		fp->nomem = true;
+		return NULL;
+	}
+	struct field_stretch *st = fp->gather;
+	for (;;) {
+		size_t k = __atomic_fetch_add(&st->next, 1, __ATOMIC_RELAXED);
+		if (k >= st->nunits)
+			break;
+		field_gather(fp, &st->unit[k]);
+	}
 	return NULL;
+}
+
+// Cut the queue entries [from, to) into st's units.
+static void field_cut(struct field_stretch *st, size_t from, size_t to)
+{
+	st->nunits = 0;
+	st->next = 0;
+	st->end = to;
+	for (size_t j = from; j < to; j += FIELD_UNIT) {
+		struct field_unit *u = &st->unit[st->nunits++];
+		u->from = j;
+		u->to = to - j > FIELD_UNIT ? j + FIELD_UNIT : to;
+		u->n = 0;
+		u->nomem = false;
+	}
 }
 
 static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
@@ -1470,50 +1559,32 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	// field: what inferred blocks' pointer members point at, a stretch of
 	// the queue at a time: its pointers gathered on two threads, then
 	// applied in queue order (the result of visiting blocks one by one).
-	struct field_part parts2[2] = { { .in = in, .a = a, .t = t, .queue = queue },
-					{ .in = in, .a = a, .t = t, .queue = queue } };
-	while (head < tail) {
-		size_t to = tail - head > FIELD_STRETCH ? head + FIELD_STRETCH : tail;
-		size_t n2 = nparts == 2 && to - head >= 1024 ? 2 : 1;
-		for (size_t k = 0; k < n2; k++) {
-			parts2[k].from = head + (to - head) * k / n2;
-			parts2[k].to = head + (to - head) * (k + 1) / n2;
-			parts2[k].n = 0;
-		}
-		hs_run_parts(n2, field_gather, parts2, sizeof(parts2[0]));
-		bool nomem = false;
-		for (size_t k = 0; k < n2; k++) {
-			const struct field_part *fp = &parts2[k];
-			nomem |= fp->nomem;
-			for (size_t x = 0; x < fp->n; x++) {
-				if (x + INFER_AHEAD < fp->n) {
-					uint32_t ahead = fp->pairs[x + INFER_AHEAD].b;
-					__builtin_prefetch(&t->type[ahead], 1);
-					__builtin_prefetch(&t->block_layout[ahead], 1);
-					__builtin_prefetch(&t->rule[ahead], 1);
-					__builtin_prefetch(&t->conf[ahead], 1);
-				}
-				uint32_t bi = fp->pairs[x].b;
-				int pk = fp->pairs[x].pk;
-				if (t->type[bi])
-					continue;
-				layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40));
-				uint32_t id = inferred_name(t, pk, &names);
-				if (!id)
-					continue;
-				t->type[bi] = id;
-				t->block_layout[bi] = pk;
-				t->rule[bi] = INFER_FIELD;
-				t->conf[bi] = (uint8_t)(t->conf[fp->pairs[x].src] * 95 / 100);
-				queue[tail++] = bi;
-			}
-		}
-		head = to;
-		if (nomem)
+	// While this thread applies one stretch, the other gathers the next one
+	// already queued, and this thread joins it when done.
+	struct field_stretch *st = calloc(2, sizeof(*st)), *ready = NULL, *fill = st;
+	while (st) {
+		size_t from = head;
+		size_t to = tail - from > FIELD_STRETCH ? from + FIELD_STRETCH : tail;
+		if (!ready && from == to)
+			break;
+		field_cut(fill, from, to);
+		struct field_part parts2[2] = {
+			{ .in = in, .a = a, .t = t, .queue = queue, .apply = ready, .gather = fill,
+			  .tail = &tail, .names = &names },
+			{ .in = in, .a = a, .t = t, .queue = queue, .gather = fill },
+		};
+		size_t n2 = nparts == 2 && to - from >= 1024 ? 2 : 1;
+		hs_run_parts(n2, field_run, parts2, sizeof(parts2[0]));
+		if (parts2[0].nomem)
 			break;  // what was inferred is still true
+		head = to;
+		ready = from < to ? fill : NULL;
+		fill = fill == &st[0] ? &st[1] : &st[0];
 	}
-	free(parts2[0].pairs);
-	free(parts2[1].pairs);
+	for (size_t k = 0; st && k < 2; k++)
+		for (size_t u = 0; u < FIELD_UNITS; u++)
+			free(st[k].unit[u].pairs);
+	free(st);
 	free(queue);
 out:
 	free(names.id);
