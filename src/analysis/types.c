@@ -1477,10 +1477,10 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	if (!t->nlayouts || !a->n)
 		return;
 	// Candidates: untyped used blocks that hold a heap pointer.
-	size_t ncand = 0;
-	for (size_t i = 0; i < a->n; i++)
-		ncand += (a->flags[i] & HS_NODE_USED) && !t->type[i] && a->fwd_off[i + 1] > a->fwd_off[i];
-	if (!ncand)
+	bool any = false;
+	for (size_t i = 0; i < a->n && !any; i++)
+		any = (a->flags[i] & HS_NODE_USED) && !t->type[i] && a->fwd_off[i + 1] > a->fwd_off[i];
+	if (!any)
 		return;
 	// What was typed for certain, by (layout, usable size).
 	struct name_cache names = { 0 };
