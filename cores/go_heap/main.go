@@ -256,8 +256,14 @@ func main() {
 		syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&nap)), 0, 0)
 	}
 	if abort {
+		// Asleep in a raw system call, not spinning in main.main: wherever
+		// the runtime's crash stops this thread, main.main is then a call
+		// frame, read by its stack map (a frame stopped in its own code is
+		// scanned word by word, and a stale word there would hold what the
+		// globals hold).
 		syscall.Kill(pid, syscall.SIGABRT)
 		for {
+			syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&nap)), 0, 0)
 		}
 	}
 	runtime.KeepAlive(smalls)

@@ -30,8 +30,9 @@
 //	goroutine B     (main.holdBlob) one 1 MiB []byte: 1048576 bytes
 //
 // Everything the pools and the globals hold is made by goroutines that then
-// exit (stacks are scanned conservatively: a dead goroutine's stack is not a
-// root, so no stale word of main's stack reaches it).  The GC is off
+// exit (a dead goroutine's stack is not a root, and main's frames are read
+// by their stack maps, but the frame a goroutine is stopped in is scanned
+// word by word: no stale word of main's stack reaches what they made).  The GC is off
 // (SetGCPercent(-1)); a first runtime.GC() starts the GC's workers, the
 // second is between the two rounds of Puts.  The truth is written with syscall.Write; what that allocates is
 // garbage nothing reaches.
