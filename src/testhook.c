@@ -38,3 +38,9 @@ bool hs_test_no_threads(void)
 	const char *v = getenv("HEAPSCOPE_TEST_NO_THREADS");
 	return v && !strcmp(v, "1");
 }
+
+bool hs_test_small_splits(void)
+{
+	const char *v = getenv("HEAPSCOPE_TEST_SMALL_SPLITS");
+	return v && !strcmp(v, "1");
+}

@@ -19,4 +19,10 @@ struct hs_error *hs_test_hold(const char *stage);
  * calling thread, as when pthread_create fails), so that tests cover that. */
 bool hs_test_no_threads(void);
 
+/* With HEAPSCOPE_TEST_SMALL_SPLITS=1 in the environment, true: the type
+ * stages cut their work into pieces of a few queue entries or blocks
+ * (instead of thousands), so that a small fixture goes through every round
+ * of their two-thread pipelines. */
+bool hs_test_small_splits(void);
+
 #endif

@@ -9,6 +9,7 @@
 #include "graph.h"
 #include "output.h"
 #include "rtti.h"
+#include "testhook.h"
 #include "symbols.h"
 #include "target.h"
 #include "types.h"
@@ -814,16 +815,17 @@ static void *tpart_run(void *arg)
 	return NULL;
 }
 
-// Cut the queue entries [from, to) into st's units.
-static void stretch_cut(struct tstretch *st, size_t from, size_t to)
+// Cut the queue entries [from, to) into st's units of `unit` entries (at
+// most TYPE_UNITS of them).
+static void stretch_cut(struct tstretch *st, size_t from, size_t to, size_t unit)
 {
 	st->nunits = 0;
 	st->next = 0;
 	st->end = to;
-	for (size_t j = from; j < to; j += TYPE_UNIT) {
+	for (size_t j = from; j < to; j += unit) {
 		struct tunit *u = &st->unit[st->nunits++];
 		u->from = j;
-		u->to = to - j > TYPE_UNIT ? j + TYPE_UNIT : to;
+		u->to = to - j > unit ? j + unit : to;
 		u->stop = j;
 		u->nbatch = 0;
 	}
@@ -846,19 +848,22 @@ static void propagate_queue(struct propagate *p, unsigned module)
 		free(scratch);
 		return;
 	}
+	// (Tests cut the stretches small: every round is run on small heaps.)
+	bool small = hs_test_small_splits();
+	size_t stretch = small ? 32 : TYPE_STRETCH, unit = small ? 4 : TYPE_UNIT;
 	struct tstretch *ready = NULL, *next = &st[0];
 	for (;;) {
 		size_t from = ready ? ready->end : p->head;
-		size_t to = p->tail - from > TYPE_STRETCH ? from + TYPE_STRETCH : p->tail;
+		size_t to = p->tail - from > stretch ? from + stretch : p->tail;
 		if (!ready && from == to)
 			break;
-		stretch_cut(next, from, to);
+		stretch_cut(next, from, to, unit);
 		struct tpart parts[2] = {
 			{ .p = p, .module = module, .main_thread = true, .apply = ready, .gather = next,
 			  .scratch = scratch },
 			{ .p = p, .module = module, .gather = next },
 		};
-		size_t n = p->in->jobs > 1 && to - from >= 16 ? 2 : 1;
+		size_t n = p->in->jobs > 1 && to - from >= (small ? 2 : 16) ? 2 : 1;
 		hs_run_parts(n, tpart_run, parts, sizeof(parts[0]));
 		if (parts[0].nomem)
 			break;  // out of memory: what was typed is still true
@@ -1204,7 +1209,7 @@ struct infer_part {
 	struct hs_analysis *a;
 	struct hs_types *t;
 	const struct seen *seen;
-	size_t nseen, *next;
+	size_t nseen, *next, chunk;
 };
 
 // The layout rule over blocks [lo, hi) (see infer_part).
@@ -1277,10 +1282,10 @@ static void *infer_layouts(void *arg)
 	for (size_t j = nseen; j-- > 0;)
 		first[seen[j].size] = (uint32_t)j;
 	for (;;) {
-		size_t lo = __atomic_fetch_add(ip->next, INFER_CHUNK, __ATOMIC_RELAXED);
+		size_t lo = __atomic_fetch_add(ip->next, ip->chunk, __ATOMIC_RELAXED);
 		if (lo >= n)
 			break;
-		size_t hi = n - lo > INFER_CHUNK ? lo + INFER_CHUNK : n;
+		size_t hi = n - lo > ip->chunk ? lo + ip->chunk : n;
 		infer_chunk(ip, lo, hi, first, tg, &c, &ahead);
 	}
 	return NULL;
@@ -1457,16 +1462,17 @@ static void *field_run(void *arg)
 	return NULL;
 }
 
-// Cut the queue entries [from, to) into st's units.
-static void field_cut(struct field_stretch *st, size_t from, size_t to)
+// Cut the queue entries [from, to) into st's units of `unit` entries (at
+// most FIELD_UNITS of them).
+static void field_cut(struct field_stretch *st, size_t from, size_t to, size_t unit)
 {
 	st->nunits = 0;
 	st->next = 0;
 	st->end = to;
-	for (size_t j = from; j < to; j += FIELD_UNIT) {
+	for (size_t j = from; j < to; j += unit) {
 		struct field_unit *u = &st->unit[st->nunits++];
 		u->from = j;
-		u->to = to - j > FIELD_UNIT ? j + FIELD_UNIT : to;
+		u->to = to - j > unit ? j + unit : to;
 		u->n = 0;
 		u->nomem = false;
 	}
@@ -1536,11 +1542,13 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 		goto out;
 	}
 	// layout: both halves of the heap at once, applied in block order.
+	// (Tests cut the work small: every round is run on small heaps.)
+	bool small = hs_test_small_splits();
 	struct infer_part parts[2];
-	size_t nparts = in->jobs > 1 && a->n > 4096 ? 2 : 1, next = 0;
+	size_t nparts = in->jobs > 1 && a->n > (small ? 64 : 4096) ? 2 : 1, next = 0;
 	for (size_t k = 0; k < nparts; k++)
 		parts[k] = (struct infer_part){ .in = in, .a = a, .t = t, .seen = seen, .nseen = nseen,
-						.next = &next };
+						.next = &next, .chunk = small ? 16 : INFER_CHUNK };
 	hs_run_parts(nparts, infer_layouts, parts, sizeof(parts[0]));
 	size_t head = 0, tail = 0;
 	for (size_t i = 0; i < a->n; i++) {
@@ -1562,18 +1570,19 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	// While this thread applies one stretch, the other gathers the next one
 	// already queued, and this thread joins it when done.
 	struct field_stretch *st = calloc(2, sizeof(*st)), *ready = NULL, *fill = st;
+	size_t fstretch = small ? 16 : FIELD_STRETCH, funit = small ? 4 : FIELD_UNIT;
 	while (st) {
 		size_t from = head;
-		size_t to = tail - from > FIELD_STRETCH ? from + FIELD_STRETCH : tail;
+		size_t to = tail - from > fstretch ? from + fstretch : tail;
 		if (!ready && from == to)
 			break;
-		field_cut(fill, from, to);
+		field_cut(fill, from, to, funit);
 		struct field_part parts2[2] = {
 			{ .in = in, .a = a, .t = t, .queue = queue, .apply = ready, .gather = fill,
 			  .tail = &tail, .names = &names },
 			{ .in = in, .a = a, .t = t, .queue = queue, .gather = fill },
 		};
-		size_t n2 = nparts == 2 && to - from >= 1024 ? 2 : 1;
+		size_t n2 = nparts == 2 && to - from >= (small ? 2 : 1024) ? 2 : 1;
 		hs_run_parts(n2, field_run, parts2, sizeof(parts2[0]));
 		if (parts2[0].nomem)
 			break;  // what was inferred is still true

@@ -127,6 +127,20 @@ class DwarfCase(Base):
                 self.assertEqual(r.get("type_certainty"), want, r)
 
 
+    def test_jobs_agree_in_small_splits(self):
+        """Both inference rules and the certain types, with their work cut
+        into pieces of a few entries (the test hook) on two threads, type
+        every block as one thread does."""
+        for cmd in (["leaks", "--list", "--limit", str(BIG)], ["histogram", "--used", "--by", "type"]):
+            one = hslib.run_json(["--jobs", "1", self.core] + cmd)
+            os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"] = "1"
+            try:
+                two = hslib.run_json(["--jobs", "2", self.core] + cmd)
+            finally:
+                del os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"]
+            self.assertEqual(one, two, " ".join(cmd))
+
+
 class NoDwarfCase(Base):
     def test_nothing_inferred_without_dwarf(self):
         objs, _ = self.listed(["--exe", stripped_exe()])

@@ -504,6 +504,20 @@ class LeakCase(Base):
         finally:
             del os.environ["HEAPSCOPE_TEST_NO_THREADS"]
 
+    def test_jobs_agree_in_small_splits(self):
+        """--jobs 2 with the type stages' work cut into pieces of a few
+        entries (the test hook), so that a small fixture goes through many
+        rounds of their pipelines (one thread types a stretch of the queue
+        while the other reads the next), prints what --jobs 1 prints."""
+        for c in (("leaks", "--list", "--limit", str(BIG)), ("histogram",)):
+            one = self.run_json(*c, opts=list(self.opts) + ["--jobs", "1"])
+            os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"] = "1"
+            try:
+                two = self.run_json(*c, opts=list(self.opts) + ["--jobs", "2"])
+            finally:
+                del os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"]
+            self.assertEqual(one, two, "%s: --jobs 2 in small splits differs" % " ".join(c))
+
     # summary
 
     def test_summary_leaked_and_unreferenced(self):
