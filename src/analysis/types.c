@@ -747,7 +747,7 @@ struct tstretch {
 struct tpart {
 	struct propagate *p;
 	unsigned module;
-	bool main_thread, nomem;
+	bool main_thread;
 	struct tstretch *apply, *gather;
 	struct tbatch *scratch;         /* main: the rest of a unit, a batch at a time */
 };
@@ -777,8 +777,8 @@ static void gather_units(struct tpart *tp)
 }
 
 // Type what stretch st's blocks point at, unit by unit in queue order (main
-// thread only).  False when memory ran out.
-static bool apply_units(struct tpart *tp)
+// thread only).
+static void apply_units(struct tpart *tp)
 {
 	struct propagate *p = tp->p;
 	const struct tstretch *st = tp->apply;
@@ -793,24 +793,19 @@ static bool apply_units(struct tpart *tp)
 		}
 		p->head = u->stop;
 		while (p->head < u->to) {
-			if (!tp->scratch)
-				return false;
 			size_t end = u->to - p->head > TYPE_BATCH ? p->head + TYPE_BATCH : u->to;
 			p->head = gather(p, tp->scratch, p->head, end, tp->module, &p->seg, true);
 			prefetch_hits(p, tp->scratch);
 			apply(p, tp->scratch, tp->module);
 		}
 	}
-	return true;
 }
 
 static void *tpart_run(void *arg)
 {
 	struct tpart *tp = arg;
-	if (tp->apply && !apply_units(tp)) {
-		tp->nomem = true;
-		return NULL;
-	}
+	if (tp->apply)
+		apply_units(tp);
 	gather_units(tp);
 	return NULL;
 }
@@ -865,8 +860,6 @@ static void propagate_queue(struct propagate *p, unsigned module)
 		};
 		size_t n = p->in->jobs > 1 && to - from >= (small ? 2 : 16) ? 2 : 1;
 		hs_run_parts(n, tpart_run, parts, sizeof(parts[0]));
-		if (parts[0].nomem)
-			break;  // out of memory: what was typed is still true
 		ready = from < to ? next : NULL;
 		next = next == &st[0] ? &st[1] : &st[0];
 	}
