@@ -33,14 +33,19 @@ struct hs_error *hs_test_hold(const char *stage)
 	return hs_error_create(HS_ERR_OTHER, "HEAPSCOPE_TEST_HOLD: %s was held 120 s and never interrupted", stage);
 }
 
+// Is the environment variable name set to "1"?
+static bool flag_set(const char *name)
+{
+	const char *v = getenv(name);
+	return v && !strcmp(v, "1");
+}
+
 bool hs_test_no_threads(void)
 {
-	const char *v = getenv("HEAPSCOPE_TEST_NO_THREADS");
-	return v && !strcmp(v, "1");
+	return flag_set("HEAPSCOPE_TEST_NO_THREADS");
 }
 
 bool hs_test_small_splits(void)
 {
-	const char *v = getenv("HEAPSCOPE_TEST_SMALL_SPLITS");
-	return v && !strcmp(v, "1");
+	return flag_set("HEAPSCOPE_TEST_SMALL_SPLITS");
 }

@@ -485,33 +485,29 @@ static int heap_start_cmp(const void *x, const void *y)
 
 /* The heaps in address order (stable), so that the blocks come out sorted:
  * found arena by arena, each arena's newest heap first, they would leave
- * finish() a second block array to fill.  False when there is no memory for
- * it (the order is then left as found: finish() sorts). */
-static bool heaps_by_address(struct gl *g)
+ * finish() a second block array to fill.  Without memory for the order, it
+ * is left as found (finish() sorts). */
+static void heaps_by_address(struct gl *g)
 {
 	if (g->nheaps < 2)
-		return true;
+		return;
 	const struct gl_heap **ix = malloc(g->nheaps * sizeof(*ix));
 	struct gl_heap *sorted = malloc(g->nheaps * sizeof(*sorted));
-	if (!ix || !sorted) {
-		free(ix);
-		free(sorted);
-		return false;
+	if (ix && sorted) {
+		for (size_t i = 0; i < g->nheaps; i++)
+			ix[i] = &g->heaps[i];
+		qsort(ix, g->nheaps, sizeof(*ix), heap_start_cmp);
+		for (size_t i = 0; i < g->nheaps; i++)
+			sorted[i] = *ix[i];
+		memcpy(g->heaps, sorted, g->nheaps * sizeof(*sorted));
 	}
-	for (size_t i = 0; i < g->nheaps; i++)
-		ix[i] = &g->heaps[i];
-	qsort(ix, g->nheaps, sizeof(*ix), heap_start_cmp);
-	for (size_t i = 0; i < g->nheaps; i++)
-		sorted[i] = *ix[i];
-	memcpy(g->heaps, sorted, g->nheaps * sizeof(*sorted));
 	free(sorted);
 	free(ix);
-	return true;
 }
 
 struct hs_error *glibc_walk_heaps(struct gl *g, struct hs_heap *out, struct hs_alloc_desc *d)
 {
-	(void)heaps_by_address(g);
+	heaps_by_address(g);
 	size_t from = far_from(g);
 	pthread_t tid;
 	struct far *f = from < g->nheaps ? far_start(g, from, &tid) : NULL;
