@@ -920,6 +920,8 @@ static struct hs_error *retained(struct hs_containers *cs)
 	const struct hs_containers_input *in = &cs->in;
 	const struct hs_analysis *a = in->a;
 	size_t n = a->n;
+	if (!cs->n)
+		return NULL;
 	uint32_t *lab = hs_array_zeroed(n, sizeof(uint32_t));
 	uint32_t *queue = hs_array_new(3 * n + 1, sizeof(uint32_t));
 	if (!lab || !queue) {
@@ -1028,13 +1030,15 @@ static struct hs_error *type_blocks(struct hs_containers *cs)
 	const struct hs_containers_input *in = &cs->in;
 	struct hs_analysis *a = in->a;
 	uint32_t *type = hs_types_ids(in->types);
-	if (!type)
+	// (No container: no owner set, and owner's pages are left unread; on
+	// some virtual machines reading a fresh page costs as much as writing.)
+	if (!type || !cs->n)
 		return NULL;
-	uint32_t *ids = calloc(cs->n ? cs->n * 8 : 1, sizeof(uint32_t));
+	uint32_t *ids = calloc(cs->n * 8, sizeof(uint32_t));
 	if (!ids)
 		return &hs_error_nomem;
 	// Containers of one type share their names: intern once per type.
-	uint32_t *rep = malloc((cs->n ? cs->n : 1) * sizeof(uint32_t));
+	uint32_t *rep = malloc(cs->n * sizeof(uint32_t));
 	if (!rep) {
 		free(ids);
 		return &hs_error_nomem;
