@@ -1,5 +1,7 @@
 /* vec.c - see vec.h: the growable vector and the lower bound. */
 #include <malloc.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,6 +28,35 @@ void hs_hint_huge(void *p, size_t bytes)
 	(void)p;
 	(void)bytes;
 #endif
+}
+
+#define MOVE_PAGE ((uintptr_t)2 << 20)
+#define MOVE_MIN ((size_t)8 << 20)
+
+void hs_array_move(void *dst, void *src, size_t n)
+{
+	uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
+	uintptr_t s0 = (s + MOVE_PAGE - 1) & ~(MOVE_PAGE - 1), s1 = (s + n) & ~(MOVE_PAGE - 1);
+	// Apart by a page more than n: the pages' landing place (up to a page
+	// above their final one) overlaps no byte still to be moved.
+	bool apart = (d < s && s - d >= n + MOVE_PAGE) || (d > s && d - s >= n + MOVE_PAGE);
+#if defined(MREMAP_FIXED) && defined(MREMAP_DONTUNMAP)
+	if (apart && n >= MOVE_MIN && s1 > s0) {
+		uintptr_t t = d + (s0 - s), ta = (t + MOVE_PAGE - 1) & ~(MOVE_PAGE - 1);
+		size_t len = s1 - s0;
+		// (DONTUNMAP: src's pages stay mapped, empty, so its block has no
+		// hole that another mapping could take before it is freed.)
+		if (mremap((void *)s0, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+			   (void *)ta) != MAP_FAILED) {
+			memmove(dst, src, s0 - s);
+			memmove((void *)t, (void *)ta, len);
+			memmove((void *)(t + len), (void *)s1, s + n - s1);
+			return;
+		}
+	}
+#endif
+	(void)apart;
+	memmove(dst, src, n);
 }
 
 void *hs_array_new(size_t n, size_t elem)

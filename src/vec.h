@@ -40,6 +40,16 @@ void hs_hint_huge(void *p, size_t bytes);
 void *hs_array_new(size_t n, size_t elem);
 void *hs_array_zeroed(size_t n, size_t elem);
 
+/* memmove(dst, src, n) where dst and src are apart (dst + n <= src, or src
+ * + n <= dst), after which src's bytes are unspecified.  The whole huge
+ * pages of a large move are moved by the page tables (mremap), not copied: a
+ * copy writes destination pages for the first time, and on a virtual machine
+ * that costs more than the copy (~2 ms a MiB).  The data is then shifted into
+ * place by less than a huge page, within pages already there.  Each array
+ * must be one malloc block (its mapping splits where pages arrive, so a
+ * later realloc that grows it copies; a shrink stays in place). */
+void hs_array_move(void *dst, void *src, size_t n);
+
 /* *itemsp is a T * (passed as a pointer to it); elem is sizeof(T). */
 struct hs_error *hs_vec_reserve(void *itemsp, size_t *cap, size_t need, size_t elem);
 

@@ -339,6 +339,7 @@ static struct hs_error *walk_main_heap(struct gl *g, struct gl_heap *h, struct h
  * every core with thread arenas takes this path, tests included. */
 struct far_heap {
 	size_t first, n;            /* its blocks in far.out */
+	size_t top, tops_before;    /* its top in far_finish's tops (SIZE_MAX: none), and those before */
 	size_t diags;               /* its findings start here in far.defer */
 	uint64_t end;               /* where its walk ended */
 	struct hs_error *err;
@@ -402,18 +403,79 @@ static struct hs_error *heap_done(struct gl *g, size_t i, uint64_t end, struct h
 	return add_heap_region(d, h->start, h->end, h->arena);
 }
 
+/* The far blocks of heaps [f->from, upto) and their tops appended to out:
+ * the blocks moved all at once (hs_array_move: by their pages, not copied
+ * into fresh ones), then, from the last heap down, each heap's shifted up past
+ * the tops of the heaps before it and its top put after it. */
+static struct hs_error *far_place(struct far *f, size_t upto, const struct hs_heap *tops, struct hs_heap *out)
+{
+	if (upto == f->from)
+		return NULL;
+	size_t first = f->heaps[0].first, at = out->n;
+	const struct far_heap *fl = &f->heaps[upto - 1 - f->from];
+	size_t nblocks = fl->first + fl->n - first;
+	HS_CHECK(HS_VEC_GROW(out->blocks, out->cap, at + nblocks + tops->n));
+	struct hs_block *b = out->blocks;
+	if (nblocks)
+		hs_array_move(b + at, f->out.blocks + first, nblocks * sizeof(*b));
+	size_t shift = tops->n;
+	for (size_t i = upto; i-- > f->from;) {
+		const struct far_heap *h = &f->heaps[i - f->from];
+		size_t from = at + h->first - first;
+		if (h->top != SIZE_MAX)
+			shift--;
+		if (shift && h->n)
+			memmove(b + from + shift, b + from, h->n * sizeof(*b));
+		if (h->top != SIZE_MAX)
+			b[from + shift + h->n] = tops->blocks[h->top];
+	}
+	out->n = at + nblocks + tops->n;
+	// Sorted if it was, the far blocks were, and so is every joint: the
+	// first block placed, and each top.
+	bool sorted = out->sorted && f->out.sorted &&
+		      (!at || at == out->n || b[at - 1].address <= b[at].address);
+	for (size_t i = f->from; sorted && i < upto; i++) {
+		const struct far_heap *h = &f->heaps[i - f->from];
+		size_t k = at + h->first - first + h->tops_before + h->n;   // its top
+		if (h->top == SIZE_MAX)
+			continue;
+		sorted = (k == 0 || b[k - 1].address <= b[k].address) &&
+			 (k + 1 == out->n || b[k].address <= b[k + 1].address);
+	}
+	out->sorted = sorted;
+	return NULL;
+}
+
 static struct hs_error *far_finish(struct gl *g, struct far *f, struct hs_heap *out, struct hs_alloc_desc *d)
 {
+	// Each heap's findings and top here, in order, as if walked here (the
+	// tops to a heap of their own); then all the blocks placed at once.
+	struct hs_heap tops;
+	hs_heap_init(&tops);
+	struct hs_error *err = NULL;
+	size_t upto = f->from;
 	for (size_t i = f->from; i < g->nheaps && !g->interrupted; i++) {
-		const struct far_heap *fh = &f->heaps[i - f->from];
+		struct far_heap *fh = &f->heaps[i - f->from];
 		bool last = i + 1 == g->nheaps || fh->err || fh->interrupted;
 		hs_walk_defer_replay(g->ctx, &f->defer, fh->diags, last ? f->defer.n : fh[1].diags);
-		HS_CHECK(fh->err);
-		HS_CHECK(hs_heap_append(out, f->out.blocks + fh->first, fh->n));
-		g->interrupted = fh->interrupted;
-		HS_CHECK(heap_done(g, i, fh->end, out, d));
-		if (last)
+		if ((err = fh->err)) {
+			fh->err = NULL;
 			break;
+		}
+		fh->tops_before = tops.n;
+		upto = i + 1;
+		g->interrupted = fh->interrupted;
+		err = heap_done(g, i, fh->end, &tops, d);
+		fh->top = tops.n > fh->tops_before ? tops.n - 1 : SIZE_MAX;
+		if (err || last)
+			break;
+	}
+	struct hs_error *perr = far_place(f, upto, &tops, out);
+	hs_heap_deinit(&tops);
+	if (err || perr) {
+		if (err && perr)
+			hs_error_destroy(perr);
+		return err ? err : perr;
 	}
 	hs_walk_defer_finish(g->ctx, &f->defer);
 	for (size_t a = 0; a < g->narenas; a++) {

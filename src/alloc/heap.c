@@ -54,7 +54,7 @@ struct hs_error *hs_heap_add(struct hs_heap *h, uint64_t address, uint64_t size,
 	return NULL;
 }
 
-struct hs_error *hs_heap_append(struct hs_heap *h, const struct hs_block *b, size_t n)
+struct hs_error *hs_heap_append(struct hs_heap *h, struct hs_block *b, size_t n)
 {
 	if (!n)
 		return NULL;
@@ -62,7 +62,7 @@ struct hs_error *hs_heap_append(struct hs_heap *h, const struct hs_block *b, siz
 	for (size_t i = 0; i < n && h->sorted; i++)
 		if ((i ? b[i - 1].address : h->n ? h->blocks[h->n - 1].address : 0) > b[i].address)
 			h->sorted = false;
-	memcpy(h->blocks + h->n, b, n * sizeof(*b));
+	hs_array_move(h->blocks + h->n, b, n * sizeof(*b));
 	h->n += n;
 	return NULL;
 }

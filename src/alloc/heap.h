@@ -85,8 +85,9 @@ bool hs_heap_reserve(struct hs_heap *h, size_t n);
 /* Walkers emit blocks in any order; sizes above HS_BLOCK_SIZE_MAX are clamped. */
 struct hs_error *hs_heap_add(struct hs_heap *h, uint64_t address, uint64_t size,
 			     unsigned where, unsigned arena);
-/* Add n blocks as hs_heap_add would, one by one (sizes already clamped). */
-struct hs_error *hs_heap_append(struct hs_heap *h, const struct hs_block *b, size_t n);
+/* Add n blocks as hs_heap_add would, one by one (sizes already clamped),
+ * moved from another array (hs_array_move): b's are unspecified after. */
+struct hs_error *hs_heap_append(struct hs_heap *h, struct hs_block *b, size_t n);
 /* Sort by address.  Where two blocks overlap (a walker bug or a corrupt heap),
  * keep the first and count the others in *dropped_ret. */
 struct hs_error *hs_heap_finish(struct hs_heap *h, size_t *dropped_ret);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include "unit_util.h"
 #include "heap.h"
+#include "vec.h"
 
 static void test_empty(void **state)
 {
@@ -178,6 +179,56 @@ static void test_many_runs(void **state)
 	hs_heap_deinit(&h);
 }
 
+/* hs_array_move: every byte lands, for moves small and large, at offsets
+ * that put source and destination anywhere in their huge pages, down one
+ * array and from one array to another.  The large ones go by pages where the
+ * kernel can: the source's moved pages then read zero. */
+static void check_move(uint8_t *dst, uint8_t *src, size_t n, size_t *paged)
+{
+	uint32_t *w = (uint32_t *)src;
+	for (size_t i = 0; i < n / 4; i++)
+		w[i] = (uint32_t)(i * 2654435761u) ^ (uint32_t)(uintptr_t)src;
+	uint32_t seed = (uint32_t)(uintptr_t)src;
+	hs_array_move(dst, src, n);
+	const uint32_t *d = (const uint32_t *)dst;
+	for (size_t i = 0; i < n / 4; i++)
+		if (d[i] != ((uint32_t)(i * 2654435761u) ^ seed))
+			fail_msg("move of %zu bytes: word %zu wrong", n, i);
+	// (4 MiB into the source is always inside its moved pages, if moved.)
+	if (n >= (8u << 20) && (dst + n <= src || src + n <= dst) && !w[(4u << 20) / 4 + 1])
+		++*paged;
+}
+
+static void test_array_move(void **state)
+{
+	(void)state;
+	const size_t big = 96u << 20;
+	uint8_t *a = hs_array_new(big, 1), *b = hs_array_new(big, 1);
+	assert_non_null(a);
+	assert_non_null(b);
+	const size_t sizes[] = { 0, 16, 4096 + 48, (8u << 20) + 16, (20u << 20) + 4096 * 3 + 32 };
+	const size_t offs[] = { 0, 16, 4096, (2u << 20) - 16, (2u << 20) + 4096 + 48 };
+	size_t paged = 0, large = 0;
+	for (size_t i = 0; i < 5; i++)
+		for (size_t j = 0; j < 5; j++)
+			for (size_t k = 0; k < 5; k++) {
+				size_t n = sizes[i];
+				// Down one array, far enough that a page move is allowed.
+				check_move(a + offs[j], a + (40u << 20) + offs[k], n, &paged);
+				// Down one array by less than the length: overlapping.
+				check_move(a + offs[j], a + offs[j] + n / 2 + 16, n, &paged);
+				// To another array (above or below it in memory).
+				check_move(b + offs[k], a + (50u << 20) + offs[j], n, &paged);
+				large += n >= (8u << 20) ? 2 : 0;
+			}
+	// Where mremap's DONTUNMAP is known (Linux 5.7), the large moves apart
+	// go by pages.
+	print_message("%zu of %zu large moves by pages\n", paged, large);
+	assert_true(paged > 0);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_overlap),
 		cmocka_unit_test(test_same_start_keeps_first),
 		cmocka_unit_test(test_many_runs),
+		cmocka_unit_test(test_array_move),
 	};
 	return cmocka_run_group_tests_name("heap", tests, NULL, NULL);
 }
