@@ -75,34 +75,72 @@ static struct hs_error *size_groups(struct hs_addrmap *m)
 	return NULL;
 }
 
-/* Fill the start bits sized by size_groups. */
+/* Fill the start bits sized by size_groups for blocks [first, last): a part
+ * of the heap that starts and ends at a group's edge, so parts share no
+ * group. */
+struct group_part {
+	struct hs_addrmap *m;
+	size_t first, last;
+};
+
 static void *fill_groups(void *arg)
 {
-	struct hs_addrmap *m = arg;
+	const struct group_part *gp = arg;
+	struct hs_addrmap *m = gp->m;
 	const struct hs_block *blocks = m->heap->blocks;
-	struct hs_addr_group *g = m->groups;
-	for (size_t k = 0; g && k < m->nspans; k++) {
+	for (size_t k = 0; k < m->nspans; k++) {
 		const struct hs_addr_span *sp = &m->spans[k];
-		if (sp->first_group == SIZE_MAX)
+		if (sp->first_group == SIZE_MAX || sp->last_block < gp->first || sp->first_block >= gp->last)
 			continue;
-		struct hs_addr_group *sg = g + sp->first_group;
-		size_t last_group = 0;
-		for (size_t i = sp->first_block; i <= sp->last_block; i++) {
+		struct hs_addr_group *sg = m->groups + sp->first_group;
+		size_t lo = sp->first_block > gp->first ? sp->first_block : gp->first;
+		size_t hi = sp->last_block < gp->last - 1 ? sp->last_block : gp->last - 1;
+		for (size_t i = lo; i <= hi; i++) {
 			const struct hs_block *b = &blocks[i];
 			uint64_t slot = (b->address - sp->start) >> sp->ashift;
 			uint64_t bit = UINT64_C(1) << (slot % 64);
 			sg[slot / 64].s |= bit;
 			if (hs_where_is_used(hs_block_where(b)) && (m->exact || hs_block_size(b) > 0))
 				sg[slot / 64].u |= bit;
-			last_group = slot / 64;
 		}
+	}
+	return NULL;
+}
+
+/* Each group's base: the blocks of its span before it. */
+static void group_bases(struct hs_addrmap *m)
+{
+	for (size_t k = 0; k < m->nspans; k++) {
+		const struct hs_addr_span *sp = &m->spans[k];
+		if (sp->first_group == SIZE_MAX)
+			continue;
+		struct hs_addr_group *sg = m->groups + sp->first_group;
+		size_t ngroups = (((sp->end - 1 - sp->start) >> sp->ashift) + 1) / 64 + 1;
 		uint32_t base = 0;
-		for (size_t q = 0; q <= last_group; q++) {
+		for (size_t q = 0; q < ngroups; q++) {
 			sg[q].base = base;
 			base += (uint32_t)__builtin_popcountll(sg[q].s);
 		}
 	}
-	return NULL;
+}
+
+/* Where the second of two parts of the start bits can begin: the first block
+ * at or after the middle whose group is not its predecessor's (n: none). */
+static size_t group_split(const struct hs_addrmap *m)
+{
+	const struct hs_block *blocks = m->heap->blocks;
+	size_t n = m->heap->n, k = 0;
+	for (size_t i = n / 2; i > 0 && i < n; i++) {
+		while (k < m->nspans && m->spans[k].last_block < i)
+			k++;
+		const struct hs_addr_span *sp = &m->spans[k];
+		if (sp->first_group == SIZE_MAX || sp->first_block == i)
+			return i;
+		unsigned shift = sp->ashift + 6;
+		if ((blocks[i].address - sp->start) >> shift != (blocks[i - 1].address - sp->start) >> shift)
+			return i;
+	}
+	return n;
 }
 
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,
@@ -117,7 +155,7 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		return NULL;
 	if (n > UINT32_MAX)
 		return hs_error_create(HS_ERR_HEAP, "more than 4 G blocks");
-	// Pass 1: spans and their granule counts.
+	// Pass 1: the spans.
 	size_t nspans = 0, nentries = 0, cap = 16, first = 0;
 	struct hs_addr_span *spans = malloc(cap * sizeof(*spans));
 	if (!spans)
@@ -144,59 +182,69 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		spans[nspans++] = (struct hs_addr_span){ .start = b->address, .end = end, .first_block = i,
 							 .last_block = i, .first_group = SIZE_MAX };
 	}
+	m->spans = spans;
+	m->nspans = nspans;
+	m->lo = spans[0].start;
+	m->hi = spans[nspans - 1].end;
+	HS_CHECK(size_groups(m));
+	// The granules of the spans without start bits (those with them answer
+	// every lookup from their groups).
 	for (size_t k = 0; k < nspans; k++) {
 		struct hs_addr_span *sp = &spans[k];
 		sp->shift = span_shift(sp->end - sp->start, sp->last_block - first + 1);
-		sp->nentries = ((sp->end - 1 - sp->start) >> sp->shift) + 1;
+		sp->nentries = sp->first_group == SIZE_MAX ? ((sp->end - 1 - sp->start) >> sp->shift) + 1 : 0;
 		sp->first_entry = nentries;
 		nentries += sp->nentries;
 		first = sp->last_block + 1;
 	}
-	uint32_t *pages = hs_array_new(nentries, sizeof(*pages));
-	if (!pages) {
-		free(spans);
+	if (nentries && !(m->pages = hs_array_new(nentries, sizeof(*m->pages))))
 		return &hs_error_nomem;
+	// The start bits in two parts on two threads, and the granules here
+	// after the first part.
+	struct group_part parts[2] = { { m, 0, n }, { m, n, n } };
+	size_t nparts = 1;
+	if (m->groups && jobs > 1 && n >= 4096) {
+		parts[0].last = parts[1].first = group_split(m);
+		nparts = parts[1].first < n ? 2 : 1;
 	}
-	m->spans = spans;
-	m->nspans = nspans;
-	m->pages = pages;
-	m->lo = spans[0].start;
-	m->hi = spans[nspans - 1].end;
-	HS_CHECK(size_groups(m));
-	// The start bits on a thread of their own while the granules fill here.
 	pthread_t tid;
-	bool started = jobs > 1 && m->groups && pthread_create(&tid, NULL, fill_groups, m) == 0;
+	bool started = m->groups && nparts > 1 && !hs_test_no_threads() &&
+		       pthread_create(&tid, NULL, fill_groups, &parts[1]) == 0;
+	if (m->groups)
+		fill_groups(&parts[0]);
 	// Pass 2: for each granule, the first block that ends after it starts
 	// (the span's last block when none does).
 	size_t i = 0;
 	for (size_t k = 0; k < nspans; k++) {
 		const struct hs_addr_span *sp = &spans[k];
-		uint32_t *e = pages + sp->first_entry;
+		uint32_t *e = m->pages + sp->first_entry;
+		i = sp->first_block;
 		for (size_t g = 0; g < sp->nentries; g++) {
 			uint64_t gstart = sp->start + ((uint64_t)g << sp->shift);
 			while (i < sp->last_block && block_end(&heap->blocks[i]) <= gstart)
 				i++;
 			e[g] = (uint32_t)i;
 		}
-		i = sp->last_block + 1;
 	}
 	if (started)
 		pthread_join(tid, NULL);
-	else
-		fill_groups(m);
+	else if (m->groups && nparts > 1)
+		fill_groups(&parts[1]);
+	if (m->groups)
+		group_bases(m);
 	return NULL;
 }
 
 /* A value's state between the passes of hs_addrmap_lookup_many. */
-enum { LK_DONE, LK_GROUP, LK_PAGE };
+enum { LK_DONE, LK_GROUP, LK_PAGE, LK_BLOCK };
 
 void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64_t *ret, size_t n)
 {
 	const struct hs_addr_span *spn[HS_LOOKUP_BATCH];
 	uint8_t state[HS_LOOKUP_BATCH];
 	const struct hs_block *blocks = m->heap->blocks;
-	// 1: the span of each value, and its start bits' group (a value at a
-	// slot of a span that has them) or its granule entry; ask for it.
+	// 1: the span of each value, and its start bits' group (a span that
+	// has them) or its granule entry; ask for it.
 	for (size_t k = 0; k < n; k++) {
 		ret[k] = -1;
 		state[k] = LK_DONE;
@@ -219,9 +267,8 @@ void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64
 			continue;
 		spn[k] = sp;
 		uint64_t off = x - sp->start;
-		if (sp->first_group != SIZE_MAX && !(off & ((UINT64_C(1) << sp->ashift) - 1))) {
+		if (sp->first_group != SIZE_MAX) {
 			state[k] = LK_GROUP;
-			ret[k] = (int64_t)(off >> sp->ashift);
 			__builtin_prefetch(&m->groups[sp->first_group + (off >> sp->ashift) / 64]);
 			continue;
 		}
@@ -229,37 +276,39 @@ void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64
 		ret[k] = (int64_t)(sp->first_entry + (off >> sp->shift));
 		__builtin_prefetch(&m->pages[ret[k]]);
 	}
-	// 2: a value at a slot: the block starting there answers, or no block
-	// starts there and only the granules can tell (not when exact: then
-	// nothing holds it).
+	// 2: a value at a slot: the block starting there answers, or none does
+	// and, unless exact, the last block starting before it is asked for (as
+	// for a value between slots).
 	for (size_t k = 0; k < n; k++) {
 		if (state[k] != LK_GROUP)
 			continue;
 		const struct hs_addr_span *sp = spn[k];
-		uint64_t slot = (uint64_t)ret[k];
+		uint64_t off = v[k] - sp->start, slot = off >> sp->ashift;
 		const struct hs_addr_group *g = &m->groups[sp->first_group + slot / 64];
 		uint64_t bit = UINT64_C(1) << (slot % 64);
+		bool at_slot = !(off & ((UINT64_C(1) << sp->ashift) - 1));
 		state[k] = LK_DONE;
-		if (g->u & bit) {
+		if (at_slot && (g->u & bit)) {
 			ret[k] = (int64_t)(sp->first_block + g->base + (size_t)__builtin_popcountll(g->s & (bit - 1)));
-		} else if ((g->s & bit) || m->exact) {
+		} else if ((at_slot && (g->s & bit)) || m->exact) {
 			ret[k] = -1;
 		} else {
-			state[k] = LK_PAGE;
-			ret[k] = (int64_t)(sp->first_entry + ((v[k] - sp->start) >> sp->shift));
-			__builtin_prefetch(&m->pages[ret[k]]);
+			state[k] = LK_BLOCK;
+			ret[k] = (int64_t)hs_addr_group_block(sp, g, slot);
+			__builtin_prefetch(&blocks[ret[k]]);
 		}
 	}
-	// 3: the first candidate block; ask for it.
+	// 3: the first candidate block of a granule; ask for it.
 	for (size_t k = 0; k < n; k++) {
 		if (state[k] != LK_PAGE)
 			continue;
+		state[k] = LK_BLOCK;
 		ret[k] = m->pages[ret[k]];
 		__builtin_prefetch(&blocks[ret[k]]);
 	}
 	// 4: step to the block holding the value.
 	for (size_t k = 0; k < n; k++) {
-		if (state[k] != LK_PAGE)
+		if (state[k] != LK_BLOCK)
 			continue;
 		size_t i = (size_t)ret[k];
 		uint64_t x = v[k];
@@ -519,11 +568,12 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 	a->fwd_off[n] = sum;
 	if (all) {
 		// One reserved array: each part's edges moved down after the one
-		// before; the rest (never written) given back in place.
+		// before (by their pages, when far: hs_array_move); the rest
+		// (never written) given back in place.
 		size_t at = w[0].edges.n;
 		for (size_t j = 1; j < k; j++) {
 			if (w[j].edges.n && w[j].edges.v != all + at)
-				memmove(all + at, w[j].edges.v, w[j].edges.n * sizeof(uint32_t));
+				hs_array_move(all + at, w[j].edges.v, w[j].edges.n * sizeof(uint32_t));
 			at += w[j].edges.n;
 		}
 		uint32_t *g = realloc(all, (total ? total : 1) * sizeof(*g));

@@ -38,19 +38,23 @@ enum {
 };
 
 /* address -> used block, fast: spans of the heap (a gap of more than 1 MiB
- * starts a new one), each cut into granules of a power of two near its mean
- * block size, with the first block ending past each granule's start.  A lookup
- * is a short search over the spans, one granule entry and a step or two over
- * neighbouring blocks: no binary search over the blocks.  Used means a used
- * `where` in the block itself (the same as HS_NODE_USED in graph.c's flags).
+ * starts a new one).  A lookup is a short search over the spans, then one
+ * group of start bits (below) or one granule entry, and the block: no binary
+ * search over the blocks.  Used means a used `where` in the block itself (the
+ * same as HS_NODE_USED in graph.c's flags).
  *
- * Most words that point into the heap point at a block's start: a span whose
- * starts share an alignment (1 << ashift) also has two bits a slot of that
- * size, in groups of 64 slots: s (a block starts here) and u (a block that
- * answers a lookup at its start starts here: used, and not empty unless
- * exact), with base, the blocks of the span before the group.  A start is
- * then answered from one group (hs_addrmap_lookup_many): the block is the
- * span's first plus base plus the s bits below. */
+ * A span whose starts share an alignment (1 << ashift) has two bits a slot of
+ * that size, in groups of 64 slots: s (a block starts here) and u (a block
+ * that answers a lookup at its start starts here: used, and not empty unless
+ * exact), with base, the blocks of the span before the group.  A value at a
+ * slot whose u bit is set is answered from its group alone
+ * (hs_addrmap_lookup_many); any other value by the last block starting at or
+ * before it, which is the span's first plus base plus the s bits up to its
+ * slot, less one.  (Blocks never share a start: hs_heap_finish.)  Bits cost
+ * 2.5 bytes a slot of 1 KiB: a span whose start bits would cost more than 16
+ * bytes a block (a few blocks far apart) is cut instead into granules of a
+ * power of two near its mean block size, each with the first block ending
+ * past its start, and the step or two from it to the block. */
 struct hs_addr_group {
 	uint64_t s, u;
 	uint32_t base;
@@ -69,7 +73,7 @@ struct hs_addrmap {
 	const uint8_t *flags;
 	struct hs_addr_span *spans;
 	size_t nspans;
-	uint32_t *pages;            /* the granule entries of every span */
+	uint32_t *pages;            /* the granule entries of the spans without groups */
 	struct hs_addr_group *groups; /* the start bits of the spans that have them */
 	uint64_t lo, hi;
 	bool exact;
@@ -89,10 +93,19 @@ struct hs_analysis {
 	uint64_t leaked_count, leaked_bytes, unref_count, unref_bytes;
 };
 
-/* jobs > 1: the granules and the start bits are filled on two threads. */
+/* jobs > 1: the start bits are filled on two threads. */
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,
 				  const uint8_t *flags, bool exact, int jobs);
 void hs_addrmap_deinit(struct hs_addrmap *m);
+/* The last block of span sp starting at or before its slot (slot in group
+ * g): one of the group's starts, or the last before the group. */
+static inline size_t hs_addr_group_block(const struct hs_addr_span *sp, const struct hs_addr_group *g, uint64_t slot)
+{
+	uint64_t upto = g->s & ((UINT64_C(2) << (slot % 64)) - 1);   // (slot % 64 == 63: all)
+	size_t before = g->base + (size_t)__builtin_popcountll(upto);
+	return sp->first_block + (before ? before - 1 : 0);
+}
+
 /* The used block holding v (or starting at v when exact), or -1. */
 static inline ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v)
 {
@@ -112,10 +125,16 @@ static inline ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v
 	}
 	if (v >= sp->end)
 		return -1;
-	size_t i = m->pages[sp->first_entry + ((v - sp->start) >> sp->shift)];
 	const struct hs_block *blocks = m->heap->blocks;
-	while (i < sp->last_block && blocks[i + 1].address <= v)
-		i++;
+	size_t i;
+	if (sp->first_group != SIZE_MAX) {
+		uint64_t slot = (v - sp->start) >> sp->ashift;
+		i = hs_addr_group_block(sp, &m->groups[sp->first_group + slot / 64], slot);
+	} else {
+		i = m->pages[sp->first_entry + ((v - sp->start) >> sp->shift)];
+		while (i < sp->last_block && blocks[i + 1].address <= v)
+			i++;
+	}
 	const struct hs_block *b = &blocks[i];
 	if (b->address > v || !hs_where_is_used(hs_block_where(b)))
 		return -1;

@@ -2,6 +2,7 @@
  * memory: a heap of blocks with pointers we place, globals as the root, and
  * answers checked against a brute-force computation of the same definitions
  * (reachability by BFS; "d dominates v" = v is unreachable once d is gone). */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -463,6 +464,100 @@ static void test_next_heap_word(void **state)
 	}
 }
 
+/* The address map against a search of the blocks: spans of starts aligned to
+ * 16 and to 8 bytes (start bits), one of a few blocks far apart (granules),
+ * one of blocks larger than a group of slots, empty and free blocks; every
+ * start, interior, end and gap, and random values; exact or not, the map
+ * built on one thread or two. */
+static ptrdiff_t brute_lookup(const struct hs_heap *h, uint64_t v, bool exact)
+{
+	// (Blocks never overlap: only the last one starting at or before v
+	// can hold it.)
+	size_t lo = 0, hi = h->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (h->blocks[mid].address <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return -1;
+	const struct hs_block *b = &h->blocks[lo - 1];
+	if (!hs_where_is_used(hs_block_where(b)))
+		return -1;
+	if (exact ? v == b->address : v - b->address < hs_block_size(b))
+		return (ptrdiff_t)(lo - 1);
+	return -1;
+}
+
+static void test_addrmap_lookups(void **state)
+{
+	(void)state;
+	struct hs_heap h;
+	hs_heap_init(&h);
+	uint64_t x = 7;
+#define RND() (x = x * 6364136223846793005ull + 1442695040888963407ull, x >> 33)
+	struct { uint64_t base, align, maxsize; size_t n; } shape[] = {
+		{ UINT64_C(0x10000000), 16, 200, 5000 },
+		{ UINT64_C(0x30000000), 8, 100, 3000 },
+		{ UINT64_C(0x50000000), 16, 64, 3 },      // far apart: granules
+		{ UINT64_C(0x70000000), 16, 70000, 200 },  // larger than a group
+	};
+	for (size_t k = 0; k < 4; k++) {
+		uint64_t a = shape[k].base;
+		for (size_t i = 0; i < shape[k].n; i++) {
+			uint64_t size = RND() % shape[k].maxsize;
+			if (RND() % 7 == 0)
+				size = 0;
+			unsigned where = RND() % 5 ? HS_WHERE_USED : WHERE("tcache");
+			assert_null(hs_heap_add(&h, a, size, where, 0));
+			a += (size ? size : 1) + (k == 2 ? 300000 : 0) + RND() % 3 * shape[k].align;
+			a = (a + shape[k].align - 1) / shape[k].align * shape[k].align;
+		}
+	}
+	assert_null(hs_heap_finish(&h, NULL));
+	uint64_t *v = malloc((h.n * 8 + 2) * sizeof(*v));
+	size_t nv = 0;
+	assert_non_null(v);
+	for (size_t i = 0; i < h.n; i++) {
+		uint64_t a = h.blocks[i].address, size = hs_block_size(&h.blocks[i]);
+		uint64_t near[] = { a, a + 1, a + 8, a + size / 2, a + size - 1, a + size, a - 1,
+				    a + RND() % 100000 };
+		for (size_t q = 0; q < 8; q++)
+			v[nv++] = near[q];
+	}
+	v[nv++] = 0;
+	v[nv++] = UINT64_MAX;
+	for (int round = 0; round < 4; round++) {
+		bool exact = round & 1;
+		struct hs_addrmap m;
+		assert_null(hs_addrmap_build(&m, &h, NULL, exact, round & 2 ? 2 : 1));
+		bool groups = false, granules = false;
+		for (size_t k = 0; k < m.nspans; k++) {
+			groups |= m.spans[k].first_group != SIZE_MAX;
+			granules |= m.spans[k].first_group == SIZE_MAX;
+		}
+		assert_true(groups && granules);
+		for (size_t at = 0; at < nv; at += HS_LOOKUP_BATCH) {
+			size_t k = nv - at < HS_LOOKUP_BATCH ? nv - at : HS_LOOKUP_BATCH;
+			int64_t got[HS_LOOKUP_BATCH];
+			hs_addrmap_lookup_many(&m, v + at, got, k);
+			for (size_t q = 0; q < k; q++) {
+				ptrdiff_t want = brute_lookup(&h, v[at + q], exact);
+				ptrdiff_t one = hs_addrmap_lookup(&m, v[at + q]);
+				if (got[q] != want || one != want)
+					fail_msg("0x%" PRIx64 " (exact %d, round %d): %lld and %td, expected %td",
+						 v[at + q], exact, round, (long long)got[q], one, want);
+			}
+		}
+		hs_addrmap_deinit(&m);
+	}
+#undef RND
+	free(v);
+	hs_heap_deinit(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_long_chain),
 		cmocka_unit_test(test_wide_graph),
 		cmocka_unit_test(test_next_heap_word),
+		cmocka_unit_test(test_addrmap_lookups),
 	};
 	return cmocka_run_group_tests_name("graph", tests, NULL, NULL);
 }
