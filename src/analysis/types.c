@@ -19,7 +19,8 @@
 #define MAX_SLOTS 4096          /* pointer slots of one flattened struct */
 #define MAX_ARRAY 65536         /* elements of one array visited */
 #define MAX_DEPTH 8             /* nesting of structs inside structs */
-#define MAX_LAYOUTS 65536       /* struct types known: the array never moves */
+#define MAX_LAYOUTS 65535       /* struct types known: the array never moves */
+#define NO_LAYOUT UINT16_MAX    /* a block's layout when none: MAX_LAYOUTS fit below */
 
 extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
 
@@ -55,15 +56,15 @@ struct hs_types {
 	uint32_t *lindex;           /* hash index of layouts by key (index + 1; 0 empty) */
 	uint32_t *type;             /* per block: its type id, 0 = unknown */
 	size_t n;                   /* blocks */
-	int32_t *block_layout;      /* per block: the DWARF layout that typed it, or -1 */
+	uint16_t *block_layout;     /* per block: the DWARF layout that typed it, or NO_LAYOUT */
 	/* vtable cache: word -> name id (0 none), open addressing */
 	uint64_t *vkeys;
 	uint32_t *vvals;
 	size_t vcap;
-	/* Inferred types (infer_types): per block the rule (INFER_*) and the
-	 * confidence in percent; NULL when nothing was inferred. */
-	uint8_t *rule;
-	uint8_t *conf;
+	/* Inferred types (infer_types): per block the rule and the confidence
+	 * in percent, in one byte (INFER_BY_FIELD, INFER_CONF); NULL when
+	 * nothing was inferred. */
+	uint8_t *infer;
 };
 
 void hs_types_destroy(struct hs_types *t)
@@ -84,8 +85,7 @@ void hs_types_destroy(struct hs_types *t)
 	free(t->lindex);
 	free(t->vkeys);
 	free(t->vvals);
-	free(t->rule);
-	free(t->conf);
+	free(t->infer);
 	free(t);
 }
 
@@ -418,7 +418,7 @@ struct propagate {
 static void type_block(struct propagate *p, uint32_t b, int k)
 {
 	p->t->type[b] = p->t->layouts[k].name_id;
-	p->t->block_layout[b] = k;
+	p->t->block_layout[b] = (uint16_t)k;
 	p->queue[p->tail++] = b;
 	layout_built(p->t, k, (unsigned)(p->t->layouts[k].key >> 40));
 }
@@ -992,12 +992,12 @@ static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a
 		for (size_t i = 0; any && i < a->n; i++) {
 			// wanted[id - 1] is the entry of vtable name id.
 			uint32_t id = t->type[i];
-			if (!id || id > p.nwanted || t->block_layout[i] >= 0)
+			if (!id || id > p.nwanted || t->block_layout[i] != NO_LAYOUT)
 				continue;
 			const struct wanted *w = &p.wanted[id - 1];
 			if (w->layout < 0 || w->module != m)
 				continue;
-			t->block_layout[i] = w->layout;
+			t->block_layout[i] = (uint16_t)w->layout;
 			layout_built(t, w->layout, (unsigned)m);
 			p.queue[p.tail++] = (uint32_t)i;
 		}
@@ -1019,6 +1019,10 @@ static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a
  *   field   a pointer member of an inferred block points at the block.
  * Unknown stays unknown when the evidence is ambiguous or missing. */
 enum { INFER_NONE, INFER_LAYOUT, INFER_FIELD };
+/* A block's inference in one byte (types->infer): 0 none; the confidence
+ * (1-100) by layout, or INFER_BY_FIELD and the confidence (0-100) by field. */
+#define INFER_BY_FIELD 0x80
+#define INFER_CONF(b) ((b) & 0x7f)
 #define INFER_MAX_BYTES 512     /* blocks larger than this are not matched by layout */
 #define INFER_LEARN 256         /* typed instances read per (type, size) */
 
@@ -1254,9 +1258,9 @@ static void infer_chunk(const struct infer_part *ip, size_t lo, size_t hi, const
 		}
 		if (found < 0 || ambiguous)
 			continue;
-		t->block_layout[i] = found;
+		t->block_layout[i] = (uint16_t)found;
 		// More pointers matched and more typed instances seen: surer.
-		t->conf[i] = (uint8_t)(60 + (hits > 1 ? 15 : 5) + (count >= 8 ? 15 : count >= 2 ? 10 : 0));
+		t->infer[i] = (uint8_t)(60 + (hits > 1 ? 15 : 5) + (count >= 8 ? 15 : count >= 2 ? 10 : 0));
 	}
 }
 
@@ -1415,8 +1419,7 @@ static bool field_apply(struct field_part *fp)
 				uint32_t ahead = u->pairs[x + INFER_AHEAD].b;
 				__builtin_prefetch(&t->type[ahead], 1);
 				__builtin_prefetch(&t->block_layout[ahead], 1);
-				__builtin_prefetch(&t->rule[ahead], 1);
-				__builtin_prefetch(&t->conf[ahead], 1);
+				__builtin_prefetch(&t->infer[ahead], 1);
 			}
 			uint32_t bi = u->pairs[x].b;
 			int pk = u->pairs[x].pk;
@@ -1427,9 +1430,8 @@ static bool field_apply(struct field_part *fp)
 			if (!id)
 				continue;
 			__atomic_store_n(&t->type[bi], id, __ATOMIC_RELAXED);
-			t->block_layout[bi] = pk;
-			t->rule[bi] = INFER_FIELD;
-			t->conf[bi] = (uint8_t)(t->conf[u->pairs[x].src] * 95 / 100);
+			t->block_layout[bi] = (uint16_t)pk;
+			t->infer[bi] = (uint8_t)(INFER_BY_FIELD | INFER_CONF(t->infer[u->pairs[x].src]) * 95 / 100);
 			fp->queue[(*fp->tail)++] = bi;
 		}
 		if (u->nomem)
@@ -1489,7 +1491,7 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	uint32_t by_size[INFER_MAX_BYTES + 1] = { 0 };
 	for (size_t i = 0; i < a->n; i++) {
 		int k = t->block_layout[i];
-		if (k < 0 || !t->type[i] || t->type[i] != t->layouts[k].name_id)
+		if (k == NO_LAYOUT || !t->type[i] || t->type[i] != t->layouts[k].name_id)
 			continue;
 		uint64_t size = hs_block_size(&in->heap->blocks[i]);
 		if (size > INFER_MAX_BYTES)
@@ -1524,14 +1526,12 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	qsort(seen, nseen, sizeof(*seen), seen_cmp);
 	for (size_t j = 0; j < nseen; j++)
 		layout_built(t, seen[j].k, (unsigned)(t->layouts[seen[j].k].key >> 40));
-	t->rule = hs_array_zeroed(a->n, 1);
-	t->conf = hs_array_zeroed(a->n, 1);
+	t->infer = hs_array_zeroed(a->n, 1);
 	uint32_t *queue = hs_array_new(a->n, sizeof(uint32_t));
-	if (!t->rule || !t->conf || !queue) {
+	if (!t->infer || !queue) {
 		free(queue);
-		free(t->rule);
-		free(t->conf);
-		t->rule = t->conf = NULL;
+		free(t->infer);
+		t->infer = NULL;
 		goto out;
 	}
 	// layout: both halves of the heap at once, applied in block order.
@@ -1545,16 +1545,15 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	hs_run_parts(nparts, infer_layouts, parts, sizeof(parts[0]));
 	size_t head = 0, tail = 0;
 	for (size_t i = 0; i < a->n; i++) {
-		if (!t->conf[i])
+		if (!t->infer[i])
 			continue;
 		uint32_t id = inferred_name(t, t->block_layout[i], &names);
 		if (!id) {
-			t->conf[i] = 0;
-			t->block_layout[i] = -1;
+			t->infer[i] = 0;
+			t->block_layout[i] = NO_LAYOUT;
 			continue;
 		}
 		t->type[i] = id;
-		t->rule[i] = INFER_LAYOUT;
 		queue[tail++] = (uint32_t)i;
 	}
 	// field: what inferred blocks' pointer members point at, a stretch of
@@ -1605,14 +1604,13 @@ struct hs_types *hs_types_create(size_t n)
 	t->vkeys = calloc(t->vcap, sizeof(*t->vkeys));
 	t->vvals = calloc(t->vcap, sizeof(*t->vvals));
 	t->n = n;
-	t->block_layout = hs_array_new(n, sizeof(int32_t));
+	t->block_layout = hs_array_new(n, sizeof(uint16_t));
 	t->type = hs_array_zeroed(n, sizeof(uint32_t));
 	if (!t->names || !t->vkeys || !t->vvals || !t->block_layout || !t->type) {
 		hs_types_destroy(t);
 		return NULL;
 	}
-	for (size_t i = 0; i < n; i++)
-		t->block_layout[i] = -1;
+	memset(t->block_layout, 0xff, (n ? n : 1) * sizeof(uint16_t));   // NO_LAYOUT
 	return t;
 }
 
@@ -1653,7 +1651,7 @@ const char *hs_block_type(const struct hs_types *t, size_t i)
 
 bool hs_types_block_field(const struct hs_types *t, size_t i, uint64_t off, char *buf, size_t len)
 {
-	if (!t || i >= t->n || t->block_layout[i] < 0)
+	if (!t || i >= t->n || t->block_layout[i] == NO_LAYOUT)
 		return false;
 	const struct layout *l = &t->layouts[t->block_layout[i]];
 	if (!l->size)
@@ -1674,7 +1672,7 @@ bool hs_types_block_field(const struct hs_types *t, size_t i, uint64_t off, char
 
 bool hs_block_type_die(const struct hs_types *t, size_t i, Dwarf_Die *ret)
 {
-	if (!t || i >= t->n || t->block_layout[i] < 0)
+	if (!t || i >= t->n || t->block_layout[i] == NO_LAYOUT)
 		return false;
 	*ret = t->layouts[t->block_layout[i]].die;
 	return true;
@@ -1687,9 +1685,9 @@ int hs_block_type_certainty(const struct hs_types *t, size_t i, const char **rul
 	*confidence = 0;
 	if (!t || i >= t->n || !t->type[i])
 		return HS_TYPE_UNKNOWN;
-	if (t->rule && t->rule[i]) {
-		*rule = rules[t->rule[i]];
-		*confidence = t->conf[i];
+	if (t->infer && t->infer[i]) {
+		*rule = rules[t->infer[i] & INFER_BY_FIELD ? INFER_FIELD : INFER_LAYOUT];
+		*confidence = INFER_CONF(t->infer[i]);
 		return HS_TYPE_INFERRED;
 	}
 	*confidence = 100;
