@@ -50,9 +50,9 @@ enum {
  * slot whose u bit is set is answered from its group alone
  * (hs_addrmap_lookup_many); any other value by the last block starting at or
  * before it, which is the span's first plus base plus the s bits up to its
- * slot, less one.  (Blocks never share a start: hs_heap_finish.)  Bits cost
- * 2.5 bytes a slot of 1 KiB: a span whose start bits would cost more than 16
- * bytes a block (a few blocks far apart) is cut instead into granules of a
+ * slot, less one.  (Blocks never share a start: hs_heap_finish.)  A group
+ * costs 24 bytes: a span whose start bits would cost more than 16 bytes a
+ * block (a few blocks far apart) is cut instead into granules of a
  * power of two near its mean block size, each with the first block ending
  * past its start, and the step or two from it to the block. */
 struct hs_addr_group {
