@@ -189,21 +189,31 @@ struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct 
 		}
 	}
 	semidominators(&t, stack);
-	lt_free(&t);
 	free(stack);
 	stack = NULL;
-	// Retained sizes by number: children before parents (reverse
-	// depth-first order), then to blocks.
-	uint32_t *cn = pos;
-	memset(cn, 0, m * sizeof(uint32_t));
-	rn = hs_array_zeroed(m, sizeof(uint64_t));
+	// The results go into arrays of the search that are done with: their
+	// pages are there already, and a fresh page costs more than the work
+	// done in it.  t.v (16 bytes a number) holds the retained bytes by
+	// block in its first half, by number (rn) in its second; samedom
+	// becomes the idoms by block, bucket the retained counts (by number in
+	// pos).
 	d = calloc(1, sizeof(*d));
-	if (!rn || !d || !(d->retained = hs_array_zeroed(m, sizeof(uint64_t))) ||
-	    !(d->retained_count = hs_array_zeroed(m, sizeof(uint32_t))) ||
-	    !(d->idom = hs_array_new(m, sizeof(uint32_t)))) {
+	if (!d) {
 		ok = false;
 		goto out;
 	}
+	uint64_t *both = (uint64_t *)(void *)t.v;
+	t.v = NULL;
+	memset(both, 0, m * 2 * sizeof(uint64_t));
+	d->retained = both;
+	rn = both + m;
+	d->retained_count = t.bucket;
+	t.bucket = NULL;
+	d->idom = t.samedom;
+	t.samedom = NULL;
+	memset(d->retained_count, 0, m * sizeof(uint32_t));
+	uint32_t *cn = pos;
+	memset(cn, 0, m * sizeof(uint32_t));
 	for (size_t i = t.count - 1; i >= 1; i--) {
 		if (i > AHEAD)
 			__builtin_prefetch(&heap->blocks[t.vertex[i - AHEAD]]);
@@ -222,6 +232,11 @@ struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct 
 		d->retained[b] = rn[i];
 		d->retained_count[b] = cn[i];
 	}
+	rn = NULL;
+	// rn's half given back (a shrink stays in place).
+	uint64_t *g = realloc(both, m * sizeof(uint64_t));
+	if (g)
+		d->retained = g;
 	d->n = n;
 	*ret = d;
 	d = NULL;
