@@ -214,11 +214,12 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 		fill_groups(&parts[0]);
 	// Pass 2: for each granule, the first block that ends after it starts
 	// (the span's last block when none does).
-	size_t i = 0;
 	for (size_t k = 0; k < nspans; k++) {
 		const struct hs_addr_span *sp = &spans[k];
+		if (!sp->nentries)
+			continue;   // (start bits; and pages may be NULL)
 		uint32_t *e = m->pages + sp->first_entry;
-		i = sp->first_block;
+		size_t i = sp->first_block;
 		for (size_t g = 0; g < sp->nentries; g++) {
 			uint64_t gstart = sp->start + ((uint64_t)g << sp->shift);
 			while (i < sp->last_block && block_end(&heap->blocks[i]) <= gstart)
