@@ -418,12 +418,9 @@ static struct hs_error *far_place(struct far *f, size_t upto, const struct hs_he
 	struct hs_block *b = out->blocks;
 	if (nblocks)
 		hs_array_move(b + at, f->out.blocks + first, nblocks * sizeof(*b));
-	size_t shift = tops->n;
 	for (size_t i = upto; i-- > f->from;) {
 		const struct far_heap *h = &f->heaps[i - f->from];
-		size_t from = at + h->first - first;
-		if (h->top != SIZE_MAX)
-			shift--;
+		size_t from = at + h->first - first, shift = h->tops_before;
 		if (shift && h->n)
 			memmove(b + from + shift, b + from, h->n * sizeof(*b));
 		if (h->top != SIZE_MAX)
