@@ -174,6 +174,24 @@ static struct hs_error *record_holes(struct hs_target *t, uint64_t off, uint64_t
 	return NULL;
 }
 
+/* Ask for the core's mapping in huge pages.  The analysis reads blocks all
+ * over the core (types, inference, containers follow pointers), and with
+ * 4 KiB pages nearly every such read is also a TLB miss.  Where the kernel
+ * and file system keep a file's page cache in large folios (ext4 and xfs on
+ * Linux 6.x), a mapping advised so reads the file ahead in 2 MiB folios and
+ * maps them by PMD; elsewhere the advice is ignored.  Pages already cached
+ * keep the folios they were cached in. */
+static void advise_huge(const uint8_t *image, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+	uintptr_t a = (uintptr_t)image & ~(uintptr_t)4095;
+	(void)madvise((void *)a, size + ((uintptr_t)image - a), MADV_HUGEPAGE);
+#else
+	(void)image;
+	(void)size;
+#endif
+}
+
 static struct hs_error *core_segments(struct hs_target *t)
 {
 	size_t nph;
@@ -277,6 +295,7 @@ struct hs_error *hs_target_open_core(const char *path, struct hs_target **ret)
 		err = hs_error_create(HS_ERR_TARGET, "%s: cannot map the file (%s)", path, elf_errmsg(-1));
 		goto fail;
 	}
+	advise_huge(t->image, size);
 	if ((err = core_segments(t)))
 		goto fail;
 	t->pid = t->notes.pid;
