@@ -577,9 +577,6 @@ struct hs_error *hs_session_need_dominators(struct hs_session *s)
 		return NULL;
 	HS_CHECK(hs_session_need_analysis(s));
 	double t0 = hs_now();
-	HS_CHECK(hs_analysis_need_reverse(s->analysis));
-	hs_session_time(s, "reverse", t0);
-	t0 = hs_now();
 	hs_progress_begin(s, "dominators", 0);
 	struct hs_error *err = hs_dominators_create(s->analysis, &s->heap, &s->dominators);
 	hs_progress_end(s);

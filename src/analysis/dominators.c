@@ -1,8 +1,11 @@
 /* dominators.c - see dominators.h. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "dominators.h"
 #include "graph.h"
+#include "testhook.h"
 #include "vec.h"
 
 #define NONE HS_DOM_NONE
@@ -18,7 +21,7 @@ struct vx {                     /* what eval() reads together */
 };
 
 struct lt {
-	const struct hs_analysis *a;
+	struct hs_analysis *a;
 	size_t n;                /* blocks; the virtual root is n, numbered 0 */
 	uint32_t *dfnum;         /* per block: its number + 1; 0 unvisited */
 	uint32_t *vertex;        /* number -> block (n: the root) */
@@ -28,11 +31,14 @@ struct lt {
 	size_t count;
 };
 
+// Depth first from start, numbering what it reaches: each number's block in
+// vertex, its parent's number in next (the forest in v is set up meanwhile
+// on the other thread: prepare).
 static void visit(struct lt *t, uint32_t start, uint32_t parent, uint32_t *stack, uint32_t *pos)
 {
 	const struct hs_analysis *a = t->a;
 	size_t sp = 0;
-	t->v[t->count].parent = parent;
+	t->next[t->count] = parent;
 	t->vertex[t->count] = start;
 	t->dfnum[start] = (uint32_t)++t->count;
 	stack[sp] = start;
@@ -46,7 +52,7 @@ static void visit(struct lt *t, uint32_t start, uint32_t parent, uint32_t *stack
 		uint32_t w = a->fwd[pos[sp - 1]++];
 		if (t->dfnum[w])
 			continue;
-		t->v[t->count].parent = t->dfnum[v] - 1;
+		t->next[t->count] = t->dfnum[v] - 1;
 		t->vertex[t->count] = w;
 		t->dfnum[w] = (uint32_t)++t->count;
 		// Its edges and their targets' numbers are read next.
@@ -148,7 +154,30 @@ static void lt_free(struct lt *t)
 	t->from_root = NULL;
 }
 
-struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct hs_heap *heap,
+/* What the depth-first search does not need, done beside it: the forest
+ * and the semidominators' arrays set up, and the reverse edges built.  Its
+ * pages are new (a page new to the process costs more than what is done in
+ * it): on the other thread their cost is off the search's path. */
+struct prepare {
+	struct lt *t;
+	size_t m;
+	int jobs;
+	struct hs_error *err;
+};
+
+static void *prepare(void *arg)
+{
+	struct prepare *pr = arg;
+	struct lt *t = pr->t;
+	for (size_t i = 0; i < pr->m; i++) {
+		t->samedom[i] = t->bucket[i] = t->idom[i] = NONE;
+		t->v[i] = (struct vx){ .ancestor = NONE, .best = (uint32_t)i, .semi = (uint32_t)i, .parent = NONE };
+	}
+	pr->err = hs_analysis_reverse_jobs(t->a, pr->jobs);
+	return NULL;
+}
+
+struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_heap *heap,
 				      struct hs_dominators **ret)
 {
 	*ret = NULL;
@@ -167,9 +196,14 @@ struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct 
 		ok &= (*arrays[k] = hs_array_new(m, sizeof(uint32_t))) != NULL;
 	if (!ok)
 		goto out;
-	for (size_t i = 0; i < m; i++) {
-		t.samedom[i] = t.bucket[i] = t.idom[i] = NONE;
-		t.v[i] = (struct vx){ .ancestor = NONE, .best = (uint32_t)i, .semi = (uint32_t)i, .parent = NONE };
+	// On one thread, the reverse edges' pages faulted in on as many as
+	// there are first.
+	struct prepare pr = { .t = &t, .m = m, .jobs = a->jobs > 1 ? 1 : a->jobs };
+	pthread_t helper;
+	bool two = a->jobs > 1 && !hs_test_no_threads() && pthread_create(&helper, NULL, prepare, &pr) == 0;
+	if (!two) {
+		pr.jobs = a->jobs;
+		prepare(&pr);
 	}
 	uint32_t root = (uint32_t)n;
 	t.dfnum[root] = 1;
@@ -188,6 +222,14 @@ struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct 
 				visit(&t, (uint32_t)i, 0, stack, pos);
 		}
 	}
+	if (two)
+		pthread_join(helper, NULL);
+	if (pr.err) {
+		ok = false;
+		goto out;
+	}
+	for (size_t i = 1; i < t.count; i++)
+		t.v[i].parent = t.next[i];
 	semidominators(&t, stack);
 	free(stack);
 	stack = NULL;

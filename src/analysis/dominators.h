@@ -32,9 +32,10 @@ struct hs_dominators {
 	uint32_t *retained_count;
 };
 
-/* The dominator tree of a's graph (its reverse edges built:
- * hs_analysis_need_reverse) over heap, a's heap index. */
-struct hs_error *hs_dominators_create(const struct hs_analysis *a, const struct hs_heap *heap,
+/* The dominator tree of a's graph over heap, a's heap index; a's reverse
+ * edges are built (hs_analysis_need_reverse) on the way, beside the
+ * depth-first search when a->jobs > 1. */
+struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_heap *heap,
 				      struct hs_dominators **ret);
 void hs_dominators_destroy(struct hs_dominators *d);
 

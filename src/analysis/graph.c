@@ -2,6 +2,8 @@
  * core, on in->jobs threads, into CSR edges; then reachability and classes.
  * It reads only its input (struct hs_graph_input): no session. */
 #include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
@@ -674,6 +676,60 @@ void hs_run_parts(size_t nparts, void *(*fn)(void *), void *parts, size_t argsiz
 	}
 }
 
+#define PREFAULT_MIN ((size_t)16 << 20)   /* bytes in all below which one thread is as quick */
+#define PREFAULT_PAGE ((uintptr_t)4096)
+
+struct prefault_part {
+	void *const *p;
+	const size_t *bytes;
+	size_t n;
+	uint64_t lo, hi;        /* this part's bytes of all the arrays, one after another */
+};
+
+static void *prefault_run(void *arg)
+{
+	const struct prefault_part *pp = arg;
+	uint64_t at = 0;
+	for (size_t k = 0; k < pp->n && at < pp->hi; at += pp->bytes[k], k++) {
+		uint64_t lo = pp->lo > at ? pp->lo - at : 0, hi = pp->hi - at;
+		if (hi > pp->bytes[k])
+			hi = pp->bytes[k];
+		if (!pp->p[k] || lo >= hi)
+			continue;
+		// The array's whole pages only (its first and last may be another
+		// block's), a page across two parts' edge in both.
+		uintptr_t p0 = (uintptr_t)pp->p[k], first = (p0 + PREFAULT_PAGE - 1) & ~(PREFAULT_PAGE - 1);
+		uintptr_t last = (p0 + pp->bytes[k]) & ~(PREFAULT_PAGE - 1);
+		uintptr_t a = (p0 + lo) & ~(PREFAULT_PAGE - 1), e = (p0 + hi + PREFAULT_PAGE - 1) & ~(PREFAULT_PAGE - 1);
+		a = a < first ? first : a;
+		e = e > last ? last : e;
+#ifdef MADV_POPULATE_WRITE
+		if (e > a)
+			(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#else
+		(void)a;
+		(void)e;
+#endif
+	}
+	return NULL;
+}
+
+void hs_prefault(void *const *p, const size_t *bytes, size_t n, int jobs)
+{
+	uint64_t total = 0;
+	for (size_t k = 0; k < n; k++)
+		total += bytes[k];
+	if (jobs < 2 || total < PREFAULT_MIN)
+		return;
+	if (jobs > 64)
+		jobs = 64;
+	struct prefault_part parts[64];
+	for (int j = 0; j < jobs; j++)
+		parts[j] = (struct prefault_part){ p, bytes, n, total * (uint64_t)j / (uint64_t)jobs,
+						   total * (uint64_t)(j + 1) / (uint64_t)jobs };
+	hs_run_parts((size_t)jobs, prefault_run, parts, sizeof(parts[0]));
+}
+
 static size_t jobs_of(const struct hs_graph_input *in)
 {
 	size_t jobs = in->jobs > 0 ? (size_t)in->jobs : 1;
@@ -861,6 +917,7 @@ struct hs_error *hs_analysis_create(const struct hs_graph_input *in, struct hs_r
 	*roots = (struct hs_roots){ 0 };
 	struct hs_error *err = NULL;
 	a->n = in->heap->n;
+	a->jobs = (int)jobs_of(in);
 	a->flags = hs_array_zeroed(a->n, 1);
 	if (!a->flags) {
 		err = &hs_error_nomem;
@@ -923,7 +980,7 @@ void hs_analysis_destroy(struct hs_analysis *a)
 	free(a);
 }
 
-struct hs_error *hs_analysis_need_reverse(struct hs_analysis *a)
+struct hs_error *hs_analysis_reverse_jobs(struct hs_analysis *a, int jobs)
 {
 	if (a->rev_off)
 		return NULL;
@@ -934,24 +991,34 @@ struct hs_error *hs_analysis_need_reverse(struct hs_analysis *a)
 		free(rev);
 		return &hs_error_nomem;
 	}
+	// This thread writes both, at random: their pages first.
+	void *const arrays[] = { off, rev };
+	const size_t bytes[] = { (n + 1) * sizeof(*off), m * sizeof(*rev) };
+	hs_prefault(arrays, bytes, 2, jobs);
+	// off[i] counts, then starts, the edges into block i; each edge moves
+	// its target's start up by one, so that off[i] ends where off[i + 1]
+	// started, and is moved back.
 	for (size_t e = 0; e < m; e++)
-		off[a->fwd[e] + 1]++;
-	for (size_t i = 0; i < n; i++)
-		off[i + 1] += off[i];
-	uint32_t *fill = hs_array_new(n, sizeof(*fill));
-	if (!fill) {
-		free(off);
-		free(rev);
-		return &hs_error_nomem;
+		off[a->fwd[e]]++;
+	uint32_t sum = 0;
+	for (size_t i = 0; i <= n; i++) {
+		uint32_t c = off[i];
+		off[i] = sum;
+		sum += c;
 	}
-	memcpy(fill, off, n * sizeof(*fill));
 	for (size_t i = 0; i < n; i++)
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++)
-			rev[fill[a->fwd[e]]++] = (uint32_t)i;
-	free(fill);
+			rev[off[a->fwd[e]]++] = (uint32_t)i;
+	memmove(off + 1, off, n * sizeof(*off));
+	off[0] = 0;
 	a->rev_off = off;
 	a->rev = rev;
 	return NULL;
+}
+
+struct hs_error *hs_analysis_need_reverse(struct hs_analysis *a)
+{
+	return hs_analysis_reverse_jobs(a, a->jobs);
 }
 
 void hs_scan_for_target(const struct hs_analysis *an, struct hs_memory *mem, uint64_t start, uint64_t len, size_t target,

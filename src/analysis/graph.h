@@ -91,6 +91,7 @@ struct hs_analysis {
 	size_t nimages;
 	uint64_t used_count, used_bytes;
 	uint64_t leaked_count, leaked_bytes, unref_count, unref_bytes;
+	int jobs;                     /* threads a stage over the graph may use */
 };
 
 /* jobs > 1: the start bits are filled on two threads. */
@@ -170,6 +171,15 @@ static inline size_t hs_next_heap_word(const uint8_t *words, size_t k, size_t n,
  * when a thread cannot start.  Returns when every part has run. */
 void hs_run_parts(size_t nparts, void *(*fn)(void *), void *parts, size_t argsize);
 
+/* Fault in the whole pages of arrays p[0..n) (bytes[k] each) on up to jobs
+ * threads, for a stage that is about to write all of them on one thread:
+ * a page new to the process costs its first writer more than the stage
+ * spends in it (docs/architecture.md, "Memory per block"), and so this
+ * cost is shared instead of being paid on the critical path.  Contents are
+ * not changed; where the kernel cannot populate (before Linux 5.14) the
+ * pages fault in as they are written. */
+void hs_prefault(void *const *p, const size_t *bytes, size_t n, int jobs);
+
 /* hs_addrmap_lookup of v[0..n) into ret[0..n), with the memory accesses of
  * all of them in flight together (n <= HS_LOOKUP_BATCH). */
 #define HS_LOOKUP_BATCH 256
@@ -199,6 +209,8 @@ struct hs_error *hs_analysis_create(const struct hs_graph_input *in, struct hs_r
 				    struct hs_analysis **ret);
 void hs_analysis_destroy(struct hs_analysis *a);
 struct hs_error *hs_analysis_need_reverse(struct hs_analysis *a);
+/* The same, its pages faulted in on up to jobs threads (hs_prefault). */
+struct hs_error *hs_analysis_reverse_jobs(struct hs_analysis *a, int jobs);
 
 static inline bool hs_node_leaked(const struct hs_analysis *a, size_t i)
 {

@@ -9,6 +9,8 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "unit_util.h"
 #include "dominators.h"
 #include "graph.h"
@@ -33,7 +35,7 @@ static uint64_t block_addr(size_t i) { return HEAP_BASE + i * BLOCK; }
 
 /* A session over the world: its memory, a heap index as a walker would give,
  * and the heap segment marked as the allocator's so that it is no root. */
-static struct hs_session *open_world(const struct world *w, bool exact)
+static struct hs_session *open_world(const struct world *w, bool exact, int jobs)
 {
 	struct hs_segment segs[2] = {
 		{ .start = HEAP_BASE, .end = HEAP_BASE + sizeof(w->heap), .filesz = sizeof(w->heap),
@@ -47,7 +49,7 @@ static struct hs_session *open_world(const struct world *w, bool exact)
 	assert_null(hs_target_open_buffers(segs, 2, &s->target));
 	hs_diags_init(&s->diags);
 	hs_heap_init(&s->heap);
-	s->jobs = 2;
+	s->jobs = jobs;
 	s->exact_pointers = exact;
 	for (size_t i = 0; i < w->n; i++)
 		assert_null(hs_heap_add(&s->heap, block_addr(i), w->size[i],
@@ -172,16 +174,41 @@ static void expect(const struct world *w, bool exact, struct expected *e)
 	}
 }
 
-static void check(const struct world *w, bool exact)
+// The reverse edges (built with the dominators): into each block, every
+// block with an edge to it, in block order, once for each of its forward
+// edges to it (a block's words into another, apart, are edges apart).
+static void check_reverse(const struct world *w, const struct hs_analysis *a, bool exact)
+{
+	assert_non_null(a->rev_off);
+	assert_int_equal(a->rev_off[0], 0);
+	assert_int_equal(a->rev_off[w->n], a->fwd_off[w->n]);
+	for (size_t t = 0; t < w->n; t++) {
+		uint32_t e = a->rev_off[t];
+		for (size_t f = 0; f < w->n; f++) {
+			size_t times = 0;
+			for (uint32_t x = a->fwd_off[f]; x < a->fwd_off[f + 1]; x++)
+				times += a->fwd[x] == t;
+			assert_int_equal(times > 0, edge(w, f, t, exact));
+			for (; times; times--) {
+				assert_true(e < a->rev_off[t + 1]);
+				assert_int_equal(a->rev[e++], f);
+			}
+		}
+		assert_int_equal(e, a->rev_off[t + 1]);
+	}
+}
+
+static void check_jobs(const struct world *w, bool exact, int jobs)
 {
 	struct expected *e = calloc(1, sizeof(*e));
 	assert_non_null(e);
 	expect(w, exact, e);
-	struct hs_session *s = open_world(w, exact);
+	struct hs_session *s = open_world(w, exact, jobs);
 	assert_null(hs_session_need_analysis(s));
 	assert_null(hs_session_need_dominators(s));
 	const struct hs_analysis *a = s->analysis;
 	assert_int_equal(a->n, w->n);
+	check_reverse(w, a, exact);
 	uint64_t leaked = 0, unref = 0;
 	for (size_t i = 0; i < w->n; i++) {
 		assert_int_equal(hs_node_leaked(a, i), e->leaked[i]);
@@ -202,6 +229,14 @@ static void check(const struct world *w, bool exact)
 	free(e);
 }
 
+// With one thread, and with two (the dominators' helper thread builds the
+// reverse edges and sets up the forest while the search runs).
+static void check(const struct world *w, bool exact)
+{
+	check_jobs(w, exact, 1);
+	check_jobs(w, exact, 2);
+}
+
 static struct world *new_world(size_t n)
 {
 	struct world *w = calloc(1, sizeof(*w));
@@ -217,6 +252,69 @@ static struct world *new_world(size_t n)
 static void link_(struct world *w, size_t from, unsigned word, size_t to, uint64_t offset)
 {
 	w->heap[from * WORDS + word] = block_addr(to) + offset;
+}
+
+// Pages of arrays of [p, p + bytes) not yet in memory.
+static size_t absent_pages(const void *p, size_t bytes)
+{
+	uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+	size_t n = (e - a) / 4096, absent = 0;
+	unsigned char *vec = malloc(n ? n : 1);
+	assert_non_null(vec);
+	assert_int_equal(mincore((void *)a, e - a, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		absent += !(vec[i] & 1);
+	free(vec);
+	return absent;
+}
+
+// A fresh mapping of `bytes` bytes and a header: the array 16 bytes in,
+// as glibc gives a big block.
+static void *fresh(size_t bytes)
+{
+	void *m = mmap(NULL, bytes + 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(m != MAP_FAILED);
+	return (char *)m + 16;
+}
+
+static void unmap(void *p, size_t bytes)
+{
+	munmap((char *)p - 16, bytes + 16);
+}
+
+/* hs_prefault: every whole page of the arrays in memory, on one thread or
+ * several, what the arrays hold unchanged; below its threshold (and with
+ * one job) it leaves them be. */
+static void test_prefault(void **state)
+{
+	(void)state;
+	for (int jobs = 1; jobs <= 3; jobs++) {
+		size_t bytes[3] = { (size_t)9 << 20, 12345, ((size_t)11 << 20) + 100 };
+		void *p[3];
+		for (size_t k = 0; k < 3; k++) {
+			p[k] = fresh(bytes[k]);
+			((unsigned char *)p[k])[0] = (unsigned char)(k + 1);
+			((unsigned char *)p[k])[bytes[k] - 1] = (unsigned char)(k + 7);
+		}
+		// Next to nothing in memory yet (of some 5,100 pages).
+		size_t before = absent_pages(p[0], bytes[0]) + absent_pages(p[2], bytes[2]);
+		assert_true(before > 4000);
+		hs_prefault(p, bytes, 3, jobs);
+		size_t after = absent_pages(p[0], bytes[0]) + absent_pages(p[2], bytes[2]);
+		assert_int_equal(after, jobs > 1 ? 0 : before);
+		for (size_t k = 0; k < 3; k++) {
+			assert_int_equal(((unsigned char *)p[k])[0], k + 1);
+			assert_int_equal(((unsigned char *)p[k])[1], 0);
+			assert_int_equal(((unsigned char *)p[k])[bytes[k] - 1], k + 7);
+			unmap(p[k], bytes[k]);
+		}
+	}
+	// Under 16 MiB in all: one thread faults them in as fast.
+	size_t small[1] = { (size_t)8 << 20 };
+	void *q[1] = { fresh(small[0]) };
+	hs_prefault(q, small, 1, 2);
+	assert_true(absent_pages(q[0], small[0]) > 1500);
+	unmap(q[0], small[0]);
 }
 
 /* The shapes the issue names, by hand. */
@@ -581,6 +679,7 @@ static void test_addrmap_without_granules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prefault),
 		cmocka_unit_test(test_shapes),
 		cmocka_unit_test(test_random_graphs),
 		cmocka_unit_test(test_long_chain),
