@@ -1324,7 +1324,11 @@ static uint32_t inferred_name(struct hs_types *t, int k, struct name_cache *c)
 #define FIELD_STRETCH 65536
 #define FIELD_UNIT 4096
 #define FIELD_UNITS (FIELD_STRETCH / FIELD_UNIT)
-struct field_pair { uint32_t b, src; int32_t pk; };
+struct field_pair {
+	uint32_t b;             /* the target */
+	int32_t pk;             /* its layout */
+	uint8_t conf;           /* the source's confidence (set before it was queued) */
+};
 struct field_unit {
 	size_t from, to;
 	struct field_pair *pairs;
@@ -1371,6 +1375,8 @@ static void field_gather(const struct field_part *fp, struct field_unit *u)
 			uint32_t j = queue[q + 3 * INFER_AHEAD];
 			__builtin_prefetch(&in->heap->blocks[j]);
 			__builtin_prefetch(&a->fwd_off[j]);
+			__builtin_prefetch(&t->block_layout[j]);
+			__builtin_prefetch(&t->infer[j]);
 		}
 		if (q + 2 * INFER_AHEAD < u->to) {
 			uint32_t j = queue[q + 2 * INFER_AHEAD];
@@ -1401,7 +1407,7 @@ static void field_gather(const struct field_part *fp, struct field_unit *u)
 				u->nomem = true;
 				return;
 			}
-			u->pairs[u->n++] = (struct field_pair){ (uint32_t)b, i, pk };
+			u->pairs[u->n++] = (struct field_pair){ (uint32_t)b, pk, (uint8_t)INFER_CONF(t->infer[i]) };
 		}
 	}
 }
@@ -1431,7 +1437,7 @@ static bool field_apply(struct field_part *fp)
 				continue;
 			__atomic_store_n(&t->type[bi], id, __ATOMIC_RELAXED);
 			t->block_layout[bi] = (uint16_t)pk;
-			t->infer[bi] = (uint8_t)(INFER_BY_FIELD | INFER_CONF(t->infer[u->pairs[x].src]) * 95 / 100);
+			t->infer[bi] = (uint8_t)(INFER_BY_FIELD | u->pairs[x].conf * 95 / 100);
 			fp->queue[(*fp->tail)++] = bi;
 		}
 		if (u->nomem)
