@@ -1,5 +1,6 @@
 /* dominators.c - see dominators.h. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,38 +104,156 @@ static void prefetch_preds(const struct lt *t, size_t i)
 	}
 }
 
-static void semidominators(struct lt *t, uint32_t *path)
+/* The semidominators' reads of the predecessors, on the other thread.  A
+ * predecessor numbered before a vertex gives its number as it is (the
+ * least of them and the parent's: pre); one numbered after it needs eval()
+ * on the forest the main thread builds meanwhile (a late one).  The helper
+ * goes ahead through the vertices in the main thread's order (numbers
+ * downwards) and hands them over through a ring: the reverse edges and
+ * their numbers, the reads that miss the cache, are the helper's, and the
+ * main thread only evaluates and links. */
+#define RING 4096               /* vertices */
+#define LATE_RING 16384         /* late predecessors */
+#define LATE_ALL UINT32_MAX     /* more than the ring holds: the main thread reads them */
+#define RING_BATCH 64           /* vertices between two publications of a counter */
+
+struct ring {
+	const struct lt *t;
+	size_t cap, late_cap;           /* RING, LATE_RING (tests: a few, to wrap often) */
+	struct { uint32_t pre, nlate; } slot[RING];
+	uint32_t late[LATE_RING];
+	/* atomics, each side's in a line of its own */
+	_Alignas(64) size_t made;               /* vertices handed over (late ones written first) */
+	_Alignas(64) size_t taken, late_taken;  /* vertices and late predecessors done with */
+};
+
+static void ring_wait(unsigned *spins)
 {
+	if (++*spins < 256)
+		__builtin_ia32_pause();
+	else
+		sched_yield();  // the other thread may have no processor of its own
+}
+
+static void *ring_fill(void *arg)
+{
+	struct ring *r = arg;
+	const struct lt *t = r->t;
 	const struct hs_analysis *a = t->a;
-	struct vx *vx = t->v;
-	for (size_t i = t->count - 1; i >= 1; i--) {
+	size_t made = 0, late_made = 0, taken = 0, late_taken = 0;
+	for (size_t i = t->count - 1; i >= 1; i--, made++) {
 		prefetch_preds(t, i);
-		uint32_t w = t->vertex[i], p = vx[i].parent, s = p;
+		uint32_t w = t->vertex[i], e0 = a->rev_off[w], e1 = a->rev_off[w + 1];
+		uint32_t pre = t->v[i].parent, nlate = 0;
+		// (A root's child needs no predecessor: the root is the least.)
+		size_t need = t->from_root[w] ? 0 : e1 - e0;
+		bool all = need > r->late_cap;
+		if (all)
+			need = 0;
+		// Room for the vertex and for all its predecessors.
+		for (unsigned spins = 0; made - taken >= r->cap || late_made + need - late_taken > r->late_cap;) {
+			__atomic_store_n(&r->made, made, __ATOMIC_RELEASE);
+			ring_wait(&spins);
+			taken = __atomic_load_n(&r->taken, __ATOMIC_ACQUIRE);
+			late_taken = __atomic_load_n(&r->late_taken, __ATOMIC_ACQUIRE);
+		}
 		if (t->from_root[w]) {
-			s = 0;      // the root has the smallest number of all
+			pre = 0;        // the root has the smallest number of all
+		} else if (all) {
+			nlate = LATE_ALL;
 		} else {
-			for (uint32_t e = a->rev_off[w]; e < a->rev_off[w + 1]; e++) {
+			for (uint32_t e = e0; e < e1; e++) {
 				uint32_t d = t->dfnum[a->rev[e]];
 				if (!d--)
 					continue;
-				uint32_t s2 = d <= i ? d : vx[eval(vx, d, path)].semi;
-				if (s2 < s)
-					s = s2;
+				if (d <= i)
+					pre = d < pre ? d : pre;
+				else
+					r->late[(late_made + nlate++) % r->late_cap] = d;
+			}
+			late_made += nlate;
+		}
+		r->slot[made % r->cap].pre = pre;
+		r->slot[made % r->cap].nlate = nlate;
+		if (made % RING_BATCH == RING_BATCH - 1)
+			__atomic_store_n(&r->made, made + 1, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&r->made, made, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+// The least semidominator of w's predecessors numbered after i, and of s.
+static uint32_t late_preds(struct lt *t, uint32_t w, size_t i, uint32_t s, uint32_t *path)
+{
+	const struct hs_analysis *a = t->a;
+	for (uint32_t e = a->rev_off[w]; e < a->rev_off[w + 1]; e++) {
+		uint32_t d = t->dfnum[a->rev[e]];
+		if (!d--)
+			continue;
+		uint32_t s2 = d <= i ? d : t->v[eval(t->v, d, path)].semi;
+		if (s2 < s)
+			s = s2;
+	}
+	return s;
+}
+
+// Vertex i's semidominator is s: into its bucket, linked to its parent, and
+// the parent's bucket emptied (Lengauer-Tarjan's step 3, deferred).
+static void link_vertex(struct lt *t, size_t i, uint32_t s, uint32_t *path)
+{
+	struct vx *vx = t->v;
+	uint32_t p = vx[i].parent;
+	vx[i].semi = s;
+	t->next[i] = t->bucket[s];
+	t->bucket[s] = (uint32_t)i;
+	vx[i].ancestor = p;
+	vx[i].best = (uint32_t)i;
+	for (uint32_t u = t->bucket[p]; u != NONE; u = t->next[u]) {
+		uint32_t y = eval(vx, u, path);
+		if (vx[y].semi == vx[u].semi)
+			t->idom[u] = p;
+		else
+			t->samedom[u] = y;
+	}
+	t->bucket[p] = NONE;
+}
+
+// With the helper thread's ring (r), or alone (r NULL).
+static void semidominators(struct lt *t, uint32_t *path, struct ring *r)
+{
+	size_t made = 0, late_at = 0;
+	for (size_t i = t->count - 1, k = 0; i >= 1; i--, k++) {
+		uint32_t w = t->vertex[i], s;
+		if (!r) {
+			prefetch_preds(t, i);
+			s = t->from_root[w] ? 0 : late_preds(t, w, i, t->v[i].parent, path);
+		} else {
+			for (unsigned spins = 0; k >= made;) {
+				made = __atomic_load_n(&r->made, __ATOMIC_ACQUIRE);
+				if (k < made)
+					break;
+				__atomic_store_n(&r->late_taken, late_at, __ATOMIC_RELEASE);
+				__atomic_store_n(&r->taken, k, __ATOMIC_RELEASE);
+				ring_wait(&spins);
+			}
+			uint32_t nlate = r->slot[k % r->cap].nlate;
+			s = r->slot[k % r->cap].pre;
+			if (nlate == LATE_ALL) {
+				s = late_preds(t, w, i, s, path);
+			} else {
+				for (uint32_t j = 0; j < nlate; j++) {
+					uint32_t s2 = t->v[eval(t->v, r->late[(late_at + j) % r->late_cap], path)].semi;
+					if (s2 < s)
+						s = s2;
+				}
+				late_at += nlate;
+			}
+			if (k % RING_BATCH == RING_BATCH - 1) {
+				__atomic_store_n(&r->late_taken, late_at, __ATOMIC_RELEASE);
+				__atomic_store_n(&r->taken, k + 1, __ATOMIC_RELEASE);
 			}
 		}
-		vx[i].semi = s;
-		t->next[i] = t->bucket[s];
-		t->bucket[s] = (uint32_t)i;
-		vx[i].ancestor = p;
-		vx[i].best = (uint32_t)i;
-		for (uint32_t u = t->bucket[p]; u != NONE; u = t->next[u]) {
-			uint32_t y = eval(vx, u, path);
-			if (vx[y].semi == vx[u].semi)
-				t->idom[u] = p;
-			else
-				t->samedom[u] = y;
-		}
-		t->bucket[p] = NONE;
+		link_vertex(t, i, s, path);
 	}
 	for (size_t i = 1; i < t->count; i++)
 		if (t->samedom[i] != NONE)
@@ -230,7 +349,24 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 	}
 	for (size_t i = 1; i < t.count; i++)
 		t.v[i].parent = t.next[i];
-	semidominators(&t, stack);
+	// The predecessors read on the other thread, ahead.
+	struct ring *r = a->jobs > 1 && !hs_test_no_threads() ? malloc(sizeof(*r)) : NULL;
+	if (r) {
+		memset(r, 0, sizeof(*r));
+		r->t = &t;
+		bool small = hs_test_small_splits();
+		r->cap = small ? 8 : RING;
+		r->late_cap = small ? 4 : LATE_RING;
+		if (pthread_create(&helper, NULL, ring_fill, r) != 0) {
+			free(r);
+			r = NULL;
+		}
+	}
+	semidominators(&t, stack, r);
+	if (r) {
+		pthread_join(helper, NULL);
+		free(r);
+	}
 	free(stack);
 	stack = NULL;
 	// The results go into arrays of the search that are done with: their

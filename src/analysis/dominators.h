@@ -6,7 +6,11 @@
  * cycle, so every used allocation has an immediate dominator and leaked
  * clusters get retained sizes too.  Lengauer-Tarjan with path compression,
  * iterative (no recursion however deep the heap), its arrays indexed by
- * depth-first number (dominators.c).
+ * depth-first number (dominators.c).  With two jobs the search is the main
+ * thread's and the rest is shared: a helper thread builds the reverse edges
+ * and sets up the forest during the depth-first search, then reads each
+ * vertex's predecessors ahead of the semidominators' loop and hands them
+ * over through a ring.
  */
 #ifndef HS_DOMINATORS_H
 #define HS_DOMINATORS_H

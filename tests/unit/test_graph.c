@@ -230,11 +230,17 @@ static void check_jobs(const struct world *w, bool exact, int jobs)
 }
 
 // With one thread, and with two (the dominators' helper thread builds the
-// reverse edges and sets up the forest while the search runs).
+// reverse edges and sets up the forest while the search runs, then reads
+// the predecessors ahead), and with two through rings of a few entries
+// (HEAPSCOPE_TEST_SMALL_SPLITS): wrapped all the time, and a vertex's
+// predecessors often more than the ring holds.
 static void check(const struct world *w, bool exact)
 {
 	check_jobs(w, exact, 1);
 	check_jobs(w, exact, 2);
+	setenv("HEAPSCOPE_TEST_SMALL_SPLITS", "1", 1);
+	check_jobs(w, exact, 2);
+	unsetenv("HEAPSCOPE_TEST_SMALL_SPLITS");
 }
 
 static struct world *new_world(size_t n)
