@@ -129,10 +129,13 @@ struct ring {
 
 static void ring_wait(unsigned *spins)
 {
-	if (++*spins < 256)
-		__builtin_ia32_pause();
-	else
+	if (++*spins >= 256) {
 		sched_yield();  // the other thread may have no processor of its own
+		return;
+	}
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
 }
 
 static void *ring_fill(void *arg)
