@@ -185,7 +185,8 @@ static void *ring_fill(void *arg)
 	return NULL;
 }
 
-// The least semidominator of w's predecessors numbered after i, and of s.
+// The least of s and what each of w's predecessors gives: its number when
+// it is numbered before i, its eval()'s semidominator when after.
 static uint32_t late_preds(struct lt *t, uint32_t w, size_t i, uint32_t s, uint32_t *path)
 {
 	const struct hs_analysis *a = t->a;
@@ -320,7 +321,7 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 		goto out;
 	// On one thread, the reverse edges' pages faulted in on as many as
 	// there are first.
-	struct prepare pr = { .t = &t, .m = m, .jobs = a->jobs > 1 ? 1 : a->jobs };
+	struct prepare pr = { .t = &t, .m = m, .jobs = 1 };
 	pthread_t helper;
 	bool two = a->jobs > 1 && !hs_test_no_threads() && pthread_create(&helper, NULL, prepare, &pr) == 0;
 	if (!two) {
