@@ -35,6 +35,7 @@
 
 // Bounds: a core is hostile input, and so are the files it names.
 #define MAX_MODULES        16384
+#define MODULE_SPAN_MAX    (UINT64_C(1) << 40)   /* a load range past this is not believed */
 #define MAX_SYMBOLS        (1u << 24)   /* per module */
 #define MAX_AUXV_BYTES     (64 * 1024)
 #define MAX_MAP_LINES      (1u << 20)   /* /proc/PID/maps */
@@ -499,6 +500,17 @@ static struct hs_error *fill_module(struct hs_symbols *s, Dwfl_Module *dm, struc
 	m->start = start;
 	m->end = end;
 	m->bias = elf ? bias : 0;
+	// libdwfl ends a live process's module where its file mapping ends; the
+	// bss past it (anonymous memory) is the module's too: its load segments say.
+	size_t nph = 0;
+	for (size_t i = 0; elf && elf_getphdrnum(elf, &nph) == 0 && i < nph; i++) {
+		GElf_Phdr mem, *ph = gelf_getphdr(elf, (int)i, &mem);
+		if (!ph || ph->p_type != PT_LOAD)
+			continue;
+		uint64_t lo = ph->p_vaddr + bias, hi = lo + ph->p_memsz;
+		if (lo >= start && hi > lo && hi > m->end && hi - start < MODULE_SPAN_MAX)
+			m->end = hi;
+	}
 	m->elf_found = elf != NULL;
 	m->debug_found = dw != NULL;
 
@@ -684,6 +696,10 @@ static struct hs_error *symbols_fill(struct hs_symbols *s, struct hs_target *t,
 	if (err)
 		return err;
 	qsort(s->modules, s->nmodules, sizeof(*s->modules), module_cmp);
+	for (size_t i = 1; i < s->nmodules; i++)   // a bss never runs into the next module
+		if (s->modules[i - 1].end > s->modules[i].start &&
+		    s->modules[i - 1].start < s->modules[i].start)
+			s->modules[i - 1].end = s->modules[i].start;
 	mark_main(s, t, o, first);
 	for (size_t i = 0; i < s->nmodules; i++)
 		HS_CHECK(check_mismatch(s, t, o, &s->modules[i], diags));

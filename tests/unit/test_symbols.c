@@ -46,6 +46,10 @@ typedef const struct test_outer test_outer_t;
 
 struct test_outer hs_test_global;
 test_outer_t *hs_test_global_ptr = &hs_test_global;
+/* 64 KiB of bss: its end lies in anonymous memory past the file's mapping,
+ * which is where libdwfl ends a live process's module. */
+char hs_test_bss[64 * 1024];
+extern char _end[];   /* the linker's: the end of the bss */
 
 struct fixture {
 	struct hs_target target;   /* a live target, filled by hand: only kind and pid matter */
@@ -247,6 +251,15 @@ static void test_address_to_symbol(void **state)
 	assert_string_equal(buf, "hs_test_global");
 	assert_true(hs_symbols_describe(s, (uintptr_t)&hs_test_global.inner, buf, sizeof(buf)));
 	assert_string_equal(buf, "hs_test_global+0x8");
+
+	// The bss is the executable's, also past its file mapping (the last byte
+	// of it lies there, whatever the layout).
+	struct hs_module *main = hs_symbols_main_module(s);
+	assert_non_null(main);
+	assert_ptr_equal(hs_symbols_module_at(s, (uintptr_t)&hs_test_bss[sizeof(hs_test_bss) - 1]), main);
+	assert_ptr_equal(hs_symbols_module_at(s, (uintptr_t)_end - 1), main);
+	assert_true(hs_symbols_describe(s, (uintptr_t)&hs_test_bss[sizeof(hs_test_bss) - 1], buf, sizeof(buf)));
+	assert_string_equal(buf, "hs_test_bss+0xffff");
 
 	// No module holds a stack address.
 	assert_false(hs_symbols_describe(s, (uintptr_t)buf, buf, sizeof(buf)));
