@@ -1149,9 +1149,11 @@ static uint64_t pointer_mask(struct cursor *c, struct hs_analysis *a, size_t i)
 // pointer words mask)?  The number of pointer slots holding a fitting heap
 // pointer, or -1 on a contradiction.  Reads what inference does not change
 // (certain types, the graph), so parts of the heap are matched in parallel.
+// first[z]: the first entry of seen (sorted by size) at size z, nseen for none.
 static int layout_fits(const struct hs_types_input *in, const struct hs_types *t,
 		       const uint8_t *d, uint64_t size, const int64_t *tg,
-		       const struct layout *l, uint64_t mask, const struct seen *seen, size_t nseen)
+		       const struct layout *l, uint64_t mask, const struct seen *seen, size_t nseen,
+		       const uint32_t *first)
 {
 	if (l->size > size || l->size > INFER_MAX_BYTES)
 		return -1;
@@ -1182,8 +1184,9 @@ static int layout_fits(const struct hs_types_input *in, const struct hs_types *t
 		const struct layout *p = &t->layouts[sl->pointee];
 		uint64_t tsize = hs_block_size(&blocks[b]);
 		bool fits = tsize >= p->size && tsize < p->size + 24;
-		for (size_t j = 0; j < nseen && !fits; j++)
-			fits = seen[j].k == sl->pointee && seen[j].size == tsize;
+		for (size_t j = tsize <= INFER_MAX_BYTES && !fits ? first[tsize] : nseen;
+		     j < nseen && seen[j].size == tsize && !fits; j++)
+			fits = seen[j].k == sl->pointee;
 		if (!fits)
 			return -1;
 		// (Every type so far is certain: the layout rule runs before any
@@ -1247,7 +1250,7 @@ static void infer_chunk(const struct infer_part *ip, size_t lo, size_t hi, const
 		bool ambiguous = false;
 		for (size_t j = at; j < nseen && seen[j].size == size; j++) {
 			const struct layout *l = &t->layouts[seen[j].k];
-			int h = layout_fits(in, t, d, bytes, tg, l, seen[j].mask, seen, nseen);
+			int h = layout_fits(in, t, d, bytes, tg, l, seen[j].mask, seen, nseen, first);
 			if (h <= 0)
 				continue;
 			if (found >= 0 && t->layouts[found].name_id != l->name_id)
