@@ -121,7 +121,7 @@ static void group_bases(struct hs_addrmap *m)
 		uint32_t base = 0;
 		for (size_t q = 0; q < ngroups; q++) {
 			sg[q].base = base;
-			base += (uint32_t)__builtin_popcountll(sg[q].s);
+			base += hs_popcount64(sg[q].s);
 		}
 	}
 }
@@ -292,7 +292,7 @@ void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64
 		bool at_slot = !(off & ((UINT64_C(1) << sp->ashift) - 1));
 		state[k] = LK_DONE;
 		if (at_slot && (g->u & bit)) {
-			ret[k] = (int64_t)(sp->first_block + g->base + (size_t)__builtin_popcountll(g->s & (bit - 1)));
+			ret[k] = (int64_t)(sp->first_block + g->base + hs_popcount64(g->s & (bit - 1)));
 		} else if ((at_slot && (g->s & bit)) || m->exact) {
 			ret[k] = -1;
 		} else {
