@@ -18,6 +18,8 @@ void hs_memory_init(struct hs_memory *mem)
 	mem->gone = false;
 	mem->holes = NULL;
 	mem->nholes = 0;
+	mem->retired = NULL;
+	mem->nretired = 0;
 }
 
 void hs_segment_release(struct hs_segment *seg)
@@ -36,6 +38,9 @@ void hs_memory_deinit(struct hs_memory *mem)
 		hs_segment_release(&mem->segs[i]);
 	free(mem->segs);
 	free(mem->holes);
+	for (size_t i = 0; i < mem->nretired; i++)
+		free(mem->retired[i]);
+	free(mem->retired);
 	if (mem->mem_fd >= 0)
 		close(mem->mem_fd);
 	hs_memory_init(mem);
@@ -408,24 +413,56 @@ static void segment_load(struct hs_memory *mem, struct hs_segment *seg)
 	seg->span = done;
 }
 
+static bool segment_whole(const struct hs_segment *seg)
+{
+	return seg->filesz && seg->filesz == seg->end - seg->start;
+}
+
+// Keep a live segment's own buffer until the memory goes: what was read from
+// it may still be held.  False when out of memory.
+static bool segment_retire(struct hs_memory *mem, struct hs_segment *seg)
+{
+	if (!seg->owned)
+		return true;
+	uint8_t **r = realloc(mem->retired, (mem->nretired + 1) * sizeof(*r));
+	if (!r)
+		return false;
+	mem->retired = r;
+	mem->retired[mem->nretired++] = seg->owned;
+	seg->owned = NULL;
+	return true;
+}
+
 /* Every segment read once, before a multi-threaded scan.  A live process's
  * adjacent mappings (one that madvise or mprotect split) go into one buffer,
  * owned by the run's first segment, so that an allocation across the
- * boundary is one span, as in a core. */
+ * boundary is one span, as in a core: also when a read before this one
+ * loaded part of the run on its own (then read again). */
 struct hs_error *hs_memory_load_all(struct hs_memory *mem)
 {
 	for (size_t i = 0; i < mem->nsegs;) {
 		struct hs_segment *first = &mem->segs[i];
 		size_t j = i + 1;
 		uint64_t len = first->filesz;
-		if (mem->mem_fd >= 0 && !first->data && first->filesz == first->end - first->start)
-			while (j < mem->nsegs && !mem->segs[j].data && mem->segs[j].start == mem->segs[j - 1].end &&
-			       mem->segs[j].filesz == mem->segs[j].end - mem->segs[j].start && len < (UINT64_C(1) << 32)) {
+		bool together = true;   // the run's bytes already follow one another
+		if (mem->mem_fd >= 0 && segment_whole(first))
+			while (j < mem->nsegs && mem->segs[j].start == mem->segs[j - 1].end &&
+			       segment_whole(&mem->segs[j]) && len < (UINT64_C(1) << 32)) {
+				together &= mem->segs[j - 1].data &&
+					    mem->segs[j].data == mem->segs[j - 1].data + mem->segs[j - 1].filesz;
 				len += mem->segs[j].filesz;
 				j++;
 			}
+		if (j > i + 1 && together) {
+			i = j;
+			continue;
+		}
 		uint8_t *buf = j > i + 1 ? malloc(len) : NULL;
-		if (!buf) {
+		bool retired = true;
+		for (size_t k = i; buf && k < j && retired; k++)
+			retired = segment_retire(mem, &mem->segs[k]);
+		if (!buf || !retired) {
+			free(buf);
 			segment_load(mem, first);    // one segment, or no memory for the run
 			if (mem->gone)
 				return gone_error(mem, first->start);

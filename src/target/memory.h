@@ -61,6 +61,9 @@ struct hs_memory {
 	bool gone;                /* live: the process exited while we read it */
 	struct hs_hole *holes;    /* sorted, disjoint, each >= HS_HOLE_MIN */
 	size_t nholes;
+	uint8_t **retired;        /* live: buffers of segments read again as part of a
+				   * run (what was read from them may still be held) */
+	size_t nretired;
 };
 #define HS_HOLE_MIN (UINT64_C(1) << 16)
 

@@ -324,6 +324,35 @@ static void test_live_adjacent_mappings_are_one_span(void **state)
 	assert_int_equal(hs_memory_segment(&mem, a)->span, 4 * page);
 	assert_int_equal(hs_memory_segment(&mem, a + 2 * page)->span, 2 * page);
 	hs_memory_deinit(&mem);
+
+	// A read before hs_memory_load_all loaded one of them on its own (a Go
+	// heap's runtime structures are read before the scan): the run is read
+	// again, into one buffer, and what the early read returned stays valid.
+	for (int early = 0; early < 3; early++) {
+		hs_memory_init(&mem);
+		mem.mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+		assert_true(mem.mem_fd >= 0);
+		mem.pid = getpid();
+		assert_null(hs_memory_add(&mem, &s1));
+		assert_null(hs_memory_add(&mem, &s2));
+		assert_null(hs_memory_finish(&mem));
+		const uint8_t *e1 = early & 1 ? NULL : hs_memory_span(&mem, a + 8, 8);
+		const uint8_t *e2 = early >= 1 ? hs_memory_span(&mem, a + 3 * page, 8) : NULL;
+		assert_null(hs_memory_span(&mem, a + 2 * page - 8, 16));   // not yet one span
+		assert_null(hs_memory_load_all(&mem));
+		p = hs_memory_span(&mem, a + 2 * page - 8, 16);
+		assert_non_null(p);
+		assert_memory_equal(p, map + 2 * page - 8, 16);
+		assert_int_equal(hs_memory_segment(&mem, a)->span, 4 * page);
+		if (e1)
+			assert_memory_equal(e1, map + 8, 8);
+		if (e2)
+			assert_memory_equal(e2, map + 3 * page, 8);
+		// Loaded once more: nothing changes.
+		assert_null(hs_memory_load_all(&mem));
+		assert_ptr_equal(hs_memory_span(&mem, a + 2 * page - 8, 16), p);
+		hs_memory_deinit(&mem);
+	}
 	munmap(map, 4 * page);
 }
 
