@@ -88,7 +88,14 @@ static struct registry *registry_get(void)
 	return &registry;
 }
 
-const uint8_t *hs_where_kinds(void) { return registry_get()->kinds; }
+const uint8_t *hs_where_kinds_table;
+
+const uint8_t *hs_where_kinds_built(void)
+{
+	const uint8_t *k = registry_get()->kinds;
+	__atomic_store_n(&hs_where_kinds_table, k, __ATOMIC_RELEASE);
+	return k;
+}
 size_t hs_where_count(void) { return registry_get()->n; }
 unsigned hs_where_at(size_t k) { return k < registry_get()->n ? registry.order[k] : HS_WHERE_USED; }
 

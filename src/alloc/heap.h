@@ -45,7 +45,14 @@ enum hs_state_kind { HS_STATE_NONE, HS_STATE_USED, HS_STATE_META, HS_STATE_FREE 
 const char *hs_where_name(unsigned w);           /* "used", "tcache", ...; "unknown" */
 const char *hs_where_state(unsigned w);          /* "used", "free" or "meta" */
 const char *hs_where_description(unsigned w);
-const uint8_t *hs_where_kinds(void);             /* id -> enum hs_state_kind */
+const uint8_t *hs_where_kinds_built(void);       /* (builds the registry once) */
+extern const uint8_t *hs_where_kinds_table;       /* set once the registry is built */
+/* id -> enum hs_state_kind; inline: reports and stages ask once a block. */
+static inline const uint8_t *hs_where_kinds(void)
+{
+	const uint8_t *k = __atomic_load_n(&hs_where_kinds_table, __ATOMIC_ACQUIRE);
+	return k ? k : hs_where_kinds_built();
+}
 size_t hs_where_count(void);                     /* states registered */
 unsigned hs_where_at(size_t k);                  /* the k-th in display order (used, then meta, then free) */
 int hs_where_by_name(const char *name);          /* id, or -1 */
