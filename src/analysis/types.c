@@ -155,7 +155,8 @@ static uint32_t vtable_lookup(const struct hs_types_input *in, struct hs_types *
 	uint32_t id = 0;
 	struct hs_symbol sym;
 	uint64_t off;
-	if (hs_symbols_addr_symbol(in->symbols, w, &sym, &off) && !strncmp(sym.name, "_ZTV", 4) &&
+	if (hs_symbols_maybe_vtable(in->symbols, w) && hs_symbols_addr_symbol(in->symbols, w, &sym, &off) &&
+	    !strncmp(sym.name, "_ZTV", 4) &&
 	    off >= 16 && (!sym.size || off < sym.size)) {
 		int status = -1;
 		char *d = __cxa_demangle(sym.name, NULL, NULL, &status);

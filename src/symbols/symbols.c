@@ -739,6 +739,7 @@ static void symtab_destroy(struct hs_symtab *st)
 		return;
 	free(st->syms);
 	free(st->dies);
+	free(st->vtables);
 	free(st);
 }
 
@@ -1019,6 +1020,72 @@ bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbo
 	if (offset_ret)
 		*offset_ret = off;
 	return true;
+}
+
+static int vt_range_cmp(const void *x, const void *y)
+{
+	const struct vt_range *a = x, *b = y;
+	return (a->lo > b->lo) - (a->lo < b->lo);
+}
+
+// The module's vtable symbols as ranges sorted by start, each hi raised to
+// the most of those before it (so one search answers "inside any?").  A
+// vtable without a size stands for the rest of the module.
+static void vtables_build(struct hs_module *m)
+{
+	struct hs_symtab *st = m->symtab;
+	st->vtables_built = true;
+	int n = dwfl_module_getsymtab(st->mod);
+	size_t count = n > 0 ? ((size_t)n < MAX_SYMBOLS ? (size_t)n : MAX_SYMBOLS) : 0, cap = 0;
+	for (size_t i = 0; i < count; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr = 0;
+		GElf_Word shndx = SHN_UNDEF;
+		const char *name = dwfl_module_getsym_info(st->mod, (int)i, &sym, &addr, &shndx, NULL, NULL);
+		if (!name || strncmp(name, "_ZTV", 4) || shndx == SHN_UNDEF)
+			continue;
+		if (st->nvtables == cap) {
+			cap = cap ? 2 * cap : 64;
+			struct vt_range *v = realloc(st->vtables, cap * sizeof(*v));
+			if (!v) {   // then every address may be one: libdwfl is asked
+				free(st->vtables);
+				st->vtables = malloc(sizeof(*st->vtables));
+				st->nvtables = st->vtables ? 1 : 0;
+				if (st->vtables)
+					*st->vtables = (struct vt_range){ 0, UINT64_MAX };
+				return;
+			}
+			st->vtables = v;
+		}
+		uint64_t hi = sym.st_size && addr + sym.st_size > addr ? addr + sym.st_size : UINT64_MAX;
+		st->vtables[st->nvtables++] = (struct vt_range){ addr, hi };
+	}
+	if (!st->nvtables)
+		return;
+	qsort(st->vtables, st->nvtables, sizeof(*st->vtables), vt_range_cmp);
+	for (size_t i = 1; i < st->nvtables; i++)
+		if (st->vtables[i].hi < st->vtables[i - 1].hi)
+			st->vtables[i].hi = st->vtables[i - 1].hi;
+}
+
+bool hs_symbols_maybe_vtable(struct hs_symbols *s, uint64_t addr)
+{
+	struct hs_module *m = hs_symbols_module_at(s, addr);
+	if (!m || !m->elf_found || !m->symtab)
+		return false;
+	struct hs_symtab *st = m->symtab;
+	if (!st->vtables_built)
+		vtables_build(m);
+	// The last range starting at or before addr, and the most any reaches.
+	size_t lo = 0, hi = st->nvtables;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (st->vtables[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && st->vtables[lo - 1].hi > addr;
 }
 
 bool hs_symbols_describe(struct hs_symbols *s, uint64_t addr, char *buf, size_t len)

@@ -85,6 +85,10 @@ struct hs_error *hs_symbols_lookup(struct hs_symbols *s, struct hs_module *mod,
  * ABI tags), or "module+0xoff" when no
  * symbol covers it; returns false (and writes "") when no module holds addr. */
 bool hs_symbols_describe(struct hs_symbols *s, uint64_t addr, char *buf, size_t len);
+/* Could hs_symbols_addr_symbol(addr) name a vtable ("_ZTV...")?  False only
+ * when no vtable symbol of addr's module covers it: a search of the module's
+ * vtables by address, where libdwfl's answer reads every symbol. */
+bool hs_symbols_maybe_vtable(struct hs_symbols *s, uint64_t addr);
 /* The symbol containing addr (objects and functions), with offset. */
 bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbol *ret,
 			    uint64_t *offset_ret);

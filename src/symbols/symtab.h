@@ -34,6 +34,10 @@ struct hs_symtab {
 	int nsyms;                     /* dwfl_module_getsymtab(): -1 when none */
 	struct sym_slot *syms;
 	size_t sym_mask, sym_count;
+	// vtables ("_ZTV" symbols) by address, for hs_symbols_maybe_vtable
+	bool vtables_built;
+	struct vt_range { uint64_t lo, hi; } *vtables;   /* sorted by lo; hi: the most of the first k */
+	size_t nvtables;
 	// DWARF
 	bool dwarf_built;
 	Dwarf *dw;                     /* NULL: no DWARF */

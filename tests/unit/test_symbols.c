@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <gnu/libc-version.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +267,41 @@ static void test_address_to_symbol(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* hs_symbols_maybe_vtable against libdwfl's own answer: wherever
+ * hs_symbols_addr_symbol names a vtable, the filter says "maybe"; outside
+ * every vtable it says no.  libstdc++ is loaded here (libdw needs it). */
+static void test_maybe_vtable(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols *s = open_self(f, NULL);
+	struct hs_module *cxx = hs_symbols_module_named(s, "libstdc++.so");
+	assert_non_null(cxx);
+	struct hs_symbol vt;
+	assert_null(hs_symbols_lookup(s, cxx, "_ZTVSt9exception", &vt));
+	assert_true(vt.size >= 24);
+	assert_true(hs_symbols_maybe_vtable(s, vt.address + 16));
+	assert_true(hs_symbols_maybe_vtable(s, vt.address + vt.size - 1));
+	assert_false(hs_symbols_maybe_vtable(s, libc_malloc()));
+	assert_false(hs_symbols_maybe_vtable(s, (uintptr_t)&hs_test_global));
+	assert_false(hs_symbols_maybe_vtable(s, 0x10));
+	// Every word of 256 KiB around it: where libdwfl names a vtable, maybe;
+	// some words are in none.
+	size_t named = 0, outside = 0;
+	for (uint64_t a = vt.address - 128 * 1024; a < vt.address + 128 * 1024; a += 8) {
+		struct hs_symbol sym;
+		uint64_t off;
+		bool in_vt = hs_symbols_addr_symbol(s, a, &sym, &off) && !strncmp(sym.name, "_ZTV", 4) &&
+			     (!sym.size || off < sym.size);
+		bool maybe = hs_symbols_maybe_vtable(s, a);
+		if (in_vt && !maybe)
+			fail_msg("0x%" PRIx64 " is in %s+0x%" PRIx64 " but not a vtable to the filter", a, sym.name, off);
+		named += in_vt;
+		outside += !maybe;
+	}
+	assert_true(named > 16);
+	assert_true(outside > 16);
+}
+
 static void test_dwarf_of_this_program(void **state)
 {
 	struct fixture *f = *state;
@@ -461,6 +497,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_modules_and_build_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_to_symbol, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_maybe_vtable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dwarf_of_this_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dwarf_of_glibc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_debuginfo, setup, teardown),
