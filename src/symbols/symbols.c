@@ -740,6 +740,7 @@ static void symtab_destroy(struct hs_symtab *st)
 	free(st->syms);
 	free(st->dies);
 	free(st->vtables);
+	free(st->asyms);
 	free(st);
 }
 
@@ -995,6 +996,155 @@ found_slot:
 
 /* ---- address -> symbol ---- */
 
+/* Address -> symbol without libdwfl's pass over the whole table
+ * (dwfl_module_addrinfo reads every symbol: tens of microseconds a call).
+ * The answer is libdwfl's own: among the sized symbols that contain the
+ * address, the globals first and the locals only when no global does, the
+ * same choice in table order (nearer start, else stronger binding, else
+ * smaller size).  What this cannot decide as libdwfl would (no sized symbol
+ * of the first pass holds the address and the table has sizeless symbols,
+ * whose choice depends on the sections; function descriptors; relocatable
+ * files) is left to libdwfl. */
+struct addr_sym {
+	uint64_t lo, end, maxend;      /* maxend: the most end of this and those before */
+	uint64_t size;
+	const char *name;              /* owned by libdwfl */
+	uint32_t index;                /* in the table: libdwfl's order */
+	uint8_t bind, type;            /* binding rank (global 3, weak 2, local 1) and STT_* */
+};
+#define ADDR_WALK_MAX 4096              /* symbols stepped back over in one query */
+
+static int addr_sym_cmp(const void *x, const void *y)
+{
+	const struct addr_sym *a = x, *b = y;
+	if (a->lo != b->lo)
+		return a->lo < b->lo ? -1 : 1;
+	return (a->index > b->index) - (a->index < b->index);
+}
+
+static uint8_t binding_rank(const GElf_Sym *sym)
+{
+	switch (GELF_ST_BIND(sym->st_info)) {
+	case STB_GLOBAL: return 3;
+	case STB_WEAK: return 2;
+	case STB_LOCAL: return 1;
+	default: return 0;
+	}
+}
+
+static void addr_index(struct hs_symtab *st)
+{
+	st->addr_state = -1;
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(st->mod, &bias);
+	GElf_Ehdr eh;
+	if (!elf || !gelf_getehdr(elf, &eh) || eh.e_type == ET_REL ||
+	    (eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64))
+		return;   // (relocation, function descriptors: libdwfl's business)
+	int n = dwfl_module_getsymtab(st->mod);
+	st->first_global = dwfl_module_getsymtab_first_global(st->mod);
+	if ((n > 0 && (size_t)n > MAX_SYMBOLS) || st->first_global < 0)
+		return;
+	if (n > 1) {
+		st->asyms = malloc((size_t)n * sizeof(*st->asyms));
+		if (!st->asyms)
+			return;
+	}
+	for (int i = 1; i < n; i++) {   // (libdwfl never looks at entry 0)
+		GElf_Sym sym;
+		GElf_Addr addr = 0;
+		GElf_Word shndx = SHN_UNDEF;
+		const char *name = dwfl_module_getsym_info(st->mod, i, &sym, &addr, &shndx, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info);
+		if (!name || !name[0] || sym.st_shndx == SHN_UNDEF || type == STT_SECTION || type == STT_FILE ||
+		    type == STT_TLS)
+			continue;
+		if (!sym.st_size) {
+			st->sizeless = true;
+			continue;
+		}
+		uint64_t end = addr + sym.st_size < addr ? UINT64_MAX : addr + sym.st_size;
+		st->asyms[st->nasyms++] = (struct addr_sym){ addr, end, end, sym.st_size, name, (uint32_t)i,
+							      binding_rank(&sym), (uint8_t)type };
+	}
+	qsort(st->asyms, st->nasyms, sizeof(*st->asyms), addr_sym_cmp);
+	for (size_t k = 1; k < st->nasyms; k++)
+		if (st->asyms[k].maxend < st->asyms[k - 1].maxend)
+			st->asyms[k].maxend = st->asyms[k - 1].maxend;
+	st->addr_state = 1;
+}
+
+static int index_cmp(const void *x, const void *y)
+{
+	const struct addr_sym *a = *(const struct addr_sym *const *)x, *b = *(const struct addr_sym *const *)y;
+	return (a->index > b->index) - (a->index < b->index);
+}
+
+// libdwfl's choice among the sized symbols holding the address, in table order.
+static const struct addr_sym *addr_choose(const struct addr_sym **c, size_t n)
+{
+	qsort(c, n, sizeof(*c), index_cmp);
+	const struct addr_sym *best = NULL;
+	for (size_t k = 0; k < n; k++) {
+		const struct addr_sym *x = c[k];
+		if (!best || best->lo < x->lo || best->bind < x->bind)
+			best = x;
+		else if (best->lo == x->lo && ((best->size > x->size && best->bind <= x->bind) ||
+					       (best->size >= x->size && best->bind < x->bind)))
+			best = x;
+	}
+	return best;
+}
+
+/* 1 and *ret: the symbol; 0: none (libdwfl would say so too); -1: ask libdwfl. */
+static int addr_lookup(struct hs_symtab *st, uint64_t addr, const struct addr_sym **ret)
+{
+	*ret = NULL;
+	if (!st->addr_state)
+		addr_index(st);
+	if (st->addr_state < 0)
+		return -1;
+	size_t lo = 0, hi = st->nasyms;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (st->asyms[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	// The symbols holding addr: back from the last starting at or before
+	// it, while any before may still reach past it.
+	const struct addr_sym *glob[64], *loc[64];
+	size_t ng = 0, nl = 0, steps = 0;
+	for (size_t k = lo; k-- > 0 && st->asyms[k].maxend > addr;) {
+		const struct addr_sym *x = &st->asyms[k];
+		if (++steps > ADDR_WALK_MAX)
+			return -1;
+		if (x->end <= addr)
+			continue;
+		bool global = st->first_global == 0 || (int)x->index >= st->first_global;
+		if (global ? ng == 64 : nl == 64)
+			return -1;
+		if (global)
+			glob[ng++] = x;
+		else
+			loc[nl++] = x;
+	}
+	if (ng) {
+		*ret = addr_choose(glob, ng);
+		return 1;
+	}
+	// No global holds it: libdwfl's next steps depend on the sizeless
+	// symbols (and their sections) when there are any.
+	if (st->sizeless)
+		return -1;
+	if (st->first_global > 1 && nl) {
+		*ret = addr_choose(loc, nl);
+		return 1;
+	}
+	return 0;
+}
+
 bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbol *ret,
 			    uint64_t *offset_ret)
 {
@@ -1003,6 +1153,19 @@ bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbo
 	struct hs_module *m = hs_symbols_module_at(s, addr);
 	if (!m || !m->elf_found)
 		return false;
+	const struct addr_sym *as = NULL;
+	int known = m->symtab ? addr_lookup(m->symtab, addr, &as) : -1;
+	if (known == 0)
+		return false;
+	if (known > 0) {
+		ret->name = as->name;
+		ret->address = as->lo;
+		ret->size = as->size;
+		ret->is_object = as->type == STT_OBJECT || as->type == STT_TLS || as->type == STT_COMMON;
+		if (offset_ret)
+			*offset_ret = addr - as->lo;
+		return true;
+	}
 	Dwfl_Module *dm = m->dwfl_module;
 	GElf_Off off = 0;
 	GElf_Sym sym;

@@ -34,6 +34,13 @@ struct hs_symtab {
 	int nsyms;                     /* dwfl_module_getsymtab(): -1 when none */
 	struct sym_slot *syms;
 	size_t sym_mask, sym_count;
+	// address -> symbol as libdwfl answers it (symbols.c, addr_index):
+	// the sized symbols by start, each with the most end of those before
+	int addr_state;                /* 0 not built, 1 usable, -1 ask libdwfl */
+	struct addr_sym *asyms;
+	size_t nasyms;
+	int first_global;              /* dwfl_module_getsymtab_first_global */
+	bool sizeless;                 /* the table has symbols without a size */
 	// vtables ("_ZTV" symbols) by address, for hs_symbols_maybe_vtable
 	bool vtables_built;
 	struct vt_range { uint64_t lo, hi; } *vtables;   /* sorted by lo; hi: the most of the first k */

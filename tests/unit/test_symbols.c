@@ -13,6 +13,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <elfutils/libdwfl.h>
 #include <gelf.h>
 #include <gnu/libc-version.h>
 #include <inttypes.h>
@@ -302,6 +303,58 @@ static void test_maybe_vtable(void **state)
 	assert_true(outside > 16);
 }
 
+/* hs_symbols_addr_symbol answers as dwfl_module_addrinfo does, at every
+ * symbol's edges and at addresses all over each module of this process. */
+static void test_addr_symbol_is_libdwfl_s(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols *s = open_self(f, NULL);
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	size_t asked = 0, named = 0;
+	for (size_t i = 0; i < s->nmodules; i++) {
+		struct hs_module *m = &s->modules[i];
+		if (!m->elf_found || m->end <= m->start)
+			continue;
+		int n = dwfl_module_getsymtab(m->dwfl_module);
+		for (int k = 0; k < 2400; k++) {
+			uint64_t a;
+			if (k < 1200 && n > 1) {
+				// A symbol's start, last byte or end.
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				GElf_Sym sym;
+				GElf_Addr addr = 0;
+				if (!dwfl_module_getsym_info(m->dwfl_module, 1 + (int)((seed >> 33) % (uint64_t)(n - 1)), &sym,
+							     &addr, NULL, NULL, NULL))
+					continue;
+				a = addr + (k % 3 == 0 ? 0 : k % 3 == 1 ? (sym.st_size ? sym.st_size - 1 : 1) : sym.st_size);
+			} else {
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				a = m->start + (seed >> 20) % (m->end - m->start);
+			}
+			if (hs_symbols_module_at(s, a) != m)
+				continue;
+			GElf_Off off = 0;
+			GElf_Sym sym;
+			const char *want = dwfl_module_addrinfo(m->dwfl_module, a, &off, &sym, NULL, NULL, NULL);
+			struct hs_symbol got;
+			uint64_t goff = 0;
+			bool have = hs_symbols_addr_symbol(s, a, &got, &goff);
+			asked++;
+			if (!want || !want[0]) {
+				if (have)
+					fail_msg("%s 0x%" PRIx64 ": libdwfl names none, we %s", m->name, a, got.name);
+				continue;
+			}
+			if (!have || strcmp(got.name, want) || goff != off || got.size != sym.st_size)
+				fail_msg("%s 0x%" PRIx64 ": libdwfl %s+0x%" PRIx64 " (%" PRIu64 " bytes), we %s+0x%" PRIx64,
+					 m->name, a, want, (uint64_t)off, (uint64_t)sym.st_size, have ? got.name : "-", goff);
+			named++;
+		}
+	}
+	assert_true(asked > 10000);
+	assert_true(named > asked / 4);
+}
+
 static void test_dwarf_of_this_program(void **state)
 {
 	struct fixture *f = *state;
@@ -498,6 +551,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lookup_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_to_symbol, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_maybe_vtable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_addr_symbol_is_libdwfl_s, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dwarf_of_this_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dwarf_of_glibc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_debuginfo, setup, teardown),
