@@ -503,7 +503,9 @@ static struct hs_error *fill_module(struct hs_symbols *s, Dwfl_Module *dm, struc
 	// libdwfl ends a live process's module where its file mapping ends; the
 	// bss past it (anonymous memory) is the module's too: its load segments say.
 	size_t nph = 0;
-	for (size_t i = 0; elf && elf_getphdrnum(elf, &nph) == 0 && i < nph; i++) {
+	if (!elf || elf_getphdrnum(elf, &nph) != 0)
+		nph = 0;
+	for (size_t i = 0; i < nph; i++) {
 		GElf_Phdr mem, *ph = gelf_getphdr(elf, (int)i, &mem);
 		if (!ph || ph->p_type != PT_LOAD)
 			continue;
@@ -1022,6 +1024,23 @@ static int addr_sym_cmp(const void *x, const void *y)
 	return (a->index > b->index) - (a->index < b->index);
 }
 
+// Sort by start and raise each maxend to the most of those before it.
+static void addr_syms_finish(struct addr_sym *v, size_t n)
+{
+	if (n < 2)
+		return;
+	qsort(v, n, sizeof(*v), addr_sym_cmp);
+	for (size_t k = 1; k < n; k++)
+		if (v[k].maxend < v[k - 1].maxend)
+			v[k].maxend = v[k - 1].maxend;
+}
+
+// How many of v (finished) start at or before addr.
+static size_t addr_syms_upto(const struct addr_sym *v, size_t n, uint64_t addr)
+{
+	return addr == UINT64_MAX ? n : HS_LOWER_BOUND(v, n, lo, addr + 1);
+}
+
 static uint8_t binding_rank(const GElf_Sym *sym)
 {
 	switch (GELF_ST_BIND(sym->st_info)) {
@@ -1067,10 +1086,7 @@ static void addr_index(struct hs_symtab *st)
 		st->asyms[st->nasyms++] = (struct addr_sym){ addr, end, end, sym.st_size, name, (uint32_t)i,
 							      binding_rank(&sym), (uint8_t)type };
 	}
-	qsort(st->asyms, st->nasyms, sizeof(*st->asyms), addr_sym_cmp);
-	for (size_t k = 1; k < st->nasyms; k++)
-		if (st->asyms[k].maxend < st->asyms[k - 1].maxend)
-			st->asyms[k].maxend = st->asyms[k - 1].maxend;
+	addr_syms_finish(st->asyms, st->nasyms);
 	st->addr_state = 1;
 }
 
@@ -1104,19 +1120,11 @@ static int addr_lookup(struct hs_symtab *st, uint64_t addr, const struct addr_sy
 		addr_index(st);
 	if (st->addr_state < 0)
 		return -1;
-	size_t lo = 0, hi = st->nasyms;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (st->asyms[mid].lo <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	// The symbols holding addr: back from the last starting at or before
 	// it, while any before may still reach past it.
 	const struct addr_sym *glob[64], *loc[64];
 	size_t ng = 0, nl = 0, steps = 0;
-	for (size_t k = lo; k-- > 0 && st->asyms[k].maxend > addr;) {
+	for (size_t k = addr_syms_upto(st->asyms, st->nasyms, addr); k-- > 0 && st->asyms[k].maxend > addr;) {
 		const struct addr_sym *x = &st->asyms[k];
 		if (++steps > ADDR_WALK_MAX)
 			return -1;
@@ -1185,50 +1193,30 @@ bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbo
 	return true;
 }
 
-static int vt_range_cmp(const void *x, const void *y)
-{
-	const struct vt_range *a = x, *b = y;
-	return (a->lo > b->lo) - (a->lo < b->lo);
-}
-
-// The module's vtable symbols as ranges sorted by start, each hi raised to
-// the most of those before it (so one search answers "inside any?").  A
-// vtable without a size stands for the rest of the module.
+// The module's vtable symbols as ranges (addr_syms_finish: one search
+// answers "inside any?").  A vtable without a size stands for the rest of
+// the module; without memory for the ranges, so does every address.
 static void vtables_build(struct hs_module *m)
 {
 	struct hs_symtab *st = m->symtab;
 	st->vtables_built = true;
 	int n = dwfl_module_getsymtab(st->mod);
 	size_t count = n > 0 ? ((size_t)n < MAX_SYMBOLS ? (size_t)n : MAX_SYMBOLS) : 0, cap = 0;
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 1; i < count; i++) {
 		GElf_Sym sym;
 		GElf_Addr addr = 0;
 		GElf_Word shndx = SHN_UNDEF;
 		const char *name = dwfl_module_getsym_info(st->mod, (int)i, &sym, &addr, &shndx, NULL, NULL);
 		if (!name || strncmp(name, "_ZTV", 4) || shndx == SHN_UNDEF)
 			continue;
-		if (st->nvtables == cap) {
-			cap = cap ? 2 * cap : 64;
-			struct vt_range *v = realloc(st->vtables, cap * sizeof(*v));
-			if (!v) {   // then every address may be one: libdwfl is asked
-				free(st->vtables);
-				st->vtables = malloc(sizeof(*st->vtables));
-				st->nvtables = st->vtables ? 1 : 0;
-				if (st->vtables)
-					*st->vtables = (struct vt_range){ 0, UINT64_MAX };
-				return;
-			}
-			st->vtables = v;
+		if (HS_VEC_GROW(st->vtables, cap, st->nvtables + 1)) {
+			st->vtables_all = true;
+			return;
 		}
 		uint64_t hi = sym.st_size && addr + sym.st_size > addr ? addr + sym.st_size : UINT64_MAX;
-		st->vtables[st->nvtables++] = (struct vt_range){ addr, hi };
+		st->vtables[st->nvtables++] = (struct addr_sym){ .lo = addr, .end = hi, .maxend = hi, .index = (uint32_t)i };
 	}
-	if (!st->nvtables)
-		return;
-	qsort(st->vtables, st->nvtables, sizeof(*st->vtables), vt_range_cmp);
-	for (size_t i = 1; i < st->nvtables; i++)
-		if (st->vtables[i].hi < st->vtables[i - 1].hi)
-			st->vtables[i].hi = st->vtables[i - 1].hi;
+	addr_syms_finish(st->vtables, st->nvtables);
 }
 
 bool hs_symbols_maybe_vtable(struct hs_symbols *s, uint64_t addr)
@@ -1239,16 +1227,10 @@ bool hs_symbols_maybe_vtable(struct hs_symbols *s, uint64_t addr)
 	struct hs_symtab *st = m->symtab;
 	if (!st->vtables_built)
 		vtables_build(m);
-	// The last range starting at or before addr, and the most any reaches.
-	size_t lo = 0, hi = st->nvtables;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (st->vtables[mid].lo <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo > 0 && st->vtables[lo - 1].hi > addr;
+	if (st->vtables_all)
+		return true;
+	size_t k = addr_syms_upto(st->vtables, st->nvtables, addr);
+	return k > 0 && st->vtables[k - 1].maxend > addr;
 }
 
 bool hs_symbols_describe(struct hs_symbols *s, uint64_t addr, char *buf, size_t len)

@@ -43,7 +43,8 @@ struct hs_symtab {
 	bool sizeless;                 /* the table has symbols without a size */
 	// vtables ("_ZTV" symbols) by address, for hs_symbols_maybe_vtable
 	bool vtables_built;
-	struct vt_range { uint64_t lo, hi; } *vtables;   /* sorted by lo; hi: the most of the first k */
+	bool vtables_all;              /* no memory for them: any address may be one */
+	struct addr_sym *vtables;      /* their ranges, as asyms */
 	size_t nvtables;
 	// DWARF
 	bool dwarf_built;

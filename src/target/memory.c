@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "memory.h"
+#include "vec.h"
 
 void hs_memory_init(struct hs_memory *mem)
 {
@@ -19,7 +20,7 @@ void hs_memory_init(struct hs_memory *mem)
 	mem->holes = NULL;
 	mem->nholes = 0;
 	mem->retired = NULL;
-	mem->nretired = 0;
+	mem->nretired = mem->retired_cap = 0;
 }
 
 void hs_segment_release(struct hs_segment *seg)
@@ -424,10 +425,8 @@ static bool segment_retire(struct hs_memory *mem, struct hs_segment *seg)
 {
 	if (!seg->owned)
 		return true;
-	uint8_t **r = realloc(mem->retired, (mem->nretired + 1) * sizeof(*r));
-	if (!r)
+	if (HS_VEC_GROW(mem->retired, mem->retired_cap, mem->nretired + 1))
 		return false;
-	mem->retired = r;
 	mem->retired[mem->nretired++] = seg->owned;
 	seg->owned = NULL;
 	return true;

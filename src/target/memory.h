@@ -63,7 +63,7 @@ struct hs_memory {
 	size_t nholes;
 	uint8_t **retired;        /* live: buffers of segments read again as part of a
 				   * run (what was read from them may still be held) */
-	size_t nretired;
+	size_t nretired, retired_cap;
 };
 #define HS_HOLE_MIN (UINT64_C(1) << 16)
 
