@@ -378,7 +378,7 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 	// done in it.  t.v (16 bytes a number) holds the retained bytes by
 	// block in its first half, by number (rn) in its second; samedom
 	// becomes the idoms by block, bucket the retained counts (by number in
-	// pos).
+	// next, which the search wrote whole).
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		ok = false;
@@ -394,7 +394,7 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 	d->idom = t.samedom;
 	t.samedom = NULL;
 	memset(d->retained_count, 0, m * sizeof(uint32_t));
-	uint32_t *cn = pos;
+	uint32_t *cn = t.next;
 	memset(cn, 0, m * sizeof(uint32_t));
 	for (size_t i = t.count - 1; i >= 1; i--) {
 		if (i > AHEAD)
