@@ -6,6 +6,8 @@
 #                 CORE there; only when CORE is missing or older than PROGRAM
 #   best_of N COMMAND...
 #                 the best wall seconds of N runs (output thrown away)
+#   recache FILE  FILE's cached pages dropped and read again in order, so that
+#                 every run maps it alike (see below)
 B=${BUILD:-build-release}
 D=$B/bench
 HS=$B/heapscope
@@ -40,4 +42,17 @@ best_of() {
 		if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
 	done
 	echo "$best"
+}
+
+# How a core sits in the page cache changes every figure: read in order, it
+# is cached in 2 MiB folios that heapscope maps by PMD; just written (gdb)
+# or read in pieces, much of it is in small ones, and the same `leaks` at
+# 10 M took 3.9 s instead of 3.3 s (docs/architecture.md).  So each core's
+# pages are dropped (only its own: posix_fadvise, no root needed) and read
+# again in order before it is timed.
+recache() {
+	python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+os.close(fd)' "$1" && cat "$1" >/dev/null
 }

@@ -117,6 +117,7 @@ for n in $sizes; do
 	core=$D/graph$n.core truth=$D/graph$n.truth.json m=$((n / 1000000))M
 	awk -v f="$(stat -c %s "$core")" -v m="$m" 'BEGIN { printf "core graph%s: %.2f GB\n", m, f / 1e9 }'
 	runs=3; [ "$n" -ge 10000000 ] && runs=2
+	recache "$core"
 	time_case "read the core ($m)" "$runs" sh -c "cat '$core' >/dev/null"; floor=$LAST
 	time_case "summary ($m)" "$runs" "$HS" "$core" summary; sum=$LAST
 	sample=$(python3 -c 'import json,sys; print(hex(json.load(open(sys.argv[1]))["sample"]))' "$truth")
