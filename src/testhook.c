@@ -49,3 +49,8 @@ bool hs_test_small_splits(void)
 {
 	return flag_set("HEAPSCOPE_TEST_SMALL_SPLITS");
 }
+
+bool hs_test_dominator_buckets(void)
+{
+	return flag_set("HEAPSCOPE_TEST_DOMINATOR_BUCKETS");
+}

@@ -25,4 +25,10 @@ bool hs_test_no_threads(void);
  * of their two-thread pipelines. */
 bool hs_test_small_splits(void);
 
+/* With HEAPSCOPE_TEST_DOMINATOR_BUCKETS=1 in the environment, true: the
+ * dominators take Lengauer-Tarjan's buckets at once, as they do when the
+ * walks up the dominator tree grow too long (dominators.c), so that tests
+ * cover that way too. */
+bool hs_test_dominator_buckets(void);
+
 #endif

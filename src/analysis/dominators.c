@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "dominators.h"
 #include "graph.h"
 #include "testhook.h"
@@ -12,13 +13,29 @@
 #define NONE HS_DOM_NONE
 #define AHEAD 8                 /* vertices ahead whose predecessors are asked for */
 
-/* Lengauer-Tarjan, numbered in depth-first order: the forest (ancestor,
- * best), the semidominators and the buckets are indexed by depth-first
- * number and hold depth-first numbers, so a semidominator compares as it is,
- * and a vertex's parent, ancestors and dominators lie near it in memory.
- * Only the depth-first search itself and the predecessors are by block. */
+/* Semi-NCA (Georgiadis, Tarjan and Werneck), numbered in depth-first order.
+ * The semidominators as Lengauer-Tarjan finds them, in a forest linked in
+ * reverse order (ancestor, best); then, in depth-first order, each vertex's
+ * immediate dominator: the nearest common ancestor, in the dominator tree
+ * so far, of its parent and its semidominator, found by walking up from
+ * the parent.  Everything is indexed by depth-first number and holds
+ * numbers, so a semidominator compares as it is, and a vertex's parent,
+ * ancestors and dominators lie near it in memory; only the depth-first
+ * search itself and the predecessors are by block.
+ *
+ * The walk up is a step or two as a rule, but a long dominator chain that
+ * many vertices climb makes it quadratic.  Past a budget of steps the
+ * dominators are taken again from Lengauer-Tarjan's buckets (lt_buckets),
+ * which evaluate each vertex once more on the forest as it is linked:
+ * near-linear always, and about a third slower on a heap of 10 M. */
 struct vx {                     /* what eval() reads together */
-	uint32_t ancestor, best, semi, parent;
+	uint32_t ancestor, parent;
+	union {
+		struct {
+			uint32_t best, semi;
+		};
+		uint64_t retained;      /* the last step's, by number */
+	};
 };
 
 struct lt {
@@ -27,21 +44,27 @@ struct lt {
 	uint32_t *dfnum;         /* per block: its number + 1; 0 unvisited */
 	uint32_t *vertex;        /* number -> block (n: the root) */
 	struct vx *v;            /* per number */
-	uint32_t *idom, *samedom, *bucket, *next;   /* per number */
+	uint32_t *idom, *samedom, *bucket, *next;   /* per number: lt_buckets' */
 	uint8_t *from_root;      /* per block: the virtual root is a predecessor */
 	size_t count;
 };
 
-// Depth first from start, numbering what it reaches: each number's block in
-// vertex, its parent's number in next (the forest in v is set up meanwhile
-// on the other thread: prepare).
+// Block b is numbered next, its parent numbered parent: a tree of its own
+// in the forest.
+static inline void number(struct lt *t, uint32_t b, uint32_t parent)
+{
+	uint32_t i = (uint32_t)t->count++;
+	t->vertex[i] = b;
+	t->v[i] = (struct vx){ .ancestor = NONE, .parent = parent, .best = i, .semi = i };
+	t->dfnum[b] = i + 1;
+}
+
+// Depth first from start, numbering what it reaches.
 static void visit(struct lt *t, uint32_t start, uint32_t parent, uint32_t *stack, uint32_t *pos)
 {
 	const struct hs_analysis *a = t->a;
 	size_t sp = 0;
-	t->next[t->count] = parent;
-	t->vertex[t->count] = start;
-	t->dfnum[start] = (uint32_t)++t->count;
+	number(t, start, parent);
 	stack[sp] = start;
 	pos[sp++] = a->fwd_off[start];
 	while (sp) {
@@ -53,9 +76,7 @@ static void visit(struct lt *t, uint32_t start, uint32_t parent, uint32_t *stack
 		uint32_t w = a->fwd[pos[sp - 1]++];
 		if (t->dfnum[w])
 			continue;
-		t->next[t->count] = t->dfnum[v] - 1;
-		t->vertex[t->count] = w;
-		t->dfnum[w] = (uint32_t)++t->count;
+		number(t, w, t->dfnum[v] - 1);
 		// Its edges and their targets' numbers are read next.
 		__builtin_prefetch(&a->fwd_off[w]);
 		stack[sp] = w;
@@ -201,17 +222,19 @@ static uint32_t late_preds(struct lt *t, uint32_t w, size_t i, uint32_t s, uint3
 	return s;
 }
 
-// Vertex i's semidominator is s: into its bucket, linked to its parent, and
-// the parent's bucket emptied (Lengauer-Tarjan's step 3, deferred).
+// Vertex i's semidominator is s: linked to its parent.  With buckets
+// (lt_buckets), also into its bucket, and the parent's bucket emptied
+// (Lengauer-Tarjan's step 3, deferred).
 static void link_vertex(struct lt *t, size_t i, uint32_t s, uint32_t *path)
 {
 	struct vx *vx = t->v;
 	uint32_t p = vx[i].parent;
 	vx[i].semi = s;
+	vx[i].ancestor = p;
+	if (!t->bucket)
+		return;
 	t->next[i] = t->bucket[s];
 	t->bucket[s] = (uint32_t)i;
-	vx[i].ancestor = p;
-	vx[i].best = (uint32_t)i;
 	for (uint32_t u = t->bucket[p]; u != NONE; u = t->next[u]) {
 		uint32_t y = eval(vx, u, path);
 		if (vx[y].semi == vx[u].semi)
@@ -259,44 +282,116 @@ static void semidominators(struct lt *t, uint32_t *path, struct ring *r)
 		}
 		link_vertex(t, i, s, path);
 	}
+	if (!t->bucket)
+		return;
 	for (size_t i = 1; i < t->count; i++)
 		if (t->samedom[i] != NONE)
 			t->idom[i] = t->idom[t->samedom[i]];
 }
 
+/* Each vertex's immediate dominator, in depth-first order, into its
+ * ancestor (the forest is done with): the first of its parent's dominators
+ * (the parent itself included) numbered no later than its semidominator.
+ * Those are numbered before it, so theirs are known.  False past budget
+ * steps up (parents and semidominators as they were). */
+static bool nca(struct lt *t, uint64_t budget)
+{
+	struct vx *vx = t->v;
+	uint64_t steps = 0;
+	for (size_t i = 1; i < t->count; i++) {
+		if (i + AHEAD < t->count)
+			__builtin_prefetch(&vx[vx[i + AHEAD].parent]);
+		uint32_t x = vx[i].parent, s = vx[i].semi;
+		while (x > s) {
+			if (++steps > budget)
+				return false;
+			x = vx[x].ancestor;
+		}
+		vx[i].ancestor = x;
+	}
+	return true;
+}
+
+/* The immediate dominators from Lengauer-Tarjan's buckets instead (nca()
+ * gave up): the forest set up again and the semidominators found again,
+ * one thread, each bucket evaluated as it is emptied; then each idom into
+ * its vertex's ancestor, as nca() leaves them. */
+static bool lt_buckets(struct lt *t, uint32_t *path)
+{
+	size_t c = t->count;
+	uint32_t **arrays[] = { &t->idom, &t->samedom, &t->bucket, &t->next };
+	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
+		if (!(*arrays[k] = hs_array_new(c, sizeof(uint32_t))))
+			return false;
+	for (size_t i = 0; i < c; i++) {
+		t->idom[i] = t->samedom[i] = t->bucket[i] = NONE;
+		t->v[i].ancestor = NONE;
+		t->v[i].best = t->v[i].semi = (uint32_t)i;
+	}
+	semidominators(t, path, NULL);
+	for (size_t i = 1; i < c; i++)
+		t->v[i].ancestor = t->idom[i];
+	return true;
+}
+
 static void lt_free(struct lt *t)
 {
 	free(t->dfnum);
+	free(t->vertex);
 	free(t->v);
+	free(t->idom);
 	free(t->samedom);
 	free(t->bucket);
 	free(t->next);
 	free(t->from_root);
-	t->dfnum = t->samedom = t->bucket = t->next = NULL;
-	t->v = NULL;
-	t->from_root = NULL;
 }
 
-/* What the depth-first search does not need, done beside it: the forest
- * and the semidominators' arrays set up, and the reverse edges built.  Its
- * pages are new (a page new to the process costs more than what is done in
- * it): on the other thread their cost is off the search's path. */
+// Fault the whole pages of [p, p + bytes) in, writable, without writing
+// them, a huge page's worth at a time until *stop: a hint, nothing where the
+// kernel cannot.
+#define POPULATE_STEP ((uintptr_t)2 << 20)
+static void populate(void *p, size_t bytes, const bool *stop)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+	while (a < e && !__atomic_load_n(stop, __ATOMIC_RELAXED)) {
+		uintptr_t b = e - a > POPULATE_STEP ? a + POPULATE_STEP : e;
+		if (madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0)
+			break;
+		a = b;
+	}
+#else
+	(void)p;
+	(void)bytes;
+	(void)stop;
+#endif
+}
+
+/* What the depth-first search does not need, done beside it: the reverse
+ * edges built, and the pages of what the search writes faulted in (a page
+ * new to the process costs more than what is done in it; faulting one in
+ * never changes what another thread wrote there): on the other thread
+ * their cost is off the search's path.  Then, until the search is done
+ * (searched), the pages of the last step's results. */
 struct prepare {
 	struct lt *t;
 	size_t m;
+	uint32_t *pos;
+	uint64_t *retained;
 	int jobs;
+	bool searched;
 	struct hs_error *err;
 };
 
 static void *prepare(void *arg)
 {
 	struct prepare *pr = arg;
-	struct lt *t = pr->t;
-	for (size_t i = 0; i < pr->m; i++) {
-		t->samedom[i] = t->bucket[i] = t->idom[i] = NONE;
-		t->v[i] = (struct vx){ .ancestor = NONE, .best = (uint32_t)i, .semi = (uint32_t)i, .parent = NONE };
-	}
-	pr->err = hs_analysis_reverse_jobs(t->a, pr->jobs);
+	const bool never = false;
+	populate(pr->t->v, pr->m * sizeof(*pr->t->v), &never);
+	populate(pr->t->vertex, pr->m * sizeof(uint32_t), &never);
+	pr->err = hs_analysis_reverse_jobs(pr->t->a, pr->jobs);
+	populate(pr->retained, pr->m * sizeof(uint64_t), &pr->searched);
+	populate(pr->pos, pr->m * sizeof(uint32_t), &pr->searched);
 	return NULL;
 }
 
@@ -306,32 +401,29 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 	*ret = NULL;
 	size_t n = a->n, m = n + 1;
 	struct lt t = { .a = a, .n = n };
-	uint32_t **arrays[] = { &t.vertex, &t.idom, &t.samedom, &t.bucket, &t.next };
 	// Every array is read at random: huge pages spare a TLB miss a read.
+	// The last step's results go into the search's dfnum (the idoms) and pos
+	// (the counts), and into retained.
 	uint32_t *stack = hs_array_new(m, sizeof(uint32_t)), *pos = hs_array_new(m, sizeof(uint32_t));
-	uint64_t *rn = NULL;
+	uint64_t *retained = hs_array_new(m, sizeof(uint64_t));
 	struct hs_dominators *d = NULL;
 	t.dfnum = hs_array_zeroed(m, sizeof(uint32_t));
+	t.vertex = hs_array_new(m, sizeof(uint32_t));
 	t.v = hs_array_new(m, sizeof(*t.v));
 	t.from_root = calloc(m, 1);
-	bool ok = stack && pos && t.dfnum && t.v && t.from_root;
-	for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
-		ok &= (*arrays[k] = hs_array_new(m, sizeof(uint32_t))) != NULL;
+	bool ok = stack && pos && retained && t.dfnum && t.vertex && t.v && t.from_root;
 	if (!ok)
 		goto out;
 	// On one thread, the reverse edges' pages faulted in on as many as
 	// there are first.
-	struct prepare pr = { .t = &t, .m = m, .jobs = 1 };
+	struct prepare pr = { .t = &t, .m = m, .pos = pos, .retained = retained, .jobs = 1 };
 	pthread_t helper;
 	bool two = a->jobs > 1 && !hs_test_no_threads() && pthread_create(&helper, NULL, prepare, &pr) == 0;
 	if (!two) {
 		pr.jobs = a->jobs;
 		prepare(&pr);
 	}
-	uint32_t root = (uint32_t)n;
-	t.dfnum[root] = 1;
-	t.vertex[0] = root;
-	t.count = 1;
+	number(&t, (uint32_t)n, NONE);       // the root
 	// The root's children: rooted allocations, leaked heads, then cycles.
 	for (int phase = 0; phase < 3; phase++) {
 		for (size_t i = 0; i < n; i++) {
@@ -345,14 +437,13 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 				visit(&t, (uint32_t)i, 0, stack, pos);
 		}
 	}
+	__atomic_store_n(&pr.searched, true, __ATOMIC_RELAXED);
 	if (two)
 		pthread_join(helper, NULL);
 	if (pr.err) {
 		ok = false;
 		goto out;
 	}
-	for (size_t i = 1; i < t.count; i++)
-		t.v[i].parent = t.next[i];
 	// The predecessors read on the other thread, ahead.
 	struct ring *r = a->jobs > 1 && !hs_test_no_threads() ? malloc(sizeof(*r)) : NULL;
 	if (r) {
@@ -371,64 +462,64 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 		pthread_join(helper, NULL);
 		free(r);
 	}
-	free(stack);
-	stack = NULL;
-	// The results go into arrays of the search that are done with: their
-	// pages are there already, and a fresh page costs more than the work
-	// done in it.  t.v (16 bytes a number) holds the retained bytes by
-	// block in its first half, by number (rn) in its second; samedom
-	// becomes the idoms by block, bucket the retained counts (by number in
-	// next, which the search wrote whole).
+	// Walks up worth about as much as the rest of the work, at most.
+	uint64_t budget = hs_test_dominator_buckets() ? 0 : 4 * (uint64_t)t.count + 65536;
+	if (!nca(&t, budget) && !lt_buckets(&t, stack)) {
+		ok = false;
+		goto out;
+	}
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		ok = false;
 		goto out;
 	}
-	uint64_t *both = (uint64_t *)(void *)t.v;
-	t.v = NULL;
-	memset(both, 0, m * 2 * sizeof(uint64_t));
-	d->retained = both;
-	rn = both + m;
-	d->retained_count = t.bucket;
-	t.bucket = NULL;
-	d->idom = t.samedom;
-	t.samedom = NULL;
-	memset(d->retained_count, 0, m * sizeof(uint32_t));
-	uint32_t *cn = t.next;
-	memset(cn, 0, m * sizeof(uint32_t));
-	for (size_t i = t.count - 1; i >= 1; i--) {
-		if (i > AHEAD)
-			__builtin_prefetch(&heap->blocks[t.vertex[i - AHEAD]]);
-		rn[i] += hs_block_size(&heap->blocks[t.vertex[i]]);
-		cn[i]++;
-		if (t.idom[i] != NONE) {
-			rn[t.idom[i]] += rn[i];
-			cn[t.idom[i]] += cn[i];
+	// A vertex's retained bytes and count are whole once every later
+	// number (all it dominates) has added its own to its idom's: summed by
+	// number in v (the forest and the parents are done with: the bytes in
+	// retained, the count in parent), each written by block as it is whole.
+	// Blocks never numbered (no used allocations) have none.
+	struct vx *vx = t.v;
+	for (size_t i = 0; i < t.count; i++) {
+		vx[i].retained = 0;
+		vx[i].parent = 0;
+	}
+	for (size_t b = 0; b < m; b++) {
+		if (!t.dfnum[b]) {
+			t.dfnum[b] = NONE;
+			pos[b] = 0;
+			retained[b] = 0;
 		}
 	}
-	for (size_t i = 0; i < m; i++)
-		d->idom[i] = NONE;
-	for (size_t i = 0; i < t.count; i++) {
-		uint32_t b = t.vertex[i];
-		d->idom[b] = t.idom[i] == NONE ? NONE : t.vertex[t.idom[i]];
-		d->retained[b] = rn[i];
-		d->retained_count[b] = cn[i];
+	for (size_t i = t.count; i-- > 0;) {
+		if (i > AHEAD)
+			__builtin_prefetch(&heap->blocks[t.vertex[i - AHEAD]]);
+		uint32_t b = t.vertex[i], up = vx[i].ancestor;
+		if (i) {
+			vx[i].retained += hs_block_size(&heap->blocks[b]);
+			vx[i].parent++;
+		}
+		if (up != NONE) {
+			vx[up].retained += vx[i].retained;
+			vx[up].parent += vx[i].parent;
+		}
+		retained[b] = vx[i].retained;
+		pos[b] = vx[i].parent;
+		t.dfnum[b] = up == NONE ? NONE : t.vertex[up];
 	}
-	rn = NULL;
-	// rn's half given back (a shrink stays in place).
-	uint64_t *g = realloc(both, m * sizeof(uint64_t));
-	if (g)
-		d->retained = g;
+	d->idom = t.dfnum;
+	t.dfnum = NULL;
+	d->retained = retained;
+	retained = NULL;
+	d->retained_count = pos;
+	pos = NULL;
 	d->n = n;
 	*ret = d;
 	d = NULL;
 out:
 	lt_free(&t);
-	free(t.vertex);
-	free(t.idom);
 	free(stack);
 	free(pos);
-	free(rn);
+	free(retained);
 	hs_dominators_destroy(d);
 	return ok ? NULL : &hs_error_nomem;
 }

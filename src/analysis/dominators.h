@@ -4,13 +4,15 @@
  * The virtual root's children are the allocations a root points at, then the
  * heads of leaked clusters (unreferenced), then one member of each leaked
  * cycle, so every used allocation has an immediate dominator and leaked
- * clusters get retained sizes too.  Lengauer-Tarjan with path compression,
- * iterative (no recursion however deep the heap), its arrays indexed by
- * depth-first number (dominators.c).  With two jobs the search is the main
- * thread's and the rest is shared: a helper thread builds the reverse edges
- * and sets up the forest during the depth-first search, then reads each
- * vertex's predecessors ahead of the semidominators' loop and hands them
- * over through a ring.
+ * clusters get retained sizes too.  Semi-NCA (Lengauer-Tarjan's
+ * semidominators with path compression, then each immediate dominator as a
+ * nearest common ancestor; Lengauer-Tarjan's buckets where that would take
+ * too long), iterative (no recursion however deep the heap), its arrays
+ * indexed by depth-first number (dominators.c).  With two jobs the search is
+ * the main thread's and the rest is shared: a helper thread builds the
+ * reverse edges and faults in the search's pages during the depth-first
+ * search, then reads each vertex's predecessors ahead of the semidominators'
+ * loop and hands them over through a ring.
  */
 #ifndef HS_DOMINATORS_H
 #define HS_DOMINATORS_H

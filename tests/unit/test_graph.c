@@ -230,10 +230,12 @@ static void check_jobs(const struct world *w, bool exact, int jobs)
 }
 
 // With one thread, and with two (the dominators' helper thread builds the
-// reverse edges and sets up the forest while the search runs, then reads
-// the predecessors ahead), and with two through rings of a few entries
-// (HEAPSCOPE_TEST_SMALL_SPLITS): wrapped all the time, and a vertex's
-// predecessors often more than the ring holds.
+// reverse edges while the search runs, then reads the predecessors ahead),
+// and with two through rings of a few entries (HEAPSCOPE_TEST_SMALL_SPLITS):
+// wrapped all the time, and a vertex's predecessors often more than the ring
+// holds.  Then the dominators from Lengauer-Tarjan's buckets, as when the
+// walks up the dominator tree grow too long (HEAPSCOPE_TEST_DOMINATOR_BUCKETS),
+// after the semidominators on one thread and on two.
 static void check(const struct world *w, bool exact)
 {
 	check_jobs(w, exact, 1);
@@ -241,6 +243,10 @@ static void check(const struct world *w, bool exact)
 	setenv("HEAPSCOPE_TEST_SMALL_SPLITS", "1", 1);
 	check_jobs(w, exact, 2);
 	unsetenv("HEAPSCOPE_TEST_SMALL_SPLITS");
+	setenv("HEAPSCOPE_TEST_DOMINATOR_BUCKETS", "1", 1);
+	check_jobs(w, exact, 1);
+	check_jobs(w, exact, 2);
+	unsetenv("HEAPSCOPE_TEST_DOMINATOR_BUCKETS");
 }
 
 static struct world *new_world(size_t n)
@@ -413,6 +419,75 @@ static void test_long_chain(void **state)
 	link_(w, MAXN - 1, 1, 0, 0);                       /* and back to the start */
 	check(w, false);
 	free(w);
+}
+
+/* A long dominator chain that many vertices climb: a rooted chain of K
+ * blocks, the last pointing at M blocks that roots point at too.  The
+ * search reaches the M through the chain, so each one's parent is the
+ * chain's end but its semidominator the root: Semi-NCA's walk up would climb
+ * the whole chain for each of them (K * M = 400 M steps), and past its
+ * budget the buckets take over.  The dominators must be right either way,
+ * and with one job or two. */
+#define CLIMB_K 20000
+#define CLIMB_M 20000
+
+static void test_dominators_long_climb(void **state)
+{
+	(void)state;
+	size_t n = CLIMB_K + CLIMB_M, edges = CLIMB_K - 1 + CLIMB_M;
+	struct hs_heap heap;
+	hs_heap_init(&heap);
+	for (size_t i = 0; i < n; i++)
+		assert_null(hs_heap_add(&heap, HEAP_BASE + 64 * i, 16 + 8 * (i % 4), HS_WHERE_USED, 0));
+	assert_null(hs_heap_finish(&heap, NULL));
+	for (int jobs = 1; jobs <= 2; jobs++) {
+		struct hs_analysis a = { .n = n, .jobs = jobs };
+		a.flags = calloc(n, 1);
+		a.fwd_off = calloc(n + 1, sizeof(uint32_t));
+		a.fwd = malloc(edges * sizeof(uint32_t));
+		assert_true(a.flags && a.fwd_off && a.fwd);
+		// Blocks 0..K-1 the chain (block 0 rooted), K..K+M-1 the rooted fan.
+		size_t e = 0;
+		for (size_t i = 0; i < n; i++) {
+			a.flags[i] = HS_NODE_USED | HS_NODE_REACHABLE | HS_NODE_REFERENCED;
+			a.fwd_off[i] = (uint32_t)e;
+			if (i + 1 < CLIMB_K)
+				a.fwd[e++] = (uint32_t)(i + 1);
+			else if (i + 1 == CLIMB_K)
+				for (size_t j = 0; j < CLIMB_M; j++)
+					a.fwd[e++] = (uint32_t)(CLIMB_K + j);
+			if (i == 0 || i >= CLIMB_K)
+				a.flags[i] |= HS_NODE_ROOTED;
+		}
+		a.fwd_off[n] = (uint32_t)e;
+		assert_int_equal(e, edges);
+		struct hs_dominators *d;
+		assert_null(hs_dominators_create(&a, &heap, &d));
+		uint64_t chain = 0, all = 0;
+		for (size_t i = 0; i < n; i++)
+			all += hs_block_size(&heap.blocks[i]);
+		for (size_t i = CLIMB_K; i-- > 0;) {
+			chain += hs_block_size(&heap.blocks[i]);
+			assert_int_equal(d->idom[i], i ? i - 1 : n);
+			assert_int_equal(d->retained[i], chain);
+			assert_int_equal(d->retained_count[i], CLIMB_K - i);
+		}
+		for (size_t i = CLIMB_K; i < n; i++) {
+			assert_int_equal(d->idom[i], n);
+			assert_int_equal(d->retained[i], hs_block_size(&heap.blocks[i]));
+			assert_int_equal(d->retained_count[i], 1);
+		}
+		assert_int_equal(d->idom[n], HS_DOM_NONE);
+		assert_int_equal(d->retained[n], all);
+		assert_int_equal(d->retained_count[n], n);
+		hs_dominators_destroy(d);
+		free(a.flags);
+		free(a.fwd_off);
+		free(a.fwd);
+		free(a.rev_off);
+		free(a.rev);
+	}
+	hs_heap_deinit(&heap);
 }
 
 /* A wide graph: 64 globals -> 64 hubs of 2,048 words -> 131,072 leaves (a
@@ -689,6 +764,7 @@ int main(void)
 		cmocka_unit_test(test_shapes),
 		cmocka_unit_test(test_random_graphs),
 		cmocka_unit_test(test_long_chain),
+		cmocka_unit_test(test_dominators_long_climb),
 		cmocka_unit_test(test_wide_graph),
 		cmocka_unit_test(test_next_heap_word),
 		cmocka_unit_test(test_addrmap_lookups),
