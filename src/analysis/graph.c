@@ -345,8 +345,11 @@ static bool u32vec_push(struct u32vec *x, uint32_t value)
 	return true;
 }
 
+/* Each in cache lines of its own: a worker writes its count of words and
+ * its edges' at every word it keeps, and the next one's fields read at
+ * every block would share a line with them. */
 struct worker {
-	const struct hs_graph_input *in;
+	_Alignas(64) const struct hs_graph_input *in;
 	struct hs_analysis *a;
 	size_t first, last;          /* blocks [first, last) */
 	struct u32vec edges;
@@ -518,13 +521,14 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 		jobs = 64;
 	if (n < 4096)
 		jobs = 1;
-	struct worker *w = calloc(64, sizeof(*w));
+	struct worker *w = aligned_alloc(_Alignof(struct worker), 64 * sizeof(*w));
 	uint32_t *degree = hs_array_new(n + 1, sizeof(*degree));
 	if (!degree || !w) {
 		free(w);
 		free(degree);
 		return &hs_error_nomem;
 	}
+	memset(w, 0, 64 * sizeof(*w));
 	uint64_t per = a->used_bytes / jobs + 1, acc = 0;
 	size_t first = 0, k = 0;
 	// Each part's words bound its edges: base[j] is where part j's would
