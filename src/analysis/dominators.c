@@ -107,7 +107,8 @@ static uint32_t eval(struct vx *vx, uint32_t v, uint32_t *path)
 
 // The predecessors of the vertex numbered i are read some vertices before
 // they are needed: the block's reverse edges, then their numbers.  Never
-// the root's (number 0: it is no block).
+// the root's (number 0: it is no block), nor a lone predecessor's (the
+// parent: one_pred).
 static void prefetch_preds(const struct lt *t, size_t i)
 {
 	const struct hs_analysis *a = t->a;
@@ -119,10 +120,22 @@ static void prefetch_preds(const struct lt *t, size_t i)
 	if (i > AHEAD) {
 		uint32_t w = t->vertex[i - AHEAD];
 		uint32_t e = a->rev_off[w], end = a->rev_off[w + 1];
-		__builtin_prefetch(&a->rev[e]);
-		for (uint32_t k = 0; k < 4 && e + k < end; k++)
-			__builtin_prefetch(&t->dfnum[a->rev[e + k]]);
+		if (end - e > 1) {
+			__builtin_prefetch(&a->rev[e]);
+			for (uint32_t k = 0; k < 4 && e + k < end; k++)
+				__builtin_prefetch(&t->dfnum[a->rev[e + k]]);
+		}
 	}
+}
+
+/* A block that one edge leads to (most of a heap's: a list's nodes, a
+ * table's entries) has its parent in the search for its only predecessor,
+ * numbered before it: its semidominator is its parent, read neither from
+ * the reverse edges nor from the numbers.  (A root's child is not one: the
+ * root is a predecessor too.) */
+static bool one_pred(const struct hs_analysis *a, uint32_t w)
+{
+	return a->rev_off[w + 1] - a->rev_off[w] == 1;
 }
 
 /* The semidominators' reads of the predecessors, on the other thread.  A
@@ -169,8 +182,9 @@ static void *ring_fill(void *arg)
 		prefetch_preds(t, i);
 		uint32_t w = t->vertex[i], e0 = a->rev_off[w], e1 = a->rev_off[w + 1];
 		uint32_t pre = t->v[i].parent, nlate = 0;
-		// (A root's child needs no predecessor: the root is the least.)
-		size_t need = t->from_root[w] ? 0 : e1 - e0;
+		// (A root's child needs no predecessor: the root is the least; nor
+		// does a block one edge leads to: one_pred.)
+		size_t need = t->from_root[w] || e1 - e0 == 1 ? 0 : e1 - e0;
 		bool all = need > r->late_cap;
 		if (all)
 			need = 0;
@@ -183,6 +197,8 @@ static void *ring_fill(void *arg)
 		}
 		if (t->from_root[w]) {
 			pre = 0;        // the root has the smallest number of all
+		} else if (e1 - e0 == 1) {
+			// (one_pred: the parent, pre as it is)
 		} else if (all) {
 			nlate = LATE_ALL;
 		} else {
@@ -211,6 +227,8 @@ static void *ring_fill(void *arg)
 static uint32_t late_preds(struct lt *t, uint32_t w, size_t i, uint32_t s, uint32_t *path)
 {
 	const struct hs_analysis *a = t->a;
+	if (one_pred(a, w))
+		return s;
 	for (uint32_t e = a->rev_off[w]; e < a->rev_off[w + 1]; e++) {
 		uint32_t d = t->dfnum[a->rev[e]];
 		if (!d--)
