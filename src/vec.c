@@ -30,6 +30,19 @@ void hs_hint_huge(void *p, size_t bytes)
 #endif
 }
 
+bool hs_populate(void *p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t a = ((uintptr_t)p + HUGE_SMALL - 1) & ~(HUGE_SMALL - 1);
+	uintptr_t e = ((uintptr_t)p + bytes) & ~(HUGE_SMALL - 1);
+	return e <= a || madvise((void *)a, e - a, MADV_POPULATE_WRITE) == 0;
+#else
+	(void)p;
+	(void)bytes;
+	return false;
+#endif
+}
+
 #define MOVE_PAGE ((uintptr_t)2 << 20)
 #define MOVE_MIN ((size_t)8 << 20)
 

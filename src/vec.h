@@ -20,6 +20,7 @@
 #ifndef HS_VEC_H
 #define HS_VEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -33,6 +34,11 @@
  * page.  Only a hint: arrays under 4 MiB, and any failure, are ignored.
  * hs_vec_reserve() calls it; so do the stages' other big arrays. */
 void hs_hint_huge(void *p, size_t bytes);
+
+/* Fault the whole pages of [p, p + bytes) in, writable, without writing
+ * them (MADV_POPULATE_WRITE; faulting a page in never changes what another
+ * thread wrote there): false where the kernel cannot, and nothing done. */
+bool hs_populate(void *p, size_t bytes);
 
 /* An array of n elements of elem bytes (room for one when n is 0), hinted
  * onto huge pages: what a stage keeps per block.  hs_array_zeroed's is all

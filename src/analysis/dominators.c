@@ -4,7 +4,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include "dominators.h"
 #include "graph.h"
 #include "testhook.h"
@@ -182,9 +181,10 @@ static void *ring_fill(void *arg)
 		prefetch_preds(t, i);
 		uint32_t w = t->vertex[i], e0 = a->rev_off[w], e1 = a->rev_off[w + 1];
 		uint32_t pre = t->v[i].parent, nlate = 0;
+		bool lone = e1 - e0 == 1;       // one_pred: the parent, pre as it is
 		// (A root's child needs no predecessor: the root is the least; nor
-		// does a block one edge leads to: one_pred.)
-		size_t need = t->from_root[w] || e1 - e0 == 1 ? 0 : e1 - e0;
+		// does a block one edge leads to.)
+		size_t need = t->from_root[w] || lone ? 0 : e1 - e0;
 		bool all = need > r->late_cap;
 		if (all)
 			need = 0;
@@ -197,8 +197,8 @@ static void *ring_fill(void *arg)
 		}
 		if (t->from_root[w]) {
 			pre = 0;        // the root has the smallest number of all
-		} else if (e1 - e0 == 1) {
-			// (one_pred: the parent, pre as it is)
+		} else if (lone) {
+			// pre as it is
 		} else if (all) {
 			nlate = LATE_ALL;
 		} else {
@@ -364,25 +364,13 @@ static void lt_free(struct lt *t)
 	free(t->from_root);
 }
 
-// Fault the whole pages of [p, p + bytes) in, writable, without writing
-// them, a huge page's worth at a time until *stop: a hint, nothing where the
-// kernel cannot.
-#define POPULATE_STEP ((uintptr_t)2 << 20)
+// hs_populate, a huge page's worth at a time until *stop.
+#define POPULATE_STEP ((size_t)2 << 20)
 static void populate(void *p, size_t bytes, const bool *stop)
 {
-#ifdef MADV_POPULATE_WRITE
-	uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
-	while (a < e && !__atomic_load_n(stop, __ATOMIC_RELAXED)) {
-		uintptr_t b = e - a > POPULATE_STEP ? a + POPULATE_STEP : e;
-		if (madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0)
+	for (size_t at = 0; at < bytes && !__atomic_load_n(stop, __ATOMIC_RELAXED); at += POPULATE_STEP)
+		if (!hs_populate((char *)p + at, bytes - at < POPULATE_STEP ? bytes - at : POPULATE_STEP))
 			break;
-		a = b;
-	}
-#else
-	(void)p;
-	(void)bytes;
-	(void)stop;
-#endif
 }
 
 /* What the depth-first search does not need, done beside it: the reverse

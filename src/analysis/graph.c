@@ -3,7 +3,6 @@
  * It reads only its input (struct hs_graph_input): no session. */
 #include <pthread.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
@@ -707,13 +706,8 @@ static void *prefault_run(void *arg)
 		uintptr_t a = (p0 + lo) & ~(PREFAULT_PAGE - 1), e = (p0 + hi + PREFAULT_PAGE - 1) & ~(PREFAULT_PAGE - 1);
 		a = a < first ? first : a;
 		e = e > last ? last : e;
-#ifdef MADV_POPULATE_WRITE
 		if (e > a)
-			(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
-#else
-		(void)a;
-		(void)e;
-#endif
+			(void)hs_populate((void *)a, e - a);
 	}
 	return NULL;
 }
