@@ -39,6 +39,13 @@ static void add(struct builder *b, uint64_t start, uint64_t end, enum hs_root_ki
 {
 	if (b->err || start >= end)
 		return;
+	// One mapping split in several segments (madvise, mprotect) is one
+	// range: a variable across the cut lies in one root range.
+	struct hs_root_range *last = b->r->n ? &b->r->ranges[b->r->n - 1] : NULL;
+	if (last && last->end == start && last->kind == kind && last->tid == tid && last->module == mod) {
+		last->end = end;
+		return;
+	}
 	if (b->r->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
 		struct hs_root_range *g = realloc(b->r->ranges, cap * sizeof(*g));

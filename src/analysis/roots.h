@@ -2,7 +2,8 @@
  * being inside another allocation.  Writable data of every module (globals),
  * each thread's live stack [sp, top), its TLS block and TCB, its registers, and
  * any other writable memory that is not the allocator's own (memory).  Ranges
- * are sorted by start and do not overlap.
+ * are sorted by start and do not overlap; two that touch differ in kind,
+ * thread or module (a mapping the core splits in several segments is one).
  */
 #ifndef HS_ROOTS_H
 #define HS_ROOTS_H

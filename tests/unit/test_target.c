@@ -21,6 +21,7 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "roots.h"
 #include "synth_core.h"
 #include "target.h"
 
@@ -571,6 +572,47 @@ static void test_set_regs_moves_the_stack(void **state)
 	synth_core_destroy(sc);
 }
 
+/* A stack the core splits in several segments (madvise, mprotect, or a
+ * rewritten program header table) is one root range, and so is other memory
+ * split the same way: a variable across a cut lies in one range (locals.c
+ * names only a variable inside one range of its thread). */
+static void test_split_mapping_is_one_root_range(void **state)
+{
+	(void)state;
+	const uint64_t stack = 0x7ffd00000000, other = 0x7f0000000000;
+	struct synth_core *sc = synth_core_create();
+	struct synth_core_thread th = thread_at(900, stack + 0x100);
+	const uint64_t auxv[][2] = { { AT_PAGESZ, 4096 }, { AT_RANDOM, stack + 0x3f00 } };   // marks [stack]'s top
+	synth_core_add_prstatus(sc, &th);
+	synth_core_add_auxv(sc, auxv, 2);
+	for (uint64_t k = 0; k < 4; k++)
+		synth_core_add_load(sc, stack + k * 0x1000, 0x1000, 0x1000, PF_R | PF_W, NULL);
+	synth_core_add_load(sc, other, 0x1000, 0x1000, PF_R | PF_W, NULL);
+	synth_core_add_load(sc, other + 0x1000, 0x2000, 0x2000, PF_R | PF_W, NULL);
+	synth_core_add_load(sc, other + 0x3000, 0x1000, 0x1000, PF_R, NULL);   // read-only: no root
+	char *path = write_core(sc, "split_stack.core");
+	struct hs_target *t = open_ok(path);
+	assert_int_equal(t->notes.threads[0].stack_hi, stack + 0x4000);
+	struct hs_roots r;
+	const struct hs_roots_input in = { .mem = &t->mem, .notes = &t->notes };
+	assert_null(hs_roots_build(&in, &r));
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.ranges[0].start, other);
+	assert_int_equal(r.ranges[0].end, other + 0x3000);
+	assert_int_equal(r.ranges[0].kind, HS_ROOT_MEMORY);
+	assert_int_equal(r.ranges[1].start, stack + 0x100);
+	assert_int_equal(r.ranges[1].end, stack + 0x4000);
+	assert_int_equal(r.ranges[1].kind, HS_ROOT_STACK);
+	assert_int_equal(r.ranges[1].tid, 900);
+	assert_ptr_equal(hs_roots_find(&r, stack + 0x1ff8), &r.ranges[1]);
+	assert_ptr_equal(hs_roots_find(&r, stack + 0x3ff8), &r.ranges[1]);
+	assert_null(hs_roots_find(&r, stack + 0xf8));   // below sp: dead
+	hs_roots_deinit(&r);
+	hs_target_destroy(t);
+	free(path);
+	synth_core_destroy(sc);
+}
+
 /* A live process: a forked child with two threads, stopped with ptrace. */
 
 #define LIVE_PARENT_VALUE 0x1111111111111111ull
@@ -914,6 +956,7 @@ int main(void)
 		cmocka_unit_test(test_paths_that_are_not_files),
 		cmocka_unit_test(test_open_buffers_copies_and_sorts),
 		cmocka_unit_test(test_set_regs_moves_the_stack),
+		cmocka_unit_test(test_split_mapping_is_one_root_range),
 		cmocka_unit_test_setup_teardown(test_open_pid_of_stopped_child, live_setup, live_teardown),
 		cmocka_unit_test(test_open_pid_of_missing_process),
 		cmocka_unit_test(test_open_pid_of_zombie),
