@@ -350,10 +350,12 @@ static bool u32vec_push(struct u32vec *x, uint32_t value)
 struct worker {
 	_Alignas(64) const struct hs_graph_input *in;
 	struct hs_analysis *a;
-	size_t first, last;          /* blocks [first, last) */
 	struct u32vec edges;
-	bool fixed;                  /* edges is a slice of reserve_edges' array */
-	uint32_t *degree;            /* shared array, each worker writes its own range */
+	bool fixed;                  /* edges is a slice of the reserved array (scan_share's all) */
+	uint32_t *degree;            /* shared array, each worker writes its own blocks' */
+	struct scan_share *share;
+	struct worker *base;         /* the parts: this one is base[me] */
+	size_t nparts, chunk;        /* the chunk its edges go to */
 	size_t not_dumped;
 	bool nomem;
 	/* candidate words waiting for their lookup: value and source block */
@@ -456,113 +458,234 @@ static int scan_precise(struct worker *w, size_t i, uint64_t addr, uint64_t size
 	return 1;
 }
 
+/* The parts share the blocks in batches of SCAN_BATCH: each part has a range
+ * of batches of its own, taken from the front one at a time; a part whose
+ * range is empty takes the back half of the largest range left (a thread
+ * that runs slower, for whatever reason, is not waited for).  A piece of
+ * blocks scanned by one part is a chunk: its edges, in block order, go where
+ * the words before its first block would in one array reserved ahead (a
+ * block has no more edges than words), and the chunks are put one after
+ * another in block order at the end (scan_heap).  Without the reserved array
+ * each part keeps its range and a list of its own. */
+#define SCAN_BATCH 4096
+
+struct scan_chunk {
+	size_t first;                /* block */
+	uint32_t *edges;
+	size_t n;
+};
+
+struct scan_share {
+	pthread_mutex_t lock;
+	size_t front[64], back[64];  /* each part's batches still to scan */
+	size_t batch, nbatches, n;
+	const uint64_t *words;       /* the words before each batch; [nbatches]: all */
+	uint32_t *all;               /* NULL: no stealing */
+	struct scan_chunk *chunks;
+	size_t nchunks, cap;
+};
+
+// The part's next batch [*lo, *hi), its own or, when its range is empty,
+// from the back half of the largest range left: a new chunk of the part's
+// (its edges so far, all looked up, are the old chunk's).  False when no
+// batch is left.
+static bool next_batch(struct worker *w, size_t me, size_t *lo, size_t *hi)
+{
+	struct scan_share *sh = w->share;
+	bool ok = false;
+	pthread_mutex_lock(&sh->lock);
+	if (sh->front[me] == sh->back[me] && sh->all && sh->nchunks < sh->cap) {
+		size_t v = me, most = 1;
+		for (size_t j = 0; j < w->nparts; j++)
+			if (sh->back[j] - sh->front[j] > most) {
+				most = sh->back[j] - sh->front[j];
+				v = j;
+			}
+		if (v != me) {
+			size_t split = sh->back[v] - most / 2;
+			sh->front[me] = split;
+			sh->back[me] = sh->back[v];
+			sh->back[v] = split;
+			sh->chunks[w->chunk].n = w->edges.n;
+			w->chunk = sh->nchunks++;
+			sh->chunks[w->chunk] = (struct scan_chunk){ .first = split * sh->batch,
+								    .edges = sh->all + sh->words[split] };
+			w->edges = (struct u32vec){ .v = sh->chunks[w->chunk].edges, .n = 0,
+						    .cap = sh->words[sh->back[me]] - sh->words[split] };
+		}
+	}
+	if (sh->front[me] < sh->back[me]) {
+		size_t b = sh->front[me]++;
+		*lo = b * sh->batch;
+		*hi = *lo + sh->batch < sh->n ? *lo + sh->batch : sh->n;
+		ok = true;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return ok;
+}
+
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
 	struct hs_memory *mem = w->in->mem;
 	const struct hs_block *blocks = w->in->heap->blocks;
 	const struct hs_segment *seg = NULL;
+	size_t me = (size_t)(w - w->base), lo, hi;
 	w->last_src = w->last_target = UINT32_MAX;
-	for (size_t i = w->first; i < w->last; i++)
-		w->degree[i] = 0;
-	for (size_t i = w->first; i < w->last && !w->nomem; i++) {
-		if (!(w->a->flags[i] & HS_NODE_USED))
-			continue;
-		uint64_t addr = blocks[i].address, size = hs_block_size(&blocks[i]) & ~UINT64_C(7);
-		if (!seg || addr < seg->start || addr + size > seg->start + seg->span)
-			seg = hs_memory_segment(mem, addr);
-		if (!seg || !seg->data || addr + size > seg->start + seg->span || (addr & 7)) {
-			w->not_dumped++;
-			seg = NULL;
-			continue;
-		}
-		const uint64_t *words = (const uint64_t *)(seg->data + (addr - seg->start));
-		if (w->in->pointer_bits) {
-			int r = scan_precise(w, i, addr, size, words);
-			if (r >= 0)
+	while (!w->nomem && next_batch(w, me, &lo, &hi)) {
+		for (size_t i = lo; i < hi; i++)
+			w->degree[i] = 0;
+		for (size_t i = lo; i < hi && !w->nomem; i++) {
+			if (!(w->a->flags[i] & HS_NODE_USED))
 				continue;
+			uint64_t addr = blocks[i].address, size = hs_block_size(&blocks[i]) & ~UINT64_C(7);
+			if (!seg || addr < seg->start || addr + size > seg->start + seg->span)
+				seg = hs_memory_segment(mem, addr);
+			if (!seg || !seg->data || addr + size > seg->start + seg->span || (addr & 7)) {
+				w->not_dumped++;
+				seg = NULL;
+				continue;
+			}
+			const uint64_t *words = (const uint64_t *)(seg->data + (addr - seg->start));
+			if (w->in->pointer_bits) {
+				int r = scan_precise(w, i, addr, size, words);
+				if (r >= 0)
+					continue;
+			}
+			scan_block(w, i, words, size / 8);
 		}
-		scan_block(w, i, words, size / 8);
+		// The batch's words looked up: its edges are all in the list
+		// (the next batch may be another chunk's).
+		if (!w->nomem)
+			flush_words(w);
 	}
-	if (!w->nomem)
-		flush_words(w);
+	if (w->share->all)
+		w->share->chunks[w->chunk].n = w->edges.n;
 	return NULL;
 }
 
-/* The edges of all parts in one array reserved ahead: a part has no more
- * edges than words, part j's start at base[j] (its words before it) with
- * room up to base[j + 1].  Pages never written cost nothing, and a list that
- * never grows is never moved (the first read of moved pages is slow on some
- * virtual machines).  NULL (the parts grow lists of their own) when it
- * cannot be had. */
-static uint32_t *reserve_edges(struct worker *w, size_t k, const uint64_t *base, uint64_t words)
+struct batch_words_part {
+	const struct hs_block *blocks;
+	const uint8_t *flags;
+	size_t n, batch;
+	uint64_t *words;
+	size_t first, last;          /* batches */
+};
+
+static void *batch_words_run(void *arg)
 {
-	// (At most 4 GiB of address space: sizes a hostile core claims bound
-	// nothing real.)
-	if (words < 4096 || words > (UINT64_C(1) << 30))
-		return NULL;
-	uint32_t *all = hs_array_new(words, sizeof(*all));
-	if (!all)
-		return NULL;
-	for (size_t j = 0; j < k; j++) {
-		uint64_t end = j + 1 < k ? base[j + 1] : words;
-		w[j].edges = (struct u32vec){ .v = all + base[j], .n = 0, .cap = end - base[j] };
-		w[j].fixed = true;
+	const struct batch_words_part *p = arg;
+	for (size_t b = p->first; b < p->last; b++) {
+		size_t end = (b + 1) * p->batch < p->n ? (b + 1) * p->batch : p->n;
+		uint64_t acc = 0;
+		for (size_t i = b * p->batch; i < end; i++)
+			if (p->flags[i] & HS_NODE_USED)
+				acc += hs_block_size(&p->blocks[i]) / 8;
+		p->words[b] = acc;
 	}
-	return all;
+	return NULL;
 }
 
-// Split the blocks into jobs parts of about equal bytes to scan.
+static int chunk_cmp(const void *x, const void *y)
+{
+	const struct scan_chunk *a = x, *b = y;
+	return (a->first > b->first) - (a->first < b->first);
+}
+
+// Split the blocks into jobs ranges of about equal bytes to scan, in
+// batches; the parts balance themselves by taking halves of each other's
+// ranges (next_batch).
 static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_analysis *a)
 {
-	size_t n = a->n, jobs = in->jobs > 0 ? (size_t)in->jobs : 1;
+	bool small = hs_test_small_splits();
+	size_t n = a->n, jobs = in->jobs > 0 ? (size_t)in->jobs : 1, batch = small ? 4 : SCAN_BATCH;
 	if (jobs > 64)
 		jobs = 64;
-	if (n < 4096)
+	if (n < (small ? 16 : 4096))
 		jobs = 1;
+	size_t nbatches = (n + batch - 1) / batch;
+	struct scan_share sh = { .batch = batch, .nbatches = nbatches, .n = n };
 	struct worker *w = aligned_alloc(_Alignof(struct worker), 64 * sizeof(*w));
 	uint32_t *degree = hs_array_new(n + 1, sizeof(*degree));
-	if (!degree || !w) {
+	uint64_t *words = malloc((nbatches + 1) * sizeof(*words));
+	// At most one chunk per batch.
+	sh.cap = nbatches + jobs;
+	sh.chunks = malloc(sh.cap * sizeof(*sh.chunks));
+	if (!degree || !w || !words || !sh.chunks) {
 		free(w);
 		free(degree);
+		free(words);
+		free(sh.chunks);
 		return &hs_error_nomem;
 	}
 	memset(w, 0, 64 * sizeof(*w));
-	uint64_t per = a->used_bytes / jobs + 1, acc = 0;
-	size_t first = 0, k = 0;
-	// Each part's words bound its edges: base[j] is where part j's would
-	// start in one array that holds every word (see reserve_edges).
-	uint64_t words = 0, base[65];
-	base[0] = 0;
-	for (size_t i = 0; i < n && k + 1 < jobs; i++) {
-		if (a->flags[i] & HS_NODE_USED) {
-			acc += hs_block_size(&in->heap->blocks[i]);
-			words += hs_block_size(&in->heap->blocks[i]) / 8;
-		}
-		if (acc >= per) {
-			w[k] = (struct worker){ .in = in, .a = a, .first = first, .last = i + 1, .degree = degree };
-			first = i + 1;
-			acc = 0;
-			base[++k] = words;
+	pthread_mutex_init(&sh.lock, NULL);
+	// The words before each batch: a chunk's edges are no more than its
+	// words, so one starting at batch b has room from words[b] on.  Each
+	// batch's words counted by all the parts, then summed up.
+	struct batch_words_part bp[64];
+	for (size_t j = 0; j < jobs; j++)
+		bp[j] = (struct batch_words_part){ in->heap->blocks, a->flags, n, batch, words,
+						   nbatches * j / jobs, nbatches * (j + 1) / jobs };
+	hs_run_parts(jobs, batch_words_run, bp, sizeof(bp[0]));
+	uint64_t acc = 0;
+	for (size_t b = 0; b < nbatches; b++) {
+		uint64_t x = words[b];
+		words[b] = acc;
+		acc += x;
+	}
+	words[nbatches] = acc;
+	sh.words = words;
+	// The first ranges: about equal words each, whole batches.
+	size_t k = 0, from = 0;
+	for (size_t b = 0; b < nbatches && k + 1 < jobs; b++) {
+		if (words[b + 1] - words[from] >= acc / jobs + 1) {
+			sh.front[k] = from;
+			sh.back[k++] = b + 1;
+			from = b + 1;
 		}
 	}
-	w[k++] = (struct worker){ .in = in, .a = a, .first = first, .last = n, .degree = degree };
-	uint32_t *all = reserve_edges(w, k, base, a->used_bytes / 8);
+	sh.front[k] = from;
+	sh.back[k++] = nbatches;
+	// The edges of all parts in one array reserved ahead: pages never
+	// written cost nothing, and a list that never grows is never moved (the
+	// first read of moved pages is slow on some virtual machines).  Without
+	// it (too big for the address space: at most 4 GiB, or none to be had)
+	// the parts grow lists of their own.  (A hostile core's sizes bound
+	// nothing real.)
+	if (acc >= (small ? 1 : 4096) && acc <= (UINT64_C(1) << 30))
+		sh.all = hs_array_new(acc, sizeof(*sh.all));
+	for (size_t j = 0; j < k; j++) {
+		w[j] = (struct worker){ .in = in, .a = a, .degree = degree, .share = &sh, .base = w,
+					.nparts = k, .chunk = j };
+		sh.chunks[j] = (struct scan_chunk){ .first = sh.front[j] * batch };
+		if (sh.all) {
+			sh.chunks[j].edges = sh.all + words[sh.front[j]];
+			w[j].edges = (struct u32vec){ .v = sh.chunks[j].edges, .n = 0,
+						      .cap = words[sh.back[j]] - words[sh.front[j]] };
+			w[j].fixed = true;
+		}
+	}
+	sh.nchunks = k;
 	hs_run_parts(k, worker_run, w, sizeof(w[0]));
+	pthread_mutex_destroy(&sh.lock);
 	bool nomem = false;
 	size_t total = 0, not_dumped = 0;
 	for (size_t j = 0; j < k; j++) {
 		nomem |= w[j].nomem;
-		total += w[j].edges.n;
+		if (!sh.all)
+			sh.chunks[j].n = w[j].edges.n;
 		not_dumped += w[j].not_dumped;
 	}
+	for (size_t c = 0; c < sh.nchunks; c++)
+		total += sh.chunks[c].n;
 	struct hs_error *err = NULL;
 	if (nomem || total > UINT32_MAX) {
 		err = nomem ? &hs_error_nomem : hs_error_create(HS_ERR_HEAP, "more than 4 G pointers in the heap");
 		goto out;
 	}
-	// CSR: offsets are the prefix sums of the degrees; edges are the workers'
-	// lists one after another, which is block order.
+	// CSR: offsets are the prefix sums of the degrees; edges are the
+	// chunks' one after another, which is block order.
 	a->fwd_off = degree;
 	degree = NULL;
 	uint32_t sum = 0;
@@ -572,22 +695,23 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 		sum += d;
 	}
 	a->fwd_off[n] = sum;
-	if (all) {
-		// One reserved array: each part's edges moved down after the one
+	qsort(sh.chunks, sh.nchunks, sizeof(*sh.chunks), chunk_cmp);
+	if (sh.all) {
+		// One reserved array: each chunk's edges moved down after the one
 		// before (by their pages, when far: hs_array_move); the rest
 		// (never written) given back in place.
-		size_t at = w[0].edges.n;
-		for (size_t j = 1; j < k; j++) {
-			if (w[j].edges.n && w[j].edges.v != all + at)
-				hs_array_move(all + at, w[j].edges.v, w[j].edges.n * sizeof(uint32_t));
-			at += w[j].edges.n;
+		size_t at = 0;
+		for (size_t c = 0; c < sh.nchunks; c++) {
+			if (sh.chunks[c].n && sh.chunks[c].edges != sh.all + at)
+				hs_array_move(sh.all + at, sh.chunks[c].edges, sh.chunks[c].n * sizeof(uint32_t));
+			at += sh.chunks[c].n;
 		}
-		uint32_t *g = realloc(all, (total ? total : 1) * sizeof(*g));
-		a->fwd = g ? g : all;
-		all = NULL;
+		uint32_t *g = realloc(sh.all, (total ? total : 1) * sizeof(*g));
+		a->fwd = g ? g : sh.all;
+		sh.all = NULL;
 		goto done;
 	}
-	// The first worker's list grows into the whole edge array (realloc
+	// The first part's list grows into the whole edge array (realloc
 	// usually remaps it in place); each other list is freed once copied.
 	a->fwd = realloc(w[0].edges.v, (total ? total : 1) * sizeof(*a->fwd));
 	hs_hint_huge(a->fwd, total * sizeof(*a->fwd));
@@ -615,7 +739,9 @@ out:
 			free(w[j].edges.v);
 		free(w[j].bits);
 	}
-	free(all);
+	free(sh.all);
+	free(sh.chunks);
+	free(words);
 	free(w);
 	free(degree);
 	return err;
