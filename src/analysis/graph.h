@@ -33,7 +33,8 @@ enum {
 	HS_NODE_USED = 1,
 	HS_NODE_ROOTED = 2,       /* a root word points into it */
 	HS_NODE_REACHABLE = 4,
-	HS_NODE_REFERENCED = 8,   /* another allocation points into it */
+	HS_NODE_REFERENCED = 8,   /* leaked, and another allocation points into it (set on
+				     leaked blocks only: hs_node_unreferenced) */
 	HS_NODE_VPTR = 16,        /* its first word points into a module: maybe a vtable */
 };
 
