@@ -354,8 +354,8 @@ struct worker {
 	bool fixed;                  /* edges is a slice of the reserved array (scan_share's all) */
 	uint32_t *degree;            /* shared array, each worker writes its own blocks' */
 	struct scan_share *share;
-	struct worker *base;         /* the parts: this one is base[me] */
-	size_t nparts, chunk;        /* the chunk its edges go to */
+	size_t me, nparts;           /* this part is number me of nparts */
+	size_t chunk;                /* the chunk its edges go to */
 	size_t not_dumped;
 	bool nomem;
 	/* candidate words waiting for their lookup: value and source block */
@@ -478,7 +478,7 @@ struct scan_chunk {
 struct scan_share {
 	pthread_mutex_t lock;
 	size_t front[64], back[64];  /* each part's batches still to scan */
-	size_t batch, nbatches, n;
+	size_t batch, n;
 	const uint64_t *words;       /* the words before each batch; [nbatches]: all */
 	uint32_t *all;               /* NULL: no stealing */
 	struct scan_chunk *chunks;
@@ -489,9 +489,10 @@ struct scan_share {
 // from the back half of the largest range left: a new chunk of the part's
 // (its edges so far, all looked up, are the old chunk's).  False when no
 // batch is left.
-static bool next_batch(struct worker *w, size_t me, size_t *lo, size_t *hi)
+static bool next_batch(struct worker *w, size_t *lo, size_t *hi)
 {
 	struct scan_share *sh = w->share;
+	size_t me = w->me;
 	bool ok = false;
 	pthread_mutex_lock(&sh->lock);
 	if (sh->front[me] == sh->back[me] && sh->all && sh->nchunks < sh->cap) {
@@ -530,9 +531,9 @@ static void *worker_run(void *arg)
 	struct hs_memory *mem = w->in->mem;
 	const struct hs_block *blocks = w->in->heap->blocks;
 	const struct hs_segment *seg = NULL;
-	size_t me = (size_t)(w - w->base), lo, hi;
+	size_t lo, hi;
 	w->last_src = w->last_target = UINT32_MAX;
-	while (!w->nomem && next_batch(w, me, &lo, &hi)) {
+	while (!w->nomem && next_batch(w, &lo, &hi)) {
 		for (size_t i = lo; i < hi; i++)
 			w->degree[i] = 0;
 		for (size_t i = lo; i < hi && !w->nomem; i++) {
@@ -559,8 +560,7 @@ static void *worker_run(void *arg)
 		if (!w->nomem)
 			flush_words(w);
 	}
-	if (w->share->all)
-		w->share->chunks[w->chunk].n = w->edges.n;
+	w->share->chunks[w->chunk].n = w->edges.n;
 	return NULL;
 }
 
@@ -604,7 +604,7 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 	if (n < (small ? 16 : 4096))
 		jobs = 1;
 	size_t nbatches = (n + batch - 1) / batch;
-	struct scan_share sh = { .batch = batch, .nbatches = nbatches, .n = n };
+	struct scan_share sh = { .batch = batch, .n = n };
 	struct worker *w = aligned_alloc(_Alignof(struct worker), 64 * sizeof(*w));
 	uint32_t *degree = hs_array_new(n + 1, sizeof(*degree));
 	uint64_t *words = malloc((nbatches + 1) * sizeof(*words));
@@ -656,7 +656,7 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 	if (acc >= (small ? 1 : 4096) && acc <= (UINT64_C(1) << 30))
 		sh.all = hs_array_new(acc, sizeof(*sh.all));
 	for (size_t j = 0; j < k; j++) {
-		w[j] = (struct worker){ .in = in, .a = a, .degree = degree, .share = &sh, .base = w,
+		w[j] = (struct worker){ .in = in, .a = a, .degree = degree, .share = &sh, .me = j,
 					.nparts = k, .chunk = j };
 		sh.chunks[j] = (struct scan_chunk){ .first = sh.front[j] * batch };
 		if (sh.all) {
@@ -673,8 +673,6 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 	size_t total = 0, not_dumped = 0;
 	for (size_t j = 0; j < k; j++) {
 		nomem |= w[j].nomem;
-		if (!sh.all)
-			sh.chunks[j].n = w[j].edges.n;
 		not_dumped += w[j].not_dumped;
 	}
 	for (size_t c = 0; c < sh.nchunks; c++)
@@ -695,8 +693,8 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 		sum += d;
 	}
 	a->fwd_off[n] = sum;
-	qsort(sh.chunks, sh.nchunks, sizeof(*sh.chunks), chunk_cmp);
 	if (sh.all) {
+		qsort(sh.chunks, sh.nchunks, sizeof(*sh.chunks), chunk_cmp);
 		// One reserved array: each chunk's edges moved down after the one
 		// before (by their pages, when far: hs_array_move); the rest
 		// (never written) given back in place.
