@@ -197,6 +197,7 @@ void hs_session_destroy(struct hs_session *s)
 	free(s->pool_specs);
 	hs_owners_destroy(s->owners);
 	hs_containers_destroy(s->containers);
+	hs_container_probes_destroy(s->probes);
 	hs_go_goroutines_free(s->goroutines);
 	hs_error_destroy(s->goroutines_error);
 	hs_locals_destroy(s->locals);
@@ -551,6 +552,18 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 	struct hs_error *err = go ? hs_go_roots_build(&gin, &roots, &s->go_mark) : hs_roots_build(&rin, &roots);
 	s->go_rt = s->go_mark.rt;
 	hs_session_time(s, "roots", t0);
+	// The containers' shape probes ride along with the scan (C heaps: Go's
+	// containers are found by their Go types); nearly every command that
+	// builds the graph goes on to the types, which find the containers.
+	// (Made anew for each try: an interrupted scan's are partial.)
+	hs_container_probes_destroy(s->probes);
+	s->probes = NULL;
+	if (!err && !go && !hs_test_probe_after_scan()) {
+		const struct hs_containers_input pin = {
+			.heap = &s->heap, .mem = &s->target->mem, .symbols = s->symbols, .jobs = s->jobs,
+		};
+		s->probes = hs_container_probes_create(&pin);
+	}
 	if (!err) {
 		const struct hs_graph_input in = {
 			.heap = &s->heap, .mem = &s->target->mem, .notes = &s->target->notes,
@@ -559,8 +572,13 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 			.jobs = s->jobs, .exact_pointers = s->exact_pointers,
 			.diags = &s->diags, .timings = &s->timings,
 			.pointer_bits = s->go_mark.pointer_bits, .pointer_ctx = s->go_rt,
+			.visitor = s->probes ? hs_container_probes_visitor(s->probes) : NULL,
 		};
 		err = hs_analysis_create(&in, &roots, &s->analysis);
+	}
+	if (err) {
+		hs_container_probes_destroy(s->probes);
+		s->probes = NULL;
 	}
 	hs_progress_end(s);
 	if (!err)
@@ -708,11 +726,14 @@ struct hs_error *hs_session_need_containers(struct hs_session *s)
 	const struct hs_containers_input in = {
 		.a = s->analysis, .heap = &s->heap, .mem = &s->target->mem, .symbols = s->symbols,
 		.types = s->types, .diags = &s->diags, .go_rt = s->go_rt, .go_block_die = s->go_block_die,
-		.locals = hs_session_locals(s), .jobs = s->jobs,
+		.locals = hs_session_locals(s), .probes = s->probes, .jobs = s->jobs,
 		.ctx = s, .block_field = containers_block_field, .global_field = containers_global_field,
 		.frame_function = containers_frame_function,
 	};
-	return hs_containers_create(&in, &s->containers);
+	struct hs_error *err = hs_containers_create(&in, &s->containers);
+	hs_container_probes_destroy(s->probes);
+	s->probes = NULL;
+	return err;
 }
 
 struct hs_error *hs_session_need_container_anchors(struct hs_session *s)

@@ -66,6 +66,7 @@ struct hs_session {
 	/* Wall seconds per stage, in the order they first ran (--verbose). */
 	struct hs_timings timings;
 	struct hs_containers *containers;      /* containers.c: NULL until needed */
+	struct hs_container_probes *probes;    /* the scan's for them, until they are found */
 	struct hs_owners *owners;              /* owners.c: NULL until needed */
 	struct hs_locals *locals;              /* locals.c: NULL until asked (hs_session_locals) */
 	const char *command;                   /* the command being run (hs_session_run) */

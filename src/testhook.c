@@ -54,3 +54,8 @@ bool hs_test_dominator_buckets(void)
 {
 	return flag_set("HEAPSCOPE_TEST_DOMINATOR_BUCKETS");
 }
+
+bool hs_test_probe_after_scan(void)
+{
+	return flag_set("HEAPSCOPE_TEST_PROBE_AFTER_SCAN");
+}

@@ -31,4 +31,10 @@ bool hs_test_small_splits(void);
  * cover that way too. */
 bool hs_test_dominator_buckets(void);
 
+/* With HEAPSCOPE_TEST_PROBE_AFTER_SCAN=1 in the environment, true: the
+ * containers stage probes the heap's blocks itself, in a pass of its own,
+ * instead of riding along with the scan (hs_container_probes), so that
+ * tests compare the two. */
+bool hs_test_probe_after_scan(void);
+
 #endif

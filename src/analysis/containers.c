@@ -260,7 +260,7 @@ static bool recently_found(const struct hs_containers *cs, uint64_t obj)
  * the order of probing the heap word by word. */
 #define PROBE_STRETCH 262144u   /* blocks */
 
-struct hit { uint64_t obj; uint32_t kind; };
+struct hit { uint64_t obj, at; uint32_t kind; };   /* at: the word probed */
 
 struct probe_part {
 	const struct hs_containers_input *in;
@@ -270,6 +270,41 @@ struct probe_part {
 	size_t n, cap;
 	bool nomem;
 };
+
+// Offer word p of the run [p0, stop) read at base, objects inside [start,
+// end), to the kinds that probe there: at a block's first word those that
+// live in their own allocation, at a heap address those anchored on one.
+static void probe_word(struct probe_part *pp, uint64_t start, uint64_t end, uint64_t p0, uint64_t stop,
+		       const uint8_t *base, uint64_t p, bool heap_word, bool block_start)
+{
+	const struct hs_containers_input *in = pp->in;
+	for (uint32_t k = 0; k < NKINDS; k++) {
+		const struct hs_container_kind *kind = kinds[k];
+		uint64_t obj;
+		if (kind->at_block_start) {
+			if (!block_start)
+				continue;
+			obj = p;
+		} else {
+			if (!heap_word || p - start < 8u * kind->anchor_word)
+				continue;
+			obj = p - 8u * kind->anchor_word;
+		}
+		if (obj + kind->size > end)
+			continue;
+		// Within the run read: no lookup.
+		const uint64_t *w = obj >= p0 && obj + kind->size <= stop
+					    ? (const uint64_t *)(base + (obj - p0))
+					    : (const uint64_t *)hs_memory_span(in->mem, obj, kind->size);
+		if (!w || !kind->probe(&pp->cw, obj, w))
+			continue;
+		if (HS_VEC_GROW(pp->v, pp->cap, pp->n + 1)) {
+			pp->nomem = true;
+			break;
+		}
+		pp->v[pp->n++] = (struct hit){ obj, p, k };
+	}
+}
 
 // Offer the words of [p0, stop), read at base, to every kind's probe: at
 // each word that holds a heap address (every non-empty container has one at
@@ -290,34 +325,7 @@ static void probe_run(struct probe_part *pp, uint64_t start, uint64_t end, ptrdi
 			break;
 		uint64_t p = p0 + 8 * w, v;
 		memcpy(&v, base + 8 * w, 8);
-		bool heap_word = v >= a->map.lo && v < a->map.hi;
-		bool block_start = p == first;
-		for (uint32_t k = 0; k < NKINDS; k++) {
-			const struct hs_container_kind *kind = kinds[k];
-			uint64_t obj;
-			if (kind->at_block_start) {
-				if (!block_start)
-					continue;
-				obj = p;
-			} else {
-				if (!heap_word || p - start < 8u * kind->anchor_word)
-					continue;
-				obj = p - 8u * kind->anchor_word;
-			}
-			if (obj + kind->size > end)
-				continue;
-			// Within the run read: no lookup.
-			const uint64_t *w = obj >= p0 && obj + kind->size <= stop
-						    ? (const uint64_t *)(base + (obj - p0))
-						    : (const uint64_t *)hs_memory_span(in->mem, obj, kind->size);
-			if (!w || !kind->probe(&pp->cw, obj, w))
-				continue;
-			if (HS_VEC_GROW(pp->v, pp->cap, pp->n + 1)) {
-				pp->nomem = true;
-				break;
-			}
-			pp->v[pp->n++] = (struct hit){ obj, k };
-		}
+		probe_word(pp, start, end, p0, stop, base, p, v >= a->map.lo && v < a->map.hi, p == first);
 	}
 }
 
@@ -395,6 +403,133 @@ static void walk_hits(struct discovery *d, struct probe_part *pp)
 	pp->n = 0;
 }
 
+/* The probes the scan runs (hs_container_probes_create): each part of the
+ * scan probes the blocks it reads into a probe_part of its own, and notes
+ * the blocks it could not read; discovery probes those, then walks all the
+ * hits in the order of the words probed, which is the order of probing the
+ * heap word by word, block after block. */
+struct skipped { uint32_t *v; size_t n, cap; };
+
+struct hs_container_probes {
+	struct hs_containers_input in;      /* a: the scan's (begin) */
+	struct hs_scan_visitor visitor;
+	struct probe_part parts[64];
+	struct skipped skipped[64];
+	size_t nparts;
+	bool started;
+};
+
+static bool probes_begin(void *ctx, struct hs_analysis *a, size_t nparts)
+{
+	struct hs_container_probes *p = ctx;
+	// A probe may read beyond its block (a tree's root node): only where
+	// no segment is left to load, which the scan's threads must not do.
+	if (p->started || nparts > 64 || !hs_memory_loaded(p->in.mem))
+		return false;
+	p->in.a = a;
+	p->nparts = nparts;
+	for (size_t k = 0; k < nparts; k++)
+		p->parts[k] = (struct probe_part){ .in = &p->in, .cw = { .in = &p->in } };
+	p->started = true;
+	return true;
+}
+
+static void probes_block(void *ctx, size_t part, size_t i, const uint64_t *words, size_t nwords,
+			 const uint32_t *heap_words, size_t nheap)
+{
+	struct hs_container_probes *p = ctx;
+	struct probe_part *pp = &p->parts[part];
+	const struct hs_block *b = &p->in.heap->blocks[i];
+	if (pp->nomem || (p->in.go_rt && hs_go_span_of(p->in.go_rt, b->address)))
+		return;
+	if (!words) {
+		struct skipped *sk = &p->skipped[part];
+		if (HS_VEC_PUSH(sk->v, sk->n, sk->cap, (uint32_t)i))
+			pp->nomem = true;
+		return;
+	}
+	// The scan reads a block's whole words from its (aligned) start, and
+	// says which hold a heap address: those and the first are probed.
+	uint64_t start = b->address, end = start + hs_block_size(b);
+	const uint8_t *base = (const uint8_t *)words;
+	if (!heap_words) {
+		if (start < end)
+			probe_run(pp, start, end, (ptrdiff_t)i, start, end, base);
+		return;
+	}
+	const struct hs_analysis *a = p->in.a;
+	if (nwords)
+		probe_word(pp, start, end, start, end, base, start, words[0] - a->map.lo < a->map.hi - a->map.lo,
+			   true);
+	for (size_t j = 0; j < nheap && !pp->nomem; j++)
+		if (heap_words[j])
+			probe_word(pp, start, end, start, end, base, start + 8 * (uint64_t)heap_words[j], true, false);
+}
+
+struct hs_container_probes *hs_container_probes_create(const struct hs_containers_input *in)
+{
+	struct hs_container_probes *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->in = *in;
+	p->in.a = NULL;
+	p->in.probes = NULL;
+	p->visitor = (struct hs_scan_visitor){ .ctx = p, .begin = probes_begin, .block = probes_block };
+	return p;
+}
+
+const struct hs_scan_visitor *hs_container_probes_visitor(struct hs_container_probes *p)
+{
+	return &p->visitor;
+}
+
+void hs_container_probes_destroy(struct hs_container_probes *p)
+{
+	if (!p)
+		return;
+	for (size_t k = 0; k < 64; k++) {
+		free(p->parts[k].v);
+		free(p->skipped[k].v);
+	}
+	free(p);
+}
+
+static int hit_cmp(const void *x, const void *y)
+{
+	const struct hit *a = x, *b = y;
+	if (a->at != b->at)
+		return a->at < b->at ? -1 : 1;
+	return (a->kind > b->kind) - (a->kind < b->kind);
+}
+
+// The blocks the scan could not read probed here, then every hit walked
+// in the order of the words probed.
+static void walk_probed(struct discovery *d, struct hs_container_probes *p)
+{
+	const struct hs_heap *heap = d->in->heap;
+	struct probe_part all = { .in = d->in, .cw = { .in = d->in, .cs = d->cs } };
+	for (size_t k = 0; k < p->nparts; k++) {
+		struct probe_part *pp = &p->parts[k];
+		for (size_t j = 0; j < p->skipped[k].n && !pp->nomem; j++) {
+			const struct hs_block *b = &heap->blocks[p->skipped[k].v[j]];
+			probe_range(pp, b->address, b->address + hs_block_size(b), (ptrdiff_t)p->skipped[k].v[j]);
+		}
+		all.nomem |= pp->nomem;
+		if (!all.nomem && pp->n && HS_VEC_GROW(all.v, all.cap, all.n + pp->n))
+			all.nomem = true;
+		if (!all.nomem && pp->n) {
+			memcpy(all.v + all.n, pp->v, pp->n * sizeof(*pp->v));
+			all.n += pp->n;
+		}
+		free(pp->v);
+		pp->v = NULL;
+		pp->n = pp->cap = 0;
+	}
+	qsort(all.v, all.n, sizeof(*all.v), hit_cmp);
+	walk_hits(d, &all);
+	free(all.v);
+}
+
 static void discover(struct discovery *d)
 {
 	const struct hs_containers_input *in = d->in;
@@ -410,10 +545,14 @@ static void discover(struct discovery *d)
 		walk_hits(d, &parts[0]);
 	}
 	d->cs->nroot = d->cs->n;
+	// The heap's blocks: probed by the scan, or here.
+	bool probed = in->probes && in->probes->started && in->probes->in.a == a;
+	if (probed && !d->err)
+		walk_probed(d, in->probes);
 	// Threads only where every segment is loaded already (the scan loaded
 	// them): a probe must not load one.
 	bool two = in->jobs > 1 && in->heap->n >= 2 * 4096 && hs_memory_loaded(in->mem);
-	for (size_t lo = 0; lo < in->heap->n && !d->err; lo += PROBE_STRETCH) {
+	for (size_t lo = 0; !probed && lo < in->heap->n && !d->err; lo += PROBE_STRETCH) {
 		size_t hi = in->heap->n - lo > PROBE_STRETCH ? lo + PROBE_STRETCH : in->heap->n;
 		size_t np = two && hi - lo >= 4096 ? 2 : 1;
 		for (size_t k = 0; k < np; k++) {
@@ -1107,6 +1246,7 @@ struct hs_error *hs_containers_create(const struct hs_containers_input *input, s
 	}
 	struct discovery d = { .in = in, .cs = cs, .dwarf = &dw, .cw = { .in = in, .cs = cs } };
 	discover(&d);
+	cs->in.probes = NULL;       // the session's, and used up
 	hs_containers_dwarf_deinit(&dw);
 	free(d.cw.owned);
 	err = d.err;

@@ -32,6 +32,7 @@
 struct hs_root_range;
 
 struct hs_analysis;
+struct hs_container_probes;
 struct hs_cwalk;
 struct hs_diags;
 struct hs_gort;
@@ -123,6 +124,9 @@ struct hs_containers_input {
 	/* The program's local and TLS variables (locals.h: a stack or TLS word's
 	 * variable and its name, "main::cache"); NULL: none. */
 	struct hs_locals *locals;
+	/* The heap's blocks probed as the scan read them (below); NULL, or
+	 * probes the scan did not run: discovery probes them itself. */
+	struct hs_container_probes *probes;
 	int jobs;                         /* threads discovery may use */
 	void *ctx;                        /* the callbacks' */
 	/* The member at byte off of block b ("next", a Go struct's field). */
@@ -209,6 +213,16 @@ struct hs_go_map_found {
 };
 bool hs_go_map_describe(const struct hs_containers_input *in, size_t i, struct hs_go_map_found *ret);
 void hs_go_map_found_deinit(struct hs_go_map_found *f);
+
+/* The shape probes of the heap's blocks, run by the scan while it reads
+ * them (hs_graph_input's visitor: the heap's bytes are then read once, not
+ * twice).  Made from the input's heap, mem, symbols and go_rt (the analysis
+ * is the one the scan builds), before the analysis; given to
+ * hs_containers_create in its input, which walks what they found as if it
+ * had probed the heap itself.  NULL when out of memory. */
+struct hs_container_probes *hs_container_probes_create(const struct hs_containers_input *in);
+const struct hs_scan_visitor *hs_container_probes_visitor(struct hs_container_probes *p);
+void hs_container_probes_destroy(struct hs_container_probes *p);
 
 /* Find, walk, name and measure every container; type their nodes and
  * elements in in->types (the certain types: hs_session_need_types runs this

@@ -356,6 +356,8 @@ struct worker {
 	struct scan_share *share;
 	size_t me, nparts;           /* this part is number me of nparts */
 	size_t chunk;                /* the chunk its edges go to */
+	const struct hs_scan_visitor *visitor;  /* NULL: none, or it declined */
+	uint32_t *heap_words;        /* the visitor's: the block's words into the heap */
 	size_t not_dumped;
 	bool nomem;
 	/* candidate words waiting for their lookup: value and source block */
@@ -415,13 +417,19 @@ static void scan_block(struct worker *w, size_t i, const uint64_t *words, size_t
 	// (types.c looks only at the blocks flagged here.)
 	if (nwords && in_image(w->a, words[0]))
 		w->a->flags[i] |= HS_NODE_VPTR;
+	uint32_t *heap = w->visitor && nwords <= HS_SCAN_HEAP_WORDS ? w->heap_words : NULL;
+	size_t nheap = 0;
 	for (size_t k = 0; (k = hs_next_heap_word((const uint8_t *)words, k, nwords, lo, hi)) < nwords; k++) {
 		uint64_t v = words[k];
 		w->val[w->nval] = v;
 		w->src[w->nval++] = (uint32_t)i;
+		if (heap)
+			heap[nheap++] = (uint32_t)k;
 		if (w->nval == HS_LOOKUP_BATCH)
 			flush_words(w);
 	}
+	if (w->visitor)
+		w->visitor->block(w->visitor->ctx, w->me, i, words, nwords, heap, nheap);
 }
 
 // Only the words the block's pointer map names (1); -1: no map, scan all.
@@ -545,13 +553,18 @@ static void *worker_run(void *arg)
 			if (!seg || !seg->data || addr + size > seg->start + seg->span || (addr & 7)) {
 				w->not_dumped++;
 				seg = NULL;
+				if (w->visitor)
+					w->visitor->block(w->visitor->ctx, w->me, i, NULL, 0, NULL, 0);
 				continue;
 			}
 			const uint64_t *words = (const uint64_t *)(seg->data + (addr - seg->start));
 			if (w->in->pointer_bits) {
 				int r = scan_precise(w, i, addr, size, words);
-				if (r >= 0)
+				if (r >= 0) {
+					if (w->visitor)
+						w->visitor->block(w->visitor->ctx, w->me, i, NULL, 0, NULL, 0);
 					continue;
+				}
 			}
 			scan_block(w, i, words, size / 8);
 		}
@@ -655,9 +668,18 @@ static struct hs_error *scan_heap(const struct hs_graph_input *in, struct hs_ana
 	// nothing real.)
 	if (acc >= (small ? 1 : 4096) && acc <= (UINT64_C(1) << 30))
 		sh.all = hs_array_new(acc, sizeof(*sh.all));
+	// The visitor is told each block's heap words (when it can be: else it
+	// is not started at all).
+	const struct hs_scan_visitor *visitor = NULL;
+	uint32_t *heap_words[64] = { NULL };
+	bool have = in->visitor != NULL;
+	for (size_t j = 0; have && j < k; j++)
+		have = (heap_words[j] = malloc(HS_SCAN_HEAP_WORDS * sizeof(uint32_t))) != NULL;
+	if (have && in->visitor->begin(in->visitor->ctx, a, k))
+		visitor = in->visitor;
 	for (size_t j = 0; j < k; j++) {
 		w[j] = (struct worker){ .in = in, .a = a, .degree = degree, .share = &sh, .me = j,
-					.nparts = k, .chunk = j };
+					.nparts = k, .chunk = j, .visitor = visitor, .heap_words = heap_words[j] };
 		sh.chunks[j] = (struct scan_chunk){ .first = sh.front[j] * batch };
 		if (sh.all) {
 			sh.chunks[j].edges = sh.all + words[sh.front[j]];
@@ -736,6 +758,7 @@ out:
 		if (!w[j].fixed)
 			free(w[j].edges.v);
 		free(w[j].bits);
+		free(w[j].heap_words);
 	}
 	free(sh.all);
 	free(sh.chunks);

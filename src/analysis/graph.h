@@ -201,6 +201,8 @@ void hs_prefault(void *const *p, const size_t *bytes, size_t n, int jobs);
 #define HS_LOOKUP_BATCH 256
 void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64_t *ret, size_t n);
 
+struct hs_scan_visitor;
+
 /* What the graph stage reads; nothing else (the session fills it in). */
 struct hs_graph_input {
 	const struct hs_heap *heap;
@@ -218,6 +220,27 @@ struct hs_graph_input {
 	 * scanned).  Called from the scan threads.  NULL: every word. */
 	int (*pointer_bits)(const void *ctx, uint64_t addr, uint64_t size, uint64_t *bits);
 	const void *pointer_ctx;
+	/* Shown every used block's words as the scan reads them (containers.c's
+	 * shape probes ride along: one pass over the heap's bytes, not two).
+	 * NULL: none. */
+	const struct hs_scan_visitor *visitor;
+};
+
+/* begin(), once before the scan's parts start, gets the analysis as built
+ * so far (blocks' flags, the address map) and the number of parts; false:
+ * no visits.  block() is called on part `part`'s thread for each used block
+ * it scans, in block order within each run of blocks the part takes, with
+ * the block's words while they are in cache and which of them hold an
+ * address in [map.lo, map.hi) (heap_words, ascending; NULL: not told, for a
+ * block of more than HS_SCAN_HEAP_WORDS words); words NULL when the scan
+ * did not read the block whole (not all dumped, misaligned, or scanned by
+ * its pointer map): the visitor reads it itself, later. */
+#define HS_SCAN_HEAP_WORDS 65536
+struct hs_scan_visitor {
+	void *ctx;
+	bool (*begin)(void *ctx, struct hs_analysis *a, size_t nparts);
+	void (*block)(void *ctx, size_t part, size_t i, const uint64_t *words, size_t nwords,
+		      const uint32_t *heap_words, size_t nheap);
 };
 /* The pointer graph from the roots (roots.c's, taken over: freed with the
  * analysis, or here on failure). */

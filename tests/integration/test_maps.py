@@ -21,6 +21,7 @@ chosen entries (key, node, value).  Every check is EXACT:
 * chain: a session's chain names its key: g_sessions["session-000012-api"].
 * owners: g_sessions alone retains what the truth says.
 """
+import json
 import os
 import re
 import subprocess
@@ -130,6 +131,29 @@ class MapsBase:
             self.assertEqual((c["family"], c["count"]), ("ghash", 0), "an unexpected container: %s" % c)
             self.assertRegex(c["anchor"] or "", r"^libglib", "an unexpected container: %s" % c)
         self.assertLessEqual(len(extra), 2)
+
+    def test_probes_in_the_scan(self):
+        """The containers' shape probes ride along with the pointer scan; run
+        in a pass of their own over the heap instead, they find the same
+        containers in the same order, and type the same blocks.  Small
+        splits: the scan's two parts take each other's blocks all the time,
+        so that the hits come from many pieces."""
+        for cmd in (["maps"], ["histogram", "--used", "--by", "type"], ["leaks", "--list"]):
+            docs = []
+            for alone in (False, True):
+                os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"] = "1"
+                if alone:
+                    os.environ["HEAPSCOPE_TEST_PROBE_AFTER_SCAN"] = "1"
+                try:
+                    r = hslib.run(["--json", "--jobs", "2", self.core] + cmd)
+                finally:
+                    del os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"]
+                    os.environ.pop("HEAPSCOPE_TEST_PROBE_AFTER_SCAN", None)
+                self.assertEqual(r.status, 0, r.describe())
+                docs.append(json.loads(r.stdout))
+            self.assertEqual(docs[0], docs[1], " ".join(cmd))
+            if cmd == ["maps"]:
+                self.assertGreaterEqual(len(docs[0]["containers"]), len(self.truth["containers"]))
 
     def test_corrupt(self):
         """Broken containers: with DWARF listed as corrupt, with a diagnostic

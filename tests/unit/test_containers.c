@@ -43,7 +43,9 @@ static uint64_t float_word(float f)
 	return bits;
 }
 
-static struct hs_session *open_synth(struct synth *x)
+/* heap_region: the blocks' memory is an allocator's heap, not a root (the
+ * containers in blocks are then found by probing the heap's blocks). */
+static struct hs_session *open_synth_jobs(struct synth *x, int jobs, bool heap_region)
 {
 	struct hs_segment seg = { .start = BASE, .end = BASE + SIZE, .filesz = SIZE, .data = x->mem,
 				  .flags = HS_SEG_R | HS_SEG_W };
@@ -52,6 +54,16 @@ static struct hs_session *open_synth(struct synth *x)
 	struct hs_session *s = calloc(1, sizeof(*s));
 	assert_non_null(s);
 	s->target = t;
+	s->jobs = jobs;
+	if (heap_region) {
+		s->desc = calloc(1, sizeof(*s->desc));
+		assert_non_null(s->desc);
+		s->ndesc = s->capdesc = 1;
+		s->desc[0].regions = calloc(1, sizeof(*s->desc[0].regions));
+		assert_non_null(s->desc[0].regions);
+		s->desc[0].regions[0] = (struct hs_region){ .start = HEAP, .end = BLOCK(NBLOCKS), .kind = HS_REGION_HEAP };
+		s->desc[0].nregions = s->desc[0].capregions = 1;
+	}
 	hs_diags_init(&s->diags);
 	hs_heap_init(&s->heap);
 	for (unsigned i = 0; i < NBLOCKS; i++)
@@ -62,6 +74,11 @@ static struct hs_session *open_synth(struct synth *x)
 	assert_null(hs_session_need_types(s));
 	assert_null(hs_session_need_container_retained(s));
 	return s;
+}
+
+static struct hs_session *open_synth(struct synth *x)
+{
+	return open_synth_jobs(x, 0, false);
 }
 
 /* A libstdc++ _Hashtable at obj (containers_hashtable.c's layout): nodes
@@ -296,6 +313,46 @@ static void test_rbtree_too_deep(void **state)
 
 /* Root memory and blocks full of words that point into the heap, at block
  * starts and inside, with small integers between: no container. */
+/* Two tables in heap blocks (an allocator's heap, not roots) claim the same
+ * nodes: the first in address order is the container, the other's walk
+ * finds them taken.  The scan
+ * probes the heap's blocks as it reads them; here on two parts cut small
+ * and run one after the other, so that the first part, done with its half,
+ * takes the back half of the second's (blocks 192-255) before blocks
+ * 144-159: its hits come out of address order, and are walked in it all the
+ * same, as when the containers stage probes the heap on its own. */
+static void test_heap_tables_in_address_order(void **state)
+{
+	(void)state;
+	static struct synth x;
+	static const unsigned shared[] = { 152, 153, 154 };
+	static const unsigned first[][2] = { { 0, 0 }, { 3, 2 } };
+	const struct ht a = { .obj = BLOCK(150), .bucket_block = 151, .bucket_count = 5, .nodes = shared, .nn = 3,
+			      .count = 3, .first_of = first, .nfirst = 2 };
+	struct ht b = a;
+	b.obj = BLOCK(200);
+	b.bucket_block = 201;
+	setenv("HEAPSCOPE_TEST_SMALL_SPLITS", "1", 1);
+	setenv("HEAPSCOPE_TEST_NO_THREADS", "1", 1);
+	for (int alone = 0; alone < 2; alone++) {
+		if (alone)
+			setenv("HEAPSCOPE_TEST_PROBE_AFTER_SCAN", "1", 1);
+		memset(&x, 0, sizeof(x));
+		put_ht(&x, &b);
+		put_ht(&x, &a);
+		struct hs_session *s = open_synth_jobs(&x, 2, true);
+		const struct hs_container *c = at(s, a.obj);
+		assert_non_null(c);
+		assert_int_equal(c->count, 3);
+		assert_null(at(s, b.obj));
+		assert_int_equal(s->containers->n, 1);
+		hs_session_destroy(s);
+	}
+	unsetenv("HEAPSCOPE_TEST_PROBE_AFTER_SCAN");
+	unsetenv("HEAPSCOPE_TEST_NO_THREADS");
+	unsetenv("HEAPSCOPE_TEST_SMALL_SPLITS");
+}
+
 static void test_no_false_positives(void **state)
 {
 	(void)state;
@@ -326,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_rbtree_good),
 		cmocka_unit_test(test_rbtree_broken),
 		cmocka_unit_test(test_rbtree_too_deep),
+		cmocka_unit_test(test_heap_tables_in_address_order),
 		cmocka_unit_test(test_no_false_positives),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
