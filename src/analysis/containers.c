@@ -296,7 +296,9 @@ static void probe_word(struct probe_part *pp, uint64_t start, uint64_t end, uint
 		const uint64_t *w = obj >= p0 && obj + kind->size <= stop
 					    ? (const uint64_t *)(base + (obj - p0))
 					    : (const uint64_t *)hs_memory_span(in->mem, obj, kind->size);
-		if (!w || !kind->probe(&pp->cw, obj, w))
+		if (!w || (kind->filter_mask && (w[kind->filter_word] & kind->filter_mask) - kind->filter_lo >
+						   kind->filter_hi - kind->filter_lo) ||
+		    !kind->probe(&pp->cw, obj, w))
 			continue;
 		if (HS_VEC_GROW(pp->v, pp->cap, pp->n + 1)) {
 			pp->nomem = true;

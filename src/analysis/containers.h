@@ -161,6 +161,12 @@ struct hs_container_kind {
 	uint32_t anchor_word;       /* else: probe where word [anchor_word] holds a heap
 	                               address (true of every non-empty instance) */
 	enum hs_key_kind key_kind;  /* default key storage */
+	/* What probe() checks first, as data: word filter_word of the object,
+	 * masked with filter_mask, lies in [filter_lo, filter_hi].  Nearly
+	 * every word offered fails it, and the probing loop tests it without
+	 * a call.  filter_mask 0: none. */
+	uint32_t filter_word;
+	uint64_t filter_mask, filter_lo, filter_hi;
 	bool (*probe)(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w);
 	bool (*walk)(struct hs_cwalk *cw, uint64_t addr, const uint64_t *w);
 	/* The key of node (as walk() reports it to entry()); false if none. */

@@ -105,6 +105,7 @@ const struct hs_container_kind hs_kind_ghash = {
 	.size = 8 * GH_WORDS,
 	.anchor_word = GH_KEYS,
 	.key_kind = HS_KEY_CSTRING_PTR,
+	.filter_word = GH_SIZE, .filter_mask = UINT64_MAX, .filter_lo = GH_MIN_SIZE, .filter_hi = GH_MAX_SIZE,
 	.probe = gh_probe,
 	.walk = gh_walk,
 };

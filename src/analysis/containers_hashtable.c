@@ -177,6 +177,7 @@ const struct hs_container_kind hs_kind_hashtable = {
 	.size = 8 * HT_WORDS,
 	.anchor_word = HT_BEFORE_BEGIN,
 	.key_kind = HS_KEY_UNKNOWN,
+	.filter_word = HT_BUCKET_COUNT, .filter_mask = UINT64_MAX, .filter_lo = 1, .filter_hi = HT_MAX_BUCKETS,
 	.probe = ht_probe,
 	.walk = ht_walk,
 	.node_key = ht_node_key,

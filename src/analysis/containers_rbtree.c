@@ -124,6 +124,7 @@ const struct hs_container_kind hs_kind_rbtree = {
 	.size = 8 * RB_WORDS,
 	.anchor_word = RB_ROOT,
 	.key_kind = HS_KEY_UNKNOWN,
+	.filter_word = RB_COLOR, .filter_mask = UINT32_MAX, .filter_lo = RB_RED, .filter_hi = RB_RED,
 	.probe = rb_probe,
 	.walk = rb_walk,
 	.node_key = rb_node_key,

@@ -129,6 +129,7 @@ const struct hs_container_kind hs_kind_uthash = {
 	.size = 8 * UT_WORDS,
 	.at_block_start = true,
 	.key_kind = HS_KEY_BYTES,
+	.filter_word = UT_SIGWORD, .filter_mask = UINT32_MAX, .filter_lo = UT_SIGNATURE, .filter_hi = UT_SIGNATURE,
 	.probe = ut_probe,
 	.walk = ut_walk,
 	.node_key = ut_node_key,
