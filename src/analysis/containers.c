@@ -527,7 +527,8 @@ static void walk_probed(struct discovery *d, struct hs_container_probes *p)
 		pp->v = NULL;
 		pp->n = pp->cap = 0;
 	}
-	qsort(all.v, all.n, sizeof(*all.v), hit_cmp);
+	if (all.n)
+		qsort(all.v, all.n, sizeof(*all.v), hit_cmp);
 	walk_hits(d, &all);
 	free(all.v);
 }

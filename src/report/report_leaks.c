@@ -1560,9 +1560,11 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 {
 	struct hs_analysis *a = s->analysis;
 	size_t budget = 4 * a->n + 1024;   // climbing: linear in the heap at most
-	size_t nwant = 0, cap = nrows + 16;
-	uint32_t *want = malloc(cap * sizeof(*want));
-	if (!want)
+	// The blocks whose roots are wanted: the rooted rows and the rows the
+	// shared ones are reached through (up to 3 each), in any order.
+	size_t nwant = 0, cap = 0;
+	uint32_t *want = NULL;
+	if (HS_VEC_GROW(want, cap, nrows + 16))
 		return &hs_error_nomem;
 	for (size_t k = 0; k < nrows; k++) {
 		uint32_t b = rows[k];
@@ -1573,7 +1575,10 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 		}
 		if (a->flags[b] & HS_NODE_ROOTED) {
 			own[k].kind = OWNER_ROOT;
-			want[nwant++] = b;
+			if (HS_VEC_PUSH(want, nwant, cap, b)) {
+				free(want);
+				return &hs_error_nomem;
+			}
 			continue;
 		}
 		own[k].kind = OWNER_SHARED;
@@ -1594,15 +1599,10 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 				continue;
 			}
 			own[k].via[own[k].nvia++] = t;
-			if (nwant == cap) {
-				uint32_t *g = realloc(want, (cap *= 2) * sizeof(*want));
-				if (!g) {
-					free(want);
-					return &hs_error_nomem;
-				}
-				want = g;
+			if (HS_VEC_PUSH(want, nwant, cap, t)) {
+				free(want);
+				return &hs_error_nomem;
 			}
-			want[nwant++] = t;
 		}
 	}
 	qsort(want, nwant, sizeof(*want), u32_cmp);

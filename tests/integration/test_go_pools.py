@@ -128,6 +128,21 @@ class OwnersCore:
         self.assertRegex(text, r"in goroutine \d+ \(main.holdBlob\), frame of main.holdBlob "
                                r"\(a live pointer by its stack map\)")
 
+    def test_top_of_every_object(self):
+        """top with a limit past every object: 41 of them are reached from
+        several roots, and their owners are the rows they are reached
+        through, gathered with the rooted rows' (that list once overflowed
+        its array: a crash at exit, or a heap overflow under ASan).  The
+        first rows are those of a short top, owners and all."""
+        full = hslib.run_json([self.core, "top", "--limit", "100000"], timeout=120)
+        self.assertFalse(full["objects_truncated"])
+        self.assertEqual(len(full["objects"]), full["objects_total"])
+        kinds = [o["owner"]["kind"] for o in full["objects"]]
+        self.assertGreater(kinds.count("shared"), 16)
+        self.assertTrue(all(o["owner"]["name"] for o in full["objects"]))
+        short = hslib.run_json([self.core, "top", "--limit", "20"], timeout=120)
+        self.assertEqual(short["objects"], full["objects"][:20])
+
     def test_no_thread_stacks_on_a_go_heap(self):
         # Goroutine stacks are named by their goroutine; the Ms' own stacks
         # are not roots.
