@@ -401,6 +401,64 @@ static void *prepare(void *arg)
 	return NULL;
 }
 
+/* The last step, by number, in parts: each vertex's own bytes and count
+ * (SUM_OWN: its block's size, read at random), then (on one thread, in
+ * reverse order: every vertex is whole when it is added to its idom) the
+ * sums up the dominator tree, then (SUM_PUT) each one's results written by
+ * block, at random.  Only the sums depend on one another; the reads and
+ * writes by block, the misses, are shared out. */
+enum { SUM_OWN, SUM_PUT };
+struct sum_part {
+	struct lt *t;
+	const struct hs_heap *heap;
+	uint64_t *retained;
+	uint32_t *count;
+	size_t first, last;         /* numbers */
+	int step;
+};
+
+static void *sum_run(void *arg)
+{
+	const struct sum_part *sp = arg;
+	struct lt *t = sp->t;
+	struct vx *vx = t->v;
+	const struct hs_block *blocks = sp->heap->blocks;
+	for (size_t i = sp->first; i < sp->last; i++) {
+		uint32_t b = t->vertex[i];
+		if (sp->step == SUM_OWN) {
+			if (i + AHEAD < sp->last)
+				__builtin_prefetch(&blocks[t->vertex[i + AHEAD]]);
+			// (Number 0 is the virtual root: no block.)
+			vx[i].retained = i ? hs_block_size(&blocks[b]) : 0;
+			vx[i].parent = i ? 1 : 0;
+			continue;
+		}
+		if (i + AHEAD < sp->last) {
+			uint32_t ahead = t->vertex[i + AHEAD];
+			__builtin_prefetch(&sp->retained[ahead], 1);
+			__builtin_prefetch(&sp->count[ahead], 1);
+			__builtin_prefetch(&t->dfnum[ahead], 1);
+		}
+		uint32_t up = vx[i].ancestor;
+		sp->retained[b] = vx[i].retained;
+		sp->count[b] = vx[i].parent;
+		t->dfnum[b] = up == NONE ? NONE : t->vertex[up];
+	}
+	return NULL;
+}
+
+static void sum_step(struct lt *t, const struct hs_heap *heap, uint64_t *retained, uint32_t *count, int step)
+{
+	struct sum_part parts[2];
+	// (Tests cut it small: a few vertices are two parts.)
+	size_t np = t->a->jobs > 1 && t->count >= (hs_test_small_splits() ? 2 : 65536) ? 2 : 1;
+	for (size_t k = 0; k < np; k++)
+		parts[k] = (struct sum_part){ .t = t, .heap = heap, .retained = retained, .count = count,
+					      .first = t->count * k / np, .last = t->count * (k + 1) / np,
+					      .step = step };
+	hs_run_parts(np, sum_run, parts, sizeof(parts[0]));
+}
+
 struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_heap *heap,
 				      struct hs_dominators **ret)
 {
@@ -482,13 +540,9 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 	// A vertex's retained bytes and count are whole once every later
 	// number (all it dominates) has added its own to its idom's: summed by
 	// number in v (the forest and the parents are done with: the bytes in
-	// retained, the count in parent), each written by block as it is whole.
+	// retained, the count in parent), then written by block (sum_run).
 	// Blocks never numbered (no used allocations) have none.
 	struct vx *vx = t.v;
-	for (size_t i = 0; i < t.count; i++) {
-		vx[i].retained = 0;
-		vx[i].parent = 0;
-	}
 	for (size_t b = 0; b < m; b++) {
 		if (!t.dfnum[b]) {
 			t.dfnum[b] = NONE;
@@ -496,22 +550,15 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 			retained[b] = 0;
 		}
 	}
+	sum_step(&t, heap, retained, pos, SUM_OWN);
 	for (size_t i = t.count; i-- > 0;) {
-		if (i > AHEAD)
-			__builtin_prefetch(&heap->blocks[t.vertex[i - AHEAD]]);
-		uint32_t b = t.vertex[i], up = vx[i].ancestor;
-		if (i) {
-			vx[i].retained += hs_block_size(&heap->blocks[b]);
-			vx[i].parent++;
-		}
+		uint32_t up = vx[i].ancestor;
 		if (up != NONE) {
 			vx[up].retained += vx[i].retained;
 			vx[up].parent += vx[i].parent;
 		}
-		retained[b] = vx[i].retained;
-		pos[b] = vx[i].parent;
-		t.dfnum[b] = up == NONE ? NONE : t.vertex[up];
 	}
+	sum_step(&t, heap, retained, pos, SUM_PUT);
 	d->idom = t.dfnum;
 	t.dfnum = NULL;
 	d->retained = retained;

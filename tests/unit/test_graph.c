@@ -113,7 +113,7 @@ static void reach(const struct world *w, const bool *seed, size_t removed, bool 
 
 struct expected {
 	bool anchored[MAXN], leaked[MAXN], unreferenced[MAXN];
-	uint64_t retained[MAXN];
+	uint64_t retained[MAXN], retained_count[MAXN];
 	bool dom[MAXN][MAXN];       /* dom[d][v]: every path from the root to v passes d */
 	size_t idom[MAXN];          /* the strict dominator nearest v; n: the root */
 };
@@ -144,15 +144,17 @@ static void expect(const struct world *w, bool exact, struct expected *e)
 		}
 	}
 	for (size_t d = 0; d < w->n; d++) {
-		e->retained[d] = 0;
+		e->retained[d] = e->retained_count[d] = 0;
 		if (!w->used[d])
 			continue;
 		bool without[MAXN];
 		reach(w, root_child, d, without, exact);
 		for (size_t v = 0; v < w->n; v++) {
 			e->dom[d][v] = w->used[v] && (v == d || !without[v]);
-			if (e->dom[d][v])
+			if (e->dom[d][v]) {
 				e->retained[d] += w->size[v];
+				e->retained_count[d]++;
+			}
 		}
 	}
 	// A vertex's strict dominators form a chain: the nearest is the one
@@ -216,6 +218,7 @@ static void check_jobs(const struct world *w, bool exact, int jobs)
 		assert_int_equal(!!(a->flags[i] & HS_NODE_REACHABLE), e->anchored[i]);
 		if (w->used[i]) {
 			assert_int_equal(s->dominators->retained[i], e->retained[i]);
+			assert_int_equal(s->dominators->retained_count[i], e->retained_count[i]);
 			assert_int_equal(s->dominators->idom[i], e->idom[i]);
 		} else {
 			assert_int_equal(s->dominators->idom[i], HS_DOM_NONE);
