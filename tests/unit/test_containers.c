@@ -4,6 +4,9 @@
  * outside its nodes, a tree whose child names another parent, a tree deeper
  * than red-black allows, a wrong colour, are never called containers (no
  * DWARF vouches for them); and words that only look like pointers make none.
+ * Tables in heap blocks, probed as the scan reads the blocks, are walked in
+ * address order however the scan's parts took the blocks, and one in a
+ * block cut short by the end of the core is probed all the same.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,7 +47,10 @@ static uint64_t float_word(float f)
 }
 
 /* heap_region: the blocks' memory is an allocator's heap, not a root (the
- * containers in blocks are then found by probing the heap's blocks). */
+ * containers in blocks are then found by probing the heap's blocks), up to
+ * the end of the segment and beyond; with it, one more block of BLOCK_SIZE
+ * bytes at TAIL, its last bytes past the segment: not in the core. */
+#define TAIL (BASE + SIZE - 0x40)
 static struct hs_session *open_synth_jobs(struct synth *x, int jobs, bool heap_region)
 {
 	struct hs_segment seg = { .start = BASE, .end = BASE + SIZE, .filesz = SIZE, .data = x->mem,
@@ -61,13 +67,15 @@ static struct hs_session *open_synth_jobs(struct synth *x, int jobs, bool heap_r
 		s->ndesc = s->capdesc = 1;
 		s->desc[0].regions = calloc(1, sizeof(*s->desc[0].regions));
 		assert_non_null(s->desc[0].regions);
-		s->desc[0].regions[0] = (struct hs_region){ .start = HEAP, .end = BLOCK(NBLOCKS), .kind = HS_REGION_HEAP };
+		s->desc[0].regions[0] = (struct hs_region){ .start = HEAP, .end = TAIL + 0x1000, .kind = HS_REGION_HEAP };
 		s->desc[0].nregions = s->desc[0].capregions = 1;
 	}
 	hs_diags_init(&s->diags);
 	hs_heap_init(&s->heap);
 	for (unsigned i = 0; i < NBLOCKS; i++)
 		assert_null(hs_heap_add(&s->heap, BLOCK(i), BLOCK_SIZE, HS_WHERE_USED, 0));
+	if (heap_region)
+		assert_null(hs_heap_add(&s->heap, TAIL, BLOCK_SIZE, HS_WHERE_USED, 0));
 	size_t dropped;
 	assert_null(hs_heap_finish(&s->heap, &dropped));
 	s->heap_done = true;
@@ -353,6 +361,32 @@ static void test_heap_tables_in_address_order(void **state)
 	unsetenv("HEAPSCOPE_TEST_SMALL_SPLITS");
 }
 
+/* A table in a block whose end is not in the core: the scan does not read
+ * the block, and discovery probes what of it was dumped. */
+static void test_heap_table_in_a_block_cut_short(void **state)
+{
+	(void)state;
+	static struct synth x;
+	static const unsigned nodes[] = { 11, 12, 13 };
+	static const unsigned first[][2] = { { 0, 0 }, { 3, 2 } };
+	const struct ht h = { .obj = TAIL, .bucket_block = 10, .bucket_count = 5, .nodes = nodes, .nn = 3,
+			      .count = 3, .first_of = first, .nfirst = 2 };
+	for (int alone = 0; alone < 2; alone++) {
+		if (alone)
+			setenv("HEAPSCOPE_TEST_PROBE_AFTER_SCAN", "1", 1);
+		memset(&x, 0, sizeof(x));
+		put_ht(&x, &h);
+		struct hs_session *s = open_synth_jobs(&x, 2, true);
+		const struct hs_container *c = at(s, h.obj);
+		assert_non_null(c);
+		assert_int_equal(c->count, 3);
+		assert_int_equal(c->buckets, 5);
+		assert_int_equal(s->containers->n, 1);
+		hs_session_destroy(s);
+	}
+	unsetenv("HEAPSCOPE_TEST_PROBE_AFTER_SCAN");
+}
+
 static void test_no_false_positives(void **state)
 {
 	(void)state;
@@ -384,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_rbtree_broken),
 		cmocka_unit_test(test_rbtree_too_deep),
 		cmocka_unit_test(test_heap_tables_in_address_order),
+		cmocka_unit_test(test_heap_table_in_a_block_cut_short),
 		cmocka_unit_test(test_no_false_positives),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
