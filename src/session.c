@@ -527,6 +527,13 @@ struct hs_error *hs_session_go_unsupported(struct hs_session *s, const char *wha
 	return NULL;
 }
 
+// The containers' probes of the scan: used up, or partial.
+static void drop_probes(struct hs_session *s)
+{
+	hs_container_probes_destroy(s->probes);
+	s->probes = NULL;
+}
+
 struct hs_error *hs_session_need_analysis(struct hs_session *s)
 {
 	if (s->analysis)
@@ -556,8 +563,7 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 	// containers are found by their Go types); nearly every command that
 	// builds the graph goes on to the types, which find the containers.
 	// (Made anew for each try: an interrupted scan's are partial.)
-	hs_container_probes_destroy(s->probes);
-	s->probes = NULL;
+	drop_probes(s);
 	if (!err && !go && !hs_test_probe_after_scan()) {
 		const struct hs_containers_input pin = {
 			.heap = &s->heap, .mem = &s->target->mem, .symbols = s->symbols, .jobs = s->jobs,
@@ -576,10 +582,8 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 		};
 		err = hs_analysis_create(&in, &roots, &s->analysis);
 	}
-	if (err) {
-		hs_container_probes_destroy(s->probes);
-		s->probes = NULL;
-	}
+	if (err)
+		drop_probes(s);
 	hs_progress_end(s);
 	if (!err)
 		return go_command_check(s, true);
@@ -731,8 +735,7 @@ struct hs_error *hs_session_need_containers(struct hs_session *s)
 		.frame_function = containers_frame_function,
 	};
 	struct hs_error *err = hs_containers_create(&in, &s->containers);
-	hs_container_probes_destroy(s->probes);
-	s->probes = NULL;
+	drop_probes(s);
 	return err;
 }
 

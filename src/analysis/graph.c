@@ -533,6 +533,13 @@ static bool next_batch(struct worker *w, size_t *lo, size_t *hi)
 	return ok;
 }
 
+// Block i is not scanned word by word: the visitor reads it itself.
+static void visit_unread(struct worker *w, size_t i)
+{
+	if (w->visitor)
+		w->visitor->block(w->visitor->ctx, w->me, i, NULL, 0, NULL, 0);
+}
+
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
@@ -553,16 +560,14 @@ static void *worker_run(void *arg)
 			if (!seg || !seg->data || addr + size > seg->start + seg->span || (addr & 7)) {
 				w->not_dumped++;
 				seg = NULL;
-				if (w->visitor)
-					w->visitor->block(w->visitor->ctx, w->me, i, NULL, 0, NULL, 0);
+				visit_unread(w, i);
 				continue;
 			}
 			const uint64_t *words = (const uint64_t *)(seg->data + (addr - seg->start));
 			if (w->in->pointer_bits) {
 				int r = scan_precise(w, i, addr, size, words);
 				if (r >= 0) {
-					if (w->visitor)
-						w->visitor->block(w->visitor->ctx, w->me, i, NULL, 0, NULL, 0);
+					visit_unread(w, i);
 					continue;
 				}
 			}

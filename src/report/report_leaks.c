@@ -1561,7 +1561,8 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 	struct hs_analysis *a = s->analysis;
 	size_t budget = 4 * a->n + 1024;   // climbing: linear in the heap at most
 	// The blocks whose roots are wanted: the rooted rows and the rows the
-	// shared ones are reached through (up to 3 each), in any order.
+	// shared ones are reached through (up to 3 each), in any order.  (Room
+	// from the start: never NULL for qsort and bsearch below.)
 	size_t nwant = 0, cap = 0;
 	uint32_t *want = NULL;
 	if (HS_VEC_GROW(want, cap, nrows + 16))
