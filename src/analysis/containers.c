@@ -308,6 +308,19 @@ static void probe_word(struct probe_part *pp, uint64_t start, uint64_t end, uint
 	}
 }
 
+// Kind k's probe at obj (its words w), probed from the word at p: a hit
+// when it holds.
+static void probe_hit(struct probe_part *pp, uint32_t k, uint64_t obj, const uint64_t *w, uint64_t p)
+{
+	if (pp->nomem || !kinds[k]->probe(&pp->cw, obj, w))
+		return;
+	if (HS_VEC_GROW(pp->v, pp->cap, pp->n + 1)) {
+		pp->nomem = true;
+		return;
+	}
+	pp->v[pp->n++] = (struct hit){ obj, p, k };
+}
+
 // Offer the words of [p0, stop), read at base, to every kind's probe: at
 // each word that holds a heap address (every non-empty container has one at
 // its anchor_word), and at block starts for the kinds that live in their own
@@ -412,6 +425,14 @@ static void walk_hits(struct discovery *d, struct probe_part *pp)
  * heap word by word, block after block. */
 struct skipped { uint32_t *v; size_t n, cap; };
 
+/* A kind's first check as the scan's probes run it: word filter of the
+ * object (of `words` words, at anchor words before the heap word, or at the
+ * block's start), masked, less lo, at most range (kind->filter_*). */
+struct probe_filter {
+	uint32_t kind, anchor, words, filter;
+	uint64_t mask, lo, range;
+};
+
 struct hs_container_probes {
 	struct hs_containers_input in;      /* a: the scan's (begin) */
 	struct hs_scan_visitor visitor;
@@ -419,6 +440,8 @@ struct hs_container_probes {
 	struct skipped skipped[64];
 	size_t nparts;
 	bool started;
+	struct probe_filter at_start[NKINDS], anchored[NKINDS];
+	size_t nat_start, nanchored;
 };
 
 static bool probes_begin(void *ctx, struct hs_analysis *a, size_t nparts)
@@ -453,19 +476,29 @@ static void probes_block(void *ctx, size_t part, size_t i, const uint64_t *words
 	// The scan reads a block's whole words from its (aligned) start, and
 	// says which hold a heap address: those and the first are probed.
 	uint64_t start = b->address, end = start + hs_block_size(b);
-	const uint8_t *base = (const uint8_t *)words;
 	if (!heap_words) {
 		if (start < end)
-			probe_run(pp, start, end, (ptrdiff_t)i, start, end, base);
+			probe_run(pp, start, end, (ptrdiff_t)i, start, end, (const uint8_t *)words);
 		return;
 	}
-	const struct hs_analysis *a = p->in.a;
-	if (nwords)
-		probe_word(pp, start, end, start, end, base, start, words[0] - a->map.lo < a->map.hi - a->map.lo,
-			   true);
-	for (size_t j = 0; j < nheap && !pp->nomem; j++)
-		if (heap_words[j])
-			probe_word(pp, start, end, start, end, base, start + 8 * (uint64_t)heap_words[j], true, false);
+	// What probe_word does, a kind at a time, its first check inline: an
+	// object lies in the block when its words do (nwords: the block's
+	// whole words).  The hits' order is discovery's to make (walk_probed).
+	for (size_t k = 0; k < p->nat_start; k++) {
+		const struct probe_filter *f = &p->at_start[k];
+		if (f->words <= nwords && ((words[f->filter] & f->mask) - f->lo) <= f->range)
+			probe_hit(pp, f->kind, start, words, start);
+	}
+	for (size_t k = 0; k < p->nanchored; k++) {
+		const struct probe_filter *f = &p->anchored[k];
+		for (size_t j = 0; j < nheap; j++) {
+			size_t o = (size_t)heap_words[j] - f->anchor;
+			if (heap_words[j] < f->anchor || o + f->words > nwords ||
+			    ((words[o + f->filter] & f->mask) - f->lo) > f->range)
+				continue;
+			probe_hit(pp, f->kind, start + 8 * (uint64_t)o, words + o, start + 8 * (uint64_t)heap_words[j]);
+		}
+	}
 }
 
 struct hs_container_probes *hs_container_probes_create(const struct hs_containers_input *in)
@@ -477,6 +510,18 @@ struct hs_container_probes *hs_container_probes_create(const struct hs_container
 	p->in.a = NULL;
 	p->in.probes = NULL;
 	p->visitor = (struct hs_scan_visitor){ .ctx = p, .begin = probes_begin, .block = probes_block };
+	for (uint32_t k = 0; k < NKINDS; k++) {
+		const struct hs_container_kind *kind = kinds[k];
+		struct probe_filter *f = kind->at_block_start ? &p->at_start[p->nat_start++]
+							      : &p->anchored[p->nanchored++];
+		*f = (struct probe_filter){ .kind = k, .anchor = kind->at_block_start ? 0 : kind->anchor_word,
+					    .words = kind->size / 8, .filter = kind->filter_word,
+					    .mask = kind->filter_mask, .lo = kind->filter_lo,
+					    .range = kind->filter_hi - kind->filter_lo };
+		if (!kind->filter_mask)
+			*f = (struct probe_filter){ .kind = f->kind, .anchor = f->anchor, .words = f->words,
+						    .range = UINT64_MAX };
+	}
 	return p;
 }
 

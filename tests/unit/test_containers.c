@@ -387,6 +387,39 @@ static void test_heap_table_in_a_block_cut_short(void **state)
 	unsetenv("HEAPSCOPE_TEST_PROBE_AFTER_SCAN");
 }
 
+/* A table whose object is the last words of its block is found; one a word
+ * further on, its last word past the block's end, is not: a container lies
+ * in one block (both ways of probing). */
+static void test_heap_table_at_a_block_end(void **state)
+{
+	(void)state;
+	static struct synth x;
+	static const unsigned nodes[] = { 21, 22, 23 };
+	static const unsigned first[][2] = { { 0, 0 }, { 3, 2 } };
+	for (int alone = 0; alone < 2; alone++) {
+		if (alone)
+			setenv("HEAPSCOPE_TEST_PROBE_AFTER_SCAN", "1", 1);
+		for (uint64_t past = 0; past < 2; past++) {
+			const struct ht h = { .obj = BLOCK(20) + BLOCK_SIZE - 56 + 8 * past, .bucket_block = 24,
+					      .bucket_count = 5, .nodes = nodes, .nn = 3, .count = 3,
+					      .first_of = first, .nfirst = 2 };
+			memset(&x, 0, sizeof(x));
+			put_ht(&x, &h);
+			struct hs_session *s = open_synth_jobs(&x, 2, true);
+			const struct hs_container *c = at(s, h.obj);
+			if (past) {
+				assert_null(c);
+				assert_int_equal(s->containers->n, 0);
+			} else {
+				assert_non_null(c);
+				assert_int_equal(c->count, 3);
+			}
+			hs_session_destroy(s);
+		}
+	}
+	unsetenv("HEAPSCOPE_TEST_PROBE_AFTER_SCAN");
+}
+
 static void test_no_false_positives(void **state)
 {
 	(void)state;
@@ -419,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_rbtree_too_deep),
 		cmocka_unit_test(test_heap_tables_in_address_order),
 		cmocka_unit_test(test_heap_table_in_a_block_cut_short),
+		cmocka_unit_test(test_heap_table_at_a_block_end),
 		cmocka_unit_test(test_no_false_positives),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
