@@ -266,6 +266,24 @@ static bool walker_chosen(const struct hs_session *s, const struct hs_walker *w)
 	return !s->allocator || !strcmp(s->allocator, "auto") || !strcmp(s->allocator, w->name);
 }
 
+/* The blocks [first, last) counted and summed by where. */
+struct where_part {
+	const struct hs_block *blocks;
+	size_t first, last;
+	uint64_t count[HS_WHERE_MAX], bytes[HS_WHERE_MAX];
+};
+
+static void *count_by_where(void *arg)
+{
+	struct where_part *wp = arg;
+	for (size_t k = wp->first; k < wp->last; k++) {
+		unsigned id = hs_block_where(&wp->blocks[k]);
+		wp->count[id]++;
+		wp->bytes[id] += hs_block_size(&wp->blocks[k]);
+	}
+	return NULL;
+}
+
 /* Detect and walk one allocator: its description joins s->desc when found. */
 static struct hs_error *walk_one(struct hs_session *s, size_t w)
 {
@@ -285,19 +303,23 @@ static struct hs_error *walk_one(struct hs_session *s, size_t w)
 			for (size_t a = 0; a < d->narenas; a++)
 				d->arenas[a].allocator = wk->name;
 			// This walker's blocks are the ones it appended: its totals,
-			// for the allocator column of summary (mixed processes).
-			// A where's state once, not per block (10 M blocks).
-			struct hs_alloc_totals *by_where[HS_WHERE_MAX];
+			// for the allocator column of summary (mixed processes),
+			// counted by where on two threads, then by the where's state.
+			struct where_part parts[2] = { { s->heap.blocks, first_block, s->heap.n } };
+			size_t np = s->jobs > 1 && s->heap.n - first_block >= 65536 ? 2 : 1;
+			if (np == 2) {
+				parts[1] = parts[0];
+				parts[0].last = parts[1].first = first_block + (s->heap.n - first_block) / 2;
+			}
+			hs_run_parts(np, count_by_where, parts, sizeof(parts[0]));
 			for (unsigned id = 0; id < HS_WHERE_MAX; id++) {
 				const char *st = hs_where_state(id);
-				by_where[id] = !strcmp(st, "used") ? &d->in_use :
-					      !strcmp(st, "free") ? &d->free : &d->meta;
-			}
-			for (size_t k = first_block; k < s->heap.n; k++) {
-				const struct hs_block *b = &s->heap.blocks[k];
-				struct hs_alloc_totals *t = by_where[hs_block_where(b)];
-				t->count++;
-				t->bytes += hs_block_size(b);
+				struct hs_alloc_totals *t = !strcmp(st, "used") ? &d->in_use :
+							    !strcmp(st, "free") ? &d->free : &d->meta;
+				for (size_t k = 0; k < np; k++) {
+					t->count += parts[k].count[id];
+					t->bytes += parts[k].bytes[id];
+				}
 			}
 			s->ndesc++;
 		} else {

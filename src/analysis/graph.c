@@ -3,6 +3,7 @@
  * It reads only its input (struct hs_graph_input): no session. */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
@@ -253,18 +254,7 @@ void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64
 		uint64_t x = v[k];
 		if (x < m->lo || x >= m->hi)
 			continue;
-		const struct hs_addr_span *sp = m->spans;
-		if (m->nspans > 1) {
-			size_t lo = 0, hi = m->nspans;
-			while (hi - lo > 1) {
-				size_t mid = (lo + hi) / 2;
-				if (m->spans[mid].start <= x)
-					lo = mid;
-				else
-					hi = mid;
-			}
-			sp = &m->spans[lo];
-		}
+		const struct hs_addr_span *sp = hs_addr_span_of(m, x);
 		if (x >= sp->end)
 			continue;
 		spn[k] = sp;
@@ -1081,6 +1071,27 @@ static struct hs_error *collect_images(const struct hs_graph_input *in, struct h
 	return NULL;
 }
 
+/* The used blocks of [first, last) flagged, counted and summed. */
+struct used_part {
+	const struct hs_block *blocks;
+	uint8_t *flags;
+	size_t first, last;
+	uint64_t count, bytes;
+};
+
+static void *mark_used(void *arg)
+{
+	struct used_part *up = arg;
+	for (size_t i = up->first; i < up->last; i++) {
+		if (hs_where_is_used(hs_block_where(&up->blocks[i]))) {
+			up->flags[i] = HS_NODE_USED;
+			up->count++;
+			up->bytes += hs_block_size(&up->blocks[i]);
+		}
+	}
+	return NULL;
+}
+
 struct hs_error *hs_analysis_create(const struct hs_graph_input *in, struct hs_roots *roots,
 				    struct hs_analysis **ret)
 {
@@ -1099,12 +1110,16 @@ struct hs_error *hs_analysis_create(const struct hs_graph_input *in, struct hs_r
 		err = &hs_error_nomem;
 		goto fail;
 	}
-	for (size_t i = 0; i < a->n; i++) {
-		if (hs_where_is_used(hs_block_where(&in->heap->blocks[i]))) {
-			a->flags[i] = HS_NODE_USED;
-			a->used_count++;
-			a->used_bytes += hs_block_size(&in->heap->blocks[i]);
-		}
+	struct used_part up[2] = { { in->heap->blocks, a->flags, 0, a->n, 0, 0 } };
+	size_t nup = a->jobs > 1 && a->n >= 65536 ? 2 : 1;
+	if (nup == 2) {
+		up[1] = up[0];
+		up[0].last = up[1].first = a->n / 2;
+	}
+	hs_run_parts(nup, mark_used, up, sizeof(up[0]));
+	for (size_t k = 0; k < nup; k++) {
+		a->used_count += up[k].count;
+		a->used_bytes += up[k].bytes;
 	}
 	double t0 = hs_now();
 	if ((err = collect_images(in, a)) ||

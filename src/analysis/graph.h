@@ -123,23 +123,27 @@ static inline size_t hs_addr_group_block(const struct hs_addr_span *sp, const st
 	return sp->first_block + (before ? before - 1 : 0);
 }
 
+/* The last span starting at or before v (m->lo <= v): a search whose steps
+ * depend only on the number of spans, each a conditional move, not a branch
+ * (the values looked up lie in the spans at random: a branch would be
+ * mispredicted at every other step). */
+static inline const struct hs_addr_span *hs_addr_span_of(const struct hs_addrmap *m, uint64_t v)
+{
+	const struct hs_addr_span *sp = m->spans;
+	for (size_t len = m->nspans; len > 1;) {
+		size_t half = len / 2;
+		sp = sp[half].start <= v ? sp + half : sp;
+		len -= half;
+	}
+	return sp;
+}
+
 /* The used block holding v (or starting at v when exact), or -1. */
 static inline ptrdiff_t hs_addrmap_lookup(const struct hs_addrmap *m, uint64_t v)
 {
 	if (v < m->lo || v >= m->hi)
 		return -1;
-	const struct hs_addr_span *sp = m->spans;
-	if (m->nspans > 1) {
-		size_t lo = 0, hi = m->nspans;
-		while (hi - lo > 1) {
-			size_t mid = (lo + hi) / 2;
-			if (m->spans[mid].start <= v)
-				lo = mid;
-			else
-				hi = mid;
-		}
-		sp = &m->spans[lo];
-	}
+	const struct hs_addr_span *sp = hs_addr_span_of(m, v);
 	if (v >= sp->end)
 		return -1;
 	const struct hs_block *blocks = m->heap->blocks;
