@@ -306,18 +306,27 @@ struct hs_error *hs_memory_finish(struct hs_memory *mem)
 	return NULL;
 }
 
+/* The first segment ending after addr, if it holds addr.  The analysis asks
+ * for blocks' segments in no order (the types' and inference's queues): a
+ * search whose steps depend only on the number of segments, each a
+ * conditional move, where a branch would be mispredicted at every other
+ * step. */
 const struct hs_segment *hs_memory_segment(const struct hs_memory *mem, uint64_t addr)
 {
-	size_t lo = 0, hi = mem->nsegs;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (mem->segs[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (!mem->nsegs)
+		return NULL;
+	// The answer is in [s, s + len]: s + len means none.
+	const struct hs_segment *s = mem->segs;
+	size_t len = mem->nsegs;
+	while (len > 1) {
+		size_t half = len / 2;
+		s = s[half - 1].end > addr ? s : s + half;
+		len -= half;
 	}
-	if (lo < mem->nsegs && mem->segs[lo].start <= addr)
-		return &mem->segs[lo];
+	if (s->end <= addr)
+		s++;
+	if (s < mem->segs + mem->nsegs && s->start <= addr)
+		return s;
 	return NULL;
 }
 

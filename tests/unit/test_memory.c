@@ -605,6 +605,39 @@ static void test_many_records_over_many_empty_loads(void **state)
 	free(dir);
 }
 
+/* The segment of an address, found by search, against a walk of the table:
+ * tables of 1 to 70 segments, adjacent and apart, and every start, end and
+ * gap around them. */
+static void test_segment_search(void **state)
+{
+	(void)state;
+	uint64_t x = 11;
+	for (size_t n = 1; n <= 70; n++) {
+		struct hs_memory mem;
+		hs_memory_init(&mem);
+		uint64_t a = 0x10000;
+		for (size_t i = 0; i < n; i++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			uint64_t len = 0x1000 * (1 + (x >> 40) % 4), gap = (x >> 33) % 3 ? 0x1000 * ((x >> 50) % 3) : 0;
+			struct hs_segment seg = { .start = a, .end = a + len, .flags = HS_SEG_R };
+			assert_null(hs_memory_add(&mem, &seg));
+			a += len + gap;
+		}
+		assert_null(hs_memory_finish(&mem));
+		for (uint64_t v = 0; v < a + 0x2000; v += 0x800) {
+			const uint64_t probe[] = { v, v + 1, v - 1 };
+			for (size_t q = 0; q < 3; q++) {
+				const struct hs_segment *want = NULL;
+				for (size_t i = 0; i < mem.nsegs && !want; i++)
+					if (mem.segs[i].start <= probe[q] && probe[q] < mem.segs[i].end)
+						want = &mem.segs[i];
+				assert_ptr_equal(hs_memory_segment(&mem, probe[q]), want);
+			}
+		}
+		hs_memory_deinit(&mem);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest core_tests[] = {
@@ -624,6 +657,7 @@ int main(void)
 		cmocka_unit_test(test_read_string),
 	};
 	const struct CMUnitTest table_tests[] = {
+		cmocka_unit_test(test_segment_search),
 		cmocka_unit_test(test_overlapping_segments_are_cut),
 		cmocka_unit_test(test_duplicate_and_contained_segments_are_dropped),
 		cmocka_unit_test(test_dumped_segment_wins_at_same_start),
