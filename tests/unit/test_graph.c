@@ -740,6 +740,40 @@ static void test_addrmap_lookups(void **state)
 	hs_heap_deinit(&h);
 }
 
+/* Heaps of 1 to 9 spans (blocks more than 1 MiB apart start a new one): the
+ * span of a value is found by a search whose steps depend on their number
+ * alone (hs_addr_span_of), odd numbers and even; every start, end and gap. */
+static void test_addrmap_many_spans(void **state)
+{
+	(void)state;
+	for (size_t nspans = 1; nspans <= 9; nspans++) {
+		struct hs_heap h;
+		hs_heap_init(&h);
+		for (size_t k = 0; k < nspans; k++)
+			for (uint64_t i = 0, a = UINT64_C(0x10000000) + k * UINT64_C(0x400000); i < 5; i++, a += 64)
+				assert_null(hs_heap_add(&h, a, 48, i == 3 ? WHERE("tcache") : HS_WHERE_USED, 0));
+		assert_null(hs_heap_finish(&h, NULL));
+		for (int exact = 0; exact < 2; exact++) {
+			struct hs_addrmap m;
+			assert_null(hs_addrmap_build(&m, &h, NULL, exact, 1));
+			assert_int_equal(m.nspans, nspans);
+			for (size_t i = 0; i < h.n; i++) {
+				uint64_t a = h.blocks[i].address;
+				const uint64_t v[] = { a - 1, a, a + 8, a + 47, a + 48, a + 63, a + 0x200000 };
+				for (size_t q = 0; q < 7; q++) {
+					int64_t got;
+					hs_addrmap_lookup_many(&m, &v[q], &got, 1);
+					ptrdiff_t want = brute_lookup(&h, v[q], exact);
+					assert_int_equal(got, want);
+					assert_int_equal(hs_addrmap_lookup(&m, v[q]), want);
+				}
+			}
+			hs_addrmap_deinit(&m);
+		}
+		hs_heap_deinit(&h);
+	}
+}
+
 /* A heap whose every span has start bits has no granules (pages NULL): the
  * build passes over them (fuzz_core: NULL plus 0, UBSan), and lookups are
  * answered from the bits alone. */
@@ -772,6 +806,7 @@ int main(void)
 		cmocka_unit_test(test_next_heap_word),
 		cmocka_unit_test(test_addrmap_lookups),
 		cmocka_unit_test(test_addrmap_without_granules),
+		cmocka_unit_test(test_addrmap_many_spans),
 	};
 	return cmocka_run_group_tests_name("graph", tests, NULL, NULL);
 }
