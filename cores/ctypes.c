@@ -15,6 +15,11 @@
  *   3 pairs (node's size, no pointers), 2 quads (tnode's size, no pointers),
  *   a holder (node's layout, but its pointer at +8 points at the anchored
  *   rev: a certain block of another type).
+ * Last, at the heap's end: g_late -> 5 more nodes, the first with a heap
+ * address in its first word; and a leaked block that fits node only as that
+ * instance shows it (a heap address at +0), with the node it points at.
+ * Inference learns node from its instances at both ends of the heap
+ * (issue 12: in parts, merged in block order).
  */
 #include "leak_truth.h"
 
@@ -32,6 +37,7 @@ struct node *g_nodes;
 struct rev *g_rev;
 struct tnode *g_tree;
 struct big *g_big;
+struct node *g_late;
 void *g_guard;
 
 #define LEAK(p, inf, unref, ...) lt_obj_inferred((p), (inf), (unref), __VA_ARGS__)
@@ -130,6 +136,25 @@ static __attribute__((noinline)) void build_leaked(void)
 	memset(c, 0, sizeof(c));
 }
 
+static __attribute__((noinline)) void build_late(void)
+{
+	struct node *n[5];
+	for (int i = 0; i < 5; i++) {
+		n[i] = malloc(sizeof(*n[i]));
+		n[i]->id = 400 + i;
+		n[i]->next = i ? n[i - 1] : NULL;
+		lt_obj(n[i], "node", 0, 0, "late node %d", i);
+	}
+	g_late = n[4];
+	memcpy(n[0], &g_guard, sizeof(g_guard));
+	void **q = malloc(sizeof(struct node)), **z = malloc(sizeof(struct node));
+	q[0] = n[4], q[1] = z;
+	z[0] = 0, z[1] = 0;
+	LEAK(q, "~node", 1, "late leaked node");
+	LEAK(z, "~node", 0, "late leaked node's next");
+	q = z = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = truth_path(argc, argv);
@@ -142,6 +167,7 @@ int main(int argc, char **argv)
 	void *big = malloc(1500);
 	g_guard = malloc(24);
 	lt_obj(g_guard, NULL, 0, 0, "guard");
+	build_late();
 	lt_free(big, "unsorted");
 	lt_main_arena_from_unsorted(big);
 	big = NULL;

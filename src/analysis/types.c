@@ -1483,6 +1483,99 @@ static void field_cut(struct field_stretch *st, size_t from, size_t to, size_t u
 	}
 }
 
+/* The entry of (k, size) in *seen, whose entries of each size are chained
+ * from by_size (newest first: by_size[size] - 1, then each one's next - 1),
+ * added when new; -1 on no memory. */
+static ptrdiff_t seen_entry(struct seen **seen, size_t *nseen, size_t *cap, uint32_t *by_size, int k,
+			    uint64_t size)
+{
+	for (uint32_t j = by_size[size]; j; j = (*seen)[j - 1].next)
+		if ((*seen)[j - 1].k == k)
+			return j - 1;
+	if (HS_VEC_GROW(*seen, *cap, *nseen + 1))
+		return -1;
+	(*seen)[*nseen] = (struct seen){ .k = k, .size = size, .next = by_size[size] };
+	by_size[size] = (uint32_t)++*nseen;
+	return (ptrdiff_t)*nseen - 1;
+}
+
+/* What the certain types of blocks [first, last) teach (learn_run): the
+ * (layout, size) entries in the order met, with their counts, and the blocks
+ * of each one's first INFER_LEARN instances, in block order.  Merged part
+ * after part (learn_merge), the masks are those of the first INFER_LEARN
+ * instances of the whole heap, as one pass over it reads them. */
+struct learn_inst { uint32_t entry, block; };
+struct learn_part {
+	const struct hs_types *t;
+	const struct hs_block *blocks;
+	size_t first, last;
+	struct seen *seen;
+	size_t nseen, capseen;
+	struct learn_inst *inst;
+	size_t ninst, capinst;
+	uint32_t by_size[INFER_MAX_BYTES + 1];
+	bool nomem;
+};
+
+static void *learn_run(void *arg)
+{
+	struct learn_part *lp = arg;
+	const struct hs_types *t = lp->t;
+	for (size_t i = lp->first; i < lp->last; i++) {
+		int k = t->block_layout[i];
+		if (k == NO_LAYOUT || !t->type[i] || t->type[i] != t->layouts[k].name_id)
+			continue;
+		uint64_t size = hs_block_size(&lp->blocks[i]);
+		if (size > INFER_MAX_BYTES)
+			continue;
+		ptrdiff_t e = seen_entry(&lp->seen, &lp->nseen, &lp->capseen, lp->by_size, k, size);
+		if (e < 0) {
+			lp->nomem = true;
+			return NULL;
+		}
+		if (lp->seen[e].count++ >= INFER_LEARN)
+			continue;
+		struct learn_inst x = { (uint32_t)e, (uint32_t)i };
+		if (HS_VEC_PUSH(lp->inst, lp->ninst, lp->capinst, x)) {
+			lp->nomem = true;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+// The parts' entries into *seen, in block order, and the pointer masks of
+// each entry's first INFER_LEARN instances; false on no memory.
+static bool learn_merge(const struct learn_part *lp, size_t nparts, struct cursor *learn, struct hs_analysis *a,
+			struct seen **seen, size_t *nseen, size_t *capseen, uint32_t *by_size)
+{
+	for (size_t p = 0; p < nparts; p++) {
+		if (lp[p].nomem)
+			return false;
+		size_t *map = malloc((lp[p].nseen ? lp[p].nseen : 1) * sizeof(*map));
+		if (!map)
+			return false;
+		for (size_t j = 0; j < lp[p].nseen; j++) {
+			ptrdiff_t g = seen_entry(seen, nseen, capseen, by_size, lp[p].seen[j].k, lp[p].seen[j].size);
+			if (g < 0) {
+				free(map);
+				return false;
+			}
+			map[j] = (size_t)g;
+			(*seen)[g].count += lp[p].seen[j].count;
+		}
+		for (size_t x = 0; x < lp[p].ninst; x++) {
+			struct seen *e = &(*seen)[map[lp[p].inst[x].entry]];
+			if (e->learned < INFER_LEARN) {
+				e->learned++;
+				e->mask |= pointer_mask(learn, a, lp[p].inst[x].block);
+			}
+		}
+		free(map);
+	}
+	return true;
+}
+
 static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
 {
 	if (!t->nlayouts || !a->n)
@@ -1493,44 +1586,33 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 		any = (a->flags[i] & HS_NODE_USED) && !t->type[i] && a->fwd_off[i + 1] > a->fwd_off[i];
 	if (!any)
 		return;
-	// What was typed for certain, by (layout, usable size).
+	// What was typed for certain, by (layout, usable size): the heap in
+	// parts on two threads, merged in block order.
 	struct name_cache names = { 0 };
 	struct cursor learn = { in->mem, in->heap->blocks, NULL };
 	struct seen *seen = NULL;
 	size_t nseen = 0, capseen = 0;
 	uint32_t by_size[INFER_MAX_BYTES + 1] = { 0 };
-	for (size_t i = 0; i < a->n; i++) {
-		int k = t->block_layout[i];
-		if (k == NO_LAYOUT || !t->type[i] || t->type[i] != t->layouts[k].name_id)
-			continue;
-		uint64_t size = hs_block_size(&in->heap->blocks[i]);
-		if (size > INFER_MAX_BYTES)
-			continue;
-		// The entries of this size, newest first (by_size[size] - 1, then
-		// each one's `next` - 1).
-		struct seen *e = NULL;
-		for (uint32_t j = by_size[size]; j && !e; j = seen[j - 1].next)
-			if (seen[j - 1].k == k)
-				e = &seen[j - 1];
-		if (!e) {
-			if (nseen == capseen) {
-				size_t cap = capseen ? capseen * 2 : 16;
-				struct seen *g = realloc(seen, cap * sizeof(*g));
-				if (!g)
-					goto out;
-				seen = g;
-				capseen = cap;
-			}
-			e = &seen[nseen++];
-			*e = (struct seen){ .k = k, .size = size, .next = by_size[size] };
-			by_size[size] = (uint32_t)nseen;
-		}
-		e->count++;
-		if (e->learned < INFER_LEARN) {
-			e->learned++;
-			e->mask |= pointer_mask(&learn, a, i);
-		}
+	bool small = hs_test_small_splits();
+	size_t nlearn = in->jobs > 1 && a->n > (small ? 16 : 65536) ? 2 : 1;
+	struct learn_part *lp = calloc(nlearn, sizeof(*lp));
+	if (!lp)
+		goto out;
+	for (size_t k = 0; k < nlearn; k++) {
+		lp[k].t = t;
+		lp[k].blocks = in->heap->blocks;
+		lp[k].first = a->n * k / nlearn;
+		lp[k].last = a->n * (k + 1) / nlearn;
 	}
+	hs_run_parts(nlearn, learn_run, lp, sizeof(lp[0]));
+	bool learned = learn_merge(lp, nlearn, &learn, a, &seen, &nseen, &capseen, by_size);
+	for (size_t k = 0; k < nlearn; k++) {
+		free(lp[k].seen);
+		free(lp[k].inst);
+	}
+	free(lp);
+	if (!learned)
+		goto out;
 	if (!nseen)
 		goto out;
 	qsort(seen, nseen, sizeof(*seen), seen_cmp);
@@ -1546,7 +1628,6 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	}
 	// layout: both halves of the heap at once, applied in block order.
 	// (Tests cut the work small: every round is run on small heaps.)
-	bool small = hs_test_small_splits();
 	struct infer_part parts[2];
 	size_t nparts = in->jobs > 1 && a->n > (small ? 64 : 4096) ? 2 : 1, next = 0;
 	for (size_t k = 0; k < nparts; k++)
