@@ -235,7 +235,9 @@ struct hs_error *hs_heap_finish(struct hs_heap *h, size_t *dropped_ret)
 		end = b->address + (size ? size : 1);
 		if (end < b->address)  /* wraps: nothing can follow */
 			end = UINT64_MAX;
-		h->blocks[out++] = *b;
+		if (out != i)   // (nothing dropped yet: the block is in place)
+			h->blocks[out] = *b;
+		out++;
 	}
 	h->n = out;
 	if (dropped_ret)
