@@ -884,6 +884,7 @@ static size_t jobs_of(const struct hs_graph_input *in)
 
 struct reach_part {
 	struct hs_analysis *a;
+	uint64_t *seen;              /* a bit per block: reached */
 	const uint32_t *from;
 	size_t n;
 	struct u32vec out;           /* what this part reached first */
@@ -893,10 +894,11 @@ struct reach_part {
 /* A queue is visited in no order of the arrays: ask for what the visit of
  * from[q + REACH_AHEAD] will read (its offsets), of from[q + REACH_AHEAD / 2]
  * (its edges, by the offsets asked for before) and of from[q + REACH_AHEAD / 4]
- * (its targets' flags, by the edges asked for before). */
+ * (its targets' bits, by the edges asked for before). */
 #define REACH_AHEAD 16
 
-static inline void reach_prefetch(const struct hs_analysis *a, const uint32_t *from, size_t q, size_t n)
+static inline void reach_prefetch(const struct hs_analysis *a, const uint64_t *seen, const uint32_t *from,
+				  size_t q, size_t n)
 {
 	if (q + REACH_AHEAD < n)
 		__builtin_prefetch(&a->fwd_off[from[q + REACH_AHEAD]]);
@@ -905,26 +907,46 @@ static inline void reach_prefetch(const struct hs_analysis *a, const uint32_t *f
 	if (q + REACH_AHEAD / 4 < n) {
 		uint32_t i = from[q + REACH_AHEAD / 4];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++)
-			__builtin_prefetch(&a->flags[a->fwd[e]]);
+			__builtin_prefetch(&seen[a->fwd[e] / 64]);
 	}
 }
 
+/* Reached is a bit a block, not the flags' byte: the bits of 30 M blocks
+ * (3.75 MB) stay in the cache where their bytes (30 MB) do not, and every
+ * edge reads its target's. */
 static void *reach_part_run(void *arg)
 {
 	struct reach_part *r = arg;
 	struct hs_analysis *a = r->a;
+	uint64_t *seen = r->seen;
 	for (size_t q = 0; q < r->n; q++) {
-		reach_prefetch(a, r->from, q, r->n);
+		reach_prefetch(a, seen, r->from, q, r->n);
 		uint32_t i = r->from[q];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 			uint32_t t = a->fwd[e];
-			if (__atomic_load_n(&a->flags[t], __ATOMIC_RELAXED) & HS_NODE_REACHABLE)
+			uint64_t bit = UINT64_C(1) << (t % 64);
+			if (__atomic_load_n(&seen[t / 64], __ATOMIC_RELAXED) & bit)
 				continue;
-			if (!(__atomic_fetch_or(&a->flags[t], HS_NODE_REACHABLE, __ATOMIC_RELAXED) & HS_NODE_REACHABLE) &&
-			    !u32vec_push(&r->out, t))
+			if (!(__atomic_fetch_or(&seen[t / 64], bit, __ATOMIC_RELAXED) & bit) && !u32vec_push(&r->out, t))
 				r->nomem = true;
 		}
 	}
+	return NULL;
+}
+
+/* The reached bits of words [first, last) into the flags. */
+struct reached_part {
+	uint8_t *flags;
+	const uint64_t *seen;
+	size_t first, last;
+};
+
+static void *mark_reached(void *arg)
+{
+	const struct reached_part *rp = arg;
+	for (size_t w = rp->first; w < rp->last; w++)
+		for (uint64_t b = rp->seen[w]; b; b &= b - 1)
+			rp->flags[w * 64 + (size_t)__builtin_ctzll(b)] |= HS_NODE_REACHABLE;
 	return NULL;
 }
 
@@ -932,8 +954,13 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 {
 	size_t jobs = jobs_of(in);
 	uint32_t *queue = hs_array_new(a->n, sizeof(*queue));
-	if (!queue)
+	size_t nwords = a->n / 64 + 1;
+	uint64_t *seen = hs_array_zeroed(nwords, sizeof(*seen));
+	if (!queue || !seen) {
+		free(queue);
+		free(seen);
 		return &hs_error_nomem;
+	}
 	struct reach_part parts[64];
 	memset(parts, 0, sizeof(parts));
 	struct hs_error *err = NULL;
@@ -948,7 +975,7 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 	}
 	for (size_t i = 0; i < a->n; i++) {
 		if (a->flags[i] & HS_NODE_ROOTED) {
-			a->flags[i] |= HS_NODE_REACHABLE;
+			seen[i / 64] |= UINT64_C(1) << (i % 64);
 			queue[tail++] = (uint32_t)i;
 		}
 	}
@@ -960,6 +987,7 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 			for (size_t j = 0; j < jobs; j++) {
 				size_t cnt = tail - at < per ? tail - at : per;
 				parts[j].a = a;
+				parts[j].seen = seen;
 				parts[j].from = queue + at;
 				parts[j].n = cnt;
 				parts[j].out.n = 0;
@@ -977,20 +1005,28 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 			}
 			continue;
 		}
-		reach_prefetch(a, queue, head, tail);
+		reach_prefetch(a, seen, queue, head, tail);
 		uint32_t i = queue[head++];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 			uint32_t t = a->fwd[e];
-			if (!(a->flags[t] & HS_NODE_REACHABLE)) {
-				a->flags[t] |= HS_NODE_REACHABLE;
+			uint64_t bit = UINT64_C(1) << (t % 64);
+			if (!(seen[t / 64] & bit)) {
+				seen[t / 64] |= bit;
 				queue[tail++] = t;
 			}
 		}
 	}
+	// The bits into the flags, the words in jobs parts.
+	struct reached_part rp[64];
+	size_t nrp = a->n >= PARALLEL_FRONTIER ? jobs : 1;
+	for (size_t j = 0; j < nrp; j++)
+		rp[j] = (struct reached_part){ a->flags, seen, nwords * j / nrp, nwords * (j + 1) / nrp };
+	hs_run_parts(nrp, mark_reached, rp, sizeof(rp[0]));
 out:
 	for (size_t j = 0; j < jobs; j++)
 		free(parts[j].out.v);
 	free(queue);
+	free(seen);
 	return err;
 }
 
