@@ -45,6 +45,8 @@ struct lt {
 	struct vx *v;            /* per number */
 	uint32_t *idom, *samedom, *bucket, *next;   /* per number: lt_buckets' */
 	uint8_t *from_root;      /* per block: the virtual root is a predecessor */
+	uint64_t *seen;          /* per block, a bit: numbered (the search's test at every
+				    edge, in the cache where dfnum is not) */
 	size_t count;
 };
 
@@ -56,6 +58,7 @@ static inline void number(struct lt *t, uint32_t b, uint32_t parent)
 	t->vertex[i] = b;
 	t->v[i] = (struct vx){ .ancestor = NONE, .parent = parent, .best = i, .semi = i };
 	t->dfnum[b] = i + 1;
+	t->seen[b / 64] |= UINT64_C(1) << (b % 64);
 }
 
 // Depth first from start, numbering what it reaches.
@@ -73,7 +76,7 @@ static void visit(struct lt *t, uint32_t start, uint32_t parent, uint32_t *stack
 			continue;
 		}
 		uint32_t w = a->fwd[pos[sp - 1]++];
-		if (t->dfnum[w])
+		if (t->seen[w / 64] >> (w % 64) & 1)
 			continue;
 		number(t, w, t->dfnum[v] - 1);
 		// Its edges and their targets' numbers are read next.
@@ -362,6 +365,7 @@ static void lt_free(struct lt *t)
 	free(t->bucket);
 	free(t->next);
 	free(t->from_root);
+	free(t->seen);
 }
 
 // hs_populate, a huge page's worth at a time until *stop.
@@ -475,7 +479,8 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 	t.vertex = hs_array_new(m, sizeof(uint32_t));
 	t.v = hs_array_new(m, sizeof(*t.v));
 	t.from_root = calloc(m, 1);
-	bool ok = stack && pos && retained && t.dfnum && t.vertex && t.v && t.from_root;
+	t.seen = calloc(m / 64 + 1, sizeof(uint64_t));
+	bool ok = stack && pos && retained && t.dfnum && t.vertex && t.v && t.from_root && t.seen;
 	if (!ok)
 		goto out;
 	// On one thread, the reverse edges' pages faulted in on as many as
@@ -501,6 +506,8 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 				visit(&t, (uint32_t)i, 0, stack, pos);
 		}
 	}
+	free(t.seen);
+	t.seen = NULL;
 	__atomic_store_n(&pr.searched, true, __ATOMIC_RELAXED);
 	if (two)
 		pthread_join(helper, NULL);
