@@ -19,7 +19,9 @@
  * address in its first word; and a leaked block that fits node only as that
  * instance shows it (a heap address at +0), with the node it points at.
  * Inference learns node from its instances at both ends of the heap
- * (issue 12: in parts, merged in block order).
+ * (issue 12: in parts, merged in block order).  Then two leaked tnodes that
+ * share a payload: a leaf (one pointer: less sure) before the other (two);
+ * the payload is the first one's by field, with its confidence.
  */
 #include "leak_truth.h"
 
@@ -153,6 +155,15 @@ static __attribute__((noinline)) void build_late(void)
 	LEAK(q, "~node", 1, "late leaked node");
 	LEAK(z, "~node", 0, "late leaked node's next");
 	q = z = NULL;
+	struct tnode *leaf = calloc(1, sizeof(*leaf)), *inner = calloc(1, sizeof(*inner));
+	struct payload *shared = calloc(1, sizeof(*shared));
+	leaf->id = 500, leaf->pl = shared;
+	inner->id = 501, inner->left = leaf, inner->pl = shared;
+	shared->key = 502;
+	LEAK(leaf, "~tnode", 0, "shared payload's first claimant");
+	LEAK(inner, "~tnode", 1, "shared payload's second claimant");
+	LEAK(shared, "~payload", 0, "shared payload");
+	leaf = inner = NULL, shared = NULL;
 }
 
 int main(int argc, char **argv)

@@ -88,6 +88,18 @@ class DwarfCase(Base):
             if o["label"] in ("rev head", "big a", "big b"):
                 self.assertEqual(objs[a].get("type_rule"), "layout", o["label"])
 
+    def test_first_claim_wins(self):
+        """A payload two inferred tnodes point at is the first one's (the
+        leaf, less sure than the other), with its confidence: the field rule
+        types a block once, in queue order."""
+        objs, _ = self.listed()
+        by = {self.objs[a]["label"]: objs[a] for a in self.leaked}
+        first, second = by["shared payload's first claimant"], by["shared payload's second claimant"]
+        shared = by["shared payload"]
+        self.assertLess(first["type_confidence"], second["type_confidence"], (first, second))
+        self.assertEqual((shared["type"], shared["type_rule"], shared["type_confidence"]),
+                         ("~payload", "field", first["type_confidence"] * 95 // 100), shared)
+
     def test_none_certain_wrong(self):
         doc = hslib.run_json([self.core, "histogram", "--used", "--by", "type", "--limit", str(BIG)])
         got = {}
