@@ -271,6 +271,47 @@ struct probe_part {
 	bool nomem;
 };
 
+/* Kind k as the probes run it: its object's words, where it lies (anchor
+ * words before the heap word probed, or at a block's start), and its first
+ * check: word filter of the object, masked, less lo, at most range
+ * (kind->filter_*; none: any word holds). */
+struct probe_filter {
+	uint32_t kind, anchor, words, filter;
+	uint64_t mask, lo, range;
+};
+
+static struct probe_filter filter_of(uint32_t k)
+{
+	const struct hs_container_kind *kind = kinds[k];
+	struct probe_filter f = { .kind = k, .anchor = kind->at_block_start ? 0 : kind->anchor_word,
+				  .words = kind->size / 8, .range = UINT64_MAX };
+	if (kind->filter_mask) {
+		f.filter = kind->filter_word;
+		f.mask = kind->filter_mask;
+		f.lo = kind->filter_lo;
+		f.range = kind->filter_hi - kind->filter_lo;
+	}
+	return f;
+}
+
+static inline bool filter_holds(const struct probe_filter *f, const uint64_t *obj)
+{
+	return ((obj[f->filter] & f->mask) - f->lo) <= f->range;
+}
+
+// Kind k's probe at obj (its words w), probed from the word at p: a hit
+// when it holds.
+static void probe_hit(struct probe_part *pp, uint32_t k, uint64_t obj, const uint64_t *w, uint64_t p)
+{
+	if (pp->nomem || !kinds[k]->probe(&pp->cw, obj, w))
+		return;
+	if (HS_VEC_GROW(pp->v, pp->cap, pp->n + 1)) {
+		pp->nomem = true;
+		return;
+	}
+	pp->v[pp->n++] = (struct hit){ obj, p, k };
+}
+
 // Offer word p of the run [p0, stop) read at base, objects inside [start,
 // end), to the kinds that probe there: at a block's first word those that
 // live in their own allocation, at a heap address those anchored on one.
@@ -296,29 +337,12 @@ static void probe_word(struct probe_part *pp, uint64_t start, uint64_t end, uint
 		const uint64_t *w = obj >= p0 && obj + kind->size <= stop
 					    ? (const uint64_t *)(base + (obj - p0))
 					    : (const uint64_t *)hs_memory_span(in->mem, obj, kind->size);
-		if (!w || (kind->filter_mask && (w[kind->filter_word] & kind->filter_mask) - kind->filter_lo >
-						   kind->filter_hi - kind->filter_lo) ||
-		    !kind->probe(&pp->cw, obj, w))
-			continue;
-		if (HS_VEC_GROW(pp->v, pp->cap, pp->n + 1)) {
-			pp->nomem = true;
+		struct probe_filter f = filter_of(k);
+		if (w && filter_holds(&f, w))
+			probe_hit(pp, k, obj, w, p);
+		if (pp->nomem)
 			break;
-		}
-		pp->v[pp->n++] = (struct hit){ obj, p, k };
 	}
-}
-
-// Kind k's probe at obj (its words w), probed from the word at p: a hit
-// when it holds.
-static void probe_hit(struct probe_part *pp, uint32_t k, uint64_t obj, const uint64_t *w, uint64_t p)
-{
-	if (pp->nomem || !kinds[k]->probe(&pp->cw, obj, w))
-		return;
-	if (HS_VEC_GROW(pp->v, pp->cap, pp->n + 1)) {
-		pp->nomem = true;
-		return;
-	}
-	pp->v[pp->n++] = (struct hit){ obj, p, k };
 }
 
 // Offer the words of [p0, stop), read at base, to every kind's probe: at
@@ -425,14 +449,6 @@ static void walk_hits(struct discovery *d, struct probe_part *pp)
  * heap word by word, block after block. */
 struct skipped { uint32_t *v; size_t n, cap; };
 
-/* A kind's first check as the scan's probes run it: word filter of the
- * object (of `words` words, at anchor words before the heap word, or at the
- * block's start), masked, less lo, at most range (kind->filter_*). */
-struct probe_filter {
-	uint32_t kind, anchor, words, filter;
-	uint64_t mask, lo, range;
-};
-
 struct hs_container_probes {
 	struct hs_containers_input in;      /* a: the scan's (begin) */
 	struct hs_scan_visitor visitor;
@@ -486,15 +502,14 @@ static void probes_block(void *ctx, size_t part, size_t i, const uint64_t *words
 	// whole words).  The hits' order is discovery's to make (walk_probed).
 	for (size_t k = 0; k < p->nat_start; k++) {
 		const struct probe_filter *f = &p->at_start[k];
-		if (f->words <= nwords && ((words[f->filter] & f->mask) - f->lo) <= f->range)
+		if (f->words <= nwords && filter_holds(f, words))
 			probe_hit(pp, f->kind, start, words, start);
 	}
 	for (size_t k = 0; k < p->nanchored; k++) {
 		const struct probe_filter *f = &p->anchored[k];
 		for (size_t j = 0; j < nheap; j++) {
 			size_t o = (size_t)heap_words[j] - f->anchor;
-			if (heap_words[j] < f->anchor || o + f->words > nwords ||
-			    ((words[o + f->filter] & f->mask) - f->lo) > f->range)
+			if (heap_words[j] < f->anchor || o + f->words > nwords || !filter_holds(f, words + o))
 				continue;
 			probe_hit(pp, f->kind, start + 8 * (uint64_t)o, words + o, start + 8 * (uint64_t)heap_words[j]);
 		}
@@ -511,16 +526,10 @@ struct hs_container_probes *hs_container_probes_create(const struct hs_container
 	p->in.probes = NULL;
 	p->visitor = (struct hs_scan_visitor){ .ctx = p, .begin = probes_begin, .block = probes_block };
 	for (uint32_t k = 0; k < NKINDS; k++) {
-		const struct hs_container_kind *kind = kinds[k];
-		struct probe_filter *f = kind->at_block_start ? &p->at_start[p->nat_start++]
-							      : &p->anchored[p->nanchored++];
-		*f = (struct probe_filter){ .kind = k, .anchor = kind->at_block_start ? 0 : kind->anchor_word,
-					    .words = kind->size / 8, .filter = kind->filter_word,
-					    .mask = kind->filter_mask, .lo = kind->filter_lo,
-					    .range = kind->filter_hi - kind->filter_lo };
-		if (!kind->filter_mask)
-			*f = (struct probe_filter){ .kind = f->kind, .anchor = f->anchor, .words = f->words,
-						    .range = UINT64_MAX };
+		if (kinds[k]->at_block_start)
+			p->at_start[p->nat_start++] = filter_of(k);
+		else
+			p->anchored[p->nanchored++] = filter_of(k);
 	}
 	return p;
 }

@@ -3,7 +3,6 @@
  * It reads only its input (struct hs_graph_input): no session. */
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
