@@ -875,20 +875,20 @@ static size_t jobs_of(const struct hs_graph_input *in)
 	return jobs > 64 ? 64 : jobs;
 }
 
-/* Reachability: breadth first from the rooted blocks.  A wide frontier is
+/* Reachability: breadth first from the rooted blocks, a bit a block for
+ * "reached" (the bits of 30 M blocks, 3.75 MB, stay in the cache where their
+ * flags' bytes do not, and every edge reads its target's).  A narrow frontier
+ * (a long list) is a queue this thread works through alone.  A wider one is
  * expanded by all jobs at once (a block is claimed with an atomic or of its
- * REACHABLE flag, so each one is queued once); a narrow one (a long list)
- * goes on here alone. */
+ * bit, so each one is reached once): cut into parts of the queue, or, when
+ * it holds a block in 2,048 or more, as a bitmap whose words the parts claim
+ * in ranges (at most 32 words read for each frontier block: still linear).
+ * A bitmap level is visited in block order: its blocks' offsets and edges are
+ * read going up the arrays, in the same pages and often the same lines, not
+ * all over them as a queue's are.  (At 30 M blocks: 0.90 -> 0.7 s.) */
 #define PARALLEL_FRONTIER 8192
-
-struct reach_part {
-	struct hs_analysis *a;
-	uint64_t *seen;              /* a bit per block: reached */
-	const uint32_t *from;
-	size_t n;
-	struct u32vec out;           /* what this part reached first */
-	bool nomem;
-};
+#define REACH_RANGE 512         /* frontier words a part claims at a time */
+#define REACH_RUN 256           /* frontier blocks a part visits at a time */
 
 /* A queue is visited in no order of the arrays: ask for what the visit of
  * from[q + REACH_AHEAD] will read (its offsets), of from[q + REACH_AHEAD / 2]
@@ -910,24 +910,71 @@ static inline void reach_prefetch(const struct hs_analysis *a, const uint64_t *s
 	}
 }
 
-/* Reached is a bit a block, not the flags' byte: the bits of 30 M blocks
- * (3.75 MB) stay in the cache where their bytes (30 MB) do not, and every
- * edge reads its target's. */
-static void *reach_part_run(void *arg)
+/* One level of a wide frontier: from[0, n) (a part of the queue), or the
+ * bitmap cur (of nwords words, the ranges claimed through *claim).  What a
+ * part reaches first goes on its list out, or with a bitmap level into the
+ * bitmap next. */
+struct reach_part {
+	struct hs_analysis *a;
+	uint64_t *seen;
+	const uint32_t *from;
+	size_t n;
+	uint64_t *cur, *next;
+	size_t nwords, *claim;
+	size_t found;
+	struct u32vec out;
+	bool nomem;
+};
+
+// Visit from[0, n): their targets not reached yet, to the part's list or
+// bitmap.
+static void reach_visit(struct reach_part *r, const uint32_t *from, size_t n)
 {
-	struct reach_part *r = arg;
 	struct hs_analysis *a = r->a;
 	uint64_t *seen = r->seen;
-	for (size_t q = 0; q < r->n; q++) {
-		reach_prefetch(a, seen, r->from, q, r->n);
-		uint32_t i = r->from[q];
+	for (size_t q = 0; q < n; q++) {
+		reach_prefetch(a, seen, from, q, n);
+		uint32_t i = from[q];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 			uint32_t t = a->fwd[e];
 			uint64_t bit = UINT64_C(1) << (t % 64);
 			if (__atomic_load_n(&seen[t / 64], __ATOMIC_RELAXED) & bit)
 				continue;
-			if (!(__atomic_fetch_or(&seen[t / 64], bit, __ATOMIC_RELAXED) & bit) && !u32vec_push(&r->out, t))
+			if (__atomic_fetch_or(&seen[t / 64], bit, __ATOMIC_RELAXED) & bit)
+				continue;
+			r->found++;
+			if (r->next)
+				__atomic_fetch_or(&r->next[t / 64], bit, __ATOMIC_RELAXED);
+			else if (!u32vec_push(&r->out, t))
 				r->nomem = true;
+		}
+	}
+}
+
+static void *reach_part_run(void *arg)
+{
+	struct reach_part *r = arg;
+	if (!r->cur) {
+		reach_visit(r, r->from, r->n);
+		return NULL;
+	}
+	// The bitmap's blocks REACH_RUN at a time, each range's words cleared
+	// for the level after next.
+	uint32_t run[REACH_RUN + 64];
+	for (;;) {
+		size_t w = __atomic_fetch_add(r->claim, REACH_RANGE, __ATOMIC_RELAXED);
+		if (w >= r->nwords)
+			break;
+		size_t end = r->nwords - w > REACH_RANGE ? w + REACH_RANGE : r->nwords;
+		while (w < end) {
+			size_t n = 0;
+			for (; w < end && n <= REACH_RUN; w++) {
+				uint64_t b = r->cur[w];
+				r->cur[w] = 0;
+				for (; b; b &= b - 1)
+					run[n++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b));
+			}
+			reach_visit(r, run, n);
 		}
 	}
 	return NULL;
@@ -949,25 +996,47 @@ static void *mark_reached(void *arg)
 	return NULL;
 }
 
+// Append the blocks of bitmap bits (words [0, nwords)) to queue at *tail,
+// in block order, clearing the bits.
+static void bits_to_queue(uint64_t *bits, size_t nwords, uint32_t *queue, size_t *tail)
+{
+	for (size_t w = 0; w < nwords; w++) {
+		for (uint64_t b = bits[w]; b; b &= b - 1)
+			queue[(*tail)++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b));
+		bits[w] = 0;
+	}
+}
+
 static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysis *a)
 {
 	size_t jobs = jobs_of(in);
-	uint32_t *queue = hs_array_new(a->n, sizeof(*queue));
+	bool small = hs_test_small_splits();
 	size_t nwords = a->n / 64 + 1;
+	// (Tests cut the frontiers small: every way is taken on small graphs.)
+	size_t wide = small ? 16 : PARALLEL_FRONTIER;
+	size_t bitmap = nwords / 32 > wide ? nwords / 32 : wide;
+	bool parallel = jobs > 1 && a->n >= wide;
+	uint32_t *queue = hs_array_new(a->n, sizeof(*queue));
 	uint64_t *seen = hs_array_zeroed(nwords, sizeof(*seen));
-	if (!queue || !seen) {
+	uint64_t *cur = parallel ? hs_array_zeroed(nwords, sizeof(*cur)) : NULL;
+	uint64_t *next = parallel ? hs_array_zeroed(nwords, sizeof(*next)) : NULL;
+	if (!queue || !seen || (parallel && (!cur || !next))) {
 		free(queue);
 		free(seen);
+		free(cur);
+		free(next);
 		return &hs_error_nomem;
 	}
 	struct reach_part parts[64];
 	memset(parts, 0, sizeof(parts));
 	struct hs_error *err = NULL;
-	size_t head = 0, tail = 0;
+	// head..tail: the queue's frontier; width: the bitmap cur's blocks (a
+	// block is queued, or set in a bitmap, once: the queue has room for all).
+	size_t head = 0, tail = 0, width = 0;
 	// Each part's list has room for every block (pages never written cost
 	// nothing): it never grows, so it is never moved (the first read of
 	// moved pages is slow on some virtual machines).
-	for (size_t j = 0; jobs > 1 && a->n >= PARALLEL_FRONTIER && j < jobs; j++) {
+	for (size_t j = 0; parallel && j < jobs; j++) {
 		parts[j].out.v = hs_array_new(a->n, sizeof(uint32_t));
 		if (parts[j].out.v)
 			parts[j].out.cap = a->n;
@@ -978,17 +1047,45 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 			queue[tail++] = (uint32_t)i;
 		}
 	}
-	while (head < tail) {
-		if (jobs > 1 && tail - head >= PARALLEL_FRONTIER) {
+	for (;;) {
+		if (width) {
+			if (width < bitmap) {
+				bits_to_queue(cur, nwords, queue, &tail);
+				width = 0;
+				continue;
+			}
+			// The bitmap's blocks in ranges of words; what they reach
+			// is the next level's bitmap.
+			size_t claim = 0;
+			for (size_t j = 0; j < jobs; j++) {
+				parts[j] = (struct reach_part){ .a = a, .seen = seen, .cur = cur, .next = next,
+								.nwords = nwords, .claim = &claim, .out = parts[j].out };
+			}
+			hs_run_parts(jobs, reach_part_run, parts, sizeof(parts[0]));
+			width = 0;
+			for (size_t j = 0; j < jobs; j++)
+				width += parts[j].found;
+			uint64_t *x = cur;
+			cur = next;
+			next = x;
+			continue;
+		}
+		if (head == tail)
+			break;
+		if (parallel && tail - head >= bitmap) {
+			width = tail - head;
+			for (; head < tail; head++)
+				cur[queue[head] / 64] |= UINT64_C(1) << (queue[head] % 64);
+			continue;
+		}
+		if (parallel && tail - head >= wide) {
 			// The frontier [head, tail) in jobs parts; what they reach is
 			// queued after it, part after part.
 			size_t per = (tail - head) / jobs + 1, at = head;
 			for (size_t j = 0; j < jobs; j++) {
 				size_t cnt = tail - at < per ? tail - at : per;
-				parts[j].a = a;
-				parts[j].seen = seen;
-				parts[j].from = queue + at;
-				parts[j].n = cnt;
+				parts[j] = (struct reach_part){ .a = a, .seen = seen, .from = queue + at, .n = cnt,
+								.out = parts[j].out };
 				parts[j].out.n = 0;
 				at += cnt;
 			}
@@ -1026,6 +1123,8 @@ out:
 		free(parts[j].out.v);
 	free(queue);
 	free(seen);
+	free(cur);
+	free(next);
 	return err;
 }
 

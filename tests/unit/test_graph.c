@@ -578,7 +578,12 @@ static void test_wide_graph(void **state)
 		{ .start = GLOBALS_BASE, .end = GLOBALS_BASE + sizeof(globals), .filesz = sizeof(globals),
 		  .data = (const uint8_t *)globals, .flags = HS_SEG_R | HS_SEG_W },
 	};
-	for (int jobs = 1; jobs <= 2; jobs++) {
+	// One thread; two; two with small frontiers (HEAPSCOPE_TEST_SMALL_SPLITS),
+	// so that levels go from the queue to a bitmap and back.
+	for (int run = 0; run < 3; run++) {
+		int jobs = run ? 2 : 1;
+		if (run == 2)
+			setenv("HEAPSCOPE_TEST_SMALL_SPLITS", "1", 1);
 		struct hs_session *s = calloc(1, sizeof(*s));
 		assert_non_null(s);
 		assert_null(hs_target_open_buffers(segs, 2, &s->target));
@@ -608,6 +613,7 @@ static void test_wide_graph(void **state)
 		assert_int_equal(a->leaked_count, leaked);
 		assert_int_equal(a->unref_count, unref);
 		hs_session_destroy(s);
+		unsetenv("HEAPSCOPE_TEST_SMALL_SPLITS");
 	}
 	free(reach);
 	free(refd);
