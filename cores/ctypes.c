@@ -22,6 +22,10 @@
  * (issue 12: in parts, merged in block order).  Then two leaked tnodes that
  * share a payload: a leaf (one pointer: less sure) before the other (two);
  * the payload is the first one's by field, with its confidence.
+ * And anchored, g_claims -> a claims whose members a then b lead to a ca and
+ * a cb, which point at one block as a pair (ca) and as a quad (cb): typed
+ * for certain as the first in queue order makes it, a pair.  (Sizes of their
+ * own: no other type is seen at them.)
  */
 #include "leak_truth.h"
 
@@ -34,12 +38,16 @@ struct tnode { int id; struct tnode *left, *right; struct payload *pl; };
 struct quad { long a, b, c, d; };
 struct big { struct big *peer; char name[40]; struct node *first; };
 struct holder { int id; struct rev *r; };
+struct ca { long tag; struct pair *p; char pad[88]; };
+struct cb { long tag; struct quad *q; char pad[104]; };
+struct claims { struct ca *a; struct cb *b; char pad[136]; };
 
 struct node *g_nodes;
 struct rev *g_rev;
 struct tnode *g_tree;
 struct big *g_big;
 struct node *g_late;
+struct claims *g_claims;
 void *g_guard;
 
 #define LEAK(p, inf, unref, ...) lt_obj_inferred((p), (inf), (unref), __VA_ARGS__)
@@ -71,6 +79,17 @@ static __attribute__((noinline)) void build_anchored(void)
 	lt_obj(g_tree, "tnode", 0, 0, "anchored tnode");
 	g_big = calloc(1, sizeof(*g_big));
 	lt_obj(g_big, "big", 0, 0, "anchored big");
+	struct claims *cl = calloc(1, sizeof(*cl));
+	cl->a = calloc(1, sizeof(*cl->a));
+	cl->b = calloc(1, sizeof(*cl->b));
+	void *shared = calloc(1, sizeof(struct quad) + 100);
+	cl->a->p = shared;
+	cl->b->q = shared;
+	lt_obj(cl, "claims", 0, 0, "anchored claims");
+	lt_obj(cl->a, "ca", 0, 0, "first claimant");
+	lt_obj(cl->b, "cb", 0, 0, "second claimant");
+	lt_obj(shared, "pair", 0, 0, "claimed block");
+	g_claims = cl;
 }
 
 static struct tnode *tree(int depth, int *id)

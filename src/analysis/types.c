@@ -65,9 +65,10 @@ struct hs_types {
 	 * in percent, in one byte (INFER_BY_FIELD, INFER_CONF); NULL when
 	 * nothing was inferred. */
 	uint8_t *infer;
-	/* While inference runs: per block a bit, typed (type != 0).  The rules
-	 * ask it of every block a pointer leads to, at random: 1.25 MB at 10 M
-	 * stays in the cache where the types (40 MB) do not. */
+	/* While the certain types propagate, and while inference runs: per
+	 * block a bit, typed (type != 0).  Both ask it of every block a pointer
+	 * leads to, at random: 1.25 MB at 10 M stays in the cache where the
+	 * types (40 MB) do not. */
 	uint64_t *typed;
 };
 
@@ -434,6 +435,7 @@ struct propagate {
 static void type_block(struct propagate *p, uint32_t b, int k)
 {
 	p->t->type[b] = p->t->layouts[k].name_id;
+	typed_set(p->t, b);
 	p->t->block_layout[b] = (uint16_t)k;
 	p->queue[p->tail++] = b;
 	layout_built(p->t, k, (unsigned)(p->t->layouts[k].key >> 40));
@@ -448,7 +450,7 @@ static bool type_hit(struct propagate *p, uint64_t v, int64_t b, int k)
 		return true;
 	if (b < 0 || p->in->heap->blocks[b].address != v)
 		return false;
-	if (p->t->type[b] == 0 && hs_block_size(&p->in->heap->blocks[b]) >= p->t->layouts[k].size)
+	if (!typed_bit(p->t, (uint32_t)b) && hs_block_size(&p->in->heap->blocks[b]) >= p->t->layouts[k].size)
 		type_block(p, (uint32_t)b, k);
 	return true;
 }
@@ -692,11 +694,11 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
 	return last;
 }
 
-// Ask for what apply() writes of batch r's targets.
+// Ask for what apply() writes of batch r's targets not typed yet.
 static void prefetch_hits(const struct propagate *p, const struct tbatch *r)
 {
 	for (size_t i = 0; i < r->nv; i++)
-		if (r->hits[i] >= 0) {
+		if (r->hits[i] >= 0 && !typed_bit(p->t, (uint32_t)r->hits[i])) {
 			__builtin_prefetch(&p->t->type[r->hits[i]], 1);
 			__builtin_prefetch(&p->t->block_layout[r->hits[i]], 1);
 		}
@@ -721,7 +723,7 @@ static void apply(struct propagate *p, const struct tbatch *r, unsigned module)
 		for (size_t i = 0; i < l->nslots; i++, nv++) {
 			int64_t h = r->hits[nv];
 			plausible &= h != SLOT_NOT_START;
-			if (h >= 0 && !p->t->type[h])
+			if (h >= 0 && !typed_bit(p->t, (uint32_t)h))
 				type_block(p, (uint32_t)h, l->slots[i].pointee);
 		}
 		if (!r->more[j - r->from])
@@ -974,12 +976,53 @@ static void visit_scope(struct propagate *p, Dwarf_Die *scope, uint64_t bias, un
 	} while (dwarf_siblingof(&child, &child) == 0);
 }
 
+/* The typed bits of words [first, last) from the types. */
+struct typed_part {
+	struct hs_types *t;
+	size_t first, last;
+};
+
+static void *fill_typed(void *arg)
+{
+	const struct typed_part *tp = arg;
+	const struct hs_types *t = tp->t;
+	for (size_t w = tp->first; w < tp->last; w++) {
+		uint64_t bits = 0;
+		for (size_t j = 0; j < 64 && w * 64 + j < t->n; j++)
+			bits |= (uint64_t)(t->type[w * 64 + j] != 0) << j;
+		t->typed[w] = bits;
+	}
+	return NULL;
+}
+
+// t->typed from the types, on two threads when jobs allow and the heap is
+// big enough (in tests, from 64 blocks); false on no memory.
+static bool typed_begin(struct hs_types *t, int jobs)
+{
+	size_t nwords = t->n / 64 + 1;
+	t->typed = hs_array_new(nwords, sizeof(uint64_t));
+	if (!t->typed)
+		return false;
+	size_t nparts = jobs > 1 && t->n > (hs_test_small_splits() ? 64 : 4096) ? 2 : 1;
+	struct typed_part tparts[2];
+	for (size_t k = 0; k < nparts; k++)
+		tparts[k] = (struct typed_part){ t, nwords * k / nparts, nwords * (k + 1) / nparts };
+	hs_run_parts(nparts, fill_typed, tparts, sizeof(tparts[0]));
+	return true;
+}
+
+static void typed_end(struct hs_types *t)
+{
+	free(t->typed);
+	t->typed = NULL;
+}
+
 static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
 {
 	struct propagate p = { .in = in, .a = a, .t = t, .queue = hs_array_new(a->n, sizeof(uint32_t)) };
 	// Every name so far came from a vtable.
 	p.wanted = malloc(t->nnames * sizeof(*p.wanted));
-	if (!p.queue || !p.wanted) {
+	if (!p.queue || !p.wanted || !typed_begin(t, in->jobs)) {
 		free(p.queue);
 		free(p.wanted);
 		return;
@@ -1019,6 +1062,7 @@ static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a
 		}
 		propagate_queue(&p, (unsigned)m);
 	}
+	typed_end(t);
 	free(p.queue);
 	free(p.wanted);
 }
@@ -1593,25 +1637,6 @@ static bool learn_merge(const struct learn_part *lp, size_t nparts, struct curso
 	return true;
 }
 
-/* The typed bits of words [first, last) from the types. */
-struct typed_part {
-	struct hs_types *t;
-	size_t first, last;
-};
-
-static void *fill_typed(void *arg)
-{
-	const struct typed_part *tp = arg;
-	const struct hs_types *t = tp->t;
-	for (size_t w = tp->first; w < tp->last; w++) {
-		uint64_t bits = 0;
-		for (size_t j = 0; j < 64 && w * 64 + j < t->n; j++)
-			bits |= (uint64_t)(t->type[w * 64 + j] != 0) << j;
-		t->typed[w] = bits;
-	}
-	return NULL;
-}
-
 static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
 {
 	if (!t->nlayouts || !a->n)
@@ -1656,9 +1681,7 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 		layout_built(t, seen[j].k, (unsigned)(t->layouts[seen[j].k].key >> 40));
 	t->infer = hs_array_zeroed(a->n, 1);
 	uint32_t *queue = hs_array_new(a->n, sizeof(uint32_t));
-	size_t nwords = a->n / 64 + 1;
-	t->typed = hs_array_new(nwords, sizeof(uint64_t));
-	if (!t->infer || !queue || !t->typed) {
+	if (!t->infer || !queue || !typed_begin(t, in->jobs)) {
 		free(queue);
 		free(t->infer);
 		t->infer = NULL;
@@ -1668,10 +1691,6 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	// (Tests cut the work small: every round is run on small heaps.)
 	struct infer_part parts[2];
 	size_t nparts = in->jobs > 1 && a->n > (small ? 64 : 4096) ? 2 : 1, next = 0;
-	struct typed_part tparts[2];
-	for (size_t k = 0; k < nparts; k++)
-		tparts[k] = (struct typed_part){ t, nwords * k / nparts, nwords * (k + 1) / nparts };
-	hs_run_parts(nparts, fill_typed, tparts, sizeof(tparts[0]));
 	for (size_t k = 0; k < nparts; k++)
 		parts[k] = (struct infer_part){ .in = in, .a = a, .t = t, .seen = seen, .nseen = nseen,
 						.next = &next, .chunk = small ? 16 : INFER_CHUNK };
@@ -1722,8 +1741,7 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	free(st);
 	free(queue);
 out:
-	free(t->typed);
-	t->typed = NULL;
+	typed_end(t);
 	free(names.id);
 	free(seen);
 }
