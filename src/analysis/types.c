@@ -431,10 +431,11 @@ struct propagate {
 };
 
 // Type block b as layout k (untyped, its start, big enough): queued, its
-// layout built now, so that any thread may gather it.
+// layout built now, so that any thread may gather it.  Its name goes into
+// the types once propagation is done (name_typed): while it runs, the bit
+// says typed, and one array less is written at random.
 static void type_block(struct propagate *p, uint32_t b, int k)
 {
-	p->t->type[b] = p->t->layouts[k].name_id;
 	typed_set(p->t, b);
 	p->t->block_layout[b] = (uint16_t)k;
 	p->queue[p->tail++] = b;
@@ -694,12 +695,12 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
 	return last;
 }
 
-// Ask for what apply() writes of batch r's targets not typed yet.
+// Ask for what apply() reads and writes of batch r's targets.
 static void prefetch_hits(const struct propagate *p, const struct tbatch *r)
 {
 	for (size_t i = 0; i < r->nv; i++)
-		if (r->hits[i] >= 0 && !typed_bit(p->t, (uint32_t)r->hits[i])) {
-			__builtin_prefetch(&p->t->type[r->hits[i]], 1);
+		if (r->hits[i] >= 0) {
+			__builtin_prefetch(&p->t->typed[r->hits[i] / 64]);
 			__builtin_prefetch(&p->t->block_layout[r->hits[i]], 1);
 		}
 }
@@ -995,19 +996,25 @@ static void *fill_typed(void *arg)
 	return NULL;
 }
 
-// t->typed from the types, on two threads when jobs allow and the heap is
-// big enough (in tests, from 64 blocks); false on no memory.
-static bool typed_begin(struct hs_types *t, int jobs)
+// fn over the typed bits' words in parts: two when jobs allow and the heap
+// is big enough (in tests, from 64 blocks).
+static void typed_run(struct hs_types *t, int jobs, void *(*fn)(void *))
 {
 	size_t nwords = t->n / 64 + 1;
-	t->typed = hs_array_new(nwords, sizeof(uint64_t));
-	if (!t->typed)
-		return false;
 	size_t nparts = jobs > 1 && t->n > (hs_test_small_splits() ? 64 : 4096) ? 2 : 1;
 	struct typed_part tparts[2];
 	for (size_t k = 0; k < nparts; k++)
 		tparts[k] = (struct typed_part){ t, nwords * k / nparts, nwords * (k + 1) / nparts };
-	hs_run_parts(nparts, fill_typed, tparts, sizeof(tparts[0]));
+	hs_run_parts(nparts, fn, tparts, sizeof(tparts[0]));
+}
+
+// t->typed from the types; false on no memory.
+static bool typed_begin(struct hs_types *t, int jobs)
+{
+	t->typed = hs_array_new(t->n / 64 + 1, sizeof(uint64_t));
+	if (!t->typed)
+		return false;
+	typed_run(t, jobs, fill_typed);
 	return true;
 }
 
@@ -1015,6 +1022,21 @@ static void typed_end(struct hs_types *t)
 {
 	free(t->typed);
 	t->typed = NULL;
+}
+
+/* The names of the blocks of words [first, last) that propagation typed
+ * (typed, no name yet): their layouts'. */
+static void *name_typed(void *arg)
+{
+	const struct typed_part *tp = arg;
+	struct hs_types *t = tp->t;
+	for (size_t w = tp->first; w < tp->last; w++)
+		for (uint64_t b = t->typed[w]; b; b &= b - 1) {
+			size_t i = w * 64 + (size_t)__builtin_ctzll(b);
+			if (!t->type[i])
+				t->type[i] = t->layouts[t->block_layout[i]].name_id;
+		}
+	return NULL;
 }
 
 static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
@@ -1062,6 +1084,7 @@ static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a
 		}
 		propagate_queue(&p, (unsigned)m);
 	}
+	typed_run(t, in->jobs, name_typed);
 	typed_end(t);
 	free(p.queue);
 	free(p.wanted);
@@ -1487,7 +1510,7 @@ static bool field_apply(struct field_part *fp)
 		for (size_t x = 0; x < u->n; x++) {
 			if (x + INFER_AHEAD < u->n) {
 				uint32_t ahead = u->pairs[x + INFER_AHEAD].b;
-				__builtin_prefetch(&t->type[ahead], 1);
+				__builtin_prefetch(&t->typed[ahead / 64]);
 				__builtin_prefetch(&t->block_layout[ahead], 1);
 				__builtin_prefetch(&t->infer[ahead], 1);
 			}
@@ -1496,10 +1519,9 @@ static bool field_apply(struct field_part *fp)
 			if (typed_bit(t, bi))
 				continue;
 			layout_built(t, pk, (unsigned)(t->layouts[pk].key >> 40));
-			uint32_t id = inferred_name(t, pk, fp->names);
-			if (!id)
+			// (Named once the rule is done: field_names.)
+			if (!inferred_name(t, pk, fp->names))
 				continue;
-			t->type[bi] = id;
 			typed_set(t, bi);
 			t->block_layout[bi] = (uint16_t)pk;
 			t->infer[bi] = (uint8_t)(INFER_BY_FIELD | u->pairs[x].conf * 95 / 100);
@@ -1542,6 +1564,24 @@ static void field_cut(struct field_stretch *st, size_t from, size_t to, size_t u
 		u->n = 0;
 		u->nomem = false;
 	}
+}
+
+/* The names of blocks [first, last) the field rule typed: "~NAME" of their
+ * layouts, interned as they were typed (names). */
+struct field_names_part {
+	struct hs_types *t;
+	const struct name_cache *names;
+	size_t first, last;
+};
+
+static void *field_names(void *arg)
+{
+	const struct field_names_part *np = arg;
+	struct hs_types *t = np->t;
+	for (size_t i = np->first; i < np->last; i++)
+		if (t->infer[i] & INFER_BY_FIELD)
+			t->type[i] = np->names->id[t->block_layout[i]];
+	return NULL;
 }
 
 /* The entry of (k, size) in *seen, whose entries of each size are chained
@@ -1735,6 +1775,10 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 		ready = from < to ? fill : NULL;
 		fill = fill == &st[0] ? &st[1] : &st[0];
 	}
+	struct field_names_part np[2];
+	for (size_t k = 0; k < nparts; k++)
+		np[k] = (struct field_names_part){ t, &names, a->n * k / nparts, a->n * (k + 1) / nparts };
+	hs_run_parts(nparts, field_names, np, sizeof(np[0]));
 	for (size_t k = 0; st && k < 2; k++)
 		for (size_t u = 0; u < FIELD_UNITS; u++)
 			free(st[k].unit[u].pairs);
