@@ -237,16 +237,26 @@ struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *he
 	return NULL;
 }
 
+/* Groups asked for ahead of the one read.  All of a batch's asked for at
+ * once (256) overflow the core's outstanding misses and wait for each other;
+ * about this many on their way all the time keep them busy (scan at 30 M:
+ * 1.7 -> 1.4 s; 12, 24 and 48 ahead did less well). */
+#define LOOKUP_AHEAD 32
+
 /* A value's state between the passes of hs_addrmap_lookup_many. */
 enum { LK_DONE, LK_GROUP, LK_PAGE, LK_BLOCK };
 
 void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64_t *ret, size_t n)
 {
 	const struct hs_addr_span *spn[HS_LOOKUP_BATCH];
+	const struct hs_addr_group *grp[HS_LOOKUP_BATCH];
+	uint16_t gk[HS_LOOKUP_BATCH];
 	uint8_t state[HS_LOOKUP_BATCH];
 	const struct hs_block *blocks = m->heap->blocks;
+	size_t ng = 0;
 	// 1: the span of each value, and its start bits' group (a span that
-	// has them) or its granule entry; ask for it.
+	// has them: the first LOOKUP_AHEAD asked for) or its granule entry
+	// (asked for).
 	for (size_t k = 0; k < n; k++) {
 		ret[k] = -1;
 		state[k] = LK_DONE;
@@ -260,7 +270,10 @@ void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64
 		uint64_t off = x - sp->start;
 		if (sp->first_group != SIZE_MAX) {
 			state[k] = LK_GROUP;
-			__builtin_prefetch(&m->groups[sp->first_group + (off >> sp->ashift) / 64]);
+			grp[k] = &m->groups[sp->first_group + (off >> sp->ashift) / 64];
+			if (ng < LOOKUP_AHEAD)
+				__builtin_prefetch(grp[k]);
+			gk[ng++] = (uint16_t)k;
 			continue;
 		}
 		state[k] = LK_PAGE;
@@ -270,12 +283,14 @@ void hs_addrmap_lookup_many(const struct hs_addrmap *m, const uint64_t *v, int64
 	// 2: a value at a slot: the block starting there answers, or none does
 	// and, unless exact, the last block starting before it is asked for (as
 	// for a value between slots).
-	for (size_t k = 0; k < n; k++) {
-		if (state[k] != LK_GROUP)
-			continue;
+	for (size_t j = 0; j < ng; j++) {
+		// (The group LOOKUP_AHEAD values on asked for now.)
+		if (j + LOOKUP_AHEAD < ng)
+			__builtin_prefetch(grp[gk[j + LOOKUP_AHEAD]]);
+		size_t k = gk[j];
 		const struct hs_addr_span *sp = spn[k];
 		uint64_t off = v[k] - sp->start, slot = off >> sp->ashift;
-		const struct hs_addr_group *g = &m->groups[sp->first_group + slot / 64];
+		const struct hs_addr_group *g = grp[k];
 		uint64_t bit = UINT64_C(1) << (slot % 64);
 		bool at_slot = !(off & ((UINT64_C(1) << sp->ashift) - 1));
 		state[k] = LK_DONE;
