@@ -900,7 +900,15 @@ static size_t jobs_of(const struct hs_graph_input *in)
  * in ranges (at most 32 words read for each frontier block: still linear).
  * A bitmap level is visited in block order: its blocks' offsets and edges are
  * read going up the arrays, in the same pages and often the same lines, not
- * all over them as a queue's are.  (At 30 M blocks: 0.90 -> 0.7 s.) */
+ * all over them as a queue's are.  (At 30 M blocks: 0.90 -> 0.7 s.)
+ *
+ * A bitmap level takes no atomic operation.  Its visit only reads "reached"
+ * and sets each target not reached yet in a bitmap of the part's own (a
+ * target met twice is set twice); then the parts, word range by word range,
+ * merge those bitmaps into the next level: the bits not reached yet, which
+ * become reached.  A locked read-modify-write on every block found (two,
+ * when "reached" and the next level were shared) waits for its line and
+ * holds back the loads behind it, which were half of the visit's time. */
 #define PARALLEL_FRONTIER 8192
 #define REACH_RANGE 512         /* frontier words a part claims at a time */
 #define REACH_RUN 256           /* frontier blocks a part visits at a time */
@@ -934,15 +942,17 @@ struct reach_part {
 	uint64_t *seen;
 	const uint32_t *from;
 	size_t n;
-	uint64_t *cur, *next;
-	size_t nwords, *claim;
+	uint64_t *cur, *next;       /* next: the part's own bitmap */
+	uint64_t *const *nexts;     /* merge: every part's next (njobs of them) */
+	size_t njobs;
+	size_t nwords, range, *claim;   /* words claimed range at a time */
 	size_t found;
 	struct u32vec out;
 	bool nomem;
 };
 
-// Visit from[0, n): their targets not reached yet, to the part's list or
-// bitmap.
+// Visit from[0, n) of a queue level: their targets not reached yet, claimed
+// (reached) and on the part's list.
 static void reach_visit(struct reach_part *r, const uint32_t *from, size_t n)
 {
 	struct hs_analysis *a = r->a;
@@ -958,11 +968,45 @@ static void reach_visit(struct reach_part *r, const uint32_t *from, size_t n)
 			if (__atomic_fetch_or(&seen[t / 64], bit, __ATOMIC_RELAXED) & bit)
 				continue;
 			r->found++;
-			if (r->next)
-				__atomic_fetch_or(&r->next[t / 64], bit, __ATOMIC_RELAXED);
-			else if (!u32vec_push(&r->out, t))
+			if (!u32vec_push(&r->out, t))
 				r->nomem = true;
 		}
+	}
+}
+
+// Visit from[0, n) of a bitmap level: their targets not reached before this
+// level into the part's own bitmap next ("reached" is only read meanwhile).
+static void reach_visit_bits(struct reach_part *r, const uint32_t *from, size_t n)
+{
+	const struct hs_analysis *a = r->a;
+	const uint64_t *seen = r->seen;
+	uint64_t *next = r->next;
+	for (size_t q = 0; q < n; q++) {
+		reach_prefetch(a, seen, from, q, n);
+		uint32_t i = from[q];
+		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
+			uint32_t t = a->fwd[e];
+			uint64_t bit = UINT64_C(1) << (t % 64);
+			if (!(seen[t / 64] & bit))
+				next[t / 64] |= bit;
+		}
+	}
+}
+
+// After a bitmap level, words [w, end): every part's bits not reached yet
+// into cur (the next level) and reached, the parts' bitmaps cleared.
+static void reach_merge(struct reach_part *r, size_t w, size_t end)
+{
+	for (; w < end; w++) {
+		uint64_t x = 0;
+		for (size_t j = 0; j < r->njobs; j++) {
+			x |= r->nexts[j][w];
+			r->nexts[j][w] = 0;
+		}
+		x &= ~r->seen[w];
+		r->seen[w] |= x;
+		r->cur[w] = x;
+		r->found += (size_t)__builtin_popcountll(x);
 	}
 }
 
@@ -973,23 +1017,31 @@ static void *reach_part_run(void *arg)
 		reach_visit(r, r->from, r->n);
 		return NULL;
 	}
-	// The bitmap's blocks REACH_RUN at a time, each range's words cleared
-	// for the level after next.
+	if (r->nexts) {
+		for (;;) {
+			size_t w = __atomic_fetch_add(r->claim, r->range, __ATOMIC_RELAXED);
+			if (w >= r->nwords)
+				break;
+			reach_merge(r, w, r->nwords - w > r->range ? w + r->range : r->nwords);
+		}
+		return NULL;
+	}
+	// The bitmap's blocks REACH_RUN at a time (the merge after the level
+	// writes every word of cur anew).
 	uint32_t run[REACH_RUN + 64];
 	for (;;) {
-		size_t w = __atomic_fetch_add(r->claim, REACH_RANGE, __ATOMIC_RELAXED);
+		size_t w = __atomic_fetch_add(r->claim, r->range, __ATOMIC_RELAXED);
 		if (w >= r->nwords)
 			break;
-		size_t end = r->nwords - w > REACH_RANGE ? w + REACH_RANGE : r->nwords;
+		size_t end = r->nwords - w > r->range ? w + r->range : r->nwords;
 		while (w < end) {
 			size_t n = 0;
 			for (; w < end && n <= REACH_RUN; w++) {
 				uint64_t b = r->cur[w];
-				r->cur[w] = 0;
 				for (; b; b &= b - 1)
 					run[n++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b));
 			}
-			reach_visit(r, run, n);
+			reach_visit_bits(r, run, n);
 		}
 	}
 	return NULL;
@@ -1027,19 +1079,24 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 	size_t jobs = jobs_of(in);
 	bool small = hs_test_small_splits();
 	size_t nwords = a->n / 64 + 1;
-	// (Tests cut the frontiers small: every way is taken on small graphs.)
-	size_t wide = small ? 16 : PARALLEL_FRONTIER;
+	// (Tests cut the frontiers and ranges small: every way is taken on
+	// small graphs, and every part takes some of a bitmap level.)
+	size_t wide = small ? 16 : PARALLEL_FRONTIER, range = small ? 8 : REACH_RANGE;
 	size_t bitmap = nwords / 32 > wide ? nwords / 32 : wide;
 	bool parallel = jobs > 1 && a->n >= wide;
 	uint32_t *queue = hs_array_new(a->n, sizeof(*queue));
 	uint64_t *seen = hs_array_zeroed(nwords, sizeof(*seen));
 	uint64_t *cur = parallel ? hs_array_zeroed(nwords, sizeof(*cur)) : NULL;
-	uint64_t *next = parallel ? hs_array_zeroed(nwords, sizeof(*next)) : NULL;
-	if (!queue || !seen || (parallel && (!cur || !next))) {
+	uint64_t *nexts[64] = { NULL };     // each part's own next level
+	bool nomem = !queue || !seen || (parallel && !cur);
+	for (size_t j = 0; parallel && j < jobs; j++)
+		nomem |= !(nexts[j] = hs_array_zeroed(nwords, sizeof(uint64_t)));
+	if (nomem) {
 		free(queue);
 		free(seen);
 		free(cur);
-		free(next);
+		for (size_t j = 0; j < jobs; j++)
+			free(nexts[j]);
 		return &hs_error_nomem;
 	}
 	struct reach_part parts[64];
@@ -1069,20 +1126,25 @@ static struct hs_error *reach(const struct hs_graph_input *in, struct hs_analysi
 				width = 0;
 				continue;
 			}
-			// The bitmap's blocks in ranges of words; what they reach
-			// is the next level's bitmap.
+			// The bitmap's blocks in ranges of words, what each part
+			// reaches into its own bitmap; then those merged, in ranges
+			// of words, into cur: the next level.
 			size_t claim = 0;
 			for (size_t j = 0; j < jobs; j++) {
-				parts[j] = (struct reach_part){ .a = a, .seen = seen, .cur = cur, .next = next,
-								.nwords = nwords, .claim = &claim, .out = parts[j].out };
+				parts[j] = (struct reach_part){ .a = a, .seen = seen, .cur = cur, .next = nexts[j],
+								.nwords = nwords, .range = range, .claim = &claim,
+								.out = parts[j].out };
+			}
+			hs_run_parts(jobs, reach_part_run, parts, sizeof(parts[0]));
+			claim = 0;
+			for (size_t j = 0; j < jobs; j++) {
+				parts[j].nexts = nexts;
+				parts[j].njobs = jobs;
 			}
 			hs_run_parts(jobs, reach_part_run, parts, sizeof(parts[0]));
 			width = 0;
 			for (size_t j = 0; j < jobs; j++)
 				width += parts[j].found;
-			uint64_t *x = cur;
-			cur = next;
-			next = x;
 			continue;
 		}
 		if (head == tail)
@@ -1139,7 +1201,8 @@ out:
 	free(queue);
 	free(seen);
 	free(cur);
-	free(next);
+	for (size_t j = 0; j < jobs; j++)
+		free(nexts[j]);
 	return err;
 }
 

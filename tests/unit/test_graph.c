@@ -524,12 +524,14 @@ static void test_wide_graph(void **state)
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 		succ[k] = -1;
 		if (k < WIDE_HUBS * WIDE_FAN) {
-			// Live leaves: some point at another live leaf or at an extra
-			// leaf (extras 0..2047 are reached only through live leaves).
-			if (x % 3 == 0)
+			// Live leaves: one in 64 points at an extra leaf of its own
+			// (extras 0..2047 are reached only through live leaves, each
+			// through one: every part of the level must hand on what it
+			// found), some at another live leaf.
+			if (k % 64 == 0)
+				succ[k] = (long)(WIDE_HUBS * WIDE_FAN + k / 64);
+			else if (x % 3 == 0)
 				succ[k] = (long)((x >> 20) % (WIDE_HUBS * WIDE_FAN));
-			else if (x % 3 == 1)
-				succ[k] = (long)(WIDE_HUBS * WIDE_FAN + (x >> 20) % 2048);
 		} else if (k < WIDE_HUBS * WIDE_FAN + 2048) {
 			// Extras 0..2047 lead on to extras 2048..4095: two steps from
 			// the live leaves.
