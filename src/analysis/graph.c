@@ -954,18 +954,26 @@ struct reach_part {
 	bool nomem;
 };
 
-// Visit from[0, n) of a queue level: their targets not reached yet, claimed
-// (reached) and on the part's list.
-static void reach_visit(struct reach_part *r, const uint32_t *from, size_t n)
+/* Visit from[0, n): their targets not reached yet.  In a queue level
+ * (bits false) each is claimed (reached) and goes on the part's list; in a
+ * bitmap level (bits) it goes into the part's own bitmap next, "reached"
+ * only read meanwhile.  Inlined into each caller with bits constant. */
+static inline __attribute__((always_inline)) void reach_visit(struct reach_part *r, const uint32_t *from,
+							      size_t n, bool bits)
 {
-	struct hs_analysis *a = r->a;
-	uint64_t *seen = r->seen;
+	const struct hs_analysis *a = r->a;
+	uint64_t *seen = r->seen, *next = r->next;
 	for (size_t q = 0; q < n; q++) {
 		reach_prefetch(a, seen, from, q, n);
 		uint32_t i = from[q];
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 			uint32_t t = a->fwd[e];
 			uint64_t bit = UINT64_C(1) << (t % 64);
+			if (bits) {
+				if (!(seen[t / 64] & bit))
+					next[t / 64] |= bit;
+				continue;
+			}
 			if (__atomic_load_n(&seen[t / 64], __ATOMIC_RELAXED) & bit)
 				continue;
 			if (__atomic_fetch_or(&seen[t / 64], bit, __ATOMIC_RELAXED) & bit)
@@ -973,25 +981,6 @@ static void reach_visit(struct reach_part *r, const uint32_t *from, size_t n)
 			r->found++;
 			if (!u32vec_push(&r->out, t))
 				r->nomem = true;
-		}
-	}
-}
-
-// Visit from[0, n) of a bitmap level: their targets not reached before this
-// level into the part's own bitmap next ("reached" is only read meanwhile).
-static void reach_visit_bits(struct reach_part *r, const uint32_t *from, size_t n)
-{
-	const struct hs_analysis *a = r->a;
-	const uint64_t *seen = r->seen;
-	uint64_t *next = r->next;
-	for (size_t q = 0; q < n; q++) {
-		reach_prefetch(a, seen, from, q, n);
-		uint32_t i = from[q];
-		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
-			uint32_t t = a->fwd[e];
-			uint64_t bit = UINT64_C(1) << (t % 64);
-			if (!(seen[t / 64] & bit))
-				next[t / 64] |= bit;
 		}
 	}
 }
@@ -1017,7 +1006,7 @@ static void *reach_part_run(void *arg)
 {
 	struct reach_part *r = arg;
 	if (!r->cur) {
-		reach_visit(r, r->from, r->n);
+		reach_visit(r, r->from, r->n, false);
 		return NULL;
 	}
 	if (r->nexts) {
@@ -1044,7 +1033,7 @@ static void *reach_part_run(void *arg)
 				for (; b; b &= b - 1)
 					run[n++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b));
 			}
-			reach_visit_bits(r, run, n);
+			reach_visit(r, run, n, true);
 		}
 	}
 	return NULL;
