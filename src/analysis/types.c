@@ -40,6 +40,7 @@ struct layout {
 	uint64_t size;
 	struct slot *slots;
 	size_t nslots;
+	uint64_t min_pointee;       /* the smallest pointed-at struct's size (UINT64_MAX: none) */
 	bool built;
 	/* All members, for field names: offset, size, name. */
 	struct member { uint64_t offset, size; const char *name; } *members;
@@ -70,6 +71,13 @@ struct hs_types {
 	 * leads to, at random: 1.25 MB at 10 M stays in the cache where the
 	 * types (40 MB) do not. */
 	uint64_t *typed;
+	/* While inference runs: per block a bit, set for the untyped used
+	 * blocks smaller than small_below, the smallest struct a pointer member
+	 * of the layouts the layout rule matches points at.  The field rule
+	 * types none of them through such a layout: it asks the bits (1.25 MB
+	 * at 10 M), not the blocks' headers (160 MB). */
+	uint64_t *small;
+	uint64_t small_below;
 };
 
 static inline bool typed_bit(const struct hs_types *t, uint32_t b)
@@ -102,6 +110,7 @@ void hs_types_destroy(struct hs_types *t)
 	free(t->vkeys);
 	free(t->vvals);
 	free(t->infer);
+	free(t->small);
 	free(t);
 }
 
@@ -406,6 +415,10 @@ static struct layout *layout_built(struct hs_types *t, int k, unsigned module)
 		f.l = &tmp;
 		flatten_type(&f, &die, 0, NULL, 0);
 		collect_members(&tmp);
+		l->min_pointee = UINT64_MAX;
+		for (size_t k = 0; k < tmp.nslots; k++)
+			if (t->layouts[tmp.slots[k].pointee].size < l->min_pointee)
+				l->min_pointee = t->layouts[tmp.slots[k].pointee].size;
 		l->slots = tmp.slots;
 		l->nslots = tmp.nslots;
 		l->members = tmp.members;
@@ -1149,16 +1162,15 @@ static const uint8_t *block_bytes(struct cursor *c, size_t i, uint64_t *size)
  * types: all cache misses, in no order the hardware guesses.  Ask for those
  * of a block some blocks ahead. */
 #define INFER_AHEAD 8
-// Ask for the headers and types of the blocks block i points at.
-// (The layout rule reads their certain types, the field rule only whether
-// they are typed: typed_bit.)
+// Ask for the headers and types of the blocks block i points at (the layout
+// rule reads their certain types).
 static void prefetch_targets(const struct hs_block *blocks, const struct hs_analysis *a,
-			     const struct hs_types *t, size_t i, bool bits)
+			     const struct hs_types *t, size_t i)
 {
 	for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++) {
 		uint32_t b = a->fwd[e];
 		__builtin_prefetch(&blocks[b]);
-		__builtin_prefetch(bits ? (const void *)&t->typed[b / 64] : (const void *)&t->type[b]);
+		__builtin_prefetch(&t->type[b]);
 	}
 }
 
@@ -1171,7 +1183,7 @@ static void prefetch_block(struct cursor *c, const struct hs_analysis *a, const 
 		if (size > 64)
 			__builtin_prefetch(d + 64);
 	}
-	prefetch_targets(c->blocks, a, t, i, false);
+	prefetch_targets(c->blocks, a, t, i);
 }
 
 static bool points_into(const struct hs_analysis *a, const struct hs_block *b, uint64_t v)
@@ -1307,7 +1319,16 @@ static void infer_chunk(const struct infer_part *ip, size_t lo, size_t hi, const
 	const struct seen *seen = ip->seen;
 	size_t nseen = ip->nseen;
 	const struct hs_block *blocks = in->heap->blocks;
+	uint64_t small = 0;         /* the small bits of block i's word so far */
 	for (size_t i = lo; i < hi; i++) {
+		if ((a->flags[i] & HS_NODE_USED) && !t->type[i] && hs_block_size(&blocks[i]) < t->small_below)
+			small |= UINT64_C(1) << (i % 64);
+		if (i % 64 == 63 || i + 1 == hi) {
+			// (A word two chunks share: or-ed.)
+			if (small)
+				__atomic_fetch_or(&t->small[i / 64], small, __ATOMIC_RELAXED);
+			small = 0;
+		}
 		// Only blocks matched below are worth their cache misses.
 		size_t j = i + INFER_AHEAD;
 		if (j < hi && (a->flags[j] & HS_NODE_USED) && !t->type[j] &&
@@ -1444,51 +1465,94 @@ struct field_part {
 	bool nomem;
 };
 
+/* Whether the field rule may still type block b, a target of a block whose
+ * layout points at structs of small_below bytes or more (small) or not:
+ * untyped, and when small, not a small block. */
+static inline bool field_open(const struct hs_types *t, uint32_t b, bool small)
+{
+	return !(small && (t->small[b / 64] >> (b % 64) & 1)) && !typed_bit(t, b);
+}
+
+/* A queued block's open targets are matched to its pointer members by
+ * address, up to this many; more, through word_targets. */
+#define FIELD_OPEN 16
+
 static void field_gather(const struct field_part *fp, struct field_unit *u)
 {
 	const struct hs_types_input *in = fp->in;
 	struct hs_analysis *a = fp->a;
 	const struct hs_types *t = fp->t;
+	const struct hs_block *blocks = in->heap->blocks;
 	const uint32_t *queue = fp->queue;
 	int64_t tg[INFER_MAX_BYTES / 8];
-	struct cursor c = { in->mem, in->heap->blocks, NULL }, ahead = c;
+	struct cursor c = { in->mem, blocks, NULL }, ahead = c;
 	u->n = 0;
 	u->nomem = false;
 	for (size_t q = u->from; q < u->to; q++) {
 		// The queue is in no address order: every read misses.  Ask for
-		// them in three steps, each reading only what the step before
-		// asked for: a block's header and edge offsets, then its bytes
-		// and edges, then its edges' targets.
-		if (q + 3 * INFER_AHEAD < u->to) {
-			uint32_t j = queue[q + 3 * INFER_AHEAD];
-			__builtin_prefetch(&in->heap->blocks[j]);
+		// them in four steps, each reading only what the step before
+		// asked for: a block's header, edge offsets and layout; its
+		// edges; their targets' bits; then, only when a target is still
+		// open, the block's bytes and the open targets' headers.  (Most
+		// blocks' targets are typed or too small for their pointers.)
+		if (q + 4 * INFER_AHEAD < u->to) {
+			uint32_t j = queue[q + 4 * INFER_AHEAD];
+			__builtin_prefetch(&blocks[j]);
 			__builtin_prefetch(&a->fwd_off[j]);
 			__builtin_prefetch(&t->block_layout[j]);
 			__builtin_prefetch(&t->infer[j]);
 		}
+		if (q + 3 * INFER_AHEAD < u->to)
+			__builtin_prefetch(&a->fwd[a->fwd_off[queue[q + 3 * INFER_AHEAD]]]);
 		if (q + 2 * INFER_AHEAD < u->to) {
 			uint32_t j = queue[q + 2 * INFER_AHEAD];
+			for (uint32_t e = a->fwd_off[j]; e < a->fwd_off[j + 1]; e++) {
+				__builtin_prefetch(&t->small[a->fwd[e] / 64]);
+				__builtin_prefetch(&t->typed[a->fwd[e] / 64]);
+			}
+		}
+		if (q + INFER_AHEAD < u->to) {
+			uint32_t j = queue[q + INFER_AHEAD];
+			bool small = t->layouts[t->block_layout[j]].min_pointee >= t->small_below, any = false;
+			for (uint32_t e = a->fwd_off[j]; e < a->fwd_off[j + 1]; e++)
+				if (field_open(t, a->fwd[e], small)) {
+					__builtin_prefetch(&blocks[a->fwd[e]]);
+					any = true;
+				}
 			uint64_t size;
-			const uint8_t *d = block_bytes(&ahead, j, &size);
+			const uint8_t *d = any ? block_bytes(&ahead, j, &size) : NULL;
 			if (d)
 				__builtin_prefetch(d);
-			__builtin_prefetch(&a->fwd[a->fwd_off[j]]);
 		}
-		if (q + INFER_AHEAD < u->to)
-			prefetch_targets(in->heap->blocks, a, t, queue[q + INFER_AHEAD], true);
 		uint32_t i = queue[q];
 		const struct layout *l = &t->layouts[t->block_layout[i]];
+		bool small = l->min_pointee >= t->small_below;
+		uint32_t open[FIELD_OPEN];
+		size_t nopen = 0;
+		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++)
+			if (field_open(t, a->fwd[e], small) && nopen++ < FIELD_OPEN)
+				open[nopen - 1] = a->fwd[e];
+		if (!nopen || !l->nslots)
+			continue;
+		// A pointer member's target: the open target starting where it
+		// points (a block starting there is the one word_targets names).
 		uint64_t size;
-		const uint8_t *d = block_words(&c, a, i, l->size, &size, tg);
+		const uint8_t *d = nopen > FIELD_OPEN ? block_words(&c, a, i, l->size, &size, tg)
+						      : block_bytes(&c, i, &size);
 		for (size_t k = 0; d && k < l->nslots; k++) {
-			if (l->slots[k].offset + 8 > size)
+			uint64_t off = l->slots[k].offset;
+			if (off + 8 > size)
 				continue;
 			uint64_t v;
-			memcpy(&v, d + l->slots[k].offset, 8);
-			int64_t b = tg[l->slots[k].offset / 8];
+			memcpy(&v, d + off, 8);
+			int64_t b = -1;
+			if (nopen > FIELD_OPEN)
+				b = tg[off / 8] >= 0 && blocks[tg[off / 8]].address == v ? tg[off / 8] : -1;
+			for (size_t x = 0; nopen <= FIELD_OPEN && x < nopen && b < 0; x++)
+				if (blocks[open[x]].address == v)
+					b = open[x];
 			int pk = l->slots[k].pointee;
-			if (b < 0 || in->heap->blocks[b].address != v || typed_bit(t, (uint32_t)b) ||
-			    hs_block_size(&in->heap->blocks[b]) < t->layouts[pk].size)
+			if (b < 0 || typed_bit(t, (uint32_t)b) || hs_block_size(&blocks[b]) < t->layouts[pk].size)
 				continue;
 			if (HS_VEC_GROW(u->pairs, u->cap, u->n + 1)) {
 				u->nomem = true;
@@ -1717,11 +1781,16 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	if (!nseen)
 		goto out;
 	qsort(seen, nseen, sizeof(*seen), seen_cmp);
-	for (size_t j = 0; j < nseen; j++)
-		layout_built(t, seen[j].k, (unsigned)(t->layouts[seen[j].k].key >> 40));
+	t->small_below = UINT64_MAX;
+	for (size_t j = 0; j < nseen; j++) {
+		const struct layout *l = layout_built(t, seen[j].k, (unsigned)(t->layouts[seen[j].k].key >> 40));
+		if (l->min_pointee < t->small_below)
+			t->small_below = l->min_pointee;
+	}
 	t->infer = hs_array_zeroed(a->n, 1);
+	t->small = hs_array_zeroed(a->n / 64 + 1, sizeof(uint64_t));
 	uint32_t *queue = hs_array_new(a->n, sizeof(uint32_t));
-	if (!t->infer || !queue || !typed_begin(t, in->jobs)) {
+	if (!t->infer || !t->small || !queue || !typed_begin(t, in->jobs)) {
 		free(queue);
 		free(t->infer);
 		t->infer = NULL;
@@ -1786,6 +1855,8 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	free(queue);
 out:
 	typed_end(t);
+	free(t->small);
+	t->small = NULL;
 	free(names.id);
 	free(seen);
 }

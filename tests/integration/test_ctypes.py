@@ -12,6 +12,14 @@ gdb and the kernel core:
   nothing certain among the leaked; the anchored objects certain as before;
 * without it (--exe on a stripped copy): nothing is inferred, every leaked C
   block stays unknown (no struct layouts to infer from).
+
+cores/ctypes_small.c's certain layouts point only at structs of 72 bytes or
+more, so inference marks the untyped blocks under 72 bytes small (no such
+layout's pointer types them): a mid of 72 bytes is not small, a tiny behind a
+field-typed mid (whose layout points at 16 bytes) is typed all the same, a
+small decoy where a leaf should be is not; and a fan with 22 open targets,
+more than the field rule matches by address.  Its leaked types checked exactly
+the same way, on one thread and in small splits on two.
 """
 import os
 import shutil
@@ -38,10 +46,11 @@ def stripped_exe():
 
 class Base:
     kind = None
+    fixture = "ctypes"
 
     def setUp(self):
-        self.core = hslib.core("ctypes", self.kind)
-        self.truth = hslib.truth("ctypes", self.kind)["leaks"]
+        self.core = hslib.core(self.fixture, self.kind)
+        self.truth = hslib.truth(self.fixture, self.kind)["leaks"]
         self.objs = {o["address"]: o for o in self.truth["objects"]}
         self.leaked = {a for a, o in self.objs.items() if o["leaked"]}
 
@@ -50,10 +59,9 @@ class Base:
         return {x["address"]: x for x in doc["objects"]}, doc
 
 
-class DwarfCase(Base):
-    def test_fixture_has_every_kind(self):
-        inf = {o["inferred"] for o in self.objs.values() if o["leaked"]}
-        self.assertEqual(inf, {"~node", "~rev", "~tnode", "~payload", "~blob", "~big", None})
+class Exact:
+    """The leaked objects' types exactly as the truth says, and the same on
+    two threads with the work cut small as on one."""
 
     def test_leaked_types_exact(self):
         objs, _ = self.listed()
@@ -66,6 +74,25 @@ class DwarfCase(Base):
             if got != want:
                 bad.append("%#x %s: heapscope %s, truth %s" % (a, o["label"], got, want))
         self.assertFalse(bad, "\n".join(bad))
+
+    def test_jobs_agree_in_small_splits(self):
+        """Both inference rules and the certain types, with their work cut
+        into pieces of a few entries (the test hook) on two threads, type
+        every block as one thread does."""
+        for cmd in (["leaks", "--list", "--limit", str(BIG)], ["histogram", "--used", "--by", "type"]):
+            one = hslib.run_json(["--jobs", "1", self.core] + cmd)
+            os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"] = "1"
+            try:
+                two = hslib.run_json(["--jobs", "2", self.core] + cmd)
+            finally:
+                del os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"]
+            self.assertEqual(one, two, " ".join(cmd))
+
+
+class DwarfCase(Base, Exact):
+    def test_fixture_has_every_kind(self):
+        inf = {o["inferred"] for o in self.objs.values() if o["leaked"]}
+        self.assertEqual(inf, {"~node", "~rev", "~tnode", "~payload", "~blob", "~big", None})
 
     def test_rules_and_confidence(self):
         objs, _ = self.listed()
@@ -139,18 +166,22 @@ class DwarfCase(Base):
                 self.assertEqual(r.get("type_certainty"), want, r)
 
 
-    def test_jobs_agree_in_small_splits(self):
-        """Both inference rules and the certain types, with their work cut
-        into pieces of a few entries (the test hook) on two threads, type
-        every block as one thread does."""
-        for cmd in (["leaks", "--list", "--limit", str(BIG)], ["histogram", "--used", "--by", "type"]):
-            one = hslib.run_json(["--jobs", "1", self.core] + cmd)
-            os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"] = "1"
-            try:
-                two = hslib.run_json(["--jobs", "2", self.core] + cmd)
-            finally:
-                del os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"]
-            self.assertEqual(one, two, " ".join(cmd))
+class SmallDwarfCase(Base, Exact):
+    fixture = "ctypes_small"
+
+    def test_fixture_has_every_kind(self):
+        inf = {o["label"]: o["inferred"] for o in self.objs.values() if o["leaked"]}
+        self.assertEqual(inf, {"wide fan": "~fan", "narrow fan": "~fan", "mid": "~mid", "tiny": "~tiny",
+                               "leaf": "~leaf", "small decoy": None})
+
+    def test_rules(self):
+        """The wide fan by its layout, everything behind it by a field."""
+        objs, _ = self.listed()
+        for a in self.leaked:
+            o = self.objs[a]
+            if o["inferred"]:
+                want = "layout" if o["label"] == "wide fan" else "field"
+                self.assertEqual(objs[a].get("type_rule"), want, o["label"])
 
 
 class NoDwarfCase(Base):
@@ -164,7 +195,8 @@ class NoDwarfCase(Base):
 
 def make_cases():
     for kind in ("gdb", "kernel"):
-        for base, name in ((DwarfCase, "Ctypes_%s"), (NoDwarfCase, "CtypesNoDwarf_%s")):
+        for base, name in ((DwarfCase, "Ctypes_%s"), (NoDwarfCase, "CtypesNoDwarf_%s"),
+                           (SmallDwarfCase, "CtypesSmall_%s")):
             cls = type(name % kind, (base, unittest.TestCase), {"kind": kind})
             globals()[cls.__name__] = cls
 
@@ -176,10 +208,10 @@ def setUpModule():
     if os.environ.get("HS_NO_MAKE_CORES"):
         return
     script = os.path.join(hslib.ROOT, "cores", "make-leak-cores.sh")
-    r = subprocess.run([script, "ctypes"], env=dict(os.environ, BUILD=hslib.BUILD),
+    r = subprocess.run([script, "ctypes", "ctypes_small"], env=dict(os.environ, BUILD=hslib.BUILD),
                        capture_output=True, text=True)
     if r.returncode != 0:
-        raise AssertionError("cores/make-leak-cores.sh ctypes failed:\n%s%s" % (r.stdout, r.stderr))
+        raise AssertionError("cores/make-leak-cores.sh ctypes ctypes_small failed:\n%s%s" % (r.stdout, r.stderr))
 
 
 def main(argv):
