@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -548,6 +549,12 @@ static int run(int argc, char **argv, struct hs_optset *set)
 
 int main(int argc, char **argv)
 {
+	// Every block from 4 MiB gets a mapping of its own, as the analysis's
+	// arrays need to be on huge pages (vec.c): glibc otherwise raises its
+	// threshold to the size of each such block freed, up to 32 MiB, and
+	// serves later arrays from the heap in small pages.  (Only here: the
+	// library inside gdb leaves gdb's allocator alone.)
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	struct hs_optset *set;
 	struct hs_error *err = hs_optset_create(&set);
 	if (err)

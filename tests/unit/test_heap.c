@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include "unit_util.h"
 #include "heap.h"
@@ -229,6 +231,49 @@ static void test_array_move(void **state)
 	free(b);
 }
 
+/* The big arrays' requests: a mapping of whole huge pages (the usable size
+ * and glibc's 16-byte header), zeroed where asked, every byte theirs; a
+ * vector grown across 4 MiB keeps its elements; an overflowing size fails. */
+static void test_array_huge(void **state)
+{
+	(void)state;
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);     /* as the CLI does */
+	const size_t ns[] = { (4u << 20) / 8, (5u << 20) / 8 + 1000, ((6u << 20) - 24) / 8, (7u << 20) / 8 - 1 };
+	for (size_t i = 0; i < 4; i++) {
+		size_t n = ns[i];
+		uint64_t *z = hs_array_zeroed(n, 8), *w = hs_array_new(n, 8);
+		assert_non_null(z);
+		assert_non_null(w);
+		assert_true(malloc_usable_size(z) >= n * 8);
+#ifndef __SANITIZE_ADDRESS__  /* (glibc's mappings: not ASan's allocator) */
+		assert_int_equal((malloc_usable_size(z) + 16) % (2u << 20), 0);
+		assert_int_equal((malloc_usable_size(w) + 16) % (2u << 20), 0);
+#endif
+		for (size_t k = 0; k < n; k++)
+			if (z[k])
+				fail_msg("array of %zu: word %zu not zero", n, k);
+		for (size_t k = 0; k < n; k++)
+			w[k] = z[k] = k * 2654435761u;
+		for (size_t k = 0; k < n; k++)
+			if (w[k] != k * 2654435761u || z[k] != w[k])
+				fail_msg("array of %zu: word %zu lost", n, k);
+		free(z);
+		free(w);
+	}
+	uint32_t *v = NULL;
+	size_t cap = 0;
+	for (size_t k = 0; k < (3u << 20); k++) {
+		assert_null(hs_vec_reserve(&v, &cap, k + 1, sizeof(*v)));
+		v[k] = (uint32_t)(k ^ 0x5bd1e995u);
+	}
+	for (size_t k = 0; k < (3u << 20); k++)
+		if (v[k] != (uint32_t)(k ^ 0x5bd1e995u))
+			fail_msg("vector: element %zu lost", k);
+	free(v);
+	assert_null(hs_array_new(SIZE_MAX / 4, 8));
+	assert_null(hs_array_zeroed(SIZE_MAX / 4, 8));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_same_start_keeps_first),
 		cmocka_unit_test(test_many_runs),
 		cmocka_unit_test(test_array_move),
+		cmocka_unit_test(test_array_huge),
 	};
 	return cmocka_run_group_tests_name("heap", tests, NULL, NULL);
 }
