@@ -71,12 +71,13 @@ struct hs_types {
 	 * leads to, at random: 1.25 MB at 10 M stays in the cache where the
 	 * types (40 MB) do not. */
 	uint64_t *typed;
-	/* While inference runs: per block a bit, set for the untyped used
-	 * blocks smaller than small_below, the smallest struct a pointer member
-	 * of the layouts the layout rule matches points at.  The field rule
-	 * types none of them through such a layout: it asks the bits (1.25 MB
-	 * at 10 M), not the blocks' headers (160 MB). */
-	uint64_t *small;
+	/* While inference runs: per block a bit, closed, set for the typed
+	 * blocks (as typed is) and for the used ones smaller than small_below,
+	 * the smallest struct a pointer member of the layouts the layout rule
+	 * matches points at.  The field rule types none of them through such a
+	 * layout: it asks the one bit (1.25 MB at 10 M), not the blocks' headers
+	 * (160 MB) nor the typed bit besides. */
+	uint64_t *closed;
 	uint64_t small_below;
 };
 
@@ -89,6 +90,8 @@ static inline bool typed_bit(const struct hs_types *t, uint32_t b)
 static inline void typed_set(struct hs_types *t, uint32_t b)
 {
 	__atomic_store_n(&t->typed[b / 64], t->typed[b / 64] | UINT64_C(1) << (b % 64), __ATOMIC_RELAXED);
+	if (t->closed)
+		__atomic_store_n(&t->closed[b / 64], t->closed[b / 64] | UINT64_C(1) << (b % 64), __ATOMIC_RELAXED);
 }
 
 void hs_types_destroy(struct hs_types *t)
@@ -110,7 +113,7 @@ void hs_types_destroy(struct hs_types *t)
 	free(t->vkeys);
 	free(t->vvals);
 	free(t->infer);
-	free(t->small);
+	free(t->closed);
 	free(t);
 }
 
@@ -1319,15 +1322,15 @@ static void infer_chunk(const struct infer_part *ip, size_t lo, size_t hi, const
 	const struct seen *seen = ip->seen;
 	size_t nseen = ip->nseen;
 	const struct hs_block *blocks = in->heap->blocks;
-	uint64_t small = 0;         /* the small bits of block i's word so far */
+	uint64_t closed = 0;        /* the closed bits of block i's word so far */
 	for (size_t i = lo; i < hi; i++) {
-		if ((a->flags[i] & HS_NODE_USED) && !t->type[i] && hs_block_size(&blocks[i]) < t->small_below)
-			small |= UINT64_C(1) << (i % 64);
+		if ((a->flags[i] & HS_NODE_USED) && (t->type[i] || hs_block_size(&blocks[i]) < t->small_below))
+			closed |= UINT64_C(1) << (i % 64);
 		if (i % 64 == 63 || i + 1 == hi) {
 			// (A word two chunks share: or-ed.)
-			if (small)
-				__atomic_fetch_or(&t->small[i / 64], small, __ATOMIC_RELAXED);
-			small = 0;
+			if (closed)
+				__atomic_fetch_or(&t->closed[i / 64], closed, __ATOMIC_RELAXED);
+			closed = 0;
 		}
 		// Only blocks matched below are worth their cache misses.
 		size_t j = i + INFER_AHEAD;
@@ -1467,15 +1470,17 @@ struct field_part {
 
 /* Whether the field rule may still type block b, a target of a block whose
  * layout points at structs of small_below bytes or more (small) or not:
- * untyped, and when small, not a small block. */
+ * untyped, and when small, not a small block (not closed). */
 static inline bool field_open(const struct hs_types *t, uint32_t b, bool small)
 {
-	return !(small && (t->small[b / 64] >> (b % 64) & 1)) && !typed_bit(t, b);
+	const uint64_t *bits = small ? t->closed : t->typed;
+	return !(__atomic_load_n(&bits[b / 64], __ATOMIC_RELAXED) >> (b % 64) & 1);
 }
 
 /* A queued block's open targets are matched to its pointer members by
  * address, up to this many; more, through word_targets. */
 #define FIELD_OPEN 16
+#define FIELD_RING (2 * INFER_AHEAD)
 
 static void field_gather(const struct field_part *fp, struct field_unit *u)
 {
@@ -1486,30 +1491,31 @@ static void field_gather(const struct field_part *fp, struct field_unit *u)
 	const uint32_t *queue = fp->queue;
 	int64_t tg[INFER_MAX_BYTES / 8];
 	struct cursor c = { in->mem, blocks, NULL }, ahead = c;
+	// Whether a block INFER_AHEAD entries ahead had an open target (by
+	// queue entry; false before it is asked).
+	bool open_ahead[FIELD_RING] = { false };
 	u->n = 0;
 	u->nomem = false;
 	for (size_t q = u->from; q < u->to; q++) {
-		// The queue is in no address order: every read misses.  Ask for
-		// them in four steps, each reading only what the step before
-		// asked for: a block's header, edge offsets and layout; its
-		// edges; their targets' bits; then, only when a target is still
-		// open, the block's bytes and the open targets' headers.  (Most
-		// blocks' targets are typed or too small for their pointers.)
+		// The queue is in no address order: every read misses, and the
+		// core keeps only so many on their way.  Ask for them in steps,
+		// each reading only what the steps before asked for: a block's
+		// edge offsets and layout; its edges; their targets' bits; then,
+		// only when a target is still open, its header and confidence and
+		// the open targets' headers; last its bytes.  (Most blocks'
+		// targets are typed or too small for their pointers.)
 		if (q + 4 * INFER_AHEAD < u->to) {
 			uint32_t j = queue[q + 4 * INFER_AHEAD];
-			__builtin_prefetch(&blocks[j]);
 			__builtin_prefetch(&a->fwd_off[j]);
 			__builtin_prefetch(&t->block_layout[j]);
-			__builtin_prefetch(&t->infer[j]);
 		}
 		if (q + 3 * INFER_AHEAD < u->to)
 			__builtin_prefetch(&a->fwd[a->fwd_off[queue[q + 3 * INFER_AHEAD]]]);
 		if (q + 2 * INFER_AHEAD < u->to) {
 			uint32_t j = queue[q + 2 * INFER_AHEAD];
-			for (uint32_t e = a->fwd_off[j]; e < a->fwd_off[j + 1]; e++) {
-				__builtin_prefetch(&t->small[a->fwd[e] / 64]);
-				__builtin_prefetch(&t->typed[a->fwd[e] / 64]);
-			}
+			bool small = t->layouts[t->block_layout[j]].min_pointee >= t->small_below;
+			for (uint32_t e = a->fwd_off[j]; e < a->fwd_off[j + 1]; e++)
+				__builtin_prefetch(small ? &t->closed[a->fwd[e] / 64] : &t->typed[a->fwd[e] / 64]);
 		}
 		if (q + INFER_AHEAD < u->to) {
 			uint32_t j = queue[q + INFER_AHEAD];
@@ -1519,8 +1525,15 @@ static void field_gather(const struct field_part *fp, struct field_unit *u)
 					__builtin_prefetch(&blocks[a->fwd[e]]);
 					any = true;
 				}
+			open_ahead[(q + INFER_AHEAD) % FIELD_RING] = any;
+			if (any) {
+				__builtin_prefetch(&blocks[j]);
+				__builtin_prefetch(&t->infer[j]);
+			}
+		}
+		if (q + INFER_AHEAD / 2 < u->to && open_ahead[(q + INFER_AHEAD / 2) % FIELD_RING]) {
 			uint64_t size;
-			const uint8_t *d = any ? block_bytes(&ahead, j, &size) : NULL;
+			const uint8_t *d = block_bytes(&ahead, queue[q + INFER_AHEAD / 2], &size);
 			if (d)
 				__builtin_prefetch(d);
 		}
@@ -1552,7 +1565,7 @@ static void field_gather(const struct field_part *fp, struct field_unit *u)
 				if (blocks[open[x]].address == v)
 					b = open[x];
 			int pk = l->slots[k].pointee;
-			if (b < 0 || typed_bit(t, (uint32_t)b) || hs_block_size(&blocks[b]) < t->layouts[pk].size)
+			if (b < 0 || !field_open(t, (uint32_t)b, small) || hs_block_size(&blocks[b]) < t->layouts[pk].size)
 				continue;
 			if (HS_VEC_GROW(u->pairs, u->cap, u->n + 1)) {
 				u->nomem = true;
@@ -1788,9 +1801,9 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 			t->small_below = l->min_pointee;
 	}
 	t->infer = hs_array_zeroed(a->n, 1);
-	t->small = hs_array_zeroed(a->n / 64 + 1, sizeof(uint64_t));
+	t->closed = hs_array_zeroed(a->n / 64 + 1, sizeof(uint64_t));
 	uint32_t *queue = hs_array_new(a->n, sizeof(uint32_t));
-	if (!t->infer || !t->small || !queue || !typed_begin(t, in->jobs)) {
+	if (!t->infer || !t->closed || !queue || !typed_begin(t, in->jobs)) {
 		free(queue);
 		free(t->infer);
 		t->infer = NULL;
@@ -1855,8 +1868,8 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 	free(queue);
 out:
 	typed_end(t);
-	free(t->small);
-	t->small = NULL;
+	free(t->closed);
+	t->closed = NULL;
 	free(names.id);
 	free(seen);
 }
