@@ -90,8 +90,12 @@ static inline bool typed_bit(const struct hs_types *t, uint32_t b)
 static inline void typed_set(struct hs_types *t, uint32_t b)
 {
 	__atomic_store_n(&t->typed[b / 64], t->typed[b / 64] | UINT64_C(1) << (b % 64), __ATOMIC_RELAXED);
-	if (t->closed)
-		__atomic_store_n(&t->closed[b / 64], t->closed[b / 64] | UINT64_C(1) << (b % 64), __ATOMIC_RELAXED);
+}
+
+// Block b closed (inference's main thread only).
+static inline void closed_set(struct hs_types *t, uint32_t b)
+{
+	__atomic_store_n(&t->closed[b / 64], t->closed[b / 64] | UINT64_C(1) << (b % 64), __ATOMIC_RELAXED);
 }
 
 void hs_types_destroy(struct hs_types *t)
@@ -1600,6 +1604,7 @@ static bool field_apply(struct field_part *fp)
 			if (!inferred_name(t, pk, fp->names))
 				continue;
 			typed_set(t, bi);
+			closed_set(t, bi);
 			t->block_layout[bi] = (uint16_t)pk;
 			t->infer[bi] = (uint8_t)(INFER_BY_FIELD | u->pairs[x].conf * 95 / 100);
 			fp->queue[(*fp->tail)++] = bi;
@@ -1829,6 +1834,7 @@ static void infer_types(const struct hs_types_input *in, struct hs_analysis *a, 
 		}
 		t->type[i] = id;
 		typed_set(t, (uint32_t)i);
+		closed_set(t, (uint32_t)i);
 		queue[tail++] = (uint32_t)i;
 	}
 	// field: what inferred blocks' pointer members point at, a stretch of
