@@ -444,6 +444,7 @@ struct propagate {
 	struct hs_analysis *a;
 	struct hs_types *t;
 	uint32_t *queue;
+	uint16_t *qlayout;              /* each queued block's layout: not read at random */
 	size_t head, tail;
 	const struct hs_segment *seg;   /* where the last block's bytes were */
 	struct wanted *wanted;
@@ -458,6 +459,7 @@ static void type_block(struct propagate *p, uint32_t b, int k)
 {
 	typed_set(p->t, b);
 	p->t->block_layout[b] = (uint16_t)k;
+	p->qlayout[p->tail] = (uint16_t)k;
 	p->queue[p->tail++] = b;
 	layout_built(p->t, k, (unsigned)(p->t->layouts[k].key >> 40));
 }
@@ -640,14 +642,13 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
 	size_t last, nv = 0;
 	for (size_t j = from; j < to; j++) {
 		__builtin_prefetch(&blocks[p->queue[j]]);
-		__builtin_prefetch(&t->block_layout[p->queue[j]]);
 		__builtin_prefetch(&p->a->fwd_off[p->queue[j]]);
 	}
 	for (last = from; last < to; last++) {
 		uint32_t b = p->queue[last];
-		const struct layout *l = &t->layouts[t->block_layout[b]];
+		const struct layout *l = &t->layouts[p->qlayout[last]];
 		if (main_thread)
-			l = layout_built(t, t->block_layout[b], module);
+			l = layout_built(t, p->qlayout[last], module);
 		else if (!__atomic_load_n(&l->built, __ATOMIC_ACQUIRE))
 			break;
 		size_t ns = l->nslots <= HS_LOOKUP_BATCH ? l->nslots : 0;
@@ -662,7 +663,7 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
 				break;  // perhaps not loaded: the main thread visits it
 		}
 		r->data[last - from] = d;
-		r->layout[last - from] = t->block_layout[b];
+		r->layout[last - from] = p->qlayout[last];
 		r->size[last - from] = size;
 		if (!d)
 			continue;
@@ -687,7 +688,7 @@ static size_t gather(struct propagate *p, struct tbatch *r, size_t from, size_t 
 	nv = 0;
 	for (size_t j = from; j < last; j++) {
 		uint32_t b = p->queue[j];
-		const struct layout *l = &t->layouts[t->block_layout[b]];
+		const struct layout *l = &t->layouts[p->qlayout[j]];
 		const uint8_t *d = r->data[j - from];
 		if (!d || l->nslots > HS_LOOKUP_BATCH)
 			continue;
@@ -1061,11 +1062,13 @@ static void *name_typed(void *arg)
 
 static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a, struct hs_types *t)
 {
-	struct propagate p = { .in = in, .a = a, .t = t, .queue = hs_array_new(a->n, sizeof(uint32_t)) };
+	struct propagate p = { .in = in, .a = a, .t = t, .queue = hs_array_new(a->n, sizeof(uint32_t)),
+			       .qlayout = hs_array_new(a->n, sizeof(uint16_t)) };
 	// Every name so far came from a vtable.
 	p.wanted = malloc(t->nnames * sizeof(*p.wanted));
-	if (!p.queue || !p.wanted || !typed_begin(t, in->jobs)) {
+	if (!p.queue || !p.qlayout || !p.wanted || !typed_begin(t, in->jobs)) {
 		free(p.queue);
+		free(p.qlayout);
 		free(p.wanted);
 		return;
 	}
@@ -1100,6 +1103,7 @@ static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a
 				continue;
 			t->block_layout[i] = (uint16_t)w->layout;
 			layout_built(t, w->layout, (unsigned)m);
+			p.qlayout[p.tail] = (uint16_t)w->layout;
 			p.queue[p.tail++] = (uint32_t)i;
 		}
 		propagate_queue(&p, (unsigned)m);
@@ -1107,6 +1111,7 @@ static void type_by_dwarf(const struct hs_types_input *in, struct hs_analysis *a
 	typed_run(t, in->jobs, name_typed);
 	typed_end(t);
 	free(p.queue);
+	free(p.qlayout);
 	free(p.wanted);
 }
 
