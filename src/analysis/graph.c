@@ -998,7 +998,7 @@ static void reach_merge(struct reach_part *r, size_t w, size_t end)
 		x &= ~r->seen[w];
 		r->seen[w] |= x;
 		r->cur[w] = x;
-		r->found += (size_t)__builtin_popcountll(x);
+		r->found += hs_popcount64(x);
 	}
 }
 
