@@ -52,13 +52,6 @@ void *g_guard;
 
 #define LEAK(p, inf, unref, ...) lt_obj_inferred((p), (inf), (unref), __VA_ARGS__)
 
-static __attribute__((noinline)) void lt_obj_inferred(const void *p, const char *inferred, int unref,
-						       const char *label)
-{
-	lt_obj(p, NULL, 1, unref, "%s", label);
-	lt.obj[lt.nobj - 1].inferred = inferred;
-}
-
 static __attribute__((noinline)) void build_anchored(void)
 {
 	struct node *prev = NULL;
@@ -187,10 +180,8 @@ static __attribute__((noinline)) void build_late(void)
 
 int main(int argc, char **argv)
 {
-	const char *path = truth_path(argc, argv);
 	int local = 0;
-	truth_set_name("ctypes");
-	truth_thread(&local);
+	const char *path = lt_begin(argc, argv, "ctypes", &local);
 	build_anchored();
 	build_leaked();
 	// main_arena, for the fixture's gdb check: a chunk alone in the unsorted bin.
@@ -198,14 +189,8 @@ int main(int argc, char **argv)
 	g_guard = malloc(24);
 	lt_obj(g_guard, NULL, 0, 0, "guard");
 	build_late();
-	lt_free(big, "unsorted");
-	lt_main_arena_from_unsorted(big);
+	lt_free_unsorted(big);
 	big = NULL;
-	truth_set_arenas(1);
-	lt_write(path);
-	lt_scrub_stack();
-	LT_CLEAR_REGS();
-	dump_here();
-	truth_finish(argc, argv);
+	LT_DUMP(path, 1, argc, argv);
 	return 0;
 }

@@ -26,16 +26,8 @@ struct leaf { long v; char pad[64]; };
 struct fan { struct fan *next; struct mid *m; struct leaf *leaf[LEAVES]; };
 
 struct fan *g_fan;
-void *g_guard;
 
 #define LEAK(p, inf, unref, ...) lt_obj_inferred((p), (inf), (unref), __VA_ARGS__)
-
-static __attribute__((noinline)) void lt_obj_inferred(const void *p, const char *inferred, int unref,
-						       const char *label)
-{
-	lt_obj(p, NULL, 1, unref, "%s", label);
-	lt.obj[lt.nobj - 1].inferred = inferred;
-}
 
 static __attribute__((noinline)) void build_anchored(void)
 {
@@ -78,24 +70,15 @@ static __attribute__((noinline)) void build_leaked(void)
 
 int main(int argc, char **argv)
 {
-	const char *path = truth_path(argc, argv);
 	int local = 0;
-	truth_set_name("ctypes_small");
-	truth_thread(&local);
+	const char *path = lt_begin(argc, argv, "ctypes_small", &local);
 	build_anchored();
-	build_leaked();
-	// main_arena, for the fixture's gdb check: a chunk alone in the unsorted bin.
+	// main_arena, for the fixture's gdb check: a chunk alone in the unsorted
+	// bin (the leaked blocks after it keep it from top).
 	void *big = malloc(1500);
-	g_guard = malloc(24);
-	lt_obj(g_guard, NULL, 0, 0, "guard");
-	lt_free(big, "unsorted");
-	lt_main_arena_from_unsorted(big);
+	build_leaked();
+	lt_free_unsorted(big);
 	big = NULL;
-	truth_set_arenas(1);
-	lt_write(path);
-	lt_scrub_stack();
-	LT_CLEAR_REGS();
-	dump_here();
-	truth_finish(argc, argv);
+	LT_DUMP(path, 1, argc, argv);
 	return 0;
 }

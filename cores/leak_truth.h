@@ -156,6 +156,25 @@ static __attribute__((unused, noinline)) void lt_obj(const void *p, const char *
 	pthread_mutex_unlock(&truth.lock);
 }
 
+/* A leaked allocation only an inference can type: the type it must be given
+ * ("~node"), or NULL when it must stay unknown (ctypes.c, ctypes_small.c). */
+static __attribute__((unused, noinline)) void lt_obj_inferred(const void *p, const char *inferred, int unref,
+							       const char *label)
+{
+	lt_obj(p, NULL, 1, unref, "%s", label);
+	lt.obj[lt.nobj - 1].inferred = inferred;
+}
+
+/* A leak fixture's start: its truth's path (from its arguments), its name,
+ * and the main thread's stack, known by local (a variable of main's). */
+static __attribute__((unused)) const char *lt_begin(int argc, char **argv, const char *name, int *local)
+{
+	const char *path = truth_path(argc, argv);
+	truth_set_name(name);
+	truth_thread(local);
+	return path;
+}
+
 static __attribute__((unused)) void lt_interior_only(const void *p)
 {
 	lt_find(p)->interior_only = 1;
@@ -356,6 +375,14 @@ static __attribute__((unused)) void lt_main_arena_from_unsorted(const void *free
 	lt.main_arena_enc = LT_ENC(*(const uintptr_t *)freed - 96);
 }
 
+/* Free p (a chunk too big for the tcache, not next to top) into the unsorted
+ * bin, alone there, and learn main_arena from it. */
+static __attribute__((unused)) void lt_free_unsorted(void *p)
+{
+	lt_free(p, "unsorted");
+	lt_main_arena_from_unsorted(p);
+}
+
 /* Internal chunks allocated before the fixture's first malloc (C++: the
  * libstdc++ emergency exception pool): walk the main heap from its start (the
  * tcache, then startup chunks) up to first.  In-use chunks become truth
@@ -406,6 +433,20 @@ static __attribute__((unused, noinline)) void lt_scrub_stack(void)
 			 "pxor %%xmm6,%%xmm6\n\tpxor %%xmm7,%%xmm7\n\t"                  \
 			 ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",  \
 			 "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "memory")
+
+/* A leak fixture's end, in main's frame: its truth written (with its number
+ * of arenas), the dead stack
+ * and the scratch registers cleared of heap addresses, the dump (gdb's
+ * breakpoint in dump_here; the kernel core's abort in truth_finish). */
+#define LT_DUMP(path, arenas, argc, argv)    \
+	do {                                 \
+		truth_set_arenas(arenas);    \
+		lt_write(path);              \
+		lt_scrub_stack();            \
+		LT_CLEAR_REGS();             \
+		dump_here();                 \
+		truth_finish((argc), (argv)); \
+	} while (0)
 
 /* Wait until thread tid sleeps (state S in /proc/self/task/TID/stat). */
 static __attribute__((unused)) void lt_wait_sleeping(int tid)
