@@ -1557,7 +1557,8 @@ static void field_gather(const struct field_part *fp, struct field_unit *u)
 		if (!nopen || !l->nslots)
 			continue;
 		// A pointer member's target: the open target starting where it
-		// points (a block starting there is the one word_targets names).
+		// points (a block starting there is the one word_targets names;
+		// a member off a word has no edge of its own: none).
 		uint64_t size;
 		const uint8_t *d = nopen > FIELD_OPEN ? block_words(&c, a, i, l->size, &size, tg)
 						      : block_bytes(&c, i, &size);
@@ -1570,7 +1571,7 @@ static void field_gather(const struct field_part *fp, struct field_unit *u)
 			int64_t b = -1;
 			if (nopen > FIELD_OPEN)
 				b = tg[off / 8] >= 0 && blocks[tg[off / 8]].address == v ? tg[off / 8] : -1;
-			for (size_t x = 0; nopen <= FIELD_OPEN && x < nopen && b < 0; x++)
+			for (size_t x = 0; nopen <= FIELD_OPEN && !(off % 8) && x < nopen && b < 0; x++)
 				if (blocks[open[x]].address == v)
 					b = open[x];
 			int pk = l->slots[k].pointee;
