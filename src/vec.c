@@ -110,25 +110,34 @@ void hs_array_move(void *dst, void *src, size_t n)
 	memmove(dst, src, n);
 }
 
-void *hs_array_new(size_t n, size_t elem)
+// An array's bytes (room for one element when n is 0); false on overflow.
+static bool array_bytes(size_t n, size_t elem, size_t *bytes)
 {
 	if (!n)
 		n = 1;
 	if (elem && n > SIZE_MAX / elem)
+		return false;
+	*bytes = n * elem;
+	return true;
+}
+
+void *hs_array_new(size_t n, size_t elem)
+{
+	size_t bytes;
+	if (!array_bytes(n, elem, &bytes))
 		return NULL;
-	void *p = malloc(huge_request(n * elem));
-	hint_huge(p, n * elem, true);
+	void *p = malloc(huge_request(bytes));
+	hint_huge(p, bytes, true);
 	return p;
 }
 
 void *hs_array_zeroed(size_t n, size_t elem)
 {
-	if (!n)
-		n = 1;
-	if (elem && n > SIZE_MAX / elem)
+	size_t bytes;
+	if (!array_bytes(n, elem, &bytes))
 		return NULL;
-	void *p = calloc(huge_request(n * elem), 1);
-	hint_huge(p, n * elem, true);
+	void *p = calloc(huge_request(bytes), 1);
+	hint_huge(p, bytes, true);
 	return p;
 }
 

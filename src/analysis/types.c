@@ -1477,12 +1477,17 @@ struct field_part {
 	bool nomem;
 };
 
-/* Whether the field rule may still type block b, a target of a block whose
- * layout points at structs of small_below bytes or more (small) or not:
- * untyped, and when small, not a small block (not closed). */
-static inline bool field_open(const struct hs_types *t, uint32_t b, bool small)
+/* The bits that tell which targets of queued block i the field rule may
+ * still type: closed when i's layout points only at structs of small_below
+ * bytes or more, else typed. */
+static inline const uint64_t *field_bits(const struct hs_types *t, uint32_t i)
 {
-	const uint64_t *bits = small ? t->closed : t->typed;
+	return t->layouts[t->block_layout[i]].min_pointee >= t->small_below ? t->closed : t->typed;
+}
+
+// Is target b open: its bit (of field_bits) clear?
+static inline bool field_open(const uint64_t *bits, uint32_t b)
+{
 	return !(__atomic_load_n(&bits[b / 64], __ATOMIC_RELAXED) >> (b % 64) & 1);
 }
 
@@ -1522,15 +1527,16 @@ static void field_gather(const struct field_part *fp, struct field_unit *u)
 			__builtin_prefetch(&a->fwd[a->fwd_off[queue[q + 3 * INFER_AHEAD]]]);
 		if (q + 2 * INFER_AHEAD < u->to) {
 			uint32_t j = queue[q + 2 * INFER_AHEAD];
-			bool small = t->layouts[t->block_layout[j]].min_pointee >= t->small_below;
+			const uint64_t *bits = field_bits(t, j);
 			for (uint32_t e = a->fwd_off[j]; e < a->fwd_off[j + 1]; e++)
-				__builtin_prefetch(small ? &t->closed[a->fwd[e] / 64] : &t->typed[a->fwd[e] / 64]);
+				__builtin_prefetch(&bits[a->fwd[e] / 64]);
 		}
 		if (q + INFER_AHEAD < u->to) {
 			uint32_t j = queue[q + INFER_AHEAD];
-			bool small = t->layouts[t->block_layout[j]].min_pointee >= t->small_below, any = false;
+			const uint64_t *bits = field_bits(t, j);
+			bool any = false;
 			for (uint32_t e = a->fwd_off[j]; e < a->fwd_off[j + 1]; e++)
-				if (field_open(t, a->fwd[e], small)) {
+				if (field_open(bits, a->fwd[e])) {
 					__builtin_prefetch(&blocks[a->fwd[e]]);
 					any = true;
 				}
@@ -1548,11 +1554,11 @@ static void field_gather(const struct field_part *fp, struct field_unit *u)
 		}
 		uint32_t i = queue[q];
 		const struct layout *l = &t->layouts[t->block_layout[i]];
-		bool small = l->min_pointee >= t->small_below;
+		const uint64_t *bits = field_bits(t, i);
 		uint32_t open[FIELD_OPEN];
 		size_t nopen = 0;
 		for (uint32_t e = a->fwd_off[i]; e < a->fwd_off[i + 1]; e++)
-			if (field_open(t, a->fwd[e], small) && nopen++ < FIELD_OPEN)
+			if (field_open(bits, a->fwd[e]) && nopen++ < FIELD_OPEN)
 				open[nopen - 1] = a->fwd[e];
 		if (!nopen || !l->nslots)
 			continue;
@@ -1569,13 +1575,16 @@ static void field_gather(const struct field_part *fp, struct field_unit *u)
 			uint64_t v;
 			memcpy(&v, d + off, 8);
 			int64_t b = -1;
-			if (nopen > FIELD_OPEN)
-				b = tg[off / 8] >= 0 && blocks[tg[off / 8]].address == v ? tg[off / 8] : -1;
-			for (size_t x = 0; nopen <= FIELD_OPEN && !(off % 8) && x < nopen && b < 0; x++)
-				if (blocks[open[x]].address == v)
-					b = open[x];
+			if (nopen > FIELD_OPEN) {
+				if (tg[off / 8] >= 0 && blocks[tg[off / 8]].address == v)
+					b = tg[off / 8];
+			} else if (!(off % 8)) {
+				for (size_t x = 0; x < nopen && b < 0; x++)
+					if (blocks[open[x]].address == v)
+						b = open[x];
+			}
 			int pk = l->slots[k].pointee;
-			if (b < 0 || !field_open(t, (uint32_t)b, small) || hs_block_size(&blocks[b]) < t->layouts[pk].size)
+			if (b < 0 || !field_open(bits, (uint32_t)b) || hs_block_size(&blocks[b]) < t->layouts[pk].size)
 				continue;
 			if (HS_VEC_GROW(u->pairs, u->cap, u->n + 1)) {
 				u->nomem = true;
