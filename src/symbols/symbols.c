@@ -212,6 +212,28 @@ static int no_find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modn
 	return -1;
 }
 
+/* Separate debug info, as libdwfl's standard search finds it, but for one
+ * case.  A module with neither a file name nor a debug link (the vDSO, read
+ * from the core) can only be found by its build ID: in the build-id
+ * directories, or through debuginfod.  With DEBUGINFOD_URLS unset or empty,
+ * libdebuginfod answers nothing (it does not read its cache either), yet
+ * libdw (0.188) loads it, and the libraries it needs (libcurl, gnutls,
+ * krb5...: about 14 ms), once a search it falls back on fails: the vDSO's,
+ * in every core.  Then such a module is looked for in the build-id
+ * directories alone. */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  Dwarf_Addr base, const char *file_name,
+			  const char *debuglink_file, GElf_Word debuglink_crc,
+			  char **debuginfo_file_name)
+{
+	const char *urls = getenv("DEBUGINFOD_URLS");
+	if (!file_name && !debuglink_file && !(urls && *urls))
+		return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+						    debuglink_file, debuglink_crc, debuginfo_file_name);
+	return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+					    debuglink_file, debuglink_crc, debuginfo_file_name);
+}
+
 /* ---- creation ---- */
 
 /* "--debug-dir entries:" then the default ":.debug:/usr/lib/debug" (with the
@@ -312,7 +334,7 @@ static struct hs_error *make_private(const struct hs_target *t, const struct hs_
 	else
 		priv->cb.find_elf = dwfl_linux_proc_find_elf;
 	priv->cb.find_debuginfo = o->no_debuginfo ? no_find_debuginfo
-						  : dwfl_standard_find_debuginfo;
+						  : find_debuginfo;
 	return NULL;
 }
 

@@ -1,5 +1,8 @@
 """`info --json` on the 4-thread fixture against its truth (issue 2, item 10)."""
 import os
+import socket
+import subprocess
+import tempfile
 import unittest
 
 import hslib
@@ -103,6 +106,32 @@ class InfoCase:
         self.assertIs(libc["debuginfo_found"], False)
         self.assertIsNone(libc["debuginfo_path"])
         self.assertEqual(libc["build_id"], hslib.libc_build_id())
+
+    def test_debuginfod_only_with_urls(self):
+        # Every module with a file has its debug info here; the vDSO has a
+        # build ID but neither a file nor a debug link.  Without
+        # DEBUGINFOD_URLS libdebuginfod can answer nothing, and libdw is not
+        # to load it (with libcurl, gnutls, krb5...) for the vDSO.
+        for m in self.info()["modules"]:
+            if m.get("path"):
+                self.assertIs(m["debuginfo_found"], True, m)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DEBUGINFOD_")}
+        env["LD_DEBUG"] = "files"
+
+        def loaded(env):
+            r = subprocess.run([hslib.HEAPSCOPE, self.core, "summary"], env=env, capture_output=True,
+                               text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            return "libdebuginfod" in r.stderr
+        self.assertFalse(loaded(env))
+        # A server named (nobody listens on the port): the vDSO is asked of it.
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        with tempfile.TemporaryDirectory() as cache:
+            self.assertTrue(loaded(dict(env, DEBUGINFOD_URLS="http://127.0.0.1:%d" % port,
+                                        DEBUGINFOD_CACHE_PATH=cache, DEBUGINFOD_TIMEOUT="10")))
 
     def test_text_output(self):
         r = hslib.run([self.core, "info"])
