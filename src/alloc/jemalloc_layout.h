@@ -71,6 +71,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "bits.h"
 #include "error.h"
 
 /* A bit-field inside a word: (word >> shift) & ((1 << width) - 1). */
@@ -388,7 +389,7 @@ static inline unsigned hs_je_bitmap_count_free(const uint64_t *bitmap, unsigned 
 		uint64_t w = bitmap[g];
 		if (nregs - g * 64 < 64)
 			w &= (UINT64_C(1) << (nregs - g * 64)) - 1;
-		n += (unsigned)__builtin_popcountll(w);
+		n += hs_popcount64(w);
 	}
 	return n;
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "bits.h"
 #include "error.h"
 #include "heap.h"
 #include "roots.h"
@@ -99,21 +100,6 @@ struct hs_analysis {
 struct hs_error *hs_addrmap_build(struct hs_addrmap *m, const struct hs_heap *heap,
 				  const uint8_t *flags, bool exact, int jobs);
 void hs_addrmap_deinit(struct hs_addrmap *m);
-/* Bits set in x.  x86-64's baseline has no popcnt instruction, and GCC then
- * calls libgcc's __popcountdi2 (a table walk) from the lookups' inner loops:
- * the bit trick instead, inline. */
-static inline unsigned hs_popcount64(uint64_t x)
-{
-#if defined(__x86_64__) && !defined(__POPCNT__)
-	x -= (x >> 1) & UINT64_C(0x5555555555555555);
-	x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
-	x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
-	return (unsigned)((x * UINT64_C(0x0101010101010101)) >> 56);
-#else
-	return (unsigned)__builtin_popcountll(x);
-#endif
-}
-
 /* The last block of span sp starting at or before its slot (slot in group
  * g): one of the group's starts, or the last before the group. */
 static inline size_t hs_addr_group_block(const struct hs_addr_span *sp, const struct hs_addr_group *g, uint64_t slot)
