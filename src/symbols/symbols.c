@@ -449,6 +449,113 @@ static bool overlaps_range(const struct addr_range *r, size_t n, uint64_t start,
 	return lo < n && r[lo].start < end;
 }
 
+/* A core's loaded objects are the dynamic linker's list: r_debug, which the
+ * program's DT_DEBUG names, and its link_map entries (glibc's dlmopen
+ * namespaces chained from r_version 2 on).  libdwfl also reports any ELF
+ * file whose first page the core holds, such as one the process merely
+ * mapped to read (a debugger's, a profiler's, this library's own: a
+ * read-only copy of libc.so.6 that precedes the loaded one and whose
+ * main_arena is nothing).  A module is kept when an entry's dynamic section
+ * (l_ld) lies in it; the program always.  Without a list that reads whole
+ * (a static program, a damaged core) every module is kept. */
+#define MAX_LINK_MAP 8192
+
+static bool core_read(struct hs_memory *mem, uint64_t addr, void *buf, size_t len)
+{
+	struct hs_error *err = hs_memory_read(mem, addr, buf, len);
+	hs_error_destroy(err);
+	return !err;
+}
+
+// The r_debug address in the program's dynamic section (its program headers
+// where the auxv says), 0 when there is none.
+static uint64_t core_r_debug(struct hs_target *t)
+{
+	uint64_t phdr = hs_notes_auxv(&t->notes, AT_PHDR), phnum = hs_notes_auxv(&t->notes, AT_PHNUM);
+	if (!phdr || !phnum || phnum > 256 || hs_notes_auxv(&t->notes, AT_PHENT) != sizeof(Elf64_Phdr))
+		return 0;
+	uint64_t bias = 0, dyn = 0, dynsz = 0;
+	bool have_bias = false;
+	for (uint64_t i = 0; i < phnum; i++) {
+		Elf64_Phdr ph;
+		if (!core_read(&t->mem, phdr + i * sizeof(ph), &ph, sizeof(ph)))
+			return 0;
+		if (ph.p_type == PT_PHDR) {
+			bias = phdr - ph.p_vaddr;
+			have_bias = true;
+		} else if (ph.p_type == PT_DYNAMIC) {
+			dyn = ph.p_vaddr;
+			dynsz = ph.p_memsz;
+		}
+	}
+	if (!have_bias || !dyn)
+		return 0;
+	for (uint64_t off = 0; off + sizeof(Elf64_Dyn) <= dynsz && off < 4096 * sizeof(Elf64_Dyn);
+	     off += sizeof(Elf64_Dyn)) {
+		Elf64_Dyn d;
+		if (!core_read(&t->mem, dyn + bias + off, &d, sizeof(d)) || d.d_tag == DT_NULL)
+			return 0;
+		if (d.d_tag == DT_DEBUG)
+			return d.d_un.d_ptr;
+	}
+	return 0;
+}
+
+// Every l_ld of the link_map lists reached from r_debug rd into *ld (n of
+// them); false when a list does not read whole.
+static bool core_link_map(struct hs_target *t, uint64_t rd, uint64_t **ld, size_t *n)
+{
+	size_t cap = 0, entries = 0;
+	*ld = NULL;
+	*n = 0;
+	for (size_t ns = 0; rd && ns < 256; ns++) {
+		int32_t version;
+		uint64_t map, next = 0;
+		if (!core_read(&t->mem, rd, &version, sizeof(version)) || version < 1 ||
+		    !core_read(&t->mem, rd + 8, &map, sizeof(map)) ||
+		    (version >= 2 && !core_read(&t->mem, rd + 40, &next, sizeof(next))))
+			return false;
+		for (; map; entries++) {
+			uint64_t e[4];  // l_addr, l_name, l_ld, l_next
+			if (entries >= MAX_LINK_MAP || !core_read(&t->mem, map, e, sizeof(e)))
+				return false;
+			struct hs_error *err = e[2] ? HS_VEC_PUSH(*ld, *n, cap, e[2]) : NULL;
+			if (err) {
+				hs_error_destroy(err);
+				return false;
+			}
+			map = e[3];
+		}
+		rd = next;
+	}
+	return *n > 0;
+}
+
+static struct hs_error *drop_unlisted(struct hs_target *t, struct collect *c)
+{
+	if (t->kind != HS_TARGET_CORE)
+		return NULL;
+	uint64_t *ld, entry = hs_notes_auxv(&t->notes, AT_ENTRY);
+	size_t n;
+	if (!core_link_map(t, core_r_debug(t), &ld, &n)) {
+		free(ld);
+		return NULL;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		Dwarf_Addr start = 0, end = 0;
+		dwfl_module_info(c->mods[i], NULL, &start, &end, NULL, NULL, NULL, NULL);
+		bool listed = entry >= start && entry < end;
+		for (size_t k = 0; k < n && !listed; k++)
+			listed = ld[k] >= start && ld[k] < end;
+		if (listed)
+			c->mods[kept++] = c->mods[i];
+	}
+	c->n = kept;
+	free(ld);
+	return NULL;
+}
+
 /* libdwfl reports every file a live process maps: also data files, and ELF files
  * it merely reads (a debugger's, or this library's own when the target is this
  * process).  Only files with code mapped are loaded modules; the vDSO is one. */
@@ -699,6 +806,8 @@ static struct hs_error *symbols_fill(struct hs_symbols *s, struct hs_target *t,
 		return &hs_error_nomem;
 	}
 	err = drop_unloaded(t, &c);
+	if (!err)
+		err = drop_unlisted(t, &c);
 	if (err) {
 		free(c.mods);
 		return err;

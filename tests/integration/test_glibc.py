@@ -1,7 +1,9 @@
 """The glibc walk against the fixtures' truth (issue 3, "Done when").
 
-On glibc_heap (4 arenas, one with 2 heaps, mmapped chunks, every free list) and
-threads, gdb and kernel cores, with and without --no-debuginfo:
+On glibc_heap (4 arenas, one with 2 heaps, mmapped chunks, every free list),
+threads and mapped_elf (copies of its libc.so.6 and executable mapped whole, as a
+debugger maps what it reads), gdb and kernel cores, with and without
+--no-debuginfo:
 
 * every live pointer is reported used with its exact usable size;
 * every freed pointer is reported free on the list glibc put it on;
@@ -195,7 +197,7 @@ class GlibcWalkCase:
 
 
 def make_cases():
-    for fixture in ("glibc_heap", "threads"):
+    for fixture in ("glibc_heap", "threads", "mapped_elf"):
         for kind in hslib.KINDS:
             for debug, opts in (("Debuginfo", ()), ("NoDebuginfo", ("--no-debuginfo",))):
                 name = "Walk_%s_%s_%s" % (fixture, kind, debug)

@@ -1,6 +1,8 @@
 """`info --json` on the 4-thread fixture against its truth (issue 2, item 10)."""
+import json
 import os
 import socket
+import struct
 import subprocess
 import tempfile
 import unittest
@@ -139,6 +141,54 @@ class InfoCase:
         hslib.check_no_crash(r)
         for tt in self.truth["threads"]:
             self.assertIn(str(tt["tid"]), r.stdout)
+
+
+class MappedElfCase:
+    """cores/mapped_elf.c maps its libc.so.6 and its executable whole, as libdwfl
+    maps what it reads, where libdwfl would report them as modules (the core
+    holds them, nothing overlaps): only the loaded objects are modules."""
+    kind = None
+
+    def test_loaded_objects_only(self):
+        core = hslib.core("mapped_elf", self.kind)
+        mods = hslib.run_json([core, "info"])["modules"]
+        names = [os.path.basename(m.get("path") or m.get("name") or "") for m in mods]
+        self.assertEqual(names.count("libc.so.6"), 1, names)
+        self.assertEqual(names.count("mapped_elf"), 1, names)
+        self.assertEqual([n for n, m in zip(names, mods) if m["main"]], ["mapped_elf"])
+        self.assertIn("ld-linux-x86-64.so.2", names)
+        self.assertEqual(hslib.run_json([core, "summary"])["allocator"], "glibc")
+
+    def test_damaged_link_map(self):
+        # The list loops, or leads off the core: it is not used, every ELF
+        # image stays a module (the copy of libc.so.6 too), and nothing hangs.
+        core = hslib.core("mapped_elf", self.kind)
+        notes = hslib.truth("mapped_elf", self.kind)["notes"]
+        r_map = int([n for n in notes if n.startswith("r_map ")][0].split()[1], 16)
+        at = hslib.file_offset(hslib.load_segments(core), r_map + 24)     # its first entry's l_next
+        with open(core, "rb") as f:
+            data = f.read()
+        with tempfile.TemporaryDirectory() as tmp:
+            for value in (r_map, 0x10):
+                bad = bytearray(data)
+                struct.pack_into("<Q", bad, at, value)
+                path = os.path.join(tmp, "damaged.core")
+                with open(path, "wb") as f:
+                    f.write(bad)
+                r = hslib.run(["--json", path, "info"])
+                self.assertEqual(r.status, 0, r.describe())
+                hslib.check_no_crash(r)
+                names = [os.path.basename(m.get("path") or m.get("name") or "")
+                         for m in json.loads(r.stdout)["modules"]]
+                self.assertEqual(names.count("libc.so.6"), 2, (hex(value), names))
+
+
+class MappedElfGdbCore(MappedElfCase, unittest.TestCase):
+    kind = "gdb"
+
+
+class MappedElfKernelCore(MappedElfCase, unittest.TestCase):
+    kind = "kernel"
 
 
 class InfoGdbCore(InfoCase, unittest.TestCase):
