@@ -456,7 +456,8 @@ static bool overlaps_range(const struct addr_range *r, size_t n, uint64_t start,
  * mapped to read (a debugger's, a profiler's, this library's own: a
  * read-only copy of libc.so.6 that precedes the loaded one and whose
  * main_arena is nothing).  A module is kept when an entry's dynamic section
- * (l_ld) lies in it; the program always.  Without a list that reads whole
+ * (l_ld) lies in it; the program and the vDSO (which a static program's
+ * list leaves out) always.  Without a list that reads whole
  * (a static program, a damaged core) every module is kept. */
 #define MAX_LINK_MAP 8192
 
@@ -536,6 +537,7 @@ static struct hs_error *drop_unlisted(struct hs_target *t, struct collect *c)
 	if (t->kind != HS_TARGET_CORE)
 		return NULL;
 	uint64_t *ld, entry = hs_notes_auxv(&t->notes, AT_ENTRY);
+	uint64_t vdso = hs_notes_auxv(&t->notes, AT_SYSINFO_EHDR);
 	size_t n;
 	if (!core_link_map(t, core_r_debug(t), &ld, &n)) {
 		free(ld);
@@ -545,7 +547,7 @@ static struct hs_error *drop_unlisted(struct hs_target *t, struct collect *c)
 	for (size_t i = 0; i < c->n; i++) {
 		Dwarf_Addr start = 0, end = 0;
 		dwfl_module_info(c->mods[i], NULL, &start, &end, NULL, NULL, NULL, NULL);
-		bool listed = entry >= start && entry < end;
+		bool listed = (entry >= start && entry < end) || (vdso >= start && vdso < end);
 		for (size_t k = 0; k < n && !listed; k++)
 			listed = ld[k] >= start && ld[k] < end;
 		if (listed)
