@@ -391,7 +391,7 @@ static int range_cmp(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* The executable mappings of a live process, sorted; NULL with n 0 when unknown. */
+/* The executable mappings of a live process; NULL with n 0 when unknown. */
 static struct hs_error *proc_exec_ranges(int pid, struct addr_range **ret, size_t *n_ret)
 {
 	*ret = NULL;
@@ -429,7 +429,6 @@ static struct hs_error *proc_exec_ranges(int pid, struct addr_range **ret, size_
 		free(r);
 		return err;
 	}
-	qsort(r, n, sizeof(*r), range_cmp);
 	*ret = r;
 	*n_ret = n;
 	return NULL;
@@ -449,13 +448,28 @@ static bool overlaps_range(const struct addr_range *r, size_t n, uint64_t start,
 	return lo < n && r[lo].start < end;
 }
 
+/* Keep the modules that overlap one of ranges r[0..n) (sorted here), and the
+ * vDSO by its name. */
+static void keep_overlapping(struct collect *c, struct addr_range *r, size_t n)
+{
+	qsort(r, n, sizeof(*r), range_cmp);
+	size_t kept = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		Dwarf_Addr start = 0, end = 0;
+		const char *name = dwfl_module_info(c->mods[i], NULL, &start, &end, NULL, NULL,
+						    NULL, NULL);
+		if ((name && starts_with(name, "[vdso")) || overlaps_range(r, n, start, end))
+			c->mods[kept++] = c->mods[i];
+	}
+	c->n = kept;
+}
+
 /* A core's loaded objects are the dynamic linker's list: r_debug, which the
  * program's DT_DEBUG names, and its link_map entries (glibc's dlmopen
  * namespaces chained from r_version 2 on).  libdwfl also reports any ELF
  * file whose first page the core holds, such as one the process merely
- * mapped to read (a debugger's, a profiler's, this library's own: a
- * read-only copy of libc.so.6 that precedes the loaded one and whose
- * main_arena is nothing).  A module is kept when an entry's dynamic section
+ * mapped to read (a debugger's, a profiler's, this library's own: a copy
+ * of libc.so.6 below the loaded one, whose main_arena is nothing).  A module is kept when an entry's dynamic section
  * (l_ld) lies in it; the program and the vDSO (which a static program's
  * list leaves out) always.  Without a list that reads whole
  * (a static program, a damaged core) every module is kept. */
@@ -502,13 +516,11 @@ static uint64_t core_r_debug(struct hs_target *t)
 	return 0;
 }
 
-// Every l_ld of the link_map lists reached from r_debug rd into *ld (n of
-// them); false when a list does not read whole.
-static bool core_link_map(struct hs_target *t, uint64_t rd, uint64_t **ld, size_t *n)
+// Every l_ld of the link_map lists reached from r_debug rd, as one-byte
+// ranges appended to *r (n, cap); false when a list does not read whole.
+static bool core_link_map(struct hs_target *t, uint64_t rd, struct addr_range **r, size_t *n, size_t *cap)
 {
-	size_t cap = 0, entries = 0;
-	*ld = NULL;
-	*n = 0;
+	size_t entries = 0, first = *n;
 	for (size_t ns = 0; rd && ns < 256; ns++) {
 		int32_t version;
 		uint64_t map, next = 0;
@@ -520,7 +532,8 @@ static bool core_link_map(struct hs_target *t, uint64_t rd, uint64_t **ld, size_
 			uint64_t e[4];  // l_addr, l_name, l_ld, l_next
 			if (entries >= MAX_LINK_MAP || !core_read(&t->mem, map, e, sizeof(e)))
 				return false;
-			struct hs_error *err = e[2] ? HS_VEC_PUSH(*ld, *n, cap, e[2]) : NULL;
+			struct hs_error *err = e[2] ? HS_VEC_PUSH(*r, *n, *cap, ((struct addr_range){ e[2], e[2] + 1 }))
+						    : NULL;
 			if (err) {
 				hs_error_destroy(err);
 				return false;
@@ -529,32 +542,28 @@ static bool core_link_map(struct hs_target *t, uint64_t rd, uint64_t **ld, size_
 		}
 		rd = next;
 	}
-	return *n > 0;
+	return *n > first;
 }
 
 static struct hs_error *drop_unlisted(struct hs_target *t, struct collect *c)
 {
 	if (t->kind != HS_TARGET_CORE)
 		return NULL;
-	uint64_t *ld, entry = hs_notes_auxv(&t->notes, AT_ENTRY);
-	uint64_t vdso = hs_notes_auxv(&t->notes, AT_SYSINFO_EHDR);
-	size_t n;
-	if (!core_link_map(t, core_r_debug(t), &ld, &n)) {
-		free(ld);
-		return NULL;
+	struct addr_range *r = NULL;
+	size_t n = 0, cap = 0;
+	bool listed = core_link_map(t, core_r_debug(t), &r, &n, &cap);
+	// The program and the vDSO, listed or not.
+	uint64_t at[2] = { hs_notes_auxv(&t->notes, AT_ENTRY), hs_notes_auxv(&t->notes, AT_SYSINFO_EHDR) };
+	for (size_t k = 0; k < 2 && listed; k++) {
+		struct hs_error *err = at[k] ? HS_VEC_PUSH(r, n, cap, ((struct addr_range){ at[k], at[k] + 1 })) : NULL;
+		if (err) {
+			free(r);
+			return err;
+		}
 	}
-	size_t kept = 0;
-	for (size_t i = 0; i < c->n; i++) {
-		Dwarf_Addr start = 0, end = 0;
-		dwfl_module_info(c->mods[i], NULL, &start, &end, NULL, NULL, NULL, NULL);
-		bool listed = (entry >= start && entry < end) || (vdso >= start && vdso < end);
-		for (size_t k = 0; k < n && !listed; k++)
-			listed = ld[k] >= start && ld[k] < end;
-		if (listed)
-			c->mods[kept++] = c->mods[i];
-	}
-	c->n = kept;
-	free(ld);
+	if (listed)
+		keep_overlapping(c, r, n);
+	free(r);
 	return NULL;
 }
 
@@ -568,17 +577,8 @@ static struct hs_error *drop_unloaded(const struct hs_target *t, struct collect 
 	struct addr_range *r;
 	size_t n;
 	HS_CHECK(proc_exec_ranges(t->pid, &r, &n));
-	if (!n)
-		return NULL;
-	size_t kept = 0;
-	for (size_t i = 0; i < c->n; i++) {
-		Dwarf_Addr start = 0, end = 0;
-		const char *name = dwfl_module_info(c->mods[i], NULL, &start, &end, NULL, NULL,
-						    NULL, NULL);
-		if ((name && starts_with(name, "[vdso")) || overlaps_range(r, n, start, end))
-			c->mods[kept++] = c->mods[i];
-	}
-	c->n = kept;
+	if (n)
+		keep_overlapping(c, r, n);
 	free(r);
 	return NULL;
 }

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import re
+import socket
 import struct
 import subprocess
 
@@ -153,6 +154,15 @@ def load_segments(path):
     that corrupt a copy of a core at an address)."""
     return [(vaddr, memsz, off, filesz)
             for p_type, off, vaddr, filesz, memsz in program_headers(path) if p_type == 1]
+
+
+def free_port():
+    """A local TCP port nobody listens on (just now)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def file_offset(segs, addr):

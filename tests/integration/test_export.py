@@ -8,7 +8,6 @@ import glob
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import tempfile
@@ -486,14 +485,6 @@ class ProgressCase(unittest.TestCase):
         self.assertNotIn("heapscope: walk", quiet.stderr)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class DebuginfodCase(Tmp):
     def test_debuginfod_fetches_debug_info(self):
         if not DEBUGINFOD:
@@ -512,7 +503,7 @@ class DebuginfodCase(Tmp):
         serve = os.path.join(self.tmp, "serve")
         os.mkdir(serve)
         shutil.copy(debug, serve)
-        port = free_port()
+        port = hslib.free_port()
         log = open(os.path.join(self.tmp, "debuginfod.log"), "w")
         server = subprocess.Popen([DEBUGINFOD, "-F", "-p", str(port), "-d", os.path.join(self.tmp, "db.sqlite"),
                                    "-t", "0", "-g", "0", serve], stdout=log, stderr=subprocess.STDOUT)

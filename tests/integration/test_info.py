@@ -1,7 +1,6 @@
 """`info --json` on the 4-thread fixture against its truth (issue 2, item 10)."""
 import json
 import os
-import socket
 import struct
 import subprocess
 import tempfile
@@ -127,12 +126,8 @@ class InfoCase:
             return "libdebuginfod" in r.stderr
         self.assertFalse(loaded(env))
         # A server named (nobody listens on the port): the vDSO is asked of it.
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
         with tempfile.TemporaryDirectory() as cache:
-            self.assertTrue(loaded(dict(env, DEBUGINFOD_URLS="http://127.0.0.1:%d" % port,
+            self.assertTrue(loaded(dict(env, DEBUGINFOD_URLS="http://127.0.0.1:%d" % hslib.free_port(),
                                         DEBUGINFOD_CACHE_PATH=cache, DEBUGINFOD_TIMEOUT="10")))
 
     def test_text_output(self):
