@@ -5,6 +5,12 @@
  * second libc.so.6 before the loaded one, whose main_arena would be
  * nothing.  heapscope keeps only the dynamic linker's list of loaded
  * objects and walks the loaded libc's arena exactly.
+ *
+ * Such a tool names the allocators it knows in its messages, as heapscope
+ * does: its .rodata holds the words a stripped allocator's strings start
+ * with ("gperftools ", tcmalloc's "Bytes in thread cache freelists",
+ * "<jemalloc>") without any allocator's code or version string.  They must
+ * not be taken for an allocator linked into it.
  */
 #include "truth.h"
 #include <link.h>
@@ -14,6 +20,10 @@
 #include <unistd.h>
 
 static char libc_path[PATH_MAX];
+
+static const char *const allocator_words[] = {
+	"gperftools ", "Bytes in thread cache freelists", "<jemalloc>", "mimalloc: ",
+};
 
 static int find_libc(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -72,6 +82,7 @@ int main(int argc, char **argv)
 	truth_set_arenas(1);
 	// The dynamic linker's list, for the tests that damage it.
 	truth_note("r_map %#lx", (unsigned long)_r_debug.r_map);
+	truth_note("allocator words %zu", strlen(allocator_words[argc % 4]));
 	truth_write(path);
 	dump_here();
 	truth_finish(argc, argv);

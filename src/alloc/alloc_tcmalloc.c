@@ -119,14 +119,19 @@ static bool find_version(const uint8_t *p, uint64_t len, char *buf, size_t cap)
 	return false;
 }
 
-/* In the file's .rodata (or the whole file when it has no section headers). */
-static bool file_contains(struct hs_elf_file *f, const char *needle)
+/* Whether the file's .rodata (or the whole file when it has no section
+ * headers) holds gperftools' version string and one of its own messages.
+ * The words alone are not enough: a tool that knows tcmalloc names it in
+ * its messages (heapscope's own core). */
+static bool file_has_tcmalloc(struct hs_elf_file *f)
 {
+	static const char msg[] = "Bytes in thread cache freelists";
 	uint64_t len;
 	const uint8_t *p = hs_elf_section(f, ".rodata", &len);
 	if (!p)
 		p = hs_elf_image(f, &len);
-	return p && memmem(p, len, needle, strlen(needle)) != NULL;
+	char v[16];
+	return p && find_version(p, len, v, sizeof(v)) && memmem(p, len, msg, sizeof(msg) - 1) != NULL;
 }
 
 /* --- detect: the module and its version ---------------------------------- */
@@ -175,7 +180,7 @@ static struct hs_module *find_module(struct tc_state *t)
 			struct hs_elf_file *f = hs_elf_open(c->path, c->bias);
 			if (!f)
 				continue;
-			bool found = file_contains(f, "gperftools ") && file_contains(f, "Bytes in thread cache freelists");
+			bool found = file_has_tcmalloc(f);
 			hs_elf_close(f);
 			if (found)
 				return c;

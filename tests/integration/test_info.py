@@ -154,6 +154,18 @@ class MappedElfCase:
         self.assertIn("ld-linux-x86-64.so.2", names)
         self.assertEqual(hslib.run_json([core, "summary"])["allocator"], "glibc")
 
+    def test_allocator_words_are_not_an_allocator(self):
+        # Its .rodata names tcmalloc and jemalloc as heapscope's does (their
+        # message words, no version string, no code): glibc alone, no error,
+        # with and without debug info.
+        core = hslib.core("mapped_elf", self.kind)
+        for extra in ([], ["--no-debuginfo"]):
+            r = hslib.run(["--json"] + extra + [core, "summary"])
+            self.assertEqual(r.status, 0, r.describe())
+            out = json.loads(r.stdout)
+            self.assertEqual(out["allocator"], "glibc")
+            self.assertEqual([d for d in out.get("diagnostics", []) if d["level"] != "info"], [], extra)
+
     def test_damaged_link_map(self):
         # The list loops, or leads off the core: it is not used, every ELF
         # image stays a module (the copy of libc.so.6 too), and nothing hangs.
