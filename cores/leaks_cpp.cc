@@ -16,6 +16,9 @@
 //   TreeNode (a vtable, left/right, sizes 16*i bytes apart: retained sizes are
 //   subtree sums); g_cpp_cursor -> 100 bytes into a char buffer (an interior
 //   pointer only); a leaked headless cycle x <-peer-> y of Derived.
+// Shared: g_share[0..3] -> four Share; the first two -> s1, the last two ->
+//   s2 (.next), s1 and s2 -> s3 (.next): no root alone keeps s1, s2 or s3,
+//   and s3's referrers are shared themselves (top's "shared: ..." owners).
 #include <fcntl.h>
 #include <malloc.h>
 #include <new>
@@ -86,6 +89,12 @@ app::Widget *g_widget;
 Holder<int> *g_holder;
 Plain *g_plain;
 TreeNode *g_cpp_tree;
+
+struct Share {
+	Share *next;
+	char tag[200];          // a size no other allocation has: nothing is inferred by it
+};
+Share *g_share[4];
 char *g_cpp_cursor;
 
 #define OFF(type, member) ((long)__builtin_offsetof(type, member))
@@ -212,6 +221,22 @@ static __attribute__((noinline)) void build_shapes()
 	lt_ref_alloc(r, y, OFF(Derived, peer));
 }
 
+static __attribute__((noinline)) void build_shared()
+{
+	Share *s[3];
+	for (int i = 0; i < 3; i++) {
+		s[i] = new Share();
+		snprintf(s[i]->tag, sizeof(s[i]->tag), "s%d", i + 1);
+		lt_obj(s[i], "Share", 0, 0, "shared s%d", i + 1);
+	}
+	s[0]->next = s[1]->next = s[2];
+	for (int i = 0; i < 4; i++) {
+		g_share[i] = new Share();
+		g_share[i]->next = s[i / 2];
+		lt_obj(g_share[i], "Share", 0, 0, "g_share[%d]", i);
+	}
+}
+
 static __attribute__((noinline)) void build_freed()
 {
 	Derived *t[9];
@@ -246,6 +271,7 @@ int main(int argc, char **argv)
 	build_anchored();
 	build_leaked();
 	build_shapes();
+	build_shared();
 	build_freed();
 	truth_set_arenas(1);
 	lt_write(path);

@@ -1429,7 +1429,7 @@ struct top_owner {
 	enum owner_kind kind;
 	struct root_ref root;        /* OWNER_ROOT: the best root word (kind_rank, then address) */
 	bool have_root;
-	uint32_t via[3];             /* OWNER_SHARED: top-level rows holding it (their roots name it) */
+	uint32_t via[3];             /* OWNER_SHARED: rooted top-level rows reaching it (their roots name it) */
 	size_t nvia, more_via;
 	char name[320];
 };
@@ -1554,6 +1554,49 @@ static uint32_t top_ancestor(const struct hs_dominators *d, uint32_t v, size_t *
 	return v;
 }
 
+/* The rooted top-level rows that reach the shared top-level row b, into
+ * o->via (up to 3; o->more_via counts further ones, "and more") and pushed on
+ * *want.  Each referrer of b lies under some top-level row; a rooted one is
+ * an owner, a shared one is searched the same way (breadth first: the
+ * nearest owners first), each row once, within *budget steps.  True on no
+ * memory. */
+static bool shared_via(struct hs_session *s, uint32_t b, struct top_owner *o, size_t *budget, uint32_t **want,
+		       size_t *nwant, size_t *cap)
+{
+	const struct hs_analysis *a = s->analysis;
+	enum { SEARCH_ROWS = 256 };
+	uint32_t seen[SEARCH_ROWS];
+	size_t nseen = 0;
+	seen[nseen++] = b;
+	for (size_t q = 0; q < nseen && o->nvia + o->more_via < 4; q++) {
+		uint32_t x = seen[q];
+		for (uint32_t e = a->rev_off[x]; e < a->rev_off[x + 1]; e++) {
+			uint32_t p = a->rev[e];
+			if (!(a->flags[p] & HS_NODE_REACHABLE))
+				continue;
+			uint32_t t = top_ancestor(s->dominators, p, budget);
+			if (t == UINT32_MAX)
+				return false;
+			bool dup = false;
+			for (size_t j = 0; j < nseen && !dup; j++)
+				dup = seen[j] == t;
+			if (dup || nseen == SEARCH_ROWS)
+				continue;
+			seen[nseen++] = t;
+			if (!(a->flags[t] & HS_NODE_ROOTED))
+				continue;   // shared too: its own referrers, in turn
+			if (o->nvia == 3) {
+				o->more_via++;
+				continue;
+			}
+			o->via[o->nvia++] = t;
+			if (HS_VEC_PUSH(*want, *nwant, *cap, t))
+				return true;
+		}
+	}
+	return false;
+}
+
 // Owners of the top-level rows: a root for rooted ones; for one reached from
 // several roots (no single root dominates it) the rows whose roots reach it.
 static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, size_t nrows, struct top_owner *own)
@@ -1583,27 +1626,9 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 			continue;
 		}
 		own[k].kind = OWNER_SHARED;
-		for (uint32_t e = a->rev_off[b]; e < a->rev_off[b + 1]; e++) {
-			uint32_t p = a->rev[e];
-			if (!(a->flags[p] & HS_NODE_REACHABLE))
-				continue;
-			uint32_t t = top_ancestor(s->dominators, p, &budget);
-			if (t == UINT32_MAX || t == b)
-				continue;
-			bool dup = false;
-			for (size_t j = 0; j < own[k].nvia; j++)
-				dup |= own[k].via[j] == t;
-			if (dup)
-				continue;
-			if (own[k].nvia == 3) {
-				own[k].more_via++;   // may count one twice: "more" is a lower bound's wording
-				continue;
-			}
-			own[k].via[own[k].nvia++] = t;
-			if (HS_VEC_PUSH(want, nwant, cap, t)) {
-				free(want);
-				return &hs_error_nomem;
-			}
+		if (shared_via(s, b, &own[k], &budget, &want, &nwant, &cap)) {
+			free(want);
+			return &hs_error_nomem;
 		}
 	}
 	qsort(want, nwant, sizeof(*want), u32_cmp);
@@ -1642,14 +1667,24 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 				snprintf(o->name, sizeof(o->name), "(a root)");
 			}
 		} else {
-			size_t used = (size_t)snprintf(o->name, sizeof(o->name), "shared:");
-			for (size_t j = 0; j < o->nvia && used < sizeof(o->name); j++) {
-				char one[300] = "(several roots)";
+			// Each root once (two rows may have the same: one frame's words).
+			char texts[3][300];
+			size_t ntexts = 0;
+			for (size_t j = 0; j < o->nvia; j++) {
+				char *one = texts[ntexts];
+				snprintf(one, sizeof(texts[0]), "(a root)");
 				const uint32_t *hit = bsearch(&o->via[j], want, nwant, sizeof(*want), u32_cmp);
 				if (hit && picks[hit - want].have_root)
-					root_text(s, &picks[hit - want].root, one, sizeof(one));
-				used += (size_t)snprintf(o->name + used, sizeof(o->name) - used, "%s %s", j ? "," : "", one);
+					root_text(s, &picks[hit - want].root, one, sizeof(texts[0]));
+				bool dup = false;
+				for (size_t x = 0; x < ntexts && !dup; x++)
+					dup = !strcmp(texts[x], one);
+				ntexts += !dup;
 			}
+			size_t used = (size_t)snprintf(o->name, sizeof(o->name), "shared:");
+			for (size_t j = 0; j < ntexts && used < sizeof(o->name); j++)
+				used += (size_t)snprintf(o->name + used, sizeof(o->name) - used, "%s %s", j ? "," : "",
+							 texts[j]);
 			if (o->more_via && used < sizeof(o->name))
 				snprintf(o->name + used, sizeof(o->name) - used, " and more");
 			if (!o->nvia)

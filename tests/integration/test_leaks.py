@@ -903,6 +903,43 @@ class LeakCase(Base):
         self.assertGreaterEqual(checked, 5, "chains whose first hop has one root")
         self.assertFalse(bad, listing(bad))
 
+    def test_top_shared_owners(self):
+        """A top-level row that several roots reach is owned by 'shared: A, B, C
+        [and more]': the roots of rooted rows that reach it, through shared rows
+        too (leaks_cpp.cc: s3's referrers s1 and s2 are shared), each once."""
+        o = oracle(self.fixture, self.kind)
+        o.retained()
+        _, rows = self.top_rows("--limit", str(BIG))
+        tops = [x for x, _, top in rows if x is top]
+        rooted = {x["address"]: x["owner"]["name"] for x in tops if x["owner"]["kind"] not in ("shared", "leaked")}
+        reach = {}
+        for a in rooted:
+            seen, todo = {o.index[a]}, [o.index[a]]
+            while todo:
+                for _, j in o.out[todo.pop()]:
+                    if j not in seen:
+                        seen.add(j)
+                        todo.append(j)
+            reach[a] = {o.addr[j] for j in seen}
+        bad, shared = [], 0
+        for x in tops:
+            if x["owner"]["kind"] != "shared":
+                continue
+            shared += 1
+            name = x["owner"]["name"]
+            valid = {rooted[a] for a in rooted if x["address"] in reach[a]}
+            got = name[len("shared: "):].replace(" and more", "").split(", ") if name.startswith("shared: ") else []
+            more = name.endswith(" and more")
+            if (not got or len(got) != len(set(got)) or not set(got) <= valid or
+                    len(got) != min(3, len(valid)) or more != (len(valid) > 3)):
+                bad.append("%s: owner %r, the roots reaching it %s" % (self.label(x["address"]), name, sorted(valid)))
+        if self.fixture == "leaks_cpp":
+            self.assertGreaterEqual(shared, 3, "leaks_cpp.cc's s1, s2 and s3")
+            s3 = next(a for a, ob in self.objs.items() if ob["label"] == "shared s3")
+            self.assertEqual([x["owner"]["name"] for x in tops if x["address"] == s3],
+                             ["shared: g_share, g_share+0x8, g_share+0x10 and more"])
+        self.assertFalse(bad, listing(bad))
+
     # show
 
     def test_show(self):
