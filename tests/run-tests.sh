@@ -10,6 +10,9 @@ set -u
 BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export BUILD
+# Copies of compressed debug files (debug_cache.c) go under the build, not ~/.cache.
+HEAPSCOPE_CACHE_DIR=${HEAPSCOPE_CACHE_DIR-$(cd "$BUILD" && pwd)/cache}
+export HEAPSCOPE_CACHE_DIR
 
 passed=0 failed=0 skipped=0
 out=$(mktemp)

@@ -223,6 +223,7 @@ static void info_json(struct hs_cmd *c, const struct info_model *m)
 		hs_json_kbool(o, "elf_found", md->elf_found);
 		hs_json_kbool(o, "debuginfo_found", md->debug_found);
 		hs_json_kstr(o, "debuginfo_path", md->debug_path);
+		hs_json_kstr(o, "debuginfo_copy", md->debug_copy);
 		hs_json_kbool(o, "build_id_mismatch", md->build_id_mismatch);
 		hs_json_kstr(o, "mismatch_path", md->mismatch_path);
 		hs_json_end_object(o);
@@ -306,6 +307,8 @@ static void text_modules(struct hs_out *o, const struct info_model *m)
 			hs_out_printf(o, "  %-33s   elf: %s\n", "", md->path);
 		if (md->debug_path)
 			hs_out_printf(o, "  %-33s   debug: %s\n", "", md->debug_path);
+		if (md->debug_copy)
+			hs_out_printf(o, "  %-33s          read from its copy %s\n", "", md->debug_copy);
 	}
 }
 

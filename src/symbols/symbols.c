@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "debug_cache.h"
 #include "debuginfod.h"
 #include "rtti.h"
 #include "symbols.h"
@@ -50,11 +51,19 @@ struct symbols_file {
 	char *path;
 };
 
+struct debug_copy {
+	uint8_t id[64];
+	size_t idlen;
+	char *path;
+};
+
 struct hs_symbols_private {
 	Dwfl_Callbacks cb;
 	char *sysroot;                 /* without trailing '/', NULL when none */
 	struct symbols_file *files;    /* the target's mapped files (NT_FILE or maps) */
 	size_t nfiles;
+	struct debug_copy *copies;     /* debug files read from their copies (debug_cache.c) */
+	size_t ncopies, capcopies;
 };
 
 /* ---- small helpers ---- */
@@ -226,12 +235,39 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 			  const char *debuglink_file, GElf_Word debuglink_crc,
 			  char **debuginfo_file_name)
 {
+	// A copy with the DWARF inflated, made by an earlier run (debug_cache.c):
+	// named as the file it was made from, where a .gnu_debugaltlink is
+	// looked for.
+	struct hs_symbols_private *priv = userdata ? *userdata : NULL;
+	const unsigned char *id;
+	GElf_Addr at;
+	int idlen = priv ? dwfl_module_build_id(mod, &id, &at) : 0;
+	if (idlen > (int)sizeof(priv->copies[0].id))
+		idlen = 0;
+	if (idlen > 0 && !HS_VEC_GROW(priv->copies, priv->capcopies, priv->ncopies + 1)) {
+		char *orig, *copy;
+		int fd = hs_debug_cache_open(id, (size_t)idlen, &orig, &copy);
+		if (fd >= 0) {
+			struct debug_copy *c = &priv->copies[priv->ncopies++];
+			memcpy(c->id, id, (size_t)idlen);
+			c->idlen = (size_t)idlen;
+			c->path = copy;
+			free(*debuginfo_file_name);
+			*debuginfo_file_name = orig;
+			return fd;
+		}
+	}
 	const char *urls = getenv("DEBUGINFOD_URLS");
+	int fd;
 	if (!file_name && !debuglink_file && !(urls && *urls))
-		return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
-						    debuglink_file, debuglink_crc, debuginfo_file_name);
-	return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
-					    debuglink_file, debuglink_crc, debuginfo_file_name);
+		fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+						  debuglink_file, debuglink_crc, debuginfo_file_name);
+	else
+		fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+						  debuglink_file, debuglink_crc, debuginfo_file_name);
+	if (fd >= 0 && idlen > 0)
+		hs_debug_cache_store(*debuginfo_file_name, id, (size_t)idlen);
+	return fd;
 }
 
 /* ---- creation ---- */
@@ -680,6 +716,15 @@ static struct hs_error *fill_module(struct hs_symbols *s, Dwfl_Module *dm, struc
 		m->debug_path = strdup(debugfile);
 		if (!m->debug_path)
 			return &hs_error_nomem;
+		for (size_t i = 0; i < s->priv->ncopies && m->build_id_len; i++) {
+			const struct debug_copy *dc = &s->priv->copies[i];
+			if (dc->idlen == m->build_id_len && !memcmp(dc->id, m->build_id, dc->idlen)) {
+				m->debug_copy = strdup(dc->path);
+				if (!m->debug_copy)
+					return &hs_error_nomem;
+				break;
+			}
+		}
 	} else if (dw && dwarf_getelf(dw) != elf) {
 		// Separate DWARF libdwfl found without naming it: debuginfod's cache.
 		m->debug_path = hs_debuginfod_cached(m->build_id, m->build_id_len);
@@ -889,6 +934,7 @@ void hs_symbols_destroy(struct hs_symbols *s)
 		free(m->path);
 		free(m->debug_path);
 		free(m->mismatch_path);
+		free(m->debug_copy);
 		symtab_destroy(m->symtab);
 	}
 	free(s->modules);
@@ -898,6 +944,9 @@ void hs_symbols_destroy(struct hs_symbols *s)
 		for (size_t i = 0; i < s->priv->nfiles; i++)
 			free(s->priv->files[i].path);
 		free(s->priv->files);
+		for (size_t i = 0; i < s->priv->ncopies; i++)
+			free(s->priv->copies[i].path);
+		free(s->priv->copies);
 		free(s->priv->sysroot);
 		free(s->priv);
 	}

@@ -35,6 +35,7 @@ struct hs_module {
 	char *name;            /* as the target names it (soname or path) */
 	char *path;            /* the ELF file used, or NULL if not found */
 	char *debug_path;      /* the separate debug file, or NULL */
+	char *debug_copy;      /* its copy with plain DWARF that was read, or NULL (debug_cache.c) */
 	uint64_t start, end;   /* load range */
 	uint64_t bias;
 	uint8_t build_id[64];

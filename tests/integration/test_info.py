@@ -190,6 +190,107 @@ class MappedElfCase:
                 self.assertEqual(names.count("libc.so.6"), 2, (hex(value), names))
 
 
+def elf_sections(path):
+    """[(name, flags, size)] of an ELF64 little-endian file's sections."""
+    with open(path, "rb") as f:
+        data = f.read()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3a)
+    heads = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    strtab = heads[shstrndx][4]
+    out = []
+    for h in heads:
+        end = data.index(b"\0", strtab + h[0])
+        out.append((data[strtab + h[0]:end].decode(), h[2], h[5]))
+    return out
+
+
+class DebugCache(unittest.TestCase):
+    """libc6-dbg's DWARF is compressed: the first run leaves a copy with it
+    inflated (HEAPSCOPE_CACHE_DIR/debug/BUILD-ID.debug, and BUILD-ID.from
+    naming the file it was made from), later runs read the copy; the results
+    never change, and a copy that is stale, damaged or not there is not used."""
+
+    def run_env(self, env, *args):
+        full = dict(os.environ)
+        full.pop("HEAPSCOPE_CACHE_DIR", None)
+        full.pop("XDG_CACHE_HOME", None)
+        full.update(env)
+        r = subprocess.run([hslib.HEAPSCOPE, "--json"] + list(args), capture_output=True, text=True,
+                           timeout=120, env=full)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def libc(self, doc):
+        return [m for m in doc["modules"] if os.path.basename(m.get("path") or "") == "libc.so.6"][0]
+
+    def results(self, env, core):
+        return [self.run_env(env, core, *cmd) for cmd in (("summary", "--leaks"), ("histogram",), ("top",))]
+
+    def test_copy_written_then_read(self):
+        core = hslib.core("leaks", "gdb")
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {"HEAPSCOPE_CACHE_DIR": tmp, "HOME": tmp}
+            plain = self.results({"HEAPSCOPE_CACHE_DIR": "", "HOME": tmp}, core)
+            self.assertEqual(os.listdir(tmp), [], "an empty HEAPSCOPE_CACHE_DIR writes nothing")
+            first = self.run_env(env, core, "info")
+            libc = self.libc(first)
+            orig, bid = libc["debuginfo_path"], libc["build_id"]
+            self.assertTrue(orig and os.path.exists(orig), libc)
+            self.assertIsNone(libc["debuginfo_copy"], "the run that writes the copy reads the file")
+            copy = os.path.join(tmp, "debug", bid + ".debug")
+            compressed = {n: size for n, flags, size in elf_sections(orig) if flags & 0x800}
+            self.assertIn(".debug_info", compressed, "libc6-dbg's DWARF is compressed")
+            plain_secs = {n: (flags, size) for n, flags, size in elf_sections(copy)}
+            for name in compressed:
+                self.assertFalse(plain_secs[name][0] & 0x800, name)
+            self.assertGreater(plain_secs[".debug_info"][1], compressed[".debug_info"])
+            with open(os.path.join(tmp, "debug", bid + ".from")) as f:
+                self.assertTrue(f.read().rstrip("\n").endswith(" " + orig))
+            second = self.libc(self.run_env(env, core, "info"))
+            self.assertEqual((second["debuginfo_path"], second["debuginfo_copy"]), (orig, copy))
+            self.assertEqual(self.results(env, core), plain)
+            text = subprocess.run([hslib.HEAPSCOPE, core, "info"], capture_output=True, text=True, timeout=120,
+                                  env=dict(os.environ, HEAPSCOPE_CACHE_DIR=tmp)).stdout
+            self.assertIn("read from its copy " + copy, text)
+
+            # Stale (the file it was made from changed): not read, made again.
+            side = os.path.join(tmp, "debug", bid + ".from")
+            with open(side) as f:
+                size, rest = f.read().split(" ", 1)
+            with open(side, "w") as f:
+                f.write("%d %s" % (int(size) + 1, rest))
+            self.assertIsNone(self.libc(self.run_env(env, core, "info"))["debuginfo_copy"])
+            self.assertEqual(self.libc(self.run_env(env, core, "info"))["debuginfo_copy"], copy)
+            # Damaged (garbage, then another file's build-id): not read, made again.
+            for junk in (b"\x7fELF garbage" * 100, open(hslib.HEAPSCOPE, "rb").read()):
+                with open(copy, "wb") as f:
+                    f.write(junk)
+                self.assertIsNone(self.libc(self.run_env(env, core, "info"))["debuginfo_copy"])
+                self.assertEqual(self.results(env, core), plain)
+                self.assertEqual(self.libc(self.run_env(env, core, "info"))["debuginfo_copy"], copy)
+            # Gone: made again.
+            os.unlink(copy)
+            self.assertEqual(self.results(env, core), plain)
+            self.assertEqual(self.libc(self.run_env(env, core, "info"))["debuginfo_copy"], copy)
+
+    def test_default_places_and_no_place(self):
+        core = hslib.core("threads", "kernel")
+        with tempfile.TemporaryDirectory() as tmp:
+            xdg, home = os.path.join(tmp, "xdg"), os.path.join(tmp, "home")
+            os.mkdir(home)
+            self.run_env({"XDG_CACHE_HOME": xdg, "HOME": home}, core, "summary")
+            self.assertTrue(os.listdir(os.path.join(xdg, "heapscope", "debug")))
+            self.assertEqual(os.listdir(home), [])
+            self.run_env({"HOME": home}, core, "summary")
+            self.assertTrue(os.listdir(os.path.join(home, ".cache", "heapscope", "debug")))
+            # Nowhere to write: the run is the same, without a copy.
+            blocked = os.path.join(tmp, "file")
+            open(blocked, "w").close()
+            doc = self.run_env({"HEAPSCOPE_CACHE_DIR": os.path.join(blocked, "sub")}, core, "info")
+            self.assertIsNone(self.libc(doc)["debuginfo_copy"])
+
+
 class MappedElfGdbCore(MappedElfCase, unittest.TestCase):
     kind = "gdb"
 
