@@ -438,10 +438,7 @@ struct hs_error *hs_session_modules(struct hs_session *s, const struct hs_module
 		for (size_t i = 0; i < n; i++) {
 			const struct hs_module *m = &sym->modules[i];
 			char *hex = f->build_ids[i];
-			size_t len = m->build_id_len < 64 ? m->build_id_len : 64;
-			for (size_t k = 0; k < len; k++)
-				snprintf(hex + 2 * k, 3, "%02x", m->build_id[k]);
-			hex[2 * len] = '\0';
+			hs_build_id_hex(m->build_id, m->build_id_len, hex, sizeof(f->build_ids[i]));
 			f->modules[i] = (struct hs_module_facts){
 				.name = m->name, .path = m->path, .debug_path = m->debug_path,
 				.build_id = hex, .start = m->start, .end = m->end,

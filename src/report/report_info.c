@@ -114,9 +114,7 @@ static void perms(const struct hs_segment *seg, char buf[4])
 
 static void build_id_hex(const struct hs_module *m, char *buf, size_t len)
 {
-	buf[0] = 0;
-	for (size_t i = 0; i < m->build_id_len && 2 * i + 2 < len; i++)
-		snprintf(buf + 2 * i, 3, "%02x", m->build_id[i]);
+	hs_build_id_hex(m->build_id, m->build_id_len, buf, len);
 }
 
 /* What info shows, for its two renderers: the target and the process (from

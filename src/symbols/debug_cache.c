@@ -18,6 +18,7 @@
  * is the one asked for; anything else is written again.
  */
 #include "debug_cache.h"
+#include "symbols.h"
 
 #include <dirent.h>
 #include <elfutils/libdwelf.h>
@@ -62,8 +63,7 @@ char *hs_debug_cache_dir(void)
 static char *copy_path(const char *dir, const uint8_t *id, size_t idlen)
 {
 	char hex[2 * 64 + 1];
-	for (size_t i = 0; i < idlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	hs_build_id_hex(id, idlen, hex, sizeof(hex));
 	char *path;
 	return asprintf(&path, "%s/%s.debug", dir, hex) < 0 ? NULL : path;
 }
@@ -100,19 +100,17 @@ static bool write_all(int fd, const void *buf, size_t len, off_t at)
 	return true;
 }
 
-/* Write the copy of e (the whole file image, size bytes) to fd; false when
- * it is not worth one (no zlib-compressed section, too little or too much
- * to inflate) or a step fails. */
-static bool write_copy(Elf *e, int fd)
+/* Whether a copy of e is worth making: a 64-bit file of this machine's byte
+ * order whose compressed sections are all zlib (what libelf inflates) and
+ * inflate to COPY_MIN_GAIN..COPY_MAX_BYTES. */
+static bool worth_a_copy(Elf *e)
 {
 	size_t size, shnum;
-	const char *image = elf_rawfile(e, &size);
-	const unsigned char *ident = (const unsigned char *)image;
-	if (!image || size < sizeof(Elf64_Ehdr) || ident[EI_CLASS] != ELFCLASS64 ||
+	const unsigned char *ident = (const unsigned char *)elf_rawfile(e, &size);
+	if (!ident || size < sizeof(Elf64_Ehdr) || ident[EI_CLASS] != ELFCLASS64 ||
 	    ident[EI_DATA] != (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB) ||
 	    elf_getshdrnum(e, &shnum) != 0 || shnum == 0 || shnum > 65536)
 		return false;
-	// What inflating gains, before anything is written.
 	uint64_t inflated = 0;
 	for (size_t i = 1; i < shnum; i++) {
 		Elf_Scn *scn = elf_getscn(e, i);
@@ -124,7 +122,15 @@ static bool write_copy(Elf *e, int fd)
 			return false;
 		inflated += ch.ch_size;
 	}
-	if (inflated < COPY_MIN_GAIN || inflated > COPY_MAX_BYTES)
+	return inflated >= COPY_MIN_GAIN && inflated <= COPY_MAX_BYTES;
+}
+
+/* Write the copy of e (worth_a_copy) to fd; false when a step fails. */
+static bool write_copy(Elf *e, int fd)
+{
+	size_t size, shnum;
+	const char *image = elf_rawfile(e, &size);
+	if (!image || elf_getshdrnum(e, &shnum) != 0)
 		return false;
 	Elf64_Shdr *shdrs = calloc(shnum, sizeof(*shdrs));
 	if (!shdrs)
@@ -304,11 +310,14 @@ void hs_debug_cache_store(const char *orig, const uint8_t *id, size_t idlen)
 	int fd = -1;
 	Elf *e = NULL;
 	struct stat st;
-	if (!side || !make_dirs(dir) || (fd = open(orig, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0 ||
-	    !S_ISREG(st.st_mode) || asprintf(&tmp, "%s.XXXXXX", path) < 0 || asprintf(&stmp, "%s.XXXXXX", side) < 0)
+	// Most debug files are not compressed: nothing is created for them.
+	if (!side || (fd = open(orig, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		goto out;
 	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	int tfd = e && elf_kind(e) == ELF_K_ELF ? mkostemp(tmp, O_CLOEXEC) : -1;
+	if (!e || elf_kind(e) != ELF_K_ELF || !worth_a_copy(e) || !make_dirs(dir) ||
+	    asprintf(&tmp, "%s.XXXXXX", path) < 0 || asprintf(&stmp, "%s.XXXXXX", side) < 0)
+		goto out;
+	int tfd = mkostemp(tmp, O_CLOEXEC);
 	if (tfd < 0)
 		goto out;
 	bool ok = write_copy(e, tfd) && copy_matches(tfd, id, idlen);
@@ -327,8 +336,6 @@ void hs_debug_cache_store(const char *orig, const uint8_t *id, size_t idlen)
 	}
 	if (ok && rename(tmp, path) == 0 && rename(stmp, side) == 0)
 		trim(dir, path);
-	else
-		ok = false;
 	unlink(tmp);    // (gone when renamed)
 	unlink(stmp);
 out:

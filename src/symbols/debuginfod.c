@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "debuginfod.h"
+#include "symbols.h"
 
 char *hs_debuginfod_cached(const uint8_t *build_id, size_t len)
 {
@@ -21,8 +22,7 @@ char *hs_debuginfod_cached(const uint8_t *build_id, size_t len)
 	else
 		return NULL;
 	char hex[129];
-	for (size_t i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", build_id[i]);
+	hs_build_id_hex(build_id, len, hex, sizeof(hex));
 	size_t plen = strlen(dir) + strlen(hex) + 16;
 	char *path = malloc(plen);
 	if (!path)

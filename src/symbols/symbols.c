@@ -74,7 +74,7 @@ static const char *base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-static void hex_string(const uint8_t *id, size_t len, char *buf, size_t cap)
+void hs_build_id_hex(const uint8_t *id, size_t len, char *buf, size_t cap)
 {
 	size_t o = 0;
 	buf[0] = '\0';
@@ -826,8 +826,8 @@ static struct hs_error *check_mismatch(struct hs_symbols *s, const struct hs_tar
 	if (is_exe)
 		s->exe_mismatch = true;
 	char ondisk[2 * BUILD_ID_MAX + 1], want[2 * BUILD_ID_MAX + 1];
-	hex_string(id, r == 1 ? len : 0, ondisk, sizeof(ondisk));
-	hex_string(m->build_id, m->build_id_len, want, sizeof(want));
+	hs_build_id_hex(id, r == 1 ? len : 0, ondisk, sizeof(ondisk));
+	hs_build_id_hex(m->build_id, m->build_id_len, want, sizeof(want));
 	if (diags)
 		hs_diag_add(diags, HS_DIAG_WARNING, "symbols", m->start,
 			    "%s: build-id %s differs from the %s's %s (the file was rebuilt or replaced); its symbols are not used",

@@ -49,6 +49,9 @@ struct hs_module {
 	struct hs_symtab *symtab;
 };
 
+/* id's len bytes as lowercase hex into buf (cut to fit cap, NUL-ended). */
+void hs_build_id_hex(const uint8_t *id, size_t len, char *buf, size_t cap);
+
 struct hs_symbols_options {
 	const char *exe;
 	const char *sysroot;
