@@ -1425,6 +1425,7 @@ static size_t select_top(uint32_t *v, size_t n, size_t k, const uint64_t *retain
 
 enum owner_kind { OWNER_ROOT, OWNER_SHARED, OWNER_LEAKED, OWNER_UNKNOWN };
 
+#define OWNER_CELL 40          /* the widest OWNER column of top's text */
 struct top_owner {
 	enum owner_kind kind;
 	struct root_ref root;        /* OWNER_ROOT: the best root word (kind_rank, then address) */
@@ -1432,6 +1433,7 @@ struct top_owner {
 	uint32_t via[3];             /* OWNER_SHARED: rooted top-level rows reaching it (their roots name it) */
 	size_t nvia, more_via;
 	char name[320];
+	char cell[OWNER_CELL + 1];   /* name as top's OWNER column shows it (owner_cell) */
 };
 
 struct top_row {
@@ -1597,6 +1599,35 @@ static bool shared_via(struct hs_session *s, uint32_t b, struct top_owner *o, si
 	return false;
 }
 
+// name cut to the OWNER column: "..." for what does not fit.
+static void owner_cell(const char *name, char cell[OWNER_CELL + 1])
+{
+	size_t n = strlen(name);
+	if (n <= OWNER_CELL)
+		memcpy(cell, name, n + 1);
+	else
+		snprintf(cell, OWNER_CELL + 1, "%.*s...", OWNER_CELL - 3, name);
+}
+
+// A shared owner's cell: as many of its roots as fit whole, the others
+// "and more" (the name itself, in JSON, has them all).
+static void shared_cell(struct top_owner *o, char texts[][300], size_t ntexts)
+{
+	static const char more[] = " and more";
+	size_t used = (size_t)snprintf(o->cell, sizeof(o->cell), "shared:"), j = 0;
+	for (; j < ntexts; j++) {
+		size_t add = strlen(texts[j]) + (j ? 2 : 1);
+		bool last = j + 1 == ntexts && !o->more_via;
+		if (used + add + (last ? 0 : sizeof(more) - 1) > OWNER_CELL)
+			break;
+		used += (size_t)snprintf(o->cell + used, sizeof(o->cell) - used, "%s %s", j ? "," : "", texts[j]);
+	}
+	if (!j)
+		owner_cell(o->name, o->cell);   // not even one whole
+	else if (j < ntexts || o->more_via)
+		snprintf(o->cell + used, sizeof(o->cell) - used, "%s", more);
+}
+
 // Owners of the top-level rows: a root for rooted ones; for one reached from
 // several roots (no single root dominates it) the rows whose roots reach it.
 static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, size_t nrows, struct top_owner *own)
@@ -1689,7 +1720,11 @@ static struct hs_error *top_owners(struct hs_session *s, const uint32_t *rows, s
 				snprintf(o->name + used, sizeof(o->name) - used, " and more");
 			if (!o->nvia)
 				snprintf(o->name, sizeof(o->name), "(several roots)");
+			else
+				shared_cell(o, texts, ntexts);
 		}
+		if (!o->cell[0])
+			owner_cell(o->name, o->cell);
 	}
 	free(picks);
 	free(want);
@@ -1901,7 +1936,7 @@ static void text_row(struct hs_cmd *c, const struct top *t, size_t r, int addr_w
 	// An allocation's own size exact (as chunks, leaks, histogram), sums in units.
 	hs_out_printf(c->out, "  %-*s %10" PRIu64 " %10s %10" PRIu32 " %-8s %-*s %s%s\n", addr_width, addr,
 		      hs_block_size(&s->heap.blocks[i]), hs_fmt_size(d->retained[i], y, sizeof(y)),
-		      d->retained_count[i], row_state(s, i), owner_width, t->owners[row->owner].name, type ? type : "?", via);
+		      d->retained_count[i], row_state(s, i), owner_width, t->owners[row->owner].cell, type ? type : "?", via);
 }
 
 static void text_more(struct hs_cmd *c, uint32_t depth, uint64_t more, uint64_t bytes, const char *what)
@@ -1966,9 +2001,9 @@ static void top_text(struct hs_cmd *c, const struct top *t)
 			 "under it (the dominator tree; --depth N unfolds N levels).\n\n");
 	int owner_width = 5;
 	for (size_t k = 0; k < t->ntop; k++) {
-		int w = (int)strlen(t->owners[k].name);
+		int w = (int)strlen(t->owners[k].cell);
 		if (w > owner_width)
-			owner_width = w > 40 ? 40 : w;
+			owner_width = w;
 	}
 	int addr_width = 18 + 2 * (int)t->maxdepth;
 	hs_out_printf(o, "  %-*s %10s %10s %10s %-8s %-*s %s\n", addr_width, "ADDRESS", "SIZE", "RETAINED", "OBJECTS",

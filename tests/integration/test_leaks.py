@@ -938,6 +938,19 @@ class LeakCase(Base):
             s3 = next(a for a, ob in self.objs.items() if ob["label"] == "shared s3")
             self.assertEqual([x["owner"]["name"] for x in tops if x["address"] == s3],
                              ["shared: g_share, g_share+0x8, g_share+0x10 and more"])
+            # The text's OWNER column (at most 40 wide): the roots that fit
+            # whole, the columns after it still aligned.
+            text = hslib.run(list(self.opts) + [self.core, "top", "--limit", str(BIG)]).stdout
+            lines = text.splitlines()
+            head = next(k for k, ln in enumerate(lines) if ln.lstrip().startswith("ADDRESS"))
+            col, typed = lines[head].index("OWNER"), lines[head].index("TYPE")
+            self.assertLessEqual(typed - col - 1, 40, lines[head])
+            row = next(ln for ln in lines if ("%016x" % s3) in ln)
+            self.assertEqual(row[col:typed].rstrip(), "shared: g_share, g_share+0x8 and more", row)
+            for ln in lines[head + 1:]:
+                if ln.lstrip().startswith("0x"):
+                    self.assertEqual(ln[typed - 1], " ", "the column before TYPE: %r" % ln)
+                    self.assertNotEqual(ln[typed], " ", "TYPE where the header has it: %r" % ln)
         self.assertFalse(bad, listing(bad))
 
     # show
