@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <zstd.h>
 #include "capture.h"
+#include "outpath.h"
 #include "session.h"
 
 #define PAGE 4096ull
@@ -213,22 +214,30 @@ struct hs_error *hs_capture_open(const char *path, const struct hs_capture_optio
 	if (!c->o.filter)
 		c->o.filter = HS_CAP_DEFAULT;
 	struct hs_error *err = NULL;
-	char *copy = strdup(path);
+	char *copy = NULL;
+	struct hs_outpath op;
+	if ((err = hs_outpath(path, &op)))
+		goto fail;
+	free(c->path);
+	c->path = op.file;   // a link's file: the link stays
+	if (op.special) {
+		// Never renamed over (/dev/null, we may be root); and the core
+		// is written at offsets, which a pipe cannot take.
+		err = hs_error_create(HS_ERR_USAGE, "%s is not a regular file (a device or a pipe); "
+				      "-o takes the core's file name", path);
+		goto fail;
+	}
+	copy = strdup(c->path);
 	if (!copy) {
 		err = &hs_error_nomem;
 		goto fail;
 	}
 	const char *dir = dirname(copy);
-	struct stat st;
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		err = hs_error_create(HS_ERR_USAGE, "%s is a directory; -o takes the core's file name", path);
-		goto fail;
-	}
 	// Unnamed until committed: nothing is left behind whatever happens to us.
 	c->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 	if (c->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-		char *base = basename(strcpy(copy, path));
-		char *d = strdup(path);
+		char *base = basename(strcpy(copy, c->path));
+		char *d = strdup(c->path);
 		if (!d || asprintf(&c->tmp_path, "%s/.%s.XXXXXX", dirname(d), base) < 0) {
 			free(d);
 			c->tmp_path = NULL;

@@ -68,7 +68,8 @@ struct hs_pprof_info {
 struct hs_error *hs_pprof_encode(const struct hs_stacks *st, const struct hs_pprof_info *info,
 				 uint8_t **ret, size_t *len_ret);
 
-/* -o FILE: output to a temporary file next to FILE, renamed on commit. */
+/* -o FILE: output to a temporary file next to FILE, renamed on commit; to a
+ * device or a pipe (outpath.h) straight, tmp NULL. */
 struct hs_outfile {
 	char *path, *tmp;
 	int fd;
@@ -77,7 +78,8 @@ struct hs_outfile {
 	struct hs_out out;
 };
 struct hs_error *hs_outfile_open(struct hs_outfile *f, const char *path);
-/* Flush, close and rename; on any earlier write failure, remove and fail. */
+/* Flush, close and rename; on any earlier write failure, remove and fail
+ * (what a device or a pipe got stays got). */
 struct hs_error *hs_outfile_commit(struct hs_outfile *f);
 void hs_outfile_abort(struct hs_outfile *f);
 

@@ -12,6 +12,7 @@
 #include "dominators.h"
 #include "export.h"
 #include "graph.h"
+#include "outpath.h"
 #include "progress.h"
 #include "types.h"
 
@@ -545,19 +546,33 @@ struct hs_error *hs_outfile_open(struct hs_outfile *f, const char *path)
 {
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
-	size_t len = strlen(path);
-	f->path = strdup(path);
+	struct hs_outpath op;
+	struct hs_error *err = hs_outpath(path, &op);
+	if (err)
+		return err;
+	f->path = op.file;
+	if (op.special) {
+		// A device or a pipe: written as it comes (no temporary name).
+		f->fd = open(f->path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		if (f->fd < 0) {
+			err = hs_error_errno(errno, "cannot write %s", f->path);
+			free(f->path);
+			return err;
+		}
+		hs_out_init(&f->out, outfile_write, f);
+		return NULL;
+	}
+	size_t len = strlen(f->path);
 	f->tmp = malloc(len + 16);
-	if (!f->path || !f->tmp) {
+	if (!f->tmp) {
 		free(f->path);
-		free(f->tmp);
 		return &hs_error_nomem;
 	}
 	// In the same directory, so that rename() is atomic.
-	snprintf(f->tmp, len + 16, "%s.tmp.XXXXXX", path);
+	snprintf(f->tmp, len + 16, "%s.tmp.XXXXXX", f->path);
 	f->fd = mkstemp(f->tmp);
 	if (f->fd < 0) {
-		struct hs_error *err = hs_error_errno(errno, "cannot create %s", f->tmp);
+		err = hs_error_errno(errno, "cannot create %s", f->tmp);
 		free(f->path);
 		free(f->tmp);
 		return err;
@@ -586,11 +601,12 @@ struct hs_error *hs_outfile_commit(struct hs_outfile *f)
 {
 	hs_out_flush(&f->out);
 	struct hs_error *err = NULL;
+	const char *written = f->tmp ? f->tmp : f->path;
 	if (f->failed)
-		err = hs_error_errno(f->error, "cannot write %s", f->tmp);
+		err = hs_error_errno(f->error, "cannot write %s", written);
 	else if (close(f->fd) != 0)
-		err = hs_error_errno(errno, "cannot write %s", f->tmp);
-	else if ((f->fd = -1, rename(f->tmp, f->path) != 0))
+		err = hs_error_errno(errno, "cannot write %s", written);
+	else if ((f->fd = -1, f->tmp && rename(f->tmp, f->path) != 0))
 		err = hs_error_errno(errno, "cannot rename %s to %s", f->tmp, f->path);
 	if (err) {
 		hs_outfile_abort(f);

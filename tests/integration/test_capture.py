@@ -25,6 +25,7 @@ import random
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -517,6 +518,35 @@ class Faults(unittest.TestCase):
         self.assertEqual(r.status, 2)
         self.assertIn("works on a live process", r.stderr)
         self.assertNothingWritten()
+
+    def test_device_pipe_and_link(self):
+        """-o naming a device or a FIFO is refused (a core is written at offsets;
+        and renaming it over /dev/null as root would break the machine: the
+        device here is made by mknod, never the machine's); a link to a file
+        has the file replaced and stays a link."""
+        live = Live("threads")
+        self.addCleanup(live.kill)
+        null, fifo = os.path.join(self.dir, "null"), os.path.join(self.dir, "pipe")
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        os.mkfifo(fifo)
+        for path in (null, fifo):
+            r = capture(live.pid, path)
+            self.assertEqual((r.status, r.stderr.strip()),
+                             (2, "heapscope: %s is not a regular file (a device or a pipe); "
+                                 "-o takes the core's file name" % path), r.describe())
+        self.assertTrue(stat.S_ISCHR(os.lstat(null).st_mode))
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
+        real, link = os.path.join(self.dir, "real.core"), os.path.join(self.dir, "link.core")
+        with open(real, "w") as f:
+            f.write("old")
+        os.symlink("real.core", link)
+        r = capture(live.pid, link)
+        self.assertEqual(r.status, 0, r.describe())
+        self.assertEqual(os.readlink(link), "real.core")
+        d = hslib.run_json([link, "summary"])
+        self.assertEqual(d["allocator"], "glibc", d)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["link.core", "null", "pipe", "real.core"])
+        live.assert_running(self, "after the captures")
 
     def test_unwritable_directory(self):
         live = Live("threads")

@@ -8,9 +8,11 @@ import glob
 import json
 import os
 import shutil
+import stat
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -144,6 +146,50 @@ class FoldedCase(Tmp):
             r = hslib.run(args)
             self.assertEqual(r.status, 2, r.describe())
             self.assertIn("export", r.stderr)
+
+    def test_output_is_never_renamed_over_a_device_or_a_pipe(self):
+        """-o names a device, a FIFO or a link: a device or a FIFO is written in
+        place, never replaced by a renamed file (root running `-o /dev/null` once
+        made /dev/null a regular file); a link's file is replaced, the link stays.
+        The devices are made here (mknod: CI runs as root), never the machine's."""
+        core = grow_core("two", "gdb")
+        want = run_ok([core, "export", "--format", "folded"]).stdout
+        null, full = os.path.join(self.tmp, "null"), os.path.join(self.tmp, "full")
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        for cmd in (["export", "--format", "folded"], ["export", "--format", "pprof"], ["report"],
+                    ["report", "--html"]):
+            r = run_ok([core] + cmd + ["-o", null])
+            self.assertIn("wrote " + null, r.stdout)
+            self.assertTrue(stat.S_ISCHR(os.lstat(null).st_mode), "%s: %s is no longer a device" % (cmd, null))
+            r = hslib.run([core] + cmd + ["-o", full])
+            self.assertEqual((r.status, r.stderr.strip()),
+                             (4, "heapscope: cannot write %s: No space left on device" % full), r.describe())
+            self.assertTrue(stat.S_ISCHR(os.lstat(full).st_mode), "%s: %s is no longer a device" % (cmd, full))
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["full", "null"])   # no temporary file left
+        # A FIFO: its reader gets the whole profile.
+        fifo = os.path.join(self.tmp, "pipe")
+        os.mkfifo(fifo)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(open(fifo).read()))
+        reader.start()
+        run_ok([core, "export", "--format", "folded", "-o", fifo])
+        reader.join(60)
+        self.assertEqual(got, [want])
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
+        # A link to a file: the file gets the profile, the link stays a link.
+        real, link = os.path.join(self.tmp, "real.folded"), os.path.join(self.tmp, "link.folded")
+        with open(real, "w") as f:
+            f.write("old")
+        os.symlink("real.folded", link)
+        run_ok([core, "export", "--format", "folded", "-o", link])
+        self.assertEqual(os.readlink(link), "real.folded")
+        with open(real) as f:
+            self.assertEqual(f.read(), want)
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["full", "link.folded", "null", "pipe", "real.folded"])
+        r = hslib.run([core, "export", "--format", "folded", "-o", self.tmp])
+        self.assertEqual((r.status, r.stderr.strip()),
+                         (2, "heapscope: %s is a directory; -o takes a file name" % self.tmp), r.describe())
 
     def test_export_unwritable(self):
         core = grow_core("two", "gdb")
