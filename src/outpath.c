@@ -9,6 +9,8 @@
 struct hs_error *hs_outpath(const char *path, struct hs_outpath *out)
 {
 	*out = (struct hs_outpath){ 0 };
+	if (!*path)
+		return hs_error_create(HS_ERR_USAGE, "-o takes a file name, not an empty one");
 	struct stat st, lst;
 	if (stat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode))

@@ -15,7 +15,8 @@ struct hs_outpath {
 			 * /dev/stdout, a pipe): written in place, never replaced */
 };
 
-/* PATH examined (a directory is refused: HS_ERR_USAGE); free out->file. */
+/* PATH examined (an empty one or a directory is refused: HS_ERR_USAGE);
+ * free out->file. */
 struct hs_error *hs_outpath(const char *path, struct hs_outpath *out);
 
 #endif

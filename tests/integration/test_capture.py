@@ -509,6 +509,7 @@ class Faults(unittest.TestCase):
         for args, msg in ((["capture"], "capture needs -o FILE"),
                           (["capture", "-o", "x", "--compress", "gzip"], "--compress takes zstd or none"),
                           (["capture", "-o", self.dir], "is a directory"),
+                          (["capture", "-o", ""], "-o takes a file name, not an empty one"),
                           (["watch", "-o", self.dir], "watch needs one of --rss-above"),
                           (["watch", "--rss-above", "1M", "-o", self.dir, "--interval", "soon"], "--interval takes")):
             r = hslib.run(["--pid", str(live.pid)] + args)

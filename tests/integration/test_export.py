@@ -190,6 +190,9 @@ class FoldedCase(Tmp):
         r = hslib.run([core, "export", "--format", "folded", "-o", self.tmp])
         self.assertEqual((r.status, r.stderr.strip()),
                          (2, "heapscope: %s is a directory; -o takes a file name" % self.tmp), r.describe())
+        r = hslib.run([core, "report", "-o", ""])
+        self.assertEqual((r.status, r.stderr.strip()),
+                         (2, "heapscope: -o takes a file name, not an empty one"), r.describe())
 
     def test_export_unwritable(self):
         core = grow_core("two", "gdb")
