@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "api_tables.h"
 #include "commands.h"
 #include "error.h"
@@ -223,6 +224,16 @@ static const struct hs_option_info *global_option(const char *name)
 	return NULL;
 }
 
+// A path option's value, if it is there, is of its kind: --exe a regular
+// file (a FIFO would block libdwfl's open for ever), the others directories.
+static struct hs_error *path_kind(const char *name, const char *value, bool dir)
+{
+	struct stat st;
+	if (stat(value, &st) != 0 || (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)))
+		return NULL;
+	return hs_error_create(HS_ERR_USAGE, "%s %s is not a %s", name, value, dir ? "directory" : "regular file");
+}
+
 struct hs_error *hs_optset_set(struct hs_optset *set, const char *name, const char *value)
 {
 	const struct hs_option_info *o = global_option(name);
@@ -239,10 +250,13 @@ struct hs_error *hs_optset_set(struct hs_optset *set, const char *name, const ch
 	} else if (!strcmp(name, "--exact-pointers")) {
 		set->opts.exact_pointers = 1;
 	} else if (!strcmp(name, "--exe")) {
+		HS_CHECK(path_kind(name, value, false));
 		return replace(&set->exe, value);
 	} else if (!strcmp(name, "--sysroot")) {
+		HS_CHECK(path_kind(name, value, true));
 		return replace(&set->sysroot, value);
 	} else if (!strcmp(name, "--debug-dir")) {
+		HS_CHECK(path_kind(name, value, true));
 		if (set->ndirs == OPTSET_MAX_DIRS)
 			return hs_error_create(HS_ERR_USAGE, "too many --debug-dir options (%d at most)", OPTSET_MAX_DIRS);
 		HS_CHECK(replace(&set->dirs[set->ndirs], value));

@@ -28,7 +28,7 @@
 #include <unistd.h>
 #include <zstd.h>
 #include "capture.h"
-#include "outpath.h"
+#include "paths.h"
 #include "session.h"
 
 #define PAGE 4096ull

@@ -69,7 +69,7 @@ struct hs_error *hs_pprof_encode(const struct hs_stacks *st, const struct hs_ppr
 				 uint8_t **ret, size_t *len_ret);
 
 /* -o FILE: output to a temporary file next to FILE, renamed on commit; to a
- * device or a pipe (outpath.h) straight, tmp NULL. */
+ * device or a pipe (paths.h) straight, tmp NULL. */
 struct hs_outfile {
 	char *path, *tmp;
 	int fd;

@@ -12,7 +12,7 @@
 #include "dominators.h"
 #include "export.h"
 #include "graph.h"
-#include "outpath.h"
+#include "paths.h"
 #include "progress.h"
 #include "types.h"
 

@@ -18,6 +18,7 @@
  * is the one asked for; anything else is written again.
  */
 #include "debug_cache.h"
+#include "paths.h"
 #include "symbols.h"
 
 #include <dirent.h>
@@ -275,7 +276,7 @@ int hs_debug_cache_open(const uint8_t *id, size_t idlen, char **orig_ret, char *
 	// The file it was made from must be there still, unchanged.
 	if (f && fscanf(f, "%lld %lld %lld %4096[^\n]", &size, &sec, &nsec, orig) == 4 && orig[0] == '/' &&
 	    stat(orig, &st) == 0 && st.st_size == size && st.st_mtim.tv_sec == sec && st.st_mtim.tv_nsec == nsec) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = hs_open_regular(path);
 		if (fd >= 0 && !copy_matches(fd, id, idlen)) {
 			close(fd);
 			fd = -1;

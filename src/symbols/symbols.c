@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include "debug_cache.h"
 #include "debuginfod.h"
+#include "paths.h"
 #include "rtti.h"
 #include "symbols.h"
 #include "symtab.h"
@@ -115,7 +116,7 @@ static int fd_build_id(int fd, uint8_t *id, size_t cap, size_t *len_ret)
  * ELF); -1: no regular file there. */
 static int path_build_id(const char *path, uint8_t *id, size_t cap, size_t *len_ret)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = hs_open_regular(path);
 	if (fd < 0)
 		return -1;
 	struct stat st;
@@ -171,7 +172,7 @@ static int open_in_sysroot(const struct hs_symbols_private *priv, Dwfl_Module *m
 	char *full = join_sysroot(priv->sysroot, path);
 	if (!full)
 		return -1;
-	int fd = open(full, O_RDONLY | O_CLOEXEC);
+	int fd = hs_open_regular(full);
 	if (fd < 0) {
 		free(full);
 		return -1;
@@ -374,6 +375,13 @@ static struct hs_error *make_private(const struct hs_target *t, const struct hs_
 	return NULL;
 }
 
+struct fifo_guard {
+	int *fd;
+	size_t n, cap;
+};
+static void fifo_guard_begin(struct fifo_guard *g, struct hs_target *t);
+static void fifo_guard_end(struct fifo_guard *g);
+
 static struct hs_error *report_modules(struct hs_symbols *s, struct hs_target *t,
 				       const struct hs_symbols_options *o,
 				       struct hs_diags *diags)
@@ -386,7 +394,10 @@ static struct hs_error *report_modules(struct hs_symbols *s, struct hs_target *t
 			return hs_error_create(HS_ERR_TARGET, "%s: the core is not open as ELF",
 					       t->path ? t->path : "core");
 		}
+		struct fifo_guard guard;
+		fifo_guard_begin(&guard, t);
 		int n = dwfl_core_file_report(dwfl, t->elf, o->exe);
+		fifo_guard_end(&guard);
 		if (n < 0 && diags)
 			// Heuristic layouts may still find the heap: keep going with no modules.
 			hs_diag_add(diags, HS_DIAG_WARNING, "symbols", 0,
@@ -554,7 +565,9 @@ static uint64_t core_r_debug(struct hs_target *t)
 
 // Every l_ld of the link_map lists reached from r_debug rd, as one-byte
 // ranges appended to *r (n, cap); false when a list does not read whole.
-static bool core_link_map(struct hs_target *t, uint64_t rd, struct addr_range **r, size_t *n, size_t *cap)
+// With names, each l_name's address as well (one-byte ranges in names).
+static bool core_link_map(struct hs_target *t, uint64_t rd, struct addr_range **r, size_t *n, size_t *cap,
+			  struct addr_range **names, size_t *nnames, size_t *capnames)
 {
 	size_t entries = 0, first = *n;
 	for (size_t ns = 0; rd && ns < 256; ns++) {
@@ -570,6 +583,8 @@ static bool core_link_map(struct hs_target *t, uint64_t rd, struct addr_range **
 				return false;
 			struct hs_error *err = e[2] ? HS_VEC_PUSH(*r, *n, *cap, ((struct addr_range){ e[2], e[2] + 1 }))
 						    : NULL;
+			if (!err && names && e[1])
+				err = HS_VEC_PUSH(*names, *nnames, *capnames, ((struct addr_range){ e[1], e[1] + 1 }));
 			if (err) {
 				hs_error_destroy(err);
 				return false;
@@ -581,13 +596,62 @@ static bool core_link_map(struct hs_target *t, uint64_t rd, struct addr_range **
 	return *n > first;
 }
 
+/* libdwfl 0.188 opens, on the host, every file the core names (NT_FILE) and
+ * every link_map entry's l_name while it reports a core's modules (checking
+ * build-ids), with a plain open(): a FIFO there, with no writer, blocks it for
+ * ever.  For the while, this holds each FIFO named so open for writing too
+ * (O_RDWR, which never blocks on Linux): libdwfl's open returns at once, and
+ * its reads of a pipe fail (pread: ESPIPE), so the module gets no file from
+ * there.  Nothing is written to the FIFO. */
+static void fifo_hold(struct fifo_guard *g, const char *path)
+{
+	struct stat st;
+	if (!path || path[0] != '/' || stat(path, &st) != 0 || !S_ISFIFO(st.st_mode))
+		return;
+	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return;
+	struct hs_error *err = HS_VEC_PUSH(g->fd, g->n, g->cap, fd);
+	if (err) {
+		hs_error_destroy(err);
+		close(fd);
+	}
+}
+
+static void fifo_guard_begin(struct fifo_guard *g, struct hs_target *t)
+{
+	*g = (struct fifo_guard){ 0 };
+	for (size_t i = 0; i < t->notes.nfiles; i++)
+		fifo_hold(g, t->notes.files[i].path);
+	struct addr_range *r = NULL, *names = NULL;
+	size_t n = 0, cap = 0, nnames = 0, capnames = 0;
+	core_link_map(t, core_r_debug(t), &r, &n, &cap, &names, &nnames, &capnames);
+	for (size_t i = 0; i < nnames; i++) {
+		char name[PATH_MAX];
+		size_t k = 0;
+		for (; k + 1 < sizeof(name) && core_read(&t->mem, names[i].start + k, &name[k], 1) && name[k]; k++)
+			;
+		name[k] = 0;
+		fifo_hold(g, name);
+	}
+	free(r);
+	free(names);
+}
+
+static void fifo_guard_end(struct fifo_guard *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		close(g->fd[i]);
+	free(g->fd);
+}
+
 static struct hs_error *drop_unlisted(struct hs_target *t, struct collect *c)
 {
 	if (t->kind != HS_TARGET_CORE)
 		return NULL;
 	struct addr_range *r = NULL;
 	size_t n = 0, cap = 0;
-	bool listed = core_link_map(t, core_r_debug(t), &r, &n, &cap);
+	bool listed = core_link_map(t, core_r_debug(t), &r, &n, &cap, NULL, NULL, NULL);
 	// The program and the vDSO, listed or not.
 	uint64_t at[2] = { hs_notes_auxv(&t->notes, AT_ENTRY), hs_notes_auxv(&t->notes, AT_SYSINFO_EHDR) };
 	for (size_t k = 0; k < 2 && listed; k++) {

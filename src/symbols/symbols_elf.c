@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "memory.h"
+#include "paths.h"
 #include "symbols.h"
 
 struct hs_elf_file {
@@ -42,7 +43,7 @@ struct hs_elf_file *hs_elf_open(const char *path, uint64_t bias)
 	if (!f)
 		return NULL;
 	elf_version(EV_CURRENT);
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	f->fd = hs_open_regular(path);
 	struct stat st;
 	if (f->fd < 0 || fstat(f->fd, &st) || st.st_size <= 0)
 		goto fail;

@@ -15,6 +15,7 @@
 #include <sys/user.h>
 #include <unistd.h>
 #include "decompress.h"
+#include "paths.h"
 #include "target.h"
 
 static struct hs_target *target_alloc(enum hs_target_kind kind)
@@ -246,9 +247,10 @@ struct hs_error *hs_target_open_core(const char *path, struct hs_target **ret)
 		free(t);
 		return &hs_error_nomem;
 	}
-	t->fd = open(path, O_RDONLY | O_CLOEXEC);
+	t->fd = hs_open_regular(path);
 	if (t->fd < 0) {
 		err = errno == ENOENT ? hs_error_create(HS_ERR_TARGET, "%s: no such file", path)
+		    : errno == EINVAL ? hs_error_create(HS_ERR_TARGET, "%s is not a regular file", path)
 				      : hs_error_errno(errno, "cannot open %s", path);
 		if (err->code == HS_ERR_OS)
 			err->code = HS_ERR_TARGET;

@@ -5,6 +5,7 @@ missing, and records a diagnostic."""
 import json
 import os
 import shutil
+import stat
 import struct
 import subprocess
 import tempfile
@@ -54,6 +55,44 @@ class BadInput(unittest.TestCase):
 
     def test_wrong_exe(self):
         self.assertRefused(["--exe", "/bin/true", hslib.core("threads", "gdb"), "info"])
+
+    def test_fifo_or_device_is_never_read(self):
+        """A core, --exe, or a file the core names that is a FIFO or a device: a
+        FIFO's open blocks until a writer comes (never, here), so each is refused
+        or passed over at once.  (The timeout is the test: a hang fails it.)"""
+        fifo = os.path.join(self.tmp, "fifo")
+        os.mkfifo(fifo)
+        zero = os.path.join(self.tmp, "zero")
+        os.mknod(zero, 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+        core = hslib.core("threads", "gdb")
+        for path in (fifo, zero):
+            r = self.assertRefused([path, "summary"], runner=lambda a: hslib.run(a, timeout=30))
+            self.assertEqual(r.stderr.strip(), "heapscope: %s is not a regular file" % path)
+        for opt, path, kind in (("--exe", fifo, "regular file"), ("--exe", self.tmp, "regular file"),
+                                ("--sysroot", zero, "directory"), ("--debug-dir", fifo, "directory")):
+            r = self.assertRefused([opt, path, core, "summary"], status=2,
+                                   runner=lambda a: hslib.run(a, timeout=30))
+            self.assertIn("%s %s is not a %s" % (opt, path, kind), r.stderr)
+        # The program's path in the core (NT_FILE) made a FIFO's: libdwfl
+        # opens it while listing the modules.
+        leaks = hslib.core("leaks", "gdb")
+        exe = os.path.join(os.path.dirname(leaks), "leaks").encode()
+        with open(leaks, "rb") as f:
+            data = f.read()
+        self.assertIn(exe + b"\0", data)
+        named = "/tmp/hs-fifo-%d-" % os.getpid()
+        self.assertLess(len(named), len(exe), "the fixture's path is too short to stand in for")
+        named += "f" * (len(exe) - len(named))
+        os.mkfifo(named)
+        self.addCleanup(os.unlink, named)
+        patched = self.write("fifo-exe.core", data.replace(exe + b"\0", named.encode() + b"\0"))
+        want = hslib.run_json([leaks, "summary"])
+        r = hslib.run(["--json", patched, "summary"], timeout=60)
+        hslib.check_no_crash(r)
+        self.assertEqual(r.status, 0, r.describe())
+        got = json.loads(r.stdout)
+        self.assertEqual((got["allocator"], got["in_use"]), (want["allocator"], want["in_use"]))
+        self.assertTrue(stat.S_ISFIFO(os.lstat(named).st_mode))
 
     def test_missing_pid(self):
         pid = 999999

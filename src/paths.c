@@ -1,10 +1,12 @@
-/* outpath.c - where "-o PATH" writes (outpath.h). */
+/* paths.c - files named by the user or by a core (paths.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "outpath.h"
+#include <unistd.h>
+#include "paths.h"
 
 struct hs_error *hs_outpath(const char *path, struct hs_outpath *out)
 {
@@ -33,4 +35,25 @@ struct hs_error *hs_outpath(const char *path, struct hs_outpath *out)
 	// A new file, a regular one, or a link to nothing (replaced).
 	out->file = strdup(path);
 	return out->file ? NULL : &hs_error_nomem;
+}
+
+int hs_open_regular(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	int e = 0, flags;
+	if (fstat(fd, &st) != 0)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = EINVAL;
+	else if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
+		e = errno;
+	if (e) {
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
