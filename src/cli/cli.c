@@ -354,6 +354,42 @@ static const struct hs_option_info *global_option(const char *name)
 	return NULL;
 }
 
+/* Global options given between CORE and the command ("heapscope core --jobs 1
+ * leaks") moved before CORE, where run() reads them: argv permuted in place.
+ * What follows the command word is the command's own. */
+static void options_before_core(int argc, char **argv)
+{
+	int i = 1;
+	while (i < argc && argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--")) {
+		const struct hs_option_info *o = global_option(!strcmp(argv[i], "-q") ? "--quiet" : argv[i]);
+		if (!o)
+			return;   // run() says what is wrong with it
+		if (!strcmp(o->name, "--pid"))
+			return;   // no core
+		i += o->kind == HS_OPTION_FLAG ? 1 : 2;
+	}
+	if (i >= argc || argv[i][0] == '-')
+		return;
+	int core = i++;
+	while (i < argc && argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--")) {
+		// (An unknown one moves too: run() says what is wrong with it
+		// as with any option; one without its value stays, run() says so.)
+		const struct hs_option_info *o = global_option(!strcmp(argv[i], "-q") ? "--quiet" : argv[i]);
+		if (o && !strcmp(o->name, "--pid"))
+			return;
+		int n = o && o->kind != HS_OPTION_FLAG ? 2 : 1;
+		if (i + n > argc)
+			return;
+		// Rotate argv[core .. i + n) so that the option comes first.
+		char *moved[2] = { argv[i], n == 2 ? argv[i + 1] : NULL };
+		memmove(&argv[core + n], &argv[core], (size_t)(i - core) * sizeof(*argv));
+		for (int k = 0; k < n; k++)
+			argv[core + k] = moved[k];
+		core += n;
+		i += n;
+	}
+}
+
 static int run(int argc, char **argv, struct hs_optset *set)
 {
 	bool quiet = false, progress = false, verbose = false;
@@ -450,6 +486,8 @@ static int run(int argc, char **argv, struct hs_optset *set)
 		core = argv[i++];
 	}
 	command_name = i < argc ? argv[i] : "summary";
+	if (command_name[0] == '-' && global_option(command_name))
+		return usage_error("option %s needs a value", command_name);
 	signal(SIGPIPE, SIG_IGN);
 	// The first SIGINT/SIGTERM/SIGHUP stops the analysis (exit 128+N); with
 	// --pid, every way out lets the process go.
@@ -559,6 +597,7 @@ int main(int argc, char **argv)
 	struct hs_error *err = hs_optset_create(&set);
 	if (err)
 		return fail(err, true);
+	options_before_core(argc, argv);
 	int status = run(argc, argv, set);
 	hs_optset_destroy(set);
 	free(seized);

@@ -102,6 +102,24 @@ class DidYouMean(unittest.TestCase):
             self.assertEqual(r.status, 2, r.describe())
             self.assertIn("%s is a global option: put it before CORE" % opt, r.stderr)
 
+    def test_global_options_between_core_and_command(self):
+        """heapscope CORE --json --jobs 1 leaks is heapscope --json --jobs 1 CORE
+        leaks; a misspelt one or one without its value is the same usage error."""
+        core = hslib.core("glibc_heap", "gdb")
+        want = hslib.run(["--json", "--jobs", "1", "--exact-pointers", core, "leaks"])
+        got = hslib.run([core, "--json", "--jobs", "1", "--exact-pointers", "leaks"])
+        self.assertEqual((got.status, got.stdout), (0, want.stdout), got.describe())
+        got = hslib.run(["--quiet", core, "--json", "leaks", "--min-size", "64"])
+        want = hslib.run(["--quiet", "--json", core, "leaks", "--min-size", "64"])
+        self.assertEqual((got.status, got.stdout), (0, want.stdout), got.describe())
+        self.assertEqual(json.loads(hslib.run([core, "--json"]).stdout)["command"], "summary")
+        for args, msg in (([core, "--jsno", "leaks"], "unknown option '--jsno' (did you mean --json?)"),
+                          ([core, "--jobs"], "option --jobs needs a value"),
+                          ([core, "--jobs", "x", "leaks"], "--jobs takes a number from 1 to 256, not 'x'")):
+            r = hslib.run(args)
+            self.assertEqual(r.status, 2, r.describe())
+            self.assertIn(msg, r.stderr)
+
 
 class Addresses(unittest.TestCase):
     def test_symbol_forms(self):
