@@ -6,15 +6,18 @@
  * an option, a value or a command exists in one place (src/commands.c for the
  * commands, global_options[] below for the options before a command).
  */
+#include <elf.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "api_tables.h"
 #include "commands.h"
 #include "error.h"
+#include "paths.h"
 #include "session.h"
 
 /* Name lists. */
@@ -225,13 +228,27 @@ static const struct hs_option_info *global_option(const char *name)
 }
 
 // A path option's value, if it is there, is of its kind: --exe a regular
-// file (a FIFO would block libdwfl's open for ever), the others directories.
+// file (a FIFO would block libdwfl's open for ever) and no core (the two
+// paths swapped: libdwfl would take the core for the program), the others
+// directories.
 static struct hs_error *path_kind(const char *name, const char *value, bool dir)
 {
 	struct stat st;
-	if (stat(value, &st) != 0 || (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)))
+	if (stat(value, &st) != 0)
 		return NULL;
-	return hs_error_create(HS_ERR_USAGE, "%s %s is not a %s", name, value, dir ? "directory" : "regular file");
+	if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+		return hs_error_create(HS_ERR_USAGE, "%s %s is not a %s", name, value,
+				       dir ? "directory" : "regular file");
+	Elf64_Ehdr eh;
+	int fd = dir ? -1 : hs_open_regular(value);
+	bool core = fd >= 0 && read(fd, &eh, sizeof(eh)) == (ssize_t)sizeof(eh) &&
+		    !memcmp(eh.e_ident, ELFMAG, SELFMAG) && eh.e_type == ET_CORE;
+	if (fd >= 0)
+		close(fd);
+	if (core)
+		return hs_error_create(HS_ERR_USAGE, "%s %s is a core file, not the program: "
+				       "heapscope [--exe PROGRAM] CORE [COMMAND]", name, value);
+	return NULL;
 }
 
 struct hs_error *hs_optset_set(struct hs_optset *set, const char *name, const char *value)

@@ -73,6 +73,9 @@ class BadInput(unittest.TestCase):
             r = self.assertRefused([opt, path, core, "summary"], status=2,
                                    runner=lambda a: hslib.run(a, timeout=30))
             self.assertIn("%s %s is not a %s" % (opt, path, kind), r.stderr)
+        # The two paths swapped: a core given as --exe.
+        r = self.assertRefused(["--exe", core, core, "summary"], status=2)
+        self.assertIn("--exe %s is a core file, not the program" % core, r.stderr)
         # The program's path in the core (NT_FILE) made a FIFO's: libdwfl
         # opens it while listing the modules.
         leaks = hslib.core("leaks", "gdb")
