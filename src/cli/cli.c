@@ -513,17 +513,15 @@ static int run(int argc, char **argv, struct hs_optset *set)
 			snprintf(msg, sizeof(msg), "pid %ld has exited (a zombie its parent has not reaped): it has no memory left to read", pid);
 			return fail_code(HS_ERR_TARGET, 3, msg, false);
 		}
+		if (hs_pid_refusal((int)pid, 0, msg, sizeof(msg)))
+			return fail_code(HS_ERR_TARGET, 3, msg, false);   // a kernel thread
 		int e = seize_process((int)pid);
 		if (e) {
 			release_threads();
 			if (e == ESRCH || is_zombie(pid))
 				snprintf(msg, sizeof(msg), "pid %ld exited while heapscope was stopping it", pid);
 			else
-				snprintf(msg, sizeof(msg), "cannot stop pid %ld to read it (%s)%s", pid, strerror(e),
-					 e != EPERM ? "" : geteuid() == 0 ?
-					 ": it is probably under a debugger already; analyse it from that debugger (hs in GDB)" :
-					 ": run as its user or root, or check kernel.yama.ptrace_scope; "
-					 "a process already under a debugger can be analysed from that debugger (hs in GDB)");
+				hs_pid_refusal((int)pid, e, msg, sizeof(msg));
 			return fail_code(e == EPERM ? HS_ERR_PERMISSION : HS_ERR_TARGET, 3, msg, false);
 		}
 		err = hs_session_open_pid((int)pid, opts, &s);

@@ -6,6 +6,7 @@
  * exit statuses.  Declared in heapscope.h (hs_live_run).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,95 @@
 #include "commands.h"
 #include "output.h"
 #include "watch.h"
+
+/* /proc/PID/status's line "Key:\tvalue" as a number; -1 when absent. */
+static long status_field(int pid, const char *key)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	long v = -1;
+	size_t klen = strlen(key);
+	while (v < 0 && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':')
+			v = strtol(line + klen + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+// /proc/PID/comm without its newline ("?" when unreadable).
+static void pid_comm(int pid, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	FILE *f = fopen(path, "re");
+	if (!f || !fgets(buf, (int)len, f))
+		snprintf(buf, len, "?");
+	if (f)
+		fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+// A kernel thread: PF_KTHREAD in /proc/PID/stat's flags (its 9th field).
+static bool kernel_thread(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');     // comm may hold spaces and ')'
+	unsigned long flags = 0;
+	return p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1 && (flags & 0x00200000);
+}
+
+int hs_pid_refusal(int pid, int e, char *buf, size_t len)
+{
+	char comm[64], tcomm[64];
+	pid_comm(pid, comm, sizeof(comm));
+	int n = e ? snprintf(buf, len, "cannot stop pid %d (%s) to read it (%s)", pid, comm, strerror(e))
+		  : snprintf(buf, len, "cannot read pid %d (%s)", pid, comm);
+	size_t used = n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+	if (kernel_thread(pid)) {
+		snprintf(buf + used, len - used, ": it is a kernel thread, with no user memory to read");
+		return 1;
+	}
+	if (e != EPERM)
+		return 0;
+	long tracer = status_field(pid, "TracerPid");
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	int scope = -1;
+	if (f) {
+		if (fscanf(f, "%d", &scope) != 1)
+			scope = -1;
+		fclose(f);
+	}
+	long uid = status_field(pid, "Uid");
+	if (tracer > 0) {
+		pid_comm((int)tracer, tcomm, sizeof(tcomm));
+		snprintf(buf + used, len - used, ": pid %ld (%s) is tracing it already; analyse it from that debugger "
+			 "(hs in GDB), or once it lets go", tracer, tcomm);
+	} else if (scope == 3) {
+		snprintf(buf + used, len - used, ": kernel.yama.ptrace_scope is 3, which lets no process be traced "
+			 "until the machine restarts; take a core instead (docs/cores.md)");
+	} else if (geteuid() != 0 && uid >= 0 && (uid_t)uid != geteuid()) {
+		snprintf(buf + used, len - used, ": it runs as uid %ld; run heapscope as that user, or as root "
+			 "(CAP_SYS_PTRACE)", uid);
+	} else if (scope >= 1 && geteuid() != 0) {
+		snprintf(buf + used, len - used, ": kernel.yama.ptrace_scope is %d; run heapscope as root "
+			 "(or with CAP_SYS_PTRACE)", scope);
+	} else {
+		snprintf(buf + used, len - used, ": the kernel refused it (no tracer; a security module such as "
+			 "SELinux or AppArmor, a container without CAP_SYS_PTRACE, or a process of another "
+			 "user namespace)");
+	}
+	return 0;
+}
 
 struct capture_result {
 	struct hs_capture_stats stats;
@@ -43,11 +133,11 @@ static struct hs_error *capture_one(const struct hs_live_ops *ops, int pid, cons
 		ops->resume(ops->ctx);
 		if (e == ESRCH || e == ENOENT)
 			err = hs_error_create(HS_ERR_TARGET, "no process with pid %d", pid);
-		else
-			err = hs_error_create(HS_ERR_PERMISSION, "cannot stop pid %d to read it (%s)%s", pid, strerror(e),
-					      e == EPERM ? ": run as its user or root with CAP_SYS_PTRACE, or check "
-							   "kernel.yama.ptrace_scope; a process under a debugger cannot be captured"
-							 : "");
+		else {
+			char why[512];
+			hs_pid_refusal(pid, e, why, sizeof(why));
+			err = hs_error_create(HS_ERR_PERMISSION, "%s", why);
+		}
 	} else {
 		err = hs_capture_dump(c, pid, tids, n);
 		ops->resume(ops->ctx);

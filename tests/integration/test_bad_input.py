@@ -103,6 +103,40 @@ class BadInput(unittest.TestCase):
             pid += 1
         self.assertRefused(["--pid", str(pid), "info"])
 
+    def test_pid_that_cannot_be_stopped_says_why(self):
+        """A kernel thread is refused before trying (it has no user memory); a
+        process another tracer holds names that tracer."""
+        kthread = None
+        for d in sorted(os.listdir("/proc"), key=lambda x: (len(x), x)):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    rest = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(rest[6]) & 0x00200000:   # PF_KTHREAD
+                kthread = int(d)
+                break
+        self.assertIsNotNone(kthread, "no kernel thread in /proc (a PID namespace?)")
+        with open("/proc/%d/comm" % kthread) as f:
+            comm = f.read().strip()
+        r = self.assertRefused(["--pid", str(kthread), "summary"])
+        self.assertEqual(r.stderr.strip(), "heapscope: cannot read pid %d (%s): it is a kernel thread, "
+                         "with no user memory to read" % (kthread, comm))
+        sleeper = subprocess.Popen(["sleep", "60"])
+        self.addCleanup(sleeper.wait)
+        self.addCleanup(sleeper.kill)
+        tracer = subprocess.Popen(["strace", "-p", str(sleeper.pid), "-o", os.devnull],
+                                  stderr=subprocess.PIPE, text=True)
+        self.addCleanup(tracer.wait)
+        self.addCleanup(tracer.kill)
+        tracer.stderr.readline()        # "strace: Process N attached"
+        r = self.assertRefused(["--pid", str(sleeper.pid), "summary"])
+        self.assertEqual(r.stderr.strip(), "heapscope: cannot stop pid %d (sleep) to read it (Operation not "
+                         "permitted): pid %d (strace) is tracing it already; analyse it from that debugger "
+                         "(hs in GDB), or once it lets go" % (sleeper.pid, tracer.pid))
+
     def test_pid_without_permission(self):
         if os.geteuid() != 0:
             self.skipTest("needs root to start a process nobody may read")
