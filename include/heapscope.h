@@ -133,10 +133,10 @@ struct hs_live_ops {
 HS_PUBLIC int hs_live_command(const char *name);
 /* Why pid cannot be stopped to be read, after the kernel said e (from
  * PTRACE_SEIZE, or 0 before trying): the whole message, "cannot stop pid N
- * to read it (...): " and what /proc and the kernel's settings tell (a kernel
- * thread, a tracer's pid and name, kernel.yama.ptrace_scope, another user);
- * buf is always NUL-terminated.  Returns 1 when pid can never be read (a
- * kernel thread: worth saying before trying), else 0. */
+ * (comm) to read it (...): " and what /proc and the kernel's settings tell (a
+ * kernel thread, a zombie, a tracer's pid and name, kernel.yama.ptrace_scope,
+ * another user); buf is always NUL-terminated.  Returns 1 when pid can never
+ * be read (a kernel thread, a zombie: worth saying before trying), else 0. */
 HS_PUBLIC int hs_pid_refusal(int pid, int e, char *buf, size_t len);
 /* Run a live command (argv[0] is its name) on pid.  An error says why it
  * failed (no core was taken, or the last one failed: watch's JSON document is

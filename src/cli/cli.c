@@ -328,22 +328,6 @@ static int usage_error(const char *fmt, const char *arg)
 	return fail_code(HS_ERR_USAGE, 2, full, false);
 }
 
-// A process that has exited but was not reaped yet: no memory, no threads to
-// stop (ptrace says EPERM, which would read as a permission problem).
-static bool is_zombie(long pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *close = strrchr(buf, ')');
-	return close && close[1] == ' ' && (close[2] == 'Z' || close[2] == 'X');
-}
-
 static const struct hs_option_info *global_option(const char *name)
 {
 	size_t n;
@@ -509,19 +493,15 @@ static int run(int argc, char **argv, struct hs_optset *set)
 			snprintf(msg, sizeof(msg), "no process with pid %ld", pid);
 			return fail_code(HS_ERR_TARGET, 3, msg, false);
 		}
-		if (is_zombie(pid)) {
-			snprintf(msg, sizeof(msg), "pid %ld has exited (a zombie its parent has not reaped): it has no memory left to read", pid);
-			return fail_code(HS_ERR_TARGET, 3, msg, false);
-		}
 		if (hs_pid_refusal((int)pid, 0, msg, sizeof(msg)))
-			return fail_code(HS_ERR_TARGET, 3, msg, false);   // a kernel thread
+			return fail_code(HS_ERR_TARGET, 3, msg, false);   // a zombie, a kernel thread
 		int e = seize_process((int)pid);
 		if (e) {
 			release_threads();
-			if (e == ESRCH || is_zombie(pid))
+			if (e == ESRCH)
 				snprintf(msg, sizeof(msg), "pid %ld exited while heapscope was stopping it", pid);
-			else
-				hs_pid_refusal((int)pid, e, msg, sizeof(msg));
+			else if (hs_pid_refusal((int)pid, e, msg, sizeof(msg)))
+				e = ESRCH;   // it exited meanwhile (a zombie now): not a permission
 			return fail_code(e == EPERM ? HS_ERR_PERMISSION : HS_ERR_TARGET, 3, msg, false);
 		}
 		err = hs_session_open_pid((int)pid, opts, &s);

@@ -48,10 +48,14 @@ static void pid_comm(int pid, char *buf, size_t len)
 	if (f)
 		fclose(f);
 	buf[strcspn(buf, "\n")] = 0;
+	for (char *c = buf; *c; c++)    // the process names itself (prctl): no escapes to the terminal
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 }
 
-// A kernel thread: PF_KTHREAD in /proc/PID/stat's flags (its 9th field).
-static bool kernel_thread(int pid)
+// /proc/PID/stat's state letter and flags (its 3rd and 9th fields); false
+// when unreadable.
+static bool pid_stat(int pid, char *state, unsigned long *flags)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
@@ -62,8 +66,7 @@ static bool kernel_thread(int pid)
 	fclose(f);
 	buf[n] = 0;
 	const char *p = strrchr(buf, ')');     // comm may hold spaces and ')'
-	unsigned long flags = 0;
-	return p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1 && (flags & 0x00200000);
+	return p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", state, flags) == 2;
 }
 
 int hs_pid_refusal(int pid, int e, char *buf, size_t len)
@@ -73,8 +76,15 @@ int hs_pid_refusal(int pid, int e, char *buf, size_t len)
 	int n = e ? snprintf(buf, len, "cannot stop pid %d (%s) to read it (%s)", pid, comm, strerror(e))
 		  : snprintf(buf, len, "cannot read pid %d (%s)", pid, comm);
 	size_t used = n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
-	if (kernel_thread(pid)) {
+	char state = 0;
+	unsigned long flags = 0;
+	if (pid_stat(pid, &state, &flags) && (flags & 0x00200000)) {   // PF_KTHREAD
 		snprintf(buf + used, len - used, ": it is a kernel thread, with no user memory to read");
+		return 1;
+	}
+	if (state == 'Z' || state == 'X') {
+		snprintf(buf + used, len - used, ": it has exited (a zombie its parent has not reaped), "
+			 "with no memory left to read");
 		return 1;
 	}
 	if (e != EPERM)
