@@ -201,6 +201,7 @@ void hs_session_destroy(struct hs_session *s)
 	hs_go_goroutines_free(s->goroutines);
 	hs_error_destroy(s->goroutines_error);
 	hs_locals_destroy(s->locals);
+	hs_frame_cache_destroy(s->frames);
 	hs_dominators_destroy(s->dominators);
 	hs_types_destroy(s->types);
 	hs_analysis_destroy(s->analysis);
@@ -736,7 +737,8 @@ bool hs_stack_frame_function(struct hs_session *s, int tid, uint64_t addr, char 
 	// (go_mark.c names them by goroutine).
 	if (!s->symbols || s->target->kind != HS_TARGET_CORE || !s->symbols->dwfl || s->go_rt)
 		return false;
-	return session_unwinder(s) && hs_stack_frame_unwind(s->symbols->dwfl, s->symbols, tid, addr, buf, len);
+	return session_unwinder(s) &&
+	       hs_stack_frame_unwind(s->symbols->dwfl, s->symbols, &s->frames, tid, addr, buf, len);
 }
 
 static bool containers_frame_function(void *ctx, int tid, uint64_t addr, char *buf, size_t len)

@@ -47,6 +47,7 @@ struct hs_session {
 	struct hs_error *walk_failure;
 
 	bool unwinder_attached, unwinder_ok;   /* hs_stack_frame_function: libdwfl's core unwinder */
+	struct hs_frame_cache *frames;         /* and the threads' frames it found (roots.h) */
 	struct hs_analysis *analysis;          /* graph.c: NULL until needed */
 	struct hs_error *analysis_error;
 	struct hs_dominators *dominators;      /* dominators.c: NULL until needed */

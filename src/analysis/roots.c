@@ -305,51 +305,81 @@ const struct hs_root_range *hs_roots_find(const struct hs_roots *r, uint64_t add
 	return lo < r->n && r->ranges[lo].start <= addr ? &r->ranges[lo] : NULL;
 }
 
-/* Stack frames: unwind one thread with libdwfl (cores only) and find the frame
- * whose [sp, caller's sp) holds addr. */
-struct frame_search {
-	uint64_t addr;
-	uint64_t prev_pc, prev_sp;
-	bool have_prev, found;
-	uint64_t pc;
-	int depth;
+/* Stack frames: each thread unwound once with libdwfl (cores only), its
+ * frames kept; a stack address is in the frame whose [sp, caller's sp)
+ * holds it, the outermost frame holding everything above its sp. */
+#define MAX_FRAMES 257
+
+struct thread_frames {
+	int tid;
+	size_t n;
+	uint64_t pc[MAX_FRAMES], sp[MAX_FRAMES];
 };
+
+struct hs_frame_cache {
+	struct thread_frames **threads;
+	size_t n, cap;
+};
+
+void hs_frame_cache_destroy(struct hs_frame_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		free(c->threads[i]);
+	free(c->threads);
+	free(c);
+}
 
 static int frame_cb(Dwfl_Frame *frame, void *arg)
 {
-	struct frame_search *f = arg;
+	struct thread_frames *f = arg;
 	Dwarf_Addr pc;
 	bool activation;
 	Dwarf_Word sp;
 	if (!dwfl_frame_pc(frame, &pc, &activation) || dwfl_frame_reg(frame, 7, &sp) != 0)
 		return DWARF_CB_ABORT;
-	if (!activation)
-		pc--;
-	if (f->have_prev && f->prev_sp <= f->addr && f->addr < sp) {
-		f->found = true;
-		f->pc = f->prev_pc;
-		return DWARF_CB_ABORT;
-	}
-	f->prev_pc = pc;
-	f->prev_sp = sp;
-	f->have_prev = true;
-	return ++f->depth > 256 ? DWARF_CB_ABORT : DWARF_CB_OK;
+	f->pc[f->n] = activation ? pc : pc - 1;
+	f->sp[f->n] = sp;
+	return ++f->n == MAX_FRAMES ? DWARF_CB_ABORT : DWARF_CB_OK;
 }
 
-bool hs_stack_frame_unwind(void *dwfl, struct hs_symbols *symbols, int tid, uint64_t addr, char *buf, size_t len)
+// Thread tid's frames, unwound on first use; NULL when out of memory.
+static const struct thread_frames *thread_frames(void *dwfl, struct hs_frame_cache **cachep, int tid)
 {
-	struct frame_search f = { .addr = addr };
-	dwfl_getthread_frames(dwfl, tid, frame_cb, &f);
-	// The outermost frame holds everything above its sp.
-	if (!f.found && f.have_prev && f.prev_sp <= addr) {
-		f.found = true;
-		f.pc = f.prev_pc;
+	struct hs_frame_cache *c = *cachep;
+	if (!c && !(c = *cachep = calloc(1, sizeof(*c))))
+		return NULL;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->threads[i]->tid == tid)
+			return c->threads[i];
+	struct thread_frames *f = calloc(1, sizeof(*f));
+	struct hs_error *err = f ? HS_VEC_PUSH(c->threads, c->n, c->cap, f) : &hs_error_nomem;
+	if (err) {
+		hs_error_destroy(err);
+		free(f);
+		return NULL;
 	}
-	if (!f.found)
+	f->tid = tid;
+	dwfl_getthread_frames(dwfl, tid, frame_cb, f);
+	return f;
+}
+
+bool hs_stack_frame_unwind(void *dwfl, struct hs_symbols *symbols, struct hs_frame_cache **cache, int tid,
+			   uint64_t addr, char *buf, size_t len)
+{
+	const struct thread_frames *f = thread_frames(dwfl, cache, tid);
+	if (!f || !f->n)
+		return false;
+	// Inner frames first: the first that holds addr, else the outermost.
+	size_t k = 0;
+	while (k + 1 < f->n && !(f->sp[k] <= addr && addr < f->sp[k + 1]))
+		k++;
+	if (addr < f->sp[k])
 		return false;
 	struct hs_symbol sym;
 	uint64_t off;
-	if (!hs_symbols_addr_symbol(symbols, f.pc, &sym, &off))
+	if (!hs_symbols_addr_symbol(symbols, f->pc[k], &sym, &off))
 		return false;
 	snprintf(buf, len, "%s", sym.name);
 	return true;

@@ -48,9 +48,15 @@ struct hs_error *hs_roots_build(const struct hs_roots_input *in, struct hs_roots
 void hs_roots_deinit(struct hs_roots *r);
 /* The range holding addr, or NULL. */
 const struct hs_root_range *hs_roots_find(const struct hs_roots *r, uint64_t addr);
+/* Each thread's frames, unwound once: a report names thousands of stack
+ * roots, and an unwind reads the core many times. */
+struct hs_frame_cache;
+void hs_frame_cache_destroy(struct hs_frame_cache *c);
 /* The function whose frame holds stack address addr of thread tid, unwound
  * with libdwfl's core unwinder already attached to dwfl (a Dwfl *); false when unknown.
+ * *cache (NULL at first) keeps the threads' frames; destroy it with the dwfl.
  * The session's hs_stack_frame_function decides when to ask (cores only). */
-bool hs_stack_frame_unwind(void *dwfl, struct hs_symbols *symbols, int tid, uint64_t addr, char *buf, size_t len);
+bool hs_stack_frame_unwind(void *dwfl, struct hs_symbols *symbols, struct hs_frame_cache **cache, int tid,
+			   uint64_t addr, char *buf, size_t len);
 
 #endif
