@@ -96,6 +96,7 @@ BUILD="$B" bench/export.sh
 BUILD=$B bench/maps.sh
 BUILD=$B bench/capture.sh
 BUILD=$B bench/ctypes.sh
+BUILD=$B bench/mappings.sh
 BUILD=$B bench/redis.sh || echo "bench/redis.sh failed (see above)" >&2
 # The realistic heap (bench_graph.c): 1 M, 3 M, 10 M allocations (30 M with
 # BENCH_30M=1; its core is ~4 GB).  Each figure with its ratio to summary and
