@@ -328,8 +328,11 @@ static int usage_error(const char *fmt, const char *arg)
 	return fail_code(HS_ERR_USAGE, 2, full, false);
 }
 
+// The global option named name ("-q" is --quiet), or NULL.
 static const struct hs_option_info *global_option(const char *name)
 {
+	if (!strcmp(name, "-q"))
+		name = "--quiet";
 	size_t n;
 	const struct hs_option_info *opts = hs_global_option_table(&n);
 	for (size_t i = 0; i < n; i++)
@@ -345,7 +348,7 @@ static void options_before_core(int argc, char **argv)
 {
 	int i = 1;
 	while (i < argc && argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--")) {
-		const struct hs_option_info *o = global_option(!strcmp(argv[i], "-q") ? "--quiet" : argv[i]);
+		const struct hs_option_info *o = global_option(argv[i]);
 		if (!o)
 			return;   // run() says what is wrong with it
 		if (!strcmp(o->name, "--pid"))
@@ -358,7 +361,7 @@ static void options_before_core(int argc, char **argv)
 	while (i < argc && argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--")) {
 		// (An unknown one moves too: run() says what is wrong with it
 		// as with any option; one without its value stays, run() says so.)
-		const struct hs_option_info *o = global_option(!strcmp(argv[i], "-q") ? "--quiet" : argv[i]);
+		const struct hs_option_info *o = global_option(argv[i]);
 		if (o && !strcmp(o->name, "--pid"))
 			return;
 		int n = o && o->kind != HS_OPTION_FLAG ? 2 : 1;
@@ -399,7 +402,7 @@ static int run(int argc, char **argv, struct hs_optset *set)
 			printf("heapscope %s\n", hs_version());
 			return 0;
 		}
-		const struct hs_option_info *o = global_option(!strcmp(a, "-q") ? "--quiet" : a);
+		const struct hs_option_info *o = global_option(a);
 		if (!o) {
 			const char *near = hs_suggest(a, NULL);
 			if (!near)

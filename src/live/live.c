@@ -6,8 +6,8 @@
  * exit statuses.  Declared in heapscope.h (hs_live_run).
  */
 #include <errno.h>
-#include <stdbool.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
