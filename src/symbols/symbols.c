@@ -65,6 +65,7 @@ struct hs_symbols_private {
 	size_t nfiles;
 	struct debug_copy *copies;     /* debug files read from their copies (debug_cache.c) */
 	size_t ncopies, capcopies;
+	Elf *core_read;                /* the core as libdwfl lists its modules (core_for_listing) */
 };
 
 /* ---- small helpers ---- */
@@ -382,6 +383,24 @@ struct fifo_guard {
 static void fifo_guard_begin(struct fifo_guard *g, struct hs_target *t);
 static void fifo_guard_end(struct fifo_guard *g);
 
+/* The core as dwfl_core_file_report reads it: read, not mapped.  Given the
+ * mapped Elf, libdwfl 0.188 stretches every read of a segment over all the
+ * contiguous segments after it ("already on hand anyway": core-file.c,
+ * dwfl_elf_phdr_memory_callback), and it reads each segment once while it
+ * looks for modules: quadratic in the segments.  A core of 30 k mappings
+ * took 2.5 s to list, and the kernel's default limit is 65,530.  Read with
+ * pread, each read stops at what it asked for.  The modules found are the
+ * same, but for one kind: a module found only in the core, with no build-id
+ * and more than a few KiB dumped, is no longer read from it (libdwfl's
+ * core_file_read_eagerly).  The unwinder keeps the mapped Elf: it reads a
+ * word at a time.  An image with no file (tests) keeps it too. */
+static Elf *core_for_listing(struct hs_symbols_private *priv, struct hs_target *t)
+{
+	if (!priv->core_read && t->fd >= 0)
+		priv->core_read = elf_begin(t->fd, ELF_C_READ, NULL);
+	return priv->core_read ? priv->core_read : t->elf;
+}
+
 static struct hs_error *report_modules(struct hs_symbols *s, struct hs_target *t,
 				       const struct hs_symbols_options *o,
 				       struct hs_diags *diags)
@@ -396,7 +415,7 @@ static struct hs_error *report_modules(struct hs_symbols *s, struct hs_target *t
 		}
 		struct fifo_guard guard;
 		fifo_guard_begin(&guard, t);
-		int n = dwfl_core_file_report(dwfl, t->elf, o->exe);
+		int n = dwfl_core_file_report(dwfl, core_for_listing(s->priv, t), o->exe);
 		fifo_guard_end(&guard);
 		if (n < 0 && diags)
 			// Heuristic layouts may still find the heap: keep going with no modules.
@@ -1012,6 +1031,8 @@ void hs_symbols_destroy(struct hs_symbols *s)
 			free(s->priv->copies[i].path);
 		free(s->priv->copies);
 		free(s->priv->sysroot);
+		if (s->priv->core_read)
+			elf_end(s->priv->core_read);
 		free(s->priv);
 	}
 	free(s->debuginfo_path);
