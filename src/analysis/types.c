@@ -21,6 +21,8 @@
 #define MAX_DEPTH 8             /* nesting of structs inside structs */
 #define MAX_LAYOUTS 65535       /* struct types known: the array never moves */
 #define NO_LAYOUT UINT16_MAX    /* a block's layout when none: MAX_LAYOUTS fit below */
+#define LAYOUT_SLOTS (1u << 17) /* the layouts' hash index: a power of two, over twice MAX_LAYOUTS */
+_Static_assert(LAYOUT_SLOTS > 2 * MAX_LAYOUTS && !(LAYOUT_SLOTS & (LAYOUT_SLOTS - 1)), "LAYOUT_SLOTS");
 
 extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
 
@@ -385,10 +387,12 @@ static void collect_members(struct layout *l)
 static int layout_find_or_add(struct hs_types *t, Dwarf_Die *die, unsigned module)
 {
 	uint64_t key = ((uint64_t)module << 40) | dwarf_dieoffset(die);
-	// The index has twice the slots the layouts can fill: never full.
-	if (!t->lindex && !(t->lindex = calloc(2 * MAX_LAYOUTS, sizeof(*t->lindex))))
+	// The index has over twice the slots the layouts can fill: never full.
+	// (Its size is a power of two: with any other, masking the probe skips
+	// slots and can go round in a cycle of full ones for ever.)
+	if (!t->lindex && !(t->lindex = calloc(LAYOUT_SLOTS, sizeof(*t->lindex))))
 		return -1;
-	size_t mask = 2 * MAX_LAYOUTS - 1, h = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+	size_t mask = LAYOUT_SLOTS - 1, h = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & mask;
 	for (; t->lindex[h]; h = (h + 1) & mask)
 		if (t->layouts[t->lindex[h] - 1].key == key)
 			return (int)t->lindex[h] - 1;

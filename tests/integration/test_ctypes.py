@@ -20,6 +20,9 @@ field-typed mid (whose layout points at 16 bytes) is typed all the same, a
 small decoy where a leaf should be is not; and a fan with 22 open targets,
 more than the field rule matches by address.  Its leaked types checked exactly
 the same way, on one thread and in small splits on two.
+
+cores/ctypes_many.c has 4,096 struct types a global points at: the certain
+types of its blocks, and no hang on so many layouts.
 """
 import os
 import shutil
@@ -184,6 +187,19 @@ class SmallDwarfCase(Base, Exact):
                 self.assertEqual(objs[a].get("type_rule"), want, o["label"])
 
 
+class ManyTypesCase(Base, Exact):
+    """4,096 struct types (cores/ctypes_many.c): their layouts' hash index
+    once went round a cycle of full slots for ever on such programs."""
+    fixture = "ctypes_many"
+
+    def test_certain_types(self):
+        doc = hslib.run_json([self.core, "histogram", "--used", "--by", "type", "--limit", str(BIG)], timeout=60)
+        got = {g["type"]: g["count"] for g in doc["groups"] if g.get("type")}
+        want = {o["type"]: 1 for o in self.objs.values() if o["type"]}
+        self.assertEqual(want, {"s000": 1, "s7a5": 1, "sfff": 1})
+        self.assertEqual(got, want)
+
+
 class NoDwarfCase(Base):
     def test_nothing_inferred_without_dwarf(self):
         objs, _ = self.listed(["--exe", stripped_exe()])
@@ -196,7 +212,7 @@ class NoDwarfCase(Base):
 def make_cases():
     for kind in ("gdb", "kernel"):
         for base, name in ((DwarfCase, "Ctypes_%s"), (NoDwarfCase, "CtypesNoDwarf_%s"),
-                           (SmallDwarfCase, "CtypesSmall_%s")):
+                           (SmallDwarfCase, "CtypesSmall_%s"), (ManyTypesCase, "CtypesMany_%s")):
             cls = type(name % kind, (base, unittest.TestCase), {"kind": kind})
             globals()[cls.__name__] = cls
 
@@ -208,10 +224,10 @@ def setUpModule():
     if os.environ.get("HS_NO_MAKE_CORES"):
         return
     script = os.path.join(hslib.ROOT, "cores", "make-leak-cores.sh")
-    r = subprocess.run([script, "ctypes", "ctypes_small"], env=dict(os.environ, BUILD=hslib.BUILD),
+    r = subprocess.run([script, "ctypes", "ctypes_small", "ctypes_many"], env=dict(os.environ, BUILD=hslib.BUILD),
                        capture_output=True, text=True)
     if r.returncode != 0:
-        raise AssertionError("cores/make-leak-cores.sh ctypes ctypes_small failed:\n%s%s" % (r.stdout, r.stderr))
+        raise AssertionError("cores/make-leak-cores.sh ctypes ctypes_small ctypes_many failed:\n%s%s" % (r.stdout, r.stderr))
 
 
 def main(argv):
