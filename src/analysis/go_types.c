@@ -30,6 +30,7 @@
 #include "expr.h"
 #include "go_rt.h"
 #include "go_types.h"
+#include "testhook.h"
 #include "pools.h"
 #include "graph.h"
 #include "memory.h"
@@ -81,7 +82,7 @@ struct gt {
 	int *pvals;
 	size_t pcap;
 	uint64_t *rkeys, *rvals;    /* runtime type offset + 1 -> die offset */
-	size_t rcap;
+	size_t rcap, rcount;        /* doubled at half full */
 	Dwarf *dw;
 	uint64_t types;             /* moduledata.types */
 	struct item *q;
@@ -309,13 +310,43 @@ static struct plan *plan_built(struct gt *g, int k)
 
 /* --- runtime types -> DWARF ------------------------------------------------- */
 
+// Double the map (false on no memory: it stays as it is).
+static bool rmap_grow(struct gt *g)
+{
+	size_t cap = 2 * g->rcap;
+	uint64_t *keys = calloc(cap, sizeof(*keys)), *vals = calloc(cap, sizeof(*vals));
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return false;
+	}
+	for (size_t i = 0; i < g->rcap; i++) {
+		if (!g->rkeys[i])
+			continue;
+		size_t h = hash64(g->rkeys[i], cap);
+		while (keys[h])
+			h = (h + 1) & (cap - 1);
+		keys[h] = g->rkeys[i];
+		vals[h] = g->rvals[i];
+	}
+	free(g->rkeys);
+	free(g->rvals);
+	g->rkeys = keys;
+	g->rvals = vals;
+	g->rcap = cap;
+	return true;
+}
+
+// A type of a big program may go unmapped (no memory), never a full map:
+// its probes would go round for ever.
 static void rmap_add(struct gt *g, uint64_t off, uint64_t die)
 {
-	if (!g->rcap)
+	if (!g->rcap || ((g->rcount + 1) * 2 > g->rcap && !rmap_grow(g)))
 		return;
 	size_t h = hash64(off + 1, g->rcap);
 	while (g->rkeys[h] && g->rkeys[h] != off + 1)
 		h = (h + 1) & (g->rcap - 1);
+	g->rcount += !g->rkeys[h];
 	g->rkeys[h] = off + 1;
 	g->rvals[h] = die;
 }
@@ -609,7 +640,8 @@ void hs_go_types(const struct hs_go_types_input *in, struct hs_types *t, uint64_
 		g.pcap = 2 * MAX_PLANS;
 		g.pkeys = calloc(g.pcap, sizeof(*g.pkeys));
 		g.pvals = calloc(g.pcap, sizeof(*g.pvals));
-		g.rcap = 1 << 17;
+		// (Tests start it small: every Go fixture grows it.)
+		g.rcap = hs_test_small_splits() ? 16 : 1 << 17;
 		g.rkeys = calloc(g.rcap, sizeof(*g.rkeys));
 		g.rvals = calloc(g.rcap, sizeof(*g.rvals));
 		if (!g.plans || !g.pkeys || !g.pvals || !g.rkeys || !g.rvals)

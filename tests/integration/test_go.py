@@ -213,6 +213,16 @@ class GoCore:
         # Backing arrays are []T; a slice of interfaces too.
         self.assertEqual(got["[]*main.Conn"], 1)
         self.assertEqual(got["[]interface {}"], 1)
+        # The map of runtime types to DWARF started at 16 slots (the test
+        # hook): doubled as it fills, the same types (a full map went round
+        # its probes for ever).
+        os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"] = "1"
+        try:
+            small = hslib.run_json(["--jobs", "1"] + self.args + ["histogram", "--by", "type"], timeout=120)
+        finally:
+            del os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"]
+        self.assertEqual(small["groups"], hslib.run_json(["--jobs", "1"] + self.args + ["histogram", "--by", "type"],
+                                                         timeout=120)["groups"])
 
     def test_garbage_awaiting_gc(self):
         """The mark from Go's roots (GC-masked globals, finalizers, goroutine
