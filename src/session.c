@@ -24,6 +24,7 @@
 #include "go_types.h"
 #include "testhook.h"
 #include "types.h"
+#include "unwind.h"
 
 
 const char *hs_version(void) { return HEAPSCOPE_VERSION; }
@@ -707,13 +708,15 @@ static bool containers_global_field(void *ctx, const char *var, uint64_t off, ch
 	return hs_go_global_field(s->go_rt, var, off, buf, len);
 }
 
-// libdwfl's unwinder over the core, attached once (a core with symbols only).
+// libdwfl's unwinder over the core, attached once (a core with symbols
+// only), reading the core through the target (unwind.h says why).
 static bool session_unwinder(void *ctx)
 {
 	struct hs_session *s = ctx;
 	if (!s->unwinder_attached) {
 		s->unwinder_attached = true;
-		s->unwinder_ok = dwfl_core_file_attach(s->symbols->dwfl, s->target->elf) >= 0;
+		s->unwinder_ok = hs_unwind_attach(s->symbols->dwfl, s->target->elf, &s->target->mem,
+						  &s->target->notes);
 	}
 	return s->unwinder_ok;
 }
