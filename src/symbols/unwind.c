@@ -10,7 +10,8 @@ struct unwind {
 
 // The DWARF numbers of x86-64's registers 0-16 (rax, rdx, rcx, rbx, rsi,
 // rdi, rbp, rsp, r8-r15, rip: the psABI's table), as regs[] indexes.
-static const int dwarf_regs[17] = {
+enum { CFI_REGS = 17 };
+static const int dwarf_regs[CFI_REGS] = {
 	HS_REG_RAX, HS_REG_RDX, HS_REG_RCX, HS_REG_RBX, HS_REG_RSI, HS_REG_RDI, HS_REG_RBP, HS_REG_RSP,
 	HS_REG_R8, HS_REG_R9, HS_REG_R10, HS_REG_R11, HS_REG_R12, HS_REG_R13, HS_REG_R14, HS_REG_R15,
 	HS_REG_RIP,
@@ -61,10 +62,10 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
 static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
 {
 	const struct hs_thread *th = thread_arg;
-	Dwarf_Word regs[17];
-	for (size_t k = 0; k < 17; k++)
+	Dwarf_Word regs[CFI_REGS];
+	for (size_t k = 0; k < CFI_REGS; k++)
 		regs[k] = th->regs[dwarf_regs[k]];
-	if (!dwfl_thread_state_registers(thread, 0, 17, regs))
+	if (!dwfl_thread_state_registers(thread, 0, CFI_REGS, regs))
 		return false;
 	dwfl_thread_state_register_pc(thread, th->regs[HS_REG_RIP]);
 	return true;
