@@ -316,9 +316,14 @@ struct thread_frames {
 	uint64_t pc[MAX_FRAMES], sp[MAX_FRAMES];
 };
 
+/* The threads unwound, by tid in an open-addressing index (slot: the
+ * thread's place + 1, 0 empty; doubled at half full): a core may have
+ * thousands of threads, each looked up once per stack root named. */
 struct hs_frame_cache {
 	struct thread_frames **threads;
 	size_t n, cap;
+	uint32_t *index;
+	size_t icap;
 };
 
 void hs_frame_cache_destroy(struct hs_frame_cache *c)
@@ -328,7 +333,33 @@ void hs_frame_cache_destroy(struct hs_frame_cache *c)
 	for (size_t i = 0; i < c->n; i++)
 		free(c->threads[i]);
 	free(c->threads);
+	free(c->index);
 	free(c);
+}
+
+static size_t tid_slot(const struct hs_frame_cache *c, int tid)
+{
+	size_t h = (size_t)(((uint64_t)(uint32_t)tid * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & (c->icap - 1);
+	while (c->index[h] && c->threads[c->index[h] - 1]->tid != tid)
+		h = (h + 1) & (c->icap - 1);
+	return h;
+}
+
+// Room in the index for one more thread; false on no memory.
+static bool tid_index_grow(struct hs_frame_cache *c)
+{
+	if ((c->n + 1) * 2 <= c->icap)
+		return true;
+	size_t cap = c->icap ? 2 * c->icap : 64;
+	uint32_t *index = calloc(cap, sizeof(*index));
+	if (!index)
+		return false;
+	free(c->index);
+	c->index = index;
+	c->icap = cap;
+	for (size_t i = 0; i < c->n; i++)
+		c->index[tid_slot(c, c->threads[i]->tid)] = (uint32_t)i + 1;
+	return true;
 }
 
 static int frame_cb(Dwfl_Frame *frame, void *arg)
@@ -350,9 +381,10 @@ static const struct thread_frames *thread_frames(void *dwfl, struct hs_frame_cac
 	struct hs_frame_cache *c = *cachep;
 	if (!c && !(c = *cachep = calloc(1, sizeof(*c))))
 		return NULL;
-	for (size_t i = 0; i < c->n; i++)
-		if (c->threads[i]->tid == tid)
-			return c->threads[i];
+	if (c->icap && c->index[tid_slot(c, tid)])
+		return c->threads[c->index[tid_slot(c, tid)] - 1];
+	if (!tid_index_grow(c))
+		return NULL;
 	struct thread_frames *f = calloc(1, sizeof(*f));
 	struct hs_error *err = f ? HS_VEC_PUSH(c->threads, c->n, c->cap, f) : &hs_error_nomem;
 	if (err) {
@@ -361,6 +393,7 @@ static const struct thread_frames *thread_frames(void *dwfl, struct hs_frame_cac
 		return NULL;
 	}
 	f->tid = tid;
+	c->index[tid_slot(c, tid)] = (uint32_t)c->n;
 	dwfl_getthread_frames(dwfl, tid, frame_cb, f);
 	return f;
 }

@@ -6,6 +6,7 @@
 struct unwind {
 	struct hs_memory *mem;
 	const struct hs_notes *notes;
+	uint32_t *by_tid;           /* the threads' places, by tid (then place) */
 };
 
 // The DWARF numbers of x86-64's registers 0-16 (rax, rdx, rcx, rbx, rsi,
@@ -30,16 +31,25 @@ static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
 	return u->notes->threads[i].tid;
 }
 
+// The first thread of that tid (a core may repeat one), by binary search:
+// thousands of threads are each looked up once.
 static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
 {
 	(void)dwfl;
 	const struct unwind *u = arg;
-	for (size_t i = 0; i < u->notes->nthreads; i++)
-		if (u->notes->threads[i].tid == tid) {
-			*thread_argp = (void *)&u->notes->threads[i];
-			return true;
-		}
-	return false;
+	const struct hs_thread *th = u->notes->threads;
+	size_t lo = 0, hi = u->notes->nthreads;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (th[u->by_tid[mid]].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == u->notes->nthreads || th[u->by_tid[lo]].tid != tid)
+		return false;
+	*thread_argp = (void *)&th[u->by_tid[lo]];
+	return true;
 }
 
 // A word of the core's dumped memory (nothing else: a stack word that was
@@ -71,10 +81,25 @@ static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
 	return true;
 }
 
+static void unwind_free(struct unwind *u)
+{
+	if (u)
+		free(u->by_tid);
+	free(u);
+}
+
 static void detach(Dwfl *dwfl, void *arg)
 {
 	(void)dwfl;
-	free(arg);
+	unwind_free(arg);
+}
+
+static int by_tid_cmp(const void *x, const void *y, void *threads)
+{
+	const struct hs_thread *th = threads;
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	int32_t ta = th[a].tid, tb = th[b].tid;
+	return ta != tb ? (ta < tb ? -1 : 1) : (a > b) - (a < b);
 }
 
 bool hs_unwind_attach(Dwfl *dwfl, Elf *core, struct hs_memory *mem, const struct hs_notes *notes)
@@ -86,13 +111,19 @@ bool hs_unwind_attach(Dwfl *dwfl, Elf *core, struct hs_memory *mem, const struct
 		.set_initial_registers = set_initial_registers,
 		.detach = detach,
 	};
-	struct unwind *u = malloc(sizeof(*u));
-	if (!u)
+	struct unwind *u = calloc(1, sizeof(*u));
+	if (!u || !(u->by_tid = malloc((notes->nthreads ? notes->nthreads : 1) * sizeof(*u->by_tid)))) {
+		unwind_free(u);
 		return false;
-	*u = (struct unwind){ mem, notes };
+	}
+	u->mem = mem;
+	u->notes = notes;
+	for (size_t i = 0; i < notes->nthreads; i++)
+		u->by_tid[i] = (uint32_t)i;
+	qsort_r(u->by_tid, notes->nthreads, sizeof(*u->by_tid), by_tid_cmp, notes->threads);
 	// (On failure libdwfl has not taken u: detach is not called.)
 	if (!dwfl_attach_state(dwfl, core, notes->pid, &callbacks, u)) {
-		free(u);
+		unwind_free(u);
 		return false;
 	}
 	return true;
