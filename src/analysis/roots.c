@@ -381,8 +381,9 @@ static const struct thread_frames *thread_frames(void *dwfl, struct hs_frame_cac
 	struct hs_frame_cache *c = *cachep;
 	if (!c && !(c = *cachep = calloc(1, sizeof(*c))))
 		return NULL;
-	if (c->icap && c->index[tid_slot(c, tid)])
-		return c->threads[c->index[tid_slot(c, tid)] - 1];
+	size_t h = c->icap ? tid_slot(c, tid) : 0;
+	if (c->icap && c->index[h])
+		return c->threads[c->index[h] - 1];
 	if (!tid_index_grow(c))
 		return NULL;
 	struct thread_frames *f = calloc(1, sizeof(*f));

@@ -392,8 +392,8 @@ static void fifo_guard_end(struct fifo_guard *g);
  * pread, each read stops at what it asked for.  The modules found are the
  * same, but for one kind: a module found only in the core, with no build-id
  * and more than a few KiB dumped, is no longer read from it (libdwfl's
- * core_file_read_eagerly).  The unwinder keeps the mapped Elf: it reads a
- * word at a time.  An image with no file (tests) keeps it too. */
+ * core_file_read_eagerly).  (The unwinder reads neither: unwind.c.)  An
+ * image with no file (tests) is listed from its mapped Elf. */
 static Elf *core_for_listing(struct hs_symbols_private *priv, struct hs_target *t)
 {
 	if (!priv->core_read && t->fd >= 0)
