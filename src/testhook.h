@@ -22,7 +22,9 @@ bool hs_test_no_threads(void);
 /* With HEAPSCOPE_TEST_SMALL_SPLITS=1 in the environment, true: the type
  * stages cut their work into pieces of a few queue entries or blocks
  * (instead of thousands), so that a small fixture goes through every round
- * of their two-thread pipelines. */
+ * of their two-thread pipelines; and the tables that grow as they fill (Go
+ * types by runtime type, containers by address) start at a few slots, so
+ * that a small fixture grows them. */
 bool hs_test_small_splits(void);
 
 /* With HEAPSCOPE_TEST_DOMINATOR_BUCKETS=1 in the environment, true: the

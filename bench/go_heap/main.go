@@ -1,8 +1,9 @@
 // The Go heap of bench/go.sh: N live objects of 16 to 480 bytes (a mix of
-// size classes, with and without pointers), kept in a global slice; the GC is
-// then turned off and the program stops in main.dump_here for gcore.
+// size classes, with and without pointers), kept in a global slice, and
+// MAPS small maps (none by default) of one entry each, kept in another; the
+// GC is then turned off and the program stops in main.dump_here for gcore.
 //
-//	go_bench N
+//	go_bench N [MAPS]
 package main
 
 import (
@@ -22,14 +23,25 @@ type node struct {
 // would box its header, a second object).
 var keep []unsafe.Pointer
 
+// A map in each of many objects: the containers stage meets every header.
+var maps []map[int]int
+
 //go:noinline
 func dump_here() {}
 
 func main() {
 	n, err := strconv.Atoi(os.Args[1])
-	if err != nil || n <= 0 {
-		os.Stderr.WriteString("usage: go_bench N\n")
+	nmaps := 0
+	if err == nil && len(os.Args) > 2 {
+		nmaps, err = strconv.Atoi(os.Args[2])
+	}
+	if err != nil || n <= 0 || nmaps < 0 {
+		os.Stderr.WriteString("usage: go_bench N [MAPS]\n")
 		os.Exit(2)
+	}
+	maps = make([]map[int]int, 0, nmaps)
+	for i := 0; i < nmaps; i++ {
+		maps = append(maps, map[int]int{i: i})
 	}
 	keep = make([]unsafe.Pointer, 0, n)
 	var prev *node
@@ -55,4 +67,5 @@ func main() {
 	runtime.GC()
 	dump_here()
 	runtime.KeepAlive(keep)
+	runtime.KeepAlive(maps)
 }

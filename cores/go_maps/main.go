@@ -17,6 +17,9 @@
 //	              last insert starts a grow that is not finished
 //	empty         map[string]*Conn, made and empty
 //	byConn        map[*Conn]int, 3 entries: pointer keys
+//	shards        []map[int]int: 66000 maps of one entry each (key i,
+//	              value i), more than the 65536 elements heapscope's Go
+//	              typing once visited of one block: every one is a map
 //
 // For each map the truth has its name, address (what %p prints for the
 // map), count, key and value types (reflect), and its shape read from the
@@ -25,7 +28,8 @@
 // (hmap), tombstones (hmap: emptyOne tophash bytes; Swiss: deleted ctrl
 // bytes), tables (Swiss), whether it is growing (hmap).  "entries" lists
 // every entry of sessions and registry.ByID (key, value address), of churn
-// (key, value string) and of byConn (key: the pointer, value: the int).  The GC is off after the last runtime.GC():
+// (key, value string) and of byConn (key: the pointer, value: the int);
+// "shards" has the number of shards and the first and last one's address.  The GC is off after the last runtime.GC():
 // nothing moves, nothing is freed.
 package main
 
@@ -66,7 +70,10 @@ var (
 	growing  map[int]int
 	empty    map[string]*Conn
 	byConn   map[*Conn]int
+	shards   []map[int]int
 )
+
+const nshards = 66000
 
 type mapTruth struct {
 	Name       string `json:"name"`
@@ -124,6 +131,10 @@ func fill() {
 	for i := 0; i < 3; i++ {
 		byConn[&Conn{id: 1000 + i}] = 1000 + i
 	}
+	shards = make([]map[int]int, nshards)
+	for i := range shards {
+		shards[i] = map[int]int{i: i}
+	}
 }
 
 // scrub overwrites the stack below main's frame (where fill and writeTruth
@@ -163,6 +174,11 @@ func writeTruth(path string) {
 		Maps      []mapTruth         `json:"maps"`
 		Entries   map[string][]entry `json:"entries"`
 		Chain     map[string]uint64  `json:"chain"`
+		Shards    struct {
+			Count int    `json:"count"`
+			First uint64 `json:"first"`
+			Last  uint64 `json:"last"`
+		} `json:"shards"`
 	}{Fixture: "go_maps", GoVersion: runtime.Version(), Pid: syscall.Getpid(), Entries: map[string][]entry{},
 		Chain: map[string]uint64{}}
 	truth.Maps = []mapTruth{describe("main.sessions", sessions), describe("main.registry.ByID", registry.ByID),
@@ -194,6 +210,9 @@ func writeTruth(path string) {
 	truth.Entries["main.byConn"] = es
 	truth.Chain[`main.sessions["sess/00012"]`] = uint64(uintptr(unsafe.Pointer(sessions["sess/00012"])))
 	truth.Chain[`main.registry.ByID[42]`] = uint64(uintptr(unsafe.Pointer(registry.ByID[42])))
+	truth.Shards.Count = len(shards)
+	truth.Shards.First = uint64(uintptr(header(shards[0])))
+	truth.Shards.Last = uint64(uintptr(header(shards[len(shards)-1])))
 	out, err := json.MarshalIndent(&truth, "", " ")
 	if err != nil {
 		panic(err)
@@ -229,4 +248,5 @@ func main() {
 		}
 	}
 	runtime.KeepAlive(sessions)
+	runtime.KeepAlive(shards)
 }

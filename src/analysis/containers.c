@@ -13,6 +13,7 @@
 #include "rtti.h"
 #include "symbols.h"
 #include "target.h"
+#include "testhook.h"
 #include "types.h"
 #include "vec.h"
 
@@ -44,6 +45,7 @@ void hs_containers_destroy(struct hs_containers *cs)
 		free(c->value_pointee);
 	}
 	free(cs->v);
+	free(cs->at);
 	free(cs->owner);
 	free(cs->role);
 	free(cs);
@@ -135,7 +137,47 @@ struct discovery {
 	struct hs_cwalk cw;
 	struct hs_error *err;
 	const struct hs_containers_dwarf *dwarf;
+	uint32_t *by_address;       /* dwarf's entries by address (dwarf_at) */
 };
+
+/* cs->at: the containers by address.  A heap can hold a container in each
+ * of a hundred thousand objects (Go maps), and discovery asks for each one
+ * whether it is known already. */
+static size_t at_slot(uint64_t addr, size_t cap)
+{
+	return (size_t)(((addr >> 3) * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (cap - 1);
+}
+
+static void at_put(uint32_t *at, size_t cap, const struct hs_container *v, uint32_t i)
+{
+	size_t k = at_slot(v[i].address, cap);
+	while (at[k]) {
+		if (v[at[k] - 1].address == v[i].address)
+			return;         // the first one at an address stays its
+		k = (k + 1) & (cap - 1);
+	}
+	at[k] = i + 1;
+}
+
+// v[n - 1] into the index (grown to keep it at most half full; from 4 slots
+// under HEAPSCOPE_TEST_SMALL_SPLITS, so that every fixture grows it); false
+// on no memory.
+static bool at_add(struct hs_containers *cs)
+{
+	if (2 * cs->n > cs->atcap) {
+		size_t cap = cs->atcap ? 2 * cs->atcap : hs_test_small_splits() ? 4 : 64;
+		uint32_t *g = calloc(cap, sizeof(*g));
+		if (!g)
+			return false;
+		for (size_t i = 0; i + 1 < cs->n; i++)
+			at_put(g, cap, cs->v, (uint32_t)i);
+		free(cs->at);
+		cs->at = g;
+		cs->atcap = cap;
+	}
+	at_put(cs->at, cs->atcap, cs->v, (uint32_t)(cs->n - 1));
+	return true;
+}
 
 static void cwalk_reset(struct hs_cwalk *cw)
 {
@@ -232,25 +274,51 @@ static bool try_container(struct discovery *d, const struct hs_container_kind *k
 		return false;
 	}
 	cs->n++;
+	if (!at_add(cs)) {
+		d->err = &hs_error_nomem;
+		return false;
+	}
 	return true;
 }
 
-static const struct hs_dwarf_container *dwarf_at(const struct hs_containers_dwarf *dw, uint64_t addr)
+/* What DWARF says is at addr (the first of d->dwarf there), or NULL: a
+ * search of d->by_address, d->dwarf's indices in (address, index) order. */
+static const struct hs_dwarf_container *dwarf_at(const struct discovery *d, uint64_t addr)
 {
-	for (size_t i = 0; dw && i < dw->n; i++)
-		if (dw->v[i].address == addr)
-			return &dw->v[i];
-	return NULL;
+	const struct hs_containers_dwarf *dw = d->dwarf;
+	size_t lo = 0, hi = d->by_address ? dw->n : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (dw->v[d->by_address[mid]].address < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < (d->by_address ? dw->n : 0) && dw->v[d->by_address[lo]].address == addr
+		       ? &dw->v[d->by_address[lo]] : NULL;
 }
 
-// Ranges are scanned in address order and an object is probed only from
-// words within its first few: a container found at obj is among the last few.
-static bool recently_found(const struct hs_containers *cs, uint64_t obj)
+static int by_address_cmp(const void *x, const void *y, void *arg)
 {
-	for (size_t i = cs->n, k = 0; i-- > 0 && k < 8; k++)
-		if (cs->v[i].address == obj)
-			return true;
-	return false;
+	const struct hs_dwarf_container *v = arg;
+	uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
+	if (v[i].address != v[j].address)
+		return v[i].address < v[j].address ? -1 : 1;
+	return (i > j) - (i < j);
+}
+
+// d->by_address; false on no memory.
+static bool by_address_build(struct discovery *d)
+{
+	const struct hs_containers_dwarf *dw = d->dwarf;
+	if (!dw->n || dw->n > UINT32_MAX)
+		return true;
+	if (!(d->by_address = malloc(dw->n * sizeof(*d->by_address))))
+		return false;
+	for (size_t i = 0; i < dw->n; i++)
+		d->by_address[i] = (uint32_t)i;
+	qsort_r(d->by_address, dw->n, sizeof(*d->by_address), by_address_cmp, dw->v);
+	return true;
 }
 
 /* Discovery reads every word of every used block: the probes only read
@@ -433,11 +501,11 @@ static void walk_hits(struct discovery *d, struct probe_part *pp)
 	for (size_t h = 0; h < pp->n && !d->err; h++) {
 		const struct hs_container_kind *kind = kinds[pp->v[h].kind];
 		uint64_t obj = pp->v[h].obj;
-		if (recently_found(d->cs, obj))
+		if (hs_container_at(d->cs, obj))
 			continue;
 		const uint64_t *w = (const uint64_t *)hs_memory_span(d->in->mem, obj, kind->size);
 		if (w)
-			try_container(d, kind, obj, w, dwarf_at(d->dwarf, obj), NULL);
+			try_container(d, kind, obj, w, dwarf_at(d, obj), NULL);
 	}
 	pp->n = 0;
 }
@@ -633,30 +701,37 @@ static void discover(struct discovery *d)
 			try_container(d, k->kind_impl, k->address, w, k, NULL);
 	}
 	// Go maps: every header block the Go types name (containers_gomap.c).
-	// Objects of one type come in runs: a type that is no map is asked once.
-	uint64_t not_map = 0;
+	// Objects of one type come in runs: a type is asked once a run.
+	uint64_t not_map = 0, map = 0;
+	struct hs_go_map_found go = { 0 };
 	for (size_t i = 0; in->go_rt && in->go_block_die && i < in->heap->n && !d->err; i++) {
-		struct hs_go_map_found go;
 		uint64_t die = in->go_block_die[i];
 		if (!die || die == not_map || !(a->flags[i] & HS_NODE_USED))
 			continue;
-		if (!hs_go_map_describe(in, i, &go)) {
-			not_map = die;
-			continue;
+		if (die != map) {
+			hs_go_map_found_deinit(&go);
+			map = 0;
+			if (!hs_go_map_describe(in, i, &go)) {
+				not_map = die;
+				continue;
+			}
+			map = die;
 		}
 		uint64_t addr = in->heap->blocks[i].address;
 		const uint64_t *w = (const uint64_t *)hs_memory_span(in->mem, addr, hs_kind_gomap.size);
 		if (w && !hs_container_at(d->cs, addr))
 			try_container(d, &hs_kind_gomap, addr, w, NULL, &go);
-		hs_go_map_found_deinit(&go);
 	}
+	hs_go_map_found_deinit(&go);
 }
 
 const struct hs_container *hs_container_at(const struct hs_containers *cs, uint64_t addr)
 {
-	for (size_t i = 0; cs && i < cs->n; i++)
-		if (cs->v[i].address == addr)
-			return &cs->v[i];
+	if (!cs || !cs->at)
+		return NULL;
+	for (size_t k = at_slot(addr, cs->atcap); cs->at[k]; k = (k + 1) & (cs->atcap - 1))
+		if (cs->v[cs->at[k] - 1].address == addr)
+			return &cs->v[cs->at[k] - 1];
 	return NULL;
 }
 
@@ -1302,7 +1377,11 @@ struct hs_error *hs_containers_create(const struct hs_containers_input *input, s
 		return err;
 	}
 	struct discovery d = { .in = in, .cs = cs, .dwarf = &dw, .cw = { .in = in, .cs = cs } };
-	discover(&d);
+	if (!by_address_build(&d))
+		d.err = &hs_error_nomem;
+	else
+		discover(&d);
+	free(d.by_address);
 	cs->in.probes = NULL;       // the session's, and used up
 	hs_containers_dwarf_deinit(&dw);
 	free(d.cw.owned);

@@ -146,6 +146,8 @@ struct hs_containers {
 	bool anchors_done, retained_done;
 	size_t nroot;               /* v[0, nroot): found in root ranges, by address */
 	size_t nshape;              /* v[nshape, n): DWARF's, that the shape refused */
+	uint32_t *at;               /* v by address: open addressing, index + 1 (0 empty) */
+	size_t atcap;               /* at's slots: a power of two, at least twice n */
 };
 
 /* One recogniser.  probe() looks at the words w[0 .. size/8) at addr (in the

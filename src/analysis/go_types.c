@@ -44,7 +44,7 @@
 #define GO_KIND_SLICE 23
 #define GO_KIND_STRING 24
 #define MAX_ENTRIES 4096          /* pointer entries of one flattened type */
-#define MAX_ELEMS 65536           /* array elements flattened, elements of one block visited */
+#define MAX_ELEMS 65536           /* array elements flattened into one type's plan */
 #define MAX_DEPTH 10
 #define MAX_PLANS 65536
 
@@ -425,7 +425,7 @@ static void type_target(struct gt *g, uint64_t v, int k, uint32_t name, uint64_t
 	if (!named)
 		g->type[b] = name;
 	record(g, (size_t)b, k, off);
-	push(g, (uint32_t)b, k, v, count > MAX_ELEMS ? MAX_ELEMS : count);
+	push(g, (uint32_t)b, k, v, count);
 }
 
 static bool rd(struct gt *g, uint64_t addr, uint64_t *v)
@@ -486,14 +486,18 @@ static void visit(struct gt *g, int k, uint64_t addr)
 	}
 }
 
-// Values visited at most: each block is typed once, but a damaged core's
-// types could ask for billions of reads.
+// Values visited at most: each block is typed once, and every element of
+// it visited (a slice of a million pointers types a million objects), but a
+// damaged core's types could ask for billions of reads.  Values with no
+// pointer in them are not visited, nor counted.
 #define MAX_VISITS (UINT64_C(1) << 27)
 
 static void drain(struct gt *g)
 {
 	while (g->qhead < g->qtail && !g->nomem && g->visits < MAX_VISITS) {
 		struct item it = g->q[g->qhead++];
+		if (!plan_built(g, it.plan)->n)
+			continue;
 		uint64_t es = g->plans[it.plan].size;
 		for (uint64_t i = 0; i < it.count && g->visits < MAX_VISITS; i++, g->visits++)
 			visit(g, it.plan, it.data + i * es);
@@ -602,7 +606,7 @@ static void type_runtime(struct gt *g)
 		g->type[i] = n >= 2 ? intern_array(g, last_name) : last_name;
 		int k = plan_of_runtime(g, ta);
 		record(g, i, k, off);
-		push(g, (uint32_t)i, k, b->address + off, n > MAX_ELEMS ? MAX_ELEMS : n);
+		push(g, (uint32_t)i, k, b->address + off, n);
 	}
 }
 

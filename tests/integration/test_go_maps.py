@@ -28,6 +28,7 @@ entry (main.sessions["sess/00012"]), and `refs` names the same entry.  GDB's
 
 Run alone:  BUILD=build python3 tests/integration/test_go_maps.py
 """
+import json
 import os
 import shutil
 import sys
@@ -47,6 +48,22 @@ class GoMapsCore:
         cls.truth = hslib.truth(cls.name, cls.kind)
         cls.doc = hslib.run_json([cls.core, "maps"], timeout=300)
         cls.by_addr = {c["address"]: c for c in cls.doc["containers"]}
+
+    def test_same_from_a_small_index(self):
+        """Discovery asks of every map header whether it is known already,
+        through containers.c's index by address; started at 4 slots (the
+        test hook), the index grows on every fixture, and finds the same
+        containers in the same order."""
+        os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"] = "1"
+        try:
+            # (Not run_json: it would answer from its cache.)
+            r = hslib.run(["--json", self.core, "maps"], timeout=300)
+        finally:
+            del os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"]
+        self.assertEqual(r.status, 0, r.describe())
+        doc = json.loads(r.stdout)
+        self.assertGreater(len(doc["containers"]), 2)
+        self.assertEqual(doc["containers"], self.doc["containers"])
 
     def found(self, m):
         c = self.by_addr.get(m["address"])
@@ -74,6 +91,23 @@ class GoMapsCore:
                 self.assertEqual(c["findings"], [])
                 self.assertGreaterEqual(c["retained"], c["bytes"])
                 self.assertGreaterEqual(c["bytes"], 48)
+
+    def test_every_shard(self):
+        """main.shards: 66,000 maps of one entry in one slice's backing
+        array, more elements than the Go typing once visited of one block
+        (65,536): the last shard was no map at all.  Every one is found,
+        typed map[int]int, with its one entry."""
+        sh = self.truth["shards"]
+        self.assertEqual(sh["count"], 66000)
+        shards = [c for c in self.doc["containers"] if (c["anchor"] or "").startswith("main.shards")]
+        self.assertEqual(sorted(c["anchor"] for c in shards),
+                         sorted("main.shards->[%d]" % i for i in range(sh["count"])))
+        self.assertEqual({(c["family"], c["key_type"], c["value_type"], c["count"], len(c["findings"]))
+                          for c in shards}, {("gomap", "int", "int", 1, 0)})
+        for addr, i in ((sh["first"], 0), (sh["last"], sh["count"] - 1)):
+            c = self.by_addr.get(addr)
+            self.assertIsNotNone(c, "shard 0x%x is not among the maps" % addr)
+            self.assertEqual(c["anchor"], "main.shards->[%d]" % i)
 
     def test_shape_of_the_fixture(self):
         """What the fixture was made to show: tombstones after deletions, a

@@ -132,6 +132,25 @@ class MapsBase:
             self.assertRegex(c["anchor"] or "", r"^libglib", "an unexpected container: %s" % c)
         self.assertLessEqual(len(extra), 2)
 
+    def test_same_from_a_small_index(self):
+        """Discovery asks whether a container is known already through
+        containers.c's index by address: DWARF's globals, found first by
+        shape in the root ranges, are asked again by address.  Started at
+        4 slots (the test hook), the index grows several times on this
+        fixture, and the containers are the same, in the same order."""
+        runs = []
+        for small in (False, True):
+            if small:
+                os.environ["HEAPSCOPE_TEST_SMALL_SPLITS"] = "1"
+            try:
+                r = hslib.run(["--json", self.core, "maps"])
+            finally:
+                os.environ.pop("HEAPSCOPE_TEST_SMALL_SPLITS", None)
+            self.assertEqual(r.status, 0, r.describe())
+            runs.append(json.loads(r.stdout)["containers"])
+        self.assertGreater(len(runs[0]), 8)
+        self.assertEqual(runs[1], runs[0])
+
     def test_probes_in_the_scan(self):
         """The containers' shape probes ride along with the pointer scan; run
         in a pass of their own over the heap instead, they find the same
