@@ -7,6 +7,12 @@
  * two, masking the probe went round a cycle of full slots for ever, and every
  * command that types (leaks, histogram, top) hung on such programs.  One
  * leaked block (an s123, no pointer set) fits no layout: unknown.
+ * And g_cells -> one block of 70,000 struct cells, whose first and last
+ * point at an s456 each (the others null): the types stage visits every
+ * element of a block (it stopped at 65,536: the last s456 stayed unknown).
+ * And g_table, a global array of 5,000 pointers to s789, the first and the
+ * last set: a global array is visited element by element (flattened whole,
+ * it stopped at 4,096 pointers).
  */
 #include "leak_truth.h"
 
@@ -40,6 +46,12 @@
 DEF256(0, _) DEF256(1, _) DEF256(2, _) DEF256(3, _) DEF256(4, _) DEF256(5, _) DEF256(6, _) DEF256(7, _)
 DEF256(8, _) DEF256(9, _) DEF256(a, _) DEF256(b, _) DEF256(c, _) DEF256(d, _) DEF256(e, _) DEF256(f, _)
 
+#define NCELLS 70000
+struct cell { struct s456 *p; long v; };
+struct cell *g_cells;
+#define NTABLE 5000
+struct s789 *g_table[NTABLE];
+
 static __attribute__((noinline)) void build_anchored(void)
 {
 	g000 = calloc(1, sizeof(*g000));
@@ -50,6 +62,16 @@ static __attribute__((noinline)) void build_anchored(void)
 	lt_obj(g000, "s000", 0, 0, "first");
 	lt_obj(g7a5, "s7a5", 0, 0, "middle");
 	lt_obj(gfff, "sfff", 0, 0, "last");
+	g_cells = calloc(NCELLS, sizeof(*g_cells));
+	g_cells[0].p = calloc(1, sizeof(struct s456));
+	g_cells[NCELLS - 1].p = calloc(1, sizeof(struct s456));
+	lt_obj(g_cells, "cell", 0, 0, "cells");
+	lt_obj(g_cells[0].p, "s456", 0, 0, "first cell's");
+	lt_obj(g_cells[NCELLS - 1].p, "s456", 0, 0, "last cell's");
+	g_table[0] = calloc(1, sizeof(struct s789));
+	g_table[NTABLE - 1] = calloc(1, sizeof(struct s789));
+	lt_obj(g_table[0], "s789", 0, 0, "first in the table");
+	lt_obj(g_table[NTABLE - 1], "s789", 0, 0, "last in the table");
 }
 
 static __attribute__((noinline)) void build_leaked(void)

@@ -17,7 +17,7 @@
 
 /* Bounds: hostile DWARF and huge arrays must not make this slow. */
 #define MAX_SLOTS 4096          /* pointer slots of one flattened struct */
-#define MAX_ARRAY 65536         /* elements of one array visited */
+#define MAX_ARRAY 65536         /* elements of one array type flattened */
 #define MAX_DEPTH 8             /* nesting of structs inside structs */
 #define MAX_LAYOUTS 65535       /* struct types known: the array never moves */
 #define NO_LAYOUT UINT16_MAX    /* a block's layout when none: MAX_LAYOUTS fit below */
@@ -253,7 +253,9 @@ static bool is_struct(Dwarf_Die *d)
 	return (tag == DW_TAG_structure_type || tag == DW_TAG_class_type) && !dwarf_hasattr(d, DW_AT_declaration);
 }
 
-static uint64_t array_count(Dwarf_Die *array)
+// An array type's elements (all its dimensions), at most limit; 0 when
+// unknown (a flexible array).
+static uint64_t array_count_upto(Dwarf_Die *array, uint64_t limit)
 {
 	Dwarf_Die sub;
 	if (dwarf_child(array, &sub) != 0)
@@ -270,10 +272,15 @@ static uint64_t array_count(Dwarf_Die *array)
 			total *= v + 1;
 		else
 			return 0;   // flexible array: size unknown
-		if (total > MAX_ARRAY)
-			return MAX_ARRAY;
+		if (total > limit)
+			return limit;
 	} while (dwarf_siblingof(&sub, &sub) == 0);
 	return total;
+}
+
+static uint64_t array_count(Dwarf_Die *array)
+{
+	return array_count_upto(array, MAX_ARRAY);
 }
 
 static int layout_find_or_add(struct hs_types *t, Dwarf_Die *die, unsigned module);
@@ -508,8 +515,6 @@ static void visit_block(struct propagate *p, uint32_t b, int k, unsigned module)
 		return;
 	struct layout *l = layout_built(p->t, k, module);
 	uint64_t count = size / l->size;
-	if (count > MAX_ARRAY)
-		count = MAX_ARRAY;
 	// Element 0 always; the next ones while they still look like this struct
 	// (every pointer slot null or a block start): arrays are typed
 	// conservatively, and a struct with a trailing buffer stops at once.
@@ -612,8 +617,6 @@ static bool later_elements(const struct propagate *p, const uint8_t *d, uint64_t
 		if (hits[i] == SLOT_NOT_START)
 			return false;
 	uint64_t count = size / l->size;
-	if (count > MAX_ARRAY)
-		count = MAX_ARRAY;
 	for (uint64_t e = 1; e < count && l->nslots; e++) {
 		const uint8_t *elem = d + e * l->size;
 		bool plausible = true;
@@ -755,8 +758,6 @@ static void apply(struct propagate *p, const struct tbatch *r, unsigned module)
 		if (!r->more[j - r->from])
 			continue;
 		uint64_t count = r->size[j - r->from] / l->size;
-		if (count > MAX_ARRAY)
-			count = MAX_ARRAY;
 		for (uint64_t e = 1; e < count && plausible; e++) {
 			const uint8_t *elem = d + e * l->size;
 			for (size_t i = 0; i < l->nslots; i++) {
@@ -914,17 +915,35 @@ static void propagate_queue(struct propagate *p, unsigned module)
 	free(scratch);
 }
 
-// A global variable: its type decides what it types.
+// A global variable: its type decides what it types.  An array's element
+// is flattened once and every element visited: the array flattened whole
+// would stop at MAX_SLOTS pointers (a table of 10,000 pointers typed the
+// first 4,096 targets).
 static void visit_variable(struct propagate *p, Dwarf_Die *var, uint64_t addr, unsigned module)
 {
-	Dwarf_Die type;
+	Dwarf_Die type, elem;
 	if (!die_type(var, &type))
 		return;
+	uint64_t count = 1, esize = 0;
+	if (dwarf_tag(&type) == DW_TAG_array_type && die_type(&type, &elem)) {
+		int sz = dwarf_tag(&elem) == DW_TAG_pointer_type ? 8 : dwarf_bytesize(&elem);
+		count = array_count_upto(&type, UINT32_MAX);
+		esize = sz > 0 ? (uint64_t)sz : 0;
+		if (!count || !esize || count > UINT64_MAX / esize || addr + count * esize < addr)
+			return;
+		type = elem;
+	}
 	struct layout scratch = { 0 };
 	struct flatten f = { .t = p->t, .l = &scratch, .module = module };
 	flatten_type(&f, &type, 0, NULL, 0);
-	for (size_t i = 0; i < scratch.nslots; i++)
-		type_target(p, addr + scratch.slots[i].offset, scratch.slots[i].pointee);
+	// (Up to the first element not in the core: what DWARF claims of a
+	// damaged core's arrays bounds no work.)
+	for (uint64_t e = 0; e < count && scratch.nslots; e++) {
+		if (esize && !hs_memory_span(p->in->mem, addr + e * esize, esize))
+			break;
+		for (size_t i = 0; i < scratch.nslots; i++)
+			type_target(p, addr + e * esize + scratch.slots[i].offset, scratch.slots[i].pointee);
+	}
 	free(scratch.slots);
 }
 
