@@ -1004,6 +1004,9 @@ static void symtab_destroy(struct hs_symtab *st)
 	free(st->dies);
 	free(st->vtables);
 	free(st->asyms);
+	free(st->zglob);
+	free(st->zloc);
+	free(st->secs);
 	free(st);
 }
 
@@ -1276,6 +1279,7 @@ found_slot:
  * files) is left to libdwfl. */
 struct addr_sym {
 	uint64_t lo, end, maxend;      /* maxend: the most end of this and those before */
+	uint64_t maxend_g, maxend_l;   /* the same over the globals, the locals (asyms) */
 	uint64_t size;
 	const char *name;              /* owned by libdwfl */
 	uint32_t index;                /* in the table: libdwfl's order */
@@ -1318,6 +1322,84 @@ static uint8_t binding_rank(const GElf_Sym *sym)
 	}
 }
 
+/* A symbol without a size: libdwfl names an address by the nearest one
+ * below it only when no sized symbol holds the address, and only one in
+ * the address's section (or, for an absolute one, at the address). */
+struct zero_sym {
+	uint64_t value;
+	const char *name;              /* owned by libdwfl */
+	uint32_t index;                /* in the table */
+	uint8_t type;                  /* STT_* */
+	bool abs;                      /* its section index is SHN_ABS or another reserved one */
+};
+
+static int zero_sym_cmp(const void *x, const void *y)
+{
+	const struct zero_sym *a = x, *b = y;
+	if (a->value != b->value)
+		return a->value < b->value ? -1 : 1;
+	return (a->index > b->index) - (a->index < b->index);
+}
+
+/* An allocated section of the module's main file, where the module put it:
+ * libdwfl's "same section" test looks addresses up among these. */
+struct sec_range {
+	uint64_t start, end;
+	size_t ndx;
+};
+
+static int sec_range_cmp(const void *x, const void *y)
+{
+	const struct sec_range *a = x, *b = y;
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	return (a->ndx > b->ndx) - (a->ndx < b->ndx);   // (libdwfl: a stable sort of them in file order)
+}
+
+// st->secs from the main file elf (its sections moved by bias); false on no
+// memory or an unreadable section header (libdwfl then finds no section).
+static bool sections_index(struct hs_symtab *st, Elf *elf, Dwarf_Addr bias)
+{
+	size_t cap = 0;
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr mem, *sh = gelf_getshdr(scn, &mem);
+		if (!sh)
+			return false;
+		if (!(sh->sh_flags & SHF_ALLOC))
+			continue;
+		struct sec_range r = { sh->sh_addr + bias, sh->sh_addr + bias + sh->sh_size, elf_ndxscn(scn) };
+		struct hs_error *err = HS_VEC_PUSH(st->secs, st->nsecs, cap, r);
+		if (err) {
+			hs_error_destroy(err);
+			return false;
+		}
+	}
+	if (st->nsecs > 1)
+		qsort(st->secs, st->nsecs, sizeof(*st->secs), sec_range_cmp);
+	return true;
+}
+
+// The section index libdwfl finds addr in (its binary search, a section's
+// end counted in it unless the next one starts there), SHN_UNDEF for none.
+static size_t section_of(const struct hs_symtab *st, uint64_t addr)
+{
+	size_t l = 0, u = st->nsecs;
+	while (l < u) {
+		size_t i = (l + u) / 2;
+		if (addr < st->secs[i].start) {
+			u = i;
+		} else if (addr > st->secs[i].end) {
+			l = i + 1;
+		} else {
+			if (addr == st->secs[i].end && i + 1 < st->nsecs && addr == st->secs[i + 1].start)
+				i++;
+			return st->secs[i].ndx;
+		}
+	}
+	return SHN_UNDEF;
+}
+
 static void addr_index(struct hs_symtab *st)
 {
 	st->addr_state = -1;
@@ -1336,6 +1418,7 @@ static void addr_index(struct hs_symtab *st)
 		if (!st->asyms)
 			return;
 	}
+	size_t capg = 0, capl = 0;
 	for (int i = 1; i < n; i++) {   // (libdwfl never looks at entry 0)
 		GElf_Sym sym;
 		GElf_Addr addr = 0;
@@ -1347,13 +1430,38 @@ static void addr_index(struct hs_symtab *st)
 			continue;
 		if (!sym.st_size) {
 			st->sizeless = true;
+			bool global = st->first_global == 0 || i >= st->first_global;
+			struct zero_sym z = { addr, name, (uint32_t)i, (uint8_t)type, shndx >= SHN_LORESERVE };
+			struct hs_error *err = global ? HS_VEC_PUSH(st->zglob, st->nzglob, capg, z)
+						      : HS_VEC_PUSH(st->zloc, st->nzloc, capl, z);
+			if (err) {
+				hs_error_destroy(err);
+				return;
+			}
 			continue;
 		}
 		uint64_t end = addr + sym.st_size < addr ? UINT64_MAX : addr + sym.st_size;
-		st->asyms[st->nasyms++] = (struct addr_sym){ addr, end, end, sym.st_size, name, (uint32_t)i,
-							      binding_rank(&sym), (uint8_t)type };
+		st->asyms[st->nasyms++] = (struct addr_sym){ .lo = addr, .end = end, .maxend = end,
+							      .size = sym.st_size, .name = name, .index = (uint32_t)i,
+							      .bind = binding_rank(&sym), .type = (uint8_t)type };
 	}
 	addr_syms_finish(st->asyms, st->nasyms);
+	uint64_t mg = 0, ml = 0;
+	for (size_t k = 0; k < st->nasyms; k++) {
+		struct addr_sym *x = &st->asyms[k];
+		if (st->first_global == 0 || (int)x->index >= st->first_global)
+			mg = x->end > mg ? x->end : mg;
+		else
+			ml = x->end > ml ? x->end : ml;
+		x->maxend_g = mg;
+		x->maxend_l = ml;
+	}
+	if (st->sizeless && !sections_index(st, elf, bias))
+		return;
+	if (st->nzglob > 1)
+		qsort(st->zglob, st->nzglob, sizeof(*st->zglob), zero_sym_cmp);
+	if (st->nzloc > 1)
+		qsort(st->zloc, st->nzloc, sizeof(*st->zloc), zero_sym_cmp);
 	st->addr_state = 1;
 }
 
@@ -1379,10 +1487,71 @@ static const struct addr_sym *addr_choose(const struct addr_sym **c, size_t n)
 	return best;
 }
 
-/* 1 and *ret: the symbol; 0: none (libdwfl would say so too); -1: ask libdwfl. */
-static int addr_lookup(struct hs_symtab *st, uint64_t addr, const struct addr_sym **ret)
+/* What names an address: a sized symbol or one without a size. */
+struct addr_hit {
+	const char *name;
+	uint64_t lo, size;
+	uint8_t type;
+};
+
+static int hit_of(const struct addr_sym *x, struct addr_hit *ret)
 {
-	*ret = NULL;
+	*ret = (struct addr_hit){ x->name, x->lo, x->size, x->type };
+	return 1;
+}
+
+// The last symbol without a size at or below addr in v (by address, then
+// table order): the nearest, or NULL.
+static const struct zero_sym *zero_below(const struct zero_sym *v, size_t n, uint64_t addr)
+{
+	size_t k = addr == UINT64_MAX ? n : HS_LOWER_BOUND(v, n, value, addr + 1);
+	return k ? &v[k - 1] : NULL;
+}
+
+/* Of v's symbols at exactly `at` (at most addr), the last in table order
+ * that libdwfl may name addr by: in addr's section, or (absolute) at addr.
+ * NULL for none; *many when there were too many to look at. */
+static const struct zero_sym *zero_at(const struct hs_symtab *st, const struct zero_sym *v, size_t n,
+				      uint64_t at, uint64_t addr, bool *many)
+{
+	size_t k = at == UINT64_MAX ? n : HS_LOWER_BOUND(v, n, value, at + 1), steps = 0;
+	size_t here = SIZE_MAX;         /* addr's section, once asked */
+	for (; k-- > 0 && v[k].value == at;) {
+		if (++steps > ADDR_WALK_MAX) {
+			*many = true;
+			return NULL;
+		}
+		if (v[k].abs) {
+			if (v[k].value == addr)
+				return &v[k];
+			continue;
+		}
+		if (here == SIZE_MAX)
+			here = section_of(st, addr);
+		if (section_of(st, v[k].value) == here)
+			return &v[k];
+	}
+	return NULL;
+}
+
+static int zero_hit(const struct zero_sym *z, struct addr_hit *ret)
+{
+	*ret = (struct addr_hit){ z->name, z->value, 0, z->type };
+	return 1;
+}
+
+/* 1 and *ret: the symbol; 0: none (libdwfl would say so too); -1: ask libdwfl.
+ *
+ * libdwfl (dwfl_module_addrinfo) looks through the globals in table order,
+ * then, unless a sized global holds the address or a global without a size
+ * is at it, the locals.  A sized symbol holding it wins (addr_choose).  Else
+ * one without a size, in the address's section, at or below it and at or
+ * above the end of every symbol below it (min_label): of the globals when
+ * the locals are not searched, else of both, the last in table order.  As
+ * each symbol's end counts, that is one at M, the most end of the symbols
+ * searched at or below the address (one without a size ends where it is). */
+static int addr_lookup(struct hs_symtab *st, uint64_t addr, struct addr_hit *ret)
+{
 	if (!st->addr_state)
 		addr_index(st);
 	if (st->addr_state < 0)
@@ -1391,7 +1560,8 @@ static int addr_lookup(struct hs_symtab *st, uint64_t addr, const struct addr_sy
 	// it, while any before may still reach past it.
 	const struct addr_sym *glob[64], *loc[64];
 	size_t ng = 0, nl = 0, steps = 0;
-	for (size_t k = addr_syms_upto(st->asyms, st->nasyms, addr); k-- > 0 && st->asyms[k].maxend > addr;) {
+	size_t upto = addr_syms_upto(st->asyms, st->nasyms, addr);
+	for (size_t k = upto; k-- > 0 && st->asyms[k].maxend > addr;) {
 		const struct addr_sym *x = &st->asyms[k];
 		if (++steps > ADDR_WALK_MAX)
 			return -1;
@@ -1405,19 +1575,39 @@ static int addr_lookup(struct hs_symtab *st, uint64_t addr, const struct addr_sy
 		else
 			loc[nl++] = x;
 	}
-	if (ng) {
-		*ret = addr_choose(glob, ng);
-		return 1;
+	if (ng)
+		return hit_of(addr_choose(glob, ng), ret);
+	bool locals = st->first_global > 1;
+	if (!st->sizeless) {
+		if (locals && nl)
+			return hit_of(addr_choose(loc, nl), ret);
+		return 0;
 	}
-	// No global holds it: libdwfl's next steps depend on the sizeless
-	// symbols (and their sections) when there are any.
-	if (st->sizeless)
+	bool many = false;
+	uint64_t m = upto ? st->asyms[upto - 1].maxend_g : 0;
+	const struct zero_sym *z = zero_below(st->zglob, st->nzglob, addr);
+	if (z && z->value > m)
+		m = z->value;
+	const struct zero_sym *zg = zero_at(st, st->zglob, st->nzglob, m, addr, &many);
+	if (many)
 		return -1;
-	if (st->first_global > 1 && nl) {
-		*ret = addr_choose(loc, nl);
-		return 1;
-	}
-	return 0;
+	if (zg && zg->value == addr)
+		locals = false;         // (libdwfl then skips the locals)
+	if (!locals)
+		return zg ? zero_hit(zg, ret) : 0;
+	if (nl)
+		return hit_of(addr_choose(loc, nl), ret);
+	if (upto && st->asyms[upto - 1].maxend_l > m)
+		m = st->asyms[upto - 1].maxend_l;
+	z = zero_below(st->zloc, st->nzloc, addr);
+	if (z && z->value > m)
+		m = z->value;
+	const struct zero_sym *zl = zero_at(st, st->zloc, st->nzloc, m, addr, &many);
+	if (many)
+		return -1;
+	if (zl)
+		return zero_hit(zl, ret);
+	return zg && zg->value == m ? zero_hit(zg, ret) : 0;
 }
 
 bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbol *ret,
@@ -1428,17 +1618,17 @@ bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbo
 	struct hs_module *m = hs_symbols_module_at(s, addr);
 	if (!m || !m->elf_found)
 		return false;
-	const struct addr_sym *as = NULL;
+	struct addr_hit as;
 	int known = m->symtab ? addr_lookup(m->symtab, addr, &as) : -1;
 	if (known == 0)
 		return false;
 	if (known > 0) {
-		ret->name = as->name;
-		ret->address = as->lo;
-		ret->size = as->size;
-		ret->is_object = as->type == STT_OBJECT || as->type == STT_TLS || as->type == STT_COMMON;
+		ret->name = as.name;
+		ret->address = as.lo;
+		ret->size = as.size;
+		ret->is_object = as.type == STT_OBJECT || as.type == STT_TLS || as.type == STT_COMMON;
 		if (offset_ret)
-			*offset_ret = addr - as->lo;
+			*offset_ret = addr - as.lo;
 		return true;
 	}
 	Dwfl_Module *dm = m->dwfl_module;

@@ -26,6 +26,8 @@ struct sym_slot {
 };
 
 struct die_slot;   /* symbols_dwarf.c */
+struct zero_sym;   /* symbols.c */
+struct sec_range;  /* symbols.c */
 
 struct hs_symtab {
 	Dwfl_Module *mod;
@@ -41,6 +43,13 @@ struct hs_symtab {
 	size_t nasyms;
 	int first_global;              /* dwfl_module_getsymtab_first_global */
 	bool sizeless;                 /* the table has symbols without a size */
+	// the symbols without a size, global and local apart, by address then
+	// table order; and the main file's allocated sections by address
+	// (libdwfl's choice among them depends on the section of the address)
+	struct zero_sym *zglob, *zloc;
+	size_t nzglob, nzloc;
+	struct sec_range *secs;
+	size_t nsecs;
 	// vtables ("_ZTV" symbols) by address, for hs_symbols_maybe_vtable
 	bool vtables_built;
 	bool vtables_all;              /* no memory for them: any address may be one */

@@ -53,6 +53,30 @@ test_outer_t *hs_test_global_ptr = &hs_test_global;
 char hs_test_bss[64 * 1024];
 extern char _end[];   /* the linker's: the end of the bss */
 
+/* Symbols as hand-written assembly makes them, in a data section of their
+ * own (hs_lbl_* are labels: global, no size; hs_loc_* local, sized):
+ *   A: hs_lbl_a (global) at a local's start: libdwfl then never looks at
+ *      the locals, and names A by the label, not by hs_loc_a;
+ *   B: hs_lbl_b (global), then hs_loc_b (8 bytes) 8 bytes above it, then 16
+ *      bytes of neither: the local's end is above the label, so libdwfl
+ *      names none of those 16 bytes;
+ *   C: hs_lbl_c (global), 16 bytes named by it. */
+__asm__(".pushsection .data.hs_symbols_test, \"aw\"\n"
+	".balign 64\n"
+	".globl hs_lbl_a\n"
+	"hs_lbl_a:\n"
+	"hs_loc_a: .quad 0, 0\n"
+	".size hs_loc_a, 16\n"
+	".globl hs_lbl_b\n"
+	"hs_lbl_b: .quad 0\n"
+	"hs_loc_b: .quad 0\n"
+	".size hs_loc_b, 8\n"
+	".quad 0, 0\n"
+	".globl hs_lbl_c\n"
+	"hs_lbl_c: .quad 0, 0\n"
+	".popsection\n");
+extern char hs_lbl_a[], hs_lbl_b[], hs_lbl_c[];
+
 struct fixture {
 	struct hs_target target;   /* a live target, filled by hand: only kind and pid matter */
 	struct hs_diags diags;
@@ -303,22 +327,61 @@ static void test_maybe_vtable(void **state)
 	assert_true(outside > 16);
 }
 
+// Near a symbol without a size (k: which of its neighbours), or an allocated
+// section's edge, of module m; false when none was found.
+static bool near_sizeless_or_section(struct hs_module *m, int n, int k, uint64_t *seed, uint64_t *a)
+{
+	static const int64_t step[] = { 0, 1, 7, 64, -1, 4096 };
+	if (k % 2 == 0) {
+		for (int tries = 0; tries < 64 && n > 1; tries++) {
+			*seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+			GElf_Sym sym;
+			GElf_Addr addr = 0;
+			const char *name = dwfl_module_getsym_info(m->dwfl_module, 1 + (int)((*seed >> 33) % (uint64_t)(n - 1)),
+								   &sym, &addr, NULL, NULL, NULL);
+			if (name && name[0] && !sym.st_size && sym.st_shndx != SHN_UNDEF) {
+				*a = addr + (uint64_t)step[(k / 2) % 6];
+				return true;
+			}
+		}
+		return false;
+	}
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(m->dwfl_module, &bias);
+	size_t nsec = 0;
+	if (!elf || elf_getshdrnum(elf, &nsec) != 0 || nsec < 2)
+		return false;
+	*seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+	GElf_Shdr mem, *sh = gelf_getshdr(elf_getscn(elf, 1 + (*seed >> 33) % (nsec - 1)), &mem);
+	if (!sh || !(sh->sh_flags & SHF_ALLOC))
+		return false;
+	static const int64_t edge[] = { -1, 0, 1 };
+	*a = bias + sh->sh_addr + ((k / 2) % 2 ? sh->sh_size : 0) + (uint64_t)edge[(k / 4) % 3];
+	return true;
+}
+
 /* hs_symbols_addr_symbol answers as dwfl_module_addrinfo does, at every
- * symbol's edges and at addresses all over each module of this process. */
+ * symbol's edges, near symbols without a size (assembly labels, _init:
+ * libdwfl names an address by one only in the address's section, when no
+ * sized symbol holds it and no symbol below it reaches past it), at
+ * sections' edges, and at addresses all over each module of this process. */
 static void test_addr_symbol_is_libdwfl_s(void **state)
 {
 	struct fixture *f = *state;
 	struct hs_symbols *s = open_self(f, NULL);
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
-	size_t asked = 0, named = 0;
+	size_t asked = 0, named = 0, sizeless = 0;
 	for (size_t i = 0; i < s->nmodules; i++) {
 		struct hs_module *m = &s->modules[i];
 		if (!m->elf_found || m->end <= m->start)
 			continue;
 		int n = dwfl_module_getsymtab(m->dwfl_module);
-		for (int k = 0; k < 2400; k++) {
+		for (int k = 0; k < 4800; k++) {
 			uint64_t a;
-			if (k < 1200 && n > 1) {
+			if (k >= 2400) {
+				if (!near_sizeless_or_section(m, n, k, &seed, &a))
+					continue;
+			} else if (k < 1200 && n > 1) {
 				// A symbol's start, last byte or end.
 				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 				GElf_Sym sym;
@@ -349,10 +412,97 @@ static void test_addr_symbol_is_libdwfl_s(void **state)
 				fail_msg("%s 0x%" PRIx64 ": libdwfl %s+0x%" PRIx64 " (%" PRIu64 " bytes), we %s+0x%" PRIx64,
 					 m->name, a, want, (uint64_t)off, (uint64_t)sym.st_size, have ? got.name : "-", goff);
 			named++;
+			sizeless += !sym.st_size;
 		}
 	}
 	assert_true(asked > 10000);
 	assert_true(named > asked / 4);
+	assert_true(sizeless > 100);
+}
+
+/* The hand-written symbols above: what libdwfl says, and so do we. */
+static void test_addr_symbol_labels(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols *s = open_self(f, NULL);
+	const struct { const char *at; uint64_t off; const char *want; } cases[] = {
+		{ hs_lbl_a, 0, "hs_lbl_a" }, { hs_lbl_a, 8, "hs_loc_a" },
+		{ hs_lbl_b, 0, "hs_lbl_b" }, { hs_lbl_b, 8, "hs_loc_b" }, { hs_lbl_b, 16, NULL },
+		{ hs_lbl_b, 24, NULL }, { hs_lbl_c, 0, "hs_lbl_c" }, { hs_lbl_c, 8, "hs_lbl_c" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t a = (uint64_t)(uintptr_t)cases[i].at + cases[i].off;
+		struct hs_module *m = hs_symbols_module_at(s, a);
+		assert_non_null(m);
+		GElf_Off off = 0;
+		GElf_Sym sym;
+		const char *want = dwfl_module_addrinfo(m->dwfl_module, a, &off, &sym, NULL, NULL, NULL);
+		struct hs_symbol got;
+		uint64_t goff = 0;
+		bool have = hs_symbols_addr_symbol(s, a, &got, &goff);
+		if (!cases[i].want) {
+			assert_true(!want || !want[0]);
+			assert_false(have);
+			continue;
+		}
+		assert_non_null(want);
+		assert_string_equal(want, cases[i].want);
+		assert_true(have);
+		assert_string_equal(got.name, cases[i].want);
+		assert_int_equal(goff, off);
+		assert_int_equal(got.size, sym.st_size);
+	}
+}
+
+/* The same over whole sections, every 8 bytes (and each section's last
+ * bytes and the next one's first), of the modules with few symbols: there
+ * an address is often in no sized symbol, and the nearest symbol without a
+ * size below it may be in another section (_DYNAMIC, __init_array_end,
+ * __bss_start, _end) or end where another symbol starts. */
+static void test_addr_symbol_is_libdwfl_s_everywhere(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols *s = open_self(f, NULL);
+	size_t asked = 0, sizeless = 0;
+	for (size_t i = 0; i < s->nmodules; i++) {
+		struct hs_module *m = &s->modules[i];
+		int n = m->elf_found ? dwfl_module_getsymtab(m->dwfl_module) : -1;
+		Dwarf_Addr bias;
+		Elf *elf = n > 0 && n < 8000 ? dwfl_module_getelf(m->dwfl_module, &bias) : NULL;
+		Elf_Scn *scn = NULL;
+		while (elf && (scn = elf_nextscn(elf, scn)) != NULL) {
+			GElf_Shdr mem, *sh = gelf_getshdr(scn, &mem);
+			if (!sh || !(sh->sh_flags & SHF_ALLOC))
+				continue;
+			// (Of a big section, its first and last 2 KiB.)
+			uint64_t lo = bias + sh->sh_addr, hi = lo + sh->sh_size;
+			for (uint64_t a = lo - 8; a <= hi + 8; a += a + 8 < hi ? 8 : 1) {
+				if (a >= lo + 2048 && a + 2048 < hi)
+					a = hi - 2048;
+				if (hs_symbols_module_at(s, a) != m)
+					continue;
+				GElf_Off off = 0;
+				GElf_Sym sym;
+				const char *want = dwfl_module_addrinfo(m->dwfl_module, a, &off, &sym, NULL, NULL, NULL);
+				struct hs_symbol got;
+				uint64_t goff = 0;
+				bool have = hs_symbols_addr_symbol(s, a, &got, &goff);
+				asked++;
+				if (!want || !want[0]) {
+					if (have)
+						fail_msg("%s 0x%" PRIx64 ": libdwfl names none, we %s", m->name, a, got.name);
+					continue;
+				}
+				if (!have || strcmp(got.name, want) || goff != off || got.size != sym.st_size)
+					fail_msg("%s 0x%" PRIx64 ": libdwfl %s+0x%" PRIx64 " (%" PRIu64 " bytes), we %s+0x%" PRIx64,
+						 m->name, a, want, (uint64_t)off, (uint64_t)sym.st_size,
+						 have ? got.name : "-", goff);
+				sizeless += !sym.st_size;
+			}
+		}
+	}
+	assert_true(asked > 10000);
+	assert_true(sizeless > 100);
 }
 
 static void test_dwarf_of_this_program(void **state)
@@ -552,6 +702,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_address_to_symbol, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_maybe_vtable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_addr_symbol_is_libdwfl_s, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_addr_symbol_is_libdwfl_s_everywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_addr_symbol_labels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dwarf_of_this_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dwarf_of_glibc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_debuginfo, setup, teardown),
