@@ -153,7 +153,7 @@ static void at_put(uint32_t *at, size_t cap, const struct hs_container *v, uint3
 	size_t k = at_slot(v[i].address, cap);
 	while (at[k]) {
 		if (v[at[k] - 1].address == v[i].address)
-			return;         // the first one at an address stays its
+			return;         // (an address keeps its first container)
 		k = (k + 1) & (cap - 1);
 	}
 	at[k] = i + 1;
@@ -286,7 +286,7 @@ static bool try_container(struct discovery *d, const struct hs_container_kind *k
 static const struct hs_dwarf_container *dwarf_at(const struct discovery *d, uint64_t addr)
 {
 	const struct hs_containers_dwarf *dw = d->dwarf;
-	size_t lo = 0, hi = d->by_address ? dw->n : 0;
+	size_t n = d->by_address ? dw->n : 0, lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (dw->v[d->by_address[mid]].address < addr)
@@ -294,8 +294,7 @@ static const struct hs_dwarf_container *dwarf_at(const struct discovery *d, uint
 		else
 			hi = mid;
 	}
-	return lo < (d->by_address ? dw->n : 0) && dw->v[d->by_address[lo]].address == addr
-		       ? &dw->v[d->by_address[lo]] : NULL;
+	return lo < n && dw->v[d->by_address[lo]].address == addr ? &dw->v[d->by_address[lo]] : NULL;
 }
 
 static int by_address_cmp(const void *x, const void *y, void *arg)
