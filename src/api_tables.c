@@ -359,6 +359,8 @@ const struct hs_error_info *hs_error_table(size_t *nret)
 int hs_error_exit_status(const struct hs_error *err, int opening)
 {
 	enum hs_error_code code = hs_error_code(err);
+	if (err && err->at_open)
+		opening = 1;
 	for (size_t i = 0; i < sizeof(error_table) / sizeof(error_table[0]); i++)
 		if (error_table[i].code == code)
 			return opening ? error_table[i].exit_open : error_table[i].exit_run;

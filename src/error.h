@@ -18,6 +18,8 @@ struct hs_error {
 	enum hs_error_code code;
 	bool is_static;
 	uint64_t address;       /* for NOT_DUMPED / UNMAPPED: the first address that failed */
+	bool at_open;           /* made opening a target (diff's older core): the exit
+	                           status is the one for opening (hs_error_exit_status) */
 	char *message;
 };
 

@@ -297,7 +297,13 @@ static struct hs_error *open_like(struct hs_session *s, const char *path, struct
 		.no_debuginfo = s->sym_opts.no_debuginfo, .allocator = s->allocator, .jobs = s->jobs,
 		.exact_pointers = s->exact_pointers, .overrides = s->noverrides ? overrides : NULL,
 	};
-	HS_CHECK(hs_session_open_core(path, &o, ret));
+	struct hs_error *err = hs_session_open_core(path, &o, ret);
+	if (err) {
+		// (The older core is a target too: status 3 when it cannot be read.)
+		if (!err->is_static)
+			err->at_open = true;
+		return err;
+	}
 	hs_session_set_progress(*ret, s->progress_fn, s->progress_ctx);
 	return NULL;
 }
