@@ -475,10 +475,18 @@ static struct hs_error *go_command_check(struct hs_session *s, bool built)
 	for (size_t i = 0; s->command && reach[i]; i++)
 		if (!strcmp(s->command, reach[i]))
 			return built ? hs_session_go_reach_unsupported(s) : NULL;
-	return hs_session_go_unsupported(s, "reachability",
-					 "(leaks, chain, refs, top, retained sizes): heapscope does not mark from Go's "
-					 "roots (goroutine stacks, globals) yet, and an unreachable Go object is garbage "
-					 "awaiting GC, not a leak");
+	// export, diff, report: their leak sections and "[leaked]" owners are
+	// C's, and would call garbage awaiting GC leaked.
+	char what[64];
+	snprintf(what, sizeof(what), "%s%s", s->command ? s->command : "this command",
+		 s->command && !strcmp(s->command, "summary") ? " --leaks" : "");
+	// (Beside a C heap, cgo, reachability is refused too.)
+	return hs_session_go_unsupported(s, what,
+					 s->ndesc > 1 ? "(its leak sections and ownership stacks would call an "
+					 "unreachable Go object leaked, where it is garbage awaiting GC)" :
+					 "(its leak sections and ownership stacks would call an unreachable Go object "
+					 "leaked, where it is garbage awaiting GC); leaks, chain, refs, top, owners, "
+					 "maps, pools and goroutines answer from Go's own roots");
 }
 
 bool hs_session_go_reach_ok(const struct hs_session *s)
