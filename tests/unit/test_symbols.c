@@ -327,6 +327,29 @@ static void test_maybe_vtable(void **state)
 	assert_true(outside > 16);
 }
 
+/* hs_symbols_addr_symbol(a) against dwfl_module_addrinfo(m, a) (a in m):
+ * a failure when they differ; true when libdwfl names a, *sizeless counting
+ * the names without a size. */
+static bool same_as_libdwfl(struct hs_symbols *s, struct hs_module *m, uint64_t a, size_t *sizeless)
+{
+	GElf_Off off = 0;
+	GElf_Sym sym;
+	const char *want = dwfl_module_addrinfo(m->dwfl_module, a, &off, &sym, NULL, NULL, NULL);
+	struct hs_symbol got;
+	uint64_t goff = 0;
+	bool have = hs_symbols_addr_symbol(s, a, &got, &goff);
+	if (!want || !want[0]) {
+		if (have)
+			fail_msg("%s 0x%" PRIx64 ": libdwfl names none, we %s", m->name, a, got.name);
+		return false;
+	}
+	if (!have || strcmp(got.name, want) || goff != off || got.size != sym.st_size)
+		fail_msg("%s 0x%" PRIx64 ": libdwfl %s+0x%" PRIx64 " (%" PRIu64 " bytes), we %s+0x%" PRIx64, m->name, a,
+			 want, (uint64_t)off, (uint64_t)sym.st_size, have ? got.name : "-", goff);
+	*sizeless += !sym.st_size;
+	return true;
+}
+
 // Near a symbol without a size (k: which of its neighbours), or an allocated
 // section's edge, of module m; false when none was found.
 static bool near_sizeless_or_section(struct hs_module *m, int n, int k, uint64_t *seed, uint64_t *a)
@@ -396,23 +419,8 @@ static void test_addr_symbol_is_libdwfl_s(void **state)
 			}
 			if (hs_symbols_module_at(s, a) != m)
 				continue;
-			GElf_Off off = 0;
-			GElf_Sym sym;
-			const char *want = dwfl_module_addrinfo(m->dwfl_module, a, &off, &sym, NULL, NULL, NULL);
-			struct hs_symbol got;
-			uint64_t goff = 0;
-			bool have = hs_symbols_addr_symbol(s, a, &got, &goff);
 			asked++;
-			if (!want || !want[0]) {
-				if (have)
-					fail_msg("%s 0x%" PRIx64 ": libdwfl names none, we %s", m->name, a, got.name);
-				continue;
-			}
-			if (!have || strcmp(got.name, want) || goff != off || got.size != sym.st_size)
-				fail_msg("%s 0x%" PRIx64 ": libdwfl %s+0x%" PRIx64 " (%" PRIu64 " bytes), we %s+0x%" PRIx64,
-					 m->name, a, want, (uint64_t)off, (uint64_t)sym.st_size, have ? got.name : "-", goff);
-			named++;
-			sizeless += !sym.st_size;
+			named += same_as_libdwfl(s, m, a, &sizeless);
 		}
 	}
 	assert_true(asked > 10000);
@@ -434,23 +442,13 @@ static void test_addr_symbol_labels(void **state)
 		uint64_t a = (uint64_t)(uintptr_t)cases[i].at + cases[i].off;
 		struct hs_module *m = hs_symbols_module_at(s, a);
 		assert_non_null(m);
-		GElf_Off off = 0;
-		GElf_Sym sym;
-		const char *want = dwfl_module_addrinfo(m->dwfl_module, a, &off, &sym, NULL, NULL, NULL);
+		size_t sizeless = 0;
 		struct hs_symbol got;
-		uint64_t goff = 0;
-		bool have = hs_symbols_addr_symbol(s, a, &got, &goff);
-		if (!cases[i].want) {
-			assert_true(!want || !want[0]);
-			assert_false(have);
-			continue;
-		}
-		assert_non_null(want);
-		assert_string_equal(want, cases[i].want);
-		assert_true(have);
-		assert_string_equal(got.name, cases[i].want);
-		assert_int_equal(goff, off);
-		assert_int_equal(got.size, sym.st_size);
+		bool named = same_as_libdwfl(s, m, a, &sizeless);
+		assert_int_equal(named, cases[i].want != NULL);
+		assert_int_equal(hs_symbols_addr_symbol(s, a, &got, NULL), named);
+		if (named)
+			assert_string_equal(got.name, cases[i].want);
 	}
 }
 
@@ -481,23 +479,8 @@ static void test_addr_symbol_is_libdwfl_s_everywhere(void **state)
 					a = hi - 2048;
 				if (hs_symbols_module_at(s, a) != m)
 					continue;
-				GElf_Off off = 0;
-				GElf_Sym sym;
-				const char *want = dwfl_module_addrinfo(m->dwfl_module, a, &off, &sym, NULL, NULL, NULL);
-				struct hs_symbol got;
-				uint64_t goff = 0;
-				bool have = hs_symbols_addr_symbol(s, a, &got, &goff);
 				asked++;
-				if (!want || !want[0]) {
-					if (have)
-						fail_msg("%s 0x%" PRIx64 ": libdwfl names none, we %s", m->name, a, got.name);
-					continue;
-				}
-				if (!have || strcmp(got.name, want) || goff != off || got.size != sym.st_size)
-					fail_msg("%s 0x%" PRIx64 ": libdwfl %s+0x%" PRIx64 " (%" PRIu64 " bytes), we %s+0x%" PRIx64,
-						 m->name, a, want, (uint64_t)off, (uint64_t)sym.st_size,
-						 have ? got.name : "-", goff);
-				sizeless += !sym.st_size;
+				same_as_libdwfl(s, m, a, &sizeless);
 			}
 		}
 	}
