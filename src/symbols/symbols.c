@@ -1353,7 +1353,10 @@ static int sec_range_cmp(const void *x, const void *y)
 	const struct sec_range *a = x, *b = y;
 	if (a->start != b->start)
 		return a->start < b->start ? -1 : 1;
-	return (a->ndx > b->ndx) - (a->ndx < b->ndx);   // (libdwfl: a stable sort of them in file order)
+	// Of sections starting at one address (.tbss and the section after it)
+	// the later in the file first, as libdwfl 0.188 orders them: the
+	// address where one ends and the next starts is then the later one's.
+	return (a->ndx < b->ndx) - (a->ndx > b->ndx);
 }
 
 // st->secs from the main file elf (its sections moved by bias); false on no
