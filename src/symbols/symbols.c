@@ -1354,9 +1354,12 @@ static int sec_range_cmp(const void *x, const void *y)
 	if (a->start != b->start)
 		return a->start < b->start ? -1 : 1;
 	// Of sections starting at one address (.tbss and the section after it)
-	// the later in the file first, as libdwfl 0.188 orders them: the
-	// address where one ends and the next starts is then the later one's.
-	return (a->ndx < b->ndx) - (a->ndx > b->ndx);
+	// the one ending first, then the first in the file, as libdwfl 0.188
+	// orders them (checked against dwfl_module_address_section on every
+	// library here): which one an address is in then depends on it.
+	if (a->end != b->end)
+		return a->end < b->end ? -1 : 1;
+	return (a->ndx > b->ndx) - (a->ndx < b->ndx);
 }
 
 // st->secs from the main file elf (its sections moved by bias); false on no
@@ -1459,7 +1462,7 @@ static void addr_index(struct hs_symtab *st)
 		x->maxend_g = mg;
 		x->maxend_l = ml;
 	}
-	if (st->sizeless && !sections_index(st, elf, bias))
+	if (!sections_index(st, elf, bias))
 		return;
 	if (st->nzglob > 1)
 		qsort(st->zglob, st->nzglob, sizeof(*st->zglob), zero_sym_cmp);
@@ -1611,6 +1614,14 @@ static int addr_lookup(struct hs_symtab *st, uint64_t addr, struct addr_hit *ret
 	if (zl)
 		return zero_hit(zl, ret);
 	return zg && zg->value == m ? zero_hit(zg, ret) : 0;
+}
+
+size_t hs_symbols_section_of(struct hs_module *m, uint64_t addr)
+{
+	struct hs_symtab *st = m->symtab;
+	if (st && !st->addr_state)
+		addr_index(st);
+	return st && st->addr_state > 0 ? section_of(st, addr) : SHN_UNDEF;
 }
 
 bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbol *ret,

@@ -96,6 +96,10 @@ bool hs_symbols_maybe_vtable(struct hs_symbols *s, uint64_t addr);
 /* The symbol containing addr (objects and functions), with offset. */
 bool hs_symbols_addr_symbol(struct hs_symbols *s, uint64_t addr, struct hs_symbol *ret,
 			    uint64_t *offset_ret);
+/* Tests: the section of module m's main file that addr is in as libdwfl
+ * finds it (dwfl_module_address_section's answer, which decides whether a
+ * label may name addr), SHN_UNDEF for none or no index. */
+size_t hs_symbols_section_of(struct hs_module *m, uint64_t addr);
 
 /* DWARF helpers, in the module's debug info (HS_ERR_NOT_FOUND when the module has
  * none or the name is absent).  Struct names are without "struct ". */

@@ -428,6 +428,45 @@ static void test_addr_symbol_is_libdwfl_s(void **state)
 	assert_true(sizeless > 100);
 }
 
+/* Which section an address is in, as libdwfl finds it, at every allocated
+ * section's edges in every module of this process: sections starting at one
+ * address (.tbss beside .tdata or .init_array, in libc and libstdc++) are
+ * ordered as libdwfl orders them, by end, then by index. */
+static void test_section_of_is_libdwfl_s(void **state)
+{
+	struct fixture *f = *state;
+	struct hs_symbols *s = open_self(f, NULL);
+	size_t asked = 0, shared = 0;
+	for (size_t i = 0; i < s->nmodules; i++) {
+		struct hs_module *m = &s->modules[i];
+		Dwarf_Addr bias;
+		Elf *elf = m->elf_found && dwfl_module_getsymtab(m->dwfl_module) > 0 ?
+			   dwfl_module_getelf(m->dwfl_module, &bias) : NULL;
+		Elf_Scn *scn = NULL;
+		uint64_t last_start = 0;
+		while (elf && (scn = elf_nextscn(elf, scn)) != NULL) {
+			GElf_Shdr mem, *sh = gelf_getshdr(scn, &mem);
+			if (!sh || !(sh->sh_flags & SHF_ALLOC))
+				continue;
+			shared += sh->sh_addr == last_start;
+			last_start = sh->sh_addr;
+			for (int e = 0; e < 2; e++)
+				for (int64_t d = -2; d <= 2; d++) {
+					uint64_t a = bias + sh->sh_addr + (e ? sh->sh_size : 0) + (uint64_t)d;
+					Dwarf_Addr q = a, b;
+					Elf_Scn *want = dwfl_module_address_section(m->dwfl_module, &q, &b);
+					size_t got = hs_symbols_section_of(m, a);
+					if (got != (want ? elf_ndxscn(want) : SHN_UNDEF))
+						fail_msg("%s 0x%" PRIx64 ": libdwfl section %zu, we %zu", m->name, a,
+							 want ? elf_ndxscn(want) : (size_t)0, got);
+					asked++;
+				}
+		}
+	}
+	assert_true(asked > 1000);
+	assert_true(shared > 0);
+}
+
 /* The hand-written symbols above: what libdwfl says, and so do we. */
 static void test_addr_symbol_labels(void **state)
 {
@@ -466,17 +505,20 @@ static void test_addr_symbol_is_libdwfl_s_everywhere(void **state)
 		struct hs_module *m = &s->modules[i];
 		int n = m->elf_found ? dwfl_module_getsymtab(m->dwfl_module) : -1;
 		Dwarf_Addr bias;
-		Elf *elf = n > 0 && n < 8000 ? dwfl_module_getelf(m->dwfl_module, &bias) : NULL;
+		Elf *elf = n > 0 ? dwfl_module_getelf(m->dwfl_module, &bias) : NULL;
 		Elf_Scn *scn = NULL;
 		while (elf && (scn = elf_nextscn(elf, scn)) != NULL) {
 			GElf_Shdr mem, *sh = gelf_getshdr(scn, &mem);
 			if (!sh || !(sh->sh_flags & SHF_ALLOC))
 				continue;
-			// (Of a big section, its first and last 2 KiB.)
-			uint64_t lo = bias + sh->sh_addr, hi = lo + sh->sh_size;
-			for (uint64_t a = lo - 8; a <= hi + 8; a += a + 8 < hi ? 8 : 1) {
-				if (a >= lo + 2048 && a + 2048 < hi)
-					a = hi - 2048;
+			// (Of a big section, its first and last 2 KiB, or 16 bytes in
+			// a module of many symbols; byte by byte at its edges, where
+			// sections starting at one address (.tbss beside .init_array)
+			// decide which one an address is in.)
+			uint64_t lo = bias + sh->sh_addr, hi = lo + sh->sh_size, edge = n < 8000 ? 2048 : 16;
+			for (uint64_t a = lo - 8; a <= hi + 8; a += a < lo + 8 || a + 8 >= hi ? 1 : 8) {
+				if (a >= lo + edge && a + edge < hi)
+					a = hi - edge;
 				if (hs_symbols_module_at(s, a) != m)
 					continue;
 				asked++;
@@ -687,6 +729,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_addr_symbol_is_libdwfl_s, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_addr_symbol_is_libdwfl_s_everywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_addr_symbol_labels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_section_of_is_libdwfl_s, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dwarf_of_this_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dwarf_of_glibc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_debuginfo, setup, teardown),
