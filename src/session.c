@@ -480,13 +480,12 @@ static struct hs_error *go_command_check(struct hs_session *s, bool built)
 	char what[64];
 	snprintf(what, sizeof(what), "%s%s", s->command ? s->command : "this command",
 		 s->command && !strcmp(s->command, "summary") ? " --leaks" : "");
+#define GO_LEAKED_WHY "(its leak sections and ownership stacks would call an unreachable Go object " \
+	"leaked, where it is garbage awaiting GC)"
 	// (Beside a C heap, cgo, reachability is refused too.)
-	return hs_session_go_unsupported(s, what,
-					 s->ndesc > 1 ? "(its leak sections and ownership stacks would call an "
-					 "unreachable Go object leaked, where it is garbage awaiting GC)" :
-					 "(its leak sections and ownership stacks would call an unreachable Go object "
-					 "leaked, where it is garbage awaiting GC); leaks, chain, refs, top, owners, "
-					 "maps, pools and goroutines answer from Go's own roots");
+	return hs_session_go_unsupported(s, what, s->ndesc > 1 ? GO_LEAKED_WHY : GO_LEAKED_WHY "; leaks, chain, "
+					 "refs, top, owners, maps, pools and goroutines answer from Go's own roots");
+#undef GO_LEAKED_WHY
 }
 
 bool hs_session_go_reach_ok(const struct hs_session *s)
