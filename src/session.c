@@ -458,34 +458,18 @@ bool hs_session_heap_is_go(const struct hs_session *s)
 
 // The Go heap's graph is built from Go's own roots with its pointer maps
 // (go_mark.c).  The commands that need only what it types (histogram, show)
-// have it; those that need every root (reachability) have it once the roots
-// are complete (hs_session_go_reach_unsupported, checked when built); the
-// others are refused: a C-style answer would call garbage awaiting GC
-// "leaked".
+// have it; every other one needs every root, and has it once the roots are
+// complete (hs_session_go_reach_unsupported, checked when built).  Each of
+// them calls an unreachable Go object garbage awaiting GC, never leaked.
 static struct hs_error *go_command_check(struct hs_session *s, bool built)
 {
 	static const char *const typed[] = { "histogram", "show", NULL };
-	// maps, map: Go maps' retained bytes (containers_gomap.c) need reachability.
-	static const char *const reach[] = { "leaks", "chain", "refs", "top", "owners", "pools", "maps", "map", NULL };
-	if (!hs_session_heap_is_go(s))
+	if (!built || !hs_session_heap_is_go(s))
 		return NULL;
 	for (size_t i = 0; s->command && typed[i]; i++)
 		if (!strcmp(s->command, typed[i]))
 			return NULL;
-	for (size_t i = 0; s->command && reach[i]; i++)
-		if (!strcmp(s->command, reach[i]))
-			return built ? hs_session_go_reach_unsupported(s) : NULL;
-	// export, diff, report: their leak sections and "[leaked]" owners are
-	// C's, and would call garbage awaiting GC leaked.
-	char what[64];
-	snprintf(what, sizeof(what), "%s%s", s->command ? s->command : "this command",
-		 s->command && !strcmp(s->command, "summary") ? " --leaks" : "");
-#define GO_LEAKED_WHY "(its leak sections and ownership stacks would call an unreachable Go object " \
-	"leaked, where it is garbage awaiting GC)"
-	// (Beside a C heap, cgo, reachability is refused too.)
-	return hs_session_go_unsupported(s, what, s->ndesc > 1 ? GO_LEAKED_WHY : GO_LEAKED_WHY "; leaks, chain, "
-					 "refs, top, owners, maps, pools and goroutines answer from Go's own roots");
-#undef GO_LEAKED_WHY
+	return hs_session_go_reach_unsupported(s);
 }
 
 bool hs_session_go_reach_ok(const struct hs_session *s)
@@ -498,10 +482,10 @@ struct hs_error *hs_session_go_reach_unsupported(struct hs_session *s)
 	if (hs_session_go_reach_ok(s))
 		return NULL;
 	return hs_session_go_unsupported(s, "reachability",
-					 s->ndesc > 1 ? "(leaks, chain, refs, top, retained sizes) beside another "
+					 s->ndesc > 1 ? "(leaks, chain, refs, top, owners, report, export, diff) beside another "
 					 "allocator (cgo): the C heap's roots are not joined to Go's yet (and an "
 					 "unreachable Go object is garbage awaiting GC, not a leak)" :
-					 "(leaks, chain, refs, top, retained sizes): heapscope does not mark from Go's "
+					 "(leaks, chain, refs, top, owners, report, export, diff): heapscope does not mark from Go's "
 					 "goroutine stacks yet, and an unreachable Go object is garbage awaiting GC, not "
 					 "a leak");
 }
@@ -572,7 +556,6 @@ struct hs_error *hs_session_need_analysis(struct hs_session *s)
 	if (s->analysis_error)
 		return error_copy(s->analysis_error);
 	HS_CHECK(hs_session_need_heap(s));
-	HS_CHECK(go_command_check(s, false));
 	HS_CHECK(hs_test_hold("analysis"));
 	hs_progress_begin(s, "scan", 0);
 	struct hs_roots roots;

@@ -6,6 +6,10 @@
  *   thread 4242;hold_on_stack;? (64 bytes)
  *   [leaked];node
  *
+ * On a Go heap the unreachable are garbage awaiting GC, not leaked: their
+ * stacks start at "[garbage]" and garbage is set (the leaked_ counts are
+ * then garbage's); a goroutine's stack is "goroutine 7;main.worker".
+ *
  * Stacks are nodes of a trie (parent, frame); consecutive equal frames are
  * folded into one (a linked list of 1 M nodes is one frame, not 1 M), and a
  * stack is at most HS_STACK_MAX_DEPTH frames deep (deeper owners are cut at a
@@ -46,6 +50,7 @@ struct hs_stacks {
 	uint32_t *of_block;          /* block -> node (HS_STACK_NONE: not used) */
 	size_t nblocks;
 	uint64_t count, bytes, leaked_count, leaked_bytes;   /* totals */
+	bool garbage;                /* Go: the unreachable are garbage awaiting GC */
 	/* private: hash tables */
 	uint32_t *frame_hash, *node_hash;
 	size_t frame_hash_cap, node_hash_cap;

@@ -9,6 +9,8 @@
  * etc. set so that pprof does not try to symbolize; Function.system_name is
  * left unset so that pprof never "demangles" (strips) a frame name.  One Sample
  * per stack that holds allocations, leaf first, labelled state=anchored|leaked.
+ * A Go heap's (st->garbage) say garbage for leaked: garbage_objects,
+ * garbage_space, state=anchored|garbage.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,18 @@ static const char *const fixed_strings[] = {
 	"", "inuse_objects", "count", "inuse_space", "bytes", "leaked_objects", "leaked_space",
 	"state", "anchored", "leaked", "heapscope-ownership",
 };
+
+// The string at fixed index i, for a Go heap's profile when garbage.
+static const char *fixed_string(size_t i, bool garbage)
+{
+	if (garbage && i == S_LEAKED_OBJECTS)
+		return "garbage_objects";
+	if (garbage && i == S_LEAKED_SPACE)
+		return "garbage_space";
+	if (garbage && i == S_LEAKED)
+		return "garbage";
+	return fixed_strings[i];
+}
 
 static void value_type(struct pb *out, struct pb *tmp, unsigned field, uint64_t type, uint64_t unit)
 {
@@ -189,7 +203,7 @@ struct hs_error *hs_pprof_encode(const struct hs_stacks *st, const struct hs_ppr
 	}
 	// 6 string_table
 	for (size_t i = 0; i < nfixed; i++)
-		pb_lenfield(&prof, 6, fixed_strings[i], strlen(fixed_strings[i]));
+		pb_lenfield(&prof, 6, fixed_string(i, st->garbage), strlen(fixed_string(i, st->garbage)));
 	for (size_t i = 0; i < ncomments; i++)
 		pb_lenfield(&prof, 6, info->comments[i], strlen(info->comments[i]));
 	for (size_t f = 0; f < st->nframes; f++)

@@ -7,7 +7,8 @@
  * Deltas are new minus old: per (type name, size) of the used allocations,
  * per owner (the root frames of export.h: "globals;g_items", "thread N;fn",
  * "[leaked]"), per map (containers by anchor: entries and retained bytes),
- * for the leaked set and for the whole heap.  Types are compared
+ * for the leaked set and for the whole heap.  Two Go cores say garbage
+ * (awaiting GC) for leaked: "[garbage]", "(garbage) map".  Types are compared
  * by name (type ids are per session).  Different build-ids of the executables
  * are refused (the types and owners would not mean the same); --force turns
  * that into a warning.
@@ -116,6 +117,7 @@ static void deltas_finish(struct deltas *d)
 
 struct side {
 	uint64_t count, bytes, leaked_count, leaked_bytes;
+	bool garbage;               /* a Go heap: the leaked_ counts are garbage's */
 };
 
 /* Counts per 64-bit key: open addressing, linear probing, doubling at half
@@ -185,7 +187,7 @@ static struct hs_error *collect_maps(struct hs_session *s, int sign, struct delt
 		if (k->anchor)
 			snprintf(key, sizeof(key), "%s", k->anchor);
 		else
-			snprintf(key, sizeof(key), "(leaked) %s", k->kind_name);
+			snprintf(key, sizeof(key), "(%s) %s", s->go_rt ? "garbage" : "leaked", k->kind_name);
 		deltas_add(maps, key, 0, sign * (int64_t)k->count, sign * (int64_t)k->retained);
 	}
 	return maps->nomem ? &hs_error_nomem : NULL;
@@ -203,6 +205,7 @@ static struct hs_error *collect(struct hs_session *s, int sign, struct deltas *g
 	side->bytes = st.bytes;
 	side->leaked_count = st.leaked_count;
 	side->leaked_bytes = st.leaked_bytes;
+	side->garbage = st.garbage;
 	// (type, size) of every used allocation, counted in a hash table (a
 	// million allocations are a few thousand keys: no sort of them all).
 	struct fold f = { 0 };
@@ -458,7 +461,7 @@ static void diff_json(struct hs_cmd *c, const struct diff_model *m)
 	hs_json_kstr(o, "new_build_id", m->have_new ? m->id_new : NULL);
 	hs_json_kstr(o, "old_build_id", m->have_old ? m->id_old : NULL);
 	json_delta(o, "in_use", (int64_t)m->sn.count - (int64_t)m->so.count, (int64_t)m->sn.bytes - (int64_t)m->so.bytes);
-	json_delta(o, "leaked", (int64_t)m->sn.leaked_count - (int64_t)m->so.leaked_count,
+	json_delta(o, m->sn.garbage && m->so.garbage ? "garbage" : "leaked", (int64_t)m->sn.leaked_count - (int64_t)m->so.leaked_count,
 		   (int64_t)m->sn.leaked_bytes - (int64_t)m->so.leaked_bytes);
 	hs_json_kcount(o, "new_in_use", m->sn.count, m->sn.bytes);
 	hs_json_kcount(o, "old_in_use", m->so.count, m->so.bytes);
@@ -478,7 +481,8 @@ static void diff_text(struct hs_cmd *c, const struct diff_model *m)
 	hs_out_printf(o, "  in use  %+" PRId64 " allocations, %+" PRId64 " bytes (%s -> %s)\n",
 		      (int64_t)m->sn.count - (int64_t)m->so.count, (int64_t)m->sn.bytes - (int64_t)m->so.bytes,
 		      hs_fmt_size(m->so.bytes, x, sizeof(x)), hs_fmt_size(m->sn.bytes, y, sizeof(y)));
-	hs_out_printf(o, "  leaked  %+" PRId64 " allocations, %+" PRId64 " bytes (%s -> %s)\n",
+	hs_out_printf(o, "  %s  %+" PRId64 " allocations, %+" PRId64 " bytes (%s -> %s)\n",
+		      m->sn.garbage && m->so.garbage ? "garbage awaiting GC" : "leaked",
 		      (int64_t)m->sn.leaked_count - (int64_t)m->so.leaked_count,
 		      (int64_t)m->sn.leaked_bytes - (int64_t)m->so.leaked_bytes,
 		      hs_fmt_size(m->so.leaked_bytes, x, sizeof(x)), hs_fmt_size(m->sn.leaked_bytes, y, sizeof(y)));

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "dominators.h"
 #include "export.h"
+#include "go_mark.h"
 #include "graph.h"
 #include "paths.h"
 #include "progress.h"
@@ -230,8 +231,9 @@ static uint32_t root_node(struct hs_session *s, struct hs_stacks *st, const stru
 	const struct hs_analysis *a = s->analysis;
 	char first[128], second[300];
 	second[0] = 0;
+	uint64_t goid;
 	if (!(a->flags[i] & HS_NODE_REACHABLE)) {
-		snprintf(first, sizeof(first), "[leaked]");
+		snprintf(first, sizeof(first), "%s", st->garbage ? "[garbage]" : "[leaked]");
 	} else if (p->rank == 0xff) {
 		snprintf(first, sizeof(first), "%s", (a->flags[i] & HS_NODE_ROOTED) ? "[root]" : "[several roots]");
 	} else {
@@ -247,6 +249,15 @@ static uint32_t root_node(struct hs_session *s, struct hs_stacks *st, const stru
 			break;
 		}
 		case HS_ROOT_STACK:
+			// Go: the goroutine's stack, and the function whose frame
+			// holds the word.
+			if (s->go_rt && p->word && hs_go_stack_root_name(s->goroutines, p->word, second, sizeof(second), &goid)) {
+				bool precise;
+				const char *fn = hs_go_stack_word(s->goroutines, p->word, &precise);
+				snprintf(first, sizeof(first), "goroutine %" PRIu64, goid);
+				snprintf(second, sizeof(second), "%s", fn ? fn : "stack");
+				break;
+			}
 			snprintf(first, sizeof(first), "thread %d", p->tid);
 			if (!hs_stack_frame_function(s, p->tid, p->word, second, sizeof(second)))
 				snprintf(second, sizeof(second), "stack");
@@ -299,6 +310,7 @@ struct hs_error *hs_stacks_build(struct hs_session *s, struct hs_stacks *st)
 	memset(st, 0, sizeof(*st));
 	HS_CHECK(hs_session_need_types(s));
 	HS_CHECK(hs_session_need_dominators(s));
+	st->garbage = s->go_rt != NULL;
 	const struct hs_analysis *a = s->analysis;
 	const struct hs_dominators *d = s->dominators;
 	size_t n = a->n;
@@ -465,6 +477,7 @@ struct hs_error *hs_stacks_build_owners(struct hs_session *s, struct hs_stacks *
 {
 	memset(st, 0, sizeof(*st));
 	HS_CHECK(hs_session_need_analysis(s));
+	st->garbage = s->go_rt != NULL;
 	struct hs_analysis *a = s->analysis;
 	if (s->dominators)   // the dominator tree is there already: nothing to save
 		return hs_stacks_build(s, st);
@@ -706,7 +719,7 @@ static void export_json(struct hs_cmd *c, const struct export_model *m)
 	hs_json_ku64(c->out, "samples", m->samples);
 	hs_json_ku64(c->out, "frames", m->st.nframes);
 	hs_json_kcount(c->out, "in_use", m->st.count, m->st.bytes);
-	hs_json_kcount(c->out, "leaked", m->st.leaked_count, m->st.leaked_bytes);
+	hs_json_kcount(c->out, m->st.garbage ? "garbage" : "leaked", m->st.leaked_count, m->st.leaked_bytes);
 	hs_cmd_diagnostics(c);
 	hs_json_end_object(c->out);
 	hs_json_done(c->out);

@@ -13,6 +13,10 @@
  * suspects with an example chain each (the dominator chain from the cluster
  * head); the biggest maps (by retained bytes) and the pools (by pooled
  * bytes); the diagnostics.
+ *
+ * On a Go heap the unreachable are garbage awaiting GC, never leaked: its
+ * leak sections are the garbage by type (JSON "garbage_groups"), its owners
+ * "[garbage]" (export.h).
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -36,6 +40,7 @@ struct rowner { uint32_t node; uint64_t count, bytes; };
 
 struct report {
 	struct hs_session *s;
+	bool go;                     /* the unreachable are Go's garbage awaiting GC */
 	struct hs_stacks st;
 	uint64_t used_count, used_bytes, free_count, free_bytes, meta_count, meta_bytes;
 	uint64_t where_count[HS_WHERE_MAX], where_bytes[HS_WHERE_MAX];
@@ -189,6 +194,7 @@ static struct hs_error *build(struct report *r, struct hs_session *s)
 	memset(r, 0, sizeof(*r));
 	r->s = s;
 	HS_CHECK(hs_stacks_build(s, &r->st));
+	r->go = r->st.garbage;
 	const struct hs_analysis *a = s->analysis;
 	const struct hs_dominators *d = s->dominators;
 	for (size_t i = 0; i < s->heap.n; i++) {
@@ -314,7 +320,7 @@ static void text_containers(struct hs_out *o, const struct report *r)
 		const struct hs_container *k = r->maps[i];
 		hs_out_printf(o, "  %12s retained %8" PRIu64 " entries %12s own  %s  %s\n",
 			      hs_fmt_size(k->retained, x, sizeof(x)), k->count, hs_fmt_size(k->bytes, y, sizeof(y)),
-			      k->anchor ? k->anchor : "(leaked)", map_kind(k, t, sizeof(t)));
+			      k->anchor ? k->anchor : r->go ? "(garbage)" : "(leaked)", map_kind(k, t, sizeof(t)));
 	}
 	hs_out_printf(o, "\nPools (%zu; `pools` for all and the polluted objects)\n", r->pools_total);
 	if (r->pools_error[0])
@@ -352,7 +358,8 @@ static void text_report(struct hs_cmd *c, struct report *r)
 		      s->target->missing_bytes ? "TRUNCATED" : "complete");
 	hs_out_printf(o, "\nWhere the memory went\n");
 	hs_out_printf(o, "  in use     %10" PRIu64 " allocations %12s\n", r->used_count, hs_fmt_size(r->used_bytes, x, sizeof(x)));
-	hs_out_printf(o, "    leaked   %10" PRIu64 " allocations %12s\n", a->leaked_count, hs_fmt_size(a->leaked_bytes, x, sizeof(x)));
+	hs_out_printf(o, "    %-8s %10" PRIu64 " allocations %12s%s\n", r->go ? "garbage" : "leaked", a->leaked_count,
+		      hs_fmt_size(a->leaked_bytes, x, sizeof(x)), r->go ? "  (awaiting GC: the next GC frees it)" : "");
 	hs_out_printf(o, "  free       %10" PRIu64 " blocks      %12s\n", r->free_count, hs_fmt_size(r->free_bytes, x, sizeof(x)));
 	for (size_t k = 0; k < hs_where_count(); k++) {
 		unsigned w = hs_where_at(k);
@@ -388,11 +395,12 @@ static void text_report(struct hs_cmd *c, struct report *r)
 		uint32_t b = r->retainers[i];
 		const char *t = hs_block_type(s->types, b);
 		hs_out_printf(o, "  %12s  0x%" PRIx64 " %s%s\n", hs_fmt_size(d->retained[b], x, sizeof(x)), s->heap.blocks[b].address,
-			      t ? t : "?", hs_node_leaked(a, b) ? " LEAKED" : "");
+			      t ? t : "?", !hs_node_leaked(a, b) ? "" : r->go ? " GARBAGE" : " LEAKED");
 	}
-	hs_out_printf(o, "\nLeak suspects\n");
+	hs_out_printf(o, r->go ? "\nGarbage awaiting GC (unreachable: the next GC frees it, not a leak)\n" : "\nLeak suspects\n");
 	if (!r->nleaks)
-		hs_out_printf(o, "  none: every allocation is reachable from a root\n");
+		hs_out_printf(o, r->go ? "  none: every Go object is reachable from a root\n" :
+			      "  none: every allocation is reachable from a root\n");
 	for (size_t i = 0; i < r->nleaks && i < TOP_N; i++) {
 		const struct rgroup *g = &r->leaks[i];
 		const char *t = rtype_name(r, g->type);
@@ -479,11 +487,11 @@ static void json_report(struct hs_cmd *c, struct report *r)
 		hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[b]));
 		hs_json_ku64(o, "retained", d->retained[b]);
 		hs_json_kstr(o, "type", hs_block_type(s->types, b));
-		hs_json_kbool(o, "leaked", hs_node_leaked(a, b));
+		hs_json_kbool(o, r->go ? "garbage" : "leaked", hs_node_leaked(a, b));
 		hs_json_end_object(o);
 	}
 	hs_json_end_array(o);
-	hs_json_key(o, "leak_suspects");
+	hs_json_key(o, r->go ? "garbage_groups" : "leak_suspects");
 	hs_json_begin_array(o);
 	for (size_t i = 0; i < r->nleaks && i < TOP_N; i++) {
 		const struct rgroup *g = &r->leaks[i];
@@ -697,7 +705,7 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 	struct hs_session *s = r->s;
 	const struct hs_analysis *a = s->analysis;
 	const struct hs_notes *nt = &s->target->notes;
-	char x[32], y[32], z[32], path[1024];
+	char x[32], y[32], z[64], path[1024];
 	struct hs_module *m = s->symbols ? hs_symbols_main_module(s->symbols) : NULL;
 	hs_out_puts(o, html_head);
 	html_text(o, s->target->path);
@@ -730,16 +738,17 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 	snprintf(z, sizeof(z), "%" PRIu64 " allocations", r->used_count);
 	html_card(o, "", hs_fmt_size(r->used_bytes, x, sizeof(x)), "in use");
 	html_card(o, "", z, "live allocations");
-	snprintf(z, sizeof(z), "%" PRIu64 " allocations", a->leaked_count);
-	html_card(o, "leak", hs_fmt_size(a->leaked_bytes, x, sizeof(x)), z);
+	snprintf(z, sizeof(z), "%" PRIu64 " %s", a->leaked_count, r->go ? "objects of garbage awaiting GC" : "allocations");
+	html_card(o, r->go ? "" : "leak", hs_fmt_size(a->leaked_bytes, x, sizeof(x)), z);
 	html_card(o, "", hs_fmt_size(r->free_bytes, y, sizeof(y)), "free in the allocator");
 	hs_out_puts(o, "</div>\n");
 	static const char *const free_colors[] = { "#8fbf6a", "#b8d68f", "#f0c36d", "#e8a25b", "#d98c5f", "#c9d1dc",
 						    "#a3c4a0", "#dfe7b8", "#cfb6e0", "#e06b6b" };
 	struct part parts[4 + HS_WHERE_MAX];
 	size_t np = 0, nfree = 0;
-	parts[np++] = (struct part){ "anchored", r->used_bytes - a->leaked_bytes, "#3b6fb6" };
-	parts[np++] = (struct part){ "leaked", a->leaked_bytes, "#b3261e" };
+	parts[np++] = (struct part){ r->go ? "reachable" : "anchored", r->used_bytes - a->leaked_bytes, "#3b6fb6" };
+	parts[np++] = r->go ? (struct part){ "garbage awaiting GC", a->leaked_bytes, "#c9a227" } :
+			      (struct part){ "leaked", a->leaked_bytes, "#b3261e" };
 	for (size_t k = 0; k < hs_where_count(); k++) {
 		unsigned w = hs_where_at(k);
 		if (!hs_where_is_free(w))
@@ -797,13 +806,16 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 		hs_out_printf(o, "<tr><td class=\"n\">%s</td><td class=\"n\">%" PRIu64 "</td><td>", hs_fmt_size(s->dominators->retained[b], x, sizeof(x)),
 			      hs_block_size(&s->heap.blocks[b]));
 		html_block(o, s, b);
-		hs_out_printf(o, "%s</td></tr>\n", hs_node_leaked(a, b) ? " <span class=\"tag\">leaked</span>" : "");
+		hs_out_printf(o, "%s</td></tr>\n", !hs_node_leaked(a, b) ? "" : r->go ? " <span class=\"tag\">garbage</span>" :
+			      " <span class=\"tag\">leaked</span>");
 	}
 	hs_out_puts(o, "</table>\n</section>\n");
 
-	hs_out_puts(o, "<section id=\"leaks\"><h2>Leak suspects</h2>\n");
+	hs_out_puts(o, r->go ? "<section id=\"leaks\"><h2>Garbage awaiting GC</h2>\n<p>Unreachable Go objects: the "
+		    "next GC frees them; they are not leaks.</p>\n" : "<section id=\"leaks\"><h2>Leak suspects</h2>\n");
 	if (!r->nleaks)
-		hs_out_puts(o, "<p>None: every allocation is reachable from a root.</p>\n");
+		hs_out_puts(o, r->go ? "<p>None: every Go object is reachable from a root.</p>\n" :
+			    "<p>None: every allocation is reachable from a root.</p>\n");
 	else
 		hs_out_puts(o, "<table><tr><th>bytes</th><th>count</th><th>size</th><th>type, and an example chain from its cluster head</th></tr>\n");
 	for (size_t i = 0; i < r->nleaks && i < TOP_N; i++) {
@@ -842,7 +854,7 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 			char t[512];
 			hs_out_printf(o, "<tr><td class=\"n\">%s</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%s</td><td class=\"mono\">",
 				      hs_fmt_size(k->retained, x, sizeof(x)), k->count, hs_fmt_size(k->bytes, y, sizeof(y)));
-			html_text(o, k->anchor ? k->anchor : "(leaked)");
+			html_text(o, k->anchor ? k->anchor : r->go ? "(garbage)" : "(leaked)");
 			hs_out_puts(o, "</td><td class=\"mono\">");
 			html_text(o, map_kind(k, t, sizeof(t)));
 			hs_out_puts(o, "</td></tr>\n");
