@@ -21,8 +21,8 @@
  * fuzz_core.c (one JSON document of UTF-8 with "schema": 1 and an "error"
  * member on failure; text without terminal controls): summary, arenas,
  * histogram, top, leaks, goroutines, goroutines --list, maps, map on the
- * first map `maps` reports, pools, owners, and show/chain/refs on the first
- * block of `top`.
+ * first map `maps` reports, pools, owners, report, export --format folded,
+ * diff against itself, and show/chain/refs on the first block of `top`.
  *
  * Build and run: make fuzz (docs/fuzzing.md).
  */
@@ -180,12 +180,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		static const char *const simple[][2] = {
 			{ "summary" }, { "arenas" }, { "histogram" }, { "leaks" }, { "goroutines" },
-			{ "pools" }, { "owners" },
+			{ "pools" }, { "owners" }, { "report" },
 		};
 		for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
 			out_run(s, simple[i], 1, NULL);
 		const char *gl[] = { "goroutines", "--list", NULL };
 		out_run(s, gl, 2, NULL);
+		const char *ex[] = { "export", "--format", "folded", NULL };
+		out_run(s, ex, 3, NULL);
+		const char *df[] = { "diff", b->path, NULL };
+		out_run(s, df, 2, NULL);
 
 		char name[256], addr[32];
 		struct out_buf maps = { 0 }, top = { 0 };

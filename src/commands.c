@@ -104,6 +104,7 @@ const struct hs_command hs_commands[] = {
 		  PATHOPT(export, file, "--output", "FILE", "the same as -o")),
 	  .help = "Every allocation in use as a stack: the root holding it, the types of its\n"
 		  "owners down the dominator tree, its own type.  Totals are the bytes in use.\n"
+		  "On a Go heap the unreachable are [garbage] (awaiting GC), never [leaked].\n"
 		  "In GDB give -o FILE for pprof (it is binary).",
 	  .example = "hs export --format folded -o heap.folded" },
 	{ "diff", "diff OLD-CORE [--limit N] [--force]",
@@ -112,12 +113,16 @@ const struct hs_command hs_commands[] = {
 		  NUMBER(diff, limit, "--limit", "N", "at most N rows per table (default 20)")),
 	  .argument = "OLD-CORE",
 	  .help = "OLD-CORE is the file name of an older core of the same program (in GDB\n"
-		  "too: it is not an expression).",
+		  "too: it is not an expression).  Between two Go cores the unreachable are\n"
+		  "garbage awaiting GC, never leaked.",
 	  .example = "hs diff /var/cores/yesterday.core" },
 	{ "report", "report [--html] [-o FILE]", "a one-page triage of the core (text, or one HTML file)", hs_cmd_report,
 	  OPTIONS(report, FLAG(report, html, "--html", "one self-contained HTML page"),
 		  PATHOPT(report, file, "-o", "FILE", "write to FILE (atomically) instead of stdout"),
 		  PATHOPT(report, file, "--output", "FILE", "the same as -o")),
+	  .help = "The process, where the memory went, the allocator, the top owners and\n"
+		  "retainers, the leak suspects, the biggest maps and pools.  On a Go heap the\n"
+		  "unreachable are garbage awaiting GC (the next GC frees it), never leaks.",
 	  .example = "hs report --html -o triage.html" },
 	{ "maps", "maps [--limit N]", "every hash map and tree: count, buckets, chains, bytes, retained", hs_cmd_maps,
 	  OPTIONS(maps, NUMBER(maps, limit, "--limit", "N", "at most N containers")),
