@@ -700,11 +700,14 @@ class TestGoBadInput(unittest.TestCase):
             dst = os.path.join(self.tmp, "r%d.core" % round_)
             with open(dst, "wb") as f:
                 f.write(d)
-            for cmd in (["summary"], ["chunks", "--limit", "3"]):
+            for cmd in (["summary"], ["chunks", "--limit", "3"], ["report"]):
                 r = hslib.json_result([dst] + cmd, timeout=60)
                 hslib.check_no_crash(r)
                 self.assertIn(r.status, (0, 4), r.describe())
                 self.assertTrue(r.stdout.endswith("}\n"), r.describe())
+            r = hslib.run([dst, "export", "--format", "folded"], timeout=60)
+            hslib.check_no_crash(r)
+            self.assertIn(r.status, (0, 4), r.describe())
             os.unlink(dst)
 
     def test_truncated_core(self):
@@ -712,7 +715,8 @@ class TestGoBadInput(unittest.TestCase):
         dst = os.path.join(self.tmp, "cut.core")
         with open(src, "rb") as f, open(dst, "wb") as g:
             g.write(f.read(os.path.getsize(src) // 3))
-        for cmd in (["summary"], ["info"], ["chunks"], ["bins"], ["leaks"]):
+        for cmd in (["summary"], ["info"], ["chunks"], ["bins"], ["leaks"], ["report"], ["export", "--format", "folded"],
+                    ["diff", src]):
             r = hslib.run([dst] + cmd, timeout=60)
             hslib.check_no_crash(r)
             self.assertIn(r.status, (3, 4), r.describe())
