@@ -2,7 +2,7 @@
 # The Go walker's budget (issue 15): on a core of a Go program with 1 M live
 # objects, summary within 0.3 s; histogram and top (the mark from Go's roots,
 # precise pointer maps, Go types; top adds the dominator tree) within 1 s;
-# pools and owners are timed too, against 1 s, without failing the run, and
+# pools, owners, report and export are timed too, against 1 s, without failing the run, and
 # so is maps on a second core with 100 k maps.  Run by bench/run.sh (make bench), or alone:
 #   BUILD=build-release bench/go.sh
 # The core (made once into $BUILD/bench/go1m.core): bench/go_heap/main.go
@@ -24,12 +24,14 @@ gdb_core "$core" "$D/go_bench" main.dump_here 1000000 'handle SIGURG nostop nopr
 
 n=$("$HS" --json "$core" summary | python3 -c 'import json, sys; print(json.load(sys.stdin)["in_use"]["count"])')
 bad=0
-for cmd in summary "chunks --used --limit 1" bins "histogram --limit 5" "top --limit 5" pools "owners --limit 5"; do
+for cmd in summary "chunks --used --limit 1" bins "histogram --limit 5" "top --limit 5" pools "owners --limit 5" \
+	report "export --format folded"; do
 	t=$(best_of 3 "$HS" "$core" $cmd)
 	budget=0.3 what=summary
-	# pools and owners (the mark, then sync.Pools or owner labels) are held
-	# to histogram's budget, printed only: issue 15 gives them none.
-	case $cmd in histogram*|top*|pools*|owners*) budget=1 what=${cmd%% *} ;; esac
+	# pools, owners, report and export (the mark, then sync.Pools, owner
+	# labels or ownership stacks) are held to histogram's budget, printed
+	# only: issue 15 gives them none.
+	case $cmd in histogram*|top*|pools*|owners*|report*|export*) budget=1 what=${cmd%% *} ;; esac
 	ok=$(awk "BEGIN{print ($t <= $budget) ? \"within\" : \"OVER\"}")
 	case $cmd in summary|histogram*|top*) [ "$ok" = within ] || bad=1 ;; esac
 	printf '%-44s %8ss  (%s Go objects; %s the %ss %s budget)\n' "$cmd (Go 1.19)" "$t" "$n" "$ok" "$budget" "$what"
