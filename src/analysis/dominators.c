@@ -48,7 +48,21 @@ struct lt {
 	uint64_t *seen;          /* per block, a bit: numbered (the search's test at every
 				    edge, in the cache where dfnum is not) */
 	size_t count;
+	size_t reached;          /* numbers below it: the root and what the roots reach */
 };
+
+/* An edge from an allocation no root reaches (leaked, or Go's garbage) to
+ * one a root reaches is no path from the root: it is left out, and what a
+ * root reaches is dominated as if the unreachable were not there (as the
+ * program sees it: nothing it can reach goes through them).  Else a leaked
+ * block, or an old map bucket array awaiting GC, that points into live data
+ * would make that data a child of the virtual root, owned by no root.  The
+ * search numbers what the roots reach first, so such an edge is one from a
+ * number at or above reached to one below it. */
+static inline bool cut_edge(const struct lt *t, size_t i, uint32_t d)
+{
+	return i < t->reached && d >= t->reached;
+}
 
 // Block b is numbered next, its parent numbered parent: a tree of its own
 // in the forest.
@@ -207,7 +221,7 @@ static void *ring_fill(void *arg)
 		} else {
 			for (uint32_t e = e0; e < e1; e++) {
 				uint32_t d = t->dfnum[a->rev[e]];
-				if (!d--)
+				if (!d-- || cut_edge(t, i, d))
 					continue;
 				if (d <= i)
 					pre = d < pre ? d : pre;
@@ -234,7 +248,7 @@ static uint32_t late_preds(struct lt *t, uint32_t w, size_t i, uint32_t s, uint3
 		return s;
 	for (uint32_t e = a->rev_off[w]; e < a->rev_off[w + 1]; e++) {
 		uint32_t d = t->dfnum[a->rev[e]];
-		if (!d--)
+		if (!d-- || cut_edge(t, i, d))
 			continue;
 		uint32_t s2 = d <= i ? d : t->v[eval(t->v, d, path)].semi;
 		if (s2 < s)
@@ -505,6 +519,8 @@ struct hs_error *hs_dominators_create(struct hs_analysis *a, const struct hs_hea
 			if (!t.dfnum[i])
 				visit(&t, (uint32_t)i, 0, stack, pos);
 		}
+		if (phase == 0)
+			t.reached = t.count;
 	}
 	free(t.seen);
 	t.seen = NULL;

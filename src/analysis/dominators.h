@@ -4,7 +4,9 @@
  * The virtual root's children are the allocations a root points at, then the
  * heads of leaked clusters (unreferenced), then one member of each leaked
  * cycle, so every used allocation has an immediate dominator and leaked
- * clusters get retained sizes too.  Semi-NCA (Lengauer-Tarjan's
+ * clusters get retained sizes too.  An edge from an allocation no root
+ * reaches to one a root reaches is left out: what the roots reach is
+ * dominated through the paths from the roots alone.  Semi-NCA (Lengauer-Tarjan's
  * semidominators with path compression, then each immediate dominator as a
  * nearest common ancestor; Lengauer-Tarjan's buckets where that would take
  * too long), iterative (no recursion however deep the heap), its arrays

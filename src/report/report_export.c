@@ -451,9 +451,12 @@ static bool top_dominators(const struct hs_analysis *a, uint32_t *top, uint8_t *
 			if (top[b] == b)
 				continue;   // a child of the virtual root, or its own for good
 			uint32_t t = TOP_UNSET;
+			bool reached = a->flags[b] & HS_NODE_REACHABLE;
 			for (uint32_t e = a->rev_off[b]; e < a->rev_off[b + 1]; e++) {
 				uint32_t d = top[a->rev[e]];
-				if (d == TOP_UNSET)
+				// (No path from a root through the unreachable:
+				// dominators.c's cut_edge.)
+				if (d == TOP_UNSET || (reached && !(a->flags[a->rev[e]] & HS_NODE_REACHABLE)))
 					continue;
 				if (t == TOP_UNSET) {
 					t = d;
