@@ -277,6 +277,10 @@ static bool main_build_id(struct hs_session *s, char *buf, size_t len)
 	struct hs_error *err = hs_session_need_symbols(s);
 	hs_error_destroy(err);
 	struct hs_module *m = s->symbols ? hs_symbols_main_module(s->symbols) : NULL;
+	if (m && !m->build_id_len && m->go_build_id[0]) {
+		snprintf(buf, len, "%s", m->go_build_id);   // Go's own, before go1.24
+		return true;
+	}
 	if (!m || !m->build_id_len)
 		return false;
 	size_t w = 0;

@@ -686,6 +686,8 @@ static struct hs_error *export_model(struct hs_session *s, const char *format, c
 				    mod && mod->name ? mod->name : "?");
 	for (size_t i = 0; mod && i < mod->build_id_len && w + 3 < sizeof(m->comment1); i++)
 		w += (size_t)snprintf(m->comment1 + w, sizeof(m->comment1) - w, "%02x", mod->build_id[i]);
+	if (mod && !mod->build_id_len && mod->go_build_id[0] && w < sizeof(m->comment1))
+		snprintf(m->comment1 + w, sizeof(m->comment1) - w, "%s (Go)", mod->go_build_id);
 	return NULL;
 }
 

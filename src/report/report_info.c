@@ -217,6 +217,7 @@ static void info_json(struct hs_cmd *c, const struct info_model *m)
 		hs_json_ku64(o, "start", md->start);
 		hs_json_ku64(o, "end", md->end);
 		hs_json_kstr(o, "build_id", md->build_id_len ? id : NULL);
+		hs_json_kstr(o, "go_build_id", md->go_build_id[0] ? md->go_build_id : NULL);
 		hs_json_kbool(o, "main", md->is_main);
 		hs_json_kbool(o, "elf_found", md->elf_found);
 		hs_json_kbool(o, "debuginfo_found", md->debug_found);

@@ -729,6 +729,36 @@ static bool same_build_id(const struct hs_module *m, const uint8_t *id, size_t l
 	return len == m->build_id_len && memcmp(id, m->build_id, len) == 0;
 }
 
+/* Go's linker writes no GNU build-id before go1.24 but its own: a note
+ * named "Go" (its size 4 with padding), type 4, in .note.go.buildid, whose text is the ID
+ * ("actionID/contentID").  Into buf ("" when none, or not printable). */
+static void go_build_id(Elf *elf, char *buf, size_t cap)
+{
+	buf[0] = 0;
+	size_t shstrndx;
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return;
+	for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn));) {
+		GElf_Shdr mem, *sh = gelf_getshdr(scn, &mem);
+		const char *name = sh && sh->sh_type == SHT_NOTE ? elf_strptr(elf, shstrndx, sh->sh_name) : NULL;
+		if (!name || strcmp(name, ".note.go.buildid"))
+			continue;
+		Elf_Data *d = elf_getdata(scn, NULL);
+		GElf_Nhdr nh;
+		size_t name_off, desc_off;
+		if (!d || !gelf_getnote(d, 0, &nh, &name_off, &desc_off) || nh.n_type != 4 || nh.n_namesz < 3 || nh.n_namesz > 4 ||
+		    memcmp((const char *)d->d_buf + name_off, "Go", 3) || !nh.n_descsz || nh.n_descsz >= cap)
+			return;
+		const char *desc = (const char *)d->d_buf + desc_off;
+		for (size_t i = 0; i < nh.n_descsz; i++)
+			if (desc[i] < 0x21 || desc[i] > 0x7e)
+				return;
+		memcpy(buf, desc, nh.n_descsz);
+		buf[nh.n_descsz] = 0;
+		return;
+	}
+}
+
 static struct hs_error *fill_module(struct hs_symbols *s, Dwfl_Module *dm, struct hs_module *m)
 {
 	m->dwfl_module = dm;
@@ -772,6 +802,8 @@ static struct hs_error *fill_module(struct hs_symbols *s, Dwfl_Module *dm, struc
 	if (len > 0 && bits) {
 		m->build_id_len = (size_t)len < BUILD_ID_MAX ? (size_t)len : BUILD_ID_MAX;
 		memcpy(m->build_id, bits, m->build_id_len);
+	} else {
+		go_build_id(elf, m->go_build_id, sizeof(m->go_build_id));
 	}
 
 	if (mainfile) {

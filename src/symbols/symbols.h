@@ -40,6 +40,7 @@ struct hs_module {
 	uint64_t bias;
 	uint8_t build_id[64];
 	size_t build_id_len;   /* 0: none known */
+	char go_build_id[128]; /* without one: Go's linker's ID (.note.go.buildid), else "" */
 	bool elf_found;
 	bool debug_found;      /* DWARF available (in path or debug_path) */
 	bool build_id_mismatch;/* a file was found at the path, with another build-id */

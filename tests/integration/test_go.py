@@ -408,6 +408,9 @@ class GoCore:
         old = hslib.run_json(list(self.extra) + [other, "report"], timeout=120)
         d = hslib.run_json(self.args + ["diff", other], timeout=120)
         self.assertNotIn("leaked", d)
+        # The same program by its build-id: GNU's (go1.24 on) or Go's own.
+        self.assertTrue(d["new_build_id"] and d["new_build_id"] == d["old_build_id"], d)
+        self.assertFalse([x for x in d["diagnostics"] if "build-id" in x["message"]], d["diagnostics"])
         self.assertEqual(d["garbage"], {"count_delta": leaks["count"] - old["garbage"]["count"],
                                         "bytes_delta": leaks["bytes"] - old["garbage"]["bytes"]})
         self.assertEqual(d["in_use"], {"count_delta": rep["in_use"]["count"] - old["in_use"]["count"],
@@ -419,6 +422,30 @@ class GoCore:
         text = hslib.run(self.args + ["diff", other], timeout=120)
         self.assertIn("  garbage awaiting GC  %+d allocations" % d["garbage"]["count_delta"], text.stdout)
         self.assertNotRegex(text.stdout, r"leaked|\[leaked\]")
+
+    def test_go_build_id(self):
+        """A Go executable without a GNU build-id (before go1.24) is known by
+        Go's own, exactly what `go tool buildid` reads; diff refuses two
+        cores of different Go programs by it (once it only warned that the
+        build-id was unknown, and compared them)."""
+        if "--pid" in self.args:
+            return
+        main = [m for m in hslib.run_json(self.args + ["info"], timeout=120)["modules"] if m["main"]][0]
+        go = shutil.which("go")
+        self.assertTrue(go, "go is not installed (scripts/deps.sh check installs golang-go)")
+        p = subprocess.run([go, "tool", "buildid", main["path"]], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        if main["build_id"]:
+            self.assertIsNone(main["go_build_id"])
+        else:
+            self.assertEqual(main["go_build_id"], p.stdout.strip())
+        if self.truth["c_live"]:
+            return
+        other = hslib.go_core("go_heap" if self.name != "go_heap" else "go124_heap", "kernel")
+        r = hslib.run(self.args + ["diff", other], timeout=120)
+        hslib.check_no_crash(r)
+        self.assertEqual(r.status, 2, r.describe())
+        self.assertIn("are cores of different programs", r.stderr)
 
     def test_chain_from_a_global(self):
         """chain to a chosen main.Conn: from the global main.conns through its
