@@ -102,7 +102,8 @@ def process_ids(core):
     return _ids[core]
 
 
-NUMBER = re.compile(r"(0x)?[0-9a-f]*[0-9][0-9a-f.]*")
+# (A sign is part of a number: diff's deltas may change sign between runs.)
+NUMBER = re.compile(r"[+-]?(0x)?[0-9a-f]*[0-9][0-9a-f.]*")
 # Where libraries, thread stacks and mmaps land (0x7f..., 0x7e... under
 # ASan, whose shadow memory pushes mmaps down) shifts with the length of the
 # paths and environment the fixture ran with, even without ASLR: such
