@@ -115,7 +115,7 @@ fuzz: fuzz-build
 		printf '\002' >build-fuzz/go-seeds/pools
 	HS_FUZZ_GO_CORES=$(FUZZ_GO_CORES) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 		build-fuzz/fuzz_go -max_total_time=$(FUZZ_GO_SECONDS) -timeout=20 -rss_limit_mb=2560 \
-		-max_len=1024 -artifact_prefix=build-fuzz/crashes/go- -print_final_stats=1 \
+		-max_len=1024 -len_control=0 -artifact_prefix=build-fuzz/crashes/go- -print_final_stats=1 \
 		build-fuzz/go-corpus build-fuzz/go-seeds
 
 install: all
