@@ -40,7 +40,6 @@ struct rowner { uint32_t node; uint64_t count, bytes; };
 
 struct report {
 	struct hs_session *s;
-	bool go;                     /* the unreachable are Go's garbage awaiting GC */
 	struct hs_stacks st;
 	uint64_t used_count, used_bytes, free_count, free_bytes, meta_count, meta_bytes;
 	uint64_t where_count[HS_WHERE_MAX], where_bytes[HS_WHERE_MAX];
@@ -194,7 +193,6 @@ static struct hs_error *build(struct report *r, struct hs_session *s)
 	memset(r, 0, sizeof(*r));
 	r->s = s;
 	HS_CHECK(hs_stacks_build(s, &r->st));
-	r->go = r->st.garbage;
 	const struct hs_analysis *a = s->analysis;
 	const struct hs_dominators *d = s->dominators;
 	for (size_t i = 0; i < s->heap.n; i++) {
@@ -320,7 +318,7 @@ static void text_containers(struct hs_out *o, const struct report *r)
 		const struct hs_container *k = r->maps[i];
 		hs_out_printf(o, "  %12s retained %8" PRIu64 " entries %12s own  %s  %s\n",
 			      hs_fmt_size(k->retained, x, sizeof(x)), k->count, hs_fmt_size(k->bytes, y, sizeof(y)),
-			      k->anchor ? k->anchor : r->go ? "(garbage)" : "(leaked)", map_kind(k, t, sizeof(t)));
+			      k->anchor ? k->anchor : r->st.garbage ? "(garbage)" : "(leaked)", map_kind(k, t, sizeof(t)));
 	}
 	hs_out_printf(o, "\nPools (%zu; `pools` for all and the polluted objects)\n", r->pools_total);
 	if (r->pools_error[0])
@@ -358,8 +356,8 @@ static void text_report(struct hs_cmd *c, struct report *r)
 		      s->target->missing_bytes ? "TRUNCATED" : "complete");
 	hs_out_printf(o, "\nWhere the memory went\n");
 	hs_out_printf(o, "  in use     %10" PRIu64 " allocations %12s\n", r->used_count, hs_fmt_size(r->used_bytes, x, sizeof(x)));
-	hs_out_printf(o, "    %-8s %10" PRIu64 " allocations %12s%s\n", r->go ? "garbage" : "leaked", a->leaked_count,
-		      hs_fmt_size(a->leaked_bytes, x, sizeof(x)), r->go ? "  (awaiting GC: the next GC frees it)" : "");
+	hs_out_printf(o, "    %-8s %10" PRIu64 " allocations %12s%s\n", r->st.garbage ? "garbage" : "leaked", a->leaked_count,
+		      hs_fmt_size(a->leaked_bytes, x, sizeof(x)), r->st.garbage ? "  (awaiting GC: the next GC frees it)" : "");
 	hs_out_printf(o, "  free       %10" PRIu64 " blocks      %12s\n", r->free_count, hs_fmt_size(r->free_bytes, x, sizeof(x)));
 	for (size_t k = 0; k < hs_where_count(); k++) {
 		unsigned w = hs_where_at(k);
@@ -395,11 +393,12 @@ static void text_report(struct hs_cmd *c, struct report *r)
 		uint32_t b = r->retainers[i];
 		const char *t = hs_block_type(s->types, b);
 		hs_out_printf(o, "  %12s  0x%" PRIx64 " %s%s\n", hs_fmt_size(d->retained[b], x, sizeof(x)), s->heap.blocks[b].address,
-			      t ? t : "?", !hs_node_leaked(a, b) ? "" : r->go ? " GARBAGE" : " LEAKED");
+			      t ? t : "?", !hs_node_leaked(a, b) ? "" : r->st.garbage ? " GARBAGE" : " LEAKED");
 	}
-	hs_out_printf(o, r->go ? "\nGarbage awaiting GC (unreachable: the next GC frees it, not a leak)\n" : "\nLeak suspects\n");
+	hs_out_printf(o, r->st.garbage ? "\nGarbage awaiting GC (unreachable: the next GC frees it, not a leak)\n" :
+		      "\nLeak suspects\n");
 	if (!r->nleaks)
-		hs_out_printf(o, r->go ? "  none: every Go object is reachable from a root\n" :
+		hs_out_printf(o, r->st.garbage ? "  none: every Go object is reachable from a root\n" :
 			      "  none: every allocation is reachable from a root\n");
 	for (size_t i = 0; i < r->nleaks && i < TOP_N; i++) {
 		const struct rgroup *g = &r->leaks[i];
@@ -487,11 +486,11 @@ static void json_report(struct hs_cmd *c, struct report *r)
 		hs_json_ku64(o, "size", hs_block_size(&s->heap.blocks[b]));
 		hs_json_ku64(o, "retained", d->retained[b]);
 		hs_json_kstr(o, "type", hs_block_type(s->types, b));
-		hs_json_kbool(o, r->go ? "garbage" : "leaked", hs_node_leaked(a, b));
+		hs_json_kbool(o, r->st.garbage ? "garbage" : "leaked", hs_node_leaked(a, b));
 		hs_json_end_object(o);
 	}
 	hs_json_end_array(o);
-	hs_json_key(o, r->go ? "garbage_groups" : "leak_suspects");
+	hs_json_key(o, r->st.garbage ? "garbage_groups" : "leak_suspects");
 	hs_json_begin_array(o);
 	for (size_t i = 0; i < r->nleaks && i < TOP_N; i++) {
 		const struct rgroup *g = &r->leaks[i];
@@ -738,16 +737,16 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 	snprintf(z, sizeof(z), "%" PRIu64 " allocations", r->used_count);
 	html_card(o, "", hs_fmt_size(r->used_bytes, x, sizeof(x)), "in use");
 	html_card(o, "", z, "live allocations");
-	snprintf(z, sizeof(z), "%" PRIu64 " %s", a->leaked_count, r->go ? "objects of garbage awaiting GC" : "allocations");
-	html_card(o, r->go ? "" : "leak", hs_fmt_size(a->leaked_bytes, x, sizeof(x)), z);
+	snprintf(z, sizeof(z), "%" PRIu64 " %s", a->leaked_count, r->st.garbage ? "objects of garbage awaiting GC" : "allocations");
+	html_card(o, r->st.garbage ? "" : "leak", hs_fmt_size(a->leaked_bytes, x, sizeof(x)), z);
 	html_card(o, "", hs_fmt_size(r->free_bytes, y, sizeof(y)), "free in the allocator");
 	hs_out_puts(o, "</div>\n");
 	static const char *const free_colors[] = { "#8fbf6a", "#b8d68f", "#f0c36d", "#e8a25b", "#d98c5f", "#c9d1dc",
 						    "#a3c4a0", "#dfe7b8", "#cfb6e0", "#e06b6b" };
 	struct part parts[4 + HS_WHERE_MAX];
 	size_t np = 0, nfree = 0;
-	parts[np++] = (struct part){ r->go ? "reachable" : "anchored", r->used_bytes - a->leaked_bytes, "#3b6fb6" };
-	parts[np++] = r->go ? (struct part){ "garbage awaiting GC", a->leaked_bytes, "#c9a227" } :
+	parts[np++] = (struct part){ r->st.garbage ? "reachable" : "anchored", r->used_bytes - a->leaked_bytes, "#3b6fb6" };
+	parts[np++] = r->st.garbage ? (struct part){ "garbage awaiting GC", a->leaked_bytes, "#c9a227" } :
 			      (struct part){ "leaked", a->leaked_bytes, "#b3261e" };
 	for (size_t k = 0; k < hs_where_count(); k++) {
 		unsigned w = hs_where_at(k);
@@ -806,15 +805,15 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 		hs_out_printf(o, "<tr><td class=\"n\">%s</td><td class=\"n\">%" PRIu64 "</td><td>", hs_fmt_size(s->dominators->retained[b], x, sizeof(x)),
 			      hs_block_size(&s->heap.blocks[b]));
 		html_block(o, s, b);
-		hs_out_printf(o, "%s</td></tr>\n", !hs_node_leaked(a, b) ? "" : r->go ? " <span class=\"tag\">garbage</span>" :
+		hs_out_printf(o, "%s</td></tr>\n", !hs_node_leaked(a, b) ? "" : r->st.garbage ? " <span class=\"tag\">garbage</span>" :
 			      " <span class=\"tag\">leaked</span>");
 	}
 	hs_out_puts(o, "</table>\n</section>\n");
 
-	hs_out_puts(o, r->go ? "<section id=\"leaks\"><h2>Garbage awaiting GC</h2>\n<p>Unreachable Go objects: the "
+	hs_out_puts(o, r->st.garbage ? "<section id=\"leaks\"><h2>Garbage awaiting GC</h2>\n<p>Unreachable Go objects: the "
 		    "next GC frees them; they are not leaks.</p>\n" : "<section id=\"leaks\"><h2>Leak suspects</h2>\n");
 	if (!r->nleaks)
-		hs_out_puts(o, r->go ? "<p>None: every Go object is reachable from a root.</p>\n" :
+		hs_out_puts(o, r->st.garbage ? "<p>None: every Go object is reachable from a root.</p>\n" :
 			    "<p>None: every allocation is reachable from a root.</p>\n");
 	else
 		hs_out_puts(o, "<table><tr><th>bytes</th><th>count</th><th>size</th><th>type, and an example chain from its cluster head</th></tr>\n");
@@ -854,7 +853,7 @@ static void html_report(struct hs_cmd *c, struct hs_out *o, struct report *r)
 			char t[512];
 			hs_out_printf(o, "<tr><td class=\"n\">%s</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%s</td><td class=\"mono\">",
 				      hs_fmt_size(k->retained, x, sizeof(x)), k->count, hs_fmt_size(k->bytes, y, sizeof(y)));
-			html_text(o, k->anchor ? k->anchor : r->go ? "(garbage)" : "(leaked)");
+			html_text(o, k->anchor ? k->anchor : r->st.garbage ? "(garbage)" : "(leaked)");
 			hs_out_puts(o, "</td><td class=\"mono\">");
 			html_text(o, map_kind(k, t, sizeof(t)));
 			hs_out_puts(o, "</td></tr>\n");
